@@ -1,0 +1,158 @@
+package keygate
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Authenticator checks the API key of every request and puts the verified
+// key in the request context; its Middleware refuses the rest.
+type Authenticator struct {
+	header    string // as configured, for messages
+	canonical string // canonical form, for the header map
+	prefix    string
+	project   string
+	keys      *KeyCache
+	now       func() time.Time
+	log       *slog.Logger
+	challenge string
+}
+
+// NewAuthenticator returns an Authenticator that reads keys from cfg.Header,
+// accepts cfg.Prefix and looks keys up in keys.
+func NewAuthenticator(cfg Config, keys *KeyCache, now func() time.Time, log *slog.Logger) *Authenticator {
+	return &Authenticator{
+		header:    cfg.Header,
+		canonical: http.CanonicalHeaderKey(cfg.Header),
+		prefix:    cfg.Prefix,
+		project:   cfg.Project,
+		keys:      keys,
+		now:       now,
+		log:       log,
+		challenge: `APIKey realm="keygate", header="` + cfg.Header + `"`,
+	}
+}
+
+// keyContextKey is the context key of the verified key.
+type keyContextKey struct{}
+
+// KeyFromContext returns the verified key of the request whose context is
+// ctx; ok is false outside the Authenticator's middleware.
+func KeyFromContext(ctx context.Context) (k Key, ok bool) {
+	p, ok := ctx.Value(keyContextKey{}).(*Key)
+	if !ok {
+		return Key{}, false
+	}
+	return *p, true
+}
+
+// refusal is why a request was refused: the response code and, for the
+// log, a finer reason.
+type refusal struct {
+	status int
+	code   string
+	reason string // for the log only: never in a response
+}
+
+// The refusals. Malformed, unknown and revoked keys share one response, so
+// that a caller learns nothing about which it sent.
+var (
+	refuseMissing   = refusal{http.StatusUnauthorized, "missing_api_key", "missing_api_key"}
+	refuseMalformed = refusal{http.StatusUnauthorized, "invalid_api_key", "malformed_key"}
+	refuseUnknown   = refusal{http.StatusUnauthorized, "invalid_api_key", "unknown_key"}
+	refuseRevoked   = refusal{http.StatusUnauthorized, "invalid_api_key", "revoked_key"}
+	refuseExpired   = refusal{http.StatusUnauthorized, "expired_api_key", "expired_key"}
+	refuseMultiple  = refusal{http.StatusBadRequest, "multiple_api_keys", "multiple_api_keys"}
+	refuseStore     = refusal{http.StatusServiceUnavailable, "store_unavailable", "store_unavailable"}
+)
+
+// Middleware refuses requests without a valid key and serves the others with
+// next, the verified key in their context.
+func (a *Authenticator) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, ok := a.keyOf(r)
+		if !ok {
+			a.refuse(w, r, refuseMultiple, "")
+			return
+		}
+		if raw == "" {
+			a.refuse(w, r, refuseMissing, "")
+			return
+		}
+		if len(raw) > MaxKeyLen || ParseKey(raw, a.prefix) != nil {
+			a.refuse(w, r, refuseMalformed, "")
+			return
+		}
+		k, err := a.keys.Lookup(r.Context(), digestOf(raw))
+		switch {
+		case errors.Is(err, ErrKeyNotFound):
+			a.refuse(w, r, refuseUnknown, raw)
+			return
+		case err != nil:
+			a.refuse(w, r, refuseStore, raw, slog.String("error", err.Error()))
+			return
+		}
+		switch k.Status(a.now()) {
+		case "revoked":
+			a.refuse(w, r, refuseRevoked, raw)
+			return
+		case "expired":
+			a.refuse(w, r, refuseExpired, raw)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyContextKey{}, k)))
+	})
+}
+
+// keyOf returns the key header's value; "" when it is absent or empty, and
+// ok false when it holds two different values.
+func (a *Authenticator) keyOf(r *http.Request) (key string, ok bool) {
+	vals := r.Header[a.canonical]
+	for _, v := range vals {
+		switch {
+		case v == "" || v == key:
+		case key == "":
+			key = v
+		default:
+			return "", false
+		}
+	}
+	return key, true
+}
+
+// refuse answers r with the refusal's problem and logs it at WARNING with the
+// reason and, for a well-formed key, its hint: never the key.
+func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, why refusal, wellFormedKey string, attrs ...slog.Attr) {
+	attrs = append(attrs, slog.String("reason", why.reason))
+	if wellFormedKey != "" {
+		attrs = append(attrs, slog.String("key_hint", KeyHint(wellFormedKey)))
+	}
+	logRequest(r.Context(), a.log, slog.LevelWarn, r, a.project, "request refused", attrs...)
+
+	switch why.status {
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", a.challenge)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", strconv.Itoa(int(storeRetryBackoff/time.Second)))
+	}
+	writeProblem(w, newProblem(why.status, why.code, a.detail(why.code)))
+}
+
+// detail is the response detail of a refusal code.
+func (a *Authenticator) detail(code string) string {
+	switch code {
+	case "missing_api_key":
+		return "Send your API key in the " + a.header + " header."
+	case "multiple_api_keys":
+		return "Send one API key in one " + a.header + " header, not several."
+	case "expired_api_key":
+		return "The API key has expired."
+	case "store_unavailable":
+		return "API keys cannot be checked right now. Retry shortly."
+	}
+	return "The API key is not valid."
+}

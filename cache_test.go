@@ -1,0 +1,180 @@
+package keygate
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// newTestCache returns a cache with the default windows over a counting
+// store holding one key.
+func newTestCache(t *testing.T) (*KeyCache, *testStore, *fakeClock, string, *syncBuffer) {
+	t.Helper()
+	store := &testStore{KeyStore: NewMemoryStore()}
+	key, _ := mintTestKey(t, store, "acme")
+	clock := newFakeClock()
+	log, buf := testLogger()
+	return NewKeyCache(testConfig(), store, clock.Now, log), store, clock, key, buf
+}
+
+func TestCacheHitDoesNotTouchStore(t *testing.T) {
+	c, store, clock, key, _ := newTestCache(t)
+	ctx := context.Background()
+	for i := range 100 {
+		k, err := c.Lookup(ctx, digestOf(key))
+		if err != nil || k.Owner != "acme" {
+			t.Fatalf("lookup %d = %v, %v", i, k, err)
+		}
+		clock.Advance(500 * time.Millisecond) // 50 s in all: inside the 60 s window
+	}
+	if n := store.gets.Load(); n != 1 {
+		t.Errorf("100 lookups in the fresh window made %d store calls, want 1", n)
+	}
+}
+
+func TestCacheWindows(t *testing.T) {
+	cases := []struct {
+		name      string
+		found     bool
+		advance   time.Duration
+		wantCalls int64
+	}{
+		{"found, fresh window not over", true, 59 * time.Second, 1},
+		{"found, fresh window over", true, 60 * time.Second, 2},
+		{"not found, negative window not over", false, 29 * time.Second, 1},
+		{"not found, negative window over", false, 30 * time.Second, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, store, clock, key, _ := newTestCache(t)
+			if !tc.found {
+				key = keyVectors[0].key // well-formed, never stored
+			}
+			ctx := context.Background()
+			for range 2 {
+				_, err := c.Lookup(ctx, digestOf(key))
+				if tc.found && err != nil || !tc.found && !errors.Is(err, ErrKeyNotFound) {
+					t.Fatalf("Lookup = %v", err)
+				}
+				clock.Advance(tc.advance)
+			}
+			if n := store.gets.Load(); n != tc.wantCalls {
+				t.Errorf("store calls = %d, want %d", n, tc.wantCalls)
+			}
+		})
+	}
+}
+
+func TestCacheConcurrentColdLookupsShareOneCall(t *testing.T) {
+	c, store, _, key, _ := newTestCache(t)
+	store.release = make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	started := make(chan struct{}, 100)
+	for range 100 {
+		wg.Go(func() {
+			started <- struct{}{}
+			_, err := c.Lookup(context.Background(), digestOf(key))
+			errs <- err
+		})
+	}
+	for range 100 {
+		<-started
+	}
+	time.Sleep(50 * time.Millisecond) // let the lookups reach the store call
+	close(store.release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := store.gets.Load(); n != 1 {
+		t.Errorf("100 concurrent cold lookups made %d store calls, want 1", n)
+	}
+}
+
+func TestCacheStaleIfError(t *testing.T) {
+	c, store, clock, key, logs := newTestCache(t)
+	ctx := context.Background()
+	if _, err := c.Lookup(ctx, digestOf(key)); err != nil {
+		t.Fatal(err)
+	}
+	store.down.Store(true)
+	clock.Advance(61 * time.Second) // fresh window over, stale window not
+	k, err := c.Lookup(ctx, digestOf(key))
+	if err != nil || k.Owner != "acme" {
+		t.Fatalf("stale lookup = %v, %v; want the cached key", k, err)
+	}
+	if !strings.Contains(logs.String(), `"severity":"WARNING"`) || !strings.Contains(logs.String(), "stale") {
+		t.Errorf("no WARNING about the stale key in %s", logs)
+	}
+	calls := store.gets.Load()
+	if _, err := c.Lookup(ctx, digestOf(key)); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.gets.Load(); n != calls {
+		t.Errorf("a lookup inside the retry backoff called the store (%d calls, want %d)", n, calls)
+	}
+	clock.Advance(10 * time.Minute) // stale window over
+	if _, err := c.Lookup(ctx, digestOf(key)); !errors.Is(err, ErrStoreUnavailable) {
+		t.Errorf("lookup after the stale window = %v, want ErrStoreUnavailable", err)
+	}
+	store.down.Store(false)
+	if _, err := c.Lookup(ctx, digestOf(key)); err != nil {
+		t.Errorf("lookup after the store came back = %v", err)
+	}
+}
+
+func TestCacheUncachedKeyWithStoreDown(t *testing.T) {
+	c, store, _, key, _ := newTestCache(t)
+	store.down.Store(true)
+	if _, err := c.Lookup(context.Background(), digestOf(key)); !errors.Is(err, ErrStoreUnavailable) || errors.Is(err, ErrKeyNotFound) {
+		t.Errorf("Lookup = %v, want ErrStoreUnavailable", err)
+	}
+}
+
+func TestCacheHangingStoreTimesOut(t *testing.T) {
+	store := &testStore{KeyStore: NewMemoryStore()}
+	key, _ := mintTestKey(t, store, "acme")
+	store.hang.Store(true)
+	log, _ := testLogger()
+	c := NewKeyCache(testConfig(func(c *Config) { c.StoreTimeout = 100 * time.Millisecond }), store, time.Now, log)
+	start := time.Now()
+	_, err := c.Lookup(context.Background(), digestOf(key))
+	if !errors.Is(err, ErrStoreUnavailable) {
+		t.Errorf("Lookup = %v, want ErrStoreUnavailable", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Lookup took %v with a 100ms store timeout", d)
+	}
+}
+
+func TestCacheForget(t *testing.T) {
+	c, store, _, key, _ := newTestCache(t)
+	ctx := context.Background()
+	c.Lookup(ctx, digestOf(key))
+	c.Forget(KeyID(key))
+	c.Lookup(ctx, digestOf(key))
+	if n := store.gets.Load(); n != 2 {
+		t.Errorf("store calls = %d, want 2 (Forget drops the entry)", n)
+	}
+	c.Forget("not an id") // no panic
+}
+
+func TestCacheSizeBound(t *testing.T) {
+	store := NewMemoryStore()
+	log, _ := testLogger()
+	c := NewKeyCache(testConfig(func(c *Config) { c.CacheSize = 10 }), store, time.Now, log)
+	for range 50 {
+		k, _ := NewKey("kg")
+		c.Lookup(context.Background(), digestOf(k))
+	}
+	if c.Len() != 10 {
+		t.Errorf("Len = %d, want 10", c.Len())
+	}
+}

@@ -1,0 +1,135 @@
+package keygate
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EmulatorProject is the project ID used when FIRESTORE_EMULATOR_HOST is set
+// and GOOGLE_CLOUD_PROJECT is not: the emulator accepts any project, and the
+// "demo-" prefix marks one that exists only there.
+const EmulatorProject = "demo-keygate"
+
+// Config is keygate's configuration. LoadConfig reads it from the
+// environment; the README lists every variable with its default.
+type Config struct {
+	// Project is the Google Cloud project; empty means detect it from the
+	// runtime's credentials.
+	Project string
+	// Database is the Firestore database ID.
+	Database string
+	// Collection is the Firestore collection that holds the keys.
+	Collection string
+	// Header is the request header that carries the API key.
+	Header string
+	// Prefix starts every key.
+	Prefix string
+	// CacheSize is the number of key lookups, found or not, kept in memory.
+	CacheSize int
+	// CacheTTL is the fresh window: a cached lookup younger than this is
+	// answered without a store call.
+	CacheTTL time.Duration
+	// StaleTTL is the stale-if-error window: while the store fails, a key
+	// last seen valid less than StaleTTL ago keeps working.
+	StaleTTL time.Duration
+	// NegativeTTL is how long a key that was not found stays not found.
+	NegativeTTL time.Duration
+	// StoreTimeout is the deadline of one store call.
+	StoreTimeout time.Duration
+}
+
+// DefaultConfig returns the configuration with every variable at its default.
+func DefaultConfig() Config {
+	return Config{
+		Database:     "(default)",
+		Collection:   "api_keys",
+		Header:       "X-API-Key",
+		Prefix:       "kg",
+		CacheSize:    10000,
+		CacheTTL:     60 * time.Second,
+		StaleTTL:     10 * time.Minute,
+		NegativeTTL:  30 * time.Second,
+		StoreTimeout: 2 * time.Second,
+	}
+}
+
+// LoadConfig reads the configuration from getenv (os.Getenv in production).
+// An unset or empty variable takes its default; a bad value is an error that
+// names the variable.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	c := DefaultConfig()
+	c.Project = getenv("GOOGLE_CLOUD_PROJECT")
+	if c.Project == "" && getenv("FIRESTORE_EMULATOR_HOST") != "" {
+		c.Project = EmulatorProject
+	}
+	str := func(name string, dst *string, valid func(string) bool, want string) error {
+		v := getenv(name)
+		if v == "" {
+			return nil
+		}
+		if !valid(v) {
+			return fmt.Errorf("%s=%q: want %s", name, v, want)
+		}
+		*dst = v
+		return nil
+	}
+	dur := func(name string, dst *time.Duration, min time.Duration) error {
+		v := getenv(name)
+		if v == "" {
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < min {
+			return fmt.Errorf("%s=%q: want a Go duration of at least %v, such as 90s or 5m", name, v, min)
+		}
+		*dst = d
+		return nil
+	}
+	nonEmptyPath := func(s string) bool { return !strings.Contains(s, "/") && strings.TrimSpace(s) == s }
+	errs := []error{
+		str("FIRESTORE_DATABASE", &c.Database, nonEmptyPath, "a Firestore database ID"),
+		str("KEYS_COLLECTION", &c.Collection, nonEmptyPath, "a collection ID without '/'"),
+		str("API_KEY_HEADER", &c.Header, validHeaderName, "an HTTP header name"),
+		str("KEY_PREFIX", &c.Prefix, ValidPrefix, "1 to 16 lowercase letters and digits"),
+		dur("KEY_CACHE_TTL", &c.CacheTTL, time.Millisecond),
+		dur("KEY_STALE_TTL", &c.StaleTTL, 0),
+		dur("KEY_NEGATIVE_TTL", &c.NegativeTTL, time.Millisecond),
+		dur("STORE_TIMEOUT", &c.StoreTimeout, time.Millisecond),
+	}
+	if v := getenv("KEY_CACHE_SIZE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10_000_000 {
+			errs = append(errs, fmt.Errorf("KEY_CACHE_SIZE=%q: want a whole number from 1 to 10000000", v))
+		} else {
+			c.CacheSize = n
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			return Config{}, fmt.Errorf("configuration: %w", err)
+		}
+	}
+	if c.StaleTTL != 0 && c.StaleTTL < c.CacheTTL {
+		return Config{}, fmt.Errorf("configuration: KEY_STALE_TTL=%v is shorter than KEY_CACHE_TTL=%v: set it to 0 to turn stale-if-error off", c.StaleTTL, c.CacheTTL)
+	}
+	return c, nil
+}
+
+// validHeaderName reports whether s is an HTTP field name (RFC 9110 token).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

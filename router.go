@@ -1,0 +1,48 @@
+package keygate
+
+import (
+	"net/http"
+	"strings"
+)
+
+// route is one endpoint: a method, a net/http ServeMux path pattern and the
+// handler.
+type route struct {
+	method  string
+	path    string
+	handler http.HandlerFunc
+}
+
+// newRouter returns a handler that serves routes and answers every other
+// request with a problem: 405 with Allow for a known path, 404 otherwise.
+func newRouter(routes []route) http.Handler {
+	mux := http.NewServeMux()
+	allow := make(map[string][]string)
+	var paths []string
+	for _, rt := range routes {
+		mux.Handle(rt.method+" "+rt.path, rt.handler)
+		if allow[rt.path] == nil {
+			paths = append(paths, rt.path)
+		}
+		allow[rt.path] = append(allow[rt.path], rt.method)
+		if rt.method == http.MethodGet { // ServeMux serves HEAD with GET
+			allow[rt.path] = append(allow[rt.path], http.MethodHead)
+		}
+	}
+	for _, p := range paths {
+		mux.Handle(p, methodNotAllowed(strings.Join(allow[p], ", ")))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, newProblem(http.StatusNotFound, "not_found", "There is no endpoint at "+r.URL.Path+"."))
+	})
+	return mux
+}
+
+// methodNotAllowed answers 405 with the allowed methods.
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeProblem(w, newProblem(http.StatusMethodNotAllowed, "method_not_allowed",
+			r.Method+" is not allowed here; use "+allow+"."))
+	}
+}
