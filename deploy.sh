@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# deploy.sh deploys keygate as an HTTP Cloud Run function (Cloud Functions
+# gen2). Configuration comes from the environment; run with --help for the
+# list. With --dry-run it prints the gcloud command instead of running it.
+set -euo pipefail
+
+# The function's configuration variables (see the README). Each one that is
+# set to a non-empty value in the deployer's environment is passed to the
+# function; the others are left out so the function uses its defaults.
+readonly FUNCTION_VARS=(
+	FIRESTORE_DATABASE
+	KEYS_COLLECTION
+	API_KEY_HEADER
+	KEY_PREFIX
+	KEY_CACHE_SIZE
+	KEY_CACHE_TTL
+	KEY_STALE_TTL
+	KEY_NEGATIVE_TTL
+	STORE_TIMEOUT
+	USAGE_FLUSH_INTERVAL
+	DEFAULT_RATE_LIMIT
+	DEFAULT_BURST
+)
+
+# The delimiter of the --set-env-vars list (see `gcloud topic escaping`):
+# with it, a value that contains a comma cannot split the list.
+readonly DELIM='@'
+
+usage() {
+	cat <<'EOF'
+Usage: deploy.sh [--dry-run]
+
+Deploys keygate as an HTTP Cloud Run function (gen2, runtime go126, entry
+point API, unauthenticated invocation: keygate checks API keys itself) from
+the directory that holds deploy.sh.
+
+  --dry-run   print the gcloud command, shell-quoted, instead of running it
+  -h, --help  print this help
+
+Deployment settings (environment):
+  GOOGLE_CLOUD_PROJECT  project (default: gcloud config get-value project)
+  FUNCTION_NAME         function name (default: keygate)
+  REGION                region (default: us-central1)
+  SERVICE_ACCOUNT       runtime service account email (default: none, so
+                        gcloud uses the default compute service account)
+  MEMORY                memory limit (default: 256Mi)
+  TIMEOUT               request timeout (default: 60s)
+  MAX_INSTANCES         maximum instances (default: none, gcloud's default)
+
+Function configuration (environment), passed to the function with
+--set-env-vars only when set and non-empty; GOOGLE_CLOUD_PROJECT is always
+passed:
+  FIRESTORE_DATABASE KEYS_COLLECTION API_KEY_HEADER KEY_PREFIX
+  KEY_CACHE_SIZE KEY_CACHE_TTL KEY_STALE_TTL KEY_NEGATIVE_TTL STORE_TIMEOUT
+  USAGE_FLUSH_INTERVAL DEFAULT_RATE_LIMIT DEFAULT_BURST
+Values must not contain '@', the --set-env-vars delimiter.
+EOF
+}
+
+die() {
+	printf 'deploy.sh: %s\n' "$*" >&2
+	exit 1
+}
+
+dry_run=false
+case $# in
+0) ;;
+1)
+	case $1 in
+	--dry-run) dry_run=true ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	*)
+		printf 'deploy.sh: unknown argument: %s\n' "$1" >&2
+		usage >&2
+		exit 2
+		;;
+	esac
+	;;
+*)
+	printf 'deploy.sh: too many arguments\n' >&2
+	usage >&2
+	exit 2
+	;;
+esac
+
+# The source is the module root, where deploy.sh lives, wherever it is run
+# from.
+source_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+
+function_name=${FUNCTION_NAME:-keygate}
+region=${REGION:-us-central1}
+memory=${MEMORY:-256Mi}
+timeout=${TIMEOUT:-60s}
+
+project=${GOOGLE_CLOUD_PROJECT:-}
+if [[ -z $project ]] && command -v gcloud >/dev/null 2>&1; then
+	project=$(gcloud config get-value project 2>/dev/null) || project=
+fi
+if [[ -z $project ]]; then
+	die "no project: set GOOGLE_CLOUD_PROJECT or run 'gcloud config set project PROJECT_ID'"
+fi
+
+if [[ $project == *"$DELIM"* ]]; then
+	die "GOOGLE_CLOUD_PROJECT=${project}: contains '${DELIM}', the --set-env-vars delimiter; values cannot contain it"
+fi
+env_vars="^${DELIM}^GOOGLE_CLOUD_PROJECT=${project}"
+for name in "${FUNCTION_VARS[@]}"; do
+	value=${!name:-}
+	if [[ -z $value ]]; then
+		continue
+	fi
+	if [[ $value == *"$DELIM"* ]]; then
+		die "${name}=${value}: contains '${DELIM}', the --set-env-vars delimiter; values cannot contain it"
+	fi
+	env_vars+="${DELIM}${name}=${value}"
+done
+
+cmd=(
+	gcloud functions deploy "$function_name"
+	--gen2
+	--runtime=go126
+	--trigger-http
+	--entry-point=API
+	--allow-unauthenticated
+	--source="$source_dir"
+	--project="$project"
+	--region="$region"
+	--memory="$memory"
+	--timeout="$timeout"
+)
+# Without --service-account, gcloud runs the function as the project's default
+# compute service account (PROJECT_NUMBER-compute@developer.gserviceaccount.com).
+if [[ -n ${SERVICE_ACCOUNT:-} ]]; then
+	cmd+=(--service-account="$SERVICE_ACCOUNT")
+fi
+if [[ -n ${MAX_INSTANCES:-} ]]; then
+	cmd+=(--max-instances="$MAX_INSTANCES")
+fi
+cmd+=(--set-env-vars="$env_vars")
+
+if $dry_run; then
+	printf '%q' "${cmd[0]}"
+	printf ' %q' "${cmd[@]:1}"
+	printf '\n'
+	exit 0
+fi
+
+if ! command -v gcloud >/dev/null 2>&1; then
+	die "gcloud not found: install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install)"
+fi
+exec "${cmd[@]}"

@@ -1,0 +1,420 @@
+package keygate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// deployExecTimeout bounds every process the deploy tests start.
+const deployExecTimeout = 2 * time.Minute
+
+// deployFunctionVars are the function configuration variables deploy.sh
+// passes through with --set-env-vars.
+var deployFunctionVars = []string{
+	"FIRESTORE_DATABASE", "KEYS_COLLECTION", "API_KEY_HEADER", "KEY_PREFIX",
+	"KEY_CACHE_SIZE", "KEY_CACHE_TTL", "KEY_STALE_TTL", "KEY_NEGATIVE_TTL",
+	"STORE_TIMEOUT", "USAGE_FLUSH_INTERVAL", "DEFAULT_RATE_LIMIT", "DEFAULT_BURST",
+}
+
+// deploySettingVars are deploy.sh's own settings.
+var deploySettingVars = []string{
+	"GOOGLE_CLOUD_PROJECT", "FUNCTION_NAME", "REGION", "SERVICE_ACCOUNT",
+	"MEMORY", "TIMEOUT", "MAX_INSTANCES",
+}
+
+// deployEnv returns an environment for deploy.sh that is independent of the
+// developer's: none of the script's variables, no Google credentials or
+// project, and gcloud pointed at an empty configuration directory with
+// prompts and the GCE metadata server (a source of credentials and of a
+// project) turned off. extra is added last.
+func deployEnv(t *testing.T, extra map[string]string) []string {
+	t.Helper()
+	drop := map[string]bool{"FIRESTORE_EMULATOR_HOST": true}
+	for _, k := range deployFunctionVars {
+		drop[k] = true
+	}
+	for _, k := range deploySettingVars {
+		drop[k] = true
+	}
+	// gcloud settings that do not affect what it does, only how it runs.
+	keep := func(k string) bool {
+		return strings.HasPrefix(k, "CLOUDSDK_PYTHON") ||
+			strings.HasPrefix(k, "CLOUDSDK_PROXY_") ||
+			k == "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE"
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case drop[k]:
+		case strings.HasPrefix(k, "CLOUDSDK_") && !keep(k):
+		case strings.HasPrefix(k, "GOOGLE_"), strings.HasPrefix(k, "GCLOUD_"):
+		default:
+			env = append(env, kv)
+		}
+	}
+	env = append(env,
+		"CLOUDSDK_CONFIG="+t.TempDir(),
+		"CLOUDSDK_CORE_DISABLE_PROMPTS=1",
+		"CLOUDSDK_CORE_CHECK_GCE_METADATA=false",
+	)
+	for k, v := range extra {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// deployRequireBash skips the test when bash is not installed.
+func deployRequireBash(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash not found on PATH")
+	}
+}
+
+// deployRun runs cmd with a deadline and returns its stdout, stderr and
+// exit code; it fails the test if cmd could not be run or did not exit.
+func deployRun(t *testing.T, name string, args []string, env []string, stdin string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), deployExecTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(stdin)
+	cmd.WaitDelay = 5 * time.Second
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s %q: timed out after %v\nstderr:\n%s", name, args, deployExecTimeout, errOut.String())
+	}
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr) && exitErr.Exited():
+		code = exitErr.ExitCode()
+	default:
+		t.Fatalf("%s %q: %v\nstderr:\n%s", name, args, err, errOut.String())
+	}
+	return out.String(), errOut.String(), code
+}
+
+// deployRunScript runs deploy.sh with bash and returns its stdout, stderr and exit
+// code.
+func deployRunScript(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	deployRequireBash(t)
+	return deployRun(t, "bash", append([]string{"deploy.sh"}, args...), env, "")
+}
+
+// deployShellWords evaluates a dry-run command line with bash, gcloud replaced by a
+// function that prints its arguments, and returns gcloud's arguments. It
+// checks that the printed command survives copy and paste into a shell.
+func deployShellWords(t *testing.T, line string) []string {
+	t.Helper()
+	const script = `gcloud() { printf '%s\0' "$@"; }; eval "$(cat)"`
+	out, errOut, code := deployRun(t, "bash", []string{"-c", script}, []string{"PATH=" + os.Getenv("PATH")}, line)
+	if code != 0 || errOut != "" {
+		t.Fatalf("bash could not evaluate the dry-run output %q: exit %d\n%s", line, code, errOut)
+	}
+	return strings.Split(strings.TrimSuffix(out, "\x00"), "\x00")
+}
+
+// deployParseSetEnvVars parses a --set-env-vars value written with an alternate
+// delimiter, ^DELIM^K=V<DELIM>K2=V2 (see `gcloud topic escaping`).
+func deployParseSetEnvVars(t *testing.T, v string) map[string]string {
+	t.Helper()
+	rest, ok := strings.CutPrefix(v, "^")
+	delim, list, ok2 := strings.Cut(rest, "^")
+	if !ok || !ok2 || delim == "" {
+		t.Fatalf("--set-env-vars=%q: does not start with ^DELIM^", v)
+	}
+	m := map[string]string{}
+	for _, item := range strings.Split(list, delim) {
+		k, val, ok := strings.Cut(item, "=")
+		if !ok {
+			t.Fatalf("--set-env-vars=%q: item %q is not KEY=VALUE", v, item)
+		}
+		if _, dup := m[k]; dup {
+			t.Fatalf("--set-env-vars=%q: %s given twice", v, k)
+		}
+		m[k] = val
+	}
+	return m
+}
+
+func TestDeployDryRun(t *testing.T) {
+	deployRequireBash(t)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sourceDir, err := filepath.EvalSymlinks(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, lookErr := exec.LookPath("gcloud")
+	haveGcloud := lookErr == nil
+
+	allVars := map[string]string{
+		"GOOGLE_CLOUD_PROJECT": "demo-keygate",
+		"FIRESTORE_DATABASE":   "keys-db",
+		// A comma would split a plain comma-separated list.
+		"KEYS_COLLECTION":      "api_keys,v2",
+		"API_KEY_HEADER":       "X-Key",
+		"KEY_PREFIX":           "acme",
+		"KEY_CACHE_SIZE":       "5000",
+		"KEY_CACHE_TTL":        "30s",
+		"KEY_STALE_TTL":        "15m",
+		"KEY_NEGATIVE_TTL":     "10s",
+		"STORE_TIMEOUT":        "1500ms",
+		"USAGE_FLUSH_INTERVAL": "20s",
+		"DEFAULT_RATE_LIMIT":   "10",
+		"DEFAULT_BURST":        "40",
+	}
+
+	tests := []struct {
+		name        string
+		args        []string
+		env         map[string]string
+		needsGcloud bool
+		wantCode    int
+		// For exit 0 with --dry-run: arguments gcloud must get, argument
+		// prefixes it must not get, and the exact --set-env-vars map.
+		wantArgs    []string
+		wantNoArgs  []string
+		wantEnvVars map[string]string
+		// For the other cases: substrings of stdout and stderr.
+		wantStdout []string
+		wantStderr []string
+	}{
+		{
+			name:     "defaults",
+			args:     []string{"--dry-run"},
+			env:      map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate"},
+			wantCode: 0,
+			wantArgs: []string{
+				"--gen2", "--runtime=go126", "--trigger-http", "--entry-point=API",
+				"--allow-unauthenticated", "--source=" + sourceDir,
+				"--project=demo-keygate", "--region=us-central1",
+				"--memory=256Mi", "--timeout=60s",
+			},
+			wantNoArgs:  []string{"--service-account", "--max-instances"},
+			wantEnvVars: map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate"},
+		},
+		{
+			name: "deployment settings",
+			args: []string{"--dry-run"},
+			env: map[string]string{
+				"GOOGLE_CLOUD_PROJECT": "my-project",
+				"FUNCTION_NAME":        "keygate-staging",
+				"REGION":               "europe-west1",
+				"SERVICE_ACCOUNT":      "keygate@my-project.iam.gserviceaccount.com",
+				"MEMORY":               "512Mi",
+				"TIMEOUT":              "30s",
+				"MAX_INSTANCES":        "5",
+			},
+			wantArgs: []string{
+				"keygate-staging", "--project=my-project", "--region=europe-west1",
+				"--service-account=keygate@my-project.iam.gserviceaccount.com",
+				"--memory=512Mi", "--timeout=30s", "--max-instances=5",
+			},
+			wantNoArgs:  []string{"--region=us-central1", "--memory=256Mi", "--timeout=60s"},
+			wantEnvVars: map[string]string{"GOOGLE_CLOUD_PROJECT": "my-project"},
+		},
+		{
+			name:        "function configuration passed through",
+			args:        []string{"--dry-run"},
+			env:         allVars,
+			wantArgs:    []string{"--project=demo-keygate"},
+			wantEnvVars: allVars,
+		},
+		{
+			name: "unset and empty variables not passed",
+			args: []string{"--dry-run"},
+			env: map[string]string{
+				"GOOGLE_CLOUD_PROJECT": "demo-keygate",
+				"KEY_PREFIX":           "acme",
+				"KEY_CACHE_TTL":        "",
+				"SERVICE_ACCOUNT":      "",
+				"MAX_INSTANCES":        "",
+			},
+			wantNoArgs: []string{"--service-account", "--max-instances"},
+			wantEnvVars: map[string]string{
+				"GOOGLE_CLOUD_PROJECT": "demo-keygate",
+				"KEY_PREFIX":           "acme",
+			},
+		},
+		{
+			name:        "project from gcloud configuration",
+			args:        []string{"--dry-run"},
+			env:         map[string]string{"CLOUDSDK_CORE_PROJECT": "configured-project"},
+			needsGcloud: true,
+			wantArgs:    []string{"--project=configured-project"},
+			wantEnvVars: map[string]string{"GOOGLE_CLOUD_PROJECT": "configured-project"},
+		},
+		{
+			name:       "missing project",
+			args:       []string{"--dry-run"},
+			wantCode:   1,
+			wantStderr: []string{"no project", "GOOGLE_CLOUD_PROJECT", "gcloud config set project"},
+		},
+		{
+			name:       "value containing the delimiter",
+			args:       []string{"--dry-run"},
+			env:        map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "KEYS_COLLECTION": "keys@v2"},
+			wantCode:   1,
+			wantStderr: []string{"KEYS_COLLECTION=keys@v2", "'@'"},
+		},
+		{
+			name:       "unknown argument",
+			args:       []string{"--dry_run"},
+			env:        map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate"},
+			wantCode:   2,
+			wantStderr: []string{"unknown argument: --dry_run", "Usage: deploy.sh"},
+		},
+		{
+			name:       "too many arguments",
+			args:       []string{"--dry-run", "--dry-run"},
+			env:        map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate"},
+			wantCode:   2,
+			wantStderr: []string{"too many arguments", "Usage: deploy.sh"},
+		},
+		{
+			name:     "help",
+			args:     []string{"--help"},
+			wantCode: 0,
+			wantStdout: append(append([]string{
+				"Usage: deploy.sh [--dry-run]", "keygate", "us-central1", "256Mi", "60s",
+			}, deploySettingVars...), deployFunctionVars...),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.needsGcloud && !haveGcloud {
+				t.Skip("gcloud not found on PATH")
+			}
+			stdout, stderr, code := deployRunScript(t, deployEnv(t, tt.env), tt.args...)
+			if code != tt.wantCode {
+				t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, stdout, stderr)
+			}
+			for _, s := range tt.wantStdout {
+				if !strings.Contains(stdout, s) {
+					t.Errorf("stdout does not mention %q:\n%s", s, stdout)
+				}
+			}
+			for _, s := range tt.wantStderr {
+				if !strings.Contains(stderr, s) {
+					t.Errorf("stderr does not mention %q:\n%s", s, stderr)
+				}
+			}
+			if tt.wantEnvVars == nil {
+				if code != 0 && stdout != "" {
+					t.Errorf("stdout = %q on failure, want nothing", stdout)
+				}
+				return
+			}
+			if stderr != "" {
+				t.Errorf("stderr = %q, want nothing", stderr)
+			}
+			if strings.Count(stdout, "\n") != 1 || !strings.HasSuffix(stdout, "\n") {
+				t.Fatalf("dry-run output is not one line: %q", stdout)
+			}
+			args := deployShellWords(t, strings.TrimSuffix(stdout, "\n"))
+			name := "keygate"
+			if v := tt.env["FUNCTION_NAME"]; v != "" {
+				name = v
+			}
+			if len(args) < 3 || args[0] != "functions" || args[1] != "deploy" || args[2] != name {
+				t.Fatalf("gcloud arguments %q, want them to start with functions deploy %s", args, name)
+			}
+			for _, want := range tt.wantArgs {
+				if !slices.Contains(args, want) {
+					t.Errorf("gcloud arguments %q lack %q", args, want)
+				}
+			}
+			var envFlags []string
+			for _, a := range args {
+				for _, bad := range tt.wantNoArgs {
+					if strings.HasPrefix(a, bad) {
+						t.Errorf("gcloud arguments include %q, want no %q", a, bad)
+					}
+				}
+				if v, ok := strings.CutPrefix(a, "--set-env-vars="); ok {
+					envFlags = append(envFlags, v)
+				}
+			}
+			if len(envFlags) != 1 {
+				t.Fatalf("gcloud arguments %q have %d --set-env-vars flags, want 1", args, len(envFlags))
+			}
+			got := deployParseSetEnvVars(t, envFlags[0])
+			for k, v := range tt.wantEnvVars {
+				if g, ok := got[k]; !ok || g != v {
+					t.Errorf("--set-env-vars %s = %q (present %v), want %q", k, g, ok, v)
+				}
+			}
+			for k, v := range got {
+				if _, ok := tt.wantEnvVars[k]; !ok {
+					t.Errorf("--set-env-vars has unexpected %s=%q", k, v)
+				}
+			}
+		})
+	}
+}
+
+// TestDeployGcloudNoCredentials runs deploy.sh for real against the
+// installed gcloud with no credentials. gcloud parses every flag before it
+// looks for an account, so stopping at the missing account (exit 1), not at
+// argument parsing (exit 2), shows that the command line deploy.sh builds is
+// one gcloud accepts.
+func TestDeployGcloudNoCredentials(t *testing.T) {
+	deployRequireBash(t)
+	if _, err := exec.LookPath("gcloud"); err != nil {
+		t.Skip("gcloud not found on PATH")
+	}
+	// gcloud writes a .gcloudignore into the source directory when it uploads
+	// the source; it must not get that far.
+	const ignoreFile = ".gcloudignore"
+	_, statErr := os.Stat(ignoreFile)
+	hadIgnoreFile := statErr == nil
+
+	env := deployEnv(t, map[string]string{
+		"GOOGLE_CLOUD_PROJECT": "demo-keygate",
+		"SERVICE_ACCOUNT":      "keygate@demo-keygate.iam.gserviceaccount.com",
+		"MAX_INSTANCES":        "3",
+		"KEYS_COLLECTION":      "api_keys,v2",
+		"KEY_PREFIX":           "acme",
+		"KEY_CACHE_TTL":        "30s",
+	})
+	stdout, stderr, code := deployRunScript(t, env)
+
+	if !hadIgnoreFile {
+		if _, err := os.Stat(ignoreFile); err == nil {
+			os.Remove(ignoreFile)
+			t.Errorf("deploy.sh without credentials created %s", ignoreFile)
+		}
+	}
+	if code == 2 {
+		t.Fatalf("gcloud rejected the arguments (exit 2):\n%s", stderr)
+	}
+	if code != 1 {
+		t.Fatalf("exit code %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	const want = "(gcloud.functions.deploy) You do not currently have an active account selected."
+	if !strings.Contains(stderr, want) {
+		t.Errorf("stderr does not mention %q:\n%s", want, stderr)
+	}
+	for _, bad := range []string{"unrecognized arguments", "argument --", "Invalid value"} {
+		if strings.Contains(stderr, bad) {
+			t.Errorf("stderr mentions %q, an argument error:\n%s", bad, stderr)
+		}
+	}
+}

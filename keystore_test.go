@@ -1,0 +1,223 @@
+package keygate
+
+import (
+	"context"
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/internal/emulator"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(emulator.Main(m))
+}
+
+// emulatorConfig returns the configuration of a test on the Firestore
+// emulator, in a project of its own. Its store timeout is long: the
+// emulator's first calls, on a cold JVM, take seconds.
+func emulatorConfig(t testing.TB, change ...func(*Config)) Config {
+	t.Helper()
+	_, project := emulator.Project(t)
+	return testConfig(append([]func(*Config){func(c *Config) {
+		c.Project = project
+		c.StoreTimeout = 20 * time.Second
+	}}, change...)...)
+}
+
+// newEmulatorStore returns a FirestoreStore on the emulator, in a project of
+// the test's own.
+func newEmulatorStore(t testing.TB, change ...func(*Config)) *FirestoreStore {
+	t.Helper()
+	s := NewFirestoreStore(emulatorConfig(t, change...))
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// storeImpls are the KeyStore implementations that must pass the contract.
+var storeImpls = []struct {
+	name string
+	new  func(t *testing.T) KeyStore
+}{
+	{"memory", func(t *testing.T) KeyStore { return NewMemoryStore() }},
+	{"firestore", func(t *testing.T) KeyStore { return newEmulatorStore(t) }},
+}
+
+// TestKeyStoreContract runs the same behaviour checks on every KeyStore.
+func TestKeyStoreContract(t *testing.T) {
+	for _, impl := range storeImpls {
+		t.Run(impl.name, func(t *testing.T) {
+			for _, c := range storeContract {
+				t.Run(c.name, func(t *testing.T) { c.run(t, impl.new(t)) })
+			}
+		})
+	}
+}
+
+var storeContract = []struct {
+	name string
+	run  func(t *testing.T, s KeyStore)
+}{
+	{"create then get returns the same key", func(t *testing.T, s KeyStore) {
+		ctx := context.Background()
+		_, want := mintTestKey(t, s, "acme", func(k *Key) {
+			k.Scopes = []string{"bingo:check", "keys:manage"}
+			k.CreatedAt = t0.Add(123456789 * time.Nanosecond)
+			k.ExpiresAt = t0.Add(time.Hour)
+		})
+		got, err := s.Get(ctx, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Get = %+v\nwant  %+v", got, want)
+		}
+		if got.CreatedAt.Nanosecond()%1000 != 0 || got.CreatedAt.Location() != time.UTC {
+			t.Errorf("CreatedAt = %v, want UTC to the microsecond", got.CreatedAt)
+		}
+	}},
+	{"absent scopes and expiry read back empty", func(t *testing.T, s KeyStore) {
+		_, want := mintTestKey(t, s, "acme")
+		got, err := s.Get(context.Background(), want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Scopes == nil || len(got.Scopes) != 0 || !got.ExpiresAt.IsZero() || !got.RevokedAt.IsZero() {
+			t.Errorf("Get = %+v, want empty scopes, no expiry, not revoked", got)
+		}
+	}},
+	{"get unknown is ErrKeyNotFound", func(t *testing.T, s KeyStore) {
+		if _, err := s.Get(context.Background(), KeyID("nope")); !errors.Is(err, ErrKeyNotFound) {
+			t.Errorf("Get = %v, want ErrKeyNotFound", err)
+		}
+	}},
+	{"create twice is ErrKeyExists", func(t *testing.T, s KeyStore) {
+		_, k := mintTestKey(t, s, "acme")
+		if err := s.Create(context.Background(), k); !errors.Is(err, ErrKeyExists) {
+			t.Errorf("second Create = %v, want ErrKeyExists", err)
+		}
+	}},
+	{"list by owner is newest first and isolated", func(t *testing.T, s KeyStore) {
+		var ids []string
+		for i := range 3 {
+			_, k := mintTestKey(t, s, "acme", func(k *Key) { k.CreatedAt = t0.Add(time.Duration(i) * time.Minute) })
+			ids = append([]string{k.ID}, ids...)
+		}
+		mintTestKey(t, s, "other")
+		keys, err := s.ListByOwner(context.Background(), "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, k := range keys {
+			got = append(got, k.ID)
+		}
+		if !reflect.DeepEqual(got, ids) {
+			t.Errorf("ListByOwner = %v, want %v", got, ids)
+		}
+		none, err := s.ListByOwner(context.Background(), "nobody")
+		if err != nil || len(none) != 0 {
+			t.Errorf("ListByOwner(nobody) = %v, %v", none, err)
+		}
+	}},
+	{"revoke sets revoked_at once", func(t *testing.T, s KeyStore) {
+		ctx := context.Background()
+		_, k := mintTestKey(t, s, "acme")
+		at := t0.Add(time.Hour)
+		got, err := s.Revoke(ctx, k.ID, at)
+		if err != nil || !got.RevokedAt.Equal(at) {
+			t.Fatalf("Revoke = %v, %v", got.RevokedAt, err)
+		}
+		again, err := s.Revoke(ctx, k.ID, at.Add(time.Hour))
+		if err != nil || !again.RevokedAt.Equal(at) {
+			t.Errorf("second Revoke = %v, %v; want the first time kept", again.RevokedAt, err)
+		}
+		stored, _ := s.Get(ctx, k.ID)
+		if !stored.RevokedAt.Equal(at) || stored.Status(at) != "revoked" {
+			t.Errorf("stored RevokedAt = %v", stored.RevokedAt)
+		}
+		if _, err := s.Revoke(ctx, KeyID("nope"), at); !errors.Is(err, ErrKeyNotFound) {
+			t.Errorf("Revoke(unknown) = %v, want ErrKeyNotFound", err)
+		}
+	}},
+	{"delete removes the key", func(t *testing.T, s KeyStore) {
+		ctx := context.Background()
+		_, k := mintTestKey(t, s, "acme")
+		if err := s.Delete(ctx, k.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get(ctx, k.ID); !errors.Is(err, ErrKeyNotFound) {
+			t.Errorf("Get after Delete = %v", err)
+		}
+		if err := s.Delete(ctx, k.ID); !errors.Is(err, ErrKeyNotFound) {
+			t.Errorf("second Delete = %v, want ErrKeyNotFound", err)
+		}
+	}},
+	{"a cancelled context is an error, not a not-found", func(t *testing.T, s KeyStore) {
+		_, k := mintTestKey(t, s, "acme")
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := s.Get(ctx, k.ID); err == nil || errors.Is(err, ErrKeyNotFound) {
+			t.Errorf("Get with a cancelled context = %v", err)
+		}
+	}},
+}
+
+// TestFirestoreStoreDownTimesOut checks that a Firestore that does not answer
+// is an error after STORE_TIMEOUT, not a hang (DocumentRef.Get retries an
+// unavailable backend until its context ends).
+func TestFirestoreStoreDownTimesOut(t *testing.T) {
+	emulator.Host(t)
+	t.Setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:1") // nothing listens there
+	s := NewFirestoreStore(testConfig(func(c *Config) {
+		c.Project = "demo-down"
+		c.StoreTimeout = 300 * time.Millisecond
+	}))
+	defer s.Close()
+	start := time.Now()
+	_, err := s.Get(context.Background(), KeyID("x"))
+	if err == nil || errors.Is(err, ErrKeyNotFound) {
+		t.Errorf("Get = %v, want an unavailability error", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Get took %v with a 300ms timeout", d)
+	}
+}
+
+// TestFirestoreDocumentHasNoKey checks the stored document's fields: the
+// schema of the README, and nothing that holds the key.
+func TestFirestoreDocumentHasNoKey(t *testing.T) {
+	s := newEmulatorStore(t)
+	key, k := mintTestKey(t, s, "acme", func(k *Key) { k.Scopes = []string{"bingo:check"} })
+	client, err := s.Client(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := client.Collection("api_keys").Doc(k.ID).Get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := snap.Data()
+	var fields []string
+	for name, v := range data {
+		fields = append(fields, name)
+		if str, ok := v.(string); ok && strings.Contains(str, key[3:3+16]) {
+			t.Errorf("field %s holds the key", name)
+		}
+	}
+	want := map[string]bool{"owner": true, "name": true, "scopes": true, "hint": true, "created_at": true}
+	if len(data) != len(want) {
+		t.Errorf("fields = %v, want %v", fields, want)
+	}
+	for name := range want {
+		if _, ok := data[name]; !ok {
+			t.Errorf("field %s missing", name)
+		}
+	}
+	if snap.Ref.ID != KeyID(key) {
+		t.Errorf("document ID = %s, want KeyID", snap.Ref.ID)
+	}
+}
