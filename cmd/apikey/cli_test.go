@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+// These tests need no emulator: they use a fake store.
+
+// fakeStore is a keyStore that records calls and answers every one with err.
+type fakeStore struct {
+	calls  []string
+	err    error
+	closed bool
+}
+
+func (s *fakeStore) Get(ctx context.Context, id string) (keygate.Key, error) {
+	s.calls = append(s.calls, "Get")
+	return keygate.Key{}, s.err
+}
+
+func (s *fakeStore) Create(ctx context.Context, k keygate.Key) error {
+	s.calls = append(s.calls, "Create")
+	return s.err
+}
+
+func (s *fakeStore) ListByOwner(ctx context.Context, owner string) ([]keygate.Key, error) {
+	s.calls = append(s.calls, "ListByOwner")
+	return nil, s.err
+}
+
+func (s *fakeStore) Revoke(ctx context.Context, id string, at time.Time) (keygate.Key, error) {
+	s.calls = append(s.calls, "Revoke")
+	return keygate.Key{}, s.err
+}
+
+func (s *fakeStore) Delete(ctx context.Context, id string) error {
+	s.calls = append(s.calls, "Delete")
+	return s.err
+}
+
+func (s *fakeStore) Close() error { s.closed = true; return nil }
+
+// runFake runs args on a fresh fakeStore failing with storeErr.
+func runFake(t *testing.T, storeErr error, args ...string) (code int, stdout, stderr string, st *fakeStore) {
+	t.Helper()
+	st = &fakeStore{err: storeErr}
+	var out, errb bytes.Buffer
+	c := &cli{
+		ctx:    t.Context(),
+		stdout: &out,
+		stderr: &errb,
+		getenv: func(string) string { return "" },
+		now:    func() time.Time { return start },
+		open:   func(keygate.Config) keyStore { return st },
+	}
+	code = c.main(args)
+	return code, out.String(), errb.String(), st
+}
+
+func TestStoreErrorIsOneLine(t *testing.T) {
+	id := strings.Repeat("0", 64)
+	storeErr := errors.New("firestore: get key: rpc error: code = Unavailable\n  desc = connection refused")
+	for _, args := range [][]string{
+		{"create", "--owner", "a"}, {"list", "--owner", "a"}, {"show", id}, {"revoke", id}, {"delete", id},
+	} {
+		code, stdout, stderr, st := runFake(t, storeErr, args...)
+		want := "apikey: firestore: get key: rpc error: code = Unavailable desc = connection refused\n"
+		if code != 1 || stderr != want || stdout != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 1, nothing, %q", args, code, stdout, stderr, want)
+		}
+		if !st.closed {
+			t.Errorf("%v: store not closed", args)
+		}
+	}
+}
+
+// TestValidationBeforeStore checks that bad values fail before any store
+// call.
+func TestValidationBeforeStore(t *testing.T) {
+	for _, args := range [][]string{
+		{"show", "nope"},
+		{"revoke", strings.Repeat("A", 64)},
+		{"delete", "kg_123"},
+		{"create", "--owner", "a", "--scopes", "x:y"},
+		{"create", "--owner", "a", "--expires", "soon"},
+		{"create", "--owner", strings.Repeat("o", 129)},
+		{"list", "--owner", ""},
+		{"create"},
+		{"bogus"},
+	} {
+		code, _, _, st := runFake(t, nil, args...)
+		if code == 0 || len(st.calls) != 0 {
+			t.Errorf("%v: exit %d after store calls %v", args, code, st.calls)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
+		code, stdout, stderr, _ := runFake(t, nil, args...)
+		if code != 0 || stderr != "" {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+		for _, cmd := range commands {
+			if !strings.Contains(stdout, "apikey "+cmd.name+" ") {
+				t.Errorf("%v: usage lacks %s:\n%s", args, cmd.name, stdout)
+			}
+		}
+		if !strings.Contains(stdout, "Exit status") || !strings.Contains(stdout, "FIRESTORE_EMULATOR_HOST") {
+			t.Errorf("%v: usage lacks exit status or configuration:\n%s", args, stdout)
+		}
+	}
+	for _, cmd := range commands {
+		for _, args := range [][]string{{"help", cmd.name}, {cmd.name, "-h"}, {cmd.name, "--help"}} {
+			code, stdout, stderr, st := runFake(t, nil, args...)
+			if code != 0 || stderr != "" || len(st.calls) != 0 {
+				t.Errorf("%v: exit %d, stderr %q, store calls %v", args, code, stderr, st.calls)
+			}
+			if !strings.HasPrefix(stdout, "Usage: apikey "+cmd.name+" "+cmd.args+"\n") {
+				t.Errorf("%v: help starts %q", args, stdout)
+			}
+		}
+	}
+	_, stdout, _, _ := runFake(t, nil, "help", "create")
+	for _, want := range []string{"--owner owner\n", "--scopes list\n", "--expires duration\n", "--json\n", "bingo:check, usage:read, keys:manage", "KEY=$(apikey create --owner acme)", "default scopes bingo:check and usage:read"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("help create lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+func TestParseInterleaved(t *testing.T) {
+	tests := []struct {
+		args []string
+		pos  []string
+		json bool
+	}{
+		{[]string{"ID"}, []string{"ID"}, false},
+		{[]string{"ID", "--json"}, []string{"ID"}, true},
+		{[]string{"--json", "ID"}, []string{"ID"}, true},
+		{[]string{"-json", "A", "B"}, []string{"A", "B"}, true},
+		{[]string{"A", "--", "--json"}, []string{"A", "--json"}, false},
+		{nil, nil, false},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		j := fs.Bool("json", false, "")
+		pos, err := parseInterleaved(fs, tt.args)
+		if err != nil || !slices.Equal(pos, tt.pos) || *j != tt.json {
+			t.Errorf("parseInterleaved(%q) = %q, json %v, %v; want %q, %v", tt.args, pos, *j, err, tt.pos, tt.json)
+		}
+	}
+}
+
+func TestParseScopes(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+		err  string
+	}{
+		{"", []string{}, ""},
+		{"  ", []string{}, ""},
+		{"bingo:check", []string{"bingo:check"}, ""},
+		{" keys:manage ,\tusage:read ", []string{"keys:manage", "usage:read"}, ""},
+		{"bingo:check,", nil, "empty item"},
+		{"bingo:check,bingo:check", nil, "listed twice"},
+		{"bingo", nil, "malformed"},
+		{"1bingo:check", nil, "malformed"},
+		{"bingo:check:x", nil, "malformed"},
+		{"bingo:play", nil, "unknown scope"},
+	}
+	for _, tt := range tests {
+		got, err := parseScopes(tt.in)
+		switch {
+		case tt.err == "" && (err != nil || !slices.Equal(got, tt.want) || got == nil):
+			t.Errorf("parseScopes(%q) = %#v, %v; want %#v", tt.in, got, err, tt.want)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("parseScopes(%q) error = %v, want one with %q", tt.in, err, tt.err)
+		}
+	}
+}
+
+func TestCheckText(t *testing.T) {
+	tests := []struct {
+		owner, name string
+		ok          bool
+	}{
+		{"a", "", true},
+		{strings.Repeat("界", 128), strings.Repeat("界", 100), true},
+		{"", "", false},
+		{strings.Repeat("a", 129), "", false},
+		{"a", strings.Repeat("a", 101), false},
+		{"a\x00", "", false},
+		{"a", "b\n", false},
+		{"a\u0085", "", false}, // C1 control
+		{"a\xff", "", false},   // not UTF-8
+	}
+	for _, tt := range tests {
+		err := errors.Join(checkOwner(tt.owner), checkName(tt.name))
+		if (err == nil) != tt.ok {
+			t.Errorf("owner %q, name %q: %v, want ok %v", tt.owner, tt.name, err, tt.ok)
+		}
+	}
+}
+
+func TestOneLineRedactsKeys(t *testing.T) {
+	key, err := keygate.NewKey("kg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := oneLine("bad value \"" + key + "\"\nsecond  line")
+	if want := `bad value "[redacted API key]" second line`; got != want {
+		t.Errorf("oneLine = %q, want %q", got, want)
+	}
+	// A key pasted where a flag value belongs never comes back.
+	code, _, stderr, _ := runFake(t, nil, "create", "--owner", "a", "--scopes", key)
+	if code != 1 || strings.Contains(stderr, key) || !strings.Contains(stderr, "[redacted API key]") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+// command is one subcommand. To add one, write its setup and append it to
+// commands: dispatch, help and usage pick it up from there.
+type command struct {
+	name    string
+	args    string   // the synopsis after the name, e.g. "ID [--json]"
+	params  []string // the positional arguments, e.g. {"ID"}
+	summary string   // one line for the command list
+	details string   // the text of "apikey help <name>", without the flags
+	// setup defines the command's flags on fs and returns the function that
+	// runs the command once fs has parsed them, with the positional
+	// arguments (exactly len(params) of them).
+	setup func(fs *flag.FlagSet) func(c *cli, pos []string) error
+}
+
+// commands lists the subcommands in the order of the usage text.
+var commands = []*command{
+	createCommand,
+	listCommand,
+	showCommand,
+	revokeCommand,
+	deleteCommand,
+}
+
+// lookup returns the command called name, or nil.
+func lookup(name string) *command {
+	for _, cmd := range commands {
+		if cmd.name == name {
+			return cmd
+		}
+	}
+	return nil
+}
+
+// usage writes the full usage: commands, configuration and exit status.
+func (c *cli) usage(w io.Writer) {
+	fmt.Fprint(w, "apikey manages keygate API keys in Firestore.\n\n")
+	c.shortUsage(w)
+	fmt.Fprint(w, `
+Configuration comes from the same environment variables as the function:
+GOOGLE_CLOUD_PROJECT, FIRESTORE_DATABASE, KEYS_COLLECTION, KEY_PREFIX and
+STORE_TIMEOUT (the deadline of each Firestore call). With
+FIRESTORE_EMULATOR_HOST set, apikey uses the Firestore emulator, on project
+demo-keygate unless GOOGLE_CLOUD_PROJECT is set.
+
+Exit status: 0 on success; 1 on a failure, with one line "apikey: <message>"
+on stderr; 2 on a usage error.
+`)
+}
+
+// shortUsage writes the list of commands.
+func (c *cli) shortUsage(w io.Writer) {
+	fmt.Fprint(w, "Usage:\n")
+	for _, cmd := range commands {
+		fmt.Fprintf(w, "  apikey %s %s\n      %s\n", cmd.name, cmd.args, cmd.summary)
+	}
+	fmt.Fprint(w, "  apikey help [command]\n      show this help, or a command's\n")
+}
+
+// commandHelp writes the help of one command: synopsis, details and flags.
+func (c *cli) commandHelp(w io.Writer, cmd *command) {
+	fmt.Fprintf(w, "Usage: apikey %s %s\n\n%s\n", cmd.name, cmd.args, strings.TrimSpace(cmd.details))
+	fs := newFlagSet(cmd)
+	cmd.setup(fs)
+	first := true
+	fs.VisitAll(func(f *flag.Flag) {
+		if first {
+			fmt.Fprint(w, "\nFlags:\n")
+			first = false
+		}
+		arg, text := flag.UnquoteUsage(f)
+		if arg != "" {
+			arg = " " + arg
+		}
+		fmt.Fprintf(w, "  --%s%s\n        %s\n", f.Name, arg, text)
+	})
+}
+
+var createCommand = &command{
+	name:    "create",
+	args:    "--owner O [--name N] [--scopes a,b] [--expires 720h] [--json]",
+	summary: "mint a new key and print it (the only time it is shown)",
+	details: `
+Mints a new API key for an owner, stores it (only its SHA-256, the key ID, and
+a short hint are stored) and prints it. This is the only time the key is ever
+shown: hand it over now.
+
+Standard output gets the key alone on one line; the details (ID, owner, name,
+scopes, hint, expiry) go to standard error, so that
+
+    KEY=$(apikey create --owner acme)
+
+captures just the key. With --json, standard output gets one JSON object with
+id, key, owner, name, scopes, hint, created_at, expires_at (null: never),
+revoked_at and status, and standard error gets nothing.
+
+Scopes are a comma-separated list of known scopes: ` + strings.Join(knownScopes, ", ") + `.
+Without --scopes the key gets an empty list, and the function then grants it
+the default scopes ` + strings.Join(defaultScopes, " and ") + `.`,
+	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
+		owner := fs.String("owner", "", "the `owner` (customer) of the key: 1 to 128 characters (required)")
+		name := fs.String("name", "", "a `name` for the key: at most 100 characters")
+		scopes := fs.String("scopes", "", "comma-separated `list` of scopes among "+strings.Join(knownScopes, ",")+"; none means the function's defaults ("+strings.Join(defaultScopes, ",")+")")
+		expires := fs.String("expires", "", "the key's lifetime, a Go `duration` such as 720h (30 days); none means it never expires")
+		asJSON := fs.Bool("json", false, "print one JSON object instead of text")
+		return func(c *cli, _ []string) error {
+			if !isSet(fs, "owner") {
+				return usagef("missing required flag --owner")
+			}
+			return c.create(createArgs{*owner, *name, *scopes, *expires, *asJSON})
+		}
+	},
+}
+
+// createArgs are the flags of create, as given.
+type createArgs struct {
+	owner, name, scopes, expires string
+	json                         bool
+}
+
+// create mints, stores and prints a key.
+func (c *cli) create(a createArgs) error {
+	if err := checkOwner(a.owner); err != nil {
+		return err
+	}
+	if err := checkName(a.name); err != nil {
+		return err
+	}
+	scopes, err := parseScopes(a.scopes)
+	if err != nil {
+		return err
+	}
+	lifetime, err := parseExpires(a.expires)
+	if err != nil {
+		return err
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	st, err := c.store()
+	if err != nil {
+		return err
+	}
+	now := c.now()
+	tmpl := keygate.Key{Owner: a.owner, Name: a.name, Scopes: scopes, CreatedAt: storedTime(now)}
+	if lifetime > 0 {
+		tmpl.ExpiresAt = storedTime(now.Add(lifetime))
+	}
+	secret, k, err := keygate.MintKey(cfg.Prefix, tmpl)
+	if err != nil {
+		return err
+	}
+	if err := st.Create(c.ctx, k); err != nil {
+		if errors.Is(err, keygate.ErrKeyExists) {
+			return errors.New("the new key's ID is already taken (this should never happen); run the command again")
+		}
+		return err
+	}
+	if a.json {
+		return writeJSON(c.stdout, createdView{Key: secret, keyView: viewOf(k, now)})
+	}
+	fmt.Fprintln(c.stdout, secret)
+	writeDetails(c.stderr, k, now)
+	fmt.Fprintln(c.stderr, "This key will not be shown again: store it safely now. It cannot be recovered.")
+	return nil
+}
+
+var listCommand = &command{
+	name:    "list",
+	args:    "--owner O [--json]",
+	summary: "list an owner's keys, newest first",
+	details: `
+Lists the keys of one owner, newest first, as a table with the columns ID,
+HINT, NAME, SCOPES, CREATED, EXPIRES and STATUS (active, expired or revoked).
+With --json, prints a JSON array (empty: []) of objects with id, owner, name,
+scopes, hint, created_at, expires_at, revoked_at and status. Keys themselves
+are never stored, so they are never listed.`,
+	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
+		owner := fs.String("owner", "", "the `owner` whose keys to list (required)")
+		asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
+		return func(c *cli, _ []string) error {
+			if !isSet(fs, "owner") {
+				return usagef("missing required flag --owner")
+			}
+			return c.list(*owner, *asJSON)
+		}
+	},
+}
+
+// list prints an owner's keys.
+func (c *cli) list(owner string, asJSON bool) error {
+	if err := checkOwner(owner); err != nil {
+		return err
+	}
+	st, err := c.store()
+	if err != nil {
+		return err
+	}
+	keys, err := st.ListByOwner(c.ctx, owner)
+	if err != nil {
+		return err
+	}
+	now := c.now()
+	if asJSON {
+		views := make([]keyView, 0, len(keys))
+		for _, k := range keys {
+			views = append(views, viewOf(k, now))
+		}
+		return writeJSON(c.stdout, views)
+	}
+	if len(keys) == 0 {
+		fmt.Fprintf(c.stdout, "No keys for owner %q.\n", owner)
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tHINT\tNAME\tSCOPES\tCREATED\tEXPIRES\tSTATUS")
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			clean(k.ID), clean(k.Hint), orDash(clean(k.Name)), scopeText(k.Scopes, "(default)"),
+			formatTime(k.CreatedAt), orNever(k.ExpiresAt), k.Status(now))
+	}
+	return tw.Flush()
+}
+
+var showCommand = &command{
+	name:    "show",
+	args:    "ID [--json]",
+	params:  []string{"ID"},
+	summary: "show one key",
+	details: `
+Shows one key by its ID (the 64 hex digits that create and list print): owner,
+name, scopes, hint, creation, expiry, revocation and status. With --json,
+prints one JSON object, the same as an element of "list --json".`,
+	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
+		asJSON := fs.Bool("json", false, "print a JSON object instead of text")
+		return func(c *cli, pos []string) error { return c.show(pos[0], *asJSON) }
+	},
+}
+
+// show prints one key.
+func (c *cli) show(id string, asJSON bool) error {
+	st, err := c.keyStoreFor(id)
+	if err != nil {
+		return err
+	}
+	k, err := st.Get(c.ctx, id)
+	if err != nil {
+		return notFound(id, err)
+	}
+	now := c.now()
+	if asJSON {
+		return writeJSON(c.stdout, viewOf(k, now))
+	}
+	writeDetails(c.stdout, k, now)
+	return nil
+}
+
+var revokeCommand = &command{
+	name:    "revoke",
+	args:    "ID",
+	params:  []string{"ID"},
+	summary: "revoke a key: it stops working, and stays listed",
+	details: `
+Revokes a key: its document gets revoked_at, and the function refuses the key
+from then on (running instances may still accept it from their cache for up to
+KEY_CACHE_TTL, 60s by default). The key stays listed, with status revoked.
+Revoking a key that is already revoked succeeds and says when it was revoked.`,
+	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
+		return func(c *cli, pos []string) error { return c.revoke(pos[0]) }
+	},
+}
+
+// revoke revokes one key.
+func (c *cli) revoke(id string) error {
+	st, err := c.keyStoreFor(id)
+	if err != nil {
+		return err
+	}
+	at := c.now()
+	k, err := st.Revoke(c.ctx, id, at)
+	if err != nil {
+		return notFound(id, err)
+	}
+	if !k.RevokedAt.Equal(storedTime(at)) {
+		fmt.Fprintf(c.stdout, "Key %s was already revoked at %s.\n", k.ID, formatTime(k.RevokedAt))
+		return nil
+	}
+	fmt.Fprintf(c.stdout, "Revoked key %s (owner %q, hint %s) at %s.\n", k.ID, clean(k.Owner), clean(k.Hint), formatTime(k.RevokedAt))
+	return nil
+}
+
+var deleteCommand = &command{
+	name:    "delete",
+	args:    "ID",
+	params:  []string{"ID"},
+	summary: "delete a key's document (prefer revoke)",
+	details: `
+Deletes a key's document: the function then treats the key as one that never
+existed, and the key disappears from list. Prefer revoke, which keeps the
+record; delete is for cleaning up.`,
+	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
+		return func(c *cli, pos []string) error { return c.delete(pos[0]) }
+	},
+}
+
+// delete deletes one key.
+func (c *cli) delete(id string) error {
+	st, err := c.keyStoreFor(id)
+	if err != nil {
+		return err
+	}
+	if err := st.Delete(c.ctx, id); err != nil {
+		return notFound(id, err)
+	}
+	fmt.Fprintf(c.stdout, "Deleted key %s.\n", id)
+	return nil
+}
+
+// keyStoreFor checks that id is a key ID and returns the store.
+func (c *cli) keyStoreFor(id string) (keyStore, error) {
+	cfg, err := c.config()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkID(id, cfg.Prefix); err != nil {
+		return nil, err
+	}
+	return c.store()
+}
+
+// notFound turns ErrKeyNotFound into the message for id, and passes any
+// other error on.
+func notFound(id string, err error) error {
+	if errors.Is(err, keygate.ErrKeyNotFound) {
+		return fmt.Errorf("no key with ID %s", id)
+	}
+	return err
+}
+
+// storedTime is t as the stores keep it: UTC, to the microsecond.
+func storedTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,261 @@
+// Command apikey is the operator CLI of keygate: it mints, lists, shows,
+// revokes and deletes the API keys that the Cloud Function checks, in the
+// same Firestore collection the function reads.
+//
+// Usage:
+//
+//	apikey create --owner O [--name N] [--scopes a,b] [--expires 720h] [--json]
+//	apikey list --owner O [--json]
+//	apikey show ID [--json]
+//	apikey revoke ID
+//	apikey delete ID
+//	apikey help [command]
+//
+// create prints the new key on the first and only line of its standard
+// output, and everything else on standard error, so that
+//
+//	KEY=$(apikey create --owner acme)
+//
+// captures just the key. It is the only time the key is ever shown: only its
+// SHA-256 (the key ID) and a short hint are stored.
+//
+// apikey reads the same environment variables as the function
+// (GOOGLE_CLOUD_PROJECT, FIRESTORE_DATABASE, KEYS_COLLECTION, KEY_PREFIX,
+// STORE_TIMEOUT, ...). With FIRESTORE_EMULATOR_HOST set it talks to the
+// Firestore emulator, on project demo-keygate unless GOOGLE_CLOUD_PROJECT is
+// set.
+//
+// Exit status: 0 on success; 1 on a failure, with one line
+// "apikey: <message>" on standard error; 2 on a usage error (unknown command
+// or flag, missing argument), with a short usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+// main runs the command line with the process's environment and clock.
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv, time.Now)
+	stop()
+	os.Exit(code)
+}
+
+// run runs the command line args (without the program name) and returns the
+// exit status: 0 on success, 1 on a failure and 2 on a usage error. It reads
+// the configuration through getenv and the time through now, and writes only
+// to stdout and stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, now func() time.Time) int {
+	c := &cli{
+		ctx:    ctx,
+		stdout: stdout,
+		stderr: stderr,
+		getenv: getenv,
+		now:    now,
+		open:   func(cfg keygate.Config) keyStore { return keygate.NewFirestoreStore(cfg) },
+	}
+	return c.main(args)
+}
+
+// keyStore is the store the commands use: a KeyStore that must be closed.
+type keyStore interface {
+	keygate.KeyStore
+	Close() error
+}
+
+// cli is one run of the command line: its inputs, outputs and, once a
+// command needs them, the configuration and the store.
+type cli struct {
+	ctx    context.Context
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	now    func() time.Time
+	// open returns the store for a configuration; it must not connect.
+	open func(keygate.Config) keyStore
+
+	cfg *keygate.Config
+	st  keyStore
+}
+
+// main dispatches args, reports the outcome on stderr and returns the exit
+// status.
+func (c *cli) main(args []string) int {
+	err := c.dispatch(args)
+	if c.st != nil {
+		// The command's outcome is already decided (a write has been
+		// committed or not); an error closing the connection changes
+		// nothing about it, so it is not reported.
+		_ = c.st.Close()
+	}
+	return c.report(err)
+}
+
+// dispatch runs the command named by args[0] with the rest of args.
+func (c *cli) dispatch(args []string) error {
+	if len(args) == 0 {
+		return &usageError{msg: "no command given"}
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		return c.help(args[1:])
+	}
+	cmd := lookup(args[0])
+	if cmd == nil {
+		return &usageError{msg: fmt.Sprintf("unknown command %q", args[0])}
+	}
+	fs := newFlagSet(cmd)
+	exec := cmd.setup(fs)
+	pos, err := parseInterleaved(fs, args[1:])
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		c.commandHelp(c.stdout, cmd)
+		return nil
+	case err != nil:
+		return &usageError{cmd: cmd, msg: err.Error()}
+	case len(pos) < len(cmd.params):
+		return &usageError{cmd: cmd, msg: fmt.Sprintf("missing %s", strings.Join(cmd.params[len(pos):], " "))}
+	case len(pos) > len(cmd.params):
+		return &usageError{cmd: cmd, msg: fmt.Sprintf("%s takes %d argument(s), got %d", cmd.name, len(cmd.params), len(pos))}
+	}
+	err = exec(c, pos)
+	if ue, ok := errors.AsType[*usageError](err); ok && ue.cmd == nil {
+		ue.cmd = cmd
+	}
+	return err
+}
+
+// help is the help command: the overall usage, or one command's.
+func (c *cli) help(args []string) error {
+	switch len(args) {
+	case 0:
+		c.usage(c.stdout)
+		return nil
+	case 1:
+		cmd := lookup(args[0])
+		if cmd == nil {
+			return &usageError{msg: fmt.Sprintf("unknown command %q", args[0])}
+		}
+		c.commandHelp(c.stdout, cmd)
+		return nil
+	}
+	return &usageError{msg: "help takes at most one command name"}
+}
+
+// report writes err, if any, to stderr and returns the exit status for it.
+func (c *cli) report(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ue, ok := errors.AsType[*usageError](err); ok {
+		fmt.Fprintf(c.stderr, "apikey: %s\n", oneLine(ue.msg))
+		if ue.cmd != nil {
+			fmt.Fprintf(c.stderr, "usage: apikey %s %s\nRun 'apikey help %s' for details.\n", ue.cmd.name, ue.cmd.args, ue.cmd.name)
+		} else {
+			c.shortUsage(c.stderr)
+		}
+		return 2
+	}
+	fmt.Fprintf(c.stderr, "apikey: %s\n", oneLine(err.Error()))
+	return 1
+}
+
+// config returns the configuration, reading it from the environment the
+// first time.
+func (c *cli) config() (keygate.Config, error) {
+	if c.cfg == nil {
+		cfg, err := keygate.LoadConfig(c.getenv)
+		if err != nil {
+			return keygate.Config{}, err
+		}
+		c.cfg = &cfg
+	}
+	return *c.cfg, nil
+}
+
+// store returns the key store, creating it the first time. Every call on it
+// is bounded by STORE_TIMEOUT.
+func (c *cli) store() (keyStore, error) {
+	if c.st == nil {
+		cfg, err := c.config()
+		if err != nil {
+			return nil, err
+		}
+		c.st = c.open(cfg)
+	}
+	return c.st, nil
+}
+
+// usageError is a mistake in the command line itself: exit status 2, with a
+// short usage.
+type usageError struct {
+	cmd *command // the command whose usage to show; nil for the overall one
+	msg string
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+// usagef returns a usage error of the running command.
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// newFlagSet returns an empty flag set for cmd that prints nothing itself.
+func newFlagSet(cmd *command) *flag.FlagSet {
+	fs := flag.NewFlagSet("apikey "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parseInterleaved parses args with fs, allowing flags both before and after
+// the positional arguments ("show ID --json" and "show --json ID"). After
+// "--", everything is positional.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// keyLike matches anything shaped like an API key of any prefix.
+var keyLike = regexp.MustCompile(`[a-z0-9]{1,16}_[0-9A-Za-z]{40,}`)
+
+// oneLine makes msg a single line, and redacts anything in it that looks like
+// an API key (someone may paste a key where an ID or a value belongs): error
+// messages must never show a key.
+func oneLine(msg string) string {
+	msg = keyLike.ReplaceAllString(msg, "[redacted API key]")
+	return strings.Join(strings.Fields(msg), " ")
+}

@@ -1,0 +1,667 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/emulator"
+)
+
+func TestMain(m *testing.M) { os.Exit(emulator.Main(m)) }
+
+// clock is an injected clock that moves on by step at every reading.
+type clock struct {
+	mu   sync.Mutex
+	t    time.Time
+	step time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.t
+	c.t = c.t.Add(c.step)
+	return t
+}
+
+// Advance moves the clock on by d.
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// start is the injected clock's first reading; it has nanoseconds, which the
+// stores drop.
+var start = time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.UTC)
+
+// harness runs the command line against a project of its own on the
+// emulator.
+type harness struct {
+	t     *testing.T
+	env   map[string]string
+	clock *clock
+}
+
+// newHarness returns a harness on a fresh emulator project; the test skips
+// (or fails under KEYGATE_REQUIRE_EMULATOR) without an emulator.
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	host, project := emulator.Project(t)
+	return &harness{
+		t: t,
+		env: map[string]string{
+			"FIRESTORE_EMULATOR_HOST": host,
+			"GOOGLE_CLOUD_PROJECT":    project,
+			// Generous, so that a slow first emulator call cannot flake.
+			"STORE_TIMEOUT": "30s",
+		},
+		clock: &clock{t: start, step: time.Second},
+	}
+}
+
+// result is what one run printed and returned.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (h *harness) getenv(name string) string { return h.env[name] }
+
+// run runs the command line args.
+func (h *harness) run(args ...string) result {
+	h.t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(h.t.Context(), args, &stdout, &stderr, h.getenv, h.clock.Now)
+	return result{code, stdout.String(), stderr.String()}
+}
+
+// ok runs args and fails the test unless they exit 0.
+func (h *harness) ok(args ...string) result {
+	h.t.Helper()
+	r := h.run(args...)
+	if r.code != 0 {
+		h.t.Fatalf("apikey %s: exit %d, stderr:\n%s", strings.Join(args, " "), r.code, r.stderr)
+	}
+	return r
+}
+
+// createJSON creates a key with args added to "create --json" and returns
+// the printed object.
+func (h *harness) createJSON(args ...string) createdJSON {
+	h.t.Helper()
+	r := h.ok(append([]string{"create", "--json"}, args...)...)
+	var c createdJSON
+	if err := json.Unmarshal([]byte(r.stdout), &c); err != nil {
+		h.t.Fatalf("create --json printed %q: %v", r.stdout, err)
+	}
+	return c
+}
+
+// showJSON returns the key as "show ID --json" prints it.
+func (h *harness) showJSON(id string) keyJSON {
+	h.t.Helper()
+	r := h.ok("show", id, "--json")
+	var k keyJSON
+	if err := json.Unmarshal([]byte(r.stdout), &k); err != nil {
+		h.t.Fatalf("show --json printed %q: %v", r.stdout, err)
+	}
+	return k
+}
+
+// listJSON returns the keys as "list --owner owner --json" prints them.
+func (h *harness) listJSON(owner string) []keyJSON {
+	h.t.Helper()
+	r := h.ok("list", "--owner", owner, "--json")
+	var keys []keyJSON
+	if err := json.Unmarshal([]byte(r.stdout), &keys); err != nil {
+		h.t.Fatalf("list --json printed %q: %v", r.stdout, err)
+	}
+	return keys
+}
+
+// document returns the Firestore document of the key id, or nil if there is
+// none.
+func (h *harness) document(id string) map[string]any {
+	h.t.Helper()
+	cfg, err := keygate.LoadConfig(h.getenv)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	st := keygate.NewFirestoreStore(cfg)
+	defer st.Close()
+	client, err := st.Client(h.t.Context())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	snap, err := client.Collection(cfg.Collection).Doc(id).Get(h.t.Context())
+	if err != nil {
+		if snap != nil && !snap.Exists() {
+			return nil
+		}
+		h.t.Fatalf("reading document %s: %v", id, err)
+	}
+	return snap.Data()
+}
+
+// keyJSON is the object that show and list print, decoded.
+type keyJSON struct {
+	ID        string     `json:"id"`
+	Owner     string     `json:"owner"`
+	Name      string     `json:"name"`
+	Scopes    []string   `json:"scopes"`
+	Hint      string     `json:"hint"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+	Status    string     `json:"status"`
+}
+
+// createdJSON is the object that create --json prints, decoded.
+type createdJSON struct {
+	Key string `json:"key"`
+	keyJSON
+}
+
+// stringsIn returns every string in a decoded document, however nested.
+func stringsIn(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, e := range v {
+			out = append(out, stringsIn(e)...)
+		}
+		return out
+	case map[string]any:
+		var out []string
+		for k, e := range v {
+			out = append(out, k)
+			out = append(out, stringsIn(e)...)
+		}
+		return out
+	}
+	return nil
+}
+
+// secretParts are the strings that must never appear outside create's
+// output: the key, and its random body (the hint shows only 4+4 characters).
+func secretParts(key string) []string {
+	i := strings.IndexByte(key, '_')
+	return []string{key, key[i+1 : len(key)-6]}
+}
+
+// checkNoSecret fails the test if where contains key or its body.
+func checkNoSecret(t *testing.T, what, where, key string) {
+	t.Helper()
+	for _, s := range secretParts(key) {
+		if strings.Contains(where, s) {
+			t.Errorf("%s contains the key (or its body):\n%s", what, where)
+			return
+		}
+	}
+}
+
+func TestCreate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		args        []string
+		json        bool
+		wantName    string
+		wantScopes  []string
+		wantExpires time.Duration // 0: never
+	}{
+		{
+			name:       "plain minimal",
+			args:       []string{"--owner", "acme"},
+			wantScopes: []string{},
+		},
+		{
+			name:        "plain full",
+			args:        []string{"--owner", "grandma", "--name", "bingo-night", "--scopes", " bingo:check , usage:read", "--expires", "720h"},
+			wantName:    "bingo-night",
+			wantScopes:  []string{"bingo:check", "usage:read"},
+			wantExpires: 720 * time.Hour,
+		},
+		{
+			name:       "json minimal",
+			args:       []string{"--owner", "acme"},
+			json:       true,
+			wantScopes: []string{},
+		},
+		{
+			name:        "json full, flags with =",
+			args:        []string{"--owner=Ünïcode Owner 🎲", "--name=n", "--scopes=keys:manage", "--expires=90m"},
+			json:        true,
+			wantName:    "n",
+			wantScopes:  []string{"keys:manage"},
+			wantExpires: 90 * time.Minute,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			args := append([]string{"create"}, tt.args...)
+			if tt.json {
+				args = append(args, "--json")
+			}
+			r := h.ok(args...)
+			owner := ""
+			for i, a := range tt.args {
+				if a == "--owner" {
+					owner = tt.args[i+1]
+				} else if v, ok := strings.CutPrefix(a, "--owner="); ok {
+					owner = v
+				}
+			}
+
+			var got createdJSON
+			if tt.json {
+				if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+					t.Fatalf("stdout is not one JSON object: %v\n%s", err, r.stdout)
+				}
+				var raw map[string]any
+				json.Unmarshal([]byte(r.stdout), &raw)
+				for _, f := range []string{"id", "key", "owner", "name", "scopes", "hint", "created_at", "expires_at"} {
+					if _, ok := raw[f]; !ok {
+						t.Errorf("JSON lacks %q: %s", f, r.stdout)
+					}
+				}
+				if tt.wantExpires == 0 && raw["expires_at"] != nil {
+					t.Errorf("expires_at = %v, want null", raw["expires_at"])
+				}
+				if r.stderr != "" {
+					t.Errorf("stderr = %q, want nothing with --json", r.stderr)
+				}
+			} else {
+				lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+				if len(lines) != 1 || !strings.HasSuffix(r.stdout, "\n") {
+					t.Fatalf("stdout = %q, want the key alone on one line", r.stdout)
+				}
+				got.Key = lines[0]
+				got.ID = keygate.KeyID(got.Key)
+				if !strings.Contains(r.stderr, "id:       "+got.ID+"\n") {
+					t.Errorf("stderr lacks the ID line:\n%s", r.stderr)
+				}
+				if !strings.HasSuffix(r.stderr, "This key will not be shown again: store it safely now. It cannot be recovered.\n") {
+					t.Errorf("stderr lacks the reminder:\n%s", r.stderr)
+				}
+			}
+			key := got.Key
+			if err := keygate.ParseKey(key, "kg"); err != nil {
+				t.Fatalf("printed key %q does not parse: %v", key, err)
+			}
+			if id := keygate.KeyID(key); got.ID != id {
+				t.Errorf("id = %s, want KeyID(key) = %s", got.ID, id)
+			}
+			checkNoSecret(t, "stderr", r.stderr, key)
+
+			if tt.json {
+				if got.Owner != owner || got.Name != tt.wantName || !slices.Equal(got.Scopes, tt.wantScopes) ||
+					got.Hint != keygate.KeyHint(key) || !got.CreatedAt.Equal(start.Truncate(time.Microsecond)) ||
+					got.Status != "active" || got.RevokedAt != nil {
+					t.Errorf("create --json = %+v", got)
+				}
+			}
+
+			// The stored key, as show sees it.
+			k := h.showJSON(got.ID)
+			if k.Owner != owner || k.Name != tt.wantName || !slices.Equal(k.Scopes, tt.wantScopes) || k.Hint != keygate.KeyHint(key) {
+				t.Errorf("stored key = %+v", k)
+			}
+			if !k.CreatedAt.Equal(start.Truncate(time.Microsecond)) {
+				t.Errorf("created_at = %v, want %v", k.CreatedAt, start)
+			}
+			switch {
+			case tt.wantExpires == 0 && k.ExpiresAt != nil:
+				t.Errorf("expires_at = %v, want null", k.ExpiresAt)
+			case tt.wantExpires != 0 && (k.ExpiresAt == nil || !k.ExpiresAt.Equal(start.Add(tt.wantExpires).Truncate(time.Microsecond))):
+				t.Errorf("expires_at = %v, want %v", k.ExpiresAt, start.Add(tt.wantExpires))
+			}
+			if tt.json && (!got.CreatedAt.Equal(k.CreatedAt) || (got.ExpiresAt == nil) != (k.ExpiresAt == nil) ||
+				(got.ExpiresAt != nil && !got.ExpiresAt.Equal(*k.ExpiresAt))) {
+				t.Errorf("create printed times %v/%v, stored %v/%v", got.CreatedAt, got.ExpiresAt, k.CreatedAt, k.ExpiresAt)
+			}
+
+			// The document exists, and no field holds the key.
+			doc := h.document(got.ID)
+			if doc == nil {
+				t.Fatalf("no document %s", got.ID)
+			}
+			if doc["owner"] != owner || doc["hint"] != keygate.KeyHint(key) {
+				t.Errorf("document = %v", doc)
+			}
+			for _, s := range stringsIn(doc) {
+				checkNoSecret(t, "document field", s, key)
+			}
+		})
+	}
+}
+
+// TestCreateNeverLeaksKey checks that create prints the key only once, on
+// stdout: never on stderr, whatever the flags.
+func TestCreateNeverLeaksKey(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	for _, args := range [][]string{
+		{"create", "--owner", "a"},
+		{"create", "--owner", "a", "--name", "x", "--scopes", "bingo:check", "--expires", "1h"},
+		{"create", "--owner", "a", "--json"},
+	} {
+		r := h.ok(args...)
+		key := strings.TrimSpace(r.stdout)
+		if strings.HasPrefix(key, "{") {
+			var c createdJSON
+			json.Unmarshal([]byte(r.stdout), &c)
+			key = c.Key
+			if strings.Count(r.stdout, key) != 1 {
+				t.Errorf("%v: stdout shows the key %d times", args, strings.Count(r.stdout, key))
+			}
+		}
+		if keygate.ParseKey(key, "kg") != nil {
+			t.Fatalf("%v: no key on stdout: %q", args, r.stdout)
+		}
+		checkNoSecret(t, "stderr of "+strings.Join(args, " "), r.stderr, key)
+		// Nor do the other commands ever print it.
+		id := keygate.KeyID(key)
+		for _, other := range [][]string{
+			{"show", id}, {"show", id, "--json"}, {"list", "--owner", "a"}, {"list", "--owner", "a", "--json"},
+		} {
+			r := h.ok(other...)
+			checkNoSecret(t, strings.Join(other, " "), r.stdout+r.stderr, key)
+		}
+	}
+}
+
+func TestList(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	var acme []string // IDs, oldest first
+	for _, name := range []string{"first", "second", "third"} {
+		acme = append(acme, h.createJSON("--owner", "acme", "--name", name).ID)
+		h.clock.Advance(time.Hour)
+	}
+	other := h.createJSON("--owner", "other", "--scopes", "usage:read").ID
+
+	keys := h.listJSON("acme")
+	var got []string
+	for _, k := range keys {
+		got = append(got, k.ID)
+		if k.Owner != "acme" {
+			t.Errorf("list --owner acme returned a key of %q", k.Owner)
+		}
+	}
+	want := slices.Clone(acme)
+	slices.Reverse(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("list --owner acme IDs = %v, want newest first %v", got, want)
+	}
+	if len(keys) == 3 && (keys[0].Name != "third" || keys[2].Name != "first") {
+		t.Errorf("names = %q %q %q", keys[0].Name, keys[1].Name, keys[2].Name)
+	}
+
+	if keys := h.listJSON("other"); len(keys) != 1 || keys[0].ID != other || !slices.Equal(keys[0].Scopes, []string{"usage:read"}) {
+		t.Errorf("list --owner other = %+v, want only %s", keys, other)
+	}
+
+	// JSON never holds a "key" member.
+	r := h.ok("list", "--owner", "acme", "--json")
+	var raw []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range raw {
+		if _, ok := o["key"]; ok {
+			t.Errorf("list --json object has a key member: %v", o)
+		}
+	}
+
+	// An owner without keys.
+	if r := h.ok("list", "--owner", "nobody", "--json"); strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("list --json of an owner without keys = %q, want []", r.stdout)
+	}
+	if r := h.ok("list", "--owner", "nobody"); !strings.Contains(r.stdout, "No keys") {
+		t.Errorf("list of an owner without keys = %q", r.stdout)
+	}
+
+	// The table: header, then the rows newest first.
+	r = h.ok("list", "--owner", "acme")
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("table has %d lines, want header + 3:\n%s", len(lines), r.stdout)
+	}
+	if f := strings.Fields(lines[0]); !slices.Equal(f, []string{"ID", "HINT", "NAME", "SCOPES", "CREATED", "EXPIRES", "STATUS"}) {
+		t.Errorf("header = %q", lines[0])
+	}
+	for i, line := range lines[1:] {
+		f := strings.Fields(line)
+		if len(f) != 7 || f[0] != want[i] || f[3] != "(default)" || f[5] != "never" || f[6] != "active" {
+			t.Errorf("row %d = %q", i, line)
+		}
+	}
+	if r.stderr != "" {
+		t.Errorf("stderr = %q", r.stderr)
+	}
+}
+
+func TestShow(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := h.createJSON("--owner", "acme", "--name", "laptop", "--scopes", "bingo:check,keys:manage", "--expires", "24h")
+
+	r := h.ok("show", c.ID)
+	for _, want := range []string{
+		"id:       " + c.ID, "owner:    acme", "name:     laptop", "scopes:   bingo:check,keys:manage",
+		"hint:     " + c.Hint, "created:  2030-01-02T03:04:05Z", "expires:  2030-01-03T03:04:05Z",
+		"revoked:  -", "status:   active",
+	} {
+		if !strings.Contains(r.stdout, want+"\n") {
+			t.Errorf("show lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	// Flags before or after the ID.
+	after := h.ok("show", c.ID, "--json").stdout
+	before := h.ok("show", "--json", c.ID).stdout
+	if after != before {
+		t.Errorf("show ID --json = %s\nshow --json ID = %s", after, before)
+	}
+	k := h.showJSON(c.ID)
+	if k.ID != c.ID || k.Status != "active" || k.RevokedAt != nil {
+		t.Errorf("show --json = %+v", k)
+	}
+
+	h.clock.Advance(25 * time.Hour)
+	if k := h.showJSON(c.ID); k.Status != "expired" {
+		t.Errorf("status a day later = %q, want expired", k.Status)
+	}
+}
+
+func TestRevoke(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := h.createJSON("--owner", "acme")
+	keep := h.createJSON("--owner", "acme").ID
+
+	h.clock.Advance(time.Hour)
+	revokedAt := h.clock.t.Truncate(time.Second).Format(time.RFC3339)
+	r := h.ok("revoke", c.ID)
+	if want := "Revoked key " + c.ID; !strings.HasPrefix(r.stdout, want) || !strings.Contains(r.stdout, revokedAt) {
+		t.Errorf("revoke printed %q, want %q... at %s", r.stdout, want, revokedAt)
+	}
+	k := h.showJSON(c.ID)
+	if k.Status != "revoked" || k.RevokedAt == nil || k.RevokedAt.Format(time.RFC3339) != revokedAt {
+		t.Errorf("after revoke: status %q, revoked_at %v", k.Status, k.RevokedAt)
+	}
+	if doc := h.document(c.ID); doc["revoked_at"] == nil {
+		t.Errorf("document has no revoked_at: %v", doc)
+	}
+
+	// Again: succeeds, and keeps the first time.
+	h.clock.Advance(time.Hour)
+	r = h.ok("revoke", c.ID)
+	if want := "Key " + c.ID + " was already revoked at " + revokedAt + ".\n"; r.stdout != want {
+		t.Errorf("second revoke printed %q, want %q", r.stdout, want)
+	}
+	if k2 := h.showJSON(c.ID); !k2.RevokedAt.Equal(*k.RevokedAt) {
+		t.Errorf("second revoke changed revoked_at from %v to %v", k.RevokedAt, k2.RevokedAt)
+	}
+
+	// The list shows it revoked, and the other key untouched.
+	for _, k := range h.listJSON("acme") {
+		want := map[string]string{c.ID: "revoked", keep: "active"}[k.ID]
+		if k.Status != want {
+			t.Errorf("list: %s status %q, want %q", k.ID, k.Status, want)
+		}
+	}
+	if out := h.ok("list", "--owner", "acme").stdout; !strings.Contains(out, "revoked") {
+		t.Errorf("table does not show revoked:\n%s", out)
+	}
+}
+
+func TestDelete(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := h.createJSON("--owner", "acme")
+	keep := h.createJSON("--owner", "acme").ID
+
+	if r := h.ok("delete", c.ID); r.stdout != "Deleted key "+c.ID+".\n" {
+		t.Errorf("delete printed %q", r.stdout)
+	}
+	if doc := h.document(c.ID); doc != nil {
+		t.Errorf("document still exists: %v", doc)
+	}
+	if keys := h.listJSON("acme"); len(keys) != 1 || keys[0].ID != keep {
+		t.Errorf("list after delete = %+v, want only %s", keys, keep)
+	}
+	r := h.run("delete", c.ID)
+	if r.code != 1 || r.stderr != "apikey: no key with ID "+c.ID+"\n" {
+		t.Errorf("second delete: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestErrors checks exit statuses and messages: 1 with exactly one line
+// "apikey: ..." on stderr for failures, 2 with a usage for usage errors.
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	unknown := strings.Repeat("ab", 32)
+	key, err := keygate.NewKey("kg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string // added to the harness's
+		code int
+		// stderr is the exact stderr for code 1; for code 2, its first line.
+		stderr string
+		// match, if set, is matched against stderr instead.
+		match string
+	}{
+		// Unknown IDs.
+		{"show unknown ID", []string{"show", unknown}, nil, 1, "apikey: no key with ID " + unknown + "\n", ""},
+		{"show unknown ID json", []string{"show", unknown, "--json"}, nil, 1, "apikey: no key with ID " + unknown + "\n", ""},
+		{"revoke unknown ID", []string{"revoke", unknown}, nil, 1, "apikey: no key with ID " + unknown + "\n", ""},
+		{"delete unknown ID", []string{"delete", unknown}, nil, 1, "apikey: no key with ID " + unknown + "\n", ""},
+
+		// Bad IDs.
+		{"bad ID short", []string{"show", "abc123"}, nil, 1, `apikey: invalid key ID "abc123": want 64 lowercase hex digits, as printed by create and list` + "\n", ""},
+		{"bad ID uppercase", []string{"revoke", strings.ToUpper(unknown)}, nil, 1, "", `^apikey: invalid key ID "ABAB.*": want 64 lowercase hex digits`},
+		{"bad ID not hex", []string{"delete", strings.Repeat("g", 64)}, nil, 1, "", `^apikey: invalid key ID "g+": want 64`},
+		{"key given as ID", []string{"revoke", key}, nil, 1, "apikey: that is an API key, not a key ID; its key ID is " + keygate.KeyID(key) + "\n", ""},
+		{"other prefix key given as ID", []string{"show", "zz" + key[2:]}, nil, 1, "apikey: invalid key ID: want 64 lowercase hex digits, as printed by create and list\n", ""},
+
+		// Bad scopes.
+		{"unknown scope", []string{"create", "--owner", "a", "--scopes", "bingo:check,bingo:admin"}, nil, 1, `apikey: unknown scope "bingo:admin"; known scopes: bingo:check, usage:read, keys:manage` + "\n", ""},
+		{"malformed scope", []string{"create", "--owner", "a", "--scopes", "Bingo"}, nil, 1, "", `^apikey: malformed scope "Bingo": .*known scopes: bingo:check, usage:read, keys:manage\n$`},
+		{"scope with inner space", []string{"create", "--owner", "a", "--scopes", "bingo: check"}, nil, 1, "", `^apikey: malformed scope "bingo: check"`},
+		{"duplicate scope", []string{"create", "--owner", "a", "--scopes", "usage:read, usage:read"}, nil, 1, `apikey: scope "usage:read" is listed twice` + "\n", ""},
+		{"empty scope item", []string{"create", "--owner", "a", "--scopes", "usage:read,,bingo:check"}, nil, 1, "", `^apikey: --scopes "usage:read,,bingo:check" has an empty item`},
+
+		// Bad durations.
+		{"bad duration", []string{"create", "--owner", "a", "--expires", "30d"}, nil, 1, `apikey: --expires "30d": want a Go duration greater than 0, such as 720h (30 days) or 90m` + "\n", ""},
+		{"zero duration", []string{"create", "--owner", "a", "--expires", "0s"}, nil, 1, "", `^apikey: --expires "0s": want a Go duration greater than 0`},
+		{"negative duration", []string{"create", "--owner", "a", "--expires=-1h"}, nil, 1, "", `^apikey: --expires "-1h": want`},
+
+		// Bad owners and names.
+		{"empty owner", []string{"create", "--owner", ""}, nil, 1, "apikey: --owner is 0 characters long: want 1 to 128\n", ""},
+		{"long owner", []string{"create", "--owner", strings.Repeat("é", 129)}, nil, 1, "apikey: --owner is 129 characters long: want 1 to 128\n", ""},
+		{"control owner", []string{"list", "--owner", "a\tb"}, nil, 1, "apikey: --owner contains the control character U+0009\n", ""},
+		{"long name", []string{"create", "--owner", "a", "--name", strings.Repeat("n", 101)}, nil, 1, "apikey: --name is 101 characters long: want at most 100\n", ""},
+		{"control name", []string{"create", "--owner", "a", "--name", "x\x1b[31m"}, nil, 1, "apikey: --name contains the control character U+001B\n", ""},
+
+		// Bad configuration.
+		{"bad prefix", []string{"create", "--owner", "a"}, map[string]string{"KEY_PREFIX": "Bad"}, 1, "", `^apikey: configuration: KEY_PREFIX="Bad": .*\n$`},
+
+		// Usage errors.
+		{"create without owner", []string{"create", "--name", "x"}, nil, 2, "apikey: missing required flag --owner", ""},
+		{"list without owner", []string{"list"}, nil, 2, "apikey: missing required flag --owner", ""},
+		{"unknown command", []string{"frobnicate"}, nil, 2, `apikey: unknown command "frobnicate"`, ""},
+		{"no command", nil, nil, 2, "apikey: no command given", ""},
+		{"unknown flag", []string{"create", "--owner", "a", "--colour", "red"}, nil, 2, "apikey: flag provided but not defined: -colour", ""},
+		{"flag without value", []string{"create", "--owner"}, nil, 2, "apikey: flag needs an argument: -owner", ""},
+		{"missing ID", []string{"show", "--json"}, nil, 2, "apikey: missing ID", ""},
+		{"two IDs", []string{"revoke", unknown, unknown}, nil, 2, "apikey: revoke takes 1 argument(s), got 2", ""},
+		{"argument to create", []string{"create", "--owner", "a", "extra"}, nil, 2, "apikey: create takes 0 argument(s), got 1", ""},
+		{"unknown help topic", []string{"help", "frobnicate"}, nil, 2, `apikey: unknown command "frobnicate"`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &harness{t: t, env: maps(h.env, tt.env), clock: h.clock}
+			r := h.run(tt.args...)
+			if r.code != tt.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", r.code, tt.code, r.stderr)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout = %q, want nothing", r.stdout)
+			}
+			switch {
+			case tt.match != "":
+				if !regexp.MustCompile(tt.match).MatchString(r.stderr) {
+					t.Errorf("stderr = %q, want a match for %q", r.stderr, tt.match)
+				}
+			case tt.code == 1:
+				if r.stderr != tt.stderr {
+					t.Errorf("stderr = %q\n          want %q", r.stderr, tt.stderr)
+				}
+			default:
+				first, rest, _ := strings.Cut(r.stderr, "\n")
+				if first != tt.stderr {
+					t.Errorf("stderr first line = %q, want %q", first, tt.stderr)
+				}
+				if !strings.Contains(rest, "apikey ") {
+					t.Errorf("stderr has no usage after the message:\n%s", r.stderr)
+				}
+			}
+			if tt.code == 1 && strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("stderr is not one line: %q", r.stderr)
+			}
+			checkNoSecret(t, "stderr", r.stderr, key)
+		})
+	}
+}
+
+// maps returns a merged copy of a and b; b wins.
+func maps(a, b map[string]string) map[string]string {
+	m := make(map[string]string, len(a)+len(b))
+	for k, v := range a {
+		m[k] = v
+	}
+	for k, v := range b {
+		m[k] = v
+	}
+	return m
+}

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/internal/emulator"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(emulator.Main(m))
+}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binaries builds cmd/local and cmd/apikey once and returns their folder.
+func binaries(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "keygate-bin")
+		if buildErr != nil {
+			return
+		}
+		for _, cmd := range []string{"local", "apikey"} {
+			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, cmd), "github.com/keygate/keygate/cmd/"+cmd).CombinedOutput()
+			if err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", cmd, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+// cleanEnv is the test process's environment without keygate's variables.
+func cleanEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "PORT", "HOST", "FUNCTION_TARGET", "KEY_CACHE_TTL":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
+
+// freePort returns a TCP port that was free a moment ago.
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+}
+
+// startLocal starts cmd/local with env and args and waits until it serves;
+// it returns the lines it printed so far and a channel of the later ones.
+func startLocal(t *testing.T, env []string, args ...string) (port string, lines []string) {
+	t.Helper()
+	port = freePort(t)
+	cmd := exec.Command(filepath.Join(binaries(t), "local"), args...)
+	cmd.Env = append(env, "PORT="+port)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	ready := make(chan struct{})
+	var mu sync.Mutex
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			mu.Lock()
+			lines = append(lines, sc.Text())
+			mu.Unlock()
+			if strings.HasPrefix(sc.Text(), "keygate: serving API on") {
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("cmd/local did not start; it printed %q", lines)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("cmd/local does not listen")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return port, append([]string(nil), lines...)
+}
+
+// get calls url with key and returns the status and body.
+func get(t *testing.T, client *http.Client, url, key string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if key != "" {
+		req.Header.Set("X-API-Key", key)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+var demoKeyLine = regexp.MustCompile(`^Demo key \(owner "demo"\): (kg_\w+)$`)
+
+// demoKey finds the demo key and the curl line in cmd/local's output.
+func demoKey(t *testing.T, lines []string) (key, curl string) {
+	t.Helper()
+	for _, l := range lines {
+		if m := demoKeyLine.FindStringSubmatch(l); m != nil {
+			key = m[1]
+		}
+		if strings.HasPrefix(strings.TrimSpace(l), "curl ") {
+			curl = strings.TrimSpace(l)
+		}
+	}
+	if key == "" || curl == "" {
+		t.Fatalf("no demo key and curl line in %q", lines)
+	}
+	return key, curl
+}
+
+func TestLocalInMemory(t *testing.T) {
+	port, lines := startLocal(t, cleanEnv())
+	key, curl := demoKey(t, lines)
+	url := "http://localhost:" + port + "/"
+	if code, body := get(t, http.DefaultClient, url, key); code != 200 || body != `{"message":"Hello World"}`+"\n" {
+		t.Errorf("GET / with the demo key = %d %s", code, body)
+	}
+	if code, _ := get(t, http.DefaultClient, url, ""); code != 401 {
+		t.Errorf("GET / without a key = %d, want 401", code)
+	}
+	if _, err := exec.LookPath("curl"); err == nil {
+		out, err := exec.Command("sh", "-c", curl+" -sS").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Hello World") {
+			t.Errorf("the printed curl line %q gave %s, %v", curl, out, err)
+		}
+	}
+}
+
+func TestLocalTLS(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl is not installed")
+	}
+	dir := t.TempDir()
+	// The README's command, word for word.
+	gen := exec.Command("sh", "-c", `openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout key.pem -out cert.pem -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1"`)
+	gen.Dir = dir
+	if out, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("openssl: %v\n%s", err, out)
+	}
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	port, lines := startLocal(t, cleanEnv(), "-tls-cert", cert, "-tls-key", key)
+	demo, curl := demoKey(t, lines)
+	pem, _ := os.ReadFile(cert)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	url := "https://localhost:" + port + "/"
+	if code, body := get(t, client, url, demo); code != 200 || !strings.Contains(body, "Hello World") {
+		t.Errorf("HTTPS GET / = %d %s", code, body)
+	}
+	if code, _ := get(t, client, url, ""); code != 401 {
+		t.Errorf("HTTPS GET / without a key = %d, want 401", code)
+	}
+	if code, body := get(t, http.DefaultClient, "http://localhost:"+port+"/", demo); code != http.StatusBadRequest {
+		t.Errorf("plain HTTP on the TLS port = %d %s, want Go's 400 for HTTP on an HTTPS port", code, body)
+	}
+	if _, err := exec.LookPath("curl"); err == nil {
+		out, err := exec.Command("sh", "-c", curl+" -sS").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Hello World") {
+			t.Errorf("the printed curl line %q gave %s, %v", curl, out, err)
+		}
+	}
+}
+
+func TestLocalUsage(t *testing.T) {
+	for _, args := range [][]string{{"-tls-cert", "x.pem"}, {"-nope"}, {"extra"}} {
+		cmd := exec.Command(filepath.Join(binaries(t), "local"), args...)
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "usage:") {
+			t.Errorf("local %v = %v %s, want exit 2 with usage", args, err, out)
+		}
+	}
+	cmd := exec.Command(filepath.Join(binaries(t), "local"))
+	cmd.Env = cleanEnv("KEY_CACHE_SIZE=many")
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "KEY_CACHE_SIZE") {
+		t.Errorf("bad configuration = %v %s, want exit 1 naming KEY_CACHE_SIZE", err, out)
+	}
+}
+
+// TestCLIToFunctionOnEmulator is the operator's whole flow on the Firestore
+// emulator: mint a key with the CLI, call the function with it through the
+// Functions Framework, revoke it with the CLI, and see it refused once
+// KEY_CACHE_TTL has passed.
+func TestCLIToFunctionOnEmulator(t *testing.T) {
+	host, project := emulator.Project(t)
+	env := cleanEnv("FIRESTORE_EMULATOR_HOST="+host, "GOOGLE_CLOUD_PROJECT="+project, "KEY_CACHE_TTL=1s")
+	apikey := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(binaries(t), "apikey"), args...)
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("apikey %v: %v", args, err)
+		}
+		return string(out)
+	}
+	var created struct{ ID, Key string }
+	if err := json.Unmarshal([]byte(apikey("create", "--owner", "grandma", "--name", "bingo night", "--json")), &created); err != nil {
+		t.Fatal(err)
+	}
+	port, _ := startLocal(t, env)
+	url := "http://127.0.0.1:" + port + "/"
+	if code, body := get(t, http.DefaultClient, url, created.Key); code != 200 {
+		t.Fatalf("new key = %d %s, want 200", code, body)
+	}
+	apikey("revoke", created.ID)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, body := get(t, http.DefaultClient, url, created.Key)
+		if code == 401 {
+			if !strings.Contains(body, `"code":"invalid_api_key"`) {
+				t.Errorf("revoked key body = %s", body)
+			}
+			break
+		}
+		if code != 200 || time.Now().After(deadline) {
+			t.Fatalf("revoked key = %d %s, want 200 until KEY_CACHE_TTL passes, then 401", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
