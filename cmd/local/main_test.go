@@ -79,8 +79,8 @@ func freePort(t *testing.T) string {
 }
 
 // startLocal starts cmd/local with env and args and waits until it serves;
-// it returns the lines it printed so far and a channel of the later ones.
-func startLocal(t *testing.T, env []string, args ...string) (port string, lines []string) {
+// it returns the port and the lines it printed by then.
+func startLocal(t *testing.T, env []string, args ...string) (port string, printed []string) {
 	t.Helper()
 	port = freePort(t)
 	cmd := exec.Command(filepath.Join(binaries(t), "local"), args...)
@@ -98,7 +98,10 @@ func startLocal(t *testing.T, env []string, args ...string) (port string, lines 
 		cmd.Wait()
 	})
 	ready := make(chan struct{})
-	var mu sync.Mutex
+	var (
+		mu    sync.Mutex
+		lines []string
+	)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -113,6 +116,8 @@ func startLocal(t *testing.T, env []string, args ...string) (port string, lines 
 	select {
 	case <-ready:
 	case <-time.After(30 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
 		t.Fatalf("cmd/local did not start; it printed %q", lines)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
