@@ -182,6 +182,40 @@ func (s *FirestoreStore) Delete(ctx context.Context, id string) error {
 	return storeError("delete key", err)
 }
 
+// Rotate implements KeyStore, in one transaction.
+func (s *FirestoreStore) Rotate(ctx context.Context, id string, replacement Key, graceEnd time.Time) (Key, error) {
+	ctx, cancel, client, err := s.begin(ctx)
+	if err != nil {
+		return Key{}, err
+	}
+	defer cancel()
+	col := client.Collection(s.collection)
+	var old Key
+	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		snap, err := tx.Get(col.Doc(id))
+		if err != nil {
+			return err
+		}
+		if old, err = decodeKey(snap); err != nil {
+			return err
+		}
+		if old, err = rotated(old, graceEnd, replacement.CreatedAt); err != nil {
+			return err
+		}
+		if err := tx.Create(col.Doc(replacement.ID), encodeKey(replacement)); err != nil {
+			return err
+		}
+		return tx.Update(col.Doc(id), []firestore.Update{{Path: "expires_at", Value: old.ExpiresAt}})
+	})
+	if errors.Is(err, ErrKeyInactive) {
+		return Key{}, ErrKeyInactive
+	}
+	if err != nil {
+		return Key{}, storeError("rotate key", err)
+	}
+	return old, nil
+}
+
 // storeError maps Firestore's NotFound and AlreadyExists to ErrKeyNotFound and
 // ErrKeyExists, and wraps anything else with what was being done.
 func storeError(op string, err error) error {

@@ -3,8 +3,11 @@ package keygate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Errors a KeyStore returns; compare with errors.Is. Any other error means
@@ -14,6 +17,8 @@ var (
 	ErrKeyNotFound = errors.New("key not found")
 	// ErrKeyExists: Create was given an ID that is already taken.
 	ErrKeyExists = errors.New("key already exists")
+	// ErrKeyInactive: Rotate was asked to replace a revoked or expired key.
+	ErrKeyInactive = errors.New("key is revoked or expired")
 )
 
 // Key is a stored API key: everything about it except the key itself, which
@@ -63,6 +68,24 @@ type KeyStore interface {
 	Revoke(ctx context.Context, id string, at time.Time) (Key, error)
 	// Delete removes the key; ErrKeyNotFound if there is none.
 	Delete(ctx context.Context, id string) error
+	// Rotate replaces the key with the given ID: in one transaction it
+	// stores replacement and moves the old key's expiry to graceEnd, unless
+	// it expires earlier already. It returns the old key as stored;
+	// ErrKeyNotFound if there is none, ErrKeyInactive if it is revoked or
+	// expired at replacement.CreatedAt.
+	Rotate(ctx context.Context, id string, replacement Key, graceEnd time.Time) (Key, error)
+}
+
+// rotated returns old with its expiry moved to graceEnd, unless it expires
+// earlier, after checking that it is active at now.
+func rotated(old Key, graceEnd, now time.Time) (Key, error) {
+	if old.Status(now) != "active" {
+		return Key{}, ErrKeyInactive
+	}
+	if old.ExpiresAt.IsZero() || graceEnd.Before(old.ExpiresAt) {
+		old.ExpiresAt = storedTime(graceEnd)
+	}
+	return old, nil
 }
 
 // storedKey is k as every store keeps it: times in UTC to the microsecond
@@ -85,3 +108,23 @@ func storedKey(k Key) Key {
 
 // storedTime is t as stores keep it: UTC, to the microsecond.
 func storedTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// MaxNameLen is the longest key name, in characters.
+const MaxNameLen = 100
+
+// ValidateName checks a key name: at most MaxNameLen characters, valid
+// UTF-8, no control characters.
+func ValidateName(name string) error {
+	if !utf8.ValidString(name) {
+		return errors.New("not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(name); n > MaxNameLen {
+		return fmt.Errorf("%d characters, more than %d", n, MaxNameLen)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("control character %U", r)
+		}
+	}
+	return nil
+}

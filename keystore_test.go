@@ -156,6 +156,52 @@ var storeContract = []struct {
 			t.Errorf("second Delete = %v, want ErrKeyNotFound", err)
 		}
 	}},
+	{"rotate stores the replacement and shortens the old expiry", func(t *testing.T, s KeyStore) {
+		ctx := context.Background()
+		_, old := mintTestKey(t, s, "acme")
+		_, longLived := mintTestKey(t, s, "acme", func(k *Key) { k.ExpiresAt = t0.Add(time.Hour) })
+		for _, c := range []struct {
+			old       Key
+			graceEnd  time.Time
+			wantUntil time.Time
+		}{
+			{old, t0.Add(24 * time.Hour), t0.Add(24 * time.Hour)},           // no expiry: now + grace
+			{longLived, t0.Add(48 * time.Hour), t0.Add(time.Hour)},          // never later than its own
+			{longLived, t0.Add(30 * time.Minute), t0.Add(30 * time.Minute)}, // or earlier
+		} {
+			_, repl, _ := MintKey("kg", Key{Owner: "acme", CreatedAt: t0})
+			got, err := s.Rotate(ctx, c.old.ID, repl, c.graceEnd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.ExpiresAt.Equal(c.wantUntil) {
+				t.Errorf("old expiry = %v, want %v", got.ExpiresAt, c.wantUntil)
+			}
+			if stored, _ := s.Get(ctx, c.old.ID); !stored.ExpiresAt.Equal(c.wantUntil) {
+				t.Errorf("stored old expiry = %v, want %v", stored.ExpiresAt, c.wantUntil)
+			}
+			if _, err := s.Get(ctx, repl.ID); err != nil {
+				t.Errorf("replacement not stored: %v", err)
+			}
+		}
+	}},
+	{"rotate refuses an inactive or unknown key and stores nothing", func(t *testing.T, s KeyStore) {
+		ctx := context.Background()
+		_, revoked := mintTestKey(t, s, "acme", func(k *Key) { k.RevokedAt = t0.Add(-time.Minute) })
+		_, expired := mintTestKey(t, s, "acme", func(k *Key) { k.ExpiresAt = t0 })
+		for _, c := range []struct {
+			id   string
+			want error
+		}{{revoked.ID, ErrKeyInactive}, {expired.ID, ErrKeyInactive}, {KeyID("nope"), ErrKeyNotFound}} {
+			_, repl, _ := MintKey("kg", Key{Owner: "acme", CreatedAt: t0})
+			if _, err := s.Rotate(ctx, c.id, repl, t0.Add(time.Hour)); !errors.Is(err, c.want) {
+				t.Errorf("Rotate = %v, want %v", err, c.want)
+			}
+			if _, err := s.Get(ctx, repl.ID); !errors.Is(err, ErrKeyNotFound) {
+				t.Errorf("the refused rotation stored its replacement: %v", err)
+			}
+		}
+	}},
 	{"a cancelled context is an error, not a not-found", func(t *testing.T, s KeyStore) {
 		_, k := mintTestKey(t, s, "acme")
 		ctx, cancel := context.WithCancel(context.Background())

@@ -97,6 +97,29 @@ func (s *MemoryStore) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// Rotate implements KeyStore.
+func (s *MemoryStore) Rotate(ctx context.Context, id string, replacement Key, graceEnd time.Time) (Key, error) {
+	if err := ctx.Err(); err != nil {
+		return Key{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.keys[id]
+	if !ok {
+		return Key{}, ErrKeyNotFound
+	}
+	if _, ok := s.keys[replacement.ID]; ok {
+		return Key{}, ErrKeyExists
+	}
+	old, err := rotated(old, graceEnd, replacement.CreatedAt)
+	if err != nil {
+		return Key{}, err
+	}
+	s.keys[id] = old
+	s.keys[replacement.ID] = storedKey(replacement)
+	return cloneKey(old), nil
+}
+
 // cloneKey copies k so that callers never share its Scopes slice.
 func cloneKey(k Key) Key {
 	k.Scopes = slices.Clone(k.Scopes)

@@ -5,22 +5,24 @@ import (
 	"strings"
 )
 
-// route is one endpoint: a method, a net/http ServeMux path pattern and the
-// handler.
+// route is one endpoint: a method, a net/http ServeMux path pattern, the
+// scope a key needs for it ("" for none) and the handler.
 type route struct {
 	method  string
 	path    string
+	scope   string
 	handler http.HandlerFunc
 }
 
-// newRouter returns a handler that serves routes and answers every other
-// request with a problem: 405 with Allow for a known path, 404 otherwise.
-func newRouter(routes []route) http.Handler {
+// newRouter returns a handler that serves routes, each behind auth's check
+// of its scope, and answers every other request with a problem: 405 with
+// Allow for a known path, 404 otherwise.
+func newRouter(auth *Authenticator, routes []route) http.Handler {
 	mux := http.NewServeMux()
 	allow := make(map[string][]string)
 	var paths []string
 	for _, rt := range routes {
-		mux.Handle(rt.method+" "+rt.path, rt.handler)
+		mux.Handle(rt.method+" "+rt.path, auth.requireScope(rt.scope, rt.handler))
 		if allow[rt.path] == nil {
 			paths = append(paths, rt.path)
 		}

@@ -33,10 +33,17 @@ func NewServer(cfg Config, store KeyStore, opts Options) *Server {
 	}
 	keys := NewKeyCache(cfg, store, opts.Now, opts.Logger)
 	auth := NewAuthenticator(cfg, keys, opts.Now, opts.Logger)
+	api := &keysAPI{store: store, keys: keys, now: opts.Now, log: opts.Logger,
+		prefix: cfg.Prefix, project: cfg.Project, timeout: cfg.StoreTimeout}
 	routes := []route{
-		{http.MethodGet, "/{$}", handleHello},
+		{http.MethodGet, "/{$}", "", handleHello},
+		{http.MethodPost, "/v1/keys", ScopeKeysManage, api.create},
+		{http.MethodGet, "/v1/keys", ScopeKeysManage, api.list},
+		{http.MethodGet, "/v1/keys/{id}", ScopeKeysManage, api.get},
+		{http.MethodDelete, "/v1/keys/{id}", ScopeKeysManage, api.revoke},
+		{http.MethodPost, "/v1/keys/{id}/rotate", ScopeKeysManage, api.rotate},
 	}
-	return &Server{keys: keys, handler: auth.Middleware(newRouter(routes))}
+	return &Server{keys: keys, handler: auth.Middleware(newRouter(auth, routes))}
 }
 
 // ServeHTTP implements http.Handler.

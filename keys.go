@@ -1,0 +1,397 @@
+package keygate
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The self-service key endpoints. Every one acts only on the calling key's
+// owner and needs the keys:manage scope:
+//
+//	POST   /v1/keys              mint a key (shown once)
+//	GET    /v1/keys              the owner's keys, newest first, paginated
+//	GET    /v1/keys/{id}         one key
+//	DELETE /v1/keys/{id}         revoke a key
+//	POST   /v1/keys/{id}/rotate  replace a key, the old one expiring after a grace
+//
+// A key of another owner is answered exactly like one that does not exist.
+
+// Limits of the key endpoints.
+const (
+	defaultListLimit = 20
+	maxListLimit     = 100
+	defaultGrace     = 24 * time.Hour
+	maxGrace         = 30 * 24 * time.Hour
+	maxLifetime      = 10 * 365 * 24 * time.Hour
+)
+
+// keysAPI serves the key endpoints.
+type keysAPI struct {
+	store   KeyStore
+	keys    *KeyCache
+	now     func() time.Time
+	log     *slog.Logger
+	prefix  string
+	project string
+	timeout time.Duration
+}
+
+// keyView is a key as the endpoints show it: never its secret.
+type keyView struct {
+	ID        string     `json:"id"`
+	Owner     string     `json:"owner"`
+	Name      string     `json:"name"`
+	Scopes    []string   `json:"scopes"`
+	Hint      string     `json:"hint"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+	Status    string     `json:"status"`
+}
+
+// newKeyView is the view of a key just minted: the only one with the key.
+type newKeyView struct {
+	Key string `json:"key"`
+	keyView
+}
+
+func viewOf(k Key, now time.Time) keyView {
+	v := keyView{ID: k.ID, Owner: k.Owner, Name: k.Name, Scopes: k.GrantedScopes(), Hint: k.Hint,
+		CreatedAt: k.CreatedAt, Status: k.Status(now)}
+	if !k.ExpiresAt.IsZero() {
+		v.ExpiresAt = &k.ExpiresAt
+	}
+	if !k.RevokedAt.IsZero() {
+		v.RevokedAt = &k.RevokedAt
+	}
+	return v
+}
+
+// createKeyRequest is the body of POST /v1/keys.
+type createKeyRequest struct {
+	Name      string    `json:"name"`
+	Scopes    *[]string `json:"scopes"`
+	ExpiresIn *string   `json:"expires_in"`
+}
+
+// create serves POST /v1/keys.
+func (a *keysAPI) create(w http.ResponseWriter, r *http.Request) {
+	caller := callerOf(r)
+	body, p := readJSONBody(w, r)
+	if p == nil {
+		var req createKeyRequest
+		if p = decodeJSONObject(body, &req); p == nil {
+			var k Key
+			if k, p = a.newKey(caller, req); p == nil {
+				a.mint(w, r, caller, k)
+				return
+			}
+		}
+	}
+	writeProblem(w, p)
+}
+
+// newKey checks a create request and returns the key to mint.
+func (a *keysAPI) newKey(caller *Key, req createKeyRequest) (Key, *Problem) {
+	if err := ValidateName(req.Name); err != nil {
+		return Key{}, invalidField("invalid_name", "name", err.Error())
+	}
+	scopes := DefaultScopes
+	if req.Scopes != nil {
+		scopes = *req.Scopes
+		if len(scopes) == 0 {
+			return Key{}, invalidField("invalid_scopes", "scopes", "want at least one scope; omit scopes for the defaults")
+		}
+		if err := ValidateScopes(scopes); err != nil {
+			return Key{}, invalidField("invalid_scopes", "scopes", err.Error())
+		}
+	}
+	if missing := caller.missingScope(scopes); missing != "" {
+		return Key{}, insufficientScope(missing)
+	}
+	now := a.now()
+	k := Key{Owner: caller.Owner, Name: req.Name, Scopes: slices.Clone(scopes), CreatedAt: now}
+	if req.ExpiresIn != nil {
+		d, err := time.ParseDuration(*req.ExpiresIn)
+		if err != nil || d <= 0 || d > maxLifetime {
+			return Key{}, invalidField("invalid_expires_in", "expires_in",
+				strconv.Quote(*req.ExpiresIn)+" is not a Go duration from 1s to 87600h, such as 720h")
+		}
+		k.ExpiresAt = now.Add(d)
+	}
+	k.ExpiresAt = earliest(k.ExpiresAt, caller.ExpiresAt)
+	return k, nil
+}
+
+// mint stores k under a new key and answers 201 with the key.
+func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *Key, k Key) {
+	key, k, err := MintKey(a.prefix, k)
+	if err == nil {
+		ctx, cancel := a.storeContext(r)
+		defer cancel()
+		err = a.store.Create(ctx, k)
+	}
+	if err != nil {
+		a.storeFailed(w, r, err)
+		return
+	}
+	a.audit(r, "create", caller, storedKey(k))
+	w.Header().Set("Location", "/v1/keys/"+k.ID)
+	writeJSON(w, http.StatusCreated, newKeyView{Key: key, keyView: viewOf(storedKey(k), a.now())})
+}
+
+// keyListView is the body of GET /v1/keys.
+type keyListView struct {
+	Keys          []keyView `json:"keys"`
+	NextPageToken string    `json:"next_page_token,omitempty"`
+}
+
+// list serves GET /v1/keys?limit=N&page_token=T.
+func (a *keysAPI) list(w http.ResponseWriter, r *http.Request) {
+	caller := callerOf(r)
+	q := r.URL.Query()
+	limit := defaultListLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxListLimit {
+			writeProblem(w, invalidField("invalid_limit", "limit", strconv.Quote(v)+" is not a whole number from 1 to "+strconv.Itoa(maxListLimit)))
+			return
+		}
+		limit = n
+	}
+	after, ok := parsePageToken(q.Get("page_token"))
+	if !ok {
+		writeProblem(w, invalidField("invalid_page_token", "page_token", "not a token from next_page_token"))
+		return
+	}
+	ctx, cancel := a.storeContext(r)
+	defer cancel()
+	keys, err := a.store.ListByOwner(ctx, caller.Owner)
+	if err != nil {
+		a.storeFailed(w, r, err)
+		return
+	}
+	start := 0
+	if after != nil {
+		start, _ = slices.BinarySearchFunc(keys, *after, func(k Key, t pagePosition) int {
+			if c := t.createdAt.Compare(k.CreatedAt); c != 0 {
+				return c // newest first
+			}
+			return strings.Compare(k.ID, t.id+"\x00") // the first ID after t.id
+		})
+	}
+	page := keys[start:min(start+limit, len(keys))]
+	out := keyListView{Keys: make([]keyView, 0, len(page))}
+	now := a.now()
+	for _, k := range page {
+		out.Keys = append(out.Keys, viewOf(k, now))
+	}
+	if start+limit < len(keys) {
+		last := page[len(page)-1]
+		out.NextPageToken = formatPageToken(pagePosition{last.CreatedAt, last.ID})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// pagePosition is where a page ended: its last key's creation time and ID.
+type pagePosition struct {
+	createdAt time.Time
+	id        string
+}
+
+// formatPageToken encodes p as an opaque token.
+func formatPageToken(p pagePosition) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(p.createdAt.UnixMicro(), 10) + "." + p.id))
+}
+
+// parsePageToken decodes a page token; "" is the first page (nil).
+func parsePageToken(s string) (*pagePosition, bool) {
+	if s == "" {
+		return nil, true
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, false
+	}
+	micros, id, ok := strings.Cut(string(raw), ".")
+	n, err := strconv.ParseInt(micros, 10, 64)
+	if !ok || err != nil || !ValidKeyID(id) {
+		return nil, false
+	}
+	return &pagePosition{time.UnixMicro(n).UTC(), id}, true
+}
+
+// get serves GET /v1/keys/{id}.
+func (a *keysAPI) get(w http.ResponseWriter, r *http.Request) {
+	if k, ok := a.ownedKey(w, r); ok {
+		writeJSON(w, http.StatusOK, viewOf(k, a.now()))
+	}
+}
+
+// revoke serves DELETE /v1/keys/{id}: the key is revoked, on this instance at
+// once, elsewhere within KEY_CACHE_TTL.
+func (a *keysAPI) revoke(w http.ResponseWriter, r *http.Request) {
+	k, ok := a.ownedKey(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := a.storeContext(r)
+	defer cancel()
+	k, err := a.store.Revoke(ctx, k.ID, a.now())
+	if err != nil {
+		a.storeFailed(w, r, err)
+		return
+	}
+	a.keys.Forget(k.ID)
+	a.audit(r, "revoke", callerOf(r), k)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// rotateKeyRequest is the body of POST /v1/keys/{id}/rotate.
+type rotateKeyRequest struct {
+	Grace *string `json:"grace"`
+}
+
+// rotatedKeyView is the answer to a rotation: the new key, and the old one's
+// new expiry.
+type rotatedKeyView struct {
+	newKeyView
+	Replaces keyView `json:"replaces"`
+}
+
+// rotate serves POST /v1/keys/{id}/rotate.
+func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request) {
+	caller := callerOf(r)
+	old, ok := a.ownedKey(w, r)
+	if !ok {
+		return
+	}
+	var req rotateKeyRequest
+	var p *Problem
+	if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" { // no body: the defaults
+		var body []byte
+		if body, p = readJSONBody(w, r); p == nil {
+			p = decodeJSONObject(body, &req)
+		}
+	}
+	grace := defaultGrace
+	if p == nil && req.Grace != nil {
+		d, err := time.ParseDuration(*req.Grace)
+		if err != nil || d < 0 || d > maxGrace {
+			p = invalidField("invalid_grace", "grace", strconv.Quote(*req.Grace)+" is not a Go duration from 0s to 720h, such as 24h")
+		}
+		grace = d
+	}
+	if p == nil {
+		if missing := caller.missingScope(old.GrantedScopes()); missing != "" {
+			p = insufficientScope(missing) // else a narrower key could mint a broader one
+		}
+	}
+	now := a.now()
+	if p == nil && old.Status(now) != "active" {
+		p = newProblem(http.StatusConflict, "key_not_active", "Only an active key can be rotated; this one is "+old.Status(now)+".")
+	}
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	tmpl := Key{Owner: old.Owner, Name: old.Name, Scopes: old.Scopes, CreatedAt: now,
+		ExpiresAt: earliest(old.ExpiresAt, caller.ExpiresAt)}
+	key, repl, err := MintKey(a.prefix, tmpl)
+	if err == nil {
+		ctx, cancel := a.storeContext(r)
+		defer cancel()
+		old, err = a.store.Rotate(ctx, old.ID, repl, now.Add(grace))
+	}
+	if errors.Is(err, ErrKeyInactive) {
+		writeProblem(w, newProblem(http.StatusConflict, "key_not_active", "Only an active key can be rotated."))
+		return
+	}
+	if err != nil {
+		a.storeFailed(w, r, err)
+		return
+	}
+	a.keys.Forget(old.ID)
+	a.audit(r, "rotate", caller, old, slog.String("new_key_id", repl.ID))
+	w.Header().Set("Location", "/v1/keys/"+repl.ID)
+	writeJSON(w, http.StatusCreated, rotatedKeyView{
+		newKeyView: newKeyView{Key: key, keyView: viewOf(storedKey(repl), now)},
+		Replaces:   viewOf(old, now),
+	})
+}
+
+// ownedKey reads the key named by the path's {id} and returns it if the
+// caller's owner owns it; otherwise it answers 404, the same for a key of
+// another owner as for none.
+func (a *keysAPI) ownedKey(w http.ResponseWriter, r *http.Request) (Key, bool) {
+	id := r.PathValue("id")
+	notFound := func() (Key, bool) {
+		writeProblem(w, newProblem(http.StatusNotFound, "key_not_found", "There is no key with this ID."))
+		return Key{}, false
+	}
+	if !ValidKeyID(id) {
+		return notFound()
+	}
+	ctx, cancel := a.storeContext(r)
+	defer cancel()
+	k, err := a.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, ErrKeyNotFound):
+		return notFound()
+	case err != nil:
+		a.storeFailed(w, r, err)
+		return Key{}, false
+	case k.Owner != callerOf(r).Owner:
+		return notFound()
+	}
+	return k, true
+}
+
+// storeContext bounds a store call by the store timeout.
+func (a *keysAPI) storeContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), a.timeout)
+}
+
+// storeFailed answers 503 for a store error and logs it.
+func (a *keysAPI) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
+	logRequest(r.Context(), a.log, slog.LevelError, r, a.project, "key store call failed", slog.String("error", err.Error()))
+	w.Header().Set("Retry-After", strconv.Itoa(int(storeRetryBackoff/time.Second)))
+	writeProblem(w, newProblem(http.StatusServiceUnavailable, "store_unavailable", "The key store is unavailable. Retry shortly."))
+}
+
+// audit writes the NOTICE entry of a key action: who did what to which key.
+// It never holds a secret.
+func (a *keysAPI) audit(r *http.Request, action string, actor *Key, target Key, attrs ...slog.Attr) {
+	logRequest(r.Context(), a.log, LevelNotice, r, a.project, "audit: key "+action,
+		append([]slog.Attr{
+			slog.String("action", action),
+			slog.String("actor_key_id", actor.ID),
+			slog.String("target_key_id", target.ID),
+			slog.String("owner", target.Owner),
+			slog.String("key_hint", target.Hint),
+		}, attrs...)...)
+}
+
+// callerOf is the verified key of r, which the router only serves behind the
+// Authenticator.
+func callerOf(r *http.Request) *Key {
+	return r.Context().Value(keyContextKey{}).(*Key)
+}
+
+// earliest is the earlier of two expiries, where zero means never.
+func earliest(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
+}

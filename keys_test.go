@@ -1,0 +1,326 @@
+package keygate
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// keysServer is a Server on the Firestore emulator with a fake clock.
+type keysServer struct {
+	*Server
+	store KeyStore
+	clock *fakeClock
+	logs  *syncBuffer
+}
+
+func newKeysServer(t *testing.T) *keysServer {
+	t.Helper()
+	cfg := emulatorConfig(t)
+	store := newEmulatorStore(t, func(c *Config) { *c = cfg })
+	clock := newFakeClock()
+	log, buf := testLogger()
+	return &keysServer{NewServer(cfg, store, Options{Now: clock.Now, Logger: log}), store, clock, buf}
+}
+
+// call serves one request with key and an optional JSON body.
+func (s *keysServer) call(method, target, key, body string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	r.Header.Set("X-API-Key", key)
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	return w
+}
+
+// mustJSON decodes a 2xx answer into v.
+func mustJSON(t *testing.T, w *httptest.ResponseRecorder, want int, v any) {
+	t.Helper()
+	if w.Code != want {
+		t.Fatalf("status = %d, want %d; body %s", w.Code, want, w.Body)
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), v); err != nil {
+		t.Fatalf("body %s: %v", w.Body, err)
+	}
+}
+
+// wantProblem checks a problem answer's status, code and, if given, scope.
+func wantProblem(t *testing.T, w *httptest.ResponseRecorder, status int, code string) Problem {
+	t.Helper()
+	if w.Code != status {
+		t.Fatalf("status = %d, want %d; body %s", w.Code, status, w.Body)
+	}
+	p := problemOf(t, w)
+	if p.Code != code {
+		t.Fatalf("code = %s, want %s", p.Code, code)
+	}
+	return p
+}
+
+func manage(k *Key) { k.Scopes = []string{ScopeKeysManage, ScopeBingoCheck, ScopeUsageRead} }
+
+func TestKeysOwnerIsolation(t *testing.T) {
+	s := newKeysServer(t)
+	aliceKey, _ := mintTestKey(t, s.store, "alice", manage)
+	_, aliceOther := mintTestKey(t, s.store, "alice")
+	bobKey, bob := mintTestKey(t, s.store, "bob", manage)
+
+	var list keyListView
+	mustJSON(t, s.call("GET", "/v1/keys", bobKey, ""), 200, &list)
+	if len(list.Keys) != 1 || list.Keys[0].ID != bob.ID {
+		t.Errorf("bob's list = %+v, want only bob's key", list.Keys)
+	}
+	absent := KeyID("absent")
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/v1/keys/%s", ""},
+		{"DELETE", "/v1/keys/%s", ""},
+		{"POST", "/v1/keys/%s/rotate", `{"grace":"1h"}`},
+	} {
+		other := s.call(c.method, fmt.Sprintf(c.path, aliceOther.ID), bobKey, c.body)
+		none := s.call(c.method, fmt.Sprintf(c.path, absent), bobKey, c.body)
+		wantProblem(t, other, 404, "key_not_found")
+		if other.Body.String() != none.Body.String() {
+			t.Errorf("%s of another owner's key differs from a missing one:\n%s\n%s", c.method, other.Body, none.Body)
+		}
+	}
+	if got, _ := s.store.Get(t.Context(), aliceOther.ID); got.Status(s.clock.Now()) != "active" || !got.ExpiresAt.IsZero() {
+		t.Errorf("bob changed alice's key: %+v", got)
+	}
+	if w := s.call("GET", "/", aliceKey, ""); w.Code != 200 {
+		t.Errorf("alice's key = %d", w.Code)
+	}
+}
+
+func TestKeysScopes(t *testing.T) {
+	s := newKeysServer(t)
+	plain, _ := mintTestKey(t, s.store, "acme") // default scopes
+	narrow, _ := mintTestKey(t, s.store, "acme", func(k *Key) { k.Scopes = []string{ScopeKeysManage, ScopeBingoCheck} })
+	_, broad := mintTestKey(t, s.store, "acme", manage)
+
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/v1/keys", `{"name":"x"}`},
+		{"GET", "/v1/keys", ""},
+		{"GET", "/v1/keys/" + broad.ID, ""},
+		{"DELETE", "/v1/keys/" + broad.ID, ""},
+		{"POST", "/v1/keys/" + broad.ID + "/rotate", `{}`},
+	} {
+		p := wantProblem(t, s.call(c.method, c.path, plain, c.body), 403, "insufficient_scope")
+		if p.Scope != ScopeKeysManage {
+			t.Errorf("%s %s: scope = %q, want keys:manage", c.method, c.path, p.Scope)
+		}
+	}
+	for _, c := range []struct {
+		name, method, path, body, scope string
+	}{
+		{"explicit scope it lacks", "POST", "/v1/keys", `{"name":"x","scopes":["usage:read"]}`, ScopeUsageRead},
+		{"defaults it lacks", "POST", "/v1/keys", `{"name":"x"}`, ScopeUsageRead},
+		{"rotate a broader key", "POST", "/v1/keys/" + broad.ID + "/rotate", `{"grace":"1h"}`, ScopeUsageRead},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := wantProblem(t, s.call(c.method, c.path, narrow, c.body), 403, "insufficient_scope")
+			if p.Scope != c.scope {
+				t.Errorf("scope = %q, want %q", p.Scope, c.scope)
+			}
+		})
+	}
+	var created newKeyView
+	mustJSON(t, s.call("POST", "/v1/keys", narrow, `{"name":"bingo only","scopes":["bingo:check"]}`), 201, &created)
+	if !slices.Equal(created.Scopes, []string{ScopeBingoCheck}) {
+		t.Errorf("scopes = %v", created.Scopes)
+	}
+	if w := s.call("GET", "/v1/keys", created.Key, ""); w.Code != 403 {
+		t.Errorf("the new bingo-only key listed keys: %d", w.Code)
+	}
+	if w := s.call("GET", "/", created.Key, ""); w.Code != 200 {
+		t.Errorf("the new key on GET / = %d", w.Code)
+	}
+}
+
+func TestKeysCreate(t *testing.T) {
+	s := newKeysServer(t)
+	caller, _ := mintTestKey(t, s.store, "acme", manage, func(k *Key) { k.ExpiresAt = t0.Add(time.Hour) })
+	forever, _ := mintTestKey(t, s.store, "acme", manage)
+	cases := []struct {
+		name, key, body string
+		wantExpires     *time.Time
+	}{
+		{"capped by the caller's expiry", caller, `{"name":"a","expires_in":"720h"}`, ptr(t0.Add(time.Hour))},
+		{"inherits the caller's expiry", caller, `{"name":"b"}`, ptr(t0.Add(time.Hour))},
+		{"shorter than the caller's", caller, `{"name":"c","expires_in":"30m"}`, ptr(t0.Add(30 * time.Minute))},
+		{"never", forever, `{"name":"d"}`, nil},
+		{"own lifetime", forever, `{"name":"e","expires_in":"720h"}`, ptr(t0.Add(720 * time.Hour))},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := s.call("POST", "/v1/keys", c.key, c.body)
+			var got newKeyView
+			mustJSON(t, w, 201, &got)
+			if (got.ExpiresAt == nil) != (c.wantExpires == nil) || got.ExpiresAt != nil && !got.ExpiresAt.Equal(*c.wantExpires) {
+				t.Errorf("expires_at = %v, want %v", got.ExpiresAt, c.wantExpires)
+			}
+			if ParseKey(got.Key, "kg") != nil || KeyID(got.Key) != got.ID || got.Owner != "acme" || got.Status != "active" {
+				t.Errorf("created = %+v", got)
+			}
+			if w.Header().Get("Location") != "/v1/keys/"+got.ID {
+				t.Errorf("Location = %q", w.Header().Get("Location"))
+			}
+			stored, err := s.store.Get(t.Context(), got.ID)
+			if err != nil || stored.Owner != "acme" {
+				t.Errorf("stored = %+v, %v", stored, err)
+			}
+		})
+	}
+	if !strings.Contains(s.logs.String(), `"severity":"NOTICE"`) || !strings.Contains(s.logs.String(), `"action":"create"`) {
+		t.Errorf("no audit entry: %s", s.logs)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestKeysBadInput(t *testing.T) {
+	s := newKeysServer(t)
+	key, k := mintTestKey(t, s.store, "acme", manage)
+	long := strings.Repeat("x", 101)
+	cases := []struct {
+		name, method, path, body, code, field string
+		status                                int
+	}{
+		{"unknown field", "POST", "/v1/keys", `{"name":"a","owner":"evil"}`, "invalid_json", "owner", 400},
+		{"not JSON", "POST", "/v1/keys", `{"name":`, "invalid_json", "", 400},
+		{"name too long", "POST", "/v1/keys", `{"name":"` + long + `"}`, "invalid_name", "name", 400},
+		{"name with control", "POST", "/v1/keys", `{"name":"a\u0007"}`, "invalid_name", "name", 400},
+		{"unknown scope", "POST", "/v1/keys", `{"name":"a","scopes":["admin:all"]}`, "invalid_scopes", "scopes", 400},
+		{"repeated scope", "POST", "/v1/keys", `{"name":"a","scopes":["bingo:check","bingo:check"]}`, "invalid_scopes", "scopes", 400},
+		{"empty scopes", "POST", "/v1/keys", `{"name":"a","scopes":[]}`, "invalid_scopes", "scopes", 400},
+		{"bad duration", "POST", "/v1/keys", `{"name":"a","expires_in":"30d"}`, "invalid_expires_in", "expires_in", 400},
+		{"negative duration", "POST", "/v1/keys", `{"name":"a","expires_in":"-1h"}`, "invalid_expires_in", "expires_in", 400},
+		{"wrong type", "POST", "/v1/keys", `{"name":5}`, "invalid_json", "name", 400},
+		{"limit zero", "GET", "/v1/keys?limit=0", "", "invalid_limit", "limit", 400},
+		{"limit too big", "GET", "/v1/keys?limit=101", "", "invalid_limit", "limit", 400},
+		{"limit not a number", "GET", "/v1/keys?limit=ten", "", "invalid_limit", "limit", 400},
+		{"bad page token", "GET", "/v1/keys?page_token=nope", "", "invalid_page_token", "page_token", 400},
+		{"bad grace", "POST", "/v1/keys/" + k.ID + "/rotate", `{"grace":"a day"}`, "invalid_grace", "grace", 400},
+		{"grace too long", "POST", "/v1/keys/" + k.ID + "/rotate", `{"grace":"721h"}`, "invalid_grace", "grace", 400},
+		{"malformed id", "GET", "/v1/keys/xyz", "", "key_not_found", "", 404},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := wantProblem(t, s.call(c.method, c.path, key, c.body), c.status, c.code)
+			if c.field != "" && (len(p.Errors) == 0 || !strings.Contains(p.Errors[0], c.field)) {
+				t.Errorf("errors = %q, want one naming %s", p.Errors, c.field)
+			}
+		})
+	}
+	r := httptest.NewRequest("POST", "/v1/keys", strings.NewReader(`name=a`))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("X-API-Key", key)
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	wantProblem(t, w, 415, "unsupported_media_type")
+}
+
+func TestKeysRotationGrace(t *testing.T) {
+	s := newKeysServer(t)
+	oldKey, old := mintTestKey(t, s.store, "acme", manage, func(k *Key) { k.Name = "prod" })
+	if w := s.call("GET", "/", oldKey, ""); w.Code != 200 { // cached before the rotation
+		t.Fatal(w.Code)
+	}
+	var got rotatedKeyView
+	mustJSON(t, s.call("POST", "/v1/keys/"+old.ID+"/rotate", oldKey, `{"grace":"1h"}`), 201, &got)
+	if got.Name != "prod" || got.Owner != "acme" || !slices.Equal(got.Scopes, old.Scopes) || got.ID == old.ID {
+		t.Errorf("new key = %+v", got.keyView)
+	}
+	if got.Replaces.ID != old.ID || got.Replaces.ExpiresAt == nil || !got.Replaces.ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("replaces = %+v, want the old key expiring at now + 1h", got.Replaces)
+	}
+	s.clock.Advance(59 * time.Minute)
+	for name, k := range map[string]string{"old": oldKey, "new": got.Key} {
+		if w := s.call("GET", "/", k, ""); w.Code != 200 {
+			t.Errorf("%s key inside the grace = %d", name, w.Code)
+		}
+	}
+	s.clock.Advance(time.Minute)
+	wantProblem(t, s.call("GET", "/", oldKey, ""), 401, "expired_api_key")
+	if w := s.call("GET", "/", got.Key, ""); w.Code != 200 {
+		t.Errorf("new key after the grace = %d", w.Code)
+	}
+	// An expired key cannot be rotated again.
+	wantProblem(t, s.call("POST", "/v1/keys/"+old.ID+"/rotate", got.Key, `{"grace":"1h"}`), 409, "key_not_active")
+
+	// The grace never extends an expiry, and an empty body means 24h.
+	_, short := mintTestKey(t, s.store, "acme", func(k *Key) { k.ExpiresAt = s.clock.Now().Add(10 * time.Minute) })
+	var again rotatedKeyView
+	mustJSON(t, s.call("POST", "/v1/keys/"+short.ID+"/rotate", got.Key, ""), 201, &again)
+	if !again.Replaces.ExpiresAt.Equal(s.clock.Now().Add(10 * time.Minute)) {
+		t.Errorf("old expiry = %v, want unchanged", again.Replaces.ExpiresAt)
+	}
+	if !strings.Contains(s.logs.String(), `"action":"rotate"`) {
+		t.Error("no audit entry for the rotation")
+	}
+}
+
+func TestKeysRevokeThenUseOnSameInstance(t *testing.T) {
+	s := newKeysServer(t)
+	admin, _ := mintTestKey(t, s.store, "acme", manage)
+	victimKey, victim := mintTestKey(t, s.store, "acme")
+	if w := s.call("GET", "/", victimKey, ""); w.Code != 200 {
+		t.Fatal(w.Code)
+	}
+	if w := s.call("DELETE", "/v1/keys/"+victim.ID, admin, ""); w.Code != 204 || w.Body.Len() != 0 {
+		t.Fatalf("DELETE = %d %s", w.Code, w.Body)
+	}
+	wantProblem(t, s.call("GET", "/", victimKey, ""), 401, "invalid_api_key")
+
+	// A key may revoke itself.
+	if w := s.call("DELETE", "/v1/keys/"+KeyID(admin), admin, ""); w.Code != 204 {
+		t.Fatalf("self-revoke = %d", w.Code)
+	}
+	wantProblem(t, s.call("GET", "/v1/keys", admin, ""), 401, "invalid_api_key")
+	logs := s.logs.String()
+	if strings.Count(logs, `"action":"revoke"`) != 2 || strings.Contains(logs, victimKey[3:20]) || strings.Contains(logs, admin[3:20]) {
+		t.Errorf("audit entries wrong or holding a key: %s", logs)
+	}
+}
+
+func TestKeysPagination(t *testing.T) {
+	s := newKeysServer(t)
+	admin, _ := mintTestKey(t, s.store, "acme", manage, func(k *Key) { k.CreatedAt = t0.Add(-time.Hour) })
+	for i := range 24 {
+		// Pairs share a creation time, so that ties on time are paged by ID.
+		mintTestKey(t, s.store, "acme", func(k *Key) { k.CreatedAt = t0.Add(time.Duration(i/2) * time.Second) })
+	}
+	mintTestKey(t, s.store, "other")
+	all, _ := s.store.ListByOwner(t.Context(), "acme")
+	var want []string
+	for _, k := range all {
+		want = append(want, k.ID)
+	}
+	var got []string
+	token := ""
+	for pages := 0; ; pages++ {
+		if pages > 5 {
+			t.Fatal("too many pages")
+		}
+		var page keyListView
+		mustJSON(t, s.call("GET", "/v1/keys?limit=10&page_token="+token, admin, ""), 200, &page)
+		for _, k := range page.Keys {
+			got = append(got, k.ID)
+		}
+		if page.NextPageToken == "" {
+			if pages != 2 {
+				t.Errorf("%d pages, want 3", pages+1)
+			}
+			break
+		}
+		token = page.NextPageToken
+	}
+	if len(want) != 25 || !slices.Equal(got, want) {
+		t.Errorf("paged IDs (%d) differ from the newest-first list (%d)", len(got), len(want))
+	}
+}

@@ -1,0 +1,123 @@
+package keygate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// maxBodyBytes is the largest request body any endpoint reads: 64 KiB.
+const maxBodyBytes = 64 << 10
+
+// isJSONMediaType reports whether a Content-Type header value is
+// application/json, in any letter case and with any parameters.
+func isJSONMediaType(ct string) bool {
+	if ct == "application/json" { // the common case, without allocating
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
+// readJSONBody checks that r's body is application/json (else 415, with
+// Accept-Post) and reads it whole, so that any body over maxBodyBytes is
+// refused with 413 whatever its content.
+func readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *Problem) {
+	if !isJSONMediaType(r.Header.Get("Content-Type")) {
+		w.Header().Set("Accept-Post", "application/json")
+		return nil, newProblem(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"The request body must be application/json.")
+	}
+	tooLarge := func() *Problem {
+		return newProblem(http.StatusRequestEntityTooLarge, "body_too_large",
+			"The request body is larger than "+strconv.Itoa(maxBodyBytes)+" bytes.")
+	}
+	if r.ContentLength > maxBodyBytes {
+		return nil, tooLarge()
+	}
+	if r.Body == nil {
+		return nil, nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, tooLarge()
+		}
+		return nil, invalidJSON("the request body could not be read")
+	}
+	return body, nil
+}
+
+// decodeJSONObject decodes body, which must hold exactly one JSON object
+// with no fields but dst's, into dst. Any failure is a 400 invalid_json
+// problem that says what is wrong and where.
+func decodeJSONObject(body []byte, dst any) *Problem {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil {
+		rest := body[dec.InputOffset():]
+		if i := len(rest) - len(bytes.TrimLeft(rest, " \t\r\n")); i < len(rest) {
+			return invalidJSON(fmt.Sprintf("unexpected data after the JSON object at byte offset %d",
+				len(body)-len(rest)+i))
+		}
+		return nil
+	}
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return invalidJSON("the request body is empty; want a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return invalidJSON("the request body ends in the middle of a JSON value")
+	case errors.As(err, &syntaxErr):
+		return invalidJSON(fmt.Sprintf("invalid JSON at byte offset %d: %s",
+			syntaxErr.Offset, strings.TrimPrefix(syntaxErr.Error(), "json: ")))
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return invalidJSON("the request body must be a JSON object, not " + jsonValueName(typeErr.Value))
+		}
+		return invalidJSON(typeErr.Field + ": want " + typeErr.Type.String() + ", got " + jsonValueName(typeErr.Value))
+	}
+	// DisallowUnknownFields reports an unknown field only as an error string.
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return invalidJSON("unknown field " + name)
+	}
+	return invalidJSON("the request body could not be decoded: " + err.Error())
+}
+
+// invalidJSON is the 400 invalid_json problem for msg, which is also its one
+// entry of errors.
+func invalidJSON(msg string) *Problem {
+	p := newProblem(http.StatusBadRequest, "invalid_json", "The request body is not valid: "+msg+".")
+	p.Errors = []string{msg}
+	return p
+}
+
+// jsonValueName describes the Value of a json.UnmarshalTypeError, such as
+// "a string" or "number 1.5".
+func jsonValueName(v string) string {
+	switch {
+	case v == "number":
+		return "a number"
+	case strings.HasPrefix(v, "number "):
+		return v
+	case v == "object", v == "array", v == "string", v == "bool":
+		return "a JSON " + v
+	}
+	return v
+}
+
+// invalidField is the 400 problem with the given code for a bad field.
+func invalidField(code, field, msg string) *Problem {
+	p := newProblem(http.StatusBadRequest, code, field+": "+msg+".")
+	p.Errors = []string{field + ": " + msg}
+	return p
+}
