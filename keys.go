@@ -43,37 +43,6 @@ type keysAPI struct {
 	timeout time.Duration
 }
 
-// keyView is a key as the endpoints show it: never its secret.
-type keyView struct {
-	ID        string     `json:"id"`
-	Owner     string     `json:"owner"`
-	Name      string     `json:"name"`
-	Scopes    []string   `json:"scopes"`
-	Hint      string     `json:"hint"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at"`
-	RevokedAt *time.Time `json:"revoked_at"`
-	Status    string     `json:"status"`
-}
-
-// newKeyView is the view of a key just minted: the only one with the key.
-type newKeyView struct {
-	Key string `json:"key"`
-	keyView
-}
-
-func viewOf(k Key, now time.Time) keyView {
-	v := keyView{ID: k.ID, Owner: k.Owner, Name: k.Name, Scopes: k.GrantedScopes(), Hint: k.Hint,
-		CreatedAt: k.CreatedAt, Status: k.Status(now)}
-	if !k.ExpiresAt.IsZero() {
-		v.ExpiresAt = &k.ExpiresAt
-	}
-	if !k.RevokedAt.IsZero() {
-		v.RevokedAt = &k.RevokedAt
-	}
-	return v
-}
-
 // createKeyRequest is the body of POST /v1/keys.
 type createKeyRequest struct {
 	Name      string    `json:"name"`
@@ -144,12 +113,12 @@ func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *Key, k Ke
 	}
 	a.audit(r, "create", caller, storedKey(k))
 	w.Header().Set("Location", "/v1/keys/"+k.ID)
-	writeJSON(w, http.StatusCreated, newKeyView{Key: key, keyView: viewOf(storedKey(k), a.now())})
+	writeJSON(w, http.StatusCreated, NewKeyView{Key: key, KeyView: ViewOf(storedKey(k), a.now())})
 }
 
 // keyListView is the body of GET /v1/keys.
 type keyListView struct {
-	Keys          []keyView `json:"keys"`
+	Keys          []KeyView `json:"keys"`
 	NextPageToken string    `json:"next_page_token,omitempty"`
 }
 
@@ -188,10 +157,10 @@ func (a *keysAPI) list(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	page := keys[start:min(start+limit, len(keys))]
-	out := keyListView{Keys: make([]keyView, 0, len(page))}
+	out := keyListView{Keys: make([]KeyView, 0, len(page))}
 	now := a.now()
 	for _, k := range page {
-		out.Keys = append(out.Keys, viewOf(k, now))
+		out.Keys = append(out.Keys, ViewOf(k, now))
 	}
 	if start+limit < len(keys) {
 		last := page[len(page)-1]
@@ -231,7 +200,7 @@ func parsePageToken(s string) (*pagePosition, bool) {
 // get serves GET /v1/keys/{id}.
 func (a *keysAPI) get(w http.ResponseWriter, r *http.Request) {
 	if k, ok := a.ownedKey(w, r); ok {
-		writeJSON(w, http.StatusOK, viewOf(k, a.now()))
+		writeJSON(w, http.StatusOK, ViewOf(k, a.now()))
 	}
 }
 
@@ -259,11 +228,11 @@ type rotateKeyRequest struct {
 	Grace *string `json:"grace"`
 }
 
-// rotatedKeyView is the answer to a rotation: the new key, and the old one's
-// new expiry.
-type rotatedKeyView struct {
-	newKeyView
-	Replaces keyView `json:"replaces"`
+// RotatedKeyView is the view of a rotation: the new key, and the key it
+// replaces with its new expiry.
+type RotatedKeyView struct {
+	NewKeyView
+	Replaces KeyView `json:"replaces"`
 }
 
 // rotate serves POST /v1/keys/{id}/rotate.
@@ -321,9 +290,9 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request) {
 	a.keys.Forget(old.ID)
 	a.audit(r, "rotate", caller, old, slog.String("new_key_id", repl.ID))
 	w.Header().Set("Location", "/v1/keys/"+repl.ID)
-	writeJSON(w, http.StatusCreated, rotatedKeyView{
-		newKeyView: newKeyView{Key: key, keyView: viewOf(storedKey(repl), now)},
-		Replaces:   viewOf(old, now),
+	writeJSON(w, http.StatusCreated, RotatedKeyView{
+		NewKeyView: NewKeyView{Key: key, KeyView: ViewOf(storedKey(repl), now)},
+		Replaces:   ViewOf(old, now),
 	})
 }
 

@@ -129,7 +129,7 @@ func TestKeysScopes(t *testing.T) {
 			}
 		})
 	}
-	var created newKeyView
+	var created NewKeyView
 	mustJSON(t, s.call("POST", "/v1/keys", narrow, `{"name":"bingo only","scopes":["bingo:check"]}`), 201, &created)
 	if !slices.Equal(created.Scopes, []string{ScopeBingoCheck}) {
 		t.Errorf("scopes = %v", created.Scopes)
@@ -159,7 +159,7 @@ func TestKeysCreate(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			w := s.call("POST", "/v1/keys", c.key, c.body)
-			var got newKeyView
+			var got NewKeyView
 			mustJSON(t, w, 201, &got)
 			if (got.ExpiresAt == nil) != (c.wantExpires == nil) || got.ExpiresAt != nil && !got.ExpiresAt.Equal(*c.wantExpires) {
 				t.Errorf("expires_at = %v, want %v", got.ExpiresAt, c.wantExpires)
@@ -231,10 +231,10 @@ func TestKeysRotationGrace(t *testing.T) {
 	if w := s.call("GET", "/", oldKey, ""); w.Code != 200 { // cached before the rotation
 		t.Fatal(w.Code)
 	}
-	var got rotatedKeyView
+	var got RotatedKeyView
 	mustJSON(t, s.call("POST", "/v1/keys/"+old.ID+"/rotate", oldKey, `{"grace":"1h"}`), 201, &got)
 	if got.Name != "prod" || got.Owner != "acme" || !slices.Equal(got.Scopes, old.Scopes) || got.ID == old.ID {
-		t.Errorf("new key = %+v", got.keyView)
+		t.Errorf("new key = %+v", got.KeyView)
 	}
 	if got.Replaces.ID != old.ID || got.Replaces.ExpiresAt == nil || !got.Replaces.ExpiresAt.Equal(t0.Add(time.Hour)) {
 		t.Errorf("replaces = %+v, want the old key expiring at now + 1h", got.Replaces)
@@ -255,7 +255,7 @@ func TestKeysRotationGrace(t *testing.T) {
 
 	// The grace never extends an expiry, and an empty body means 24h.
 	_, short := mintTestKey(t, s.store, "acme", func(k *Key) { k.ExpiresAt = s.clock.Now().Add(10 * time.Minute) })
-	var again rotatedKeyView
+	var again RotatedKeyView
 	mustJSON(t, s.call("POST", "/v1/keys/"+short.ID+"/rotate", got.Key, ""), 201, &again)
 	if !again.Replaces.ExpiresAt.Equal(s.clock.Now().Add(10 * time.Minute)) {
 		t.Errorf("old expiry = %v, want unchanged", again.Replaces.ExpiresAt)

@@ -116,15 +116,54 @@ const MaxNameLen = 100
 // UTF-8, no control characters.
 func ValidateName(name string) error {
 	if !utf8.ValidString(name) {
-		return errors.New("not valid UTF-8")
+		return errors.New("is not valid UTF-8")
 	}
 	if n := utf8.RuneCountInString(name); n > MaxNameLen {
-		return fmt.Errorf("%d characters, more than %d", n, MaxNameLen)
+		return fmt.Errorf("is %d characters long: want at most %d", n, MaxNameLen)
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) {
-			return fmt.Errorf("control character %U", r)
+			return fmt.Errorf("contains the control character %U", r)
 		}
 	}
 	return nil
+}
+
+// KeyView is a key as keygate shows it, in JSON, to its owner or operator:
+// never the key itself, which is not stored.
+type KeyView struct {
+	ID     string   `json:"id"`
+	Owner  string   `json:"owner"`
+	Name   string   `json:"name"`
+	Scopes []string `json:"scopes"` // the granted scopes: the defaults when none are stored
+	Hint   string   `json:"hint"`
+	// CreatedAt, ExpiresAt and RevokedAt are RFC 3339 in UTC; null expires_at
+	// means never, null revoked_at not revoked.
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+	// Status is active, expired or revoked, at the time of the view.
+	Status string `json:"status"`
+}
+
+// NewKeyView is the view of a key just minted: the only one that holds the
+// key.
+type NewKeyView struct {
+	Key string `json:"key"`
+	KeyView
+}
+
+// ViewOf returns the view of k at time now.
+func ViewOf(k Key, now time.Time) KeyView {
+	v := KeyView{ID: k.ID, Owner: k.Owner, Name: k.Name, Scopes: k.GrantedScopes(), Hint: k.Hint,
+		CreatedAt: k.CreatedAt.UTC(), Status: k.Status(now)}
+	if !k.ExpiresAt.IsZero() {
+		t := k.ExpiresAt.UTC()
+		v.ExpiresAt = &t
+	}
+	if !k.RevokedAt.IsZero() {
+		t := k.RevokedAt.UTC()
+		v.RevokedAt = &t
+	}
+	return v
 }

@@ -47,6 +47,11 @@ func (s *fakeStore) Delete(ctx context.Context, id string) error {
 	return s.err
 }
 
+func (s *fakeStore) Rotate(ctx context.Context, id string, repl keygate.Key, graceEnd time.Time) (keygate.Key, error) {
+	s.calls = append(s.calls, "Rotate")
+	return keygate.Key{}, s.err
+}
+
 func (s *fakeStore) Close() error { s.closed = true; return nil }
 
 // runFake runs args on a fresh fakeStore failing with storeErr.

@@ -31,6 +31,7 @@ var commands = []*command{
 	createCommand,
 	listCommand,
 	showCommand,
+	rotateCommand,
 	revokeCommand,
 	deleteCommand,
 }
@@ -107,13 +108,13 @@ captures just the key. With --json, standard output gets one JSON object with
 id, key, owner, name, scopes, hint, created_at, expires_at (null: never),
 revoked_at and status, and standard error gets nothing.
 
-Scopes are a comma-separated list of known scopes: ` + strings.Join(knownScopes, ", ") + `.
+Scopes are a comma-separated list of known scopes: ` + strings.Join(keygate.KnownScopes, ", ") + `.
 Without --scopes the key gets an empty list, and the function then grants it
-the default scopes ` + strings.Join(defaultScopes, " and ") + `.`,
+the default scopes ` + strings.Join(keygate.DefaultScopes, " and ") + `.`,
 	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
 		owner := fs.String("owner", "", "the `owner` (customer) of the key: 1 to 128 characters (required)")
 		name := fs.String("name", "", "a `name` for the key: at most 100 characters")
-		scopes := fs.String("scopes", "", "comma-separated `list` of scopes among "+strings.Join(knownScopes, ",")+"; none means the function's defaults ("+strings.Join(defaultScopes, ",")+")")
+		scopes := fs.String("scopes", "", "comma-separated `list` of scopes among "+strings.Join(keygate.KnownScopes, ",")+"; none means the function's defaults ("+strings.Join(keygate.DefaultScopes, ",")+")")
 		expires := fs.String("expires", "", "the key's lifetime, a Go `duration` such as 720h (30 days); none means it never expires")
 		asJSON := fs.Bool("json", false, "print one JSON object instead of text")
 		return func(c *cli, _ []string) error {
@@ -171,7 +172,7 @@ func (c *cli) create(a createArgs) error {
 		return err
 	}
 	if a.json {
-		return writeJSON(c.stdout, createdView{Key: secret, keyView: viewOf(k, now)})
+		return writeJSON(c.stdout, keygate.NewKeyView{Key: secret, KeyView: keygate.ViewOf(k, now)})
 	}
 	fmt.Fprintln(c.stdout, secret)
 	writeDetails(c.stderr, k, now)
@@ -216,9 +217,9 @@ func (c *cli) list(owner string, asJSON bool) error {
 	}
 	now := c.now()
 	if asJSON {
-		views := make([]keyView, 0, len(keys))
+		views := make([]keygate.KeyView, 0, len(keys))
 		for _, k := range keys {
-			views = append(views, viewOf(k, now))
+			views = append(views, keygate.ViewOf(k, now))
 		}
 		return writeJSON(c.stdout, views)
 	}
@@ -263,9 +264,67 @@ func (c *cli) show(id string, asJSON bool) error {
 	}
 	now := c.now()
 	if asJSON {
-		return writeJSON(c.stdout, viewOf(k, now))
+		return writeJSON(c.stdout, keygate.ViewOf(k, now))
 	}
 	writeDetails(c.stdout, k, now)
+	return nil
+}
+
+var rotateCommand = &command{
+	name:    "rotate",
+	args:    "ID [--grace 24h] [--json]",
+	params:  []string{"ID"},
+	summary: "replace a key with a new one; the old one expires after a grace period",
+	details: `
+Mints a new key with the same owner, name, scopes and expiry as the key ID,
+and in the same transaction makes the old key expire at now + grace (never
+later than it already expires), so that its users have the grace period to
+switch. The new key is printed as by create: the key alone on standard output,
+the details on standard error; with --json, one object with the new key and,
+under "replaces", the old one. Only an active key can be rotated.`,
+	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
+		grace := fs.String("grace", "24h", "how long the old key keeps working, a Go `duration` from 0s to 720h")
+		asJSON := fs.Bool("json", false, "print one JSON object instead of text")
+		return func(c *cli, pos []string) error { return c.rotate(pos[0], *grace, *asJSON) }
+	},
+}
+
+// rotate replaces one key.
+func (c *cli) rotate(id, graceText string, asJSON bool) error {
+	grace, err := time.ParseDuration(graceText)
+	if err != nil || grace < 0 || grace > 720*time.Hour {
+		return fmt.Errorf("--grace %q: want a Go duration from 0s to 720h, such as 24h", graceText)
+	}
+	st, err := c.keyStoreFor(id)
+	if err != nil {
+		return err
+	}
+	old, err := st.Get(c.ctx, id)
+	if err != nil {
+		return notFound(id, err)
+	}
+	now := storedTime(c.now())
+	secret, repl, err := keygate.MintKey(c.cfg.Prefix, keygate.Key{
+		Owner: old.Owner, Name: old.Name, Scopes: old.Scopes, CreatedAt: now, ExpiresAt: old.ExpiresAt})
+	if err != nil {
+		return err
+	}
+	old, err = st.Rotate(c.ctx, id, repl, now.Add(grace))
+	if errors.Is(err, keygate.ErrKeyInactive) {
+		return fmt.Errorf("key %s is revoked or expired: only an active key can be rotated", id)
+	}
+	if err != nil {
+		return notFound(id, err)
+	}
+	if asJSON {
+		return writeJSON(c.stdout, keygate.RotatedKeyView{
+			NewKeyView: keygate.NewKeyView{Key: secret, KeyView: keygate.ViewOf(repl, now)},
+			Replaces:   keygate.ViewOf(old, now)})
+	}
+	fmt.Fprintln(c.stdout, secret)
+	writeDetails(c.stderr, repl, now)
+	fmt.Fprintf(c.stderr, "Replaces key %s, which now expires at %s.\n", old.ID, formatTime(old.ExpiresAt))
+	fmt.Fprintln(c.stderr, "This key will not be shown again: store it safely now. It cannot be recovered.")
 	return nil
 }
 

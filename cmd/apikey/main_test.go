@@ -224,7 +224,7 @@ func TestCreate(t *testing.T) {
 		{
 			name:       "plain minimal",
 			args:       []string{"--owner", "acme"},
-			wantScopes: []string{},
+			wantScopes: keygate.DefaultScopes, // stored as none; shown as granted
 		},
 		{
 			name:        "plain full",
@@ -237,7 +237,7 @@ func TestCreate(t *testing.T) {
 			name:       "json minimal",
 			args:       []string{"--owner", "acme"},
 			json:       true,
-			wantScopes: []string{},
+			wantScopes: keygate.DefaultScopes, // stored as none; shown as granted
 		},
 		{
 			name:        "json full, flags with =",
@@ -664,4 +664,53 @@ func maps(a, b map[string]string) map[string]string {
 		m[k] = v
 	}
 	return m
+}
+
+func TestRotate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	old := h.createJSON("--owner", "acme", "--name", "prod", "--scopes", "bingo:check", "--expires", "720h")
+	r := h.ok("rotate", old.ID, "--grace", "1h", "--json")
+	var got struct {
+		createdJSON
+		Replaces keyJSON `json:"replaces"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("rotate --json printed %q: %v", r.stdout, err)
+	}
+	if keygate.ParseKey(got.Key, "kg") != nil || keygate.KeyID(got.Key) != got.ID || got.ID == old.ID {
+		t.Errorf("new key = %+v", got.createdJSON)
+	}
+	if got.Owner != "acme" || got.Name != "prod" || !slices.Equal(got.Scopes, []string{"bingo:check"}) ||
+		got.ExpiresAt == nil || !got.ExpiresAt.Equal(*old.ExpiresAt) {
+		t.Errorf("new key = %+v, want the old one's owner, name, scopes and expiry", got.keyJSON)
+	}
+	stored := h.showJSON(old.ID)
+	if stored.ExpiresAt == nil || stored.ExpiresAt.Sub(old.CreatedAt) > time.Hour+time.Minute || stored.ExpiresAt.Sub(old.CreatedAt) < time.Hour {
+		t.Errorf("old key expires at %v, want about an hour after %v", stored.ExpiresAt, old.CreatedAt)
+	}
+	if got.Replaces.ID != old.ID || !got.Replaces.ExpiresAt.Equal(*stored.ExpiresAt) {
+		t.Errorf("replaces = %+v", got.Replaces)
+	}
+
+	// Plain output: the key alone on stdout.
+	plain := h.ok("rotate", got.ID)
+	if keygate.ParseKey(strings.TrimSpace(plain.stdout), "kg") != nil || !strings.Contains(plain.stderr, "Replaces key "+got.ID) {
+		t.Errorf("rotate printed %q / %q", plain.stdout, plain.stderr)
+	}
+	checkNoSecret(t, "stderr", plain.stderr, strings.TrimSpace(plain.stdout))
+
+	h.ok("revoke", old.ID)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"rotate", old.ID}, "apikey: key " + old.ID + " is revoked or expired: only an active key can be rotated\n"},
+		{[]string{"rotate", got.ID, "--grace", "a day"}, "apikey: --grace \"a day\": want a Go duration from 0s to 720h, such as 24h\n"},
+		{[]string{"rotate", keygate.KeyID("none")}, "apikey: no key with ID " + keygate.KeyID("none") + "\n"},
+	} {
+		if r := h.run(c.args...); r.code != 1 || r.stderr != c.want {
+			t.Errorf("apikey %v = %d %q, want 1 %q", c.args, r.code, r.stderr, c.want)
+		}
+	}
 }

@@ -11,52 +11,6 @@ import (
 	"github.com/keygate/keygate"
 )
 
-// keyView is the JSON of a stored key, as show and list print it. It has no
-// field for the key itself, which is never stored.
-type keyView struct {
-	ID        string     `json:"id"`
-	Owner     string     `json:"owner"`
-	Name      string     `json:"name"`
-	Scopes    []string   `json:"scopes"`
-	Hint      string     `json:"hint"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at"` // null: never
-	RevokedAt *time.Time `json:"revoked_at"` // null: not revoked
-	Status    string     `json:"status"`     // at the time of the command
-}
-
-// createdView is the JSON that create prints: the new key, then the key's
-// view.
-type createdView struct {
-	Key string `json:"key"`
-	keyView
-}
-
-// viewOf returns the JSON view of k at time now.
-func viewOf(k keygate.Key, now time.Time) keyView {
-	v := keyView{
-		ID:        k.ID,
-		Owner:     k.Owner,
-		Name:      k.Name,
-		Scopes:    k.Scopes,
-		Hint:      k.Hint,
-		CreatedAt: k.CreatedAt.UTC(),
-		Status:    k.Status(now),
-	}
-	if v.Scopes == nil {
-		v.Scopes = []string{}
-	}
-	if !k.ExpiresAt.IsZero() {
-		t := k.ExpiresAt.UTC()
-		v.ExpiresAt = &t
-	}
-	if !k.RevokedAt.IsZero() {
-		t := k.RevokedAt.UTC()
-		v.RevokedAt = &t
-	}
-	return v
-}
-
 // writeJSON writes v to w as indented JSON.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
@@ -74,7 +28,7 @@ func writeDetails(w io.Writer, k keygate.Key, now time.Time) {
 	fmt.Fprintf(w, "id:       %s\n", clean(k.ID))
 	fmt.Fprintf(w, "owner:    %s\n", clean(k.Owner))
 	fmt.Fprintf(w, "name:     %s\n", orDash(clean(k.Name)))
-	fmt.Fprintf(w, "scopes:   %s\n", scopeText(k.Scopes, "(none: the function grants the defaults "+strings.Join(defaultScopes, ",")+")"))
+	fmt.Fprintf(w, "scopes:   %s\n", scopeText(k.Scopes, "(none: the function grants the defaults "+strings.Join(keygate.DefaultScopes, ",")+")"))
 	fmt.Fprintf(w, "hint:     %s\n", clean(k.Hint))
 	fmt.Fprintf(w, "created:  %s\n", formatTime(k.CreatedAt))
 	fmt.Fprintf(w, "expires:  %s\n", orNever(k.ExpiresAt))

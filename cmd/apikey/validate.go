@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -11,14 +10,6 @@ import (
 
 	"github.com/keygate/keygate"
 )
-
-// knownScopes are the scopes the function knows, in the order of the help
-// text.
-var knownScopes = []string{"bingo:check", "usage:read", "keys:manage"}
-
-// defaultScopes are the scopes the function grants a key stored without
-// any.
-var defaultScopes = []string{"bingo:check", "usage:read"}
 
 // scopePattern is the form of a scope: resource:action.
 var scopePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$`)
@@ -36,7 +27,7 @@ func parseScopes(s string) ([]string, error) {
 	if strings.TrimSpace(s) == "" {
 		return scopes, nil
 	}
-	known := strings.Join(knownScopes, ", ")
+	known := strings.Join(keygate.KnownScopes, ", ")
 	for item := range strings.SplitSeq(s, ",") {
 		item = strings.TrimSpace(item)
 		switch {
@@ -44,12 +35,11 @@ func parseScopes(s string) ([]string, error) {
 			return nil, fmt.Errorf("--scopes %q has an empty item; known scopes: %s", s, known)
 		case !scopePattern.MatchString(item):
 			return nil, fmt.Errorf("malformed scope %q: want resource:action in lowercase letters, digits and '_'; known scopes: %s", item, known)
-		case !slices.Contains(knownScopes, item):
-			return nil, fmt.Errorf("unknown scope %q; known scopes: %s", item, known)
-		case slices.Contains(scopes, item):
-			return nil, fmt.Errorf("scope %q is listed twice", item)
 		}
 		scopes = append(scopes, item)
+	}
+	if err := keygate.ValidateScopes(scopes); err != nil {
+		return nil, err
 	}
 	return scopes, nil
 }
@@ -71,9 +61,13 @@ func parseExpires(s string) (time.Duration, error) {
 // control character.
 func checkOwner(s string) error { return checkText("owner", s, 1, maxOwnerLen) }
 
-// checkName checks the value of --name: at most 100 characters, none of them
-// a control character.
-func checkName(s string) error { return checkText("name", s, 0, maxNameLen) }
+// checkName checks the value of --name, as the function checks names.
+func checkName(s string) error {
+	if err := keygate.ValidateName(s); err != nil {
+		return fmt.Errorf("--name %w", err)
+	}
+	return nil
+}
 
 // checkText checks that the value of the flag name is UTF-8 text of min to
 // max characters without control characters.
