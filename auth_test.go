@@ -389,3 +389,26 @@ func TestRoutingAfterAuth(t *testing.T) {
 		})
 	}
 }
+
+// bingoWinRequest is a request whose card wins row 2 and column 2.
+const bingoWinRequest = `{"card":[[7,19,38,52,71],[3,24,41,49,66],[12,17,0,57,62],[1,28,33,60,74],[14,22,44,47,69]],"called":[12,57,17,62,38,41,33,44,5]}`
+
+func TestBingoBehindAuthAndScope(t *testing.T) {
+	s := newTestServer(t)
+	plain, _ := mintTestKey(t, s.store, "acme") // default scopes: bingo:check
+	manager, _ := mintTestKey(t, s.store, "acme", func(k *Key) { k.Scopes = []string{ScopeKeysManage} })
+	if w := s.do("POST", "/v1/bingo/check", bingoWinRequest); w.Code != 401 {
+		t.Errorf("no key = %d, want 401", w.Code)
+	}
+	w := s.do("POST", "/v1/bingo/check", bingoWinRequest, manager)
+	if w.Code != 403 || problemOf(t, w).Scope != ScopeBingoCheck {
+		t.Errorf("key without bingo:check = %d %s, want 403 naming bingo:check", w.Code, w.Body)
+	}
+	w = s.do("POST", "/v1/bingo/check", bingoWinRequest, plain)
+	if w.Code != 200 || !strings.HasPrefix(w.Body.String(), `{"bingo":true,"wins":[{"pattern":"line","kind":"row","index":2},{"pattern":"line","kind":"column","index":2}]`) {
+		t.Errorf("bingo = %d %s", w.Code, w.Body)
+	}
+	if w := s.do("GET", "/v1/bingo/check", "", plain); w.Code != 405 || w.Header().Get("Allow") != "POST" {
+		t.Errorf("GET = %d Allow %q, want 405 Allow POST", w.Code, w.Header().Get("Allow"))
+	}
+}

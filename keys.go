@@ -56,7 +56,7 @@ func (a *keysAPI) create(w http.ResponseWriter, r *http.Request) {
 	body, p := readJSONBody(w, r)
 	if p == nil {
 		var req createKeyRequest
-		if p = decodeJSONObject(body, &req); p == nil {
+		if p = decodeJSONObject(body, &req, "request", "name, scopes or expires_in"); p == nil {
 			var k Key
 			if k, p = a.newKey(caller, req); p == nil {
 				a.mint(w, r, caller, k)
@@ -86,7 +86,9 @@ func (a *keysAPI) newKey(caller *Key, req createKeyRequest) (Key, *Problem) {
 		return Key{}, insufficientScope(missing)
 	}
 	now := a.now()
-	k := Key{Owner: caller.Owner, Name: req.Name, Scopes: slices.Clone(scopes), CreatedAt: now}
+	// The new key has the caller's limits: a key cannot mint a less limited one.
+	k := Key{Owner: caller.Owner, Name: req.Name, Scopes: slices.Clone(scopes), CreatedAt: now,
+		RateLimit: caller.RateLimit, Burst: caller.Burst, MonthlyQuota: caller.MonthlyQuota}
 	if req.ExpiresIn != nil {
 		d, err := time.ParseDuration(*req.ExpiresIn)
 		if err != nil || d <= 0 || d > maxLifetime {
@@ -247,7 +249,7 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" { // no body: the defaults
 		var body []byte
 		if body, p = readJSONBody(w, r); p == nil {
-			p = decodeJSONObject(body, &req)
+			p = decodeJSONObject(body, &req, "request", "grace")
 		}
 	}
 	grace := defaultGrace
@@ -272,7 +274,8 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tmpl := Key{Owner: old.Owner, Name: old.Name, Scopes: old.Scopes, CreatedAt: now,
-		ExpiresAt: earliest(old.ExpiresAt, caller.ExpiresAt)}
+		ExpiresAt: earliest(old.ExpiresAt, caller.ExpiresAt),
+		RateLimit: old.RateLimit, Burst: old.Burst, MonthlyQuota: old.MonthlyQuota}
 	key, repl, err := MintKey(a.prefix, tmpl)
 	if err == nil {
 		ctx, cancel := a.storeContext(r)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxBodyBytes is the largest request body any endpoint reads: 64 KiB.
@@ -50,69 +51,63 @@ func readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *Problem) {
 		if errors.As(err, &tooBig) {
 			return nil, tooLarge()
 		}
-		return nil, invalidJSON("the request body could not be read")
+		p := newProblem(http.StatusBadRequest, "invalid_json", "The request body could not be read.")
+		p.Errors = []string{"body: read failed"}
+		return nil, p
 	}
 	return body, nil
 }
 
 // decodeJSONObject decodes body, which must hold exactly one JSON object
-// with no fields but dst's, into dst. Any failure is a 400 invalid_json
-// problem that says what is wrong and where.
-func decodeJSONObject(body []byte, dst any) *Problem {
+// with no fields but dst's (named by fields, for the message), into dst. Any
+// failure is a 400 invalid_json problem that says what is wrong and where;
+// what names the object for its detail, such as "bingo request". An error
+// from a field's own UnmarshalJSON is its message as it stands.
+func decodeJSONObject(body []byte, dst any, what, fields string) *Problem {
+	msg := jsonDecodeError(body, dst, fields)
+	if msg == "" {
+		return nil
+	}
+	p := newProblem(http.StatusBadRequest, "invalid_json", "The request body is not a valid JSON "+what+": "+msg+".")
+	p.Errors = []string{msg}
+	return p
+}
+
+// jsonDecodeError decodes body into dst and returns what is wrong, or "".
+func jsonDecodeError(body []byte, dst any, fields string) string {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
 	if err == nil {
 		rest := body[dec.InputOffset():]
 		if i := len(rest) - len(bytes.TrimLeft(rest, " \t\r\n")); i < len(rest) {
-			return invalidJSON(fmt.Sprintf("unexpected data after the JSON object at byte offset %d",
-				len(body)-len(rest)+i))
+			return fmt.Sprintf("unexpected data after the JSON object at byte offset %d", len(body)-len(rest)+i)
 		}
-		return nil
+		return ""
 	}
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.Is(err, io.EOF):
-		return invalidJSON("the request body is empty; want a JSON object")
+		return "the request body is empty; want a JSON object"
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return invalidJSON("the request body ends in the middle of a JSON value")
+		return "the request body ends in the middle of a JSON value"
 	case errors.As(err, &syntaxErr):
-		return invalidJSON(fmt.Sprintf("invalid JSON at byte offset %d: %s",
-			syntaxErr.Offset, strings.TrimPrefix(syntaxErr.Error(), "json: ")))
+		return fmt.Sprintf("invalid JSON at byte offset %d: %s", syntaxErr.Offset, strings.TrimPrefix(syntaxErr.Error(), "json: "))
 	case errors.As(err, &typeErr):
 		if typeErr.Field == "" {
-			return invalidJSON("the request body must be a JSON object, not " + jsonValueName(typeErr.Value))
+			return "the request body must be a JSON object, not " + jsonValueName(typeErr.Value)
 		}
-		return invalidJSON(typeErr.Field + ": want " + typeErr.Type.String() + ", got " + jsonValueName(typeErr.Value))
+		return typeErr.Field + ": unexpected " + jsonValueName(typeErr.Value)
 	}
 	// DisallowUnknownFields reports an unknown field only as an error string.
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return invalidJSON("unknown field " + name)
+		if s, uerr := strconv.Unquote(name); uerr == nil {
+			name = quoteShort(s)
+		}
+		return "unknown field " + name + " (want " + fields + ")"
 	}
-	return invalidJSON("the request body could not be decoded: " + err.Error())
-}
-
-// invalidJSON is the 400 invalid_json problem for msg, which is also its one
-// entry of errors.
-func invalidJSON(msg string) *Problem {
-	p := newProblem(http.StatusBadRequest, "invalid_json", "The request body is not valid: "+msg+".")
-	p.Errors = []string{msg}
-	return p
-}
-
-// jsonValueName describes the Value of a json.UnmarshalTypeError, such as
-// "a string" or "number 1.5".
-func jsonValueName(v string) string {
-	switch {
-	case v == "number":
-		return "a number"
-	case strings.HasPrefix(v, "number "):
-		return v
-	case v == "object", v == "array", v == "string", v == "bool":
-		return "a JSON " + v
-	}
-	return v
+	return err.Error()
 }
 
 // invalidField is the 400 problem with the given code for a bad field.
@@ -120,4 +115,45 @@ func invalidField(code, field, msg string) *Problem {
 	p := newProblem(http.StatusBadRequest, code, field+": "+msg+".")
 	p.Errors = []string{field + ": " + msg}
 	return p
+}
+
+// maxEcho caps, in bytes, how much of a client-supplied string is quoted
+// back in an error message.
+const maxEcho = 40
+
+// shorten cuts s to at most maxEcho bytes, marking the cut with "...", so
+// that a long value cannot bloat an error message.
+func shorten(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	cut := maxEcho
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+// quoteShort quotes s for an error message, shortened by shorten.
+func quoteShort(s string) string {
+	if t := shorten(s); len(t) < len(s) {
+		return strconv.Quote(t[:len(t)-len("...")]) + "..."
+	}
+	return strconv.Quote(s)
+}
+
+// jsonValueName describes the Value of a json.UnmarshalTypeError, such as
+// "a string" or "the number 1.5".
+func jsonValueName(v string) string {
+	switch {
+	case v == "number":
+		return "a number"
+	case strings.HasPrefix(v, "number "):
+		return "the number " + shorten(v[len("number "):])
+	case v == "object", v == "array":
+		return "an " + v
+	case v == "bool":
+		return "a boolean"
+	}
+	return "a " + v
 }

@@ -37,6 +37,7 @@ func NewServer(cfg Config, store KeyStore, opts Options) *Server {
 		prefix: cfg.Prefix, project: cfg.Project, timeout: cfg.StoreTimeout}
 	routes := []route{
 		{http.MethodGet, "/{$}", "", handleHello},
+		{http.MethodPost, "/v1/bingo/check", ScopeBingoCheck, handleBingoCheck},
 		{http.MethodPost, "/v1/keys", ScopeKeysManage, api.create},
 		{http.MethodGet, "/v1/keys", ScopeKeysManage, api.list},
 		{http.MethodGet, "/v1/keys/{id}", ScopeKeysManage, api.get},

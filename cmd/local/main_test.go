@@ -266,6 +266,19 @@ func TestCLIToFunctionOnEmulator(t *testing.T) {
 	if code, body := get(t, http.DefaultClient, url, created.Key); code != 200 {
 		t.Fatalf("new key = %d %s, want 200", code, body)
 	}
+	req, _ := http.NewRequest("POST", url+"v1/bingo/check", strings.NewReader(
+		`{"card":[[7,19,38,52,71],[3,24,41,49,66],[12,17,0,57,62],[1,28,33,60,74],[14,22,44,47,69]],"called":[12,57,17,62,38,41,33,44,5]}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-API-Key", created.Key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(string(body), `{"bingo":true,`) {
+		t.Errorf("bingo check through cmd/local = %d %s", resp.StatusCode, body)
+	}
 	apikey("revoke", created.ID)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
