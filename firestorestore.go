@@ -29,13 +29,16 @@ type FirestoreStore struct {
 
 // keyDoc is the Firestore document of a key.
 type keyDoc struct {
-	Owner     string     `firestore:"owner"`
-	Name      string     `firestore:"name"`
-	Scopes    []string   `firestore:"scopes"`
-	Hint      string     `firestore:"hint"`
-	CreatedAt time.Time  `firestore:"created_at"`
-	ExpiresAt *time.Time `firestore:"expires_at,omitempty"`
-	RevokedAt *time.Time `firestore:"revoked_at,omitempty"`
+	Owner        string     `firestore:"owner"`
+	Name         string     `firestore:"name"`
+	Scopes       []string   `firestore:"scopes"`
+	Hint         string     `firestore:"hint"`
+	CreatedAt    time.Time  `firestore:"created_at"`
+	ExpiresAt    *time.Time `firestore:"expires_at,omitempty"`
+	RevokedAt    *time.Time `firestore:"revoked_at,omitempty"`
+	RateLimit    float64    `firestore:"rate_limit,omitempty"`
+	Burst        int        `firestore:"burst,omitempty"`
+	MonthlyQuota int64      `firestore:"monthly_quota,omitempty"`
 }
 
 // NewFirestoreStore returns a store on cfg's project, database and
@@ -236,11 +239,14 @@ func storeError(op string, err error) error {
 func encodeKey(k Key) keyDoc {
 	k = storedKey(k)
 	d := keyDoc{
-		Owner:     k.Owner,
-		Name:      k.Name,
-		Scopes:    k.Scopes,
-		Hint:      k.Hint,
-		CreatedAt: k.CreatedAt,
+		Owner:        k.Owner,
+		Name:         k.Name,
+		Scopes:       k.Scopes,
+		Hint:         k.Hint,
+		CreatedAt:    k.CreatedAt,
+		RateLimit:    k.RateLimit,
+		Burst:        k.Burst,
+		MonthlyQuota: k.MonthlyQuota,
 	}
 	if !k.ExpiresAt.IsZero() {
 		d.ExpiresAt = &k.ExpiresAt
@@ -257,12 +263,15 @@ func decodeKey(snap *firestore.DocumentSnapshot) (Key, error) {
 		return Key{}, fmt.Errorf("firestore: key document %s: %w", snap.Ref.ID, err)
 	}
 	k := Key{
-		ID:        snap.Ref.ID,
-		Owner:     d.Owner,
-		Name:      d.Name,
-		Scopes:    d.Scopes,
-		Hint:      d.Hint,
-		CreatedAt: d.CreatedAt.UTC(),
+		ID:           snap.Ref.ID,
+		Owner:        d.Owner,
+		Name:         d.Name,
+		Scopes:       d.Scopes,
+		Hint:         d.Hint,
+		CreatedAt:    d.CreatedAt.UTC(),
+		RateLimit:    d.RateLimit,
+		Burst:        d.Burst,
+		MonthlyQuota: d.MonthlyQuota,
 	}
 	if k.Scopes == nil {
 		k.Scopes = []string{}

@@ -41,6 +41,14 @@ type Key struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	// RevokedAt is when the key was revoked; zero means it is active.
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	// RateLimit is the key's sustained rate in requests per second on each
+	// instance, and Burst the requests it may make at once; zero means
+	// DEFAULT_RATE_LIMIT and DEFAULT_BURST (none, unless set).
+	RateLimit float64 `json:"rate_limit,omitzero"`
+	Burst     int     `json:"burst,omitzero"`
+	// MonthlyQuota is the number of requests the key may make per UTC
+	// calendar month; zero means no quota.
+	MonthlyQuota int64 `json:"monthly_quota,omitzero"`
 }
 
 // Status is the key's state at time now: "active", "expired" or "revoked".
@@ -144,6 +152,11 @@ type KeyView struct {
 	RevokedAt *time.Time `json:"revoked_at"`
 	// Status is active, expired or revoked, at the time of the view.
 	Status string `json:"status"`
+	// RateLimit, Burst and MonthlyQuota are the key's own limits, absent
+	// when it has none.
+	RateLimit    float64 `json:"rate_limit,omitempty"`
+	Burst        int     `json:"burst,omitempty"`
+	MonthlyQuota int64   `json:"monthly_quota,omitempty"`
 }
 
 // NewKeyView is the view of a key just minted: the only one that holds the
@@ -156,7 +169,8 @@ type NewKeyView struct {
 // ViewOf returns the view of k at time now.
 func ViewOf(k Key, now time.Time) KeyView {
 	v := KeyView{ID: k.ID, Owner: k.Owner, Name: k.Name, Scopes: k.GrantedScopes(), Hint: k.Hint,
-		CreatedAt: k.CreatedAt.UTC(), Status: k.Status(now)}
+		CreatedAt: k.CreatedAt.UTC(), Status: k.Status(now),
+		RateLimit: k.RateLimit, Burst: k.Burst, MonthlyQuota: k.MonthlyQuota}
 	if !k.ExpiresAt.IsZero() {
 		t := k.ExpiresAt.UTC()
 		v.ExpiresAt = &t

@@ -305,7 +305,8 @@ func (c *cli) rotate(id, graceText string, asJSON bool) error {
 	}
 	now := storedTime(c.now())
 	secret, repl, err := keygate.MintKey(c.cfg.Prefix, keygate.Key{
-		Owner: old.Owner, Name: old.Name, Scopes: old.Scopes, CreatedAt: now, ExpiresAt: old.ExpiresAt})
+		Owner: old.Owner, Name: old.Name, Scopes: old.Scopes, CreatedAt: now, ExpiresAt: old.ExpiresAt,
+		RateLimit: old.RateLimit, Burst: old.Burst, MonthlyQuota: old.MonthlyQuota})
 	if err != nil {
 		return err
 	}

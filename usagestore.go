@@ -1,0 +1,74 @@
+package keygate
+
+import (
+	"context"
+	"time"
+)
+
+// UsageStore keeps the request counts of keys: one total per key and UTC
+// day, and one per key and UTC month. The README documents the Firestore
+// layout.
+type UsageStore interface {
+	// AddUsage adds counts to the stored totals, all or none. It applies the
+	// batch seq of an instance at most once: called again with a batch it
+	// has applied (say, after a timeout hid the outcome), it returns nil and
+	// adds nothing. An instance numbers its batches 1, 2, 3, ...
+	AddUsage(ctx context.Context, instance string, seq int64, counts []UsageCount) error
+	// DailyUsage returns the key's counts for the days from to to (UTC dates,
+	// inclusive), oldest first, leaving out days without requests.
+	DailyUsage(ctx context.Context, keyID string, from, to Day) ([]DayUsage, error)
+	// MonthlyUsage returns the key's total for a UTC month.
+	MonthlyUsage(ctx context.Context, keyID string, month Month) (int64, error)
+}
+
+// UsageCount is a number of requests of a key on a day.
+type UsageCount struct {
+	KeyID    string
+	Day      Day
+	Requests int64
+}
+
+// DayUsage is a key's request count on one day.
+type DayUsage struct {
+	Day      Day   `json:"day"`
+	Requests int64 `json:"requests"`
+}
+
+// Day is a UTC calendar day, written YYYY-MM-DD.
+type Day string
+
+// Month is a UTC calendar month, written YYYY-MM.
+type Month string
+
+// DayOf returns t's UTC day.
+func DayOf(t time.Time) Day { return Day(t.UTC().Format(time.DateOnly)) }
+
+// MonthOf returns t's UTC month.
+func MonthOf(t time.Time) Month { return Month(t.UTC().Format("2006-01")) }
+
+// Month returns the month of d.
+func (d Day) Month() Month { return Month(d[:7]) }
+
+// ParseDay parses a YYYY-MM-DD date.
+func ParseDay(s string) (Day, error) {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return "", err
+	}
+	return DayOf(t), nil
+}
+
+// ParseMonth parses a YYYY-MM month.
+func ParseMonth(s string) (Month, error) {
+	t, err := time.Parse("2006-01", s)
+	if err != nil {
+		return "", err
+	}
+	return MonthOf(t), nil
+}
+
+// nextMonth returns the start of the UTC month after t's.
+func nextMonth(t time.Time) time.Time {
+	y, m, _ := t.UTC().Date()
+	return time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC)
+}
