@@ -43,11 +43,17 @@ type keyContextKey struct{}
 // KeyFromContext returns the verified key of the request whose context is
 // ctx; ok is false outside the Authenticator's middleware.
 func KeyFromContext(ctx context.Context) (k Key, ok bool) {
-	p, ok := ctx.Value(keyContextKey{}).(*Key)
+	e, ok := ctx.Value(keyContextKey{}).(*cacheEntry)
 	if !ok {
 		return Key{}, false
 	}
-	return *p, true
+	return e.key, true
+}
+
+// entryOf is the cache entry of r's verified key, which every route has: the
+// router serves only behind the Authenticator.
+func entryOf(r *http.Request) *cacheEntry {
+	return r.Context().Value(keyContextKey{}).(*cacheEntry)
 }
 
 // refusal is why a request was refused: the response code and, for the
@@ -87,7 +93,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			a.refuse(w, r, refuseMalformed, "")
 			return
 		}
-		k, err := a.keys.Lookup(r.Context(), digestOf(raw))
+		e, err := a.keys.lookup(r.Context(), digestOf(raw))
 		switch {
 		case errors.Is(err, ErrKeyNotFound):
 			a.refuse(w, r, refuseUnknown, raw)
@@ -96,7 +102,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			a.refuse(w, r, refuseStore, raw, slog.String("error", err.Error()))
 			return
 		}
-		switch k.Status(a.now()) {
+		switch e.key.Status(a.now()) {
 		case "revoked":
 			a.refuse(w, r, refuseRevoked, raw)
 			return
@@ -104,7 +110,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			a.refuse(w, r, refuseExpired, raw)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyContextKey{}, k)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyContextKey{}, e)))
 	})
 }
 

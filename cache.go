@@ -36,7 +36,11 @@ const storeRetryBackoff = time.Second
 // Time comes from an injected clock. The LRU's own expiry, in wall time, only
 // frees memory: it is longer than every window.
 type KeyCache struct {
-	store    KeyStore
+	store KeyStore
+	// With usage and meter (set by NewServer), a refresh of a key with a
+	// monthly quota also reads its month total.
+	usage    UsageStore
+	meter    *Meter
 	lru      *expirable.LRU[KeyDigest, *cacheEntry]
 	group    singleflight.Group
 	now      func() time.Time
@@ -55,6 +59,10 @@ type cacheEntry struct {
 	fetched time.Time
 	// retryAt, after a failed refresh, is when the store may be asked again.
 	retryAt time.Time
+	// For a key with a monthly quota: the month total the store held at the
+	// fetch (base, for the month monthIndex), and how many of this instance's
+	// counts the store held just before (mark).
+	month, base, mark int64
 }
 
 // NewKeyCache returns a cache over store with cfg's size and windows; now is
@@ -77,13 +85,22 @@ func NewKeyCache(cfg Config, store KeyStore, now func() time.Time, log *slog.Log
 // ErrStoreUnavailable. The key returned is shared: do not modify it. Lookup
 // does not check expiry or revocation; Key.Status does, at the caller's time.
 func (c *KeyCache) Lookup(ctx context.Context, d KeyDigest) (*Key, error) {
+	e, err := c.lookup(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return &e.key, nil
+}
+
+// lookup is Lookup, returning the whole entry.
+func (c *KeyCache) lookup(ctx context.Context, d KeyDigest) (*cacheEntry, error) {
 	now := c.now()
 	if e, ok := c.lru.Get(d); ok {
 		if now.Before(e.fetched.Add(c.window(e))) {
 			return e.result()
 		}
 		if now.Before(e.retryAt) && c.servesStale(e, now) {
-			return &e.key, nil
+			return e, nil
 		}
 	}
 	ch := c.group.DoChan(string(d[:]), func() (any, error) {
@@ -122,13 +139,17 @@ func (c *KeyCache) refresh(ctx context.Context, d KeyDigest) (*cacheEntry, error
 	defer cancel()
 	k, err := c.store.Get(ctx, d.ID())
 	now := c.now()
+	e := &cacheEntry{key: k, found: err == nil, fetched: now}
+	if err == nil && k.MonthlyQuota > 0 && c.usage != nil && c.meter != nil {
+		e.month = monthIndex(now)
+		_, e.mark = c.meter.MonthUsage(k.ID, now)
+		e.base, err = c.usage.MonthlyUsage(ctx, k.ID, MonthOf(now))
+	}
 	switch {
 	case err == nil:
-		e := &cacheEntry{key: k, found: true, fetched: now}
 		c.lru.Add(d, e)
 		return e, nil
 	case errors.Is(err, ErrKeyNotFound):
-		e := &cacheEntry{fetched: now}
 		c.lru.Add(d, e)
 		return e, nil
 	}
@@ -158,9 +179,9 @@ func (c *KeyCache) servesStale(e *cacheEntry, now time.Time) bool {
 	return e.found && now.Before(e.fetched.Add(c.stale))
 }
 
-func (e *cacheEntry) result() (*Key, error) {
+func (e *cacheEntry) result() (*cacheEntry, error) {
 	if !e.found {
 		return nil, ErrKeyNotFound
 	}
-	return &e.key, nil
+	return e, nil
 }

@@ -38,20 +38,28 @@ type Config struct {
 	NegativeTTL time.Duration
 	// StoreTimeout is the deadline of one store call.
 	StoreTimeout time.Duration
+	// FlushInterval is the most often usage counts are written, per key and
+	// instance.
+	FlushInterval time.Duration
+	// DefaultRateLimit (requests per second) and DefaultBurst apply to keys
+	// without a rate_limit of their own; a rate of 0 means no limit.
+	DefaultRateLimit float64
+	DefaultBurst     int
 }
 
 // DefaultConfig returns the configuration with every variable at its default.
 func DefaultConfig() Config {
 	return Config{
-		Database:     "(default)",
-		Collection:   "api_keys",
-		Header:       "X-API-Key",
-		Prefix:       "kg",
-		CacheSize:    10000,
-		CacheTTL:     60 * time.Second,
-		StaleTTL:     10 * time.Minute,
-		NegativeTTL:  30 * time.Second,
-		StoreTimeout: 2 * time.Second,
+		Database:      "(default)",
+		Collection:    "api_keys",
+		Header:        "X-API-Key",
+		Prefix:        "kg",
+		CacheSize:     10000,
+		CacheTTL:      60 * time.Second,
+		StaleTTL:      10 * time.Minute,
+		NegativeTTL:   30 * time.Second,
+		StoreTimeout:  2 * time.Second,
+		FlushInterval: 10 * time.Second,
 	}
 }
 
@@ -97,6 +105,23 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		dur("KEY_STALE_TTL", &c.StaleTTL, 0),
 		dur("KEY_NEGATIVE_TTL", &c.NegativeTTL, time.Millisecond),
 		dur("STORE_TIMEOUT", &c.StoreTimeout, time.Millisecond),
+		dur("USAGE_FLUSH_INTERVAL", &c.FlushInterval, time.Second),
+	}
+	if v := getenv("DEFAULT_RATE_LIMIT"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r < 0 || r > 1e6 || r != r {
+			errs = append(errs, fmt.Errorf("DEFAULT_RATE_LIMIT=%q: want requests per second, from 0 (no limit) to 1000000", v))
+		} else {
+			c.DefaultRateLimit = r
+		}
+	}
+	if v := getenv("DEFAULT_BURST"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1_000_000 {
+			errs = append(errs, fmt.Errorf("DEFAULT_BURST=%q: want a whole number from 1 to 1000000", v))
+		} else {
+			c.DefaultBurst = n
+		}
 	}
 	if v := getenv("KEY_CACHE_SIZE"); v != "" {
 		n, err := strconv.Atoi(v)

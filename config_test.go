@@ -19,7 +19,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Errorf("LoadConfig() = %+v, want the defaults %+v", c, DefaultConfig())
 	}
 	want := Config{Database: "(default)", Collection: "api_keys", Header: "X-API-Key", Prefix: "kg", CacheSize: 10000,
-		CacheTTL: time.Minute, StaleTTL: 10 * time.Minute, NegativeTTL: 30 * time.Second, StoreTimeout: 2 * time.Second}
+		CacheTTL: time.Minute, StaleTTL: 10 * time.Minute, NegativeTTL: 30 * time.Second, StoreTimeout: 2 * time.Second,
+		FlushInterval: 10 * time.Second}
 	if c != want {
 		t.Errorf("defaults = %+v, want %+v (the README's table)", c, want)
 	}
@@ -30,12 +31,14 @@ func TestLoadConfigValues(t *testing.T) {
 		"GOOGLE_CLOUD_PROJECT": "p1", "FIRESTORE_DATABASE": "keys-db", "KEYS_COLLECTION": "keys",
 		"API_KEY_HEADER": "X-Bingo-Key", "KEY_PREFIX": "bingo", "KEY_CACHE_SIZE": "5",
 		"KEY_CACHE_TTL": "5s", "KEY_STALE_TTL": "1h", "KEY_NEGATIVE_TTL": "1s", "STORE_TIMEOUT": "500ms",
+		"USAGE_FLUSH_INTERVAL": "30s", "DEFAULT_RATE_LIMIT": "2.5", "DEFAULT_BURST": "10",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Config{Project: "p1", Database: "keys-db", Collection: "keys", Header: "X-Bingo-Key", Prefix: "bingo", CacheSize: 5,
-		CacheTTL: 5 * time.Second, StaleTTL: time.Hour, NegativeTTL: time.Second, StoreTimeout: 500 * time.Millisecond}
+		CacheTTL: 5 * time.Second, StaleTTL: time.Hour, NegativeTTL: time.Second, StoreTimeout: 500 * time.Millisecond,
+		FlushInterval: 30 * time.Second, DefaultRateLimit: 2.5, DefaultBurst: 10}
 	if c != want {
 		t.Errorf("LoadConfig = %+v, want %+v", c, want)
 	}
@@ -68,6 +71,13 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"API_KEY_HEADER", "X-Key:"},
 		{"KEYS_COLLECTION", "a/b"},
 		{"FIRESTORE_DATABASE", "x/y"},
+		{"USAGE_FLUSH_INTERVAL", "100ms"},
+		{"USAGE_FLUSH_INTERVAL", "often"},
+		{"DEFAULT_RATE_LIMIT", "-1"},
+		{"DEFAULT_RATE_LIMIT", "fast"},
+		{"DEFAULT_RATE_LIMIT", "NaN"},
+		{"DEFAULT_BURST", "0"},
+		{"DEFAULT_BURST", "1.5"},
 	}
 	for _, c := range cases {
 		t.Run(c.name+"="+c.value, func(t *testing.T) {

@@ -284,3 +284,115 @@ func decodeKey(snap *firestore.DocumentSnapshot) (Key, error) {
 	}
 	return k, nil
 }
+
+// Usage documents: api_keys/{id}/usage/{YYYY-MM-DD} and
+// api_keys/{id}/usage/{YYYY-MM}, each {requests, day or month, updated_at};
+// and one document per metering instance, {KEYS_COLLECTION}_meters/{instance}
+// {seq, updated_at, expires_at}, that makes AddUsage idempotent.
+const (
+	usageCollection = "usage"
+	// meterDocLife is how long an instance's meter document is kept, for a
+	// Firestore TTL policy on its expires_at field to delete.
+	meterDocLife = 30 * 24 * time.Hour
+	// MaxUsageBatch is the most counts AddUsage takes at once: each is two
+	// writes, and a Firestore transaction holds at most 500.
+	MaxUsageBatch = 200
+)
+
+// AddUsage implements UsageStore: one transaction that reads the instance's
+// meter document, and unless it has applied seq already, increments the day
+// and month documents of every count and records seq.
+func (s *FirestoreStore) AddUsage(ctx context.Context, instance string, seq int64, counts []UsageCount) error {
+	if len(counts) > MaxUsageBatch {
+		return fmt.Errorf("firestore: add usage: %d counts, more than %d", len(counts), MaxUsageBatch)
+	}
+	ctx, cancel, client, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	keys := client.Collection(s.collection)
+	meter := client.Collection(s.collection + "_meters").Doc(instance)
+	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		snap, err := tx.Get(meter)
+		if err != nil && status.Code(err) != codes.NotFound {
+			return err
+		}
+		if snap != nil && snap.Exists() {
+			applied, err := snap.DataAt("seq")
+			if err != nil {
+				return err
+			}
+			if n, ok := applied.(int64); ok && n >= seq {
+				return nil
+			}
+		}
+		for _, c := range counts {
+			usage := keys.Doc(c.KeyID).Collection(usageCollection)
+			if err := tx.Set(usage.Doc(string(c.Day)), map[string]any{
+				"requests": firestore.Increment(c.Requests), "day": string(c.Day), "updated_at": firestore.ServerTimestamp,
+			}, firestore.MergeAll); err != nil {
+				return err
+			}
+			month := c.Day.Month()
+			if err := tx.Set(usage.Doc(string(month)), map[string]any{
+				"requests": firestore.Increment(c.Requests), "month": string(month), "updated_at": firestore.ServerTimestamp,
+			}, firestore.MergeAll); err != nil {
+				return err
+			}
+		}
+		return tx.Set(meter, map[string]any{
+			"seq": seq, "updated_at": firestore.ServerTimestamp, "expires_at": time.Now().Add(meterDocLife),
+		})
+	})
+	return storeError("add usage", err)
+}
+
+// DailyUsage implements UsageStore.
+func (s *FirestoreStore) DailyUsage(ctx context.Context, keyID string, from, to Day) ([]DayUsage, error) {
+	ctx, cancel, client, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	snaps, err := client.Collection(s.collection).Doc(keyID).Collection(usageCollection).
+		Where("day", ">=", string(from)).Where("day", "<=", string(to)).OrderBy("day", firestore.Asc).
+		Documents(ctx).GetAll()
+	if err != nil {
+		return nil, storeError("read daily usage", err)
+	}
+	out := make([]DayUsage, 0, len(snaps))
+	for _, snap := range snaps {
+		var d struct {
+			Day      string `firestore:"day"`
+			Requests int64  `firestore:"requests"`
+		}
+		if err := snap.DataTo(&d); err != nil {
+			return nil, fmt.Errorf("firestore: usage document %s: %w", snap.Ref.Path, err)
+		}
+		out = append(out, DayUsage{Day(d.Day), d.Requests})
+	}
+	return out, nil
+}
+
+// MonthlyUsage implements UsageStore.
+func (s *FirestoreStore) MonthlyUsage(ctx context.Context, keyID string, month Month) (int64, error) {
+	ctx, cancel, client, err := s.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	snap, err := client.Collection(s.collection).Doc(keyID).Collection(usageCollection).Doc(string(month)).Get(ctx)
+	if status.Code(err) == codes.NotFound {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, storeError("read monthly usage", err)
+	}
+	n, err := snap.DataAt("requests")
+	if err != nil {
+		return 0, fmt.Errorf("firestore: usage document %s: %w", snap.Ref.Path, err)
+	}
+	total, _ := n.(int64)
+	return total, nil
+}

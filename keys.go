@@ -351,11 +351,8 @@ func (a *keysAPI) audit(r *http.Request, action string, actor *Key, target Key, 
 		}, attrs...)...)
 }
 
-// callerOf is the verified key of r, which the router only serves behind the
-// Authenticator.
-func callerOf(r *http.Request) *Key {
-	return r.Context().Value(keyContextKey{}).(*Key)
-}
+// callerOf is the verified key of r.
+func callerOf(r *http.Request) *Key { return &entryOf(r).key }
 
 // earliest is the earlier of two expiries, where zero means never.
 func earliest(a, b time.Time) time.Time {

@@ -8,11 +8,12 @@ import (
 	"time"
 )
 
-// MemoryStore is a KeyStore in process memory, for the local runner and
+// MemoryStore is a KeyStore and UsageStore in process memory, for the local runner and
 // tests. The zero value is not usable; call NewMemoryStore.
 type MemoryStore struct {
-	mu   sync.Mutex
-	keys map[string]Key
+	mu    sync.Mutex
+	keys  map[string]Key
+	usage memUsage
 }
 
 // NewMemoryStore returns an empty MemoryStore.
@@ -134,4 +135,63 @@ func sortNewestFirst(keys []Key) {
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
+}
+
+// memUsage is the usage part of a MemoryStore.
+type memUsage struct {
+	days    map[string]map[Day]int64   // key ID -> day -> requests
+	months  map[string]map[Month]int64 // key ID -> month -> requests
+	applied map[string]int64           // instance -> last batch applied
+}
+
+// AddUsage implements UsageStore.
+func (s *MemoryStore) AddUsage(ctx context.Context, instance string, seq int64, counts []UsageCount) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := &s.usage
+	if u.days == nil {
+		u.days, u.months, u.applied = map[string]map[Day]int64{}, map[string]map[Month]int64{}, map[string]int64{}
+	}
+	if u.applied[instance] >= seq {
+		return nil
+	}
+	for _, c := range counts {
+		if u.days[c.KeyID] == nil {
+			u.days[c.KeyID], u.months[c.KeyID] = map[Day]int64{}, map[Month]int64{}
+		}
+		u.days[c.KeyID][c.Day] += c.Requests
+		u.months[c.KeyID][c.Day.Month()] += c.Requests
+	}
+	u.applied[instance] = seq
+	return nil
+}
+
+// DailyUsage implements UsageStore.
+func (s *MemoryStore) DailyUsage(ctx context.Context, keyID string, from, to Day) ([]DayUsage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []DayUsage{}
+	for day, n := range s.usage.days[keyID] {
+		if day >= from && day <= to {
+			out = append(out, DayUsage{day, n})
+		}
+	}
+	slices.SortFunc(out, func(a, b DayUsage) int { return cmp.Compare(a.Day, b.Day) })
+	return out, nil
+}
+
+// MonthlyUsage implements UsageStore.
+func (s *MemoryStore) MonthlyUsage(ctx context.Context, keyID string, month Month) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.usage.months[keyID][month], nil
 }

@@ -70,8 +70,8 @@ func (a *Authenticator) requireScope(scope string, next http.HandlerFunc) http.H
 		return next
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		k, ok := r.Context().Value(keyContextKey{}).(*Key)
-		if !ok || !k.HasScope(scope) {
+		k := callerOf(r)
+		if !k.HasScope(scope) {
 			logRequest(r.Context(), a.log, slog.LevelWarn, r, a.project, "request refused",
 				slog.String("reason", "insufficient_scope"), slog.String("scope", scope), slog.String("key_hint", k.Hint))
 			writeProblem(w, insufficientScope(scope))

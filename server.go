@@ -1,6 +1,7 @@
 package keygate
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"os"
@@ -12,7 +13,10 @@ import (
 // programs can build their own.
 type Server struct {
 	keys    *KeyCache
+	meter   *Meter
 	handler http.Handler
+	stop    context.CancelFunc
+	stopped chan struct{}
 }
 
 // Options are the parts of a Server that tests replace.
@@ -23,7 +27,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// NewServer returns a Server for cfg that keeps keys in store.
+// NewServer returns a Server for cfg that keeps keys in store, and usage in
+// it too when it is a UsageStore (both keygate stores are). Close it to
+// write the last usage counts.
 func NewServer(cfg Config, store KeyStore, opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -31,8 +37,16 @@ func NewServer(cfg Config, store KeyStore, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = NewLogger(os.Stdout)
 	}
+	usage, ok := store.(UsageStore)
+	if !ok {
+		usage = discardUsage{}
+	}
+	meter := NewMeter(usage, cfg.FlushInterval, cfg.StoreTimeout, opts.Now, opts.Logger)
 	keys := NewKeyCache(cfg, store, opts.Now, opts.Logger)
+	keys.usage, keys.meter = usage, meter
 	auth := NewAuthenticator(cfg, keys, opts.Now, opts.Logger)
+	lim := &limits{meter: meter, rates: newRateLimits(cfg.CacheSize, cfg.DefaultRateLimit, cfg.DefaultBurst),
+		now: opts.Now, log: opts.Logger, project: cfg.Project}
 	api := &keysAPI{store: store, keys: keys, now: opts.Now, log: opts.Logger,
 		prefix: cfg.Prefix, project: cfg.Project, timeout: cfg.StoreTimeout}
 	routes := []route{
@@ -43,9 +57,35 @@ func NewServer(cfg Config, store KeyStore, opts Options) *Server {
 		{http.MethodGet, "/v1/keys/{id}", ScopeKeysManage, api.get},
 		{http.MethodDelete, "/v1/keys/{id}", ScopeKeysManage, api.revoke},
 		{http.MethodPost, "/v1/keys/{id}/rotate", ScopeKeysManage, api.rotate},
+		{http.MethodGet, "/v1/usage", ScopeUsageRead, (&usageAPI{store: usage, meter: meter, now: opts.Now,
+			timeout: cfg.StoreTimeout, keysAPI: api}).get},
 	}
-	return &Server{keys: keys, handler: auth.Middleware(newRouter(auth, routes))}
+	for i := range routes {
+		routes[i].handler = lim.wrap(routes[i].handler)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Server{keys: keys, meter: meter, handler: auth.Middleware(newRouter(auth, routes)), stop: stop, stopped: make(chan struct{})}
+	go func() {
+		meter.Run(ctx)
+		close(s.stopped)
+	}()
+	return s
 }
+
+// Close stops the server's background flushes and writes the usage counted
+// so far, waiting at most until ctx ends.
+func (s *Server) Close(ctx context.Context) error {
+	s.stop()
+	select {
+	case <-s.stopped:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.meter.Flush(ctx)
+}
+
+// Meter returns the server's usage meter.
+func (s *Server) Meter() *Meter { return s.meter }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -72,3 +72,13 @@ func nextMonth(t time.Time) time.Time {
 	y, m, _ := t.UTC().Date()
 	return time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC)
 }
+
+// discardUsage is the UsageStore of a server whose KeyStore keeps no usage:
+// it forgets every count.
+type discardUsage struct{}
+
+func (discardUsage) AddUsage(context.Context, string, int64, []UsageCount) error { return nil }
+func (discardUsage) DailyUsage(context.Context, string, Day, Day) ([]DayUsage, error) {
+	return []DayUsage{}, nil
+}
+func (discardUsage) MonthlyUsage(context.Context, string, Month) (int64, error) { return 0, nil }

@@ -1,0 +1,80 @@
+package keygate
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/time/rate"
+)
+
+// rateLimits holds a token bucket per key, on this instance: a key's
+// rate_limit (requests per second) and burst, or the defaults.
+type rateLimits struct {
+	buckets      *lru.Cache[string, *rate.Limiter]
+	defaultRate  float64
+	defaultBurst int
+	mu           sync.Mutex // serializes creating a bucket
+}
+
+// newRateLimits returns the buckets of up to size keys.
+func newRateLimits(size int, defaultRate float64, defaultBurst int) *rateLimits {
+	buckets, _ := lru.New[string, *rate.Limiter](size)
+	return &rateLimits{buckets: buckets, defaultRate: defaultRate, defaultBurst: defaultBurst}
+}
+
+// limitOf is the key's rate and burst; a rate of 0 means no limit.
+func (l *rateLimits) limitOf(k *Key) (float64, int) {
+	r, b := k.RateLimit, k.Burst
+	if r <= 0 {
+		r, b = l.defaultRate, l.defaultBurst
+	}
+	if r > 0 && b < 1 {
+		b = max(1, int(math.Ceil(r))) // a rate without a burst allows one second's worth
+	}
+	return r, b
+}
+
+// allow takes one token from the key's bucket at now, and sets the
+// RateLimit-Limit, -Remaining and -Reset headers. It returns whether the
+// request may go on and, if not, how long until it could.
+func (l *rateLimits) allow(w http.ResponseWriter, k *Key, now time.Time) (ok bool, retry time.Duration) {
+	r, burst := l.limitOf(k)
+	if r <= 0 {
+		return true, 0
+	}
+	lim := l.bucket(k.ID, r, burst)
+	if lim.Limit() != rate.Limit(r) || lim.Burst() != burst { // the key's limits changed
+		lim.SetLimitAt(now, rate.Limit(r))
+		lim.SetBurstAt(now, burst)
+	}
+	ok = lim.AllowN(now, 1)
+	tokens := lim.TokensAt(now)
+	h := w.Header()
+	h.Set("RateLimit-Limit", strconv.Itoa(burst))
+	h.Set("RateLimit-Remaining", strconv.Itoa(max(0, int(tokens))))
+	// Reset: seconds until the bucket is full again.
+	h.Set("RateLimit-Reset", strconv.Itoa(int(math.Ceil((float64(burst)-tokens)/r))))
+	if !ok {
+		retry = time.Duration((1 - tokens) / r * float64(time.Second))
+	}
+	return ok, retry
+}
+
+// bucket returns the key's bucket, creating it full.
+func (l *rateLimits) bucket(id string, r float64, burst int) *rate.Limiter {
+	if lim, ok := l.buckets.Get(id); ok {
+		return lim
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if lim, ok := l.buckets.Get(id); ok {
+		return lim
+	}
+	lim := rate.NewLimiter(rate.Limit(r), burst)
+	l.buckets.Add(id, lim)
+	return lim
+}
