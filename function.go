@@ -5,10 +5,14 @@
 package keygate
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 )
@@ -34,6 +38,30 @@ func UseKeyStore(store KeyStore) {
 	defaultStore = store
 }
 
+// terminateFlushTimeout bounds the last usage flush: Cloud Run kills an
+// instance 10 seconds after its SIGTERM.
+const terminateFlushTimeout = 8 * time.Second
+
+// flushOnTerminate waits for SIGTERM (Cloud Run's notice before it stops an
+// instance) or SIGINT, writes the usage counted so far, and then lets the
+// signal end the process as it would have.
+func flushOnTerminate(s *Server) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM, os.Interrupt)
+	sig := <-ch
+	ctx, cancel := context.WithTimeout(context.Background(), terminateFlushTimeout)
+	if err := s.Close(ctx); err != nil {
+		defaultLog.Error("usage not written before exit", slog.String("error", err.Error()))
+	} else {
+		defaultLog.Info("usage written before exit", slog.String("signal", sig.String()))
+	}
+	cancel()
+	signal.Stop(ch)
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		p.Signal(sig)
+	}
+}
+
 // API is the Cloud Function's entry point. Its configuration comes from the
 // environment (see Config); a bad value makes every request a 500 whose log
 // entry names the variable.
@@ -49,6 +77,7 @@ func API(w http.ResponseWriter, r *http.Request) {
 			store = NewFirestoreStore(cfg)
 		}
 		defaultServer = NewServer(cfg, store, Options{Logger: defaultLog})
+		go flushOnTerminate(defaultServer)
 	})
 	if defaultErr != nil {
 		defaultLog.Error("keygate is misconfigured", slog.String("error", defaultErr.Error()))

@@ -11,8 +11,9 @@ import (
 // maxUsageDays is the longest range GET /v1/usage answers.
 const maxUsageDays = 92
 
-// usageView is the body of GET /v1/usage.
-type usageView struct {
+// UsageView is a key's usage as keygate shows it: GET /v1/usage and
+// "apikey usage" print it.
+type UsageView struct {
 	KeyID        string     `json:"key_id"`
 	Month        Month      `json:"month"`
 	MonthTotal   int64      `json:"month_total"`
@@ -89,7 +90,7 @@ func (a *usageAPI) get(w http.ResponseWriter, r *http.Request) {
 			days = slices.Insert(days, i, DayUsage{day, n})
 		}
 	}
-	v := usageView{KeyID: k.ID, Month: month, MonthTotal: total, From: from, To: to, Days: days}
+	v := UsageView{KeyID: k.ID, Month: month, MonthTotal: total, From: from, To: to, Days: days}
 	if k.MonthlyQuota > 0 {
 		v.MonthlyQuota = &k.MonthlyQuota
 	}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,11 +17,13 @@ import (
 // command is one subcommand. To add one, write its setup and append it to
 // commands: dispatch, help and usage pick it up from there.
 type command struct {
-	name    string
-	args    string   // the synopsis after the name, e.g. "ID [--json]"
-	params  []string // the positional arguments, e.g. {"ID"}
-	summary string   // one line for the command list
-	details string   // the text of "apikey help <name>", without the flags
+	name   string
+	args   string   // the synopsis after the name, e.g. "ID [--json]"
+	params []string // the positional arguments, e.g. {"ID"}
+	// optional: the positional arguments may be left out.
+	optional bool
+	summary  string // one line for the command list
+	details  string // the text of "apikey help <name>", without the flags
 	// setup defines the command's flags on fs and returns the function that
 	// runs the command once fs has parsed them, with the positional
 	// arguments (exactly len(params) of them).
@@ -34,6 +38,7 @@ var commands = []*command{
 	rotateCommand,
 	revokeCommand,
 	deleteCommand,
+	usageCommand,
 }
 
 // lookup returns the command called name, or nil.
@@ -92,7 +97,7 @@ func (c *cli) commandHelp(w io.Writer, cmd *command) {
 
 var createCommand = &command{
 	name:    "create",
-	args:    "--owner O [--name N] [--scopes a,b] [--expires 720h] [--json]",
+	args:    "--owner O [--name N] [--scopes a,b] [--expires 720h] [--rate R --burst B] [--quota Q] [--json]",
 	summary: "mint a new key and print it (the only time it is shown)",
 	details: `
 Mints a new API key for an owner, stores it (only its SHA-256, the key ID, and
@@ -116,12 +121,15 @@ the default scopes ` + strings.Join(keygate.DefaultScopes, " and ") + `.`,
 		name := fs.String("name", "", "a `name` for the key: at most 100 characters")
 		scopes := fs.String("scopes", "", "comma-separated `list` of scopes among "+strings.Join(keygate.KnownScopes, ",")+"; none means the function's defaults ("+strings.Join(keygate.DefaultScopes, ",")+")")
 		expires := fs.String("expires", "", "the key's lifetime, a Go `duration` such as 720h (30 days); none means it never expires")
+		rateLimit := fs.Float64("rate", 0, "the key's rate limit, in requests per `second` on each instance; 0: DEFAULT_RATE_LIMIT")
+		burst := fs.Int("burst", 0, "the `requests` the key may make at once (with --rate; default: one second's worth)")
+		quota := fs.Int64("quota", 0, "the `requests` the key may make per UTC month; 0: no quota")
 		asJSON := fs.Bool("json", false, "print one JSON object instead of text")
 		return func(c *cli, _ []string) error {
 			if !isSet(fs, "owner") {
 				return usagef("missing required flag --owner")
 			}
-			return c.create(createArgs{*owner, *name, *scopes, *expires, *asJSON})
+			return c.create(createArgs{*owner, *name, *scopes, *expires, *rateLimit, *burst, *quota, *asJSON})
 		}
 	},
 }
@@ -129,6 +137,9 @@ the default scopes ` + strings.Join(keygate.DefaultScopes, " and ") + `.`,
 // createArgs are the flags of create, as given.
 type createArgs struct {
 	owner, name, scopes, expires string
+	rate                         float64
+	burst                        int
+	quota                        int64
 	json                         bool
 }
 
@@ -148,6 +159,16 @@ func (c *cli) create(a createArgs) error {
 	if err != nil {
 		return err
 	}
+	switch {
+	case a.rate < 0 || a.rate > 1e6 || a.rate != a.rate:
+		return fmt.Errorf("--rate %v: want requests per second from 0 to 1000000", a.rate)
+	case a.burst < 0 || a.burst > 1_000_000:
+		return fmt.Errorf("--burst %d: want 0 to 1000000", a.burst)
+	case a.burst > 0 && a.rate == 0:
+		return errors.New("--burst needs --rate")
+	case a.quota < 0:
+		return fmt.Errorf("--quota %d: want 0 (no quota) or more", a.quota)
+	}
 	cfg, err := c.config()
 	if err != nil {
 		return err
@@ -157,7 +178,8 @@ func (c *cli) create(a createArgs) error {
 		return err
 	}
 	now := c.now()
-	tmpl := keygate.Key{Owner: a.owner, Name: a.name, Scopes: scopes, CreatedAt: storedTime(now)}
+	tmpl := keygate.Key{Owner: a.owner, Name: a.name, Scopes: scopes, CreatedAt: storedTime(now),
+		RateLimit: a.rate, Burst: a.burst, MonthlyQuota: a.quota}
 	if lifetime > 0 {
 		tmpl.ExpiresAt = storedTime(now.Add(lifetime))
 	}
@@ -327,6 +349,159 @@ func (c *cli) rotate(id, graceText string, asJSON bool) error {
 	fmt.Fprintf(c.stderr, "Replaces key %s, which now expires at %s.\n", old.ID, formatTime(old.ExpiresAt))
 	fmt.Fprintln(c.stderr, "This key will not be shown again: store it safely now. It cannot be recovered.")
 	return nil
+}
+
+var usageCommand = &command{
+	name:     "usage",
+	args:     "ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json] | --owner O --month YYYY-MM [--csv]",
+	params:   []string{"ID"},
+	optional: true,
+	summary:  "show a key's requests per day, or an owner's per key for a month (billing)",
+	details: `
+With a key ID: the key's stored requests per UTC day from --from to --to
+(default: this month so far, at most 92 days) and its total for the month of
+--to, with its quota. With --json, one object as GET /v1/usage answers.
+
+With --owner and --month: one line per key of the owner with its requests in
+that month, for billing; with --csv, CSV with the header
+key_id,hint,name,status,month,requests,monthly_quota.
+
+Counts reach Firestore within USAGE_FLUSH_INTERVAL (10s by default) of the
+requests, so the last seconds of traffic may not show yet.`,
+	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
+		from := fs.String("from", "", "the first `day`, YYYY-MM-DD")
+		to := fs.String("to", "", "the last `day`, YYYY-MM-DD")
+		asJSON := fs.Bool("json", false, "print one JSON object instead of text")
+		owner := fs.String("owner", "", "the `owner` whose keys to bill")
+		month := fs.String("month", "", "the `month` to bill, YYYY-MM")
+		asCSV := fs.Bool("csv", false, "print CSV")
+		return func(c *cli, pos []string) error {
+			switch {
+			case len(pos) == 1 && !isSet(fs, "owner") && !isSet(fs, "month") && !*asCSV:
+				return c.keyUsage(pos[0], *from, *to, *asJSON)
+			case len(pos) == 0 && isSet(fs, "owner") && isSet(fs, "month") && *from == "" && *to == "" && !*asJSON:
+				return c.ownerUsage(*owner, *month, *asCSV)
+			}
+			return usagef("give either a key ID (with --from, --to, --json) or --owner and --month (with --csv)")
+		}
+	},
+}
+
+// keyUsage prints one key's usage.
+func (c *cli) keyUsage(id, fromText, toText string, asJSON bool) error {
+	st, err := c.keyStoreFor(id)
+	if err != nil {
+		return err
+	}
+	usage, ok := st.(keygate.UsageStore)
+	if !ok {
+		return errors.New("this store keeps no usage")
+	}
+	now := c.now()
+	to := keygate.DayOf(now)
+	from := keygate.Day(string(keygate.MonthOf(now)) + "-01")
+	for _, f := range []struct {
+		name, text string
+		dst        *keygate.Day
+	}{{"--from", fromText, &from}, {"--to", toText, &to}} {
+		if f.text == "" {
+			continue
+		}
+		d, err := keygate.ParseDay(f.text)
+		if err != nil {
+			return fmt.Errorf("%s %q: want a date YYYY-MM-DD", f.name, f.text)
+		}
+		*f.dst = d
+	}
+	fromT, _ := time.Parse(time.DateOnly, string(from))
+	toT, _ := time.Parse(time.DateOnly, string(to))
+	if to < from || toT.Sub(fromT) >= 92*24*time.Hour {
+		return fmt.Errorf("--from %s --to %s: want at most 92 days, from first", from, to)
+	}
+	k, err := st.Get(c.ctx, id)
+	if err != nil {
+		return notFound(id, err)
+	}
+	days, err := usage.DailyUsage(c.ctx, id, from, to)
+	if err != nil {
+		return err
+	}
+	month := to.Month()
+	total, err := usage.MonthlyUsage(c.ctx, id, month)
+	if err != nil {
+		return err
+	}
+	v := keygate.UsageView{KeyID: id, Month: month, MonthTotal: total, From: from, To: to, Days: days}
+	if k.MonthlyQuota > 0 {
+		v.MonthlyQuota = &k.MonthlyQuota
+	}
+	if asJSON {
+		return writeJSON(c.stdout, v)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "DAY\tREQUESTS")
+	for _, d := range days {
+		fmt.Fprintf(tw, "%s\t%d\n", d.Day, d.Requests)
+	}
+	quota := "no quota"
+	if k.MonthlyQuota > 0 {
+		quota = fmt.Sprintf("quota %d", k.MonthlyQuota)
+	}
+	fmt.Fprintf(tw, "%s total\t%d\t(%s)\n", month, total, quota)
+	return tw.Flush()
+}
+
+// ownerUsage prints the month's requests of each of an owner's keys.
+func (c *cli) ownerUsage(owner, monthText string, asCSV bool) error {
+	if err := checkOwner(owner); err != nil {
+		return err
+	}
+	month, err := keygate.ParseMonth(monthText)
+	if err != nil {
+		return fmt.Errorf("--month %q: want a month YYYY-MM", monthText)
+	}
+	st, err := c.store()
+	if err != nil {
+		return err
+	}
+	usage, ok := st.(keygate.UsageStore)
+	if !ok {
+		return errors.New("this store keeps no usage")
+	}
+	keys, err := st.ListByOwner(c.ctx, owner)
+	if err != nil {
+		return err
+	}
+	now := c.now()
+	rows := [][]string{{"key_id", "hint", "name", "status", "month", "requests", "monthly_quota"}}
+	var total int64
+	for _, k := range keys {
+		n, err := usage.MonthlyUsage(c.ctx, k.ID, month)
+		if err != nil {
+			return err
+		}
+		total += n
+		quota := ""
+		if k.MonthlyQuota > 0 {
+			quota = strconv.FormatInt(k.MonthlyQuota, 10)
+		}
+		rows = append(rows, []string{k.ID, k.Hint, k.Name, k.Status(now), string(month), strconv.FormatInt(n, 10), quota})
+	}
+	if asCSV {
+		w := csv.NewWriter(c.stdout)
+		w.WriteAll(rows)
+		return w.Error()
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
+	for i, row := range rows {
+		if i == 0 {
+			fmt.Fprintln(tw, "ID\tHINT\tNAME\tSTATUS\tMONTH\tREQUESTS\tQUOTA")
+			continue
+		}
+		fmt.Fprintln(tw, clean(row[0])+"\t"+clean(row[1])+"\t"+orDash(clean(row[2]))+"\t"+strings.Join(row[3:], "\t"))
+	}
+	fmt.Fprintf(tw, "total\t\t\t\t%s\t%d\t\n", month, total)
+	return tw.Flush()
 }
 
 var revokeCommand = &command{

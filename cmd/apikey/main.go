@@ -126,7 +126,7 @@ func (c *cli) dispatch(args []string) error {
 		return nil
 	case err != nil:
 		return &usageError{cmd: cmd, msg: err.Error()}
-	case len(pos) < len(cmd.params):
+	case len(pos) < len(cmd.params) && !cmd.optional:
 		return &usageError{cmd: cmd, msg: fmt.Sprintf("missing %s", strings.Join(cmd.params[len(pos):], " "))}
 	case len(pos) > len(cmd.params):
 		return &usageError{cmd: cmd, msg: fmt.Sprintf("%s takes %d argument(s), got %d", cmd.name, len(cmd.params), len(pos))}

@@ -163,6 +163,10 @@ type keyJSON struct {
 	ExpiresAt *time.Time `json:"expires_at"`
 	RevokedAt *time.Time `json:"revoked_at"`
 	Status    string     `json:"status"`
+	// Limits, when the key has them.
+	RateLimit    float64 `json:"rate_limit"`
+	Burst        int     `json:"burst"`
+	MonthlyQuota int64   `json:"monthly_quota"`
 }
 
 // createdJSON is the object that create --json prints, decoded.
@@ -711,6 +715,65 @@ func TestRotate(t *testing.T) {
 	} {
 		if r := h.run(c.args...); r.code != 1 || r.stderr != c.want {
 			t.Errorf("apikey %v = %d %q, want 1 %q", c.args, r.code, r.stderr, c.want)
+		}
+	}
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	a := h.createJSON("--owner", "acme", "--name", "a", "--rate", "5", "--burst", "10", "--quota", "1000")
+	b := h.createJSON("--owner", "acme", "--name", "b")
+	if a.RateLimit != 5 || a.Burst != 10 || a.MonthlyQuota != 1000 {
+		t.Errorf("create limits = %+v", a)
+	}
+	store := keygate.NewFirestoreStore(keygate.Config{Project: h.env["GOOGLE_CLOUD_PROJECT"], Database: "(default)",
+		Collection: "api_keys", StoreTimeout: 30 * time.Second})
+	defer store.Close()
+	if err := store.AddUsage(t.Context(), "test", 1, []keygate.UsageCount{
+		{KeyID: a.ID, Day: "2030-01-01", Requests: 5}, {KeyID: a.ID, Day: "2030-01-02", Requests: 7},
+		{KeyID: b.ID, Day: "2030-01-02", Requests: 1}, {KeyID: a.ID, Day: "2029-12-31", Requests: 100},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var v keygate.UsageView
+	if err := json.Unmarshal([]byte(h.ok("usage", a.ID, "--json").stdout), &v); err != nil {
+		t.Fatal(err)
+	}
+	// The clock starts on 2030-01-02: the default range is this month so far.
+	if v.Month != "2030-01" || v.MonthTotal != 12 || v.MonthlyQuota == nil || *v.MonthlyQuota != 1000 ||
+		len(v.Days) != 2 || v.Days[0].Requests != 5 || v.Days[1].Requests != 7 || v.From != "2030-01-01" {
+		t.Errorf("usage --json = %+v", v)
+	}
+	plain := h.ok("usage", a.ID, "--from", "2029-12-30", "--to", "2030-01-01").stdout
+	for _, want := range []string{"2029-12-31  100", "2030-01-01  5", "2030-01 total  12", "quota 1000"} {
+		if !strings.Contains(strings.Join(strings.Fields(plain), "  "), strings.Join(strings.Fields(want), "  ")) {
+			t.Errorf("usage output lacks %q:\n%s", want, plain)
+		}
+	}
+	csvOut := h.ok("usage", "--owner", "acme", "--month", "2030-01", "--csv").stdout
+	for _, want := range []string{"key_id,hint,name,status,month,requests,monthly_quota\n",
+		a.ID + "," + a.Hint + ",a,active,2030-01,12,1000\n", b.ID + "," + b.Hint + ",b,active,2030-01,1,\n"} {
+		if !strings.Contains(csvOut, want) {
+			t.Errorf("csv lacks %q:\n%s", want, csvOut)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"usage", a.ID, "--from", "2030-02-30"}, 1, "apikey: --from \"2030-02-30\": want a date YYYY-MM-DD\n"},
+		{[]string{"usage", a.ID, "--from", "2029-01-01"}, 1, "apikey: --from 2029-01-01 --to 2030-01-02: want at most 92 days, from first\n"},
+		{[]string{"usage", "--owner", "acme", "--month", "Jan"}, 1, "apikey: --month \"Jan\": want a month YYYY-MM\n"},
+		{[]string{"usage"}, 2, ""},
+		{[]string{"usage", a.ID, "--owner", "acme"}, 2, ""},
+		{[]string{"create", "--owner", "x", "--burst", "3"}, 1, "apikey: --burst needs --rate\n"},
+		{[]string{"create", "--owner", "x", "--quota", "-1"}, 1, "apikey: --quota -1: want 0 (no quota) or more\n"},
+	} {
+		r := h.run(c.args...)
+		if r.code != c.code || c.want != "" && r.stderr != c.want {
+			t.Errorf("apikey %v = %d %q, want %d %q", c.args, r.code, r.stderr, c.code, c.want)
 		}
 	}
 }

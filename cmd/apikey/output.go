@@ -34,6 +34,12 @@ func writeDetails(w io.Writer, k keygate.Key, now time.Time) {
 	fmt.Fprintf(w, "expires:  %s\n", orNever(k.ExpiresAt))
 	fmt.Fprintf(w, "revoked:  %s\n", revoked)
 	fmt.Fprintf(w, "status:   %s\n", k.Status(now))
+	if k.RateLimit > 0 {
+		fmt.Fprintf(w, "rate:     %g/s, burst %d\n", k.RateLimit, k.Burst)
+	}
+	if k.MonthlyQuota > 0 {
+		fmt.Fprintf(w, "quota:    %d requests a month\n", k.MonthlyQuota)
+	}
 }
 
 // formatTime formats t for people: RFC 3339 in UTC, to the second.

@@ -82,8 +82,15 @@ func freePort(t *testing.T) string {
 // it returns the port and the lines it printed by then.
 func startLocal(t *testing.T, env []string, args ...string) (port string, printed []string) {
 	t.Helper()
+	port, printed, _ = startLocalCmd(t, env, args...)
+	return port, printed
+}
+
+// startLocalCmd is startLocal, returning the process too.
+func startLocalCmd(t *testing.T, env []string, args ...string) (port string, printed []string, cmd *exec.Cmd) {
+	t.Helper()
 	port = freePort(t)
-	cmd := exec.Command(filepath.Join(binaries(t), "local"), args...)
+	cmd = exec.Command(filepath.Join(binaries(t), "local"), args...)
 	cmd.Env = append(env, "PORT="+port)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -131,7 +138,7 @@ func startLocal(t *testing.T, env []string, args ...string) (port string, printe
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	return port, append([]string(nil), lines...)
+	return port, append([]string(nil), lines...), cmd
 }
 
 // get calls url with key and returns the status and body.
@@ -293,5 +300,53 @@ func TestCLIToFunctionOnEmulator(t *testing.T) {
 			t.Fatalf("revoked key = %d %s, want 200 until KEY_CACHE_TTL passes, then 401", code, body)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestLocalFlushesUsageOnSIGTERM serves N requests through cmd/local on the
+// emulator, stops it with SIGTERM as Cloud Run does, and finds exactly N
+// requests stored.
+func TestLocalFlushesUsageOnSIGTERM(t *testing.T) {
+	host, project := emulator.Project(t)
+	env := cleanEnv("FIRESTORE_EMULATOR_HOST="+host, "GOOGLE_CLOUD_PROJECT="+project, "USAGE_FLUSH_INTERVAL=1h")
+	apikey := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(binaries(t), "apikey"), args...)
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("apikey %v: %v", args, err)
+		}
+		return out
+	}
+	var created struct{ ID, Key string }
+	if err := json.Unmarshal(apikey("create", "--owner", "grandma", "--json"), &created); err != nil {
+		t.Fatal(err)
+	}
+	port, _, cmd := startLocalCmd(t, env)
+	const n = 40
+	for i := range n {
+		if code, body := get(t, http.DefaultClient, "http://127.0.0.1:"+port+"/", created.Key); code != 200 {
+			t.Fatalf("request %d = %d %s", i, code, body)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("cmd/local did not exit within 20s of SIGTERM")
+	}
+	var usage struct {
+		MonthTotal int64 `json:"month_total"`
+	}
+	if err := json.Unmarshal(apikey("usage", created.ID, "--json"), &usage); err != nil {
+		t.Fatal(err)
+	}
+	if usage.MonthTotal != n {
+		t.Errorf("stored after SIGTERM: %d requests, want %d", usage.MonthTotal, n)
 	}
 }

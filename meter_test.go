@@ -1,0 +1,231 @@
+package keygate
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// flakyUsageStore is a Firestore store whose AddUsage can fail: before
+// writing (down), or after writing, as when a timeout hides a commit.
+type flakyUsageStore struct {
+	*FirestoreStore
+	down       atomic.Bool
+	failAfter  atomic.Bool
+	addUsageOK atomic.Int64
+}
+
+func (s *flakyUsageStore) AddUsage(ctx context.Context, instance string, seq int64, counts []UsageCount) error {
+	if s.down.Load() {
+		return errStoreDown
+	}
+	err := s.FirestoreStore.AddUsage(ctx, instance, seq, counts)
+	if err == nil {
+		s.addUsageOK.Add(1)
+	}
+	if err == nil && s.failAfter.Load() {
+		return fmt.Errorf("%w after the commit", context.DeadlineExceeded)
+	}
+	return err
+}
+
+// meteredServer is a Server on the emulator with a fake clock; the flush
+// interval is long, so that the tests flush when they choose.
+func meteredServer(t *testing.T, store KeyStore, cfg Config) (*Server, *fakeClock) {
+	t.Helper()
+	clock := newFakeClock()
+	log, _ := testLogger()
+	cfg.FlushInterval = time.Hour
+	s := NewServer(cfg, store, Options{Now: clock.Now, Logger: log})
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s, clock
+}
+
+// hit makes n requests to GET / with key and checks each is 200.
+func hit(t *testing.T, s *Server, key string, n int) {
+	t.Helper()
+	for i := range n {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("X-API-Key", key)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		if w.Code != 200 {
+			t.Fatalf("request %d = %d %s", i, w.Code, w.Body)
+		}
+	}
+}
+
+func monthTotal(t *testing.T, s UsageStore, id string) int64 {
+	t.Helper()
+	n, err := s.MonthlyUsage(context.Background(), id, MonthOf(t0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestMeterPersistsExactCount(t *testing.T) {
+	cfg := emulatorConfig(t)
+	store := NewFirestoreStore(cfg)
+	s, _ := meteredServer(t, store, cfg)
+	key, k := mintTestKey(t, store, "acme")
+	hit(t, s, key, 137)
+	if n := monthTotal(t, store, k.ID); n != 0 {
+		t.Fatalf("stored before a flush: %d", n)
+	}
+	if err := s.Meter().Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := monthTotal(t, store, k.ID); n != 137 {
+		t.Errorf("month total = %d, want 137", n)
+	}
+	days, _ := store.DailyUsage(context.Background(), k.ID, DayOf(t0), DayOf(t0))
+	if len(days) != 1 || days[0].Requests != 137 {
+		t.Errorf("daily usage = %v, want 137 on %s", days, DayOf(t0))
+	}
+}
+
+func TestMeterFailedFlushLosesNothing(t *testing.T) {
+	cfg := emulatorConfig(t)
+	store := &flakyUsageStore{FirestoreStore: NewFirestoreStore(cfg)}
+	s, _ := meteredServer(t, store, cfg)
+	key, k := mintTestKey(t, store, "acme")
+	ctx := context.Background()
+
+	hit(t, s, key, 50)
+	store.down.Store(true)
+	if err := s.Meter().Flush(ctx); err == nil {
+		t.Fatal("flush with the store down succeeded")
+	}
+	hit(t, s, key, 25) // counted while the first batch waits
+	if err := s.Meter().Flush(ctx); err == nil {
+		t.Fatal("second flush with the store down succeeded")
+	}
+	store.down.Store(false)
+	if err := s.Meter().Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := monthTotal(t, store, k.ID); n != 75 {
+		t.Errorf("month total after the store came back = %d, want 75", n)
+	}
+
+	// A flush whose commit succeeded but whose answer was lost is retried,
+	// and the store does not count it twice.
+	hit(t, s, key, 10)
+	store.failAfter.Store(true)
+	if err := s.Meter().Flush(ctx); err == nil {
+		t.Fatal("flush that reported a timeout succeeded")
+	}
+	store.failAfter.Store(false)
+	if err := s.Meter().Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := monthTotal(t, store, k.ID); n != 85 {
+		t.Errorf("month total after an ambiguous flush and its retry = %d, want 85", n)
+	}
+}
+
+func TestMeterTwoInstancesAddUp(t *testing.T) {
+	cfg := emulatorConfig(t)
+	store := NewFirestoreStore(cfg)
+	a, _ := meteredServer(t, store, cfg)
+	b, _ := meteredServer(t, NewFirestoreStore(cfg), cfg)
+	key, k := mintTestKey(t, store, "acme")
+	var wg sync.WaitGroup
+	wg.Go(func() { hit(t, a, key, 60) })
+	wg.Go(func() { hit(t, b, key, 40) })
+	wg.Wait()
+	wg.Go(func() { a.Meter().Flush(context.Background()) })
+	wg.Go(func() { b.Meter().Flush(context.Background()) })
+	wg.Wait()
+	hit(t, a, key, 5)
+	a.Meter().Flush(context.Background())
+	if n := monthTotal(t, store, k.ID); n != 105 {
+		t.Errorf("month total of two instances = %d, want 105", n)
+	}
+}
+
+func TestMeterRefusedRequestsNotCounted(t *testing.T) {
+	cfg := emulatorConfig(t)
+	store := NewFirestoreStore(cfg)
+	s, _ := meteredServer(t, store, cfg)
+	_, revoked := mintTestKey(t, store, "acme", func(k *Key) { k.RevokedAt = t0.Add(-time.Minute) })
+	noScope, k := mintTestKey(t, store, "acme", func(k *Key) { k.Scopes = []string{ScopeUsageRead} })
+	limited, lk := mintTestKey(t, store, "acme", func(k *Key) { k.RateLimit, k.Burst = 1, 1 })
+	for _, c := range []struct {
+		method, path, key string
+		want              int
+	}{
+		{"POST", "/v1/bingo/check", noScope, 403},
+		{"GET", "/v1/keys", noScope, 403},
+		{"GET", "/nope", noScope, 404},
+		{"GET", "/", limited, 200},
+		{"GET", "/", limited, 429},
+		{"GET", "/", limited, 429},
+	} {
+		r := httptest.NewRequest(c.method, c.path, nil)
+		r.Header.Set("X-API-Key", c.key)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		if w.Code != c.want {
+			t.Fatalf("%s %s = %d, want %d", c.method, c.path, w.Code, c.want)
+		}
+	}
+	s.Meter().Flush(context.Background())
+	for id, want := range map[string]int64{k.ID: 0, lk.ID: 1, revoked.ID: 0} {
+		if n := monthTotal(t, store, id); n != want {
+			t.Errorf("key %s counted %d, want %d", id[:8], n, want)
+		}
+	}
+}
+
+// TestMeterCountsAcrossDays checks that counts go to the UTC day they were
+// made on, and the month total to its month.
+func TestMeterCountsAcrossDays(t *testing.T) {
+	cfg := emulatorConfig(t)
+	store := NewFirestoreStore(cfg)
+	s, clock := meteredServer(t, store, cfg)
+	key, k := mintTestKey(t, store, "acme")
+	clock.Advance(11*time.Hour + 59*time.Minute) // 23:59 on t0's day
+	hit(t, s, key, 3)
+	clock.Advance(2 * time.Minute)
+	hit(t, s, key, 4)
+	if err := s.Meter().Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	days, err := store.DailyUsage(context.Background(), k.ID, DayOf(t0), DayOf(t0.Add(24*time.Hour)))
+	if err != nil || len(days) != 2 || days[0].Requests != 3 || days[1].Requests != 4 {
+		t.Errorf("days = %v, %v; want 3 then 4", days, err)
+	}
+}
+
+func TestMeterFlushInBackground(t *testing.T) {
+	store := NewMemoryStore()
+	clock := newFakeClock()
+	log, _ := testLogger()
+	m := NewMeter(store, 10*time.Second, time.Second, clock.Now, log)
+	m.Count("k", clock.Now())
+	if n, _ := store.MonthlyUsage(context.Background(), "k", MonthOf(t0)); n != 0 {
+		t.Fatalf("flushed before the interval: %d", n)
+	}
+	clock.Advance(10 * time.Second)
+	m.Count("k", clock.Now()) // starts a flush in the background
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, _ := store.MonthlyUsage(context.Background(), "k", MonthOf(t0))
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("background flush stored %d, want 2", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if counted, persisted := m.MonthUsage("k", clock.Now()); counted != 2 || persisted != 2 {
+		t.Errorf("MonthUsage = %d, %d; want 2, 2", counted, persisted)
+	}
+}
