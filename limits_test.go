@@ -2,6 +2,7 @@ package keygate
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
@@ -214,4 +215,38 @@ func TestUsageEndpoint(t *testing.T) {
 	w = httptest.NewRecorder()
 	s.ServeHTTP(w, r)
 	wantProblem(t, w, 403, "insufficient_scope")
+}
+
+// BenchmarkMeteredHotPath compares one authorized GET / through auth alone
+// with the same request through the whole server: auth, scope, quota, rate
+// limit and metering (the key has a rate limit it never reaches and a
+// quota).
+func BenchmarkMeteredHotPath(b *testing.B) {
+	store := NewMemoryStore()
+	log, _ := testLogger()
+	cfg := testConfig(func(c *Config) { c.FlushInterval = time.Hour })
+	key, _ := mintTestKey(b, store, "acme", func(k *Key) { k.RateLimit, k.Burst, k.MonthlyQuota = 1e6, 1e6, 1e12 })
+	keys := NewKeyCache(cfg, store, time.Now, log)
+	authOnly := NewAuthenticator(cfg, keys, time.Now, log).Middleware(http.HandlerFunc(handleHello))
+	full := NewServer(cfg, store, Options{Logger: log})
+	b.Cleanup(func() { full.Close(context.Background()) })
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+	}{{"auth", authOnly}, {"auth+limits+meter", full}} {
+		b.Run(c.name, func(b *testing.B) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Header.Set("X-API-Key", key)
+			w := httptest.NewRecorder()
+			c.h.ServeHTTP(w, r) // warm the cache
+			if w.Code != 200 {
+				b.Fatal(w.Code)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				w.Body.Reset()
+				c.h.ServeHTTP(w, r)
+			}
+		})
+	}
 }
