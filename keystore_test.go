@@ -37,13 +37,20 @@ func newEmulatorStore(t testing.TB, change ...func(*Config)) *FirestoreStore {
 	return s
 }
 
-// storeImpls are the KeyStore implementations that must pass the contract.
+// store is what both keygate stores are: a KeyStore and a UsageStore.
+type store interface {
+	KeyStore
+	UsageStore
+}
+
+// storeImpls are the store implementations that must pass the contracts:
+// memory, and Firestore on the emulator.
 var storeImpls = []struct {
 	name string
-	new  func(t *testing.T) KeyStore
+	new  func(t *testing.T) store
 }{
-	{"memory", func(t *testing.T) KeyStore { return NewMemoryStore() }},
-	{"firestore", func(t *testing.T) KeyStore { return newEmulatorStore(t) }},
+	{"memory", func(t *testing.T) store { return NewMemoryStore() }},
+	{"firestore", func(t *testing.T) store { return newEmulatorStore(t) }},
 }
 
 // TestKeyStoreContract runs the same behaviour checks on every KeyStore.

@@ -83,18 +83,8 @@ func TestRateLimitDefaults(t *testing.T) {
 	}
 }
 
-// quotaStores are the stores the quota tests run on: memory, and Firestore
-// on the emulator.
-var quotaStores = []struct {
-	name string
-	new  func(t *testing.T) KeyStore
-}{
-	{"memory", func(t *testing.T) KeyStore { return NewMemoryStore() }},
-	{"firestore", func(t *testing.T) KeyStore { return newEmulatorStore(t) }},
-}
-
 func TestQuota(t *testing.T) {
-	for _, impl := range quotaStores {
+	for _, impl := range storeImpls {
 		t.Run(impl.name, func(t *testing.T) { testQuota(t, impl.new(t)) })
 	}
 }
@@ -133,7 +123,7 @@ func testQuota(t *testing.T, store KeyStore) {
 // TestQuotaAcrossInstances checks that an instance counts what others have
 // stored, as of its last read of the key, plus its own requests.
 func TestQuotaAcrossInstances(t *testing.T) {
-	for _, impl := range quotaStores {
+	for _, impl := range storeImpls {
 		t.Run(impl.name, func(t *testing.T) { testQuotaAcrossInstances(t, impl.new(t)) })
 	}
 }

@@ -6,18 +6,8 @@ import (
 	"testing"
 )
 
-// usageStoreImpls are the UsageStore implementations that must pass the
-// contract.
-var usageStoreImpls = []struct {
-	name string
-	new  func(t *testing.T) UsageStore
-}{
-	{"memory", func(t *testing.T) UsageStore { return NewMemoryStore() }},
-	{"firestore", func(t *testing.T) UsageStore { return newEmulatorStore(t) }},
-}
-
 func TestUsageStoreContract(t *testing.T) {
-	for _, impl := range usageStoreImpls {
+	for _, impl := range storeImpls {
 		t.Run(impl.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := impl.new(t)

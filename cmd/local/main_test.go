@@ -141,6 +141,18 @@ func startLocalCmd(t *testing.T, env []string, args ...string) (port string, pri
 	return port, append([]string(nil), lines...), cmd
 }
 
+// apikey runs the CLI with env and args and returns its standard output.
+func apikey(t *testing.T, env []string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binaries(t), "apikey"), args...)
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("apikey %v: %v", args, err)
+	}
+	return out
+}
+
 // get calls url with key and returns the status and body.
 func get(t *testing.T, client *http.Client, url, key string) (int, string) {
 	t.Helper()
@@ -254,18 +266,8 @@ func TestLocalUsage(t *testing.T) {
 func TestCLIToFunctionOnEmulator(t *testing.T) {
 	host, project := emulator.Project(t)
 	env := cleanEnv("FIRESTORE_EMULATOR_HOST="+host, "GOOGLE_CLOUD_PROJECT="+project, "KEY_CACHE_TTL=1s")
-	apikey := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command(filepath.Join(binaries(t), "apikey"), args...)
-		cmd.Env = env
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("apikey %v: %v", args, err)
-		}
-		return string(out)
-	}
 	var created struct{ ID, Key string }
-	if err := json.Unmarshal([]byte(apikey("create", "--owner", "grandma", "--name", "bingo night", "--json")), &created); err != nil {
+	if err := json.Unmarshal(apikey(t, env, "create", "--owner", "grandma", "--name", "bingo night", "--json"), &created); err != nil {
 		t.Fatal(err)
 	}
 	port, _ := startLocal(t, env)
@@ -286,7 +288,7 @@ func TestCLIToFunctionOnEmulator(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.HasPrefix(string(body), `{"bingo":true,`) {
 		t.Errorf("bingo check through cmd/local = %d %s", resp.StatusCode, body)
 	}
-	apikey("revoke", created.ID)
+	apikey(t, env, "revoke", created.ID)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		code, body := get(t, http.DefaultClient, url, created.Key)
@@ -309,18 +311,8 @@ func TestCLIToFunctionOnEmulator(t *testing.T) {
 func TestLocalFlushesUsageOnSIGTERM(t *testing.T) {
 	host, project := emulator.Project(t)
 	env := cleanEnv("FIRESTORE_EMULATOR_HOST="+host, "GOOGLE_CLOUD_PROJECT="+project, "USAGE_FLUSH_INTERVAL=1h")
-	apikey := func(args ...string) []byte {
-		t.Helper()
-		cmd := exec.Command(filepath.Join(binaries(t), "apikey"), args...)
-		cmd.Env = env
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("apikey %v: %v", args, err)
-		}
-		return out
-	}
 	var created struct{ ID, Key string }
-	if err := json.Unmarshal(apikey("create", "--owner", "grandma", "--json"), &created); err != nil {
+	if err := json.Unmarshal(apikey(t, env, "create", "--owner", "grandma", "--json"), &created); err != nil {
 		t.Fatal(err)
 	}
 	port, _, cmd := startLocalCmd(t, env)
@@ -343,7 +335,7 @@ func TestLocalFlushesUsageOnSIGTERM(t *testing.T) {
 	var usage struct {
 		MonthTotal int64 `json:"month_total"`
 	}
-	if err := json.Unmarshal(apikey("usage", created.ID, "--json"), &usage); err != nil {
+	if err := json.Unmarshal(apikey(t, env, "usage", created.ID, "--json"), &usage); err != nil {
 		t.Fatal(err)
 	}
 	if usage.MonthTotal != n {
