@@ -1,7 +1,6 @@
 package keygate
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"log/slog"
@@ -34,13 +33,10 @@ const (
 
 // keysAPI serves the key endpoints.
 type keysAPI struct {
-	store   KeyStore
-	keys    *KeyCache
-	now     func() time.Time
-	log     *slog.Logger
-	prefix  string
-	project string
-	timeout time.Duration
+	endpoint
+	store  KeyStore
+	keys   *KeyCache
+	prefix string
 }
 
 // createKeyRequest is the body of POST /v1/keys.
@@ -324,18 +320,6 @@ func (a *keysAPI) ownedKey(w http.ResponseWriter, r *http.Request) (Key, bool) {
 		return notFound()
 	}
 	return k, true
-}
-
-// storeContext bounds a store call by the store timeout.
-func (a *keysAPI) storeContext(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), a.timeout)
-}
-
-// storeFailed answers 503 for a store error and logs it.
-func (a *keysAPI) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
-	logRequest(r.Context(), a.log, slog.LevelError, r, a.project, "key store call failed", slog.String("error", err.Error()))
-	w.Header().Set("Retry-After", strconv.Itoa(int(storeRetryBackoff/time.Second)))
-	writeProblem(w, newProblem(http.StatusServiceUnavailable, "store_unavailable", "The key store is unavailable. Retry shortly."))
 }
 
 // audit writes the NOTICE entry of a key action: who did what to which key.

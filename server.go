@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -47,8 +48,8 @@ func NewServer(cfg Config, store KeyStore, opts Options) *Server {
 	auth := NewAuthenticator(cfg, keys, opts.Now, opts.Logger)
 	lim := &limits{meter: meter, rates: newRateLimits(cfg.CacheSize, cfg.DefaultRateLimit, cfg.DefaultBurst),
 		now: opts.Now, log: opts.Logger, project: cfg.Project}
-	api := &keysAPI{store: store, keys: keys, now: opts.Now, log: opts.Logger,
-		prefix: cfg.Prefix, project: cfg.Project, timeout: cfg.StoreTimeout}
+	base := endpoint{now: opts.Now, log: opts.Logger, project: cfg.Project, timeout: cfg.StoreTimeout}
+	api := &keysAPI{endpoint: base, store: store, keys: keys, prefix: cfg.Prefix}
 	routes := []route{
 		{http.MethodGet, "/{$}", "", handleHello},
 		{http.MethodPost, "/v1/bingo/check", ScopeBingoCheck, handleBingoCheck},
@@ -57,8 +58,7 @@ func NewServer(cfg Config, store KeyStore, opts Options) *Server {
 		{http.MethodGet, "/v1/keys/{id}", ScopeKeysManage, api.get},
 		{http.MethodDelete, "/v1/keys/{id}", ScopeKeysManage, api.revoke},
 		{http.MethodPost, "/v1/keys/{id}/rotate", ScopeKeysManage, api.rotate},
-		{http.MethodGet, "/v1/usage", ScopeUsageRead, (&usageAPI{store: usage, meter: meter, now: opts.Now,
-			timeout: cfg.StoreTimeout, keysAPI: api}).get},
+		{http.MethodGet, "/v1/usage", ScopeUsageRead, (&usageAPI{endpoint: base, store: usage, meter: meter}).get},
 	}
 	for i := range routes {
 		routes[i].handler = lim.wrap(routes[i].handler)
@@ -94,3 +94,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Keys returns the server's key cache.
 func (s *Server) Keys() *KeyCache { return s.keys }
+
+// endpoint is what the endpoints that call the store share: the clock, the
+// log, and the store timeout.
+type endpoint struct {
+	now     func() time.Time
+	log     *slog.Logger
+	project string
+	timeout time.Duration
+}
+
+// storeContext bounds a store call by the store timeout.
+func (e endpoint) storeContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), e.timeout)
+}
+
+// storeFailed answers 503 for a store error and logs it.
+func (e endpoint) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
+	logRequest(r.Context(), e.log, slog.LevelError, r, e.project, "store call failed", slog.String("error", err.Error()))
+	w.Header().Set("Retry-After", strconv.Itoa(int(storeRetryBackoff/time.Second)))
+	writeProblem(w, newProblem(http.StatusServiceUnavailable, "store_unavailable", "The store is unavailable. Retry shortly."))
+}

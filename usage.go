@@ -2,7 +2,6 @@ package keygate
 
 import (
 	"cmp"
-	"context"
 	"net/http"
 	"slices"
 	"time"
@@ -25,11 +24,9 @@ type UsageView struct {
 
 // usageAPI serves GET /v1/usage.
 type usageAPI struct {
-	store   UsageStore
-	meter   *Meter
-	now     func() time.Time
-	timeout time.Duration
-	keysAPI *keysAPI // for storeFailed
+	endpoint
+	store UsageStore
+	meter *Meter
 }
 
 // get serves GET /v1/usage?from=YYYY-MM-DD&to=YYYY-MM-DD: the calling key's
@@ -65,7 +62,7 @@ func (a *usageAPI) get(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, invalidField("invalid_date", "to", "the range is longer than 92 days"))
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
+	ctx, cancel := a.storeContext(r)
 	defer cancel()
 	month := MonthOf(now)
 	total, err := a.store.MonthlyUsage(ctx, k.ID, month)
@@ -74,7 +71,7 @@ func (a *usageAPI) get(w http.ResponseWriter, r *http.Request) {
 		days, err = a.store.DailyUsage(ctx, k.ID, from, to)
 	}
 	if err != nil {
-		a.keysAPI.storeFailed(w, r, err)
+		a.storeFailed(w, r, err)
 		return
 	}
 	for day, n := range a.meter.Unflushed(k.ID) {
