@@ -93,7 +93,8 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			a.refuse(w, r, refuseMalformed, "")
 			return
 		}
-		e, err := a.keys.lookup(r.Context(), digestOf(raw))
+		now := a.now()
+		e, err := a.keys.lookup(r.Context(), digestOf(raw), now)
 		switch {
 		case errors.Is(err, ErrKeyNotFound):
 			a.refuse(w, r, refuseUnknown, raw)
@@ -102,7 +103,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			a.refuse(w, r, refuseStore, raw, slog.String("error", err.Error()))
 			return
 		}
-		switch e.key.Status(a.now()) {
+		switch e.key.Status(now) {
 		case "revoked":
 			a.refuse(w, r, refuseRevoked, raw)
 			return

@@ -85,16 +85,16 @@ func NewKeyCache(cfg Config, store KeyStore, now func() time.Time, log *slog.Log
 // ErrStoreUnavailable. The key returned is shared: do not modify it. Lookup
 // does not check expiry or revocation; Key.Status does, at the caller's time.
 func (c *KeyCache) Lookup(ctx context.Context, d KeyDigest) (*Key, error) {
-	e, err := c.lookup(ctx, d)
+	e, err := c.lookup(ctx, d, c.now())
 	if err != nil {
 		return nil, err
 	}
 	return &e.key, nil
 }
 
-// lookup is Lookup, returning the whole entry.
-func (c *KeyCache) lookup(ctx context.Context, d KeyDigest) (*cacheEntry, error) {
-	now := c.now()
+// lookup is Lookup at time now (the caller's one clock reading for the
+// request), returning the whole entry.
+func (c *KeyCache) lookup(ctx context.Context, d KeyDigest, now time.Time) (*cacheEntry, error) {
 	if e, ok := c.lru.Get(d); ok {
 		if now.Before(e.fetched.Add(c.window(e))) {
 			return e.result()
@@ -103,6 +103,14 @@ func (c *KeyCache) lookup(ctx context.Context, d KeyDigest) (*cacheEntry, error)
 			return e, nil
 		}
 	}
+	return c.load(ctx, d)
+}
+
+// load asks the store for the key with digest d, sharing the call with
+// concurrent lookups of the same key. It is apart from lookup because its
+// closure moves d to the heap: in lookup, that would cost every cache hit
+// an allocation.
+func (c *KeyCache) load(ctx context.Context, d KeyDigest) (*cacheEntry, error) {
 	ch := c.group.DoChan(string(d[:]), func() (any, error) {
 		return c.refresh(context.WithoutCancel(ctx), d)
 	})

@@ -5,6 +5,7 @@ package emulator
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -31,6 +32,13 @@ var (
 // Main starts the emulator if need be, runs the tests and stops it. Call it
 // from TestMain: os.Exit(emulator.Main(m)).
 func Main(m *testing.M) int {
+	flag.Parse()
+	if run := flag.Lookup("test.run"); run != nil && run.Value.String() == "^$" {
+		// Benchmarks only (go test -run '^$' -bench ...): no test needs the
+		// emulator, and its JVM would compete with them for the CPUs.
+		reason = "not started: no tests selected (-run '^$')"
+		return m.Run()
+	}
 	stop, err := start()
 	if err != nil {
 		reason = err.Error()
