@@ -152,28 +152,12 @@ func (h *harness) document(id string) map[string]any {
 	return snap.Data()
 }
 
-// keyJSON is the object that show and list print, decoded.
-type keyJSON struct {
-	ID        string     `json:"id"`
-	Owner     string     `json:"owner"`
-	Name      string     `json:"name"`
-	Scopes    []string   `json:"scopes"`
-	Hint      string     `json:"hint"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at"`
-	RevokedAt *time.Time `json:"revoked_at"`
-	Status    string     `json:"status"`
-	// Limits, when the key has them.
-	RateLimit    float64 `json:"rate_limit"`
-	Burst        int     `json:"burst"`
-	MonthlyQuota int64   `json:"monthly_quota"`
-}
-
-// createdJSON is the object that create --json prints, decoded.
-type createdJSON struct {
-	Key string `json:"key"`
-	keyJSON
-}
+// keyJSON and createdJSON are what show, list and create print: the
+// package's key views.
+type (
+	keyJSON     = keygate.KeyView
+	createdJSON = keygate.NewKeyView
+)
 
 // stringsIn returns every string in a decoded document, however nested.
 func stringsIn(v any) []string {
@@ -687,7 +671,7 @@ func TestRotate(t *testing.T) {
 	}
 	if got.Owner != "acme" || got.Name != "prod" || !slices.Equal(got.Scopes, []string{"bingo:check"}) ||
 		got.ExpiresAt == nil || !got.ExpiresAt.Equal(*old.ExpiresAt) {
-		t.Errorf("new key = %+v, want the old one's owner, name, scopes and expiry", got.keyJSON)
+		t.Errorf("new key = %+v, want the old one's owner, name, scopes and expiry", got.KeyView)
 	}
 	stored := h.showJSON(old.ID)
 	if stored.ExpiresAt == nil || stored.ExpiresAt.Sub(old.CreatedAt) > time.Hour+time.Minute || stored.ExpiresAt.Sub(old.CreatedAt) < time.Hour {
