@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
@@ -43,6 +44,7 @@ type KeyCache struct {
 	meter    *Meter
 	lru      *expirable.LRU[KeyDigest, *cacheEntry]
 	group    singleflight.Group
+	forgets  atomic.Uint64 // Forget calls so far
 	now      func() time.Time
 	log      *slog.Logger
 	fresh    time.Duration
@@ -130,10 +132,14 @@ func (c *KeyCache) load(ctx context.Context, d KeyDigest) (*cacheEntry, error) {
 }
 
 // Forget drops the cached lookup of the key with the given ID, so that the
-// next lookup asks the store.
+// next lookup asks the store. A refresh already under way when Forget is
+// called does not cache what it read, which may predate the change that
+// called Forget.
 func (c *KeyCache) Forget(id string) {
 	var d KeyDigest
 	if n, err := hex.Decode(d[:], []byte(id)); err == nil && n == len(d) {
+		c.forgets.Add(1)
+		c.group.Forget(string(d[:]))
 		c.lru.Remove(d)
 	}
 }
@@ -143,6 +149,7 @@ func (c *KeyCache) Len() int { return c.lru.Len() }
 
 // refresh asks the store for the key and caches the answer.
 func (c *KeyCache) refresh(ctx context.Context, d KeyDigest) (*cacheEntry, error) {
+	forgets := c.forgets.Load()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	k, err := c.store.Get(ctx, d.ID())
@@ -153,12 +160,10 @@ func (c *KeyCache) refresh(ctx context.Context, d KeyDigest) (*cacheEntry, error
 		_, e.mark = c.meter.MonthUsage(k.ID, now)
 		e.base, err = c.usage.MonthlyUsage(ctx, k.ID, MonthOf(now))
 	}
-	switch {
-	case err == nil:
-		c.lru.Add(d, e)
-		return e, nil
-	case errors.Is(err, ErrKeyNotFound):
-		c.lru.Add(d, e)
+	if err == nil || errors.Is(err, ErrKeyNotFound) {
+		if c.forgets.Load() == forgets {
+			c.lru.Add(d, e)
+		}
 		return e, nil
 	}
 	if old, ok := c.lru.Peek(d); ok && c.servesStale(old, now) {

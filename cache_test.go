@@ -178,3 +178,26 @@ func TestCacheSizeBound(t *testing.T) {
 		t.Errorf("Len = %d, want 10", c.Len())
 	}
 }
+
+// TestCacheForgetDuringRefresh checks that a refresh that read the key before
+// a Forget does not put the old answer back in the cache.
+func TestCacheForgetDuringRefresh(t *testing.T) {
+	c, store, _, key, _ := newTestCache(t)
+	store.release = make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		c.Lookup(context.Background(), digestOf(key)) // reads, then waits for release
+		close(done)
+	}()
+	for store.gets.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	c.Forget(KeyID(key)) // say, the key was revoked meanwhile
+	close(store.release)
+	<-done
+	store.release = nil
+	c.Lookup(context.Background(), digestOf(key))
+	if n := store.gets.Load(); n != 2 {
+		t.Errorf("store calls = %d, want 2: the refresh that raced Forget must not be cached", n)
+	}
+}
