@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -238,5 +239,43 @@ func BenchmarkMeteredHotPath(b *testing.B) {
 				c.h.ServeHTTP(w, r)
 			}
 		})
+	}
+}
+
+// monthReadCounter is a memory store that counts its MonthlyUsage calls.
+type monthReadCounter struct {
+	*MemoryStore
+	reads atomic.Int64
+}
+
+func (s *monthReadCounter) MonthlyUsage(ctx context.Context, id string, m Month) (int64, error) {
+	s.reads.Add(1)
+	return s.MemoryStore.MonthlyUsage(ctx, id, m)
+}
+
+// TestQuotaReadOnlyForQuotaKeys checks that reading the month total costs a
+// store call only for keys with a quota, once per key refresh.
+func TestQuotaReadOnlyForQuotaKeys(t *testing.T) {
+	store := &monthReadCounter{MemoryStore: NewMemoryStore()}
+	s, clock := limitsServer(t, store)
+	plain, _ := mintTestKey(t, store, "acme")
+	quota, _ := mintTestKey(t, store, "acme", func(k *Key) { k.MonthlyQuota = 100 })
+	for range 3 { // three fresh windows
+		for range 5 {
+			get(s, plain)
+		}
+		clock.Advance(time.Minute)
+	}
+	if n := store.reads.Load(); n != 0 {
+		t.Errorf("a key without a quota cost %d month reads, want 0", n)
+	}
+	for range 3 {
+		for range 5 {
+			get(s, quota)
+		}
+		clock.Advance(time.Minute)
+	}
+	if n := store.reads.Load(); n != 3 {
+		t.Errorf("a key with a quota cost %d month reads in 3 windows, want 3", n)
 	}
 }
