@@ -167,8 +167,9 @@ func (d KeyDigest) ID() string { return hex.EncodeToString(d[:]) }
 func KeyID(key string) string { return digestOf(key).ID() }
 
 // KeyHint returns the display hint of a well-formed key: the prefix, '_', the
-// first 4 body characters, '…', and the last 4 characters. It reveals 8 of
-// the key's 49 random characters, too few to guess the rest.
+// first 4 body characters, '…', and the last 4 characters (the checksum's).
+// It reveals about 24 of the key's 256 random bits, too few to guess the
+// rest.
 func KeyHint(key string) string {
 	i := strings.IndexByte(key, '_')
 	if i < 0 || len(key) < i+1+8 {
