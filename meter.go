@@ -73,6 +73,11 @@ func NewMeter(store UsageStore, interval, timeout time.Duration, now func() time
 	}
 }
 
+// dayIndex is t's UTC day as days since 1970-01-01, and dayOfIndex the
+// reverse.
+func dayIndex(t time.Time) int64 { return t.Unix() / 86400 }
+func dayOfIndex(day int64) Day   { return DayOf(time.Unix(day*86400, 0)) }
+
 // monthIndex is t's UTC month as year*12 + month-1.
 func monthIndex(t time.Time) int64 {
 	y, m, _ := t.UTC().Date()
@@ -82,7 +87,7 @@ func monthIndex(t time.Time) int64 {
 // Count counts one request of the key id at time now, and starts a
 // background flush if the last one started an interval ago or more.
 func (m *Meter) Count(id string, now time.Time) {
-	day := now.Unix() / 86400
+	day := dayIndex(now)
 	month := monthIndex(now)
 	m.mu.Lock()
 	m.pending[meterKey{id, day}]++
@@ -92,20 +97,29 @@ func (m *Meter) Count(id string, now time.Time) {
 		m.months[id] = t
 	}
 	t.counted++
-	start := !m.flushing && now.Sub(m.lastFlush) >= m.interval
-	if start {
-		m.flushing = true
-		m.lastFlush = now
-	}
+	start := m.claimFlush(now)
 	m.mu.Unlock()
 	if start {
-		go func() {
-			m.Flush(context.Background())
-			m.mu.Lock()
-			m.flushing = false
-			m.mu.Unlock()
-		}()
+		go m.claimedFlush(context.Background())
 	}
+}
+
+// claimFlush reports whether a flush is due at now and none is running; if
+// so, the caller must run claimedFlush. m.mu must be held.
+func (m *Meter) claimFlush(now time.Time) bool {
+	if m.flushing || now.Sub(m.lastFlush) < m.interval {
+		return false
+	}
+	m.flushing, m.lastFlush = true, now
+	return true
+}
+
+// claimedFlush runs the flush that claimFlush granted.
+func (m *Meter) claimedFlush(ctx context.Context) {
+	m.Flush(ctx)
+	m.mu.Lock()
+	m.flushing = false
+	m.mu.Unlock()
 }
 
 // MonthUsage returns what this instance has counted for the key id in the
@@ -128,7 +142,7 @@ func (m *Meter) Flush(ctx context.Context) error {
 	m.mu.Lock()
 	counts := make([]UsageCount, 0, len(m.pending))
 	for k, n := range m.pending {
-		counts = append(counts, UsageCount{KeyID: k.id, Day: DayOf(time.Unix(k.day*86400, 0)), Requests: n})
+		counts = append(counts, UsageCount{KeyID: k.id, Day: dayOfIndex(k.day), Requests: n})
 	}
 	clear(m.pending)
 	m.mu.Unlock()
@@ -165,8 +179,8 @@ func (m *Meter) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Run flushes every interval until ctx ends, then flushes once more, bounded
-// by the meter's timeout.
+// Run flushes every interval, unless requests have started a flush since,
+// until ctx ends. The last flush is the caller's (Server.Close).
 func (m *Meter) Run(ctx context.Context) {
 	tick := time.NewTicker(m.interval)
 	defer tick.Stop()
@@ -174,21 +188,12 @@ func (m *Meter) Run(ctx context.Context) {
 		select {
 		case <-tick.C:
 			m.mu.Lock()
-			start := !m.flushing && m.now().Sub(m.lastFlush) >= m.interval
-			if start {
-				m.flushing, m.lastFlush = true, m.now()
-			}
+			start := m.claimFlush(m.now())
 			m.mu.Unlock()
 			if start {
-				m.Flush(ctx)
-				m.mu.Lock()
-				m.flushing = false
-				m.mu.Unlock()
+				m.claimedFlush(ctx)
 			}
 		case <-ctx.Done():
-			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.timeout)
-			m.Flush(final)
-			cancel()
 			return
 		}
 	}
@@ -210,7 +215,7 @@ func (m *Meter) Unflushed(id string) map[Day]int64 {
 	m.mu.Lock()
 	for k, n := range m.pending {
 		if k.id == id {
-			out[DayOf(time.Unix(k.day*86400, 0))] += n
+			out[dayOfIndex(k.day)] += n
 		}
 	}
 	m.mu.Unlock()

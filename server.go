@@ -73,7 +73,7 @@ func NewServer(cfg Config, store KeyStore, opts Options) *Server {
 }
 
 // Close stops the server's background flushes and writes the usage counted
-// so far, waiting at most until ctx ends.
+// so far (the meter's last flush), waiting at most until ctx ends.
 func (s *Server) Close(ctx context.Context) error {
 	s.stop()
 	select {
