@@ -269,9 +269,8 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
-	tmpl := Key{Owner: old.Owner, Name: old.Name, Scopes: old.Scopes, CreatedAt: now,
-		ExpiresAt: earliest(old.ExpiresAt, caller.ExpiresAt),
-		RateLimit: old.RateLimit, Burst: old.Burst, MonthlyQuota: old.MonthlyQuota}
+	tmpl := old.Replacement(now)
+	tmpl.ExpiresAt = earliest(tmpl.ExpiresAt, caller.ExpiresAt)
 	key, repl, err := MintKey(a.prefix, tmpl)
 	if err == nil {
 		ctx, cancel := a.storeContext(r)

@@ -84,6 +84,13 @@ type KeyStore interface {
 	Rotate(ctx context.Context, id string, replacement Key, graceEnd time.Time) (Key, error)
 }
 
+// Replacement returns the key that rotating k mints at now, before its ID
+// and hint are set: k's owner, name, scopes, expiry and limits.
+func (k *Key) Replacement(now time.Time) Key {
+	return Key{Owner: k.Owner, Name: k.Name, Scopes: k.Scopes, CreatedAt: now, ExpiresAt: k.ExpiresAt,
+		RateLimit: k.RateLimit, Burst: k.Burst, MonthlyQuota: k.MonthlyQuota}
+}
+
 // rotated returns old with its expiry moved to graceEnd, unless it expires
 // earlier, after checking that it is active at now.
 func rotated(old Key, graceEnd, now time.Time) (Key, error) {

@@ -2,13 +2,10 @@ package keygate
 
 import (
 	"cmp"
+	"errors"
 	"net/http"
 	"slices"
-	"time"
 )
-
-// maxUsageDays is the longest range GET /v1/usage answers.
-const maxUsageDays = 92
 
 // UsageView is a key's usage as keygate shows it: GET /v1/usage and
 // "apikey usage" print it.
@@ -36,30 +33,17 @@ type usageAPI struct {
 func (a *usageAPI) get(w http.ResponseWriter, r *http.Request) {
 	k := callerOf(r)
 	now := a.now()
-	today := DayOf(now)
-	from, to := Day(string(MonthOf(now))+"-01"), today
 	q := r.URL.Query()
-	for _, p := range []struct {
-		name string
-		dst  *Day
-	}{{"from", &from}, {"to", &to}} {
-		if v := q.Get(p.name); v != "" {
-			d, err := ParseDay(v)
-			if err != nil {
-				writeProblem(w, invalidField("invalid_date", p.name, quoteShort(v)+" is not a date YYYY-MM-DD"))
-				return
-			}
-			*p.dst = d
+	from, to, err := UsageRange(q.Get("from"), q.Get("to"), now)
+	if bad, ok := errors.AsType[*DayRangeError](err); ok {
+		msg := quoteShort(bad.Value) + " is not a date YYYY-MM-DD"
+		switch bad.Err {
+		case ErrRangeReversed:
+			msg = "is before from"
+		case ErrRangeTooLong:
+			msg = ErrRangeTooLong.Error()
 		}
-	}
-	fromT, _ := time.Parse(time.DateOnly, string(from))
-	toT, _ := time.Parse(time.DateOnly, string(to))
-	switch {
-	case to < from:
-		writeProblem(w, invalidField("invalid_date", "to", "is before from"))
-		return
-	case toT.Sub(fromT) >= maxUsageDays*24*time.Hour:
-		writeProblem(w, invalidField("invalid_date", "to", "the range is longer than 92 days"))
+		writeProblem(w, invalidField("invalid_date", bad.Field, msg))
 		return
 	}
 	ctx, cancel := a.storeContext(r)

@@ -326,9 +326,7 @@ func (c *cli) rotate(id, graceText string, asJSON bool) error {
 		return notFound(id, err)
 	}
 	now := storedTime(c.now())
-	secret, repl, err := keygate.MintKey(c.cfg.Prefix, keygate.Key{
-		Owner: old.Owner, Name: old.Name, Scopes: old.Scopes, CreatedAt: now, ExpiresAt: old.ExpiresAt,
-		RateLimit: old.RateLimit, Burst: old.Burst, MonthlyQuota: old.MonthlyQuota})
+	secret, repl, err := keygate.MintKey(c.cfg.Prefix, old.Replacement(now))
 	if err != nil {
 		return err
 	}
@@ -397,26 +395,12 @@ func (c *cli) keyUsage(id, fromText, toText string, asJSON bool) error {
 	if !ok {
 		return errors.New("this store keeps no usage")
 	}
-	now := c.now()
-	to := keygate.DayOf(now)
-	from := keygate.Day(string(keygate.MonthOf(now)) + "-01")
-	for _, f := range []struct {
-		name, text string
-		dst        *keygate.Day
-	}{{"--from", fromText, &from}, {"--to", toText, &to}} {
-		if f.text == "" {
-			continue
+	from, to, err := keygate.UsageRange(fromText, toText, c.now())
+	if bad, ok := errors.AsType[*keygate.DayRangeError](err); ok {
+		if bad.Err == keygate.ErrNotADate {
+			return fmt.Errorf("--%s %q: want a date YYYY-MM-DD", bad.Field, bad.Value)
 		}
-		d, err := keygate.ParseDay(f.text)
-		if err != nil {
-			return fmt.Errorf("%s %q: want a date YYYY-MM-DD", f.name, f.text)
-		}
-		*f.dst = d
-	}
-	fromT, _ := time.Parse(time.DateOnly, string(from))
-	toT, _ := time.Parse(time.DateOnly, string(to))
-	if to < from || toT.Sub(fromT) >= 92*24*time.Hour {
-		return fmt.Errorf("--from %s --to %s: want at most 92 days, from first", from, to)
+		return fmt.Errorf("--from %s --to %s: want at most %d days, from first", from, to, keygate.MaxUsageDays)
 	}
 	k, err := st.Get(c.ctx, id)
 	if err != nil {
