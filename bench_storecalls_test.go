@@ -52,6 +52,34 @@ func reportCalls(b *testing.B, calls, requests int64) {
 	b.ReportMetric(float64(calls)/float64(requests), "storecalls/req")
 }
 
+// roundRobin sends requests round-robin over keys, the fake clock advancing
+// step a request, checks that each is answered want, and that the store
+// calls stay within one per key per window; it reports them.
+func roundRobin(b *testing.B, cfg Config, store *testStore, keys []string, requests int64, step time.Duration, want int, window time.Duration) {
+	nkeys := len(keys)
+	span := time.Duration(requests) * step
+	bound := int64(nkeys) * windows(span, window)
+	b.ReportAllocs()
+	for b.Loop() {
+		store.gets.Store(0)
+		s := newScenario(b, cfg, store)
+		w, r := newPerfWriter(), getRequest("")
+		for i := range requests {
+			if code := s.do(w, r, keys[i%int64(nkeys)]); code != want {
+				b.Fatalf("request %d answered %d, want %d", i, code, want)
+			}
+			s.clock.Advance(step)
+		}
+		calls := store.gets.Load()
+		if calls > bound {
+			b.Fatalf("%d requests on %d keys over %v made %d store calls, want at most %d (one per key per %v)",
+				requests, nkeys, span, calls, bound, window)
+		}
+		reportCalls(b, calls, requests)
+		b.ReportMetric(perKeyPerWindow(calls, nkeys, span, window), "storecalls/key/ttl")
+	}
+}
+
 // windows is how many windows of length w a span of length d touches at
 // most: the bound on store calls per key.
 func windows(d, w time.Duration) int64 { return int64(d/w) + 1 }
@@ -73,26 +101,7 @@ func BenchmarkStoreCallsSteady(b *testing.B) {
 	}
 	span := 6 * cfg.CacheTTL
 	requests := int64(span / step)
-	bound := nkeys * windows(span, cfg.CacheTTL)
-	b.ReportAllocs()
-	for b.Loop() {
-		store.gets.Store(0)
-		s := newScenario(b, cfg, store)
-		w, r := newPerfWriter(), getRequest("")
-		for i := range requests {
-			if code := s.do(w, r, keys[i%nkeys]); code != http.StatusOK {
-				b.Fatalf("request %d answered %d", i, code)
-			}
-			s.clock.Advance(step)
-		}
-		calls := store.gets.Load()
-		if calls > bound {
-			b.Fatalf("%d requests on %d keys over %v made %d store calls, want at most %d (one per key per %v)",
-				requests, nkeys, span, calls, bound, cfg.CacheTTL)
-		}
-		reportCalls(b, calls, requests)
-		b.ReportMetric(perKeyPerWindow(calls, nkeys, span, cfg.CacheTTL), "storecalls/key/ttl")
-	}
+	roundRobin(b, cfg, store, keys, requests, step, http.StatusOK, cfg.CacheTTL)
 }
 
 // perKeyPerWindow is calls per key per window of length w in a span d.
@@ -206,27 +215,7 @@ func BenchmarkStoreCallsUnknown(b *testing.B) {
 	cfg := DefaultConfig() // KEY_CACHE_SIZE 10000 holds every key
 	store := &testStore{KeyStore: NewMemoryStore()}
 	requests := int64(nkeys * rounds)
-	span := time.Duration(requests) * step
-	bound := nkeys * windows(span, cfg.NegativeTTL)
-	b.ReportAllocs()
-	for b.Loop() {
-		store.gets.Store(0)
-		s := newScenario(b, cfg, store)
-		w, r := newPerfWriter(), getRequest("")
-		for i := range requests {
-			if code := s.do(w, r, keys[i%nkeys]); code != http.StatusUnauthorized {
-				b.Fatalf("unknown key answered %d", code)
-			}
-			s.clock.Advance(step)
-		}
-		calls := store.gets.Load()
-		if calls > bound {
-			b.Fatalf("%d requests on %d unknown keys over %v made %d store calls, want at most %d (one per key per %v)",
-				requests, nkeys, span, calls, bound, cfg.NegativeTTL)
-		}
-		reportCalls(b, calls, requests)
-		b.ReportMetric(perKeyPerWindow(calls, nkeys, span, cfg.NegativeTTL), "storecalls/key/ttl")
-	}
+	roundRobin(b, cfg, store, keys, requests, step, http.StatusUnauthorized, cfg.NegativeTTL)
 }
 
 // BenchmarkStoreCallsColdKey is 200 concurrent first requests for one key

@@ -339,18 +339,27 @@ func bingoRequestFor(key string) (r *http.Request, rewind func()) {
 	return r, func() { body.Reset([]byte(perfBingoBody)) }
 }
 
+// namedHandler is a handler under benchmark.
+type namedHandler struct {
+	name string
+	h    http.Handler
+}
+
+// bingoHandlers are the bingo check bare, and behind the auth middleware
+// and its scope check.
+func bingoHandlers(e *perfEnv) []namedHandler {
+	return []namedHandler{
+		{"handler=bare", http.HandlerFunc(handleBingoCheck)},
+		{"handler=auth", e.auth.Middleware(e.auth.requireScope(ScopeBingoCheck, handleBingoCheck))},
+	}
+}
+
 // BenchmarkAuthBingo is POST /v1/bingo/check: the bare handler, and the same
 // handler behind the auth middleware and its scope check (bingo:check, a
 // default scope), on a cache hit.
 func BenchmarkAuthBingo(b *testing.B) {
 	e := newPerfEnv(b)
-	for _, v := range []struct {
-		name string
-		h    http.Handler
-	}{
-		{"handler=bare", http.HandlerFunc(handleBingoCheck)},
-		{"handler=auth", e.auth.Middleware(e.auth.requireScope(ScopeBingoCheck, handleBingoCheck))},
-	} {
+	for _, v := range bingoHandlers(e) {
 		b.Run(v.name, func(b *testing.B) {
 			r, rewind := bingoRequestFor(e.key)
 			serveOnce(b, v.h, r, http.StatusOK)
@@ -372,13 +381,7 @@ func BenchmarkAuthBingo(b *testing.B) {
 // goroutines.
 func BenchmarkAuthBingoParallel(b *testing.B) {
 	e := newPerfEnv(b)
-	for _, v := range []struct {
-		name string
-		h    http.Handler
-	}{
-		{"handler=bare", http.HandlerFunc(handleBingoCheck)},
-		{"handler=auth", e.auth.Middleware(e.auth.requireScope(ScopeBingoCheck, handleBingoCheck))},
-	} {
+	for _, v := range bingoHandlers(e) {
 		b.Run(v.name, func(b *testing.B) {
 			first, _ := bingoRequestFor(e.key)
 			serveOnce(b, v.h, first, http.StatusOK)
