@@ -165,7 +165,7 @@ func (s *FirestoreStore) Revoke(ctx context.Context, id string, at time.Time) (K
 		if !k.RevokedAt.IsZero() {
 			return nil
 		}
-		k.RevokedAt = storedTime(at)
+		k.RevokedAt = StoredTime(at)
 		return tx.Update(ref, []firestore.Update{{Path: "revoked_at", Value: k.RevokedAt}})
 	})
 	if err != nil {

@@ -98,7 +98,7 @@ func rotated(old Key, graceEnd, now time.Time) (Key, error) {
 		return Key{}, ErrKeyInactive
 	}
 	if old.ExpiresAt.IsZero() || graceEnd.Before(old.ExpiresAt) {
-		old.ExpiresAt = storedTime(graceEnd)
+		old.ExpiresAt = StoredTime(graceEnd)
 	}
 	return old, nil
 }
@@ -107,12 +107,12 @@ func rotated(old Key, graceEnd, now time.Time) (Key, error) {
 // (Firestore's precision) and Scopes never nil, so that all stores give back
 // equal keys.
 func storedKey(k Key) Key {
-	k.CreatedAt = storedTime(k.CreatedAt)
+	k.CreatedAt = StoredTime(k.CreatedAt)
 	if !k.ExpiresAt.IsZero() {
-		k.ExpiresAt = storedTime(k.ExpiresAt)
+		k.ExpiresAt = StoredTime(k.ExpiresAt)
 	}
 	if !k.RevokedAt.IsZero() {
-		k.RevokedAt = storedTime(k.RevokedAt)
+		k.RevokedAt = StoredTime(k.RevokedAt)
 	}
 	k.Scopes = slices.Clone(k.Scopes)
 	if k.Scopes == nil {
@@ -121,8 +121,8 @@ func storedKey(k Key) Key {
 	return k
 }
 
-// storedTime is t as stores keep it: UTC, to the microsecond.
-func storedTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+// StoredTime is t as stores keep it: UTC, to the microsecond.
+func StoredTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // MaxNameLen is the longest key name, in characters.
 const MaxNameLen = 100

@@ -78,7 +78,7 @@ func (s *MemoryStore) Revoke(ctx context.Context, id string, at time.Time) (Key,
 		return Key{}, ErrKeyNotFound
 	}
 	if k.RevokedAt.IsZero() {
-		k.RevokedAt = storedTime(at)
+		k.RevokedAt = StoredTime(at)
 		s.keys[id] = k
 	}
 	return cloneKey(k), nil

@@ -178,10 +178,10 @@ func (c *cli) create(a createArgs) error {
 		return err
 	}
 	now := c.now()
-	tmpl := keygate.Key{Owner: a.owner, Name: a.name, Scopes: scopes, CreatedAt: storedTime(now),
+	tmpl := keygate.Key{Owner: a.owner, Name: a.name, Scopes: scopes, CreatedAt: keygate.StoredTime(now),
 		RateLimit: a.rate, Burst: a.burst, MonthlyQuota: a.quota}
 	if lifetime > 0 {
-		tmpl.ExpiresAt = storedTime(now.Add(lifetime))
+		tmpl.ExpiresAt = keygate.StoredTime(now.Add(lifetime))
 	}
 	secret, k, err := keygate.MintKey(cfg.Prefix, tmpl)
 	if err != nil {
@@ -325,7 +325,7 @@ func (c *cli) rotate(id, graceText string, asJSON bool) error {
 	if err != nil {
 		return notFound(id, err)
 	}
-	now := storedTime(c.now())
+	now := keygate.StoredTime(c.now())
 	secret, repl, err := keygate.MintKey(c.cfg.Prefix, old.Replacement(now))
 	if err != nil {
 		return err
@@ -514,7 +514,7 @@ func (c *cli) revoke(id string) error {
 	if err != nil {
 		return notFound(id, err)
 	}
-	if !k.RevokedAt.Equal(storedTime(at)) {
+	if !k.RevokedAt.Equal(keygate.StoredTime(at)) {
 		fmt.Fprintf(c.stdout, "Key %s was already revoked at %s.\n", k.ID, formatTime(k.RevokedAt))
 		return nil
 	}
@@ -569,6 +569,3 @@ func notFound(id string, err error) error {
 	}
 	return err
 }
-
-// storedTime is t as the stores keep it: UTC, to the microsecond.
-func storedTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
