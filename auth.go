@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 )
 
@@ -144,7 +143,7 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, why refus
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", a.challenge)
 	case http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", strconv.Itoa(int(storeRetryBackoff/time.Second)))
+		setRetryAfter(w, storeRetryBackoff)
 	}
 	writeProblem(w, newProblem(why.status, why.code, a.detail(why.code)))
 }

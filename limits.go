@@ -2,7 +2,6 @@ package keygate
 
 import (
 	"log/slog"
-	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -59,6 +58,6 @@ func (l *limits) overQuota(e *cacheEntry, now time.Time) (used int64, over bool)
 func (l *limits) refuse(w http.ResponseWriter, r *http.Request, code string, retry time.Duration, detail string, attrs ...slog.Attr) {
 	logRequest(r.Context(), l.log, slog.LevelWarn, r, l.project, "request refused",
 		append(attrs, slog.String("reason", code), slog.String("key_hint", entryOf(r).key.Hint))...)
-	w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(max(retry, time.Second).Seconds())), 10))
+	setRetryAfter(w, retry)
 	writeProblem(w, newProblem(http.StatusTooManyRequests, code, detail))
 }

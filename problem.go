@@ -2,8 +2,10 @@ package keygate
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // problemTypePrefix starts the "type" member of every problem keygate
@@ -50,6 +52,12 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(p.Status)
 	w.Write(append(body, '\n'))
+}
+
+// setRetryAfter sets Retry-After to d in whole seconds, rounded up, at least
+// one.
+func setRetryAfter(w http.ResponseWriter, d time.Duration) {
+	w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(max(d, time.Second).Seconds())), 10))
 }
 
 // writeJSON writes v as application/json with the given status.

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strconv"
 	"time"
 )
 
@@ -112,6 +111,6 @@ func (e endpoint) storeContext(r *http.Request) (context.Context, context.Cancel
 // storeFailed answers 503 for a store error and logs it.
 func (e endpoint) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
 	logRequest(r.Context(), e.log, slog.LevelError, r, e.project, "store call failed", slog.String("error", err.Error()))
-	w.Header().Set("Retry-After", strconv.Itoa(int(storeRetryBackoff/time.Second)))
+	setRetryAfter(w, storeRetryBackoff)
 	writeProblem(w, newProblem(http.StatusServiceUnavailable, "store_unavailable", "The store is unavailable. Retry shortly."))
 }
