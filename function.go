@@ -62,6 +62,19 @@ func flushOnTerminate(s *Server) {
 	}
 }
 
+// Shutdown stops the function's server for a process that owns its own
+// lifecycle (cmd/local): requests that arrive from now on are refused with
+// 503 and not counted, requests already admitted finish, and the usage
+// counted is written, all bounded by ctx. It is safe to call more than once
+// and concurrently with the function's own SIGTERM handling; a function that
+// has served no request has nothing to do.
+func Shutdown(ctx context.Context) error {
+	if defaultServer == nil {
+		return nil
+	}
+	return defaultServer.Close(ctx)
+}
+
 // API is the Cloud Function's entry point. Its configuration comes from the
 // environment (see Config); a bad value makes every request a 500 whose log
 // entry names the variable.
