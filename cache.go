@@ -38,9 +38,8 @@ const storeRetryBackoff = time.Second
 // frees memory: it is longer than every window.
 type KeyCache struct {
 	store KeyStore
-	// With usage and meter (set by NewServer), a refresh of a key with a
-	// monthly quota also reads its month total.
-	usage    UsageStore
+	// With a meter (set by NewServer), a refresh of a key with a monthly
+	// quota also reads its month total, for the meter.
 	meter    *Meter
 	lru      *expirable.LRU[KeyDigest, *cacheEntry]
 	group    singleflight.Group
@@ -61,19 +60,14 @@ type cacheEntry struct {
 	fetched time.Time
 	// retryAt, after a failed refresh, is when the store may be asked again.
 	retryAt time.Time
-	// For a key with a monthly quota: the month total the store held at the
-	// fetch (base, for the month monthIndex), and how many of this instance's
-	// counts the store held just before (mark).
-	month, base, mark int64
 }
 
 // NewKeyCache returns a cache over store with cfg's size and windows; now is
 // its clock and log receives its warnings.
 func NewKeyCache(cfg Config, store KeyStore, now func() time.Time, log *slog.Logger) *KeyCache {
-	life := max(cfg.CacheTTL, cfg.StaleTTL, cfg.NegativeTTL) + storeRetryBackoff
 	return &KeyCache{
 		store:    store,
-		lru:      expirable.NewLRU[KeyDigest, *cacheEntry](cfg.CacheSize, nil, life),
+		lru:      expirable.NewLRU[KeyDigest, *cacheEntry](cfg.CacheSize, nil, cacheLife(cfg)),
 		now:      now,
 		log:      log,
 		fresh:    cfg.CacheTTL,
@@ -81,6 +75,12 @@ func NewKeyCache(cfg Config, store KeyStore, now func() time.Time, log *slog.Log
 		negative: cfg.NegativeTTL,
 		timeout:  cfg.StoreTimeout,
 	}
+}
+
+// cacheLife is the longest an entry is kept, and so the longest a key is
+// used without a refresh: past every window.
+func cacheLife(cfg Config) time.Duration {
+	return max(cfg.CacheTTL, cfg.StaleTTL, cfg.NegativeTTL) + storeRetryBackoff
 }
 
 // Lookup returns the key with digest d, ErrKeyNotFound, or an error wrapping
@@ -155,10 +155,8 @@ func (c *KeyCache) refresh(ctx context.Context, d KeyDigest) (*cacheEntry, error
 	k, err := c.store.Get(ctx, d.ID())
 	now := c.now()
 	e := &cacheEntry{key: k, found: err == nil, fetched: now}
-	if err == nil && k.MonthlyQuota > 0 && c.usage != nil && c.meter != nil {
-		e.month = monthIndex(now)
-		_, e.mark = c.meter.MonthUsage(k.ID, now)
-		e.base, err = c.usage.MonthlyUsage(ctx, k.ID, MonthOf(now))
+	if err == nil && k.MonthlyQuota > 0 && c.meter != nil {
+		err = c.meter.ReadMonth(ctx, k.ID, now)
 	}
 	if err == nil || errors.Is(err, ErrKeyNotFound) {
 		if c.forgets.Load() == forgets {

@@ -308,12 +308,17 @@ func (s *FirestoreStore) AddUsage(ctx context.Context, instance string, seq int6
 	}
 	ctx, cancel, client, err := s.begin(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrUsageNotApplied, err)
 	}
 	defer cancel()
 	keys := client.Collection(s.collection)
 	meter := client.Collection(s.collection + "_meters").Doc(instance)
+	// The outcome is unknown only when the last commit failed with anything
+	// but ABORTED (which RunTransaction retries, and which applies nothing):
+	// a timeout may hide a commit. Every other failure applied nothing.
+	committing := false
 	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		committing = false
 		snap, err := tx.Get(meter)
 		if err != nil && status.Code(err) != codes.NotFound {
 			return err
@@ -324,6 +329,7 @@ func (s *FirestoreStore) AddUsage(ctx context.Context, instance string, seq int6
 				return err
 			}
 			if n, ok := applied.(int64); ok && n >= seq {
+				committing = true
 				return nil
 			}
 		}
@@ -341,10 +347,15 @@ func (s *FirestoreStore) AddUsage(ctx context.Context, instance string, seq int6
 				return err
 			}
 		}
-		return tx.Set(meter, map[string]any{
+		err = tx.Set(meter, map[string]any{
 			"seq": seq, "updated_at": firestore.ServerTimestamp, "expires_at": time.Now().Add(meterDocLife),
 		})
+		committing = err == nil
+		return err
 	})
+	if err != nil && (!committing || status.Code(err) == codes.Aborted) {
+		return fmt.Errorf("%w: %w", ErrUsageNotApplied, storeError("add usage", err))
+	}
 	return storeError("add usage", err)
 }
 

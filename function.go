@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,7 +28,7 @@ func init() {
 var (
 	defaultOnce   sync.Once
 	defaultStore  KeyStore // set by UseKeyStore; nil means Firestore
-	defaultServer *Server
+	defaultServer atomic.Pointer[Server]
 	defaultErr    error
 	defaultLog    = NewLogger(os.Stdout)
 )
@@ -38,18 +39,19 @@ func UseKeyStore(store KeyStore) {
 	defaultStore = store
 }
 
-// terminateFlushTimeout bounds the last usage flush: Cloud Run kills an
-// instance 10 seconds after its SIGTERM.
-const terminateFlushTimeout = 8 * time.Second
+// terminateTimeout bounds the shutdown: Cloud Run kills an instance 10
+// seconds after its SIGTERM.
+const terminateTimeout = 8 * time.Second
 
 // flushOnTerminate waits for SIGTERM (Cloud Run's notice before it stops an
-// instance) or SIGINT, writes the usage counted so far, and then lets the
-// signal end the process as it would have.
+// instance) or SIGINT, shuts the server down (Server.Close: requests it
+// counted finish, later ones get 503, every count is written), and then lets
+// the signal end the process as it would have.
 func flushOnTerminate(s *Server) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGTERM, os.Interrupt)
 	sig := <-ch
-	ctx, cancel := context.WithTimeout(context.Background(), terminateFlushTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), terminateTimeout)
 	if err := s.Close(ctx); err != nil {
 		defaultLog.Error("usage not written before exit", slog.String("error", err.Error()))
 	} else {
@@ -69,10 +71,10 @@ func flushOnTerminate(s *Server) {
 // and concurrently with the function's own SIGTERM handling; a function that
 // has served no request has nothing to do.
 func Shutdown(ctx context.Context) error {
-	if defaultServer == nil {
-		return nil
+	if s := defaultServer.Load(); s != nil {
+		return s.Close(ctx)
 	}
-	return defaultServer.Close(ctx)
+	return nil
 }
 
 // API is the Cloud Function's entry point. Its configuration comes from the
@@ -89,8 +91,9 @@ func API(w http.ResponseWriter, r *http.Request) {
 		if store == nil {
 			store = NewFirestoreStore(cfg)
 		}
-		defaultServer = NewServer(cfg, store, Options{Logger: defaultLog})
-		go flushOnTerminate(defaultServer)
+		s := NewServer(cfg, store, Options{Logger: defaultLog})
+		defaultServer.Store(s)
+		go flushOnTerminate(s)
 	})
 	if defaultErr != nil {
 		defaultLog.Error("keygate is misconfigured", slog.String("error", defaultErr.Error()))
@@ -98,5 +101,5 @@ func API(w http.ResponseWriter, r *http.Request) {
 			"The service is misconfigured; its logs say how."))
 		return
 	}
-	defaultServer.ServeHTTP(w, r)
+	defaultServer.Load().ServeHTTP(w, r)
 }

@@ -1,12 +1,22 @@
 package keygate
 
 import (
+	"context"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/internal/emulator"
 )
 
 // resetFunction clears the function's package-level state, so that the next
@@ -18,7 +28,8 @@ func resetFunction(t *testing.T, store KeyStore) *syncBuffer {
 	oldLog := defaultLog
 	reset := func() {
 		defaultOnce = sync.Once{}
-		defaultStore, defaultServer, defaultErr = nil, nil, nil
+		defaultStore, defaultErr = nil, nil
+		defaultServer.Store(nil)
 	}
 	reset()
 	defaultLog = log
@@ -137,4 +148,171 @@ func TestServerOnEmulator(t *testing.T) {
 	if w := get(key); w.Code != 401 {
 		t.Errorf("revoked key after KEY_CACHE_TTL = %d, want 401", w.Code)
 	}
+}
+
+// traffic sends GET / with key to url from 8 goroutines until stop is
+// closed or the server stops answering, and tallies the answers.
+type traffic struct {
+	ok, shuttingDown, other, failed atomic.Int64
+	wg                              sync.WaitGroup
+}
+
+func sendTraffic(t *testing.T, url, key string, stop <-chan struct{}) *traffic {
+	tr := &traffic{}
+	client := &http.Client{Timeout: 10 * time.Second}
+	for range 8 {
+		tr.wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest("GET", url, nil)
+				req.Header.Set("X-API-Key", key)
+				resp, err := client.Do(req)
+				if err != nil {
+					if tr.failed.Add(1) > 1000 {
+						return // the server is gone
+					}
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch {
+				case resp.StatusCode == 200:
+					tr.ok.Add(1)
+				case resp.StatusCode == 503 && strings.Contains(string(body), `"shutting_down"`):
+					if !resp.Close {
+						t.Error("503 shutting_down without Connection: close")
+					}
+					tr.shuttingDown.Add(1)
+				default:
+					tr.other.Add(1)
+					t.Errorf("status %d %s", resp.StatusCode, body)
+				}
+			}
+		})
+	}
+	return tr
+}
+
+// waitFor waits until cond holds, failing the test after a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestTerminateUnderTraffic shuts a server down while requests keep
+// arriving, before, during and after: every request answered 200 is stored,
+// exactly once, and every later one is answered 503 shutting_down with
+// Connection: close.
+func TestTerminateUnderTraffic(t *testing.T) {
+	for _, impl := range storeImpls {
+		t.Run(impl.name, func(t *testing.T) {
+			store := impl.new(t)
+			log, _ := testLogger()
+			cfg := testConfig(func(c *Config) { c.FlushInterval, c.StoreTimeout = 20*time.Millisecond, 20*time.Second })
+			s := NewServer(cfg, store, Options{Logger: log})
+			key, k := mintTestKey(t, store, "acme")
+			srv := httptest.NewServer(s)
+			defer srv.Close()
+
+			stop := make(chan struct{})
+			tr := sendTraffic(t, srv.URL, key, stop)
+			waitFor(t, "200 answers", func() bool { return tr.ok.Load() >= 300 })
+			if err := s.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "refusals after Close", func() bool { return tr.shuttingDown.Load() >= 100 })
+			close(stop)
+			tr.wg.Wait()
+			stored, err := store.MonthlyUsage(context.Background(), k.ID, MonthOf(time.Now()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored != tr.ok.Load() {
+				t.Errorf("stored %d, answered 200 %d (then %d shutting_down)", stored, tr.ok.Load(), tr.shuttingDown.Load())
+			}
+			t.Logf("answered 200: %d, stored: %d, refused while shutting down: %d", tr.ok.Load(), stored, tr.shuttingDown.Load())
+		})
+	}
+}
+
+// terminateChildEnv names the file where TestTerminateChild, run as a child
+// process, writes its address.
+const terminateChildEnv = "KEYGATE_TEST_TERMINATE_CHILD"
+
+// TestTerminateChild is not a test: TestTerminateSignalOnEmulator runs the
+// test binary as a function instance with it, to send it a real SIGTERM.
+func TestTerminateChild(t *testing.T) {
+	addrFile := os.Getenv(terminateChildEnv)
+	if addrFile == "" {
+		t.Skip("run by TestTerminateSignalOnEmulator only")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(addrFile, []byte(l.Addr().String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	http.Serve(l, http.HandlerFunc(API)) // until SIGTERM ends the process
+}
+
+// TestTerminateSignalOnEmulator runs the function in a process of its own on
+// the emulator, sends it SIGTERM while requests keep arriving, and checks
+// that Firestore holds exactly the requests it answered 200.
+func TestTerminateSignalOnEmulator(t *testing.T) {
+	host, project := emulator.Project(t)
+	store := NewFirestoreStore(emulatorConfig(t, func(c *Config) { c.Project = project }))
+	t.Cleanup(func() { store.Close() })
+	key, k := mintTestKey(t, store, "acme")
+
+	addrFile := filepath.Join(t.TempDir(), "addr")
+	var out syncBuffer
+	cmd := exec.Command(os.Args[0], "-test.run=^TestTerminateChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), terminateChildEnv+"="+addrFile, "FIRESTORE_EMULATOR_HOST="+host,
+		"GOOGLE_CLOUD_PROJECT="+project, "USAGE_FLUSH_INTERVAL=1s", "STORE_TIMEOUT=5s")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+	var addr []byte
+	waitFor(t, "the child's address", func() bool { addr, _ = os.ReadFile(addrFile); return len(addr) > 0 })
+
+	stop := make(chan struct{})
+	tr := sendTraffic(t, "http://"+string(addr)+"/", key, stop)
+	waitFor(t, "200 answers", func() bool { return tr.ok.Load() >= 300 })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+			t.Errorf("child ended with %v, want death by the re-raised SIGTERM\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("child still running 30 s after SIGTERM\n%s", out.String())
+	}
+	close(stop)
+	tr.wg.Wait()
+	stored, err := store.MonthlyUsage(context.Background(), k.ID, MonthOf(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored != tr.ok.Load() {
+		t.Errorf("stored %d, answered 200 %d\n%s", stored, tr.ok.Load(), out.String())
+	}
+	if !strings.Contains(out.String(), "usage written before exit") {
+		t.Errorf("no final flush logged:\n%s", out.String())
+	}
+	t.Logf("answered 200: %d, stored: %d, refused while shutting down: %d", tr.ok.Load(), stored, tr.shuttingDown.Load())
 }

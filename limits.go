@@ -1,6 +1,7 @@
 package keygate
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -18,46 +19,45 @@ type limits struct {
 	project string
 }
 
-// wrap returns next behind the quota, the rate limit and the meter.
+// wrap returns next behind the rate limit, the quota and the meter. The
+// quota check and the count are one step (Meter.Admit); a request admitted
+// is marked done when next returns, so that a shutdown can wait for it.
 func (l *limits) wrap(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		e := entryOf(r)
 		now := l.now()
-		if used, over := l.overQuota(e, now); over {
-			retry := nextMonth(now).Sub(now)
-			l.refuse(w, r, "quota_exceeded", retry, "The API key has used its monthly quota of "+
-				strconv.FormatInt(e.key.MonthlyQuota, 10)+" requests; it resets at the start of the next UTC month.",
-				slog.Int64("used", used), slog.Int64("quota", e.key.MonthlyQuota))
-			return
-		}
 		if ok, retry := l.rates.allow(w, &e.key, now); !ok {
-			l.refuse(w, r, "rate_limited", retry, "The API key is over its rate limit. Retry after the number of seconds in Retry-After.")
+			l.refuse(w, r, http.StatusTooManyRequests, "rate_limited", retry, "The API key is over its rate limit. Retry after the number of seconds in Retry-After.")
 			return
 		}
-		l.meter.Count(e.key.ID, now)
+		err := l.meter.Admit(e.key.ID, e.key.MonthlyQuota, now)
+		if err != nil {
+			l.refuseAdmission(w, r, err, now)
+			return
+		}
+		defer l.meter.Done()
 		next(w, r)
 	}
 }
 
-// overQuota reports the key's requests this month and whether they have
-// reached its quota: the month total the store held when the key was last
-// read, plus everything this instance has counted since, stored or not.
-func (l *limits) overQuota(e *cacheEntry, now time.Time) (used int64, over bool) {
-	if e.key.MonthlyQuota <= 0 {
-		return 0, false
+// refuseAdmission answers a request the meter did not admit.
+func (l *limits) refuseAdmission(w http.ResponseWriter, r *http.Request, err error, now time.Time) {
+	if q, ok := errors.AsType[*quotaExceededError](err); ok {
+		l.refuse(w, r, http.StatusTooManyRequests, "quota_exceeded", nextMonth(now).Sub(now), "The API key has used its monthly quota of "+
+			strconv.FormatInt(q.quota, 10)+" requests; it resets at the start of the next UTC month.",
+			slog.Int64("used", q.used), slog.Int64("quota", q.quota))
+		return
 	}
-	counted, _ := l.meter.MonthUsage(e.key.ID, now)
-	used = counted
-	if e.month == monthIndex(now) {
-		used += e.base - e.mark
-	}
-	return used, used >= e.key.MonthlyQuota
+	// Shutting down: this instance will not count the request, so it does
+	// not serve it; the client retries, on another connection.
+	w.Header().Set("Connection", "close")
+	l.refuse(w, r, http.StatusServiceUnavailable, "shutting_down", storeRetryBackoff, "This instance is shutting down. Retry now.")
 }
 
-// refuse answers 429 with the code and Retry-After, and logs it.
-func (l *limits) refuse(w http.ResponseWriter, r *http.Request, code string, retry time.Duration, detail string, attrs ...slog.Attr) {
+// refuse answers status with the code and Retry-After, and logs it.
+func (l *limits) refuse(w http.ResponseWriter, r *http.Request, status int, code string, retry time.Duration, detail string, attrs ...slog.Attr) {
 	logRequest(r.Context(), l.log, slog.LevelWarn, r, l.project, "request refused",
 		append(attrs, slog.String("reason", code), slog.String("key_hint", entryOf(r).key.Hint))...)
 	setRetryAfter(w, retry)
-	writeProblem(w, newProblem(http.StatusTooManyRequests, code, detail))
+	writeProblem(w, newProblem(status, code, detail))
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -277,5 +278,110 @@ func TestQuotaReadOnlyForQuotaKeys(t *testing.T) {
 	}
 	if n := store.reads.Load(); n != 3 {
 		t.Errorf("a key with a quota cost %d month reads in 3 windows, want 3", n)
+	}
+}
+
+// TestQuotaExactUnderConcurrency sends 64 requests at once on a quota of 10:
+// the quota check and the count are one step, so exactly 10 pass, every
+// time, and exactly 10 are stored.
+func TestQuotaExactUnderConcurrency(t *testing.T) {
+	for _, impl := range storeImpls {
+		t.Run(impl.name, func(t *testing.T) {
+			store := impl.new(t)
+			trials := 20
+			if impl.name == "firestore" {
+				trials = 3
+			}
+			for trial := range trials {
+				s, _ := limitsServer(t, store, func(c *Config) { c.StoreTimeout = 20 * time.Second })
+				// A rate limit far above the burst, as most quota keys have.
+				key, k := mintTestKey(t, store, "acme", func(k *Key) { k.MonthlyQuota, k.RateLimit, k.Burst = 10, 1000, 100 })
+				srv := httptest.NewServer(s)
+				defer srv.Close()
+				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+				var admitted, refused atomic.Int64
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for range 64 {
+					wg.Go(func() {
+						req, _ := http.NewRequest("GET", srv.URL, nil)
+						req.Header.Set("X-API-Key", key)
+						<-start
+						resp, err := client.Do(req)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						resp.Body.Close()
+						switch resp.StatusCode {
+						case 200:
+							admitted.Add(1)
+						case 429:
+							refused.Add(1)
+						default:
+							t.Errorf("status %d", resp.StatusCode)
+						}
+					})
+				}
+				close(start)
+				wg.Wait()
+				if admitted.Load() != 10 || refused.Load() != 54 {
+					t.Fatalf("trial %d: %d admitted, %d refused; want 10 and 54", trial, admitted.Load(), refused.Load())
+				}
+				if err := s.Meter().Flush(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if n := monthTotal(t, store.(UsageStore), k.ID); n != 10 {
+					t.Fatalf("trial %d: stored %d, want 10", trial, n)
+				}
+			}
+		})
+	}
+}
+
+// slowUsageStore is a memory store whose AddUsage returns a while after it
+// has applied a batch, as a remote commit does: a reader then sees the
+// batch in the store while the meter still waits for its outcome.
+type slowUsageStore struct{ *MemoryStore }
+
+func (s slowUsageStore) AddUsage(ctx context.Context, instance string, seq int64, counts []UsageCount) error {
+	err := s.MemoryStore.AddUsage(ctx, instance, seq, counts)
+	time.Sleep(time.Millisecond)
+	return err
+}
+
+// TestUsageConsistentDuringFlushes reads GET /v1/usage while flushes commit
+// all the time: every answer counts each request answered before it exactly
+// once (itself included), never less and never more.
+func TestUsageConsistentDuringFlushes(t *testing.T) {
+	store := slowUsageStore{NewMemoryStore()}
+	s, _ := limitsServer(t, store)
+	key, _ := mintTestKey(t, store, "acme", func(k *Key) { k.Scopes = []string{ScopeUsageRead} })
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				s.Meter().Flush(context.Background())
+			}
+		}
+	})
+	defer func() { close(done); wg.Wait() }()
+	for i := 1; i <= 300; i++ {
+		if w := get(s, key); w.Code != 200 {
+			t.Fatalf("GET / = %d", w.Code)
+		}
+		r := httptest.NewRequest("GET", "/v1/usage", nil)
+		r.Header.Set("X-API-Key", key)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		var v UsageView
+		mustJSON(t, w, 200, &v)
+		if want := int64(2 * i); v.MonthTotal != want {
+			t.Fatalf("round %d: month_total = %d, want %d", i, v.MonthTotal, want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package keygate
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -147,7 +148,7 @@ type memUsage struct {
 // AddUsage implements UsageStore.
 func (s *MemoryStore) AddUsage(ctx context.Context, instance string, seq int64, counts []UsageCount) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrUsageNotApplied, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

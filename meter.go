@@ -4,35 +4,62 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 )
 
-// Meter counts the requests each key makes, per UTC day, and persists the
+// ErrShuttingDown is Admit's answer once Close has begun: the request is not
+// counted, and must not be served as if it were.
+var ErrShuttingDown = errors.New("shutting down")
+
+// Meter admits and counts the requests of keys, per UTC day, and persists the
 // counts in batches: at most once per flush interval, in the background, so
-// that no request waits for the store. A batch that fails stays pending and
-// is retried, as it was, until the store takes it; the store applies each
-// batch at most once, so a retry after an unknown outcome cannot count twice.
+// that no request waits for the store.
 //
-// It also knows, for quotas, how many requests this instance has counted for
-// a key in the current month, and how many of those the store holds.
+// Three promises rest on it, and each is kept by one mechanism:
+//
+//   - Exact quotas on one instance: Admit checks a key's quota and counts the
+//     request in one step under one lock, so concurrent requests cannot all
+//     pass a check that only one of them should.
+//   - Nothing counted is lost or counted twice: a batch whose outcome is
+//     unknown (a timeout may hide a commit) is retried as it was, and the
+//     store applies each batch at most once; a batch the store says it did
+//     not apply goes back into the pending counts, so an outage leaves one
+//     batch in doubt and one map of counts, not a queue.
+//   - Every admitted request is stored, whatever the shutdown: Close refuses
+//     admissions from then on, waits for the admitted requests to finish, and
+//     then flushes.
+//
+// Memory: pending holds one entry per key and day counted since the last
+// successful flush; tallies one per key with a quota state, dropped once
+// persisted and idle for longer than any cached key can be used unrefreshed.
 type Meter struct {
 	store    UsageStore
 	now      func() time.Time
 	log      *slog.Logger
 	interval time.Duration
 	timeout  time.Duration
-	instance string // this process's meter ID in the store
+	idle     time.Duration // a persisted tally untouched this long is dropped
+	instance string        // this process's meter ID in the store
 
 	mu        sync.Mutex
-	pending   map[meterKey]int64     // counted, not yet in a batch
-	months    map[string]*monthTally // by key ID: this month's tally
+	pending   map[meterKey]int64     // counted, not yet sent
+	tallies   map[string]*monthTally // by key ID: this month's quota state
 	lastFlush time.Time              // when the last flush started
 	flushing  bool
+	closed    bool
+	inflight  int           // admitted requests not yet done
+	drained   chan struct{} // closed once closed and inflight is 0
+	drainOnce sync.Once
 
-	flushMu  sync.Mutex   // one flush at a time
-	unsent   []usageBatch // batches not yet known to be stored, oldest first
+	// turn is held by a flush, and by a read that must see the store and the
+	// counts consistently (usage reports, quota bases): while it is held, no
+	// batch commits. A channel, so that waiting for it honours a context.
+	turn     chan struct{}
+	inDoubt  *usageBatch // sent, outcome unknown: retried first, unchanged
 	batchSeq int64
 }
 
@@ -42,12 +69,20 @@ type meterKey struct {
 	day int64
 }
 
-// monthTally is what this instance counted for a key in one month.
+// monthTally is a key's quota state on this instance for one month.
 type monthTally struct {
 	month     int64 // year*12 + month-1
-	counted   int64 // requests counted
+	counted   int64 // requests admitted this month
 	persisted int64 // of those, the ones the store holds
+	// base is the key's month total that the store held at the last read,
+	// and mark how many of this instance's counts it held then.
+	base, mark int64
+	touched    time.Time // last admission or read
 }
+
+// used is the key's requests this month as this instance knows them: the
+// stored total at the last read, plus what this instance admitted since.
+func (t *monthTally) used() int64 { return t.base + t.counted - t.mark }
 
 // usageBatch is one AddUsage call.
 type usageBatch struct {
@@ -56,8 +91,10 @@ type usageBatch struct {
 }
 
 // NewMeter returns a meter that persists into store at most once per
-// interval, each call bounded by timeout.
-func NewMeter(store UsageStore, interval, timeout time.Duration, now func() time.Time, log *slog.Logger) *Meter {
+// interval, each call bounded by timeout. Quota state unused for idle is
+// dropped; idle must exceed the longest a cached key is used without a
+// refresh (which reads the base again).
+func NewMeter(store UsageStore, interval, timeout, idle time.Duration, now func() time.Time, log *slog.Logger) *Meter {
 	var id [8]byte
 	rand.Read(id[:])
 	return &Meter{
@@ -66,10 +103,13 @@ func NewMeter(store UsageStore, interval, timeout time.Duration, now func() time
 		log:       log,
 		interval:  interval,
 		timeout:   timeout,
+		idle:      idle,
 		instance:  now().UTC().Format("20060102t150405") + "-" + hex.EncodeToString(id[:]),
 		pending:   make(map[meterKey]int64),
-		months:    make(map[string]*monthTally),
+		tallies:   make(map[string]*monthTally),
 		lastFlush: now(),
+		drained:   make(chan struct{}),
+		turn:      make(chan struct{}, 1),
 	}
 }
 
@@ -84,24 +124,64 @@ func monthIndex(t time.Time) int64 {
 	return int64(y)*12 + int64(m) - 1
 }
 
-// Count counts one request of the key id at time now, and starts a
-// background flush if the last one started an interval ago or more.
-func (m *Meter) Count(id string, now time.Time) {
-	day := dayIndex(now)
-	month := monthIndex(now)
+// quotaExceededError is Admit's answer for a key at its quota.
+type quotaExceededError struct{ used, quota int64 }
+
+func (e *quotaExceededError) Error() string {
+	return fmt.Sprintf("quota exceeded: %d of %d requests used", e.used, e.quota)
+}
+
+// Admit counts one request of the key id at now, unless the key has used
+// its monthly quota (0 means none: a *quotaExceededError) or the meter is
+// closing (ErrShuttingDown). An admitted request must call Done when it has
+// been answered. It may start a background flush.
+func (m *Meter) Admit(id string, quota int64, now time.Time) error {
 	m.mu.Lock()
-	m.pending[meterKey{id, day}]++
-	t := m.months[id]
-	if t == nil || t.month != month {
-		t = &monthTally{month: month}
-		m.months[id] = t
+	if m.closed {
+		m.mu.Unlock()
+		return ErrShuttingDown
 	}
-	t.counted++
+	if t := m.tally(id, monthIndex(now), quota > 0); t != nil {
+		if used := t.used(); quota > 0 && used >= quota {
+			m.mu.Unlock()
+			return &quotaExceededError{used, quota}
+		}
+		t.counted++
+		t.touched = now
+	}
+	m.pending[meterKey{id, dayIndex(now)}]++
+	m.inflight++
 	start := m.claimFlush(now)
 	m.mu.Unlock()
 	if start {
 		go m.claimedFlush(context.Background())
 	}
+	return nil
+}
+
+// tally returns the key id's quota state for month, starting it afresh in a
+// new month; nil if it has none and create is false (keys without a quota
+// keep none). m.mu must be held.
+func (m *Meter) tally(id string, month int64, create bool) *monthTally {
+	t := m.tallies[id]
+	if t == nil && !create {
+		return nil
+	}
+	if t == nil || t.month != month {
+		t = &monthTally{month: month}
+		m.tallies[id] = t
+	}
+	return t
+}
+
+// Done marks a request that Admit admitted as answered.
+func (m *Meter) Done() {
+	m.mu.Lock()
+	m.inflight--
+	if m.closed && m.inflight == 0 {
+		m.drainOnce.Do(func() { close(m.drained) })
+	}
+	m.mu.Unlock()
 }
 
 // claimFlush reports whether a flush is due at now and none is running; if
@@ -122,65 +202,175 @@ func (m *Meter) claimedFlush(ctx context.Context) {
 	m.mu.Unlock()
 }
 
-// MonthUsage returns what this instance has counted for the key id in the
-// month of now, and how many of those the store holds.
-func (m *Meter) MonthUsage(id string, now time.Time) (counted, persisted int64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if t := m.months[id]; t != nil && t.month == monthIndex(now) {
-		return t.counted, t.persisted
+// takeTurn waits for the meter's turn: no batch commits until releaseTurn.
+func (m *Meter) takeTurn(ctx context.Context) error {
+	select {
+	case m.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the usage flush: %w", ctx.Err())
 	}
-	return 0, 0
 }
 
-// Flush persists every count made so far: the batches a failed flush left,
-// then the new counts. It stops at the first failure, which it returns; the
-// counts stay for the next flush.
+func (m *Meter) releaseTurn() { <-m.turn }
+
+// Flush persists every count made so far: first the batch in doubt, if any,
+// then the pending counts. It stops at the first failure, which it returns;
+// the counts stay for the next flush.
 func (m *Meter) Flush(ctx context.Context) error {
-	m.flushMu.Lock()
-	defer m.flushMu.Unlock()
-	m.mu.Lock()
-	counts := make([]UsageCount, 0, len(m.pending))
-	for k, n := range m.pending {
-		counts = append(counts, UsageCount{KeyID: k.id, Day: dayOfIndex(k.day), Requests: n})
+	if err := m.takeTurn(ctx); err != nil {
+		return err
 	}
-	clear(m.pending)
-	m.mu.Unlock()
-	for len(counts) > 0 {
-		n := min(len(counts), MaxUsageBatch)
-		m.batchSeq++
-		m.unsent = append(m.unsent, usageBatch{seq: m.batchSeq, counts: counts[:n]})
-		counts = counts[n:]
+	defer m.releaseTurn()
+	if err := m.settle(ctx); err != nil {
+		return err
 	}
-	for len(m.unsent) > 0 {
-		b := m.unsent[0]
-		callCtx, cancel := context.WithTimeout(ctx, m.timeout)
-		err := m.store.AddUsage(callCtx, m.instance, b.seq, b.counts)
-		cancel()
-		if err != nil {
-			pending := 0
-			for _, b := range m.unsent {
-				pending += len(b.counts)
+	for {
+		m.mu.Lock()
+		counts := make([]UsageCount, 0, min(len(m.pending), MaxUsageBatch))
+		for k, n := range m.pending {
+			if len(counts) == MaxUsageBatch {
+				break
 			}
-			m.log.Warn("usage flush failed: counts kept for the next flush",
-				slog.Int("pending_counts", pending), slog.String("error", err.Error()))
+			counts = append(counts, UsageCount{KeyID: k.id, Day: dayOfIndex(k.day), Requests: n})
+			delete(m.pending, k)
+		}
+		m.pruneTallies(m.now())
+		m.mu.Unlock()
+		if len(counts) == 0 {
+			return nil
+		}
+		m.batchSeq++
+		m.inDoubt = &usageBatch{seq: m.batchSeq, counts: counts}
+		if err := m.settle(ctx); err != nil {
 			return err
 		}
-		m.unsent = m.unsent[1:]
-		m.mu.Lock()
+	}
+}
+
+// settle sends the batch in doubt, if any, and learns its outcome: stored
+// (the tallies learn it), not stored (its counts go back to pending, to be
+// sent in a later batch), or still unknown (it stays in doubt). The caller
+// holds the turn.
+func (m *Meter) settle(ctx context.Context) error {
+	b := m.inDoubt
+	if b == nil {
+		return nil
+	}
+	callCtx, cancel := context.WithTimeout(ctx, m.timeout)
+	err := m.store.AddUsage(callCtx, m.instance, b.seq, b.counts)
+	cancel()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case err == nil:
+		m.inDoubt = nil
 		for _, c := range b.counts {
 			day, _ := time.Parse(time.DateOnly, string(c.Day))
-			if t := m.months[c.KeyID]; t != nil && t.month == monthIndex(day) {
+			if t := m.tallies[c.KeyID]; t != nil && t.month == monthIndex(day) {
 				t.persisted += c.Requests
 			}
 		}
-		m.mu.Unlock()
+		return nil
+	case errors.Is(err, ErrUsageNotApplied):
+		m.inDoubt = nil
+		for _, c := range b.counts {
+			day, _ := time.Parse(time.DateOnly, string(c.Day))
+			m.pending[meterKey{c.KeyID, dayIndex(day)}] += c.Requests
+		}
 	}
+	m.log.Warn("usage flush failed: counts kept for the next flush",
+		slog.Int("pending_counts", len(m.pending)), slog.Bool("batch_in_doubt", m.inDoubt != nil),
+		slog.String("error", err.Error()))
+	return err
+}
+
+// pruneTallies drops the quota state that no longer matters: tallies of past
+// months, and of keys idle for m.idle, once the store holds all they
+// counted. A key dropped while idle is read again before it is next used,
+// since no cache entry outlives m.idle. m.mu must be held.
+func (m *Meter) pruneTallies(now time.Time) {
+	month := monthIndex(now)
+	for id, t := range m.tallies {
+		if t.persisted == t.counted && (t.month != month || now.Sub(t.touched) >= m.idle) {
+			delete(m.tallies, id)
+		}
+	}
+}
+
+// ReadMonth sets the key id's quota base from the store's month total, read
+// while no batch commits, so that the base and this instance's counts
+// neither overlap nor leave a gap. A batch in doubt is settled first; if it
+// stays in doubt the base may include it, and the key is refused that many
+// requests early rather than late.
+func (m *Meter) ReadMonth(ctx context.Context, id string, now time.Time) error {
+	if err := m.takeTurn(ctx); err != nil {
+		return err
+	}
+	defer m.releaseTurn()
+	m.settle(ctx) // best effort: see above
+	month := monthIndex(now)
+	m.mu.Lock()
+	var mark int64
+	if t := m.tallies[id]; t != nil && t.month == month {
+		mark = t.persisted
+	}
+	m.mu.Unlock()
+	base, err := m.store.MonthlyUsage(ctx, id, MonthOf(now))
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	t := m.tally(id, month, true)
+	t.base, t.mark, t.touched = base, mark, now
+	m.mu.Unlock()
 	return nil
 }
 
+// ReadUsage calls read, which reads the key id's stored usage, while no
+// batch commits, and returns this instance's counts of the key that the
+// store does not hold, by day. A request admitted before ReadUsage is in
+// exactly one of the two. It fails if a batch stays in doubt, since the
+// store may or may not hold it.
+func (m *Meter) ReadUsage(ctx context.Context, id string, read func(context.Context) error) (map[Day]int64, error) {
+	if err := m.takeTurn(ctx); err != nil {
+		return nil, err
+	}
+	defer m.releaseTurn()
+	if err := m.settle(ctx); err != nil {
+		return nil, err
+	}
+	out := make(map[Day]int64)
+	m.mu.Lock()
+	for k, n := range m.pending {
+		if k.id == id {
+			out[dayOfIndex(k.day)] += n
+		}
+	}
+	m.mu.Unlock()
+	return out, read(ctx)
+}
+
+// Close ends admissions (Admit answers ErrShuttingDown from now on), waits
+// for the admitted requests to be answered, and writes every count, all
+// before ctx ends. It may be called more than once.
+func (m *Meter) Close(ctx context.Context) error {
+	m.mu.Lock()
+	m.closed = true
+	if m.inflight == 0 {
+		m.drainOnce.Do(func() { close(m.drained) })
+	}
+	m.mu.Unlock()
+	select {
+	case <-m.drained:
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for requests to finish: %w", ctx.Err())
+	}
+	return m.Flush(ctx)
+}
+
 // Run flushes every interval, unless requests have started a flush since,
-// until ctx ends. The last flush is the caller's (Server.Close).
+// until ctx ends. The last flush is Close's.
 func (m *Meter) Run(ctx context.Context) {
 	tick := time.NewTicker(m.interval)
 	defer tick.Stop()
@@ -199,25 +389,9 @@ func (m *Meter) Run(ctx context.Context) {
 	}
 }
 
-// Unflushed returns this instance's counts for the key id that the store
-// does not hold yet, by day.
-func (m *Meter) Unflushed(id string) map[Day]int64 {
-	out := make(map[Day]int64)
-	m.flushMu.Lock() // unsent belongs to the flush
-	for _, b := range m.unsent {
-		for _, c := range b.counts {
-			if c.KeyID == id {
-				out[c.Day] += c.Requests
-			}
-		}
-	}
-	m.flushMu.Unlock()
+// sizes returns the number of pending counts and quota tallies held.
+func (m *Meter) sizes() (pending, tallies int) {
 	m.mu.Lock()
-	for k, n := range m.pending {
-		if k.id == id {
-			out[dayOfIndex(k.day)] += n
-		}
-	}
-	m.mu.Unlock()
-	return out
+	defer m.mu.Unlock()
+	return len(m.pending), len(m.tallies)
 }

@@ -207,13 +207,20 @@ func TestMeterFlushInBackground(t *testing.T) {
 	store := NewMemoryStore()
 	clock := newFakeClock()
 	log, _ := testLogger()
-	m := NewMeter(store, 10*time.Second, time.Second, clock.Now, log)
-	m.Count("k", clock.Now())
+	m := NewMeter(store, 10*time.Second, time.Second, time.Hour, clock.Now, log)
+	admit := func() {
+		t.Helper()
+		if err := m.Admit("k", 100, clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		m.Done()
+	}
+	admit()
 	if n, _ := store.MonthlyUsage(context.Background(), "k", MonthOf(t0)); n != 0 {
 		t.Fatalf("flushed before the interval: %d", n)
 	}
 	clock.Advance(10 * time.Second)
-	m.Count("k", clock.Now()) // starts a flush in the background
+	admit() // starts a flush in the background
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		n, _ := store.MonthlyUsage(context.Background(), "k", MonthOf(t0))
@@ -225,7 +232,153 @@ func TestMeterFlushInBackground(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if counted, persisted := m.MonthUsage("k", clock.Now()); counted != 2 || persisted != 2 {
-		t.Errorf("MonthUsage = %d, %d; want 2, 2", counted, persisted)
+	m.mu.Lock()
+	counted, persisted := m.tallies["k"].counted, m.tallies["k"].persisted
+	m.mu.Unlock()
+	if counted != 2 || persisted != 2 {
+		t.Errorf("tally = %d counted, %d persisted; want 2, 2", counted, persisted)
+	}
+}
+
+// notAppliedStore is a memory store whose AddUsage, while down, fails
+// saying it applied nothing, and which counts its AddUsage calls.
+type notAppliedStore struct {
+	*MemoryStore
+	down  atomic.Bool
+	calls atomic.Int64
+}
+
+func (s *notAppliedStore) AddUsage(ctx context.Context, instance string, seq int64, counts []UsageCount) error {
+	s.calls.Add(1)
+	if s.down.Load() {
+		return fmt.Errorf("%w: %w", ErrUsageNotApplied, errStoreDown)
+	}
+	return s.MemoryStore.AddUsage(ctx, instance, seq, counts)
+}
+
+// admitN admits n requests of id at now on m, each answered at once.
+func admitN(t testing.TB, m *Meter, id string, quota int64, now time.Time, n int) {
+	t.Helper()
+	for range n {
+		if err := m.Admit(id, quota, now); err != nil {
+			t.Fatal(err)
+		}
+		m.Done()
+	}
+}
+
+// TestMeterOutageMergesBatches keeps the store down for an hour of flushes
+// with 100 keys: the counts stay one per key and day, not a batch per
+// flush, and once the store is back one batch stores them all, exactly.
+func TestMeterOutageMergesBatches(t *testing.T) {
+	store := &notAppliedStore{MemoryStore: NewMemoryStore()}
+	store.down.Store(true)
+	clock := newFakeClock()
+	log, _ := testLogger()
+	m := NewMeter(store, time.Hour, time.Second, time.Hour, clock.Now, log)
+	for range 360 { // an hour of 10 s flushes
+		for k := range 100 {
+			admitN(t, m, fmt.Sprint("k", k), 0, clock.Now(), 1)
+		}
+		if err := m.Flush(context.Background()); err == nil {
+			t.Fatal("flush succeeded with the store down")
+		}
+		clock.Advance(10 * time.Second)
+	}
+	if pending, _ := m.sizes(); pending != 100 || m.inDoubt != nil {
+		t.Fatalf("after the outage: %d pending counts, batch in doubt %v; want 100 and none", pending, m.inDoubt != nil)
+	}
+	store.down.Store(false)
+	before := store.calls.Load()
+	if err := m.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.calls.Load() - before; n != 1 {
+		t.Errorf("replay took %d AddUsage calls, want 1", n)
+	}
+	for k := range 100 {
+		if n := monthTotal(t, store, fmt.Sprint("k", k)); n != 360 {
+			t.Fatalf("k%d stored %d, want 360", k, n)
+		}
+	}
+}
+
+// hidingStore applies AddUsage and then, while hide is set, reports a
+// timeout: the outcome of the batch is unknown to the meter.
+type hidingStore struct {
+	*MemoryStore
+	hide atomic.Bool
+}
+
+func (s *hidingStore) AddUsage(ctx context.Context, instance string, seq int64, counts []UsageCount) error {
+	err := s.MemoryStore.AddUsage(ctx, instance, seq, counts)
+	if err == nil && s.hide.Load() {
+		return context.DeadlineExceeded
+	}
+	return err
+}
+
+// TestMeterUnknownOutcomeKeepsBatch: a batch whose outcome is unknown is
+// retried as it was, while new counts wait beside it, and nothing is
+// counted twice.
+func TestMeterUnknownOutcomeKeepsBatch(t *testing.T) {
+	store := &hidingStore{MemoryStore: NewMemoryStore()}
+	clock := newFakeClock()
+	log, _ := testLogger()
+	m := NewMeter(store, time.Hour, time.Second, time.Hour, clock.Now, log)
+	admitN(t, m, "k", 0, clock.Now(), 5)
+	store.hide.Store(true)
+	for range 3 {
+		if err := m.Flush(context.Background()); err == nil {
+			t.Fatal("hidden outcome reported as success")
+		}
+		admitN(t, m, "k", 0, clock.Now(), 2)
+	}
+	if m.inDoubt == nil || m.inDoubt.seq != 1 {
+		t.Fatalf("batch in doubt = %+v, want batch 1 kept", m.inDoubt)
+	}
+	store.hide.Store(false)
+	if err := m.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := monthTotal(t, store, "k"); n != 11 {
+		t.Errorf("stored %d, want 11", n)
+	}
+}
+
+// TestMeterMemoryBounded counts 100,000 distinct keys with quotas: once
+// flushed and idle, the meter holds nothing of them, and a past month's
+// tallies go as soon as they are stored.
+func TestMeterMemoryBounded(t *testing.T) {
+	store := NewMemoryStore()
+	clock := newFakeClock()
+	log, _ := testLogger()
+	m := NewMeter(store, time.Hour, time.Second, 11*time.Minute, clock.Now, log)
+	for i := range 100_000 {
+		admitN(t, m, fmt.Sprint("k", i), 100, clock.Now(), 1)
+	}
+	if pending, tallies := m.sizes(); pending != 100_000 || tallies != 100_000 {
+		t.Fatalf("before flushing: %d pending, %d tallies", pending, tallies)
+	}
+	if err := m.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if pending, tallies := m.sizes(); pending != 0 || tallies != 100_000 {
+		t.Fatalf("flushed, still in use: %d pending, %d tallies; want 0 and 100000", pending, tallies)
+	}
+	clock.Advance(11 * time.Minute)
+	if err := m.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if pending, tallies := m.sizes(); pending != 0 || tallies != 0 {
+		t.Fatalf("flushed and idle: %d pending, %d tallies; want 0 and 0", pending, tallies)
+	}
+	// A key used on the last evening of a month, then in the next.
+	clock.Advance(3*24*time.Hour + 11*time.Hour) // 2026-11-30 23:11
+	admitN(t, m, "late", 100, clock.Now(), 1)
+	clock.Advance(time.Hour) // December
+	m.Flush(context.Background())
+	if _, tallies := m.sizes(); tallies != 0 {
+		t.Errorf("November's tally kept into December: %d tallies", tallies)
 	}
 }

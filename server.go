@@ -41,9 +41,9 @@ func NewServer(cfg Config, store KeyStore, opts Options) *Server {
 	if !ok {
 		usage = discardUsage{}
 	}
-	meter := NewMeter(usage, cfg.FlushInterval, cfg.StoreTimeout, opts.Now, opts.Logger)
+	meter := NewMeter(usage, cfg.FlushInterval, cfg.StoreTimeout, cacheLife(cfg), opts.Now, opts.Logger)
 	keys := NewKeyCache(cfg, store, opts.Now, opts.Logger)
-	keys.usage, keys.meter = usage, meter
+	keys.meter = meter
 	auth := NewAuthenticator(cfg, keys, opts.Now, opts.Logger)
 	lim := &limits{meter: meter, rates: newRateLimits(cfg.CacheSize, cfg.DefaultRateLimit, cfg.DefaultBurst),
 		now: opts.Now, log: opts.Logger, project: cfg.Project}
@@ -71,8 +71,10 @@ func NewServer(cfg Config, store KeyStore, opts Options) *Server {
 	return s
 }
 
-// Close stops the server's background flushes and writes the usage counted
-// so far (the meter's last flush), waiting at most until ctx ends.
+// Close shuts the server down, all before ctx ends: from now on it answers
+// 503 shutting_down to requests it would have counted, waits for the
+// requests it counted to be answered, stops its background flushes, and
+// writes every count (Meter.Close). It may be called more than once.
 func (s *Server) Close(ctx context.Context) error {
 	s.stop()
 	select {
@@ -80,7 +82,7 @@ func (s *Server) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return s.meter.Flush(ctx)
+	return s.meter.Close(ctx)
 }
 
 // Meter returns the server's usage meter.

@@ -2,6 +2,7 @@ package keygate
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -49,16 +50,21 @@ func (a *usageAPI) get(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := a.storeContext(r)
 	defer cancel()
 	month := MonthOf(now)
-	total, err := a.store.MonthlyUsage(ctx, k.ID, month)
+	var total int64
 	var days []DayUsage
-	if err == nil {
-		days, err = a.store.DailyUsage(ctx, k.ID, from, to)
-	}
+	// Read while no usage batch commits: a request answered before this one
+	// is then either in the store or in unflushed, never in both or neither.
+	unflushed, err := a.meter.ReadUsage(ctx, k.ID, func(ctx context.Context) (err error) {
+		if total, err = a.store.MonthlyUsage(ctx, k.ID, month); err == nil {
+			days, err = a.store.DailyUsage(ctx, k.ID, from, to)
+		}
+		return err
+	})
 	if err != nil {
 		a.storeFailed(w, r, err)
 		return
 	}
-	for day, n := range a.meter.Unflushed(k.ID) {
+	for day, n := range unflushed {
 		if day.Month() == month {
 			total += n
 		}

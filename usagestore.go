@@ -14,7 +14,9 @@ type UsageStore interface {
 	// AddUsage adds counts to the stored totals, all or none. It applies the
 	// batch seq of an instance at most once: called again with a batch it
 	// has applied (say, after a timeout hid the outcome), it returns nil and
-	// adds nothing. An instance numbers its batches 1, 2, 3, ...
+	// adds nothing. An instance numbers its batches in increasing order, with
+	// gaps where a batch was not applied. An error that wraps
+	// ErrUsageNotApplied promises that nothing of the batch was applied.
 	AddUsage(ctx context.Context, instance string, seq int64, counts []UsageCount) error
 	// DailyUsage returns the key's counts for the days from to to (UTC dates,
 	// inclusive), oldest first, leaving out days without requests.
@@ -22,6 +24,12 @@ type UsageStore interface {
 	// MonthlyUsage returns the key's total for a UTC month.
 	MonthlyUsage(ctx context.Context, keyID string, month Month) (int64, error)
 }
+
+// ErrUsageNotApplied, wrapped, is AddUsage's answer when the store knows
+// it did not apply the batch: the meter may then send the counts again in
+// another batch. Any other error leaves the outcome unknown, and the batch
+// is retried as it was.
+var ErrUsageNotApplied = errors.New("usage batch not applied")
 
 // UsageCount is a number of requests of a key on a day.
 type UsageCount struct {
