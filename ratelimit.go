@@ -29,11 +29,11 @@ func newRateLimits(size int, defaultRate float64, defaultBurst int) *rateLimits 
 // limitOf is the key's rate and burst; a rate of 0 means no limit.
 func (l *rateLimits) limitOf(k *Key) (float64, int) {
 	r, b := k.RateLimit, k.Burst
-	if r <= 0 {
+	if !(r > 0) { // also NaN, from a document edited by hand
 		r, b = l.defaultRate, l.defaultBurst
 	}
 	if r > 0 && b < 1 {
-		b = max(1, int(math.Ceil(r))) // a rate without a burst allows one second's worth
+		b = defaultBurst(r)
 	}
 	return r, b
 }
