@@ -107,18 +107,27 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		dur("STORE_TIMEOUT", &c.StoreTimeout, time.Millisecond),
 		dur("USAGE_FLUSH_INTERVAL", &c.FlushInterval, time.Second),
 	}
+	// The defaults are checked as a key's own limits are (ValidateLimits);
+	// an explicit DEFAULT_BURST must be at least 1: unset means one second's
+	// worth.
 	if v := getenv("DEFAULT_RATE_LIMIT"); v != "" {
 		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || r < 0 || r > 1e6 || r != r {
-			errs = append(errs, fmt.Errorf("DEFAULT_RATE_LIMIT=%q: want requests per second, from 0 (no limit) to 1000000", v))
+		if err == nil {
+			err = ValidateLimits(r, 0, 0)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("DEFAULT_RATE_LIMIT=%q: want 0 (no limit) or %g to %d requests per second", v, MinRateLimit, MaxRateLimit))
 		} else {
 			c.DefaultRateLimit = r
 		}
 	}
 	if v := getenv("DEFAULT_BURST"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1_000_000 {
-			errs = append(errs, fmt.Errorf("DEFAULT_BURST=%q: want a whole number from 1 to 1000000", v))
+		if err == nil {
+			err = ValidateLimits(0, n, 0)
+		}
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("DEFAULT_BURST=%q: want a whole number from 1 to %d", v, MaxBurst))
 		} else {
 			c.DefaultBurst = n
 		}

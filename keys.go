@@ -26,9 +26,6 @@ import (
 const (
 	defaultListLimit = 20
 	maxListLimit     = 100
-	defaultGrace     = 24 * time.Hour
-	maxGrace         = 30 * 24 * time.Hour
-	maxLifetime      = 10 * 365 * 24 * time.Hour
 )
 
 // keysAPI serves the key endpoints.
@@ -82,18 +79,15 @@ func (a *keysAPI) newKey(caller *Key, req createKeyRequest) (Key, *Problem) {
 		return Key{}, insufficientScope(missing)
 	}
 	now := a.now()
-	// The new key has the caller's limits: a key cannot mint a less limited one.
-	k := Key{Owner: caller.Owner, Name: req.Name, Scopes: slices.Clone(scopes), CreatedAt: now,
-		RateLimit: caller.RateLimit, Burst: caller.Burst, MonthlyQuota: caller.MonthlyQuota}
+	k := Key{Owner: caller.Owner, Name: req.Name, Scopes: slices.Clone(scopes), CreatedAt: now}
 	if req.ExpiresIn != nil {
-		d, err := time.ParseDuration(*req.ExpiresIn)
-		if err != nil || d <= 0 || d > maxLifetime {
-			return Key{}, invalidField("invalid_expires_in", "expires_in",
-				strconv.Quote(*req.ExpiresIn)+" is not a Go duration from 1s to 87600h, such as 720h")
+		d, err := ParseLifetime(*req.ExpiresIn)
+		if err != nil {
+			return Key{}, invalidField("invalid_expires_in", "expires_in", err.Error())
 		}
 		k.ExpiresAt = now.Add(d)
 	}
-	k.ExpiresAt = earliest(k.ExpiresAt, caller.ExpiresAt)
+	k.narrowTo(caller) // unlimited as asked, so the caller's limits
 	return k, nil
 }
 
@@ -128,7 +122,7 @@ func (a *keysAPI) list(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxListLimit {
-			writeProblem(w, invalidField("invalid_limit", "limit", strconv.Quote(v)+" is not a whole number from 1 to "+strconv.Itoa(maxListLimit)))
+			writeProblem(w, invalidField("invalid_limit", "limit", quoteShort(v)+": want a whole number from 1 to "+strconv.Itoa(maxListLimit)))
 			return
 		}
 		limit = n
@@ -205,8 +199,14 @@ func (a *keysAPI) get(w http.ResponseWriter, r *http.Request) {
 // revoke serves DELETE /v1/keys/{id}: the key is revoked, on this instance at
 // once, elsewhere within KEY_CACHE_TTL.
 func (a *keysAPI) revoke(w http.ResponseWriter, r *http.Request) {
+	caller := callerOf(r)
 	k, ok := a.ownedKey(w, r)
 	if !ok {
+		return
+	}
+	// As for rotate: else a narrow key could cut off its owner's broad ones.
+	if missing := caller.missingScope(k.GrantedScopes()); missing != "" {
+		writeProblem(w, insufficientScope(missing))
 		return
 	}
 	ctx, cancel := a.storeContext(r)
@@ -217,7 +217,7 @@ func (a *keysAPI) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.keys.Forget(k.ID)
-	a.audit(r, "revoke", callerOf(r), k)
+	a.audit(r, "revoke", caller, k)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -248,13 +248,12 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request) {
 			p = decodeJSONObject(body, &req, "request", "grace")
 		}
 	}
-	grace := defaultGrace
+	grace := DefaultGrace
 	if p == nil && req.Grace != nil {
-		d, err := time.ParseDuration(*req.Grace)
-		if err != nil || d < 0 || d > maxGrace {
-			p = invalidField("invalid_grace", "grace", strconv.Quote(*req.Grace)+" is not a Go duration from 0s to 720h, such as 24h")
+		var err error
+		if grace, err = ParseGrace(*req.Grace); err != nil {
+			p = invalidField("invalid_grace", "grace", err.Error())
 		}
-		grace = d
 	}
 	if p == nil {
 		if missing := caller.missingScope(old.GrantedScopes()); missing != "" {
@@ -270,7 +269,7 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tmpl := old.Replacement(now)
-	tmpl.ExpiresAt = earliest(tmpl.ExpiresAt, caller.ExpiresAt)
+	tmpl.narrowTo(caller) // else a limited key could rotate its unlimited sibling
 	key, repl, err := MintKey(a.prefix, tmpl)
 	if err == nil {
 		ctx, cancel := a.storeContext(r)

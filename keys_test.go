@@ -3,6 +3,7 @@ package keygate
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -322,5 +323,230 @@ func TestKeysPagination(t *testing.T) {
 	}
 	if len(want) != 25 || !slices.Equal(got, want) {
 		t.Errorf("paged IDs (%d) differ from the newest-first list (%d)", len(got), len(want))
+	}
+}
+
+// newKeysServerOn is a Server on store with a fake clock.
+func newKeysServerOn(t *testing.T, store KeyStore) *keysServer {
+	t.Helper()
+	clock := newFakeClock()
+	log, buf := testLogger()
+	return &keysServer{NewServer(testConfig(), store, Options{Now: clock.Now, Logger: log}), store, clock, buf}
+}
+
+// forEachStore runs f on a keysServer over each store implementation.
+func forEachStore(t *testing.T, f func(t *testing.T, s *keysServer)) {
+	for _, impl := range storeImpls {
+		t.Run(impl.name, func(t *testing.T) { f(t, newKeysServerOn(t, impl.new(t))) })
+	}
+}
+
+// effectiveBurst is the burst the rate limiter gives k: a rate without a
+// burst allows one second's worth.
+func effectiveBurst(k KeyView) int {
+	if k.RateLimit > 0 && k.Burst == 0 {
+		return max(1, int(math.Ceil(k.RateLimit)))
+	}
+	return k.Burst
+}
+
+// TestKeysNoBroaderThanCaller checks that a key minted by create or rotate
+// never has a limit, scope or expiry broader than its caller's: rotating a
+// sibling takes, per field, the tighter of the sibling's and the caller's.
+func TestKeysNoBroaderThanCaller(t *testing.T) {
+	bingoOnly := func(k *Key) { k.Scopes = []string{ScopeBingoCheck} }
+	limit := func(rate float64, burst int, quota int64) func(*Key) {
+		return func(k *Key) { k.RateLimit, k.Burst, k.MonthlyQuota = rate, burst, quota }
+	}
+	expires := func(d time.Duration) func(*Key) { // 0: never
+		return func(k *Key) {
+			if d != 0 {
+				k.ExpiresAt = t0.Add(d)
+			}
+		}
+	}
+	cases := []struct {
+		name           string
+		caller, target func(*Key)
+		rate           float64
+		burst          int
+		quota          int64
+		expires        time.Duration // 0: never
+	}{
+		{"rate and quota of a limited caller", limit(1, 0, 40), limit(0, 0, 0), 1, 1, 40, 0},
+		{"rate tighter on the target", limit(5, 5, 0), limit(1, 1, 0), 1, 1, 0, 0},
+		{"burst of the caller", limit(10, 2, 0), limit(10, 50, 0), 10, 2, 0, 0},
+		{"caller's one second's worth", limit(1, 0, 0), limit(1, 100, 0), 1, 1, 0, 0},
+		{"burst tighter on the target", limit(10, 0, 0), limit(100, 3, 0), 10, 3, 0, 0},
+		{"quota tighter on the target", limit(0, 0, 40), limit(0, 0, 10), 0, 0, 10, 0},
+		{"quota of the caller", limit(0, 0, 40), limit(0, 0, 1000), 0, 0, 40, 0},
+		{"expiry of the caller", expires(time.Hour), expires(0), 0, 0, 0, time.Hour},
+		{"expiry tighter on the target", expires(2 * time.Hour), expires(time.Hour), 0, 0, 0, time.Hour},
+		{"unlimited both", limit(0, 0, 0), limit(0, 0, 0), 0, 0, 0, 0},
+	}
+	forEachStore(t, func(t *testing.T, s *keysServer) {
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				callerKey, caller := mintTestKey(t, s.store, "acme", manage, c.caller)
+				_, target := mintTestKey(t, s.store, "acme", bingoOnly, c.target)
+				check := func(what string, v KeyView) {
+					t.Helper()
+					var exp time.Time
+					if v.ExpiresAt != nil {
+						exp = *v.ExpiresAt
+					}
+					wantExp := time.Time{}
+					if c.expires != 0 {
+						wantExp = t0.Add(c.expires)
+					}
+					if v.RateLimit != c.rate || effectiveBurst(v) != c.burst || v.MonthlyQuota != c.quota || !exp.Equal(wantExp) {
+						t.Errorf("%s: rate %v burst %d (stored %d) quota %d expires %v; want %v %d %d %v",
+							what, v.RateLimit, effectiveBurst(v), v.Burst, v.MonthlyQuota, exp, c.rate, c.burst, c.quota, wantExp)
+					}
+				}
+				var rot RotatedKeyView
+				mustJSON(t, s.call("POST", "/v1/keys/"+target.ID+"/rotate", callerKey, `{"grace":"1h"}`), 201, &rot)
+				check("rotated", rot.KeyView)
+				stored, err := s.store.Get(t.Context(), rot.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				check("stored", ViewOf(stored, t0))
+				s.clock.Advance(10 * time.Second) // a full bucket again
+				var created NewKeyView
+				mustJSON(t, s.call("POST", "/v1/keys", callerKey, `{"name":"n","scopes":["bingo:check"]}`), 201, &created)
+				if cv := ViewOf(caller, t0); created.RateLimit != cv.RateLimit || effectiveBurst(created.KeyView) != effectiveBurst(cv) || created.MonthlyQuota != cv.MonthlyQuota ||
+					(created.ExpiresAt == nil) != caller.ExpiresAt.IsZero() {
+					t.Errorf("created = %+v, want the caller's limits and expiry %+v", created.KeyView, caller)
+				}
+			})
+		}
+	})
+}
+
+// TestKeysRevokeNeedsTargetScopes checks that revoking, like rotating, needs
+// every scope of the target key, and that the audit entry names the actor.
+func TestKeysRevokeNeedsTargetScopes(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *keysServer) {
+		onlyManage, om := mintTestKey(t, s.store, "acme", func(k *Key) { k.Scopes = []string{ScopeKeysManage} })
+		_, broad := mintTestKey(t, s.store, "acme", manage)
+		_, defaults := mintTestKey(t, s.store, "acme")
+		for _, target := range []Key{broad, defaults} {
+			for _, c := range []struct{ method, path, body string }{
+				{"DELETE", "/v1/keys/" + target.ID, ""},
+				{"POST", "/v1/keys/" + target.ID + "/rotate", `{"grace":"1h"}`},
+			} {
+				p := wantProblem(t, s.call(c.method, c.path, onlyManage, c.body), 403, "insufficient_scope")
+				if p.Scope != ScopeBingoCheck {
+					t.Errorf("%s %s: scope %q, want bingo:check", c.method, c.path, p.Scope)
+				}
+			}
+			if got, _ := s.store.Get(t.Context(), target.ID); got.Status(s.clock.Now()) != "active" || !got.ExpiresAt.IsZero() {
+				t.Errorf("a keys:manage-only key changed a broader key: %+v", got)
+			}
+		}
+		narrowKey, narrow := mintTestKey(t, s.store, "acme", func(k *Key) { k.Scopes = []string{ScopeKeysManage, ScopeBingoCheck} })
+		_, bingo := mintTestKey(t, s.store, "acme", func(k *Key) { k.Scopes = []string{ScopeBingoCheck} })
+		if w := s.call("DELETE", "/v1/keys/"+bingo.ID, narrowKey, ""); w.Code != 204 {
+			t.Fatalf("revoking a narrower key = %d %s", w.Code, w.Body)
+		}
+		if w := s.call("DELETE", "/v1/keys/"+om.ID, onlyManage, ""); w.Code != 204 {
+			t.Fatalf("self-revoke = %d %s", w.Code, w.Body)
+		}
+		logs := s.logs.String()
+		for _, want := range []string{`"actor_key_id":"` + narrow.ID + `","target_key_id":"` + bingo.ID + `"`,
+			`"actor_key_id":"` + om.ID + `","target_key_id":"` + om.ID + `"`} {
+			if !strings.Contains(logs, want) {
+				t.Errorf("no audit entry with %s:\n%s", want, logs)
+			}
+		}
+	})
+}
+
+// TestKeysNamesRefuseFormatCharacters checks that a name with a Unicode
+// format character (bidi override, zero-width space) is refused like one
+// with a control character.
+func TestKeysNamesRefuseFormatCharacters(t *testing.T) {
+	s := newKeysServerOn(t, NewMemoryStore())
+	key, _ := mintTestKey(t, s.store, "acme", manage)
+	for _, name := range []string{"invoice\u202Etxt.exe", "a\u200Bb", "\uFEFFbom", "a\u0007"} {
+		body, _ := json.Marshal(map[string]string{"name": name})
+		p := wantProblem(t, s.call("POST", "/v1/keys", key, string(body)), 400, "invalid_name")
+		if len(p.Errors) != 1 || !strings.HasPrefix(p.Errors[0], "name: ") {
+			t.Errorf("%q: errors = %q", name, p.Errors)
+		}
+	}
+}
+
+// TestKeysBoundedEchoes sends a huge value to every place that quotes client
+// input back, and checks that the answer stays small.
+func TestKeysBoundedEchoes(t *testing.T) {
+	s := newKeysServerOn(t, NewMemoryStore())
+	key, k := mintTestKey(t, s.store, "acme", manage)
+	big := strings.Repeat("x", 60_000) // a body stays under 64 KiB
+	huge := strings.Repeat("y", 500_000)
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+	}{
+		{"unknown scope", "POST", "/v1/keys", `{"name":"a","scopes":["` + big + `"]}`, 400},
+		{"unknown scope:action", "POST", "/v1/keys", `{"name":"a","scopes":["a:` + big + `"]}`, 400},
+		{"long name", "POST", "/v1/keys", `{"name":"` + big + `"}`, 400},
+		{"expires_in", "POST", "/v1/keys", `{"name":"a","expires_in":"` + big + `"}`, 400},
+		{"unknown field", "POST", "/v1/keys", `{"` + big + `":1}`, 400},
+		{"big number", "POST", "/v1/keys", `{"name":1` + strings.Repeat("0", 60_000) + `}`, 400},
+		{"syntax", "POST", "/v1/keys", `{"name":"a",` + big + `}`, 400},
+		{"grace", "POST", "/v1/keys/" + k.ID + "/rotate", `{"grace":"` + big + `"}`, 400},
+		{"limit", "GET", "/v1/keys?limit=" + huge, "", 400},
+		{"page_token", "GET", "/v1/keys?page_token=" + huge, "", 400},
+		{"id", "GET", "/v1/keys/" + huge, "", 404},
+		{"id to rotate", "POST", "/v1/keys/" + huge + "/rotate", "", 404},
+		{"path", "GET", "/" + huge, "", 404},
+		{"method", strings.Repeat("M", 100_000), "/v1/keys", "", 405},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := s.call(c.method, c.path, key, c.body)
+			if w.Code != c.status || w.Body.Len() > 1024 {
+				t.Errorf("status %d (want %d), body of %d bytes: %.300s", w.Code, c.status, w.Body.Len(), w.Body)
+			}
+			for name, vals := range w.Header() {
+				for _, v := range vals {
+					if len(v) > 1024 {
+						t.Errorf("header %s of %d bytes", name, len(v))
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestKeysDurationBounds checks expires_in and grace at their bounds: an
+// expiry is at least 1s, so that no key is born expired.
+func TestKeysDurationBounds(t *testing.T) {
+	s := newKeysServerOn(t, NewMemoryStore())
+	key, _ := mintTestKey(t, s.store, "acme", manage)
+	for _, c := range []struct {
+		expiresIn string
+		ok        bool
+	}{
+		{"1ns", false}, {"999ms", false}, {"0s", false}, {"1s", true}, {"87600h", true}, {"87600h1s", false},
+	} {
+		w := s.call("POST", "/v1/keys", key, `{"name":"a","expires_in":"`+c.expiresIn+`"}`)
+		if c.ok && w.Code != 201 || !c.ok && (w.Code != 400 || problemOf(t, w).Code != "invalid_expires_in") {
+			t.Errorf("expires_in %s: %d %s", c.expiresIn, w.Code, w.Body)
+		}
+	}
+	for _, c := range []struct {
+		grace string
+		ok    bool
+	}{
+		{"-1s", false}, {"721h", false}, {"0s", true}, {"720h", true},
+	} {
+		_, target := mintTestKey(t, s.store, "acme")
+		w := s.call("POST", "/v1/keys/"+target.ID+"/rotate", key, `{"grace":"`+c.grace+`"}`)
+		if c.ok && w.Code != 201 || !c.ok && (w.Code != 400 || problemOf(t, w).Code != "invalid_grace") {
+			t.Errorf("grace %s: %d %s", c.grace, w.Code, w.Body)
+		}
 	}
 }

@@ -124,25 +124,51 @@ func storedKey(k Key) Key {
 // StoredTime is t as stores keep it: UTC, to the microsecond.
 func StoredTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
-// MaxNameLen is the longest key name, in characters.
-const MaxNameLen = 100
+// MaxNameLen is the longest key name, and MaxOwnerLen the longest owner, in
+// characters.
+const (
+	MaxNameLen  = 100
+	MaxOwnerLen = 128
+)
 
-// ValidateName checks a key name: at most MaxNameLen characters, valid
-// UTF-8, no control characters.
-func ValidateName(name string) error {
-	if !utf8.ValidString(name) {
+// ValidateName checks a key name: at most MaxNameLen characters of valid
+// UTF-8, none of them hidden (see IsHidden).
+func ValidateName(name string) error { return validateText(name, 0, MaxNameLen) }
+
+// ValidateOwner checks an owner as ValidateName checks a name, but with 1 to
+// MaxOwnerLen characters.
+func ValidateOwner(owner string) error { return validateText(owner, 1, MaxOwnerLen) }
+
+// validateText checks that s is UTF-8 of lo to hi characters, none hidden.
+// The error starts with a verb, for the caller to prefix the field's name.
+func validateText(s string, lo, hi int) error {
+	if !utf8.ValidString(s) {
 		return errors.New("is not valid UTF-8")
 	}
-	if n := utf8.RuneCountInString(name); n > MaxNameLen {
-		return fmt.Errorf("is %d characters long: want at most %d", n, MaxNameLen)
+	if n := utf8.RuneCountInString(s); n < lo || n > hi {
+		if lo == 0 {
+			return fmt.Errorf("is %d characters long: want at most %d", n, hi)
+		}
+		return fmt.Errorf("is %d characters long: want %d to %d", n, lo, hi)
 	}
-	for _, r := range name {
-		if unicode.IsControl(r) {
+	for _, r := range s {
+		switch {
+		case unicode.IsControl(r):
 			return fmt.Errorf("contains the control character %U", r)
+		case unicode.Is(unicode.Cf, r):
+			return fmt.Errorf("contains the invisible format character %U", r)
 		}
 	}
 	return nil
 }
+
+// IsHidden reports whether r is a control character or a Unicode format
+// character (category Cf, such as U+202E RIGHT-TO-LEFT OVERRIDE or U+200B
+// ZERO WIDTH SPACE): characters that can move a cursor, reorder or hide
+// text, so that a name could pass for another in a log, a table or a
+// terminal. Names and owners may hold none; the CLI replaces any in a stored
+// document before printing it.
+func IsHidden(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }
 
 // KeyView is a key as keygate shows it, in JSON, to its owner or operator:
 // never the key itself, which is not stored.

@@ -26,16 +26,37 @@ func newRateLimits(size int, defaultRate float64, defaultBurst int) *rateLimits 
 	return &rateLimits{buckets: buckets, defaultRate: defaultRate, defaultBurst: defaultBurst}
 }
 
-// limitOf is the key's rate and burst; a rate of 0 means no limit.
+// limitOf is the key's rate and burst; a rate of 0 means no limit. A
+// document edited by hand past MaxRateLimit or MaxBurst (even to +Inf) is
+// served at those bounds, and a NaN rate as none: so every sum and product
+// below stays finite and within int64.
 func (l *rateLimits) limitOf(k *Key) (float64, int) {
 	r, b := k.RateLimit, k.Burst
-	if r <= 0 {
+	if !(r > 0) {
 		r, b = l.defaultRate, l.defaultBurst
 	}
 	if r > 0 && b < 1 {
-		b = max(1, int(math.Ceil(r))) // a rate without a burst allows one second's worth
+		b = defaultBurst(r)
 	}
-	return r, b
+	return min(r, MaxRateLimit), min(b, MaxBurst)
+}
+
+// maxWaitSeconds caps RateLimit-Reset and Retry-After: the longest
+// time.Duration, about 292 years, which a rate as low as a hand-edited 1e-300
+// would otherwise overflow.
+const maxWaitSeconds = float64(math.MaxInt64 / int64(time.Second))
+
+// waitSeconds is the time, in seconds, that rate r takes to earn need
+// tokens: never negative, and saturated at maxWaitSeconds.
+func waitSeconds(need, r float64) float64 {
+	s := need / r
+	switch {
+	case !(s > 0): // also NaN
+		return 0
+	case s > maxWaitSeconds:
+		return maxWaitSeconds
+	}
+	return s
 }
 
 // allow takes one token from the key's bucket at now, and sets the
@@ -57,15 +78,15 @@ func (l *rateLimits) allow(w http.ResponseWriter, k *Key, now time.Time) (ok boo
 	// slice: on the hot path, that saves six allocations over Header.Set.
 	vals := []string{
 		strconv.Itoa(burst),
-		strconv.Itoa(max(0, int(tokens))),
-		strconv.Itoa(int(math.Ceil((float64(burst) - tokens) / r))), // seconds until the bucket is full
+		strconv.Itoa(max(0, int(tokens))), // tokens <= burst <= MaxBurst
+		strconv.FormatInt(int64(math.Ceil(waitSeconds(float64(burst)-tokens, r))), 10), // until the bucket is full
 	}
 	h := w.Header()
 	h["Ratelimit-Limit"] = vals[0:1:1]
 	h["Ratelimit-Remaining"] = vals[1:2:2]
 	h["Ratelimit-Reset"] = vals[2:3:3]
 	if !ok {
-		retry = time.Duration((1 - tokens) / r * float64(time.Second))
+		retry = time.Duration(waitSeconds(1-tokens, r) * float64(time.Second))
 	}
 	return ok, retry
 }

@@ -98,7 +98,7 @@ func jsonDecodeError(body []byte, dst any, fields string) string {
 		if typeErr.Field == "" {
 			return "the request body must be a JSON object, not " + jsonValueName(typeErr.Value)
 		}
-		return typeErr.Field + ": unexpected " + jsonValueName(typeErr.Value)
+		return shorten(typeErr.Field) + ": unexpected " + jsonValueName(typeErr.Value)
 	}
 	// DisallowUnknownFields reports an unknown field only as an error string.
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {

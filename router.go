@@ -35,7 +35,8 @@ func newRouter(auth *Authenticator, routes []route) http.Handler {
 		mux.Handle(p, methodNotAllowed(strings.Join(allow[p], ", ")))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, newProblem(http.StatusNotFound, "not_found", "There is no endpoint at "+r.URL.Path+"."))
+		// The path is the client's: shortened, so that it cannot bloat the answer.
+		writeProblem(w, newProblem(http.StatusNotFound, "not_found", "There is no endpoint at "+quoteShort(r.URL.Path)+"."))
 	})
 	return mux
 }
@@ -45,6 +46,6 @@ func methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
 		writeProblem(w, newProblem(http.StatusMethodNotAllowed, "method_not_allowed",
-			r.Method+" is not allowed here; use "+allow+"."))
+			quoteShort(r.Method)+" is not allowed here; use "+allow+"."))
 	}
 }

@@ -25,14 +25,15 @@ var KnownScopes = []string{ScopeBingoCheck, ScopeUsageRead, ScopeKeysManage}
 // empty.
 var DefaultScopes = []string{ScopeBingoCheck, ScopeUsageRead}
 
-// ValidateScopes checks that every scope is known and none is repeated.
+// ValidateScopes checks that every scope is known and none is repeated. The
+// error quotes the scope shortened: the API answers it, twice.
 func ValidateScopes(scopes []string) error {
 	for i, s := range scopes {
 		if !slices.Contains(KnownScopes, s) {
-			return fmt.Errorf("unknown scope %q; known scopes: %s", s, strings.Join(KnownScopes, ", "))
+			return fmt.Errorf("unknown scope %s; known scopes: %s", quoteShort(s), strings.Join(KnownScopes, ", "))
 		}
 		if slices.Contains(scopes[:i], s) {
-			return fmt.Errorf("scope %q is listed twice", s)
+			return fmt.Errorf("scope %s is listed twice", quoteShort(s))
 		}
 	}
 	return nil

@@ -206,8 +206,11 @@ func TestCheckText(t *testing.T) {
 		{"a", strings.Repeat("a", 101), false},
 		{"a\x00", "", false},
 		{"a", "b\n", false},
-		{"a\u0085", "", false}, // C1 control
-		{"a\xff", "", false},   // not UTF-8
+		{"a\u0085", "", false},    // C1 control
+		{"a\xff", "", false},      // not UTF-8
+		{"acme\u202e", "", false}, // RIGHT-TO-LEFT OVERRIDE
+		{"a", "zero\u200bwidth", false},
+		{"\ufeffacme", "", false}, // BOM
 	}
 	for _, tt := range tests {
 		err := errors.Join(checkOwner(tt.owner), checkName(tt.name))
@@ -230,5 +233,44 @@ func TestOneLineRedactsKeys(t *testing.T) {
 	code, _, stderr, _ := runFake(t, nil, "create", "--owner", "a", "--scopes", key)
 	if code != 1 || strings.Contains(stderr, key) || !strings.Contains(stderr, "[redacted API key]") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestBadLimitsAndDurations checks that --rate, --burst, --quota, --expires
+// and --grace are checked by the package's validators, with a message naming
+// the flag, before any store call.
+func TestBadLimitsAndDurations(t *testing.T) {
+	id := strings.Repeat("0", 64)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"create", "--owner", "a", "--rate", "1e-300"}, "--rate 1e-300: want 0 (no limit) or 0.001 to 1000000 requests per second"},
+		{[]string{"create", "--owner", "a", "--rate", "NaN"}, "--rate NaN: want"},
+		{[]string{"create", "--owner", "a", "--rate", "+Inf"}, "--rate +Inf: want"},
+		{[]string{"create", "--owner", "a", "--rate", "1", "--burst", "1000001"}, "--burst 1000001: want"},
+		{[]string{"create", "--owner", "a", "--quota", "1000000000001"}, "--quota 1000000000001: want"},
+		{[]string{"create", "--owner", "a", "--burst", "5"}, "--burst needs --rate"},
+		{[]string{"create", "--owner", "a", "--expires", "1ns"}, `--expires "1ns": want a Go duration from 1s to 87600h`},
+		{[]string{"create", "--owner", "a", "--expires", "87601h"}, `--expires "87601h": want`},
+		{[]string{"create", "--owner", "a", "--expires", strings.Repeat("9", 5000)}, `--expires "9999`},
+		{[]string{"rotate", id, "--grace", "721h"}, `--grace "721h": want a Go duration from 0s to 720h`},
+		{[]string{"rotate", id, "--grace", "-1s"}, `--grace "-1s": want`},
+		{[]string{"create", "--owner", "acme\u202e"}, "--owner contains the invisible format character U+202E"},
+		{[]string{"create", "--owner", "a", "--name", "a\u200bb"}, "--name contains the invisible format character U+200B"},
+		{[]string{"list", "--owner", "\u2066a"}, "--owner contains the invisible format character U+2066"},
+	} {
+		code, _, stderr, st := runFake(t, nil, c.args...)
+		if code != 1 || len(st.calls) != 0 || !strings.HasPrefix(stderr, "apikey: "+c.want) || len(stderr) > 300 {
+			t.Errorf("%.60q: exit %d, store calls %v, stderr %.300q; want %q", c.args, code, st.calls, stderr, c.want)
+		}
+	}
+}
+
+// TestCleanHidesFormatCharacters checks that a stored string is printed
+// without its control and format characters.
+func TestCleanHidesFormatCharacters(t *testing.T) {
+	if got := clean("a\u202eb\u200bc\x1b[31m"); got != "a\ufffdb\ufffdc\ufffd[31m" {
+		t.Errorf("clean = %q", got)
 	}
 }

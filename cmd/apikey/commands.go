@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/keygate/keygate"
 )
@@ -117,13 +116,13 @@ Scopes are a comma-separated list of known scopes: ` + strings.Join(keygate.Know
 Without --scopes the key gets an empty list, and the function then grants it
 the default scopes ` + strings.Join(keygate.DefaultScopes, " and ") + `.`,
 	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
-		owner := fs.String("owner", "", "the `owner` (customer) of the key: 1 to 128 characters (required)")
-		name := fs.String("name", "", "a `name` for the key: at most 100 characters")
+		owner := fs.String("owner", "", "the `owner` (customer) of the key: 1 to 128 characters, no control or format characters (required)")
+		name := fs.String("name", "", "a `name` for the key: at most 100 characters, no control or format characters")
 		scopes := fs.String("scopes", "", "comma-separated `list` of scopes among "+strings.Join(keygate.KnownScopes, ",")+"; none means the function's defaults ("+strings.Join(keygate.DefaultScopes, ",")+")")
-		expires := fs.String("expires", "", "the key's lifetime, a Go `duration` such as 720h (30 days); none means it never expires")
-		rateLimit := fs.Float64("rate", 0, "the key's rate limit, in requests per `second` on each instance; 0: DEFAULT_RATE_LIMIT")
-		burst := fs.Int("burst", 0, "the `requests` the key may make at once (with --rate; default: one second's worth)")
-		quota := fs.Int64("quota", 0, "the `requests` the key may make per UTC month; 0: no quota")
+		expires := fs.String("expires", "", "the key's lifetime, a Go `duration` from 1s to 87600h, such as 720h (30 days); none means it never expires")
+		rateLimit := fs.Float64("rate", 0, "the key's rate limit, in requests per `second` on each instance, from 0.001 to 1000000; 0: DEFAULT_RATE_LIMIT")
+		burst := fs.Int("burst", 0, "the `requests` the key may make at once, at most 1000000 (with --rate; default: one second's worth)")
+		quota := fs.Int64("quota", 0, "the `requests` the key may make per UTC month, at most 1000000000000; 0: no quota")
 		asJSON := fs.Bool("json", false, "print one JSON object instead of text")
 		return func(c *cli, _ []string) error {
 			if !isSet(fs, "owner") {
@@ -159,15 +158,8 @@ func (c *cli) create(a createArgs) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case a.rate < 0 || a.rate > 1e6 || a.rate != a.rate:
-		return fmt.Errorf("--rate %v: want requests per second from 0 to 1000000", a.rate)
-	case a.burst < 0 || a.burst > 1_000_000:
-		return fmt.Errorf("--burst %d: want 0 to 1000000", a.burst)
-	case a.burst > 0 && a.rate == 0:
-		return errors.New("--burst needs --rate")
-	case a.quota < 0:
-		return fmt.Errorf("--quota %d: want 0 (no quota) or more", a.quota)
+	if err := checkLimits(a.rate, a.burst, a.quota); err != nil {
+		return err
 	}
 	cfg, err := c.config()
 	if err != nil {
@@ -313,9 +305,9 @@ under "replaces", the old one. Only an active key can be rotated.`,
 
 // rotate replaces one key.
 func (c *cli) rotate(id, graceText string, asJSON bool) error {
-	grace, err := time.ParseDuration(graceText)
-	if err != nil || grace < 0 || grace > 720*time.Hour {
-		return fmt.Errorf("--grace %q: want a Go duration from 0s to 720h, such as 24h", graceText)
+	grace, err := parseGrace(graceText)
+	if err != nil {
+		return err
 	}
 	st, err := c.keyStoreFor(id)
 	if err != nil {

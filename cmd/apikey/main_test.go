@@ -580,8 +580,8 @@ func TestErrors(t *testing.T) {
 		{"empty scope item", []string{"create", "--owner", "a", "--scopes", "usage:read,,bingo:check"}, nil, 1, "", `^apikey: --scopes "usage:read,,bingo:check" has an empty item`},
 
 		// Bad durations.
-		{"bad duration", []string{"create", "--owner", "a", "--expires", "30d"}, nil, 1, `apikey: --expires "30d": want a Go duration greater than 0, such as 720h (30 days) or 90m` + "\n", ""},
-		{"zero duration", []string{"create", "--owner", "a", "--expires", "0s"}, nil, 1, "", `^apikey: --expires "0s": want a Go duration greater than 0`},
+		{"bad duration", []string{"create", "--owner", "a", "--expires", "30d"}, nil, 1, `apikey: --expires "30d": want a Go duration from 1s to 87600h, such as 720h (30 days)` + "\n", ""},
+		{"zero duration", []string{"create", "--owner", "a", "--expires", "0s"}, nil, 1, "", `^apikey: --expires "0s": want a Go duration from 1s to 87600h`},
 		{"negative duration", []string{"create", "--owner", "a", "--expires=-1h"}, nil, 1, "", `^apikey: --expires "-1h": want`},
 
 		// Bad owners and names.
@@ -753,7 +753,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"usage"}, 2, ""},
 		{[]string{"usage", a.ID, "--owner", "acme"}, 2, ""},
 		{[]string{"create", "--owner", "x", "--burst", "3"}, 1, "apikey: --burst needs --rate\n"},
-		{[]string{"create", "--owner", "x", "--quota", "-1"}, 1, "apikey: --quota -1: want 0 (no quota) or more\n"},
+		{[]string{"create", "--owner", "x", "--quota", "-1"}, 1, "apikey: --quota -1: want 0 (no quota) to 1000000000000 requests a month\n"},
 	} {
 		r := h.run(c.args...)
 		if r.code != c.code || c.want != "" && r.stderr != c.want {

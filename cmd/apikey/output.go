@@ -69,12 +69,13 @@ func scopeText(scopes []string, none string) string {
 	return clean(strings.Join(scopes, ","))
 }
 
-// clean replaces control characters in a stored string with U+FFFD before it
-// is printed as text, so that a document written by other means cannot break
-// the table or send escape sequences to the terminal.
+// clean replaces hidden characters (keygate.IsHidden) in a stored string
+// with U+FFFD before it is printed as text, so that a document written by
+// other means cannot break the table, send escape sequences to the terminal
+// or reorder what is shown.
 func clean(s string) string {
 	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		if keygate.IsHidden(r) {
 			return unicode.ReplacementChar
 		}
 		return r

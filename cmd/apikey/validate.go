@@ -1,23 +1,17 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/keygate/keygate"
 )
 
 // scopePattern is the form of a scope: resource:action.
 var scopePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$`)
-
-const (
-	maxOwnerLen = 128 // characters
-	maxNameLen  = 100 // characters
-)
 
 // parseScopes parses the value of --scopes: a comma-separated list of known
 // scopes, without duplicates, with the whitespace around each trimmed. An
@@ -44,46 +38,52 @@ func parseScopes(s string) ([]string, error) {
 	return scopes, nil
 }
 
-// parseExpires parses the value of --expires: empty for never (0), else a Go
-// duration greater than zero.
+// parseExpires parses the value of --expires: empty for never (0), else a
+// lifetime as the API's expires_in takes it (keygate.ParseLifetime).
 func parseExpires(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("--expires %q: want a Go duration greater than 0, such as 720h (30 days) or 90m", s)
+	d, err := keygate.ParseLifetime(s)
+	if err != nil {
+		return 0, fmt.Errorf("--expires %w", err)
 	}
 	return d, nil
 }
 
-// checkOwner checks the value of --owner: 1 to 128 characters, none of them a
-// control character.
-func checkOwner(s string) error { return checkText("owner", s, 1, maxOwnerLen) }
+// parseGrace parses the value of --grace as the API's grace.
+func parseGrace(s string) (time.Duration, error) {
+	d, err := keygate.ParseGrace(s)
+	if err != nil {
+		return 0, fmt.Errorf("--grace %w", err)
+	}
+	return d, nil
+}
+
+// checkLimits checks --rate, --burst and --quota with the function's bounds;
+// the flags have the names keygate.LimitError gives the fields.
+func checkLimits(rate float64, burst int, quota int64) error {
+	if err := keygate.ValidateLimits(rate, burst, quota); err != nil {
+		return fmt.Errorf("--%w", err)
+	}
+	if burst > 0 && rate == 0 {
+		return errors.New("--burst needs --rate") // else the burst would be ignored
+	}
+	return nil
+}
+
+// checkOwner checks the value of --owner as keygate.ValidateOwner does.
+func checkOwner(s string) error {
+	if err := keygate.ValidateOwner(s); err != nil {
+		return fmt.Errorf("--owner %w", err)
+	}
+	return nil
+}
 
 // checkName checks the value of --name, as the function checks names.
 func checkName(s string) error {
 	if err := keygate.ValidateName(s); err != nil {
 		return fmt.Errorf("--name %w", err)
-	}
-	return nil
-}
-
-// checkText checks that the value of the flag name is UTF-8 text of min to
-// max characters without control characters.
-func checkText(name, s string, min, max int) error {
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("--%s is not valid UTF-8", name)
-	}
-	if n := utf8.RuneCountInString(s); n < min || n > max {
-		if min == 0 {
-			return fmt.Errorf("--%s is %d characters long: want at most %d", name, n, max)
-		}
-		return fmt.Errorf("--%s is %d characters long: want %d to %d", name, n, min, max)
-	}
-	if i := strings.IndexFunc(s, unicode.IsControl); i >= 0 {
-		r, _ := utf8.DecodeRuneInString(s[i:])
-		return fmt.Errorf("--%s contains the control character %U", name, r)
 	}
 	return nil
 }

@@ -1,0 +1,147 @@
+package keygate
+
+import (
+	"errors"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidateLimits(t *testing.T) {
+	cases := []struct {
+		rate  float64
+		burst int
+		quota int64
+		field string // "": valid
+	}{
+		{0, 0, 0, ""},
+		{MinRateLimit, 1, 1, ""},
+		{MaxRateLimit, MaxBurst, MaxMonthlyQuota, ""},
+		{1e-300, 0, 0, "rate"},
+		{MinRateLimit / 2, 0, 0, "rate"},
+		{-1, 0, 0, "rate"},
+		{MaxRateLimit * 1.5, 0, 0, "rate"},
+		{math.NaN(), 0, 0, "rate"},
+		{math.Inf(1), 0, 0, "rate"},
+		{math.Inf(-1), 0, 0, "rate"},
+		{1, -1, 0, "burst"},
+		{1, MaxBurst + 1, 0, "burst"},
+		{0, 0, -1, "quota"},
+		{0, 0, MaxMonthlyQuota + 1, "quota"},
+		{0, 0, math.MaxInt64, "quota"},
+	}
+	for _, c := range cases {
+		err := ValidateLimits(c.rate, c.burst, c.quota)
+		var le *LimitError
+		switch {
+		case c.field == "" && err != nil:
+			t.Errorf("ValidateLimits(%v, %d, %d) = %v, want nil", c.rate, c.burst, c.quota, err)
+		case c.field != "" && (!errors.As(err, &le) || le.Field != c.field || !strings.HasPrefix(err.Error(), c.field+" ")):
+			t.Errorf("ValidateLimits(%v, %d, %d) = %v, want an error on %s", c.rate, c.burst, c.quota, err, c.field)
+		}
+	}
+}
+
+func TestConfigLimits(t *testing.T) {
+	for _, c := range []struct{ name, value string }{
+		{"DEFAULT_RATE_LIMIT", "1e-300"},
+		{"DEFAULT_RATE_LIMIT", "Inf"},
+		{"DEFAULT_RATE_LIMIT", "1000001"},
+		{"DEFAULT_BURST", "1000001"},
+		{"DEFAULT_BURST", "-1"},
+	} {
+		_, err := LoadConfig(func(k string) string {
+			if k == c.name {
+				return c.value
+			}
+			return ""
+		})
+		if err == nil || !strings.Contains(err.Error(), c.name+"=") {
+			t.Errorf("%s=%s: %v, want an error naming it", c.name, c.value, err)
+		}
+	}
+	cfg, err := LoadConfig(func(k string) string {
+		return map[string]string{"DEFAULT_RATE_LIMIT": "0.001", "DEFAULT_BURST": "1000000"}[k]
+	})
+	if err != nil || cfg.DefaultRateLimit != 0.001 || cfg.DefaultBurst != 1_000_000 {
+		t.Errorf("bounds: %+v, %v", cfg, err)
+	}
+}
+
+func TestParseLifetimeAndGrace(t *testing.T) {
+	for _, c := range []struct {
+		s         string
+		life, gra bool // valid as a lifetime, as a grace
+	}{
+		{"1ns", false, true}, {"999ms", false, true}, {"0s", false, true}, {"1s", true, true},
+		{"720h", true, true}, {"721h", true, false}, {"87600h", true, false}, {"87601h", false, false},
+		{"-1s", false, false}, {"30d", false, false}, {"", false, false},
+	} {
+		if _, err := ParseLifetime(c.s); (err == nil) != c.life {
+			t.Errorf("ParseLifetime(%q) = %v, want ok %v", c.s, err, c.life)
+		}
+		if _, err := ParseGrace(c.s); (err == nil) != c.gra {
+			t.Errorf("ParseGrace(%q) = %v, want ok %v", c.s, err, c.gra)
+		}
+	}
+	_, err := ParseLifetime(strings.Repeat("9", 10_000))
+	if err == nil || len(err.Error()) > 200 {
+		t.Errorf("a long value is echoed whole: %.300v", err)
+	}
+}
+
+// TestRateLimitHeadersSaturate serves keys whose documents were edited by
+// hand with absurd limits: every header stays a non-negative decimal that
+// fits in int64, and Retry-After at least 1.
+func TestRateLimitHeadersSaturate(t *testing.T) {
+	store := NewMemoryStore()
+	s, clock := limitsServer(t, store)
+	decimal := regexp.MustCompile(`^[0-9]+$`)
+	for _, c := range []struct {
+		name  string
+		rate  float64
+		burst int
+	}{
+		{"tiny rate", 1e-300, 1},
+		{"tiniest rate", 5e-324, 0},
+		{"tiny rate, huge burst", 1e-300, math.MaxInt},
+		{"huge rate", 1e300, 0},
+		{"huge rate and burst", math.MaxFloat64, math.MaxInt},
+		{"huge burst", 1, math.MaxInt},
+		{"negative burst", 1, -5},
+		{"infinite rate", math.Inf(1), 0},
+		{"NaN rate", math.NaN(), 3},
+		{"negative rate", -1, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			key, _ := mintTestKey(t, store, "acme", func(k *Key) { k.RateLimit, k.Burst = c.rate, c.burst })
+			for i := range 3 {
+				w := get(s, key)
+				for _, h := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"} {
+					v := w.Header().Values(h)
+					if len(v) == 0 {
+						continue
+					}
+					if len(v) != 1 || !decimal.MatchString(v[0]) {
+						t.Fatalf("request %d: %s = %q", i, h, v)
+					}
+					if _, err := strconv.ParseInt(v[0], 10, 64); err != nil {
+						t.Errorf("request %d: %s = %s: %v", i, h, v[0], err)
+					}
+				}
+				if w.Code == 429 {
+					retry, _ := strconv.ParseInt(w.Header().Get("Retry-After"), 10, 64)
+					reset, _ := strconv.ParseInt(w.Header().Get("RateLimit-Reset"), 10, 64)
+					// One token comes no later than a full bucket; at a tiny rate, late.
+					if retry < 1 || retry > reset || c.rate < 1e-6 && retry < 1e6 {
+						t.Errorf("request %d: Retry-After %d with RateLimit-Reset %d", i, retry, reset)
+					}
+				}
+				clock.Advance(time.Millisecond)
+			}
+		})
+	}
+}
