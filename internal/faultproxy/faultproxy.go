@@ -1,9 +1,10 @@
 // Package faultproxy is a TCP front for a gRPC backend, such as the
 // Firestore emulator, that tests can switch to an outage: while down, every
-// new connection is served by a gRPC server that answers UNAVAILABLE to
-// every call, which is how a Firestore outage looks to its client (which
-// retries until its deadline). Switching closes the connections already
-// open, so the client reconnects to the other side.
+// new connection is served by a gRPC server that answers every call with
+// UNAVAILABLE (which the Firestore client retries a few times, for up to
+// about a second, then returns) or not at all until the caller's deadline
+// (a hanging backend). Switching closes the connections already open, so
+// the client reconnects to the other side.
 package faultproxy
 
 import (
@@ -18,11 +19,20 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Proxy forwards connections to its target, or answers UNAVAILABLE.
+// Mode is what the proxy does with new connections.
+type Mode int32
+
+const (
+	Up          Mode = iota // forward to the target
+	Unavailable             // answer every call with UNAVAILABLE
+	Hang                    // answer no call: each waits for its deadline
+)
+
+// Proxy forwards connections to its target, or plays an outage.
 type Proxy struct {
 	ln      net.Listener
 	target  string
-	down    atomic.Bool
+	mode    atomic.Int32
 	unavail *grpc.Server
 	handoff *chanListener
 
@@ -38,14 +48,17 @@ func Start(target string) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{
-		ln:     ln,
-		target: target,
-		unavail: grpc.NewServer(grpc.UnknownServiceHandler(func(any, grpc.ServerStream) error {
-			return status.Error(codes.Unavailable, "faultproxy: the backend is down")
-		})),
+		ln:      ln,
+		target:  target,
 		handoff: &chanListener{conns: make(chan net.Conn), done: make(chan struct{}), addr: ln.Addr()},
 		conns:   make(map[net.Conn]struct{}),
 	}
+	p.unavail = grpc.NewServer(grpc.UnknownServiceHandler(func(_ any, stream grpc.ServerStream) error {
+		if Mode(p.mode.Load()) == Hang {
+			<-stream.Context().Done()
+		}
+		return status.Error(codes.Unavailable, "faultproxy: the backend is down")
+	}))
 	p.wg.Add(2)
 	go func() { defer p.wg.Done(); p.unavail.Serve(p.handoff) }()
 	go func() { defer p.wg.Done(); p.accept() }()
@@ -55,10 +68,9 @@ func Start(target string) (*Proxy, error) {
 // Addr is the host:port to point the client at.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-// SetDown switches new connections to the UNAVAILABLE server (true) or to the
-// target (false), and closes every open connection.
-func (p *Proxy) SetDown(down bool) {
-	p.down.Store(down)
+// Set switches new connections to mode, and closes every open connection.
+func (p *Proxy) Set(mode Mode) {
+	p.mode.Store(int32(mode))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for c := range p.conns {
@@ -72,7 +84,7 @@ func (p *Proxy) Close() error {
 	err := p.ln.Close()
 	p.handoff.Close()
 	p.unavail.Stop()
-	p.SetDown(true)
+	p.Set(Unavailable)
 	p.wg.Wait()
 	return err
 }
@@ -84,7 +96,7 @@ func (p *Proxy) accept() {
 			return
 		}
 		p.track(c)
-		if p.down.Load() {
+		if Mode(p.mode.Load()) != Up {
 			select {
 			case p.handoff.conns <- c:
 			case <-p.handoff.done:
