@@ -154,7 +154,9 @@ func (c *KeyCache) cached(d KeyDigest, now time.Time) (*cacheEntry, error) {
 			return e, nil
 		}
 		if c.servesStale(e, now) {
-			c.revalidate(d, e, now)
+			if claimRefresh(e, now) {
+				c.revalidate(d)
+			}
 			return e, nil
 		}
 		return nil, errNotCached
@@ -165,15 +167,18 @@ func (c *KeyCache) cached(d KeyDigest, now time.Time) (*cacheEntry, error) {
 	return nil, errNotCached
 }
 
-// revalidate starts a background refresh of e's key unless one was started
-// less than storeRetryBackoff ago. It is apart from cached because its
-// closure moves d to the heap: in cached, that would cost every cache hit an
-// allocation.
-func (c *KeyCache) revalidate(d KeyDigest, e *cacheEntry, now time.Time) {
+// claimRefresh reports whether the caller may start a background refresh of
+// e at now: whether none was started less than storeRetryBackoff ago. Of
+// concurrent callers, one wins.
+func claimRefresh(e *cacheEntry, now time.Time) bool {
 	next := e.nextTry.Load()
-	if now.UnixNano() < next || !e.nextTry.CompareAndSwap(next, now.Add(storeRetryBackoff).UnixNano()) {
-		return
-	}
+	return now.UnixNano() >= next && e.nextTry.CompareAndSwap(next, now.Add(storeRetryBackoff).UnixNano())
+}
+
+// revalidate refreshes the key with digest d in the background. It is apart
+// from cached because its closure moves d to the heap: in cached, that would
+// cost every cache hit, fresh or stale, an allocation.
+func (c *KeyCache) revalidate(d KeyDigest) {
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()

@@ -385,3 +385,25 @@ func TestCacheUnknownFloodKeepsFoundKeys(t *testing.T) {
 	}
 	waitRefreshes(c)
 }
+
+// TestCacheHitsDoNotAllocate checks that a fresh hit, and a stale hit that
+// starts no refresh, cost no allocation.
+func TestCacheHitsDoNotAllocate(t *testing.T) {
+	c, store, clock, key, _ := newTestCache(t)
+	d := digestOf(key)
+	if _, err := c.cached(d, clock.Now()); err != errNotCached {
+		t.Fatal(err)
+	}
+	c.Lookup(t.Context(), d)
+	if n := testing.AllocsPerRun(100, func() { c.cached(d, clock.Now()) }); n != 0 {
+		t.Errorf("fresh hit: %v allocations, want 0", n)
+	}
+	store.hang.Store(true)
+	clock.Advance(61 * time.Second)
+	c.cached(d, clock.Now()) // starts the one refresh of this second
+	if n := testing.AllocsPerRun(100, func() { c.cached(d, clock.Now()) }); n != 0 {
+		t.Errorf("stale hit: %v allocations, want 0", n)
+	}
+	store.hang.Store(false)
+	waitRefreshes(c)
+}
