@@ -73,6 +73,9 @@ var (
 	refuseExpired   = refusal{http.StatusUnauthorized, "expired_api_key", "expired_key"}
 	refuseMultiple  = refusal{http.StatusBadRequest, "multiple_api_keys", "multiple_api_keys"}
 	refuseStore     = refusal{http.StatusServiceUnavailable, "store_unavailable", "store_unavailable"}
+	// An address over its budget of unknown-key reads: a 429, not a 401,
+	// because the key was not checked and may be valid.
+	refuseUnknownKeys = refusal{http.StatusTooManyRequests, "too_many_unknown_keys", "too_many_unknown_keys"}
 )
 
 // Middleware refuses requests without a valid key and serves the others with
@@ -93,10 +96,18 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		now := a.now()
-		e, err := a.keys.lookup(r.Context(), digestOf(raw), now)
+		d := digestOf(raw)
+		e, err := a.keys.cached(d, now)
+		if err == errNotCached {
+			// Only here is the client address needed: clientIP allocates.
+			e, err = a.keys.load(r.Context(), d, now, clientIP(r))
+		}
 		switch {
 		case errors.Is(err, ErrKeyNotFound):
 			a.refuse(w, r, refuseUnknown, raw)
+			return
+		case errors.Is(err, ErrTooManyUnknownKeys):
+			a.refuseUnknownKeys(w, r, raw, err)
 			return
 		case err != nil:
 			a.refuse(w, r, refuseStore, raw, slog.String("error", err.Error()))
@@ -148,6 +159,19 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, why refus
 	writeProblem(w, newProblem(why.status, why.code, a.detail(why.code)))
 }
 
+// refuseUnknownKeys answers 429 too_many_unknown_keys, with Retry-After
+// the time until the address may read an unknown key again. It is apart
+// from the Middleware because errors.As moves its target to the heap.
+func (a *Authenticator) refuseUnknownKeys(w http.ResponseWriter, r *http.Request, raw string, err error) {
+	retry := storeRetryBackoff
+	var ue *unknownKeysError
+	if errors.As(err, &ue) {
+		retry = ue.retry
+	}
+	setRetryAfter(w, retry)
+	a.refuse(w, r, refuseUnknownKeys, raw)
+}
+
 // detail is the response detail of a refusal code.
 func (a *Authenticator) detail(code string) string {
 	switch code {
@@ -159,6 +183,8 @@ func (a *Authenticator) detail(code string) string {
 		return "The API key has expired."
 	case "store_unavailable":
 		return "API keys cannot be checked right now. Retry shortly."
+	case "too_many_unknown_keys":
+		return "Too many unknown API keys from this address. Retry after the number of seconds in Retry-After."
 	}
 	return "The API key is not valid."
 }

@@ -1,13 +1,18 @@
 package keygate
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/internal/emulator"
+	"github.com/keygate/keygate/internal/faultproxy"
 )
 
 // testServer is a Server on a counting memory store with a fake clock and a
@@ -250,8 +255,10 @@ func TestAuthRevocationSeenAfterCacheTTL(t *testing.T) {
 		t.Errorf("inside KEY_CACHE_TTL = %d, want 200 (the documented delay)", w.Code)
 	}
 	s.clock.Advance(time.Second)
+	s.do("GET", "/", "", key) // served stale, and starts the refresh
+	waitRefreshes(s.Keys())
 	if w := s.do("GET", "/", "", key); w.Code != 401 {
-		t.Errorf("after KEY_CACHE_TTL = %d, want 401", w.Code)
+		t.Errorf("after KEY_CACHE_TTL and one refresh = %d, want 401", w.Code)
 	}
 }
 
@@ -410,5 +417,276 @@ func TestBingoBehindAuthAndScope(t *testing.T) {
 	}
 	if w := s.do("GET", "/v1/bingo/check", "", plain); w.Code != 405 || w.Header().Get("Allow") != "POST" {
 		t.Errorf("GET = %d Allow %q, want 405 Allow POST", w.Code, w.Header().Get("Allow"))
+	}
+}
+
+// doFrom serves GET / with key from the client address addr.
+func (s *testServer) doFrom(addr, key string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = addr + ":1234"
+	r.Header.Set("X-API-Key", key)
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	return w
+}
+
+// TestAuthOutage checks what an outage of the store looks like over HTTP: a
+// cached key gets 200 (served stale) on every request, with at most one
+// store call a second; an uncached key gets 503 store_unavailable with
+// Retry-After, never 401; and after the store recovers, a key revoked
+// meanwhile is refused after one refresh.
+func TestAuthOutage(t *testing.T) {
+	cases := []struct {
+		name   string
+		outage func(*testStore, bool)
+	}{
+		{"store hangs", func(s *testStore, on bool) { s.hang.Store(on) }},
+		{"store fails", func(s *testStore, on bool) { s.down.Store(on) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestServer(t, func(c *Config) { c.StoreTimeout = 50 * time.Millisecond })
+			cached, k := mintTestKey(t, s.store, "acme")
+			uncached, _ := mintTestKey(t, s.store, "acme")
+			if w := s.do("GET", "/", "", cached); w.Code != 200 {
+				t.Fatalf("warm-up = %d", w.Code)
+			}
+			tc.outage(s.store, true)
+			s.clock.Advance(61 * time.Second)
+			before := s.store.gets.Load()
+			const seconds = 3
+			for i := range seconds * 10 {
+				if w := s.do("GET", "/", "", cached); w.Code != 200 {
+					t.Fatalf("cached key, request %d of the outage = %d %s, want 200", i, w.Code, w.Body)
+				}
+				s.clock.Advance(100 * time.Millisecond)
+			}
+			waitRefreshes(s.Keys())
+			if n := s.store.gets.Load() - before; n > seconds {
+				t.Errorf("%d s of requests for one cached key made %d store calls, want at most %d", seconds, n, seconds)
+			}
+			w := s.do("GET", "/", "", uncached)
+			if w.Code != 503 || problemOf(t, w).Code != "store_unavailable" || w.Header().Get("Retry-After") != "1" {
+				t.Errorf("uncached key in the outage = %d %s Retry-After %q, want 503 store_unavailable", w.Code, w.Body, w.Header().Get("Retry-After"))
+			}
+
+			tc.outage(s.store, false)
+			s.store.Revoke(t.Context(), k.ID, t0)
+			s.clock.Advance(time.Second) // past the retry backoff
+			before = s.store.gets.Load()
+			s.do("GET", "/", "", cached) // served stale; starts the refresh
+			waitRefreshes(s.Keys())
+			if w := s.do("GET", "/", "", cached); w.Code != 401 {
+				t.Errorf("revoked key after recovery and one refresh = %d, want 401", w.Code)
+			}
+			if n := s.store.gets.Load() - before; n != 1 {
+				t.Errorf("recovery took %d store calls, want 1 refresh", n)
+			}
+		})
+	}
+}
+
+// TestAuthUnknownKeyBudget checks the budget of store reads for unknown
+// keys: per client address, per instance, and that valid keys are not
+// charged.
+func TestAuthUnknownKeyBudget(t *testing.T) {
+	lim := defaultUnknownKeyLimits
+	burst, instanceBurst := int(lim.burst), int(lim.instanceBurst)
+	forged := func() string { k, _ := NewKey("kg"); return k }
+	cases := []struct {
+		name string
+		run  func(t *testing.T, s *testServer)
+	}{
+		{"a flood from one address reads at most burst + rate × t", func(t *testing.T, s *testServer) {
+			const n, step = 400, 100 * time.Millisecond // 40 s
+			refused := 0
+			for range n {
+				w := s.doFrom("203.0.113.1", forged())
+				switch w.Code {
+				case 401:
+				case 429:
+					refused++
+					if problemOf(t, w).Code != "too_many_unknown_keys" || w.Header().Get("Retry-After") == "" {
+						t.Fatalf("429 = %s Retry-After %q", w.Body, w.Header().Get("Retry-After"))
+					}
+				default:
+					t.Fatalf("forged key = %d %s", w.Code, w.Body)
+				}
+				s.clock.Advance(step)
+			}
+			reads := s.store.gets.Load()
+			if bound := int64(burst) + int64(lim.rate*40); reads > bound || reads < bound-2 {
+				t.Errorf("%d forged keys in 40 s made %d store reads, want about burst + rate × 40 s = %d", n, reads, bound)
+			}
+			if int64(n-refused) != reads {
+				t.Errorf("%d refused of %d, with %d reads: a refused key was read", refused, n, reads)
+			}
+			if !strings.Contains(s.logs.String(), `"reason":"too_many_unknown_keys"`) {
+				t.Errorf("no log entry with the reason:\n%s", s.logs)
+			}
+		}},
+		{"another address and cached keys are unaffected", func(t *testing.T, s *testServer) {
+			valid, _ := mintTestKey(t, s.store, "acme")
+			if w := s.doFrom("203.0.113.1", valid); w.Code != 200 {
+				t.Fatalf("valid key = %d", w.Code)
+			}
+			for range 5 * burst {
+				s.doFrom("203.0.113.1", forged())
+			}
+			if w := s.doFrom("203.0.113.1", forged()); w.Code != 429 {
+				t.Fatalf("forged key past the burst = %d, want 429", w.Code)
+			}
+			if w := s.doFrom("203.0.113.1", valid); w.Code != 200 {
+				t.Errorf("cached valid key from the flooding address = %d, want 200", w.Code)
+			}
+			s.clock.Advance(2 * time.Minute) // stale: still served, without a charge
+			if w := s.doFrom("203.0.113.1", valid); w.Code != 200 {
+				t.Errorf("stale valid key from the flooding address = %d, want 200", w.Code)
+			}
+			waitRefreshes(s.Keys())
+			for i := range burst {
+				if w := s.doFrom("198.51.100.7", forged()); w.Code != 401 {
+					t.Fatalf("forged key %d from another address = %d, want 401", i, w.Code)
+				}
+			}
+		}},
+		{"valid uncached keys are not charged", func(t *testing.T, s *testServer) {
+			for i := range 3 * burst {
+				valid, _ := mintTestKey(t, s.store, "acme")
+				if w := s.doFrom("203.0.113.1", valid); w.Code != 200 {
+					t.Fatalf("valid key %d = %d %s, want 200", i, w.Code, w.Body)
+				}
+			}
+			for i := range burst {
+				if w := s.doFrom("203.0.113.1", forged()); w.Code != 401 {
+					t.Fatalf("forged key %d after the valid ones = %d, want 401: valid keys drained the budget", i, w.Code)
+				}
+			}
+			if w := s.doFrom("203.0.113.1", forged()); w.Code != 429 {
+				t.Errorf("forged key past the burst = %d, want 429", w.Code)
+			}
+		}},
+		{"the instance ceiling bounds all addresses together", func(t *testing.T, s *testServer) {
+			valid, _ := mintTestKey(t, s.store, "acme")
+			if w := s.doFrom("192.0.2.200", valid); w.Code != 200 {
+				t.Fatalf("valid key = %d", w.Code)
+			}
+			for i := range instanceBurst / burst {
+				for range burst {
+					if w := s.doFrom("198.51.100."+strconv.Itoa(i), forged()); w.Code != 401 {
+						t.Fatalf("forged key from address %d = %d, want 401", i, w.Code)
+					}
+				}
+			}
+			if w := s.doFrom("192.0.2.99", forged()); w.Code != 429 {
+				t.Errorf("forged key from a new address past the instance ceiling = %d, want 429", w.Code)
+			}
+			if w := s.doFrom("192.0.2.99", valid); w.Code != 200 {
+				t.Errorf("cached valid key past the instance ceiling = %d, want 200", w.Code)
+			}
+			if n := s.store.gets.Load(); n != int64(instanceBurst)+1 {
+				t.Errorf("store reads = %d, want the instance burst %d plus the valid key", n, instanceBurst)
+			}
+		}},
+		{"X-Forwarded-For names the address", func(t *testing.T, s *testServer) {
+			for range burst {
+				r := httptest.NewRequest("GET", "/", nil)
+				r.Header.Set("X-Forwarded-For", "10.0.0.1, 203.0.113.9")
+				r.Header.Set("X-API-Key", forged())
+				s.ServeHTTP(httptest.NewRecorder(), r)
+			}
+			if w := s.doFrom("203.0.113.9", forged()); w.Code != 429 {
+				t.Errorf("the address of the last X-Forwarded-For entry = %d, want 429", w.Code)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, newTestServer(t)) })
+	}
+}
+
+// TestAuthFirestoreUnavailable is TestAuthOutage on the real Firestore
+// emulator behind a proxy that, during the outage, answers every call with
+// UNAVAILABLE (which the Firestore client retries for a while, then
+// returns) or not at all (so the client waits for its deadline).
+func TestAuthFirestoreUnavailable(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		mode faultproxy.Mode
+	}{{"unavailable", faultproxy.Unavailable}, {"hang", faultproxy.Hang}} {
+		t.Run(mode.name, func(t *testing.T) { testFirestoreOutage(t, mode.mode) })
+	}
+}
+
+func testFirestoreOutage(t *testing.T, outage faultproxy.Mode) {
+	host, project := emulator.Project(t)
+	ctx := context.Background()
+	direct := NewFirestoreStore(testConfig(func(c *Config) { c.Project = project; c.StoreTimeout = 20 * time.Second }))
+	t.Cleanup(func() { direct.Close() })
+	if _, err := direct.Client(ctx); err != nil { // on the emulator itself, before the variable changes
+		t.Fatal(err)
+	}
+	cached, k := mintTestKey(t, direct, "acme")
+	uncached, _ := mintTestKey(t, direct, "acme")
+
+	proxy, err := faultproxy.Start(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	t.Setenv("FIRESTORE_EMULATOR_HOST", proxy.Addr())
+	cfg := testConfig(func(c *Config) { c.Project = project; c.StoreTimeout = 3 * time.Second })
+	proxied := NewFirestoreStore(cfg)
+	t.Cleanup(func() { proxied.Close() })
+	store := &testStore{KeyStore: proxied}
+	clock := newFakeClock()
+	log, logs := testLogger()
+	s := NewServer(cfg, store, Options{Now: clock.Now, Logger: log})
+	t.Cleanup(func() { s.Close(context.Background()) })
+	ts := &testServer{Server: s, store: store, clock: clock, logs: logs}
+
+	for try := 0; ; try++ { // the proxied client's first call can be slow
+		if _, err := proxied.Get(ctx, k.ID); err == nil || try == 5 {
+			break
+		}
+	}
+	if w := ts.do("GET", "/", "", cached); w.Code != 200 {
+		t.Fatalf("warm-up through the proxy = %d %s", w.Code, w.Body)
+	}
+	proxy.Set(outage)
+	clock.Advance(61 * time.Second)
+	before := store.gets.Load()
+	const seconds = 3
+	for i := range seconds * 10 {
+		if w := ts.do("GET", "/", "", cached); w.Code != 200 {
+			t.Fatalf("cached key, request %d of the outage = %d %s, want 200", i, w.Code, w.Body)
+		}
+		clock.Advance(100 * time.Millisecond)
+	}
+	waitRefreshes(s.Keys())
+	if n := store.gets.Load() - before; n < 1 || n > seconds {
+		t.Errorf("%d s of requests for one cached key made %d store calls, want 1 to %d", seconds, n, seconds)
+	}
+	if !strings.Contains(logs.String(), "serving a stale cached key") {
+		t.Errorf("no WARNING about the stale key:\n%s", logs)
+	}
+	w := ts.do("GET", "/", "", uncached)
+	if w.Code != 503 || problemOf(t, w).Code != "store_unavailable" || w.Header().Get("Retry-After") != "1" {
+		t.Errorf("uncached key in the outage = %d %s, want 503 store_unavailable", w.Code, w.Body)
+	}
+
+	if _, err := direct.Revoke(ctx, k.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Set(faultproxy.Up)
+	clock.Advance(time.Second)
+	before = store.gets.Load()
+	ts.do("GET", "/", "", cached) // served stale; starts the refresh
+	waitRefreshes(s.Keys())
+	if w := ts.do("GET", "/", "", cached); w.Code != 401 {
+		t.Errorf("revoked key after recovery and one refresh = %d %s, want 401", w.Code, w.Body)
+	}
+	if n := store.gets.Load() - before; n != 1 {
+		t.Errorf("recovery took %d store calls, want 1 refresh", n)
 	}
 }

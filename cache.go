@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,32 +19,60 @@ import (
 // caller must not be told it is not.
 var ErrStoreUnavailable = errors.New("key store unavailable")
 
-// storeRetryBackoff is how long, after a failed refresh, a key is served
-// from its stale entry without asking the store again; it is also the
-// Retry-After of a 503.
+// errNotCached is KeyCache.cached's answer for a key with no usable entry:
+// the caller must load it, and wait for the store.
+var errNotCached = errors.New("key not cached")
+
+// storeRetryBackoff is the least time between two background refreshes of
+// one key, so a failing store is asked about a key at most once a second; it
+// is also the Retry-After of a 503.
 const storeRetryBackoff = time.Second
 
-// KeyCache answers key lookups from memory: one expirable LRU of found and
-// not-found results in front of a KeyStore.
+// negativeCacheSize bounds the LRU of keys not found. It is apart from the
+// LRU of keys found, so that no flood of unknown keys can evict a valid key
+// (which would then be refused in an outage instead of served stale). The
+// instance ceiling on unknown-key reads (unknownkeys.go) adds at most
+// 100 + 50/s × 30 s = 1,600 entries per default KEY_NEGATIVE_TTL, so 10,000
+// (about 1.5 MB) is never the limit with the defaults.
+const negativeCacheSize = 10_000
+
+// KeyCache answers key lookups from memory, in front of a KeyStore, with
+// explicit fresh and stale windows on an injected clock (as Unkey's cache):
 //
 //   - A found key is fresh for the cache TTL: no store call.
-//   - A not-found key is fresh for the negative TTL.
-//   - After that, the next lookup refreshes it from the store; concurrent
-//     lookups of one key share one store call.
-//   - If the refresh fails, a key found less than the stale TTL ago is still
-//     served (stale-if-error), and the store is not asked again for
-//     storeRetryBackoff; anything else is ErrStoreUnavailable.
+//   - Past that and inside the stale TTL it is still served at once, and a
+//     background refresh is started: one per key at a time (singleflight),
+//     at most one a second per key (storeRetryBackoff), each with its own
+//     deadline, the store timeout. A successful refresh replaces the entry;
+//     a failed one is logged at WARNING and the entry is served on.
+//   - A not-found key is not found for the negative TTL; after that it is
+//     read again before the request is answered, so a key created since is
+//     never refused for longer than that.
+//   - Only a key with no usable entry waits for the store, at most the store
+//     timeout, and gets ErrStoreUnavailable if it does not answer. Such reads
+//     of keys that turn out not to exist are limited per client address
+//     (unknownKeys).
 //
-// Time comes from an injected clock. The LRU's own expiry, in wall time, only
-// frees memory: it is longer than every window.
+// Found and not-found keys live in two LRUs (see negativeCacheSize). The
+// LRUs' own expiry, in wall time, only frees memory: it is longer than every
+// window.
 type KeyCache struct {
 	store KeyStore
 	// With a meter (set by NewServer), a refresh of a key with a monthly
 	// quota also reads its month total, for the meter.
-	meter    *Meter
-	lru      *expirable.LRU[KeyDigest, *cacheEntry]
-	group    singleflight.Group
-	forgets  atomic.Uint64 // Forget calls so far
+	meter   *Meter
+	found   *expirable.LRU[KeyDigest, *cacheEntry]
+	missing *expirable.LRU[KeyDigest, time.Time] // when each was read
+	unknown *unknownKeys
+	group   singleflight.Group
+
+	// flights are the refreshes under way, so that Forget can tell one of
+	// its key not to cache what it read. There is at most one per key that
+	// has not been forgotten, so the map is bounded by the keys being read.
+	mu      sync.Mutex
+	flights map[KeyDigest]*flight
+	bg      sync.WaitGroup // background refreshes; tests wait on it
+
 	now      func() time.Time
 	log      *slog.Logger
 	fresh    time.Duration
@@ -52,14 +81,25 @@ type KeyCache struct {
 	timeout  time.Duration
 }
 
-// cacheEntry is one cached lookup. Entries are never changed once in the
-// LRU, so readers need no lock.
+// flight is one refresh under way.
+type flight struct{ forgotten bool }
+
+// cacheEntry is one cached key. Entries are never changed once in the LRU,
+// except nextTry, which is atomic, so readers need no lock.
 type cacheEntry struct {
 	key     Key  // the key, when found
 	found   bool // whether the store had the key
 	fetched time.Time
-	// retryAt, after a failed refresh, is when the store may be asked again.
-	retryAt time.Time
+	// nextTry is the Unix time in nanoseconds before which no background
+	// refresh of this entry starts; a request claims a refresh by moving it
+	// storeRetryBackoff ahead.
+	nextTry atomic.Int64
+}
+
+// cacheLife is the longest a found key is kept, and so the longest it is
+// used without a refresh: past the fresh and stale windows.
+func cacheLife(cfg Config) time.Duration {
+	return max(cfg.CacheTTL, cfg.StaleTTL) + storeRetryBackoff
 }
 
 // NewKeyCache returns a cache over store with cfg's size and windows; now is
@@ -67,7 +107,10 @@ type cacheEntry struct {
 func NewKeyCache(cfg Config, store KeyStore, now func() time.Time, log *slog.Logger) *KeyCache {
 	return &KeyCache{
 		store:    store,
-		lru:      expirable.NewLRU[KeyDigest, *cacheEntry](cfg.CacheSize, nil, cacheLife(cfg)),
+		found:    expirable.NewLRU[KeyDigest, *cacheEntry](cfg.CacheSize, nil, cacheLife(cfg)),
+		missing:  expirable.NewLRU[KeyDigest, time.Time](negativeCacheSize, nil, cfg.NegativeTTL+storeRetryBackoff),
+		unknown:  newUnknownKeys(defaultUnknownKeyLimits),
+		flights:  make(map[KeyDigest]*flight),
 		now:      now,
 		log:      log,
 		fresh:    cfg.CacheTTL,
@@ -77,17 +120,13 @@ func NewKeyCache(cfg Config, store KeyStore, now func() time.Time, log *slog.Log
 	}
 }
 
-// cacheLife is the longest an entry is kept, and so the longest a key is
-// used without a refresh: past every window.
-func cacheLife(cfg Config) time.Duration {
-	return max(cfg.CacheTTL, cfg.StaleTTL, cfg.NegativeTTL) + storeRetryBackoff
-}
-
 // Lookup returns the key with digest d, ErrKeyNotFound, or an error wrapping
 // ErrStoreUnavailable. The key returned is shared: do not modify it. Lookup
 // does not check expiry or revocation; Key.Status does, at the caller's time.
+// Its store reads are not charged to any client address: the middleware's
+// are.
 func (c *KeyCache) Lookup(ctx context.Context, d KeyDigest) (*Key, error) {
-	e, err := c.lookup(ctx, d, c.now())
+	e, err := c.lookup(ctx, d, c.now(), "")
 	if err != nil {
 		return nil, err
 	}
@@ -95,62 +134,139 @@ func (c *KeyCache) Lookup(ctx context.Context, d KeyDigest) (*Key, error) {
 }
 
 // lookup is Lookup at time now (the caller's one clock reading for the
-// request), returning the whole entry.
-func (c *KeyCache) lookup(ctx context.Context, d KeyDigest, now time.Time) (*cacheEntry, error) {
-	if e, ok := c.lru.Get(d); ok {
-		if now.Before(e.fetched.Add(c.window(e))) {
-			return e.result()
-		}
-		if now.Before(e.retryAt) && c.servesStale(e, now) {
-			return e, nil
-		}
+// request), returning the whole entry; a store read of a key this instance
+// has never found is charged to the client address addr ("" for none).
+func (c *KeyCache) lookup(ctx context.Context, d KeyDigest, now time.Time, addr string) (*cacheEntry, error) {
+	e, err := c.cached(d, now)
+	if err == errNotCached {
+		return c.load(ctx, d, now, addr)
 	}
-	return c.load(ctx, d)
+	return e, err
 }
 
-// load asks the store for the key with digest d, sharing the call with
-// concurrent lookups of the same key. It is apart from lookup because its
-// closure moves d to the heap: in lookup, that would cost every cache hit
-// an allocation.
-func (c *KeyCache) load(ctx context.Context, d KeyDigest) (*cacheEntry, error) {
-	ch := c.group.DoChan(string(d[:]), func() (any, error) {
-		return c.refresh(context.WithoutCancel(ctx), d)
-	})
+// cached answers from memory: the key's entry when it is fresh or may be
+// served stale (then starting a background refresh), ErrKeyNotFound inside
+// the negative window, and errNotCached otherwise. It never waits and, on a
+// fresh entry, never allocates.
+func (c *KeyCache) cached(d KeyDigest, now time.Time) (*cacheEntry, error) {
+	if e, ok := c.found.Get(d); ok {
+		if now.Before(e.fetched.Add(c.fresh)) {
+			return e, nil
+		}
+		if c.servesStale(e, now) {
+			if claimRefresh(e, now) {
+				c.revalidate(d)
+			}
+			return e, nil
+		}
+		return nil, errNotCached
+	}
+	if at, ok := c.missing.Get(d); ok && now.Before(at.Add(c.negative)) {
+		return nil, ErrKeyNotFound
+	}
+	return nil, errNotCached
+}
+
+// claimRefresh reports whether the caller may start a background refresh of
+// e at now: whether none was started less than storeRetryBackoff ago. Of
+// concurrent callers, one wins.
+func claimRefresh(e *cacheEntry, now time.Time) bool {
+	next := e.nextTry.Load()
+	return now.UnixNano() >= next && e.nextTry.CompareAndSwap(next, now.Add(storeRetryBackoff).UnixNano())
+}
+
+// revalidate refreshes the key with digest d in the background. It is apart
+// from cached because its closure moves d to the heap: in cached, that would
+// cost every cache hit, fresh or stale, an allocation.
+func (c *KeyCache) revalidate(d KeyDigest) {
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		c.group.Do(string(d[:]), func() (any, error) { return c.refresh(d) })
+	}()
+}
+
+// load asks the store for the key with digest d and waits for the answer, at
+// most the store timeout, sharing the read with concurrent lookups of the
+// key. Only the request that makes the read is charged for it (see
+// chargedRefresh): a burst of requests for one uncached key costs its client
+// one token, not one per request.
+func (c *KeyCache) load(ctx context.Context, d KeyDigest, now time.Time, addr string) (*cacheEntry, error) {
 	timer := time.NewTimer(c.timeout)
 	defer timer.Stop()
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, res.Err
+	for try := 0; ; try++ {
+		ch := c.group.DoChan(string(d[:]), func() (any, error) { return c.chargedRefresh(d, now, addr) })
+		select {
+		case res := <-ch:
+			if res.Err != nil {
+				// The read this lookup joined was refused for another
+				// address's budget, not this one's: make its own, once.
+				var ue *unknownKeysError
+				if errors.As(res.Err, &ue) && ue.addr != addr && try == 0 {
+					continue
+				}
+				return nil, res.Err
+			}
+			return res.Val.(*cacheEntry).result()
+		case <-timer.C:
+			return nil, fmt.Errorf("%w: no answer within %v", ErrStoreUnavailable, c.timeout)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, ctx.Err())
 		}
-		return res.Val.(*cacheEntry).result()
-	case <-timer.C:
-		return nil, fmt.Errorf("%w: no answer within %v", ErrStoreUnavailable, c.timeout)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, ctx.Err())
 	}
+}
+
+// chargedRefresh is refresh for a lookup from the client address addr ("" for
+// none): a key this cache has never found is charged to addr before the
+// read, and refunded if it exists, so only unknown keys (and failed reads)
+// use the budget (see unknownKeys).
+func (c *KeyCache) chargedRefresh(d KeyDigest, now time.Time, addr string) (*cacheEntry, error) {
+	var charge *unknownKeyCharge
+	if _, known := c.found.Peek(d); addr != "" && !known {
+		var err error
+		if charge, err = c.unknown.charge(addr, now); err != nil {
+			return nil, err
+		}
+	}
+	e, err := c.refresh(d)
+	if err == nil && e.found {
+		charge.refund(c.now())
+	}
+	return e, err
 }
 
 // Forget drops the cached lookup of the key with the given ID, so that the
-// next lookup asks the store. A refresh already under way when Forget is
-// called does not cache what it read, which may predate the change that
-// called Forget.
+// next lookup asks the store. A refresh of that key already under way when
+// Forget is called does not cache what it read, which may predate the change
+// that called Forget; refreshes of other keys are not affected.
 func (c *KeyCache) Forget(id string) {
 	var d KeyDigest
-	if n, err := hex.Decode(d[:], []byte(id)); err == nil && n == len(d) {
-		c.forgets.Add(1)
-		c.group.Forget(string(d[:]))
-		c.lru.Remove(d)
+	if n, err := hex.Decode(d[:], []byte(id)); err != nil || n != len(d) {
+		return
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.flights[d]; f != nil {
+		f.forgotten = true
+	}
+	c.group.Forget(string(d[:]))
+	c.found.Remove(d)
+	c.missing.Remove(d)
 }
 
-// Len returns the number of cached lookups.
-func (c *KeyCache) Len() int { return c.lru.Len() }
+// Len returns the number of keys found that are cached.
+func (c *KeyCache) Len() int { return c.found.Len() }
 
-// refresh asks the store for the key and caches the answer.
-func (c *KeyCache) refresh(ctx context.Context, d KeyDigest) (*cacheEntry, error) {
-	forgets := c.forgets.Load()
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+// refresh asks the store for the key and caches the answer. Its deadline is
+// the store timeout, whoever waits for it: a request that gives up does not
+// cut short a read that other requests, or the cache, still want.
+func (c *KeyCache) refresh(d KeyDigest) (*cacheEntry, error) {
+	f := &flight{}
+	c.mu.Lock()
+	c.flights[d] = f
+	c.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	k, err := c.store.Get(ctx, d.ID())
 	now := c.now()
@@ -158,30 +274,31 @@ func (c *KeyCache) refresh(ctx context.Context, d KeyDigest) (*cacheEntry, error
 	if err == nil && k.MonthlyQuota > 0 && c.meter != nil {
 		err = c.meter.ReadMonth(ctx, k.ID, now)
 	}
-	if err == nil || errors.Is(err, ErrKeyNotFound) {
-		if c.forgets.Load() == forgets {
-			c.lru.Add(d, e)
+	ok := err == nil || errors.Is(err, ErrKeyNotFound)
+	c.mu.Lock()
+	if c.flights[d] == f {
+		delete(c.flights, d)
+	}
+	if ok && !f.forgotten {
+		if e.found {
+			c.missing.Remove(d)
+			c.found.Add(d, e)
+		} else {
+			c.found.Remove(d)
+			c.missing.Add(d, now)
 		}
+	}
+	c.mu.Unlock()
+	if ok {
 		return e, nil
 	}
-	if old, ok := c.lru.Peek(d); ok && c.servesStale(old, now) {
-		e := *old
-		e.retryAt = now.Add(storeRetryBackoff)
-		c.lru.Add(d, &e)
+	if old, ok := c.found.Peek(d); ok && c.servesStale(old, now) {
 		c.log.LogAttrs(ctx, slog.LevelWarn, "key store unavailable: serving a stale cached key",
 			slog.String("key_id", old.key.ID), slog.String("key_hint", old.key.Hint),
 			slog.Duration("age", now.Sub(old.fetched)), slog.String("error", err.Error()))
-		return &e, nil
+		return old, nil
 	}
 	return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
-}
-
-// window is how long after its fetch an entry is fresh.
-func (c *KeyCache) window(e *cacheEntry) time.Duration {
-	if e.found {
-		return c.fresh
-	}
-	return c.negative
 }
 
 // servesStale reports whether e may be served at now although it is no

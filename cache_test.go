@@ -61,6 +61,7 @@ func TestCacheWindows(t *testing.T) {
 				}
 				clock.Advance(tc.advance)
 			}
+			waitRefreshes(c)
 			if n := store.gets.Load(); n != tc.wantCalls {
 				t.Errorf("store calls = %d, want %d", n, tc.wantCalls)
 			}
@@ -110,6 +111,7 @@ func TestCacheStaleIfError(t *testing.T) {
 	if err != nil || k.Owner != "acme" {
 		t.Fatalf("stale lookup = %v, %v; want the cached key", k, err)
 	}
+	waitRefreshes(c)
 	if !strings.Contains(logs.String(), `"severity":"WARNING"`) || !strings.Contains(logs.String(), "stale") {
 		t.Errorf("no WARNING about the stale key in %s", logs)
 	}
@@ -117,6 +119,7 @@ func TestCacheStaleIfError(t *testing.T) {
 	if _, err := c.Lookup(ctx, digestOf(key)); err != nil {
 		t.Fatal(err)
 	}
+	waitRefreshes(c)
 	if n := store.gets.Load(); n != calls {
 		t.Errorf("a lookup inside the retry backoff called the store (%d calls, want %d)", n, calls)
 	}
@@ -171,8 +174,10 @@ func TestCacheSizeBound(t *testing.T) {
 	log, _ := testLogger()
 	c := NewKeyCache(testConfig(func(c *Config) { c.CacheSize = 10 }), store, time.Now, log)
 	for range 50 {
-		k, _ := NewKey("kg")
-		c.Lookup(context.Background(), digestOf(k))
+		k, _ := mintTestKey(t, store, "acme")
+		if _, err := c.Lookup(context.Background(), digestOf(k)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if c.Len() != 10 {
 		t.Errorf("Len = %d, want 10", c.Len())
@@ -200,4 +205,205 @@ func TestCacheForgetDuringRefresh(t *testing.T) {
 	if n := store.gets.Load(); n != 2 {
 		t.Errorf("store calls = %d, want 2: the refresh that raced Forget must not be cached", n)
 	}
+}
+
+// waitRefreshes waits for the cache's background refreshes to end.
+func waitRefreshes(c *KeyCache) { c.bg.Wait() }
+
+// TestCacheStaleWhileRevalidate checks that a found key past its fresh
+// window and inside its stale window is served at once while the store
+// hangs or fails, that the store is asked about it at most once a second,
+// that each failed refresh is logged at WARNING, and that a key with no
+// usable entry waits for the store and gets ErrStoreUnavailable.
+func TestCacheStaleWhileRevalidate(t *testing.T) {
+	cases := []struct {
+		name   string
+		outage func(*testStore)
+	}{
+		{"store hangs", func(s *testStore) { s.hang.Store(true) }},
+		{"store fails", func(s *testStore) { s.down.Store(true) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			store := &testStore{KeyStore: NewMemoryStore()}
+			key, k := mintTestKey(t, store, "acme")
+			uncached, _ := mintTestKey(t, store, "acme")
+			clock := newFakeClock()
+			log, logs := testLogger()
+			c := NewKeyCache(testConfig(func(c *Config) { c.StoreTimeout = 50 * time.Millisecond }), store, clock.Now, log)
+			ctx := context.Background()
+			if _, err := c.Lookup(ctx, digestOf(key)); err != nil {
+				t.Fatal(err)
+			}
+			tc.outage(store)
+			clock.Advance(61 * time.Second) // fresh window over, stale window not
+			before := store.gets.Load()
+			const seconds = 5
+			for i := range seconds * 10 {
+				if got, err := c.Lookup(ctx, digestOf(key)); err != nil || got.ID != k.ID {
+					t.Fatalf("lookup %d in the outage = %v, %v; want the stale key at once", i, got, err)
+				}
+				clock.Advance(100 * time.Millisecond)
+			}
+			waitRefreshes(c)
+			calls := store.gets.Load() - before
+			if calls < 1 || calls > seconds {
+				t.Errorf("%d lookups over %d s made %d store calls, want 1 to %d (one a second)", seconds*10, seconds, calls, seconds)
+			}
+			warnings := strings.Count(logs.String(), `"message":"key store unavailable: serving a stale cached key"`)
+			if int64(warnings) != calls {
+				t.Errorf("%d WARNING entries for %d failed refreshes:\n%s", warnings, calls, logs)
+			}
+			for _, want := range []string{`"severity":"WARNING"`, `"key_id":"` + k.ID + `"`, `"key_hint":"` + k.Hint + `"`, `"age":`, `"error":`} {
+				if !strings.Contains(logs.String(), want) {
+					t.Errorf("the WARNING lacks %s:\n%s", want, logs)
+				}
+			}
+			if _, err := c.Lookup(ctx, digestOf(uncached)); !errors.Is(err, ErrStoreUnavailable) {
+				t.Errorf("uncached key in the outage = %v, want ErrStoreUnavailable", err)
+			}
+		})
+	}
+}
+
+// TestCacheStaleOffWaits checks that with KEY_STALE_TTL=0 a key past its
+// fresh window waits for the store, and gets ErrStoreUnavailable when it
+// fails.
+func TestCacheStaleOffWaits(t *testing.T) {
+	store := &testStore{KeyStore: NewMemoryStore()}
+	key, _ := mintTestKey(t, store, "acme")
+	clock := newFakeClock()
+	log, _ := testLogger()
+	c := NewKeyCache(testConfig(func(c *Config) { c.StaleTTL = 0 }), store, clock.Now, log)
+	if _, err := c.Lookup(t.Context(), digestOf(key)); err != nil {
+		t.Fatal(err)
+	}
+	store.down.Store(true)
+	clock.Advance(time.Minute)
+	if _, err := c.Lookup(t.Context(), digestOf(key)); !errors.Is(err, ErrStoreUnavailable) {
+		t.Errorf("Lookup = %v, want ErrStoreUnavailable", err)
+	}
+}
+
+// TestCacheNegativeEntryExpires checks that a key not found is read again,
+// before the answer, once its negative window is over: a key created since
+// is accepted then, never refused from a stale not-found.
+func TestCacheNegativeEntryExpires(t *testing.T) {
+	store := &testStore{KeyStore: NewMemoryStore()}
+	clock := newFakeClock()
+	log, _ := testLogger()
+	c := NewKeyCache(testConfig(), store, clock.Now, log)
+	key, k, err := MintKey("kg", Key{Owner: "acme", CreatedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Lookup(t.Context(), digestOf(key)); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("Lookup before the key exists = %v", err)
+	}
+	store.Create(t.Context(), k)
+	clock.Advance(29 * time.Second)
+	if _, err := c.Lookup(t.Context(), digestOf(key)); !errors.Is(err, ErrKeyNotFound) {
+		t.Errorf("Lookup inside KEY_NEGATIVE_TTL = %v, want ErrKeyNotFound", err)
+	}
+	clock.Advance(time.Second)
+	if _, err := c.Lookup(t.Context(), digestOf(key)); err != nil {
+		t.Errorf("Lookup after KEY_NEGATIVE_TTL = %v, want the key", err)
+	}
+}
+
+// TestCacheForgetOnlyItsOwnKey checks that Forget during a refresh keeps
+// that refresh from caching only when it is of the forgotten key.
+func TestCacheForgetOnlyItsOwnKey(t *testing.T) {
+	cases := []struct {
+		name      string
+		same      bool
+		wantCalls int64 // after a second lookup of the refreshed key
+	}{
+		{"forget another key", false, 1},
+		{"forget the key being read", true, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, store, _, key, _ := newTestCache(t)
+			other, _ := mintTestKey(t, store, "acme")
+			forgotten := other
+			if tc.same {
+				forgotten = key
+			}
+			store.release = make(chan struct{})
+			done := make(chan struct{})
+			go func() {
+				c.Lookup(context.Background(), digestOf(key)) // reads, then waits for release
+				close(done)
+			}()
+			for store.gets.Load() == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			c.Forget(KeyID(forgotten))
+			close(store.release)
+			<-done
+			store.release = nil
+			c.Lookup(context.Background(), digestOf(key))
+			if n := store.gets.Load(); n != tc.wantCalls {
+				t.Errorf("store calls = %d, want %d", n, tc.wantCalls)
+			}
+		})
+	}
+}
+
+// TestCacheUnknownFloodKeepsFoundKeys checks that a flood of unknown keys,
+// ten times the cache size, evicts no found key: it stays a cache hit, and
+// is served stale in an outage.
+func TestCacheUnknownFloodKeepsFoundKeys(t *testing.T) {
+	store := &testStore{KeyStore: NewMemoryStore()}
+	key, _ := mintTestKey(t, store, "acme")
+	clock := newFakeClock()
+	log, _ := testLogger()
+	const size = 10
+	c := NewKeyCache(testConfig(func(c *Config) { c.CacheSize = size }), store, clock.Now, log)
+	ctx := context.Background()
+	if _, err := c.Lookup(ctx, digestOf(key)); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 * size {
+		forged, _ := NewKey("kg")
+		if _, err := c.Lookup(ctx, digestOf(forged)); !errors.Is(err, ErrKeyNotFound) {
+			t.Fatalf("forged key = %v", err)
+		}
+	}
+	before := store.gets.Load()
+	if _, err := c.Lookup(ctx, digestOf(key)); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.gets.Load() - before; n != 0 {
+		t.Errorf("the valid key after the flood made %d store calls, want 0 (a cache hit)", n)
+	}
+	store.down.Store(true)
+	clock.Advance(2 * time.Minute)
+	if _, err := c.Lookup(ctx, digestOf(key)); err != nil {
+		t.Errorf("the valid key in an outage after the flood = %v, want it served stale", err)
+	}
+	waitRefreshes(c)
+}
+
+// TestCacheHitsDoNotAllocate checks that a fresh hit, and a stale hit that
+// starts no refresh, cost no allocation.
+func TestCacheHitsDoNotAllocate(t *testing.T) {
+	c, store, clock, key, _ := newTestCache(t)
+	d := digestOf(key)
+	if _, err := c.cached(d, clock.Now()); err != errNotCached {
+		t.Fatal(err)
+	}
+	c.Lookup(t.Context(), d)
+	if n := testing.AllocsPerRun(100, func() { c.cached(d, clock.Now()) }); n != 0 {
+		t.Errorf("fresh hit: %v allocations, want 0", n)
+	}
+	store.hang.Store(true)
+	clock.Advance(61 * time.Second)
+	c.cached(d, clock.Now()) // starts the one refresh of this second
+	if n := testing.AllocsPerRun(100, func() { c.cached(d, clock.Now()) }); n != 0 {
+		t.Errorf("stale hit: %v allocations, want 0", n)
+	}
+	store.hang.Store(false)
+	waitRefreshes(c)
 }

@@ -145,8 +145,10 @@ func TestServerOnEmulator(t *testing.T) {
 		t.Errorf("revoked key inside KEY_CACHE_TTL = %d, want 200 (the documented delay)", w.Code)
 	}
 	clock.Advance(cfg.CacheTTL)
+	get(key) // served stale, and starts the refresh
+	waitRefreshes(s.Keys())
 	if w := get(key); w.Code != 401 {
-		t.Errorf("revoked key after KEY_CACHE_TTL = %d, want 401", w.Code)
+		t.Errorf("revoked key after KEY_CACHE_TTL and one refresh = %d, want 401", w.Code)
 	}
 }
 
