@@ -260,6 +260,12 @@ func TestLocalUsage(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "KEY_CACHE_SIZE") {
 		t.Errorf("bad configuration = %v %s, want exit 1 naming KEY_CACHE_SIZE", err, out)
 	}
+	cmd = exec.Command(filepath.Join(binaries(t), "local"))
+	cmd.Env = cleanEnv("LOCAL_READ_HEADER_TIMEOUT=0s")
+	out, err = cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "LOCAL_READ_HEADER_TIMEOUT") {
+		t.Errorf("bad header timeout = %v %s, want exit 1 naming LOCAL_READ_HEADER_TIMEOUT", err, out)
+	}
 }
 
 // TestCLIToFunctionOnEmulator is the operator's whole flow on the Firestore
