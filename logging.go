@@ -2,6 +2,7 @@ package keygate
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -25,22 +26,131 @@ const (
 // Cloud Logging's field names: "severity" (DEBUG, INFO, NOTICE, WARNING,
 // ERROR), "message" and "time". Cloud Run functions turn such lines on
 // stdout into structured log entries.
+//
+// Every string it writes, the message, attribute keys and values at any
+// depth of groups, errors' texts and values written as JSON, goes through
+// redactKeys: the logger itself keeps keys out of the logs, so that no call
+// site can forget to (a key pasted into a path is logged with the path).
 func NewLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
 		Level: slog.LevelInfo,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) > 0 {
-				return a
-			}
-			switch a.Key {
-			case slog.LevelKey:
-				return slog.String("severity", severity(a.Value.Any().(slog.Level)))
-			case slog.MessageKey:
-				a.Key = "message"
-			}
+			a = cloudField(groups, a)
+			a.Key = redactKeys(a.Key)
+			a.Value = redactValue(a.Value)
 			return a
 		},
 	}))
+}
+
+// cloudField gives the handler's built-in fields Cloud Logging's names.
+func cloudField(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 {
+		switch a.Key {
+		case slog.LevelKey:
+			return slog.String("severity", severity(a.Value.Any().(slog.Level)))
+		case slog.MessageKey:
+			a.Key = "message"
+		}
+	}
+	return a
+}
+
+// redactValue is v with the keys in its text redacted. The handler has
+// resolved LogValuers and walks groups itself; other kinds hold no text.
+func redactValue(v slog.Value) slog.Value {
+	switch v.Kind() {
+	case slog.KindString:
+		if s := v.String(); strings.IndexByte(s, '_') >= 0 {
+			return slog.StringValue(redactKeys(s))
+		}
+	case slog.KindAny:
+		switch x := v.Any().(type) {
+		case json.Marshaler:
+			// The handler would marshal it: marshal it here instead.
+		case error:
+			return slog.StringValue(redactKeys(x.Error()))
+		}
+		// What the handler would write, redacted. A match is made of
+		// letters, digits and '_', so it never spans JSON syntax and the
+		// result stays valid JSON.
+		b, err := json.Marshal(v.Any())
+		if err != nil {
+			return v // the handler writes its own error text
+		}
+		if r := redactKeys(string(b)); r != string(b) {
+			return slog.AnyValue(json.RawMessage(r))
+		}
+	}
+	return v
+}
+
+// Key redaction. A key-shaped run is 1 to 16 lowercase letters or digits,
+// '_', and at least minRedactedBody base62 characters: any prefix, since a
+// caller may paste a key of another service or configuration, and at least
+// a whole 43-character body, since a key cut short or with characters
+// appended still holds its secret. Shorter runs pass: they are not keys,
+// and a 64-digit key ID (which is logged) has no '_' before it.
+const (
+	minRedactedBody = bodyLen
+	// redactedMark replaces a key-shaped run that is not exactly a key's
+	// length: its first and last characters need not be a hint's.
+	redactedMark = "[redacted]"
+)
+
+// redactKeys returns s with every key-shaped run replaced: a run exactly as
+// long as a key by its hint (KeyHint: the prefix and 8 of its characters,
+// which name the key without revealing it), any other by its prefix, '_'
+// and redactedMark. Runs are found left to right, without overlapping, the
+// prefix as long as it can be: what regexp.ReplaceAllStringFunc does with
+// `[a-z0-9]{1,16}_[0-9A-Za-z]{43,}`, which the tests check it against. A
+// string without '_' costs one IndexByte and is returned as it is.
+func redactKeys(s string) string {
+	var b []byte // s with the runs redacted so far, up to done
+	done := 0
+	for i := 0; i < len(s); {
+		j := strings.IndexByte(s[i:], '_')
+		if j < 0 {
+			break
+		}
+		us := i + j
+		i = us + 1
+		end := i
+		for end < len(s) && base62Value[s[end]] != 0xff {
+			end++
+		}
+		if end-i < minRedactedBody {
+			continue
+		}
+		start := us
+		for start > done && us-start < maxPrefixLen && isPrefixByte(s[start-1]) {
+			start--
+		}
+		if start == us {
+			i = end // no prefix: no run can start in this body
+			continue
+		}
+		if b == nil {
+			b = make([]byte, 0, len(s))
+		}
+		b = append(b, s[done:start]...)
+		if end-start == len(s[start:us])+1+bodyLen+checksumLen {
+			b = append(b, KeyHint(s[start:end])...)
+		} else {
+			b = append(b, s[start:i]...)
+			b = append(b, redactedMark...)
+		}
+		done, i = end, end
+	}
+	if b == nil {
+		return s
+	}
+	return string(append(b, s[done:]...))
+}
+
+// isPrefixByte reports whether c can be in a key prefix.
+func isPrefixByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
 }
 
 // severity names level as Cloud Logging does.

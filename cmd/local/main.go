@@ -7,9 +7,13 @@
 // or GOOGLE_CLOUD_PROJECT set it keeps keys in Firestore; with neither it keeps
 // them in memory, mints a demo key and prints it with a curl line to try.
 //
-// The Functions Framework has no TLS of its own: with -tls-cert and -tls-key,
-// the framework listens on a loopback port and this program serves HTTPS on
-// HOST:PORT in front of it.
+// The Functions Framework's server has no TLS and no timeouts of its own, so
+// the framework listens on a loopback port and this program serves HOST:PORT
+// in front of it: HTTPS with -tls-cert and -tls-key, HTTP otherwise, with a
+// header timeout (LOCAL_READ_HEADER_TIMEOUT, default 10s) and an idle
+// timeout (120s). On SIGTERM or SIGINT it stops accepting connections, lets
+// the requests in flight finish (at most 8s), writes the last usage counts
+// and exits 0.
 package main
 
 import (
@@ -24,7 +28,9 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
@@ -54,6 +60,20 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 	cfg, err := keygate.LoadConfig(getenv)
 	if err != nil {
 		return err
+	}
+	readHeader := readHeaderTimeout
+	if v := getenv("LOCAL_READ_HEADER_TIMEOUT"); v != "" {
+		if readHeader, err = time.ParseDuration(v); err != nil || readHeader <= 0 {
+			return fmt.Errorf("LOCAL_READ_HEADER_TIMEOUT=%q: want a Go duration greater than zero, such as 10s", v)
+		}
+	}
+	var cert *tls.Certificate
+	if *certFile != "" {
+		c, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			return fmt.Errorf("loading the TLS certificate: %w", err)
+		}
+		cert = &c
 	}
 	host, port := getenv("HOST"), getenv("PORT")
 	if host == "" {
@@ -92,44 +112,117 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 	if os.Getenv("FUNCTION_TARGET") == "" {
 		os.Setenv("FUNCTION_TARGET", "API")
 	}
-	if *certFile == "" {
-		fmt.Fprintf(stdout, "keygate: serving API on %s/\n", base)
-		return funcframework.StartHostPort(host, port)
-	}
-	return serveTLS(host, port, *certFile, *keyFile, base, stdout)
+	return serve(host, port, cert, readHeader, base, stdout)
 }
 
-// serveTLS runs the framework on a loopback port and serves HTTPS on
-// host:port in front of it.
-func serveTLS(host, port, certFile, keyFile, base string, stdout io.Writer) error {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return fmt.Errorf("loading the TLS certificate: %w", err)
-	}
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
+// The front server's limits. The Functions Framework's own server
+// (StartHostPort is a bare ListenAndServe) has none: a client that sends
+// half a header holds a connection, and a goroutine, for as long as it
+// likes.
+const (
+	// readHeaderTimeout closes a connection whose request header is not
+	// complete in time; LOCAL_READ_HEADER_TIMEOUT replaces it (tests use
+	// a short one).
+	readHeaderTimeout = 10 * time.Second
+	// idleTimeout closes a kept-alive connection with no request.
+	idleTimeout = 120 * time.Second
+	// shutdownTimeout bounds the wait for requests in flight on SIGTERM,
+	// and then, again, the last usage flush: Cloud Run allows 10 seconds
+	// after its SIGTERM, so behaving within them locally is realistic.
+	shutdownTimeout = 8 * time.Second
+	// frameworkStartTimeout bounds the wait for the framework to listen.
+	frameworkStartTimeout = 10 * time.Second
+)
+
+// serve runs the Functions Framework on a loopback port and serves HTTP, or
+// HTTPS when cert is not nil, on host:port in front of it with timeouts.
+// The framework does not expose its handler, so a reverse proxy is the way
+// to keep the function served by it, as the design requires, and still set
+// limits. On SIGTERM or SIGINT it stops accepting connections, lets the
+// requests in flight finish (for at most shutdownTimeout), then writes the
+// function's last usage counts with keygate.Shutdown and returns.
+func serve(host, port string, cert *tls.Certificate, readHeader time.Duration, base string, stdout io.Writer) error {
+	// Catch the signals before anything can be served, and never stop
+	// catching them: the function's own SIGTERM handler re-raises the
+	// signal after its flush, which must not kill the process while it
+	// drains.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
 		return err
 	}
-	innerPort := fmt.Sprint(inner.Addr().(*net.TCPAddr).Port)
-	inner.Close()
-	frameworkErr := make(chan error, 1)
-	go func() { frameworkErr <- funcframework.StartHostPort("127.0.0.1", innerPort) }()
-
-	target := &url.URL{Scheme: "http", Host: "127.0.0.1:" + innerPort}
-	srv := &http.Server{
-		Addr:              net.JoinHostPort(host, port),
-		Handler:           httputil.NewSingleHostReverseProxy(target),
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		ReadHeaderTimeout: 10 * time.Second,
+	inner, frameworkErr, err := startFramework()
+	if err != nil {
+		ln.Close()
+		return err
 	}
-	fmt.Fprintf(stdout, "keygate: serving API on %s/ (TLS in front of the Functions Framework on %s)\n", base, target.Host)
-	tlsErr := make(chan error, 1)
-	go func() { tlsErr <- srv.ListenAndServeTLS("", "") }()
+	srv := &http.Server{
+		Handler:           httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: inner}),
+		ReadHeaderTimeout: readHeader,
+		IdleTimeout:       idleTimeout,
+	}
+	serveErr := make(chan error, 1)
+	if cert != nil {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
+		fmt.Fprintf(stdout, "keygate: serving API on %s/ (TLS in front of the Functions Framework on %s)\n", base, inner)
+		go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		fmt.Fprintf(stdout, "keygate: serving API on %s/ (in front of the Functions Framework on %s)\n", base, inner)
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
+
+	var sig os.Signal
 	select {
 	case err := <-frameworkErr:
+		srv.Close()
 		return fmt.Errorf("functions framework: %w", err)
-	case err := <-tlsErr:
+	case err := <-serveErr:
 		return err
+	case sig = <-sigs:
+	}
+	fmt.Fprintf(stdout, "keygate: %v: finishing the requests in flight\n", sig)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		fmt.Fprintf(stdout, "keygate: requests still in flight after %v are cut off: %v\n", shutdownTimeout, err)
+		srv.Close()
+	}
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancelFlush()
+	if err := keygate.Shutdown(flushCtx); err != nil {
+		return fmt.Errorf("writing the last usage counts: %w", err)
+	}
+	fmt.Fprintln(stdout, "keygate: stopped")
+	return nil
+}
+
+// startFramework starts the Functions Framework on a free loopback port and
+// waits until it listens. It returns the framework's address and a channel
+// that receives its error should it stop.
+func startFramework() (addr string, stopped <-chan error, err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	addr = l.Addr().String()
+	l.Close() // StartHostPort takes a port, not a listener
+	errc := make(chan error, 1)
+	go func() { errc <- funcframework.StartHostPort("127.0.0.1", fmt.Sprint(l.Addr().(*net.TCPAddr).Port)) }()
+	for deadline := time.Now().Add(frameworkStartTimeout); ; time.Sleep(10 * time.Millisecond) {
+		select {
+		case err := <-errc:
+			return "", nil, fmt.Errorf("functions framework: %w", err)
+		default:
+		}
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr, errc, nil
+		}
+		if time.Now().After(deadline) {
+			return "", nil, fmt.Errorf("functions framework: not listening on %s after %v", addr, frameworkStartTimeout)
+		}
 	}
 }
 

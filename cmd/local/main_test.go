@@ -148,6 +148,9 @@ func apikey(t *testing.T, env []string, args ...string) []byte {
 	cmd.Env = env
 	out, err := cmd.Output()
 	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			t.Fatalf("apikey %v: %v\n%s", args, err, ee.Stderr)
+		}
 		t.Fatalf("apikey %v: %v", args, err)
 	}
 	return out
@@ -257,6 +260,12 @@ func TestLocalUsage(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "KEY_CACHE_SIZE") {
 		t.Errorf("bad configuration = %v %s, want exit 1 naming KEY_CACHE_SIZE", err, out)
 	}
+	cmd = exec.Command(filepath.Join(binaries(t), "local"))
+	cmd.Env = cleanEnv("LOCAL_READ_HEADER_TIMEOUT=0s")
+	out, err = cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "LOCAL_READ_HEADER_TIMEOUT") {
+		t.Errorf("bad header timeout = %v %s, want exit 1 naming LOCAL_READ_HEADER_TIMEOUT", err, out)
+	}
 }
 
 // TestCLIToFunctionOnEmulator is the operator's whole flow on the Firestore
@@ -340,5 +349,128 @@ func TestLocalFlushesUsageOnSIGTERM(t *testing.T) {
 	}
 	if usage.MonthTotal != n {
 		t.Errorf("stored after SIGTERM: %d requests, want %d", usage.MonthTotal, n)
+	}
+}
+
+// tlsCert writes the README's self-signed certificate into a temporary
+// folder and returns its files, skipping the test without openssl.
+func tlsCert(t *testing.T) (cert, key string) {
+	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl is not installed")
+	}
+	dir := t.TempDir()
+	gen := exec.Command("sh", "-c", `openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout key.pem -out cert.pem -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1"`)
+	gen.Dir = dir
+	if out, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("openssl: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+}
+
+// TestLocalClosesHalfSentHeaders opens a connection that sends half a
+// request header and never the rest, as a slowloris does, and sees
+// cmd/local close it once LOCAL_READ_HEADER_TIMEOUT has passed, in plain
+// and TLS modes. Without a header timeout the connection stays open.
+func TestLocalClosesHalfSentHeaders(t *testing.T) {
+	for _, mode := range []string{"http", "https"} {
+		t.Run(mode, func(t *testing.T) {
+			var args []string
+			if mode == "https" {
+				cert, key := tlsCert(t)
+				args = []string{"-tls-cert", cert, "-tls-key", key}
+			}
+			port, _ := startLocal(t, cleanEnv("LOCAL_READ_HEADER_TIMEOUT=200ms"), args...)
+			var conn net.Conn
+			conn, err := net.Dial("tcp", "127.0.0.1:"+port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if mode == "https" {
+				tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true}) // only the connection's fate matters
+				if err := tc.Handshake(); err != nil {
+					t.Fatal(err)
+				}
+				conn = tc
+			}
+			if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: localhost\r\nX-API-Ke"); err != nil {
+				t.Fatal(err)
+			}
+			// The deadline only keeps a failing test from hanging; the
+			// server closes the connection long before it.
+			conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+			n, err := io.Copy(io.Discard, conn)
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatalf("the half-sent request is still open after 20s (read %d bytes)", n)
+			}
+		})
+	}
+}
+
+// slowRequest starts a bingo check on port whose body it sends in two
+// halves: the first now, the second when the returned function is called,
+// which returns the response's status and body.
+func slowRequest(t *testing.T, port, key string) (finish func() (int, string)) {
+	t.Helper()
+	body := `{"card":[[7,19,38,52,71],[3,24,41,49,66],[12,17,0,57,62],[1,28,33,60,74],[14,22,44,47,69]],"called":[12,57,17,62,38,41,33,44,5]}`
+	conn, err := net.Dial("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	head := fmt.Sprintf("POST /v1/bingo/check HTTP/1.1\r\nHost: localhost\r\nX-API-Key: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", key, len(body))
+	if _, err := io.WriteString(conn, head+body[:len(body)/2]); err != nil {
+		t.Fatal(err)
+	}
+	return func() (int, string) {
+		t.Helper()
+		if _, err := io.WriteString(conn, body[len(body)/2:]); err != nil {
+			t.Fatalf("sending the rest of the body: %v", err)
+		}
+		conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("reading the response: %v", err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+}
+
+// TestLocalGracefulShutdown sends SIGTERM while a request is in flight:
+// cmd/local stops accepting connections, lets the request finish with 200,
+// and exits 0.
+func TestLocalGracefulShutdown(t *testing.T) {
+	port, lines, cmd := startLocalCmd(t, cleanEnv())
+	key, _ := demoKey(t, lines)
+	finish := slowRequest(t, port, key)
+	time.Sleep(300 * time.Millisecond) // let the request reach the function; it is in flight either way
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			break // refused: the listener is closed
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("cmd/local still accepts connections 10s after SIGTERM")
+		}
+	}
+	if code, body := finish(); code != 200 || !strings.HasPrefix(body, `{"bingo":true,`) {
+		t.Errorf("the request in flight at SIGTERM = %d %s, want 200", code, body)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("cmd/local exited with %v, want status 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("cmd/local did not exit within 30s of SIGTERM")
 	}
 }
