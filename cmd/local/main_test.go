@@ -274,7 +274,8 @@ func TestLocalUsage(t *testing.T) {
 // KEY_CACHE_TTL has passed.
 func TestCLIToFunctionOnEmulator(t *testing.T) {
 	host, project := emulator.Project(t)
-	env := cleanEnv("FIRESTORE_EMULATOR_HOST="+host, "GOOGLE_CLOUD_PROJECT="+project, "KEY_CACHE_TTL=1s")
+	// A cold emulator can take seconds over its first writes.
+	env := cleanEnv("FIRESTORE_EMULATOR_HOST="+host, "GOOGLE_CLOUD_PROJECT="+project, "KEY_CACHE_TTL=1s", "STORE_TIMEOUT=20s")
 	var created struct{ ID, Key string }
 	if err := json.Unmarshal(apikey(t, env, "create", "--owner", "grandma", "--name", "bingo night", "--json"), &created); err != nil {
 		t.Fatal(err)
@@ -319,7 +320,7 @@ func TestCLIToFunctionOnEmulator(t *testing.T) {
 // requests stored.
 func TestLocalFlushesUsageOnSIGTERM(t *testing.T) {
 	host, project := emulator.Project(t)
-	env := cleanEnv("FIRESTORE_EMULATOR_HOST="+host, "GOOGLE_CLOUD_PROJECT="+project, "USAGE_FLUSH_INTERVAL=1h")
+	env := cleanEnv("FIRESTORE_EMULATOR_HOST="+host, "GOOGLE_CLOUD_PROJECT="+project, "USAGE_FLUSH_INTERVAL=1h", "STORE_TIMEOUT=20s")
 	var created struct{ ID, Key string }
 	if err := json.Unmarshal(apikey(t, env, "create", "--owner", "grandma", "--json"), &created); err != nil {
 		t.Fatal(err)
