@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -25,6 +26,10 @@ type FirestoreStore struct {
 
 	mu     sync.Mutex
 	client *firestore.Client
+
+	// listedDocs counts the documents ListByOwner's queries returned: the
+	// reads listing costs. Tests read it.
+	listedDocs atomic.Int64
 }
 
 // keyDoc is the Firestore document of a key.
@@ -120,28 +125,44 @@ func (s *FirestoreStore) Create(ctx context.Context, k Key) error {
 	return storeError("create key", err)
 }
 
-// ListByOwner implements KeyStore. It sorts in memory, so the collection
-// needs no composite index.
-func (s *FirestoreStore) ListByOwner(ctx context.Context, owner string) ([]Key, error) {
+// ListByOwner implements KeyStore with one query that reads at most limit+1
+// documents. It needs the composite index of firestore.indexes.json.
+func (s *FirestoreStore) ListByOwner(ctx context.Context, owner string, after *PagePosition, limit int) (KeyPage, error) {
+	if err := checkPageLimit(limit); err != nil {
+		return KeyPage{}, err
+	}
 	ctx, cancel, client, err := s.begin(ctx)
 	if err != nil {
-		return nil, err
+		return KeyPage{}, err
 	}
 	defer cancel()
-	snaps, err := client.Collection(s.collection).Where("owner", "==", owner).Documents(ctx).GetAll()
+	snaps, err := ownerPageQuery(client.Collection(s.collection), owner, after, limit).Documents(ctx).GetAll()
 	if err != nil {
-		return nil, storeError("list keys", err)
+		return KeyPage{}, storeError("list keys", err)
 	}
+	s.listedDocs.Add(int64(len(snaps)))
 	keys := make([]Key, 0, len(snaps))
 	for _, snap := range snaps {
 		k, err := decodeKey(snap)
 		if err != nil {
-			return nil, err
+			return KeyPage{}, err
 		}
 		keys = append(keys, k)
 	}
-	sortNewestFirst(keys)
-	return keys, nil
+	return pageOf(keys, limit), nil
+}
+
+// ownerPageQuery is the query of a page of limit keys of owner after after,
+// in ListOrder: it asks for limit+1 documents, the last to tell whether more
+// follow.
+func ownerPageQuery(col *firestore.CollectionRef, owner string, after *PagePosition, limit int) firestore.Query {
+	q := col.Where("owner", "==", owner).
+		OrderBy("created_at", firestore.Desc).
+		OrderBy(firestore.DocumentID, firestore.Desc)
+	if after != nil {
+		q = q.StartAfter(StoredTime(after.CreatedAt), after.ID)
+	}
+	return q.Limit(limit + 1)
 }
 
 // Revoke implements KeyStore, in a transaction so that the first revocation

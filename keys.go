@@ -134,46 +134,29 @@ func (a *keysAPI) list(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := a.storeContext(r)
 	defer cancel()
-	keys, err := a.store.ListByOwner(ctx, caller.Owner)
+	page, err := a.store.ListByOwner(ctx, caller.Owner, after, limit)
 	if err != nil {
 		a.storeFailed(w, r, err)
 		return
 	}
-	start := 0
-	if after != nil {
-		start, _ = slices.BinarySearchFunc(keys, *after, func(k Key, t pagePosition) int {
-			if c := t.createdAt.Compare(k.CreatedAt); c != 0 {
-				return c // newest first
-			}
-			return strings.Compare(k.ID, t.id+"\x00") // the first ID after t.id
-		})
-	}
-	page := keys[start:min(start+limit, len(keys))]
-	out := keyListView{Keys: make([]KeyView, 0, len(page))}
+	out := keyListView{Keys: make([]KeyView, 0, len(page.Keys))}
 	now := a.now()
-	for _, k := range page {
+	for _, k := range page.Keys {
 		out.Keys = append(out.Keys, ViewOf(k, now))
 	}
-	if start+limit < len(keys) {
-		last := page[len(page)-1]
-		out.NextPageToken = formatPageToken(pagePosition{last.CreatedAt, last.ID})
+	if page.Next != nil {
+		out.NextPageToken = formatPageToken(*page.Next)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// pagePosition is where a page ended: its last key's creation time and ID.
-type pagePosition struct {
-	createdAt time.Time
-	id        string
-}
-
 // formatPageToken encodes p as an opaque token.
-func formatPageToken(p pagePosition) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(p.createdAt.UnixMicro(), 10) + "." + p.id))
+func formatPageToken(p PagePosition) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(p.CreatedAt.UnixMicro(), 10) + "." + p.ID))
 }
 
 // parsePageToken decodes a page token; "" is the first page (nil).
-func parsePageToken(s string) (*pagePosition, bool) {
+func parsePageToken(s string) (*PagePosition, bool) {
 	if s == "" {
 		return nil, true
 	}
@@ -186,7 +169,7 @@ func parsePageToken(s string) (*pagePosition, bool) {
 	if !ok || err != nil || !ValidKeyID(id) {
 		return nil, false
 	}
-	return &pagePosition{time.UnixMicro(n).UTC(), id}, true
+	return &PagePosition{time.UnixMicro(n).UTC(), id}, true
 }
 
 // get serves GET /v1/keys/{id}.

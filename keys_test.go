@@ -297,9 +297,11 @@ func TestKeysPagination(t *testing.T) {
 		mintTestKey(t, s.store, "acme", func(k *Key) { k.CreatedAt = t0.Add(time.Duration(i/2) * time.Second) })
 	}
 	mintTestKey(t, s.store, "other")
-	all, _ := s.store.ListByOwner(t.Context(), "acme")
 	var want []string
-	for _, k := range all {
+	for k, err := range OwnerKeys(t.Context(), s.store, "acme", MaxPageLimit) {
+		if err != nil {
+			t.Fatal(err)
+		}
 		want = append(want, k.ID)
 	}
 	var got []string

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,20 +115,132 @@ var storeContract = []struct {
 			ids = append([]string{k.ID}, ids...)
 		}
 		mintTestKey(t, s, "other")
-		keys, err := s.ListByOwner(context.Background(), "acme")
+		page, err := s.ListByOwner(context.Background(), "acme", nil, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []string
-		for _, k := range keys {
-			got = append(got, k.ID)
+		if got := keyIDs(page.Keys); !reflect.DeepEqual(got, ids) || page.Next != nil {
+			t.Errorf("ListByOwner = %v, next %v; want %v, no next", got, page.Next, ids)
 		}
-		if !reflect.DeepEqual(got, ids) {
-			t.Errorf("ListByOwner = %v, want %v", got, ids)
+	}},
+	{"list of an owner without keys is an empty last page", func(t *testing.T, s KeyStore) {
+		mintTestKey(t, s, "acme")
+		for _, after := range []*PagePosition{nil, {t0.Add(time.Hour), KeyID("x")}} {
+			page, err := s.ListByOwner(context.Background(), "nobody", after, 1)
+			if err != nil || page.Keys == nil || len(page.Keys) != 0 || page.Next != nil {
+				t.Errorf("ListByOwner(nobody, after %v) = %+v, %v; want an empty non-nil page, no next", after, page, err)
+			}
 		}
-		none, err := s.ListByOwner(context.Background(), "nobody")
-		if err != nil || len(none) != 0 {
-			t.Errorf("ListByOwner(nobody) = %v, %v", none, err)
+	}},
+	{"list orders ties on creation time by ID, descending", func(t *testing.T, s KeyStore) {
+		var keys []Key
+		// Three keys share a time and two another, a microsecond apart:
+		// Firestore's precision.
+		for _, us := range []int{0, 0, 0, 1, 1, 2, -1} {
+			_, k := mintTestKey(t, s, "acme", func(k *Key) { k.CreatedAt = t0.Add(time.Duration(us) * time.Microsecond) })
+			keys = append(keys, k)
+		}
+		want := slices.Clone(keys)
+		slices.SortFunc(want, func(a, b Key) int {
+			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(b.ID, a.ID)
+		})
+		page, err := s.ListByOwner(context.Background(), "acme", nil, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := keyIDs(page.Keys); !slices.Equal(got, keyIDs(want)) {
+			t.Errorf("ListByOwner = %v\nwant (newest first, ties by ID descending) %v", got, keyIDs(want))
+		}
+		if !reflect.DeepEqual(page.Keys, want) {
+			t.Errorf("listed keys differ from the stored ones:\n%+v\nwant %+v", page.Keys, want)
+		}
+	}},
+	{"list pages continue where the last ended, without gaps or repeats", func(t *testing.T, s KeyStore) {
+		ctx := context.Background()
+		for i := range 11 { // in pairs of equal times, so pages end inside ties
+			mintTestKey(t, s, "acme", func(k *Key) { k.CreatedAt = t0.Add(time.Duration(i/2) * time.Second) })
+		}
+		mintTestKey(t, s, "other", func(k *Key) { k.CreatedAt = t0.Add(3 * time.Second) })
+		all, err := s.ListByOwner(ctx, "acme", nil, 100)
+		if err != nil || len(all.Keys) != 11 {
+			t.Fatalf("ListByOwner = %d keys, %v", len(all.Keys), err)
+		}
+		for _, limit := range []int{1, 2, 3, 4, 10, 11} {
+			var got []string
+			var after *PagePosition
+			for pages := 1; ; pages++ {
+				page, err := s.ListByOwner(ctx, "acme", after, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page.Keys) > limit || len(page.Keys) == 0 {
+					t.Fatalf("limit %d: page %d has %d keys", limit, pages, len(page.Keys))
+				}
+				got = append(got, keyIDs(page.Keys)...)
+				if page.Next == nil {
+					if want := (11 + limit - 1) / limit; pages != want {
+						t.Errorf("limit %d: %d pages, want %d", limit, pages, want)
+					}
+					break
+				}
+				if last := page.Keys[len(page.Keys)-1]; *page.Next != PositionOf(last) {
+					t.Errorf("limit %d: next %v, want the last key's position %v", limit, *page.Next, PositionOf(last))
+				}
+				after = page.Next
+			}
+			if !slices.Equal(got, keyIDs(all.Keys)) {
+				t.Errorf("limit %d: pages %v\nwant the whole list %v", limit, got, keyIDs(all.Keys))
+			}
+		}
+	}},
+	{"list tells a next page only when a key follows", func(t *testing.T, s KeyStore) {
+		ctx := context.Background()
+		for i := range 3 {
+			mintTestKey(t, s, "acme", func(k *Key) { k.CreatedAt = t0.Add(time.Duration(i) * time.Second) })
+		}
+		for limit, wantNext := range map[int]bool{1: true, 2: true, 3: false, 4: false} {
+			page, err := s.ListByOwner(ctx, "acme", nil, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Keys) != min(limit, 3) || (page.Next != nil) != wantNext {
+				t.Errorf("limit %d of 3: %d keys, next %v; want %d keys, next %v", limit, len(page.Keys), page.Next, min(limit, 3), wantNext)
+			}
+		}
+		// Exactly a limit's worth after a position: the last page.
+		first, _ := s.ListByOwner(ctx, "acme", nil, 1)
+		rest, err := s.ListByOwner(ctx, "acme", first.Next, 2)
+		if err != nil || len(rest.Keys) != 2 || rest.Next != nil {
+			t.Errorf("the last 2 of 3 = %d keys, next %v, %v; want 2, no next", len(rest.Keys), rest.Next, err)
+		}
+	}},
+	{"a position holds when its key is gone", func(t *testing.T, s KeyStore) {
+		ctx := context.Background()
+		var ids []string
+		for i := range 4 {
+			_, k := mintTestKey(t, s, "acme", func(k *Key) { k.CreatedAt = t0.Add(time.Duration(-i) * time.Second) })
+			ids = append(ids, k.ID)
+		}
+		first, err := s.ListByOwner(ctx, "acme", nil, 2)
+		if err != nil || first.Next == nil {
+			t.Fatalf("first page = %+v, %v", first, err)
+		}
+		if err := s.Delete(ctx, ids[1]); err != nil { // the first page's last key
+			t.Fatal(err)
+		}
+		rest, err := s.ListByOwner(ctx, "acme", first.Next, 10)
+		if got := keyIDs(rest.Keys); err != nil || !slices.Equal(got, ids[2:]) {
+			t.Errorf("after a deleted key = %v, %v; want %v", got, err, ids[2:])
+		}
+	}},
+	{"list refuses a limit below 1 or above MaxPageLimit", func(t *testing.T, s KeyStore) {
+		for _, limit := range []int{0, -1, MaxPageLimit + 1} {
+			if _, err := s.ListByOwner(context.Background(), "acme", nil, limit); err == nil {
+				t.Errorf("ListByOwner(limit %d) succeeded", limit)
+			}
 		}
 	}},
 	{"revoke sets revoked_at once", func(t *testing.T, s KeyStore) {
@@ -273,4 +386,13 @@ func TestFirestoreDocumentHasNoKey(t *testing.T) {
 	if snap.Ref.ID != KeyID(key) {
 		t.Errorf("document ID = %s, want KeyID", snap.Ref.ID)
 	}
+}
+
+// keyIDs are the keys' IDs.
+func keyIDs(keys []Key) []string {
+	ids := []string{}
+	for _, k := range keys {
+		ids = append(ids, k.ID)
+	}
+	return ids
 }

@@ -51,20 +51,27 @@ func (s *MemoryStore) Create(ctx context.Context, k Key) error {
 }
 
 // ListByOwner implements KeyStore.
-func (s *MemoryStore) ListByOwner(ctx context.Context, owner string) ([]Key, error) {
+func (s *MemoryStore) ListByOwner(ctx context.Context, owner string, after *PagePosition, limit int) (KeyPage, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return KeyPage{}, err
+	}
+	if err := checkPageLimit(limit); err != nil {
+		return KeyPage{}, err
 	}
 	s.mu.Lock()
-	var out []Key
+	var keys []Key
 	for _, k := range s.keys {
-		if k.Owner == owner {
-			out = append(out, cloneKey(k))
+		if k.Owner == owner && (after == nil || after.compare(PositionOf(k)) < 0) {
+			keys = append(keys, k)
 		}
 	}
 	s.mu.Unlock()
-	sortNewestFirst(out)
-	return out, nil
+	slices.SortFunc(keys, ListOrder)
+	keys = keys[:min(len(keys), limit+1)]
+	for i := range keys {
+		keys[i] = cloneKey(keys[i])
+	}
+	return pageOf(keys, limit), nil
 }
 
 // Revoke implements KeyStore.
@@ -126,16 +133,6 @@ func (s *MemoryStore) Rotate(ctx context.Context, id string, replacement Key, gr
 func cloneKey(k Key) Key {
 	k.Scopes = slices.Clone(k.Scopes)
 	return k
-}
-
-// sortNewestFirst orders keys by CreatedAt, newest first, then by ID.
-func sortNewestFirst(keys []Key) {
-	slices.SortFunc(keys, func(a, b Key) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ID, b.ID)
-	})
 }
 
 // memUsage is the usage part of a MemoryStore.

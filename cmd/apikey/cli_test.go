@@ -32,9 +32,9 @@ func (s *fakeStore) Create(ctx context.Context, k keygate.Key) error {
 	return s.err
 }
 
-func (s *fakeStore) ListByOwner(ctx context.Context, owner string) ([]keygate.Key, error) {
+func (s *fakeStore) ListByOwner(ctx context.Context, owner string, after *keygate.PagePosition, limit int) (keygate.KeyPage, error) {
 	s.calls = append(s.calls, "ListByOwner")
-	return nil, s.err
+	return keygate.KeyPage{}, s.err
 }
 
 func (s *fakeStore) Revoke(ctx context.Context, id string, at time.Time) (keygate.Key, error) {

@@ -225,7 +225,7 @@ func (c *cli) list(owner string, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	keys, err := st.ListByOwner(c.ctx, owner)
+	keys, err := c.ownerKeys(st, owner)
 	if err != nil {
 		return err
 	}
@@ -249,6 +249,21 @@ func (c *cli) list(owner string, asJSON bool) error {
 			formatTime(k.CreatedAt), orNever(k.ExpiresAt), k.Status(now))
 	}
 	return tw.Flush()
+}
+
+// listPageSize is how many keys list and usage --owner read at a time.
+const listPageSize = 200
+
+// ownerKeys returns all the owner's keys, newest first, read a page at a time.
+func (c *cli) ownerKeys(st keyStore, owner string) ([]keygate.Key, error) {
+	var keys []keygate.Key
+	for k, err := range keygate.OwnerKeys(c.ctx, st, owner, listPageSize) {
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
 
 var showCommand = &command{
@@ -444,7 +459,7 @@ func (c *cli) ownerUsage(owner, monthText string, asCSV bool) error {
 	if !ok {
 		return errors.New("this store keeps no usage")
 	}
-	keys, err := st.ListByOwner(c.ctx, owner)
+	keys, err := c.ownerKeys(st, owner)
 	if err != nil {
 		return err
 	}
