@@ -45,21 +45,29 @@ type Config struct {
 	// without a rate_limit of their own; a rate of 0 means no limit.
 	DefaultRateLimit float64
 	DefaultBurst     int
+	// DefaultMonthlyQuota is the monthly quota of owners whose plan sets
+	// none; 0 means no quota. (Per-owner quotas are not yet enforced in
+	// the request path: see the README.)
+	DefaultMonthlyQuota int64
+	// DefaultMaxKeys is the most active keys an owner whose plan sets none
+	// may hold: 1 to MaxPlanKeys.
+	DefaultMaxKeys int
 }
 
 // DefaultConfig returns the configuration with every variable at its default.
 func DefaultConfig() Config {
 	return Config{
-		Database:      "(default)",
-		Collection:    "api_keys",
-		Header:        "X-API-Key",
-		Prefix:        "kg",
-		CacheSize:     10000,
-		CacheTTL:      60 * time.Second,
-		StaleTTL:      10 * time.Minute,
-		NegativeTTL:   30 * time.Second,
-		StoreTimeout:  2 * time.Second,
-		FlushInterval: 10 * time.Second,
+		Database:       "(default)",
+		Collection:     "api_keys",
+		Header:         "X-API-Key",
+		Prefix:         "kg",
+		CacheSize:      10000,
+		CacheTTL:       60 * time.Second,
+		StaleTTL:       10 * time.Minute,
+		NegativeTTL:    30 * time.Second,
+		StoreTimeout:   2 * time.Second,
+		FlushInterval:  10 * time.Second,
+		DefaultMaxKeys: DefaultMaxKeys,
 	}
 }
 
@@ -130,6 +138,28 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("DEFAULT_BURST=%q: want a whole number from 1 to %d", v, MaxBurst))
 		} else {
 			c.DefaultBurst = n
+		}
+	}
+	if v := getenv("DEFAULT_MONTHLY_QUOTA"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err == nil {
+			err = ValidateLimits(0, 0, n)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("DEFAULT_MONTHLY_QUOTA=%q: want a whole number from 0 (no quota) to %d requests a month", v, MaxMonthlyQuota))
+		} else {
+			c.DefaultMonthlyQuota = n
+		}
+	}
+	if v := getenv("DEFAULT_MAX_KEYS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err == nil {
+			err = ValidateMaxKeys(n)
+		}
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("DEFAULT_MAX_KEYS=%q: want a whole number from 1 to %d active keys per owner", v, MaxPlanKeys))
+		} else {
+			c.DefaultMaxKeys = n
 		}
 	}
 	if v := getenv("KEY_CACHE_SIZE"); v != "" {

@@ -20,7 +20,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	want := Config{Database: "(default)", Collection: "api_keys", Header: "X-API-Key", Prefix: "kg", CacheSize: 10000,
 		CacheTTL: time.Minute, StaleTTL: 10 * time.Minute, NegativeTTL: 30 * time.Second, StoreTimeout: 2 * time.Second,
-		FlushInterval: 10 * time.Second}
+		FlushInterval: 10 * time.Second, DefaultMaxKeys: 100}
 	if c != want {
 		t.Errorf("defaults = %+v, want %+v (the README's table)", c, want)
 	}
@@ -32,13 +32,15 @@ func TestLoadConfigValues(t *testing.T) {
 		"API_KEY_HEADER": "X-Bingo-Key", "KEY_PREFIX": "bingo", "KEY_CACHE_SIZE": "5",
 		"KEY_CACHE_TTL": "5s", "KEY_STALE_TTL": "1h", "KEY_NEGATIVE_TTL": "1s", "STORE_TIMEOUT": "500ms",
 		"USAGE_FLUSH_INTERVAL": "30s", "DEFAULT_RATE_LIMIT": "2.5", "DEFAULT_BURST": "10",
+		"DEFAULT_MONTHLY_QUOTA": "5000", "DEFAULT_MAX_KEYS": "7",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Config{Project: "p1", Database: "keys-db", Collection: "keys", Header: "X-Bingo-Key", Prefix: "bingo", CacheSize: 5,
 		CacheTTL: 5 * time.Second, StaleTTL: time.Hour, NegativeTTL: time.Second, StoreTimeout: 500 * time.Millisecond,
-		FlushInterval: 30 * time.Second, DefaultRateLimit: 2.5, DefaultBurst: 10}
+		FlushInterval: 30 * time.Second, DefaultRateLimit: 2.5, DefaultBurst: 10,
+		DefaultMonthlyQuota: 5000, DefaultMaxKeys: 7}
 	if c != want {
 		t.Errorf("LoadConfig = %+v, want %+v", c, want)
 	}
@@ -78,6 +80,12 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"DEFAULT_RATE_LIMIT", "NaN"},
 		{"DEFAULT_BURST", "0"},
 		{"DEFAULT_BURST", "1.5"},
+		{"DEFAULT_MONTHLY_QUOTA", "-1"},
+		{"DEFAULT_MONTHLY_QUOTA", "1000000000001"},
+		{"DEFAULT_MONTHLY_QUOTA", "lots"},
+		{"DEFAULT_MAX_KEYS", "0"},
+		{"DEFAULT_MAX_KEYS", "100001"},
+		{"DEFAULT_MAX_KEYS", "ten"},
 	}
 	for _, c := range cases {
 		t.Run(c.name+"="+c.value, func(t *testing.T) {

@@ -22,6 +22,7 @@ var deployFunctionVars = []string{
 	"FIRESTORE_DATABASE", "KEYS_COLLECTION", "API_KEY_HEADER", "KEY_PREFIX",
 	"KEY_CACHE_SIZE", "KEY_CACHE_TTL", "KEY_STALE_TTL", "KEY_NEGATIVE_TTL",
 	"STORE_TIMEOUT", "USAGE_FLUSH_INTERVAL", "DEFAULT_RATE_LIMIT", "DEFAULT_BURST",
+	"DEFAULT_MONTHLY_QUOTA", "DEFAULT_MAX_KEYS",
 }
 
 // deploySettingVars are deploy.sh's own settings.
@@ -168,17 +169,19 @@ func TestDeployDryRun(t *testing.T) {
 		"GOOGLE_CLOUD_PROJECT": "demo-keygate",
 		"FIRESTORE_DATABASE":   "keys-db",
 		// A comma would split a plain comma-separated list.
-		"KEYS_COLLECTION":      "api_keys,v2",
-		"API_KEY_HEADER":       "X-Key",
-		"KEY_PREFIX":           "acme",
-		"KEY_CACHE_SIZE":       "5000",
-		"KEY_CACHE_TTL":        "30s",
-		"KEY_STALE_TTL":        "15m",
-		"KEY_NEGATIVE_TTL":     "10s",
-		"STORE_TIMEOUT":        "1500ms",
-		"USAGE_FLUSH_INTERVAL": "20s",
-		"DEFAULT_RATE_LIMIT":   "10",
-		"DEFAULT_BURST":        "40",
+		"KEYS_COLLECTION":       "api_keys,v2",
+		"API_KEY_HEADER":        "X-Key",
+		"KEY_PREFIX":            "acme",
+		"KEY_CACHE_SIZE":        "5000",
+		"KEY_CACHE_TTL":         "30s",
+		"KEY_STALE_TTL":         "15m",
+		"KEY_NEGATIVE_TTL":      "10s",
+		"STORE_TIMEOUT":         "1500ms",
+		"USAGE_FLUSH_INTERVAL":  "20s",
+		"DEFAULT_RATE_LIMIT":    "10",
+		"DEFAULT_BURST":         "40",
+		"DEFAULT_MONTHLY_QUOTA": "100000",
+		"DEFAULT_MAX_KEYS":      "25",
 	}
 
 	tests := []struct {

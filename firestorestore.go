@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,12 @@ type FirestoreStore struct {
 	// listedDocs counts the documents ListByOwner's queries returned: the
 	// reads listing costs. Tests read it.
 	listedDocs atomic.Int64
+
+	// ownerLocks serialize this process's capped creates of an owner (by
+	// a hash of the owner): they would otherwise contend for the owner's
+	// guard document, and contended Firestore transactions retry with
+	// backoff. Other processes are kept out by the transaction itself.
+	ownerLocks [64]sync.Mutex
 }
 
 // keyDoc is the Firestore document of a key.
@@ -427,4 +434,159 @@ func (s *FirestoreStore) MonthlyUsage(ctx context.Context, keyID string, month M
 	}
 	total, _ := n.(int64)
 	return total, nil
+}
+
+// Plans: one document per owner, {KEYS_COLLECTION}_owners/{owner}, and under
+// it the guard document that serializes capped creates,
+// {KEYS_COLLECTION}_owners/{owner}/guards/keys.
+const (
+	ownersSuffix    = "_owners"
+	guardCollection = "guards"
+	keysGuard       = "keys"
+	// cappedAttempts is how often CreateCapped runs its transaction when
+	// concurrent creates of the same owner contend for the guard; each
+	// attempt is bounded by the store timeout as a whole.
+	cappedAttempts = 30
+)
+
+// ownerLockSeed hashes owners to FirestoreStore.ownerLocks.
+var ownerLockSeed = maphash.MakeSeed()
+
+// planDoc is the Firestore document of a plan. Every field is written; 0
+// (or absent, in a document written by other means) means the default.
+type planDoc struct {
+	RateLimit    float64   `firestore:"rate_limit"`
+	Burst        int       `firestore:"burst"`
+	MonthlyQuota int64     `firestore:"monthly_quota"`
+	MaxKeys      int       `firestore:"max_keys"`
+	UpdatedAt    time.Time `firestore:"updated_at"`
+}
+
+// owners returns the collection of plans.
+func (s *FirestoreStore) owners(client *firestore.Client) *firestore.CollectionRef {
+	return client.Collection(s.collection + ownersSuffix)
+}
+
+// GetPlan implements PlanStore.
+func (s *FirestoreStore) GetPlan(ctx context.Context, owner string) (Plan, error) {
+	if err := checkPlanOwner(owner); err != nil {
+		return Plan{}, err
+	}
+	ctx, cancel, client, err := s.begin(ctx)
+	if err != nil {
+		return Plan{}, err
+	}
+	defer cancel()
+	snap, err := s.owners(client).Doc(owner).Get(ctx)
+	if status.Code(err) == codes.NotFound {
+		return Plan{}, ErrPlanNotFound
+	}
+	if err != nil {
+		return Plan{}, storeError("get plan", err)
+	}
+	var d planDoc
+	if err := snap.DataTo(&d); err != nil {
+		return Plan{}, fmt.Errorf("firestore: plan document %s: %w", snap.Ref.ID, err)
+	}
+	return Plan{Owner: owner, RateLimit: d.RateLimit, Burst: d.Burst, MonthlyQuota: d.MonthlyQuota,
+		MaxKeys: d.MaxKeys, UpdatedAt: d.UpdatedAt.UTC()}, nil
+}
+
+// SetPlan implements PlanStore: it replaces the whole document.
+func (s *FirestoreStore) SetPlan(ctx context.Context, p Plan) error {
+	if err := ValidatePlan(p); err != nil {
+		return err
+	}
+	p = storedPlan(p)
+	ctx, cancel, client, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	_, err = s.owners(client).Doc(p.Owner).Set(ctx, planDoc{RateLimit: p.RateLimit, Burst: p.Burst,
+		MonthlyQuota: p.MonthlyQuota, MaxKeys: p.MaxKeys, UpdatedAt: p.UpdatedAt})
+	return storeError("set plan", err)
+}
+
+// DeletePlan implements PlanStore. The owner's guard document stays: it
+// holds no limit.
+func (s *FirestoreStore) DeletePlan(ctx context.Context, owner string) error {
+	if err := checkPlanOwner(owner); err != nil {
+		return err
+	}
+	ctx, cancel, client, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	_, err = s.owners(client).Doc(owner).Delete(ctx, firestore.Exists)
+	if status.Code(err) == codes.NotFound {
+		return ErrPlanNotFound
+	}
+	return storeError("delete plan", err)
+}
+
+// CreateCapped implements KeyStore, in one transaction that reads the
+// owner's guard document, reads the owner's key documents (only their
+// expires_at and revoked_at), counts the active ones, and if there are fewer
+// than maxActive creates the key and writes the guard. Every capped create
+// of an owner reads and writes the guard, so two of them never commit on the
+// same count, whatever isolation Firestore gives the query. It costs one
+// read per key document the owner has, revoked and expired ones included,
+// plus the guard's read and write.
+func (s *FirestoreStore) CreateCapped(ctx context.Context, k Key, maxActive int, now time.Time) error {
+	if err := checkPlanOwner(k.Owner); err != nil {
+		return err
+	}
+	ctx, cancel, client, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	lock := &s.ownerLocks[maphash.String(ownerLockSeed, k.Owner)%uint64(len(s.ownerLocks))]
+	lock.Lock()
+	defer lock.Unlock()
+	col := client.Collection(s.collection)
+	guard := s.owners(client).Doc(k.Owner).Collection(guardCollection).Doc(keysGuard)
+	query := col.Where("owner", "==", k.Owner).Select("expires_at", "revoked_at")
+	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		if _, err := tx.Get(guard); err != nil && status.Code(err) != codes.NotFound {
+			return err
+		}
+		snaps, err := tx.Documents(query).GetAll()
+		if err != nil {
+			return err
+		}
+		active := 0
+		for _, snap := range snaps {
+			var d struct {
+				ExpiresAt *time.Time `firestore:"expires_at"`
+				RevokedAt *time.Time `firestore:"revoked_at"`
+			}
+			if err := snap.DataTo(&d); err != nil {
+				return fmt.Errorf("firestore: key document %s: %w", snap.Ref.ID, err)
+			}
+			other := Key{}
+			if d.ExpiresAt != nil {
+				other.ExpiresAt = *d.ExpiresAt
+			}
+			if d.RevokedAt != nil {
+				other.RevokedAt = *d.RevokedAt
+			}
+			if other.Status(now) == "active" {
+				active++
+			}
+		}
+		if active >= maxActive {
+			return ErrKeyLimitReached
+		}
+		if err := tx.Create(col.Doc(k.ID), encodeKey(k)); err != nil {
+			return err
+		}
+		return tx.Set(guard, map[string]any{"updated_at": firestore.ServerTimestamp})
+	}, firestore.MaxAttempts(cappedAttempts))
+	if errors.Is(err, ErrKeyLimitReached) {
+		return ErrKeyLimitReached
+	}
+	return storeError("create key", err)
 }

@@ -1,6 +1,7 @@
 package keygate
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"log/slog"
@@ -34,6 +35,10 @@ type keysAPI struct {
 	store  KeyStore
 	keys   *KeyCache
 	prefix string
+	// plans holds the owners' plans; nil (a store that keeps none) means
+	// every owner gets the configured defaults.
+	plans PlanStore
+	cfg   Config
 }
 
 // createKeyRequest is the body of POST /v1/keys.
@@ -91,21 +96,52 @@ func (a *keysAPI) newKey(caller *Key, req createKeyRequest) (Key, *Problem) {
 	return k, nil
 }
 
-// mint stores k under a new key and answers 201 with the key.
+// mint stores k under a new key, within its owner's max_keys, and answers
+// 201 with the key; 409 key_limit_reached at the cap.
 func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *Key, k Key) {
 	key, k, err := MintKey(a.prefix, k)
+	limit := 0
 	if err == nil {
 		ctx, cancel := a.storeContext(r)
 		defer cancel()
-		err = a.store.Create(ctx, k)
+		limit, err = a.maxKeys(ctx, k.Owner)
+		if err == nil {
+			err = a.store.CreateCapped(ctx, k, limit, a.now())
+		}
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrKeyLimitReached):
+		p := newProblem(http.StatusConflict, "key_limit_reached",
+			"The owner already holds the most active keys its plan allows, max_keys "+strconv.Itoa(limit)+". Revoke one to make room.")
+		p.Limit = limit
+		writeProblem(w, p)
+		return
+	case errors.Is(err, ErrInvalidOwner):
+		writeProblem(w, newProblem(http.StatusConflict, "invalid_owner",
+			"This key's owner is not a valid owner name, so it can hold no new keys. Ask the operator."))
+		return
+	case err != nil:
 		a.storeFailed(w, r, err)
 		return
 	}
 	a.audit(r, "create", caller, storedKey(k))
 	w.Header().Set("Location", "/v1/keys/"+k.ID)
 	writeJSON(w, http.StatusCreated, NewKeyView{Key: key, KeyView: ViewOf(storedKey(k), a.now())})
+}
+
+// maxKeys is the owner's effective max_keys: its plan's, or the default.
+func (a *keysAPI) maxKeys(ctx context.Context, owner string) (int, error) {
+	if a.plans == nil {
+		return a.cfg.EffectivePlan(Plan{Owner: owner}, false).MaxKeys, nil
+	}
+	p, err := a.plans.GetPlan(ctx, owner)
+	if errors.Is(err, ErrPlanNotFound) {
+		return a.cfg.EffectivePlan(p, false).MaxKeys, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return a.cfg.EffectivePlan(p, true).MaxKeys, nil
 }
 
 // keyListView is the body of GET /v1/keys.

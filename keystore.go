@@ -87,6 +87,12 @@ type KeyStore interface {
 	// ErrKeyNotFound if there is none, ErrKeyInactive if it is revoked or
 	// expired at replacement.CreatedAt.
 	Rotate(ctx context.Context, id string, replacement Key, graceEnd time.Time) (Key, error)
+	// CreateCapped stores a new key as Create does, unless its owner holds
+	// maxActive or more keys active at now (neither revoked nor expired):
+	// then it stores nothing and returns ErrKeyLimitReached. The count and
+	// the create are atomic, so concurrent calls never exceed the cap. It
+	// returns ErrInvalidOwner for an owner ValidateOwner refuses.
+	CreateCapped(ctx context.Context, k Key, maxActive int, now time.Time) error
 }
 
 // ListOrder is the order in which KeyStore.ListByOwner pages an owner's
@@ -228,8 +234,25 @@ const (
 func ValidateName(name string) error { return validateText(name, 0, MaxNameLen) }
 
 // ValidateOwner checks an owner as ValidateName checks a name, but with 1 to
-// MaxOwnerLen characters.
-func ValidateOwner(owner string) error { return validateText(owner, 1, MaxOwnerLen) }
+// MaxOwnerLen characters, and so that it is a Firestore document ID (the
+// owner's plan is the document {KEYS_COLLECTION}_owners/{owner}): no '/',
+// not "." or "..", and not of the form __...__ (at least 4 characters that
+// start and end with "__", which Firestore reserves). MaxOwnerLen characters
+// of UTF-8 are at most 512 bytes, within Firestore's 1500.
+func ValidateOwner(owner string) error {
+	if err := validateText(owner, 1, MaxOwnerLen); err != nil {
+		return err
+	}
+	switch {
+	case strings.Contains(owner, "/"):
+		return errors.New("contains '/'")
+	case owner == "." || owner == "..":
+		return fmt.Errorf("is %q: want a name other than . and ..", owner)
+	case len(owner) >= 4 && strings.HasPrefix(owner, "__") && strings.HasSuffix(owner, "__"):
+		return errors.New("starts and ends with \"__\", which Firestore reserves")
+	}
+	return nil
+}
 
 // validateText checks that s is UTF-8 of lo to hi characters, none hidden.
 // The error starts with a verb, for the caller to prefix the field's name.

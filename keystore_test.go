@@ -38,10 +38,12 @@ func newEmulatorStore(t testing.TB, change ...func(*Config)) *FirestoreStore {
 	return s
 }
 
-// store is what both keygate stores are: a KeyStore and a UsageStore.
+// store is what both keygate stores are: a KeyStore, a UsageStore and a
+// PlanStore.
 type store interface {
 	KeyStore
 	UsageStore
+	PlanStore
 }
 
 // storeImpls are the store implementations that must pass the contracts:

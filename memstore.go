@@ -14,12 +14,89 @@ import (
 type MemoryStore struct {
 	mu    sync.Mutex
 	keys  map[string]Key
+	plans map[string]Plan
 	usage memUsage
 }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{keys: make(map[string]Key)}
+	return &MemoryStore{keys: make(map[string]Key), plans: make(map[string]Plan)}
+}
+
+// CreateCapped implements KeyStore: it counts and creates under the store's
+// lock.
+func (s *MemoryStore) CreateCapped(ctx context.Context, k Key, maxActive int, now time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkPlanOwner(k.Owner); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[k.ID]; ok {
+		return ErrKeyExists
+	}
+	n := 0
+	for _, other := range s.keys {
+		if other.Owner == k.Owner && other.Status(now) == "active" {
+			n++
+		}
+	}
+	if n >= maxActive {
+		return ErrKeyLimitReached
+	}
+	s.keys[k.ID] = storedKey(k)
+	return nil
+}
+
+// GetPlan implements PlanStore.
+func (s *MemoryStore) GetPlan(ctx context.Context, owner string) (Plan, error) {
+	if err := ctx.Err(); err != nil {
+		return Plan{}, err
+	}
+	if err := checkPlanOwner(owner); err != nil {
+		return Plan{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.plans[owner]
+	if !ok {
+		return Plan{}, ErrPlanNotFound
+	}
+	return p, nil
+}
+
+// SetPlan implements PlanStore.
+func (s *MemoryStore) SetPlan(ctx context.Context, p Plan) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := ValidatePlan(p); err != nil {
+		return err
+	}
+	p = storedPlan(p)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.plans[p.Owner] = p
+	return nil
+}
+
+// DeletePlan implements PlanStore.
+func (s *MemoryStore) DeletePlan(ctx context.Context, owner string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkPlanOwner(owner); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.plans[owner]; !ok {
+		return ErrPlanNotFound
+	}
+	delete(s.plans, owner)
+	return nil
 }
 
 // Get implements KeyStore.

@@ -25,6 +25,8 @@ type Problem struct {
 	Errors []string `json:"errors,omitempty"`
 	// Scope names the missing scope of an insufficient_scope problem.
 	Scope string `json:"scope,omitempty"`
+	// Limit is the owner's max_keys in a key_limit_reached problem.
+	Limit int `json:"limit,omitempty"`
 }
 
 // newProblem returns the problem with the given status, code and detail; the

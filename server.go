@@ -48,7 +48,8 @@ func NewServer(cfg Config, store KeyStore, opts Options) *Server {
 	lim := &limits{meter: meter, rates: newRateLimits(cfg.CacheSize, cfg.DefaultRateLimit, cfg.DefaultBurst),
 		now: opts.Now, log: opts.Logger, project: cfg.Project}
 	base := endpoint{now: opts.Now, log: opts.Logger, project: cfg.Project, timeout: cfg.StoreTimeout}
-	api := &keysAPI{endpoint: base, store: store, keys: keys, prefix: cfg.Prefix}
+	plans, _ := store.(PlanStore)
+	api := &keysAPI{endpoint: base, store: store, keys: keys, prefix: cfg.Prefix, plans: plans, cfg: cfg}
 	routes := []route{
 		{http.MethodGet, "/{$}", "", handleHello},
 		{http.MethodPost, "/v1/bingo/check", ScopeBingoCheck, handleBingoCheck},

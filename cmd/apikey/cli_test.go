@@ -52,6 +52,26 @@ func (s *fakeStore) Rotate(ctx context.Context, id string, repl keygate.Key, gra
 	return keygate.Key{}, s.err
 }
 
+func (s *fakeStore) CreateCapped(ctx context.Context, k keygate.Key, maxActive int, now time.Time) error {
+	s.calls = append(s.calls, "CreateCapped")
+	return s.err
+}
+
+func (s *fakeStore) GetPlan(ctx context.Context, owner string) (keygate.Plan, error) {
+	s.calls = append(s.calls, "GetPlan")
+	return keygate.Plan{}, s.err
+}
+
+func (s *fakeStore) SetPlan(ctx context.Context, p keygate.Plan) error {
+	s.calls = append(s.calls, "SetPlan")
+	return s.err
+}
+
+func (s *fakeStore) DeletePlan(ctx context.Context, owner string) error {
+	s.calls = append(s.calls, "DeletePlan")
+	return s.err
+}
+
 func (s *fakeStore) Close() error { s.closed = true; return nil }
 
 // runFake runs args on a fresh fakeStore failing with storeErr.

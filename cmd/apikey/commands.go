@@ -38,6 +38,7 @@ var commands = []*command{
 	revokeCommand,
 	deleteCommand,
 	usageCommand,
+	planCommand,
 }
 
 // lookup returns the command called name, or nil.
@@ -96,7 +97,7 @@ func (c *cli) commandHelp(w io.Writer, cmd *command) {
 
 var createCommand = &command{
 	name:    "create",
-	args:    "--owner O [--name N] [--scopes a,b] [--expires 720h] [--rate R --burst B] [--quota Q] [--json]",
+	args:    "--owner O [--name N] [--scopes a,b] [--expires 720h] [--rate R --burst B] [--quota Q] [--force] [--json]",
 	summary: "mint a new key and print it (the only time it is shown)",
 	details: `
 Mints a new API key for an owner, stores it (only its SHA-256, the key ID, and
@@ -114,7 +115,11 @@ revoked_at and status, and standard error gets nothing.
 
 Scopes are a comma-separated list of known scopes: ` + strings.Join(keygate.KnownScopes, ", ") + `.
 Without --scopes the key gets an empty list, and the function then grants it
-the default scopes ` + strings.Join(keygate.DefaultScopes, " and ") + `.`,
+the default scopes ` + strings.Join(keygate.DefaultScopes, " and ") + `.
+
+An owner may hold at most max_keys active keys (revoked and expired ones do
+not count): its plan's (see 'apikey help plan'), else DEFAULT_MAX_KEYS (100).
+create refuses a key past that limit unless --force is given.`,
 	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
 		owner := fs.String("owner", "", "the `owner` (customer) of the key: 1 to 128 characters, no control or format characters (required)")
 		name := fs.String("name", "", "a `name` for the key: at most 100 characters, no control or format characters")
@@ -123,12 +128,13 @@ the default scopes ` + strings.Join(keygate.DefaultScopes, " and ") + `.`,
 		rateLimit := fs.Float64("rate", 0, "the key's rate limit, in requests per `second` on each instance, from 0.001 to 1000000; 0: DEFAULT_RATE_LIMIT")
 		burst := fs.Int("burst", 0, "the `requests` the key may make at once, at most 1000000 (with --rate; default: one second's worth)")
 		quota := fs.Int64("quota", 0, "the `requests` the key may make per UTC month, at most 1000000000000; 0: no quota")
+		force := fs.Bool("force", false, "create the key even if the owner holds its plan's max_keys active keys already")
 		asJSON := fs.Bool("json", false, "print one JSON object instead of text")
 		return func(c *cli, _ []string) error {
 			if !isSet(fs, "owner") {
 				return usagef("missing required flag --owner")
 			}
-			return c.create(createArgs{*owner, *name, *scopes, *expires, *rateLimit, *burst, *quota, *asJSON})
+			return c.create(createArgs{*owner, *name, *scopes, *expires, *rateLimit, *burst, *quota, *force, *asJSON})
 		}
 	},
 }
@@ -139,7 +145,7 @@ type createArgs struct {
 	rate                         float64
 	burst                        int
 	quota                        int64
-	json                         bool
+	force, json                  bool
 }
 
 // create mints, stores and prints a key.
@@ -179,7 +185,19 @@ func (c *cli) create(a createArgs) error {
 	if err != nil {
 		return err
 	}
-	if err := st.Create(c.ctx, k); err != nil {
+	if a.force {
+		err = st.Create(c.ctx, k)
+	} else {
+		var plan planInfo
+		if plan, err = c.plan(a.owner); err == nil {
+			err = st.CreateCapped(c.ctx, k, plan.effective.MaxKeys, now)
+			if errors.Is(err, keygate.ErrKeyLimitReached) {
+				return fmt.Errorf("owner %q already holds %s active keys, the most %s allows: revoke one, raise the limit with 'apikey plan set OWNER --max-keys N', or pass --force",
+					clean(a.owner), strconv.Itoa(plan.effective.MaxKeys), plan.source("max_keys", "DEFAULT_MAX_KEYS"))
+			}
+		}
+	}
+	if err != nil {
 		if errors.Is(err, keygate.ErrKeyExists) {
 			return errors.New("the new key's ID is already taken (this should never happen); run the command again")
 		}

@@ -4,11 +4,14 @@
 //
 // Usage:
 //
-//	apikey create --owner O [--name N] [--scopes a,b] [--expires 720h] [--json]
+//	apikey create --owner O [--name N] [--scopes a,b] [--expires 720h] [--force] [--json]
 //	apikey list --owner O [--json]
 //	apikey show ID [--json]
 //	apikey revoke ID
 //	apikey delete ID
+//	apikey plan set OWNER [--rate R] [--burst B] [--quota Q] [--max-keys N] [--json]
+//	apikey plan show OWNER [--json]
+//	apikey plan clear OWNER
 //	apikey help [command]
 //
 // create prints the new key on the first and only line of its standard
@@ -70,9 +73,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	return c.main(args)
 }
 
-// keyStore is the store the commands use: a KeyStore that must be closed.
+// keyStore is the store the commands use: a KeyStore and PlanStore that
+// must be closed.
 type keyStore interface {
 	keygate.KeyStore
+	keygate.PlanStore
 	Close() error
 }
 
