@@ -199,6 +199,20 @@ func sendTraffic(t *testing.T, url, key string, stop <-chan struct{}) *traffic {
 	return tr
 }
 
+// checkStored checks that the store holds exactly the key's requests that
+// were answered 200, and logs the figures; more is shown on failure.
+func (tr *traffic) checkStored(t *testing.T, store UsageStore, id, more string) {
+	t.Helper()
+	stored, err := store.MonthlyUsage(context.Background(), id, MonthOf(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored != tr.ok.Load() {
+		t.Errorf("stored %d, answered 200 %d (then %d shutting_down)\n%s", stored, tr.ok.Load(), tr.shuttingDown.Load(), more)
+	}
+	t.Logf("answered 200: %d, stored: %d, refused while shutting down: %d", tr.ok.Load(), stored, tr.shuttingDown.Load())
+}
+
 // waitFor waits until cond holds, failing the test after a minute.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -233,14 +247,7 @@ func TestTerminateUnderTraffic(t *testing.T) {
 			waitFor(t, "refusals after Close", func() bool { return tr.shuttingDown.Load() >= 100 })
 			close(stop)
 			tr.wg.Wait()
-			stored, err := store.MonthlyUsage(context.Background(), k.ID, MonthOf(time.Now()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if stored != tr.ok.Load() {
-				t.Errorf("stored %d, answered 200 %d (then %d shutting_down)", stored, tr.ok.Load(), tr.shuttingDown.Load())
-			}
-			t.Logf("answered 200: %d, stored: %d, refused while shutting down: %d", tr.ok.Load(), stored, tr.shuttingDown.Load())
+			tr.checkStored(t, store, k.ID, "")
 		})
 	}
 }
@@ -306,15 +313,8 @@ func TestTerminateSignalOnEmulator(t *testing.T) {
 	}
 	close(stop)
 	tr.wg.Wait()
-	stored, err := store.MonthlyUsage(context.Background(), k.ID, MonthOf(time.Now()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stored != tr.ok.Load() {
-		t.Errorf("stored %d, answered 200 %d\n%s", stored, tr.ok.Load(), out.String())
-	}
+	tr.checkStored(t, store, k.ID, out.String())
 	if !strings.Contains(out.String(), "usage written before exit") {
 		t.Errorf("no final flush logged:\n%s", out.String())
 	}
-	t.Logf("answered 200: %d, stored: %d, refused while shutting down: %d", tr.ok.Load(), stored, tr.shuttingDown.Load())
 }
