@@ -160,12 +160,10 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, why refus
 }
 
 // refuseUnknownKeys answers 429 too_many_unknown_keys, with Retry-After
-// the time until the address may read an unknown key again. It is apart
-// from the Middleware because errors.As moves its target to the heap.
+// the time until the address may read an unknown key again.
 func (a *Authenticator) refuseUnknownKeys(w http.ResponseWriter, r *http.Request, raw string, err error) {
 	retry := storeRetryBackoff
-	var ue *unknownKeysError
-	if errors.As(err, &ue) {
+	if ue, ok := errors.AsType[*unknownKeysError](err); ok {
 		retry = ue.retry
 	}
 	setRetryAfter(w, retry)

@@ -126,22 +126,15 @@ func NewKeyCache(cfg Config, store KeyStore, now func() time.Time, log *slog.Log
 // Its store reads are not charged to any client address: the middleware's
 // are.
 func (c *KeyCache) Lookup(ctx context.Context, d KeyDigest) (*Key, error) {
-	e, err := c.lookup(ctx, d, c.now(), "")
+	now := c.now()
+	e, err := c.cached(d, now)
+	if err == errNotCached {
+		e, err = c.load(ctx, d, now, "")
+	}
 	if err != nil {
 		return nil, err
 	}
 	return &e.key, nil
-}
-
-// lookup is Lookup at time now (the caller's one clock reading for the
-// request), returning the whole entry; a store read of a key this instance
-// has never found is charged to the client address addr ("" for none).
-func (c *KeyCache) lookup(ctx context.Context, d KeyDigest, now time.Time, addr string) (*cacheEntry, error) {
-	e, err := c.cached(d, now)
-	if err == errNotCached {
-		return c.load(ctx, d, now, addr)
-	}
-	return e, err
 }
 
 // cached answers from memory: the key's entry when it is fresh or may be
@@ -201,8 +194,7 @@ func (c *KeyCache) load(ctx context.Context, d KeyDigest, now time.Time, addr st
 			if res.Err != nil {
 				// The read this lookup joined was refused for another
 				// address's budget, not this one's: make its own, once.
-				var ue *unknownKeysError
-				if errors.As(res.Err, &ue) && ue.addr != addr && try == 0 {
+				if ue, ok := errors.AsType[*unknownKeysError](res.Err); ok && ue.addr != addr && try == 0 {
 					continue
 				}
 				return nil, res.Err

@@ -131,17 +131,14 @@ func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *Key, k Ke
 
 // maxKeys is the owner's effective max_keys: its plan's, or the default.
 func (a *keysAPI) maxKeys(ctx context.Context, owner string) (int, error) {
-	if a.plans == nil {
-		return a.cfg.EffectivePlan(Plan{Owner: owner}, false).MaxKeys, nil
+	p, found := Plan{Owner: owner}, false
+	if a.plans != nil {
+		var err error
+		if p, found, err = LoadPlan(ctx, a.plans, owner); err != nil {
+			return 0, err
+		}
 	}
-	p, err := a.plans.GetPlan(ctx, owner)
-	if errors.Is(err, ErrPlanNotFound) {
-		return a.cfg.EffectivePlan(p, false).MaxKeys, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return a.cfg.EffectivePlan(p, true).MaxKeys, nil
+	return a.cfg.EffectivePlan(p, found).MaxKeys, nil
 }
 
 // keyListView is the body of GET /v1/keys.

@@ -80,6 +80,19 @@ func ValidateMaxKeys(n int) error {
 	return nil
 }
 
+// LoadPlan returns the owner's stored plan and true, or, when it has none, an
+// empty plan of the owner and false: what EffectivePlan takes.
+func LoadPlan(ctx context.Context, s PlanStore, owner string) (Plan, bool, error) {
+	p, err := s.GetPlan(ctx, owner)
+	switch {
+	case err == nil:
+		return p, true, nil
+	case errors.Is(err, ErrPlanNotFound):
+		return Plan{Owner: owner}, false, nil
+	}
+	return Plan{}, false, err
+}
+
 // EffectivePlan is the plan an owner gets: p's own values where it has them
 // (found says whether the owner has a stored plan at all; without one, p is
 // ignored) and the configuration's defaults for the rest. Rate and burst go

@@ -96,13 +96,9 @@ func (c *cli) plan(owner string) (planInfo, error) {
 	if err != nil {
 		return planInfo{}, err
 	}
-	p, err := st.GetPlan(c.ctx, owner)
-	found := err == nil
-	if err != nil && !errors.Is(err, keygate.ErrPlanNotFound) {
+	p, found, err := keygate.LoadPlan(c.ctx, st, owner)
+	if err != nil {
 		return planInfo{}, err
-	}
-	if !found {
-		p = keygate.Plan{Owner: owner}
 	}
 	return planInfo{p, found, cfg.EffectivePlan(p, found)}, nil
 }

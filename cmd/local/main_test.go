@@ -210,17 +210,7 @@ func TestLocalInMemory(t *testing.T) {
 }
 
 func TestLocalTLS(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl is not installed")
-	}
-	dir := t.TempDir()
-	// The README's command, word for word.
-	gen := exec.Command("sh", "-c", `openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout key.pem -out cert.pem -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1"`)
-	gen.Dir = dir
-	if out, err := gen.CombinedOutput(); err != nil {
-		t.Fatalf("openssl: %v\n%s", err, out)
-	}
-	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	cert, key := tlsCert(t)
 	port, lines := startLocal(t, cleanEnv(), "-tls-cert", cert, "-tls-key", key)
 	demo, curl := demoKey(t, lines)
 	pem, _ := os.ReadFile(cert)
@@ -361,6 +351,7 @@ func tlsCert(t *testing.T) (cert, key string) {
 		t.Skip("openssl is not installed")
 	}
 	dir := t.TempDir()
+	// The README's command, word for word.
 	gen := exec.Command("sh", "-c", `openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout key.pem -out cert.pem -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1"`)
 	gen.Dir = dir
 	if out, err := gen.CombinedOutput(); err != nil {
