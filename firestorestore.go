@@ -315,21 +315,30 @@ func decodeKey(snap *firestore.DocumentSnapshot) (Key, error) {
 
 // Usage documents: api_keys/{id}/usage/{YYYY-MM-DD} and
 // api_keys/{id}/usage/{YYYY-MM}, each {requests, day or month, updated_at};
-// and one document per metering instance, {KEYS_COLLECTION}_meters/{instance}
-// {seq, updated_at, expires_at}, that makes AddUsage idempotent.
+// the same per owner, {KEYS_COLLECTION}_owners/{owner}/usage/{YYYY-MM-DD}
+// and .../{YYYY-MM}, beside the owner's plan; and one document per metering
+// instance, {KEYS_COLLECTION}_meters/{instance} {seq, updated_at,
+// expires_at}, that makes AddUsage idempotent.
 const (
 	usageCollection = "usage"
 	// meterDocLife is how long an instance's meter document is kept, for a
 	// Firestore TTL policy on its expires_at field to delete.
 	meterDocLife = 30 * 24 * time.Hour
-	// MaxUsageBatch is the most counts AddUsage takes at once: each is two
-	// writes, and a Firestore transaction holds at most 500.
-	MaxUsageBatch = 200
+	// MaxUsageBatch is the most counts AddUsage takes at once. A Firestore
+	// transaction holds at most 500 writes, and a batch of n counts makes at
+	// most 4n+1: each count's key day and key month (2n), its owner's day
+	// and owner's month (2n more when every count has an owner of its own;
+	// counts of one owner share them, summed before writing), and the meter
+	// document. 4×124+1 = 497.
+	MaxUsageBatch = (maxTransactionWrites - 1) / 4
+	// maxTransactionWrites is Firestore's limit of writes in a transaction.
+	maxTransactionWrites = 500
 )
 
 // AddUsage implements UsageStore: one transaction that reads the instance's
 // meter document, and unless it has applied seq already, increments the day
-// and month documents of every count and records seq.
+// and month documents of every count's key and (summed per owner and day or
+// month) of its owner, and records seq.
 func (s *FirestoreStore) AddUsage(ctx context.Context, instance string, seq int64, counts []UsageCount) error {
 	if len(counts) > MaxUsageBatch {
 		return fmt.Errorf("firestore: add usage: %d counts, more than %d", len(counts), MaxUsageBatch)
@@ -339,8 +348,9 @@ func (s *FirestoreStore) AddUsage(ctx context.Context, instance string, seq int6
 		return fmt.Errorf("%w: %w", ErrUsageNotApplied, err)
 	}
 	defer cancel()
-	keys := client.Collection(s.collection)
+	keys, owners := client.Collection(s.collection), s.owners(client)
 	meter := client.Collection(s.collection + "_meters").Doc(instance)
+	ownerDays, ownerMonths := ownerTotals(counts)
 	// The outcome is unknown only when the last commit failed with anything
 	// but ABORTED (which RunTransaction retries, and which applies nothing):
 	// a timeout may hide a commit. Every other failure applied nothing.
@@ -363,15 +373,20 @@ func (s *FirestoreStore) AddUsage(ctx context.Context, instance string, seq int6
 		}
 		for _, c := range counts {
 			usage := keys.Doc(c.KeyID).Collection(usageCollection)
-			if err := tx.Set(usage.Doc(string(c.Day)), map[string]any{
-				"requests": firestore.Increment(c.Requests), "day": string(c.Day), "updated_at": firestore.ServerTimestamp,
-			}, firestore.MergeAll); err != nil {
+			if err := addDay(tx, usage, c.Day, c.Requests); err != nil {
 				return err
 			}
-			month := c.Day.Month()
-			if err := tx.Set(usage.Doc(string(month)), map[string]any{
-				"requests": firestore.Increment(c.Requests), "month": string(month), "updated_at": firestore.ServerTimestamp,
-			}, firestore.MergeAll); err != nil {
+			if err := addMonth(tx, usage, c.Day.Month(), c.Requests); err != nil {
+				return err
+			}
+		}
+		for k, n := range ownerDays {
+			if err := addDay(tx, owners.Doc(k.owner).Collection(usageCollection), k.day, n); err != nil {
+				return err
+			}
+		}
+		for k, n := range ownerMonths {
+			if err := addMonth(tx, owners.Doc(k.owner).Collection(usageCollection), k.month, n); err != nil {
 				return err
 			}
 		}
@@ -387,6 +402,20 @@ func (s *FirestoreStore) AddUsage(ctx context.Context, instance string, seq int6
 	return storeError("add usage", err)
 }
 
+// addDay increments the day document of a usage collection by n.
+func addDay(tx *firestore.Transaction, usage *firestore.CollectionRef, day Day, n int64) error {
+	return tx.Set(usage.Doc(string(day)), map[string]any{
+		"requests": firestore.Increment(n), "day": string(day), "updated_at": firestore.ServerTimestamp,
+	}, firestore.MergeAll)
+}
+
+// addMonth increments the month document of a usage collection by n.
+func addMonth(tx *firestore.Transaction, usage *firestore.CollectionRef, month Month, n int64) error {
+	return tx.Set(usage.Doc(string(month)), map[string]any{
+		"requests": firestore.Increment(n), "month": string(month), "updated_at": firestore.ServerTimestamp,
+	}, firestore.MergeAll)
+}
+
 // DailyUsage implements UsageStore.
 func (s *FirestoreStore) DailyUsage(ctx context.Context, keyID string, from, to Day) ([]DayUsage, error) {
 	ctx, cancel, client, err := s.begin(ctx)
@@ -394,8 +423,50 @@ func (s *FirestoreStore) DailyUsage(ctx context.Context, keyID string, from, to 
 		return nil, err
 	}
 	defer cancel()
-	snaps, err := client.Collection(s.collection).Doc(keyID).Collection(usageCollection).
-		Where("day", ">=", string(from)).Where("day", "<=", string(to)).OrderBy("day", firestore.Asc).
+	return readDays(ctx, client.Collection(s.collection).Doc(keyID).Collection(usageCollection), from, to)
+}
+
+// MonthlyUsage implements UsageStore.
+func (s *FirestoreStore) MonthlyUsage(ctx context.Context, keyID string, month Month) (int64, error) {
+	ctx, cancel, client, err := s.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	return readMonth(ctx, client.Collection(s.collection).Doc(keyID).Collection(usageCollection), month)
+}
+
+// OwnerDailyUsage implements UsageStore.
+func (s *FirestoreStore) OwnerDailyUsage(ctx context.Context, owner string, from, to Day) ([]DayUsage, error) {
+	if err := checkPlanOwner(owner); err != nil {
+		return nil, err
+	}
+	ctx, cancel, client, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	return readDays(ctx, s.owners(client).Doc(owner).Collection(usageCollection), from, to)
+}
+
+// OwnerMonthlyUsage implements UsageStore.
+func (s *FirestoreStore) OwnerMonthlyUsage(ctx context.Context, owner string, month Month) (int64, error) {
+	if err := checkPlanOwner(owner); err != nil {
+		return 0, err
+	}
+	ctx, cancel, client, err := s.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	return readMonth(ctx, s.owners(client).Doc(owner).Collection(usageCollection), month)
+}
+
+// readDays reads the day documents of a usage collection from from to to,
+// oldest first: one query, which month documents (without a day) never
+// match.
+func readDays(ctx context.Context, usage *firestore.CollectionRef, from, to Day) ([]DayUsage, error) {
+	snaps, err := usage.Where("day", ">=", string(from)).Where("day", "<=", string(to)).OrderBy("day", firestore.Asc).
 		Documents(ctx).GetAll()
 	if err != nil {
 		return nil, storeError("read daily usage", err)
@@ -414,14 +485,10 @@ func (s *FirestoreStore) DailyUsage(ctx context.Context, keyID string, from, to 
 	return out, nil
 }
 
-// MonthlyUsage implements UsageStore.
-func (s *FirestoreStore) MonthlyUsage(ctx context.Context, keyID string, month Month) (int64, error) {
-	ctx, cancel, client, err := s.begin(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer cancel()
-	snap, err := client.Collection(s.collection).Doc(keyID).Collection(usageCollection).Doc(string(month)).Get(ctx)
+// readMonth reads the total of a month document of a usage collection; 0 if
+// there is none.
+func readMonth(ctx context.Context, usage *firestore.CollectionRef, month Month) (int64, error) {
+	snap, err := usage.Doc(string(month)).Get(ctx)
 	if status.Code(err) == codes.NotFound {
 		return 0, nil
 	}

@@ -161,7 +161,7 @@ func TestUsageEndpoint(t *testing.T) {
 	s, clock := limitsServer(t, store)
 	key, k := mintTestKey(t, store, "acme", func(k *Key) { k.MonthlyQuota = 1000 })
 	noScope, _ := mintTestKey(t, store, "acme", func(k *Key) { k.Scopes = []string{ScopeBingoCheck} })
-	store.AddUsage(context.Background(), "old", 1, []UsageCount{{k.ID, "2026-11-01", 7}, {k.ID, "2026-10-31", 3}})
+	store.AddUsage(context.Background(), "old", 1, []UsageCount{{KeyID: k.ID, Day: "2026-11-01", Requests: 7}, {KeyID: k.ID, Day: "2026-10-31", Requests: 3}})
 	for range 4 {
 		get(s, key)
 	}

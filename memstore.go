@@ -214,9 +214,11 @@ func cloneKey(k Key) Key {
 
 // memUsage is the usage part of a MemoryStore.
 type memUsage struct {
-	days    map[string]map[Day]int64   // key ID -> day -> requests
-	months  map[string]map[Month]int64 // key ID -> month -> requests
-	applied map[string]int64           // instance -> last batch applied
+	days        map[string]map[Day]int64   // key ID -> day -> requests
+	months      map[string]map[Month]int64 // key ID -> month -> requests
+	ownerDays   map[ownerDay]int64
+	ownerMonths map[ownerMonth]int64
+	applied     map[string]int64 // instance -> last batch applied
 }
 
 // AddUsage implements UsageStore.
@@ -229,6 +231,7 @@ func (s *MemoryStore) AddUsage(ctx context.Context, instance string, seq int64, 
 	u := &s.usage
 	if u.days == nil {
 		u.days, u.months, u.applied = map[string]map[Day]int64{}, map[string]map[Month]int64{}, map[string]int64{}
+		u.ownerDays, u.ownerMonths = map[ownerDay]int64{}, map[ownerMonth]int64{}
 	}
 	if u.applied[instance] >= seq {
 		return nil
@@ -239,6 +242,13 @@ func (s *MemoryStore) AddUsage(ctx context.Context, instance string, seq int64, 
 		}
 		u.days[c.KeyID][c.Day] += c.Requests
 		u.months[c.KeyID][c.Day.Month()] += c.Requests
+	}
+	days, months := ownerTotals(counts)
+	for k, n := range days {
+		u.ownerDays[k] += n
+	}
+	for k, n := range months {
+		u.ownerMonths[k] += n
 	}
 	u.applied[instance] = seq
 	return nil
@@ -269,4 +279,37 @@ func (s *MemoryStore) MonthlyUsage(ctx context.Context, keyID string, month Mont
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.usage.months[keyID][month], nil
+}
+
+// OwnerDailyUsage implements UsageStore.
+func (s *MemoryStore) OwnerDailyUsage(ctx context.Context, owner string, from, to Day) ([]DayUsage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkPlanOwner(owner); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []DayUsage{}
+	for k, n := range s.usage.ownerDays {
+		if k.owner == owner && k.day >= from && k.day <= to {
+			out = append(out, DayUsage{k.day, n})
+		}
+	}
+	slices.SortFunc(out, func(a, b DayUsage) int { return cmp.Compare(a.Day, b.Day) })
+	return out, nil
+}
+
+// OwnerMonthlyUsage implements UsageStore.
+func (s *MemoryStore) OwnerMonthlyUsage(ctx context.Context, owner string, month Month) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := checkPlanOwner(owner); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.usage.ownerMonths[ownerMonth{owner, month}], nil
 }

@@ -4,25 +4,39 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
-// UsageStore keeps the request counts of keys: one total per key and UTC
-// day, and one per key and UTC month. The README documents the Firestore
-// layout.
+// UsageStore keeps the request counts of keys and of their owners: one total
+// per key and UTC day, and one per key and UTC month; likewise one per owner
+// and UTC day, and one per owner and UTC month. The README documents the
+// Firestore layout.
 type UsageStore interface {
-	// AddUsage adds counts to the stored totals, all or none. It applies the
-	// batch seq of an instance at most once: called again with a batch it
-	// has applied (say, after a timeout hid the outcome), it returns nil and
-	// adds nothing. An instance numbers its batches in increasing order, with
-	// gaps where a batch was not applied. An error that wraps
-	// ErrUsageNotApplied promises that nothing of the batch was applied.
+	// AddUsage adds counts to the stored totals, all or none: each count to
+	// its key's day and month, and, when its Owner is a valid owner (see
+	// UncountedOwners), to its owner's day and month, so that the key and
+	// owner totals never disagree about a batch. It applies the batch seq of
+	// an instance at most once: called again with a batch it has applied
+	// (say, after a timeout hid the outcome), it returns nil and adds
+	// nothing. An instance numbers its batches in increasing order, with gaps
+	// where a batch was not applied. An error that wraps ErrUsageNotApplied
+	// promises that nothing of the batch was applied.
 	AddUsage(ctx context.Context, instance string, seq int64, counts []UsageCount) error
 	// DailyUsage returns the key's counts for the days from to to (UTC dates,
 	// inclusive), oldest first, leaving out days without requests.
 	DailyUsage(ctx context.Context, keyID string, from, to Day) ([]DayUsage, error)
 	// MonthlyUsage returns the key's total for a UTC month.
 	MonthlyUsage(ctx context.Context, keyID string, month Month) (int64, error)
+	// OwnerDailyUsage returns the owner's counts, all its keys together, for
+	// the days from to to (UTC dates, inclusive), oldest first, leaving out
+	// days without requests. An owner that ValidateOwner refuses is an error
+	// wrapping ErrInvalidOwner.
+	OwnerDailyUsage(ctx context.Context, owner string, from, to Day) ([]DayUsage, error)
+	// OwnerMonthlyUsage returns the owner's total, all its keys together,
+	// for a UTC month. An owner that ValidateOwner refuses is an error
+	// wrapping ErrInvalidOwner.
+	OwnerMonthlyUsage(ctx context.Context, owner string, month Month) (int64, error)
 }
 
 // ErrUsageNotApplied, wrapped, is AddUsage's answer when the store knows
@@ -36,6 +50,55 @@ type UsageCount struct {
 	KeyID    string
 	Day      Day
 	Requests int64
+	// Owner is the key's owner. Empty (a caller from before owners had
+	// usage) or an owner that ValidateOwner refuses, the count adds to the
+	// key's totals only.
+	Owner string
+}
+
+// UncountedOwners returns the distinct non-empty owners of counts, in the
+// order they first appear, that AddUsage adds to their keys' totals but not
+// to any owner's: those that ValidateOwner refuses, which cannot name a
+// Firestore document (a key document written by other means may hold one).
+// Such counts are not refused, lest one bad key document keep a whole batch
+// from ever being written; the caller logs these owners instead.
+func UncountedOwners(counts []UsageCount) []string {
+	var out []string
+	for _, c := range counts {
+		if c.Owner != "" && !slices.Contains(out, c.Owner) && !ownerCounted(c.Owner) {
+			out = append(out, c.Owner)
+		}
+	}
+	return out
+}
+
+// ownerCounted tells whether AddUsage adds a count of owner to the owner's
+// totals.
+func ownerCounted(owner string) bool { return owner != "" && ValidateOwner(owner) == nil }
+
+// ownerDay and ownerMonth name an owner's totals of a day and of a month.
+type (
+	ownerDay struct {
+		owner string
+		day   Day
+	}
+	ownerMonth struct {
+		owner string
+		month Month
+	}
+)
+
+// ownerTotals sums the counts of each counted owner per day and per month:
+// what a batch adds to the owners' documents, one write each.
+func ownerTotals(counts []UsageCount) (days map[ownerDay]int64, months map[ownerMonth]int64) {
+	days, months = map[ownerDay]int64{}, map[ownerMonth]int64{}
+	for _, c := range counts {
+		if ownerCounted(c.Owner) {
+			days[ownerDay{c.Owner, c.Day}] += c.Requests
+			months[ownerMonth{c.Owner, c.Day.Month()}] += c.Requests
+		}
+	}
+	return days, months
 }
 
 // DayUsage is a key's request count on one day.
@@ -142,3 +205,7 @@ func (discardUsage) DailyUsage(context.Context, string, Day, Day) ([]DayUsage, e
 	return []DayUsage{}, nil
 }
 func (discardUsage) MonthlyUsage(context.Context, string, Month) (int64, error) { return 0, nil }
+func (discardUsage) OwnerDailyUsage(context.Context, string, Day, Day) ([]DayUsage, error) {
+	return []DayUsage{}, nil
+}
+func (discardUsage) OwnerMonthlyUsage(context.Context, string, Month) (int64, error) { return 0, nil }
