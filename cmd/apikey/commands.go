@@ -386,8 +386,13 @@ With a key ID: the key's stored requests per UTC day from --from to --to
 --to, with its quota. With --json, one object as GET /v1/usage answers.
 
 With --owner and --month: one line per key of the owner with its requests in
-that month, for billing; with --csv, CSV with the header
-key_id,hint,name,status,month,requests,monthly_quota.
+that month, then the owner's total, for billing; with --csv, CSV with the
+header key_id,hint,name,status,month,requests,monthly_quota and, last, a row
+whose key_id is "total". The total is read from the owner's own month
+document ({KEYS_COLLECTION}_owners/OWNER/usage/YYYY-MM), written with the
+keys' counts: it includes keys deleted since, and leaves out requests
+written by a keygate from before usage was counted per owner. When it is not
+the sum of the keys listed, a note on stderr says so.
 
 Counts reach Firestore within USAGE_FLUSH_INTERVAL (10s by default) of the
 requests, so the last seconds of traffic may not show yet.`,
@@ -460,7 +465,8 @@ func (c *cli) keyUsage(id, fromText, toText string, asJSON bool) error {
 	return tw.Flush()
 }
 
-// ownerUsage prints the month's requests of each of an owner's keys.
+// ownerUsage prints the month's requests of each of an owner's keys, and
+// the owner's total as stored.
 func (c *cli) ownerUsage(owner, monthText string, asCSV bool) error {
 	if err := checkOwner(owner); err != nil {
 		return err
@@ -483,20 +489,30 @@ func (c *cli) ownerUsage(owner, monthText string, asCSV bool) error {
 	}
 	now := c.now()
 	rows := [][]string{{"key_id", "hint", "name", "status", "month", "requests", "monthly_quota"}}
-	var total int64
+	var sum int64
 	for _, k := range keys {
 		n, err := usage.MonthlyUsage(c.ctx, k.ID, month)
 		if err != nil {
 			return err
 		}
-		total += n
+		sum += n
 		quota := ""
 		if k.MonthlyQuota > 0 {
 			quota = strconv.FormatInt(k.MonthlyQuota, 10)
 		}
 		rows = append(rows, []string{k.ID, k.Hint, k.Name, k.Status(now), string(month), strconv.FormatInt(n, 10), quota})
 	}
+	total, err := usage.OwnerMonthlyUsage(c.ctx, owner, month)
+	if err != nil {
+		return err
+	}
+	if total != sum {
+		fmt.Fprintf(c.stderr, "note: the owner's total for %s, %d, is not the sum of its keys listed, %d: "+
+			"it includes keys deleted since, and leaves out requests written before usage was counted per owner.\n",
+			month, total, sum)
+	}
 	if asCSV {
+		rows = append(rows, []string{"total", "", "", "", string(month), strconv.FormatInt(total, 10), ""})
 		w := csv.NewWriter(c.stdout)
 		w.WriteAll(rows)
 		return w.Error()

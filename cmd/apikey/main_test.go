@@ -715,8 +715,8 @@ func TestUsage(t *testing.T) {
 		Collection: "api_keys", StoreTimeout: 30 * time.Second})
 	defer store.Close()
 	if err := store.AddUsage(t.Context(), "test", 1, []keygate.UsageCount{
-		{KeyID: a.ID, Day: "2030-01-01", Requests: 5}, {KeyID: a.ID, Day: "2030-01-02", Requests: 7},
-		{KeyID: b.ID, Day: "2030-01-02", Requests: 1}, {KeyID: a.ID, Day: "2029-12-31", Requests: 100},
+		{KeyID: a.ID, Owner: "acme", Day: "2030-01-01", Requests: 5}, {KeyID: a.ID, Owner: "acme", Day: "2030-01-02", Requests: 7},
+		{KeyID: b.ID, Owner: "acme", Day: "2030-01-02", Requests: 1}, {KeyID: a.ID, Owner: "acme", Day: "2029-12-31", Requests: 100},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -735,12 +735,18 @@ func TestUsage(t *testing.T) {
 			t.Errorf("usage output lacks %q:\n%s", want, plain)
 		}
 	}
-	csvOut := h.ok("usage", "--owner", "acme", "--month", "2030-01", "--csv").stdout
+	csv := h.ok("usage", "--owner", "acme", "--month", "2030-01", "--csv")
 	for _, want := range []string{"key_id,hint,name,status,month,requests,monthly_quota\n",
 		a.ID + "," + a.Hint + ",a,active,2030-01,12,1000\n", b.ID + "," + b.Hint + ",b,active,2030-01,1,\n"} {
-		if !strings.Contains(csvOut, want) {
-			t.Errorf("csv lacks %q:\n%s", want, csvOut)
+		if !strings.Contains(csv.stdout, want) {
+			t.Errorf("csv lacks %q:\n%s", want, csv.stdout)
 		}
+	}
+	if !strings.HasSuffix(csv.stdout, "\ntotal,,,,2030-01,13,\n") || csv.stderr != "" {
+		t.Errorf("csv does not end with the owner total 13, or has a note:\n%s\nstderr: %s", csv.stdout, csv.stderr)
+	}
+	if got := strings.Join(strings.Fields(h.ok("usage", "--owner", "acme", "--month", "2029-12").stdout), " "); !strings.HasSuffix(got, "total 2029-12 100") {
+		t.Errorf("usage --owner table does not end with the owner total 100: %s", got)
 	}
 	for _, c := range []struct {
 		args []string
@@ -759,5 +765,52 @@ func TestUsage(t *testing.T) {
 		if r.code != c.code || c.want != "" && r.stderr != c.want {
 			t.Errorf("apikey %v = %d %q, want %d %q", c.args, r.code, r.stderr, c.code, c.want)
 		}
+	}
+}
+
+// TestOwnerUsageTotal checks that usage --owner reads the owner's total from
+// the owner's month document: a deleted key's requests stay in it, and
+// requests written without an owner (by an older keygate) do not get into
+// it, whatever the keys listed add up to.
+func TestOwnerUsageTotal(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	a := h.createJSON("--owner", "acme", "--name", "a")
+	gone := h.createJSON("--owner", "acme", "--name", "gone")
+	other := h.createJSON("--owner", "globex", "--name", "g")
+	store := keygate.NewFirestoreStore(keygate.Config{Project: h.env["GOOGLE_CLOUD_PROJECT"], Database: "(default)",
+		Collection: "api_keys", StoreTimeout: 30 * time.Second})
+	defer store.Close()
+	batches := [][]keygate.UsageCount{
+		{{KeyID: a.ID, Owner: "acme", Day: "2030-01-01", Requests: 5}, {KeyID: gone.ID, Owner: "acme", Day: "2030-01-01", Requests: 30},
+			{KeyID: other.ID, Owner: "globex", Day: "2030-01-01", Requests: 1000}},
+		{{KeyID: a.ID, Day: "2030-01-02", Requests: 2}}, // no owner: an older meter
+	}
+	for i, b := range batches {
+		if err := store.AddUsage(t.Context(), "test", int64(i+1), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.ok("delete", gone.ID)
+
+	r := h.ok("usage", "--owner", "acme", "--month", "2030-01", "--csv")
+	want := "key_id,hint,name,status,month,requests,monthly_quota\n" +
+		a.ID + "," + a.Hint + ",a,active,2030-01,7,\n" +
+		"total,,,,2030-01,35,\n"
+	if r.stdout != want {
+		t.Errorf("usage --owner --csv =\n%s\nwant\n%s", r.stdout, want)
+	}
+	if !strings.Contains(r.stderr, "note: the owner's total for 2030-01, 35, is not the sum of its keys listed, 7") {
+		t.Errorf("stderr lacks the note: %q", r.stderr)
+	}
+	table := strings.Join(strings.Fields(h.ok("usage", "--owner", "acme", "--month", "2030-01").stdout), " ")
+	if !strings.HasSuffix(table, "total 2030-01 35") {
+		t.Errorf("usage --owner table does not end with the owner total 35: %s", table)
+	}
+	if r := h.ok("usage", "--owner", "globex", "--month", "2030-01", "--csv"); !strings.HasSuffix(r.stdout, "\ntotal,,,,2030-01,1000,\n") || r.stderr != "" {
+		t.Errorf("globex: %q, stderr %q", r.stdout, r.stderr)
+	}
+	if r := h.ok("usage", "--owner", "nobody", "--month", "2030-01", "--csv"); r.stdout != "key_id,hint,name,status,month,requests,monthly_quota\ntotal,,,,2030-01,0,\n" {
+		t.Errorf("an owner without keys: %q", r.stdout)
 	}
 }

@@ -34,7 +34,8 @@ every default.
                       object with owner, plan (null: none), updated_at,
                       effective and defaults (the effective fields that
                       come from the configuration).
-  plan clear OWNER    deletes the plan: the owner gets the defaults.
+  plan clear OWNER    deletes the plan: the owner gets the defaults. The
+                      owner's usage documents, under the plan's, stay.
 
 max_keys is enforced when keys are created (create, POST /v1/keys). The
 plan's rate, burst and quota are stored but not yet applied to requests:
