@@ -121,6 +121,12 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			a.refuse(w, r, refuseExpired, raw)
 			return
 		}
+		// The owner's plan, which the limits apply: at once unless it was
+		// never read or is past use.
+		if _, err := a.keys.owners.plan(r.Context(), e.owner, now); err != nil {
+			a.refuse(w, r, refuseStore, raw, slog.String("error", err.Error()))
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyContextKey{}, e)))
 	})
 }

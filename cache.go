@@ -64,7 +64,9 @@ type KeyCache struct {
 	found   *expirable.LRU[KeyDigest, *cacheEntry]
 	missing *expirable.LRU[KeyDigest, time.Time] // when each was read
 	unknown *unknownKeys
-	group   singleflight.Group
+	// owners holds the plans of the owners of the keys found.
+	owners *ownerPlans
+	group  singleflight.Group
 
 	// flights are the refreshes under way, so that Forget can tell one of
 	// its key not to cache what it read. There is at most one per key that
@@ -90,10 +92,17 @@ type cacheEntry struct {
 	key     Key  // the key, when found
 	found   bool // whether the store had the key
 	fetched time.Time
+	owner   *ownerRef // the key's owner's plan, when found
 	// nextTry is the Unix time in nanoseconds before which no background
 	// refresh of this entry starts; a request claims a refresh by moving it
 	// storeRetryBackoff ahead.
 	nextTry atomic.Int64
+}
+
+// plansOf is store as a PlanStore, or nil if it keeps no plans.
+func plansOf(store KeyStore) PlanStore {
+	p, _ := store.(PlanStore)
+	return p
 }
 
 // cacheLife is the longest a found key is kept, and so the longest it is
@@ -110,6 +119,7 @@ func NewKeyCache(cfg Config, store KeyStore, now func() time.Time, log *slog.Log
 		found:    expirable.NewLRU[KeyDigest, *cacheEntry](cfg.CacheSize, nil, cacheLife(cfg)),
 		missing:  expirable.NewLRU[KeyDigest, time.Time](negativeCacheSize, nil, cfg.NegativeTTL+storeRetryBackoff),
 		unknown:  newUnknownKeys(defaultUnknownKeyLimits),
+		owners:   newOwnerPlans(cfg, plansOf(store), now, log),
 		flights:  make(map[KeyDigest]*flight),
 		now:      now,
 		log:      log,
@@ -147,7 +157,7 @@ func (c *KeyCache) cached(d KeyDigest, now time.Time) (*cacheEntry, error) {
 			return e, nil
 		}
 		if c.servesStale(e, now) {
-			if claimRefresh(e, now) {
+			if claimTry(&e.nextTry, now) {
 				c.revalidate(d)
 			}
 			return e, nil
@@ -158,14 +168,6 @@ func (c *KeyCache) cached(d KeyDigest, now time.Time) (*cacheEntry, error) {
 		return nil, ErrKeyNotFound
 	}
 	return nil, errNotCached
-}
-
-// claimRefresh reports whether the caller may start a background refresh of
-// e at now: whether none was started less than storeRetryBackoff ago. Of
-// concurrent callers, one wins.
-func claimRefresh(e *cacheEntry, now time.Time) bool {
-	next := e.nextTry.Load()
-	return now.UnixNano() >= next && e.nextTry.CompareAndSwap(next, now.Add(storeRetryBackoff).UnixNano())
 }
 
 // revalidate refreshes the key with digest d in the background. It is apart
@@ -263,6 +265,9 @@ func (c *KeyCache) refresh(d KeyDigest) (*cacheEntry, error) {
 	k, err := c.store.Get(ctx, d.ID())
 	now := c.now()
 	e := &cacheEntry{key: k, found: err == nil, fetched: now}
+	if e.found {
+		e.owner = c.owners.ref(k.Owner)
+	}
 	if err == nil && k.MonthlyQuota > 0 && c.meter != nil {
 		err = c.meter.ReadMonth(ctx, k.ID, now)
 	}

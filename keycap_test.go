@@ -22,7 +22,7 @@ func TestKeysCreateCapped(t *testing.T) {
 	mustJSON(t, s.call("POST", "/v1/keys", caller, `{"name":"b"}`), 201, &second)
 
 	p := wantProblem(t, s.call("POST", "/v1/keys", caller, `{"name":"c"}`), 409, "key_limit_reached")
-	if p.Limit != 3 || !strings.Contains(p.Detail, "max_keys 3") {
+	if p.MaxKeys != 3 || !strings.Contains(p.Detail, "max_keys 3") {
 		t.Errorf("problem = %+v, want limit 3 named in the detail", p)
 	}
 	if page, _ := s.store.ListByOwner(t.Context(), "acme", nil, 10); len(page.Keys) != 3 {
@@ -64,8 +64,8 @@ func TestKeysCreateDefaultCap(t *testing.T) {
 	if w := call(caller); w.Code != 201 {
 		t.Fatalf("create under the default = %d %s", w.Code, w.Body)
 	}
-	if p := wantProblem(t, call(caller), 409, "key_limit_reached"); p.Limit != 2 {
-		t.Errorf("limit = %d, want DEFAULT_MAX_KEYS 2", p.Limit)
+	if p := wantProblem(t, call(caller), 409, "key_limit_reached"); p.MaxKeys != 2 {
+		t.Errorf("max_keys = %d, want DEFAULT_MAX_KEYS 2", p.MaxKeys)
 	}
 	if err := store.SetPlan(t.Context(), Plan{Owner: "acme", MaxKeys: 3}); err != nil {
 		t.Fatal(err)

@@ -113,7 +113,7 @@ func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *Key, k Ke
 	case errors.Is(err, ErrKeyLimitReached):
 		p := newProblem(http.StatusConflict, "key_limit_reached",
 			"The owner already holds the most active keys its plan allows, max_keys "+strconv.Itoa(limit)+". Revoke one to make room.")
-		p.Limit = limit
+		p.MaxKeys = limit
 		writeProblem(w, p)
 		return
 	case errors.Is(err, ErrInvalidOwner):

@@ -73,15 +73,25 @@ func TestRateLimitDefaults(t *testing.T) {
 		}
 	}
 	d, _ := limitsServer(t, store, func(c *Config) { c.DefaultRateLimit, c.DefaultBurst = 1, 2 })
-	own, _ := mintTestKey(t, store, "acme", func(k *Key) { k.RateLimit, k.Burst = 100, 100 })
 	codes := []int{get(d, unlimited).Code, get(d, unlimited).Code, get(d, unlimited).Code}
 	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 {
 		t.Errorf("default limit 1/s burst 2: %v, want 200 200 429", codes)
 	}
-	for range 10 {
-		if w := get(d, own); w.Code != 200 || w.Header().Get("RateLimit-Limit") != "100" {
-			t.Fatalf("a key's own limit = %d %q, want it to beat the default", w.Code, w.Header().Get("RateLimit-Limit"))
+	// A key's own limit only tightens its owner's: a looser one does not
+	// beat the default, a tighter one applies first.
+	loose, _ := mintTestKey(t, store, "beta", func(k *Key) { k.RateLimit, k.Burst = 100, 100 })
+	for i, want := range []int{200, 200, 429} {
+		w := get(d, loose)
+		if w.Code != want || w.Header().Get("RateLimit-Limit") != "2" {
+			t.Fatalf("looser key, request %d = %d with RateLimit-Limit %q, want %d under the owner's 2", i, w.Code, w.Header().Get("RateLimit-Limit"), want)
 		}
+	}
+	tight, _ := mintTestKey(t, store, "gamma", func(k *Key) { k.RateLimit, k.Burst = 1, 1 })
+	if w := get(d, tight); w.Code != 200 || w.Header().Get("RateLimit-Limit") != "1" {
+		t.Errorf("tighter key = %d with RateLimit-Limit %q, want 200 under its own 1", w.Code, w.Header().Get("RateLimit-Limit"))
+	}
+	if p := wantProblem(t, get(d, tight), 429, "rate_limited"); p.Limit != "key" {
+		t.Errorf("tighter key's refusal names %q, want key", p.Limit)
 	}
 }
 

@@ -21,9 +21,10 @@ var ErrShuttingDown = errors.New("shutting down")
 //
 // Three promises rest on it, and each is kept by one mechanism:
 //
-//   - Exact quotas on one instance: Admit checks a key's quota and counts the
-//     request in one step under one lock, so concurrent requests cannot all
-//     pass a check that only one of them should.
+//   - Exact quotas on one instance: Admit checks the quotas of a request's
+//     key and of its owner and counts the request against both in one step
+//     under one lock, so concurrent requests cannot all pass a check that
+//     only one of them should.
 //   - Nothing counted is lost or counted twice: a batch whose outcome is
 //     unknown (a timeout may hide a commit) is retried as it was, and the
 //     store applies each batch at most once; a batch the store says it did
@@ -34,8 +35,9 @@ var ErrShuttingDown = errors.New("shutting down")
 //     then flushes.
 //
 // Memory: pending holds one entry per key and day counted since the last
-// successful flush; tallies one per key with a quota state, dropped once
-// persisted and idle for longer than any cached key can be used unrefreshed.
+// successful flush; tallies one per key and per owner with a quota state,
+// dropped once persisted and idle for longer than any cached key or owner
+// plan can be used unrefreshed.
 type Meter struct {
 	store    UsageStore
 	now      func() time.Time
@@ -46,9 +48,9 @@ type Meter struct {
 	instance string        // this process's meter ID in the store
 
 	mu        sync.Mutex
-	pending   map[meterKey]int64     // counted, not yet sent
-	tallies   map[string]*monthTally // by key ID: this month's quota state
-	lastFlush time.Time              // when the last flush started
+	pending   map[meterKey]int64       // counted, not yet sent
+	tallies   map[tallyKey]*monthTally // this month's quota states
+	lastFlush time.Time                // when the last flush started
 	flushing  bool
 	closed    bool
 	inflight  int           // admitted requests not yet done
@@ -63,18 +65,25 @@ type Meter struct {
 	batchSeq int64
 }
 
-// meterKey is a key and UTC day, as days since 1970-01-01.
+// meterKey is a key, its owner and a UTC day, as days since 1970-01-01.
 type meterKey struct {
-	id  string
-	day int64
+	id, owner string
+	day       int64
 }
 
-// monthTally is a key's quota state on this instance for one month.
+// tallyKey names a quota state: a key's (by ID) or an owner's.
+type tallyKey struct {
+	owner bool
+	name  string
+}
+
+// monthTally is a key's or an owner's quota state on this instance for one
+// month.
 type monthTally struct {
 	month     int64 // year*12 + month-1
 	counted   int64 // requests admitted this month
 	persisted int64 // of those, the ones the store holds
-	// base is the key's month total that the store held at the last read,
+	// base is the month total that the store held at the last read,
 	// and mark how many of this instance's counts it held then.
 	base, mark int64
 	touched    time.Time // last admission or read
@@ -82,7 +91,13 @@ type monthTally struct {
 
 // used is the key's requests this month as this instance knows them: the
 // stored total at the last read, plus what this instance admitted since.
-func (t *monthTally) used() int64 { return t.base + t.counted - t.mark }
+// A nil tally has used nothing.
+func (t *monthTally) used() int64 {
+	if t == nil {
+		return 0
+	}
+	return t.base + t.counted - t.mark
+}
 
 // usageBatch is one AddUsage call.
 type usageBatch struct {
@@ -106,7 +121,7 @@ func NewMeter(store UsageStore, interval, timeout, idle time.Duration, now func(
 		idle:      idle,
 		instance:  now().UTC().Format("20060102t150405") + "-" + hex.EncodeToString(id[:]),
 		pending:   make(map[meterKey]int64),
-		tallies:   make(map[string]*monthTally),
+		tallies:   make(map[tallyKey]*monthTally),
 		lastFlush: now(),
 		drained:   make(chan struct{}),
 		turn:      make(chan struct{}, 1),
@@ -124,32 +139,56 @@ func monthIndex(t time.Time) int64 {
 	return int64(y)*12 + int64(m) - 1
 }
 
-// quotaExceededError is Admit's answer for a key at its quota.
-type quotaExceededError struct{ used, quota int64 }
-
-func (e *quotaExceededError) Error() string {
-	return fmt.Sprintf("quota exceeded: %d of %d requests used", e.used, e.quota)
+// Admission is what a request counts against: its key and the key's owner,
+// each with a monthly quota (0 means none).
+type Admission struct {
+	KeyID, Owner         string
+	KeyQuota, OwnerQuota int64
 }
 
-// Admit counts one request of the key id at now, unless the key has used
-// its monthly quota (0 means none: a *quotaExceededError) or the meter is
-// closing (ErrShuttingDown). An admitted request must call Done when it has
-// been answered. It may start a background flush.
-func (m *Meter) Admit(id string, quota int64, now time.Time) error {
+// quotaExceededError is Admit's answer for a request over a quota: the
+// key's or the owner's (limit "key" or "owner").
+type quotaExceededError struct {
+	limit       string
+	used, quota int64
+}
+
+func (e *quotaExceededError) Error() string {
+	return fmt.Sprintf("%s quota exceeded: %d of %d requests used", e.limit, e.used, e.quota)
+}
+
+// Admit counts one request at now against its key and owner, unless either
+// has used its monthly quota (a *quotaExceededError, the key's first) or the
+// meter is closing (ErrShuttingDown). An admitted request must call Done when
+// it has been answered. It may start a background flush.
+func (m *Meter) Admit(a Admission, now time.Time) error {
+	month := monthIndex(now)
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
 		return ErrShuttingDown
 	}
-	if t := m.tally(id, monthIndex(now), quota > 0); t != nil {
-		if used := t.used(); quota > 0 && used >= quota {
+	kt := m.tally(tallyKey{false, a.KeyID}, month, a.KeyQuota > 0)
+	// Owners always keep one, so that a quota their plan gains later counts
+	// what this instance admitted before it; keys only with a quota.
+	ot := m.tally(tallyKey{true, a.Owner}, month, true)
+	for _, q := range []struct {
+		t     *monthTally
+		quota int64
+		limit string
+	}{{kt, a.KeyQuota, "key"}, {ot, a.OwnerQuota, "owner"}} {
+		if used := q.t.used(); q.quota > 0 && used >= q.quota {
 			m.mu.Unlock()
-			return &quotaExceededError{used, quota}
+			return &quotaExceededError{q.limit, used, q.quota}
 		}
-		t.counted++
-		t.touched = now
 	}
-	m.pending[meterKey{id, dayIndex(now)}]++
+	for _, t := range []*monthTally{kt, ot} {
+		if t != nil {
+			t.counted++
+			t.touched = now
+		}
+	}
+	m.pending[meterKey{a.KeyID, a.Owner, dayIndex(now)}]++
 	m.inflight++
 	start := m.claimFlush(now)
 	m.mu.Unlock()
@@ -159,17 +198,17 @@ func (m *Meter) Admit(id string, quota int64, now time.Time) error {
 	return nil
 }
 
-// tally returns the key id's quota state for month, starting it afresh in a
-// new month; nil if it has none and create is false (keys without a quota
-// keep none). m.mu must be held.
-func (m *Meter) tally(id string, month int64, create bool) *monthTally {
-	t := m.tallies[id]
+// tally returns the quota state of k for month, starting it afresh in a
+// new month; nil if it has none and create is false (keys and owners without
+// a quota keep none). m.mu must be held.
+func (m *Meter) tally(k tallyKey, month int64, create bool) *monthTally {
+	t := m.tallies[k]
 	if t == nil && !create {
 		return nil
 	}
 	if t == nil || t.month != month {
 		t = &monthTally{month: month}
-		m.tallies[id] = t
+		m.tallies[k] = t
 	}
 	return t
 }
@@ -232,7 +271,7 @@ func (m *Meter) Flush(ctx context.Context) error {
 			if len(counts) == MaxUsageBatch {
 				break
 			}
-			counts = append(counts, UsageCount{KeyID: k.id, Day: dayOfIndex(k.day), Requests: n})
+			counts = append(counts, UsageCount{KeyID: k.id, Owner: k.owner, Day: dayOfIndex(k.day), Requests: n})
 			delete(m.pending, k)
 		}
 		m.pruneTallies(m.now())
@@ -265,10 +304,16 @@ func (m *Meter) settle(ctx context.Context) error {
 	switch {
 	case err == nil:
 		m.inDoubt = nil
+		if bad := UncountedOwners(b.counts); len(bad) > 0 {
+			m.log.Warn("usage of owners that are not valid document IDs counted for their keys only",
+				slog.Any("owners", bad))
+		}
 		for _, c := range b.counts {
 			day, _ := time.Parse(time.DateOnly, string(c.Day))
-			if t := m.tallies[c.KeyID]; t != nil && t.month == monthIndex(day) {
-				t.persisted += c.Requests
+			for _, k := range []tallyKey{{false, c.KeyID}, {true, c.Owner}} {
+				if t := m.tallies[k]; t != nil && t.month == monthIndex(day) {
+					t.persisted += c.Requests
+				}
 			}
 		}
 		return nil
@@ -276,7 +321,7 @@ func (m *Meter) settle(ctx context.Context) error {
 		m.inDoubt = nil
 		for _, c := range b.counts {
 			day, _ := time.Parse(time.DateOnly, string(c.Day))
-			m.pending[meterKey{c.KeyID, dayIndex(day)}] += c.Requests
+			m.pending[meterKey{c.KeyID, c.Owner, dayIndex(day)}] += c.Requests
 		}
 	}
 	m.log.Warn("usage flush failed: counts kept for the next flush",
@@ -291,19 +336,34 @@ func (m *Meter) settle(ctx context.Context) error {
 // since no cache entry outlives m.idle. m.mu must be held.
 func (m *Meter) pruneTallies(now time.Time) {
 	month := monthIndex(now)
-	for id, t := range m.tallies {
+	for k, t := range m.tallies {
 		if t.persisted == t.counted && (t.month != month || now.Sub(t.touched) >= m.idle) {
-			delete(m.tallies, id)
+			delete(m.tallies, k)
 		}
 	}
 }
 
-// ReadMonth sets the key id's quota base from the store's month total, read
-// while no batch commits, so that the base and this instance's counts
-// neither overlap nor leave a gap. A batch in doubt is settled first; if it
-// stays in doubt the base may include it, and the key is refused that many
-// requests early rather than late.
+// ReadMonth sets the quota base of the key id from the store's month total.
 func (m *Meter) ReadMonth(ctx context.Context, id string, now time.Time) error {
+	return m.readBase(ctx, tallyKey{false, id}, now, func(ctx context.Context) (int64, error) {
+		return m.store.MonthlyUsage(ctx, id, MonthOf(now))
+	})
+}
+
+// ReadOwnerMonth sets the quota base of the owner from the store's month
+// total of all its keys.
+func (m *Meter) ReadOwnerMonth(ctx context.Context, owner string, now time.Time) error {
+	return m.readBase(ctx, tallyKey{true, owner}, now, func(ctx context.Context) (int64, error) {
+		return m.store.OwnerMonthlyUsage(ctx, owner, MonthOf(now))
+	})
+}
+
+// readBase sets k's quota base from read, done while no batch commits, so
+// that the base and this instance's counts neither overlap nor leave a gap.
+// A batch in doubt is settled first; if it stays in doubt the base may
+// include it, and the quota refuses that many requests early rather than
+// late.
+func (m *Meter) readBase(ctx context.Context, k tallyKey, now time.Time, read func(context.Context) (int64, error)) error {
 	if err := m.takeTurn(ctx); err != nil {
 		return err
 	}
@@ -312,43 +372,46 @@ func (m *Meter) ReadMonth(ctx context.Context, id string, now time.Time) error {
 	month := monthIndex(now)
 	m.mu.Lock()
 	var mark int64
-	if t := m.tallies[id]; t != nil && t.month == month {
+	if t := m.tallies[k]; t != nil && t.month == month {
 		mark = t.persisted
 	}
 	m.mu.Unlock()
-	base, err := m.store.MonthlyUsage(ctx, id, MonthOf(now))
+	base, err := read(ctx)
 	if err != nil {
 		return err
 	}
 	m.mu.Lock()
-	t := m.tally(id, month, true)
+	t := m.tally(k, month, true)
 	t.base, t.mark, t.touched = base, mark, now
 	m.mu.Unlock()
 	return nil
 }
 
-// ReadUsage calls read, which reads the key id's stored usage, while no
-// batch commits, and returns this instance's counts of the key that the
-// store does not hold, by day. A request admitted before ReadUsage is in
-// exactly one of the two. It fails if a batch stays in doubt, since the
-// store may or may not hold it.
-func (m *Meter) ReadUsage(ctx context.Context, id string, read func(context.Context) error) (map[Day]int64, error) {
+// ReadUsage calls read, which reads stored usage of the key id and of its
+// owner, while no batch commits, and returns this instance's counts that
+// the store does not hold: the key's by day, and the owner's by day. A
+// request admitted before ReadUsage is in exactly one of the two. It fails
+// if a batch stays in doubt, since the store may or may not hold it.
+func (m *Meter) ReadUsage(ctx context.Context, id, owner string, read func(context.Context) error) (key, ownerDays map[Day]int64, err error) {
 	if err := m.takeTurn(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer m.releaseTurn()
 	if err := m.settle(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make(map[Day]int64)
+	key, ownerDays = make(map[Day]int64), make(map[Day]int64)
 	m.mu.Lock()
 	for k, n := range m.pending {
 		if k.id == id {
-			out[dayOfIndex(k.day)] += n
+			key[dayOfIndex(k.day)] += n
+		}
+		if k.owner == owner {
+			ownerDays[dayOfIndex(k.day)] += n
 		}
 	}
 	m.mu.Unlock()
-	return out, read(ctx)
+	return key, ownerDays, read(ctx)
 }
 
 // Close ends admissions (Admit answers ErrShuttingDown from now on), waits

@@ -210,7 +210,7 @@ func TestMeterFlushInBackground(t *testing.T) {
 	m := NewMeter(store, 10*time.Second, time.Second, time.Hour, clock.Now, log)
 	admit := func() {
 		t.Helper()
-		if err := m.Admit("k", 100, clock.Now()); err != nil {
+		if err := m.Admit(Admission{KeyID: "k", Owner: "acme", KeyQuota: 100}, clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		m.Done()
@@ -233,7 +233,7 @@ func TestMeterFlushInBackground(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	m.mu.Lock()
-	counted, persisted := m.tallies["k"].counted, m.tallies["k"].persisted
+	counted, persisted := m.tallies[tallyKey{false, "k"}].counted, m.tallies[tallyKey{false, "k"}].persisted
 	m.mu.Unlock()
 	if counted != 2 || persisted != 2 {
 		t.Errorf("tally = %d counted, %d persisted; want 2, 2", counted, persisted)
@@ -260,7 +260,7 @@ func (s *notAppliedStore) AddUsage(ctx context.Context, instance string, seq int
 func admitN(t testing.TB, m *Meter, id string, quota int64, now time.Time, n int) {
 	t.Helper()
 	for range n {
-		if err := m.Admit(id, quota, now); err != nil {
+		if err := m.Admit(Admission{KeyID: id, Owner: "acme", KeyQuota: quota}, now); err != nil {
 			t.Fatal(err)
 		}
 		m.Done()
@@ -346,9 +346,9 @@ func TestMeterUnknownOutcomeKeepsBatch(t *testing.T) {
 	}
 }
 
-// TestMeterMemoryBounded counts 100,000 distinct keys with quotas: once
-// flushed and idle, the meter holds nothing of them, and a past month's
-// tallies go as soon as they are stored.
+// TestMeterMemoryBounded counts 100,000 distinct keys with quotas, of one
+// owner: once flushed and idle, the meter holds nothing of them, and a past
+// month's tallies go as soon as they are stored.
 func TestMeterMemoryBounded(t *testing.T) {
 	store := NewMemoryStore()
 	clock := newFakeClock()
@@ -357,14 +357,14 @@ func TestMeterMemoryBounded(t *testing.T) {
 	for i := range 100_000 {
 		admitN(t, m, fmt.Sprint("k", i), 100, clock.Now(), 1)
 	}
-	if pending, tallies := m.sizes(); pending != 100_000 || tallies != 100_000 {
+	if pending, tallies := m.sizes(); pending != 100_000 || tallies != 100_001 {
 		t.Fatalf("before flushing: %d pending, %d tallies", pending, tallies)
 	}
 	if err := m.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if pending, tallies := m.sizes(); pending != 0 || tallies != 100_000 {
-		t.Fatalf("flushed, still in use: %d pending, %d tallies; want 0 and 100000", pending, tallies)
+	if pending, tallies := m.sizes(); pending != 0 || tallies != 100_001 {
+		t.Fatalf("flushed, still in use: %d pending, %d tallies; want 0 and 100001 (the keys' and the owner's)", pending, tallies)
 	}
 	clock.Advance(11 * time.Minute)
 	if err := m.Flush(context.Background()); err != nil {

@@ -25,8 +25,11 @@ type Problem struct {
 	Errors []string `json:"errors,omitempty"`
 	// Scope names the missing scope of an insufficient_scope problem.
 	Scope string `json:"scope,omitempty"`
-	// Limit is the owner's max_keys in a key_limit_reached problem.
-	Limit int `json:"limit,omitempty"`
+	// Limit says whose limit a rate_limited or quota_exceeded problem hit:
+	// "key" (the key's own) or "owner" (its owner's plan).
+	Limit string `json:"limit,omitempty"`
+	// MaxKeys is the owner's max_keys in a key_limit_reached problem.
+	MaxKeys int `json:"max_keys,omitempty"`
 }
 
 // newProblem returns the problem with the given status, code and detail; the

@@ -11,31 +11,39 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// rateLimits holds a token bucket per key, on this instance: a key's
-// rate_limit (requests per second) and burst, or the defaults.
+// rateLimits holds the token buckets of this instance: one per owner, with
+// its plan's rate and burst (the defaults included), shared by all its keys;
+// and one per key that has a rate_limit of its own, which can only make the
+// key's limit tighter than its owner's.
 type rateLimits struct {
-	buckets      *lru.Cache[string, *rate.Limiter]
-	defaultRate  float64
-	defaultBurst int
+	owners, keys *lru.Cache[string, *rate.Limiter]
 	mu           sync.Mutex // serializes creating a bucket
 }
 
-// newRateLimits returns the buckets of up to size keys.
-func newRateLimits(size int, defaultRate float64, defaultBurst int) *rateLimits {
-	buckets, _ := lru.New[string, *rate.Limiter](size)
-	return &rateLimits{buckets: buckets, defaultRate: defaultRate, defaultBurst: defaultBurst}
+// newRateLimits returns the buckets of up to size owners and size keys.
+func newRateLimits(size int) *rateLimits {
+	owners, _ := lru.New[string, *rate.Limiter](size)
+	keys, _ := lru.New[string, *rate.Limiter](size)
+	return &rateLimits{owners: owners, keys: keys}
 }
 
-// limitOf is the key's rate and burst; a rate of 0 means no limit. A
+// limitOf is the key's own rate and burst; a rate of 0 means none. A
 // document edited by hand past MaxRateLimit or MaxBurst (even to +Inf) is
 // served at those bounds, and a NaN rate as none: so every sum and product
 // below stays finite and within int64.
-func (l *rateLimits) limitOf(k *Key) (float64, int) {
-	r, b := k.RateLimit, k.Burst
-	if !(r > 0) {
-		r, b = l.defaultRate, l.defaultBurst
+func (k *Key) limitOf() (float64, int) {
+	if !(k.RateLimit > 0) {
+		return 0, 0
 	}
-	if r > 0 && b < 1 {
+	return clampLimit(k.RateLimit, k.burst())
+}
+
+// clampLimit bounds a rate and burst read from the store.
+func clampLimit(r float64, b int) (float64, int) {
+	if !(r > 0) {
+		return 0, 0
+	}
+	if b < 1 {
 		b = defaultBurst(r)
 	}
 	return min(r, MaxRateLimit), min(b, MaxBurst)
@@ -59,49 +67,70 @@ func waitSeconds(need, r float64) float64 {
 	return s
 }
 
-// allow takes one token from the key's bucket at now, and sets the
-// RateLimit-Limit, -Remaining and -Reset headers. It returns whether the
-// request may go on and, if not, how long until it could.
-func (l *rateLimits) allow(w http.ResponseWriter, k *Key, now time.Time) (ok bool, retry time.Duration) {
-	r, burst := l.limitOf(k)
-	if r <= 0 {
-		return true, 0
+// allow takes one token at now from the key's bucket, if it has a rate of
+// its own, and then from its owner's (plan's rate and burst), and sets the
+// RateLimit-Limit, -Remaining and -Reset headers of the limit that applied:
+// the one that refused, or else the one with fewer tokens left. It returns
+// whether the request may go on and, if not, how long until it could and
+// which limit refused ("key" or "owner"). The key's bucket goes first, so
+// that a key over its own limit costs its owner's other keys nothing.
+func (l *rateLimits) allow(w http.ResponseWriter, k *Key, plan *Plan, now time.Time) (ok bool, retry time.Duration, limit string) {
+	var applied bucketState
+	if r, b := k.limitOf(); r > 0 {
+		applied = take(l.keys, &l.mu, k.ID, r, b, now)
+		limit = "key"
 	}
-	lim := l.bucket(k.ID, r, burst)
-	if lim.Limit() != rate.Limit(r) || lim.Burst() != burst { // the key's limits changed
-		lim.SetLimitAt(now, rate.Limit(r))
-		lim.SetBurstAt(now, burst)
+	if applied.ok || limit == "" {
+		if r, b := clampLimit(plan.RateLimit, plan.Burst); r > 0 {
+			if o := take(l.owners, &l.mu, k.Owner, r, b, now); limit == "" || !o.ok || o.tokens < applied.tokens {
+				applied, limit = o, "owner"
+			}
+		}
 	}
-	ok = lim.AllowN(now, 1)
-	tokens := lim.TokensAt(now)
+	if limit == "" {
+		return true, 0, ""
+	}
 	// The header names are in canonical form, and the three values share one
 	// slice: on the hot path, that saves six allocations over Header.Set.
 	vals := []string{
-		strconv.Itoa(burst),
-		strconv.Itoa(max(0, int(tokens))), // tokens <= burst <= MaxBurst
-		strconv.FormatInt(int64(math.Ceil(waitSeconds(float64(burst)-tokens, r))), 10), // until the bucket is full
+		strconv.Itoa(applied.burst),
+		strconv.Itoa(max(0, int(applied.tokens))), // tokens <= burst <= MaxBurst
+		strconv.FormatInt(int64(math.Ceil(waitSeconds(float64(applied.burst)-applied.tokens, applied.rate))), 10), // until the bucket is full
 	}
 	h := w.Header()
 	h["Ratelimit-Limit"] = vals[0:1:1]
 	h["Ratelimit-Remaining"] = vals[1:2:2]
 	h["Ratelimit-Reset"] = vals[2:3:3]
-	if !ok {
-		retry = time.Duration(waitSeconds(1-tokens, r) * float64(time.Second))
+	if !applied.ok {
+		return false, time.Duration(waitSeconds(1-applied.tokens, applied.rate) * float64(time.Second)), limit
 	}
-	return ok, retry
+	return true, 0, limit
 }
 
-// bucket returns the key's bucket, creating it full.
-func (l *rateLimits) bucket(id string, r float64, burst int) *rate.Limiter {
-	if lim, ok := l.buckets.Get(id); ok {
-		return lim
+// bucketState is one bucket's answer to a request.
+type bucketState struct {
+	ok     bool
+	rate   float64
+	burst  int
+	tokens float64 // left after the request
+}
+
+// take takes one token at now from the bucket of name in buckets, created
+// full, with rate r and burst b (updated if they changed).
+func take(buckets *lru.Cache[string, *rate.Limiter], mu *sync.Mutex, name string, r float64, b int, now time.Time) bucketState {
+	lim, found := buckets.Get(name)
+	if !found {
+		mu.Lock()
+		if lim, found = buckets.Get(name); !found {
+			lim = rate.NewLimiter(rate.Limit(r), b)
+			buckets.Add(name, lim)
+		}
+		mu.Unlock()
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if lim, ok := l.buckets.Get(id); ok {
-		return lim
+	if lim.Limit() != rate.Limit(r) || lim.Burst() != b { // the limits changed
+		lim.SetLimitAt(now, rate.Limit(r))
+		lim.SetBurstAt(now, b)
 	}
-	lim := rate.NewLimiter(rate.Limit(r), burst)
-	l.buckets.Add(id, lim)
-	return lim
+	ok := lim.AllowN(now, 1)
+	return bucketState{ok: ok, rate: r, burst: b, tokens: lim.TokensAt(now)}
 }

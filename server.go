@@ -43,9 +43,9 @@ func NewServer(cfg Config, store KeyStore, opts Options) *Server {
 	}
 	meter := NewMeter(usage, cfg.FlushInterval, cfg.StoreTimeout, cacheLife(cfg), opts.Now, opts.Logger)
 	keys := NewKeyCache(cfg, store, opts.Now, opts.Logger)
-	keys.meter = meter
+	keys.meter, keys.owners.meter = meter, meter
 	auth := NewAuthenticator(cfg, keys, opts.Now, opts.Logger)
-	lim := &limits{meter: meter, rates: newRateLimits(cfg.CacheSize, cfg.DefaultRateLimit, cfg.DefaultBurst),
+	lim := &limits{meter: meter, rates: newRateLimits(cfg.CacheSize),
 		now: opts.Now, log: opts.Logger, project: cfg.Project}
 	base := endpoint{now: opts.Now, log: opts.Logger, project: cfg.Project, timeout: cfg.StoreTimeout}
 	plans, _ := store.(PlanStore)

@@ -18,6 +18,17 @@ type UsageView struct {
 	From         Day        `json:"from"`
 	To           Day        `json:"to"`
 	Days         []DayUsage `json:"days"`
+	// Owner is the usage of the key's owner, all its keys together, against
+	// its plan; GET /v1/usage always shows it.
+	Owner *OwnerUsageView `json:"owner,omitempty"`
+}
+
+// OwnerUsageView is an owner's usage this month against its plan's quota
+// (null for none).
+type OwnerUsageView struct {
+	Owner        string `json:"owner"`
+	MonthTotal   int64  `json:"month_total"`
+	MonthlyQuota *int64 `json:"monthly_quota"`
 }
 
 // usageAPI serves GET /v1/usage.
@@ -50,13 +61,15 @@ func (a *usageAPI) get(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := a.storeContext(r)
 	defer cancel()
 	month := MonthOf(now)
-	var total int64
+	var total, ownerTotal int64
 	var days []DayUsage
 	// Read while no usage batch commits: a request answered before this one
 	// is then either in the store or in unflushed, never in both or neither.
-	unflushed, err := a.meter.ReadUsage(ctx, k.ID, func(ctx context.Context) (err error) {
+	unflushed, ownerUnflushed, err := a.meter.ReadUsage(ctx, k.ID, k.Owner, func(ctx context.Context) (err error) {
 		if total, err = a.store.MonthlyUsage(ctx, k.ID, month); err == nil {
-			days, err = a.store.DailyUsage(ctx, k.ID, from, to)
+			if days, err = a.store.DailyUsage(ctx, k.ID, from, to); err == nil {
+				ownerTotal, err = a.store.OwnerMonthlyUsage(ctx, k.Owner, month)
+			}
 		}
 		return err
 	})
@@ -77,9 +90,18 @@ func (a *usageAPI) get(w http.ResponseWriter, r *http.Request) {
 			days = slices.Insert(days, i, DayUsage{day, n})
 		}
 	}
-	v := UsageView{KeyID: k.ID, Month: month, MonthTotal: total, From: from, To: to, Days: days}
+	for day, n := range ownerUnflushed {
+		if day.Month() == month {
+			ownerTotal += n
+		}
+	}
+	v := UsageView{KeyID: k.ID, Month: month, MonthTotal: total, From: from, To: to, Days: days,
+		Owner: &OwnerUsageView{Owner: k.Owner, MonthTotal: ownerTotal}}
 	if k.MonthlyQuota > 0 {
 		v.MonthlyQuota = &k.MonthlyQuota
+	}
+	if q := entryOf(r).owner.state.Load().plan.MonthlyQuota; q > 0 {
+		v.Owner.MonthlyQuota = &q
 	}
 	writeJSON(w, http.StatusOK, v)
 }

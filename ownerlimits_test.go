@@ -1,0 +1,227 @@
+package keygate
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// setPlan stores the owner's plan in store, which must keep plans.
+func setPlan(t *testing.T, store KeyStore, p Plan) {
+	t.Helper()
+	if err := store.(PlanStore).SetPlan(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ownerKeys mints n keys of owner in store.
+func ownerKeys(t *testing.T, store KeyStore, owner string, n int, change ...func(*Key)) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i], _ = mintTestKey(t, store, owner, change...)
+	}
+	return keys
+}
+
+// TestOwnerQuotaShared: three keys of an owner whose plan has a quota of 30
+// admit exactly 30 requests in all, sequentially and under 64-way
+// concurrency, and the refusal names the owner's limit.
+func TestOwnerQuotaShared(t *testing.T) {
+	for _, impl := range storeImpls {
+		t.Run(impl.name, func(t *testing.T) {
+			t.Run("sequential", func(t *testing.T) {
+				store := impl.new(t)
+				setPlan(t, store, Plan{Owner: "acme", MonthlyQuota: 30})
+				s, _ := limitsServer(t, store, func(c *Config) { c.StoreTimeout = 20 * time.Second })
+				keys := ownerKeys(t, store, "acme", 3)
+				admitted := 0
+				for i := range 45 {
+					switch w := get(s, keys[i%3]); w.Code {
+					case 200:
+						admitted++
+					case 429:
+						if p := problemOf(t, w); p.Code != "quota_exceeded" || p.Limit != "owner" {
+							t.Fatalf("refusal = %+v, want quota_exceeded of the owner", p)
+						}
+					default:
+						t.Fatalf("status %d %s", w.Code, w.Body)
+					}
+				}
+				if admitted != 30 {
+					t.Errorf("admitted %d, want 30", admitted)
+				}
+			})
+			t.Run("concurrent", func(t *testing.T) {
+				store := impl.new(t)
+				setPlan(t, store, Plan{Owner: "acme", MonthlyQuota: 30})
+				s, _ := limitsServer(t, store, func(c *Config) { c.StoreTimeout = 20 * time.Second })
+				keys := ownerKeys(t, store, "acme", 3)
+				srv := httptest.NewServer(s)
+				defer srv.Close()
+				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+				var admitted atomic.Int64
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for i := range 64 {
+					wg.Go(func() {
+						req, _ := http.NewRequest("GET", srv.URL, nil)
+						req.Header.Set("X-API-Key", keys[i%3])
+						<-start
+						resp, err := client.Do(req)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						resp.Body.Close()
+						if resp.StatusCode == 200 {
+							admitted.Add(1)
+						} else if resp.StatusCode != 429 {
+							t.Errorf("status %d", resp.StatusCode)
+						}
+					})
+				}
+				close(start)
+				wg.Wait()
+				if admitted.Load() != 30 {
+					t.Errorf("admitted %d of 64, want 30", admitted.Load())
+				}
+				if err := s.Meter().Flush(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if n, err := store.OwnerMonthlyUsage(context.Background(), "acme", MonthOf(t0)); err != nil || n != 30 {
+					t.Errorf("owner's stored month = %d, %v; want 30", n, err)
+				}
+			})
+		})
+	}
+}
+
+// TestOwnerRateShared: two keys share their owner's rate of 1 per second
+// with a burst of 3, and the headers and the refusal describe that limit.
+func TestOwnerRateShared(t *testing.T) {
+	store := NewMemoryStore()
+	setPlan(t, store, Plan{Owner: "acme", RateLimit: 1, Burst: 3})
+	s, clock := limitsServer(t, store)
+	keys := ownerKeys(t, store, "acme", 2)
+	for i := range 3 {
+		w := get(s, keys[i%2])
+		if w.Code != 200 || w.Header().Get("RateLimit-Limit") != "3" {
+			t.Fatalf("request %d = %d, RateLimit-Limit %q", i, w.Code, w.Header().Get("RateLimit-Limit"))
+		}
+	}
+	w := get(s, keys[1])
+	if p := wantProblem(t, w, 429, "rate_limited"); p.Limit != "owner" {
+		t.Errorf("limit = %q, want owner", p.Limit)
+	}
+	if got := w.Header().Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After = %q, want 1", got)
+	}
+	clock.Advance(time.Second)
+	if w := get(s, keys[0]); w.Code != 200 {
+		t.Errorf("a second later = %d, want 200", w.Code)
+	}
+	if w := get(s, keys[1]); w.Code != 429 {
+		t.Errorf("and again = %d, want 429", w.Code)
+	}
+	other, _ := mintTestKey(t, store, "other")
+	if w := get(s, other); w.Code != 200 {
+		t.Errorf("another owner's key = %d, want 200: owners do not share buckets", w.Code)
+	}
+}
+
+// TestKeyLimitsTighterThanPlan: a key's own quota and rate, tighter than its
+// owner's plan, apply to it alone, and the refusals name the key's limit.
+func TestKeyLimitsTighterThanPlan(t *testing.T) {
+	for _, impl := range storeImpls {
+		t.Run(impl.name, func(t *testing.T) {
+			store := impl.new(t)
+			setPlan(t, store, Plan{Owner: "acme", MonthlyQuota: 30, RateLimit: 100, Burst: 100})
+			s, _ := limitsServer(t, store, func(c *Config) { c.StoreTimeout = 20 * time.Second })
+			tight, _ := mintTestKey(t, store, "acme", func(k *Key) { k.MonthlyQuota = 5 })
+			slow, _ := mintTestKey(t, store, "acme", func(k *Key) { k.RateLimit, k.Burst = 1, 2 })
+			sibling, _ := mintTestKey(t, store, "acme")
+			for i := range 5 {
+				if w := get(s, tight); w.Code != 200 {
+					t.Fatalf("tight key, request %d = %d", i, w.Code)
+				}
+			}
+			if p := wantProblem(t, get(s, tight), 429, "quota_exceeded"); p.Limit != "key" {
+				t.Errorf("tight key's refusal names %q, want key", p.Limit)
+			}
+			for i := range 2 {
+				if w := get(s, slow); w.Code != 200 || w.Header().Get("RateLimit-Limit") != "2" {
+					t.Fatalf("slow key, request %d = %d, RateLimit-Limit %q", i, w.Code, w.Header().Get("RateLimit-Limit"))
+				}
+			}
+			if p := wantProblem(t, get(s, slow), 429, "rate_limited"); p.Limit != "key" {
+				t.Errorf("slow key's refusal names %q, want key", p.Limit)
+			}
+			if w := get(s, sibling); w.Code != 200 {
+				t.Errorf("sibling = %d, want 200: the keys' own limits are theirs alone", w.Code)
+			}
+		})
+	}
+}
+
+// TestPlanChangeAfterCacheTTL: a changed plan applies on an instance once
+// its copy is older than KEY_CACHE_TTL (the request after that starts a
+// read; the ones after its answer follow the new plan), not before.
+func TestPlanChangeAfterCacheTTL(t *testing.T) {
+	for _, impl := range storeImpls {
+		t.Run(impl.name, func(t *testing.T) {
+			store := impl.new(t)
+			s, clock := limitsServer(t, store, func(c *Config) { c.StoreTimeout = 20 * time.Second })
+			key, _ := mintTestKey(t, store, "acme")
+			for range 3 {
+				if w := get(s, key); w.Code != 200 {
+					t.Fatalf("before the plan = %d", w.Code)
+				}
+			}
+			setPlan(t, store, Plan{Owner: "acme", MonthlyQuota: 3})
+			clock.Advance(s.keys.fresh - time.Second)
+			if w := get(s, key); w.Code != 200 {
+				t.Errorf("inside KEY_CACHE_TTL = %d, want 200: the old plan", w.Code)
+			}
+			clock.Advance(time.Second)
+			get(s, key) // served on the old plan; reads the new one
+			s.keys.owners.bg.Wait()
+			waitRefreshes(s.keys)
+			if w := get(s, key); w.Code != 429 || problemOf(t, w).Limit != "owner" {
+				t.Errorf("after KEY_CACHE_TTL = %d %s, want the owner's quota_exceeded", w.Code, w.Body)
+			}
+		})
+	}
+}
+
+// TestUsageShowsOwner: GET /v1/usage shows the owner's month, all its keys
+// together with what this instance has not written yet, against its plan.
+func TestUsageShowsOwner(t *testing.T) {
+	for _, impl := range storeImpls {
+		t.Run(impl.name, func(t *testing.T) {
+			store := impl.new(t)
+			setPlan(t, store, Plan{Owner: "acme", MonthlyQuota: 30})
+			s, _ := limitsServer(t, store, func(c *Config) { c.StoreTimeout = 20 * time.Second })
+			a, _ := mintTestKey(t, store, "acme")
+			b, _ := mintTestKey(t, store, "acme", func(k *Key) { k.Scopes = []string{ScopeUsageRead} })
+			hit(t, s, a, 3)
+			if err := s.Meter().Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			hit(t, s, b, 2) // not written yet
+			r := httptest.NewRequest("GET", "/v1/usage", nil)
+			r.Header.Set("X-API-Key", b)
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, r)
+			var v UsageView
+			mustJSON(t, w, 200, &v)
+			if v.MonthTotal != 3 || v.Owner == nil || v.Owner.Owner != "acme" || v.Owner.MonthTotal != 6 ||
+				v.Owner.MonthlyQuota == nil || *v.Owner.MonthlyQuota != 30 {
+				t.Errorf("usage = %+v, owner %+v; want the key's 3 and the owner's 6 of 30", v, v.Owner)
+			}
+		})
+	}
+}
