@@ -495,6 +495,15 @@ func readMonth(ctx context.Context, usage *firestore.CollectionRef, month Month)
 	if err != nil {
 		return 0, storeError("read monthly usage", err)
 	}
+	return usageTotal(snap)
+}
+
+// usageTotal is the requests of a month's usage document; 0 if it does not
+// exist.
+func usageTotal(snap *firestore.DocumentSnapshot) (int64, error) {
+	if !snap.Exists() {
+		return 0, nil
+	}
 	n, err := snap.DataAt("requests")
 	if err != nil {
 		return 0, fmt.Errorf("firestore: usage document %s: %w", snap.Ref.Path, err)
@@ -551,12 +560,43 @@ func (s *FirestoreStore) GetPlan(ctx context.Context, owner string) (Plan, error
 	if err != nil {
 		return Plan{}, storeError("get plan", err)
 	}
+	return decodePlan(owner, snap)
+}
+
+// decodePlan decodes the plan document snap of owner.
+func decodePlan(owner string, snap *firestore.DocumentSnapshot) (Plan, error) {
 	var d planDoc
 	if err := snap.DataTo(&d); err != nil {
 		return Plan{}, fmt.Errorf("firestore: plan document %s: %w", snap.Ref.ID, err)
 	}
 	return Plan{Owner: owner, RateLimit: d.RateLimit, Burst: d.Burst, MonthlyQuota: d.MonthlyQuota,
 		MaxKeys: d.MaxKeys, UpdatedAt: d.UpdatedAt.UTC()}, nil
+}
+
+// ReadOwner implements OwnerReader: the plan document and the month's
+// usage document in one batched get.
+func (s *FirestoreStore) ReadOwner(ctx context.Context, owner string, month Month) (Plan, bool, int64, error) {
+	if err := checkPlanOwner(owner); err != nil {
+		return Plan{}, false, 0, err
+	}
+	ctx, cancel, client, err := s.begin(ctx)
+	if err != nil {
+		return Plan{}, false, 0, err
+	}
+	defer cancel()
+	doc := s.owners(client).Doc(owner)
+	snaps, err := client.GetAll(ctx, []*firestore.DocumentRef{doc, doc.Collection(usageCollection).Doc(string(month))})
+	if err != nil {
+		return Plan{}, false, 0, storeError("read owner", err)
+	}
+	p := Plan{Owner: owner}
+	if snaps[0].Exists() {
+		if p, err = decodePlan(owner, snaps[0]); err != nil {
+			return Plan{}, false, 0, err
+		}
+	}
+	total, err := usageTotal(snaps[1])
+	return p, snaps[0].Exists(), total, err
 }
 
 // SetPlan implements PlanStore: it replaces the whole document.

@@ -3,6 +3,7 @@ package keygate
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -299,6 +300,20 @@ func (s *MemoryStore) OwnerDailyUsage(ctx context.Context, owner string, from, t
 	}
 	slices.SortFunc(out, func(a, b DayUsage) int { return cmp.Compare(a.Day, b.Day) })
 	return out, nil
+}
+
+// ReadOwner implements OwnerReader.
+func (s *MemoryStore) ReadOwner(ctx context.Context, owner string, month Month) (Plan, bool, int64, error) {
+	p, err := s.GetPlan(ctx, owner)
+	found := err == nil
+	if errors.Is(err, ErrPlanNotFound) {
+		p, err = Plan{Owner: owner}, nil
+	}
+	if err != nil {
+		return Plan{}, false, 0, err
+	}
+	total, err := s.OwnerMonthlyUsage(ctx, owner, month)
+	return p, found, total, err
 }
 
 // OwnerMonthlyUsage implements UsageStore.

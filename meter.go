@@ -353,9 +353,15 @@ func (m *Meter) ReadMonth(ctx context.Context, id string, now time.Time) error {
 // ReadOwnerMonth sets the quota base of the owner from the store's month
 // total of all its keys.
 func (m *Meter) ReadOwnerMonth(ctx context.Context, owner string, now time.Time) error {
-	return m.readBase(ctx, tallyKey{true, owner}, now, func(ctx context.Context) (int64, error) {
+	return m.ReadOwnerMonthWith(ctx, owner, now, func(ctx context.Context) (int64, error) {
 		return m.store.OwnerMonthlyUsage(ctx, owner, MonthOf(now))
 	})
+}
+
+// ReadOwnerMonthWith is ReadOwnerMonth with the month total from read, for a
+// caller that reads it along with other documents.
+func (m *Meter) ReadOwnerMonthWith(ctx context.Context, owner string, now time.Time, read func(context.Context) (int64, error)) error {
+	return m.readBase(ctx, tallyKey{true, owner}, now, read)
 }
 
 // readBase sets k's quota base from read, done while no batch commits, so

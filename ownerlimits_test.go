@@ -2,6 +2,7 @@ package keygate
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -221,6 +222,88 @@ func TestUsageShowsOwner(t *testing.T) {
 			if v.MonthTotal != 3 || v.Owner == nil || v.Owner.Owner != "acme" || v.Owner.MonthTotal != 6 ||
 				v.Owner.MonthlyQuota == nil || *v.Owner.MonthlyQuota != 30 {
 				t.Errorf("usage = %+v, owner %+v; want the key's 3 and the owner's 6 of 30", v, v.Owner)
+			}
+		})
+	}
+}
+
+// readCounter is a memory store that counts the reads of the request path.
+type readCounter struct {
+	*MemoryStore
+	gets, plans, months, both atomic.Int64
+}
+
+func (s *readCounter) Get(ctx context.Context, id string) (Key, error) {
+	s.gets.Add(1)
+	return s.MemoryStore.Get(ctx, id)
+}
+
+func (s *readCounter) GetPlan(ctx context.Context, owner string) (Plan, error) {
+	s.plans.Add(1)
+	return s.MemoryStore.GetPlan(ctx, owner)
+}
+
+func (s *readCounter) OwnerMonthlyUsage(ctx context.Context, owner string, m Month) (int64, error) {
+	s.months.Add(1)
+	return s.MemoryStore.OwnerMonthlyUsage(ctx, owner, m)
+}
+
+func (s *readCounter) ReadOwner(ctx context.Context, owner string, m Month) (Plan, bool, int64, error) {
+	s.both.Add(1)
+	return s.MemoryStore.ReadOwner(ctx, owner, m)
+}
+
+// TestOwnerReadsShared counts the store reads of three keys of one owner
+// with a quota: the owner's plan and month total are read once for all its
+// keys, and refreshed in one batched read per KEY_CACHE_TTL.
+func TestOwnerReadsShared(t *testing.T) {
+	store := &readCounter{MemoryStore: NewMemoryStore()}
+	setPlan(t, store, Plan{Owner: "acme", MonthlyQuota: 1000})
+	s, clock := limitsServer(t, store)
+	keys := ownerKeys(t, store, "acme", 3)
+	counts := func() [4]int64 {
+		s.keys.owners.bg.Wait()
+		waitRefreshes(s.keys)
+		return [4]int64{store.gets.Load(), store.plans.Load(), store.months.Load(), store.both.Load()}
+	}
+	for range 10 {
+		for _, k := range keys {
+			hit(t, s, k, 1)
+		}
+	}
+	if got, want := counts(), [4]int64{3, 1, 1, 0}; got != want {
+		t.Errorf("cold: key gets, plan gets, month reads, batched owner reads = %v, want %v", got, want)
+	}
+	clock.Advance(s.keys.fresh)
+	for _, k := range keys {
+		hit(t, s, k, 1)
+	}
+	if got, want := counts(), [4]int64{6, 1, 1, 1}; got != want {
+		t.Errorf("after KEY_CACHE_TTL: %v, want %v (one batched read for the owner)", got, want)
+	}
+}
+
+// TestReadOwner checks OwnerReader on both stores against GetPlan and
+// OwnerMonthlyUsage.
+func TestReadOwner(t *testing.T) {
+	for _, impl := range storeImpls {
+		t.Run(impl.name, func(t *testing.T) {
+			store := impl.new(t)
+			ctx := context.Background()
+			r := store.(OwnerReader)
+			if p, found, n, err := r.ReadOwner(ctx, "acme", "2026-11"); err != nil || found || n != 0 || p.Owner != "acme" {
+				t.Errorf("no plan, no usage = %+v, %v, %d, %v", p, found, n, err)
+			}
+			setPlan(t, store, Plan{Owner: "acme", MonthlyQuota: 30, MaxKeys: 7})
+			if err := store.AddUsage(ctx, "i", 1, []UsageCount{{KeyID: "k", Owner: "acme", Day: "2026-11-27", Requests: 4}}); err != nil {
+				t.Fatal(err)
+			}
+			p, found, n, err := r.ReadOwner(ctx, "acme", "2026-11")
+			if err != nil || !found || n != 4 || p.MonthlyQuota != 30 || p.MaxKeys != 7 {
+				t.Errorf("ReadOwner = %+v, %v, %d, %v; want the plan and 4", p, found, n, err)
+			}
+			if _, _, _, err := r.ReadOwner(ctx, "acme/eu", "2026-11"); !errors.Is(err, ErrInvalidOwner) {
+				t.Errorf("invalid owner = %v, want ErrInvalidOwner", err)
 			}
 		})
 	}

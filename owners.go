@@ -21,8 +21,9 @@ import (
 // with a monthly quota also has its month total read for the meter, so the
 // quota's base is never older than its plan.
 type ownerPlans struct {
-	plans   PlanStore // nil: every owner gets the defaults
-	meter   *Meter    // nil: no quota bases
+	plans   PlanStore   // nil: every owner gets the defaults
+	both    OwnerReader // nil: plan and month total read one after the other
+	meter   *Meter      // nil: no quota bases
 	cfg     Config
 	refs    *expirable.LRU[string, *ownerRef]
 	mu      sync.Mutex // serializes creating a ref
@@ -52,6 +53,7 @@ type ownerState struct {
 func newOwnerPlans(cfg Config, plans PlanStore, now func() time.Time, log *slog.Logger) *ownerPlans {
 	return &ownerPlans{
 		plans:   plans,
+		both:    ownerReaderOf(plans),
 		cfg:     cfg,
 		refs:    expirable.NewLRU[string, *ownerRef](cfg.CacheSize, nil, cacheLife(cfg)),
 		now:     now,
@@ -116,22 +118,31 @@ func (o *ownerPlans) revalidate(r *ownerRef) {
 }
 
 // read reads r's plan and, for a quota, the owner's month total for the
-// meter, and stores the new state in r. An owner that cannot name a plan
-// document (written by other means) gets the defaults.
+// meter, and stores the new state in r. An owner whose last plan had a
+// quota has both read in one round trip (OwnerReader); otherwise the month
+// total is read only if the plan turns out to have one. An owner that
+// cannot name a plan document (written by other means) gets the defaults.
 func (o *ownerPlans) read(r *ownerRef) (*ownerState, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	p, found := Plan{Owner: r.name}, false
 	var err error
-	if o.plans != nil {
-		p, found, err = LoadPlan(ctx, o.plans, r.name)
-		if errors.Is(err, ErrInvalidOwner) {
-			p, found, err = Plan{Owner: r.name}, false, nil
-		}
-	}
 	now := o.now()
+	based := false // whether the meter has the month total of this read
+	if prev := r.state.Load(); prev != nil && prev.plan.MonthlyQuota > 0 && o.both != nil && o.meter != nil {
+		err = o.meter.ReadOwnerMonthWith(ctx, r.name, now, func(ctx context.Context) (total int64, err error) {
+			p, found, total, err = o.both.ReadOwner(ctx, r.name, MonthOf(now))
+			return total, err
+		})
+		based = true
+	} else if o.plans != nil {
+		p, found, err = LoadPlan(ctx, o.plans, r.name)
+	}
+	if errors.Is(err, ErrInvalidOwner) {
+		p, found, err, based = Plan{Owner: r.name}, false, nil, false
+	}
 	st := &ownerState{plan: o.cfg.EffectivePlan(p, found), fetched: now}
-	if err == nil && st.plan.MonthlyQuota > 0 && o.meter != nil {
+	if err == nil && !based && st.plan.MonthlyQuota > 0 && o.meter != nil {
 		err = o.meter.ReadOwnerMonth(ctx, r.name, now)
 	}
 	if err != nil {
@@ -141,6 +152,12 @@ func (o *ownerPlans) read(r *ownerRef) (*ownerState, error) {
 	}
 	r.state.Store(st)
 	return st, nil
+}
+
+// ownerReaderOf is plans as an OwnerReader, or nil.
+func ownerReaderOf(plans PlanStore) OwnerReader {
+	b, _ := plans.(OwnerReader)
+	return b
 }
 
 // claimTry reports whether the caller may start a background read at now:

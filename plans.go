@@ -80,6 +80,14 @@ func ValidateMaxKeys(n int) error {
 	return nil
 }
 
+// OwnerReader is a store that reads an owner's plan (found false without
+// one) and its usage total of a month in one round trip. Both keygate
+// stores are OwnerReaders; the request path uses it to refresh the plan of
+// an owner with a quota.
+type OwnerReader interface {
+	ReadOwner(ctx context.Context, owner string, month Month) (p Plan, found bool, monthTotal int64, err error)
+}
+
 // LoadPlan returns the owner's stored plan and true, or, when it has none, an
 // empty plan of the owner and false: what EffectivePlan takes.
 func LoadPlan(ctx context.Context, s PlanStore, owner string) (Plan, bool, error) {
