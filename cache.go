@@ -66,7 +66,10 @@ type KeyCache struct {
 	unknown *unknownKeys
 	// owners holds the plans of the owners of the keys found.
 	owners *ownerPlans
-	group  singleflight.Group
+	// both, when the store is a KeyReader, reads a key with a quota and its
+	// month total in one round trip.
+	both  KeyReader
+	group singleflight.Group
 
 	// flights are the refreshes under way, so that Forget can tell one of
 	// its key not to cache what it read. There is at most one per key that
@@ -99,6 +102,12 @@ type cacheEntry struct {
 	nextTry atomic.Int64
 }
 
+// keyReaderOf is store as a KeyReader, or nil.
+func keyReaderOf(store KeyStore) KeyReader {
+	r, _ := store.(KeyReader)
+	return r
+}
+
 // plansOf is store as a PlanStore, or nil if it keeps no plans.
 func plansOf(store KeyStore) PlanStore {
 	p, _ := store.(PlanStore)
@@ -120,6 +129,7 @@ func NewKeyCache(cfg Config, store KeyStore, now func() time.Time, log *slog.Log
 		missing:  expirable.NewLRU[KeyDigest, time.Time](negativeCacheSize, nil, cfg.NegativeTTL+storeRetryBackoff),
 		unknown:  newUnknownKeys(defaultUnknownKeyLimits),
 		owners:   newOwnerPlans(cfg, plansOf(store), now, log),
+		both:     keyReaderOf(store),
 		flights:  make(map[KeyDigest]*flight),
 		now:      now,
 		log:      log,
@@ -262,13 +272,13 @@ func (c *KeyCache) refresh(d KeyDigest) (*cacheEntry, error) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	k, err := c.store.Get(ctx, d.ID())
+	k, based, err := c.read(ctx, d)
 	now := c.now()
 	e := &cacheEntry{key: k, found: err == nil, fetched: now}
 	if e.found {
 		e.owner = c.owners.ref(k.Owner)
 	}
-	if err == nil && k.MonthlyQuota > 0 && c.meter != nil {
+	if err == nil && !based && k.MonthlyQuota > 0 && c.meter != nil {
 		err = c.meter.ReadMonth(ctx, k.ID, now)
 	}
 	ok := err == nil || errors.Is(err, ErrKeyNotFound)
@@ -296,6 +306,23 @@ func (c *KeyCache) refresh(d KeyDigest) (*cacheEntry, error) {
 		return old, nil
 	}
 	return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+}
+
+// read reads the key with digest d. A key that had a quota of its own when
+// last read is read with its month total, in one round trip, for the meter
+// (based reports that); others cost one document.
+func (c *KeyCache) read(ctx context.Context, d KeyDigest) (k Key, based bool, err error) {
+	id := d.ID()
+	if old, ok := c.found.Peek(d); ok && old.key.MonthlyQuota > 0 && c.both != nil && c.meter != nil {
+		now := c.now()
+		err = c.meter.ReadMonthWith(ctx, id, now, func(ctx context.Context) (total int64, err error) {
+			k, total, err = c.both.ReadKey(ctx, id, MonthOf(now))
+			return total, err
+		})
+		return k, true, err
+	}
+	k, err = c.store.Get(ctx, id)
+	return k, false, err
 }
 
 // servesStale reports whether e may be served at now although it is no

@@ -121,6 +121,30 @@ func (s *FirestoreStore) Get(ctx context.Context, id string) (Key, error) {
 	return decodeKey(snap)
 }
 
+// ReadKey implements KeyReader: the key document and its month's usage
+// document in one batched get.
+func (s *FirestoreStore) ReadKey(ctx context.Context, id string, month Month) (Key, int64, error) {
+	ctx, cancel, client, err := s.begin(ctx)
+	if err != nil {
+		return Key{}, 0, err
+	}
+	defer cancel()
+	doc := client.Collection(s.collection).Doc(id)
+	snaps, err := client.GetAll(ctx, []*firestore.DocumentRef{doc, doc.Collection(usageCollection).Doc(string(month))})
+	if err != nil {
+		return Key{}, 0, storeError("read key", err)
+	}
+	if !snaps[0].Exists() {
+		return Key{}, 0, ErrKeyNotFound
+	}
+	k, err := decodeKey(snaps[0])
+	if err != nil {
+		return Key{}, 0, err
+	}
+	total, err := usageTotal(snaps[1])
+	return k, total, err
+}
+
 // Create implements KeyStore.
 func (s *FirestoreStore) Create(ctx context.Context, k Key) error {
 	ctx, cancel, client, err := s.begin(ctx)

@@ -182,6 +182,13 @@ func OwnerKeys(ctx context.Context, s KeyStore, owner string, pageSize int) iter
 	}
 }
 
+// KeyReader is a store that reads a key and its usage total of a month in
+// one round trip. Both keygate stores are KeyReaders; the key cache uses it
+// to refresh a key with a quota of its own.
+type KeyReader interface {
+	ReadKey(ctx context.Context, id string, month Month) (k Key, monthTotal int64, err error)
+}
+
 // Replacement returns the key that rotating k mints at now, before its ID
 // and hint are set: k's owner, name, scopes, expiry and limits.
 func (k *Key) Replacement(now time.Time) Key {

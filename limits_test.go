@@ -253,7 +253,8 @@ func BenchmarkMeteredHotPath(b *testing.B) {
 	}
 }
 
-// monthReadCounter is a memory store that counts its MonthlyUsage calls.
+// monthReadCounter is a memory store that counts its reads of keys' month
+// totals, alone or with the key.
 type monthReadCounter struct {
 	*MemoryStore
 	reads atomic.Int64
@@ -262,6 +263,12 @@ type monthReadCounter struct {
 func (s *monthReadCounter) MonthlyUsage(ctx context.Context, id string, m Month) (int64, error) {
 	s.reads.Add(1)
 	return s.MemoryStore.MonthlyUsage(ctx, id, m)
+}
+
+// ReadKey reads the month total with the key: one month read too.
+func (s *monthReadCounter) ReadKey(ctx context.Context, id string, m Month) (Key, int64, error) {
+	s.reads.Add(1)
+	return s.MemoryStore.ReadKey(ctx, id, m)
 }
 
 // TestQuotaReadOnlyForQuotaKeys checks that reading the month total costs a

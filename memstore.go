@@ -114,6 +114,16 @@ func (s *MemoryStore) Get(ctx context.Context, id string) (Key, error) {
 	return cloneKey(k), nil
 }
 
+// ReadKey implements KeyReader.
+func (s *MemoryStore) ReadKey(ctx context.Context, id string, month Month) (Key, int64, error) {
+	k, err := s.Get(ctx, id)
+	if err != nil {
+		return Key{}, 0, err
+	}
+	total, err := s.MonthlyUsage(ctx, id, month)
+	return k, total, err
+}
+
 // Create implements KeyStore.
 func (s *MemoryStore) Create(ctx context.Context, k Key) error {
 	if err := ctx.Err(); err != nil {

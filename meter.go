@@ -345,9 +345,15 @@ func (m *Meter) pruneTallies(now time.Time) {
 
 // ReadMonth sets the quota base of the key id from the store's month total.
 func (m *Meter) ReadMonth(ctx context.Context, id string, now time.Time) error {
-	return m.readBase(ctx, tallyKey{false, id}, now, func(ctx context.Context) (int64, error) {
+	return m.ReadMonthWith(ctx, id, now, func(ctx context.Context) (int64, error) {
 		return m.store.MonthlyUsage(ctx, id, MonthOf(now))
 	})
+}
+
+// ReadMonthWith is ReadMonth with the month total from read, for a caller
+// that reads it along with the key.
+func (m *Meter) ReadMonthWith(ctx context.Context, id string, now time.Time, read func(context.Context) (int64, error)) error {
+	return m.readBase(ctx, tallyKey{false, id}, now, read)
 }
 
 // ReadOwnerMonth sets the quota base of the owner from the store's month

@@ -308,3 +308,70 @@ func TestReadOwner(t *testing.T) {
 		})
 	}
 }
+
+// keyReadCounter is a memory store that counts key reads, plain and
+// batched with the key's month total.
+type keyReadCounter struct {
+	*MemoryStore
+	gets, months, both atomic.Int64
+}
+
+func (s *keyReadCounter) Get(ctx context.Context, id string) (Key, error) {
+	s.gets.Add(1)
+	return s.MemoryStore.Get(ctx, id)
+}
+
+func (s *keyReadCounter) MonthlyUsage(ctx context.Context, id string, m Month) (int64, error) {
+	s.months.Add(1)
+	return s.MemoryStore.MonthlyUsage(ctx, id, m)
+}
+
+func (s *keyReadCounter) ReadKey(ctx context.Context, id string, m Month) (Key, int64, error) {
+	s.both.Add(1)
+	return s.MemoryStore.ReadKey(ctx, id, m)
+}
+
+// TestKeyQuotaReadBatched: a key with a quota of its own is read, after its
+// first read, together with its month total in one round trip.
+func TestKeyQuotaReadBatched(t *testing.T) {
+	store := &keyReadCounter{MemoryStore: NewMemoryStore()}
+	s, clock := limitsServer(t, store)
+	key, _ := mintTestKey(t, store, "acme", func(k *Key) { k.MonthlyQuota = 100 })
+	counts := func() [3]int64 {
+		waitRefreshes(s.keys)
+		return [3]int64{store.gets.Load(), store.months.Load(), store.both.Load()}
+	}
+	hit(t, s, key, 5)
+	if got, want := counts(), [3]int64{1, 1, 0}; got != want {
+		t.Errorf("cold: gets, month reads, batched reads = %v, want %v", got, want)
+	}
+	clock.Advance(s.keys.fresh)
+	hit(t, s, key, 1)
+	if got, want := counts(), [3]int64{1, 1, 1}; got != want {
+		t.Errorf("after KEY_CACHE_TTL: %v, want %v", got, want)
+	}
+}
+
+// TestReadKey checks KeyReader on both stores.
+func TestReadKey(t *testing.T) {
+	for _, impl := range storeImpls {
+		t.Run(impl.name, func(t *testing.T) {
+			store := impl.new(t)
+			ctx := context.Background()
+			_, k := mintTestKey(t, store, "acme", func(k *Key) { k.MonthlyQuota = 9 })
+			if err := store.AddUsage(ctx, "i", 1, []UsageCount{{KeyID: k.ID, Owner: "acme", Day: "2026-11-27", Requests: 4}}); err != nil {
+				t.Fatal(err)
+			}
+			got, n, err := store.(KeyReader).ReadKey(ctx, k.ID, "2026-11")
+			if err != nil || got.ID != k.ID || got.MonthlyQuota != 9 || n != 4 {
+				t.Errorf("ReadKey = %+v, %d, %v; want the key and 4", got, n, err)
+			}
+			if _, n, err := store.(KeyReader).ReadKey(ctx, k.ID, "2026-10"); err != nil || n != 0 {
+				t.Errorf("a month without usage = %d, %v; want 0", n, err)
+			}
+			if _, _, err := store.(KeyReader).ReadKey(ctx, KeyID("kg_nope"), "2026-11"); !errors.Is(err, ErrKeyNotFound) {
+				t.Errorf("unknown key = %v, want ErrKeyNotFound", err)
+			}
+		})
+	}
+}
