@@ -104,9 +104,14 @@ func TestOwnerQuotaShared(t *testing.T) {
 // TestOwnerRateShared: two keys share their owner's rate of 1 per second
 // with a burst of 3, and the headers and the refusal describe that limit.
 func TestOwnerRateShared(t *testing.T) {
-	store := NewMemoryStore()
+	for _, impl := range storeImpls {
+		t.Run(impl.name, func(t *testing.T) { testOwnerRateShared(t, impl.new(t)) })
+	}
+}
+
+func testOwnerRateShared(t *testing.T, store store) {
 	setPlan(t, store, Plan{Owner: "acme", RateLimit: 1, Burst: 3})
-	s, clock := limitsServer(t, store)
+	s, clock := limitsServer(t, store, func(c *Config) { c.StoreTimeout = 20 * time.Second })
 	keys := ownerKeys(t, store, "acme", 2)
 	for i := range 3 {
 		w := get(s, keys[i%2])
