@@ -232,15 +232,27 @@ func TestUsageShowsOwner(t *testing.T) {
 	}
 }
 
-// readCounter is a memory store that counts the reads of the request path.
+// readCounter is a memory store that counts the reads of the request path:
+// keys, their month totals, alone or batched with the key, and owners'
+// plans and month totals, alone or batched.
 type readCounter struct {
 	*MemoryStore
-	gets, plans, months, both atomic.Int64
+	gets, keyMonths, keyBoth, plans, ownerMonths, ownerBoth atomic.Int64
 }
 
 func (s *readCounter) Get(ctx context.Context, id string) (Key, error) {
 	s.gets.Add(1)
 	return s.MemoryStore.Get(ctx, id)
+}
+
+func (s *readCounter) MonthlyUsage(ctx context.Context, id string, m Month) (int64, error) {
+	s.keyMonths.Add(1)
+	return s.MemoryStore.MonthlyUsage(ctx, id, m)
+}
+
+func (s *readCounter) ReadKey(ctx context.Context, id string, m Month) (Key, int64, error) {
+	s.keyBoth.Add(1)
+	return s.MemoryStore.ReadKey(ctx, id, m)
 }
 
 func (s *readCounter) GetPlan(ctx context.Context, owner string) (Plan, error) {
@@ -249,12 +261,12 @@ func (s *readCounter) GetPlan(ctx context.Context, owner string) (Plan, error) {
 }
 
 func (s *readCounter) OwnerMonthlyUsage(ctx context.Context, owner string, m Month) (int64, error) {
-	s.months.Add(1)
+	s.ownerMonths.Add(1)
 	return s.MemoryStore.OwnerMonthlyUsage(ctx, owner, m)
 }
 
 func (s *readCounter) ReadOwner(ctx context.Context, owner string, m Month) (Plan, bool, int64, error) {
-	s.both.Add(1)
+	s.ownerBoth.Add(1)
 	return s.MemoryStore.ReadOwner(ctx, owner, m)
 }
 
@@ -269,7 +281,7 @@ func TestOwnerReadsShared(t *testing.T) {
 	counts := func() [4]int64 {
 		s.keys.owners.bg.Wait()
 		waitRefreshes(s.keys)
-		return [4]int64{store.gets.Load(), store.plans.Load(), store.months.Load(), store.both.Load()}
+		return [4]int64{store.gets.Load(), store.plans.Load(), store.ownerMonths.Load(), store.ownerBoth.Load()}
 	}
 	for range 10 {
 		for _, k := range keys {
@@ -314,37 +326,15 @@ func TestReadOwner(t *testing.T) {
 	}
 }
 
-// keyReadCounter is a memory store that counts key reads, plain and
-// batched with the key's month total.
-type keyReadCounter struct {
-	*MemoryStore
-	gets, months, both atomic.Int64
-}
-
-func (s *keyReadCounter) Get(ctx context.Context, id string) (Key, error) {
-	s.gets.Add(1)
-	return s.MemoryStore.Get(ctx, id)
-}
-
-func (s *keyReadCounter) MonthlyUsage(ctx context.Context, id string, m Month) (int64, error) {
-	s.months.Add(1)
-	return s.MemoryStore.MonthlyUsage(ctx, id, m)
-}
-
-func (s *keyReadCounter) ReadKey(ctx context.Context, id string, m Month) (Key, int64, error) {
-	s.both.Add(1)
-	return s.MemoryStore.ReadKey(ctx, id, m)
-}
-
 // TestKeyQuotaReadBatched: a key with a quota of its own is read, after its
 // first read, together with its month total in one round trip.
 func TestKeyQuotaReadBatched(t *testing.T) {
-	store := &keyReadCounter{MemoryStore: NewMemoryStore()}
+	store := &readCounter{MemoryStore: NewMemoryStore()}
 	s, clock := limitsServer(t, store)
 	key, _ := mintTestKey(t, store, "acme", func(k *Key) { k.MonthlyQuota = 100 })
 	counts := func() [3]int64 {
 		waitRefreshes(s.keys)
-		return [3]int64{store.gets.Load(), store.months.Load(), store.both.Load()}
+		return [3]int64{store.gets.Load(), store.keyMonths.Load(), store.keyBoth.Load()}
 	}
 	hit(t, s, key, 5)
 	if got, want := counts(), [3]int64{1, 1, 0}; got != want {

@@ -66,17 +66,7 @@ func newOwnerPlans(cfg Config, plans PlanStore, now func() time.Time, log *slog.
 
 // ref returns the owner's ref, creating it without a state.
 func (o *ownerPlans) ref(owner string) *ownerRef {
-	if r, ok := o.refs.Get(owner); ok {
-		return r
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if r, ok := o.refs.Get(owner); ok {
-		return r
-	}
-	r := &ownerRef{name: owner}
-	o.refs.Add(owner, r)
-	return r
+	return getOrAdd(o.refs, &o.mu, owner, func() *ownerRef { return &ownerRef{name: owner} })
 }
 
 // plan returns r's plan at now: at once while it is fresh, at once with a

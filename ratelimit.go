@@ -119,13 +119,8 @@ type bucketState struct {
 // full, with rate r and burst b (updated if they changed).
 func take(buckets *lru.Cache[string, *rate.Limiter], mu *sync.Mutex, name string, r float64, b int, now time.Time) bucketState {
 	lim, found := buckets.Get(name)
-	if !found {
-		mu.Lock()
-		if lim, found = buckets.Get(name); !found {
-			lim = rate.NewLimiter(rate.Limit(r), b)
-			buckets.Add(name, lim)
-		}
-		mu.Unlock()
+	if !found { // apart from the hit, whose closure would cost an allocation
+		lim = getOrAdd(buckets, mu, name, func() *rate.Limiter { return rate.NewLimiter(rate.Limit(r), b) })
 	}
 	if lim.Limit() != rate.Limit(r) || lim.Burst() != b { // the limits changed
 		lim.SetLimitAt(now, rate.Limit(r))

@@ -95,17 +95,7 @@ func (c *unknownKeyCharge) refund(now time.Time) {
 // bucket returns addr's bucket, creating it full. An address evicted from
 // the LRU starts full again: the instance bucket still bounds the reads.
 func (u *unknownKeys) bucket(addr string, now time.Time) *bucket {
-	if b, ok := u.addrs.Get(addr); ok {
-		return b
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if b, ok := u.addrs.Get(addr); ok {
-		return b
-	}
-	b := &bucket{tokens: u.lim.burst, last: now}
-	u.addrs.Add(addr, b)
-	return b
+	return getOrAdd(u.addrs, &u.mu, addr, func() *bucket { return &bucket{tokens: u.lim.burst, last: now} })
 }
 
 // bucket is a token bucket whose tokens can be given back. It is not
