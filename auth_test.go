@@ -26,7 +26,7 @@ type testServer struct {
 
 func newTestServer(t testing.TB, change ...func(*Config)) *testServer {
 	t.Helper()
-	store := &testStore{KeyStore: NewMemoryStore()}
+	store := &testStore{KeyStore: memstore.New()}
 	clock := newFakeClock()
 	log, buf := testLogger()
 	s := NewServer(testConfig(change...), store, Options{Now: clock.Now, Logger: log})
@@ -48,16 +48,16 @@ func (s *testServer) do(method, target, body string, keys ...string) *httptest.R
 }
 
 // problemOf decodes a problem response, failing the test if it is not one.
-func problemOf(t testing.TB, w *httptest.ResponseRecorder) Problem {
+func problemOf(t testing.TB, w *httptest.ResponseRecorder) problem.Problem {
 	t.Helper()
 	if ct := w.Header().Get("Content-Type"); ct != "application/problem+json" {
 		t.Fatalf("Content-Type = %q, want application/problem+json; body %s", ct, w.Body)
 	}
-	var p Problem
+	var p problem.Problem
 	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
 		t.Fatalf("problem body %s: %v", w.Body, err)
 	}
-	if p.Status != w.Code || p.Type != problemTypePrefix+p.Code || p.Title == "" {
+	if p.Status != w.Code || p.Type != problem.TypePrefix+p.Code || p.Title == "" {
 		t.Errorf("problem %+v does not match status %d", p, w.Code)
 	}
 	return p
@@ -66,12 +66,12 @@ func problemOf(t testing.TB, w *httptest.ResponseRecorder) Problem {
 func TestAuthResponses(t *testing.T) {
 	s := newTestServer(t)
 	valid, _ := mintTestKey(t, s.store, "acme")
-	revoked, _ := mintTestKey(t, s.store, "acme", func(k *Key) { k.RevokedAt = t0.Add(-time.Second) })
-	expired, _ := mintTestKey(t, s.store, "acme", func(k *Key) { k.ExpiresAt = t0.Add(-time.Second) })
-	future, _ := mintTestKey(t, s.store, "acme", func(k *Key) { k.ExpiresAt = t0.Add(time.Hour) })
-	unknown, _ := NewKey("kg")
+	revoked, _ := mintTestKey(t, s.store, "acme", func(k *store.Key) { k.RevokedAt = t0.Add(-time.Second) })
+	expired, _ := mintTestKey(t, s.store, "acme", func(k *store.Key) { k.ExpiresAt = t0.Add(-time.Second) })
+	future, _ := mintTestKey(t, s.store, "acme", func(k *store.Key) { k.ExpiresAt = t0.Add(time.Hour) })
+	unknown, _ := keyformat.New("kg")
 	malformed := valid[:10] + "-" + valid[11:]
-	otherPrefix, _ := NewKey("xx")
+	otherPrefix, _ := keyformat.New("xx")
 
 	cases := []struct {
 		name       string
@@ -122,8 +122,8 @@ func TestAuthResponses(t *testing.T) {
 
 func TestAuthInvalidKeysLookAlike(t *testing.T) {
 	s := newTestServer(t)
-	revoked, _ := mintTestKey(t, s.store, "acme", func(k *Key) { k.RevokedAt = t0 })
-	unknown, _ := NewKey("kg")
+	revoked, _ := mintTestKey(t, s.store, "acme", func(k *store.Key) { k.RevokedAt = t0 })
+	unknown, _ := keyformat.New("kg")
 	var first *httptest.ResponseRecorder
 	for _, key := range []string{"kg_nope", unknown, revoked} {
 		w := s.do("GET", "/", "", key)
@@ -132,7 +132,7 @@ func TestAuthInvalidKeysLookAlike(t *testing.T) {
 			continue
 		}
 		if w.Code != first.Code || w.Body.String() != first.Body.String() || !equalHeaders(w.Header(), first.Header()) {
-			t.Errorf("response for %s differs:\n%v %v %s\n%v %v %s", KeyHint(key), w.Code, w.Header(), w.Body, first.Code, first.Header(), first.Body)
+			t.Errorf("response for %s differs:\n%v %v %s\n%v %v %s", keyformat.Hint(key), w.Code, w.Header(), w.Body, first.Code, first.Header(), first.Body)
 		}
 	}
 }
@@ -152,7 +152,7 @@ func equalHeaders(a, b http.Header) bool {
 func TestAuthKeyOnlyFromHeader(t *testing.T) {
 	s := newTestServer(t)
 	valid, _ := mintTestKey(t, s.store, "acme")
-	for _, target := range []string{"/?api_key=" + valid, "/?key=" + valid, "/?X-API-Key=" + valid} {
+	for _, target := range []string{"/?api_key=" + valid, "/?key=" + valid, "/?X-API-store.Key=" + valid} {
 		if w := s.do("GET", target, ""); w.Code != 401 {
 			t.Errorf("GET %s = %d, want 401", target, w.Code)
 		}
@@ -168,7 +168,7 @@ func TestAuthKeyOnlyFromHeader(t *testing.T) {
 
 func TestAuthCustomHeaderAndPrefix(t *testing.T) {
 	s := newTestServer(t, func(c *Config) { c.Header = "X-Bingo-Key"; c.Prefix = "bingo" })
-	key, k, err := MintKey("bingo", Key{Owner: "acme", CreatedAt: t0})
+	key, k, err := store.Mint("bingo", store.Key{Owner: "acme", CreatedAt: t0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,14 +181,14 @@ func TestAuthCustomHeaderAndPrefix(t *testing.T) {
 		t.Errorf("custom header = %d, want 200", w.Code)
 	}
 	if w := s.do("GET", "/", "", key); w.Code != 401 || !strings.Contains(w.Header().Get("WWW-Authenticate"), `header="X-Bingo-Key"`) {
-		t.Errorf("X-API-Key with a custom header = %d %q, want 401 naming X-Bingo-Key", w.Code, w.Header().Get("WWW-Authenticate"))
+		t.Errorf("X-API-store.Key with a custom header = %d %q, want 401 naming X-Bingo-Key", w.Code, w.Header().Get("WWW-Authenticate"))
 	}
 }
 
 func TestAuthPutsKeyInContext(t *testing.T) {
 	s := newTestServer(t)
-	key, want := mintTestKey(t, s.store, "acme", func(k *Key) { k.Scopes = []string{"bingo:check"} })
-	var got Key
+	key, want := mintTestKey(t, s.store, "acme", func(k *store.Key) { k.Scopes = []string{"bingo:check"} })
+	var got store.Key
 	var ok bool
 	log, _ := testLogger()
 	auth := NewAuthenticator(testConfig(), s.Keys(), s.clock.Now, log)
@@ -264,7 +264,7 @@ func TestAuthRevocationSeenAfterCacheTTL(t *testing.T) {
 
 func TestAuthExpiryCheckedOnEveryHit(t *testing.T) {
 	s := newTestServer(t)
-	key, _ := mintTestKey(t, s.store, "acme", func(k *Key) { k.ExpiresAt = t0.Add(10 * time.Second) })
+	key, _ := mintTestKey(t, s.store, "acme", func(k *store.Key) { k.ExpiresAt = t0.Add(10 * time.Second) })
 	if w := s.do("GET", "/", "", key); w.Code != 200 {
 		t.Fatal(w.Code)
 	}
@@ -304,8 +304,8 @@ func TestAuthConcurrentColdRequestsMakeOneStoreCall(t *testing.T) {
 func TestAuthLogsNeverHoldTheKey(t *testing.T) {
 	s := newTestServer(t)
 	valid, _ := mintTestKey(t, s.store, "acme")
-	revoked, _ := mintTestKey(t, s.store, "acme", func(k *Key) { k.RevokedAt = t0 })
-	unknown, _ := NewKey("kg")
+	revoked, _ := mintTestKey(t, s.store, "acme", func(k *store.Key) { k.RevokedAt = t0 })
+	unknown, _ := keyformat.New("kg")
 	malformed := valid[:20] + "!" + valid[21:]
 	for _, key := range []string{valid, malformed, unknown, revoked} {
 		s.do("GET", "/", "", key)
@@ -321,7 +321,7 @@ func TestAuthLogsNeverHoldTheKey(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{`"reason":"malformed_key"`, `"reason":"unknown_key"`, `"reason":"revoked_key"`, `"key_hint":"` + KeyHint(revoked) + `"`, `"severity":"WARNING"`, `"client_ip":"192.0.2.1"`} {
+	for _, want := range []string{`"reason":"malformed_key"`, `"reason":"unknown_key"`, `"reason":"revoked_key"`, `"key_hint":"` + keyformat.Hint(revoked) + `"`, `"severity":"WARNING"`, `"client_ip":"192.0.2.1"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %s:\n%s", want, logs)
 		}
@@ -403,7 +403,7 @@ const bingoWinRequest = `{"card":[[7,19,38,52,71],[3,24,41,49,66],[12,17,0,57,62
 func TestBingoBehindAuthAndScope(t *testing.T) {
 	s := newTestServer(t)
 	plain, _ := mintTestKey(t, s.store, "acme") // default scopes: bingo:check
-	manager, _ := mintTestKey(t, s.store, "acme", func(k *Key) { k.Scopes = []string{ScopeKeysManage} })
+	manager, _ := mintTestKey(t, s.store, "acme", func(k *store.Key) { k.Scopes = []string{ScopeKeysManage} })
 	if w := s.do("POST", "/v1/bingo/check", bingoWinRequest); w.Code != 401 {
 		t.Errorf("no key = %d, want 401", w.Code)
 	}
@@ -492,7 +492,7 @@ func TestAuthOutage(t *testing.T) {
 func TestAuthUnknownKeyBudget(t *testing.T) {
 	lim := defaultUnknownKeyLimits
 	burst, instanceBurst := int(lim.burst), int(lim.instanceBurst)
-	forged := func() string { k, _ := NewKey("kg"); return k }
+	forged := func() string { k, _ := keyformat.New("kg"); return k }
 	cases := []struct {
 		name string
 		run  func(t *testing.T, s *testServer)
@@ -621,7 +621,7 @@ func TestAuthFirestoreUnavailable(t *testing.T) {
 func testFirestoreOutage(t *testing.T, outage faultproxy.Mode) {
 	host, project := emulator.Project(t)
 	ctx := context.Background()
-	direct := NewFirestoreStore(testConfig(func(c *Config) { c.Project = project; c.StoreTimeout = 20 * time.Second }))
+	direct := firestorestore.New(testConfig(func(c *Config) { c.Project = project; c.StoreTimeout = 20 * time.Second }))
 	t.Cleanup(func() { direct.Close() })
 	if _, err := direct.Client(ctx); err != nil { // on the emulator itself, before the variable changes
 		t.Fatal(err)
@@ -636,7 +636,7 @@ func testFirestoreOutage(t *testing.T, outage faultproxy.Mode) {
 	t.Cleanup(func() { proxy.Close() })
 	t.Setenv("FIRESTORE_EMULATOR_HOST", proxy.Addr())
 	cfg := testConfig(func(c *Config) { c.Project = project; c.StoreTimeout = 3 * time.Second })
-	proxied := NewFirestoreStore(cfg)
+	proxied := firestorestore.New(cfg)
 	t.Cleanup(func() { proxied.Close() })
 	store := &testStore{KeyStore: proxied}
 	clock := newFakeClock()

@@ -18,9 +18,9 @@ import (
 // copyingStore returns keys whose strings are fresh copies, as a store that
 // decodes them from the network (Firestore) does; a MemoryStore's keys share
 // their strings with the store, which would hide them from the measurement.
-type copyingStore struct{ KeyStore }
+type copyingStore struct{ store.KeyStore }
 
-func (s copyingStore) Get(ctx context.Context, id string) (Key, error) {
+func (s copyingStore) Get(ctx context.Context, id string) (store.Key, error) {
 	k, err := s.KeyStore.Get(ctx, id)
 	k.ID, k.Owner, k.Name, k.Hint = strings.Clone(k.ID), strings.Clone(k.Owner), strings.Clone(k.Name), strings.Clone(k.Hint)
 	for i := range k.Scopes {
@@ -48,18 +48,18 @@ func BenchmarkCacheMemory(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
 		for _, strs := range []string{"copied", "shared"} {
 			b.Run("keys="+strconv.Itoa(n)+"/strings="+strs, func(b *testing.B) {
-				mem := NewMemoryStore()
-				var store KeyStore = mem
+				mem := memstore.New()
+				var store store.KeyStore = mem
 				if strs == "copied" {
 					store = copyingStore{mem}
 				}
-				digests := make([]KeyDigest, n)
+				digests := make([]keyformat.Digest, n)
 				ctx := context.Background()
 				for i := range digests {
 					digests[i][0], digests[i][1], digests[i][2], digests[i][3] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
 					d := digests[i]
 					id := hex.EncodeToString(d[:])
-					k := Key{ID: id, Owner: "customer-" + strconv.Itoa(i%1000), Name: "bingo-night-tablet",
+					k := store.Key{ID: id, Owner: "customer-" + strconv.Itoa(i%1000), Name: "bingo-night-tablet",
 						Scopes: []string{ScopeBingoCheck}, Hint: "kg_" + id[:4] + "…" + id[60:], CreatedAt: t0}
 					if err := mem.Create(ctx, k); err != nil {
 						b.Fatal(err)
@@ -70,7 +70,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 				var perKey float64
 				for b.Loop() {
 					before := heapInUse()
-					c := NewKeyCache(cfg, store, time.Now, NewLogger(io.Discard))
+					c := NewKeyCache(cfg, store, time.Now, logging.NewLogger(io.Discard))
 					for _, d := range digests {
 						if _, err := c.Lookup(ctx, d); err != nil {
 							b.Fatal(err)

@@ -27,15 +27,15 @@ func TestBenchServe(t *testing.T) {
 		t.Skip("the server of bench/http.sh: runs only with KEYGATE_BENCH_SERVE=auth|bare")
 	}
 	cfg := DefaultConfig()
-	store := NewMemoryStore()
-	key, k, err := MintKey(cfg.Prefix, Key{Owner: "bench", Name: "bench key", CreatedAt: time.Now()})
+	store := memstore.New()
+	key, k, err := store.Mint(cfg.Prefix, store.Key{Owner: "bench", Name: "bench key", CreatedAt: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := store.Create(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
-	log := NewLogger(io.Discard)
+	log := logging.NewLogger(io.Discard)
 	keys := NewKeyCache(cfg, store, time.Now, log)
 	auth := NewAuthenticator(cfg, keys, time.Now, log)
 	mux := http.NewServeMux()

@@ -34,7 +34,7 @@ type scenario struct {
 // newScenario returns a scenario, closed when the benchmark ends.
 func newScenario(b *testing.B, cfg Config, store *testStore) *scenario {
 	clock := newFakeClock()
-	srv := NewServer(cfg, store, Options{Now: clock.Now, Logger: NewLogger(io.Discard)})
+	srv := NewServer(cfg, store, Options{Now: clock.Now, Logger: logging.NewLogger(io.Discard)})
 	b.Cleanup(func() { srv.Close(context.Background()) })
 	return &scenario{cfg: cfg, store: store, clock: clock, srv: srv}
 }
@@ -107,7 +107,7 @@ func BenchmarkStoreCallsSteady(b *testing.B) {
 		step  = 10 * time.Millisecond
 	)
 	cfg := DefaultConfig()
-	store := &testStore{KeyStore: NewMemoryStore()}
+	store := &testStore{KeyStore: memstore.New()}
 	keys := make([]string, nkeys)
 	for i := range keys {
 		keys[i], _ = mintTestKey(b, store, "acme")
@@ -139,14 +139,14 @@ func malformedKeys(tb testing.TB, n int) []string {
 	seen := make(map[string]bool, n)
 	keys := make([]string, 0, n)
 	for len(keys) < n {
-		valid, err := NewKey("kg")
+		valid, err := keyformat.New("kg")
 		if err != nil {
 			tb.Fatal(err)
 		}
 		var k string
 		switch rng.IntN(7) {
 		case 0: // random printable junk of any length up to twice the limit
-			k = random(1 + rng.IntN(2*MaxKeyLen))
+			k = random(1 + rng.IntN(2*keyformat.MaxLen))
 		case 1: // one character changed: the checksum catches it
 			i := 3 + rng.IntN(len(valid)-3)
 			c := base62Alphabet[rng.IntN(len(base62Alphabet))]
@@ -174,9 +174,9 @@ func malformedKeys(tb testing.TB, n int) []string {
 			}
 			k = payload + string(sum[:])
 		case 6: // longer than any key
-			k = valid + random(MaxKeyLen)
+			k = valid + random(keyformat.MaxLen)
 		}
-		if k == "" || seen[k] || ParseKey(k, "kg") == nil {
+		if k == "" || seen[k] || keyformat.Parse(k, "kg") == nil {
 			continue
 		}
 		seen[k] = true
@@ -189,7 +189,7 @@ func malformedKeys(tb testing.TB, n int) []string {
 // once: none may cost a store call.
 func BenchmarkStoreCallsMalformed(b *testing.B) {
 	keys := malformedKeys(b, 10_000)
-	store := &testStore{KeyStore: NewMemoryStore()}
+	store := &testStore{KeyStore: memstore.New()}
 	b.ReportAllocs()
 	for b.Loop() {
 		store.gets.Store(0)
@@ -224,7 +224,7 @@ func BenchmarkStoreCallsUnknown(b *testing.B) {
 	addrs := make([]string, nkeys)
 	for i := range keys {
 		var err error
-		if keys[i], err = NewKey("kg"); err != nil {
+		if keys[i], err = keyformat.New("kg"); err != nil {
 			b.Fatal(err)
 		}
 		addrs[i] = fmt.Sprintf("10.%d.%d.1:1234", i/256, i%256)
@@ -242,7 +242,7 @@ func BenchmarkStoreCallsUnknown(b *testing.B) {
 		{"10000-addresses", addrs, lim.instanceBurst + lim.instanceRate*span.Seconds()},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			store := &testStore{KeyStore: NewMemoryStore()}
+			store := &testStore{KeyStore: memstore.New()}
 			roundRobin(b, cfg, store, keys, requests, step, cfg.NegativeTTL, int64(c.bound), c.addrs,
 				http.StatusUnauthorized, http.StatusTooManyRequests)
 		})
@@ -256,7 +256,7 @@ func BenchmarkStoreCallsColdKey(b *testing.B) {
 	const n = 200
 	b.ReportAllocs()
 	for b.Loop() {
-		store := &testStore{KeyStore: NewMemoryStore(), release: make(chan struct{})}
+		store := &testStore{KeyStore: memstore.New(), release: make(chan struct{})}
 		key, _ := mintTestKey(b, store.KeyStore, "acme")
 		s := newScenario(b, DefaultConfig(), store)
 		var started, done sync.WaitGroup

@@ -68,9 +68,9 @@ type perfEnv struct {
 func newPerfEnv(b *testing.B) *perfEnv {
 	b.Helper()
 	cfg := DefaultConfig()
-	store := &testStore{KeyStore: NewMemoryStore()}
+	store := &testStore{KeyStore: memstore.New()}
 	key, _ := mintTestKey(b, store, "acme")
-	log := NewLogger(io.Discard)
+	log := logging.NewLogger(io.Discard)
 	keys := NewKeyCache(cfg, store, time.Now, log)
 	return &perfEnv{
 		cfg:   cfg,
@@ -84,7 +84,7 @@ func newPerfEnv(b *testing.B) *perfEnv {
 // server returns the deployed handler, NewServer, on the env's store,
 // closed when the benchmark ends.
 func (e *perfEnv) server(b *testing.B) *Server {
-	s := NewServer(e.cfg, e.store, Options{Logger: NewLogger(io.Discard)})
+	s := NewServer(e.cfg, e.store, Options{Logger: logging.NewLogger(io.Discard)})
 	b.Cleanup(func() { s.Close(context.Background()) })
 	return s
 }
@@ -191,7 +191,7 @@ func BenchmarkAuthMiddleware(b *testing.B) {
 // BenchmarkCacheLookupHit is KeyCache.Lookup of a cached key.
 func BenchmarkCacheLookupHit(b *testing.B) {
 	e := newPerfEnv(b)
-	d := digestOf(e.key)
+	d := keyformat.DigestOf(e.key)
 	ctx := context.Background()
 	if _, err := e.keys.Lookup(ctx, d); err != nil {
 		b.Fatal(err)
@@ -223,7 +223,7 @@ func BenchmarkCacheLookupHit(b *testing.B) {
 // BenchmarkParseKey is the key-format check of a valid key and of malformed
 // ones; none may allocate.
 func BenchmarkParseKey(b *testing.B) {
-	key, err := NewKey("kg")
+	key, err := keyformat.New("kg")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func BenchmarkParseKey(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := ParseKey(c.key, "kg"); (err == nil) != c.ok {
+				if err := keyformat.Parse(c.key, "kg"); (err == nil) != c.ok {
 					b.Fatalf("ParseKey = %v", err)
 				}
 			}
@@ -252,7 +252,7 @@ func BenchmarkParseKey(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if err := ParseKey(key, "kg"); err != nil {
+				if err := keyformat.Parse(key, "kg"); err != nil {
 					b.Error(err)
 					return
 				}
@@ -263,16 +263,16 @@ func BenchmarkParseKey(b *testing.B) {
 
 // BenchmarkKeyDigest is the SHA-256 of a key, the cache's lookup key.
 func BenchmarkKeyDigest(b *testing.B) {
-	key, err := NewKey("kg")
+	key, err := keyformat.New("kg")
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	var d KeyDigest
+	var d keyformat.Digest
 	for b.Loop() {
-		d = digestOf(key)
+		d = keyformat.DigestOf(key)
 	}
-	if d != digestOf(key) {
+	if d != keyformat.DigestOf(key) {
 		b.Fatal("digest changed")
 	}
 }

@@ -13,7 +13,7 @@ import (
 // store holding one key.
 func newTestCache(t *testing.T) (*KeyCache, *testStore, *fakeClock, string, *syncBuffer) {
 	t.Helper()
-	store := &testStore{KeyStore: NewMemoryStore()}
+	store := &testStore{KeyStore: memstore.New()}
 	key, _ := mintTestKey(t, store, "acme")
 	clock := newFakeClock()
 	log, buf := testLogger()
@@ -24,7 +24,7 @@ func TestCacheHitDoesNotTouchStore(t *testing.T) {
 	c, store, clock, key, _ := newTestCache(t)
 	ctx := context.Background()
 	for i := range 100 {
-		k, err := c.Lookup(ctx, digestOf(key))
+		k, err := c.Lookup(ctx, keyformat.DigestOf(key))
 		if err != nil || k.Owner != "acme" {
 			t.Fatalf("lookup %d = %v, %v", i, k, err)
 		}
@@ -55,8 +55,8 @@ func TestCacheWindows(t *testing.T) {
 			}
 			ctx := context.Background()
 			for range 2 {
-				_, err := c.Lookup(ctx, digestOf(key))
-				if tc.found && err != nil || !tc.found && !errors.Is(err, ErrKeyNotFound) {
+				_, err := c.Lookup(ctx, keyformat.DigestOf(key))
+				if tc.found && err != nil || !tc.found && !errors.Is(err, store.ErrKeyNotFound) {
 					t.Fatalf("Lookup = %v", err)
 				}
 				clock.Advance(tc.advance)
@@ -78,7 +78,7 @@ func TestCacheConcurrentColdLookupsShareOneCall(t *testing.T) {
 	for range 100 {
 		wg.Go(func() {
 			started <- struct{}{}
-			_, err := c.Lookup(context.Background(), digestOf(key))
+			_, err := c.Lookup(context.Background(), keyformat.DigestOf(key))
 			errs <- err
 		})
 	}
@@ -102,12 +102,12 @@ func TestCacheConcurrentColdLookupsShareOneCall(t *testing.T) {
 func TestCacheStaleIfError(t *testing.T) {
 	c, store, clock, key, logs := newTestCache(t)
 	ctx := context.Background()
-	if _, err := c.Lookup(ctx, digestOf(key)); err != nil {
+	if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil {
 		t.Fatal(err)
 	}
 	store.down.Store(true)
 	clock.Advance(61 * time.Second) // fresh window over, stale window not
-	k, err := c.Lookup(ctx, digestOf(key))
+	k, err := c.Lookup(ctx, keyformat.DigestOf(key))
 	if err != nil || k.Owner != "acme" {
 		t.Fatalf("stale lookup = %v, %v; want the cached key", k, err)
 	}
@@ -116,7 +116,7 @@ func TestCacheStaleIfError(t *testing.T) {
 		t.Errorf("no WARNING about the stale key in %s", logs)
 	}
 	calls := store.gets.Load()
-	if _, err := c.Lookup(ctx, digestOf(key)); err != nil {
+	if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil {
 		t.Fatal(err)
 	}
 	waitRefreshes(c)
@@ -124,11 +124,11 @@ func TestCacheStaleIfError(t *testing.T) {
 		t.Errorf("a lookup inside the retry backoff called the store (%d calls, want %d)", n, calls)
 	}
 	clock.Advance(10 * time.Minute) // stale window over
-	if _, err := c.Lookup(ctx, digestOf(key)); !errors.Is(err, ErrStoreUnavailable) {
+	if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); !errors.Is(err, ErrStoreUnavailable) {
 		t.Errorf("lookup after the stale window = %v, want ErrStoreUnavailable", err)
 	}
 	store.down.Store(false)
-	if _, err := c.Lookup(ctx, digestOf(key)); err != nil {
+	if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil {
 		t.Errorf("lookup after the store came back = %v", err)
 	}
 }
@@ -136,19 +136,19 @@ func TestCacheStaleIfError(t *testing.T) {
 func TestCacheUncachedKeyWithStoreDown(t *testing.T) {
 	c, store, _, key, _ := newTestCache(t)
 	store.down.Store(true)
-	if _, err := c.Lookup(context.Background(), digestOf(key)); !errors.Is(err, ErrStoreUnavailable) || errors.Is(err, ErrKeyNotFound) {
+	if _, err := c.Lookup(context.Background(), keyformat.DigestOf(key)); !errors.Is(err, ErrStoreUnavailable) || errors.Is(err, store.ErrKeyNotFound) {
 		t.Errorf("Lookup = %v, want ErrStoreUnavailable", err)
 	}
 }
 
 func TestCacheHangingStoreTimesOut(t *testing.T) {
-	store := &testStore{KeyStore: NewMemoryStore()}
+	store := &testStore{KeyStore: memstore.New()}
 	key, _ := mintTestKey(t, store, "acme")
 	store.hang.Store(true)
 	log, _ := testLogger()
 	c := NewKeyCache(testConfig(func(c *Config) { c.StoreTimeout = 100 * time.Millisecond }), store, time.Now, log)
 	start := time.Now()
-	_, err := c.Lookup(context.Background(), digestOf(key))
+	_, err := c.Lookup(context.Background(), keyformat.DigestOf(key))
 	if !errors.Is(err, ErrStoreUnavailable) {
 		t.Errorf("Lookup = %v, want ErrStoreUnavailable", err)
 	}
@@ -160,9 +160,9 @@ func TestCacheHangingStoreTimesOut(t *testing.T) {
 func TestCacheForget(t *testing.T) {
 	c, store, _, key, _ := newTestCache(t)
 	ctx := context.Background()
-	c.Lookup(ctx, digestOf(key))
-	c.Forget(KeyID(key))
-	c.Lookup(ctx, digestOf(key))
+	c.Lookup(ctx, keyformat.DigestOf(key))
+	c.Forget(keyformat.ID(key))
+	c.Lookup(ctx, keyformat.DigestOf(key))
 	if n := store.gets.Load(); n != 2 {
 		t.Errorf("store calls = %d, want 2 (Forget drops the entry)", n)
 	}
@@ -170,12 +170,12 @@ func TestCacheForget(t *testing.T) {
 }
 
 func TestCacheSizeBound(t *testing.T) {
-	store := NewMemoryStore()
+	store := memstore.New()
 	log, _ := testLogger()
 	c := NewKeyCache(testConfig(func(c *Config) { c.CacheSize = 10 }), store, time.Now, log)
 	for range 50 {
 		k, _ := mintTestKey(t, store, "acme")
-		if _, err := c.Lookup(context.Background(), digestOf(k)); err != nil {
+		if _, err := c.Lookup(context.Background(), keyformat.DigestOf(k)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -202,14 +202,14 @@ func TestCacheStaleWhileRevalidate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			store := &testStore{KeyStore: NewMemoryStore()}
+			store := &testStore{KeyStore: memstore.New()}
 			key, k := mintTestKey(t, store, "acme")
 			uncached, _ := mintTestKey(t, store, "acme")
 			clock := newFakeClock()
 			log, logs := testLogger()
 			c := NewKeyCache(testConfig(func(c *Config) { c.StoreTimeout = 50 * time.Millisecond }), store, clock.Now, log)
 			ctx := context.Background()
-			if _, err := c.Lookup(ctx, digestOf(key)); err != nil {
+			if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil {
 				t.Fatal(err)
 			}
 			tc.outage(store)
@@ -217,7 +217,7 @@ func TestCacheStaleWhileRevalidate(t *testing.T) {
 			before := store.gets.Load()
 			const seconds = 5
 			for i := range seconds * 10 {
-				if got, err := c.Lookup(ctx, digestOf(key)); err != nil || got.ID != k.ID {
+				if got, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil || got.ID != k.ID {
 					t.Fatalf("lookup %d in the outage = %v, %v; want the stale key at once", i, got, err)
 				}
 				clock.Advance(100 * time.Millisecond)
@@ -236,7 +236,7 @@ func TestCacheStaleWhileRevalidate(t *testing.T) {
 					t.Errorf("the WARNING lacks %s:\n%s", want, logs)
 				}
 			}
-			if _, err := c.Lookup(ctx, digestOf(uncached)); !errors.Is(err, ErrStoreUnavailable) {
+			if _, err := c.Lookup(ctx, keyformat.DigestOf(uncached)); !errors.Is(err, ErrStoreUnavailable) {
 				t.Errorf("uncached key in the outage = %v, want ErrStoreUnavailable", err)
 			}
 		})
@@ -247,17 +247,17 @@ func TestCacheStaleWhileRevalidate(t *testing.T) {
 // fresh window waits for the store, and gets ErrStoreUnavailable when it
 // fails.
 func TestCacheStaleOffWaits(t *testing.T) {
-	store := &testStore{KeyStore: NewMemoryStore()}
+	store := &testStore{KeyStore: memstore.New()}
 	key, _ := mintTestKey(t, store, "acme")
 	clock := newFakeClock()
 	log, _ := testLogger()
 	c := NewKeyCache(testConfig(func(c *Config) { c.StaleTTL = 0 }), store, clock.Now, log)
-	if _, err := c.Lookup(t.Context(), digestOf(key)); err != nil {
+	if _, err := c.Lookup(t.Context(), keyformat.DigestOf(key)); err != nil {
 		t.Fatal(err)
 	}
 	store.down.Store(true)
 	clock.Advance(time.Minute)
-	if _, err := c.Lookup(t.Context(), digestOf(key)); !errors.Is(err, ErrStoreUnavailable) {
+	if _, err := c.Lookup(t.Context(), keyformat.DigestOf(key)); !errors.Is(err, ErrStoreUnavailable) {
 		t.Errorf("Lookup = %v, want ErrStoreUnavailable", err)
 	}
 }
@@ -266,24 +266,24 @@ func TestCacheStaleOffWaits(t *testing.T) {
 // before the answer, once its negative window is over: a key created since
 // is accepted then, never refused from a stale not-found.
 func TestCacheNegativeEntryExpires(t *testing.T) {
-	store := &testStore{KeyStore: NewMemoryStore()}
+	store := &testStore{KeyStore: memstore.New()}
 	clock := newFakeClock()
 	log, _ := testLogger()
 	c := NewKeyCache(testConfig(), store, clock.Now, log)
-	key, k, err := MintKey("kg", Key{Owner: "acme", CreatedAt: t0})
+	key, k, err := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Lookup(t.Context(), digestOf(key)); !errors.Is(err, ErrKeyNotFound) {
+	if _, err := c.Lookup(t.Context(), keyformat.DigestOf(key)); !errors.Is(err, store.ErrKeyNotFound) {
 		t.Fatalf("Lookup before the key exists = %v", err)
 	}
 	store.Create(t.Context(), k)
 	clock.Advance(29 * time.Second)
-	if _, err := c.Lookup(t.Context(), digestOf(key)); !errors.Is(err, ErrKeyNotFound) {
+	if _, err := c.Lookup(t.Context(), keyformat.DigestOf(key)); !errors.Is(err, store.ErrKeyNotFound) {
 		t.Errorf("Lookup inside KEY_NEGATIVE_TTL = %v, want ErrKeyNotFound", err)
 	}
 	clock.Advance(time.Second)
-	if _, err := c.Lookup(t.Context(), digestOf(key)); err != nil {
+	if _, err := c.Lookup(t.Context(), keyformat.DigestOf(key)); err != nil {
 		t.Errorf("Lookup after KEY_NEGATIVE_TTL = %v, want the key", err)
 	}
 }
@@ -311,17 +311,17 @@ func TestCacheForgetOnlyItsOwnKey(t *testing.T) {
 			store.release = make(chan struct{})
 			done := make(chan struct{})
 			go func() {
-				c.Lookup(context.Background(), digestOf(key)) // reads, then waits for release
+				c.Lookup(context.Background(), keyformat.DigestOf(key)) // reads, then waits for release
 				close(done)
 			}()
 			for store.gets.Load() == 0 {
 				time.Sleep(time.Millisecond)
 			}
-			c.Forget(KeyID(forgotten))
+			c.Forget(keyformat.ID(forgotten))
 			close(store.release)
 			<-done
 			store.release = nil
-			c.Lookup(context.Background(), digestOf(key))
+			c.Lookup(context.Background(), keyformat.DigestOf(key))
 			if n := store.gets.Load(); n != tc.wantCalls {
 				t.Errorf("store calls = %d, want %d", n, tc.wantCalls)
 			}
@@ -333,24 +333,24 @@ func TestCacheForgetOnlyItsOwnKey(t *testing.T) {
 // ten times the cache size, evicts no found key: it stays a cache hit, and
 // is served stale in an outage.
 func TestCacheUnknownFloodKeepsFoundKeys(t *testing.T) {
-	store := &testStore{KeyStore: NewMemoryStore()}
+	store := &testStore{KeyStore: memstore.New()}
 	key, _ := mintTestKey(t, store, "acme")
 	clock := newFakeClock()
 	log, _ := testLogger()
 	const size = 10
 	c := NewKeyCache(testConfig(func(c *Config) { c.CacheSize = size }), store, clock.Now, log)
 	ctx := context.Background()
-	if _, err := c.Lookup(ctx, digestOf(key)); err != nil {
+	if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil {
 		t.Fatal(err)
 	}
 	for range 10 * size {
-		forged, _ := NewKey("kg")
-		if _, err := c.Lookup(ctx, digestOf(forged)); !errors.Is(err, ErrKeyNotFound) {
+		forged, _ := keyformat.New("kg")
+		if _, err := c.Lookup(ctx, keyformat.DigestOf(forged)); !errors.Is(err, store.ErrKeyNotFound) {
 			t.Fatalf("forged key = %v", err)
 		}
 	}
 	before := store.gets.Load()
-	if _, err := c.Lookup(ctx, digestOf(key)); err != nil {
+	if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil {
 		t.Fatal(err)
 	}
 	if n := store.gets.Load() - before; n != 0 {
@@ -358,7 +358,7 @@ func TestCacheUnknownFloodKeepsFoundKeys(t *testing.T) {
 	}
 	store.down.Store(true)
 	clock.Advance(2 * time.Minute)
-	if _, err := c.Lookup(ctx, digestOf(key)); err != nil {
+	if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil {
 		t.Errorf("the valid key in an outage after the flood = %v, want it served stale", err)
 	}
 	waitRefreshes(c)
@@ -368,7 +368,7 @@ func TestCacheUnknownFloodKeepsFoundKeys(t *testing.T) {
 // starts no refresh, cost no allocation.
 func TestCacheHitsDoNotAllocate(t *testing.T) {
 	c, store, clock, key, _ := newTestCache(t)
-	d := digestOf(key)
+	d := keyformat.DigestOf(key)
 	if _, err := c.cached(d, clock.Now()); err != errNotCached {
 		t.Fatal(err)
 	}

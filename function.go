@@ -1,7 +1,11 @@
-// Package keygate is an HTTP Cloud Function that serves its endpoints only to
-// callers with a valid API key in the X-API-Key header. Keys are kept, as
-// SHA-256 hashes, in Firestore, and looked up through an in-memory cache that
-// lives across warm invocations.
+// Package keygate is a Cloud Function, the bingo checker, that serves its
+// endpoints only to callers with a valid API key in the X-API-Key header.
+// It is the first user of keygate's library, package apikey, which keeps
+// the keys, as SHA-256 hashes, in Firestore, and looks them up through an
+// in-memory cache that lives across warm invocations.
+//
+// This file registers the function and wires it; auth.go says which scope
+// each route needs; keystore.go chooses the store.
 package keygate
 
 import (
@@ -16,6 +20,9 @@ import (
 	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/internal/logging"
+	"github.com/keygate/keygate/internal/problem"
 )
 
 func init() {
@@ -23,39 +30,69 @@ func init() {
 }
 
 // The function's state, built by the first request and kept across warm
-// invocations: the configuration, the Firestore client (inside the store)
-// and the key cache (inside the server).
+// invocations: the Gate (with the Firestore client, the key cache and the
+// meter) and the routes behind it.
 var (
-	defaultOnce   sync.Once
-	defaultStore  KeyStore // set by UseKeyStore; nil means Firestore
-	defaultServer atomic.Pointer[Server]
-	defaultErr    error
-	defaultLog    = NewLogger(os.Stdout)
+	once     sync.Once
+	gate     atomic.Pointer[apikey.Gate]
+	handler  http.Handler
+	startErr error
+	log      = logging.NewLogger(os.Stdout)
 )
 
-// UseKeyStore makes API keep keys in store instead of Firestore. Call it
-// before the first request; the local runner uses it for its in-memory mode.
-func UseKeyStore(store KeyStore) {
-	defaultStore = store
+// API is the Cloud Function's entry point. Its configuration comes from the
+// environment (see apikey.LoadConfig); a bad value makes every request a
+// 500 whose log entry names the variable.
+func API(w http.ResponseWriter, r *http.Request) {
+	once.Do(func() {
+		cfg, err := LoadConfig(os.Getenv)
+		if err != nil {
+			startErr = err
+			return
+		}
+		g := apikey.New(cfg, keyStore(cfg), apikey.WithLogger(log))
+		handler = Handler(g)
+		gate.Store(g)
+		go closeOnTerminate(g)
+	})
+	if startErr != nil {
+		log.Error("keygate is misconfigured", slog.String("error", startErr.Error()))
+		problem.Write(w, problem.New(http.StatusInternalServerError, "misconfigured",
+			"The service is misconfigured; its logs say how."))
+		return
+	}
+	handler.ServeHTTP(w, r)
+}
+
+// LoadConfig is apikey.LoadConfig with this function's default scopes: a
+// key stored without scopes grants DefaultScopes unless KEY_DEFAULT_SCOPES
+// says otherwise.
+func LoadConfig(getenv func(string) string) (apikey.Config, error) {
+	return apikey.LoadConfig(func(name string) string {
+		if v := getenv(name); v != "" || name != "KEY_DEFAULT_SCOPES" {
+			return v
+		}
+		return DefaultScopes
+	})
 }
 
 // terminateTimeout bounds the shutdown: Cloud Run kills an instance 10
 // seconds after its SIGTERM.
 const terminateTimeout = 8 * time.Second
 
-// flushOnTerminate waits for SIGTERM (Cloud Run's notice before it stops an
-// instance) or SIGINT, shuts the server down (Server.Close: requests it
-// counted finish, later ones get 503, every count is written), and then lets
-// the signal end the process as it would have.
-func flushOnTerminate(s *Server) {
+// closeOnTerminate waits for SIGTERM (Cloud Run's notice before it stops an
+// instance) or SIGINT, closes the Gate (requests it counted finish, later
+// ones get 503, every count is written), and then lets the signal end the
+// process as it would have.
+func closeOnTerminate(g *apikey.Gate) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGTERM, os.Interrupt)
 	sig := <-ch
 	ctx, cancel := context.WithTimeout(context.Background(), terminateTimeout)
-	if err := s.Close(ctx); err != nil {
-		defaultLog.Error("usage not written before exit", slog.String("error", err.Error()))
+	if err := g.Close(ctx); err != nil {
+		log.Error("usage not written before exit", slog.String("error", err.Error()))
 	} else {
-		defaultLog.Info("usage written before exit", slog.String("signal", sig.String()))
+		log.Info("usage written before exit", slog.String("signal", sig.String()))
 	}
 	cancel()
 	signal.Stop(ch)
@@ -64,42 +101,15 @@ func flushOnTerminate(s *Server) {
 	}
 }
 
-// Shutdown stops the function's server for a process that owns its own
+// Shutdown closes the function's Gate for a process that owns its own
 // lifecycle (cmd/local): requests that arrive from now on are refused with
 // 503 and not counted, requests already admitted finish, and the usage
 // counted is written, all bounded by ctx. It is safe to call more than once
 // and concurrently with the function's own SIGTERM handling; a function that
 // has served no request has nothing to do.
 func Shutdown(ctx context.Context) error {
-	if s := defaultServer.Load(); s != nil {
-		return s.Close(ctx)
+	if g := gate.Load(); g != nil {
+		return g.Close(ctx)
 	}
 	return nil
-}
-
-// API is the Cloud Function's entry point. Its configuration comes from the
-// environment (see Config); a bad value makes every request a 500 whose log
-// entry names the variable.
-func API(w http.ResponseWriter, r *http.Request) {
-	defaultOnce.Do(func() {
-		cfg, err := LoadConfig(os.Getenv)
-		if err != nil {
-			defaultErr = err
-			return
-		}
-		store := defaultStore
-		if store == nil {
-			store = NewFirestoreStore(cfg)
-		}
-		s := NewServer(cfg, store, Options{Logger: defaultLog})
-		defaultServer.Store(s)
-		go flushOnTerminate(s)
-	})
-	if defaultErr != nil {
-		defaultLog.Error("keygate is misconfigured", slog.String("error", defaultErr.Error()))
-		writeProblem(w, newProblem(http.StatusInternalServerError, "misconfigured",
-			"The service is misconfigured; its logs say how."))
-		return
-	}
-	defaultServer.Load().ServeHTTP(w, r)
 }

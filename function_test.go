@@ -22,7 +22,7 @@ import (
 // resetFunction clears the function's package-level state, so that the next
 // API call builds it again from the environment, and sends its logs to a
 // buffer.
-func resetFunction(t *testing.T, store KeyStore) *syncBuffer {
+func resetFunction(t *testing.T, store store.KeyStore) *syncBuffer {
 	t.Helper()
 	log, buf := testLogger()
 	oldLog := defaultLog
@@ -49,10 +49,10 @@ func callAPI(method, target, key string) *httptest.ResponseRecorder {
 }
 
 func TestAPI(t *testing.T) {
-	store := NewMemoryStore()
+	store := memstore.New()
 	resetFunction(t, store)
-	key, _ := mintTestKey(t, store, "acme", func(k *Key) { k.CreatedAt = time.Now() })
-	revoked, _ := mintTestKey(t, store, "acme", func(k *Key) { k.RevokedAt = time.Now() })
+	key, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.CreatedAt = time.Now() })
+	revoked, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.RevokedAt = time.Now() })
 	cases := []struct {
 		name, method, target, key string
 		want                      int
@@ -75,9 +75,9 @@ func TestAPI(t *testing.T) {
 }
 
 func TestAPIKeepsStateAcrossInvocations(t *testing.T) {
-	store := &testStore{KeyStore: NewMemoryStore()}
+	store := &testStore{KeyStore: memstore.New()}
 	resetFunction(t, store)
-	key, _ := mintTestKey(t, store, "acme", func(k *Key) { k.CreatedAt = time.Now() })
+	key, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.CreatedAt = time.Now() })
 	for range 10 {
 		if w := callAPI("GET", "/", key); w.Code != 200 {
 			t.Fatal(w.Code)
@@ -89,7 +89,7 @@ func TestAPIKeepsStateAcrossInvocations(t *testing.T) {
 }
 
 func TestAPIMisconfigured(t *testing.T) {
-	logs := resetFunction(t, NewMemoryStore())
+	logs := resetFunction(t, memstore.New())
 	t.Setenv("KEY_CACHE_TTL", "sixty")
 	w := callAPI("GET", "/", "")
 	if w.Code != http.StatusInternalServerError || problemOf(t, w).Code != "misconfigured" {
@@ -112,8 +112,8 @@ func TestServerOnEmulator(t *testing.T) {
 	clock := newFakeClock()
 	s := NewServer(cfg, store, Options{Logger: log, Now: clock.Now})
 	key, k := mintTestKey(t, store, "acme")
-	expired, _ := mintTestKey(t, store, "acme", func(k *Key) { k.ExpiresAt = t0.Add(-time.Minute) })
-	unknown, _ := NewKey("kg")
+	expired, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.ExpiresAt = t0.Add(-time.Minute) })
+	unknown, _ := keyformat.New("kg")
 	get := func(key string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("X-API-Key", key)
@@ -128,7 +128,7 @@ func TestServerOnEmulator(t *testing.T) {
 	}{{key, 200, ""}, {unknown, 401, "invalid_api_key"}, {expired, 401, "expired_api_key"}} {
 		w := get(c.key)
 		if w.Code != c.want || c.code != "" && problemOf(t, w).Code != c.code {
-			t.Errorf("key %s = %d %s, want %d %s", KeyHint(c.key), w.Code, w.Body, c.want, c.code)
+			t.Errorf("key %s = %d %s, want %d %s", keyformat.Hint(c.key), w.Code, w.Body, c.want, c.code)
 		}
 	}
 	before := store.gets.Load()
@@ -201,9 +201,9 @@ func sendTraffic(t *testing.T, url, key string, stop <-chan struct{}) *traffic {
 
 // checkStored checks that the store holds exactly the key's requests that
 // were answered 200, and logs the figures; more is shown on failure.
-func (tr *traffic) checkStored(t *testing.T, store UsageStore, id, more string) {
+func (tr *traffic) checkStored(t *testing.T, store store.UsageStore, id, more string) {
 	t.Helper()
-	stored, err := store.MonthlyUsage(context.Background(), id, MonthOf(time.Now()))
+	stored, err := store.MonthlyUsage(context.Background(), id, store.MonthOf(time.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +278,7 @@ func TestTerminateChild(t *testing.T) {
 // that Firestore holds exactly the requests it answered 200.
 func TestTerminateSignalOnEmulator(t *testing.T) {
 	host, project := emulator.Project(t)
-	store := NewFirestoreStore(emulatorConfig(t, func(c *Config) { c.Project = project }))
+	store := firestorestore.New(emulatorConfig(t, func(c *Config) { c.Project = project }))
 	t.Cleanup(func() { store.Close() })
 	key, k := mintTestKey(t, store, "acme")
 

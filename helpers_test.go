@@ -40,24 +40,24 @@ var errStoreDown = errors.New("store is down")
 // testStore wraps a KeyStore, counts its Get calls, and can be made to fail
 // or to hang until its context ends.
 type testStore struct {
-	KeyStore
+	store.KeyStore
 	gets    atomic.Int64
 	down    atomic.Bool
 	hang    atomic.Bool
 	release chan struct{} // when not nil, Get waits for it to close
 }
 
-func (s *testStore) Get(ctx context.Context, id string) (Key, error) {
+func (s *testStore) Get(ctx context.Context, id string) (store.Key, error) {
 	s.gets.Add(1)
 	if s.release != nil {
 		<-s.release
 	}
 	if s.hang.Load() {
 		<-ctx.Done()
-		return Key{}, ctx.Err()
+		return store.Key{}, ctx.Err()
 	}
 	if s.down.Load() {
-		return Key{}, errStoreDown
+		return store.Key{}, errStoreDown
 	}
 	return s.KeyStore.Get(ctx, id)
 }
@@ -72,20 +72,20 @@ func testConfig(change ...func(*Config)) Config {
 }
 
 // mintTestKey mints and stores a key for owner, changed by change.
-func mintTestKey(t testing.TB, store KeyStore, owner string, change ...func(*Key)) (string, Key) {
+func mintTestKey(t testing.TB, store store.KeyStore, owner string, change ...func(*store.Key)) (string, store.Key) {
 	t.Helper()
-	tmpl := Key{Owner: owner, Name: owner + "-key", CreatedAt: t0}
+	tmpl := store.Key{Owner: owner, Name: owner + "-key", CreatedAt: t0}
 	for _, f := range change {
 		f(&tmpl)
 	}
-	key, k, err := MintKey("kg", tmpl)
+	key, k, err := store.Mint("kg", tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := store.Create(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
-	return key, storedKey(k)
+	return key, store.Stored(k)
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes: a log sink.
@@ -109,5 +109,5 @@ func (b *syncBuffer) String() string {
 // testLogger returns a Cloud Logging logger writing to a buffer.
 func testLogger() (*slog.Logger, *syncBuffer) {
 	buf := &syncBuffer{}
-	return NewLogger(buf), buf
+	return logging.NewLogger(buf), buf
 }

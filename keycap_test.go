@@ -12,7 +12,7 @@ import (
 // key or its expiry frees a slot; rotating is never refused.
 func TestKeysCreateCapped(t *testing.T) {
 	s := newKeysServer(t)
-	if err := s.store.(PlanStore).SetPlan(t.Context(), Plan{Owner: "acme", MaxKeys: 3}); err != nil {
+	if err := s.store.(store.PlanStore).SetPlan(t.Context(), store.Plan{Owner: "acme", MaxKeys: 3}); err != nil {
 		t.Fatal(err)
 	}
 	caller, _ := mintTestKey(t, s.store, "acme", manage)
@@ -49,7 +49,7 @@ func TestKeysCreateCapped(t *testing.T) {
 // TestKeysCreateDefaultCap checks that an owner without a plan gets
 // DEFAULT_MAX_KEYS, and one with a plan its own, on the memory store.
 func TestKeysCreateDefaultCap(t *testing.T) {
-	store := NewMemoryStore()
+	store := memstore.New()
 	log, _ := testLogger()
 	srv := NewServer(testConfig(func(c *Config) { c.DefaultMaxKeys = 2 }), store, Options{Now: newFakeClock().Now, Logger: log})
 	call := func(key string) *httptest.ResponseRecorder {
@@ -67,7 +67,7 @@ func TestKeysCreateDefaultCap(t *testing.T) {
 	if p := wantProblem(t, call(caller), 409, "key_limit_reached"); p.MaxKeys != 2 {
 		t.Errorf("max_keys = %d, want DEFAULT_MAX_KEYS 2", p.MaxKeys)
 	}
-	if err := store.SetPlan(t.Context(), Plan{Owner: "acme", MaxKeys: 3}); err != nil {
+	if err := store.SetPlan(t.Context(), store.Plan{Owner: "acme", MaxKeys: 3}); err != nil {
 		t.Fatal(err)
 	}
 	if w := call(caller); w.Code != 201 {

@@ -18,24 +18,24 @@ func TestValidateLimits(t *testing.T) {
 		field string // "": valid
 	}{
 		{0, 0, 0, ""},
-		{MinRateLimit, 1, 1, ""},
-		{MaxRateLimit, MaxBurst, MaxMonthlyQuota, ""},
+		{store.MinRateLimit, 1, 1, ""},
+		{store.MaxRateLimit, store.MaxBurst, store.MaxMonthlyQuota, ""},
 		{1e-300, 0, 0, "rate"},
-		{MinRateLimit / 2, 0, 0, "rate"},
+		{store.MinRateLimit / 2, 0, 0, "rate"},
 		{-1, 0, 0, "rate"},
-		{MaxRateLimit * 1.5, 0, 0, "rate"},
+		{store.MaxRateLimit * 1.5, 0, 0, "rate"},
 		{math.NaN(), 0, 0, "rate"},
 		{math.Inf(1), 0, 0, "rate"},
 		{math.Inf(-1), 0, 0, "rate"},
 		{1, -1, 0, "burst"},
-		{1, MaxBurst + 1, 0, "burst"},
+		{1, store.MaxBurst + 1, 0, "burst"},
 		{0, 0, -1, "quota"},
-		{0, 0, MaxMonthlyQuota + 1, "quota"},
+		{0, 0, store.MaxMonthlyQuota + 1, "quota"},
 		{0, 0, math.MaxInt64, "quota"},
 	}
 	for _, c := range cases {
-		err := ValidateLimits(c.rate, c.burst, c.quota)
-		var le *LimitError
+		err := store.ValidateLimits(c.rate, c.burst, c.quota)
+		var le *store.LimitError
 		switch {
 		case c.field == "" && err != nil:
 			t.Errorf("ValidateLimits(%v, %d, %d) = %v, want nil", c.rate, c.burst, c.quota, err)
@@ -80,14 +80,14 @@ func TestParseLifetimeAndGrace(t *testing.T) {
 		{"720h", true, true}, {"721h", true, false}, {"87600h", true, false}, {"87601h", false, false},
 		{"-1s", false, false}, {"30d", false, false}, {"", false, false},
 	} {
-		if _, err := ParseLifetime(c.s); (err == nil) != c.life {
+		if _, err := store.ParseLifetime(c.s); (err == nil) != c.life {
 			t.Errorf("ParseLifetime(%q) = %v, want ok %v", c.s, err, c.life)
 		}
-		if _, err := ParseGrace(c.s); (err == nil) != c.gra {
+		if _, err := store.ParseGrace(c.s); (err == nil) != c.gra {
 			t.Errorf("ParseGrace(%q) = %v, want ok %v", c.s, err, c.gra)
 		}
 	}
-	_, err := ParseLifetime(strings.Repeat("9", 10_000))
+	_, err := store.ParseLifetime(strings.Repeat("9", 10_000))
 	if err == nil || len(err.Error()) > 200 {
 		t.Errorf("a long value is echoed whole: %.300v", err)
 	}
@@ -97,7 +97,7 @@ func TestParseLifetimeAndGrace(t *testing.T) {
 // hand with absurd limits: every header stays a non-negative decimal that
 // fits in int64, and Retry-After at least 1.
 func TestRateLimitHeadersSaturate(t *testing.T) {
-	store := NewMemoryStore()
+	store := memstore.New()
 	s, clock := limitsServer(t, store)
 	decimal := regexp.MustCompile(`^[0-9]+$`)
 	for _, c := range []struct {
@@ -117,7 +117,7 @@ func TestRateLimitHeadersSaturate(t *testing.T) {
 		{"negative rate", -1, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			key, _ := mintTestKey(t, store, "acme", func(k *Key) { k.RateLimit, k.Burst = c.rate, c.burst })
+			key, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.RateLimit, k.Burst = c.rate, c.burst })
 			for i := range 3 {
 				w := get(s, key)
 				for _, h := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"} {

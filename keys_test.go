@@ -14,7 +14,7 @@ import (
 // keysServer is a Server on the Firestore emulator with a fake clock.
 type keysServer struct {
 	*Server
-	store KeyStore
+	store store.KeyStore
 	clock *fakeClock
 	logs  *syncBuffer
 }
@@ -52,7 +52,7 @@ func mustJSON(t *testing.T, w *httptest.ResponseRecorder, want int, v any) {
 }
 
 // wantProblem checks a problem answer's status, code and, if given, scope.
-func wantProblem(t *testing.T, w *httptest.ResponseRecorder, status int, code string) Problem {
+func wantProblem(t *testing.T, w *httptest.ResponseRecorder, status int, code string) problem.Problem {
 	t.Helper()
 	if w.Code != status {
 		t.Fatalf("status = %d, want %d; body %s", w.Code, status, w.Body)
@@ -64,7 +64,7 @@ func wantProblem(t *testing.T, w *httptest.ResponseRecorder, status int, code st
 	return p
 }
 
-func manage(k *Key) { k.Scopes = []string{ScopeKeysManage, ScopeBingoCheck, ScopeUsageRead} }
+func manage(k *store.Key) { k.Scopes = []string{ScopeKeysManage, ScopeBingoCheck, ScopeUsageRead} }
 
 func TestKeysOwnerIsolation(t *testing.T) {
 	s := newKeysServer(t)
@@ -77,7 +77,7 @@ func TestKeysOwnerIsolation(t *testing.T) {
 	if len(list.Keys) != 1 || list.Keys[0].ID != bob.ID {
 		t.Errorf("bob's list = %+v, want only bob's key", list.Keys)
 	}
-	absent := KeyID("absent")
+	absent := keyformat.ID("absent")
 	for _, c := range []struct{ method, path, body string }{
 		{"GET", "/v1/keys/%s", ""},
 		{"DELETE", "/v1/keys/%s", ""},
@@ -101,7 +101,7 @@ func TestKeysOwnerIsolation(t *testing.T) {
 func TestKeysScopes(t *testing.T) {
 	s := newKeysServer(t)
 	plain, _ := mintTestKey(t, s.store, "acme") // default scopes
-	narrow, _ := mintTestKey(t, s.store, "acme", func(k *Key) { k.Scopes = []string{ScopeKeysManage, ScopeBingoCheck} })
+	narrow, _ := mintTestKey(t, s.store, "acme", func(k *store.Key) { k.Scopes = []string{ScopeKeysManage, ScopeBingoCheck} })
 	_, broad := mintTestKey(t, s.store, "acme", manage)
 
 	for _, c := range []struct{ method, path, body string }{
@@ -145,7 +145,7 @@ func TestKeysScopes(t *testing.T) {
 
 func TestKeysCreate(t *testing.T) {
 	s := newKeysServer(t)
-	caller, _ := mintTestKey(t, s.store, "acme", manage, func(k *Key) { k.ExpiresAt = t0.Add(time.Hour) })
+	caller, _ := mintTestKey(t, s.store, "acme", manage, func(k *store.Key) { k.ExpiresAt = t0.Add(time.Hour) })
 	forever, _ := mintTestKey(t, s.store, "acme", manage)
 	cases := []struct {
 		name, key, body string
@@ -165,7 +165,7 @@ func TestKeysCreate(t *testing.T) {
 			if (got.ExpiresAt == nil) != (c.wantExpires == nil) || got.ExpiresAt != nil && !got.ExpiresAt.Equal(*c.wantExpires) {
 				t.Errorf("expires_at = %v, want %v", got.ExpiresAt, c.wantExpires)
 			}
-			if ParseKey(got.Key, "kg") != nil || KeyID(got.Key) != got.ID || got.Owner != "acme" || got.Status != "active" {
+			if keyformat.Parse(got.Key, "kg") != nil || keyformat.ID(got.Key) != got.ID || got.Owner != "acme" || got.Status != "active" {
 				t.Errorf("created = %+v", got)
 			}
 			if w.Header().Get("Location") != "/v1/keys/"+got.ID {
@@ -228,7 +228,7 @@ func TestKeysBadInput(t *testing.T) {
 
 func TestKeysRotationGrace(t *testing.T) {
 	s := newKeysServer(t)
-	oldKey, old := mintTestKey(t, s.store, "acme", manage, func(k *Key) { k.Name = "prod" })
+	oldKey, old := mintTestKey(t, s.store, "acme", manage, func(k *store.Key) { k.Name = "prod" })
 	if w := s.call("GET", "/", oldKey, ""); w.Code != 200 { // cached before the rotation
 		t.Fatal(w.Code)
 	}
@@ -255,7 +255,7 @@ func TestKeysRotationGrace(t *testing.T) {
 	wantProblem(t, s.call("POST", "/v1/keys/"+old.ID+"/rotate", got.Key, `{"grace":"1h"}`), 409, "key_not_active")
 
 	// The grace never extends an expiry, and an empty body means 24h.
-	_, short := mintTestKey(t, s.store, "acme", func(k *Key) { k.ExpiresAt = s.clock.Now().Add(10 * time.Minute) })
+	_, short := mintTestKey(t, s.store, "acme", func(k *store.Key) { k.ExpiresAt = s.clock.Now().Add(10 * time.Minute) })
 	var again RotatedKeyView
 	mustJSON(t, s.call("POST", "/v1/keys/"+short.ID+"/rotate", got.Key, ""), 201, &again)
 	if !again.Replaces.ExpiresAt.Equal(s.clock.Now().Add(10 * time.Minute)) {
@@ -279,7 +279,7 @@ func TestKeysRevokeThenUseOnSameInstance(t *testing.T) {
 	wantProblem(t, s.call("GET", "/", victimKey, ""), 401, "invalid_api_key")
 
 	// A key may revoke itself.
-	if w := s.call("DELETE", "/v1/keys/"+KeyID(admin), admin, ""); w.Code != 204 {
+	if w := s.call("DELETE", "/v1/keys/"+keyformat.ID(admin), admin, ""); w.Code != 204 {
 		t.Fatalf("self-revoke = %d", w.Code)
 	}
 	wantProblem(t, s.call("GET", "/v1/keys", admin, ""), 401, "invalid_api_key")
@@ -291,14 +291,14 @@ func TestKeysRevokeThenUseOnSameInstance(t *testing.T) {
 
 func TestKeysPagination(t *testing.T) {
 	s := newKeysServer(t)
-	admin, _ := mintTestKey(t, s.store, "acme", manage, func(k *Key) { k.CreatedAt = t0.Add(-time.Hour) })
+	admin, _ := mintTestKey(t, s.store, "acme", manage, func(k *store.Key) { k.CreatedAt = t0.Add(-time.Hour) })
 	for i := range 24 {
 		// Pairs share a creation time, so that ties on time are paged by ID.
-		mintTestKey(t, s.store, "acme", func(k *Key) { k.CreatedAt = t0.Add(time.Duration(i/2) * time.Second) })
+		mintTestKey(t, s.store, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(i/2) * time.Second) })
 	}
 	mintTestKey(t, s.store, "other")
 	var want []string
-	for k, err := range OwnerKeys(t.Context(), s.store, "acme", MaxPageLimit) {
+	for k, err := range store.OwnerKeys(t.Context(), s.store, "acme", store.MaxPageLimit) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -329,7 +329,7 @@ func TestKeysPagination(t *testing.T) {
 }
 
 // newKeysServerOn is a Server on store with a fake clock.
-func newKeysServerOn(t *testing.T, store KeyStore) *keysServer {
+func newKeysServerOn(t *testing.T, store store.KeyStore) *keysServer {
 	t.Helper()
 	clock := newFakeClock()
 	log, buf := testLogger()
@@ -356,12 +356,12 @@ func effectiveBurst(k KeyView) int {
 // never has a limit, scope or expiry broader than its caller's: rotating a
 // sibling takes, per field, the tighter of the sibling's and the caller's.
 func TestKeysNoBroaderThanCaller(t *testing.T) {
-	bingoOnly := func(k *Key) { k.Scopes = []string{ScopeBingoCheck} }
-	limit := func(rate float64, burst int, quota int64) func(*Key) {
-		return func(k *Key) { k.RateLimit, k.Burst, k.MonthlyQuota = rate, burst, quota }
+	bingoOnly := func(k *store.Key) { k.Scopes = []string{ScopeBingoCheck} }
+	limit := func(rate float64, burst int, quota int64) func(*store.Key) {
+		return func(k *store.Key) { k.RateLimit, k.Burst, k.MonthlyQuota = rate, burst, quota }
 	}
-	expires := func(d time.Duration) func(*Key) { // 0: never
-		return func(k *Key) {
+	expires := func(d time.Duration) func(*store.Key) { // 0: never
+		return func(k *store.Key) {
 			if d != 0 {
 				k.ExpiresAt = t0.Add(d)
 			}
@@ -369,21 +369,21 @@ func TestKeysNoBroaderThanCaller(t *testing.T) {
 	}
 	cases := []struct {
 		name           string
-		caller, target func(*Key)
+		caller, target func(*store.Key)
 		rate           float64
 		burst          int
 		quota          int64
 		expires        time.Duration // 0: never
 	}{
 		{"rate and quota of a limited caller", limit(1, 0, 40), limit(0, 0, 0), 1, 1, 40, 0},
-		{"rate tighter on the target", limit(5, 5, 0), limit(1, 1, 0), 1, 1, 0, 0},
+		{"rate store.Tighter on the target", limit(5, 5, 0), limit(1, 1, 0), 1, 1, 0, 0},
 		{"burst of the caller", limit(10, 2, 0), limit(10, 50, 0), 10, 2, 0, 0},
 		{"caller's one second's worth", limit(1, 0, 0), limit(1, 100, 0), 1, 1, 0, 0},
-		{"burst tighter on the target", limit(10, 0, 0), limit(100, 3, 0), 10, 3, 0, 0},
-		{"quota tighter on the target", limit(0, 0, 40), limit(0, 0, 10), 0, 0, 10, 0},
+		{"burst store.Tighter on the target", limit(10, 0, 0), limit(100, 3, 0), 10, 3, 0, 0},
+		{"quota store.Tighter on the target", limit(0, 0, 40), limit(0, 0, 10), 0, 0, 10, 0},
 		{"quota of the caller", limit(0, 0, 40), limit(0, 0, 1000), 0, 0, 40, 0},
 		{"expiry of the caller", expires(time.Hour), expires(0), 0, 0, 0, time.Hour},
-		{"expiry tighter on the target", expires(2 * time.Hour), expires(time.Hour), 0, 0, 0, time.Hour},
+		{"expiry store.Tighter on the target", expires(2 * time.Hour), expires(time.Hour), 0, 0, 0, time.Hour},
 		{"unlimited both", limit(0, 0, 0), limit(0, 0, 0), 0, 0, 0, 0},
 	}
 	forEachStore(t, func(t *testing.T, s *keysServer) {
@@ -430,10 +430,10 @@ func TestKeysNoBroaderThanCaller(t *testing.T) {
 // every scope of the target key, and that the audit entry names the actor.
 func TestKeysRevokeNeedsTargetScopes(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s *keysServer) {
-		onlyManage, om := mintTestKey(t, s.store, "acme", func(k *Key) { k.Scopes = []string{ScopeKeysManage} })
+		onlyManage, om := mintTestKey(t, s.store, "acme", func(k *store.Key) { k.Scopes = []string{ScopeKeysManage} })
 		_, broad := mintTestKey(t, s.store, "acme", manage)
 		_, defaults := mintTestKey(t, s.store, "acme")
-		for _, target := range []Key{broad, defaults} {
+		for _, target := range []store.Key{broad, defaults} {
 			for _, c := range []struct{ method, path, body string }{
 				{"DELETE", "/v1/keys/" + target.ID, ""},
 				{"POST", "/v1/keys/" + target.ID + "/rotate", `{"grace":"1h"}`},
@@ -447,8 +447,8 @@ func TestKeysRevokeNeedsTargetScopes(t *testing.T) {
 				t.Errorf("a keys:manage-only key changed a broader key: %+v", got)
 			}
 		}
-		narrowKey, narrow := mintTestKey(t, s.store, "acme", func(k *Key) { k.Scopes = []string{ScopeKeysManage, ScopeBingoCheck} })
-		_, bingo := mintTestKey(t, s.store, "acme", func(k *Key) { k.Scopes = []string{ScopeBingoCheck} })
+		narrowKey, narrow := mintTestKey(t, s.store, "acme", func(k *store.Key) { k.Scopes = []string{ScopeKeysManage, ScopeBingoCheck} })
+		_, bingo := mintTestKey(t, s.store, "acme", func(k *store.Key) { k.Scopes = []string{ScopeBingoCheck} })
 		if w := s.call("DELETE", "/v1/keys/"+bingo.ID, narrowKey, ""); w.Code != 204 {
 			t.Fatalf("revoking a narrower key = %d %s", w.Code, w.Body)
 		}
@@ -469,7 +469,7 @@ func TestKeysRevokeNeedsTargetScopes(t *testing.T) {
 // format character (bidi override, zero-width space) is refused like one
 // with a control character.
 func TestKeysNamesRefuseFormatCharacters(t *testing.T) {
-	s := newKeysServerOn(t, NewMemoryStore())
+	s := newKeysServerOn(t, memstore.New())
 	key, _ := mintTestKey(t, s.store, "acme", manage)
 	for _, name := range []string{"invoice\u202Etxt.exe", "a\u200Bb", "\uFEFFbom", "a\u0007"} {
 		body, _ := json.Marshal(map[string]string{"name": name})
@@ -483,7 +483,7 @@ func TestKeysNamesRefuseFormatCharacters(t *testing.T) {
 // TestKeysBoundedEchoes sends a huge value to every place that quotes client
 // input back, and checks that the answer stays small.
 func TestKeysBoundedEchoes(t *testing.T) {
-	s := newKeysServerOn(t, NewMemoryStore())
+	s := newKeysServerOn(t, memstore.New())
 	key, k := mintTestKey(t, s.store, "acme", manage)
 	big := strings.Repeat("x", 60_000) // a body stays under 64 KiB
 	huge := strings.Repeat("y", 500_000)
@@ -526,7 +526,7 @@ func TestKeysBoundedEchoes(t *testing.T) {
 // TestKeysDurationBounds checks expires_in and grace at their bounds: an
 // expiry is at least 1s, so that no key is born expired.
 func TestKeysDurationBounds(t *testing.T) {
-	s := newKeysServerOn(t, NewMemoryStore())
+	s := newKeysServerOn(t, memstore.New())
 	key, _ := mintTestKey(t, s.store, "acme", manage)
 	for _, c := range []struct {
 		expiresIn string

@@ -31,9 +31,9 @@ func emulatorConfig(t testing.TB, change ...func(*Config)) Config {
 
 // newEmulatorStore returns a FirestoreStore on the emulator, in a project of
 // the test's own.
-func newEmulatorStore(t testing.TB, change ...func(*Config)) *FirestoreStore {
+func newEmulatorStore(t testing.TB, change ...func(*Config)) *firestorestore.Store {
 	t.Helper()
-	s := NewFirestoreStore(emulatorConfig(t, change...))
+	s := firestorestore.New(emulatorConfig(t, change...))
 	t.Cleanup(func() { s.Close() })
 	return s
 }
@@ -41,9 +41,9 @@ func newEmulatorStore(t testing.TB, change ...func(*Config)) *FirestoreStore {
 // store is what both keygate stores are: a KeyStore, a UsageStore and a
 // PlanStore.
 type store interface {
-	KeyStore
-	UsageStore
-	PlanStore
+	store.KeyStore
+	store.UsageStore
+	store.PlanStore
 }
 
 // storeImpls are the store implementations that must pass the contracts:
@@ -52,7 +52,7 @@ var storeImpls = []struct {
 	name string
 	new  func(t *testing.T) store
 }{
-	{"memory", func(t *testing.T) store { return NewMemoryStore() }},
+	{"memory", func(t *testing.T) store { return memstore.New() }},
 	{"firestore", func(t *testing.T) store { return newEmulatorStore(t) }},
 }
 
@@ -69,11 +69,11 @@ func TestKeyStoreContract(t *testing.T) {
 
 var storeContract = []struct {
 	name string
-	run  func(t *testing.T, s KeyStore)
+	run  func(t *testing.T, s store.KeyStore)
 }{
-	{"create then get returns the same key", func(t *testing.T, s KeyStore) {
+	{"create then get returns the same key", func(t *testing.T, s store.KeyStore) {
 		ctx := context.Background()
-		_, want := mintTestKey(t, s, "acme", func(k *Key) {
+		_, want := mintTestKey(t, s, "acme", func(k *store.Key) {
 			k.Scopes = []string{"bingo:check", "keys:manage"}
 			k.CreatedAt = t0.Add(123456789 * time.Nanosecond)
 			k.ExpiresAt = t0.Add(time.Hour)
@@ -89,7 +89,7 @@ var storeContract = []struct {
 			t.Errorf("CreatedAt = %v, want UTC to the microsecond", got.CreatedAt)
 		}
 	}},
-	{"absent scopes and expiry read back empty", func(t *testing.T, s KeyStore) {
+	{"absent scopes and expiry read back empty", func(t *testing.T, s store.KeyStore) {
 		_, want := mintTestKey(t, s, "acme")
 		got, err := s.Get(context.Background(), want.ID)
 		if err != nil {
@@ -99,21 +99,21 @@ var storeContract = []struct {
 			t.Errorf("Get = %+v, want empty scopes, no expiry, not revoked", got)
 		}
 	}},
-	{"get unknown is ErrKeyNotFound", func(t *testing.T, s KeyStore) {
-		if _, err := s.Get(context.Background(), KeyID("nope")); !errors.Is(err, ErrKeyNotFound) {
+	{"get unknown is ErrKeyNotFound", func(t *testing.T, s store.KeyStore) {
+		if _, err := s.Get(context.Background(), keyformat.ID("nope")); !errors.Is(err, store.ErrKeyNotFound) {
 			t.Errorf("Get = %v, want ErrKeyNotFound", err)
 		}
 	}},
-	{"create twice is ErrKeyExists", func(t *testing.T, s KeyStore) {
+	{"create twice is ErrKeyExists", func(t *testing.T, s store.KeyStore) {
 		_, k := mintTestKey(t, s, "acme")
-		if err := s.Create(context.Background(), k); !errors.Is(err, ErrKeyExists) {
+		if err := s.Create(context.Background(), k); !errors.Is(err, store.ErrKeyExists) {
 			t.Errorf("second Create = %v, want ErrKeyExists", err)
 		}
 	}},
-	{"list by owner is newest first and isolated", func(t *testing.T, s KeyStore) {
+	{"list by owner is newest first and isolated", func(t *testing.T, s store.KeyStore) {
 		var ids []string
 		for i := range 3 {
-			_, k := mintTestKey(t, s, "acme", func(k *Key) { k.CreatedAt = t0.Add(time.Duration(i) * time.Minute) })
+			_, k := mintTestKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(i) * time.Minute) })
 			ids = append([]string{k.ID}, ids...)
 		}
 		mintTestKey(t, s, "other")
@@ -125,25 +125,25 @@ var storeContract = []struct {
 			t.Errorf("ListByOwner = %v, next %v; want %v, no next", got, page.Next, ids)
 		}
 	}},
-	{"list of an owner without keys is an empty last page", func(t *testing.T, s KeyStore) {
+	{"list of an owner without keys is an empty last page", func(t *testing.T, s store.KeyStore) {
 		mintTestKey(t, s, "acme")
-		for _, after := range []*PagePosition{nil, {t0.Add(time.Hour), KeyID("x")}} {
+		for _, after := range []*store.PagePosition{nil, {t0.Add(time.Hour), keyformat.ID("x")}} {
 			page, err := s.ListByOwner(context.Background(), "nobody", after, 1)
 			if err != nil || page.Keys == nil || len(page.Keys) != 0 || page.Next != nil {
 				t.Errorf("ListByOwner(nobody, after %v) = %+v, %v; want an empty non-nil page, no next", after, page, err)
 			}
 		}
 	}},
-	{"list orders ties on creation time by ID, descending", func(t *testing.T, s KeyStore) {
-		var keys []Key
+	{"list orders ties on creation time by ID, descending", func(t *testing.T, s store.KeyStore) {
+		var keys []store.Key
 		// Three keys share a time and two another, a microsecond apart:
 		// Firestore's precision.
 		for _, us := range []int{0, 0, 0, 1, 1, 2, -1} {
-			_, k := mintTestKey(t, s, "acme", func(k *Key) { k.CreatedAt = t0.Add(time.Duration(us) * time.Microsecond) })
+			_, k := mintTestKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(us) * time.Microsecond) })
 			keys = append(keys, k)
 		}
 		want := slices.Clone(keys)
-		slices.SortFunc(want, func(a, b Key) int {
+		slices.SortFunc(want, func(a, b store.Key) int {
 			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
 				return c
 			}
@@ -160,19 +160,19 @@ var storeContract = []struct {
 			t.Errorf("listed keys differ from the stored ones:\n%+v\nwant %+v", page.Keys, want)
 		}
 	}},
-	{"list pages continue where the last ended, without gaps or repeats", func(t *testing.T, s KeyStore) {
+	{"list pages continue where the last ended, without gaps or repeats", func(t *testing.T, s store.KeyStore) {
 		ctx := context.Background()
 		for i := range 11 { // in pairs of equal times, so pages end inside ties
-			mintTestKey(t, s, "acme", func(k *Key) { k.CreatedAt = t0.Add(time.Duration(i/2) * time.Second) })
+			mintTestKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(i/2) * time.Second) })
 		}
-		mintTestKey(t, s, "other", func(k *Key) { k.CreatedAt = t0.Add(3 * time.Second) })
+		mintTestKey(t, s, "other", func(k *store.Key) { k.CreatedAt = t0.Add(3 * time.Second) })
 		all, err := s.ListByOwner(ctx, "acme", nil, 100)
 		if err != nil || len(all.Keys) != 11 {
 			t.Fatalf("ListByOwner = %d keys, %v", len(all.Keys), err)
 		}
 		for _, limit := range []int{1, 2, 3, 4, 10, 11} {
 			var got []string
-			var after *PagePosition
+			var after *store.PagePosition
 			for pages := 1; ; pages++ {
 				page, err := s.ListByOwner(ctx, "acme", after, limit)
 				if err != nil {
@@ -188,8 +188,8 @@ var storeContract = []struct {
 					}
 					break
 				}
-				if last := page.Keys[len(page.Keys)-1]; *page.Next != PositionOf(last) {
-					t.Errorf("limit %d: next %v, want the last key's position %v", limit, *page.Next, PositionOf(last))
+				if last := page.Keys[len(page.Keys)-1]; *page.Next != store.PositionOf(last) {
+					t.Errorf("limit %d: next %v, want the last key's position %v", limit, *page.Next, store.PositionOf(last))
 				}
 				after = page.Next
 			}
@@ -198,10 +198,10 @@ var storeContract = []struct {
 			}
 		}
 	}},
-	{"list tells a next page only when a key follows", func(t *testing.T, s KeyStore) {
+	{"list tells a next page only when a key follows", func(t *testing.T, s store.KeyStore) {
 		ctx := context.Background()
 		for i := range 3 {
-			mintTestKey(t, s, "acme", func(k *Key) { k.CreatedAt = t0.Add(time.Duration(i) * time.Second) })
+			mintTestKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(i) * time.Second) })
 		}
 		for limit, wantNext := range map[int]bool{1: true, 2: true, 3: false, 4: false} {
 			page, err := s.ListByOwner(ctx, "acme", nil, limit)
@@ -219,11 +219,11 @@ var storeContract = []struct {
 			t.Errorf("the last 2 of 3 = %d keys, next %v, %v; want 2, no next", len(rest.Keys), rest.Next, err)
 		}
 	}},
-	{"a position holds when its key is gone", func(t *testing.T, s KeyStore) {
+	{"a position holds when its key is gone", func(t *testing.T, s store.KeyStore) {
 		ctx := context.Background()
 		var ids []string
 		for i := range 4 {
-			_, k := mintTestKey(t, s, "acme", func(k *Key) { k.CreatedAt = t0.Add(time.Duration(-i) * time.Second) })
+			_, k := mintTestKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(-i) * time.Second) })
 			ids = append(ids, k.ID)
 		}
 		first, err := s.ListByOwner(ctx, "acme", nil, 2)
@@ -238,14 +238,14 @@ var storeContract = []struct {
 			t.Errorf("after a deleted key = %v, %v; want %v", got, err, ids[2:])
 		}
 	}},
-	{"list refuses a limit below 1 or above MaxPageLimit", func(t *testing.T, s KeyStore) {
-		for _, limit := range []int{0, -1, MaxPageLimit + 1} {
+	{"list refuses a limit below 1 or above MaxPageLimit", func(t *testing.T, s store.KeyStore) {
+		for _, limit := range []int{0, -1, store.MaxPageLimit + 1} {
 			if _, err := s.ListByOwner(context.Background(), "acme", nil, limit); err == nil {
 				t.Errorf("ListByOwner(limit %d) succeeded", limit)
 			}
 		}
 	}},
-	{"revoke sets revoked_at once", func(t *testing.T, s KeyStore) {
+	{"revoke sets revoked_at once", func(t *testing.T, s store.KeyStore) {
 		ctx := context.Background()
 		_, k := mintTestKey(t, s, "acme")
 		at := t0.Add(time.Hour)
@@ -261,29 +261,29 @@ var storeContract = []struct {
 		if !stored.RevokedAt.Equal(at) || stored.Status(at) != "revoked" {
 			t.Errorf("stored RevokedAt = %v", stored.RevokedAt)
 		}
-		if _, err := s.Revoke(ctx, KeyID("nope"), at); !errors.Is(err, ErrKeyNotFound) {
+		if _, err := s.Revoke(ctx, keyformat.ID("nope"), at); !errors.Is(err, store.ErrKeyNotFound) {
 			t.Errorf("Revoke(unknown) = %v, want ErrKeyNotFound", err)
 		}
 	}},
-	{"delete removes the key", func(t *testing.T, s KeyStore) {
+	{"delete removes the key", func(t *testing.T, s store.KeyStore) {
 		ctx := context.Background()
 		_, k := mintTestKey(t, s, "acme")
 		if err := s.Delete(ctx, k.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Get(ctx, k.ID); !errors.Is(err, ErrKeyNotFound) {
+		if _, err := s.Get(ctx, k.ID); !errors.Is(err, store.ErrKeyNotFound) {
 			t.Errorf("Get after Delete = %v", err)
 		}
-		if err := s.Delete(ctx, k.ID); !errors.Is(err, ErrKeyNotFound) {
+		if err := s.Delete(ctx, k.ID); !errors.Is(err, store.ErrKeyNotFound) {
 			t.Errorf("second Delete = %v, want ErrKeyNotFound", err)
 		}
 	}},
-	{"rotate stores the replacement and shortens the old expiry", func(t *testing.T, s KeyStore) {
+	{"rotate stores the replacement and shortens the old expiry", func(t *testing.T, s store.KeyStore) {
 		ctx := context.Background()
 		_, old := mintTestKey(t, s, "acme")
-		_, longLived := mintTestKey(t, s, "acme", func(k *Key) { k.ExpiresAt = t0.Add(time.Hour) })
+		_, longLived := mintTestKey(t, s, "acme", func(k *store.Key) { k.ExpiresAt = t0.Add(time.Hour) })
 		for _, c := range []struct {
-			old       Key
+			old       store.Key
 			graceEnd  time.Time
 			wantUntil time.Time
 		}{
@@ -291,7 +291,7 @@ var storeContract = []struct {
 			{longLived, t0.Add(48 * time.Hour), t0.Add(time.Hour)},          // never later than its own
 			{longLived, t0.Add(30 * time.Minute), t0.Add(30 * time.Minute)}, // or earlier
 		} {
-			_, repl, _ := MintKey("kg", Key{Owner: "acme", CreatedAt: t0})
+			_, repl, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
 			got, err := s.Rotate(ctx, c.old.ID, repl, c.graceEnd)
 			if err != nil {
 				t.Fatal(err)
@@ -307,28 +307,28 @@ var storeContract = []struct {
 			}
 		}
 	}},
-	{"rotate refuses an inactive or unknown key and stores nothing", func(t *testing.T, s KeyStore) {
+	{"rotate refuses an inactive or unknown key and stores nothing", func(t *testing.T, s store.KeyStore) {
 		ctx := context.Background()
-		_, revoked := mintTestKey(t, s, "acme", func(k *Key) { k.RevokedAt = t0.Add(-time.Minute) })
-		_, expired := mintTestKey(t, s, "acme", func(k *Key) { k.ExpiresAt = t0 })
+		_, revoked := mintTestKey(t, s, "acme", func(k *store.Key) { k.RevokedAt = t0.Add(-time.Minute) })
+		_, expired := mintTestKey(t, s, "acme", func(k *store.Key) { k.ExpiresAt = t0 })
 		for _, c := range []struct {
 			id   string
 			want error
-		}{{revoked.ID, ErrKeyInactive}, {expired.ID, ErrKeyInactive}, {KeyID("nope"), ErrKeyNotFound}} {
-			_, repl, _ := MintKey("kg", Key{Owner: "acme", CreatedAt: t0})
+		}{{revoked.ID, store.ErrKeyInactive}, {expired.ID, store.ErrKeyInactive}, {keyformat.ID("nope"), store.ErrKeyNotFound}} {
+			_, repl, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
 			if _, err := s.Rotate(ctx, c.id, repl, t0.Add(time.Hour)); !errors.Is(err, c.want) {
 				t.Errorf("Rotate = %v, want %v", err, c.want)
 			}
-			if _, err := s.Get(ctx, repl.ID); !errors.Is(err, ErrKeyNotFound) {
+			if _, err := s.Get(ctx, repl.ID); !errors.Is(err, store.ErrKeyNotFound) {
 				t.Errorf("the refused rotation stored its replacement: %v", err)
 			}
 		}
 	}},
-	{"a cancelled context is an error, not a not-found", func(t *testing.T, s KeyStore) {
+	{"a cancelled context is an error, not a not-found", func(t *testing.T, s store.KeyStore) {
 		_, k := mintTestKey(t, s, "acme")
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := s.Get(ctx, k.ID); err == nil || errors.Is(err, ErrKeyNotFound) {
+		if _, err := s.Get(ctx, k.ID); err == nil || errors.Is(err, store.ErrKeyNotFound) {
 			t.Errorf("Get with a cancelled context = %v", err)
 		}
 	}},
@@ -340,14 +340,14 @@ var storeContract = []struct {
 func TestFirestoreStoreDownTimesOut(t *testing.T) {
 	emulator.Host(t)
 	t.Setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:1") // nothing listens there
-	s := NewFirestoreStore(testConfig(func(c *Config) {
+	s := firestorestore.New(testConfig(func(c *Config) {
 		c.Project = "demo-down"
 		c.StoreTimeout = 300 * time.Millisecond
 	}))
 	defer s.Close()
 	start := time.Now()
-	_, err := s.Get(context.Background(), KeyID("x"))
-	if err == nil || errors.Is(err, ErrKeyNotFound) {
+	_, err := s.Get(context.Background(), keyformat.ID("x"))
+	if err == nil || errors.Is(err, store.ErrKeyNotFound) {
 		t.Errorf("Get = %v, want an unavailability error", err)
 	}
 	if d := time.Since(start); d > 3*time.Second {
@@ -359,7 +359,7 @@ func TestFirestoreStoreDownTimesOut(t *testing.T) {
 // schema of the README, and nothing that holds the key.
 func TestFirestoreDocumentHasNoKey(t *testing.T) {
 	s := newEmulatorStore(t)
-	key, k := mintTestKey(t, s, "acme", func(k *Key) { k.Scopes = []string{"bingo:check"} })
+	key, k := mintTestKey(t, s, "acme", func(k *store.Key) { k.Scopes = []string{"bingo:check"} })
 	client, err := s.Client(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -385,13 +385,13 @@ func TestFirestoreDocumentHasNoKey(t *testing.T) {
 			t.Errorf("field %s missing", name)
 		}
 	}
-	if snap.Ref.ID != KeyID(key) {
+	if snap.Ref.ID != keyformat.ID(key) {
 		t.Errorf("document ID = %s, want KeyID", snap.Ref.ID)
 	}
 }
 
 // keyIDs are the keys' IDs.
-func keyIDs(keys []Key) []string {
+func keyIDs(keys []store.Key) []string {
 	ids := []string{}
 	for _, k := range keys {
 		ids = append(ids, k.ID)

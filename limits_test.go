@@ -12,7 +12,7 @@ import (
 )
 
 // limitsServer is a Server on a memory store with a fake clock.
-func limitsServer(t *testing.T, store KeyStore, change ...func(*Config)) (*Server, *fakeClock) {
+func limitsServer(t *testing.T, store store.KeyStore, change ...func(*Config)) (*Server, *fakeClock) {
 	t.Helper()
 	clock := newFakeClock()
 	log, _ := testLogger()
@@ -31,9 +31,9 @@ func get(s *Server, key string) *httptest.ResponseRecorder {
 }
 
 func TestRateLimit(t *testing.T) {
-	store := NewMemoryStore()
+	store := memstore.New()
 	s, clock := limitsServer(t, store)
-	key, _ := mintTestKey(t, store, "acme", func(k *Key) { k.RateLimit, k.Burst = 2, 3 })
+	key, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.RateLimit, k.Burst = 2, 3 })
 	steps := []struct {
 		advance                 time.Duration
 		status                  int
@@ -64,7 +64,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestRateLimitDefaults(t *testing.T) {
-	store := NewMemoryStore()
+	store := memstore.New()
 	unlimited, _ := mintTestKey(t, store, "acme")
 	s, _ := limitsServer(t, store)
 	for range 50 {
@@ -79,14 +79,14 @@ func TestRateLimitDefaults(t *testing.T) {
 	}
 	// A key's own limit only tightens its owner's: a looser one does not
 	// beat the default, a tighter one applies first.
-	loose, _ := mintTestKey(t, store, "beta", func(k *Key) { k.RateLimit, k.Burst = 100, 100 })
+	loose, _ := mintTestKey(t, store, "beta", func(k *store.Key) { k.RateLimit, k.Burst = 100, 100 })
 	for i, want := range []int{200, 200, 429} {
 		w := get(d, loose)
 		if w.Code != want || w.Header().Get("RateLimit-Limit") != "2" {
 			t.Fatalf("looser key, request %d = %d with RateLimit-Limit %q, want %d under the owner's 2", i, w.Code, w.Header().Get("RateLimit-Limit"), want)
 		}
 	}
-	tight, _ := mintTestKey(t, store, "gamma", func(k *Key) { k.RateLimit, k.Burst = 1, 1 })
+	tight, _ := mintTestKey(t, store, "gamma", func(k *store.Key) { k.RateLimit, k.Burst = 1, 1 })
 	if w := get(d, tight); w.Code != 200 || w.Header().Get("RateLimit-Limit") != "1" {
 		t.Errorf("tighter key = %d with RateLimit-Limit %q, want 200 under its own 1", w.Code, w.Header().Get("RateLimit-Limit"))
 	}
@@ -101,9 +101,9 @@ func TestQuota(t *testing.T) {
 	}
 }
 
-func testQuota(t *testing.T, store KeyStore) {
+func testQuota(t *testing.T, store store.KeyStore) {
 	s, clock := limitsServer(t, store)
-	key, _ := mintTestKey(t, store, "acme", func(k *Key) { k.MonthlyQuota = 5 })
+	key, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.MonthlyQuota = 5 })
 	for i := range 5 {
 		if w := get(s, key); w.Code != 200 {
 			t.Fatalf("request %d = %d", i, w.Code)
@@ -140,9 +140,9 @@ func TestQuotaAcrossInstances(t *testing.T) {
 	}
 }
 
-func testQuotaAcrossInstances(t *testing.T, store KeyStore) {
+func testQuotaAcrossInstances(t *testing.T, store store.KeyStore) {
 	a, _ := limitsServer(t, store)
-	key, _ := mintTestKey(t, store, "acme", func(k *Key) { k.MonthlyQuota = 10 })
+	key, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.MonthlyQuota = 10 })
 	for range 6 {
 		get(a, key)
 	}
@@ -167,11 +167,11 @@ func testQuotaAcrossInstances(t *testing.T, store KeyStore) {
 }
 
 func TestUsageEndpoint(t *testing.T) {
-	store := NewMemoryStore()
+	store := memstore.New()
 	s, clock := limitsServer(t, store)
-	key, k := mintTestKey(t, store, "acme", func(k *Key) { k.MonthlyQuota = 1000 })
-	noScope, _ := mintTestKey(t, store, "acme", func(k *Key) { k.Scopes = []string{ScopeBingoCheck} })
-	store.AddUsage(context.Background(), "old", 1, []UsageCount{{KeyID: k.ID, Day: "2026-11-01", Requests: 7}, {KeyID: k.ID, Day: "2026-10-31", Requests: 3}})
+	key, k := mintTestKey(t, store, "acme", func(k *store.Key) { k.MonthlyQuota = 1000 })
+	noScope, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.Scopes = []string{ScopeBingoCheck} })
+	store.AddUsage(context.Background(), "old", 1, []store.UsageCount{{KeyID: k.ID, Day: "2026-11-01", Requests: 7}, {KeyID: k.ID, Day: "2026-10-31", Requests: 3}})
 	for range 4 {
 		get(s, key)
 	}
@@ -190,7 +190,7 @@ func TestUsageEndpoint(t *testing.T) {
 	if v.Month != "2026-11" || v.MonthTotal != 7+4+2 || v.MonthlyQuota == nil || *v.MonthlyQuota != 1000 {
 		t.Errorf("usage = %+v", v)
 	}
-	want := []DayUsage{{"2026-10-31", 3}, {"2026-11-01", 7}, {"2026-11-27", 4}, {"2026-11-28", 2}}
+	want := []store.DayUsage{{"2026-10-31", 3}, {"2026-11-01", 7}, {"2026-11-27", 4}, {"2026-11-28", 2}}
 	if len(v.Days) != len(want) {
 		t.Fatalf("days = %v, want %v", v.Days, want)
 	}
@@ -224,10 +224,10 @@ func TestUsageEndpoint(t *testing.T) {
 // limit and metering (the key has a rate limit it never reaches and a
 // quota).
 func BenchmarkMeteredHotPath(b *testing.B) {
-	store := NewMemoryStore()
+	store := memstore.New()
 	log, _ := testLogger()
 	cfg := testConfig(func(c *Config) { c.FlushInterval = time.Hour })
-	key, _ := mintTestKey(b, store, "acme", func(k *Key) { k.RateLimit, k.Burst, k.MonthlyQuota = 1e6, 1e6, 1e12 })
+	key, _ := mintTestKey(b, store, "acme", func(k *store.Key) { k.RateLimit, k.Burst, k.MonthlyQuota = 1e6, 1e6, 1e12 })
 	keys := NewKeyCache(cfg, store, time.Now, log)
 	authOnly := NewAuthenticator(cfg, keys, time.Now, log).Middleware(http.HandlerFunc(handleHello))
 	full := NewServer(cfg, store, Options{Logger: log})
@@ -256,11 +256,11 @@ func BenchmarkMeteredHotPath(b *testing.B) {
 // TestQuotaReadOnlyForQuotaKeys checks that reading the month total costs a
 // store call only for keys with a quota, once per key refresh.
 func TestQuotaReadOnlyForQuotaKeys(t *testing.T) {
-	store := &readCounter{MemoryStore: NewMemoryStore()}
+	store := &readCounter{MemoryStore: memstore.New()}
 	monthReads := func() int64 { return store.keyMonths.Load() + store.keyBoth.Load() }
 	s, clock := limitsServer(t, store)
 	plain, _ := mintTestKey(t, store, "acme")
-	quota, _ := mintTestKey(t, store, "acme", func(k *Key) { k.MonthlyQuota = 100 })
+	quota, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.MonthlyQuota = 100 })
 	for range 3 { // three fresh windows
 		for range 5 {
 			get(s, plain)
@@ -296,7 +296,7 @@ func TestQuotaExactUnderConcurrency(t *testing.T) {
 			for trial := range trials {
 				s, _ := limitsServer(t, store, func(c *Config) { c.StoreTimeout = 20 * time.Second })
 				// A rate limit far above the burst, as most quota keys have.
-				key, k := mintTestKey(t, store, "acme", func(k *Key) { k.MonthlyQuota, k.RateLimit, k.Burst = 10, 1000, 100 })
+				key, k := mintTestKey(t, store, "acme", func(k *store.Key) { k.MonthlyQuota, k.RateLimit, k.Burst = 10, 1000, 100 })
 				srv := httptest.NewServer(s)
 				defer srv.Close()
 				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
@@ -332,7 +332,7 @@ func TestQuotaExactUnderConcurrency(t *testing.T) {
 				if err := s.Meter().Flush(context.Background()); err != nil {
 					t.Fatal(err)
 				}
-				if n := monthTotal(t, store.(UsageStore), k.ID); n != 10 {
+				if n := monthTotal(t, store.(store.UsageStore), k.ID); n != 10 {
 					t.Fatalf("trial %d: stored %d, want 10", trial, n)
 				}
 			}
@@ -343,9 +343,9 @@ func TestQuotaExactUnderConcurrency(t *testing.T) {
 // slowUsageStore is a memory store whose AddUsage returns a while after it
 // has applied a batch, as a remote commit does: a reader then sees the
 // batch in the store while the meter still waits for its outcome.
-type slowUsageStore struct{ *MemoryStore }
+type slowUsageStore struct{ *memstore.Store }
 
-func (s slowUsageStore) AddUsage(ctx context.Context, instance string, seq int64, counts []UsageCount) error {
+func (s slowUsageStore) AddUsage(ctx context.Context, instance string, seq int64, counts []store.UsageCount) error {
 	err := s.MemoryStore.AddUsage(ctx, instance, seq, counts)
 	time.Sleep(time.Millisecond)
 	return err
@@ -355,9 +355,9 @@ func (s slowUsageStore) AddUsage(ctx context.Context, instance string, seq int64
 // all the time: every answer counts each request answered before it exactly
 // once (itself included), never less and never more.
 func TestUsageConsistentDuringFlushes(t *testing.T) {
-	store := slowUsageStore{NewMemoryStore()}
+	store := slowUsageStore{memstore.New()}
 	s, _ := limitsServer(t, store)
-	key, _ := mintTestKey(t, store, "acme", func(k *Key) { k.Scopes = []string{ScopeUsageRead} })
+	key, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.Scopes = []string{ScopeUsageRead} })
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {

@@ -19,7 +19,7 @@ import (
 // seedKeys stores n keys of owner straight into the store's collection, in
 // one bulk write, and returns them in ListOrder. Every third key shares its
 // creation time with the one before, so that ties are paged too.
-func seedKeys(t *testing.T, s *FirestoreStore, owner string, n int) []Key {
+func seedKeys(t *testing.T, s *firestorestore.Store, owner string, n int) []store.Key {
 	t.Helper()
 	ctx := t.Context()
 	client, err := s.Client(ctx)
@@ -27,9 +27,9 @@ func seedKeys(t *testing.T, s *FirestoreStore, owner string, n int) []Key {
 		t.Fatal(err)
 	}
 	bw := client.BulkWriter(ctx)
-	var keys []Key
+	var keys []store.Key
 	for i := range n {
-		_, k, err := MintKey("kg", Key{Owner: owner, Name: fmt.Sprint("key ", i),
+		_, k, err := store.Mint("kg", store.Key{Owner: owner, Name: fmt.Sprint("key ", i),
 			CreatedAt: t0.Add(-time.Duration(i-i/3) * time.Second)})
 		if err != nil {
 			t.Fatal(err)
@@ -37,10 +37,10 @@ func seedKeys(t *testing.T, s *FirestoreStore, owner string, n int) []Key {
 		if _, err := bw.Create(client.Collection(s.collection).Doc(k.ID), encodeKey(k)); err != nil {
 			t.Fatal(err)
 		}
-		keys = append(keys, storedKey(k))
+		keys = append(keys, store.Stored(k))
 	}
 	bw.End()
-	slices.SortFunc(keys, ListOrder)
+	slices.SortFunc(keys, store.ListOrder)
 	return keys
 }
 
@@ -54,18 +54,18 @@ func TestFirestoreListReadsOnePage(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct {
 		name      string
-		after     *PagePosition
+		after     *store.PagePosition
 		limit     int
 		wantFirst int // index in keys of the page's first key
 		wantNext  bool
 		wantReads int64
 	}{
 		{"first page of 1", nil, 1, 0, true, 2},
-		{"second page of 1", ptr(PositionOf(keys[0])), 1, 1, true, 2},
-		{"middle page of 20", ptr(PositionOf(keys[249])), 20, 250, true, 21},
+		{"second page of 1", ptr(store.PositionOf(keys[0])), 1, 1, true, 2},
+		{"middle page of 20", ptr(store.PositionOf(keys[249])), 20, 250, true, 21},
 		{"first page of 100", nil, 100, 0, true, 101},
-		{"last key", ptr(PositionOf(keys[498])), 1, 499, false, 1},
-		{"after the last key", ptr(PositionOf(keys[499])), 1, 500, false, 0},
+		{"last key", ptr(store.PositionOf(keys[498])), 1, 499, false, 1},
+		{"after the last key", ptr(store.PositionOf(keys[499])), 1, 500, false, 0},
 	} {
 		before := s.listedDocs.Load()
 		page, err := s.ListByOwner(ctx, "acme", c.after, c.limit)
@@ -90,8 +90,8 @@ func TestFirestoreListReadsOnePage(t *testing.T) {
 // token's page the next key, for as many.
 func TestKeysListReadsOnePage(t *testing.T) {
 	s := newKeysServer(t)
-	fs := s.store.(*FirestoreStore)
-	admin, _ := mintTestKey(t, s.store, "acme", manage, func(k *Key) { k.CreatedAt = t0.Add(-time.Hour) })
+	fs := s.store.(*firestorestore.Store)
+	admin, _ := mintTestKey(t, s.store, "acme", manage, func(k *store.Key) { k.CreatedAt = t0.Add(-time.Hour) })
 	keys := seedKeys(t, fs, "acme", 499)
 	token := ""
 	for i := range 2 {
@@ -221,7 +221,7 @@ func TestListQueryUsesTheIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := PositionOf(Key{ID: KeyID("x"), CreatedAt: t0})
+	after := store.PositionOf(store.Key{ID: keyformat.ID("x"), CreatedAt: t0})
 	raw, err := ownerPageQuery(client.Collection("api_keys"), "acme", &after, 20).Serialize()
 	if err != nil {
 		t.Fatal(err)

@@ -12,15 +12,15 @@ import (
 )
 
 // setPlan stores the owner's plan in store, which must keep plans.
-func setPlan(t *testing.T, store KeyStore, p Plan) {
+func setPlan(t *testing.T, store store.KeyStore, p store.Plan) {
 	t.Helper()
-	if err := store.(PlanStore).SetPlan(context.Background(), p); err != nil {
+	if err := store.(store.PlanStore).SetPlan(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // ownerKeys mints n keys of owner in store.
-func ownerKeys(t *testing.T, store KeyStore, owner string, n int, change ...func(*Key)) []string {
+func ownerKeys(t *testing.T, store store.KeyStore, owner string, n int, change ...func(*store.Key)) []string {
 	keys := make([]string, n)
 	for i := range keys {
 		keys[i], _ = mintTestKey(t, store, owner, change...)
@@ -36,7 +36,7 @@ func TestOwnerQuotaShared(t *testing.T) {
 		t.Run(impl.name, func(t *testing.T) {
 			t.Run("sequential", func(t *testing.T) {
 				store := impl.new(t)
-				setPlan(t, store, Plan{Owner: "acme", MonthlyQuota: 30})
+				setPlan(t, store, store.Plan{Owner: "acme", MonthlyQuota: 30})
 				s, _ := limitsServer(t, store, func(c *Config) { c.StoreTimeout = 20 * time.Second })
 				keys := ownerKeys(t, store, "acme", 3)
 				admitted := 0
@@ -58,7 +58,7 @@ func TestOwnerQuotaShared(t *testing.T) {
 			})
 			t.Run("concurrent", func(t *testing.T) {
 				store := impl.new(t)
-				setPlan(t, store, Plan{Owner: "acme", MonthlyQuota: 30})
+				setPlan(t, store, store.Plan{Owner: "acme", MonthlyQuota: 30})
 				s, _ := limitsServer(t, store, func(c *Config) { c.StoreTimeout = 20 * time.Second })
 				keys := ownerKeys(t, store, "acme", 3)
 				srv := httptest.NewServer(s)
@@ -93,7 +93,7 @@ func TestOwnerQuotaShared(t *testing.T) {
 				if err := s.Meter().Flush(context.Background()); err != nil {
 					t.Fatal(err)
 				}
-				if n, err := store.OwnerMonthlyUsage(context.Background(), "acme", MonthOf(t0)); err != nil || n != 30 {
+				if n, err := store.OwnerMonthlyUsage(context.Background(), "acme", store.MonthOf(t0)); err != nil || n != 30 {
 					t.Errorf("owner's stored month = %d, %v; want 30", n, err)
 				}
 			})
@@ -110,7 +110,7 @@ func TestOwnerRateShared(t *testing.T) {
 }
 
 func testOwnerRateShared(t *testing.T, store store) {
-	setPlan(t, store, Plan{Owner: "acme", RateLimit: 1, Burst: 3})
+	setPlan(t, store, store.Plan{Owner: "acme", RateLimit: 1, Burst: 3})
 	s, clock := limitsServer(t, store, func(c *Config) { c.StoreTimeout = 20 * time.Second })
 	keys := ownerKeys(t, store, "acme", 2)
 	for i := range 3 {
@@ -145,10 +145,10 @@ func TestKeyLimitsTighterThanPlan(t *testing.T) {
 	for _, impl := range storeImpls {
 		t.Run(impl.name, func(t *testing.T) {
 			store := impl.new(t)
-			setPlan(t, store, Plan{Owner: "acme", MonthlyQuota: 30, RateLimit: 100, Burst: 100})
+			setPlan(t, store, store.Plan{Owner: "acme", MonthlyQuota: 30, RateLimit: 100, Burst: 100})
 			s, _ := limitsServer(t, store, func(c *Config) { c.StoreTimeout = 20 * time.Second })
-			tight, _ := mintTestKey(t, store, "acme", func(k *Key) { k.MonthlyQuota = 5 })
-			slow, _ := mintTestKey(t, store, "acme", func(k *Key) { k.RateLimit, k.Burst = 1, 2 })
+			tight, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.MonthlyQuota = 5 })
+			slow, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.RateLimit, k.Burst = 1, 2 })
 			sibling, _ := mintTestKey(t, store, "acme")
 			for i := range 5 {
 				if w := get(s, tight); w.Code != 200 {
@@ -187,7 +187,7 @@ func TestPlanChangeAfterCacheTTL(t *testing.T) {
 					t.Fatalf("before the plan = %d", w.Code)
 				}
 			}
-			setPlan(t, store, Plan{Owner: "acme", MonthlyQuota: 3})
+			setPlan(t, store, store.Plan{Owner: "acme", MonthlyQuota: 3})
 			clock.Advance(s.keys.fresh - time.Second)
 			if w := get(s, key); w.Code != 200 {
 				t.Errorf("inside KEY_CACHE_TTL = %d, want 200: the old plan", w.Code)
@@ -209,10 +209,10 @@ func TestUsageShowsOwner(t *testing.T) {
 	for _, impl := range storeImpls {
 		t.Run(impl.name, func(t *testing.T) {
 			store := impl.new(t)
-			setPlan(t, store, Plan{Owner: "acme", MonthlyQuota: 30})
+			setPlan(t, store, store.Plan{Owner: "acme", MonthlyQuota: 30})
 			s, _ := limitsServer(t, store, func(c *Config) { c.StoreTimeout = 20 * time.Second })
 			a, _ := mintTestKey(t, store, "acme")
-			b, _ := mintTestKey(t, store, "acme", func(k *Key) { k.Scopes = []string{ScopeUsageRead} })
+			b, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.Scopes = []string{ScopeUsageRead} })
 			hit(t, s, a, 3)
 			if err := s.Meter().Flush(context.Background()); err != nil {
 				t.Fatal(err)
@@ -236,36 +236,36 @@ func TestUsageShowsOwner(t *testing.T) {
 // keys, their month totals, alone or batched with the key, and owners'
 // plans and month totals, alone or batched.
 type readCounter struct {
-	*MemoryStore
+	*memstore.Store
 	gets, keyMonths, keyBoth, plans, ownerMonths, ownerBoth atomic.Int64
 }
 
-func (s *readCounter) Get(ctx context.Context, id string) (Key, error) {
+func (s *readCounter) Get(ctx context.Context, id string) (store.Key, error) {
 	s.gets.Add(1)
 	return s.MemoryStore.Get(ctx, id)
 }
 
-func (s *readCounter) MonthlyUsage(ctx context.Context, id string, m Month) (int64, error) {
+func (s *readCounter) MonthlyUsage(ctx context.Context, id string, m store.Month) (int64, error) {
 	s.keyMonths.Add(1)
 	return s.MemoryStore.MonthlyUsage(ctx, id, m)
 }
 
-func (s *readCounter) ReadKey(ctx context.Context, id string, m Month) (Key, int64, error) {
+func (s *readCounter) ReadKey(ctx context.Context, id string, m store.Month) (store.Key, int64, error) {
 	s.keyBoth.Add(1)
 	return s.MemoryStore.ReadKey(ctx, id, m)
 }
 
-func (s *readCounter) GetPlan(ctx context.Context, owner string) (Plan, error) {
+func (s *readCounter) GetPlan(ctx context.Context, owner string) (store.Plan, error) {
 	s.plans.Add(1)
 	return s.MemoryStore.GetPlan(ctx, owner)
 }
 
-func (s *readCounter) OwnerMonthlyUsage(ctx context.Context, owner string, m Month) (int64, error) {
+func (s *readCounter) OwnerMonthlyUsage(ctx context.Context, owner string, m store.Month) (int64, error) {
 	s.ownerMonths.Add(1)
 	return s.MemoryStore.OwnerMonthlyUsage(ctx, owner, m)
 }
 
-func (s *readCounter) ReadOwner(ctx context.Context, owner string, m Month) (Plan, bool, int64, error) {
+func (s *readCounter) ReadOwner(ctx context.Context, owner string, m store.Month) (store.Plan, bool, int64, error) {
 	s.ownerBoth.Add(1)
 	return s.MemoryStore.ReadOwner(ctx, owner, m)
 }
@@ -274,8 +274,8 @@ func (s *readCounter) ReadOwner(ctx context.Context, owner string, m Month) (Pla
 // with a quota: the owner's plan and month total are read once for all its
 // keys, and refreshed in one batched read per KEY_CACHE_TTL.
 func TestOwnerReadsShared(t *testing.T) {
-	store := &readCounter{MemoryStore: NewMemoryStore()}
-	setPlan(t, store, Plan{Owner: "acme", MonthlyQuota: 1000})
+	store := &readCounter{MemoryStore: memstore.New()}
+	setPlan(t, store, store.Plan{Owner: "acme", MonthlyQuota: 1000})
 	s, clock := limitsServer(t, store)
 	keys := ownerKeys(t, store, "acme", 3)
 	counts := func() [4]int64 {
@@ -307,19 +307,19 @@ func TestReadOwner(t *testing.T) {
 		t.Run(impl.name, func(t *testing.T) {
 			store := impl.new(t)
 			ctx := context.Background()
-			r := store.(OwnerReader)
+			r := store.(store.OwnerReader)
 			if p, found, n, err := r.ReadOwner(ctx, "acme", "2026-11"); err != nil || found || n != 0 || p.Owner != "acme" {
 				t.Errorf("no plan, no usage = %+v, %v, %d, %v", p, found, n, err)
 			}
-			setPlan(t, store, Plan{Owner: "acme", MonthlyQuota: 30, MaxKeys: 7})
-			if err := store.AddUsage(ctx, "i", 1, []UsageCount{{KeyID: "k", Owner: "acme", Day: "2026-11-27", Requests: 4}}); err != nil {
+			setPlan(t, store, store.Plan{Owner: "acme", MonthlyQuota: 30, MaxKeys: 7})
+			if err := store.AddUsage(ctx, "i", 1, []store.UsageCount{{KeyID: "k", Owner: "acme", Day: "2026-11-27", Requests: 4}}); err != nil {
 				t.Fatal(err)
 			}
 			p, found, n, err := r.ReadOwner(ctx, "acme", "2026-11")
 			if err != nil || !found || n != 4 || p.MonthlyQuota != 30 || p.MaxKeys != 7 {
 				t.Errorf("ReadOwner = %+v, %v, %d, %v; want the plan and 4", p, found, n, err)
 			}
-			if _, _, _, err := r.ReadOwner(ctx, "acme/eu", "2026-11"); !errors.Is(err, ErrInvalidOwner) {
+			if _, _, _, err := r.ReadOwner(ctx, "acme/eu", "2026-11"); !errors.Is(err, store.ErrInvalidOwner) {
 				t.Errorf("invalid owner = %v, want ErrInvalidOwner", err)
 			}
 		})
@@ -329,9 +329,9 @@ func TestReadOwner(t *testing.T) {
 // TestKeyQuotaReadBatched: a key with a quota of its own is read, after its
 // first read, together with its month total in one round trip.
 func TestKeyQuotaReadBatched(t *testing.T) {
-	store := &readCounter{MemoryStore: NewMemoryStore()}
+	store := &readCounter{MemoryStore: memstore.New()}
 	s, clock := limitsServer(t, store)
-	key, _ := mintTestKey(t, store, "acme", func(k *Key) { k.MonthlyQuota = 100 })
+	key, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.MonthlyQuota = 100 })
 	counts := func() [3]int64 {
 		waitRefreshes(s.keys)
 		return [3]int64{store.gets.Load(), store.keyMonths.Load(), store.keyBoth.Load()}
@@ -353,18 +353,18 @@ func TestReadKey(t *testing.T) {
 		t.Run(impl.name, func(t *testing.T) {
 			store := impl.new(t)
 			ctx := context.Background()
-			_, k := mintTestKey(t, store, "acme", func(k *Key) { k.MonthlyQuota = 9 })
-			if err := store.AddUsage(ctx, "i", 1, []UsageCount{{KeyID: k.ID, Owner: "acme", Day: "2026-11-27", Requests: 4}}); err != nil {
+			_, k := mintTestKey(t, store, "acme", func(k *store.Key) { k.MonthlyQuota = 9 })
+			if err := store.AddUsage(ctx, "i", 1, []store.UsageCount{{KeyID: k.ID, Owner: "acme", Day: "2026-11-27", Requests: 4}}); err != nil {
 				t.Fatal(err)
 			}
-			got, n, err := store.(KeyReader).ReadKey(ctx, k.ID, "2026-11")
+			got, n, err := store.(store.KeyReader).ReadKey(ctx, k.ID, "2026-11")
 			if err != nil || got.ID != k.ID || got.MonthlyQuota != 9 || n != 4 {
 				t.Errorf("ReadKey = %+v, %d, %v; want the key and 4", got, n, err)
 			}
-			if _, n, err := store.(KeyReader).ReadKey(ctx, k.ID, "2026-10"); err != nil || n != 0 {
+			if _, n, err := store.(store.KeyReader).ReadKey(ctx, k.ID, "2026-10"); err != nil || n != 0 {
 				t.Errorf("a month without usage = %d, %v; want 0", n, err)
 			}
-			if _, _, err := store.(KeyReader).ReadKey(ctx, KeyID("kg_nope"), "2026-11"); !errors.Is(err, ErrKeyNotFound) {
+			if _, _, err := store.(store.KeyReader).ReadKey(ctx, keyformat.ID("kg_nope"), "2026-11"); !errors.Is(err, store.ErrKeyNotFound) {
 				t.Errorf("unknown key = %v, want ErrKeyNotFound", err)
 			}
 		})

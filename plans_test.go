@@ -28,31 +28,31 @@ var planContract = []struct {
 }{
 	{"set then get returns the plan; set replaces it", func(t *testing.T, s store) {
 		ctx := context.Background()
-		want := Plan{Owner: "acme", RateLimit: 2.5, Burst: 10, MonthlyQuota: 1000, MaxKeys: 7,
+		want := store.Plan{Owner: "acme", RateLimit: 2.5, Burst: 10, MonthlyQuota: 1000, MaxKeys: 7,
 			UpdatedAt: t0.Add(123456789 * time.Nanosecond)}
 		if err := s.SetPlan(ctx, want); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.GetPlan(ctx, "acme")
-		want.UpdatedAt = StoredTime(want.UpdatedAt)
+		want.UpdatedAt = store.StoredTime(want.UpdatedAt)
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("GetPlan = %+v, %v\nwant %+v", got, err, want)
 		}
 		// The whole plan is replaced: fields left zero are zero again.
-		if err := s.SetPlan(ctx, Plan{Owner: "acme", MaxKeys: 3, UpdatedAt: t0}); err != nil {
+		if err := s.SetPlan(ctx, store.Plan{Owner: "acme", MaxKeys: 3, UpdatedAt: t0}); err != nil {
 			t.Fatal(err)
 		}
 		got, err = s.GetPlan(ctx, "acme")
-		if want := (Plan{Owner: "acme", MaxKeys: 3, UpdatedAt: t0}); err != nil || !reflect.DeepEqual(got, want) {
+		if want := (store.Plan{Owner: "acme", MaxKeys: 3, UpdatedAt: t0}); err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("GetPlan after replacing = %+v, %v\nwant %+v", got, err, want)
 		}
-		if _, err := s.GetPlan(ctx, "other"); !errors.Is(err, ErrPlanNotFound) {
+		if _, err := s.GetPlan(ctx, "other"); !errors.Is(err, store.ErrPlanNotFound) {
 			t.Errorf("GetPlan(other) = %v, want ErrPlanNotFound", err)
 		}
 	}},
 	{"a zero updated_at is the time of the call", func(t *testing.T, s store) {
 		before := time.Now().Add(-time.Minute)
-		if err := s.SetPlan(context.Background(), Plan{Owner: "acme", MaxKeys: 1}); err != nil {
+		if err := s.SetPlan(context.Background(), store.Plan{Owner: "acme", MaxKeys: 1}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.GetPlan(context.Background(), "acme")
@@ -62,26 +62,26 @@ var planContract = []struct {
 	}},
 	{"delete removes the plan", func(t *testing.T, s store) {
 		ctx := context.Background()
-		if err := s.SetPlan(ctx, Plan{Owner: "acme", MaxKeys: 3}); err != nil {
+		if err := s.SetPlan(ctx, store.Plan{Owner: "acme", MaxKeys: 3}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.DeletePlan(ctx, "acme"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.GetPlan(ctx, "acme"); !errors.Is(err, ErrPlanNotFound) {
+		if _, err := s.GetPlan(ctx, "acme"); !errors.Is(err, store.ErrPlanNotFound) {
 			t.Errorf("GetPlan after DeletePlan = %v", err)
 		}
-		if err := s.DeletePlan(ctx, "acme"); !errors.Is(err, ErrPlanNotFound) {
+		if err := s.DeletePlan(ctx, "acme"); !errors.Is(err, store.ErrPlanNotFound) {
 			t.Errorf("second DeletePlan = %v, want ErrPlanNotFound", err)
 		}
 	}},
 	{"set refuses a plan out of bounds", func(t *testing.T, s store) {
 		ctx := context.Background()
-		for _, p := range []Plan{
+		for _, p := range []store.Plan{
 			{Owner: "acme", RateLimit: -1},
-			{Owner: "acme", Burst: MaxBurst + 1},
+			{Owner: "acme", Burst: store.MaxBurst + 1},
 			{Owner: "acme", MonthlyQuota: -1},
-			{Owner: "acme", MaxKeys: MaxPlanKeys + 1},
+			{Owner: "acme", MaxKeys: store.MaxPlanKeys + 1},
 			{Owner: "acme", MaxKeys: -1},
 			{Owner: "a/b"},
 			{Owner: ""},
@@ -90,21 +90,21 @@ var planContract = []struct {
 				t.Errorf("SetPlan(%+v) succeeded", p)
 			}
 		}
-		if _, err := s.GetPlan(ctx, "acme"); !errors.Is(err, ErrPlanNotFound) {
+		if _, err := s.GetPlan(ctx, "acme"); !errors.Is(err, store.ErrPlanNotFound) {
 			t.Errorf("a refused plan was stored: %v", err)
 		}
 	}},
-	{"owners that are no document ID are ErrInvalidOwner, not a panic", func(t *testing.T, s store) {
+	{"owners that are no document ID are store.ErrInvalidOwner, not a panic", func(t *testing.T, s store) {
 		ctx := context.Background()
 		for _, owner := range []string{"a/b", ".", "..", "__x__", ""} {
-			if _, err := s.GetPlan(ctx, owner); !errors.Is(err, ErrInvalidOwner) {
+			if _, err := s.GetPlan(ctx, owner); !errors.Is(err, store.ErrInvalidOwner) {
 				t.Errorf("GetPlan(%q) = %v, want ErrInvalidOwner", owner, err)
 			}
-			if err := s.DeletePlan(ctx, owner); !errors.Is(err, ErrInvalidOwner) {
+			if err := s.DeletePlan(ctx, owner); !errors.Is(err, store.ErrInvalidOwner) {
 				t.Errorf("DeletePlan(%q) = %v, want ErrInvalidOwner", owner, err)
 			}
-			_, k, _ := MintKey("kg", Key{Owner: owner, CreatedAt: t0})
-			if err := s.CreateCapped(ctx, k, 10, t0); !errors.Is(err, ErrInvalidOwner) {
+			_, k, _ := store.Mint("kg", store.Key{Owner: owner, CreatedAt: t0})
+			if err := s.CreateCapped(ctx, k, 10, t0); !errors.Is(err, store.ErrInvalidOwner) {
 				t.Errorf("CreateCapped(owner %q) = %v, want ErrInvalidOwner", owner, err)
 			}
 		}
@@ -115,11 +115,11 @@ var planContract = []struct {
 			capped(t, s, "acme", 3, nil)
 		}
 		mintTestKey(t, s, "other") // another owner's key does not count
-		_, k, _ := MintKey("kg", Key{Owner: "acme", CreatedAt: t0})
-		if err := s.CreateCapped(ctx, k, 3, t0); !errors.Is(err, ErrKeyLimitReached) {
+		_, k, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
+		if err := s.CreateCapped(ctx, k, 3, t0); !errors.Is(err, store.ErrKeyLimitReached) {
 			t.Fatalf("4th CreateCapped = %v, want ErrKeyLimitReached", err)
 		}
-		if _, err := s.Get(ctx, k.ID); !errors.Is(err, ErrKeyNotFound) {
+		if _, err := s.Get(ctx, k.ID); !errors.Is(err, store.ErrKeyNotFound) {
 			t.Errorf("the refused key was stored: %v", err)
 		}
 		// A higher cap lets it in.
@@ -130,12 +130,12 @@ var planContract = []struct {
 	{"revoked and expired keys do not count", func(t *testing.T, s store) {
 		ctx := context.Background()
 		first := capped(t, s, "acme", 3, nil)
-		capped(t, s, "acme", 3, func(k *Key) { k.ExpiresAt = t0.Add(time.Hour) })
+		capped(t, s, "acme", 3, func(k *store.Key) { k.ExpiresAt = t0.Add(time.Hour) })
 		capped(t, s, "acme", 3, nil)
-		mintTestKey(t, s, "acme", func(k *Key) { k.RevokedAt = t0.Add(-time.Minute) })
-		mintTestKey(t, s, "acme", func(k *Key) { k.ExpiresAt = t0 })
-		_, k, _ := MintKey("kg", Key{Owner: "acme", CreatedAt: t0})
-		if err := s.CreateCapped(ctx, k, 3, t0); !errors.Is(err, ErrKeyLimitReached) {
+		mintTestKey(t, s, "acme", func(k *store.Key) { k.RevokedAt = t0.Add(-time.Minute) })
+		mintTestKey(t, s, "acme", func(k *store.Key) { k.ExpiresAt = t0 })
+		_, k, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
+		if err := s.CreateCapped(ctx, k, 3, t0); !errors.Is(err, store.ErrKeyLimitReached) {
 			t.Fatalf("CreateCapped at the cap = %v, want ErrKeyLimitReached", err)
 		}
 		if _, err := s.Revoke(ctx, first.ID, t0); err != nil {
@@ -143,8 +143,8 @@ var planContract = []struct {
 		}
 		capped(t, s, "acme", 3, nil) // the revocation freed a slot
 		// An hour on, the key that expired then frees another.
-		_, k, _ = MintKey("kg", Key{Owner: "acme", CreatedAt: t0})
-		if err := s.CreateCapped(ctx, k, 3, t0); !errors.Is(err, ErrKeyLimitReached) {
+		_, k, _ = store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
+		if err := s.CreateCapped(ctx, k, 3, t0); !errors.Is(err, store.ErrKeyLimitReached) {
 			t.Fatalf("CreateCapped at the cap again = %v, want ErrKeyLimitReached", err)
 		}
 		if err := s.CreateCapped(ctx, k, 3, t0.Add(time.Hour)); err != nil {
@@ -153,7 +153,7 @@ var planContract = []struct {
 	}},
 	{"capped create of a taken ID is ErrKeyExists", func(t *testing.T, s store) {
 		k := capped(t, s, "acme", 3, nil)
-		if err := s.CreateCapped(context.Background(), k, 3, t0); !errors.Is(err, ErrKeyExists) {
+		if err := s.CreateCapped(context.Background(), k, 3, t0); !errors.Is(err, store.ErrKeyExists) {
 			t.Errorf("CreateCapped of a stored key = %v, want ErrKeyExists", err)
 		}
 	}},
@@ -163,7 +163,7 @@ var planContract = []struct {
 		errs := make([]error, n)
 		for i := range n {
 			wg.Go(func() {
-				_, k, err := MintKey("kg", Key{Owner: "acme", CreatedAt: t0})
+				_, k, err := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
 				if err == nil {
 					err = s.CreateCapped(context.Background(), k, limit, t0)
 				}
@@ -177,7 +177,7 @@ var planContract = []struct {
 			switch {
 			case err == nil:
 				ok++
-			case errors.Is(err, ErrKeyLimitReached):
+			case errors.Is(err, store.ErrKeyLimitReached):
 				refused++
 			default:
 				other = append(other, err.Error())
@@ -186,7 +186,7 @@ var planContract = []struct {
 		if ok != limit || refused != n-limit {
 			t.Errorf("%d created, %d refused, other errors %q; want %d and %d", ok, refused, other, limit, n-limit)
 		}
-		page, err := s.ListByOwner(context.Background(), "acme", nil, MaxPageLimit)
+		page, err := s.ListByOwner(context.Background(), "acme", nil, store.MaxPageLimit)
 		keys := page.Keys
 		if err != nil || len(keys) != limit {
 			t.Errorf("ListByOwner = %d keys, %v; want %d", len(keys), err, limit)
@@ -195,7 +195,7 @@ var planContract = []struct {
 	{"rotation is not capped", func(t *testing.T, s store) {
 		ctx := context.Background()
 		k := capped(t, s, "acme", 1, nil)
-		_, repl, _ := MintKey("kg", k.Replacement(t0))
+		_, repl, _ := store.Mint("kg", k.Replacement(t0))
 		if _, err := s.Rotate(ctx, k.ID, repl, t0.Add(time.Hour)); err != nil {
 			t.Errorf("Rotate at the cap = %v", err)
 		}
@@ -204,20 +204,20 @@ var planContract = []struct {
 
 // capped creates a key for owner under the cap limit at t0, changed by
 // change, and fails the test if that is refused.
-func capped(t *testing.T, s KeyStore, owner string, limit int, change func(*Key)) Key {
+func capped(t *testing.T, s store.KeyStore, owner string, limit int, change func(*store.Key)) store.Key {
 	t.Helper()
-	tmpl := Key{Owner: owner, Name: fmt.Sprint(owner, "-capped"), CreatedAt: t0}
+	tmpl := store.Key{Owner: owner, Name: fmt.Sprint(owner, "-capped"), CreatedAt: t0}
 	if change != nil {
 		change(&tmpl)
 	}
-	_, k, err := MintKey("kg", tmpl)
+	_, k, err := store.Mint("kg", tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CreateCapped(context.Background(), k, limit, t0); err != nil {
 		t.Fatalf("CreateCapped under the cap: %v", err)
 	}
-	return storedKey(k)
+	return store.Stored(k)
 }
 
 func TestEffectivePlan(t *testing.T) {
@@ -228,22 +228,22 @@ func TestEffectivePlan(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		cfg   Config
-		p     Plan
+		p     store.Plan
 		found bool
-		want  Plan
+		want  store.Plan
 	}{
-		{"no plan: the defaults", cfg, Plan{Owner: "a", MaxKeys: 99}, false,
-			Plan{Owner: "a", RateLimit: 2, Burst: 5, MonthlyQuota: 1000, MaxKeys: 10}},
-		{"a whole plan", cfg, Plan{Owner: "a", RateLimit: 50, Burst: 80, MonthlyQuota: 7, MaxKeys: 3}, true,
-			Plan{Owner: "a", RateLimit: 50, Burst: 80, MonthlyQuota: 7, MaxKeys: 3}},
-		{"a plan's rate without burst: one second's worth", cfg, Plan{Owner: "a", RateLimit: 50.5}, true,
-			Plan{Owner: "a", RateLimit: 50.5, Burst: 51, MonthlyQuota: 1000, MaxKeys: 10}},
-		{"a plan's burst with the default rate", cfg, Plan{Owner: "a", Burst: 9}, true,
-			Plan{Owner: "a", RateLimit: 2, Burst: 9, MonthlyQuota: 1000, MaxKeys: 10}},
-		{"no default rate: no rate, no burst", none, Plan{Owner: "a", Burst: 9}, true,
-			Plan{Owner: "a", MaxKeys: DefaultMaxKeys}},
-		{"default rate without DEFAULT_BURST", testConfig(func(c *Config) { c.DefaultRateLimit = 3.2 }), Plan{Owner: "a"}, true,
-			Plan{Owner: "a", RateLimit: 3.2, Burst: 4, MaxKeys: DefaultMaxKeys}},
+		{"no plan: the defaults", cfg, store.Plan{Owner: "a", MaxKeys: 99}, false,
+			store.Plan{Owner: "a", RateLimit: 2, Burst: 5, MonthlyQuota: 1000, MaxKeys: 10}},
+		{"a whole plan", cfg, store.Plan{Owner: "a", RateLimit: 50, Burst: 80, MonthlyQuota: 7, MaxKeys: 3}, true,
+			store.Plan{Owner: "a", RateLimit: 50, Burst: 80, MonthlyQuota: 7, MaxKeys: 3}},
+		{"a plan's rate without burst: one second's worth", cfg, store.Plan{Owner: "a", RateLimit: 50.5}, true,
+			store.Plan{Owner: "a", RateLimit: 50.5, Burst: 51, MonthlyQuota: 1000, MaxKeys: 10}},
+		{"a plan's burst with the default rate", cfg, store.Plan{Owner: "a", Burst: 9}, true,
+			store.Plan{Owner: "a", RateLimit: 2, Burst: 9, MonthlyQuota: 1000, MaxKeys: 10}},
+		{"no default rate: no rate, no burst", none, store.Plan{Owner: "a", Burst: 9}, true,
+			store.Plan{Owner: "a", MaxKeys: store.DefaultMaxKeys}},
+		{"default rate without DEFAULT_BURST", testConfig(func(c *Config) { c.DefaultRateLimit = 3.2 }), store.Plan{Owner: "a"}, true,
+			store.Plan{Owner: "a", RateLimit: 3.2, Burst: 4, MaxKeys: store.DefaultMaxKeys}},
 	} {
 		if got := c.cfg.EffectivePlan(c.p, c.found); got != c.want {
 			t.Errorf("%s: EffectivePlan = %+v, want %+v", c.name, got, c.want)
@@ -263,7 +263,7 @@ func TestValidateOwnerIsADocumentID(t *testing.T) {
 		{"___", ""},
 		{"__acme", ""},
 		{"acme__", ""},
-		{strings.Repeat("界", MaxOwnerLen), ""},
+		{strings.Repeat("界", store.MaxOwnerLen), ""},
 		{"a/b", "contains '/'"},
 		{"/", "contains '/'"},
 		{".", "want a name other than"},
@@ -271,7 +271,7 @@ func TestValidateOwnerIsADocumentID(t *testing.T) {
 		{"____", "Firestore reserves"},
 		{"__acme__", "Firestore reserves"},
 	} {
-		err := ValidateOwner(c.owner)
+		err := store.ValidateOwner(c.owner)
 		if (c.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.want) {
 			t.Errorf("ValidateOwner(%q) = %v, want %q", c.owner, err, c.want)
 		}
@@ -279,11 +279,11 @@ func TestValidateOwnerIsADocumentID(t *testing.T) {
 }
 
 func TestValidatePlan(t *testing.T) {
-	if err := ValidatePlan(Plan{Owner: "a", RateLimit: 1, Burst: 1, MonthlyQuota: 1, MaxKeys: MaxPlanKeys}); err != nil {
+	if err := store.ValidatePlan(store.Plan{Owner: "a", RateLimit: 1, Burst: 1, MonthlyQuota: 1, MaxKeys: store.MaxPlanKeys}); err != nil {
 		t.Errorf("ValidatePlan(a valid plan) = %v", err)
 	}
-	err := ValidatePlan(Plan{Owner: "a", MaxKeys: MaxPlanKeys + 1})
-	if le, ok := errors.AsType[*LimitError](err); !ok || le.Field != "max-keys" {
+	err := store.ValidatePlan(store.Plan{Owner: "a", MaxKeys: store.MaxPlanKeys + 1})
+	if le, ok := errors.AsType[*store.LimitError](err); !ok || le.Field != "max-keys" {
 		t.Errorf("ValidatePlan(max keys too high) = %v, want a max-keys LimitError", err)
 	}
 }
@@ -297,10 +297,10 @@ func TestFirestoreCapAcrossClients(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, clients)
 	for i := range clients {
-		s := NewFirestoreStore(cfg)
+		s := firestorestore.New(cfg)
 		t.Cleanup(func() { s.Close() })
 		wg.Go(func() {
-			_, k, err := MintKey("kg", Key{Owner: "acme", CreatedAt: t0})
+			_, k, err := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
 			if err == nil {
 				err = s.CreateCapped(context.Background(), k, limit, t0)
 			}
@@ -313,7 +313,7 @@ func TestFirestoreCapAcrossClients(t *testing.T) {
 		switch {
 		case err == nil:
 			ok++
-		case !errors.Is(err, ErrKeyLimitReached):
+		case !errors.Is(err, store.ErrKeyLimitReached):
 			t.Errorf("CreateCapped = %v", err)
 		}
 	}
@@ -321,7 +321,7 @@ func TestFirestoreCapAcrossClients(t *testing.T) {
 		t.Errorf("%d created, want %d", ok, limit)
 	}
 	s := newEmulatorStore(t, func(c *Config) { *c = cfg })
-	if page, err := s.ListByOwner(context.Background(), "acme", nil, MaxPageLimit); err != nil || len(page.Keys) != limit {
+	if page, err := s.ListByOwner(context.Background(), "acme", nil, store.MaxPageLimit); err != nil || len(page.Keys) != limit {
 		t.Errorf("ListByOwner = %d keys, %v; want %d", len(page.Keys), err, limit)
 	}
 }

@@ -13,8 +13,8 @@ func TestUsageStoreContract(t *testing.T) {
 		t.Run(impl.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := impl.new(t)
-			a, b := KeyID("a"), KeyID("b")
-			batch1 := []UsageCount{{KeyID: a, Day: "2026-11-29", Requests: 3}, {KeyID: a, Day: "2026-11-30", Requests: 4},
+			a, b := keyformat.ID("a"), keyformat.ID("b")
+			batch1 := []store.UsageCount{{KeyID: a, Day: "2026-11-29", Requests: 3}, {KeyID: a, Day: "2026-11-30", Requests: 4},
 				{KeyID: b, Day: "2026-11-30", Requests: 1}}
 			if err := s.AddUsage(ctx, "i1", 1, batch1); err != nil {
 				t.Fatal(err)
@@ -22,30 +22,30 @@ func TestUsageStoreContract(t *testing.T) {
 			if err := s.AddUsage(ctx, "i1", 1, batch1); err != nil { // a retry of an applied batch
 				t.Fatal(err)
 			}
-			if err := s.AddUsage(ctx, "i2", 1, []UsageCount{{KeyID: a, Day: "2026-12-01", Requests: 5},
+			if err := s.AddUsage(ctx, "i2", 1, []store.UsageCount{{KeyID: a, Day: "2026-12-01", Requests: 5},
 				{KeyID: a, Day: "2026-11-30", Requests: 10}}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.AddUsage(ctx, "i1", 2, []UsageCount{{KeyID: a, Day: "2026-11-29", Requests: 1}}); err != nil {
+			if err := s.AddUsage(ctx, "i1", 2, []store.UsageCount{{KeyID: a, Day: "2026-11-29", Requests: 1}}); err != nil {
 				t.Fatal(err)
 			}
 			days, err := s.DailyUsage(ctx, a, "2026-11-01", "2026-12-31")
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := []DayUsage{{"2026-11-29", 4}, {"2026-11-30", 14}, {"2026-12-01", 5}}
+			want := []store.DayUsage{{"2026-11-29", 4}, {"2026-11-30", 14}, {"2026-12-01", 5}}
 			if !reflect.DeepEqual(days, want) {
 				t.Errorf("DailyUsage = %v, want %v", days, want)
 			}
-			if days, _ := s.DailyUsage(ctx, a, "2026-11-30", "2026-11-30"); !reflect.DeepEqual(days, []DayUsage{{"2026-11-30", 14}}) {
+			if days, _ := s.DailyUsage(ctx, a, "2026-11-30", "2026-11-30"); !reflect.DeepEqual(days, []store.DayUsage{{"2026-11-30", 14}}) {
 				t.Errorf("DailyUsage of one day = %v", days)
 			}
-			if days, err := s.DailyUsage(ctx, KeyID("none"), "2026-11-01", "2026-11-30"); err != nil || len(days) != 0 {
+			if days, err := s.DailyUsage(ctx, keyformat.ID("none"), "2026-11-01", "2026-11-30"); err != nil || len(days) != 0 {
 				t.Errorf("DailyUsage of an unused key = %v, %v", days, err)
 			}
 			for _, c := range []struct {
 				id    string
-				month Month
+				month store.Month
 				want  int64
 			}{{a, "2026-11", 18}, {a, "2026-12", 5}, {b, "2026-11", 1}, {b, "2026-10", 0}} {
 				if n, err := s.MonthlyUsage(ctx, c.id, c.month); err != nil || n != c.want {
@@ -63,18 +63,18 @@ func TestOwnerUsageContract(t *testing.T) {
 		t.Run(impl.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := impl.new(t)
-			a1, a2, g1 := KeyID("acme-1"), KeyID("acme-2"), KeyID("globex-1")
-			count := func(id, owner string, day Day, n int64) UsageCount {
-				return UsageCount{KeyID: id, Owner: owner, Day: day, Requests: n}
+			a1, a2, g1 := keyformat.ID("acme-1"), keyformat.ID("acme-2"), keyformat.ID("globex-1")
+			count := func(id, owner string, day store.Day, n int64) store.UsageCount {
+				return store.UsageCount{KeyID: id, Owner: owner, Day: day, Requests: n}
 			}
-			batch1 := []UsageCount{count(a1, "acme", "2026-11-29", 3), count(a1, "acme", "2026-11-30", 4),
+			batch1 := []store.UsageCount{count(a1, "acme", "2026-11-29", 3), count(a1, "acme", "2026-11-30", 4),
 				count(a2, "acme", "2026-11-30", 5), count(g1, "globex", "2026-11-30", 1)}
 			for range 2 { // the second is a retry of an applied batch
 				if err := s.AddUsage(ctx, "i1", 1, batch1); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := s.AddUsage(ctx, "i2", 1, []UsageCount{count(a1, "acme", "2026-12-01", 7),
+			if err := s.AddUsage(ctx, "i2", 1, []store.UsageCount{count(a1, "acme", "2026-12-01", 7),
 				count(a2, "acme", "2026-11-29", 2), count(g1, "globex", "2026-12-01", 6)}); err != nil {
 				t.Fatal(err)
 			}
@@ -82,24 +82,24 @@ func TestOwnerUsageContract(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			checkDays := func(owner string, from, to Day, want []DayUsage) {
+			checkDays := func(owner string, from, to store.Day, want []store.DayUsage) {
 				t.Helper()
 				days, err := s.OwnerDailyUsage(ctx, owner, from, to)
 				if err != nil || !reflect.DeepEqual(days, want) {
 					t.Errorf("OwnerDailyUsage(%s, %s, %s) = %v, %v; want %v", owner, from, to, days, err, want)
 				}
 			}
-			checkMonth := func(owner string, month Month, want int64) {
+			checkMonth := func(owner string, month store.Month, want int64) {
 				t.Helper()
 				if n, err := s.OwnerMonthlyUsage(ctx, owner, month); err != nil || n != want {
 					t.Errorf("OwnerMonthlyUsage(%s, %s) = %d, %v; want %d", owner, month, n, err, want)
 				}
 			}
 			// Two keys of acme add up; globex stays apart.
-			checkDays("acme", "2026-11-01", "2026-12-31", []DayUsage{{"2026-11-29", 5}, {"2026-11-30", 9}, {"2026-12-01", 7}})
-			checkDays("acme", "2026-11-30", "2026-11-30", []DayUsage{{"2026-11-30", 9}})
-			checkDays("globex", "2026-11-01", "2026-12-31", []DayUsage{{"2026-11-30", 1}, {"2026-12-01", 6}})
-			checkDays("nobody", "2026-11-01", "2026-12-31", []DayUsage{})
+			checkDays("acme", "2026-11-01", "2026-12-31", []store.DayUsage{{"2026-11-29", 5}, {"2026-11-30", 9}, {"2026-12-01", 7}})
+			checkDays("acme", "2026-11-30", "2026-11-30", []store.DayUsage{{"2026-11-30", 9}})
+			checkDays("globex", "2026-11-01", "2026-12-31", []store.DayUsage{{"2026-11-30", 1}, {"2026-12-01", 6}})
+			checkDays("nobody", "2026-11-01", "2026-12-31", []store.DayUsage{})
 			checkMonth("acme", "2026-11", 14)
 			checkMonth("acme", "2026-12", 7)
 			checkMonth("globex", "2026-11", 1)
@@ -111,7 +111,7 @@ func TestOwnerUsageContract(t *testing.T) {
 				owner string
 				keys  []string
 			}{{"acme", []string{a1, a2}}, {"globex", []string{g1}}} {
-				for _, month := range []Month{"2026-11", "2026-12"} {
+				for _, month := range []store.Month{"2026-11", "2026-12"} {
 					var sum int64
 					for _, id := range o.keys {
 						n, err := s.MonthlyUsage(ctx, id, month)
@@ -127,22 +127,22 @@ func TestOwnerUsageContract(t *testing.T) {
 			// A count without an owner (an old caller), or with one that cannot
 			// name a document, adds to its key only, and the batch is applied.
 			bad := "acme/eu"
-			if err := s.AddUsage(ctx, "i1", 2, []UsageCount{count(a1, "", "2026-11-29", 100),
-				count(KeyID("bad"), bad, "2026-11-29", 50), count(a2, "acme", "2026-11-29", 1)}); err != nil {
+			if err := s.AddUsage(ctx, "i1", 2, []store.UsageCount{count(a1, "", "2026-11-29", 100),
+				count(keyformat.ID("bad"), bad, "2026-11-29", 50), count(a2, "acme", "2026-11-29", 1)}); err != nil {
 				t.Fatal(err)
 			}
 			if n, _ := s.MonthlyUsage(ctx, a1, "2026-11"); n != 107 {
 				t.Errorf("MonthlyUsage of the key counted without owner = %d, want 107", n)
 			}
-			if n, _ := s.MonthlyUsage(ctx, KeyID("bad"), "2026-11"); n != 50 {
+			if n, _ := s.MonthlyUsage(ctx, keyformat.ID("bad"), "2026-11"); n != 50 {
 				t.Errorf("MonthlyUsage of the key with an invalid owner = %d, want 50", n)
 			}
 			checkMonth("acme", "2026-11", 15)
-			checkDays("acme", "2026-11-29", "2026-11-29", []DayUsage{{"2026-11-29", 6}})
-			if _, err := s.OwnerMonthlyUsage(ctx, bad, "2026-11"); !errors.Is(err, ErrInvalidOwner) {
+			checkDays("acme", "2026-11-29", "2026-11-29", []store.DayUsage{{"2026-11-29", 6}})
+			if _, err := s.OwnerMonthlyUsage(ctx, bad, "2026-11"); !errors.Is(err, store.ErrInvalidOwner) {
 				t.Errorf("OwnerMonthlyUsage(%q) = %v, want ErrInvalidOwner", bad, err)
 			}
-			if _, err := s.OwnerDailyUsage(ctx, "", "2026-11-01", "2026-11-30"); !errors.Is(err, ErrInvalidOwner) {
+			if _, err := s.OwnerDailyUsage(ctx, "", "2026-11-01", "2026-11-30"); !errors.Is(err, store.ErrInvalidOwner) {
 				t.Errorf("OwnerDailyUsage of no owner = %v, want ErrInvalidOwner", err)
 			}
 		})
@@ -156,9 +156,9 @@ func TestFullBatchOfOwners(t *testing.T) {
 		t.Run(impl.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := impl.new(t)
-			counts := make([]UsageCount, MaxUsageBatch)
+			counts := make([]store.UsageCount, MaxUsageBatch)
 			for i := range counts {
-				counts[i] = UsageCount{KeyID: KeyID(fmt.Sprint("k", i)), Owner: fmt.Sprint("o", i), Day: "2026-11-30", Requests: int64(i + 1)}
+				counts[i] = store.UsageCount{KeyID: keyformat.ID(fmt.Sprint("k", i)), Owner: fmt.Sprint("o", i), Day: "2026-11-30", Requests: int64(i + 1)}
 			}
 			if err := s.AddUsage(ctx, "i1", 1, counts); err != nil {
 				t.Fatal(err)
@@ -180,12 +180,12 @@ func TestMaxUsageBatchFitsATransaction(t *testing.T) {
 }
 
 func TestUncountedOwners(t *testing.T) {
-	counts := []UsageCount{{KeyID: "a", Owner: "acme"}, {KeyID: "b", Owner: ""}, {KeyID: "c", Owner: "a/b"},
+	counts := []store.UsageCount{{KeyID: "a", Owner: "acme"}, {KeyID: "b", Owner: ""}, {KeyID: "c", Owner: "a/b"},
 		{KeyID: "d", Owner: "__x__"}, {KeyID: "e", Owner: "a/b"}, {KeyID: "f", Owner: ".."}}
-	if got, want := UncountedOwners(counts), []string{"a/b", "__x__", ".."}; !reflect.DeepEqual(got, want) {
+	if got, want := store.UncountedOwners(counts), []string{"a/b", "__x__", ".."}; !reflect.DeepEqual(got, want) {
 		t.Errorf("UncountedOwners = %q, want %q", got, want)
 	}
-	if got := UncountedOwners(counts[:2]); got != nil {
+	if got := store.UncountedOwners(counts[:2]); got != nil {
 		t.Errorf("UncountedOwners of valid and empty owners = %q, want none", got)
 	}
 }

@@ -43,8 +43,8 @@ func main() {
 
 func run(mode, addr string) error {
 	cfg := keygate.DefaultConfig()
-	store := keygate.NewMemoryStore()
-	key, k, err := keygate.MintKey(cfg.Prefix, keygate.Key{Owner: "bench", Name: "bench key", CreatedAt: time.Now()})
+	store := memstore.New()
+	key, k, err := store.Mint(cfg.Prefix, store.Key{Owner: "bench", Name: "bench key", CreatedAt: time.Now()})
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func run(mode, addr string) error {
 	var h http.Handler
 	switch mode {
 	case "auth":
-		h = keygate.NewServer(cfg, store, keygate.Options{Logger: keygate.NewLogger(os.Stderr)})
+		h = keygate.NewServer(cfg, store, keygate.Options{Logger: logging.NewLogger(os.Stderr)})
 	case "bare":
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /{$}", handleHello)

@@ -22,24 +22,24 @@ type fakeStore struct {
 	closed bool
 }
 
-func (s *fakeStore) Get(ctx context.Context, id string) (keygate.Key, error) {
+func (s *fakeStore) Get(ctx context.Context, id string) (store.Key, error) {
 	s.calls = append(s.calls, "Get")
-	return keygate.Key{}, s.err
+	return store.Key{}, s.err
 }
 
-func (s *fakeStore) Create(ctx context.Context, k keygate.Key) error {
+func (s *fakeStore) Create(ctx context.Context, k store.Key) error {
 	s.calls = append(s.calls, "Create")
 	return s.err
 }
 
-func (s *fakeStore) ListByOwner(ctx context.Context, owner string, after *keygate.PagePosition, limit int) (keygate.KeyPage, error) {
+func (s *fakeStore) ListByOwner(ctx context.Context, owner string, after *store.PagePosition, limit int) (store.KeyPage, error) {
 	s.calls = append(s.calls, "ListByOwner")
-	return keygate.KeyPage{}, s.err
+	return store.KeyPage{}, s.err
 }
 
-func (s *fakeStore) Revoke(ctx context.Context, id string, at time.Time) (keygate.Key, error) {
+func (s *fakeStore) Revoke(ctx context.Context, id string, at time.Time) (store.Key, error) {
 	s.calls = append(s.calls, "Revoke")
-	return keygate.Key{}, s.err
+	return store.Key{}, s.err
 }
 
 func (s *fakeStore) Delete(ctx context.Context, id string) error {
@@ -47,22 +47,22 @@ func (s *fakeStore) Delete(ctx context.Context, id string) error {
 	return s.err
 }
 
-func (s *fakeStore) Rotate(ctx context.Context, id string, repl keygate.Key, graceEnd time.Time) (keygate.Key, error) {
+func (s *fakeStore) Rotate(ctx context.Context, id string, repl store.Key, graceEnd time.Time) (store.Key, error) {
 	s.calls = append(s.calls, "Rotate")
-	return keygate.Key{}, s.err
+	return store.Key{}, s.err
 }
 
-func (s *fakeStore) CreateCapped(ctx context.Context, k keygate.Key, maxActive int, now time.Time) error {
+func (s *fakeStore) CreateCapped(ctx context.Context, k store.Key, maxActive int, now time.Time) error {
 	s.calls = append(s.calls, "CreateCapped")
 	return s.err
 }
 
-func (s *fakeStore) GetPlan(ctx context.Context, owner string) (keygate.Plan, error) {
+func (s *fakeStore) GetPlan(ctx context.Context, owner string) (store.Plan, error) {
 	s.calls = append(s.calls, "GetPlan")
-	return keygate.Plan{}, s.err
+	return store.Plan{}, s.err
 }
 
-func (s *fakeStore) SetPlan(ctx context.Context, p keygate.Plan) error {
+func (s *fakeStore) SetPlan(ctx context.Context, p store.Plan) error {
 	s.calls = append(s.calls, "SetPlan")
 	return s.err
 }
@@ -241,7 +241,7 @@ func TestCheckText(t *testing.T) {
 }
 
 func TestOneLineRedactsKeys(t *testing.T) {
-	key, err := keygate.NewKey("kg")
+	key, err := keyformat.New("kg")
 	if err != nil {
 		t.Fatal(err)
 	}

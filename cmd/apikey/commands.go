@@ -176,12 +176,12 @@ func (c *cli) create(a createArgs) error {
 		return err
 	}
 	now := c.now()
-	tmpl := keygate.Key{Owner: a.owner, Name: a.name, Scopes: scopes, CreatedAt: keygate.StoredTime(now),
+	tmpl := store.Key{Owner: a.owner, Name: a.name, Scopes: scopes, CreatedAt: store.StoredTime(now),
 		RateLimit: a.rate, Burst: a.burst, MonthlyQuota: a.quota}
 	if lifetime > 0 {
-		tmpl.ExpiresAt = keygate.StoredTime(now.Add(lifetime))
+		tmpl.ExpiresAt = store.StoredTime(now.Add(lifetime))
 	}
-	secret, k, err := keygate.MintKey(cfg.Prefix, tmpl)
+	secret, k, err := store.Mint(cfg.Prefix, tmpl)
 	if err != nil {
 		return err
 	}
@@ -191,14 +191,14 @@ func (c *cli) create(a createArgs) error {
 		var plan planInfo
 		if plan, err = c.plan(a.owner); err == nil {
 			err = st.CreateCapped(c.ctx, k, plan.effective.MaxKeys, now)
-			if errors.Is(err, keygate.ErrKeyLimitReached) {
+			if errors.Is(err, store.ErrKeyLimitReached) {
 				return fmt.Errorf("owner %q already holds %s active keys, the most %s allows: revoke one, raise the limit with 'apikey plan set OWNER --max-keys N', or pass --force",
 					clean(a.owner), strconv.Itoa(plan.effective.MaxKeys), plan.source("max_keys", "DEFAULT_MAX_KEYS"))
 			}
 		}
 	}
 	if err != nil {
-		if errors.Is(err, keygate.ErrKeyExists) {
+		if errors.Is(err, store.ErrKeyExists) {
 			return errors.New("the new key's ID is already taken (this should never happen); run the command again")
 		}
 		return err
@@ -273,9 +273,9 @@ func (c *cli) list(owner string, asJSON bool) error {
 const listPageSize = 200
 
 // ownerKeys returns all the owner's keys, newest first, read a page at a time.
-func (c *cli) ownerKeys(st keyStore, owner string) ([]keygate.Key, error) {
-	var keys []keygate.Key
-	for k, err := range keygate.OwnerKeys(c.ctx, st, owner, listPageSize) {
+func (c *cli) ownerKeys(st keyStore, owner string) ([]store.Key, error) {
+	var keys []store.Key
+	for k, err := range store.OwnerKeys(c.ctx, st, owner, listPageSize) {
 		if err != nil {
 			return nil, err
 		}
@@ -350,13 +350,13 @@ func (c *cli) rotate(id, graceText string, asJSON bool) error {
 	if err != nil {
 		return notFound(id, err)
 	}
-	now := keygate.StoredTime(c.now())
-	secret, repl, err := keygate.MintKey(c.cfg.Prefix, old.Replacement(now))
+	now := store.StoredTime(c.now())
+	secret, repl, err := store.Mint(c.cfg.Prefix, old.Replacement(now))
 	if err != nil {
 		return err
 	}
 	old, err = st.Rotate(c.ctx, id, repl, now.Add(grace))
-	if errors.Is(err, keygate.ErrKeyInactive) {
+	if errors.Is(err, store.ErrKeyInactive) {
 		return fmt.Errorf("key %s is revoked or expired: only an active key can be rotated", id)
 	}
 	if err != nil {
@@ -421,16 +421,16 @@ func (c *cli) keyUsage(id, fromText, toText string, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	usage, ok := st.(keygate.UsageStore)
+	usage, ok := st.(store.UsageStore)
 	if !ok {
 		return errors.New("this store keeps no usage")
 	}
-	from, to, err := keygate.UsageRange(fromText, toText, c.now())
-	if bad, ok := errors.AsType[*keygate.DayRangeError](err); ok {
-		if bad.Err == keygate.ErrNotADate {
+	from, to, err := store.UsageRange(fromText, toText, c.now())
+	if bad, ok := errors.AsType[*store.DayRangeError](err); ok {
+		if bad.Err == store.ErrNotADate {
 			return fmt.Errorf("--%s %q: want a date YYYY-MM-DD", bad.Field, bad.Value)
 		}
-		return fmt.Errorf("--from %s --to %s: want at most %d days, from first", from, to, keygate.MaxUsageDays)
+		return fmt.Errorf("--from %s --to %s: want at most %d days, from first", from, to, store.MaxUsageDays)
 	}
 	k, err := st.Get(c.ctx, id)
 	if err != nil {
@@ -471,7 +471,7 @@ func (c *cli) ownerUsage(owner, monthText string, asCSV bool) error {
 	if err := checkOwner(owner); err != nil {
 		return err
 	}
-	month, err := keygate.ParseMonth(monthText)
+	month, err := store.ParseMonth(monthText)
 	if err != nil {
 		return fmt.Errorf("--month %q: want a month YYYY-MM", monthText)
 	}
@@ -479,7 +479,7 @@ func (c *cli) ownerUsage(owner, monthText string, asCSV bool) error {
 	if err != nil {
 		return err
 	}
-	usage, ok := st.(keygate.UsageStore)
+	usage, ok := st.(store.UsageStore)
 	if !ok {
 		return errors.New("this store keeps no usage")
 	}
@@ -555,7 +555,7 @@ func (c *cli) revoke(id string) error {
 	if err != nil {
 		return notFound(id, err)
 	}
-	if !k.RevokedAt.Equal(keygate.StoredTime(at)) {
+	if !k.RevokedAt.Equal(store.StoredTime(at)) {
 		fmt.Fprintf(c.stdout, "Key %s was already revoked at %s.\n", k.ID, formatTime(k.RevokedAt))
 		return nil
 	}
@@ -605,7 +605,7 @@ func (c *cli) keyStoreFor(id string) (keyStore, error) {
 // notFound turns ErrKeyNotFound into the message for id, and passes any
 // other error on.
 func notFound(id string, err error) error {
-	if errors.Is(err, keygate.ErrKeyNotFound) {
+	if errors.Is(err, store.ErrKeyNotFound) {
 		return fmt.Errorf("no key with ID %s", id)
 	}
 	return err

@@ -16,11 +16,11 @@ import (
 // pagingStore is a memory store that records the limit of every
 // ListByOwner call.
 type pagingStore struct {
-	*keygate.MemoryStore
+	*memstore.Store
 	limits []int
 }
 
-func (s *pagingStore) ListByOwner(ctx context.Context, owner string, after *keygate.PagePosition, limit int) (keygate.KeyPage, error) {
+func (s *pagingStore) ListByOwner(ctx context.Context, owner string, after *store.PagePosition, limit int) (store.KeyPage, error) {
 	s.limits = append(s.limits, limit)
 	return s.MemoryStore.ListByOwner(ctx, owner, after, limit)
 }
@@ -31,10 +31,10 @@ func (s *pagingStore) Close() error { return nil }
 // keys, newest first, read listPageSize at a time, as table and as JSON.
 func TestListPagesThroughAllKeys(t *testing.T) {
 	n := 2*listPageSize + 50
-	st := &pagingStore{MemoryStore: keygate.NewMemoryStore()}
+	st := &pagingStore{MemoryStore: memstore.New()}
 	var want []string
 	for i := range n {
-		_, k, err := keygate.MintKey("kg", keygate.Key{Owner: "acme", Name: fmt.Sprint("k", i),
+		_, k, err := store.Mint("kg", store.Key{Owner: "acme", Name: fmt.Sprint("k", i),
 			CreatedAt: start.Add(time.Duration(i/2) * time.Second)}) // pairs tie
 		if err != nil {
 			t.Fatal(err)
@@ -44,12 +44,12 @@ func TestListPagesThroughAllKeys(t *testing.T) {
 		}
 		want = append(want, k.ID)
 	}
-	keys := make([]keygate.Key, 0, n)
+	keys := make([]store.Key, 0, n)
 	for _, id := range want {
 		k, _ := st.Get(t.Context(), id)
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, keygate.ListOrder)
+	slices.SortFunc(keys, store.ListOrder)
 	want = want[:0]
 	for _, k := range keys {
 		want = append(want, k.ID)

@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		stderr: stderr,
 		getenv: getenv,
 		now:    now,
-		open:   func(cfg keygate.Config) keyStore { return keygate.NewFirestoreStore(cfg) },
+		open:   func(cfg keygate.Config) keyStore { return firestorestore.New(cfg) },
 	}
 	return c.main(args)
 }
@@ -76,8 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 // keyStore is the store the commands use: a KeyStore and PlanStore that
 // must be closed.
 type keyStore interface {
-	keygate.KeyStore
-	keygate.PlanStore
+	store.KeyStore
+	store.PlanStore
 	Close() error
 }
 

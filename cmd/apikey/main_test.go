@@ -136,7 +136,7 @@ func (h *harness) document(id string) map[string]any {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	st := keygate.NewFirestoreStore(cfg)
+	st := firestorestore.New(cfg)
 	defer st.Close()
 	client, err := st.Client(h.t.Context())
 	if err != nil {
@@ -278,7 +278,7 @@ func TestCreate(t *testing.T) {
 					t.Fatalf("stdout = %q, want the key alone on one line", r.stdout)
 				}
 				got.Key = lines[0]
-				got.ID = keygate.KeyID(got.Key)
+				got.ID = keyformat.ID(got.Key)
 				if !strings.Contains(r.stderr, "id:       "+got.ID+"\n") {
 					t.Errorf("stderr lacks the ID line:\n%s", r.stderr)
 				}
@@ -287,17 +287,17 @@ func TestCreate(t *testing.T) {
 				}
 			}
 			key := got.Key
-			if err := keygate.ParseKey(key, "kg"); err != nil {
+			if err := keyformat.Parse(key, "kg"); err != nil {
 				t.Fatalf("printed key %q does not parse: %v", key, err)
 			}
-			if id := keygate.KeyID(key); got.ID != id {
+			if id := keyformat.ID(key); got.ID != id {
 				t.Errorf("id = %s, want KeyID(key) = %s", got.ID, id)
 			}
 			checkNoSecret(t, "stderr", r.stderr, key)
 
 			if tt.json {
 				if got.Owner != owner || got.Name != tt.wantName || !slices.Equal(got.Scopes, tt.wantScopes) ||
-					got.Hint != keygate.KeyHint(key) || !got.CreatedAt.Equal(start.Truncate(time.Microsecond)) ||
+					got.Hint != keyformat.Hint(key) || !got.CreatedAt.Equal(start.Truncate(time.Microsecond)) ||
 					got.Status != "active" || got.RevokedAt != nil {
 					t.Errorf("create --json = %+v", got)
 				}
@@ -305,7 +305,7 @@ func TestCreate(t *testing.T) {
 
 			// The stored key, as show sees it.
 			k := h.showJSON(got.ID)
-			if k.Owner != owner || k.Name != tt.wantName || !slices.Equal(k.Scopes, tt.wantScopes) || k.Hint != keygate.KeyHint(key) {
+			if k.Owner != owner || k.Name != tt.wantName || !slices.Equal(k.Scopes, tt.wantScopes) || k.Hint != keyformat.Hint(key) {
 				t.Errorf("stored key = %+v", k)
 			}
 			if !k.CreatedAt.Equal(start.Truncate(time.Microsecond)) {
@@ -327,7 +327,7 @@ func TestCreate(t *testing.T) {
 			if doc == nil {
 				t.Fatalf("no document %s", got.ID)
 			}
-			if doc["owner"] != owner || doc["hint"] != keygate.KeyHint(key) {
+			if doc["owner"] != owner || doc["hint"] != keyformat.Hint(key) {
 				t.Errorf("document = %v", doc)
 			}
 			for _, s := range stringsIn(doc) {
@@ -357,12 +357,12 @@ func TestCreateNeverLeaksKey(t *testing.T) {
 				t.Errorf("%v: stdout shows the key %d times", args, strings.Count(r.stdout, key))
 			}
 		}
-		if keygate.ParseKey(key, "kg") != nil {
+		if keyformat.Parse(key, "kg") != nil {
 			t.Fatalf("%v: no key on stdout: %q", args, r.stdout)
 		}
 		checkNoSecret(t, "stderr of "+strings.Join(args, " "), r.stderr, key)
 		// Nor do the other commands ever print it.
-		id := keygate.KeyID(key)
+		id := keyformat.ID(key)
 		for _, other := range [][]string{
 			{"show", id}, {"show", id, "--json"}, {"list", "--owner", "a"}, {"list", "--owner", "a", "--json"},
 		} {
@@ -545,7 +545,7 @@ func TestErrors(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	unknown := strings.Repeat("ab", 32)
-	key, err := keygate.NewKey("kg")
+	key, err := keyformat.New("kg")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -569,7 +569,7 @@ func TestErrors(t *testing.T) {
 		{"bad ID short", []string{"show", "abc123"}, nil, 1, `apikey: invalid key ID "abc123": want 64 lowercase hex digits, as printed by create and list` + "\n", ""},
 		{"bad ID uppercase", []string{"revoke", strings.ToUpper(unknown)}, nil, 1, "", `^apikey: invalid key ID "ABAB.*": want 64 lowercase hex digits`},
 		{"bad ID not hex", []string{"delete", strings.Repeat("g", 64)}, nil, 1, "", `^apikey: invalid key ID "g+": want 64`},
-		{"key given as ID", []string{"revoke", key}, nil, 1, "apikey: that is an API key, not a key ID; its key ID is " + keygate.KeyID(key) + "\n", ""},
+		{"key given as ID", []string{"revoke", key}, nil, 1, "apikey: that is an API key, not a key ID; its key ID is " + keyformat.ID(key) + "\n", ""},
 		{"other prefix key given as ID", []string{"show", "zz" + key[2:]}, nil, 1, "apikey: invalid key ID: want 64 lowercase hex digits, as printed by create and list\n", ""},
 
 		// Bad scopes.
@@ -666,7 +666,7 @@ func TestRotate(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatalf("rotate --json printed %q: %v", r.stdout, err)
 	}
-	if keygate.ParseKey(got.Key, "kg") != nil || keygate.KeyID(got.Key) != got.ID || got.ID == old.ID {
+	if keyformat.Parse(got.Key, "kg") != nil || keyformat.ID(got.Key) != got.ID || got.ID == old.ID {
 		t.Errorf("new key = %+v", got.createdJSON)
 	}
 	if got.Owner != "acme" || got.Name != "prod" || !slices.Equal(got.Scopes, []string{"bingo:check"}) ||
@@ -683,7 +683,7 @@ func TestRotate(t *testing.T) {
 
 	// Plain output: the key alone on stdout.
 	plain := h.ok("rotate", got.ID)
-	if keygate.ParseKey(strings.TrimSpace(plain.stdout), "kg") != nil || !strings.Contains(plain.stderr, "Replaces key "+got.ID) {
+	if keyformat.Parse(strings.TrimSpace(plain.stdout), "kg") != nil || !strings.Contains(plain.stderr, "Replaces key "+got.ID) {
 		t.Errorf("rotate printed %q / %q", plain.stdout, plain.stderr)
 	}
 	checkNoSecret(t, "stderr", plain.stderr, strings.TrimSpace(plain.stdout))
@@ -695,7 +695,7 @@ func TestRotate(t *testing.T) {
 	}{
 		{[]string{"rotate", old.ID}, "apikey: key " + old.ID + " is revoked or expired: only an active key can be rotated\n"},
 		{[]string{"rotate", got.ID, "--grace", "a day"}, "apikey: --grace \"a day\": want a Go duration from 0s to 720h, such as 24h\n"},
-		{[]string{"rotate", keygate.KeyID("none")}, "apikey: no key with ID " + keygate.KeyID("none") + "\n"},
+		{[]string{"rotate", keyformat.ID("none")}, "apikey: no key with ID " + keyformat.ID("none") + "\n"},
 	} {
 		if r := h.run(c.args...); r.code != 1 || r.stderr != c.want {
 			t.Errorf("apikey %v = %d %q, want 1 %q", c.args, r.code, r.stderr, c.want)
@@ -711,10 +711,10 @@ func TestUsage(t *testing.T) {
 	if a.RateLimit != 5 || a.Burst != 10 || a.MonthlyQuota != 1000 {
 		t.Errorf("create limits = %+v", a)
 	}
-	store := keygate.NewFirestoreStore(keygate.Config{Project: h.env["GOOGLE_CLOUD_PROJECT"], Database: "(default)",
+	store := firestorestore.New(keygate.Config{Project: h.env["GOOGLE_CLOUD_PROJECT"], Database: "(default)",
 		Collection: "api_keys", StoreTimeout: 30 * time.Second})
 	defer store.Close()
-	if err := store.AddUsage(t.Context(), "test", 1, []keygate.UsageCount{
+	if err := store.AddUsage(t.Context(), "test", 1, []store.UsageCount{
 		{KeyID: a.ID, Owner: "acme", Day: "2030-01-01", Requests: 5}, {KeyID: a.ID, Owner: "acme", Day: "2030-01-02", Requests: 7},
 		{KeyID: b.ID, Owner: "acme", Day: "2030-01-02", Requests: 1}, {KeyID: a.ID, Owner: "acme", Day: "2029-12-31", Requests: 100},
 	}); err != nil {
@@ -778,10 +778,10 @@ func TestOwnerUsageTotal(t *testing.T) {
 	a := h.createJSON("--owner", "acme", "--name", "a")
 	gone := h.createJSON("--owner", "acme", "--name", "gone")
 	other := h.createJSON("--owner", "globex", "--name", "g")
-	store := keygate.NewFirestoreStore(keygate.Config{Project: h.env["GOOGLE_CLOUD_PROJECT"], Database: "(default)",
+	store := firestorestore.New(keygate.Config{Project: h.env["GOOGLE_CLOUD_PROJECT"], Database: "(default)",
 		Collection: "api_keys", StoreTimeout: 30 * time.Second})
 	defer store.Close()
-	batches := [][]keygate.UsageCount{
+	batches := [][]store.UsageCount{
 		{{KeyID: a.ID, Owner: "acme", Day: "2030-01-01", Requests: 5}, {KeyID: gone.ID, Owner: "acme", Day: "2030-01-01", Requests: 30},
 			{KeyID: other.ID, Owner: "globex", Day: "2030-01-01", Requests: 1000}},
 		{{KeyID: a.ID, Day: "2030-01-02", Requests: 2}}, // no owner: an older meter

@@ -20,7 +20,7 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // writeDetails writes k as labelled lines, for create (on stderr) and show.
-func writeDetails(w io.Writer, k keygate.Key, now time.Time) {
+func writeDetails(w io.Writer, k store.Key, now time.Time) {
 	revoked := "-"
 	if !k.RevokedAt.IsZero() {
 		revoked = formatTime(k.RevokedAt)
@@ -75,7 +75,7 @@ func scopeText(scopes []string, none string) string {
 // or reorder what is shown.
 func clean(s string) string {
 	return strings.Map(func(r rune) rune {
-		if keygate.IsHidden(r) {
+		if store.IsHidden(r) {
 			return unicode.ReplacementChar
 		}
 		return r

@@ -82,9 +82,9 @@ type planFlags struct {
 
 // planInfo is an owner's stored plan, if any, and the limits in effect.
 type planInfo struct {
-	stored    keygate.Plan
+	stored    store.Plan
 	found     bool
-	effective keygate.Plan
+	effective store.Plan
 }
 
 // plan reads the owner's plan and resolves it with the configuration.
@@ -97,7 +97,7 @@ func (c *cli) plan(owner string) (planInfo, error) {
 	if err != nil {
 		return planInfo{}, err
 	}
-	p, found, err := keygate.LoadPlan(c.ctx, st, owner)
+	p, found, err := store.LoadPlan(c.ctx, st, owner)
 	if err != nil {
 		return planInfo{}, err
 	}
@@ -136,10 +136,10 @@ func (c *cli) planSet(owner string, f planFlags, asJSON bool) error {
 	if err := checkOwnerArg(owner); err != nil {
 		return err
 	}
-	if err := keygate.ValidateLimits(f.rate, f.burst, f.quota); err != nil {
+	if err := store.ValidateLimits(f.rate, f.burst, f.quota); err != nil {
 		return fmt.Errorf("--%w", err)
 	}
-	if err := keygate.ValidateMaxKeys(f.maxKeys); err != nil {
+	if err := store.ValidateMaxKeys(f.maxKeys); err != nil {
 		return fmt.Errorf("--%w", err)
 	}
 	info, err := c.plan(owner)
@@ -159,8 +159,8 @@ func (c *cli) planSet(owner string, f planFlags, asJSON bool) error {
 	if isSet(f.fs, "max-keys") {
 		p.MaxKeys = f.maxKeys
 	}
-	p.Owner, p.UpdatedAt = owner, keygate.StoredTime(c.now())
-	if err := keygate.ValidatePlan(p); err != nil { // the stored fields may have been edited by hand
+	p.Owner, p.UpdatedAt = owner, store.StoredTime(c.now())
+	if err := store.ValidatePlan(p); err != nil { // the stored fields may have been edited by hand
 		return fmt.Errorf("the plan would be %w", err)
 	}
 	if err := c.st.SetPlan(c.ctx, p); err != nil {
@@ -195,7 +195,7 @@ func (c *cli) planClear(owner string) error {
 		return err
 	}
 	err = st.DeletePlan(c.ctx, owner)
-	if errors.Is(err, keygate.ErrPlanNotFound) {
+	if errors.Is(err, store.ErrPlanNotFound) {
 		fmt.Fprintf(c.stdout, "Owner %q has no plan: it gets the defaults.\n", clean(owner))
 		return nil
 	}
@@ -208,7 +208,7 @@ func (c *cli) planClear(owner string) error {
 
 // checkOwnerArg checks the OWNER argument as keygate.ValidateOwner does.
 func checkOwnerArg(s string) error {
-	if err := keygate.ValidateOwner(s); err != nil {
+	if err := store.ValidateOwner(s); err != nil {
 		return fmt.Errorf("owner %w", err)
 	}
 	return nil
@@ -222,7 +222,7 @@ type planLimits struct {
 	MaxKeys      int     `json:"max_keys"`
 }
 
-func limitsOf(p keygate.Plan) planLimits {
+func limitsOf(p store.Plan) planLimits {
 	return planLimits{p.RateLimit, p.Burst, p.MonthlyQuota, p.MaxKeys}
 }
 

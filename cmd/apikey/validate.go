@@ -32,7 +32,7 @@ func parseScopes(s string) ([]string, error) {
 		}
 		scopes = append(scopes, item)
 	}
-	if err := keygate.ValidateScopes(scopes); err != nil {
+	if err := store.ValidateScopes(scopes); err != nil {
 		return nil, err
 	}
 	return scopes, nil
@@ -44,7 +44,7 @@ func parseExpires(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
 	}
-	d, err := keygate.ParseLifetime(s)
+	d, err := store.ParseLifetime(s)
 	if err != nil {
 		return 0, fmt.Errorf("--expires %w", err)
 	}
@@ -53,7 +53,7 @@ func parseExpires(s string) (time.Duration, error) {
 
 // parseGrace parses the value of --grace as the API's grace.
 func parseGrace(s string) (time.Duration, error) {
-	d, err := keygate.ParseGrace(s)
+	d, err := store.ParseGrace(s)
 	if err != nil {
 		return 0, fmt.Errorf("--grace %w", err)
 	}
@@ -63,7 +63,7 @@ func parseGrace(s string) (time.Duration, error) {
 // checkLimits checks --rate, --burst and --quota with the function's bounds;
 // the flags have the names keygate.LimitError gives the fields.
 func checkLimits(rate float64, burst int, quota int64) error {
-	if err := keygate.ValidateLimits(rate, burst, quota); err != nil {
+	if err := store.ValidateLimits(rate, burst, quota); err != nil {
 		return fmt.Errorf("--%w", err)
 	}
 	if burst > 0 && rate == 0 {
@@ -74,7 +74,7 @@ func checkLimits(rate float64, burst int, quota int64) error {
 
 // checkOwner checks the value of --owner as keygate.ValidateOwner does.
 func checkOwner(s string) error {
-	if err := keygate.ValidateOwner(s); err != nil {
+	if err := store.ValidateOwner(s); err != nil {
 		return fmt.Errorf("--owner %w", err)
 	}
 	return nil
@@ -82,7 +82,7 @@ func checkOwner(s string) error {
 
 // checkName checks the value of --name, as the function checks names.
 func checkName(s string) error {
-	if err := keygate.ValidateName(s); err != nil {
+	if err := store.ValidateName(s); err != nil {
 		return fmt.Errorf("--name %w", err)
 	}
 	return nil
@@ -92,13 +92,13 @@ func checkName(s string) error {
 // instead (say, a leaked one to revoke), it says so and gives the key's ID,
 // without repeating the key.
 func checkID(id, prefix string) error {
-	if keygate.ValidKeyID(id) {
+	if keyformat.ValidID(id) {
 		return nil
 	}
-	if keygate.ParseKey(id, prefix) == nil {
-		return fmt.Errorf("that is an API key, not a key ID; its key ID is %s", keygate.KeyID(id))
+	if keyformat.Parse(id, prefix) == nil {
+		return fmt.Errorf("that is an API key, not a key ID; its key ID is %s", keyformat.ID(id))
 	}
-	if keyLike.MatchString(id) || len(id) > 2*keygate.MaxKeyLen {
+	if keyLike.MatchString(id) || len(id) > 2*keyformat.MaxLen {
 		return fmt.Errorf("invalid key ID: want 64 lowercase hex digits, as printed by create and list")
 	}
 	return fmt.Errorf("invalid key ID %q: want 64 lowercase hex digits, as printed by create and list", id)

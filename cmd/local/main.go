@@ -89,8 +89,8 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 	base := scheme + "://" + net.JoinHostPort(displayHost(host), port)
 
 	if getenv("FIRESTORE_EMULATOR_HOST") == "" && getenv("GOOGLE_CLOUD_PROJECT") == "" {
-		store := keygate.NewMemoryStore()
-		key, k, err := keygate.MintKey(cfg.Prefix, keygate.Key{Owner: "demo", Name: "demo key", CreatedAt: time.Now()})
+		store := memstore.New()
+		key, k, err := store.Mint(cfg.Prefix, store.Key{Owner: "demo", Name: "demo key", CreatedAt: time.Now()})
 		if err != nil {
 			return err
 		}

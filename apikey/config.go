@@ -1,0 +1,252 @@
+package apikey
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/store"
+)
+
+// EmulatorProject is the project ID used when FIRESTORE_EMULATOR_HOST is set
+// and GOOGLE_CLOUD_PROJECT is not: the emulator accepts any project, and the
+// "demo-" prefix marks one that exists only there.
+const EmulatorProject = "demo-keygate"
+
+// Config is keygate's configuration. LoadConfig reads it from the
+// environment; the README lists every variable with its default.
+type Config struct {
+	// Project is the Google Cloud project; empty means detect it from the
+	// runtime's credentials.
+	Project string
+	// Database is the Firestore database ID.
+	Database string
+	// Collection is the Firestore collection that holds the keys.
+	Collection string
+	// Header is the request header that carries the API key.
+	Header string
+	// Prefix starts every key.
+	Prefix string
+	// CacheSize is the number of key lookups, found or not, kept in memory.
+	CacheSize int
+	// CacheTTL is the fresh window: a cached lookup younger than this is
+	// answered without a store call.
+	CacheTTL time.Duration
+	// StaleTTL is the stale-if-error window: while the store fails, a key
+	// last seen valid less than StaleTTL ago keeps working.
+	StaleTTL time.Duration
+	// NegativeTTL is how long a key that was not found stays not found.
+	NegativeTTL time.Duration
+	// StoreTimeout is the deadline of one store call.
+	StoreTimeout time.Duration
+	// FlushInterval is the most often usage counts are written, per key and
+	// instance.
+	FlushInterval time.Duration
+	// DefaultRateLimit (requests per second) and DefaultBurst apply to keys
+	// without a rate_limit of their own; a rate of 0 means no limit.
+	DefaultRateLimit float64
+	DefaultBurst     int
+	// DefaultMonthlyQuota is the monthly quota of owners whose plan sets
+	// none; 0 means no quota.
+	DefaultMonthlyQuota int64
+	// DefaultMaxKeys is the most active keys an owner whose plan sets none
+	// may hold: 1 to MaxPlanKeys.
+	DefaultMaxKeys int
+	// DefaultScopes are the scopes of a key stored with none, and of a key
+	// minted through the keys API without naming any. Empty means such a
+	// key passes only Protect("").
+	DefaultScopes []string
+}
+
+// DefaultConfig returns the configuration with every variable at its default.
+func DefaultConfig() Config {
+	return Config{
+		Database:       "(default)",
+		Collection:     "api_keys",
+		Header:         "X-API-Key",
+		Prefix:         "kg",
+		CacheSize:      10000,
+		CacheTTL:       60 * time.Second,
+		StaleTTL:       10 * time.Minute,
+		NegativeTTL:    30 * time.Second,
+		StoreTimeout:   2 * time.Second,
+		FlushInterval:  10 * time.Second,
+		DefaultMaxKeys: store.DefaultMaxKeys,
+	}
+}
+
+// LoadConfig reads the configuration from getenv (os.Getenv in production).
+// An unset or empty variable takes its default; a bad value is an error that
+// names the variable.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	c := DefaultConfig()
+	c.Project = getenv("GOOGLE_CLOUD_PROJECT")
+	if c.Project == "" && getenv("FIRESTORE_EMULATOR_HOST") != "" {
+		c.Project = EmulatorProject
+	}
+	str := func(name string, dst *string, valid func(string) bool, want string) error {
+		v := getenv(name)
+		if v == "" {
+			return nil
+		}
+		if !valid(v) {
+			return fmt.Errorf("%s=%q: want %s", name, v, want)
+		}
+		*dst = v
+		return nil
+	}
+	dur := func(name string, dst *time.Duration, min time.Duration) error {
+		v := getenv(name)
+		if v == "" {
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < min {
+			return fmt.Errorf("%s=%q: want a Go duration of at least %v, such as 90s or 5m", name, v, min)
+		}
+		*dst = d
+		return nil
+	}
+	nonEmptyPath := func(s string) bool { return !strings.Contains(s, "/") && strings.TrimSpace(s) == s }
+	errs := []error{
+		str("FIRESTORE_DATABASE", &c.Database, nonEmptyPath, "a Firestore database ID"),
+		str("KEYS_COLLECTION", &c.Collection, nonEmptyPath, "a collection ID without '/'"),
+		str("API_KEY_HEADER", &c.Header, validHeaderName, "an HTTP header name"),
+		str("KEY_PREFIX", &c.Prefix, keyformat.ValidPrefix, "1 to 16 lowercase letters and digits"),
+		dur("KEY_CACHE_TTL", &c.CacheTTL, time.Millisecond),
+		dur("KEY_STALE_TTL", &c.StaleTTL, 0),
+		dur("KEY_NEGATIVE_TTL", &c.NegativeTTL, time.Millisecond),
+		dur("STORE_TIMEOUT", &c.StoreTimeout, time.Millisecond),
+		dur("USAGE_FLUSH_INTERVAL", &c.FlushInterval, time.Second),
+	}
+	// The defaults are checked as a key's own limits are (ValidateLimits);
+	// an explicit DEFAULT_BURST must be at least 1: unset means one second's
+	// worth.
+	if v := getenv("DEFAULT_RATE_LIMIT"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err == nil {
+			err = store.ValidateLimits(r, 0, 0)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("DEFAULT_RATE_LIMIT=%q: want 0 (no limit) or %g to %d requests per second", v, store.MinRateLimit, store.MaxRateLimit))
+		} else {
+			c.DefaultRateLimit = r
+		}
+	}
+	if v := getenv("DEFAULT_BURST"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err == nil {
+			err = store.ValidateLimits(0, n, 0)
+		}
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("DEFAULT_BURST=%q: want a whole number from 1 to %d", v, store.MaxBurst))
+		} else {
+			c.DefaultBurst = n
+		}
+	}
+	if v := getenv("DEFAULT_MONTHLY_QUOTA"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err == nil {
+			err = store.ValidateLimits(0, 0, n)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("DEFAULT_MONTHLY_QUOTA=%q: want a whole number from 0 (no quota) to %d requests a month", v, store.MaxMonthlyQuota))
+		} else {
+			c.DefaultMonthlyQuota = n
+		}
+	}
+	if v := getenv("DEFAULT_MAX_KEYS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err == nil {
+			err = store.ValidateMaxKeys(n)
+		}
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("DEFAULT_MAX_KEYS=%q: want a whole number from 1 to %d active keys per owner", v, store.MaxPlanKeys))
+		} else {
+			c.DefaultMaxKeys = n
+		}
+	}
+	if v := getenv("KEY_CACHE_SIZE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10_000_000 {
+			errs = append(errs, fmt.Errorf("KEY_CACHE_SIZE=%q: want a whole number from 1 to 10000000", v))
+		} else {
+			c.CacheSize = n
+		}
+	}
+	if v := getenv("KEY_DEFAULT_SCOPES"); v != "" {
+		scopes := strings.Split(v, ",")
+		for i := range scopes {
+			scopes[i] = strings.TrimSpace(scopes[i])
+		}
+		if err := store.ValidateScopes(scopes); err != nil {
+			errs = append(errs, fmt.Errorf("KEY_DEFAULT_SCOPES=%q: %w", v, err))
+		} else {
+			c.DefaultScopes = scopes
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			return Config{}, fmt.Errorf("configuration: %w", err)
+		}
+	}
+	if c.StaleTTL != 0 && c.StaleTTL < c.CacheTTL {
+		return Config{}, fmt.Errorf("configuration: KEY_STALE_TTL=%v is shorter than KEY_CACHE_TTL=%v: set it to 0 to turn stale-if-error off", c.StaleTTL, c.CacheTTL)
+	}
+	return c, nil
+}
+
+// validHeaderName reports whether s is an HTTP field name (RFC 9110 token).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// EffectivePlan is the plan an owner gets: p's own values where it has them
+// (found says whether the owner has a stored plan at all; without one, p is
+// ignored) and the configuration's defaults for the rest. Rate and burst go
+// together: a plan's rate without a burst gets one second's worth of it, a
+// plan's burst without a rate applies to DEFAULT_RATE_LIMIT, and the burst of
+// no rate (no limit) is 0. So the result's every field is the value that
+// applies; its UpdatedAt is p's.
+func (c Config) EffectivePlan(p store.Plan, found bool) store.Plan {
+	if !found {
+		p = store.Plan{Owner: p.Owner}
+	}
+	e := p
+	if !(e.RateLimit > 0) {
+		e.RateLimit = c.DefaultRateLimit
+		if e.Burst <= 0 {
+			e.Burst = c.DefaultBurst
+		}
+	}
+	switch {
+	case !(e.RateLimit > 0):
+		e.RateLimit, e.Burst = 0, 0
+	case e.Burst <= 0:
+		e.Burst = store.DefaultBurst(e.RateLimit)
+	}
+	if e.MonthlyQuota <= 0 {
+		e.MonthlyQuota = c.DefaultMonthlyQuota
+	}
+	if e.MaxKeys <= 0 {
+		e.MaxKeys = c.DefaultMaxKeys
+	}
+	if e.MaxKeys <= 0 {
+		e.MaxKeys = store.DefaultMaxKeys // a Config built by hand, without LoadConfig
+	}
+	return e
+}

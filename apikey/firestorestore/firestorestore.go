@@ -1,0 +1,705 @@
+package firestorestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"github.com/keygate/keygate/apikey/store"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Store is a KeyStore in a Firestore collection: one document per
+// key, whose ID is the key ID. The README documents the fields.
+//
+// Its client is created on first use and kept for the life of the process;
+// a failed creation is retried by the next call.
+type Store struct {
+	project    string
+	database   string
+	collection string
+
+	mu     sync.Mutex
+	client *firestore.Client
+
+	// listedDocs counts the documents ListByOwner's queries returned: the
+	// reads listing costs. Tests read it.
+	listedDocs atomic.Int64
+
+	// ownerLocks serialize this process's capped creates of an owner (by
+	// a hash of the owner): they would otherwise contend for the owner's
+	// guard document, and contended Firestore transactions retry with
+	// backoff. Other processes are kept out by the transaction itself.
+	ownerLocks [64]sync.Mutex
+}
+
+// keyDoc is the Firestore document of a key.
+type keyDoc struct {
+	Owner        string     `firestore:"owner"`
+	Name         string     `firestore:"name"`
+	Scopes       []string   `firestore:"scopes"`
+	Hint         string     `firestore:"hint"`
+	CreatedAt    time.Time  `firestore:"created_at"`
+	ExpiresAt    *time.Time `firestore:"expires_at,omitempty"`
+	RevokedAt    *time.Time `firestore:"revoked_at,omitempty"`
+	RateLimit    float64    `firestore:"rate_limit,omitempty"`
+	Burst        int        `firestore:"burst,omitempty"`
+	MonthlyQuota int64      `firestore:"monthly_quota,omitempty"`
+}
+
+// Config says where the store keeps its documents.
+type Config struct {
+	// Project is the Google Cloud project; empty means detect it from the
+	// credentials.
+	Project string
+	// Database is the Firestore database ID; empty means "(default)".
+	Database string
+	// Collection holds the keys; empty means "api_keys". Plans, owners'
+	// usage and meters live in the collections named after it with
+	// "_owners" and "_meters" appended.
+	Collection string
+}
+
+// New returns a store where cfg says. It does not connect: the client is
+// created by the first call. Its calls have no deadline but their
+// context's: bound them with store.WithTimeout, as the Gate does.
+func New(cfg Config) *Store {
+	if cfg.Database == "" {
+		cfg.Database = "(default)"
+	}
+	if cfg.Collection == "" {
+		cfg.Collection = "api_keys"
+	}
+	return &Store{project: cfg.Project, database: cfg.Database, collection: cfg.Collection}
+}
+
+// Client returns the store's Firestore client, creating it if need be.
+func (s *Store) Client(ctx context.Context) (*firestore.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client != nil {
+		return s.client, nil
+	}
+	project := s.project
+	if project == "" {
+		project = firestore.DetectProjectID
+	}
+	c, err := firestore.NewClientWithDatabase(ctx, project, s.database)
+	if err != nil {
+		return nil, fmt.Errorf("creating Firestore client: %w", err)
+	}
+	s.client = c
+	return c, nil
+}
+
+// Close closes the client, if one was created.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client == nil {
+		return nil
+	}
+	err := s.client.Close()
+	s.client = nil
+	return err
+}
+
+// Get implements KeyStore.
+func (s *Store) Get(ctx context.Context, id string) (store.Key, error) {
+	client, err := s.Client(ctx)
+	if err != nil {
+		return store.Key{}, err
+	}
+	snap, err := client.Collection(s.collection).Doc(id).Get(ctx)
+	if err != nil {
+		return store.Key{}, storeError("get key", err)
+	}
+	return decodeKey(snap)
+}
+
+// ReadKey implements KeyReader: the key document and its month's usage
+// document in one batched get.
+func (s *Store) ReadKey(ctx context.Context, id string, month store.Month) (store.Key, int64, error) {
+	client, err := s.Client(ctx)
+	if err != nil {
+		return store.Key{}, 0, err
+	}
+	doc := client.Collection(s.collection).Doc(id)
+	snaps, err := client.GetAll(ctx, []*firestore.DocumentRef{doc, doc.Collection(usageCollection).Doc(string(month))})
+	if err != nil {
+		return store.Key{}, 0, storeError("read key", err)
+	}
+	if !snaps[0].Exists() {
+		return store.Key{}, 0, store.ErrKeyNotFound
+	}
+	k, err := decodeKey(snaps[0])
+	if err != nil {
+		return store.Key{}, 0, err
+	}
+	total, err := usageTotal(snaps[1])
+	return k, total, err
+}
+
+// Create implements KeyStore.
+func (s *Store) Create(ctx context.Context, k store.Key) error {
+	client, err := s.Client(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = client.Collection(s.collection).Doc(k.ID).Create(ctx, encodeKey(k))
+	return storeError("create key", err)
+}
+
+// ListByOwner implements KeyStore with one query that reads at most limit+1
+// documents. It needs the composite index of firestore.indexes.json.
+func (s *Store) ListByOwner(ctx context.Context, owner string, after *store.PagePosition, limit int) (store.KeyPage, error) {
+	if err := store.CheckPageLimit(limit); err != nil {
+		return store.KeyPage{}, err
+	}
+	client, err := s.Client(ctx)
+	if err != nil {
+		return store.KeyPage{}, err
+	}
+	snaps, err := ownerPageQuery(client.Collection(s.collection), owner, after, limit).Documents(ctx).GetAll()
+	if err != nil {
+		return store.KeyPage{}, storeError("list keys", err)
+	}
+	s.listedDocs.Add(int64(len(snaps)))
+	keys := make([]store.Key, 0, len(snaps))
+	for _, snap := range snaps {
+		k, err := decodeKey(snap)
+		if err != nil {
+			return store.KeyPage{}, err
+		}
+		keys = append(keys, k)
+	}
+	return store.PageOf(keys, limit), nil
+}
+
+// ownerPageQuery is the query of a page of limit keys of owner after after,
+// in ListOrder: it asks for limit+1 documents, the last to tell whether more
+// follow.
+func ownerPageQuery(col *firestore.CollectionRef, owner string, after *store.PagePosition, limit int) firestore.Query {
+	q := col.Where("owner", "==", owner).
+		OrderBy("created_at", firestore.Desc).
+		OrderBy(firestore.DocumentID, firestore.Desc)
+	if after != nil {
+		q = q.StartAfter(store.StoredTime(after.CreatedAt), after.ID)
+	}
+	return q.Limit(limit + 1)
+}
+
+// Revoke implements KeyStore, in a transaction so that the first revocation
+// time is kept.
+func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key, error) {
+	client, err := s.Client(ctx)
+	if err != nil {
+		return store.Key{}, err
+	}
+	ref := client.Collection(s.collection).Doc(id)
+	var k store.Key
+	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		snap, err := tx.Get(ref)
+		if err != nil {
+			return err
+		}
+		if k, err = decodeKey(snap); err != nil {
+			return err
+		}
+		if !k.RevokedAt.IsZero() {
+			return nil
+		}
+		k.RevokedAt = store.StoredTime(at)
+		return tx.Update(ref, []firestore.Update{{Path: "revoked_at", Value: k.RevokedAt}})
+	})
+	if err != nil {
+		return store.Key{}, storeError("revoke key", err)
+	}
+	return k, nil
+}
+
+// Delete implements KeyStore.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	client, err := s.Client(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = client.Collection(s.collection).Doc(id).Delete(ctx, firestore.Exists)
+	return storeError("delete key", err)
+}
+
+// Rotate implements KeyStore, in one transaction.
+func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, graceEnd time.Time) (store.Key, error) {
+	client, err := s.Client(ctx)
+	if err != nil {
+		return store.Key{}, err
+	}
+	col := client.Collection(s.collection)
+	var old store.Key
+	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		snap, err := tx.Get(col.Doc(id))
+		if err != nil {
+			return err
+		}
+		if old, err = decodeKey(snap); err != nil {
+			return err
+		}
+		if old, err = store.Rotated(old, graceEnd, replacement.CreatedAt); err != nil {
+			return err
+		}
+		if err := tx.Create(col.Doc(replacement.ID), encodeKey(replacement)); err != nil {
+			return err
+		}
+		return tx.Update(col.Doc(id), []firestore.Update{{Path: "expires_at", Value: old.ExpiresAt}})
+	})
+	if errors.Is(err, store.ErrKeyInactive) {
+		return store.Key{}, store.ErrKeyInactive
+	}
+	if err != nil {
+		return store.Key{}, storeError("rotate key", err)
+	}
+	return old, nil
+}
+
+// storeError maps Firestore's NotFound and AlreadyExists to ErrKeyNotFound and
+// ErrKeyExists, and wraps anything else with what was being done.
+func storeError(op string, err error) error {
+	switch status.Code(err) {
+	case codes.OK:
+		return nil
+	case codes.NotFound:
+		return store.ErrKeyNotFound
+	case codes.AlreadyExists:
+		return store.ErrKeyExists
+	}
+	if errors.Is(err, store.ErrKeyNotFound) {
+		return store.ErrKeyNotFound
+	}
+	return fmt.Errorf("firestore: %s: %w", op, err)
+}
+
+func encodeKey(k store.Key) keyDoc {
+	k = store.Stored(k)
+	d := keyDoc{
+		Owner:        k.Owner,
+		Name:         k.Name,
+		Scopes:       k.Scopes,
+		Hint:         k.Hint,
+		CreatedAt:    k.CreatedAt,
+		RateLimit:    k.RateLimit,
+		Burst:        k.Burst,
+		MonthlyQuota: k.MonthlyQuota,
+	}
+	if !k.ExpiresAt.IsZero() {
+		d.ExpiresAt = &k.ExpiresAt
+	}
+	if !k.RevokedAt.IsZero() {
+		d.RevokedAt = &k.RevokedAt
+	}
+	return d
+}
+
+func decodeKey(snap *firestore.DocumentSnapshot) (store.Key, error) {
+	var d keyDoc
+	if err := snap.DataTo(&d); err != nil {
+		return store.Key{}, fmt.Errorf("firestore: key document %s: %w", snap.Ref.ID, err)
+	}
+	k := store.Key{
+		ID:           snap.Ref.ID,
+		Owner:        d.Owner,
+		Name:         d.Name,
+		Scopes:       d.Scopes,
+		Hint:         d.Hint,
+		CreatedAt:    d.CreatedAt.UTC(),
+		RateLimit:    d.RateLimit,
+		Burst:        d.Burst,
+		MonthlyQuota: d.MonthlyQuota,
+	}
+	if k.Scopes == nil {
+		k.Scopes = []string{}
+	}
+	if d.ExpiresAt != nil {
+		k.ExpiresAt = d.ExpiresAt.UTC()
+	}
+	if d.RevokedAt != nil {
+		k.RevokedAt = d.RevokedAt.UTC()
+	}
+	return k, nil
+}
+
+// Usage documents: api_keys/{id}/usage/{YYYY-MM-DD} and
+// api_keys/{id}/usage/{YYYY-MM}, each {requests, day or month, updated_at};
+// the same per owner, {KEYS_COLLECTION}_owners/{owner}/usage/{YYYY-MM-DD}
+// and .../{YYYY-MM}, beside the owner's plan; and one document per metering
+// instance, {KEYS_COLLECTION}_meters/{instance} {seq, updated_at,
+// expires_at}, that makes AddUsage idempotent.
+const (
+	usageCollection = "usage"
+	// meterDocLife is how long an instance's meter document is kept, for a
+	// Firestore TTL policy on its expires_at field to delete.
+	meterDocLife = 30 * 24 * time.Hour
+	// maxTransactionWrites is Firestore's limit of writes in a transaction.
+	maxTransactionWrites = 500
+)
+
+// A batch of store.MaxUsageBatch counts fits in one transaction.
+var _ [maxTransactionWrites - (4*store.MaxUsageBatch + 1)]struct{}
+
+// AddUsage implements UsageStore: one transaction that reads the instance's
+// meter document, and unless it has applied seq already, increments the day
+// and month documents of every count's key and (summed per owner and day or
+// month) of its owner, and records seq.
+func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts []store.UsageCount) error {
+	if len(counts) > store.MaxUsageBatch {
+		return fmt.Errorf("firestore: add usage: %d counts, more than %d", len(counts), store.MaxUsageBatch)
+	}
+	client, err := s.Client(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", store.ErrUsageNotApplied, err)
+	}
+	keys, owners := client.Collection(s.collection), s.owners(client)
+	meter := client.Collection(s.collection + "_meters").Doc(instance)
+	ownerDays, ownerMonths := store.OwnerTotals(counts)
+	// The outcome is unknown only when the last commit failed with anything
+	// but ABORTED (which RunTransaction retries, and which applies nothing):
+	// a timeout may hide a commit. Every other failure applied nothing.
+	committing := false
+	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		committing = false
+		snap, err := tx.Get(meter)
+		if err != nil && status.Code(err) != codes.NotFound {
+			return err
+		}
+		if snap != nil && snap.Exists() {
+			applied, err := snap.DataAt("seq")
+			if err != nil {
+				return err
+			}
+			if n, ok := applied.(int64); ok && n >= seq {
+				committing = true
+				return nil
+			}
+		}
+		for _, c := range counts {
+			usage := keys.Doc(c.KeyID).Collection(usageCollection)
+			if err := addDay(tx, usage, c.Day, c.Requests); err != nil {
+				return err
+			}
+			if err := addMonth(tx, usage, c.Day.Month(), c.Requests); err != nil {
+				return err
+			}
+		}
+		for k, n := range ownerDays {
+			if err := addDay(tx, owners.Doc(k.Owner).Collection(usageCollection), k.Day, n); err != nil {
+				return err
+			}
+		}
+		for k, n := range ownerMonths {
+			if err := addMonth(tx, owners.Doc(k.Owner).Collection(usageCollection), k.Month, n); err != nil {
+				return err
+			}
+		}
+		err = tx.Set(meter, map[string]any{
+			"seq": seq, "updated_at": firestore.ServerTimestamp, "expires_at": time.Now().Add(meterDocLife),
+		})
+		committing = err == nil
+		return err
+	})
+	if err != nil && (!committing || status.Code(err) == codes.Aborted) {
+		return fmt.Errorf("%w: %w", store.ErrUsageNotApplied, storeError("add usage", err))
+	}
+	return storeError("add usage", err)
+}
+
+// addDay increments the day document of a usage collection by n.
+func addDay(tx *firestore.Transaction, usage *firestore.CollectionRef, day store.Day, n int64) error {
+	return tx.Set(usage.Doc(string(day)), map[string]any{
+		"requests": firestore.Increment(n), "day": string(day), "updated_at": firestore.ServerTimestamp,
+	}, firestore.MergeAll)
+}
+
+// addMonth increments the month document of a usage collection by n.
+func addMonth(tx *firestore.Transaction, usage *firestore.CollectionRef, month store.Month, n int64) error {
+	return tx.Set(usage.Doc(string(month)), map[string]any{
+		"requests": firestore.Increment(n), "month": string(month), "updated_at": firestore.ServerTimestamp,
+	}, firestore.MergeAll)
+}
+
+// DailyUsage implements UsageStore.
+func (s *Store) DailyUsage(ctx context.Context, keyID string, from, to store.Day) ([]store.DayUsage, error) {
+	client, err := s.Client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return readDays(ctx, client.Collection(s.collection).Doc(keyID).Collection(usageCollection), from, to)
+}
+
+// MonthlyUsage implements UsageStore.
+func (s *Store) MonthlyUsage(ctx context.Context, keyID string, month store.Month) (int64, error) {
+	client, err := s.Client(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return readMonth(ctx, client.Collection(s.collection).Doc(keyID).Collection(usageCollection), month)
+}
+
+// OwnerDailyUsage implements UsageStore.
+func (s *Store) OwnerDailyUsage(ctx context.Context, owner string, from, to store.Day) ([]store.DayUsage, error) {
+	if err := store.CheckPlanOwner(owner); err != nil {
+		return nil, err
+	}
+	client, err := s.Client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return readDays(ctx, s.owners(client).Doc(owner).Collection(usageCollection), from, to)
+}
+
+// OwnerMonthlyUsage implements UsageStore.
+func (s *Store) OwnerMonthlyUsage(ctx context.Context, owner string, month store.Month) (int64, error) {
+	if err := store.CheckPlanOwner(owner); err != nil {
+		return 0, err
+	}
+	client, err := s.Client(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return readMonth(ctx, s.owners(client).Doc(owner).Collection(usageCollection), month)
+}
+
+// readDays reads the day documents of a usage collection from from to to,
+// oldest first: one query, which month documents (without a day) never
+// match.
+func readDays(ctx context.Context, usage *firestore.CollectionRef, from, to store.Day) ([]store.DayUsage, error) {
+	snaps, err := usage.Where("day", ">=", string(from)).Where("day", "<=", string(to)).OrderBy("day", firestore.Asc).
+		Documents(ctx).GetAll()
+	if err != nil {
+		return nil, storeError("read daily usage", err)
+	}
+	out := make([]store.DayUsage, 0, len(snaps))
+	for _, snap := range snaps {
+		var d struct {
+			Day      string `firestore:"day"`
+			Requests int64  `firestore:"requests"`
+		}
+		if err := snap.DataTo(&d); err != nil {
+			return nil, fmt.Errorf("firestore: usage document %s: %w", snap.Ref.Path, err)
+		}
+		out = append(out, store.DayUsage{store.Day(d.Day), d.Requests})
+	}
+	return out, nil
+}
+
+// readMonth reads the total of a month document of a usage collection; 0 if
+// there is none.
+func readMonth(ctx context.Context, usage *firestore.CollectionRef, month store.Month) (int64, error) {
+	snap, err := usage.Doc(string(month)).Get(ctx)
+	if status.Code(err) == codes.NotFound {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, storeError("read monthly usage", err)
+	}
+	return usageTotal(snap)
+}
+
+// usageTotal is the requests of a month's usage document; 0 if it does not
+// exist.
+func usageTotal(snap *firestore.DocumentSnapshot) (int64, error) {
+	if !snap.Exists() {
+		return 0, nil
+	}
+	n, err := snap.DataAt("requests")
+	if err != nil {
+		return 0, fmt.Errorf("firestore: usage document %s: %w", snap.Ref.Path, err)
+	}
+	total, _ := n.(int64)
+	return total, nil
+}
+
+// Plans: one document per owner, {KEYS_COLLECTION}_owners/{owner}, and under
+// it the guard document that serializes capped creates,
+// {KEYS_COLLECTION}_owners/{owner}/guards/keys.
+const (
+	ownersSuffix    = "_owners"
+	guardCollection = "guards"
+	keysGuard       = "keys"
+	// cappedAttempts is how often CreateCapped runs its transaction when
+	// concurrent creates of the same owner contend for the guard; each
+	// attempt is bounded by the store timeout as a whole.
+	cappedAttempts = 30
+)
+
+// ownerLockSeed hashes owners to Store.ownerLocks.
+var ownerLockSeed = maphash.MakeSeed()
+
+// planDoc is the Firestore document of a plan. Every field is written; 0
+// (or absent, in a document written by other means) means the default.
+type planDoc struct {
+	RateLimit    float64   `firestore:"rate_limit"`
+	Burst        int       `firestore:"burst"`
+	MonthlyQuota int64     `firestore:"monthly_quota"`
+	MaxKeys      int       `firestore:"max_keys"`
+	UpdatedAt    time.Time `firestore:"updated_at"`
+}
+
+// owners returns the collection of plans.
+func (s *Store) owners(client *firestore.Client) *firestore.CollectionRef {
+	return client.Collection(s.collection + ownersSuffix)
+}
+
+// GetPlan implements PlanStore.
+func (s *Store) GetPlan(ctx context.Context, owner string) (store.Plan, error) {
+	if err := store.CheckPlanOwner(owner); err != nil {
+		return store.Plan{}, err
+	}
+	client, err := s.Client(ctx)
+	if err != nil {
+		return store.Plan{}, err
+	}
+	snap, err := s.owners(client).Doc(owner).Get(ctx)
+	if status.Code(err) == codes.NotFound {
+		return store.Plan{}, store.ErrPlanNotFound
+	}
+	if err != nil {
+		return store.Plan{}, storeError("get plan", err)
+	}
+	return decodePlan(owner, snap)
+}
+
+// decodePlan decodes the plan document snap of owner.
+func decodePlan(owner string, snap *firestore.DocumentSnapshot) (store.Plan, error) {
+	var d planDoc
+	if err := snap.DataTo(&d); err != nil {
+		return store.Plan{}, fmt.Errorf("firestore: plan document %s: %w", snap.Ref.ID, err)
+	}
+	return store.Plan{Owner: owner, RateLimit: d.RateLimit, Burst: d.Burst, MonthlyQuota: d.MonthlyQuota,
+		MaxKeys: d.MaxKeys, UpdatedAt: d.UpdatedAt.UTC()}, nil
+}
+
+// ReadOwner implements OwnerReader: the plan document and the month's
+// usage document in one batched get.
+func (s *Store) ReadOwner(ctx context.Context, owner string, month store.Month) (store.Plan, bool, int64, error) {
+	if err := store.CheckPlanOwner(owner); err != nil {
+		return store.Plan{}, false, 0, err
+	}
+	client, err := s.Client(ctx)
+	if err != nil {
+		return store.Plan{}, false, 0, err
+	}
+	doc := s.owners(client).Doc(owner)
+	snaps, err := client.GetAll(ctx, []*firestore.DocumentRef{doc, doc.Collection(usageCollection).Doc(string(month))})
+	if err != nil {
+		return store.Plan{}, false, 0, storeError("read owner", err)
+	}
+	p := store.Plan{Owner: owner}
+	if snaps[0].Exists() {
+		if p, err = decodePlan(owner, snaps[0]); err != nil {
+			return store.Plan{}, false, 0, err
+		}
+	}
+	total, err := usageTotal(snaps[1])
+	return p, snaps[0].Exists(), total, err
+}
+
+// SetPlan implements PlanStore: it replaces the whole document.
+func (s *Store) SetPlan(ctx context.Context, p store.Plan) error {
+	if err := store.ValidatePlan(p); err != nil {
+		return err
+	}
+	p = store.StoredPlan(p)
+	client, err := s.Client(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = s.owners(client).Doc(p.Owner).Set(ctx, planDoc{RateLimit: p.RateLimit, Burst: p.Burst,
+		MonthlyQuota: p.MonthlyQuota, MaxKeys: p.MaxKeys, UpdatedAt: p.UpdatedAt})
+	return storeError("set plan", err)
+}
+
+// DeletePlan implements PlanStore. The owner's guard document stays: it
+// holds no limit.
+func (s *Store) DeletePlan(ctx context.Context, owner string) error {
+	if err := store.CheckPlanOwner(owner); err != nil {
+		return err
+	}
+	client, err := s.Client(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = s.owners(client).Doc(owner).Delete(ctx, firestore.Exists)
+	if status.Code(err) == codes.NotFound {
+		return store.ErrPlanNotFound
+	}
+	return storeError("delete plan", err)
+}
+
+// CreateCapped implements KeyStore, in one transaction that reads the
+// owner's guard document, reads the owner's key documents (only their
+// expires_at and revoked_at), counts the active ones, and if there are fewer
+// than maxActive creates the key and writes the guard. Every capped create
+// of an owner reads and writes the guard, so two of them never commit on the
+// same count, whatever isolation Firestore gives the query. It costs one
+// read per key document the owner has, revoked and expired ones included,
+// plus the guard's read and write.
+func (s *Store) CreateCapped(ctx context.Context, k store.Key, maxActive int, now time.Time) error {
+	if err := store.CheckPlanOwner(k.Owner); err != nil {
+		return err
+	}
+	client, err := s.Client(ctx)
+	if err != nil {
+		return err
+	}
+	lock := &s.ownerLocks[maphash.String(ownerLockSeed, k.Owner)%uint64(len(s.ownerLocks))]
+	lock.Lock()
+	defer lock.Unlock()
+	col := client.Collection(s.collection)
+	guard := s.owners(client).Doc(k.Owner).Collection(guardCollection).Doc(keysGuard)
+	query := col.Where("owner", "==", k.Owner).Select("expires_at", "revoked_at")
+	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		if _, err := tx.Get(guard); err != nil && status.Code(err) != codes.NotFound {
+			return err
+		}
+		snaps, err := tx.Documents(query).GetAll()
+		if err != nil {
+			return err
+		}
+		active := 0
+		for _, snap := range snaps {
+			var d struct {
+				ExpiresAt *time.Time `firestore:"expires_at"`
+				RevokedAt *time.Time `firestore:"revoked_at"`
+			}
+			if err := snap.DataTo(&d); err != nil {
+				return fmt.Errorf("firestore: key document %s: %w", snap.Ref.ID, err)
+			}
+			other := store.Key{}
+			if d.ExpiresAt != nil {
+				other.ExpiresAt = *d.ExpiresAt
+			}
+			if d.RevokedAt != nil {
+				other.RevokedAt = *d.RevokedAt
+			}
+			if other.Status(now) == "active" {
+				active++
+			}
+		}
+		if active >= maxActive {
+			return store.ErrKeyLimitReached
+		}
+		if err := tx.Create(col.Doc(k.ID), encodeKey(k)); err != nil {
+			return err
+		}
+		return tx.Set(guard, map[string]any{"updated_at": firestore.ServerTimestamp})
+	}, firestore.MaxAttempts(cappedAttempts))
+	if errors.Is(err, store.ErrKeyLimitReached) {
+		return store.ErrKeyLimitReached
+	}
+	return storeError("create key", err)
+}

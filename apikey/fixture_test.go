@@ -1,0 +1,142 @@
+package apikey
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/apikey/memstore"
+	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/emulator"
+	"github.com/keygate/keygate/internal/testkit"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(emulator.Main(m))
+}
+
+// The test fixtures of package apikey: one server, a Gate in front of the
+// routes the bingo function serves, with a stand-in for bingo.
+
+// The scopes of the fixture's routes, and the defaults of its keys.
+const (
+	scopeThings = "bingo:check"
+	scopeUsage  = "usage:read"
+	scopeKeys   = "keys:manage"
+)
+
+// t0 is the fake clock's start.
+var t0 = testkit.T0
+
+// testConfig is the default configuration, with the function's default
+// scopes, changed by change.
+func testConfig(change ...func(*Config)) Config {
+	c := DefaultConfig()
+	c.DefaultScopes = []string{scopeThings, scopeUsage}
+	for _, f := range change {
+		f(&c)
+	}
+	return c
+}
+
+// emulatorConfig is testConfig with a store timeout long enough for the
+// emulator's first calls, on a cold JVM.
+func emulatorConfig(change ...func(*Config)) Config {
+	return testConfig(append([]func(*Config){func(c *Config) { c.StoreTimeout = 20 * time.Second }}, change...)...)
+}
+
+// server is a Gate and its routes on a FaultyStore, with a clock and a log
+// buffer.
+type server struct {
+	*Gate
+	http.Handler
+	store *testkit.FaultyStore
+	clock *testkit.FakeClock // nil with the real clock
+	logs  *testkit.SyncBuffer
+}
+
+// newServer returns a server on s (nil: a new memory store) with the fake
+// clock, configured by testConfig(change...). It is closed when the test
+// ends.
+func newServer(t testing.TB, s store.Store, change ...func(*Config)) *server {
+	t.Helper()
+	clock := testkit.NewFakeClock()
+	return buildServer(t, s, testConfig(change...), clock, WithClock(clock.Now))
+}
+
+// newRealServer is newServer with the real clock and emulatorConfig.
+func newRealServer(t testing.TB, s store.Store, change ...func(*Config)) *server {
+	t.Helper()
+	return buildServer(t, s, emulatorConfig(change...), nil)
+}
+
+func buildServer(t testing.TB, s store.Store, cfg Config, clock *testkit.FakeClock, opts ...Option) *server {
+	if s == nil {
+		s = memstore.New()
+	}
+	fs, ok := s.(*testkit.FaultyStore)
+	if !ok {
+		fs = &testkit.FaultyStore{Store: s}
+	}
+	log, buf := testkit.Logger()
+	g := New(cfg, fs, append(opts, WithLogger(log))...)
+	t.Cleanup(func() { g.stop() })
+	return &server{Gate: g, Handler: routes(g), store: fs, clock: clock, logs: buf}
+}
+
+// routes are the bingo function's routes (package keygate's Handler), with
+// a stand-in that answers {"ok":true} for bingo.
+func routes(g *Gate) http.Handler {
+	keys := g.KeysHandlers()
+	things := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"ok":true}` + "\n"))
+	})
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", g.Protect("", things))
+	mux.Handle("POST /v1/bingo/check", g.Protect(scopeThings, things))
+	mux.Handle("POST /v1/keys", g.Protect(scopeKeys, keys.Create))
+	mux.Handle("GET /v1/keys", g.Protect(scopeKeys, keys.List))
+	mux.Handle("GET /v1/keys/{id}", g.Protect(scopeKeys, keys.Get))
+	mux.Handle("DELETE /v1/keys/{id}", g.Protect(scopeKeys, keys.Revoke))
+	mux.Handle("POST /v1/keys/{id}/rotate", g.Protect(scopeKeys, keys.Rotate))
+	mux.Handle("GET /v1/usage", g.Protect(scopeUsage, g.UsageHandler()))
+	return g.Authenticate(mux)
+}
+
+// do serves one request with the given key headers (none when keys is nil).
+func (s *server) do(method, target, body string, keys ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	for _, k := range keys {
+		r.Header.Add("X-API-Key", k)
+	}
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	return w
+}
+
+// call is do with one key ("" for none) and the body last.
+func (s *server) call(method, target, key, body string) *httptest.ResponseRecorder {
+	if key == "" {
+		return s.do(method, target, body)
+	}
+	return s.do(method, target, body, key)
+}
+
+// mint mints a key in the server's store (see testkit.MintKey).
+func (s *server) mint(t testing.TB, owner string, change ...func(*store.Key)) (string, store.Key) {
+	t.Helper()
+	return testkit.MintKey(t, s.store, owner, change...)
+}
+
+// waitRefreshes waits for the background reads of keys and owner plans.
+func (s *server) waitRefreshes() {
+	s.keys.bg.Wait()
+	s.owners.bg.Wait()
+}

@@ -1,0 +1,132 @@
+package apikey
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/keygate/keygate/apikey/meter"
+	"github.com/keygate/keygate/apikey/ratelimit"
+	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/logging"
+	"github.com/keygate/keygate/internal/problem"
+)
+
+// Gate checks API keys in front of HTTP handlers (Protect), and serves the
+// key holders' own endpoints (KeysHandlers, UsageHandler). It caches keys
+// and their owners' plans, enforces rate limits and monthly quotas, and
+// counts every request it lets through. Build one per process (New or
+// FromEnv), keep it across requests, and Close it before the process ends,
+// so that the last counts are written.
+type Gate struct {
+	cfg    Config
+	store  store.Store // every call bounded by cfg.StoreTimeout
+	keys   *keyCache
+	owners *ownerPlans
+	meter  *meter.Meter
+	rates  *ratelimit.Limits
+
+	now     func() time.Time
+	log     *slog.Logger
+	onError ErrorHandler
+
+	header    string // canonical form of cfg.Header, for the header map
+	challenge string // the WWW-Authenticate of a 401
+
+	stop    context.CancelFunc
+	stopped chan struct{}
+}
+
+// Store is where a Gate keeps keys, their usage and their owners' plans:
+// firestorestore.Store in production, memstore.Store in tests and demos.
+type Store = store.Store
+
+// An Option changes what New builds.
+type Option func(*options)
+
+type options struct {
+	now     func() time.Time
+	log     *slog.Logger
+	onError ErrorHandler
+}
+
+// WithClock makes now the Gate's clock, for tests; the default is time.Now.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithLogger sends the Gate's logs to l; the default is JSON for Cloud
+// Logging on stdout. Whatever the handler, any text shaped like a key is
+// redacted from every entry before l sees it.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithErrorHandler makes h write the responses to refused requests; the
+// default is WriteError.
+func WithErrorHandler(h ErrorHandler) Option { return func(o *options) { o.onError = h } }
+
+// New returns a Gate for cfg that keeps keys, usage and plans in s. Every
+// store call is bounded by cfg.StoreTimeout. Close it to write the last
+// usage counts.
+func New(cfg Config, s Store, opts ...Option) *Gate {
+	o := options{now: time.Now, onError: WriteError}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.log == nil {
+		o.log = logging.NewLogger(os.Stdout)
+	} else {
+		o.log = slog.New(logging.Redacting(o.log.Handler()))
+	}
+	g := &Gate{
+		cfg:       cfg,
+		store:     store.WithTimeout(s, cfg.StoreTimeout),
+		rates:     ratelimit.NewLimits(cfg.CacheSize),
+		now:       o.now,
+		log:       o.log,
+		onError:   o.onError,
+		header:    http.CanonicalHeaderKey(cfg.Header),
+		challenge: `APIKey realm="keygate", header="` + cfg.Header + `"`,
+		stopped:   make(chan struct{}),
+	}
+	g.meter = meter.New(g.store, cfg.FlushInterval, cacheLife(cfg), o.now, o.log)
+	g.owners = newOwnerPlans(cfg, g.readOwner, o.now, o.log)
+	g.keys = newKeyCache(cfg, g.readKey, g.owners, o.now, o.log)
+	ctx, stop := context.WithCancel(context.Background())
+	g.stop = stop
+	go func() {
+		g.meter.Run(ctx)
+		close(g.stopped)
+	}()
+	return g
+}
+
+// Close shuts the Gate down, all before ctx ends: from now on it answers
+// 503 shutting_down (with Connection: close) to the requests it would have
+// counted, waits for the requests it counted to be answered, and writes
+// every count. It may be called more than once.
+func (g *Gate) Close(ctx context.Context) error {
+	g.stop()
+	select {
+	case <-g.stopped:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.meter.Close(ctx)
+}
+
+// Config returns the Gate's configuration.
+func (g *Gate) Config() Config { return g.cfg }
+
+// caller is the verified key of r, which the self-service endpoints act
+// for. Mounted without Protect, they have none: that is a programming
+// error, answered 500 and logged, never served.
+func (g *Gate) caller(w http.ResponseWriter, r *http.Request) *cacheEntry {
+	if e := g.verified(r); e != nil {
+		return e
+	}
+	logging.LogRequest(r.Context(), g.log, slog.LevelError, r, g.cfg.Project,
+		"a keygate endpoint is mounted without Gate.Protect: request refused")
+	problem.Write(w, problem.New(http.StatusInternalServerError, "misconfigured",
+		"The service is misconfigured; its logs say how."))
+	return nil
+}

@@ -1,0 +1,421 @@
+package apikey
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/logging"
+	"github.com/keygate/keygate/internal/problem"
+)
+
+// KeysHandlers are the self-service key endpoints, each acting only on the
+// keys of the calling key's owner. Mount each behind Protect, with the
+// scope you choose for managing keys, at the path its doc names under a
+// prefix of your choice:
+//
+//	keys := gate.KeysHandlers()
+//	mux.Handle("POST /v1/keys", gate.Protect("keys:manage", keys.Create))
+//	mux.Handle("GET /v1/keys", gate.Protect("keys:manage", keys.List))
+//	mux.Handle("GET /v1/keys/{id}", gate.Protect("keys:manage", keys.Get))
+//	mux.Handle("DELETE /v1/keys/{id}", gate.Protect("keys:manage", keys.Revoke))
+//	mux.Handle("POST /v1/keys/{id}/rotate", gate.Protect("keys:manage", keys.Rotate))
+//
+// A key of another owner is answered exactly like one that does not
+// exist. No key mints, rotates or revokes a key broader than itself: more
+// scopes, a later expiry or higher limits. The README documents the
+// requests and responses.
+type KeysHandlers struct {
+	// Create mints a key (POST PREFIX), shown once in the response.
+	Create http.Handler
+	// List pages through the owner's keys, newest first (GET PREFIX).
+	List http.Handler
+	// Get shows one key (GET PREFIX/{id}).
+	Get http.Handler
+	// Revoke revokes a key (DELETE PREFIX/{id}): at once on this instance,
+	// elsewhere within KEY_CACHE_TTL.
+	Revoke http.Handler
+	// Rotate mints a key to replace one, which expires after a grace (POST
+	// PREFIX/{id}/rotate).
+	Rotate http.Handler
+}
+
+// KeysHandlers returns the Gate's self-service key endpoints.
+func (g *Gate) KeysHandlers() KeysHandlers {
+	a := &keysAPI{g}
+	return KeysHandlers{
+		Create: a.endpoint(a.create),
+		List:   a.endpoint(a.list),
+		Get:    a.endpoint(a.get),
+		Revoke: a.endpoint(a.revoke),
+		Rotate: a.endpoint(a.rotate),
+	}
+}
+
+// Limits of the key endpoints.
+const (
+	defaultListLimit = 20
+	maxListLimit     = 100
+)
+
+// keysAPI serves the key endpoints.
+type keysAPI struct{ g *Gate }
+
+// endpoint adapts a key endpoint to an http.Handler that finds the
+// caller's verified key (see Gate.caller).
+func (a *keysAPI) endpoint(f func(http.ResponseWriter, *http.Request, *cacheEntry)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e := a.g.caller(w, r); e != nil {
+			f(w, r, e)
+		}
+	})
+}
+
+// createKeyRequest is the body of POST /v1/keys.
+type createKeyRequest struct {
+	Name      string    `json:"name"`
+	Scopes    *[]string `json:"scopes"`
+	ExpiresIn *string   `json:"expires_in"`
+}
+
+// create serves POST /v1/keys.
+func (a *keysAPI) create(w http.ResponseWriter, r *http.Request, caller *cacheEntry) {
+	body, p := problem.ReadJSON(w, r)
+	if p == nil {
+		var req createKeyRequest
+		if p = problem.DecodeObject(body, &req, "request", "name, scopes or expires_in"); p == nil {
+			var k store.Key
+			var missing string
+			if k, missing, p = a.newKey(caller, req); missing != "" {
+				a.g.refuse(w, r, insufficientScope(missing), caller.key.Hint)
+				return
+			}
+			if p == nil {
+				a.mint(w, r, caller, k)
+				return
+			}
+		}
+	}
+	problem.Write(w, p)
+}
+
+// newKey checks a create request and returns the key to mint, or the
+// first scope asked for that the caller lacks.
+func (a *keysAPI) newKey(caller *cacheEntry, req createKeyRequest) (store.Key, string, *problem.Problem) {
+	if err := store.ValidateName(req.Name); err != nil {
+		return store.Key{}, "", problem.InvalidField("invalid_name", "name", err.Error())
+	}
+	scopes := a.g.cfg.DefaultScopes
+	if req.Scopes != nil {
+		scopes = *req.Scopes
+		if len(scopes) == 0 {
+			return store.Key{}, "", problem.InvalidField("invalid_scopes", "scopes", "want at least one scope; omit scopes for the defaults")
+		}
+		if err := store.ValidateScopes(scopes); err != nil {
+			return store.Key{}, "", problem.InvalidField("invalid_scopes", "scopes", err.Error())
+		}
+	}
+	if missing := caller.missingScope(scopes); missing != "" {
+		return store.Key{}, missing, nil
+	}
+	now := a.g.now()
+	k := store.Key{Owner: caller.key.Owner, Name: req.Name, Scopes: slices.Clone(scopes), CreatedAt: now}
+	if req.ExpiresIn != nil {
+		d, err := store.ParseLifetime(*req.ExpiresIn)
+		if err != nil {
+			return store.Key{}, "", problem.InvalidField("invalid_expires_in", "expires_in", err.Error())
+		}
+		k.ExpiresAt = now.Add(d)
+	}
+	narrowTo(&k, &caller.key) // unlimited as asked, so the caller's limits
+	return k, "", nil
+}
+
+// mint stores k under a new key, within its owner's max_keys, and answers
+// 201 with the key; 409 key_limit_reached at the cap.
+func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *cacheEntry, k store.Key) {
+	key, k, err := store.Mint(a.g.cfg.Prefix, k)
+	limit := 0
+	if err == nil {
+		limit, err = a.maxKeys(r.Context(), k.Owner)
+		if err == nil {
+			err = a.g.store.CreateCapped(r.Context(), k, limit, a.g.now())
+		}
+	}
+	switch {
+	case errors.Is(err, store.ErrKeyLimitReached):
+		p := problem.New(http.StatusConflict, "key_limit_reached",
+			"The owner already holds the most active keys its plan allows, max_keys "+strconv.Itoa(limit)+". Revoke one to make room.")
+		p.MaxKeys = limit
+		problem.Write(w, p)
+		return
+	case errors.Is(err, store.ErrInvalidOwner):
+		problem.Write(w, problem.New(http.StatusConflict, "invalid_owner",
+			"This key's owner is not a valid owner name, so it can hold no new keys. Ask the operator."))
+		return
+	case err != nil:
+		a.g.refuse(w, r, a.g.storeUnavailable(err), caller.key.Hint)
+		return
+	}
+	a.audit(r, "create", caller, store.Stored(k))
+	w.Header().Set("Location", path.Join(r.URL.Path, k.ID))
+	problem.WriteJSON(w, http.StatusCreated, NewKeyView{Key: key, KeyView: a.view(store.Stored(k), a.g.now())})
+}
+
+// maxKeys is the owner's effective max_keys: its plan's, or the default.
+func (a *keysAPI) maxKeys(ctx context.Context, owner string) (int, error) {
+	p, found, err := store.LoadPlan(ctx, a.g.store, owner)
+	if err != nil {
+		return 0, err
+	}
+	return a.g.cfg.EffectivePlan(p, found).MaxKeys, nil
+}
+
+// keyListView is the body of GET /v1/keys.
+type keyListView struct {
+	Keys          []KeyView `json:"keys"`
+	NextPageToken string    `json:"next_page_token,omitempty"`
+}
+
+// list serves GET /v1/keys?limit=N&page_token=T.
+func (a *keysAPI) list(w http.ResponseWriter, r *http.Request, caller *cacheEntry) {
+	q := r.URL.Query()
+	limit := defaultListLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxListLimit {
+			problem.Write(w, problem.InvalidField("invalid_limit", "limit", problem.QuoteShort(v)+": want a whole number from 1 to "+strconv.Itoa(maxListLimit)))
+			return
+		}
+		limit = n
+	}
+	after, ok := parsePageToken(q.Get("page_token"))
+	if !ok {
+		problem.Write(w, problem.InvalidField("invalid_page_token", "page_token", "not a token from next_page_token"))
+		return
+	}
+	page, err := a.g.store.ListByOwner(r.Context(), caller.key.Owner, after, limit)
+	if err != nil {
+		a.g.refuse(w, r, a.g.storeUnavailable(err), caller.key.Hint)
+		return
+	}
+	out := keyListView{Keys: make([]KeyView, 0, len(page.Keys))}
+	now := a.g.now()
+	for _, k := range page.Keys {
+		out.Keys = append(out.Keys, a.view(k, now))
+	}
+	if page.Next != nil {
+		out.NextPageToken = formatPageToken(*page.Next)
+	}
+	problem.WriteJSON(w, http.StatusOK, out)
+}
+
+// formatPageToken encodes p as an opaque token.
+func formatPageToken(p store.PagePosition) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(p.CreatedAt.UnixMicro(), 10) + "." + p.ID))
+}
+
+// parsePageToken decodes a page token; "" is the first page (nil).
+func parsePageToken(s string) (*store.PagePosition, bool) {
+	if s == "" {
+		return nil, true
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, false
+	}
+	micros, id, ok := strings.Cut(string(raw), ".")
+	n, err := strconv.ParseInt(micros, 10, 64)
+	if !ok || err != nil || !keyformat.ValidID(id) {
+		return nil, false
+	}
+	return &store.PagePosition{CreatedAt: time.UnixMicro(n).UTC(), ID: id}, true
+}
+
+// get serves GET /v1/keys/{id}.
+func (a *keysAPI) get(w http.ResponseWriter, r *http.Request, caller *cacheEntry) {
+	if k, ok := a.ownedKey(w, r, caller); ok {
+		problem.WriteJSON(w, http.StatusOK, a.view(k, a.g.now()))
+	}
+}
+
+// revoke serves DELETE /v1/keys/{id}: the key is revoked, on this instance at
+// once, elsewhere within KEY_CACHE_TTL.
+func (a *keysAPI) revoke(w http.ResponseWriter, r *http.Request, caller *cacheEntry) {
+	k, ok := a.ownedKey(w, r, caller)
+	if !ok {
+		return
+	}
+	// As for rotate: else a narrow key could cut off its owner's broad ones.
+	if missing := caller.missingScope(grantedScopes(&k, a.g.cfg.DefaultScopes)); missing != "" {
+		a.g.refuse(w, r, insufficientScope(missing), caller.key.Hint)
+		return
+	}
+	k, err := a.g.store.Revoke(r.Context(), k.ID, a.g.now())
+	if err != nil {
+		a.g.refuse(w, r, a.g.storeUnavailable(err), caller.key.Hint)
+		return
+	}
+	a.g.keys.Forget(k.ID)
+	a.audit(r, "revoke", caller, k)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// rotateKeyRequest is the body of POST /v1/keys/{id}/rotate.
+type rotateKeyRequest struct {
+	Grace *string `json:"grace"`
+}
+
+// RotatedKeyView is the view of a rotation: the new key, and the key it
+// replaces with its new expiry.
+type RotatedKeyView struct {
+	NewKeyView
+	Replaces KeyView `json:"replaces"`
+}
+
+// rotate serves POST /v1/keys/{id}/rotate.
+func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEntry) {
+	old, ok := a.ownedKey(w, r, caller)
+	if !ok {
+		return
+	}
+	var req rotateKeyRequest
+	var p *problem.Problem
+	if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" { // no body: the defaults
+		var body []byte
+		if body, p = problem.ReadJSON(w, r); p == nil {
+			p = problem.DecodeObject(body, &req, "request", "grace")
+		}
+	}
+	grace := store.DefaultGrace
+	if p == nil && req.Grace != nil {
+		var err error
+		if grace, err = store.ParseGrace(*req.Grace); err != nil {
+			p = problem.InvalidField("invalid_grace", "grace", err.Error())
+		}
+	}
+	if p != nil {
+		problem.Write(w, p)
+		return
+	}
+	if missing := caller.missingScope(grantedScopes(&old, a.g.cfg.DefaultScopes)); missing != "" {
+		// Else a narrower key could mint a broader one.
+		a.g.refuse(w, r, insufficientScope(missing), caller.key.Hint)
+		return
+	}
+	now := a.g.now()
+	if st := old.Status(now); st != store.StatusActive {
+		problem.Write(w, problem.New(http.StatusConflict, "key_not_active", "Only an active key can be rotated; this one is "+string(st)+"."))
+		return
+	}
+	tmpl := old.Replacement(now)
+	narrowTo(&tmpl, &caller.key) // else a limited key could rotate its unlimited sibling
+	key, repl, err := store.Mint(a.g.cfg.Prefix, tmpl)
+	if err == nil {
+		old, err = a.g.store.Rotate(r.Context(), old.ID, repl, now.Add(grace))
+	}
+	if errors.Is(err, store.ErrKeyInactive) {
+		problem.Write(w, problem.New(http.StatusConflict, "key_not_active", "Only an active key can be rotated."))
+		return
+	}
+	if err != nil {
+		a.g.refuse(w, r, a.g.storeUnavailable(err), caller.key.Hint)
+		return
+	}
+	a.g.keys.Forget(old.ID)
+	a.audit(r, "rotate", caller, old, slog.String("new_key_id", repl.ID))
+	w.Header().Set("Location", path.Join(path.Dir(path.Dir(r.URL.Path)), repl.ID))
+	problem.WriteJSON(w, http.StatusCreated, RotatedKeyView{
+		NewKeyView: NewKeyView{Key: key, KeyView: a.view(store.Stored(repl), now)},
+		Replaces:   a.view(old, now),
+	})
+}
+
+// ownedKey reads the key named by the path's {id} and returns it if the
+// caller's owner owns it; otherwise it answers 404, the same for a key of
+// another owner as for none.
+func (a *keysAPI) ownedKey(w http.ResponseWriter, r *http.Request, caller *cacheEntry) (store.Key, bool) {
+	id := r.PathValue("id")
+	notFound := func() (store.Key, bool) {
+		problem.Write(w, problem.New(http.StatusNotFound, "key_not_found", "There is no key with this ID."))
+		return store.Key{}, false
+	}
+	if !keyformat.ValidID(id) {
+		return notFound()
+	}
+	k, err := a.g.store.Get(r.Context(), id)
+	switch {
+	case errors.Is(err, store.ErrKeyNotFound):
+		return notFound()
+	case err != nil:
+		a.g.refuse(w, r, a.g.storeUnavailable(err), caller.key.Hint)
+		return store.Key{}, false
+	case k.Owner != caller.key.Owner:
+		return notFound()
+	}
+	return k, true
+}
+
+// audit writes the NOTICE entry of a key action: who did what to which key.
+// It never holds a secret.
+func (a *keysAPI) audit(r *http.Request, action string, actor *cacheEntry, target store.Key, attrs ...slog.Attr) {
+	logging.LogRequest(r.Context(), a.g.log, logging.LevelNotice, r, a.g.cfg.Project, "audit: key "+action,
+		append([]slog.Attr{
+			slog.String("action", action),
+			slog.String("actor_key_id", actor.key.ID),
+			slog.String("target_key_id", target.ID),
+			slog.String("owner", target.Owner),
+			slog.String("key_hint", target.Hint),
+		}, attrs...)...)
+}
+
+// view is k's view at now.
+func (a *keysAPI) view(k store.Key, now time.Time) KeyView {
+	return ViewOf(k, now, a.g.cfg.DefaultScopes)
+}
+
+// missingScope returns the first of scopes that e does not grant, or "".
+func (e *cacheEntry) missingScope(scopes []string) string {
+	for _, s := range scopes {
+		if !e.grants(s) {
+			return s
+		}
+	}
+	return ""
+}
+
+// earliest is the earlier of two expiries, where zero means never.
+func earliest(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
+}
+
+// narrowTo caps k's expiry and limits to the caller's, field by field, so
+// that a key never mints a key broader than itself: the earlier expiry, the
+// lower rate, burst and quota, where zero (none) is broader than any value.
+// A rate without a burst allows one second's worth, so that is the burst
+// compared.
+func narrowTo(k, caller *store.Key) {
+	k.ExpiresAt = earliest(k.ExpiresAt, caller.ExpiresAt)
+	rate := store.Tighter(k.RateLimit, caller.RateLimit)
+	burst := store.Tighter(k.EffectiveBurst(), caller.EffectiveBurst())
+	if burst == (&store.Key{RateLimit: rate}).EffectiveBurst() {
+		burst = 0 // the default of the rate: store none, as the keys did
+	}
+	k.RateLimit, k.Burst = rate, burst
+	k.MonthlyQuota = store.Tighter(k.MonthlyQuota, caller.MonthlyQuota)
+}

@@ -1,0 +1,342 @@
+package memstore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/keygate/keygate/apikey/store"
+)
+
+// Store is a KeyStore and UsageStore in process memory, for the local runner and
+// tests. The zero value is not usable; call New.
+type Store struct {
+	mu    sync.Mutex
+	keys  map[string]store.Key
+	plans map[string]store.Plan
+	usage memUsage
+}
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{keys: make(map[string]store.Key), plans: make(map[string]store.Plan)}
+}
+
+// CreateCapped implements KeyStore: it counts and creates under the store's
+// lock.
+func (s *Store) CreateCapped(ctx context.Context, k store.Key, maxActive int, now time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := store.CheckPlanOwner(k.Owner); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[k.ID]; ok {
+		return store.ErrKeyExists
+	}
+	n := 0
+	for _, other := range s.keys {
+		if other.Owner == k.Owner && other.Status(now) == "active" {
+			n++
+		}
+	}
+	if n >= maxActive {
+		return store.ErrKeyLimitReached
+	}
+	s.keys[k.ID] = store.Stored(k)
+	return nil
+}
+
+// GetPlan implements PlanStore.
+func (s *Store) GetPlan(ctx context.Context, owner string) (store.Plan, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Plan{}, err
+	}
+	if err := store.CheckPlanOwner(owner); err != nil {
+		return store.Plan{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.plans[owner]
+	if !ok {
+		return store.Plan{}, store.ErrPlanNotFound
+	}
+	return p, nil
+}
+
+// SetPlan implements PlanStore.
+func (s *Store) SetPlan(ctx context.Context, p store.Plan) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := store.ValidatePlan(p); err != nil {
+		return err
+	}
+	p = store.StoredPlan(p)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.plans[p.Owner] = p
+	return nil
+}
+
+// DeletePlan implements PlanStore.
+func (s *Store) DeletePlan(ctx context.Context, owner string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := store.CheckPlanOwner(owner); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.plans[owner]; !ok {
+		return store.ErrPlanNotFound
+	}
+	delete(s.plans, owner)
+	return nil
+}
+
+// Get implements KeyStore.
+func (s *Store) Get(ctx context.Context, id string) (store.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Key{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[id]
+	if !ok {
+		return store.Key{}, store.ErrKeyNotFound
+	}
+	return cloneKey(k), nil
+}
+
+// ReadKey implements KeyReader.
+func (s *Store) ReadKey(ctx context.Context, id string, month store.Month) (store.Key, int64, error) {
+	k, err := s.Get(ctx, id)
+	if err != nil {
+		return store.Key{}, 0, err
+	}
+	total, err := s.MonthlyUsage(ctx, id, month)
+	return k, total, err
+}
+
+// Create implements KeyStore.
+func (s *Store) Create(ctx context.Context, k store.Key) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[k.ID]; ok {
+		return store.ErrKeyExists
+	}
+	s.keys[k.ID] = store.Stored(k)
+	return nil
+}
+
+// ListByOwner implements KeyStore.
+func (s *Store) ListByOwner(ctx context.Context, owner string, after *store.PagePosition, limit int) (store.KeyPage, error) {
+	if err := ctx.Err(); err != nil {
+		return store.KeyPage{}, err
+	}
+	if err := store.CheckPageLimit(limit); err != nil {
+		return store.KeyPage{}, err
+	}
+	s.mu.Lock()
+	var keys []store.Key
+	for _, k := range s.keys {
+		if k.Owner == owner && (after == nil || after.Compare(store.PositionOf(k)) < 0) {
+			keys = append(keys, k)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(keys, store.ListOrder)
+	keys = keys[:min(len(keys), limit+1)]
+	for i := range keys {
+		keys[i] = cloneKey(keys[i])
+	}
+	return store.PageOf(keys, limit), nil
+}
+
+// Revoke implements KeyStore.
+func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Key{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[id]
+	if !ok {
+		return store.Key{}, store.ErrKeyNotFound
+	}
+	if k.RevokedAt.IsZero() {
+		k.RevokedAt = store.StoredTime(at)
+		s.keys[id] = k
+	}
+	return cloneKey(k), nil
+}
+
+// Delete implements KeyStore.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[id]; !ok {
+		return store.ErrKeyNotFound
+	}
+	delete(s.keys, id)
+	return nil
+}
+
+// Rotate implements KeyStore.
+func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, graceEnd time.Time) (store.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Key{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.keys[id]
+	if !ok {
+		return store.Key{}, store.ErrKeyNotFound
+	}
+	if _, ok := s.keys[replacement.ID]; ok {
+		return store.Key{}, store.ErrKeyExists
+	}
+	old, err := store.Rotated(old, graceEnd, replacement.CreatedAt)
+	if err != nil {
+		return store.Key{}, err
+	}
+	s.keys[id] = old
+	s.keys[replacement.ID] = store.Stored(replacement)
+	return cloneKey(old), nil
+}
+
+// cloneKey copies k so that callers never share its Scopes slice.
+func cloneKey(k store.Key) store.Key {
+	k.Scopes = slices.Clone(k.Scopes)
+	return k
+}
+
+// memUsage is the usage part of a Store.
+type memUsage struct {
+	days        map[string]map[store.Day]int64   // key ID -> day -> requests
+	months      map[string]map[store.Month]int64 // key ID -> month -> requests
+	ownerDays   map[store.OwnerDay]int64
+	ownerMonths map[store.OwnerMonth]int64
+	applied     map[string]int64 // instance -> last batch applied
+}
+
+// AddUsage implements UsageStore.
+func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts []store.UsageCount) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", store.ErrUsageNotApplied, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := &s.usage
+	if u.days == nil {
+		u.days, u.months, u.applied = map[string]map[store.Day]int64{}, map[string]map[store.Month]int64{}, map[string]int64{}
+		u.ownerDays, u.ownerMonths = map[store.OwnerDay]int64{}, map[store.OwnerMonth]int64{}
+	}
+	if u.applied[instance] >= seq {
+		return nil
+	}
+	for _, c := range counts {
+		if u.days[c.KeyID] == nil {
+			u.days[c.KeyID], u.months[c.KeyID] = map[store.Day]int64{}, map[store.Month]int64{}
+		}
+		u.days[c.KeyID][c.Day] += c.Requests
+		u.months[c.KeyID][c.Day.Month()] += c.Requests
+	}
+	days, months := store.OwnerTotals(counts)
+	for k, n := range days {
+		u.ownerDays[k] += n
+	}
+	for k, n := range months {
+		u.ownerMonths[k] += n
+	}
+	u.applied[instance] = seq
+	return nil
+}
+
+// DailyUsage implements UsageStore.
+func (s *Store) DailyUsage(ctx context.Context, keyID string, from, to store.Day) ([]store.DayUsage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []store.DayUsage{}
+	for day, n := range s.usage.days[keyID] {
+		if day >= from && day <= to {
+			out = append(out, store.DayUsage{day, n})
+		}
+	}
+	slices.SortFunc(out, func(a, b store.DayUsage) int { return cmp.Compare(a.Day, b.Day) })
+	return out, nil
+}
+
+// MonthlyUsage implements UsageStore.
+func (s *Store) MonthlyUsage(ctx context.Context, keyID string, month store.Month) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.usage.months[keyID][month], nil
+}
+
+// OwnerDailyUsage implements UsageStore.
+func (s *Store) OwnerDailyUsage(ctx context.Context, owner string, from, to store.Day) ([]store.DayUsage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := store.CheckPlanOwner(owner); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []store.DayUsage{}
+	for k, n := range s.usage.ownerDays {
+		if k.Owner == owner && k.Day >= from && k.Day <= to {
+			out = append(out, store.DayUsage{k.Day, n})
+		}
+	}
+	slices.SortFunc(out, func(a, b store.DayUsage) int { return cmp.Compare(a.Day, b.Day) })
+	return out, nil
+}
+
+// ReadOwner implements OwnerReader.
+func (s *Store) ReadOwner(ctx context.Context, owner string, month store.Month) (store.Plan, bool, int64, error) {
+	p, err := s.GetPlan(ctx, owner)
+	found := err == nil
+	if errors.Is(err, store.ErrPlanNotFound) {
+		p, err = store.Plan{Owner: owner}, nil
+	}
+	if err != nil {
+		return store.Plan{}, false, 0, err
+	}
+	total, err := s.OwnerMonthlyUsage(ctx, owner, month)
+	return p, found, total, err
+}
+
+// OwnerMonthlyUsage implements UsageStore.
+func (s *Store) OwnerMonthlyUsage(ctx context.Context, owner string, month store.Month) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := store.CheckPlanOwner(owner); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.usage.ownerMonths[store.OwnerMonth{owner, month}], nil
+}

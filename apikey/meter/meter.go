@@ -1,0 +1,473 @@
+// Package meter counts the requests of keys and of their owners, enforces
+// their monthly quotas on the instance, and writes the counts to a
+// store.UsageStore in batches, each applied exactly once.
+package meter
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/keygate/keygate/apikey/store"
+)
+
+// ErrShuttingDown is Admit's answer once Close has begun: the request is not
+// counted, and must not be served as if it were.
+var ErrShuttingDown = errors.New("shutting down")
+
+// Meter admits and counts the requests of keys, per UTC day, and persists the
+// counts in batches: at most once per flush interval, in the background, so
+// that no request waits for the store.
+//
+// Three promises rest on it, and each is kept by one mechanism:
+//
+//   - Exact quotas on one instance: Admit checks the quotas of a request's
+//     key and of its owner and counts the request against both in one step
+//     under one lock, so concurrent requests cannot all pass a check that
+//     only one of them should.
+//   - Nothing counted is lost or counted twice: a batch whose outcome is
+//     unknown (a timeout may hide a commit) is retried as it was, and the
+//     store applies each batch at most once; a batch the store says it did
+//     not apply goes back into the pending counts, so an outage leaves one
+//     batch in doubt and one map of counts, not a queue.
+//   - Every admitted request is stored, whatever the shutdown: Close refuses
+//     admissions from then on, waits for the admitted requests to finish, and
+//     then flushes.
+//
+// Memory: pending holds one entry per key and day counted since the last
+// successful flush; tallies one per key and per owner with a quota state,
+// dropped once persisted and idle for longer than any cached key or owner
+// plan can be used unrefreshed.
+type Meter struct {
+	store    store.UsageStore
+	now      func() time.Time
+	log      *slog.Logger
+	interval time.Duration
+	idle     time.Duration // a persisted tally untouched this long is dropped
+	instance string        // this process's meter ID in the store
+
+	mu        sync.Mutex
+	pending   map[meterKey]int64       // counted, not yet sent
+	tallies   map[tallyKey]*monthTally // this month's quota states
+	lastFlush time.Time                // when the last flush started
+	flushing  bool
+	closed    bool
+	inflight  int           // admitted requests not yet done
+	drained   chan struct{} // closed once closed and inflight is 0
+	drainOnce sync.Once
+
+	// turn is held by a flush, and by a read that must see the store and the
+	// counts consistently (usage reports, quota bases): while it is held, no
+	// batch commits. A channel, so that waiting for it honours a context.
+	turn     chan struct{}
+	inDoubt  *usageBatch // sent, outcome unknown: retried first, unchanged
+	batchSeq int64
+}
+
+// meterKey is a key, its owner and a UTC day, as days since 1970-01-01.
+type meterKey struct {
+	id, owner string
+	day       int64
+}
+
+// tallyKey names a quota state: a key's (by ID) or an owner's.
+type tallyKey struct {
+	owner bool
+	name  string
+}
+
+// monthTally is a key's or an owner's quota state on this instance for one
+// month.
+type monthTally struct {
+	month     int64 // year*12 + month-1
+	counted   int64 // requests admitted this month
+	persisted int64 // of those, the ones the store holds
+	// base is the month total that the store held at the last read,
+	// and mark how many of this instance's counts it held then.
+	base, mark int64
+	touched    time.Time // last admission or read
+}
+
+// used is the key's requests this month as this instance knows them: the
+// stored total at the last read, plus what this instance admitted since.
+// A nil tally has used nothing.
+func (t *monthTally) used() int64 {
+	if t == nil {
+		return 0
+	}
+	return t.base + t.counted - t.mark
+}
+
+// usageBatch is one AddUsage call.
+type usageBatch struct {
+	seq    int64
+	counts []store.UsageCount
+}
+
+// New returns a meter that persists into store at most once per
+// interval; the store bounds each call (store.WithTimeout). Quota state unused for idle is
+// dropped; idle must exceed the longest a cached key is used without a
+// refresh (which reads the base again).
+func New(store store.UsageStore, interval, idle time.Duration, now func() time.Time, log *slog.Logger) *Meter {
+	var id [8]byte
+	rand.Read(id[:])
+	return &Meter{
+		store:     store,
+		now:       now,
+		log:       log,
+		interval:  interval,
+		idle:      idle,
+		instance:  now().UTC().Format("20060102t150405") + "-" + hex.EncodeToString(id[:]),
+		pending:   make(map[meterKey]int64),
+		tallies:   make(map[tallyKey]*monthTally),
+		lastFlush: now(),
+		drained:   make(chan struct{}),
+		turn:      make(chan struct{}, 1),
+	}
+}
+
+// dayIndex is t's UTC day as days since 1970-01-01, and dayOfIndex the
+// reverse.
+func dayIndex(t time.Time) int64     { return t.Unix() / 86400 }
+func dayOfIndex(day int64) store.Day { return store.DayOf(time.Unix(day*86400, 0)) }
+
+// monthIndex is t's UTC month as year*12 + month-1.
+func monthIndex(t time.Time) int64 {
+	y, m, _ := t.UTC().Date()
+	return int64(y)*12 + int64(m) - 1
+}
+
+// Admission is what a request counts against: its key and the key's owner,
+// each with a monthly quota (0 means none).
+type Admission struct {
+	KeyID, Owner         string
+	KeyQuota, OwnerQuota int64
+}
+
+// QuotaError is Admit's answer for a request over a quota: the
+// key's or the owner's (limit "key" or "owner").
+type QuotaError struct {
+	Limit       string // "key" or "owner"
+	Used, Quota int64
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("%s quota exceeded: %d of %d requests used", e.Limit, e.Used, e.Quota)
+}
+
+// Admit counts one request at now against its key and owner, unless either
+// has used its monthly quota (a *QuotaError, the key's first) or the
+// meter is closing (ErrShuttingDown). An admitted request must call Done when
+// it has been answered. It may start a background flush.
+func (m *Meter) Admit(a Admission, now time.Time) error {
+	month := monthIndex(now)
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrShuttingDown
+	}
+	kt := m.tally(tallyKey{false, a.KeyID}, month, a.KeyQuota > 0)
+	// Owners always keep one, so that a quota their plan gains later counts
+	// what this instance admitted before it; keys only with a quota.
+	ot := m.tally(tallyKey{true, a.Owner}, month, true)
+	for _, q := range []struct {
+		t     *monthTally
+		quota int64
+		limit string
+	}{{kt, a.KeyQuota, "key"}, {ot, a.OwnerQuota, "owner"}} {
+		if used := q.t.used(); q.quota > 0 && used >= q.quota {
+			m.mu.Unlock()
+			return &QuotaError{q.limit, used, q.quota}
+		}
+	}
+	for _, t := range []*monthTally{kt, ot} {
+		if t != nil {
+			t.counted++
+			t.touched = now
+		}
+	}
+	m.pending[meterKey{a.KeyID, a.Owner, dayIndex(now)}]++
+	m.inflight++
+	start := m.claimFlush(now)
+	m.mu.Unlock()
+	if start {
+		go m.claimedFlush(context.Background())
+	}
+	return nil
+}
+
+// tally returns the quota state of k for month, starting it afresh in a
+// new month; nil if it has none and create is false (keys and owners without
+// a quota keep none). m.mu must be held.
+func (m *Meter) tally(k tallyKey, month int64, create bool) *monthTally {
+	t := m.tallies[k]
+	if t == nil && !create {
+		return nil
+	}
+	if t == nil || t.month != month {
+		t = &monthTally{month: month}
+		m.tallies[k] = t
+	}
+	return t
+}
+
+// Done marks a request that Admit admitted as answered.
+func (m *Meter) Done() {
+	m.mu.Lock()
+	m.inflight--
+	if m.closed && m.inflight == 0 {
+		m.drainOnce.Do(func() { close(m.drained) })
+	}
+	m.mu.Unlock()
+}
+
+// claimFlush reports whether a flush is due at now and none is running; if
+// so, the caller must run claimedFlush. m.mu must be held.
+func (m *Meter) claimFlush(now time.Time) bool {
+	if m.flushing || now.Sub(m.lastFlush) < m.interval {
+		return false
+	}
+	m.flushing, m.lastFlush = true, now
+	return true
+}
+
+// claimedFlush runs the flush that claimFlush granted.
+func (m *Meter) claimedFlush(ctx context.Context) {
+	m.Flush(ctx)
+	m.mu.Lock()
+	m.flushing = false
+	m.mu.Unlock()
+}
+
+// takeTurn waits for the meter's turn: no batch commits until releaseTurn.
+func (m *Meter) takeTurn(ctx context.Context) error {
+	select {
+	case m.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the usage flush: %w", ctx.Err())
+	}
+}
+
+func (m *Meter) releaseTurn() { <-m.turn }
+
+// Flush persists every count made so far: first the batch in doubt, if any,
+// then the pending counts. It stops at the first failure, which it returns;
+// the counts stay for the next flush.
+func (m *Meter) Flush(ctx context.Context) error {
+	if err := m.takeTurn(ctx); err != nil {
+		return err
+	}
+	defer m.releaseTurn()
+	if err := m.settle(ctx); err != nil {
+		return err
+	}
+	for {
+		m.mu.Lock()
+		counts := make([]store.UsageCount, 0, min(len(m.pending), store.MaxUsageBatch))
+		for k, n := range m.pending {
+			if len(counts) == store.MaxUsageBatch {
+				break
+			}
+			counts = append(counts, store.UsageCount{KeyID: k.id, Owner: k.owner, Day: dayOfIndex(k.day), Requests: n})
+			delete(m.pending, k)
+		}
+		m.pruneTallies(m.now())
+		m.mu.Unlock()
+		if len(counts) == 0 {
+			return nil
+		}
+		m.batchSeq++
+		m.inDoubt = &usageBatch{seq: m.batchSeq, counts: counts}
+		if err := m.settle(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// settle sends the batch in doubt, if any, and learns its outcome: stored
+// (the tallies learn it), not stored (its counts go back to pending, to be
+// sent in a later batch), or still unknown (it stays in doubt). The caller
+// holds the turn.
+func (m *Meter) settle(ctx context.Context) error {
+	b := m.inDoubt
+	if b == nil {
+		return nil
+	}
+	err := m.store.AddUsage(ctx, m.instance, b.seq, b.counts)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case err == nil:
+		m.inDoubt = nil
+		if bad := store.UncountedOwners(b.counts); len(bad) > 0 {
+			m.log.Warn("usage of owners that are not valid document IDs counted for their keys only",
+				slog.Any("owners", bad))
+		}
+		for _, c := range b.counts {
+			day, _ := time.Parse(time.DateOnly, string(c.Day))
+			for _, k := range []tallyKey{{false, c.KeyID}, {true, c.Owner}} {
+				if t := m.tallies[k]; t != nil && t.month == monthIndex(day) {
+					t.persisted += c.Requests
+				}
+			}
+		}
+		return nil
+	case errors.Is(err, store.ErrUsageNotApplied):
+		m.inDoubt = nil
+		for _, c := range b.counts {
+			day, _ := time.Parse(time.DateOnly, string(c.Day))
+			m.pending[meterKey{c.KeyID, c.Owner, dayIndex(day)}] += c.Requests
+		}
+	}
+	m.log.Warn("usage flush failed: counts kept for the next flush",
+		slog.Int("pending_counts", len(m.pending)), slog.Bool("batch_in_doubt", m.inDoubt != nil),
+		slog.String("error", err.Error()))
+	return err
+}
+
+// pruneTallies drops the quota state that no longer matters: tallies of past
+// months, and of keys idle for m.idle, once the store holds all they
+// counted. A key dropped while idle is read again before it is next used,
+// since no cache entry outlives m.idle. m.mu must be held.
+func (m *Meter) pruneTallies(now time.Time) {
+	month := monthIndex(now)
+	for k, t := range m.tallies {
+		if t.persisted == t.counted && (t.month != month || now.Sub(t.touched) >= m.idle) {
+			delete(m.tallies, k)
+		}
+	}
+}
+
+// ReadMonth sets the quota base of the key id from the store's month total.
+func (m *Meter) ReadMonth(ctx context.Context, id string, now time.Time) error {
+	return m.ReadMonthWith(ctx, id, now, func(ctx context.Context) (int64, error) {
+		return m.store.MonthlyUsage(ctx, id, store.MonthOf(now))
+	})
+}
+
+// ReadMonthWith is ReadMonth with the month total from read, for a caller
+// that reads it along with the key.
+func (m *Meter) ReadMonthWith(ctx context.Context, id string, now time.Time, read func(context.Context) (int64, error)) error {
+	return m.readBase(ctx, tallyKey{false, id}, now, read)
+}
+
+// ReadOwnerMonth sets the quota base of the owner from the store's month
+// total of all its keys.
+func (m *Meter) ReadOwnerMonth(ctx context.Context, owner string, now time.Time) error {
+	return m.ReadOwnerMonthWith(ctx, owner, now, func(ctx context.Context) (int64, error) {
+		return m.store.OwnerMonthlyUsage(ctx, owner, store.MonthOf(now))
+	})
+}
+
+// ReadOwnerMonthWith is ReadOwnerMonth with the month total from read, for a
+// caller that reads it along with other documents.
+func (m *Meter) ReadOwnerMonthWith(ctx context.Context, owner string, now time.Time, read func(context.Context) (int64, error)) error {
+	return m.readBase(ctx, tallyKey{true, owner}, now, read)
+}
+
+// readBase sets k's quota base from read, done while no batch commits, so
+// that the base and this instance's counts neither overlap nor leave a gap.
+// A batch in doubt is settled first; if it stays in doubt the base may
+// include it, and the quota refuses that many requests early rather than
+// late.
+func (m *Meter) readBase(ctx context.Context, k tallyKey, now time.Time, read func(context.Context) (int64, error)) error {
+	if err := m.takeTurn(ctx); err != nil {
+		return err
+	}
+	defer m.releaseTurn()
+	m.settle(ctx) // best effort: see above
+	month := monthIndex(now)
+	m.mu.Lock()
+	var mark int64
+	if t := m.tallies[k]; t != nil && t.month == month {
+		mark = t.persisted
+	}
+	m.mu.Unlock()
+	base, err := read(ctx)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	t := m.tally(k, month, true)
+	t.base, t.mark, t.touched = base, mark, now
+	m.mu.Unlock()
+	return nil
+}
+
+// ReadUsage calls read, which reads stored usage of the key id and of its
+// owner, while no batch commits, and returns this instance's counts that
+// the store does not hold: the key's by day, and the owner's by day. A
+// request admitted before ReadUsage is in exactly one of the two. It fails
+// if a batch stays in doubt, since the store may or may not hold it.
+func (m *Meter) ReadUsage(ctx context.Context, id, owner string, read func(context.Context) error) (key, ownerDays map[store.Day]int64, err error) {
+	if err := m.takeTurn(ctx); err != nil {
+		return nil, nil, err
+	}
+	defer m.releaseTurn()
+	if err := m.settle(ctx); err != nil {
+		return nil, nil, err
+	}
+	key, ownerDays = make(map[store.Day]int64), make(map[store.Day]int64)
+	m.mu.Lock()
+	for k, n := range m.pending {
+		if k.id == id {
+			key[dayOfIndex(k.day)] += n
+		}
+		if k.owner == owner {
+			ownerDays[dayOfIndex(k.day)] += n
+		}
+	}
+	m.mu.Unlock()
+	return key, ownerDays, read(ctx)
+}
+
+// Close ends admissions (Admit answers ErrShuttingDown from now on), waits
+// for the admitted requests to be answered, and writes every count, all
+// before ctx ends. It may be called more than once.
+func (m *Meter) Close(ctx context.Context) error {
+	m.mu.Lock()
+	m.closed = true
+	if m.inflight == 0 {
+		m.drainOnce.Do(func() { close(m.drained) })
+	}
+	m.mu.Unlock()
+	select {
+	case <-m.drained:
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for requests to finish: %w", ctx.Err())
+	}
+	return m.Flush(ctx)
+}
+
+// Run flushes every interval, unless requests have started a flush since,
+// until ctx ends. The last flush is Close's.
+func (m *Meter) Run(ctx context.Context) {
+	tick := time.NewTicker(m.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			m.mu.Lock()
+			start := m.claimFlush(m.now())
+			m.mu.Unlock()
+			if start {
+				m.claimedFlush(ctx)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// sizes returns the number of pending counts and quota tallies held.
+func (m *Meter) sizes() (pending, tallies int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.pending), len(m.tallies)
+}

@@ -1,0 +1,183 @@
+package apikey
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+
+	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/meter"
+	"github.com/keygate/keygate/apikey/ratelimit"
+	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/logging"
+)
+
+// Protect returns next behind the Gate. A request reaches next only with a
+// valid key in the key header (Config.Header) that grants scope ("" lets
+// any valid key through), within the key's and its owner's rate limits
+// and monthly quotas; it is then counted, and next finds the key with
+// FromContext. Every other request gets the Gate's error handler.
+//
+// Behind Authenticate, Protect does not check the key again.
+func (g *Gate) Protect(scope string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e := g.verified(r)
+		if e == nil {
+			if e, r = g.authenticate(w, r); e == nil {
+				return
+			}
+		}
+		if scope != "" && !e.grants(scope) {
+			g.refuse(w, r, insufficientScope(scope), e.key.Hint)
+			return
+		}
+		if !g.admit(w, r, e) {
+			return
+		}
+		defer g.meter.Done()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Authenticate returns next behind the Gate's key check only: no scope, no
+// limit, no count. Put it in front of a router whose routes are behind
+// Protect, so that only callers with a valid key learn which paths exist.
+func (g *Gate) Authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.verified(r) == nil {
+			var e *cacheEntry
+			if e, r = g.authenticate(w, r); e == nil {
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Key is a stored API key: its ID (the SHA-256 of the key, never the key
+// itself), owner, name, scopes, times and limits.
+type Key = store.Key
+
+// keyContextKey is the context key of the verified key.
+type keyContextKey struct{}
+
+// FromContext returns the key that the Gate verified for the request whose
+// context is ctx, with the scopes it grants (its own, or
+// Config.DefaultScopes when it has none); ok is false outside Protect and
+// Authenticate.
+func FromContext(ctx context.Context) (k Key, ok bool) {
+	e, ok := ctx.Value(keyContextKey{}).(*cacheEntry)
+	if !ok {
+		return Key{}, false
+	}
+	k = e.key
+	k.Scopes = slices.Clone(e.scopes)
+	return k, true
+}
+
+// verified is the cache entry of r's key if this Gate verified it, or nil.
+func (g *Gate) verified(r *http.Request) *cacheEntry {
+	if e, ok := r.Context().Value(keyContextKey{}).(*cacheEntry); ok && e.cache == g.keys {
+		return e
+	}
+	return nil
+}
+
+// authenticate checks r's key. It returns the key's entry and r with the
+// entry in its context, or refuses r and returns nil.
+func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry, *http.Request) {
+	raw, ok := g.keyOf(r)
+	if !ok {
+		g.refuse(w, r, g.problem(codeMultiple).because("multiple_api_keys"), "")
+		return nil, r
+	}
+	if raw == "" {
+		g.refuse(w, r, g.problem(codeMissing).because("missing_api_key"), "")
+		return nil, r
+	}
+	if len(raw) > keyformat.MaxLen || keyformat.Parse(raw, g.cfg.Prefix) != nil {
+		// No hint: a pasted password must not leak 8 characters.
+		g.refuse(w, r, g.problem(codeInvalid).because("malformed_key"), "")
+		return nil, r
+	}
+	hint := func() string { return keyformat.Hint(raw) }
+	now := g.now()
+	d := keyformat.DigestOf(raw)
+	e, err := g.keys.cached(d, now)
+	if err == errNotCached {
+		// Only here is the client address needed: ClientIP allocates.
+		e, err = g.keys.load(r.Context(), d, now, logging.ClientIP(r))
+	}
+	switch {
+	case errors.Is(err, store.ErrKeyNotFound):
+		g.refuse(w, r, g.problem(codeInvalid).because("unknown_key"), hint())
+		return nil, r
+	case errors.Is(err, ratelimit.ErrTooManyUnknownKeys):
+		p := g.problem(codeUnknownKeys)
+		if ue, ok := errors.AsType[*ratelimit.UnknownKeysError](err); ok {
+			p.RetryAfter = ue.Retry
+		}
+		g.refuse(w, r, p, hint())
+		return nil, r
+	case err != nil:
+		g.refuse(w, r, g.storeUnavailable(err), hint())
+		return nil, r
+	}
+	switch e.key.Status(now) {
+	case store.StatusRevoked:
+		g.refuse(w, r, g.problem(codeInvalid).because("revoked_key"), hint())
+		return nil, r
+	case store.StatusExpired:
+		g.refuse(w, r, g.problem(codeExpired).because("expired_key"), hint())
+		return nil, r
+	}
+	// The owner's plan, which the limits apply: at once unless it was never
+	// read or is past use.
+	if _, err := g.owners.plan(r.Context(), e.owner, now); err != nil {
+		g.refuse(w, r, g.storeUnavailable(err), hint())
+		return nil, r
+	}
+	return e, r.WithContext(context.WithValue(r.Context(), keyContextKey{}, e))
+}
+
+// keyOf returns the key header's value; "" when it is absent or empty, and
+// ok false when it holds two different values.
+func (g *Gate) keyOf(r *http.Request) (key string, ok bool) {
+	for _, v := range r.Header[g.header] {
+		switch {
+		case v == "" || v == key:
+		case key == "":
+			key = v
+		default:
+			return "", false
+		}
+	}
+	return key, true
+}
+
+// admit applies the key's and its owner's rate limits and quotas to r and
+// counts it, in one step with the quota check (Meter.Admit). It refuses r
+// and returns false if r may not go on; the caller calls Meter.Done once r
+// is answered, so that a shutdown can wait for it.
+func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) bool {
+	plan := &e.owner.state.Load().plan // set by authenticate
+	now := g.now()
+	if ok, retry, limit := g.rates.Allow(w.Header(), &e.key, plan, now); !ok {
+		g.refuse(w, r, rateLimited(limit, retry), e.key.Hint)
+		return false
+	}
+	err := g.meter.Admit(meter.Admission{KeyID: e.key.ID, Owner: e.key.Owner, KeyQuota: e.key.MonthlyQuota, OwnerQuota: plan.MonthlyQuota}, now)
+	if q, ok := errors.AsType[*meter.QuotaError](err); ok {
+		g.refuse(w, r, quotaExceeded(q, now), e.key.Hint, slog.Int64("used", q.Used), slog.Int64("quota", q.Quota))
+		return false
+	}
+	if err != nil {
+		// Shutting down: this instance will not count the request, so it
+		// does not serve it; the client retries, on another connection.
+		g.refuse(w, r, shuttingDown(), e.key.Hint)
+		return false
+	}
+	return true
+}

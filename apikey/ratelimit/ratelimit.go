@@ -1,0 +1,135 @@
+// Package ratelimit holds the token buckets of the Gate: each key's and
+// each owner's rate limit (Limits), and the budget of store reads for
+// keys that turn out not to exist (UnknownKeys).
+package ratelimit
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/lruutil"
+	"golang.org/x/time/rate"
+)
+
+// Limits holds the token buckets of this instance: one per owner, with
+// its plan's rate and burst (the defaults included), shared by all its keys;
+// and one per key that has a rate_limit of its own, which can only make the
+// key's limit tighter than its owner's.
+type Limits struct {
+	owners, keys *lru.Cache[string, *rate.Limiter]
+	mu           sync.Mutex // serializes creating a bucket
+}
+
+// NewLimits returns the buckets of up to size owners and size keys.
+func NewLimits(size int) *Limits {
+	owners, _ := lru.New[string, *rate.Limiter](size)
+	keys, _ := lru.New[string, *rate.Limiter](size)
+	return &Limits{owners: owners, keys: keys}
+}
+
+// limitOf is the key's own rate and burst; a rate of 0 means none. A
+// document edited by hand past MaxRateLimit or MaxBurst (even to +Inf) is
+// served at those bounds, and a NaN rate as none: so every sum and product
+// below stays finite and within int64.
+func limitOf(k *store.Key) (float64, int) {
+	if !(k.RateLimit > 0) {
+		return 0, 0
+	}
+	return clampLimit(k.RateLimit, k.EffectiveBurst())
+}
+
+// clampLimit bounds a rate and burst read from the store.
+func clampLimit(r float64, b int) (float64, int) {
+	if !(r > 0) {
+		return 0, 0
+	}
+	if b < 1 {
+		b = store.DefaultBurst(r)
+	}
+	return min(r, store.MaxRateLimit), min(b, store.MaxBurst)
+}
+
+// maxWaitSeconds caps RateLimit-Reset and Retry-After: the longest
+// time.Duration, about 292 years, which a rate as low as a hand-edited 1e-300
+// would otherwise overflow.
+const maxWaitSeconds = float64(math.MaxInt64 / int64(time.Second))
+
+// waitSeconds is the time, in seconds, that rate r takes to earn need
+// tokens: never negative, and saturated at maxWaitSeconds.
+func waitSeconds(need, r float64) float64 {
+	s := need / r
+	switch {
+	case !(s > 0): // also NaN
+		return 0
+	case s > maxWaitSeconds:
+		return maxWaitSeconds
+	}
+	return s
+}
+
+// Allow takes one token at now from the key's bucket, if it has a rate of
+// its own, and then from its owner's (plan's rate and burst), and sets the
+// RateLimit-Limit, -Remaining and -Reset headers of the limit that applied:
+// the one that refused, or else the one with fewer tokens left. It returns
+// whether the request may go on and, if not, how long until it could and
+// which limit refused ("key" or "owner"). The key's bucket goes first, so
+// that a key over its own limit costs its owner's other keys nothing.
+func (l *Limits) Allow(h http.Header, k *store.Key, plan *store.Plan, now time.Time) (ok bool, retry time.Duration, limit string) {
+	var applied bucketState
+	if r, b := limitOf(k); r > 0 {
+		applied = take(l.keys, &l.mu, k.ID, r, b, now)
+		limit = "key"
+	}
+	if applied.ok || limit == "" {
+		if r, b := clampLimit(plan.RateLimit, plan.Burst); r > 0 {
+			if o := take(l.owners, &l.mu, k.Owner, r, b, now); limit == "" || !o.ok || o.tokens < applied.tokens {
+				applied, limit = o, "owner"
+			}
+		}
+	}
+	if limit == "" {
+		return true, 0, ""
+	}
+	// The header names are in canonical form, and the three values share one
+	// slice: on the hot path, that saves six allocations over Header.Set.
+	vals := []string{
+		strconv.Itoa(applied.burst),
+		strconv.Itoa(max(0, int(applied.tokens))), // tokens <= burst <= MaxBurst
+		strconv.FormatInt(int64(math.Ceil(waitSeconds(float64(applied.burst)-applied.tokens, applied.rate))), 10), // until the bucket is full
+	}
+	h["Ratelimit-Limit"] = vals[0:1:1]
+	h["Ratelimit-Remaining"] = vals[1:2:2]
+	h["Ratelimit-Reset"] = vals[2:3:3]
+	if !applied.ok {
+		return false, time.Duration(waitSeconds(1-applied.tokens, applied.rate) * float64(time.Second)), limit
+	}
+	return true, 0, limit
+}
+
+// bucketState is one bucket's answer to a request.
+type bucketState struct {
+	ok     bool
+	rate   float64
+	burst  int
+	tokens float64 // left after the request
+}
+
+// take takes one token at now from the bucket of name in buckets, created
+// full, with rate r and burst b (updated if they changed).
+func take(buckets *lru.Cache[string, *rate.Limiter], mu *sync.Mutex, name string, r float64, b int, now time.Time) bucketState {
+	lim, found := buckets.Get(name)
+	if !found { // apart from the hit, whose closure would cost an allocation
+		lim = lruutil.GetOrAdd(buckets, mu, name, func() *rate.Limiter { return rate.NewLimiter(rate.Limit(r), b) })
+	}
+	if lim.Limit() != rate.Limit(r) || lim.Burst() != b { // the limits changed
+		lim.SetLimitAt(now, rate.Limit(r))
+		lim.SetBurstAt(now, b)
+	}
+	ok := lim.AllowN(now, 1)
+	return bucketState{ok: ok, rate: r, burst: b, tokens: lim.TokensAt(now)}
+}

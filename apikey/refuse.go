@@ -1,0 +1,180 @@
+package apikey
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/keygate/keygate/apikey/meter"
+	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/logging"
+	"github.com/keygate/keygate/internal/problem"
+)
+
+// Error is a request the Gate refused: what the client is told, as an
+// RFC 9457 problem, and why.
+type Error struct {
+	// Status is the HTTP status: 400, 401, 403, 429 or 503.
+	Status int
+	// Code says why, for machines: missing_api_key, invalid_api_key,
+	// expired_api_key, multiple_api_keys (400), insufficient_scope (403),
+	// rate_limited, quota_exceeded, too_many_unknown_keys (429),
+	// store_unavailable or shutting_down (503).
+	Code string
+	// Detail says why, for people.
+	Detail string
+	// Scope is the scope an insufficient_scope key lacks.
+	Scope string
+	// Limit is whose limit a rate_limited or quota_exceeded request hit:
+	// "key" (its own) or "owner" (its owner's plan).
+	Limit string
+	// RetryAfter is how long the client should wait before it retries; 0
+	// when retrying will not help.
+	RetryAfter time.Duration
+	// Err is the cause of a store_unavailable, for logs: never sent.
+	Err error
+
+	reason string // a finer reason than Code, for the log only
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Detail }
+
+// Unwrap returns the cause, if any.
+func (e *Error) Unwrap() error { return e.Err }
+
+// because sets the log's reason, finer than the code the client sees.
+func (e *Error) because(reason string) *Error {
+	e.reason = reason
+	return e
+}
+
+// An ErrorHandler writes the response to a request the Gate refused. By
+// then the Gate has logged the refusal and set the headers that go with
+// it: WWW-Authenticate on a 401, Retry-After when err.RetryAfter is set,
+// Connection: close when shutting down, and RateLimit-Limit, -Remaining
+// and -Reset when a rate limit applied.
+type ErrorHandler func(w http.ResponseWriter, r *http.Request, err *Error)
+
+// WriteError is the default ErrorHandler: it writes err as
+// application/problem+json, with err.Code as the "code" member and the
+// "type" tag:keygate,2026:CODE.
+func WriteError(w http.ResponseWriter, r *http.Request, err *Error) {
+	p := problem.New(err.Status, err.Code, err.Detail)
+	p.Scope, p.Limit = err.Scope, err.Limit
+	problem.Write(w, p)
+}
+
+// refuse is the one way the Gate refuses a request: it logs the refusal at
+// WARNING with its reason and, when there is one, the key's hint (never the
+// key), sets the headers, and calls the error handler.
+func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, e *Error, hint string, attrs ...slog.Attr) {
+	reason := e.reason
+	if reason == "" {
+		reason = e.Code
+	}
+	attrs = append(attrs, slog.String("reason", reason))
+	if hint != "" {
+		attrs = append(attrs, slog.String("key_hint", hint))
+	}
+	if e.Scope != "" {
+		attrs = append(attrs, slog.String("scope", e.Scope))
+	}
+	if e.Limit != "" {
+		attrs = append(attrs, slog.String("limit", e.Limit))
+	}
+	if e.Err != nil {
+		attrs = append(attrs, slog.String("error", e.Err.Error()))
+	}
+	level := slog.LevelWarn
+	if e.Status == http.StatusServiceUnavailable && e.Code == codeStore {
+		level = slog.LevelError
+	}
+	logging.LogRequest(r.Context(), g.log, level, r, g.cfg.Project, "request refused", attrs...)
+	h := w.Header()
+	if e.Status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", g.challenge)
+	}
+	if e.RetryAfter > 0 {
+		problem.SetRetryAfter(w, e.RetryAfter)
+	}
+	if e.Code == codeShuttingDown {
+		h.Set("Connection", "close")
+	}
+	g.onError(w, r, e)
+}
+
+// The codes of the Gate's refusals. Malformed, unknown and revoked keys
+// share one, so that a caller learns nothing about which it sent.
+const (
+	codeMissing      = "missing_api_key"
+	codeInvalid      = "invalid_api_key"
+	codeExpired      = "expired_api_key"
+	codeMultiple     = "multiple_api_keys"
+	codeStore        = "store_unavailable"
+	codeUnknownKeys  = "too_many_unknown_keys"
+	codeShuttingDown = "shutting_down"
+)
+
+// problem is the Error of a refusal of the key itself.
+func (g *Gate) problem(code string) *Error {
+	e := &Error{Status: http.StatusUnauthorized, Code: code}
+	switch code {
+	case codeMissing:
+		e.Detail = "Send your API key in the " + g.cfg.Header + " header."
+	case codeMultiple:
+		e.Status, e.Detail = http.StatusBadRequest, "Send one API key in one "+g.cfg.Header+" header, not several."
+	case codeExpired:
+		e.Detail = "The API key has expired."
+	case codeUnknownKeys:
+		// A 429, not a 401: the key was not checked and may be valid.
+		e.Status, e.RetryAfter = http.StatusTooManyRequests, storeRetryBackoff
+		e.Detail = "Too many unknown API keys from this address. Retry after the number of seconds in Retry-After."
+	default:
+		e.Detail = "The API key is not valid."
+	}
+	return e
+}
+
+// storeUnavailable is the 503 of a store that did not answer: the key may
+// be valid, so it is not refused as invalid.
+func (g *Gate) storeUnavailable(err error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: codeStore, RetryAfter: storeRetryBackoff,
+		Detail: "API keys cannot be checked right now. Retry shortly.", Err: err}
+}
+
+// insufficientScope is the 403 of a key that lacks scope.
+func insufficientScope(scope string) *Error {
+	return &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Scope: scope,
+		Detail: "This API key lacks the scope " + scope + "."}
+}
+
+// rateLimited is the 429 of a key over a rate limit: its own ("key") or its
+// owner's ("owner").
+func rateLimited(limit string, retry time.Duration) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Limit: limit, RetryAfter: retry,
+		Detail: "The API key is over its " + limitName(limit) + " rate limit. Retry after the number of seconds in Retry-After."}
+}
+
+// quotaExceeded is the 429 of a key over a monthly quota, which resets at
+// the start of the next UTC month.
+func quotaExceeded(q *meter.QuotaError, now time.Time) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Code: "quota_exceeded", Limit: q.Limit, RetryAfter: store.NextMonth(now).Sub(now),
+		Detail: "The API key has used its " + limitName(q.Limit) + " monthly quota of " + strconv.FormatInt(q.Quota, 10) +
+			" requests; it resets at the start of the next UTC month."}
+}
+
+// shuttingDown is the 503 of a request that arrives once Close has begun.
+func shuttingDown() *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: codeShuttingDown, RetryAfter: storeRetryBackoff,
+		Detail: "This instance is shutting down. Retry now."}
+}
+
+// limitName says whose limit applied: the key's own, or its owner's plan,
+// shared by all the owner's keys.
+func limitName(limit string) string {
+	if limit == "owner" {
+		return "owner's"
+	}
+	return "own"
+}

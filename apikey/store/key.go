@@ -1,0 +1,320 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/keygate/keygate/apikey/keyformat"
+)
+
+// Errors a KeyStore returns; compare with errors.Is. Any other error means
+// the store could not answer (unavailable, timed out).
+var (
+	// ErrKeyNotFound: no key has the ID.
+	ErrKeyNotFound = errors.New("key not found")
+	// ErrKeyExists: Create was given an ID that is already taken.
+	ErrKeyExists = errors.New("key already exists")
+	// ErrKeyInactive: Rotate was asked to replace a revoked or expired key.
+	ErrKeyInactive = errors.New("key is revoked or expired")
+)
+
+// Key is a stored API key: everything about it except the key itself, which
+// is never stored.
+type Key struct {
+	// ID is the lowercase hex SHA-256 of the key string.
+	ID string `json:"id"`
+	// Owner is the customer the key belongs to.
+	Owner string `json:"owner"`
+	// Name is a label the owner chose.
+	Name string `json:"name"`
+	// Scopes are the permissions the key grants.
+	Scopes []string `json:"scopes"`
+	// Hint shows the key's first and last characters, for people to
+	// recognise it.
+	Hint string `json:"hint"`
+	// CreatedAt is when the key was minted.
+	CreatedAt time.Time `json:"created_at"`
+	// ExpiresAt is when the key stops working; zero means never.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// RevokedAt is when the key was revoked; zero means it is active.
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	// RateLimit is the key's sustained rate in requests per second on each
+	// instance, and Burst the requests it may make at once; zero means
+	// DEFAULT_RATE_LIMIT and DEFAULT_BURST (none, unless set).
+	RateLimit float64 `json:"rate_limit,omitzero"`
+	Burst     int     `json:"burst,omitzero"`
+	// MonthlyQuota is the number of requests the key may make per UTC
+	// calendar month; zero means no quota.
+	MonthlyQuota int64 `json:"monthly_quota,omitzero"`
+}
+
+// Status is a key's state at a time: StatusActive, StatusExpired or
+// StatusRevoked.
+type Status string
+
+// The states of a key.
+const (
+	StatusActive  Status = "active"
+	StatusExpired Status = "expired"
+	StatusRevoked Status = "revoked"
+)
+
+// Status is the key's state at time now. Revocation wins over expiry.
+func (k *Key) Status(now time.Time) Status {
+	switch {
+	case !k.RevokedAt.IsZero() && !now.Before(k.RevokedAt):
+		return StatusRevoked
+	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+		return StatusExpired
+	}
+	return StatusActive
+}
+
+// KeyStore keeps keys by ID. Every call honours its context: a store that
+// is down returns an error once the context ends, never hangs past it
+// (WithTimeout gives every call a deadline).
+type KeyStore interface {
+	// Get returns the key with the given ID, or ErrKeyNotFound.
+	Get(ctx context.Context, id string) (Key, error)
+	// Create stores a new key, or returns ErrKeyExists.
+	Create(ctx context.Context, k Key) error
+	// ListByOwner returns one page of the owner's keys in ListOrder: at most
+	// limit (at least 1) keys, the first being the one just after after (nil:
+	// the newest key). The page's Next is set when more keys follow. It reads
+	// at most limit+1 keys, however many the owner has.
+	ListByOwner(ctx context.Context, owner string, after *PagePosition, limit int) (KeyPage, error)
+	// Revoke sets the key's RevokedAt to at, unless it is already revoked,
+	// and returns the key as stored; ErrKeyNotFound if there is none.
+	Revoke(ctx context.Context, id string, at time.Time) (Key, error)
+	// Delete removes the key; ErrKeyNotFound if there is none.
+	Delete(ctx context.Context, id string) error
+	// Rotate replaces the key with the given ID: in one transaction it
+	// stores replacement and moves the old key's expiry to graceEnd, unless
+	// it expires earlier already. It returns the old key as stored;
+	// ErrKeyNotFound if there is none, ErrKeyInactive if it is revoked or
+	// expired at replacement.CreatedAt.
+	Rotate(ctx context.Context, id string, replacement Key, graceEnd time.Time) (Key, error)
+	// CreateCapped stores a new key as Create does, unless its owner holds
+	// maxActive or more keys active at now (neither revoked nor expired):
+	// then it stores nothing and returns ErrKeyLimitReached. The count and
+	// the create are atomic, so concurrent calls never exceed the cap. It
+	// returns ErrInvalidOwner for an owner ValidateOwner refuses.
+	CreateCapped(ctx context.Context, k Key, maxActive int, now time.Time) error
+}
+
+// ListOrder is the order in which KeyStore.ListByOwner pages an owner's
+// keys: newest first (CreatedAt descending), then by ID descending. In
+// Firestore it is the order of the composite index in firestore.indexes.json:
+// owner ascending, created_at descending and, implied, the document ID
+// descending.
+func ListOrder(a, b Key) int {
+	return PositionOf(a).Compare(PositionOf(b))
+}
+
+// PagePosition is a place in an owner's keys in ListOrder: that of the key
+// with this creation time and ID, whether or not that key still exists. A
+// page that starts after it holds the keys that sort after it.
+type PagePosition struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// PositionOf is the position of k, for the page that follows k.
+func PositionOf(k Key) PagePosition { return PagePosition{StoredTime(k.CreatedAt), k.ID} }
+
+// Compare orders positions as ListOrder orders keys.
+func (p PagePosition) Compare(q PagePosition) int {
+	if c := q.CreatedAt.Compare(p.CreatedAt); c != 0 {
+		return c
+	}
+	return strings.Compare(q.ID, p.ID)
+}
+
+// KeyPage is a page of an owner's keys.
+type KeyPage struct {
+	// Keys are the page's keys in ListOrder; empty, never nil, when none.
+	Keys []Key
+	// Next is the position of the page's last key when more keys follow it,
+	// and nil on the last page.
+	Next *PagePosition
+}
+
+// CheckPageLimit checks ListByOwner's limit.
+func CheckPageLimit(limit int) error {
+	if limit < 1 || limit > MaxPageLimit {
+		return fmt.Errorf("list keys: limit %d: want 1 to %d", limit, MaxPageLimit)
+	}
+	return nil
+}
+
+// MaxPageLimit is the most keys ListByOwner returns at once.
+const MaxPageLimit = 1000
+
+// PageOf makes the page of limit keys from up to limit+1 keys read in
+// ListOrder: the extra key, when there is one, only tells that more follow.
+func PageOf(keys []Key, limit int) KeyPage {
+	if keys == nil {
+		keys = []Key{}
+	}
+	if len(keys) <= limit {
+		return KeyPage{Keys: keys}
+	}
+	keys = keys[:limit]
+	next := PositionOf(keys[limit-1])
+	return KeyPage{Keys: keys, Next: &next}
+}
+
+// OwnerKeys returns all the owner's keys in ListOrder, reading pageSize
+// (1 to MaxPageLimit) at a time; it stops at the first error, which it
+// yields last. An owner with n keys costs about n + n/pageSize reads.
+func OwnerKeys(ctx context.Context, s KeyStore, owner string, pageSize int) iter.Seq2[Key, error] {
+	return func(yield func(Key, error) bool) {
+		var after *PagePosition
+		for {
+			page, err := s.ListByOwner(ctx, owner, after, pageSize)
+			if err != nil {
+				yield(Key{}, err)
+				return
+			}
+			for _, k := range page.Keys {
+				if !yield(k, nil) {
+					return
+				}
+			}
+			if page.Next == nil {
+				return
+			}
+			after = page.Next
+		}
+	}
+}
+
+// KeyReader is a store that reads a key and its usage total of a month in
+// one round trip. Both keygate stores are KeyReaders; the key cache uses it
+// to refresh a key with a quota of its own.
+type KeyReader interface {
+	ReadKey(ctx context.Context, id string, month Month) (k Key, monthTotal int64, err error)
+}
+
+// Replacement returns the key that rotating k mints at now, before its ID
+// and hint are set: k's owner, name, scopes, expiry and limits.
+func (k *Key) Replacement(now time.Time) Key {
+	return Key{Owner: k.Owner, Name: k.Name, Scopes: k.Scopes, CreatedAt: now, ExpiresAt: k.ExpiresAt,
+		RateLimit: k.RateLimit, Burst: k.Burst, MonthlyQuota: k.MonthlyQuota}
+}
+
+// Rotated returns old with its expiry moved to graceEnd, unless it expires
+// earlier, after checking that it is active at now.
+func Rotated(old Key, graceEnd, now time.Time) (Key, error) {
+	if old.Status(now) != StatusActive {
+		return Key{}, ErrKeyInactive
+	}
+	if old.ExpiresAt.IsZero() || graceEnd.Before(old.ExpiresAt) {
+		old.ExpiresAt = StoredTime(graceEnd)
+	}
+	return old, nil
+}
+
+// Stored is k as every store keeps it: times in UTC to the microsecond
+// (Firestore's precision) and Scopes never nil, so that all stores give back
+// equal keys.
+func Stored(k Key) Key {
+	k.CreatedAt = StoredTime(k.CreatedAt)
+	if !k.ExpiresAt.IsZero() {
+		k.ExpiresAt = StoredTime(k.ExpiresAt)
+	}
+	if !k.RevokedAt.IsZero() {
+		k.RevokedAt = StoredTime(k.RevokedAt)
+	}
+	k.Scopes = slices.Clone(k.Scopes)
+	if k.Scopes == nil {
+		k.Scopes = []string{}
+	}
+	return k
+}
+
+// StoredTime is t as stores keep it: UTC, to the microsecond.
+func StoredTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// MaxNameLen is the longest key name, and MaxOwnerLen the longest owner, in
+// characters.
+const (
+	MaxNameLen  = 100
+	MaxOwnerLen = 128
+)
+
+// ValidateName checks a key name: at most MaxNameLen characters of valid
+// UTF-8, none of them hidden (see IsHidden).
+func ValidateName(name string) error { return validateText(name, 0, MaxNameLen) }
+
+// ValidateOwner checks an owner as ValidateName checks a name, but with 1 to
+// MaxOwnerLen characters, and so that it is a Firestore document ID (the
+// owner's plan is the document {KEYS_COLLECTION}_owners/{owner}): no '/',
+// not "." or "..", and not of the form __...__ (at least 4 characters that
+// start and end with "__", which Firestore reserves). MaxOwnerLen characters
+// of UTF-8 are at most 512 bytes, within Firestore's 1500.
+func ValidateOwner(owner string) error {
+	if err := validateText(owner, 1, MaxOwnerLen); err != nil {
+		return err
+	}
+	switch {
+	case strings.Contains(owner, "/"):
+		return errors.New("contains '/'")
+	case owner == "." || owner == "..":
+		return fmt.Errorf("is %q: want a name other than . and ..", owner)
+	case len(owner) >= 4 && strings.HasPrefix(owner, "__") && strings.HasSuffix(owner, "__"):
+		return errors.New("starts and ends with \"__\", which Firestore reserves")
+	}
+	return nil
+}
+
+// validateText checks that s is UTF-8 of lo to hi characters, none hidden.
+// The error starts with a verb, for the caller to prefix the field's name.
+func validateText(s string, lo, hi int) error {
+	if !utf8.ValidString(s) {
+		return errors.New("is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(s); n < lo || n > hi {
+		if lo == 0 {
+			return fmt.Errorf("is %d characters long: want at most %d", n, hi)
+		}
+		return fmt.Errorf("is %d characters long: want %d to %d", n, lo, hi)
+	}
+	for _, r := range s {
+		switch {
+		case unicode.IsControl(r):
+			return fmt.Errorf("contains the control character %U", r)
+		case unicode.Is(unicode.Cf, r):
+			return fmt.Errorf("contains the invisible format character %U", r)
+		}
+	}
+	return nil
+}
+
+// IsHidden reports whether r is a control character or a Unicode format
+// character (category Cf, such as U+202E RIGHT-TO-LEFT OVERRIDE or U+200B
+// ZERO WIDTH SPACE): characters that can move a cursor, reorder or hide
+// text, so that a name could pass for another in a log, a table or a
+// terminal. Names and owners may hold none; the CLI replaces any in a stored
+// document before printing it.
+func IsHidden(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }
+
+// Mint mints a key with prefix and returns it with k made ready to store:
+// its ID and Hint set from the new key. The key itself is shown once to its
+// owner and never stored.
+func Mint(prefix string, k Key) (string, Key, error) {
+	key, err := keyformat.New(prefix)
+	if err != nil {
+		return "", Key{}, err
+	}
+	k.ID = keyformat.ID(key)
+	k.Hint = keyformat.Hint(key)
+	return key, k, nil
+}

@@ -1,0 +1,114 @@
+package apikey
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/problem"
+)
+
+// UsageView is a key's usage as keygate shows it: GET /v1/usage and
+// "apikey usage" print it.
+type UsageView struct {
+	KeyID        string           `json:"key_id"`
+	Month        store.Month      `json:"month"`
+	MonthTotal   int64            `json:"month_total"`
+	MonthlyQuota *int64           `json:"monthly_quota"`
+	From         store.Day        `json:"from"`
+	To           store.Day        `json:"to"`
+	Days         []store.DayUsage `json:"days"`
+	// Owner is the usage of the key's owner, all its keys together, against
+	// its plan; GET /v1/usage always shows it.
+	Owner *OwnerUsageView `json:"owner,omitempty"`
+}
+
+// OwnerUsageView is an owner's usage this month against its plan's quota
+// (null for none).
+type OwnerUsageView struct {
+	Owner        string `json:"owner"`
+	MonthTotal   int64  `json:"month_total"`
+	MonthlyQuota *int64 `json:"monthly_quota"`
+}
+
+// UsageHandler returns the self-service usage endpoint, GET with the query
+// ?from=YYYY-MM-DD&to=YYYY-MM-DD: the calling key's requests this UTC
+// month, its quota, and its requests per day from..to (by default, this
+// month so far), and its owner's month total and quota, as a UsageView.
+// Counts include this instance's requests not stored yet. Mount it behind
+// Protect, with the scope you choose:
+//
+//	mux.Handle("GET /v1/usage", gate.Protect("usage:read", gate.UsageHandler()))
+func (g *Gate) UsageHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e := g.caller(w, r); e != nil {
+			g.usage(w, r, e)
+		}
+	})
+}
+
+// usage serves the usage endpoint to the caller e.
+func (g *Gate) usage(w http.ResponseWriter, r *http.Request, e *cacheEntry) {
+	k := &e.key
+	now := g.now()
+	q := r.URL.Query()
+	from, to, err := store.UsageRange(q.Get("from"), q.Get("to"), now)
+	if bad, ok := errors.AsType[*store.DayRangeError](err); ok {
+		msg := problem.QuoteShort(bad.Value) + " is not a date YYYY-MM-DD"
+		switch bad.Err {
+		case store.ErrRangeReversed:
+			msg = "is before from"
+		case store.ErrRangeTooLong:
+			msg = store.ErrRangeTooLong.Error()
+		}
+		problem.Write(w, problem.InvalidField("invalid_date", bad.Field, msg))
+		return
+	}
+	month := store.MonthOf(now)
+	var total, ownerTotal int64
+	var days []store.DayUsage
+	// Read while no usage batch commits: a request answered before this one
+	// is then either in the store or in unflushed, never in both or neither.
+	unflushed, ownerUnflushed, err := g.meter.ReadUsage(r.Context(), k.ID, k.Owner, func(ctx context.Context) (err error) {
+		if total, err = g.store.MonthlyUsage(ctx, k.ID, month); err == nil {
+			if days, err = g.store.DailyUsage(ctx, k.ID, from, to); err == nil {
+				ownerTotal, err = g.store.OwnerMonthlyUsage(ctx, k.Owner, month)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		g.refuse(w, r, g.storeUnavailable(err), k.Hint)
+		return
+	}
+	for day, n := range unflushed {
+		if day.Month() == month {
+			total += n
+		}
+		if day < from || day > to {
+			continue
+		}
+		if i, ok := slices.BinarySearchFunc(days, day, func(u store.DayUsage, d store.Day) int { return cmp.Compare(u.Day, d) }); ok {
+			days[i].Requests += n
+		} else {
+			days = slices.Insert(days, i, store.DayUsage{Day: day, Requests: n})
+		}
+	}
+	for day, n := range ownerUnflushed {
+		if day.Month() == month {
+			ownerTotal += n
+		}
+	}
+	v := UsageView{KeyID: k.ID, Month: month, MonthTotal: total, From: from, To: to, Days: days,
+		Owner: &OwnerUsageView{Owner: k.Owner, MonthTotal: ownerTotal}}
+	if k.MonthlyQuota > 0 {
+		v.MonthlyQuota = &k.MonthlyQuota
+	}
+	if q := e.owner.state.Load().plan.MonthlyQuota; q > 0 {
+		v.Owner.MonthlyQuota = &q
+	}
+	problem.WriteJSON(w, http.StatusOK, v)
+}

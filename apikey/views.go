@@ -1,0 +1,49 @@
+package apikey
+
+import "time"
+
+// KeyView is a key as keygate shows it, in JSON, to its owner or operator:
+// never the key itself, which is not stored.
+type KeyView struct {
+	ID     string   `json:"id"`
+	Owner  string   `json:"owner"`
+	Name   string   `json:"name"`
+	Scopes []string `json:"scopes"` // the granted scopes: the defaults when none are stored
+	Hint   string   `json:"hint"`
+	// CreatedAt, ExpiresAt and RevokedAt are RFC 3339 in UTC; null expires_at
+	// means never, null revoked_at not revoked.
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+	// Status is active, expired or revoked, at the time of the view.
+	Status string `json:"status"`
+	// RateLimit, Burst and MonthlyQuota are the key's own limits, absent
+	// when it has none.
+	RateLimit    float64 `json:"rate_limit,omitempty"`
+	Burst        int     `json:"burst,omitempty"`
+	MonthlyQuota int64   `json:"monthly_quota,omitempty"`
+}
+
+// NewKeyView is the view of a key just minted: the only one that holds the
+// key.
+type NewKeyView struct {
+	Key string `json:"key"`
+	KeyView
+}
+
+// ViewOf returns the view of k at time now, showing defaultScopes as its
+// scopes when it has none (Config.DefaultScopes).
+func ViewOf(k Key, now time.Time, defaultScopes []string) KeyView {
+	v := KeyView{ID: k.ID, Owner: k.Owner, Name: k.Name, Scopes: grantedScopes(&k, defaultScopes), Hint: k.Hint,
+		CreatedAt: k.CreatedAt.UTC(), Status: string(k.Status(now)),
+		RateLimit: k.RateLimit, Burst: k.Burst, MonthlyQuota: k.MonthlyQuota}
+	if !k.ExpiresAt.IsZero() {
+		t := k.ExpiresAt.UTC()
+		v.ExpiresAt = &t
+	}
+	if !k.RevokedAt.IsZero() {
+		t := k.RevokedAt.UTC()
+		v.RevokedAt = &t
+	}
+	return v
+}
