@@ -13,11 +13,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
 	"sync"
 	"sync/atomic"
-	"syscall"
-	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 	"github.com/keygate/keygate/apikey"
@@ -53,7 +50,7 @@ func API(w http.ResponseWriter, r *http.Request) {
 		g := apikey.New(cfg, keyStore(cfg), apikey.WithLogger(log))
 		handler = Handler(g)
 		gate.Store(g)
-		go closeOnTerminate(g)
+		g.CloseOnSignal()
 	})
 	if startErr != nil {
 		log.Error("keygate is misconfigured", slog.String("error", startErr.Error()))
@@ -74,31 +71,6 @@ func LoadConfig(getenv func(string) string) (apikey.Config, error) {
 		}
 		return DefaultScopes
 	})
-}
-
-// terminateTimeout bounds the shutdown: Cloud Run kills an instance 10
-// seconds after its SIGTERM.
-const terminateTimeout = 8 * time.Second
-
-// closeOnTerminate waits for SIGTERM (Cloud Run's notice before it stops an
-// instance) or SIGINT, closes the Gate (requests it counted finish, later
-// ones get 503, every count is written), and then lets the signal end the
-// process as it would have.
-func closeOnTerminate(g *apikey.Gate) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGTERM, os.Interrupt)
-	sig := <-ch
-	ctx, cancel := context.WithTimeout(context.Background(), terminateTimeout)
-	if err := g.Close(ctx); err != nil {
-		log.Error("usage not written before exit", slog.String("error", err.Error()))
-	} else {
-		log.Info("usage written before exit", slog.String("signal", sig.String()))
-	}
-	cancel()
-	signal.Stop(ch)
-	if p, err := os.FindProcess(os.Getpid()); err == nil {
-		p.Signal(sig)
-	}
 }
 
 // Shutdown closes the function's Gate for a process that owns its own

@@ -100,20 +100,6 @@ func New(cfg Config, s Store, opts ...Option) *Gate {
 	return g
 }
 
-// Close shuts the Gate down, all before ctx ends: from now on it answers
-// 503 shutting_down (with Connection: close) to the requests it would have
-// counted, waits for the requests it counted to be answered, and writes
-// every count. It may be called more than once.
-func (g *Gate) Close(ctx context.Context) error {
-	g.stop()
-	select {
-	case <-g.stopped:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return g.meter.Close(ctx)
-}
-
 // Config returns the Gate's configuration.
 func (g *Gate) Config() Config { return g.cfg }
 

@@ -1,0 +1,78 @@
+// Package apikey puts API-key authentication in front of Go HTTP handlers,
+// with the keys kept in Firestore as SHA-256 hashes: built for Cloud
+// Functions (Cloud Run functions), where a package-level Gate and its
+// in-memory cache live across warm invocations, so that the hot path does
+// not touch the database.
+//
+// # Protecting a handler
+//
+// Build one Gate per process, from the environment in production and with
+// New in tests, and put your handlers behind it:
+//
+//	var gate, gateErr = apikey.FromEnv(context.Background())
+//
+//	func init() {
+//		functions.HTTP("Things", Things)
+//	}
+//
+//	var things = gate.Protect("things:read", http.HandlerFunc(listThings))
+//
+//	func Things(w http.ResponseWriter, r *http.Request) { things.ServeHTTP(w, r) }
+//
+//	func listThings(w http.ResponseWriter, r *http.Request) {
+//		key, _ := apikey.FromContext(r.Context())
+//		fmt.Fprintf(w, "things of %s\n", key.Owner)
+//	}
+//
+// [Gate.Protect] lets a request through only with a valid key in the
+// X-API-Key header (Config.Header) that grants the scope, within the key's
+// and its owner's rate limits and monthly quotas, and counts it. Every
+// other request gets an RFC 9457 problem (see [Error] for the codes) from
+// one refusal path, which logs it; [WithErrorHandler] writes your own body
+// instead. [Gate.Authenticate] checks the key only, for a router whose
+// routes are behind Protect.
+//
+// # Keys and scopes
+//
+// A key looks like kg_ followed by 43 base62 characters and a 6-character
+// checksum (package keyformat); only its SHA-256, the key's ID, is stored.
+// Operators mint keys with the CLI, github.com/keygate/keygate/cmd/apikey;
+// key holders manage their own through [Gate.KeysHandlers] and read their
+// usage through [Gate.UsageHandler], mounted where you like behind Protect.
+// No key ever mints, rotates or revokes a key broader than itself.
+//
+// Scopes belong to the application: the Gate knows none in advance. A
+// scope is words of lowercase letters, digits, '_', '-' and '.', joined by
+// ':', at most 64 bytes, such as "things:read" (store.ValidScope). A key
+// stored without scopes grants Config.DefaultScopes (KEY_DEFAULT_SCOPES).
+//
+// # Caching, outages and revocation
+//
+// A key read from the store is served from memory for KEY_CACHE_TTL (60 s),
+// then served while a background read refreshes it, and while the store is
+// down for up to KEY_STALE_TTL (10 min). Only a key with nothing cached
+// waits for the store, at most STORE_TIMEOUT (2 s), and then gets 503,
+// never a wrong 401. Reads of keys that turn out not to exist are budgeted
+// per client address and per instance, so floods of forged keys cost the
+// store little. A key revoked through this Gate is refused at once on this
+// instance, and on others within KEY_CACHE_TTL.
+//
+// # Usage, quotas and shutdown
+//
+// The Gate counts each request it lets through, per key and owner and UTC
+// day, and writes the counts in batches (package meter), each applied once.
+// Call [Gate.Close] before the process ends (on SIGTERM in a Cloud
+// Function): it refuses new requests with 503, waits for those it counted,
+// and writes the last counts.
+//
+// # Stores
+//
+// firestorestore.Store keeps everything in Firestore; memstore.Store in
+// memory, for tests and demos. Any other [Store] can be checked with the
+// contract suite in package storetest. Every store call gets the deadline
+// STORE_TIMEOUT from the Gate (store.WithTimeout).
+//
+// The README lists every environment variable (see [LoadConfig]), the
+// Firestore schema, the endpoints' requests and responses, and the numbers
+// behind each promise above.
+package apikey
