@@ -1,0 +1,40 @@
+// Command ffserver serves one function through the Functions Framework, the
+// way Cloud Run runs a Go function, for bench/ratio.sh:
+//
+//	FUNCTION_TARGET=API   the bingo function: keygate's Gate in front of its
+//	                      routes (Firestore, or the emulator at
+//	                      FIRESTORE_EMULATOR_HOST, as the function is
+//	                      configured)
+//	FUNCTION_TARGET=Hello the same GET / answer without keygate
+//
+// It listens on 127.0.0.1:$PORT. It is never deployed.
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+
+	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	_ "github.com/keygate/keygate" // registers API
+	"github.com/keygate/keygate/internal/problem"
+)
+
+func init() {
+	functions.HTTP("Hello", hello)
+}
+
+// hello writes what the bingo function's GET / writes, with the same code.
+func hello(w http.ResponseWriter, r *http.Request) {
+	problem.WriteJSON(w, http.StatusOK, struct {
+		Message string `json:"message"`
+	}{"Hello World"})
+}
+
+func main() {
+	if err := funcframework.StartHostPort("127.0.0.1", os.Getenv("PORT")); err != nil {
+		fmt.Fprintln(os.Stderr, "ffserver:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The protected hot path end to end, as users run it (issue 11): wrk -t2 -c32
+# against the bingo function's GET / behind keygate, alternating with a
+# Functions Framework hello on the same machine, both served by the
+# Functions Framework as Cloud Run serves a function (bench/ffserver), with
+# the keys on the Firestore emulator. Nothing is pinned: the server and wrk
+# share both cores.
+#
+#   bench/ratio.sh                        # ROUNDS=5 DURATION=10 PROCS="1 2 4"
+#   FFSERVER=/tmp/old-ffserver bench/ratio.sh   # another build (before/after)
+#
+# Per GOMAXPROCS value, each round runs wrk on both servers back to back
+# (hello then keygate, keygate then hello in the next round), each after
+# WARMUP seconds of unmeasured load; it prints the requests per second of
+# each and their ratio keygate/hello, then the median ratio over ROUNDS.
+# It starts a Firestore emulator unless FIRESTORE_EMULATOR_HOST is set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh
+source bench/lib.sh
+
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNS=${CONNS:-32}
+THREADS=${THREADS:-2}
+PROCS=${PROCS:-1 2 4}
+OUT=${OUT:-$(mktemp -d /tmp/keygate-ratio.XXXXXX)}
+mkdir -p "$OUT"
+for tool in wrk curl setsid; do
+  command -v "$tool" >/dev/null || { echo "bench/ratio.sh needs $tool (apt-get install -y wrk curl util-linux)" >&2; exit 1; }
+done
+trap stop_groups EXIT
+
+if [[ -z "${FIRESTORE_EMULATOR_HOST:-}" ]]; then
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  export FIRESTORE_EMULATOR_HOST=127.0.0.1:$port
+  start_group "$OUT/emulator.log" gcloud emulators firestore start --host-port="$FIRESTORE_EMULATOR_HOST" --quiet
+  for _ in $(seq 120); do curl -sf "http://$FIRESTORE_EMULATOR_HOST/" >/dev/null && break; sleep 0.5; done
+fi
+export GOOGLE_CLOUD_PROJECT=demo-keygate-ratio
+
+machine | tee "$OUT/machine.txt"
+echo "wrk:     -t$THREADS -c$CONNS, ${DURATION}s after ${WARMUP}s warm-up, $ROUNDS rounds, GOMAXPROCS $PROCS, unpinned"
+echo "store:   Firestore emulator at $FIRESTORE_EMULATOR_HOST"
+echo "out:     $OUT"
+if [[ -z "${FFSERVER:-}" ]]; then
+  go build -o "$OUT/ffserver" ./bench/ffserver
+  FFSERVER=$OUT/ffserver
+fi
+go build -o "$OUT/apikey" ./cmd/apikey
+KEY=$("$OUT/apikey" create --owner bench --name ratio --scopes bingo:check,usage:read 2>/dev/null)
+
+# rps TARGET PROCS prints the requests per second of wrk against FFSERVER
+# serving TARGET with GOMAXPROCS=PROCS.
+rps() {
+  local target=$1 procs=$2 port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  start_group "$OUT/$target.log" env PORT="$port" FUNCTION_TARGET="$target" GOMAXPROCS="$procs" "$FFSERVER"
+  local pid=$STARTED_PID code
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "http://127.0.0.1:$port/")
+  [[ $code == 200 ]] || { echo "$target answered $code" >&2; cat "$OUT/$target.log" >&2; exit 1; }
+  wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -H "X-API-Key: $KEY" "http://127.0.0.1:$port/" >/dev/null
+  wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -H "X-API-Key: $KEY" "http://127.0.0.1:$port/" >"$OUT/wrk.txt"
+  if grep -q 'Non-2xx' "$OUT/wrk.txt"; then
+    echo "$target: some responses were not 2xx" >&2
+    cat "$OUT/wrk.txt" >&2
+    exit 1
+  fi
+  stop_group "$pid"
+  awk '/^Requests\/sec:/ {print $2}' "$OUT/wrk.txt"
+}
+
+printf '%-10s %-6s %12s %12s %8s\n' GOMAXPROCS round hello keygate ratio
+for procs in $PROCS; do
+  : >"$OUT/ratios-$procs.txt"
+  for round in $(seq "$ROUNDS"); do
+    if ((round % 2)); then
+      hello=$(rps Hello "$procs")
+      api=$(rps API "$procs")
+    else
+      api=$(rps API "$procs")
+      hello=$(rps Hello "$procs")
+    fi
+    ratio=$(awk -v a="$api" -v h="$hello" 'BEGIN { printf "%.3f", a / h }')
+    echo "$ratio" >>"$OUT/ratios-$procs.txt"
+    printf '%-10s %-6s %12s %12s %8s\n' "$procs" "$round" "$hello" "$api" "$ratio"
+  done
+  echo "GOMAXPROCS=$procs median keygate/hello: $(median <"$OUT/ratios-$procs.txt") (ratios: $(tr '\n' ' ' <"$OUT/ratios-$procs.txt"))"
+done
