@@ -1,9 +1,14 @@
-package keygate
+package apikey
 
 import (
+	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/apikey/store"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -15,13 +20,13 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c != DefaultConfig() {
+	if !reflect.DeepEqual(c, DefaultConfig()) {
 		t.Errorf("LoadConfig() = %+v, want the defaults %+v", c, DefaultConfig())
 	}
 	want := Config{Database: "(default)", Collection: "api_keys", Header: "X-API-Key", Prefix: "kg", CacheSize: 10000,
 		CacheTTL: time.Minute, StaleTTL: 10 * time.Minute, NegativeTTL: 30 * time.Second, StoreTimeout: 2 * time.Second,
-		FlushInterval: 10 * time.Second, DefaultMaxKeys: 100}
-	if c != want {
+		FlushInterval: 10 * time.Second, DefaultMaxKeys: 100} // no DefaultScopes: the application chooses them
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults = %+v, want %+v (the README's table)", c, want)
 	}
 }
@@ -32,7 +37,7 @@ func TestLoadConfigValues(t *testing.T) {
 		"API_KEY_HEADER": "X-Bingo-Key", "KEY_PREFIX": "bingo", "KEY_CACHE_SIZE": "5",
 		"KEY_CACHE_TTL": "5s", "KEY_STALE_TTL": "1h", "KEY_NEGATIVE_TTL": "1s", "STORE_TIMEOUT": "500ms",
 		"USAGE_FLUSH_INTERVAL": "30s", "DEFAULT_RATE_LIMIT": "2.5", "DEFAULT_BURST": "10",
-		"DEFAULT_MONTHLY_QUOTA": "5000", "DEFAULT_MAX_KEYS": "7",
+		"DEFAULT_MONTHLY_QUOTA": "5000", "DEFAULT_MAX_KEYS": "7", "KEY_DEFAULT_SCOPES": "things:read,billing",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -40,8 +45,8 @@ func TestLoadConfigValues(t *testing.T) {
 	want := Config{Project: "p1", Database: "keys-db", Collection: "keys", Header: "X-Bingo-Key", Prefix: "bingo", CacheSize: 5,
 		CacheTTL: 5 * time.Second, StaleTTL: time.Hour, NegativeTTL: time.Second, StoreTimeout: 500 * time.Millisecond,
 		FlushInterval: 30 * time.Second, DefaultRateLimit: 2.5, DefaultBurst: 10,
-		DefaultMonthlyQuota: 5000, DefaultMaxKeys: 7}
-	if c != want {
+		DefaultMonthlyQuota: 5000, DefaultMaxKeys: 7, DefaultScopes: []string{"things:read", "billing"}}
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("LoadConfig = %+v, want %+v", c, want)
 	}
 	c, _ = LoadConfig(envOf(map[string]string{"FIRESTORE_EMULATOR_HOST": "127.0.0.1:8086"}))
@@ -86,6 +91,11 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"DEFAULT_MAX_KEYS", "0"},
 		{"DEFAULT_MAX_KEYS", "100001"},
 		{"DEFAULT_MAX_KEYS", "ten"},
+		{"KEY_DEFAULT_SCOPES", "Things:Read"},
+		{"KEY_DEFAULT_SCOPES", "things:read,things:read"},
+		{"KEY_DEFAULT_SCOPES", "things:read,,billing"},
+		{"KEY_DEFAULT_SCOPES", "things read"},
+		{"KEY_DEFAULT_SCOPES", " "},
 	}
 	for _, c := range cases {
 		t.Run(c.name+"="+c.value, func(t *testing.T) {
@@ -97,5 +107,57 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 				t.Errorf("error %q does not name %s", err, c.name)
 			}
 		})
+	}
+}
+
+// TestLoadConfigDefaultScopes checks KEY_DEFAULT_SCOPES: a comma-separated
+// list of scope names, spaces around each ignored, checked as a key's own
+// scopes are (store.ValidateScopes); unset, a key stored without scopes
+// grants none.
+func TestLoadConfigDefaultScopes(t *testing.T) {
+	for _, c := range []struct {
+		value string
+		want  []string // nil: an error
+	}{
+		{"", nil},
+		{"bingo:check,usage:read", []string{"bingo:check", "usage:read"}},
+		{"things:read", []string{"things:read"}},
+		{" things:read , billing.v2:export-all ", []string{"things:read", "billing.v2:export-all"}},
+		{strings.Repeat("s,", store.MaxScopes-1) + "t", nil}, // repeated
+		{"Things:Read", nil},
+		{"things:read,things:read", nil},
+		{"things:read, things:read", nil}, // repeated once trimmed
+		{"things:read,", nil},
+		{",things:read", nil},
+		{"a::b", nil},
+		{strings.Repeat("a", store.MaxScopeLen+1), nil},
+	} {
+		cfg, err := LoadConfig(envOf(map[string]string{"KEY_DEFAULT_SCOPES": c.value}))
+		switch {
+		case c.value == "":
+			if err != nil || cfg.DefaultScopes != nil {
+				t.Errorf("unset: %v, %v; want no default scopes", cfg.DefaultScopes, err)
+			}
+		case c.want != nil:
+			if err != nil || !slices.Equal(cfg.DefaultScopes, c.want) {
+				t.Errorf("%q: %q, %v; want %q", c.value, cfg.DefaultScopes, err, c.want)
+			}
+		case err == nil:
+			t.Errorf("%q: accepted as %q", c.value, cfg.DefaultScopes)
+		case !strings.Contains(err.Error(), "KEY_DEFAULT_SCOPES="):
+			t.Errorf("%q: error %q does not name KEY_DEFAULT_SCOPES", c.value, err)
+		}
+	}
+	var many []string
+	for i := range store.MaxScopes + 1 {
+		many = append(many, fmt.Sprintf("s%d", i))
+	}
+	cfg, err := LoadConfig(envOf(map[string]string{"KEY_DEFAULT_SCOPES": strings.Join(many[:store.MaxScopes], ",")}))
+	if err != nil || len(cfg.DefaultScopes) != store.MaxScopes {
+		t.Errorf("%d scopes: %d, %v; want them all", store.MaxScopes, len(cfg.DefaultScopes), err)
+	}
+	if _, err := LoadConfig(envOf(map[string]string{"KEY_DEFAULT_SCOPES": strings.Join(many, ",")})); err == nil ||
+		!strings.Contains(err.Error(), "KEY_DEFAULT_SCOPES=") {
+		t.Errorf("%d scopes: %v, want an error naming KEY_DEFAULT_SCOPES", len(many), err)
 	}
 }
