@@ -1,6 +1,5 @@
 package ratelimit
 
-
 import (
 	"errors"
 	"math"
