@@ -491,7 +491,7 @@ func readDays(ctx context.Context, usage *firestore.CollectionRef, from, to stor
 		if err := snap.DataTo(&d); err != nil {
 			return nil, fmt.Errorf("firestore: usage document %s: %w", snap.Ref.Path, err)
 		}
-		out = append(out, store.DayUsage{store.Day(d.Day), d.Requests})
+		out = append(out, store.DayUsage{Day: store.Day(d.Day), Requests: d.Requests})
 	}
 	return out, nil
 }

@@ -277,7 +277,7 @@ func (s *Store) DailyUsage(ctx context.Context, keyID string, from, to store.Day
 	out := []store.DayUsage{}
 	for day, n := range s.usage.days[keyID] {
 		if day >= from && day <= to {
-			out = append(out, store.DayUsage{day, n})
+			out = append(out, store.DayUsage{Day: day, Requests: n})
 		}
 	}
 	slices.SortFunc(out, func(a, b store.DayUsage) int { return cmp.Compare(a.Day, b.Day) })
@@ -307,7 +307,7 @@ func (s *Store) OwnerDailyUsage(ctx context.Context, owner string, from, to stor
 	out := []store.DayUsage{}
 	for k, n := range s.usage.ownerDays {
 		if k.Owner == owner && k.Day >= from && k.Day <= to {
-			out = append(out, store.DayUsage{k.Day, n})
+			out = append(out, store.DayUsage{Day: k.Day, Requests: n})
 		}
 	}
 	slices.SortFunc(out, func(a, b store.DayUsage) int { return cmp.Compare(a.Day, b.Day) })
@@ -338,5 +338,5 @@ func (s *Store) OwnerMonthlyUsage(ctx context.Context, owner string, month store
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.usage.ownerMonths[store.OwnerMonth{owner, month}], nil
+	return s.usage.ownerMonths[store.OwnerMonth{Owner: owner, Month: month}], nil
 }
