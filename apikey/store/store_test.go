@@ -173,7 +173,10 @@ func everyCall(s store.Store) []storeCall {
 		{"AddUsage", func(ctx context.Context) error {
 			return s.AddUsage(ctx, "i", 1, []store.UsageCount{{KeyID: "k", Owner: "acme", Day: "2026-11-27", Requests: 1}})
 		}},
-		{"DailyUsage", func(ctx context.Context) error { _, err := s.DailyUsage(ctx, "k", "2026-11-01", "2026-11-30"); return err }},
+		{"DailyUsage", func(ctx context.Context) error {
+			_, err := s.DailyUsage(ctx, "k", "2026-11-01", "2026-11-30")
+			return err
+		}},
 		{"MonthlyUsage", func(ctx context.Context) error { _, err := s.MonthlyUsage(ctx, "k", "2026-11"); return err }},
 		{"OwnerDailyUsage", func(ctx context.Context) error {
 			_, err := s.OwnerDailyUsage(ctx, "acme", "2026-11-01", "2026-11-30")
