@@ -1,49 +1,15 @@
-package keygate
+package apikey
 
 import (
-	"errors"
 	"math"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-)
 
-func TestValidateLimits(t *testing.T) {
-	cases := []struct {
-		rate  float64
-		burst int
-		quota int64
-		field string // "": valid
-	}{
-		{0, 0, 0, ""},
-		{store.MinRateLimit, 1, 1, ""},
-		{store.MaxRateLimit, store.MaxBurst, store.MaxMonthlyQuota, ""},
-		{1e-300, 0, 0, "rate"},
-		{store.MinRateLimit / 2, 0, 0, "rate"},
-		{-1, 0, 0, "rate"},
-		{store.MaxRateLimit * 1.5, 0, 0, "rate"},
-		{math.NaN(), 0, 0, "rate"},
-		{math.Inf(1), 0, 0, "rate"},
-		{math.Inf(-1), 0, 0, "rate"},
-		{1, -1, 0, "burst"},
-		{1, store.MaxBurst + 1, 0, "burst"},
-		{0, 0, -1, "quota"},
-		{0, 0, store.MaxMonthlyQuota + 1, "quota"},
-		{0, 0, math.MaxInt64, "quota"},
-	}
-	for _, c := range cases {
-		err := store.ValidateLimits(c.rate, c.burst, c.quota)
-		var le *store.LimitError
-		switch {
-		case c.field == "" && err != nil:
-			t.Errorf("ValidateLimits(%v, %d, %d) = %v, want nil", c.rate, c.burst, c.quota, err)
-		case c.field != "" && (!errors.As(err, &le) || le.Field != c.field || !strings.HasPrefix(err.Error(), c.field+" ")):
-			t.Errorf("ValidateLimits(%v, %d, %d) = %v, want an error on %s", c.rate, c.burst, c.quota, err, c.field)
-		}
-	}
-}
+	"github.com/keygate/keygate/apikey/store"
+)
 
 func TestConfigLimits(t *testing.T) {
 	for _, c := range []struct{ name, value string }{
@@ -71,34 +37,11 @@ func TestConfigLimits(t *testing.T) {
 	}
 }
 
-func TestParseLifetimeAndGrace(t *testing.T) {
-	for _, c := range []struct {
-		s         string
-		life, gra bool // valid as a lifetime, as a grace
-	}{
-		{"1ns", false, true}, {"999ms", false, true}, {"0s", false, true}, {"1s", true, true},
-		{"720h", true, true}, {"721h", true, false}, {"87600h", true, false}, {"87601h", false, false},
-		{"-1s", false, false}, {"30d", false, false}, {"", false, false},
-	} {
-		if _, err := store.ParseLifetime(c.s); (err == nil) != c.life {
-			t.Errorf("ParseLifetime(%q) = %v, want ok %v", c.s, err, c.life)
-		}
-		if _, err := store.ParseGrace(c.s); (err == nil) != c.gra {
-			t.Errorf("ParseGrace(%q) = %v, want ok %v", c.s, err, c.gra)
-		}
-	}
-	_, err := store.ParseLifetime(strings.Repeat("9", 10_000))
-	if err == nil || len(err.Error()) > 200 {
-		t.Errorf("a long value is echoed whole: %.300v", err)
-	}
-}
-
 // TestRateLimitHeadersSaturate serves keys whose documents were edited by
 // hand with absurd limits: every header stays a non-negative decimal that
 // fits in int64, and Retry-After at least 1.
 func TestRateLimitHeadersSaturate(t *testing.T) {
-	store := memstore.New()
-	s, clock := limitsServer(t, store)
+	s := newServer(t, nil, func(c *Config) { c.FlushInterval = time.Hour })
 	decimal := regexp.MustCompile(`^[0-9]+$`)
 	for _, c := range []struct {
 		name  string
@@ -117,9 +60,9 @@ func TestRateLimitHeadersSaturate(t *testing.T) {
 		{"negative rate", -1, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			key, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.RateLimit, k.Burst = c.rate, c.burst })
+			key, _ := s.mint(t, "acme", func(k *store.Key) { k.RateLimit, k.Burst = c.rate, c.burst })
 			for i := range 3 {
-				w := get(s, key)
+				w := s.call("GET", "/", key, "")
 				for _, h := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"} {
 					v := w.Header().Values(h)
 					if len(v) == 0 {
@@ -140,7 +83,7 @@ func TestRateLimitHeadersSaturate(t *testing.T) {
 						t.Errorf("request %d: Retry-After %d with RateLimit-Reset %d", i, retry, reset)
 					}
 				}
-				clock.Advance(time.Millisecond)
+				s.clock.Advance(time.Millisecond)
 			}
 		})
 	}
