@@ -65,9 +65,11 @@ func WriteError(w http.ResponseWriter, r *http.Request, err *Error) {
 	problem.Write(w, p)
 }
 
-// refuse is the one way the Gate refuses a request: it logs the refusal at
-// WARNING with its reason and, when there is one, the key's hint (never the
-// key), sets the headers, and calls the error handler.
+// refuse is the one way the Gate refuses a request: it logs the refusal with
+// its reason and, when there is one, the key's hint (never the key), sets
+// the headers, and calls the error handler. A store that did not answer is
+// logged at ERROR, the service's trouble; every other refusal at WARNING,
+// the caller's.
 func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, e *Error, hint string, attrs ...slog.Attr) {
 	reason := e.reason
 	if reason == "" {

@@ -45,12 +45,16 @@ func NewLogger(w io.Writer) *slog.Logger {
 	}))
 }
 
-// cloudField gives the handler's built-in fields Cloud Logging's names.
+// cloudField gives the handler's built-in fields Cloud Logging's names. A
+// caller's own top-level attribute may have a built-in's key ("level"): it
+// is told apart by its value's type, and passes as it is.
 func cloudField(groups []string, a slog.Attr) slog.Attr {
 	if len(groups) == 0 {
 		switch a.Key {
 		case slog.LevelKey:
-			return slog.String("severity", severity(a.Value.Any().(slog.Level)))
+			if l, ok := a.Value.Any().(slog.Level); ok {
+				return slog.String("severity", severity(l))
+			}
 		case slog.MessageKey:
 			a.Key = "message"
 		}

@@ -1,20 +1,17 @@
 package logging
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
-	"github.com/keygate/keygate/apikey/store"
 )
 
 // leakedIn returns the first 12-character piece of any of keys that logs
@@ -30,162 +27,11 @@ func leakedIn(logs string, keys map[string]string) (chunk, name string) {
 	return "", ""
 }
 
-// TestLogsNeverHoldAKeyAnywhere sends keys where a caller might paste them
-// (the path, the query, other headers, the body) with every refusal keygate
-// logs and with the audited 200s, and finds no 12-character piece of any key
-// in the logs.
-func TestLogsNeverHoldAKeyAnywhere(t *testing.T) {
-	s := newTestServer(t)
-	manager := func(k *store.Key) { k.Scopes = KnownScopes }
-	valid, _ := mintTestKey(t, s.store, "acme", manager)
-	revoked, _ := mintTestKey(t, s.store, "acme", func(k *store.Key) { k.RevokedAt = t0.Add(-time.Second) })
-	expired, _ := mintTestKey(t, s.store, "acme", func(k *store.Key) { k.ExpiresAt = t0.Add(-time.Second) })
-	narrow, _ := mintTestKey(t, s.store, "acme", func(k *store.Key) { k.Scopes = []string{ScopeBingoCheck} })
-	limited, _ := mintTestKey(t, s.store, "acme", manager, func(k *store.Key) { k.RateLimit, k.Burst = 0.001, 1 })
-	quota, _ := mintTestKey(t, s.store, "acme", manager, func(k *store.Key) { k.MonthlyQuota = 1 })
-	uncached, _ := mintTestKey(t, s.store, "acme")
-	pasted, _ := keyformat.New("kg")
-	// An operator pasted a key where the owner goes: the audit entries log
-	// the owner.
-	careless, carelessKey := mintTestKey(t, s.store, "acme "+pasted, manager)
-	unknown, _ := keyformat.New("kg")
-	otherPrefix, _ := keyformat.New("zz9")
-	badChecksum := valid[:len(valid)-1] + "0"
-	if valid[len(valid)-1] == '0' {
-		badChecksum = valid[:len(valid)-1] + "1"
-	}
-	if keyformat.Parse(badChecksum, "kg") == nil {
-		t.Fatal("badChecksum is not malformed")
-	}
-	tooLong := valid + "Zz9"
-
-	secrets := map[string]string{
-		"valid": valid, "revoked": revoked, "expired": expired, "narrow": narrow,
-		"limited": limited, "quota": quota, "uncached": uncached, "pasted": pasted,
-		"careless": careless, "unknown": unknown, "other prefix": otherPrefix,
-		"bad checksum": badChecksum, "too long": tooLong,
-	}
-	leaks := []string{valid, revoked, unknown, otherPrefix, badChecksum, tooLong}
-
-	// send serves one request with leak pasted into the path (after
-	// pathPrefix), the query, several headers and the body, and the given
-	// X-API-Key values.
-	// An empty pathPrefix sends POST /v1/keys; one ending in "?" leaves
-	// leak out of the path.
-	send := func(method, pathPrefix, leak string, apiKeys ...string) *httptest.ResponseRecorder {
-		target := pathPrefix + leak + "?key=" + leak + "&api_key=" + url.QueryEscape("Bearer "+leak)
-		switch {
-		case pathPrefix == "":
-			target = "/v1/keys?key=" + leak
-		case strings.HasSuffix(pathPrefix, "?"):
-			target = pathPrefix + "key=" + leak
-		}
-		r := httptest.NewRequest(method, target, strings.NewReader(`{"name":"`+leak+`"}`))
-		r.Header.Set("Content-Type", "application/json")
-		r.Header.Set("Authorization", "Bearer "+leak)
-		r.Header.Set("Referer", "https://example.com/?key="+leak)
-		r.Header.Set("User-Agent", "curl/8 "+leak)
-		r.Header.Set("X-Forwarded-For", leak)
-		r.Header.Set("Cookie", "key="+leak)
-		for _, k := range apiKeys {
-			r.Header.Add("X-API-Key", k)
-		}
-		w := httptest.NewRecorder()
-		s.ServeHTTP(w, r)
-		return w
-	}
-
-	cases := []struct {
-		name       string
-		method     string
-		pathPrefix string
-		apiKeys    []string
-		prepare    func()
-		wantStatus int
-		wantCode   string
-	}{
-		{"missing key", "DELETE", "/v1/keys/", nil, nil, 401, "missing_api_key"},
-		{"malformed key", "DELETE", "/v1/keys/", []string{badChecksum}, nil, 401, "invalid_api_key"},
-		{"too long key", "DELETE", "/v1/keys/", []string{tooLong}, nil, 401, "invalid_api_key"},
-		{"unknown key", "DELETE", "/v1/keys/", []string{unknown}, nil, 401, "invalid_api_key"},
-		{"revoked key", "DELETE", "/v1/keys/", []string{revoked}, nil, 401, "invalid_api_key"},
-		{"expired key", "DELETE", "/v1/keys/", []string{expired}, nil, 401, "expired_api_key"},
-		{"multiple keys", "DELETE", "/v1/keys/", []string{valid, unknown}, nil, 400, "multiple_api_keys"},
-		{"insufficient scope", "DELETE", "/v1/keys/", []string{narrow}, nil, 403, "insufficient_scope"},
-		{"unknown route", "GET", "/nope/", []string{valid}, nil, 404, "not_found"},
-		{"wrong method", "PUT", "/v1/keys/", []string{valid}, nil, 405, "method_not_allowed"},
-		{"rate limited", "DELETE", "/v1/keys/", []string{limited}, func() { send("GET", "/", "", limited) }, 429, "rate_limited"},
-		{"quota exceeded", "DELETE", "/v1/keys/", []string{quota}, func() { send("GET", "/", "", quota) }, 429, "quota_exceeded"},
-		{"store unavailable", "DELETE", "/v1/keys/", []string{uncached}, func() { s.store.down.Store(true) }, 503, "store_unavailable"},
-		{"store call failed", "GET", "/v1/keys/" + carelessKey.ID + "?", []string{valid}, func() { s.store.down.Store(true) }, 503, "store_unavailable"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			for _, leak := range leaks {
-				s.store.down.Store(false)
-				if c.prepare != nil {
-					c.prepare()
-				}
-				w := send(c.method, c.pathPrefix, leak, c.apiKeys...)
-				if w.Code != c.wantStatus {
-					t.Fatalf("status %d, want %d: %s", w.Code, c.wantStatus, w.Body)
-				}
-				if p := problemOf(t, w); p.Code != c.wantCode {
-					t.Fatalf("code %s, want %s", p.Code, c.wantCode)
-				}
-			}
-			s.store.down.Store(false)
-		})
-	}
-
-	// The audited 200s: a key minted and rotated by a careless owner, with
-	// keys pasted everywhere.
-	for _, leak := range leaks {
-		w := send("POST", "", leak, careless)
-		if w.Code != http.StatusCreated {
-			t.Fatalf("POST /v1/keys = %d %s", w.Code, w.Body)
-		}
-		var minted NewKeyView
-		if err := json.Unmarshal(w.Body.Bytes(), &minted); err != nil {
-			t.Fatal(err)
-		}
-		secrets["minted "+minted.ID] = minted.Key
-		w = send("POST", "/v1/keys/"+minted.ID+"/rotate/", leak, careless)
-		if w.Code != http.StatusNotFound { // the pasted key makes the path unknown
-			t.Fatalf("rotate with a pasted key = %d %s", w.Code, w.Body)
-		}
-		r := httptest.NewRequest("POST", "/v1/keys/"+minted.ID+"/rotate?key="+leak, nil)
-		r.Header.Set("X-API-Key", careless)
-		r.Header.Set("Referer", leak)
-		rw := httptest.NewRecorder()
-		s.ServeHTTP(rw, r)
-		if rw.Code != http.StatusCreated {
-			t.Fatalf("rotate = %d %s", rw.Code, rw.Body)
-		}
-		var rotated RotatedKeyView
-		if err := json.Unmarshal(rw.Body.Bytes(), &rotated); err != nil {
-			t.Fatal(err)
-		}
-		secrets["rotated "+rotated.ID] = rotated.Key
-	}
-
-	logs := s.logs.String()
-	if chunk, name := leakedIn(logs, secrets); chunk != "" {
-		t.Fatalf("logs hold %q of the %s key:\n%s", chunk, name, logs)
-	}
-	for _, want := range []string{
-		`"reason":"missing_api_key"`, `"reason":"malformed_key"`, `"reason":"unknown_key"`,
-		`"reason":"revoked_key"`, `"reason":"expired_key"`, `"reason":"multiple_api_keys"`,
-		`"reason":"insufficient_scope"`, `"reason":"rate_limited"`, `"reason":"quota_exceeded"`,
-		`"reason":"store_unavailable"`, `"message":"audit: key create"`, `"message":"audit: key rotate"`,
-		// A pasted key is logged as its hint, so that it can be recognised.
-		`"path":"/v1/keys/` + keyformat.Hint(valid) + `"`,
-		`"owner":"acme ` + keyformat.Hint(pasted) + `"`,
-	} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("logs lack %s:\n%s", want, logs)
-		}
-	}
+// testLogger returns NewLogger writing to a buffer. (testkit.Logger is the
+// same, but testkit imports this package.)
+func testLogger() (*slog.Logger, *bytes.Buffer) {
+	buf := &bytes.Buffer{}
+	return NewLogger(buf), buf
 }
 
 // redactReference is RedactKeys as a regular expression: what RedactKeys
@@ -195,7 +41,7 @@ var redactReference = regexp.MustCompile(`[a-z0-9]{1,16}_[0-9A-Za-z]{43,}`)
 func redactByRegexp(s string) string {
 	return redactReference.ReplaceAllStringFunc(s, func(m string) string {
 		prefix, body, _ := strings.Cut(m, "_")
-		if len(body) == bodyLen+checksumLen {
+		if len(body) == keyformat.BodyLen+keyformat.ChecksumLen {
 			return keyformat.Hint(m)
 		}
 		return prefix + "_" + redactedMark
@@ -296,6 +142,147 @@ func TestLoggerRedactsEveryField(t *testing.T) {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %s:\n%s", want, logs)
 		}
+	}
+}
+
+// groupValuer is a LogValuer whose value is a group that holds a key.
+type groupValuer struct{ key string }
+
+func (v groupValuer) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("inner", v.key), slog.Int("n", 1))
+}
+
+// TestRedacting logs a key in every kind of field through Redacting in
+// front of a plain JSON handler, as a library user's logger is wrapped,
+// and finds only its hint; the handler's own format, level and fields are
+// otherwise unchanged.
+func TestRedacting(t *testing.T) {
+	key, _ := keyformat.New("kg")
+	hint := keyformat.Hint(key)
+	noTime := &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if len(groups) == 0 && a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}
+	var buf bytes.Buffer
+	log := slog.New(Redacting(slog.NewJSONHandler(&buf, noTime)))
+	if log.Enabled(t.Context(), slog.LevelDebug) || !log.Enabled(t.Context(), slog.LevelInfo) {
+		t.Error("Redacting does not pass its handler's level through")
+	}
+	log.Debug("debug " + key)
+	if buf.Len() != 0 {
+		t.Errorf("a DEBUG entry below the handler's level was written: %s", buf.String())
+	}
+
+	log.With(slog.String("with", "w "+key), slog.Group("wg", slog.String("s", key))).WithGroup(key).LogAttrs(t.Context(), slog.LevelWarn, "message "+key,
+		slog.String("path", "/v1/keys/"+key),
+		slog.String(key, "as an attribute key"),
+		slog.Any("error", fmt.Errorf("store: %s not found", key)),
+		slog.Group("nested", slog.Group("deeper", slog.String("s", key))),
+		slog.Any("list", []string{"a", key}),
+		slog.Any("struct", struct{ Key string }{key}),
+		slog.Any("valuer", testValuer{key}),
+		slog.Any("group valuer", groupValuer{key}),
+		slog.Any("raw", json.RawMessage(`"`+key+`"`)),
+		slog.String("reason", "unknown_key"),
+		slog.Int("n", 7))
+	logs := buf.String()
+	if chunk, _ := leakedIn(logs, map[string]string{"": key}); chunk != "" {
+		t.Fatalf("logs hold %q of the key:\n%s", chunk, logs)
+	}
+	var entry map[string]any
+	if err := json.Unmarshal([]byte(logs), &entry); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, logs)
+	}
+	for _, want := range []string{`"level":"WARN"`, `"msg":"message ` + hint, `"with":"w ` + hint, `"wg":{"s":"` + hint + `"}`,
+		`"` + hint + `":{"path":"/v1/keys/` + hint, `"` + hint + `":"as an attribute key"`, `"error":"store: ` + hint,
+		`"nested":{"deeper":{"s":"` + hint + `"}}`, `["a","` + hint + `"]`, `{"Key":"` + hint, `"valuer":"valuer ` + hint,
+		`"group valuer":{"inner":"` + hint + `","n":1}`, `"raw":"` + hint, `"reason":"unknown_key"`, `"n":7`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s:\n%s", want, logs)
+		}
+	}
+
+	// Without a key, the entry is the handler's own, byte for byte.
+	var plain bytes.Buffer
+	buf.Reset()
+	for _, l := range []*slog.Logger{log, slog.New(slog.NewJSONHandler(&plain, noTime))} {
+		l.With("a", "b_c").WithGroup("g").Info("no key here", slog.String("path", "/v1/keys/cdef46ad"), slog.Any("err", fmt.Errorf("x")), slog.Float64("f", 1.5))
+	}
+	if buf.String() != plain.String() {
+		t.Errorf("Redacting changed an entry without a key:\n%s\nwant\n%s", buf.String(), plain.String())
+	}
+}
+
+// TestRequestAttrs checks the attributes that place an entry: the trace
+// and span in Cloud Logging's fields (only with a project), the method,
+// the path and the client address.
+func TestRequestAttrs(t *testing.T) {
+	cases := []struct {
+		name, header, value, wantTrace, wantSpan string
+		wantSampled                              bool
+		project                                  string
+	}{
+		{"cloud trace context", "X-Cloud-Trace-Context", "105445aa7843bc8bf206b12000100000/1;o=1", "projects/p1/traces/105445aa7843bc8bf206b12000100000", "0000000000000001", true, "p1"},
+		{"cloud trace context, not sampled", "X-Cloud-Trace-Context", "105445AA7843BC8BF206B12000100000/255", "projects/p1/traces/105445aa7843bc8bf206b12000100000", "00000000000000ff", false, "p1"},
+		{"traceparent", "Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "projects/p1/traces/0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", true, "p1"},
+		{"no project", "Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "", "", false, ""},
+		{"bad trace", "X-Cloud-Trace-Context", "nonsense", "", "", false, "p1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/v1/bingo/check", nil)
+			r.Header.Set(c.header, c.value)
+			r.Header.Set("X-Forwarded-For", "10.0.0.1, 203.0.113.9")
+			got := map[string]slog.Value{}
+			for _, a := range RequestAttrs(r, c.project) {
+				got[a.Key] = a.Value
+			}
+			if c.wantTrace == "" {
+				for _, k := range []string{traceKey, spanKey, traceSampledKey} {
+					if v, ok := got[k]; ok {
+						t.Errorf("%s = %v, want none", k, v)
+					}
+				}
+			} else if got[traceKey].String() != c.wantTrace || got[spanKey].String() != c.wantSpan || got[traceSampledKey].Bool() != c.wantSampled {
+				t.Errorf("trace, span, sampled = %v, %v, %v; want %s, %s, %v", got[traceKey], got[spanKey], got[traceSampledKey], c.wantTrace, c.wantSpan, c.wantSampled)
+			}
+			if got["method"].String() != "POST" || got["path"].String() != "/v1/bingo/check" || got["client_ip"].String() != "203.0.113.9" {
+				t.Errorf("method, path, client_ip = %v, %v, %v", got["method"], got["path"], got["client_ip"])
+			}
+		})
+	}
+}
+
+// TestLoggerCloudFields checks NewLogger's field names and severities:
+// Cloud Logging's, from INFO up (DEBUG is not written). A caller's own
+// attribute named like a built-in field ("level") is kept as it is: it
+// once made the logger panic.
+func TestLoggerCloudFields(t *testing.T) {
+	log, buf := testLogger()
+	for _, l := range []slog.Level{slog.LevelDebug, slog.LevelInfo, LevelNotice, slog.LevelWarn, slog.LevelError, slog.LevelError + 4} {
+		log.Log(t.Context(), l, "entry", slog.Int("level", int(l)))
+	}
+	var got []string
+	for line := range strings.Lines(buf.String()) {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if e["message"] != "entry" || e["time"] == nil || e["msg"] != nil {
+			t.Errorf("entry %v lacks Cloud Logging's fields", e)
+		}
+		if _, ok := e["level"].(float64); !ok {
+			t.Errorf("entry %v lost the caller's level attribute", e)
+		}
+		got = append(got, e["severity"].(string))
+	}
+	if want := []string{"INFO", "NOTICE", "WARNING", "ERROR", "ERROR"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("severities %v, want %v", got, want)
+	}
+	if severity(slog.LevelDebug) != "DEBUG" {
+		t.Errorf("severity(DEBUG) = %s", severity(slog.LevelDebug))
 	}
 }
 

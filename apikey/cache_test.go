@@ -1,4 +1,4 @@
-package keygate
+package apikey
 
 import (
 	"context"
@@ -7,30 +7,33 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/store"
 )
 
-// newTestCache returns a cache with the default windows over a counting
-// store holding one key.
-func newTestCache(t *testing.T) (*KeyCache, *testStore, *fakeClock, string, *syncBuffer) {
+// newTestCache returns a fixture server (a memory store behind a
+// FaultyStore, the fake clock, a log buffer) configured by change, its key
+// cache, and a key it holds. The cache reads keys as the Gate does
+// (Gate.readKey, through the store timeout).
+func newTestCache(t *testing.T, change ...func(*Config)) (*server, *keyCache, string) {
 	t.Helper()
-	store := &testStore{KeyStore: memstore.New()}
-	key, _ := mintTestKey(t, store, "acme")
-	clock := newFakeClock()
-	log, buf := testLogger()
-	return NewKeyCache(testConfig(), store, clock.Now, log), store, clock, key, buf
+	s := newServer(t, nil, change...)
+	key, _ := s.mint(t, "acme")
+	return s, s.keys, key
 }
 
 func TestCacheHitDoesNotTouchStore(t *testing.T) {
-	c, store, clock, key, _ := newTestCache(t)
+	s, c, key := newTestCache(t)
 	ctx := context.Background()
 	for i := range 100 {
 		k, err := c.Lookup(ctx, keyformat.DigestOf(key))
 		if err != nil || k.Owner != "acme" {
 			t.Fatalf("lookup %d = %v, %v", i, k, err)
 		}
-		clock.Advance(500 * time.Millisecond) // 50 s in all: inside the 60 s window
+		s.clock.Advance(500 * time.Millisecond) // 50 s in all: inside the 60 s window
 	}
-	if n := store.gets.Load(); n != 1 {
+	if n := s.store.Gets.Load(); n != 1 {
 		t.Errorf("100 lookups in the fresh window made %d store calls, want 1", n)
 	}
 }
@@ -49,9 +52,9 @@ func TestCacheWindows(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, store, clock, key, _ := newTestCache(t)
+			s, c, key := newTestCache(t)
 			if !tc.found {
-				key = keyVectors[0].key // well-formed, never stored
+				key, _ = keyformat.New("kg") // well-formed, never stored
 			}
 			ctx := context.Background()
 			for range 2 {
@@ -59,10 +62,10 @@ func TestCacheWindows(t *testing.T) {
 				if tc.found && err != nil || !tc.found && !errors.Is(err, store.ErrKeyNotFound) {
 					t.Fatalf("Lookup = %v", err)
 				}
-				clock.Advance(tc.advance)
+				s.clock.Advance(tc.advance)
 			}
-			waitRefreshes(c)
-			if n := store.gets.Load(); n != tc.wantCalls {
+			s.waitRefreshes()
+			if n := s.store.Gets.Load(); n != tc.wantCalls {
 				t.Errorf("store calls = %d, want %d", n, tc.wantCalls)
 			}
 		})
@@ -70,8 +73,8 @@ func TestCacheWindows(t *testing.T) {
 }
 
 func TestCacheConcurrentColdLookupsShareOneCall(t *testing.T) {
-	c, store, _, key, _ := newTestCache(t)
-	store.release = make(chan struct{})
+	s, c, key := newTestCache(t)
+	s.store.Release = make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
 	started := make(chan struct{}, 100)
@@ -86,7 +89,7 @@ func TestCacheConcurrentColdLookupsShareOneCall(t *testing.T) {
 		<-started
 	}
 	time.Sleep(50 * time.Millisecond) // let the lookups reach the store call
-	close(store.release)
+	close(s.store.Release)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -94,59 +97,56 @@ func TestCacheConcurrentColdLookupsShareOneCall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := store.gets.Load(); n != 1 {
+	if n := s.store.Gets.Load(); n != 1 {
 		t.Errorf("100 concurrent cold lookups made %d store calls, want 1", n)
 	}
 }
 
 func TestCacheStaleIfError(t *testing.T) {
-	c, store, clock, key, logs := newTestCache(t)
+	s, c, key := newTestCache(t)
 	ctx := context.Background()
 	if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil {
 		t.Fatal(err)
 	}
-	store.down.Store(true)
-	clock.Advance(61 * time.Second) // fresh window over, stale window not
+	s.store.Down.Store(true)
+	s.clock.Advance(61 * time.Second) // fresh window over, stale window not
 	k, err := c.Lookup(ctx, keyformat.DigestOf(key))
 	if err != nil || k.Owner != "acme" {
 		t.Fatalf("stale lookup = %v, %v; want the cached key", k, err)
 	}
-	waitRefreshes(c)
-	if !strings.Contains(logs.String(), `"severity":"WARNING"`) || !strings.Contains(logs.String(), "stale") {
+	s.waitRefreshes()
+	if logs := s.logs.String(); !strings.Contains(logs, `"severity":"WARNING"`) || !strings.Contains(logs, "stale") {
 		t.Errorf("no WARNING about the stale key in %s", logs)
 	}
-	calls := store.gets.Load()
+	calls := s.store.Gets.Load()
 	if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil {
 		t.Fatal(err)
 	}
-	waitRefreshes(c)
-	if n := store.gets.Load(); n != calls {
+	s.waitRefreshes()
+	if n := s.store.Gets.Load(); n != calls {
 		t.Errorf("a lookup inside the retry backoff called the store (%d calls, want %d)", n, calls)
 	}
-	clock.Advance(10 * time.Minute) // stale window over
+	s.clock.Advance(10 * time.Minute) // stale window over
 	if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); !errors.Is(err, ErrStoreUnavailable) {
 		t.Errorf("lookup after the stale window = %v, want ErrStoreUnavailable", err)
 	}
-	store.down.Store(false)
+	s.store.Down.Store(false)
 	if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil {
 		t.Errorf("lookup after the store came back = %v", err)
 	}
 }
 
 func TestCacheUncachedKeyWithStoreDown(t *testing.T) {
-	c, store, _, key, _ := newTestCache(t)
-	store.down.Store(true)
+	s, c, key := newTestCache(t)
+	s.store.Down.Store(true)
 	if _, err := c.Lookup(context.Background(), keyformat.DigestOf(key)); !errors.Is(err, ErrStoreUnavailable) || errors.Is(err, store.ErrKeyNotFound) {
 		t.Errorf("Lookup = %v, want ErrStoreUnavailable", err)
 	}
 }
 
 func TestCacheHangingStoreTimesOut(t *testing.T) {
-	store := &testStore{KeyStore: memstore.New()}
-	key, _ := mintTestKey(t, store, "acme")
-	store.hang.Store(true)
-	log, _ := testLogger()
-	c := NewKeyCache(testConfig(func(c *Config) { c.StoreTimeout = 100 * time.Millisecond }), store, time.Now, log)
+	s, c, key := newTestCache(t, func(c *Config) { c.StoreTimeout = 100 * time.Millisecond })
+	s.store.Hang.Store(true)
 	start := time.Now()
 	_, err := c.Lookup(context.Background(), keyformat.DigestOf(key))
 	if !errors.Is(err, ErrStoreUnavailable) {
@@ -158,23 +158,21 @@ func TestCacheHangingStoreTimesOut(t *testing.T) {
 }
 
 func TestCacheForget(t *testing.T) {
-	c, store, _, key, _ := newTestCache(t)
+	s, c, key := newTestCache(t)
 	ctx := context.Background()
 	c.Lookup(ctx, keyformat.DigestOf(key))
 	c.Forget(keyformat.ID(key))
 	c.Lookup(ctx, keyformat.DigestOf(key))
-	if n := store.gets.Load(); n != 2 {
+	if n := s.store.Gets.Load(); n != 2 {
 		t.Errorf("store calls = %d, want 2 (Forget drops the entry)", n)
 	}
 	c.Forget("not an id") // no panic
 }
 
 func TestCacheSizeBound(t *testing.T) {
-	store := memstore.New()
-	log, _ := testLogger()
-	c := NewKeyCache(testConfig(func(c *Config) { c.CacheSize = 10 }), store, time.Now, log)
+	s, c, _ := newTestCache(t, func(c *Config) { c.CacheSize = 10 })
 	for range 50 {
-		k, _ := mintTestKey(t, store, "acme")
+		k, _ := s.mint(t, "acme")
 		if _, err := c.Lookup(context.Background(), keyformat.DigestOf(k)); err != nil {
 			t.Fatal(err)
 		}
@@ -184,9 +182,6 @@ func TestCacheSizeBound(t *testing.T) {
 	}
 }
 
-// waitRefreshes waits for the cache's background refreshes to end.
-func waitRefreshes(c *KeyCache) { c.bg.Wait() }
-
 // TestCacheStaleWhileRevalidate checks that a found key past its fresh
 // window and inside its stale window is served at once while the store
 // hangs or fails, that the store is asked about it at most once a second,
@@ -195,44 +190,43 @@ func waitRefreshes(c *KeyCache) { c.bg.Wait() }
 func TestCacheStaleWhileRevalidate(t *testing.T) {
 	cases := []struct {
 		name   string
-		outage func(*testStore)
+		outage func(*server)
 	}{
-		{"store hangs", func(s *testStore) { s.hang.Store(true) }},
-		{"store fails", func(s *testStore) { s.down.Store(true) }},
+		{"store hangs", func(s *server) { s.store.Hang.Store(true) }},
+		{"store fails", func(s *server) { s.store.Down.Store(true) }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			store := &testStore{KeyStore: memstore.New()}
-			key, k := mintTestKey(t, store, "acme")
-			uncached, _ := mintTestKey(t, store, "acme")
-			clock := newFakeClock()
-			log, logs := testLogger()
-			c := NewKeyCache(testConfig(func(c *Config) { c.StoreTimeout = 50 * time.Millisecond }), store, clock.Now, log)
-			ctx := context.Background()
-			if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil {
+			s, c, key := newTestCache(t, func(c *Config) { c.StoreTimeout = 50 * time.Millisecond })
+			k, err := c.Lookup(context.Background(), keyformat.DigestOf(key))
+			if err != nil {
 				t.Fatal(err)
 			}
-			tc.outage(store)
-			clock.Advance(61 * time.Second) // fresh window over, stale window not
-			before := store.gets.Load()
+			id, hint := k.ID, k.Hint
+			uncached, _ := s.mint(t, "acme")
+			ctx := context.Background()
+			tc.outage(s)
+			s.clock.Advance(61 * time.Second) // fresh window over, stale window not
+			before := s.store.Gets.Load()
 			const seconds = 5
 			for i := range seconds * 10 {
-				if got, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil || got.ID != k.ID {
+				if got, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil || got.ID != id {
 					t.Fatalf("lookup %d in the outage = %v, %v; want the stale key at once", i, got, err)
 				}
-				clock.Advance(100 * time.Millisecond)
+				s.clock.Advance(100 * time.Millisecond)
 			}
-			waitRefreshes(c)
-			calls := store.gets.Load() - before
+			s.waitRefreshes()
+			calls := s.store.Gets.Load() - before
 			if calls < 1 || calls > seconds {
 				t.Errorf("%d lookups over %d s made %d store calls, want 1 to %d (one a second)", seconds*10, seconds, calls, seconds)
 			}
-			warnings := strings.Count(logs.String(), `"message":"key store unavailable: serving a stale cached key"`)
+			logs := s.logs.String()
+			warnings := strings.Count(logs, `"message":"key store unavailable: serving a stale cached key"`)
 			if int64(warnings) != calls {
 				t.Errorf("%d WARNING entries for %d failed refreshes:\n%s", warnings, calls, logs)
 			}
-			for _, want := range []string{`"severity":"WARNING"`, `"key_id":"` + k.ID + `"`, `"key_hint":"` + k.Hint + `"`, `"age":`, `"error":`} {
-				if !strings.Contains(logs.String(), want) {
+			for _, want := range []string{`"severity":"WARNING"`, `"key_id":"` + id + `"`, `"key_hint":"` + hint + `"`, `"age":`, `"error":`} {
+				if !strings.Contains(logs, want) {
 					t.Errorf("the WARNING lacks %s:\n%s", want, logs)
 				}
 			}
@@ -247,16 +241,12 @@ func TestCacheStaleWhileRevalidate(t *testing.T) {
 // fresh window waits for the store, and gets ErrStoreUnavailable when it
 // fails.
 func TestCacheStaleOffWaits(t *testing.T) {
-	store := &testStore{KeyStore: memstore.New()}
-	key, _ := mintTestKey(t, store, "acme")
-	clock := newFakeClock()
-	log, _ := testLogger()
-	c := NewKeyCache(testConfig(func(c *Config) { c.StaleTTL = 0 }), store, clock.Now, log)
+	s, c, key := newTestCache(t, func(c *Config) { c.StaleTTL = 0 })
 	if _, err := c.Lookup(t.Context(), keyformat.DigestOf(key)); err != nil {
 		t.Fatal(err)
 	}
-	store.down.Store(true)
-	clock.Advance(time.Minute)
+	s.store.Down.Store(true)
+	s.clock.Advance(time.Minute)
 	if _, err := c.Lookup(t.Context(), keyformat.DigestOf(key)); !errors.Is(err, ErrStoreUnavailable) {
 		t.Errorf("Lookup = %v, want ErrStoreUnavailable", err)
 	}
@@ -266,10 +256,7 @@ func TestCacheStaleOffWaits(t *testing.T) {
 // before the answer, once its negative window is over: a key created since
 // is accepted then, never refused from a stale not-found.
 func TestCacheNegativeEntryExpires(t *testing.T) {
-	store := &testStore{KeyStore: memstore.New()}
-	clock := newFakeClock()
-	log, _ := testLogger()
-	c := NewKeyCache(testConfig(), store, clock.Now, log)
+	s, c, _ := newTestCache(t)
 	key, k, err := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
 	if err != nil {
 		t.Fatal(err)
@@ -277,12 +264,14 @@ func TestCacheNegativeEntryExpires(t *testing.T) {
 	if _, err := c.Lookup(t.Context(), keyformat.DigestOf(key)); !errors.Is(err, store.ErrKeyNotFound) {
 		t.Fatalf("Lookup before the key exists = %v", err)
 	}
-	store.Create(t.Context(), k)
-	clock.Advance(29 * time.Second)
+	if err := s.store.Create(t.Context(), k); err != nil {
+		t.Fatal(err)
+	}
+	s.clock.Advance(29 * time.Second)
 	if _, err := c.Lookup(t.Context(), keyformat.DigestOf(key)); !errors.Is(err, store.ErrKeyNotFound) {
 		t.Errorf("Lookup inside KEY_NEGATIVE_TTL = %v, want ErrKeyNotFound", err)
 	}
-	clock.Advance(time.Second)
+	s.clock.Advance(time.Second)
 	if _, err := c.Lookup(t.Context(), keyformat.DigestOf(key)); err != nil {
 		t.Errorf("Lookup after KEY_NEGATIVE_TTL = %v, want the key", err)
 	}
@@ -302,27 +291,27 @@ func TestCacheForgetOnlyItsOwnKey(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, store, _, key, _ := newTestCache(t)
-			other, _ := mintTestKey(t, store, "acme")
+			s, c, key := newTestCache(t)
+			other, _ := s.mint(t, "acme")
 			forgotten := other
 			if tc.same {
 				forgotten = key
 			}
-			store.release = make(chan struct{})
+			s.store.Release = make(chan struct{})
 			done := make(chan struct{})
 			go func() {
 				c.Lookup(context.Background(), keyformat.DigestOf(key)) // reads, then waits for release
 				close(done)
 			}()
-			for store.gets.Load() == 0 {
+			for s.store.Gets.Load() == 0 {
 				time.Sleep(time.Millisecond)
 			}
 			c.Forget(keyformat.ID(forgotten))
-			close(store.release)
+			close(s.store.Release)
 			<-done
-			store.release = nil
+			s.store.Release = nil
 			c.Lookup(context.Background(), keyformat.DigestOf(key))
-			if n := store.gets.Load(); n != tc.wantCalls {
+			if n := s.store.Gets.Load(); n != tc.wantCalls {
 				t.Errorf("store calls = %d, want %d", n, tc.wantCalls)
 			}
 		})
@@ -333,12 +322,8 @@ func TestCacheForgetOnlyItsOwnKey(t *testing.T) {
 // ten times the cache size, evicts no found key: it stays a cache hit, and
 // is served stale in an outage.
 func TestCacheUnknownFloodKeepsFoundKeys(t *testing.T) {
-	store := &testStore{KeyStore: memstore.New()}
-	key, _ := mintTestKey(t, store, "acme")
-	clock := newFakeClock()
-	log, _ := testLogger()
 	const size = 10
-	c := NewKeyCache(testConfig(func(c *Config) { c.CacheSize = size }), store, clock.Now, log)
+	s, c, key := newTestCache(t, func(c *Config) { c.CacheSize = size })
 	ctx := context.Background()
 	if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil {
 		t.Fatal(err)
@@ -349,39 +334,39 @@ func TestCacheUnknownFloodKeepsFoundKeys(t *testing.T) {
 			t.Fatalf("forged key = %v", err)
 		}
 	}
-	before := store.gets.Load()
+	before := s.store.Gets.Load()
 	if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil {
 		t.Fatal(err)
 	}
-	if n := store.gets.Load() - before; n != 0 {
+	if n := s.store.Gets.Load() - before; n != 0 {
 		t.Errorf("the valid key after the flood made %d store calls, want 0 (a cache hit)", n)
 	}
-	store.down.Store(true)
-	clock.Advance(2 * time.Minute)
+	s.store.Down.Store(true)
+	s.clock.Advance(2 * time.Minute)
 	if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil {
 		t.Errorf("the valid key in an outage after the flood = %v, want it served stale", err)
 	}
-	waitRefreshes(c)
+	s.waitRefreshes()
 }
 
 // TestCacheHitsDoNotAllocate checks that a fresh hit, and a stale hit that
 // starts no refresh, cost no allocation.
 func TestCacheHitsDoNotAllocate(t *testing.T) {
-	c, store, clock, key, _ := newTestCache(t)
+	s, c, key := newTestCache(t)
 	d := keyformat.DigestOf(key)
-	if _, err := c.cached(d, clock.Now()); err != errNotCached {
+	if _, err := c.cached(d, s.clock.Now()); err != errNotCached {
 		t.Fatal(err)
 	}
 	c.Lookup(t.Context(), d)
-	if n := testing.AllocsPerRun(100, func() { c.cached(d, clock.Now()) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { c.cached(d, s.clock.Now()) }); n != 0 {
 		t.Errorf("fresh hit: %v allocations, want 0", n)
 	}
-	store.hang.Store(true)
-	clock.Advance(61 * time.Second)
-	c.cached(d, clock.Now()) // starts the one refresh of this second
-	if n := testing.AllocsPerRun(100, func() { c.cached(d, clock.Now()) }); n != 0 {
+	s.store.Hang.Store(true)
+	s.clock.Advance(61 * time.Second)
+	c.cached(d, s.clock.Now()) // starts the one refresh of this second
+	if n := testing.AllocsPerRun(100, func() { c.cached(d, s.clock.Now()) }); n != 0 {
 		t.Errorf("stale hit: %v allocations, want 0", n)
 	}
-	store.hang.Store(false)
-	waitRefreshes(c)
+	s.store.Hang.Store(false)
+	s.waitRefreshes()
 }
