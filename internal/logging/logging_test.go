@@ -325,3 +325,17 @@ func BenchmarkLogRefusal(b *testing.B) {
 		})
 	}
 }
+
+// TestRedactingTextHandler checks that a caller's text handler, which
+// prints values as fmt does, gets no key from a []byte or an unexported
+// field, which JSON would not show.
+func TestRedactingTextHandler(t *testing.T) {
+	key := "kg_" + strings.Repeat("A", 43) + "000000"
+	var buf strings.Builder
+	log := slog.New(Redacting(slog.NewTextHandler(&buf, nil)))
+	type secret struct{ k string }
+	log.Info("m", slog.Any("bytes", []byte("x "+key)), slog.Any("struct", secret{key}))
+	if strings.Contains(buf.String(), strings.Repeat("A", 12)) {
+		t.Errorf("the text handler received a key: %s", buf.String())
+	}
+}

@@ -2,6 +2,8 @@ package logging
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 )
 
@@ -48,6 +50,21 @@ func redactAttr(a slog.Attr) slog.Attr {
 		}
 		a.Value = slog.GroupValue(red...)
 		return a
+	}
+	if v.Kind() == slog.KindAny {
+		// A text handler prints what fmt prints, which JSON may not show
+		// ([]byte, unexported fields): when only fmt shows a key, log the
+		// redacted text instead.
+		text := fmt.Sprintf("%+v", v.Any())
+		if b, ok := v.Any().([]byte); ok {
+			text = string(b)
+		}
+		if r := RedactKeys(text); r != text {
+			if js, err := json.Marshal(v.Any()); err != nil || RedactKeys(string(js)) == string(js) {
+				a.Value = slog.StringValue(r)
+				return a
+			}
+		}
 	}
 	a.Value = redactValue(v)
 	return a
