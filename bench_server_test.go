@@ -9,14 +9,22 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/memstore"
+	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/bingo"
+	"github.com/keygate/keygate/internal/logging"
+	"github.com/keygate/keygate/internal/testkit"
 )
 
 // TestBenchServe is not a test but the in-package server of bench/http.sh,
 // which runs this package's test binary with KEYGATE_BENCH_SERVE=auth or
 // bare; without it, it skips. It serves GET / and POST /v1/bingo/check on
-// one ServeMux, with the package's own handlers: in auth mode behind the auth
-// middleware (and, for bingo, its bingo:check scope check), in bare mode
-// without. So the two modes differ by exactly the middleware, which
+// one ServeMux, with the function's own handlers (hello and bingo.Check):
+// in auth mode behind the Gate's key check (Gate.Authenticate) and, for
+// bingo, Gate.Protect with bingo:check (scope, limits, metering), in bare
+// mode without. So the two modes differ by exactly the Gate, which
 // bench/server (outside the package) cannot show for the bingo handler. It
 // prints "addr=HOST:PORT" and "key=KEY" lines and serves until killed, or,
 // with KEYGATE_BENCH_SERVE_FOR=DURATION, for that long and then returns, so
@@ -26,27 +34,19 @@ func TestBenchServe(t *testing.T) {
 	if mode == "" {
 		t.Skip("the server of bench/http.sh: runs only with KEYGATE_BENCH_SERVE=auth|bare")
 	}
-	cfg := DefaultConfig()
-	store := memstore.New()
-	key, k, err := store.Mint(cfg.Prefix, store.Key{Owner: "bench", Name: "bench key", CreatedAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Create(context.Background(), k); err != nil {
-		t.Fatal(err)
-	}
-	log := logging.NewLogger(io.Discard)
-	keys := NewKeyCache(cfg, store, time.Now, log)
-	auth := NewAuthenticator(cfg, keys, time.Now, log)
+	s := memstore.New()
+	key, _ := testkit.MintKey(t, s, "bench", func(k *store.Key) { k.Name, k.CreatedAt = "bench key", time.Now() })
+	g := apikey.New(functionConfig(t), s, apikey.WithLogger(logging.NewLogger(io.Discard)))
+	defer g.Close(context.Background())
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", handleHello)
+	mux.HandleFunc("GET /{$}", hello)
 	var h http.Handler
 	switch mode {
 	case "auth":
-		mux.HandleFunc("POST /v1/bingo/check", auth.requireScope(ScopeBingoCheck, handleBingoCheck))
-		h = auth.Middleware(mux)
+		mux.Handle("POST /v1/bingo/check", g.Protect(ScopeBingoCheck, http.HandlerFunc(bingo.Check)))
+		h = g.Authenticate(mux)
 	case "bare":
-		mux.HandleFunc("POST /v1/bingo/check", handleBingoCheck)
+		mux.HandleFunc("POST /v1/bingo/check", bingo.Check)
 		h = mux
 	default:
 		t.Fatalf("KEYGATE_BENCH_SERVE=%q: want auth or bare", mode)

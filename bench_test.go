@@ -1,7 +1,10 @@
 package keygate
 
-// Benchmarks of issue 6: the cost of keygate's auth on the hot path. See
-// BENCHMARKS.md for the figures and bench/ for the scripts that produce them.
+// Benchmarks of issue 6 that need the function's own handlers: GET / and
+// the bingo check, bare and behind the Gate. The Gate's own hot path (the
+// key check alone, the cache, key parsing, malformed keys, store calls,
+// memory per key) is benchmarked in package apikey. See BENCHMARKS.md for
+// the figures and bench/ for the scripts that produce them.
 //
 // Every benchmark runs with -benchtime 1x (CI's smoke run) and without the
 // Firestore emulator.
@@ -13,7 +16,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
+
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/memstore"
+	"github.com/keygate/keygate/bingo"
+	"github.com/keygate/keygate/internal/logging"
+	"github.com/keygate/keygate/internal/testkit"
 )
 
 // perfWriter is an http.ResponseWriter that keeps nothing but the status,
@@ -54,39 +62,34 @@ type perfBody struct{ bytes.Reader }
 
 func (*perfBody) Close() error { return nil }
 
-// perfEnv is what the hot-path benchmarks share: the default configuration,
-// the real clock, a counting memory store holding one valid key, and logs
-// formatted as in production but discarded.
+// functionConfig is the function's configuration with no variable set: the
+// defaults, with the function's DefaultScopes.
+func functionConfig(tb testing.TB) apikey.Config {
+	tb.Helper()
+	cfg, err := LoadConfig(func(string) string { return "" })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg
+}
+
+// perfEnv is what the benchmarks share: a Gate with the function's
+// configuration and the real clock on a memory store holding one valid
+// key (stored without scopes: it has the function's DefaultScopes), logs
+// formatted as in production but discarded. The Gate is closed when the
+// benchmark ends.
 type perfEnv struct {
-	cfg   Config
-	store *testStore
-	key   string
-	keys  *KeyCache
-	auth  *Authenticator
+	gate *apikey.Gate
+	key  string
 }
 
 func newPerfEnv(b *testing.B) *perfEnv {
 	b.Helper()
-	cfg := DefaultConfig()
-	store := &testStore{KeyStore: memstore.New()}
-	key, _ := mintTestKey(b, store, "acme")
-	log := logging.NewLogger(io.Discard)
-	keys := NewKeyCache(cfg, store, time.Now, log)
-	return &perfEnv{
-		cfg:   cfg,
-		store: store,
-		key:   key,
-		keys:  keys,
-		auth:  NewAuthenticator(cfg, keys, time.Now, log),
-	}
-}
-
-// server returns the deployed handler, NewServer, on the env's store,
-// closed when the benchmark ends.
-func (e *perfEnv) server(b *testing.B) *Server {
-	s := NewServer(e.cfg, e.store, Options{Logger: logging.NewLogger(io.Discard)})
-	b.Cleanup(func() { s.Close(context.Background()) })
-	return s
+	s := memstore.New()
+	key, _ := testkit.MintKey(b, s, "acme")
+	g := apikey.New(functionConfig(b), s, apikey.WithLogger(logging.NewLogger(io.Discard)))
+	b.Cleanup(func() { g.Close(context.Background()) })
+	return &perfEnv{gate: g, key: key}
 }
 
 // getRequest is GET / with the given key.
@@ -143,10 +146,12 @@ func perfServeParallel(b *testing.B, h http.Handler, r *http.Request, want int) 
 }
 
 // The handler variants of GET / compared by BenchmarkHello: the bare
-// handler, the same handler behind the auth middleware, and the deployed
-// Server (middleware, then router, then handler). Requests carry a valid key
-// that is in the cache: the hot path.
-func helloVariants(b *testing.B, e *perfEnv) []struct {
+// handler, the same handler behind the Gate's key check alone
+// (Gate.Authenticate: no scope, limit or count), and the function's
+// Handler (key check, then router, then Protect: scope, limits, metering,
+// then the handler). Requests carry a valid key that is in the cache: the
+// hot path.
+func helloVariants(e *perfEnv) []struct {
 	name string
 	h    http.Handler
 } {
@@ -154,9 +159,9 @@ func helloVariants(b *testing.B, e *perfEnv) []struct {
 		name string
 		h    http.Handler
 	}{
-		{"handler=bare", http.HandlerFunc(handleHello)},
-		{"handler=auth", e.auth.Middleware(http.HandlerFunc(handleHello))},
-		{"handler=server", e.server(b)},
+		{"handler=bare", http.HandlerFunc(hello)},
+		{"handler=auth", e.gate.Authenticate(http.HandlerFunc(hello))},
+		{"handler=server", Handler(e.gate)},
 	}
 }
 
@@ -164,7 +169,7 @@ func helloVariants(b *testing.B, e *perfEnv) []struct {
 // middleware cost = auth - bare.
 func BenchmarkHello(b *testing.B) {
 	e := newPerfEnv(b)
-	for _, v := range helloVariants(b, e) {
+	for _, v := range helloVariants(e) {
 		b.Run(v.name, func(b *testing.B) { perfServe(b, v.h, getRequest(e.key), http.StatusOK) })
 	}
 }
@@ -173,153 +178,8 @@ func BenchmarkHello(b *testing.B) {
 // with the same key: the worst case for the cache's lock.
 func BenchmarkHelloParallel(b *testing.B) {
 	e := newPerfEnv(b)
-	for _, v := range helloVariants(b, e) {
+	for _, v := range helloVariants(e) {
 		b.Run(v.name, func(b *testing.B) { perfServeParallel(b, v.h, getRequest(e.key), http.StatusOK) })
-	}
-}
-
-// BenchmarkAuthMiddleware is the auth middleware alone on a cache hit, in front
-// of a handler that does nothing: the whole cost of a cache hit.
-func BenchmarkAuthMiddleware(b *testing.B) {
-	e := newPerfEnv(b)
-	noop := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	h := e.auth.Middleware(noop)
-	b.Run("serial", func(b *testing.B) { perfServe(b, h, getRequest(e.key), http.StatusNoContent) })
-	b.Run("parallel", func(b *testing.B) { perfServeParallel(b, h, getRequest(e.key), http.StatusNoContent) })
-}
-
-// BenchmarkCacheLookupHit is KeyCache.Lookup of a cached key.
-func BenchmarkCacheLookupHit(b *testing.B) {
-	e := newPerfEnv(b)
-	d := keyformat.DigestOf(e.key)
-	ctx := context.Background()
-	if _, err := e.keys.Lookup(ctx, d); err != nil {
-		b.Fatal(err)
-	}
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := e.keys.Lookup(ctx, d); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := e.keys.Lookup(ctx, d); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	})
-	if n := e.store.gets.Load(); n != 1 {
-		b.Fatalf("%d store calls, want 1", n)
-	}
-}
-
-// BenchmarkParseKey is the key-format check of a valid key and of malformed
-// ones; none may allocate.
-func BenchmarkParseKey(b *testing.B) {
-	key, err := keyformat.New("kg")
-	if err != nil {
-		b.Fatal(err)
-	}
-	badSum := key[:len(key)-1] + string(otherBase62(key[len(key)-1]))
-	for _, c := range []struct {
-		name, key string
-		ok        bool
-	}{
-		{"valid", key, true},
-		{"bad_checksum", badSum, false},
-		{"bad_length", key[:len(key)-1], false},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := keyformat.Parse(c.key, "kg"); (err == nil) != c.ok {
-					b.Fatalf("ParseKey = %v", err)
-				}
-			}
-		})
-	}
-	// A valid key from GOMAXPROCS goroutines: ParseKey shares nothing, so
-	// serial/parallel is the speedup this machine gives parallel code, to
-	// compare BenchmarkCacheLookupHit's with (its lock is shared).
-	b.Run("valid_parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if err := keyformat.Parse(key, "kg"); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	})
-}
-
-// BenchmarkKeyDigest is the SHA-256 of a key, the cache's lookup key.
-func BenchmarkKeyDigest(b *testing.B) {
-	key, err := keyformat.New("kg")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	var d keyformat.Digest
-	for b.Loop() {
-		d = keyformat.DigestOf(key)
-	}
-	if d != keyformat.DigestOf(key) {
-		b.Fatal("digest changed")
-	}
-}
-
-// BenchmarkClock is one time.Now: the unit of the clock reads on the hot
-// path (the cache's, the LRU's, the middleware's, the meter's).
-func BenchmarkClock(b *testing.B) {
-	var t time.Time
-	for b.Loop() {
-		t = time.Now()
-	}
-	if t.IsZero() {
-		b.Fatal("no time")
-	}
-}
-
-// otherBase62 returns a base62 digit other than c.
-func otherBase62(c byte) byte {
-	if c == '0' {
-		return '1'
-	}
-	return '0'
-}
-
-// BenchmarkMalformedKey is the refusal of malformed keys through the
-// deployed Server: 401 invalid_api_key, a WARNING log entry (formatted, then
-// discarded) and no store call, which the benchmark asserts and reports as
-// storecalls/op.
-func BenchmarkMalformedKey(b *testing.B) {
-	e := newPerfEnv(b)
-	s := e.server(b)
-	key := e.key
-	for _, c := range []struct{ name, key string }{
-		{"bad_checksum", key[:len(key)-1] + string(otherBase62(key[len(key)-1]))},
-		{"wrong_prefix", "xx" + key[2:]},
-		{"too_long", key + key},
-		{"bad_alphabet", key[:10] + "-" + key[11:]},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			before := e.store.gets.Load()
-			perfServe(b, s, getRequest(c.key), http.StatusUnauthorized)
-			calls := e.store.gets.Load() - before
-			b.ReportMetric(float64(calls)/float64(b.N+1), "storecalls/op")
-			if calls != 0 {
-				b.Fatalf("malformed key made %d store calls, want 0", calls)
-			}
-		})
 	}
 }
 
@@ -345,18 +205,21 @@ type namedHandler struct {
 	h    http.Handler
 }
 
-// bingoHandlers are the bingo check bare, and behind the auth middleware
-// and its scope check.
+// bingoHandlers are the bingo check bare, and behind Gate.Protect with its
+// scope, bingo:check: the key check, the scope check, the rate limits and
+// the meter's count. (There is no longer a scope check without limits and
+// metering: before the Gate, handler=auth was the key check and the scope
+// check alone.)
 func bingoHandlers(e *perfEnv) []namedHandler {
 	return []namedHandler{
-		{"handler=bare", http.HandlerFunc(handleBingoCheck)},
-		{"handler=auth", e.auth.Middleware(e.auth.requireScope(ScopeBingoCheck, handleBingoCheck))},
+		{"handler=bare", http.HandlerFunc(bingo.Check)},
+		{"handler=auth", e.gate.Protect(ScopeBingoCheck, http.HandlerFunc(bingo.Check))},
 	}
 }
 
 // BenchmarkAuthBingo is POST /v1/bingo/check: the bare handler, and the same
-// handler behind the auth middleware and its scope check (bingo:check, a
-// default scope), on a cache hit.
+// handler behind Gate.Protect with bingo:check (a default scope), on a cache
+// hit.
 func BenchmarkAuthBingo(b *testing.B) {
 	e := newPerfEnv(b)
 	for _, v := range bingoHandlers(e) {

@@ -22,7 +22,7 @@ var deployFunctionVars = []string{
 	"FIRESTORE_DATABASE", "KEYS_COLLECTION", "API_KEY_HEADER", "KEY_PREFIX",
 	"KEY_CACHE_SIZE", "KEY_CACHE_TTL", "KEY_STALE_TTL", "KEY_NEGATIVE_TTL",
 	"STORE_TIMEOUT", "USAGE_FLUSH_INTERVAL", "DEFAULT_RATE_LIMIT", "DEFAULT_BURST",
-	"DEFAULT_MONTHLY_QUOTA", "DEFAULT_MAX_KEYS",
+	"DEFAULT_MONTHLY_QUOTA", "DEFAULT_MAX_KEYS", "KEY_DEFAULT_SCOPES",
 }
 
 // deploySettingVars are deploy.sh's own settings.
@@ -182,6 +182,8 @@ func TestDeployDryRun(t *testing.T) {
 		"DEFAULT_BURST":         "40",
 		"DEFAULT_MONTHLY_QUOTA": "100000",
 		"DEFAULT_MAX_KEYS":      "25",
+		// A comma-separated list: the delimiter keeps it whole.
+		"KEY_DEFAULT_SCOPES": "bingo:check,keys:manage",
 	}
 
 	tests := []struct {
@@ -370,6 +372,29 @@ func TestDeployDryRun(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeployPassesEveryFunctionVariable: deployFunctionVars, which
+// TestDeployDryRun checks deploy.sh passes through and documents, are every
+// variable the function's configuration reads (LoadConfig), but the project,
+// which deploy.sh always sets, and the emulator's, which a deployed function
+// must not have.
+func TestDeployPassesEveryFunctionVariable(t *testing.T) {
+	read := map[string]bool{}
+	if _, err := LoadConfig(func(name string) string { read[name] = true; return "" }); err != nil {
+		t.Fatal(err)
+	}
+	delete(read, "GOOGLE_CLOUD_PROJECT")
+	delete(read, "FIRESTORE_EMULATOR_HOST")
+	for _, v := range deployFunctionVars {
+		if !read[v] {
+			t.Errorf("deploy.sh passes %s, which the function does not read", v)
+		}
+		delete(read, v)
+	}
+	for v := range read {
+		t.Errorf("the function reads %s, which deploy.sh does not pass", v)
 	}
 }
 

@@ -1,5 +1,10 @@
 package keygate
 
+// The Cloud Function's own tests: its entry point API (the state it keeps
+// across invocations, its configuration, its default scopes), Shutdown, and
+// its SIGTERM handling, in this process and in a child process of its own.
+// What the Gate does behind it is tested in package apikey.
+
 import (
 	"context"
 	"io"
@@ -16,25 +21,42 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/firestorestore"
+	"github.com/keygate/keygate/apikey/memstore"
+	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/emulator"
+	"github.com/keygate/keygate/internal/testkit"
 )
 
+func TestMain(m *testing.M) {
+	os.Exit(emulator.Main(m))
+}
+
 // resetFunction clears the function's package-level state, so that the next
-// API call builds it again from the environment, and sends its logs to a
-// buffer.
-func resetFunction(t *testing.T, store store.KeyStore) *syncBuffer {
+// API call builds it again from the environment, with its keys in s (nil:
+// in Firestore, as the environment says), and sends its logs to a buffer.
+// The Gate that the test's calls build is closed when the test ends.
+func resetFunction(t *testing.T, s apikey.Store) *testkit.SyncBuffer {
 	t.Helper()
-	log, buf := testLogger()
-	oldLog := defaultLog
+	l, buf := testkit.Logger()
+	oldLog, oldStore := log, chosenStore
 	reset := func() {
-		defaultOnce = sync.Once{}
-		defaultStore, defaultErr = nil, nil
-		defaultServer.Store(nil)
+		if g := gate.Load(); g != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			if err := g.Close(ctx); err != nil {
+				t.Errorf("closing the function's Gate: %v", err)
+			}
+			cancel()
+		}
+		once = sync.Once{}
+		gate.Store(nil)
+		handler, startErr = nil, nil
 	}
 	reset()
-	defaultLog = log
-	UseKeyStore(store)
-	t.Cleanup(func() { reset(); defaultLog = oldLog })
+	log = l
+	UseKeyStore(s)
+	t.Cleanup(func() { reset(); log, chosenStore = oldLog, oldStore })
 	return buf
 }
 
@@ -49,10 +71,10 @@ func callAPI(method, target, key string) *httptest.ResponseRecorder {
 }
 
 func TestAPI(t *testing.T) {
-	store := memstore.New()
-	resetFunction(t, store)
-	key, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.CreatedAt = time.Now() })
-	revoked, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.RevokedAt = time.Now() })
+	s := memstore.New()
+	resetFunction(t, s)
+	key, _ := testkit.MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = time.Now() })
+	revoked, _ := testkit.MintKey(t, s, "acme", func(k *store.Key) { k.RevokedAt = time.Now() })
 	cases := []struct {
 		name, method, target, key string
 		want                      int
@@ -63,6 +85,9 @@ func TestAPI(t *testing.T) {
 		{"revoked key", "GET", "/", revoked, 401, `"code":"invalid_api_key"`},
 		{"unknown path", "GET", "/v2/nothing", key, 404, `"code":"not_found"`},
 		{"wrong method", "PUT", "/", key, 405, `"code":"method_not_allowed"`},
+		// A key stored without scopes has the function's DefaultScopes.
+		{"default scope usage:read", "GET", "/v1/usage", key, 200, `"month_total":`},
+		{"keys:manage is not a default scope", "GET", "/v1/keys", key, 403, `"code":"insufficient_scope"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -74,16 +99,32 @@ func TestAPI(t *testing.T) {
 	}
 }
 
+// TestAPIDefaultScopesFromEnvironment: KEY_DEFAULT_SCOPES replaces the
+// function's DefaultScopes for keys stored without scopes.
+func TestAPIDefaultScopesFromEnvironment(t *testing.T) {
+	s := memstore.New()
+	resetFunction(t, s)
+	t.Setenv("KEY_DEFAULT_SCOPES", ScopeKeysManage)
+	key, _ := testkit.MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = time.Now() })
+	if w := callAPI("GET", "/v1/keys", key); w.Code != http.StatusOK {
+		t.Errorf("GET /v1/keys with KEY_DEFAULT_SCOPES=keys:manage = %d %s, want 200", w.Code, w.Body)
+	}
+	w := callAPI("GET", "/v1/usage", key)
+	if p := testkit.WantProblem(t, w, http.StatusForbidden, "insufficient_scope"); p.Scope != ScopeUsageRead {
+		t.Errorf("scope = %q, want %s", p.Scope, ScopeUsageRead)
+	}
+}
+
 func TestAPIKeepsStateAcrossInvocations(t *testing.T) {
-	store := &testStore{KeyStore: memstore.New()}
-	resetFunction(t, store)
-	key, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.CreatedAt = time.Now() })
+	s := &testkit.FaultyStore{Store: memstore.New()}
+	resetFunction(t, s)
+	key, _ := testkit.MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = time.Now() })
 	for range 10 {
 		if w := callAPI("GET", "/", key); w.Code != 200 {
 			t.Fatal(w.Code)
 		}
 	}
-	if n := store.gets.Load(); n != 1 {
+	if n := s.Gets.Load(); n != 1 {
 		t.Errorf("10 invocations made %d store calls, want 1: one cache for the process", n)
 	}
 }
@@ -92,7 +133,7 @@ func TestAPIMisconfigured(t *testing.T) {
 	logs := resetFunction(t, memstore.New())
 	t.Setenv("KEY_CACHE_TTL", "sixty")
 	w := callAPI("GET", "/", "")
-	if w.Code != http.StatusInternalServerError || problemOf(t, w).Code != "misconfigured" {
+	if w.Code != http.StatusInternalServerError || testkit.Problem(t, w).Code != "misconfigured" {
 		t.Errorf("misconfigured API = %d %s, want 500 misconfigured", w.Code, w.Body)
 	}
 	if !strings.Contains(logs.String(), "KEY_CACHE_TTL") || !strings.Contains(logs.String(), `"severity":"ERROR"`) {
@@ -101,54 +142,39 @@ func TestAPIMisconfigured(t *testing.T) {
 	if strings.Contains(w.Body.String(), "KEY_CACHE_TTL") {
 		t.Errorf("response reveals the configuration: %s", w.Body)
 	}
+	if err := Shutdown(t.Context()); err != nil {
+		t.Errorf("Shutdown of a misconfigured function = %v, want nil", err)
+	}
 }
 
-// TestServerOnEmulator runs the function's hot path on the real Firestore
-// emulator: keys minted into Firestore, checked through the cache.
-func TestServerOnEmulator(t *testing.T) {
-	cfg := emulatorConfig(t)
-	store := &testStore{KeyStore: newEmulatorStore(t, func(c *Config) { *c = cfg })}
-	log, _ := testLogger()
-	clock := newFakeClock()
-	s := NewServer(cfg, store, Options{Logger: log, Now: clock.Now})
-	key, k := mintTestKey(t, store, "acme")
-	expired, _ := mintTestKey(t, store, "acme", func(k *store.Key) { k.ExpiresAt = t0.Add(-time.Minute) })
-	unknown, _ := keyformat.New("kg")
-	get := func(key string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.Header.Set("X-API-Key", key)
-		w := httptest.NewRecorder()
-		s.ServeHTTP(w, r)
-		return w
+// TestShutdown: before the first request there is nothing to shut down;
+// after it, Shutdown writes what was counted, the function refuses what
+// comes next with 503 shutting_down, and a second Shutdown is harmless.
+func TestShutdown(t *testing.T) {
+	s := memstore.New()
+	resetFunction(t, s)
+	if err := Shutdown(t.Context()); err != nil {
+		t.Fatalf("Shutdown before the first request = %v, want nil", err)
 	}
-	for _, c := range []struct {
-		key  string
-		want int
-		code string
-	}{{key, 200, ""}, {unknown, 401, "invalid_api_key"}, {expired, 401, "expired_api_key"}} {
-		w := get(c.key)
-		if w.Code != c.want || c.code != "" && problemOf(t, w).Code != c.code {
-			t.Errorf("key %s = %d %s, want %d %s", keyformat.Hint(c.key), w.Code, w.Body, c.want, c.code)
+	key, k := testkit.MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = time.Now() })
+	for range 3 {
+		if w := callAPI("GET", "/", key); w.Code != http.StatusOK {
+			t.Fatalf("GET / = %d %s", w.Code, w.Body)
 		}
 	}
-	before := store.gets.Load()
-	for range 20 {
-		get(key)
+	if err := Shutdown(t.Context()); err != nil {
+		t.Fatalf("Shutdown = %v", err)
 	}
-	if n := store.gets.Load() - before; n > 1 {
-		t.Errorf("20 warm requests made %d store calls", n)
+	if n, err := s.MonthlyUsage(t.Context(), k.ID, store.MonthOf(time.Now())); err != nil || n != 3 {
+		t.Errorf("usage stored after Shutdown = %d, %v; want the 3 requests answered", n, err)
 	}
-	if _, err := store.Revoke(t.Context(), k.ID, t0); err != nil {
-		t.Fatal(err)
+	w := callAPI("GET", "/", key)
+	testkit.WantProblem(t, w, http.StatusServiceUnavailable, "shutting_down")
+	if w.Header().Get("Connection") != "close" {
+		t.Errorf("503 shutting_down without Connection: close")
 	}
-	if w := get(key); w.Code != 200 {
-		t.Errorf("revoked key inside KEY_CACHE_TTL = %d, want 200 (the documented delay)", w.Code)
-	}
-	clock.Advance(cfg.CacheTTL)
-	get(key) // served stale, and starts the refresh
-	waitRefreshes(s.Keys())
-	if w := get(key); w.Code != 401 {
-		t.Errorf("revoked key after KEY_CACHE_TTL and one refresh = %d, want 401", w.Code)
+	if err := Shutdown(t.Context()); err != nil {
+		t.Errorf("second Shutdown = %v, want nil", err)
 	}
 }
 
@@ -199,11 +225,13 @@ func sendTraffic(t *testing.T, url, key string, stop <-chan struct{}) *traffic {
 	return tr
 }
 
-// checkStored checks that the store holds exactly the key's requests that
-// were answered 200, and logs the figures; more is shown on failure.
-func (tr *traffic) checkStored(t *testing.T, store store.UsageStore, id, more string) {
+// checkStored checks that s holds exactly the key's requests that were
+// answered 200, and logs the figures; more is shown on failure.
+func (tr *traffic) checkStored(t *testing.T, s store.UsageStore, id, more string) {
 	t.Helper()
-	stored, err := store.MonthlyUsage(context.Background(), id, store.MonthOf(time.Now()))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stored, err := s.MonthlyUsage(ctx, id, store.MonthOf(time.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,31 +251,49 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestTerminateUnderTraffic shuts a server down while requests keep
-// arriving, before, during and after: every request answered 200 is stored,
-// exactly once, and every later one is answered 503 shutting_down with
-// Connection: close.
+// TestTerminateUnderTraffic shuts the function down with Shutdown (as
+// cmd/local does on SIGTERM) while requests keep arriving, before, during
+// and after: every request answered 200 is stored, exactly once, and every
+// later one is answered 503 shutting_down with Connection: close. On the
+// emulator the function finds Firestore itself, from the environment.
 func TestTerminateUnderTraffic(t *testing.T) {
-	for _, impl := range storeImpls {
+	for _, impl := range []struct {
+		name string
+		// setup returns the store for UseKeyStore (nil: Firestore) and
+		// the store to mint the key in and read the usage from.
+		setup func(t *testing.T) (chosen apikey.Store, s store.Store)
+	}{
+		{"memory", func(t *testing.T) (apikey.Store, store.Store) {
+			m := memstore.New()
+			return m, m
+		}},
+		{"firestore", func(t *testing.T) (apikey.Store, store.Store) {
+			_, project := emulator.Project(t)
+			t.Setenv("GOOGLE_CLOUD_PROJECT", project)
+			s := firestorestore.New(firestorestore.Config{Project: project})
+			t.Cleanup(func() { s.Close() })
+			return nil, s
+		}},
+	} {
 		t.Run(impl.name, func(t *testing.T) {
-			store := impl.new(t)
-			log, _ := testLogger()
-			cfg := testConfig(func(c *Config) { c.FlushInterval, c.StoreTimeout = 20*time.Millisecond, 20*time.Second })
-			s := NewServer(cfg, store, Options{Logger: log})
-			key, k := mintTestKey(t, store, "acme")
-			srv := httptest.NewServer(s)
+			chosen, s := impl.setup(t)
+			logs := resetFunction(t, chosen)
+			t.Setenv("USAGE_FLUSH_INTERVAL", "1s")
+			t.Setenv("STORE_TIMEOUT", "20s") // the emulator's first calls, on a cold JVM
+			key, k := testkit.MintKey(t, s, "acme")
+			srv := httptest.NewServer(http.HandlerFunc(API))
 			defer srv.Close()
 
 			stop := make(chan struct{})
 			tr := sendTraffic(t, srv.URL, key, stop)
 			waitFor(t, "200 answers", func() bool { return tr.ok.Load() >= 300 })
-			if err := s.Close(context.Background()); err != nil {
+			if err := Shutdown(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "refusals after Close", func() bool { return tr.shuttingDown.Load() >= 100 })
+			waitFor(t, "refusals after Shutdown", func() bool { return tr.shuttingDown.Load() >= 100 })
 			close(stop)
 			tr.wg.Wait()
-			tr.checkStored(t, store, k.ID, "")
+			tr.checkStored(t, s, k.ID, logs.String())
 		})
 	}
 }
@@ -275,15 +321,16 @@ func TestTerminateChild(t *testing.T) {
 
 // TestTerminateSignalOnEmulator runs the function in a process of its own on
 // the emulator, sends it SIGTERM while requests keep arriving, and checks
-// that Firestore holds exactly the requests it answered 200.
+// that Firestore holds exactly the requests it answered 200, and that the
+// function re-raised the signal once the counts were written.
 func TestTerminateSignalOnEmulator(t *testing.T) {
 	host, project := emulator.Project(t)
-	store := firestorestore.New(emulatorConfig(t, func(c *Config) { c.Project = project }))
-	t.Cleanup(func() { store.Close() })
-	key, k := mintTestKey(t, store, "acme")
+	s := firestorestore.New(firestorestore.Config{Project: project})
+	t.Cleanup(func() { s.Close() })
+	key, k := testkit.MintKey(t, s, "acme")
 
 	addrFile := filepath.Join(t.TempDir(), "addr")
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	cmd := exec.Command(os.Args[0], "-test.run=^TestTerminateChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), terminateChildEnv+"="+addrFile, "FIRESTORE_EMULATOR_HOST="+host,
 		"GOOGLE_CLOUD_PROJECT="+project, "USAGE_FLUSH_INTERVAL=1s", "STORE_TIMEOUT=5s")
@@ -313,7 +360,7 @@ func TestTerminateSignalOnEmulator(t *testing.T) {
 	}
 	close(stop)
 	tr.wg.Wait()
-	tr.checkStored(t, store, k.ID, out.String())
+	tr.checkStored(t, s, k.ID, out.String())
 	if !strings.Contains(out.String(), "usage written before exit") {
 		t.Errorf("no final flush logged:\n%s", out.String())
 	}

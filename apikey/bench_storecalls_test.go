@@ -1,9 +1,10 @@
-package keygate
+package apikey
 
-// Store calls per request (issue 6, item 3), counted by testStore, the
-// counting KeyStore wrapper. Each benchmark iteration plays a whole traffic
-// scenario through the deployed handler (NewServer) on a fresh cache and a
-// fake clock, asserts the bound, and reports the counts:
+// Store calls per request (issue 6, item 3): key reads (Get), counted by
+// testkit.FaultyStore. Each benchmark iteration plays a whole traffic
+// scenario through a fresh Gate in front of the function's routes (the
+// fixture's routes) on a fake clock, asserts the bound, and reports the
+// counts:
 //
 //	storecalls/op   store calls per scenario
 //	requests/op     requests per scenario
@@ -12,38 +13,36 @@ package keygate
 // They run with -benchtime 1x, as CI's smoke run does.
 
 import (
-	"context"
 	"fmt"
-	"io"
+	"hash/crc32"
+	"math/big"
 	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/memstore"
+	"github.com/keygate/keygate/apikey/ratelimit"
+	"github.com/keygate/keygate/internal/testkit"
 )
 
-// scenario is a server on a counting memory store and a fake clock.
-type scenario struct {
-	cfg   Config
-	store *testStore
-	clock *fakeClock
-	srv   *Server
+// newScenario returns a server on fs and a fake clock, with logs
+// discarded, closed when the benchmark ends.
+func newScenario(b *testing.B, cfg Config, fs *testkit.FaultyStore) *server {
+	clock := testkit.NewFakeClock()
+	s := newBenchServer(b, cfg, fs, WithClock(clock.Now))
+	s.clock = clock
+	return s
 }
 
-// newScenario returns a scenario, closed when the benchmark ends.
-func newScenario(b *testing.B, cfg Config, store *testStore) *scenario {
-	clock := newFakeClock()
-	srv := NewServer(cfg, store, Options{Now: clock.Now, Logger: logging.NewLogger(io.Discard)})
-	b.Cleanup(func() { srv.Close(context.Background()) })
-	return &scenario{cfg: cfg, store: store, clock: clock, srv: srv}
-}
-
-// do serves GET / with key and returns the status.
-func (s *scenario) do(w *perfWriter, r *http.Request, key string) int {
+// serveKey serves GET / with key and returns the status.
+func (s *server) serveKey(w *perfWriter, r *http.Request, key string) int {
 	r.Header.Set("X-API-Key", key)
 	w.reset()
-	s.srv.ServeHTTP(w, r)
+	s.ServeHTTP(w, r)
 	return w.code
 }
 
@@ -61,7 +60,7 @@ func reportCalls(b *testing.B, calls, requests int64) {
 // before the clock moves on, as a read of a few milliseconds does on a clock
 // that moves by step. With addrs, request i comes from client address
 // addrs[i%len(addrs)].
-func roundRobin(b *testing.B, cfg Config, store *testStore, keys []string, requests int64, step time.Duration, window time.Duration, bound int64, addrs []string, want ...int) {
+func roundRobin(b *testing.B, cfg Config, fs *testkit.FaultyStore, keys []string, requests int64, step time.Duration, window time.Duration, bound int64, addrs []string, want ...int) {
 	nkeys := len(keys)
 	span := time.Duration(requests) * step
 	perKey := int64(nkeys) * windows(span, window)
@@ -70,20 +69,20 @@ func roundRobin(b *testing.B, cfg Config, store *testStore, keys []string, reque
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		store.gets.Store(0)
-		s := newScenario(b, cfg, store)
+		fs.Gets.Store(0)
+		s := newScenario(b, cfg, fs)
 		w, r := newPerfWriter(), getRequest("")
 		for i := range requests {
 			if addrs != nil {
 				r.RemoteAddr = addrs[i%int64(len(addrs))]
 			}
-			if code := s.do(w, r, keys[i%int64(nkeys)]); !slices.Contains(want, code) {
+			if code := s.serveKey(w, r, keys[i%int64(nkeys)]); !slices.Contains(want, code) {
 				b.Fatalf("request %d answered %d, want one of %v", i, code, want)
 			}
-			s.srv.keys.bg.Wait()
+			s.waitRefreshes()
 			s.clock.Advance(step)
 		}
-		calls := store.gets.Load()
+		calls := fs.Gets.Load()
 		if calls > bound {
 			b.Fatalf("%d requests on %d keys over %v made %d store calls, want at most %d",
 				requests, nkeys, span, calls, bound)
@@ -106,15 +105,15 @@ func BenchmarkStoreCallsSteady(b *testing.B) {
 		nkeys = 100
 		step  = 10 * time.Millisecond
 	)
-	cfg := DefaultConfig()
-	store := &testStore{KeyStore: memstore.New()}
+	cfg := testConfig()
+	fs := &testkit.FaultyStore{Store: memstore.New()}
 	keys := make([]string, nkeys)
 	for i := range keys {
-		keys[i], _ = mintTestKey(b, store, "acme")
+		keys[i], _ = testkit.MintKey(b, fs, "acme")
 	}
 	span := 6 * cfg.CacheTTL
 	requests := int64(span / step)
-	roundRobin(b, cfg, store, keys, requests, step, cfg.CacheTTL, 0, nil, http.StatusOK)
+	roundRobin(b, cfg, fs, keys, requests, step, cfg.CacheTTL, 0, nil, http.StatusOK)
 }
 
 // perKeyPerWindow is calls per key per window of length w in a span d.
@@ -122,11 +121,44 @@ func perKeyPerWindow(calls int64, keys int, d, w time.Duration) float64 {
 	return float64(calls) / float64(keys) / (float64(d) / float64(w))
 }
 
+// The key format's base62 alphabet, and the body of the largest secret,
+// 2^256-1 (see package keyformat, which keeps its own unexported).
+const base62Alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+var maxBody = func() string {
+	n := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
+	out := make([]byte, keyformat.BodyLen)
+	mod := new(big.Int)
+	for i := range out {
+		n.DivMod(n, big.NewInt(62), mod)
+		out[len(out)-1-i] = base62Alphabet[mod.Int64()]
+	}
+	return string(out)
+}()
+
+// withChecksum is payload followed by its checksum, as the key format
+// writes it: the CRC-32 (IEEE) of payload in base62.
+func withChecksum(payload string) string {
+	var sum [keyformat.ChecksumLen]byte
+	v := crc32.ChecksumIEEE([]byte(payload))
+	for i := keyformat.ChecksumLen - 1; i >= 0; i-- {
+		sum[i] = base62Alphabet[v%62]
+		v /= 62
+	}
+	return payload + string(sum[:])
+}
+
 // malformedKeys returns n distinct malformed keys of many kinds, none of
-// which ParseKey accepts: random strings, valid keys with a changed
+// which keyformat.Parse accepts: random strings, valid keys with a changed
 // character, wrong prefixes, lengths, alphabets and bodies above 2^256-1.
 func malformedKeys(tb testing.TB, n int) []string {
 	tb.Helper()
+	// The largest secret is a valid key: so maxBody and withChecksum are
+	// the key format's, and the keys above it are malformed by their body
+	// alone.
+	if err := keyformat.Parse(withChecksum("kg_"+maxBody), "kg"); err != nil {
+		tb.Fatalf("the key of the largest secret: %v", err)
+	}
 	rng := rand.New(rand.NewPCG(6, 6))
 	const printable = " !#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~"
 	random := func(n int) string {
@@ -165,14 +197,7 @@ func malformedKeys(tb testing.TB, n int) []string {
 		case 5: // body above 2^256-1 with a correct checksum
 			body := []byte(maxBody)
 			body[rng.IntN(3)] = 'z'
-			payload := "kg_" + string(body)
-			var sum [checksumLen]byte
-			v := checksumOf(payload)
-			for i := checksumLen - 1; i >= 0; i-- {
-				sum[i] = base62Alphabet[v%62]
-				v /= 62
-			}
-			k = payload + string(sum[:])
+			k = withChecksum("kg_" + string(body))
 		case 6: // longer than any key
 			k = valid + random(keyformat.MaxLen)
 		}
@@ -189,18 +214,18 @@ func malformedKeys(tb testing.TB, n int) []string {
 // once: none may cost a store call.
 func BenchmarkStoreCallsMalformed(b *testing.B) {
 	keys := malformedKeys(b, 10_000)
-	store := &testStore{KeyStore: memstore.New()}
+	fs := &testkit.FaultyStore{Store: memstore.New()}
 	b.ReportAllocs()
 	for b.Loop() {
-		store.gets.Store(0)
-		s := newScenario(b, DefaultConfig(), store)
+		fs.Gets.Store(0)
+		s := newScenario(b, testConfig(), fs)
 		w, r := newPerfWriter(), getRequest("")
 		for _, k := range keys {
-			if code := s.do(w, r, k); code != http.StatusUnauthorized {
+			if code := s.serveKey(w, r, k); code != http.StatusUnauthorized {
 				b.Fatalf("malformed key %q answered %d", k, code)
 			}
 		}
-		calls := store.gets.Load()
+		calls := fs.Gets.Load()
 		if calls != 0 {
 			b.Fatalf("%d malformed keys made %d store calls, want 0", len(keys), calls)
 		}
@@ -229,21 +254,21 @@ func BenchmarkStoreCallsUnknown(b *testing.B) {
 		}
 		addrs[i] = fmt.Sprintf("10.%d.%d.1:1234", i/256, i%256)
 	}
-	cfg := DefaultConfig()
+	cfg := testConfig()
 	requests := int64(nkeys * rounds)
 	span := time.Duration(requests) * step
-	lim := defaultUnknownKeyLimits
+	lim := ratelimit.DefaultUnknownKeyLimits
 	for _, c := range []struct {
 		name  string
 		addrs []string
 		bound float64
 	}{
-		{"one-address", nil, lim.burst + lim.rate*span.Seconds()},
-		{"10000-addresses", addrs, lim.instanceBurst + lim.instanceRate*span.Seconds()},
+		{"one-address", nil, lim.Burst + lim.Rate*span.Seconds()},
+		{"10000-addresses", addrs, lim.InstanceBurst + lim.InstanceRate*span.Seconds()},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			store := &testStore{KeyStore: memstore.New()}
-			roundRobin(b, cfg, store, keys, requests, step, cfg.NegativeTTL, int64(c.bound), c.addrs,
+			fs := &testkit.FaultyStore{Store: memstore.New()}
+			roundRobin(b, cfg, fs, keys, requests, step, cfg.NegativeTTL, int64(c.bound), c.addrs,
 				http.StatusUnauthorized, http.StatusTooManyRequests)
 		})
 	}
@@ -256,9 +281,9 @@ func BenchmarkStoreCallsColdKey(b *testing.B) {
 	const n = 200
 	b.ReportAllocs()
 	for b.Loop() {
-		store := &testStore{KeyStore: memstore.New(), release: make(chan struct{})}
-		key, _ := mintTestKey(b, store.KeyStore, "acme")
-		s := newScenario(b, DefaultConfig(), store)
+		fs := &testkit.FaultyStore{Store: memstore.New(), Release: make(chan struct{})}
+		key, _ := testkit.MintKey(b, fs.Store, "acme")
+		s := newScenario(b, testConfig(), fs)
 		var started, done sync.WaitGroup
 		codes := make(chan int, n)
 		started.Add(n)
@@ -266,13 +291,13 @@ func BenchmarkStoreCallsColdKey(b *testing.B) {
 			done.Go(func() {
 				w, r := newPerfWriter(), getRequest(key)
 				started.Done()
-				s.srv.ServeHTTP(w, r)
+				s.ServeHTTP(w, r)
 				codes <- w.code
 			})
 		}
 		started.Wait()
 		time.Sleep(20 * time.Millisecond) // let them reach the store call
-		close(store.release)
+		close(fs.Release)
 		done.Wait()
 		close(codes)
 		for c := range codes {
@@ -280,7 +305,7 @@ func BenchmarkStoreCallsColdKey(b *testing.B) {
 				b.Fatalf("a cold request answered %d", c)
 			}
 		}
-		calls := store.gets.Load()
+		calls := fs.Gets.Load()
 		if calls != 1 {
 			b.Fatalf("%d concurrent first requests for one key made %d store calls, want 1", n, calls)
 		}
