@@ -6,8 +6,9 @@
 #   ROUNDS=3 DURATION=5 SUITES=get-server bench/http.sh
 #
 # Suites (SUITES, default all three):
-#   get-server  GET / through bench/server: -mode auth is keygate.NewServer,
-#               the deployed handler (auth, router, limits, metering);
+#   get-server  GET / through bench/server: -mode auth is keygate.Handler on
+#               an apikey.Gate, the deployed handler (auth, router, limits,
+#               metering);
 #               -mode bare is the same route and response without any of it.
 #   get-mux     GET / through the package's test binary (TestBenchServe):
 #               one ServeMux with the package's own handlers, behind the

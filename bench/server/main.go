@@ -1,12 +1,12 @@
 // Command server is a benchmark-only HTTP server for bench/http.sh: it
-// serves GET / either through keygate's deployed handler (keygate.NewServer,
-// the auth middleware in front of the routes) or through the same route
-// without auth, so that wrk can measure what auth costs end to end. It is
+// serves GET / either through keygate's deployed handler (keygate.Handler
+// on an apikey.Gate: the auth middleware in front of the routes) or through
+// the same route without auth, so that wrk can measure what auth costs end to end. It is
 // never deployed: the Cloud Function has no way to turn auth off.
 //
 //	server -mode auth|bare [-addr 127.0.0.1:0]
 //
-// It keeps keys in a keygate.MemoryStore, mints one valid key, and prints
+// It keeps keys in a memstore.Store, mints one valid key, and prints
 // two lines on standard output, then serves until killed:
 //
 //	addr=127.0.0.1:PORT
@@ -29,10 +29,14 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/memstore"
+	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/logging"
 )
 
 func main() {
-	mode := flag.String("mode", "auth", "auth: keygate.NewServer; bare: the same route without auth")
+	mode := flag.String("mode", "auth", "auth: keygate.Handler on an apikey.Gate; bare: the same route without auth")
 	addr := flag.String("addr", "127.0.0.1:0", "listen address (loopback)")
 	flag.Parse()
 	if err := run(*mode, *addr); err != nil {
@@ -42,19 +46,26 @@ func main() {
 }
 
 func run(mode, addr string) error {
-	cfg := keygate.DefaultConfig()
-	store := memstore.New()
+	// The function's configuration with every variable at its default,
+	// its default scopes included.
+	cfg, err := keygate.LoadConfig(func(string) string { return "" })
+	if err != nil {
+		return err
+	}
+	mem := memstore.New()
 	key, k, err := store.Mint(cfg.Prefix, store.Key{Owner: "bench", Name: "bench key", CreatedAt: time.Now()})
 	if err != nil {
 		return err
 	}
-	if err := store.Create(context.Background(), k); err != nil {
+	if err := mem.Create(context.Background(), k); err != nil {
 		return err
 	}
 	var h http.Handler
 	switch mode {
 	case "auth":
-		h = keygate.NewServer(cfg, store, keygate.Options{Logger: logging.NewLogger(os.Stderr)})
+		g := apikey.New(cfg, mem, apikey.WithLogger(logging.NewLogger(os.Stderr)))
+		defer g.Close(context.Background())
+		h = keygate.Handler(g)
 	case "bare":
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /{$}", handleHello)

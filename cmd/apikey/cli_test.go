@@ -5,12 +5,17 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"net"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/store"
 )
 
 // These tests need no emulator: they use a fake store.
@@ -85,7 +90,7 @@ func runFake(t *testing.T, storeErr error, args ...string) (code int, stdout, st
 		stderr: &errb,
 		getenv: func(string) string { return "" },
 		now:    func() time.Time { return start },
-		open:   func(keygate.Config) keyStore { return st },
+		open:   func(apikey.Config) keyStore { return st },
 	}
 	code = c.main(args)
 	return code, out.String(), errb.String(), st
@@ -108,6 +113,57 @@ func TestStoreErrorIsOneLine(t *testing.T) {
 	}
 }
 
+// TestStoreTimeout checks that STORE_TIMEOUT bounds each call on the store
+// that run opens: against a server that accepts connections and never
+// answers, a read (show) and a write (create) each fail after about
+// STORE_TIMEOUT with one line, instead of hanging.
+func TestStoreTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	const timeout = 300 * time.Millisecond
+	// The Firestore client finds the emulator in the process's
+	// environment, not through getenv.
+	t.Setenv("FIRESTORE_EMULATOR_HOST", ln.Addr().String())
+	env := map[string]string{"FIRESTORE_EMULATOR_HOST": ln.Addr().String(), "STORE_TIMEOUT": timeout.String()}
+	for _, args := range [][]string{{"show", strings.Repeat("0", 64)}, {"create", "--owner", "a", "--force"}} {
+		var stdout, stderr bytes.Buffer
+		began := time.Now()
+		code := run(t.Context(), args, &stdout, &stderr, func(k string) string { return env[k] }, time.Now)
+		took := time.Since(began)
+		if code != 1 || stdout.Len() != 0 || !regexp.MustCompile(`^apikey: firestore: .*(DeadlineExceeded|deadline exceeded).*\n$`).MatchString(stderr.String()) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 1 and one line with the deadline", args, code, stdout.String(), stderr.String())
+		}
+		if took < timeout || took > timeout+5*time.Second {
+			t.Errorf("%v took %v, want about STORE_TIMEOUT, %v", args, took, timeout)
+		}
+	}
+}
+
 // TestValidationBeforeStore checks that bad values fail before any store
 // call.
 func TestValidationBeforeStore(t *testing.T) {
@@ -115,7 +171,8 @@ func TestValidationBeforeStore(t *testing.T) {
 		{"show", "nope"},
 		{"revoke", strings.Repeat("A", 64)},
 		{"delete", "kg_123"},
-		{"create", "--owner", "a", "--scopes", "x:y"},
+		{"create", "--owner", "a", "--scopes", "X:Y"},
+		{"create", "--owner", "a", "--scopes", "x::y"},
 		{"create", "--owner", "a", "--expires", "soon"},
 		{"create", "--owner", strings.Repeat("o", 129)},
 		{"list", "--owner", ""},
@@ -156,10 +213,26 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	_, stdout, _, _ := runFake(t, nil, "help", "create")
-	for _, want := range []string{"--owner owner\n", "--scopes list\n", "--expires duration\n", "--json\n", "bingo:check, usage:read, keys:manage", "KEY=$(apikey create --owner acme)", "default scopes bingo:check and usage:read"} {
+	for _, want := range []string{"--owner owner\n", "--scopes list\n", "--expires duration\n", "--json\n", "KEY=$(apikey create --owner acme)",
+		"each words of a-z 0-9 _ - . joined by ':', at most 64 bytes, at most 32 scopes; none: the key stores none and gets the application's default scopes, KEY_DEFAULT_SCOPES (for the bingo function: bingo:check,usage:read)\n",
+	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("help create lacks %q:\n%s", want, stdout)
 		}
+	}
+	// Scopes are the application's: the help gives their syntax and says
+	// where the defaults come from, with the bingo function's.
+	flat := strings.Join(strings.Fields(stdout), " ")
+	for _, want := range []string{"Scopes belong to the application", "any scope names",
+		"words of lowercase letters a-z, digits 0-9, '_', '-' and '.', each word starting with a letter or digit, joined by ':'; at most 64 bytes, and at most 32 scopes a key",
+		"Without --scopes the key stores none, and the application grants it its default scopes, KEY_DEFAULT_SCOPES (for the bingo function: bingo:check,usage:read)",
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("help create lacks %q:\n%s", want, stdout)
+		}
+	}
+	if _, stdout, _, _ := runFake(t, nil, "help"); !strings.Contains(strings.Join(strings.Fields(stdout), " "), "KEY_DEFAULT_SCOPES (the scopes a key stored without any grants") {
+		t.Errorf("usage does not explain KEY_DEFAULT_SCOPES:\n%s", stdout)
 	}
 }
 
@@ -196,12 +269,21 @@ func TestParseScopes(t *testing.T) {
 		{"  ", []string{}, ""},
 		{"bingo:check", []string{"bingo:check"}, ""},
 		{" keys:manage ,\tusage:read ", []string{"keys:manage", "usage:read"}, ""},
+		// Any well-formed name: scopes belong to the application.
+		{"bingo:play,billing,things:read", []string{"bingo:play", "billing", "things:read"}, ""},
+		{"1bingo:check,a.b-c_d:x:9", []string{"1bingo:check", "a.b-c_d:x:9"}, ""},
+		{strings.Repeat("s", 64), []string{strings.Repeat("s", 64)}, ""},
 		{"bingo:check,", nil, "empty item"},
 		{"bingo:check,bingo:check", nil, "listed twice"},
-		{"bingo", nil, "malformed"},
-		{"1bingo:check", nil, "malformed"},
-		{"bingo:check:x", nil, "malformed"},
-		{"bingo:play", nil, "unknown scope"},
+		{"Bingo", nil, "is not a scope name"},
+		{"bingo:", nil, "is not a scope name"},
+		{":check", nil, "is not a scope name"},
+		{"bingo::check", nil, "is not a scope name"},
+		{"bingo:-check", nil, "is not a scope name"},
+		{"bingo check", nil, "is not a scope name"},
+		{"bingo:chéck", nil, "is not a scope name"},
+		{strings.Repeat("s", 65), nil, "is not a scope name"},
+		{strings.Repeat("s,", 32) + "t", nil, "33 scopes: want at most 32"},
 	}
 	for _, tt := range tests {
 		got, err := parseScopes(tt.in)
@@ -249,10 +331,29 @@ func TestOneLineRedactsKeys(t *testing.T) {
 	if want := `bad value "[redacted API key]" second line`; got != want {
 		t.Errorf("oneLine = %q, want %q", got, want)
 	}
-	// A key pasted where a flag value belongs never comes back.
-	code, _, stderr, _ := runFake(t, nil, "create", "--owner", "a", "--scopes", key)
-	if code != 1 || strings.Contains(stderr, key) || !strings.Contains(stderr, "[redacted API key]") {
-		t.Errorf("exit %d, stderr %q", code, stderr)
+	// A key pasted where a flag value belongs never comes back, not even
+	// the part of it that the library's messages quote before cutting a
+	// long value short.
+	body := key[strings.IndexByte(key, '_')+1:]
+	for _, args := range [][]string{
+		{"create", "--owner", "a", "--scopes", key},
+		{"create", "--owner", "a", "--scopes", "bingo:check, " + key},
+		{"create", "--owner", "a", "--expires", key},
+		{"rotate", strings.Repeat("0", 64), "--grace", key},
+	} {
+		code, _, stderr, _ := runFake(t, nil, args...)
+		if code != 1 || !strings.Contains(stderr, "[redacted API key]") {
+			t.Errorf("%.50q: exit %d, stderr %q; want 1, the key redacted", args, code, stderr)
+		}
+		for i := 0; i+8 <= len(body); i++ {
+			if strings.Contains(stderr, body[i:i+8]) {
+				t.Errorf("%.50q: stderr %q shows part of the key", args, stderr)
+				break
+			}
+		}
+	}
+	if got, want := oneLine(`scope "my_Abcdefg"... is bad`), `scope "my_Abcdefg"... is bad`; got != want {
+		t.Errorf("oneLine = %q, want a short word left alone: %q", got, want)
 	}
 }
 

@@ -10,7 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/store"
 )
 
 // command is one subcommand. To add one, write its setup and append it to
@@ -56,9 +57,11 @@ func (c *cli) usage(w io.Writer) {
 	fmt.Fprint(w, "apikey manages keygate API keys in Firestore.\n\n")
 	c.shortUsage(w)
 	fmt.Fprint(w, `
-Configuration comes from the same environment variables as the function:
-GOOGLE_CLOUD_PROJECT, FIRESTORE_DATABASE, KEYS_COLLECTION, KEY_PREFIX and
-STORE_TIMEOUT (the deadline of each Firestore call). With
+Configuration comes from the same environment variables as the application:
+GOOGLE_CLOUD_PROJECT, FIRESTORE_DATABASE, KEYS_COLLECTION, KEY_PREFIX,
+STORE_TIMEOUT (the deadline of each Firestore call), DEFAULT_MAX_KEYS and the
+other DEFAULT_ limits, and KEY_DEFAULT_SCOPES (the scopes a key stored
+without any grants, which show and list display for such a key). With
 FIRESTORE_EMULATOR_HOST set, apikey uses the Firestore emulator, on project
 demo-keygate unless GOOGLE_CLOUD_PROJECT is set.
 
@@ -113,9 +116,15 @@ captures just the key. With --json, standard output gets one JSON object with
 id, key, owner, name, scopes, hint, created_at, expires_at (null: never),
 revoked_at and status, and standard error gets nothing.
 
-Scopes are a comma-separated list of known scopes: ` + strings.Join(keygate.KnownScopes, ", ") + `.
-Without --scopes the key gets an empty list, and the function then grants it
-the default scopes ` + strings.Join(keygate.DefaultScopes, " and ") + `.
+Scopes belong to the application, which decides what each one allows:
+--scopes takes a comma-separated list of any scope names, such as
+things:read,billing. A scope name is one or more words of lowercase letters
+a-z, digits 0-9, '_', '-' and '.', each word starting with a letter or digit,
+joined by ':'; at most ` + strconv.Itoa(store.MaxScopeLen) + ` bytes, and at most ` + strconv.Itoa(store.MaxScopes) + ` scopes a key. Without
+--scopes the key stores none, and the application grants it its default
+scopes, KEY_DEFAULT_SCOPES (for the bingo function: ` + bingoDefaultScopes + `).
+show and list display such a key with the KEY_DEFAULT_SCOPES of apikey's
+own environment: set it as the application does to see what the key grants.
 
 An owner may hold at most max_keys active keys (revoked and expired ones do
 not count): its plan's (see 'apikey help plan'), else DEFAULT_MAX_KEYS (100).
@@ -123,7 +132,8 @@ create refuses a key past that limit unless --force is given.`,
 	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
 		owner := fs.String("owner", "", "the `owner` (customer) of the key: 1 to 128 characters, no control or format characters (required)")
 		name := fs.String("name", "", "a `name` for the key: at most 100 characters, no control or format characters")
-		scopes := fs.String("scopes", "", "comma-separated `list` of scopes among "+strings.Join(keygate.KnownScopes, ",")+"; none means the function's defaults ("+strings.Join(keygate.DefaultScopes, ",")+")")
+		scopes := fs.String("scopes", "", "comma-separated `list` of scope names, each words of a-z 0-9 _ - . joined by ':', at most "+
+			strconv.Itoa(store.MaxScopeLen)+" bytes, at most "+strconv.Itoa(store.MaxScopes)+" scopes; none: the key stores none and gets the application's default scopes, KEY_DEFAULT_SCOPES (for the bingo function: "+bingoDefaultScopes+")")
 		expires := fs.String("expires", "", "the key's lifetime, a Go `duration` from 1s to 87600h, such as 720h (30 days); none means it never expires")
 		rateLimit := fs.Float64("rate", 0, "the key's rate limit, in requests per `second` on each instance, from 0.001 to 1000000; 0: DEFAULT_RATE_LIMIT")
 		burst := fs.Int("burst", 0, "the `requests` the key may make at once, at most 1000000 (with --rate; default: one second's worth)")
@@ -204,10 +214,10 @@ func (c *cli) create(a createArgs) error {
 		return err
 	}
 	if a.json {
-		return writeJSON(c.stdout, keygate.NewKeyView{Key: secret, KeyView: keygate.ViewOf(k, now)})
+		return writeJSON(c.stdout, apikey.NewKeyView{Key: secret, KeyView: c.view(k, now)})
 	}
 	fmt.Fprintln(c.stdout, secret)
-	writeDetails(c.stderr, k, now)
+	c.writeDetails(c.stderr, k, now)
 	fmt.Fprintln(c.stderr, "This key will not be shown again: store it safely now. It cannot be recovered.")
 	return nil
 }
@@ -249,9 +259,9 @@ func (c *cli) list(owner string, asJSON bool) error {
 	}
 	now := c.now()
 	if asJSON {
-		views := make([]keygate.KeyView, 0, len(keys))
+		views := make([]apikey.KeyView, 0, len(keys))
 		for _, k := range keys {
-			views = append(views, keygate.ViewOf(k, now))
+			views = append(views, c.view(k, now))
 		}
 		return writeJSON(c.stdout, views)
 	}
@@ -311,9 +321,9 @@ func (c *cli) show(id string, asJSON bool) error {
 	}
 	now := c.now()
 	if asJSON {
-		return writeJSON(c.stdout, keygate.ViewOf(k, now))
+		return writeJSON(c.stdout, c.view(k, now))
 	}
-	writeDetails(c.stdout, k, now)
+	c.writeDetails(c.stdout, k, now)
 	return nil
 }
 
@@ -363,12 +373,12 @@ func (c *cli) rotate(id, graceText string, asJSON bool) error {
 		return notFound(id, err)
 	}
 	if asJSON {
-		return writeJSON(c.stdout, keygate.RotatedKeyView{
-			NewKeyView: keygate.NewKeyView{Key: secret, KeyView: keygate.ViewOf(repl, now)},
-			Replaces:   keygate.ViewOf(old, now)})
+		return writeJSON(c.stdout, apikey.RotatedKeyView{
+			NewKeyView: apikey.NewKeyView{Key: secret, KeyView: c.view(repl, now)},
+			Replaces:   c.view(old, now)})
 	}
 	fmt.Fprintln(c.stdout, secret)
-	writeDetails(c.stderr, repl, now)
+	c.writeDetails(c.stderr, repl, now)
 	fmt.Fprintf(c.stderr, "Replaces key %s, which now expires at %s.\n", old.ID, formatTime(old.ExpiresAt))
 	fmt.Fprintln(c.stderr, "This key will not be shown again: store it safely now. It cannot be recovered.")
 	return nil
@@ -445,7 +455,7 @@ func (c *cli) keyUsage(id, fromText, toText string, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	v := keygate.UsageView{KeyID: id, Month: month, MonthTotal: total, From: from, To: to, Days: days}
+	v := apikey.UsageView{KeyID: id, Month: month, MonthTotal: total, From: from, To: to, Days: days}
 	if k.MonthlyQuota > 0 {
 		v.MonthlyQuota = &k.MonthlyQuota
 	}
@@ -500,7 +510,7 @@ func (c *cli) ownerUsage(owner, monthText string, asCSV bool) error {
 		if k.MonthlyQuota > 0 {
 			quota = strconv.FormatInt(k.MonthlyQuota, 10)
 		}
-		rows = append(rows, []string{k.ID, k.Hint, k.Name, k.Status(now), string(month), strconv.FormatInt(n, 10), quota})
+		rows = append(rows, []string{k.ID, k.Hint, k.Name, string(k.Status(now)), string(month), strconv.FormatInt(n, 10), quota})
 	}
 	total, err := usage.OwnerMonthlyUsage(c.ctx, owner, month)
 	if err != nil {

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/memstore"
+	"github.com/keygate/keygate/apikey/store"
 )
 
 // pagingStore is a memory store that records the limit of every
@@ -22,7 +24,7 @@ type pagingStore struct {
 
 func (s *pagingStore) ListByOwner(ctx context.Context, owner string, after *store.PagePosition, limit int) (store.KeyPage, error) {
 	s.limits = append(s.limits, limit)
-	return s.MemoryStore.ListByOwner(ctx, owner, after, limit)
+	return s.Store.ListByOwner(ctx, owner, after, limit)
 }
 
 func (s *pagingStore) Close() error { return nil }
@@ -31,7 +33,7 @@ func (s *pagingStore) Close() error { return nil }
 // keys, newest first, read listPageSize at a time, as table and as JSON.
 func TestListPagesThroughAllKeys(t *testing.T) {
 	n := 2*listPageSize + 50
-	st := &pagingStore{MemoryStore: memstore.New()}
+	st := &pagingStore{Store: memstore.New()}
 	var want []string
 	for i := range n {
 		_, k, err := store.Mint("kg", store.Key{Owner: "acme", Name: fmt.Sprint("k", i),
@@ -59,7 +61,7 @@ func TestListPagesThroughAllKeys(t *testing.T) {
 		st.limits = nil
 		var out, errb bytes.Buffer
 		c := &cli{ctx: t.Context(), stdout: &out, stderr: &errb, getenv: func(string) string { return "" },
-			now: func() time.Time { return start }, open: func(keygate.Config) keyStore { return st }}
+			now: func() time.Time { return start }, open: func(apikey.Config) keyStore { return st }}
 		if code := c.main(args); code != 0 {
 			t.Fatalf("apikey %v = exit %d: %s", args, code, errb.String())
 		}
@@ -70,7 +72,7 @@ func TestListPagesThroughAllKeys(t *testing.T) {
 		return out.String()
 	}
 
-	var views []keygate.KeyView
+	var views []apikey.KeyView
 	if err := json.Unmarshal([]byte(run("list", "--owner", "acme", "--json")), &views); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 // Command apikey is the operator CLI of keygate: it mints, lists, shows,
-// revokes and deletes the API keys that the Cloud Function checks, in the
-// same Firestore collection the function reads.
+// rotates, revokes and deletes the API keys that an apikey.Gate (such as the
+// bingo Cloud Function's) checks, in the same Firestore collection the Gate
+// reads, and shows their usage and sets their owners' plans.
 //
 // Usage:
 //
@@ -22,11 +23,17 @@
 // captures just the key. It is the only time the key is ever shown: only its
 // SHA-256 (the key ID) and a short hint are stored.
 //
-// apikey reads the same environment variables as the function
-// (GOOGLE_CLOUD_PROJECT, FIRESTORE_DATABASE, KEYS_COLLECTION, KEY_PREFIX,
-// STORE_TIMEOUT, ...). With FIRESTORE_EMULATOR_HOST set it talks to the
+// apikey reads the same environment variables as the library's
+// apikey.LoadConfig, which the function reads too (GOOGLE_CLOUD_PROJECT,
+// FIRESTORE_DATABASE, KEYS_COLLECTION, KEY_PREFIX, STORE_TIMEOUT,
+// KEY_DEFAULT_SCOPES, ...). With FIRESTORE_EMULATOR_HOST set it talks to the
 // Firestore emulator, on project demo-keygate unless GOOGLE_CLOUD_PROJECT is
 // set.
+//
+// It depends on the library alone, not on the bingo function, so that
+// library users get it with
+//
+//	go install github.com/keygate/keygate/cmd/apikey@latest
 //
 // Exit status: 0 on success; 1 on a failure, with one line
 // "apikey: <message>" on standard error; 2 on a usage error (unknown command
@@ -46,7 +53,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/firestorestore"
+	"github.com/keygate/keygate/apikey/store"
 )
 
 // main runs the command line with the process's environment and clock.
@@ -68,9 +77,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		stderr: stderr,
 		getenv: getenv,
 		now:    now,
-		open:   func(cfg keygate.Config) keyStore { return firestorestore.New(cfg) },
+		open:   openFirestore,
 	}
 	return c.main(args)
+}
+
+// openFirestore returns the Firestore store cfg names, with every call
+// bounded by STORE_TIMEOUT (cfg.StoreTimeout) through store.WithTimeout,
+// the one layer that puts deadlines on store calls. It does not connect.
+func openFirestore(cfg apikey.Config) keyStore {
+	fs := firestorestore.New(cfg.Firestore())
+	return closingStore{store.WithTimeout(fs, cfg.StoreTimeout), fs}
+}
+
+// closingStore is a store with deadlines, closed through the store under
+// them.
+type closingStore struct {
+	store.Store
+	io.Closer
 }
 
 // keyStore is the store the commands use: a KeyStore and PlanStore that
@@ -90,9 +114,9 @@ type cli struct {
 	getenv func(string) string
 	now    func() time.Time
 	// open returns the store for a configuration; it must not connect.
-	open func(keygate.Config) keyStore
+	open func(apikey.Config) keyStore
 
-	cfg *keygate.Config
+	cfg *apikey.Config
 	st  keyStore
 }
 
@@ -180,11 +204,11 @@ func (c *cli) report(err error) int {
 
 // config returns the configuration, reading it from the environment the
 // first time.
-func (c *cli) config() (keygate.Config, error) {
+func (c *cli) config() (apikey.Config, error) {
 	if c.cfg == nil {
-		cfg, err := keygate.LoadConfig(c.getenv)
+		cfg, err := apikey.LoadConfig(c.getenv)
 		if err != nil {
-			return keygate.Config{}, err
+			return apikey.Config{}, err
 		}
 		c.cfg = &cfg
 	}
@@ -257,10 +281,16 @@ func isSet(fs *flag.FlagSet, name string) bool {
 // keyLike matches anything shaped like an API key of any prefix.
 var keyLike = regexp.MustCompile(`[a-z0-9]{1,16}_[0-9A-Za-z]{40,}`)
 
+// cutKeyLike matches the start of something shaped like an API key where
+// the library's messages cut a quoted value short (problem.QuoteShort ends
+// it with `"...`): most of a key's body, which must not be shown either.
+var cutKeyLike = regexp.MustCompile(`[a-z0-9]{1,16}_[0-9A-Za-z]{8,}"\.\.\.`)
+
 // oneLine makes msg a single line, and redacts anything in it that looks like
-// an API key (someone may paste a key where an ID or a value belongs): error
-// messages must never show a key.
+// an API key, whole or cut short (someone may paste a key where an ID or a
+// value belongs): error messages must never show a key.
 func oneLine(msg string) string {
 	msg = keyLike.ReplaceAllString(msg, "[redacted API key]")
+	msg = cutKeyLike.ReplaceAllString(msg, `[redacted API key]"...`)
 	return strings.Join(strings.Fields(msg), " ")
 }

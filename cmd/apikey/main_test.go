@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/firestorestore"
+	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/emulator"
 )
 
@@ -63,10 +66,17 @@ func newHarness(t *testing.T) *harness {
 			"GOOGLE_CLOUD_PROJECT":    project,
 			// Generous, so that a slow first emulator call cannot flake.
 			"STORE_TIMEOUT": "30s",
+			// As the bingo function's operator sets it, so that show and
+			// list display what a key without scopes grants.
+			"KEY_DEFAULT_SCOPES": bingoDefaults,
 		},
 		clock: &clock{t: start, step: time.Second},
 	}
 }
+
+// bingoDefaults are the bingo function's default scopes (package keygate's
+// DefaultScopes), which apikey cannot import.
+const bingoDefaults = "bingo:check,usage:read"
 
 // result is what one run printed and returned.
 type result struct {
@@ -132,11 +142,11 @@ func (h *harness) listJSON(owner string) []keyJSON {
 // none.
 func (h *harness) document(id string) map[string]any {
 	h.t.Helper()
-	cfg, err := keygate.LoadConfig(h.getenv)
+	cfg, err := apikey.LoadConfig(h.getenv)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	st := firestorestore.New(cfg)
+	st := firestorestore.New(cfg.Firestore())
 	defer st.Close()
 	client, err := st.Client(h.t.Context())
 	if err != nil {
@@ -155,8 +165,8 @@ func (h *harness) document(id string) map[string]any {
 // keyJSON and createdJSON are what show, list and create print: the
 // package's key views.
 type (
-	keyJSON     = keygate.KeyView
-	createdJSON = keygate.NewKeyView
+	keyJSON     = apikey.KeyView
+	createdJSON = apikey.NewKeyView
 )
 
 // stringsIn returns every string in a decoded document, however nested.
@@ -208,11 +218,36 @@ func TestCreate(t *testing.T) {
 		wantName    string
 		wantScopes  []string
 		wantExpires time.Duration // 0: never
+		// unsetDefaults runs without KEY_DEFAULT_SCOPES.
+		unsetDefaults bool
+		// wantScopesLine is the scopes line of the plain details; "" for
+		// the scopes joined.
+		wantScopesLine string
 	}{
 		{
-			name:       "plain minimal",
-			args:       []string{"--owner", "acme"},
-			wantScopes: keygate.DefaultScopes, // stored as none; shown as granted
+			name:           "plain minimal",
+			args:           []string{"--owner", "acme"},
+			wantScopes:     strings.Split(bingoDefaults, ","), // stored as none; shown as granted
+			wantScopesLine: "(none: it gets the default scopes, KEY_DEFAULT_SCOPES=bingo:check,usage:read)",
+		},
+		{
+			name:           "plain minimal without KEY_DEFAULT_SCOPES",
+			args:           []string{"--owner", "acme"},
+			unsetDefaults:  true,
+			wantScopes:     []string{}, // stored as none; the defaults are unknown here
+			wantScopesLine: "(none: it gets the application's default scopes, KEY_DEFAULT_SCOPES, unset here; for the bingo function: bingo:check,usage:read)",
+		},
+		{
+			name:          "json minimal without KEY_DEFAULT_SCOPES",
+			args:          []string{"--owner", "acme"},
+			json:          true,
+			unsetDefaults: true,
+			wantScopes:    []string{},
+		},
+		{
+			name:       "plain, any well-formed scopes",
+			args:       []string{"--owner", "acme", "--scopes", "things:read,billing,a.b-c_d:x:9"},
+			wantScopes: []string{"things:read", "billing", "a.b-c_d:x:9"},
 		},
 		{
 			name:        "plain full",
@@ -225,7 +260,7 @@ func TestCreate(t *testing.T) {
 			name:       "json minimal",
 			args:       []string{"--owner", "acme"},
 			json:       true,
-			wantScopes: keygate.DefaultScopes, // stored as none; shown as granted
+			wantScopes: strings.Split(bingoDefaults, ","), // stored as none; shown as granted
 		},
 		{
 			name:        "json full, flags with =",
@@ -240,6 +275,9 @@ func TestCreate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t)
+			if tt.unsetDefaults {
+				delete(h.env, "KEY_DEFAULT_SCOPES")
+			}
 			args := append([]string{"create"}, tt.args...)
 			if tt.json {
 				args = append(args, "--json")
@@ -266,6 +304,9 @@ func TestCreate(t *testing.T) {
 						t.Errorf("JSON lacks %q: %s", f, r.stdout)
 					}
 				}
+				if sc, ok := raw["scopes"].([]any); !ok || len(sc) != len(tt.wantScopes) {
+					t.Errorf("scopes = %#v, want a list of %d, never null", raw["scopes"], len(tt.wantScopes))
+				}
 				if tt.wantExpires == 0 && raw["expires_at"] != nil {
 					t.Errorf("expires_at = %v, want null", raw["expires_at"])
 				}
@@ -284,6 +325,13 @@ func TestCreate(t *testing.T) {
 				}
 				if !strings.HasSuffix(r.stderr, "This key will not be shown again: store it safely now. It cannot be recovered.\n") {
 					t.Errorf("stderr lacks the reminder:\n%s", r.stderr)
+				}
+				scopesLine := tt.wantScopesLine
+				if scopesLine == "" {
+					scopesLine = strings.Join(tt.wantScopes, ",")
+				}
+				if !strings.Contains(r.stderr, "\nscopes:   "+scopesLine+"\n") {
+					t.Errorf("stderr lacks the scopes line %q:\n%s", scopesLine, r.stderr)
 				}
 			}
 			key := got.Key
@@ -329,6 +377,13 @@ func TestCreate(t *testing.T) {
 			}
 			if doc["owner"] != owner || doc["hint"] != keyformat.Hint(key) {
 				t.Errorf("document = %v", doc)
+			}
+			// Without --scopes the key stores none: the application's
+			// defaults, whatever they are when it is used, apply.
+			stored, _ := doc["scopes"].([]any)
+			if explicit := slices.ContainsFunc(tt.args, func(a string) bool { return strings.HasPrefix(a, "--scopes") }); !explicit && len(stored) != 0 ||
+				explicit && len(stored) != len(tt.wantScopes) {
+				t.Errorf("stored scopes = %v, want %d", doc["scopes"], len(tt.wantScopes))
 			}
 			for _, s := range stringsIn(doc) {
 				checkNoSecret(t, "document field", s, key)
@@ -573,9 +628,11 @@ func TestErrors(t *testing.T) {
 		{"other prefix key given as ID", []string{"show", "zz" + key[2:]}, nil, 1, "apikey: invalid key ID: want 64 lowercase hex digits, as printed by create and list\n", ""},
 
 		// Bad scopes.
-		{"unknown scope", []string{"create", "--owner", "a", "--scopes", "bingo:check,bingo:admin"}, nil, 1, `apikey: unknown scope "bingo:admin"; known scopes: bingo:check, usage:read, keys:manage` + "\n", ""},
-		{"malformed scope", []string{"create", "--owner", "a", "--scopes", "Bingo"}, nil, 1, "", `^apikey: malformed scope "Bingo": .*known scopes: bingo:check, usage:read, keys:manage\n$`},
-		{"scope with inner space", []string{"create", "--owner", "a", "--scopes", "bingo: check"}, nil, 1, "", `^apikey: malformed scope "bingo: check"`},
+		{"malformed scope", []string{"create", "--owner", "a", "--scopes", "Bingo"}, nil, 1,
+			`apikey: scope "Bingo" is not a scope name: want words of a-z, 0-9, '_', '-' and '.' joined by ':', at most 64 bytes, such as things:read` + "\n", ""},
+		{"scope with inner space", []string{"create", "--owner", "a", "--scopes", "bingo: check"}, nil, 1, "", `^apikey: scope "bingo: check" is not a scope name`},
+		{"long scope", []string{"create", "--owner", "a", "--scopes", strings.Repeat("s", 65)}, nil, 1, "", `^apikey: scope "s{40}"\.\.\. is not a scope name: .*at most 64 bytes`},
+		{"too many scopes", []string{"create", "--owner", "a", "--scopes", strings.Repeat("s,", 32) + "t"}, nil, 1, "apikey: 33 scopes: want at most 32\n", ""},
 		{"duplicate scope", []string{"create", "--owner", "a", "--scopes", "usage:read, usage:read"}, nil, 1, `apikey: scope "usage:read" is listed twice` + "\n", ""},
 		{"empty scope item", []string{"create", "--owner", "a", "--scopes", "usage:read,,bingo:check"}, nil, 1, "", `^apikey: --scopes "usage:read,,bingo:check" has an empty item`},
 
@@ -711,16 +768,15 @@ func TestUsage(t *testing.T) {
 	if a.RateLimit != 5 || a.Burst != 10 || a.MonthlyQuota != 1000 {
 		t.Errorf("create limits = %+v", a)
 	}
-	store := firestorestore.New(keygate.Config{Project: h.env["GOOGLE_CLOUD_PROJECT"], Database: "(default)",
-		Collection: "api_keys", StoreTimeout: 30 * time.Second})
-	defer store.Close()
-	if err := store.AddUsage(t.Context(), "test", 1, []store.UsageCount{
+	fs := firestorestore.New(firestorestore.Config{Project: h.env["GOOGLE_CLOUD_PROJECT"], Database: "(default)", Collection: "api_keys"})
+	defer fs.Close()
+	if err := fs.AddUsage(t.Context(), "test", 1, []store.UsageCount{
 		{KeyID: a.ID, Owner: "acme", Day: "2030-01-01", Requests: 5}, {KeyID: a.ID, Owner: "acme", Day: "2030-01-02", Requests: 7},
 		{KeyID: b.ID, Owner: "acme", Day: "2030-01-02", Requests: 1}, {KeyID: a.ID, Owner: "acme", Day: "2029-12-31", Requests: 100},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var v keygate.UsageView
+	var v apikey.UsageView
 	if err := json.Unmarshal([]byte(h.ok("usage", a.ID, "--json").stdout), &v); err != nil {
 		t.Fatal(err)
 	}
@@ -778,16 +834,15 @@ func TestOwnerUsageTotal(t *testing.T) {
 	a := h.createJSON("--owner", "acme", "--name", "a")
 	gone := h.createJSON("--owner", "acme", "--name", "gone")
 	other := h.createJSON("--owner", "globex", "--name", "g")
-	store := firestorestore.New(keygate.Config{Project: h.env["GOOGLE_CLOUD_PROJECT"], Database: "(default)",
-		Collection: "api_keys", StoreTimeout: 30 * time.Second})
-	defer store.Close()
+	fs := firestorestore.New(firestorestore.Config{Project: h.env["GOOGLE_CLOUD_PROJECT"], Database: "(default)", Collection: "api_keys"})
+	defer fs.Close()
 	batches := [][]store.UsageCount{
 		{{KeyID: a.ID, Owner: "acme", Day: "2030-01-01", Requests: 5}, {KeyID: gone.ID, Owner: "acme", Day: "2030-01-01", Requests: 30},
 			{KeyID: other.ID, Owner: "globex", Day: "2030-01-01", Requests: 1000}},
 		{{KeyID: a.ID, Day: "2030-01-02", Requests: 2}}, // no owner: an older meter
 	}
 	for i, b := range batches {
-		if err := store.AddUsage(t.Context(), "test", int64(i+1), b); err != nil {
+		if err := fs.AddUsage(t.Context(), "test", int64(i+1), b); err != nil {
 			t.Fatal(err)
 		}
 	}

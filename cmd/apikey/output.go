@@ -8,8 +8,38 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/store"
 )
+
+// bingoDefaultScopes are the default scopes of the bingo function (package
+// keygate's DefaultScopes), named in the help and output about keys without
+// scopes as an example; apikey does not import the function to learn them.
+const bingoDefaultScopes = "bingo:check,usage:read"
+
+// defaultScopes are the scopes the configuration says a key stored without
+// any grants (KEY_DEFAULT_SCOPES): never nil, so that a view shows [] rather
+// than null when the variable is unset.
+func (c *cli) defaultScopes() []string {
+	if c.cfg == nil || c.cfg.DefaultScopes == nil {
+		return []string{}
+	}
+	return c.cfg.DefaultScopes
+}
+
+// view is the view of k at now, as the keys API shows it: a key stored
+// without scopes shows the default scopes.
+func (c *cli) view(k store.Key, now time.Time) apikey.KeyView {
+	return apikey.ViewOf(k, now, c.defaultScopes())
+}
+
+// noScopesText is what the details say of a key stored without scopes.
+func (c *cli) noScopesText() string {
+	if d := c.defaultScopes(); len(d) > 0 {
+		return "(none: it gets the default scopes, KEY_DEFAULT_SCOPES=" + clean(strings.Join(d, ",")) + ")"
+	}
+	return "(none: it gets the application's default scopes, KEY_DEFAULT_SCOPES, unset here; for the bingo function: " + bingoDefaultScopes + ")"
+}
 
 // writeJSON writes v to w as indented JSON.
 func writeJSON(w io.Writer, v any) error {
@@ -20,7 +50,7 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // writeDetails writes k as labelled lines, for create (on stderr) and show.
-func writeDetails(w io.Writer, k store.Key, now time.Time) {
+func (c *cli) writeDetails(w io.Writer, k store.Key, now time.Time) {
 	revoked := "-"
 	if !k.RevokedAt.IsZero() {
 		revoked = formatTime(k.RevokedAt)
@@ -28,7 +58,7 @@ func writeDetails(w io.Writer, k store.Key, now time.Time) {
 	fmt.Fprintf(w, "id:       %s\n", clean(k.ID))
 	fmt.Fprintf(w, "owner:    %s\n", clean(k.Owner))
 	fmt.Fprintf(w, "name:     %s\n", orDash(clean(k.Name)))
-	fmt.Fprintf(w, "scopes:   %s\n", scopeText(k.Scopes, "(none: the function grants the defaults "+strings.Join(keygate.DefaultScopes, ",")+")"))
+	fmt.Fprintf(w, "scopes:   %s\n", scopeText(k.Scopes, c.noScopesText()))
 	fmt.Fprintf(w, "hint:     %s\n", clean(k.Hint))
 	fmt.Fprintf(w, "created:  %s\n", formatTime(k.CreatedAt))
 	fmt.Fprintf(w, "expires:  %s\n", orNever(k.ExpiresAt))
@@ -69,7 +99,7 @@ func scopeText(scopes []string, none string) string {
 	return clean(strings.Join(scopes, ","))
 }
 
-// clean replaces hidden characters (keygate.IsHidden) in a stored string
+// clean replaces hidden characters (store.IsHidden) in a stored string
 // with U+FFFD before it is printed as text, so that a document written by
 // other means cannot break the table, send escape sequences to the terminal
 // or reorder what is shown.

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey/store"
 )
 
 var planCommand = &command{
@@ -38,8 +38,8 @@ every default.
                       owner's usage documents, under the plan's, stay.
 
 max_keys is enforced when keys are created (create, POST /v1/keys). The
-plan's rate, burst and quota are stored but not yet applied to requests:
-keys' own limits and the defaults still apply there.`,
+plan's rate, burst and quota apply to requests, to all the owner's keys
+together; a key's own limits can only be tighter.`,
 	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
 		rate := fs.Float64("rate", 0, "set: requests per `second` on each instance, 0.001 to 1000000; 0: DEFAULT_RATE_LIMIT")
 		burst := fs.Int("burst", 0, "set: the `requests` at once, at most 1000000; 0: DEFAULT_BURST (or one second's worth of the plan's rate)")
@@ -133,14 +133,14 @@ func (p planInfo) source(field, variable string) string {
 
 // planSet merges the given limits into the owner's plan and stores it.
 func (c *cli) planSet(owner string, f planFlags, asJSON bool) error {
-	if err := checkOwnerArg(owner); err != nil {
+	// The owner and the flags, checked before any store call as the plan
+	// they make alone; a *store.LimitError's Field is the flag's name.
+	given := store.Plan{Owner: owner, RateLimit: f.rate, Burst: f.burst, MonthlyQuota: f.quota, MaxKeys: f.maxKeys}
+	if err := store.ValidatePlan(given); err != nil {
+		if _, ok := errors.AsType[*store.LimitError](err); ok {
+			return fmt.Errorf("--%w", err)
+		}
 		return err
-	}
-	if err := store.ValidateLimits(f.rate, f.burst, f.quota); err != nil {
-		return fmt.Errorf("--%w", err)
-	}
-	if err := store.ValidateMaxKeys(f.maxKeys); err != nil {
-		return fmt.Errorf("--%w", err)
 	}
 	info, err := c.plan(owner)
 	if err != nil {
@@ -206,7 +206,7 @@ func (c *cli) planClear(owner string) error {
 	return nil
 }
 
-// checkOwnerArg checks the OWNER argument as keygate.ValidateOwner does.
+// checkOwnerArg checks the OWNER argument with store.ValidateOwner.
 func checkOwnerArg(s string) error {
 	if err := store.ValidateOwner(s); err != nil {
 		return fmt.Errorf("owner %w", err)

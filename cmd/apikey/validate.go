@@ -3,32 +3,30 @@ package main
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
-	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/store"
 )
 
-// scopePattern is the form of a scope: resource:action.
-var scopePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$`)
+// The flags are checked by the library's validators, the same the keys API
+// uses (package store); these functions only split the flags' text and name
+// the flag in the message.
 
-// parseScopes parses the value of --scopes: a comma-separated list of known
-// scopes, without duplicates, with the whitespace around each trimmed. An
-// empty value is an empty list, never nil.
+// parseScopes parses the value of --scopes: a comma-separated list of scope
+// names, with the whitespace around each trimmed, checked by
+// store.ValidateScopes. Scopes belong to the application, so any
+// well-formed name is accepted. An empty value is an empty list, never nil.
 func parseScopes(s string) ([]string, error) {
 	scopes := []string{}
 	if strings.TrimSpace(s) == "" {
 		return scopes, nil
 	}
-	known := strings.Join(keygate.KnownScopes, ", ")
 	for item := range strings.SplitSeq(s, ",") {
 		item = strings.TrimSpace(item)
-		switch {
-		case item == "":
-			return nil, fmt.Errorf("--scopes %q has an empty item; known scopes: %s", s, known)
-		case !scopePattern.MatchString(item):
-			return nil, fmt.Errorf("malformed scope %q: want resource:action in lowercase letters, digits and '_'; known scopes: %s", item, known)
+		if item == "" {
+			return nil, fmt.Errorf("--scopes %q has an empty item", s)
 		}
 		scopes = append(scopes, item)
 	}
@@ -39,7 +37,7 @@ func parseScopes(s string) ([]string, error) {
 }
 
 // parseExpires parses the value of --expires: empty for never (0), else a
-// lifetime as the API's expires_in takes it (keygate.ParseLifetime).
+// lifetime as the API's expires_in takes it (store.ParseLifetime).
 func parseExpires(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
@@ -51,7 +49,8 @@ func parseExpires(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// parseGrace parses the value of --grace as the API's grace.
+// parseGrace parses the value of --grace as the API's grace
+// (store.ParseGrace).
 func parseGrace(s string) (time.Duration, error) {
 	d, err := store.ParseGrace(s)
 	if err != nil {
@@ -60,19 +59,21 @@ func parseGrace(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// checkLimits checks --rate, --burst and --quota with the function's bounds;
-// the flags have the names keygate.LimitError gives the fields.
+// checkLimits checks --rate, --burst and --quota with store.ValidateLimits;
+// the flags have the names store.LimitError gives the fields.
 func checkLimits(rate float64, burst int, quota int64) error {
 	if err := store.ValidateLimits(rate, burst, quota); err != nil {
 		return fmt.Errorf("--%w", err)
 	}
 	if burst > 0 && rate == 0 {
-		return errors.New("--burst needs --rate") // else the burst would be ignored
+		// A key's burst applies to its own rate only (Key.EffectiveBurst):
+		// without one it would be stored and ignored.
+		return errors.New("--burst needs --rate")
 	}
 	return nil
 }
 
-// checkOwner checks the value of --owner as keygate.ValidateOwner does.
+// checkOwner checks the value of --owner with store.ValidateOwner.
 func checkOwner(s string) error {
 	if err := store.ValidateOwner(s); err != nil {
 		return fmt.Errorf("--owner %w", err)
@@ -80,7 +81,8 @@ func checkOwner(s string) error {
 	return nil
 }
 
-// checkName checks the value of --name, as the function checks names.
+// checkName checks the value of --name with store.ValidateName, as the API
+// checks names.
 func checkName(s string) error {
 	if err := store.ValidateName(s); err != nil {
 		return fmt.Errorf("--name %w", err)

@@ -35,6 +35,8 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey/memstore"
+	"github.com/keygate/keygate/apikey/store"
 )
 
 func main() {
@@ -89,15 +91,15 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 	base := scheme + "://" + net.JoinHostPort(displayHost(host), port)
 
 	if getenv("FIRESTORE_EMULATOR_HOST") == "" && getenv("GOOGLE_CLOUD_PROJECT") == "" {
-		store := memstore.New()
+		mem := memstore.New()
 		key, k, err := store.Mint(cfg.Prefix, store.Key{Owner: "demo", Name: "demo key", CreatedAt: time.Now()})
 		if err != nil {
 			return err
 		}
-		if err := store.Create(context.Background(), k); err != nil {
+		if err := mem.Create(context.Background(), k); err != nil {
 			return err
 		}
-		keygate.UseKeyStore(store)
+		keygate.UseKeyStore(mem)
 		curlCA := ""
 		if scheme == "https" {
 			curlCA = "--cacert " + *certFile + " "

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/emulator"
 )
 
@@ -302,6 +303,17 @@ func TestCLIToFunctionOnEmulator(t *testing.T) {
 			t.Fatalf("revoked key = %d %s, want 200 until KEY_CACHE_TTL passes, then 401", code, body)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestCLINamesTheFunctionDefaults checks that what the CLI says a key
+// created without --scopes grants the bingo function is the function's
+// DefaultScopes: the CLI does not import the function, so it names them
+// itself.
+func TestCLINamesTheFunctionDefaults(t *testing.T) {
+	help := strings.Join(strings.Fields(string(apikey(t, cleanEnv(), "help", "create"))), " ")
+	if want := "(for the bingo function: " + keygate.DefaultScopes + ")"; !strings.Contains(help, want) {
+		t.Errorf("apikey help create lacks %q:\n%s", want, help)
 	}
 }
 
