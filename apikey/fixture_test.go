@@ -45,8 +45,16 @@ func testConfig(change ...func(*Config)) Config {
 // emulatorConfig is testConfig with a store timeout long enough for the
 // emulator's first calls, on a cold JVM.
 func emulatorConfig(change ...func(*Config)) Config {
-	return testConfig(append([]func(*Config){func(c *Config) { c.StoreTimeout = 20 * time.Second }}, change...)...)
+	return testConfig(append([]func(*Config){slowStore}, change...)...)
 }
+
+// slowStore gives the store calls of a test on the emulator, with the fake
+// clock, the time the emulator's first calls take on a cold JVM.
+func slowStore(c *Config) { c.StoreTimeout = 20 * time.Second }
+
+// flushByHand makes the meter's flush interval an hour, so that the tests
+// flush when they choose (s.meter.Flush).
+func flushByHand(c *Config) { c.FlushInterval = time.Hour }
 
 // server is a Gate and its routes on a FaultyStore, with a clock and a log
 // buffer.

@@ -23,9 +23,6 @@ func newKeysServer(t *testing.T) *server {
 	return newServer(t, testkit.EmulatorStore(t), slowStore)
 }
 
-// slowStore gives the store the emulator's timeout (see emulatorConfig).
-func slowStore(c *Config) { c.StoreTimeout = 20 * time.Second }
-
 // forEachKeysServer runs f on a server over each store (testkit.Stores).
 func forEachKeysServer(t *testing.T, f func(t *testing.T, s *server)) {
 	testkit.ForEachStore(t, func(t *testing.T, st store.Store) { f(t, newServer(t, st, slowStore)) })

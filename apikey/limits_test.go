@@ -18,14 +18,6 @@ import (
 // The rate limits and monthly quotas that Protect enforces per request, and
 // the usage endpoint that reports them.
 
-// flushByHand makes the meter's flush interval an hour, so that the tests
-// flush when they choose (s.meter.Flush).
-func flushByHand(c *Config) { c.FlushInterval = time.Hour }
-
-// slowStore gives the store calls of a test on the emulator, with a fake
-// clock, the time the emulator's first calls take on a cold JVM.
-func slowStore(c *Config) { c.StoreTimeout = 20 * time.Second }
-
 func TestRateLimit(t *testing.T) {
 	s := newServer(t, nil, flushByHand)
 	key, _ := s.mint(t, "acme", func(k *store.Key) { k.RateLimit, k.Burst = 2, 3 })

@@ -2,7 +2,6 @@ package apikey
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
@@ -309,51 +307,4 @@ func TestKeyQuotaReadBatched(t *testing.T) {
 	if got, want := counts(), [3]int64{1, 1, 1}; got != want {
 		t.Errorf("after KEY_CACHE_TTL: %v, want %v", got, want)
 	}
-}
-
-// Store contracts: KeyReader and OwnerReader, on every store, with no Gate.
-// They belong to the store contract suite (apikey/storetest), and are here
-// until it exists.
-
-// TestReadOwner checks OwnerReader on both stores against GetPlan and
-// OwnerMonthlyUsage.
-func TestReadOwner(t *testing.T) {
-	testkit.ForEachStore(t, func(t *testing.T, st store.Store) {
-		ctx := context.Background()
-		if p, found, n, err := st.ReadOwner(ctx, "acme", "2026-11"); err != nil || found || n != 0 || p.Owner != "acme" {
-			t.Errorf("no plan, no usage = %+v, %v, %d, %v", p, found, n, err)
-		}
-		setPlan(t, st, store.Plan{Owner: "acme", MonthlyQuota: 30, MaxKeys: 7})
-		if err := st.AddUsage(ctx, "i", 1, []store.UsageCount{{KeyID: "k", Owner: "acme", Day: "2026-11-27", Requests: 4}}); err != nil {
-			t.Fatal(err)
-		}
-		p, found, n, err := st.ReadOwner(ctx, "acme", "2026-11")
-		if err != nil || !found || n != 4 || p.MonthlyQuota != 30 || p.MaxKeys != 7 {
-			t.Errorf("ReadOwner = %+v, %v, %d, %v; want the plan and 4", p, found, n, err)
-		}
-		if _, _, _, err := st.ReadOwner(ctx, "acme/eu", "2026-11"); !errors.Is(err, store.ErrInvalidOwner) {
-			t.Errorf("invalid owner = %v, want ErrInvalidOwner", err)
-		}
-	})
-}
-
-// TestReadKey checks KeyReader on both stores.
-func TestReadKey(t *testing.T) {
-	testkit.ForEachStore(t, func(t *testing.T, st store.Store) {
-		ctx := context.Background()
-		_, k := testkit.MintKey(t, st, "acme", func(k *store.Key) { k.MonthlyQuota = 9 })
-		if err := st.AddUsage(ctx, "i", 1, []store.UsageCount{{KeyID: k.ID, Owner: "acme", Day: "2026-11-27", Requests: 4}}); err != nil {
-			t.Fatal(err)
-		}
-		got, n, err := st.ReadKey(ctx, k.ID, "2026-11")
-		if err != nil || got.ID != k.ID || got.MonthlyQuota != 9 || n != 4 {
-			t.Errorf("ReadKey = %+v, %d, %v; want the key and 4", got, n, err)
-		}
-		if _, n, err := st.ReadKey(ctx, k.ID, "2026-10"); err != nil || n != 0 {
-			t.Errorf("a month without usage = %d, %v; want 0", n, err)
-		}
-		if _, _, err := st.ReadKey(ctx, keyformat.ID("kg_nope"), "2026-11"); !errors.Is(err, store.ErrKeyNotFound) {
-			t.Errorf("unknown key = %v, want ErrKeyNotFound", err)
-		}
-	})
 }
