@@ -277,11 +277,14 @@ func (m *Meter) Flush(ctx context.Context) error {
 			counts = append(counts, store.UsageCount{KeyID: k.id, Owner: k.owner, Day: dayOfIndex(k.day), Requests: n})
 			delete(m.pending, k)
 		}
-		m.pruneTallies(m.now())
-		m.mu.Unlock()
 		if len(counts) == 0 {
+			// Once a flush, not once a batch: a walk of every tally
+			// under the lock that Admit needs.
+			m.pruneTallies(m.now())
+			m.mu.Unlock()
 			return nil
 		}
+		m.mu.Unlock()
 		m.batchSeq++
 		m.inDoubt = &usageBatch{seq: m.batchSeq, counts: counts}
 		if err := m.settle(ctx); err != nil {
