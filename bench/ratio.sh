@@ -6,13 +6,15 @@
 # the keys on the Firestore emulator. Nothing is pinned: the server and wrk
 # share both cores.
 #
-#   bench/ratio.sh                        # ROUNDS=5 DURATION=10 PROCS="1 2 4"
-#   FFSERVER=/tmp/old-ffserver bench/ratio.sh   # another build (before/after)
+#   bench/ratio.sh                          # ROUNDS=5 DURATION=10 PROCS="1 2 4"
+#   BEFORE=/tmp/ffserver-old bench/ratio.sh # also an older build, same rounds
 #
-# Per GOMAXPROCS value, each round runs wrk on both servers back to back
-# (hello then keygate, keygate then hello in the next round), each after
-# WARMUP seconds of unmeasured load; it prints the requests per second of
-# each and their ratio keygate/hello, then the median ratio over ROUNDS.
+# Per GOMAXPROCS value, each round runs wrk on each server back to back, in
+# an order that rotates from round to round, each after WARMUP seconds of
+# unmeasured load; it prints the requests per second of each and the ratio
+# keygate/hello, then the median ratio over ROUNDS. BEFORE is an ffserver
+# built from older code (its own hello and API): its ratio to its own hello
+# is printed too. FFSERVER is the build to measure (default: this tree).
 # It starts a Firestore emulator unless FIRESTORE_EMULATOR_HOST is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,12 +53,12 @@ fi
 go build -o "$OUT/apikey" ./cmd/apikey
 KEY=$("$OUT/apikey" create --owner bench --name ratio --scopes bingo:check,usage:read 2>/dev/null)
 
-# rps TARGET PROCS prints the requests per second of wrk against FFSERVER
-# serving TARGET with GOMAXPROCS=PROCS.
+# rps BINARY TARGET PROCS prints the requests per second of wrk against
+# BINARY serving TARGET with GOMAXPROCS=PROCS.
 rps() {
-  local target=$1 procs=$2 port
+  local binary=$1 target=$2 procs=$3 port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  start_group "$OUT/$target.log" env PORT="$port" FUNCTION_TARGET="$target" GOMAXPROCS="$procs" "$FFSERVER"
+  start_group "$OUT/$target.log" env PORT="$port" FUNCTION_TARGET="$target" GOMAXPROCS="$procs" "$binary"
   local pid=$STARTED_PID code
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "http://127.0.0.1:$port/")
@@ -72,20 +74,40 @@ rps() {
   awk '/^Requests\/sec:/ {print $2}' "$OUT/wrk.txt"
 }
 
-printf '%-10s %-6s %12s %12s %8s\n' GOMAXPROCS round hello keygate ratio
+ratio() { awk -v a="$1" -v h="$2" 'BEGIN { printf "%.3f", a / h }'; }
+if [[ -n "${BEFORE:-}" ]]; then
+  printf '%-10s %-6s %12s %12s %8s %12s %12s %8s\n' GOMAXPROCS round hello keygate ratio hello-before before ratio-before
+else
+  printf '%-10s %-6s %12s %12s %8s\n' GOMAXPROCS round hello keygate ratio
+fi
 for procs in $PROCS; do
   : >"$OUT/ratios-$procs.txt"
+  : >"$OUT/ratios-before-$procs.txt"
   for round in $(seq "$ROUNDS"); do
-    if ((round % 2)); then
-      hello=$(rps Hello "$procs")
-      api=$(rps API "$procs")
+    runs=("$FFSERVER Hello" "$FFSERVER API")
+    [[ -n "${BEFORE:-}" ]] && runs+=("$BEFORE Hello" "$BEFORE API")
+    declare -A got=()
+    n=${#runs[@]}
+    for ((i = 0; i < n; i++)); do
+      run=${runs[$(((i + round) % n))]}
+      # shellcheck disable=SC2086 # run is "BINARY TARGET"
+      got[$run]=$(rps $run "$procs")
+    done
+    hello=${got["$FFSERVER Hello"]} api=${got["$FFSERVER API"]}
+    r=$(ratio "$api" "$hello")
+    echo "$r" >>"$OUT/ratios-$procs.txt"
+    if [[ -n "${BEFORE:-}" ]]; then
+      bh=${got["$BEFORE Hello"]} ba=${got["$BEFORE API"]}
+      br=$(ratio "$ba" "$bh")
+      echo "$br" >>"$OUT/ratios-before-$procs.txt"
+      printf '%-10s %-6s %12s %12s %8s %12s %12s %8s\n' "$procs" "$round" "$hello" "$api" "$r" "$bh" "$ba" "$br"
     else
-      api=$(rps API "$procs")
-      hello=$(rps Hello "$procs")
+      printf '%-10s %-6s %12s %12s %8s\n' "$procs" "$round" "$hello" "$api" "$r"
     fi
-    ratio=$(awk -v a="$api" -v h="$hello" 'BEGIN { printf "%.3f", a / h }')
-    echo "$ratio" >>"$OUT/ratios-$procs.txt"
-    printf '%-10s %-6s %12s %12s %8s\n' "$procs" "$round" "$hello" "$api" "$ratio"
+    unset got
   done
   echo "GOMAXPROCS=$procs median keygate/hello: $(median <"$OUT/ratios-$procs.txt") (ratios: $(tr '\n' ' ' <"$OUT/ratios-$procs.txt"))"
+  if [[ -n "${BEFORE:-}" ]]; then
+    echo "GOMAXPROCS=$procs median before/hello-before: $(median <"$OUT/ratios-before-$procs.txt") (ratios: $(tr '\n' ' ' <"$OUT/ratios-before-$procs.txt"))"
+  fi
 done

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keygate/keygate/apikey/store"
@@ -51,13 +52,18 @@ type Meter struct {
 	idle     time.Duration // a persisted tally untouched this long is dropped
 	instance string        // this process's meter ID in the store
 
-	mu        sync.Mutex
-	pending   map[meterKey]int64       // counted, not yet sent
-	tallies   map[tallyKey]*monthTally // this month's quota states
-	lastFlush time.Time                // when the last flush started
-	flushing  bool
-	closed    bool
-	inflight  int           // admitted requests not yet done
+	// counters count the requests of keys without a quota, lock-free
+	// (counter.go); flushes and quota checks move their counts into pending.
+	counters sync.Map // key ID → *counter
+
+	mu      sync.Mutex
+	pending map[meterKey]int64       // counted, not yet sent
+	tallies map[tallyKey]*monthTally // this month's quota states
+
+	nextFlush atomic.Int64 // Unix ns before which no flush starts on a request
+	flushing  atomic.Bool
+	closed    atomic.Bool
+	inflight  atomic.Int64  // admitted requests not yet done
 	drained   chan struct{} // closed once closed and inflight is 0
 	drainOnce sync.Once
 
@@ -116,19 +122,20 @@ type usageBatch struct {
 func New(store store.UsageStore, interval, idle time.Duration, now func() time.Time, log *slog.Logger) *Meter {
 	var id [8]byte
 	rand.Read(id[:])
-	return &Meter{
-		store:     store,
-		now:       now,
-		log:       log,
-		interval:  interval,
-		idle:      idle,
-		instance:  now().UTC().Format("20060102t150405") + "-" + hex.EncodeToString(id[:]),
-		pending:   make(map[meterKey]int64),
-		tallies:   make(map[tallyKey]*monthTally),
-		lastFlush: now(),
-		drained:   make(chan struct{}),
-		turn:      make(chan struct{}, 1),
+	m := &Meter{
+		store:    store,
+		now:      now,
+		log:      log,
+		interval: interval,
+		idle:     idle,
+		instance: now().UTC().Format("20060102t150405") + "-" + hex.EncodeToString(id[:]),
+		pending:  make(map[meterKey]int64),
+		tallies:  make(map[tallyKey]*monthTally),
+		drained:  make(chan struct{}),
+		turn:     make(chan struct{}, 1),
 	}
+	m.nextFlush.Store(now().Add(interval).UnixNano())
+	return m
 }
 
 // dayIndex is t's UTC day as days since 1970-01-01, and dayOfIndex the
@@ -164,17 +171,39 @@ func (e *QuotaError) Error() string {
 // has used its monthly quota (a *QuotaError, the key's first) or the
 // meter is closing (ErrShuttingDown). An admitted request must call Done when
 // it has been answered. It may start a background flush.
+//
+// A request with no quota to check takes no lock: it adds one to its key's
+// counter. The others check and count under the meter's lock, in one step,
+// so that concurrent requests cannot all pass a check that only one of them
+// should.
 func (m *Meter) Admit(a Admission, now time.Time) error {
-	month := monthIndex(now)
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
+	m.inflight.Add(1)
+	if m.closed.Load() { // after the Add: see Close
+		m.Done()
 		return ErrShuttingDown
 	}
+	day := dayIndex(now)
+	if a.KeyQuota == 0 && a.OwnerQuota == 0 {
+		if c := m.counter(a.KeyID); c != nil && c.owner == a.Owner && c.add(day) {
+			m.maybeFlush(now)
+			return nil
+		}
+	}
+	m.mu.Lock()
+	if a.KeyQuota == 0 && a.OwnerQuota == 0 {
+		m.startCounter(a.KeyID, a.Owner, day) // its next requests take no lock
+		m.mu.Unlock()
+		m.maybeFlush(now)
+		return nil
+	}
+	month := monthIndex(now)
 	kt := m.tally(tallyKey{false, a.KeyID}, month, a.KeyQuota > 0)
 	// Owners always keep one, so that a quota their plan gains later counts
 	// what this instance admitted before it; keys only with a quota.
 	ot := m.tally(tallyKey{true, a.Owner}, month, true)
+	// What the key counted lock-free, before it or its owner had a quota,
+	// counts against the quota now.
+	m.harvest(a.KeyID, now)
 	for _, q := range []struct {
 		t     *monthTally
 		quota int64
@@ -182,6 +211,7 @@ func (m *Meter) Admit(a Admission, now time.Time) error {
 	}{{kt, a.KeyQuota, "key"}, {ot, a.OwnerQuota, "owner"}} {
 		if used := q.t.used(); q.quota > 0 && used >= q.quota {
 			m.mu.Unlock()
+			m.Done()
 			return &QuotaError{q.limit, used, q.quota}
 		}
 	}
@@ -191,13 +221,9 @@ func (m *Meter) Admit(a Admission, now time.Time) error {
 			t.touched = now
 		}
 	}
-	m.pending[meterKey{a.KeyID, a.Owner, dayIndex(now)}]++
-	m.inflight++
-	start := m.claimFlush(now)
+	m.pending[meterKey{a.KeyID, a.Owner, day}]++
 	m.mu.Unlock()
-	if start {
-		go m.claimedFlush(context.Background())
-	}
+	m.maybeFlush(now)
 	return nil
 }
 
@@ -218,30 +244,24 @@ func (m *Meter) tally(k tallyKey, month int64, create bool) *monthTally {
 
 // Done marks a request that Admit admitted as answered.
 func (m *Meter) Done() {
-	m.mu.Lock()
-	m.inflight--
-	if m.closed && m.inflight == 0 {
+	if m.inflight.Add(-1) == 0 && m.closed.Load() {
 		m.drainOnce.Do(func() { close(m.drained) })
 	}
-	m.mu.Unlock()
 }
 
-// claimFlush reports whether a flush is due at now and none is running; if
-// so, the caller must run claimedFlush. m.mu must be held.
-func (m *Meter) claimFlush(now time.Time) bool {
-	if m.flushing || now.Sub(m.lastFlush) < m.interval {
-		return false
+// maybeFlush starts a flush in the background if one is due at now and none
+// is running.
+func (m *Meter) maybeFlush(now time.Time) {
+	if now.UnixNano() >= m.nextFlush.Load() && m.flushing.CompareAndSwap(false, true) {
+		m.nextFlush.Store(now.Add(m.interval).UnixNano())
+		go m.claimedFlush(context.Background())
 	}
-	m.flushing, m.lastFlush = true, now
-	return true
 }
 
-// claimedFlush runs the flush that claimFlush granted.
+// claimedFlush runs the flush that maybeFlush or Run claimed.
 func (m *Meter) claimedFlush(ctx context.Context) {
 	m.Flush(ctx)
-	m.mu.Lock()
-	m.flushing = false
-	m.mu.Unlock()
+	m.flushing.Store(false)
 }
 
 // takeTurn waits for the meter's turn: no batch commits until releaseTurn.
@@ -267,6 +287,9 @@ func (m *Meter) Flush(ctx context.Context) error {
 	if err := m.settle(ctx); err != nil {
 		return err
 	}
+	m.mu.Lock()
+	m.harvestAll(m.now(), true)
+	m.mu.Unlock()
 	for {
 		m.mu.Lock()
 		counts := make([]store.UsageCount, 0, min(len(m.pending), store.MaxUsageBatch))
@@ -387,6 +410,11 @@ func (m *Meter) readBase(ctx context.Context, k tallyKey, now time.Time, read fu
 	m.settle(ctx) // best effort: see above
 	month := monthIndex(now)
 	m.mu.Lock()
+	if k.owner {
+		m.harvestAll(now, false) // its keys' counts, wherever they are
+	} else {
+		m.harvest(k.name, now)
+	}
 	var mark int64
 	if t := m.tallies[k]; t != nil && t.month == month {
 		mark = t.persisted
@@ -418,6 +446,7 @@ func (m *Meter) ReadUsage(ctx context.Context, id, owner string, read func(conte
 	}
 	key, ownerDays = make(map[store.Day]int64), make(map[store.Day]int64)
 	m.mu.Lock()
+	m.harvestAll(m.now(), false)
 	for k, n := range m.pending {
 		if k.id == id {
 			key[dayOfIndex(k.day)] += n
@@ -434,12 +463,13 @@ func (m *Meter) ReadUsage(ctx context.Context, id, owner string, read func(conte
 // for the admitted requests to be answered, and writes every count, all
 // before ctx ends. It may be called more than once.
 func (m *Meter) Close(ctx context.Context) error {
-	m.mu.Lock()
-	m.closed = true
-	if m.inflight == 0 {
+	m.closed.Store(true)
+	// Admit adds to inflight before it looks at closed, and this looks at
+	// inflight after it sets closed: so either Admit refuses, or this sees
+	// the request and waits for its Done.
+	if m.inflight.Load() == 0 {
 		m.drainOnce.Do(func() { close(m.drained) })
 	}
-	m.mu.Unlock()
 	select {
 	case <-m.drained:
 	case <-ctx.Done():
@@ -456,10 +486,8 @@ func (m *Meter) Run(ctx context.Context) {
 	for {
 		select {
 		case <-tick.C:
-			m.mu.Lock()
-			start := m.claimFlush(m.now())
-			m.mu.Unlock()
-			if start {
+			if m.flushing.CompareAndSwap(false, true) {
+				m.nextFlush.Store(m.now().Add(m.interval).UnixNano())
 				m.claimedFlush(ctx)
 			}
 		case <-ctx.Done():
@@ -469,8 +497,9 @@ func (m *Meter) Run(ctx context.Context) {
 }
 
 // sizes returns the number of pending counts and quota tallies held.
-func (m *Meter) sizes() (pending, tallies int) {
+func (m *Meter) sizes() (pending, tallies, counters int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.pending), len(m.tallies)
+	m.counters.Range(func(any, any) bool { counters++; return true })
+	return len(m.pending), len(m.tallies), counters
 }

@@ -109,7 +109,7 @@ func TestMeterOutageMergesBatches(t *testing.T) {
 		}
 		clock.Advance(10 * time.Second)
 	}
-	if pending, _ := m.sizes(); pending != 100 || m.inDoubt != nil {
+	if pending, _, _ := m.sizes(); pending != 100 || m.inDoubt != nil {
 		t.Fatalf("after the outage: %d pending counts, batch in doubt %v; want 100 and none", pending, m.inDoubt != nil)
 	}
 	st.down.Store(false)
@@ -181,20 +181,20 @@ func TestMeterMemoryBounded(t *testing.T) {
 	for i := range 100_000 {
 		admitN(t, m, fmt.Sprint("k", i), 100, clock.Now(), 1)
 	}
-	if pending, tallies := m.sizes(); pending != 100_000 || tallies != 100_001 {
+	if pending, tallies, _ := m.sizes(); pending != 100_000 || tallies != 100_001 {
 		t.Fatalf("before flushing: %d pending, %d tallies", pending, tallies)
 	}
 	if err := m.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if pending, tallies := m.sizes(); pending != 0 || tallies != 100_001 {
+	if pending, tallies, _ := m.sizes(); pending != 0 || tallies != 100_001 {
 		t.Fatalf("flushed, still in use: %d pending, %d tallies; want 0 and 100001 (the keys' and the owner's)", pending, tallies)
 	}
 	clock.Advance(11 * time.Minute)
 	if err := m.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if pending, tallies := m.sizes(); pending != 0 || tallies != 0 {
+	if pending, tallies, _ := m.sizes(); pending != 0 || tallies != 0 {
 		t.Fatalf("flushed and idle: %d pending, %d tallies; want 0 and 0", pending, tallies)
 	}
 	// A key used on the last evening of a month, then in the next.
@@ -202,7 +202,7 @@ func TestMeterMemoryBounded(t *testing.T) {
 	admitN(t, m, "late", 100, clock.Now(), 1)
 	clock.Advance(time.Hour) // December
 	m.Flush(context.Background())
-	if _, tallies := m.sizes(); tallies != 0 {
+	if _, tallies, _ := m.sizes(); tallies != 0 {
 		t.Errorf("November's tally kept into December: %d tallies", tallies)
 	}
 }

@@ -7,13 +7,18 @@
 //	                      configured)
 //	FUNCTION_TARGET=Hello the same GET / answer without keygate
 //
-// It listens on 127.0.0.1:$PORT. It is never deployed.
+// It listens on 127.0.0.1:$PORT. With CPUPROFILE=FILE it writes a CPU
+// profile of its life to FILE when it gets SIGTERM or SIGINT. It is never
+// deployed.
 package main
 
 import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
@@ -33,6 +38,22 @@ func hello(w http.ResponseWriter, r *http.Request) {
 }
 
 func main() {
+	if f := os.Getenv("CPUPROFILE"); f != "" {
+		out, err := os.Create(f)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ffserver:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(out)
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
+		go func() {
+			<-sigs
+			pprof.StopCPUProfile()
+			out.Close()
+			os.Exit(0)
+		}()
+	}
 	if err := funcframework.StartHostPort("127.0.0.1", os.Getenv("PORT")); err != nil {
 		fmt.Fprintln(os.Stderr, "ffserver:", err)
 		os.Exit(1)
