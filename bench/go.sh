@@ -4,9 +4,11 @@
 #   bench/go.sh              # RUNS=7 BENCHTIME=1s
 #   RUNS=3 BENCHTIME=200ms bench/go.sh
 #
-# Builds the package's test binary once, then runs the hot-path benchmarks
-# RUNS times, each run one process in which every handler=bare benchmark is
-# followed at once by its handler=auth (and handler=server) counterpart: the
+# Builds the test binaries of the function (root: Hello, AuthBingo) and of
+# the library (apikey: the Gate's own benchmarks) once, then runs the
+# hot-path benchmarks RUNS times, each run one process per package in which
+# every handler=bare benchmark is followed at once by its handler=auth (and
+# handler=server) counterpart: the
 # ratios come from one run each and the script prints their medians. Then it
 # runs the store-call counts (which assert their bounds) and the memory
 # benchmark, 3 times (COUNTS=none skips them). Raw results stay in OUT
@@ -27,15 +29,18 @@ mkdir -p "$OUT"
 machine | tee "$OUT/machine.txt"
 echo "out:     $OUT"
 go test -c -o "$OUT/keygate.test" .
+go test -c -o "$OUT/apikey.test" ./apikey
 
 for i in $(seq "$RUNS"); do
   echo "hot-path run $i/$RUNS" >&2
-  timeout 15m "$OUT/keygate.test" -test.run '^$' -test.bench "$HOT" -test.benchmem \
-    -test.benchtime "$BENCHTIME" -test.count 1 -test.timeout 15m >"$OUT/hot.$i.txt" 2>>"$OUT/stderr.txt"
+  for bin in keygate apikey; do
+    timeout 15m "$OUT/$bin.test" -test.run '^$' -test.bench "$HOT" -test.benchmem \
+      -test.benchtime "$BENCHTIME" -test.count 1 -test.timeout 15m >>"$OUT/hot.$i.txt" 2>>"$OUT/stderr.txt"
+  done
 done
 if [[ $COUNTS != none ]]; then
   echo "store calls and memory" >&2
-  timeout 15m "$OUT/keygate.test" -test.run '^$' -test.bench "$COUNTS" -test.benchmem \
+  timeout 15m "$OUT/apikey.test" -test.run '^$' -test.bench "$COUNTS" -test.benchmem \
     -test.benchtime 1x -test.count 3 -test.timeout 15m >"$OUT/counts.txt" 2>>"$OUT/stderr.txt"
 fi
 

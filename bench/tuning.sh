@@ -2,9 +2,9 @@
 # Before and after of a tuning change, measured in the same conditions.
 #
 #   bench/tuning.sh REV FILE...
-#   RUNS=9 BENCH='^BenchmarkAuthMiddleware$' bench/tuning.sh HEAD keyformat.go cache.go
+#   RUNS=9 BENCH='^BenchmarkAuthMiddleware$' bench/tuning.sh HEAD apikey/cache.go
 #
-# Builds the package's test binary twice: "after" from the working tree,
+# Builds the test binary of package PKG (default ./apikey) twice: "after" from the working tree,
 # "before" from a copy of it in which each FILE is as in git revision REV
 # (read with git show; the repository is not touched). Then runs BENCH in
 # both, alternately (before, after; after, before; ...), RUNS times, and
@@ -23,7 +23,8 @@ rev=$1
 shift
 RUNS=${RUNS:-9}
 BENCHTIME=${BENCHTIME:-1s}
-BENCH=${BENCH:-'^Benchmark(Hello|AuthMiddleware|CacheLookupHit|ParseKey|KeyDigest|MalformedKey|AuthBingo)$'}
+BENCH=${BENCH:-'^Benchmark(AuthMiddleware|CacheLookupHit|ParseKey|KeyDigest|MalformedKey|MeteredHotPath)$'}
+PKG=${PKG:-./apikey}
 OUT=${OUT:-$(mktemp -d /tmp/keygate-tuning.XXXXXX)}
 mkdir -p "$OUT"
 
@@ -36,8 +37,8 @@ tar --exclude=.git -cf - . | tar -xf - -C "$OUT/before-src"
 for f in "$@"; do
   git show "$rev:$f" >"$OUT/before-src/$f"
 done
-(cd "$OUT/before-src" && go test -c -o "$OUT/before.test" .)
-go test -c -o "$OUT/after.test" .
+(cd "$OUT/before-src" && go test -c -o "$OUT/before.test" "$PKG")
+go test -c -o "$OUT/after.test" "$PKG"
 
 run() { # run BUILD I: one run of one build, its results tagged build=BUILD
   timeout 15m "$OUT/$1.test" -test.run '^$' -test.bench "$BENCH" -test.benchmem \
