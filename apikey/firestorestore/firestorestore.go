@@ -686,7 +686,7 @@ func (s *Store) CreateCapped(ctx context.Context, k store.Key, maxActive int, no
 			if d.RevokedAt != nil {
 				other.RevokedAt = *d.RevokedAt
 			}
-			if other.Status(now) == "active" {
+			if other.Status(now) == store.StatusActive {
 				active++
 			}
 		}

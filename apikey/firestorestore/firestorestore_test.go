@@ -52,23 +52,6 @@ func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return newTestStore(t) })
 }
 
-// mintKey mints and stores a key of owner created at t0, changed by change.
-func mintKey(t *testing.T, s *Store, owner string, change ...func(*store.Key)) (string, store.Key) {
-	t.Helper()
-	tmpl := store.Key{Owner: owner, Name: owner + "-key", CreatedAt: t0}
-	for _, f := range change {
-		f(&tmpl)
-	}
-	key, k, err := store.Mint("kg", tmpl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Create(context.Background(), k); err != nil {
-		t.Fatal(err)
-	}
-	return key, store.Stored(k)
-}
-
 // keyIDs are the keys' IDs.
 func keyIDs(keys []store.Key) []string {
 	ids := []string{}
@@ -118,7 +101,7 @@ func TestStoreDownTimesOut(t *testing.T) {
 // the README, and nothing that holds the key.
 func TestDocumentHasNoKey(t *testing.T) {
 	s := newTestStore(t)
-	key, k := mintKey(t, s, "acme", func(k *store.Key) { k.Scopes = []string{"bingo:check"} })
+	key, k := storetest.MintKey(t, s, "acme", func(k *store.Key) { k.Scopes = []string{"bingo:check"} })
 	client, err := s.Client(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -42,7 +42,7 @@ func (s *Store) CreateCapped(ctx context.Context, k store.Key, maxActive int, no
 	}
 	n := 0
 	for _, other := range s.keys {
-		if other.Owner == k.Owner && other.Status(now) == "active" {
+		if other.Owner == k.Owner && other.Status(now) == store.StatusActive {
 			n++
 		}
 	}

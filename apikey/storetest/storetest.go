@@ -116,13 +116,17 @@ func runCases(t *testing.T, newStore NewStore, cases []contractCase) {
 	}
 }
 
-// t0 is the time the checks' keys are created at: a fixed time, whole to
+// T0 is the time the checks' keys are created at: a fixed time, whole to
 // the microsecond, in UTC.
-var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+var T0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
-// mint mints and stores a key for owner, created at t0, changed by change;
-// it returns the key and the key as every store must give it back.
-func mint(t testing.TB, s store.KeyStore, owner string, change ...func(*store.Key)) (string, store.Key) {
+// t0 is T0, for the checks.
+var t0 = T0
+
+// MintKey mints and stores a key for owner with prefix "kg", created at T0,
+// changed by change; it returns the key and the key as every store must
+// give it back.
+func MintKey(t testing.TB, s store.KeyStore, owner string, change ...func(*store.Key)) (string, store.Key) {
 	t.Helper()
 	tmpl := store.Key{Owner: owner, Name: owner + "-key", CreatedAt: t0}
 	for _, f := range change {
@@ -160,7 +164,7 @@ func keyIDs(keys []store.Key) []string {
 var keyCases = []contractCase{
 	{"create then get returns the same key", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
-		_, want := mint(t, s, "acme", func(k *store.Key) {
+		_, want := MintKey(t, s, "acme", func(k *store.Key) {
 			k.Scopes = []string{"bingo:check", "keys:manage"}
 			k.CreatedAt = t0.Add(123456789 * time.Nanosecond)
 			k.ExpiresAt = t0.Add(time.Hour)
@@ -178,7 +182,7 @@ var keyCases = []contractCase{
 		}
 	}},
 	{"absent scopes and expiry read back empty", func(t *testing.T, s store.Store) {
-		_, want := mint(t, s, "acme")
+		_, want := MintKey(t, s, "acme")
 		got, err := s.Get(context.Background(), want.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -221,7 +225,7 @@ var keyCases = []contractCase{
 		}
 	}},
 	{"create twice is ErrKeyExists", func(t *testing.T, s store.Store) {
-		_, k := mint(t, s, "acme")
+		_, k := MintKey(t, s, "acme")
 		if err := s.Create(context.Background(), k); !errors.Is(err, store.ErrKeyExists) {
 			t.Errorf("second Create = %v, want ErrKeyExists", err)
 		}
@@ -229,10 +233,10 @@ var keyCases = []contractCase{
 	{"list by owner is newest first and isolated", func(t *testing.T, s store.Store) {
 		var ids []string
 		for i := range 3 {
-			_, k := mint(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(i) * time.Minute) })
+			_, k := MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(i) * time.Minute) })
 			ids = append([]string{k.ID}, ids...)
 		}
-		mint(t, s, "other")
+		MintKey(t, s, "other")
 		page, err := s.ListByOwner(context.Background(), "acme", nil, 10)
 		if err != nil {
 			t.Fatal(err)
@@ -242,7 +246,7 @@ var keyCases = []contractCase{
 		}
 	}},
 	{"list of an owner without keys is an empty last page", func(t *testing.T, s store.Store) {
-		mint(t, s, "acme")
+		MintKey(t, s, "acme")
 		for _, after := range []*store.PagePosition{nil, {CreatedAt: t0.Add(time.Hour), ID: keyformat.ID("x")}} {
 			page, err := s.ListByOwner(context.Background(), "nobody", after, 1)
 			if err != nil || page.Keys == nil || len(page.Keys) != 0 || page.Next != nil {
@@ -255,7 +259,7 @@ var keyCases = []contractCase{
 		// Three keys share a time and two another, a microsecond apart:
 		// Firestore's precision.
 		for _, us := range []int{0, 0, 0, 1, 1, 2, -1} {
-			_, k := mint(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(us) * time.Microsecond) })
+			_, k := MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(us) * time.Microsecond) })
 			keys = append(keys, k)
 		}
 		want := slices.Clone(keys)
@@ -279,9 +283,9 @@ var keyCases = []contractCase{
 	{"list pages continue where the last ended, without gaps or repeats", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		for i := range 11 { // in pairs of equal times, so pages end inside ties
-			mint(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(i/2) * time.Second) })
+			MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(i/2) * time.Second) })
 		}
-		mint(t, s, "other", func(k *store.Key) { k.CreatedAt = t0.Add(3 * time.Second) })
+		MintKey(t, s, "other", func(k *store.Key) { k.CreatedAt = t0.Add(3 * time.Second) })
 		all, err := s.ListByOwner(ctx, "acme", nil, 100)
 		if err != nil || len(all.Keys) != 11 {
 			t.Fatalf("ListByOwner = %d keys, %v", len(all.Keys), err)
@@ -317,7 +321,7 @@ var keyCases = []contractCase{
 	{"list tells a next page only when a key follows", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		for i := range 3 {
-			mint(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(i) * time.Second) })
+			MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(i) * time.Second) })
 		}
 		for limit, wantNext := range map[int]bool{1: true, 2: true, 3: false, 4: false} {
 			page, err := s.ListByOwner(ctx, "acme", nil, limit)
@@ -342,7 +346,7 @@ var keyCases = []contractCase{
 		ctx := context.Background()
 		var ids []string
 		for i := range 4 {
-			_, k := mint(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(-i) * time.Second) })
+			_, k := MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(-i) * time.Second) })
 			ids = append(ids, k.ID)
 		}
 		first, err := s.ListByOwner(ctx, "acme", nil, 2)
@@ -366,7 +370,7 @@ var keyCases = []contractCase{
 	}},
 	{"revoke sets revoked_at once", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
-		_, k := mint(t, s, "acme")
+		_, k := MintKey(t, s, "acme")
 		at := t0.Add(time.Hour)
 		got, err := s.Revoke(ctx, k.ID, at)
 		if err != nil || !got.RevokedAt.Equal(at) {
@@ -386,7 +390,7 @@ var keyCases = []contractCase{
 	}},
 	{"delete removes the key", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
-		_, k := mint(t, s, "acme")
+		_, k := MintKey(t, s, "acme")
 		if err := s.Delete(ctx, k.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -399,8 +403,8 @@ var keyCases = []contractCase{
 	}},
 	{"rotate stores the replacement and shortens the old expiry", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
-		_, old := mint(t, s, "acme")
-		_, longLived := mint(t, s, "acme", func(k *store.Key) { k.ExpiresAt = t0.Add(time.Hour) })
+		_, old := MintKey(t, s, "acme")
+		_, longLived := MintKey(t, s, "acme", func(k *store.Key) { k.ExpiresAt = t0.Add(time.Hour) })
 		for _, c := range []struct {
 			old       store.Key
 			graceEnd  time.Time
@@ -428,8 +432,8 @@ var keyCases = []contractCase{
 	}},
 	{"rotate refuses an inactive or unknown key and stores nothing", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
-		_, revoked := mint(t, s, "acme", func(k *store.Key) { k.RevokedAt = t0.Add(-time.Minute) })
-		_, expired := mint(t, s, "acme", func(k *store.Key) { k.ExpiresAt = t0 })
+		_, revoked := MintKey(t, s, "acme", func(k *store.Key) { k.RevokedAt = t0.Add(-time.Minute) })
+		_, expired := MintKey(t, s, "acme", func(k *store.Key) { k.ExpiresAt = t0 })
 		for _, c := range []struct {
 			id   string
 			want error
@@ -447,8 +451,8 @@ var keyCases = []contractCase{
 		// Rotate is one transaction: when the replacement cannot be stored,
 		// the old key keeps its expiry.
 		ctx := context.Background()
-		_, old := mint(t, s, "acme")
-		_, taken := mint(t, s, "acme", func(k *store.Key) { k.Name = "taken" })
+		_, old := MintKey(t, s, "acme")
+		_, taken := MintKey(t, s, "acme", func(k *store.Key) { k.Name = "taken" })
 		repl := old.Replacement(t0)
 		repl.ID, repl.Hint = taken.ID, taken.Hint
 		if _, err := s.Rotate(ctx, old.ID, repl, t0.Add(time.Hour)); err == nil {
@@ -469,7 +473,7 @@ var cappedCases = []contractCase{
 		for range 3 {
 			capped(t, s, "acme", 3, nil)
 		}
-		mint(t, s, "other") // another owner's key does not count
+		MintKey(t, s, "other") // another owner's key does not count
 		k := unstored(t, "acme")
 		if err := s.CreateCapped(ctx, k, 3, t0); !errors.Is(err, store.ErrKeyLimitReached) {
 			t.Fatalf("4th CreateCapped = %v, want ErrKeyLimitReached", err)
@@ -490,8 +494,8 @@ var cappedCases = []contractCase{
 		first := capped(t, s, "acme", 3, nil)
 		capped(t, s, "acme", 3, func(k *store.Key) { k.ExpiresAt = t0.Add(time.Hour) })
 		capped(t, s, "acme", 3, nil)
-		mint(t, s, "acme", func(k *store.Key) { k.RevokedAt = t0.Add(-time.Minute) })
-		mint(t, s, "acme", func(k *store.Key) { k.ExpiresAt = t0 })
+		MintKey(t, s, "acme", func(k *store.Key) { k.RevokedAt = t0.Add(-time.Minute) })
+		MintKey(t, s, "acme", func(k *store.Key) { k.ExpiresAt = t0 })
 		k := unstored(t, "acme")
 		if err := s.CreateCapped(ctx, k, 3, t0); !errors.Is(err, store.ErrKeyLimitReached) {
 			t.Fatalf("CreateCapped at the cap = %v, want ErrKeyLimitReached", err)
@@ -892,7 +896,7 @@ var planCases = []contractCase{
 var readerCases = []contractCase{
 	{"ReadKey is Get and MonthlyUsage in one", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
-		_, k := mint(t, s, "acme", func(k *store.Key) { k.MonthlyQuota = 9; k.Scopes = []string{"a:read"} })
+		_, k := MintKey(t, s, "acme", func(k *store.Key) { k.MonthlyQuota = 9; k.Scopes = []string{"a:read"} })
 		if err := s.AddUsage(ctx, "i", 1, []store.UsageCount{count(k.ID, "acme", "2026-11-27", 4)}); err != nil {
 			t.Fatal(err)
 		}
@@ -967,7 +971,7 @@ var contextCases = []contractCase{
 func checkEndedContext(t *testing.T, s store.Store, ended context.Context) {
 	t.Helper()
 	ctx := context.Background()
-	_, k := mint(t, s, "acme")
+	_, k := MintKey(t, s, "acme")
 	if err := s.SetPlan(ctx, store.Plan{Owner: "acme", MaxKeys: 10, UpdatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}

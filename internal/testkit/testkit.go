@@ -18,13 +18,14 @@ import (
 	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/apikey/storetest"
 	"github.com/keygate/keygate/internal/emulator"
 	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/problem"
 )
 
 // T0 is the fake clock's start.
-var T0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+var T0 = storetest.T0
 
 // FakeClock is a clock that moves only when told.
 type FakeClock struct {
@@ -75,21 +76,7 @@ func Logger() (*slog.Logger, *SyncBuffer) {
 
 // MintKey mints and stores a key for owner, created at T0 with prefix
 // "kg", changed by change; it returns the key and the key as stored.
-func MintKey(t testing.TB, s store.KeyStore, owner string, change ...func(*store.Key)) (string, store.Key) {
-	t.Helper()
-	tmpl := store.Key{Owner: owner, Name: owner + "-key", CreatedAt: T0}
-	for _, f := range change {
-		f(&tmpl)
-	}
-	key, k, err := store.Mint("kg", tmpl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Create(context.Background(), k); err != nil {
-		t.Fatal(err)
-	}
-	return key, store.Stored(k)
-}
+var MintKey = storetest.MintKey
 
 // ErrStoreDown is what a FaultyStore that is down returns.
 var ErrStoreDown = errors.New("store is down")
