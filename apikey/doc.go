@@ -7,17 +7,20 @@
 // # Protecting a handler
 //
 // Build one Gate per process, from the environment in production and with
-// New in tests, and put your handlers behind it:
+// New in tests, and put your handlers behind it. A Cloud Function of your
+// own (examples/protect in the repository, with its tests):
 //
-//	var gate, gateErr = apikey.FromEnv(context.Background())
+//	var Things http.Handler
 //
 //	func init() {
-//		functions.HTTP("Things", Things)
+//		gate, err := apikey.FromEnv(context.Background())
+//		if err != nil {
+//			log.Fatal(err) // a bad variable stops the instance, naming it
+//		}
+//		gate.CloseOnSignal() // on SIGTERM, write the last usage counts
+//		Things = gate.Protect("things:read", http.HandlerFunc(listThings))
+//		functions.HTTP("Things", Things.ServeHTTP)
 //	}
-//
-//	var things = gate.Protect("things:read", http.HandlerFunc(listThings))
-//
-//	func Things(w http.ResponseWriter, r *http.Request) { things.ServeHTTP(w, r) }
 //
 //	func listThings(w http.ResponseWriter, r *http.Request) {
 //		key, _ := apikey.FromContext(r.Context())
@@ -61,9 +64,9 @@
 //
 // The Gate counts each request it lets through, per key and owner and UTC
 // day, and writes the counts in batches (package meter), each applied once.
-// Call [Gate.Close] before the process ends (on SIGTERM in a Cloud
-// Function): it refuses new requests with 503, waits for those it counted,
-// and writes the last counts.
+// Call [Gate.Close] before the process ends ([Gate.CloseOnSignal] does it
+// on SIGTERM, as Cloud Run warns an instance): it refuses new requests with
+// 503, waits for those it counted, and writes the last counts.
 //
 // # Stores
 //

@@ -97,8 +97,7 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry
 		g.refuse(w, r, g.problem(codeMissing).because("missing_api_key"), "")
 		return nil, r
 	}
-	if len(raw) > keyformat.MaxLen || keyformat.Parse(raw, g.cfg.Prefix) != nil {
-		// No hint: a pasted password must not leak 8 characters.
+	if len(raw) > keyformat.MaxLen {
 		g.refuse(w, r, g.problem(codeInvalid).because("malformed_key"), "")
 		return nil, r
 	}
@@ -107,6 +106,14 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry
 	d := keyformat.DigestOf(raw)
 	e, err := g.keys.cached(d, now)
 	if err == errNotCached {
+		// The format is checked only here, before a store read: a key the
+		// cache knows, found or not, was well formed when it was read,
+		// and a cache hit saves the checksum.
+		if keyformat.Parse(raw, g.cfg.Prefix) != nil {
+			// No hint: a pasted password must not leak 8 characters.
+			g.refuse(w, r, g.problem(codeInvalid).because("malformed_key"), "")
+			return nil, r
+		}
 		// Only here is the client address needed: ClientIP allocates.
 		e, err = g.keys.load(r.Context(), d, now, logging.ClientIP(r))
 	}
