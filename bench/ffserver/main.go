@@ -7,22 +7,31 @@
 //	                      configured)
 //	FUNCTION_TARGET=Hello the same GET / answer without keygate
 //
+// With MEMORY_KEY=KEY, API keeps its keys in memory instead, holding just
+// that key (owner "bench", the default scopes): the same function without
+// Firestore, to tell the store's share from keygate's.
+//
 // It listens on 127.0.0.1:$PORT. With CPUPROFILE=FILE it writes a CPU
 // profile of its life to FILE when it gets SIGTERM or SIGINT. It is never
 // deployed.
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-	_ "github.com/keygate/keygate" // registers API
+	"github.com/keygate/keygate" // registers API
+	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/memstore"
+	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/problem"
 )
 
@@ -38,6 +47,15 @@ func hello(w http.ResponseWriter, r *http.Request) {
 }
 
 func main() {
+	if key := os.Getenv("MEMORY_KEY"); key != "" {
+		mem := memstore.New()
+		k := store.Key{ID: keyformat.ID(key), Hint: keyformat.Hint(key), Owner: "bench", Name: "bench", CreatedAt: time.Now()}
+		if err := mem.Create(context.Background(), k); err != nil {
+			fmt.Fprintln(os.Stderr, "ffserver:", err)
+			os.Exit(1)
+		}
+		keygate.UseKeyStore(mem)
+	}
 	if f := os.Getenv("CPUPROFILE"); f != "" {
 		out, err := os.Create(f)
 		if err != nil {
