@@ -24,39 +24,6 @@ import (
 	"github.com/keygate/keygate/internal/testkit"
 )
 
-// perfWriter is an http.ResponseWriter that keeps nothing but the status,
-// so that benchmarks measure the handler rather than a recorder. Reset it
-// between requests.
-type perfWriter struct {
-	h    http.Header
-	code int
-	n    int
-}
-
-func newPerfWriter() *perfWriter { return &perfWriter{h: make(http.Header)} }
-
-func (w *perfWriter) Header() http.Header { return w.h }
-
-func (w *perfWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-}
-
-func (w *perfWriter) Write(p []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	w.n += len(p)
-	return len(p), nil
-}
-
-func (w *perfWriter) reset() {
-	clear(w.h)
-	w.code = 0
-	w.n = 0
-}
-
 // perfBody is a request body that can be rewound without allocating.
 type perfBody struct{ bytes.Reader }
 
@@ -92,59 +59,6 @@ func newPerfEnv(b *testing.B) *perfEnv {
 	return &perfEnv{gate: g, key: key}
 }
 
-// getRequest is GET / with the given key.
-func getRequest(key string) *http.Request {
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	if key != "" {
-		r.Header.Set("X-API-Key", key)
-	}
-	return r
-}
-
-// serveOnce serves r with h and fails the benchmark unless it answers want.
-func serveOnce(b *testing.B, h http.Handler, r *http.Request, want int) {
-	b.Helper()
-	w := newPerfWriter()
-	h.ServeHTTP(w, r)
-	if w.code != want {
-		b.Fatalf("%s %s answered %d, want %d", r.Method, r.URL.Path, w.code, want)
-	}
-}
-
-// perfServe serves r with h b.N times, serially.
-func perfServe(b *testing.B, h http.Handler, r *http.Request, want int) {
-	serveOnce(b, h, r, want) // fills the cache; also checks the answer
-	w := newPerfWriter()
-	b.ReportAllocs()
-	for b.Loop() {
-		w.reset()
-		h.ServeHTTP(w, r)
-	}
-	if w.code != want {
-		b.Fatalf("answered %d, want %d", w.code, want)
-	}
-}
-
-// perfServeParallel serves r with h from GOMAXPROCS goroutines; each has
-// its own copy of r.
-func perfServeParallel(b *testing.B, h http.Handler, r *http.Request, want int) {
-	serveOnce(b, h, r, want)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		r := r.Clone(context.Background())
-		w := newPerfWriter()
-		served := false
-		for pb.Next() {
-			w.reset()
-			h.ServeHTTP(w, r)
-			served = true
-		}
-		if served && w.code != want {
-			b.Errorf("answered %d, want %d", w.code, want)
-		}
-	})
-}
-
 // The handler variants of GET / compared by BenchmarkHello: the bare
 // handler, the same handler behind the Gate's key check alone
 // (Gate.Authenticate: no scope, limit or count), and the function's
@@ -170,7 +84,7 @@ func helloVariants(e *perfEnv) []struct {
 func BenchmarkHello(b *testing.B) {
 	e := newPerfEnv(b)
 	for _, v := range helloVariants(e) {
-		b.Run(v.name, func(b *testing.B) { perfServe(b, v.h, getRequest(e.key), http.StatusOK) })
+		b.Run(v.name, func(b *testing.B) { testkit.Serve(b, v.h, testkit.GetRequest(e.key), http.StatusOK) })
 	}
 }
 
@@ -179,7 +93,7 @@ func BenchmarkHello(b *testing.B) {
 func BenchmarkHelloParallel(b *testing.B) {
 	e := newPerfEnv(b)
 	for _, v := range helloVariants(e) {
-		b.Run(v.name, func(b *testing.B) { perfServeParallel(b, v.h, getRequest(e.key), http.StatusOK) })
+		b.Run(v.name, func(b *testing.B) { testkit.ServeParallel(b, v.h, testkit.GetRequest(e.key), http.StatusOK) })
 	}
 }
 
@@ -225,16 +139,16 @@ func BenchmarkAuthBingo(b *testing.B) {
 	for _, v := range bingoHandlers(e) {
 		b.Run(v.name, func(b *testing.B) {
 			r, rewind := bingoRequestFor(e.key)
-			serveOnce(b, v.h, r, http.StatusOK)
-			w := newPerfWriter()
+			testkit.ServeOnce(b, v.h, r, http.StatusOK)
+			w := testkit.NewPerfWriter()
 			b.ReportAllocs()
 			for b.Loop() {
 				rewind()
-				w.reset()
+				w.Reset()
 				v.h.ServeHTTP(w, r)
 			}
-			if w.code != http.StatusOK {
-				b.Fatalf("answered %d", w.code)
+			if w.Code != http.StatusOK {
+				b.Fatalf("answered %d", w.Code)
 			}
 		})
 	}
@@ -247,20 +161,20 @@ func BenchmarkAuthBingoParallel(b *testing.B) {
 	for _, v := range bingoHandlers(e) {
 		b.Run(v.name, func(b *testing.B) {
 			first, _ := bingoRequestFor(e.key)
-			serveOnce(b, v.h, first, http.StatusOK)
+			testkit.ServeOnce(b, v.h, first, http.StatusOK)
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				r, rewind := bingoRequestFor(e.key)
-				w := newPerfWriter()
+				w := testkit.NewPerfWriter()
 				served := false
 				for pb.Next() {
 					rewind()
-					w.reset()
+					w.Reset()
 					v.h.ServeHTTP(w, r)
 					served = true
 				}
-				if served && w.code != http.StatusOK {
-					b.Errorf("answered %d", w.code)
+				if served && w.Code != http.StatusOK {
+					b.Errorf("answered %d", w.Code)
 				}
 			})
 		})

@@ -7,7 +7,6 @@ package keygate
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -178,79 +176,6 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
-// traffic sends GET / with key to url from 8 goroutines until stop is
-// closed or the server stops answering, and tallies the answers.
-type traffic struct {
-	ok, shuttingDown, other, failed atomic.Int64
-	wg                              sync.WaitGroup
-}
-
-func sendTraffic(t *testing.T, url, key string, stop <-chan struct{}) *traffic {
-	tr := &traffic{}
-	client := &http.Client{Timeout: 10 * time.Second}
-	for range 8 {
-		tr.wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				req, _ := http.NewRequest("GET", url, nil)
-				req.Header.Set("X-API-Key", key)
-				resp, err := client.Do(req)
-				if err != nil {
-					if tr.failed.Add(1) > 1000 {
-						return // the server is gone
-					}
-					continue
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				switch {
-				case resp.StatusCode == 200:
-					tr.ok.Add(1)
-				case resp.StatusCode == 503 && strings.Contains(string(body), `"shutting_down"`):
-					if !resp.Close {
-						t.Error("503 shutting_down without Connection: close")
-					}
-					tr.shuttingDown.Add(1)
-				default:
-					tr.other.Add(1)
-					t.Errorf("status %d %s", resp.StatusCode, body)
-				}
-			}
-		})
-	}
-	return tr
-}
-
-// checkStored checks that s holds exactly the key's requests that were
-// answered 200, and logs the figures; more is shown on failure.
-func (tr *traffic) checkStored(t *testing.T, s store.UsageStore, id, more string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	stored, err := s.MonthlyUsage(ctx, id, store.MonthOf(time.Now()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stored != tr.ok.Load() {
-		t.Errorf("stored %d, answered 200 %d (then %d shutting_down)\n%s", stored, tr.ok.Load(), tr.shuttingDown.Load(), more)
-	}
-	t.Logf("answered 200: %d, stored: %d, refused while shutting down: %d", tr.ok.Load(), stored, tr.shuttingDown.Load())
-}
-
-// waitFor waits until cond holds, failing the test after a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 // TestTerminateUnderTraffic shuts the function down with Shutdown (as
 // cmd/local does on SIGTERM) while requests keep arriving, before, during
 // and after: every request answered 200 is stored, exactly once, and every
@@ -285,15 +210,15 @@ func TestTerminateUnderTraffic(t *testing.T) {
 			defer srv.Close()
 
 			stop := make(chan struct{})
-			tr := sendTraffic(t, srv.URL, key, stop)
-			waitFor(t, "200 answers", func() bool { return tr.ok.Load() >= 300 })
+			tr := testkit.SendTraffic(t, srv.URL, key, stop)
+			testkit.WaitFor(t, "200 answers", func() bool { return tr.OK.Load() >= 300 })
 			if err := Shutdown(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "refusals after Shutdown", func() bool { return tr.shuttingDown.Load() >= 100 })
+			testkit.WaitFor(t, "refusals after Shutdown", func() bool { return tr.ShuttingDown.Load() >= 100 })
 			close(stop)
-			tr.wg.Wait()
-			tr.checkStored(t, s, k.ID, logs.String())
+			tr.WG.Wait()
+			tr.CheckStored(t, s, k.ID, store.MonthOf(time.Now()), logs.String())
 		})
 	}
 }
@@ -342,11 +267,11 @@ func TestTerminateSignalOnEmulator(t *testing.T) {
 	go func() { exited <- cmd.Wait() }()
 	defer cmd.Process.Kill()
 	var addr []byte
-	waitFor(t, "the child's address", func() bool { addr, _ = os.ReadFile(addrFile); return len(addr) > 0 })
+	testkit.WaitFor(t, "the child's address", func() bool { addr, _ = os.ReadFile(addrFile); return len(addr) > 0 })
 
 	stop := make(chan struct{})
-	tr := sendTraffic(t, "http://"+string(addr)+"/", key, stop)
-	waitFor(t, "200 answers", func() bool { return tr.ok.Load() >= 300 })
+	tr := testkit.SendTraffic(t, "http://"+string(addr)+"/", key, stop)
+	testkit.WaitFor(t, "200 answers", func() bool { return tr.OK.Load() >= 300 })
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -359,8 +284,8 @@ func TestTerminateSignalOnEmulator(t *testing.T) {
 		t.Fatalf("child still running 30 s after SIGTERM\n%s", out.String())
 	}
 	close(stop)
-	tr.wg.Wait()
-	tr.checkStored(t, s, k.ID, out.String())
+	tr.WG.Wait()
+	tr.CheckStored(t, s, k.ID, store.MonthOf(time.Now()), out.String())
 	if !strings.Contains(out.String(), "usage written before exit") {
 		t.Errorf("no final flush logged:\n%s", out.String())
 	}

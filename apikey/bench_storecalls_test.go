@@ -39,11 +39,11 @@ func newScenario(b *testing.B, cfg Config, fs *testkit.FaultyStore) *server {
 }
 
 // serveKey serves GET / with key and returns the status.
-func (s *server) serveKey(w *perfWriter, r *http.Request, key string) int {
+func (s *server) serveKey(w *testkit.PerfWriter, r *http.Request, key string) int {
 	r.Header.Set("X-API-Key", key)
-	w.reset()
+	w.Reset()
 	s.ServeHTTP(w, r)
-	return w.code
+	return w.Code
 }
 
 // reportCalls reports a scenario's counts.
@@ -71,7 +71,7 @@ func roundRobin(b *testing.B, cfg Config, fs *testkit.FaultyStore, keys []string
 	for b.Loop() {
 		fs.Gets.Store(0)
 		s := newScenario(b, cfg, fs)
-		w, r := newPerfWriter(), getRequest("")
+		w, r := testkit.NewPerfWriter(), testkit.GetRequest("")
 		for i := range requests {
 			if addrs != nil {
 				r.RemoteAddr = addrs[i%int64(len(addrs))]
@@ -219,7 +219,7 @@ func BenchmarkStoreCallsMalformed(b *testing.B) {
 	for b.Loop() {
 		fs.Gets.Store(0)
 		s := newScenario(b, testConfig(), fs)
-		w, r := newPerfWriter(), getRequest("")
+		w, r := testkit.NewPerfWriter(), testkit.GetRequest("")
 		for _, k := range keys {
 			if code := s.serveKey(w, r, k); code != http.StatusUnauthorized {
 				b.Fatalf("malformed key %q answered %d", k, code)
@@ -289,10 +289,10 @@ func BenchmarkStoreCallsColdKey(b *testing.B) {
 		started.Add(n)
 		for range n {
 			done.Go(func() {
-				w, r := newPerfWriter(), getRequest(key)
+				w, r := testkit.NewPerfWriter(), testkit.GetRequest(key)
 				started.Done()
 				s.ServeHTTP(w, r)
-				codes <- w.code
+				codes <- w.Code
 			})
 		}
 		started.Wait()

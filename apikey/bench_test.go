@@ -12,7 +12,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -21,39 +20,6 @@ import (
 	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/testkit"
 )
-
-// perfWriter is an http.ResponseWriter that keeps nothing but the status,
-// so that benchmarks measure the handler rather than a recorder. Reset it
-// between requests.
-type perfWriter struct {
-	h    http.Header
-	code int
-	n    int
-}
-
-func newPerfWriter() *perfWriter { return &perfWriter{h: make(http.Header)} }
-
-func (w *perfWriter) Header() http.Header { return w.h }
-
-func (w *perfWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-}
-
-func (w *perfWriter) Write(p []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	w.n += len(p)
-	return len(p), nil
-}
-
-func (w *perfWriter) reset() {
-	clear(w.h)
-	w.code = 0
-	w.n = 0
-}
 
 // newBenchServer is the fixture's server (a Gate on fs, in front of
 // routes) for benchmarks: its logs are formatted as in production but
@@ -82,59 +48,6 @@ func newPerfEnv(b *testing.B) *perfEnv {
 	return &perfEnv{server: newBenchServer(b, testConfig(), fs), key: key}
 }
 
-// getRequest is GET / with the given key.
-func getRequest(key string) *http.Request {
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	if key != "" {
-		r.Header.Set("X-API-Key", key)
-	}
-	return r
-}
-
-// serveOnce serves r with h and fails the benchmark unless it answers want.
-func serveOnce(b *testing.B, h http.Handler, r *http.Request, want int) {
-	b.Helper()
-	w := newPerfWriter()
-	h.ServeHTTP(w, r)
-	if w.code != want {
-		b.Fatalf("%s %s answered %d, want %d", r.Method, r.URL.Path, w.code, want)
-	}
-}
-
-// perfServe serves r with h b.N times, serially.
-func perfServe(b *testing.B, h http.Handler, r *http.Request, want int) {
-	serveOnce(b, h, r, want) // fills the cache; also checks the answer
-	w := newPerfWriter()
-	b.ReportAllocs()
-	for b.Loop() {
-		w.reset()
-		h.ServeHTTP(w, r)
-	}
-	if w.code != want {
-		b.Fatalf("answered %d, want %d", w.code, want)
-	}
-}
-
-// perfServeParallel serves r with h from GOMAXPROCS goroutines; each has
-// its own copy of r.
-func perfServeParallel(b *testing.B, h http.Handler, r *http.Request, want int) {
-	serveOnce(b, h, r, want)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		r := r.Clone(context.Background())
-		w := newPerfWriter()
-		served := false
-		for pb.Next() {
-			w.reset()
-			h.ServeHTTP(w, r)
-			served = true
-		}
-		if served && w.code != want {
-			b.Errorf("answered %d, want %d", w.code, want)
-		}
-	})
-}
-
 // BenchmarkAuthMiddleware is the Gate's key check alone (Authenticate: no
 // scope, limit or count) on a cache hit, in front of a handler that does
 // nothing: the whole cost of a cache hit.
@@ -142,8 +55,8 @@ func BenchmarkAuthMiddleware(b *testing.B) {
 	e := newPerfEnv(b)
 	noop := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	h := e.Authenticate(noop)
-	b.Run("serial", func(b *testing.B) { perfServe(b, h, getRequest(e.key), http.StatusNoContent) })
-	b.Run("parallel", func(b *testing.B) { perfServeParallel(b, h, getRequest(e.key), http.StatusNoContent) })
+	b.Run("serial", func(b *testing.B) { testkit.Serve(b, h, testkit.GetRequest(e.key), http.StatusNoContent) })
+	b.Run("parallel", func(b *testing.B) { testkit.ServeParallel(b, h, testkit.GetRequest(e.key), http.StatusNoContent) })
 }
 
 // BenchmarkCacheLookupHit is keyCache.Lookup of a cached key.
@@ -272,7 +185,7 @@ func BenchmarkMalformedKey(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			before := e.store.Gets.Load()
-			perfServe(b, e, getRequest(c.key), http.StatusUnauthorized)
+			testkit.Serve(b, e, testkit.GetRequest(c.key), http.StatusUnauthorized)
 			calls := e.store.Gets.Load() - before
 			b.ReportMetric(float64(calls)/float64(b.N+1), "storecalls/op")
 			if calls != 0 {

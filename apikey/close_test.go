@@ -7,91 +7,14 @@ package apikey
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
 )
-
-// traffic sends GET / with key to url from 8 goroutines until stop is
-// closed or the server stops answering, and tallies the answers.
-type traffic struct {
-	ok, shuttingDown, other, failed atomic.Int64
-	wg                              sync.WaitGroup
-}
-
-func sendTraffic(t *testing.T, url, key string, stop <-chan struct{}) *traffic {
-	tr := &traffic{}
-	client := &http.Client{Timeout: 10 * time.Second}
-	for range 8 {
-		tr.wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				req, _ := http.NewRequest("GET", url, nil)
-				req.Header.Set("X-API-Key", key)
-				resp, err := client.Do(req)
-				if err != nil {
-					if tr.failed.Add(1) > 1000 {
-						return // the server is gone
-					}
-					continue
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				switch {
-				case resp.StatusCode == 200:
-					tr.ok.Add(1)
-				case resp.StatusCode == 503 && strings.Contains(string(body), `"shutting_down"`):
-					if !resp.Close {
-						t.Error("503 shutting_down without Connection: close")
-					}
-					tr.shuttingDown.Add(1)
-				default:
-					tr.other.Add(1)
-					t.Errorf("status %d %s", resp.StatusCode, body)
-				}
-			}
-		})
-	}
-	return tr
-}
-
-// checkStored checks that s holds exactly the key's requests that were
-// answered 200 in month, and logs the figures; more is shown on failure.
-func (tr *traffic) checkStored(t *testing.T, s store.UsageStore, id string, month store.Month, more string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	stored, err := s.MonthlyUsage(ctx, id, month)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stored != tr.ok.Load() {
-		t.Errorf("stored %d, answered 200 %d (then %d shutting_down)\n%s", stored, tr.ok.Load(), tr.shuttingDown.Load(), more)
-	}
-	t.Logf("answered 200: %d, stored: %d, refused while shutting down: %d", tr.ok.Load(), stored, tr.shuttingDown.Load())
-}
-
-// waitFor waits until cond holds, failing the test after a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
 
 // TestCloseUnderTraffic closes a Gate while requests keep arriving, before,
 // during and after: every request answered 200 is stored, exactly once,
@@ -104,15 +27,15 @@ func TestCloseUnderTraffic(t *testing.T) {
 		defer hs.Close()
 
 		stop := make(chan struct{})
-		tr := sendTraffic(t, hs.URL, key, stop)
-		waitFor(t, "200 answers", func() bool { return tr.ok.Load() >= 300 })
+		tr := testkit.SendTraffic(t, hs.URL, key, stop)
+		testkit.WaitFor(t, "200 answers", func() bool { return tr.OK.Load() >= 300 })
 		if err := srv.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "refusals after Close", func() bool { return tr.shuttingDown.Load() >= 100 })
+		testkit.WaitFor(t, "refusals after Close", func() bool { return tr.ShuttingDown.Load() >= 100 })
 		close(stop)
-		tr.wg.Wait()
-		tr.checkStored(t, s, k.ID, store.MonthOf(time.Now()), srv.logs.String())
+		tr.WG.Wait()
+		tr.CheckStored(t, s, k.ID, store.MonthOf(time.Now()), srv.logs.String())
 	})
 }
 
