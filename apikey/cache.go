@@ -207,7 +207,7 @@ func (c *keyCache) load(ctx context.Context, d keyformat.Digest, now time.Time, 
 			}
 			return res.Val.(*cacheEntry).result()
 		case <-timer.C:
-			return nil, fmt.Errorf("%w: no answer within %v", ErrStoreUnavailable, c.wait)
+			return nil, fmt.Errorf("%w: no answer within %v: %w", ErrStoreUnavailable, c.wait, context.DeadlineExceeded)
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, ctx.Err())
 		}

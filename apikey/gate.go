@@ -31,6 +31,9 @@ type Gate struct {
 	now     func() time.Time
 	log     *slog.Logger
 	onError ErrorHandler
+	// explain makes a store error say what to do, for the log (see
+	// firestorestore.Store.Explain); the identity for other stores.
+	explain func(error) error
 
 	header    string // canonical form of cfg.Header, for the header map
 	challenge string // the WWW-Authenticate of a 401
@@ -84,9 +87,13 @@ func New(cfg Config, s Store, opts ...Option) *Gate {
 		now:       o.now,
 		log:       o.log,
 		onError:   o.onError,
+		explain:   func(err error) error { return err },
 		header:    http.CanonicalHeaderKey(cfg.Header),
 		challenge: `APIKey realm="keygate", header="` + cfg.Header + `"`,
 		stopped:   make(chan struct{}),
+	}
+	if e, ok := s.(interface{ Explain(error) error }); ok {
+		g.explain = e.Explain
 	}
 	g.meter = meter.New(g.store, cfg.FlushInterval, cacheLife(cfg), o.now, o.log)
 	g.owners = newOwnerPlans(cfg, g.readOwner, o.now, o.log)

@@ -90,7 +90,7 @@ func (o *ownerPlans) plan(ctx context.Context, r *ownerRef, now time.Time) (*own
 		}
 		return res.Val.(*ownerState), nil
 	case <-timer.C:
-		return nil, fmt.Errorf("%w: owner plan: no answer within %v", ErrStoreUnavailable, o.wait)
+		return nil, fmt.Errorf("%w: owner plan: no answer within %v: %w", ErrStoreUnavailable, o.wait, context.DeadlineExceeded)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, ctx.Err())
 	}

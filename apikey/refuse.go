@@ -142,7 +142,7 @@ func (g *Gate) problem(code string) *Error {
 // be valid, so it is not refused as invalid.
 func (g *Gate) storeUnavailable(err error) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Code: codeStore, RetryAfter: storeRetryBackoff,
-		Detail: "API keys cannot be checked right now. Retry shortly.", Err: err}
+		Detail: "API keys cannot be checked right now. Retry shortly.", Err: g.explain(err)}
 }
 
 // insufficientScope is the 403 of a key that lacks scope.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -155,8 +157,8 @@ func TestStoreTimeout(t *testing.T) {
 		began := time.Now()
 		code := run(t.Context(), args, &stdout, &stderr, func(k string) string { return env[k] }, time.Now)
 		took := time.Since(began)
-		if code != 1 || stdout.Len() != 0 || !regexp.MustCompile(`^apikey: firestore: .*(DeadlineExceeded|deadline exceeded).*\n$`).MatchString(stderr.String()) {
-			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 1 and one line with the deadline", args, code, stdout.String(), stderr.String())
+		if code != 1 || stdout.Len() != 0 || !regexp.MustCompile(`^apikey: no Firestore emulator answers at `+regexp.QuoteMeta(ln.Addr().String())+` \(FIRESTORE_EMULATOR_HOST\): .*(DeadlineExceeded|deadline exceeded).* \(project demo-keygate, database \(default\), emulator at `+regexp.QuoteMeta(ln.Addr().String())+`\)\n$`).MatchString(stderr.String()) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 1 and one line naming the emulator address, the deadline and the project", args, code, stdout.String(), stderr.String())
 		}
 		if took < timeout || took > timeout+5*time.Second {
 			t.Errorf("%v took %v, want about STORE_TIMEOUT, %v", args, took, timeout)
@@ -393,5 +395,25 @@ func TestBadLimitsAndDurations(t *testing.T) {
 func TestCleanHidesFormatCharacters(t *testing.T) {
 	if got := clean("a\u202eb\u200bc\x1b[31m"); got != "a\ufffdb\ufffdc\ufffd[31m" {
 		t.Errorf("clean = %q", got)
+	}
+}
+
+// TestNoCredentials: with neither credentials nor FIRESTORE_EMULATOR_HOST,
+// the CLI says how to get credentials or use the emulator, and where it
+// looked, in one line.
+func TestNoCredentials(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("CLOUDSDK_CONFIG", filepath.Join(home, "gcloud"))
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	t.Setenv("FIRESTORE_EMULATOR_HOST", "")
+	os.Unsetenv("FIRESTORE_EMULATOR_HOST")
+	os.Unsetenv("GOOGLE_APPLICATION_CREDENTIALS")
+	env := map[string]string{"GOOGLE_CLOUD_PROJECT": "some-project", "STORE_TIMEOUT": "5s"}
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), []string{"list", "--owner", "acme"}, &stdout, &stderr, func(k string) string { return env[k] }, time.Now)
+	want := "apikey: no Google credentials: run `gcloud auth application-default login`, or set FIRESTORE_EMULATOR_HOST to use the emulator (project some-project, database (default))\n"
+	if code != 1 || stdout.Len() != 0 || stderr.String() != want {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 1, nothing and %q", code, stdout.String(), stderr.String(), want)
 	}
 }

@@ -266,7 +266,7 @@ func (c *cli) list(owner string, asJSON bool) error {
 		return writeJSON(c.stdout, views)
 	}
 	if len(keys) == 0 {
-		fmt.Fprintf(c.stdout, "No keys for owner %q.\n", owner)
+		fmt.Fprintf(c.stdout, "No keys for owner %q in %s.\n", owner, c.where())
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
@@ -616,7 +616,7 @@ func (c *cli) keyStoreFor(id string) (keyStore, error) {
 // other error on.
 func notFound(id string, err error) error {
 	if errors.Is(err, store.ErrKeyNotFound) {
-		return fmt.Errorf("no key with ID %s", id)
+		return &lookupError{fmt.Sprintf("no key with ID %s", id)}
 	}
 	return err
 }

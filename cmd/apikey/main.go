@@ -56,6 +56,8 @@ import (
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/apikey/store"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // main runs the command line with the process's environment and clock.
@@ -90,12 +92,15 @@ func openFirestore(cfg apikey.Config) keyStore {
 	return closingStore{store.WithTimeout(fs, cfg.StoreTimeout), fs}
 }
 
-// closingStore is a store with deadlines, closed through the store under
-// them.
+// closingStore is a store with deadlines, closed and explained through the
+// store under them.
 type closingStore struct {
 	store.Store
-	io.Closer
+	fs *firestorestore.Store
 }
+
+func (s closingStore) Close() error            { return s.fs.Close() }
+func (s closingStore) Explain(err error) error { return s.fs.Explain(err) }
 
 // keyStore is the store the commands use: a KeyStore and PlanStore that
 // must be closed.
@@ -198,8 +203,48 @@ func (c *cli) report(err error) int {
 		}
 		return 2
 	}
+	if e, ok := c.st.(interface{ Explain(error) error }); ok && fromStore(err) {
+		// A store's error says what to do, and where the CLI looked: a
+		// leftover GOOGLE_CLOUD_PROJECT is a common reason for "no key".
+		err = fmt.Errorf("%w (%s)", e.Explain(err), c.where())
+	}
 	fmt.Fprintf(c.stderr, "apikey: %s\n", oneLine(err.Error()))
 	return 1
+}
+
+// lookupError is a key or plan the store does not hold.
+type lookupError struct{ msg string }
+
+func (e *lookupError) Error() string { return e.msg }
+
+// fromStore reports whether err came from the store rather than from the
+// command line: a lookup that found nothing, or a call that failed.
+func fromStore(err error) bool {
+	if _, ok := errors.AsType[*lookupError](err); ok {
+		return true
+	}
+	if _, ok := status.FromError(err); ok && status.Code(err) != codes.OK {
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		strings.Contains(err.Error(), "creating Firestore client")
+}
+
+// where names the Firestore project and database the CLI uses, for its
+// messages: a leftover GOOGLE_CLOUD_PROJECT is a common reason for "no keys".
+func (c *cli) where() string {
+	if c.cfg == nil {
+		return "no configuration read"
+	}
+	project := c.cfg.Project
+	if project == "" {
+		project = "detected from the credentials"
+	}
+	w := fmt.Sprintf("project %s, database %s", project, c.cfg.Database)
+	if host := c.getenv("FIRESTORE_EMULATOR_HOST"); host != "" {
+		w += ", emulator at " + host
+	}
+	return w
 }
 
 // config returns the configuration, reading it from the environment the

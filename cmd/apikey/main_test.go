@@ -54,6 +54,12 @@ type harness struct {
 	clock *clock
 }
 
+// where is what the CLI appends to a store's error: the project, database
+// and emulator it used.
+func (h *harness) where() string {
+	return " (project " + h.env["GOOGLE_CLOUD_PROJECT"] + ", database (default), emulator at " + h.env["FIRESTORE_EMULATOR_HOST"] + ")"
+}
+
 // newHarness returns a harness on a fresh emulator project; the test skips
 // (or fails under KEYGATE_REQUIRE_EMULATOR) without an emulator.
 func newHarness(t *testing.T) *harness {
@@ -589,7 +595,7 @@ func TestDelete(t *testing.T) {
 		t.Errorf("list after delete = %+v, want only %s", keys, keep)
 	}
 	r := h.run("delete", c.ID)
-	if r.code != 1 || r.stderr != "apikey: no key with ID "+c.ID+"\n" {
+	if r.code != 1 || r.stderr != "apikey: no key with ID "+c.ID+h.where()+"\n" {
 		t.Errorf("second delete: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
@@ -615,10 +621,10 @@ func TestErrors(t *testing.T) {
 		match string
 	}{
 		// Unknown IDs.
-		{"show unknown ID", []string{"show", unknown}, nil, 1, "apikey: no key with ID " + unknown + "\n", ""},
-		{"show unknown ID json", []string{"show", unknown, "--json"}, nil, 1, "apikey: no key with ID " + unknown + "\n", ""},
-		{"revoke unknown ID", []string{"revoke", unknown}, nil, 1, "apikey: no key with ID " + unknown + "\n", ""},
-		{"delete unknown ID", []string{"delete", unknown}, nil, 1, "apikey: no key with ID " + unknown + "\n", ""},
+		{"show unknown ID", []string{"show", unknown}, nil, 1, "apikey: no key with ID " + unknown + h.where() + "\n", ""},
+		{"show unknown ID json", []string{"show", unknown, "--json"}, nil, 1, "apikey: no key with ID " + unknown + h.where() + "\n", ""},
+		{"revoke unknown ID", []string{"revoke", unknown}, nil, 1, "apikey: no key with ID " + unknown + h.where() + "\n", ""},
+		{"delete unknown ID", []string{"delete", unknown}, nil, 1, "apikey: no key with ID " + unknown + h.where() + "\n", ""},
 
 		// Bad IDs.
 		{"bad ID short", []string{"show", "abc123"}, nil, 1, `apikey: invalid key ID "abc123": want 64 lowercase hex digits, as printed by create and list` + "\n", ""},
@@ -752,7 +758,7 @@ func TestRotate(t *testing.T) {
 	}{
 		{[]string{"rotate", old.ID}, "apikey: key " + old.ID + " is revoked or expired: only an active key can be rotated\n"},
 		{[]string{"rotate", got.ID, "--grace", "a day"}, "apikey: --grace \"a day\": want a Go duration from 0s to 720h, such as 24h\n"},
-		{[]string{"rotate", keyformat.ID("none")}, "apikey: no key with ID " + keyformat.ID("none") + "\n"},
+		{[]string{"rotate", keyformat.ID("none")}, "apikey: no key with ID " + keyformat.ID("none") + h.where() + "\n"},
 	} {
 		if r := h.run(c.args...); r.code != 1 || r.stderr != c.want {
 			t.Errorf("apikey %v = %d %q, want 1 %q", c.args, r.code, r.stderr, c.want)

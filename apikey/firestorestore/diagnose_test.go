@@ -1,0 +1,70 @@
+package firestorestore
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestExplain: the two first-run failures say what to do, once; others
+// pass through.
+func TestExplain(t *testing.T) {
+	creds := errors.New("creating Firestore client: credentials: could not find default credentials. See https://example")
+	cases := []struct {
+		name     string
+		err      error
+		emulator string
+		want     []string
+	}{
+		{"dead emulator", context.DeadlineExceeded, "127.0.0.1:9", []string{"no Firestore emulator answers at 127.0.0.1:9 (FIRESTORE_EMULATOR_HOST)", "gcloud emulators firestore start"}},
+		{"no credentials", creds, "", []string{"no Google credentials: run `gcloud auth application-default login`, or set FIRESTORE_EMULATOR_HOST"}},
+		{"other", errors.New("permission denied"), "", []string{"permission denied"}},
+		{"deadline without emulator", context.DeadlineExceeded, "", []string{"context deadline exceeded"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := explain(c.err, c.emulator).Error()
+			for _, w := range c.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("explain = %q, want it to say %q", got, w)
+				}
+			}
+			if again := explain(explain(c.err, c.emulator), c.emulator).Error(); again != got {
+				t.Errorf("explained twice: %q", again)
+			}
+		})
+	}
+}
+
+// TestCheckDeadEmulator: with nothing listening at FIRESTORE_EMULATOR_HOST,
+// Check fails at once and names the address and the variable.
+func TestCheckDeadEmulator(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	t.Setenv("FIRESTORE_EMULATOR_HOST", addr)
+	start := time.Now()
+	err = New(Config{Project: "demo-check"}).Check(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "no Firestore emulator answers at "+addr+" (FIRESTORE_EMULATOR_HOST)") {
+		t.Fatalf("Check = %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Check took %v", d)
+	}
+}
+
+// TestCheckEmulator: Check passes on a live emulator.
+func TestCheckEmulator(t *testing.T) {
+	s := newTestStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
