@@ -29,12 +29,14 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 )
@@ -73,7 +75,7 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 	if *certFile != "" {
 		c, err := tls.LoadX509KeyPair(*certFile, *keyFile)
 		if err != nil {
-			return fmt.Errorf("loading the TLS certificate: %w", err)
+			return fmt.Errorf("-tls-cert %s -tls-key %s: %w", *certFile, *keyFile, err)
 		}
 		cert = &c
 	}
@@ -84,19 +86,32 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 	if port == "" {
 		port = "8080"
 	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("PORT=%q: want a port number from 1 to 65535", port)
+	}
 	scheme := "http"
 	if *certFile != "" {
 		scheme = "https"
 	}
 	base := scheme + "://" + net.JoinHostPort(displayHost(host), port)
 
+	// Bind before printing anything: a demo key and a curl line for a port
+	// that another server holds would send the reader to that server.
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return fmt.Errorf("HOST=%s PORT=%s: cannot listen: %w", host, port, err)
+	}
+	defer ln.Close()
+
+	var intro string
 	if getenv("FIRESTORE_EMULATOR_HOST") == "" && getenv("GOOGLE_CLOUD_PROJECT") == "" {
 		mem := memstore.New()
-		key, k, err := store.Mint(cfg.Prefix, store.Key{Owner: "demo", Name: "demo key", CreatedAt: time.Now()})
+		demo, err := mintDemo(mem, cfg.Prefix, "demo key")
 		if err != nil {
 			return err
 		}
-		if err := mem.Create(context.Background(), k); err != nil {
+		admin, err := mintDemo(mem, cfg.Prefix, "demo admin key", keygate.ScopeKeysManage, keygate.ScopeBingoCheck, keygate.ScopeUsageRead)
+		if err != nil {
 			return err
 		}
 		keygate.UseKeyStore(mem)
@@ -104,17 +119,39 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 		if scheme == "https" {
 			curlCA = "--cacert " + *certFile + " "
 		}
-		fmt.Fprintf(stdout, "keygate: FIRESTORE_EMULATOR_HOST and GOOGLE_CLOUD_PROJECT are unset, so keys live in memory and vanish with this process.\n"+
-			"Demo key (owner \"demo\"): %s\nTry:\n  curl %s-H '%s: %s' %s/\n", key, curlCA, cfg.Header, key, base)
+		intro = fmt.Sprintf("keygate: FIRESTORE_EMULATOR_HOST and GOOGLE_CLOUD_PROJECT are unset, so keys live in memory and vanish with this process.\n"+
+			"Demo key (owner \"demo\"): %s\n"+
+			"Demo admin key (owner \"demo\", scopes keys:manage,bingo:check,usage:read): %s\n"+
+			"Try:\n  curl %s-H '%s: %s' %s/\n", demo, admin, curlCA, cfg.Header, demo, base)
 	} else {
-		fmt.Fprintf(stdout, "keygate: keys in Firestore, project %q, database %q, collection %q\n", cfg.Project, cfg.Database, cfg.Collection)
+		// Say now, once, if the store cannot be reached, rather than
+		// answer every request 503 later.
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.StoreTimeout)
+		fs := firestorestore.New(cfg.Firestore())
+		err := fs.Check(ctx)
+		cancel()
+		fs.Close()
+		if err != nil {
+			return fmt.Errorf("%w (project %s, database %s)", err, cfg.Project, cfg.Database)
+		}
+		intro = fmt.Sprintf("keygate: keys in Firestore, project %q, database %q, collection %q\n", cfg.Project, cfg.Database, cfg.Collection)
 	}
 
 	// The framework serves the function named by FUNCTION_TARGET at "/".
 	if os.Getenv("FUNCTION_TARGET") == "" {
 		os.Setenv("FUNCTION_TARGET", "API")
 	}
-	return serve(host, port, cert, readHeader, base, stdout)
+	return serve(ln, cert, readHeader, base, intro, stdout)
+}
+
+// mintDemo stores a new key of owner "demo" named name, with scopes (none:
+// the function's default scopes), and returns it.
+func mintDemo(mem *memstore.Store, prefix, name string, scopes ...string) (string, error) {
+	key, k, err := store.Mint(prefix, store.Key{Owner: "demo", Name: name, Scopes: scopes, CreatedAt: time.Now()})
+	if err != nil {
+		return "", err
+	}
+	return key, mem.Create(context.Background(), k)
 }
 
 // The front server's limits. The Functions Framework's own server
@@ -137,13 +174,14 @@ const (
 )
 
 // serve runs the Functions Framework on a loopback port and serves HTTP, or
-// HTTPS when cert is not nil, on host:port in front of it with timeouts.
+// HTTPS when cert is not nil, on ln in front of it with timeouts, once it
+// has printed intro.
 // The framework does not expose its handler, so a reverse proxy is the way
 // to keep the function served by it, as the design requires, and still set
 // limits. On SIGTERM or SIGINT it stops accepting connections, lets the
 // requests in flight finish (for at most shutdownTimeout), then writes the
 // function's last usage counts with keygate.Shutdown and returns.
-func serve(host, port string, cert *tls.Certificate, readHeader time.Duration, base string, stdout io.Writer) error {
+func serve(ln net.Listener, cert *tls.Certificate, readHeader time.Duration, base, intro string, stdout io.Writer) error {
 	// Catch the signals before anything can be served, and never stop
 	// catching them: the function's own SIGTERM handler re-raises the
 	// signal after its flush, which must not kill the process while it
@@ -151,15 +189,11 @@ func serve(host, port string, cert *tls.Certificate, readHeader time.Duration, b
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
 
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
-	if err != nil {
-		return err
-	}
 	inner, frameworkErr, err := startFramework()
 	if err != nil {
-		ln.Close()
 		return err
 	}
+	fmt.Fprint(stdout, intro)
 	srv := &http.Server{
 		Handler:           httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: inner}),
 		ReadHeaderTimeout: readHeader,

@@ -478,3 +478,45 @@ func TestLocalGracefulShutdown(t *testing.T) {
 		t.Fatal("cmd/local did not exit within 30s of SIGTERM")
 	}
 }
+
+// TestStartFailures: each start-up failure exits 1 with one line that
+// names the setting, and prints no demo key and no "serving" line before.
+func TestStartFailures(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	takenPort := fmt.Sprint(taken.Addr().(*net.TCPAddr).Port)
+	dead := freePort(t) // nothing listens there
+	noCreds := t.TempDir()
+	cases := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"port taken", []string{"PORT=" + takenPort}, nil, "HOST=127.0.0.1 PORT=" + takenPort + ": cannot listen"},
+		{"port not a number", []string{"PORT=abc"}, nil, `PORT="abc": want a port number from 1 to 65535`},
+		{"port out of range", []string{"PORT=70000"}, nil, `PORT="70000": want a port number from 1 to 65535`},
+		{"missing certificate", []string{"PORT=" + freePort(t)}, []string{"-tls-cert", "nope.pem", "-tls-key", "nope-key.pem"}, "-tls-cert nope.pem -tls-key nope-key.pem: open nope.pem: no such file or directory"},
+		{"bad configuration", []string{"PORT=" + freePort(t), "KEY_CACHE_TTL=abc"}, nil, `KEY_CACHE_TTL="abc"`},
+		{"dead emulator", []string{"PORT=" + freePort(t), "FIRESTORE_EMULATOR_HOST=127.0.0.1:" + dead}, nil, "no Firestore emulator answers at 127.0.0.1:" + dead + " (FIRESTORE_EMULATOR_HOST)"},
+		{"no credentials", []string{"PORT=" + freePort(t), "GOOGLE_CLOUD_PROJECT=some-project", "HOME=" + noCreds, "CLOUDSDK_CONFIG=" + noCreds, "GOOGLE_APPLICATION_CREDENTIALS="}, nil,
+			"no Google credentials: run `gcloud auth application-default login`, or set FIRESTORE_EMULATOR_HOST to use the emulator (project some-project"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command(filepath.Join(binaries(t), "local"), c.args...)
+			cmd.Env = cleanEnv(append([]string{"STORE_TIMEOUT=5s"}, c.env...)...)
+			out, err := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); err == nil || code != 1 {
+				t.Fatalf("exit %d (%v), want 1; output:\n%s", code, err, out)
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "local: ") || !strings.Contains(lines[0], c.want) {
+				t.Errorf("output %q, want one line \"local: ...%s...\"", out, c.want)
+			}
+		})
+	}
+}
