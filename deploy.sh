@@ -122,6 +122,17 @@ for name in "${FUNCTION_VARS[@]}"; do
 	env_vars+="${DELIM}${name}=${value}"
 done
 
+# Check the function's configuration with the function's own rules
+# (apikey.LoadConfig, through the CLI) before deploying it: a bad value would
+# otherwise deploy, and make every request of the function a 500.
+if ! command -v go >/dev/null 2>&1; then
+	die "go not found: deploy.sh checks the configuration with 'go run ./cmd/apikey config check'"
+fi
+if ! check=$(cd "$source_dir" && GOOGLE_CLOUD_PROJECT=$project go run ./cmd/apikey config check 2>&1); then
+	check=${check%$'\n'exit status *} # go run's own line
+	die "the function's configuration is invalid: ${check#apikey: }"
+fi
+
 cmd=(
 	gcloud functions deploy "$function_name"
 	--gen2

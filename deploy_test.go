@@ -446,3 +446,26 @@ func TestDeployGcloudNoCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployChecksConfiguration: deploy.sh refuses a configuration the
+// function would refuse, naming the variable, before it calls gcloud (the
+// dry run prints no command).
+func TestDeployChecksConfiguration(t *testing.T) {
+	for _, c := range []struct{ name, value, want string }{
+		{"KEY_CACHE_TTL", "abc", `KEY_CACHE_TTL="abc": want a Go duration`},
+		{"KEY_PREFIX", "Not-A-Prefix", `KEY_PREFIX="Not-A-Prefix"`},
+		{"KEY_DEFAULT_SCOPES", "Bingo:Check", `KEY_DEFAULT_SCOPES="Bingo:Check"`},
+		{"KEY_STALE_TTL", "1s", "KEY_STALE_TTL=1s is shorter than KEY_CACHE_TTL"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env := deployEnv(t, map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", c.name: c.value})
+			stdout, stderr, code := deployRunScript(t, env, "--dry-run")
+			if code != 1 || stdout != "" || !strings.Contains(stderr, "deploy.sh: the function's configuration is invalid: ") || !strings.Contains(stderr, c.want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 1, no command, and the invalid variable", code, stdout, stderr)
+			}
+			if strings.Contains(stderr, "exit status") {
+				t.Errorf("stderr shows go run's exit status line: %q", stderr)
+			}
+		})
+	}
+}

@@ -417,3 +417,22 @@ func TestNoCredentials(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 1, nothing and %q", code, stdout.String(), stderr.String(), want)
 	}
 }
+
+// TestConfigCheck: config check prints the configuration in effect, or
+// fails naming the variable, without a store.
+func TestConfigCheck(t *testing.T) {
+	for _, c := range []struct {
+		env        map[string]string
+		code       int
+		out, errOut string
+	}{
+		{map[string]string{"GOOGLE_CLOUD_PROJECT": "p", "KEY_DEFAULT_SCOPES": "things:read"}, 0, "configuration ok: project p, database (default), collection api_keys, header X-API-Key, prefix kg, key cache 10000 for 1m0s (stale 10m0s, not found 30s), store timeout 2s, usage flush 10s, default scopes things:read\n", ""},
+		{map[string]string{"KEY_CACHE_TTL": "abc"}, 1, "", "apikey: configuration: KEY_CACHE_TTL=\"abc\": want a Go duration of at least 1ms, such as 90s or 5m\n"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(t.Context(), []string{"config", "check"}, &stdout, &stderr, func(k string) string { return c.env[k] }, time.Now)
+		if code != c.code || stdout.String() != c.out || stderr.String() != c.errOut {
+			t.Errorf("config check with %v = %d %q %q; want %d %q %q", c.env, code, stdout.String(), stderr.String(), c.code, c.out, c.errOut)
+		}
+	}
+}

@@ -40,6 +40,7 @@ var commands = []*command{
 	deleteCommand,
 	usageCommand,
 	planCommand,
+	configCommand,
 }
 
 // lookup returns the command called name, or nil.

@@ -18,9 +18,15 @@ import (
 	"time"
 )
 
-// RequireEnv is the environment variable that turns a missing emulator from
-// a skip into a failure; .ci/run sets it.
-const RequireEnv = "KEYGATE_REQUIRE_EMULATOR"
+// A test that needs the emulator fails when there is none, with the reason
+// and what to do, so that `go test ./...` never passes with these tests
+// quietly skipped (go test shows nothing of a passing package but "ok").
+// SkipEnv=1 makes them skip instead, for a machine without the Google Cloud
+// CLI. RequireEnv (set by .ci/run) makes them fail even then.
+const (
+	SkipEnv    = "KEYGATE_SKIP_EMULATOR"
+	RequireEnv = "KEYGATE_REQUIRE_EMULATOR"
+)
 
 var (
 	projects atomic.Int64 // projects handed out by Project
@@ -42,7 +48,7 @@ func Main(m *testing.M) int {
 	stop, err := start()
 	if err != nil {
 		reason = err.Error()
-		fmt.Fprintf(os.Stderr, "\n!!! FIRESTORE EMULATOR NOT AVAILABLE: %s\n!!! The Firestore-backed tests will SKIP (set %s=1 to make them fail).\n\n", reason, RequireEnv)
+		fmt.Fprintf(os.Stderr, "\n!!! FIRESTORE EMULATOR NOT AVAILABLE: %s\n!!! The Firestore-backed tests will FAIL (set %s=1 to skip them).\n\n", reason, SkipEnv)
 	}
 	code := m.Run()
 	if stop != nil {
@@ -61,14 +67,15 @@ func Project(t testing.TB) (host, project string) {
 }
 
 // Host returns the emulator's host:port for a test that needs it. Without an
-// emulator the test skips, or fails when RequireEnv is set.
+// emulator the test fails, saying why and what to do, or skips when SkipEnv
+// is 1 and RequireEnv is not set.
 func Host(t testing.TB) string {
 	t.Helper()
 	if host == "" {
-		if os.Getenv(RequireEnv) != "" {
-			t.Fatalf("Firestore emulator required (%s is set) but not available: %s", RequireEnv, reason)
+		if os.Getenv(SkipEnv) == "1" && os.Getenv(RequireEnv) == "" {
+			t.Skipf("SKIPPED (%s=1): Firestore emulator not available: %s", SkipEnv, reason)
 		}
-		t.Skipf("SKIPPED: Firestore emulator not available: %s", reason)
+		t.Fatalf("no Firestore emulator: %s. Install the Google Cloud CLI with the Firestore emulator (gcloud components install cloud-firestore-emulator), or set FIRESTORE_EMULATOR_HOST to a running one, or set %s=1 to skip the tests that need it", reason, SkipEnv)
 	}
 	return host
 }

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+)
+
+var configCommand = &command{
+	name:    "config",
+	args:    "check",
+	params:  []string{"check"},
+	summary: "check the configuration in the environment with the library's rules",
+	details: `
+Reads the configuration variables (GOOGLE_CLOUD_PROJECT, FIRESTORE_DATABASE,
+KEYS_COLLECTION, API_KEY_HEADER, KEY_PREFIX, KEY_CACHE_SIZE, KEY_CACHE_TTL,
+KEY_STALE_TTL, KEY_NEGATIVE_TTL, STORE_TIMEOUT, USAGE_FLUSH_INTERVAL,
+DEFAULT_RATE_LIMIT, DEFAULT_BURST, DEFAULT_MONTHLY_QUOTA, DEFAULT_MAX_KEYS,
+KEY_DEFAULT_SCOPES) with the rules a Gate applies when it starts, and either
+prints the configuration in effect or fails naming the variable. deploy.sh
+runs it before it deploys, so that a bad value fails the deploy rather than
+every request of the deployed function. It does not contact Firestore.`,
+	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
+		return func(c *cli, pos []string) error {
+			if pos[0] != "check" {
+				return usagef("unknown config command %q: want check", pos[0])
+			}
+			cfg, err := c.config()
+			if err != nil {
+				return err
+			}
+			project := cfg.Project
+			if project == "" {
+				project = "(detected from the credentials)"
+			}
+			scopes := strings.Join(cfg.DefaultScopes, ",")
+			if scopes == "" {
+				scopes = "(the application's)"
+			}
+			fmt.Fprintf(c.stdout, "configuration ok: project %s, database %s, collection %s, header %s, prefix %s, key cache %d for %v (stale %v, not found %v), store timeout %v, usage flush %v, default scopes %s\n",
+				project, cfg.Database, cfg.Collection, cfg.Header, cfg.Prefix, cfg.CacheSize, cfg.CacheTTL, cfg.StaleTTL, cfg.NegativeTTL, cfg.StoreTimeout, cfg.FlushInterval, scopes)
+			return nil
+		}
+	},
+}
