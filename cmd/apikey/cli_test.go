@@ -422,8 +422,8 @@ func TestNoCredentials(t *testing.T) {
 // fails naming the variable, without a store.
 func TestConfigCheck(t *testing.T) {
 	for _, c := range []struct {
-		env        map[string]string
-		code       int
+		env         map[string]string
+		code        int
 		out, errOut string
 	}{
 		{map[string]string{"GOOGLE_CLOUD_PROJECT": "p", "KEY_DEFAULT_SCOPES": "things:read"}, 0, "configuration ok: project p, database (default), collection api_keys, header X-API-Key, prefix kg, key cache 10000 for 1m0s (stale 10m0s, not found 30s), store timeout 2s, usage flush 10s, default scopes things:read\n", ""},
