@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -242,12 +243,21 @@ func readIndexFile(t *testing.T) (collection string, fields []string) {
 }
 
 // readmeIndexCommands returns the arguments of every `gcloud firestore
-// indexes composite create` command in the README, after "create".
+// indexes composite create` command in the README and the docs it links
+// (docs/*.md), after "create".
 func readmeIndexCommands(t *testing.T) [][]string {
 	t.Helper()
-	data, err := os.ReadFile(repoRoot + "README.md")
+	docs, err := filepath.Glob(repoRoot + "docs/*.md")
 	if err != nil {
 		t.Fatal(err)
+	}
+	var data []byte
+	for _, f := range append([]string{repoRoot + "README.md"}, docs...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, b...)
 	}
 	const cmd = "gcloud firestore indexes composite create "
 	var out [][]string

@@ -119,10 +119,12 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 		if scheme == "https" {
 			curlCA = "--cacert " + *certFile + " "
 		}
-		intro = fmt.Sprintf("keygate: FIRESTORE_EMULATOR_HOST and GOOGLE_CLOUD_PROJECT are unset, so keys live in memory and vanish with this process.\n"+
-			"Demo key (owner \"demo\"): %s\n"+
-			"Demo admin key (owner \"demo\", scopes keys:manage,bingo:check,usage:read): %s\n"+
-			"Try:\n  curl %s-H '%s: %s' %s/\n", demo, admin, curlCA, cfg.Header, demo, base)
+		intro = fmt.Sprintf("keygate: keys live in memory and vanish with this process (FIRESTORE_EMULATOR_HOST and GOOGLE_CLOUD_PROJECT are unset).\n"+
+			"Demo keys of owner \"demo\"; paste these lines into another shell:\n"+
+			"  export URL=%s\n"+
+			"  export KEY=%s        # the default scopes: bingo:check, usage:read\n"+
+			"  export ADMIN_KEY=%s  # keys:manage too\n"+
+			"Try:\n  curl %s-H \"%s: $KEY\" $URL/\n", base, demo, admin, curlCA, cfg.Header)
 	} else {
 		// Say now, once, if the store cannot be reached, rather than
 		// answer every request 503 later.

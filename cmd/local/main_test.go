@@ -173,23 +173,34 @@ func get(t *testing.T, client *http.Client, url, key string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-var demoKeyLine = regexp.MustCompile(`^Demo key \(owner "demo"\): (kg_\w+)$`)
+var (
+	demoKeyLine   = regexp.MustCompile(`^  export KEY=(kg_\w+) +# the default scopes`)
+	adminKeyLine  = regexp.MustCompile(`^  export ADMIN_KEY=(kg_\w+) +# keys:manage too$`)
+	demoURLLine   = regexp.MustCompile(`^  export URL=(\S+)$`)
+	demoShellLine = regexp.MustCompile(`^  export `)
+)
 
-// demoKey finds the demo key and the curl line in cmd/local's output.
+// demoKey finds the demo key and the curl line in cmd/local's output, and
+// turns the curl line into a command that runs with the export lines before
+// it, as a reader pastes them.
 func demoKey(t *testing.T, lines []string) (key, curl string) {
 	t.Helper()
+	var exports []string
 	for _, l := range lines {
 		if m := demoKeyLine.FindStringSubmatch(l); m != nil {
 			key = m[1]
+		}
+		if demoShellLine.MatchString(l) {
+			exports = append(exports, strings.TrimSpace(l))
 		}
 		if strings.HasPrefix(strings.TrimSpace(l), "curl ") {
 			curl = strings.TrimSpace(l)
 		}
 	}
-	if key == "" || curl == "" {
-		t.Fatalf("no demo key and curl line in %q", lines)
+	if key == "" || curl == "" || len(exports) != 3 {
+		t.Fatalf("no demo key, export lines and curl line in %q", lines)
 	}
-	return key, curl
+	return key, strings.Join(exports, "\n") + "\n" + curl
 }
 
 func TestLocalInMemory(t *testing.T) {

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/keygate/keygate/internal/emulator"
+)
+
+// tourStep is one command block of the README's tour and the output block
+// that follows it.
+type tourStep struct{ commands, output string }
+
+// readmeSection returns the README section under "## title", up to the next
+// "## ".
+func readmeSection(t *testing.T, title string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n## "+title+"\n")
+	if !ok {
+		t.Fatalf("README has no section %q", title)
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	return sec
+}
+
+// fenced returns the fenced blocks of md in order, with their info strings.
+func fenced(md string) (infos, bodies []string) {
+	for _, m := range regexp.MustCompile("(?s)```([a-z]*)\n(.*?)```").FindAllStringSubmatch(md, -1) {
+		infos, bodies = append(infos, m[1]), append(bodies, m[2])
+	}
+	return infos, bodies
+}
+
+// tourSteps parses the tour: each ```sh block followed by a plain ```
+// block of its output.
+func tourSteps(t *testing.T) []tourStep {
+	t.Helper()
+	infos, bodies := fenced(readmeSection(t, "Tour"))
+	var steps []tourStep
+	for i := 0; i+1 < len(infos); i++ {
+		if infos[i] == "sh" && infos[i+1] == "" {
+			steps = append(steps, tourStep{bodies[i], bodies[i+1]})
+			i++
+		}
+	}
+	if len(steps) < 5 {
+		t.Fatalf("the README's tour has %d command and output pairs, want at least 5", len(steps))
+	}
+	return steps
+}
+
+// outputPattern turns a README output block into a regexp: the text as it
+// is, "..." standing for anything on its line.
+func outputPattern(out string) *regexp.Regexp {
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		lines = append(lines, "^"+strings.ReplaceAll(regexp.QuoteMeta(l), `\.\.\.`, ".*")+"\r?$") // curl -i keeps the CR of HTTP lines
+	}
+	return regexp.MustCompile("(?m)\\A" + strings.Join(lines, "\n") + "\\n?\\z")
+}
+
+// runTour runs the tour's steps in one shell with env, as a reader pastes
+// them one after the other, and checks that each prints what the README
+// shows.
+func runTour(t *testing.T, env []string) {
+	t.Helper()
+	const mark = "@@ end of step @@"
+	steps := tourSteps(t)
+	var script strings.Builder
+	for _, s := range steps {
+		script.WriteString(s.commands + "echo '" + mark + "'\n")
+	}
+	cmd := exec.Command("bash", "-c", script.String())
+	cmd.Env = env
+	cmd.Dir = "../.."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("the tour's commands: %v\n%s", err, out)
+	}
+	got := strings.Split(string(out), mark+"\n")
+	for i, s := range steps {
+		if i >= len(got) || !outputPattern(s.output).MatchString(got[i]) {
+			printed := ""
+			if i < len(got) {
+				printed = got[i]
+			}
+			t.Errorf("tour step %d:\n%s\nprinted:\n%s\nthe README shows:\n%s", i+1, s.commands, printed, s.output)
+		}
+	}
+}
+
+// exportsOf returns the values of the "export NAME=VALUE" lines cmd/local
+// printed, as environment entries.
+func exportsOf(t *testing.T, lines []string) []string {
+	t.Helper()
+	var env []string
+	for _, l := range lines {
+		if m := regexp.MustCompile(`^  export (\w+)=(\S+)`).FindStringSubmatch(l); m != nil {
+			env = append(env, m[1]+"="+m[2])
+		}
+	}
+	if len(env) != 3 {
+		t.Fatalf("cmd/local printed %d export lines, want 3: %q", len(env), lines)
+	}
+	return env
+}
+
+// TestReadmeTour runs the README's tour as a newcomer would, in the
+// in-memory demo: cmd/local, its export lines pasted, then every command,
+// each printing what the README shows.
+func TestReadmeTour(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not found")
+	}
+	_, lines := startLocal(t, cleanEnv())
+	runTour(t, cleanEnv(exportsOf(t, lines)...))
+}
+
+// TestReadmeTourOnEmulator runs the tour on the emulator, with the keys
+// minted by the README's commands (the CLI), as "The emulator" says.
+func TestReadmeTourOnEmulator(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not found")
+	}
+	host, project := emulator.Project(t)
+	env := cleanEnv("FIRESTORE_EMULATOR_HOST="+host, "GOOGLE_CLOUD_PROJECT="+project)
+	port, _ := startLocal(t, env)
+	_, blocks := fenced(readmeSection(t, "The emulator"))
+	if len(blocks) != 3 {
+		t.Fatalf("the emulator section has %d blocks, want 3", len(blocks))
+	}
+	// The third block, with the test's emulator and port and the CLI
+	// built once (as go run would build it).
+	mint := strings.NewReplacer("127.0.0.1:8086", host, "localhost:8080", "localhost:"+port,
+		"go run ./cmd/apikey", filepath.Join(binaries(t), "apikey")).Replace(blocks[2])
+	cmd := exec.Command("bash", "-c", mint+"echo URL=$URL; echo KEY=$KEY; echo ADMIN_KEY=$ADMIN_KEY")
+	cmd.Env = env
+	cmd.Dir = "../.."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("the emulator section's commands: %v\n%s", err, out)
+	}
+	exports := strings.Fields(string(out))
+	if len(exports) != 3 || !strings.HasPrefix(exports[1], "KEY=kg_") || !strings.HasPrefix(exports[2], "ADMIN_KEY=kg_") {
+		t.Fatalf("the emulator section minted %q", exports)
+	}
+	runTour(t, append(env, exports...))
+}
