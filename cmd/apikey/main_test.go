@@ -499,8 +499,8 @@ func TestList(t *testing.T) {
 			t.Errorf("row %d = %q", i, line)
 		}
 	}
-	if r.stderr != "" {
-		t.Errorf("stderr = %q", r.stderr)
+	if want := `3 keys of owner "acme" in ` + strings.TrimSuffix(h.where(), ")")[len(" ("):] + ":\n"; r.stderr != want {
+		t.Errorf("stderr = %q, want %q: where the keys were read", r.stderr, want)
 	}
 }
 
