@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/ratelimit"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/emulator"
@@ -551,5 +553,32 @@ func testFirestoreOutage(t *testing.T, outage faultproxy.Mode) {
 	}
 	if n := s.store.Gets.Load() - before; n != 1 {
 		t.Errorf("recovery took %d store calls, want 1 refresh", n)
+	}
+}
+
+// explainingStore is a FaultyStore whose errors say what to do, as
+// firestorestore's do (Explain).
+type explainingStore struct{ *testkit.FaultyStore }
+
+func (explainingStore) Explain(err error) error {
+	return fmt.Errorf("do this and that: %w", err)
+}
+
+// TestStoreErrorExplainedInLog: a refusal for a store that failed logs the
+// store's explanation of the error, when it has one.
+func TestStoreErrorExplainedInLog(t *testing.T) {
+	fs := &testkit.FaultyStore{Store: memstore.New()}
+	key, _ := testkit.MintKey(t, fs, "acme")
+	log, logs := testkit.Logger()
+	g := New(testConfig(), explainingStore{fs}, WithLogger(log))
+	defer g.stop()
+	fs.Down.Store(true)
+	h := g.Protect("", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("X-API-Key", key)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 503 || !strings.Contains(logs.String(), "do this and that: ") {
+		t.Errorf("status %d, logs %s; want 503 and the store's explanation", w.Code, logs)
 	}
 }
