@@ -20,17 +20,20 @@ import (
 // propagationBound is syncMaxAge with slack for a loaded CI machine.
 const propagationBound = syncMaxAge + time.Second
 
-// twoRealInstances returns two real-clock servers on one emulator project,
-// each with its own client.
+// realInstance returns a real-clock server on the emulator project, with a
+// client of its own.
+func realInstance(t testing.TB, project string) *server {
+	t.Helper()
+	s := firestorestore.New(firestorestore.Config{Project: project})
+	t.Cleanup(func() { s.Close() })
+	return newRealServer(t, s)
+}
+
+// twoRealInstances returns two real-clock servers on a new emulator project.
 func twoRealInstances(t testing.TB) (a, b *server) {
 	t.Helper()
 	_, project := emulator.Project(t)
-	open := func() store.Store {
-		s := firestorestore.New(firestorestore.Config{Project: project})
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	return newRealServer(t, open()), newRealServer(t, open())
+	return realInstance(t, project), realInstance(t, project)
 }
 
 // apiChanges are the ways a key stops working through a's API.

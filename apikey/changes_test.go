@@ -29,13 +29,13 @@ func twoInstances(t *testing.T, change ...func(*Config)) (a, b *server, ms *mems
 }
 
 // manager mints a key that may use the keys API and the routes.
-func (s *server) manager(t *testing.T, owner string) (string, store.Key) {
+func (s *server) manager(t testing.TB, owner string) (string, store.Key) {
 	t.Helper()
 	return s.mint(t, owner, func(k *store.Key) { k.Scopes = []string{scopeKeys, scopeThings} })
 }
 
 // want serves GET / with key and checks the status.
-func (s *server) want(t *testing.T, key string, status int, when string) *http.Response {
+func (s *server) want(t testing.TB, key string, status int, when string) *http.Response {
 	t.Helper()
 	w := s.do("GET", "/", "", key)
 	if w.Code != status {
