@@ -37,6 +37,10 @@ type Store struct {
 	// guard document, and contended Firestore transactions retry with
 	// backoff. Other processes are kept out by the transaction itself.
 	ownerLocks [64]sync.Mutex
+
+	// changeMu serializes this process's writes that record a change: they
+	// all read and write the feed's counter (changes.go).
+	changeMu sync.Mutex
 }
 
 // keyDoc is the Firestore document of a key.
@@ -204,22 +208,23 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key,
 	}
 	ref := client.Collection(s.collection).Doc(id)
 	var k store.Key
-	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err = s.changeTx(ctx, client, func(ctx context.Context, tx *firestore.Transaction, reserve func() error) (store.ChangeKind, string, bool, error) {
 		snap, err := tx.Get(ref)
 		if err != nil {
-			return err
+			return "", "", false, err
 		}
 		if k, err = decodeKey(snap); err != nil {
-			return err
+			return "", "", false, err
 		}
 		if !k.RevokedAt.IsZero() {
-			return nil
+			return "", "", false, nil
+		}
+		if err := reserve(); err != nil {
+			return "", "", false, err
 		}
 		k.RevokedAt = store.StoredTime(at)
-		if err := tx.Update(ref, []firestore.Update{{Path: "revoked_at", Value: k.RevokedAt}}); err != nil {
-			return err
-		}
-		return s.logChange(tx, client, store.ChangeKey, id)
+		err = tx.Update(ref, []firestore.Update{{Path: "revoked_at", Value: k.RevokedAt}})
+		return store.ChangeKey, id, true, err
 	})
 	if err != nil {
 		return store.Key{}, storeError("revoke key", err)
@@ -234,11 +239,11 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	ref := client.Collection(s.collection).Doc(id)
-	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		if err := tx.Delete(ref, firestore.Exists); err != nil {
-			return err
+	err = s.changeTx(ctx, client, func(ctx context.Context, tx *firestore.Transaction, reserve func() error) (store.ChangeKind, string, bool, error) {
+		if err := reserve(); err != nil {
+			return "", "", false, err
 		}
-		return s.logChange(tx, client, store.ChangeKey, id)
+		return store.ChangeKey, id, true, tx.Delete(ref, firestore.Exists)
 	})
 	return storeError("delete key", err)
 }
@@ -252,24 +257,25 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 	}
 	col := client.Collection(s.collection)
 	var old store.Key
-	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err = s.changeTx(ctx, client, func(ctx context.Context, tx *firestore.Transaction, reserve func() error) (store.ChangeKind, string, bool, error) {
 		snap, err := tx.Get(col.Doc(id))
 		if err != nil {
-			return err
+			return "", "", false, err
 		}
 		if old, err = decodeKey(snap); err != nil {
-			return err
+			return "", "", false, err
 		}
 		if old, err = store.Rotated(old, graceEnd, replacement.CreatedAt); err != nil {
-			return err
+			return "", "", false, err
+		}
+		if err := reserve(); err != nil {
+			return "", "", false, err
 		}
 		if err := tx.Create(col.Doc(replacement.ID), encodeKey(replacement)); err != nil {
-			return err
+			return "", "", false, err
 		}
-		if err := tx.Update(col.Doc(id), []firestore.Update{{Path: "expires_at", Value: old.ExpiresAt}}); err != nil {
-			return err
-		}
-		return s.logChange(tx, client, store.ChangeKey, id)
+		err = tx.Update(col.Doc(id), []firestore.Update{{Path: "expires_at", Value: old.ExpiresAt}})
+		return store.ChangeKey, id, true, err
 	})
 	if errors.Is(err, store.ErrKeyInactive) {
 		return store.Key{}, store.ErrKeyInactive
@@ -633,11 +639,11 @@ func (s *Store) SetPlan(ctx context.Context, p store.Plan) error {
 		return err
 	}
 	doc := planDoc{RateLimit: p.RateLimit, Burst: p.Burst, MonthlyQuota: p.MonthlyQuota, MaxKeys: p.MaxKeys, UpdatedAt: p.UpdatedAt}
-	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		if err := tx.Set(s.owners(client).Doc(p.Owner), doc); err != nil {
-			return err
+	err = s.changeTx(ctx, client, func(ctx context.Context, tx *firestore.Transaction, reserve func() error) (store.ChangeKind, string, bool, error) {
+		if err := reserve(); err != nil {
+			return "", "", false, err
 		}
-		return s.logChange(tx, client, store.ChangeOwner, p.Owner)
+		return store.ChangeOwner, p.Owner, true, tx.Set(s.owners(client).Doc(p.Owner), doc)
 	})
 	return storeError("set plan", err)
 }
@@ -652,11 +658,11 @@ func (s *Store) DeletePlan(ctx context.Context, owner string) error {
 	if err != nil {
 		return err
 	}
-	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		if err := tx.Delete(s.owners(client).Doc(owner), firestore.Exists); err != nil {
-			return err
+	err = s.changeTx(ctx, client, func(ctx context.Context, tx *firestore.Transaction, reserve func() error) (store.ChangeKind, string, bool, error) {
+		if err := reserve(); err != nil {
+			return "", "", false, err
 		}
-		return s.logChange(tx, client, store.ChangeOwner, owner)
+		return store.ChangeOwner, owner, true, tx.Delete(s.owners(client).Doc(owner), firestore.Exists)
 	})
 	if status.Code(err) == codes.NotFound {
 		return store.ErrPlanNotFound

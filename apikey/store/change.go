@@ -33,7 +33,8 @@ const (
 type Change struct {
 	Kind ChangeKind
 	ID   string
-	// At is when the change was committed, by the store's clock.
+	// At is when the store made the change, by its clock: for people to
+	// read. The feed's order is the order of the commits.
 	At time.Time
 }
 
