@@ -252,6 +252,19 @@ func (c *keyCache) Forget(id string) {
 	c.missing.Remove(d)
 }
 
+// Purge drops every cached lookup, as Forget drops one: refreshes under way
+// do not cache what they read.
+func (c *keyCache) Purge() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for d, f := range c.flights {
+		f.forgotten = true
+		c.group.Forget(string(d[:]))
+	}
+	c.found.Purge()
+	c.missing.Purge()
+}
+
 // Len returns the number of keys found that are cached.
 func (c *keyCache) Len() int { return c.found.Len() }
 

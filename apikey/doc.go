@@ -57,8 +57,21 @@
 // waits for the store, at most STORE_TIMEOUT (2 s), and then gets 503,
 // never a wrong 401. Reads of keys that turn out not to exist are budgeted
 // per client address and per instance, so floods of forged keys cost the
-// store little. A key revoked through this Gate is refused at once on this
-// instance, and on others within KEY_CACHE_TTL.
+// store little.
+//
+// A key revoked, rotated or deleted, or a plan changed, through keygate (a
+// Gate's keys API, or the CLI) is refused or applied on every instance
+// within 2 s: every such write records a change in the store's change feed
+// (store.ChangeStore), in the same transaction, and each Gate reads the
+// feed from its requests: in the background once its last read is a second
+// old, so a busy instance never waits and reads the feed at most once a
+// second; and before answering once it is 2 s old, so an instance that was
+// idle, or CPU-throttled between requests as on Cloud Run, waits for one
+// read (at most STORE_TIMEOUT). An idle instance makes no store call. With
+// the store down, requests are answered on the last known state (cached
+// keys within KEY_STALE_TTL), logged, never refused for it. A document
+// edited outside keygate records no change: it is seen when the entry is
+// read again, within KEY_CACHE_TTL.
 //
 // # Usage, quotas and shutdown
 //

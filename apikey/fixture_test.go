@@ -1,6 +1,7 @@
 package apikey
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -143,8 +144,23 @@ func (s *server) mint(t testing.TB, owner string, change ...func(*store.Key)) (s
 	return testkit.MintKey(t, s.store, owner, change...)
 }
 
-// waitRefreshes waits for the background reads of keys and owner plans.
+// editedOutside returns s behind a change feed that reports no change, so
+// that to a Gate on it every write to s is as if made outside keygate (an
+// operator editing a document in the console): only the cache's fresh
+// window catches it.
+func editedOutside(s store.Store) store.Store { return feedless{s} }
+
+type feedless struct{ store.Store }
+
+func (f feedless) Changes(ctx context.Context, after store.ChangeCursor, limit int) ([]store.Change, store.ChangeCursor, error) {
+	_, next, err := f.Store.Changes(ctx, after, limit)
+	return nil, next, err
+}
+
+// waitRefreshes waits for the background reads of changes, keys and owner
+// plans.
 func (s *server) waitRefreshes() {
+	s.feed.bg.Wait()
 	s.keys.bg.Wait()
 	s.owners.bg.Wait()
 }

@@ -25,6 +25,7 @@ type Gate struct {
 	store  store.Store // every call bounded by cfg.StoreTimeout
 	keys   *keyCache
 	owners *ownerPlans
+	feed   *changeFeed // keeps keys and owners in step with the store's changes
 	meter  *meter.Meter
 	rates  *ratelimit.Limits
 
@@ -100,6 +101,8 @@ func New(cfg Config, s Store, opts ...Option) *Gate {
 	g.keys = newKeyCache(cfg, g.readKey, g.owners, o.now, o.log)
 	ctx, stop := context.WithCancel(context.Background())
 	g.stop = stop
+	g.feed = newChangeFeed(ctx, cfg, g.store, g.keys, g.owners, o.now, o.log)
+	g.feed.start(o.now()) // the present, as the first request's cursor
 	go func() {
 		g.meter.Run(ctx)
 		close(g.stopped)

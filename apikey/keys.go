@@ -42,7 +42,7 @@ type KeysHandlers struct {
 	// Get shows one key (GET PREFIX/{id}).
 	Get http.Handler
 	// Revoke revokes a key (DELETE PREFIX/{id}): at once on this instance,
-	// elsewhere within KEY_CACHE_TTL.
+	// on the others within 2 s (they follow the store's change feed).
 	Revoke http.Handler
 	// Rotate mints a key to replace one, which expires after a grace (POST
 	// PREFIX/{id}/rotate).
@@ -249,7 +249,8 @@ func (a *keysAPI) get(w http.ResponseWriter, r *http.Request, caller *cacheEntry
 }
 
 // revoke serves DELETE /v1/keys/{id}: the key is revoked, on this instance at
-// once, elsewhere within KEY_CACHE_TTL.
+// once, elsewhere within 2 s (the store records the change, which the other
+// instances follow: changes.go).
 func (a *keysAPI) revoke(w http.ResponseWriter, r *http.Request, caller *cacheEntry) {
 	k, ok := a.ownedKey(w, r, caller)
 	if !ok {

@@ -173,12 +173,14 @@ func TestKeyLimitsTighterThanPlan(t *testing.T) {
 	})
 }
 
-// TestPlanChangeAfterCacheTTL: a changed plan applies on an instance once
-// its copy is older than KEY_CACHE_TTL (the request after that starts a
-// read; the ones after its answer follow the new plan), not before.
+// TestPlanChangeAfterCacheTTL: a plan changed outside keygate (see
+// editedOutside; through keygate, the change feed tells the Gate: see
+// changes_test.go) applies on an instance once its copy is older than
+// KEY_CACHE_TTL (the request after that starts a read; the ones after its
+// answer follow the new plan), not before.
 func TestPlanChangeAfterCacheTTL(t *testing.T) {
 	testkit.ForEachStore(t, func(t *testing.T, st store.Store) {
-		s := newServer(t, st, flushByHand, slowStore)
+		s := newServer(t, editedOutside(st), flushByHand, slowStore)
 		key, _ := s.mint(t, "acme")
 		for range 3 {
 			if w := s.do("GET", "/", "", key); w.Code != 200 {

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/lruutil"
 	"golang.org/x/sync/singleflight"
@@ -19,13 +19,19 @@ import (
 // configured defaults), shared by all the owner's cached keys, with the
 // same windows as keys: fresh for KEY_CACHE_TTL, then served while a
 // background read refreshes it, and usable at most until a key's entry
-// would be gone (cacheLife). Past that, a request waits for a read.
+// would be gone (cacheLife). Past that, a request waits for a read. A
+// change of the plan read from the change feed drops it (forget).
 type ownerPlans struct {
 	// read reads an owner's stored plan (found false: none); prev is its
 	// plan as last read, nil for an owner not read yet.
-	read   func(ctx context.Context, owner string, prev *store.Plan) (p store.Plan, found bool, err error)
-	cfg    Config
-	refs   *expirable.LRU[string, *ownerRef]
+	read func(ctx context.Context, owner string, prev *store.Plan) (p store.Plan, found bool, err error)
+	cfg  Config
+	// refs holds one ref per owner. A ref it drops (the least recently
+	// used, past CacheSize owners) may still be held by keys' entries:
+	// it is marked dropped, and they use the owner's current ref instead,
+	// so that forget, which finds refs here, reaches all of them. Refs do
+	// not expire: their states do (usable).
+	refs   *lru.Cache[string, *ownerRef]
 	mu     sync.Mutex // serializes creating a ref
 	group  singleflight.Group
 	bg     sync.WaitGroup // background reads; tests wait on it
@@ -40,8 +46,13 @@ type ownerPlans struct {
 // that a refreshed plan applies to all of them at once.
 type ownerRef struct {
 	name    string
-	state   atomic.Pointer[ownerState] // nil until first read
+	state   atomic.Pointer[ownerState] // nil until first read, and once forgotten
 	nextTry atomic.Int64               // as cacheEntry.nextTry
+	// forgets counts forget's calls, so that a read that was under way
+	// when the plan was forgotten does not keep what it read.
+	forgets atomic.Int64
+	// dropped is set when refs drops the ref: see ownerPlans.refs.
+	dropped atomic.Bool
 }
 
 // ownerState is an owner's effective plan as read at fetched.
@@ -51,10 +62,11 @@ type ownerState struct {
 }
 
 func newOwnerPlans(cfg Config, read func(context.Context, string, *store.Plan) (store.Plan, bool, error), now func() time.Time, log *slog.Logger) *ownerPlans {
+	refs, _ := lru.NewWithEvict(cfg.CacheSize, func(_ string, r *ownerRef) { r.dropped.Store(true) })
 	return &ownerPlans{
 		read:   read,
 		cfg:    cfg,
-		refs:   expirable.NewLRU[string, *ownerRef](cfg.CacheSize, nil, cacheLife(cfg)),
+		refs:   refs,
 		now:    now,
 		log:    log,
 		fresh:  cfg.CacheTTL,
@@ -68,11 +80,33 @@ func (o *ownerPlans) ref(owner string) *ownerRef {
 	return lruutil.GetOrAdd(o.refs, &o.mu, owner, func() *ownerRef { return &ownerRef{name: owner} })
 }
 
-// plan returns r's plan at now: at once while it is fresh, at once with a
-// background read while it is usable, and otherwise after a read, waiting
-// at most the store timeout (ErrStoreUnavailable if the store does not
-// answer).
+// forget drops the owner's plan, so that the next request reads it. A read
+// of it already under way does not keep what it read, which may predate
+// the change that called forget.
+func (o *ownerPlans) forget(owner string) {
+	if r, ok := o.refs.Peek(owner); ok {
+		r.forgets.Add(1)
+		r.state.Store(nil)
+	}
+	o.group.Forget(owner)
+}
+
+// purge forgets every owner's plan.
+func (o *ownerPlans) purge() {
+	for _, owner := range o.refs.Keys() {
+		o.group.Forget(owner)
+	}
+	o.refs.Purge() // marks them dropped: keys' entries take new ones
+}
+
+// plan returns the plan of r's owner at now: at once while it is fresh, at
+// once with a background read while it is usable, and otherwise after a
+// read, waiting at most the store timeout (ErrStoreUnavailable if the store
+// does not answer).
 func (o *ownerPlans) plan(ctx context.Context, r *ownerRef, now time.Time) (*ownerState, error) {
+	if r.dropped.Load() {
+		r = o.ref(r.name)
+	}
 	st := r.state.Load()
 	if st != nil && now.Sub(st.fetched) < o.usable {
 		if !now.Before(st.fetched.Add(o.fresh)) && claimTry(&r.nextTry, now) {
@@ -111,6 +145,7 @@ func (o *ownerPlans) revalidate(r *ownerRef) {
 func (o *ownerPlans) load(r *ownerRef) (*ownerState, error) {
 	ctx := context.Background() // every store call has its own deadline
 	now := o.now()
+	forgets := r.forgets.Load()
 	var prev *store.Plan
 	if st := r.state.Load(); st != nil {
 		prev = &st.plan
@@ -126,6 +161,11 @@ func (o *ownerPlans) load(r *ownerRef) (*ownerState, error) {
 	}
 	st := &ownerState{plan: o.cfg.EffectivePlan(p, found), fetched: now}
 	r.state.Store(st)
+	// Stored, then checked: a forget after the check stores nil after
+	// this; one before it is undone here.
+	if r.forgets.Load() != forgets {
+		r.state.CompareAndSwap(st, nil)
+	}
 	return st, nil
 }
 

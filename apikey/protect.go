@@ -103,6 +103,9 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry
 	}
 	hint := func() string { return keyformat.Hint(raw) }
 	now := g.now()
+	// Changes made elsewhere: at once unless the instance has been idle
+	// (changes.go).
+	g.feed.follow(r.Context(), now)
 	d := keyformat.DigestOf(raw)
 	e, err := g.keys.cached(d, now)
 	if err == errNotCached {
@@ -169,13 +172,20 @@ func (g *Gate) keyOf(r *http.Request) (key string, ok bool) {
 // and returns false if r may not go on; the caller calls Meter.Done once r
 // is answered, so that a shutdown can wait for it.
 func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) bool {
-	plan := &e.owner.state.Load().plan // set by authenticate
 	now := g.now()
+	// Read by authenticate, so at once, unless a change of the plan has
+	// dropped it since.
+	st, err := g.owners.plan(r.Context(), e.owner, now)
+	if err != nil {
+		g.refuse(w, r, g.storeUnavailable(err), e.key.Hint)
+		return false
+	}
+	plan := &st.plan
 	if ok, retry, limit := g.rates.Allow(w.Header(), &e.key, plan, now); !ok {
 		g.refuse(w, r, rateLimited(limit, retry), e.key.Hint)
 		return false
 	}
-	err := g.meter.Admit(meter.Admission{KeyID: e.key.ID, Owner: e.key.Owner, KeyQuota: e.key.MonthlyQuota, OwnerQuota: plan.MonthlyQuota}, now)
+	err = g.meter.Admit(meter.Admission{KeyID: e.key.ID, Owner: e.key.Owner, KeyQuota: e.key.MonthlyQuota, OwnerQuota: plan.MonthlyQuota}, now)
 	if q, ok := errors.AsType[*meter.QuotaError](err); ok {
 		g.refuse(w, r, quotaExceeded(q, now), e.key.Hint, slog.Int64("used", q.Used), slog.Int64("quota", q.Quota))
 		return false

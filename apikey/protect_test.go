@@ -223,8 +223,12 @@ func TestAuthHangingStore(t *testing.T) {
 	}
 }
 
+// TestAuthRevocationSeenAfterCacheTTL: a key revoked outside keygate (see
+// editedOutside; through keygate, the change feed tells the Gate: see
+// changes_test.go) is refused once its entry is older than KEY_CACHE_TTL
+// (the request after that starts a read), not before.
 func TestAuthRevocationSeenAfterCacheTTL(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t, editedOutside(memstore.New()))
 	key, k := s.mint(t, "acme")
 	if w := s.do("GET", "/", "", key); w.Code != 200 {
 		t.Fatal(w.Code)
@@ -297,7 +301,8 @@ func (s *server) doFromAddr(addr, key string) *httptest.ResponseRecorder {
 // cached key gets 200 (served stale) on every request, with at most one
 // store call a second; an uncached key gets 503 store_unavailable with
 // Retry-After, never 401; and after the store recovers, a key revoked
-// meanwhile is refused after one refresh.
+// meanwhile (outside keygate: the refresh, not the change feed, finds it)
+// is refused after one refresh.
 func TestAuthOutage(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -308,7 +313,7 @@ func TestAuthOutage(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newServer(t, nil, func(c *Config) { c.StoreTimeout = 50 * time.Millisecond })
+			s := newServer(t, editedOutside(memstore.New()), func(c *Config) { c.StoreTimeout = 50 * time.Millisecond })
 			cached, k := s.mint(t, "acme")
 			uncached, _ := s.mint(t, "acme")
 			if w := s.do("GET", "/", "", cached); w.Code != 200 {
@@ -508,7 +513,7 @@ func testFirestoreOutage(t *testing.T, outage faultproxy.Mode) {
 	t.Setenv("FIRESTORE_EMULATOR_HOST", proxy.Addr())
 	proxied := firestorestore.New(firestorestore.Config{Project: project})
 	t.Cleanup(func() { proxied.Close() })
-	s := newServer(t, &testkit.FaultyStore{Store: proxied}, func(c *Config) { c.Project = project; c.StoreTimeout = 3 * time.Second })
+	s := newServer(t, &testkit.FaultyStore{Store: editedOutside(proxied)}, func(c *Config) { c.Project = project; c.StoreTimeout = 3 * time.Second })
 
 	for try := 0; ; try++ { // the proxied client's first call can be slow
 		if _, err := store.WithTimeout(proxied, 3*time.Second).Get(t.Context(), k.ID); err == nil || try == 5 {

@@ -107,7 +107,12 @@ func (g *Gate) usage(w http.ResponseWriter, r *http.Request, e *cacheEntry) {
 	if k.MonthlyQuota > 0 {
 		v.MonthlyQuota = &k.MonthlyQuota
 	}
-	if q := e.owner.state.Load().plan.MonthlyQuota; q > 0 {
+	st, err := g.owners.plan(r.Context(), e.owner, now)
+	if err != nil {
+		g.refuse(w, r, g.storeUnavailable(err), k.Hint)
+		return
+	}
+	if q := st.plan.MonthlyQuota; q > 0 {
 		v.Owner.MonthlyQuota = &q
 	}
 	problem.WriteJSON(w, http.StatusOK, v)

@@ -37,6 +37,10 @@ type Store struct {
 	// guard document, and contended Firestore transactions retry with
 	// backoff. Other processes are kept out by the transaction itself.
 	ownerLocks [64]sync.Mutex
+
+	// changeMu serializes this process's writes that record a change: they
+	// all read and write the feed's counter (changes.go).
+	changeMu sync.Mutex
 }
 
 // keyDoc is the Firestore document of a key.
@@ -61,8 +65,8 @@ type Config struct {
 	// Database is the Firestore database ID; empty means "(default)".
 	Database string
 	// Collection holds the keys; empty means "api_keys". Plans, owners'
-	// usage and meters live in the collections named after it with
-	// "_owners" and "_meters" appended.
+	// usage, meters and the change feed live in the collections named after
+	// it with "_owners", "_meters" and "_changes" appended.
 	Collection string
 }
 
@@ -196,7 +200,7 @@ func ownerPageQuery(col *firestore.CollectionRef, owner string, after *store.Pag
 }
 
 // Revoke implements KeyStore, in a transaction so that the first revocation
-// time is kept.
+// time is kept, and that the change is recorded with it.
 func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key, error) {
 	client, err := s.Client(ctx)
 	if err != nil {
@@ -204,19 +208,23 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key,
 	}
 	ref := client.Collection(s.collection).Doc(id)
 	var k store.Key
-	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err = s.changeTx(ctx, client, func(ctx context.Context, tx *firestore.Transaction, reserve func() error) (store.ChangeKind, string, bool, error) {
 		snap, err := tx.Get(ref)
 		if err != nil {
-			return err
+			return "", "", false, err
 		}
 		if k, err = decodeKey(snap); err != nil {
-			return err
+			return "", "", false, err
 		}
 		if !k.RevokedAt.IsZero() {
-			return nil
+			return "", "", false, nil
+		}
+		if err := reserve(); err != nil {
+			return "", "", false, err
 		}
 		k.RevokedAt = store.StoredTime(at)
-		return tx.Update(ref, []firestore.Update{{Path: "revoked_at", Value: k.RevokedAt}})
+		err = tx.Update(ref, []firestore.Update{{Path: "revoked_at", Value: k.RevokedAt}})
+		return store.ChangeKey, id, true, err
 	})
 	if err != nil {
 		return store.Key{}, storeError("revoke key", err)
@@ -224,17 +232,24 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key,
 	return k, nil
 }
 
-// Delete implements KeyStore.
+// Delete implements KeyStore, in a transaction with the change's record.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	client, err := s.Client(ctx)
 	if err != nil {
 		return err
 	}
-	_, err = client.Collection(s.collection).Doc(id).Delete(ctx, firestore.Exists)
+	ref := client.Collection(s.collection).Doc(id)
+	err = s.changeTx(ctx, client, func(ctx context.Context, tx *firestore.Transaction, reserve func() error) (store.ChangeKind, string, bool, error) {
+		if err := reserve(); err != nil {
+			return "", "", false, err
+		}
+		return store.ChangeKey, id, true, tx.Delete(ref, firestore.Exists)
+	})
 	return storeError("delete key", err)
 }
 
-// Rotate implements KeyStore, in one transaction.
+// Rotate implements KeyStore, in one transaction, which records the old
+// key's change.
 func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, graceEnd time.Time) (store.Key, error) {
 	client, err := s.Client(ctx)
 	if err != nil {
@@ -242,21 +257,25 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 	}
 	col := client.Collection(s.collection)
 	var old store.Key
-	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err = s.changeTx(ctx, client, func(ctx context.Context, tx *firestore.Transaction, reserve func() error) (store.ChangeKind, string, bool, error) {
 		snap, err := tx.Get(col.Doc(id))
 		if err != nil {
-			return err
+			return "", "", false, err
 		}
 		if old, err = decodeKey(snap); err != nil {
-			return err
+			return "", "", false, err
 		}
 		if old, err = store.Rotated(old, graceEnd, replacement.CreatedAt); err != nil {
-			return err
+			return "", "", false, err
+		}
+		if err := reserve(); err != nil {
+			return "", "", false, err
 		}
 		if err := tx.Create(col.Doc(replacement.ID), encodeKey(replacement)); err != nil {
-			return err
+			return "", "", false, err
 		}
-		return tx.Update(col.Doc(id), []firestore.Update{{Path: "expires_at", Value: old.ExpiresAt}})
+		err = tx.Update(col.Doc(id), []firestore.Update{{Path: "expires_at", Value: old.ExpiresAt}})
+		return store.ChangeKey, id, true, err
 	})
 	if errors.Is(err, store.ErrKeyInactive) {
 		return store.Key{}, store.ErrKeyInactive
@@ -608,7 +627,8 @@ func (s *Store) ReadOwner(ctx context.Context, owner string, month store.Month) 
 	return p, snaps[0].Exists(), total, err
 }
 
-// SetPlan implements PlanStore: it replaces the whole document.
+// SetPlan implements PlanStore: it replaces the whole document, in a
+// transaction with the change's record.
 func (s *Store) SetPlan(ctx context.Context, p store.Plan) error {
 	if err := store.ValidatePlan(p); err != nil {
 		return err
@@ -618,13 +638,18 @@ func (s *Store) SetPlan(ctx context.Context, p store.Plan) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.owners(client).Doc(p.Owner).Set(ctx, planDoc{RateLimit: p.RateLimit, Burst: p.Burst,
-		MonthlyQuota: p.MonthlyQuota, MaxKeys: p.MaxKeys, UpdatedAt: p.UpdatedAt})
+	doc := planDoc{RateLimit: p.RateLimit, Burst: p.Burst, MonthlyQuota: p.MonthlyQuota, MaxKeys: p.MaxKeys, UpdatedAt: p.UpdatedAt}
+	err = s.changeTx(ctx, client, func(ctx context.Context, tx *firestore.Transaction, reserve func() error) (store.ChangeKind, string, bool, error) {
+		if err := reserve(); err != nil {
+			return "", "", false, err
+		}
+		return store.ChangeOwner, p.Owner, true, tx.Set(s.owners(client).Doc(p.Owner), doc)
+	})
 	return storeError("set plan", err)
 }
 
-// DeletePlan implements PlanStore. The owner's guard document stays: it
-// holds no limit.
+// DeletePlan implements PlanStore, in a transaction with the change's
+// record. The owner's guard document stays: it holds no limit.
 func (s *Store) DeletePlan(ctx context.Context, owner string) error {
 	if err := store.CheckPlanOwner(owner); err != nil {
 		return err
@@ -633,7 +658,12 @@ func (s *Store) DeletePlan(ctx context.Context, owner string) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.owners(client).Doc(owner).Delete(ctx, firestore.Exists)
+	err = s.changeTx(ctx, client, func(ctx context.Context, tx *firestore.Transaction, reserve func() error) (store.ChangeKind, string, bool, error) {
+		if err := reserve(); err != nil {
+			return "", "", false, err
+		}
+		return store.ChangeOwner, owner, true, tx.Delete(s.owners(client).Doc(owner), firestore.Exists)
+	})
 	if status.Code(err) == codes.NotFound {
 		return store.ErrPlanNotFound
 	}

@@ -12,13 +12,14 @@ import (
 	"github.com/keygate/keygate/apikey/store"
 )
 
-// Store is a KeyStore and UsageStore in process memory, for the local runner and
+// Store is a store.Store in process memory, for the local runner and
 // tests. The zero value is not usable; call New.
 type Store struct {
-	mu    sync.Mutex
-	keys  map[string]store.Key
-	plans map[string]store.Plan
-	usage memUsage
+	mu      sync.Mutex
+	keys    map[string]store.Key
+	plans   map[string]store.Plan
+	usage   memUsage
+	changes changeLog
 }
 
 // New returns an empty Store.
@@ -82,6 +83,7 @@ func (s *Store) SetPlan(ctx context.Context, p store.Plan) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.plans[p.Owner] = p
+	s.logChange(store.ChangeOwner, p.Owner)
 	return nil
 }
 
@@ -99,6 +101,7 @@ func (s *Store) DeletePlan(ctx context.Context, owner string) error {
 		return store.ErrPlanNotFound
 	}
 	delete(s.plans, owner)
+	s.logChange(store.ChangeOwner, owner)
 	return nil
 }
 
@@ -178,6 +181,7 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key,
 	if k.RevokedAt.IsZero() {
 		k.RevokedAt = store.StoredTime(at)
 		s.keys[id] = k
+		s.logChange(store.ChangeKey, id)
 	}
 	return cloneKey(k), nil
 }
@@ -193,6 +197,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return store.ErrKeyNotFound
 	}
 	delete(s.keys, id)
+	s.logChange(store.ChangeKey, id)
 	return nil
 }
 
@@ -216,6 +221,7 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 	}
 	s.keys[id] = old
 	s.keys[replacement.ID] = store.Stored(replacement)
+	s.logChange(store.ChangeKey, id)
 	return cloneKey(old), nil
 }
 

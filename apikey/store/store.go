@@ -6,14 +6,16 @@ import (
 )
 
 // Store is everything keygate keeps: keys, their usage and their owners'
-// plans. firestorestore and memstore implement it; storetest checks that
-// an implementation keeps its promises.
+// plans, and the feed of changes to keys and plans. firestorestore and
+// memstore implement it; storetest checks that an implementation keeps its
+// promises.
 type Store interface {
 	KeyStore
 	KeyReader
 	UsageStore
 	PlanStore
 	OwnerReader
+	ChangeStore
 }
 
 // WithTimeout returns s with every call bounded by d: the one place where
@@ -135,4 +137,10 @@ func (t timeoutStore) ReadOwner(ctx context.Context, owner string, month Month) 
 	ctx, cancel := t.bound(ctx)
 	defer cancel()
 	return t.s.ReadOwner(ctx, owner, month)
+}
+
+func (t timeoutStore) Changes(ctx context.Context, after ChangeCursor, limit int) ([]Change, ChangeCursor, error) {
+	ctx, cancel := t.bound(ctx)
+	defer cancel()
+	return t.s.Changes(ctx, after, limit)
 }

@@ -151,6 +151,13 @@ func (s *hangingStore) ReadOwner(ctx context.Context, owner string, month store.
 	return s.Store.ReadOwner(ctx, owner, month)
 }
 
+func (s *hangingStore) Changes(ctx context.Context, after store.ChangeCursor, limit int) ([]store.Change, store.ChangeCursor, error) {
+	if s.hung(ctx) {
+		return nil, after, ctx.Err()
+	}
+	return s.Store.Changes(ctx, after, limit)
+}
+
 // storeCall is one method of store.Store, called with ctx.
 type storeCall struct {
 	name string
@@ -187,6 +194,7 @@ func everyCall(s store.Store) []storeCall {
 		{"SetPlan", func(ctx context.Context) error { return s.SetPlan(ctx, store.Plan{Owner: "acme"}) }},
 		{"DeletePlan", func(ctx context.Context) error { return s.DeletePlan(ctx, "acme") }},
 		{"ReadOwner", func(ctx context.Context) error { _, _, _, err := s.ReadOwner(ctx, "acme", "2026-11"); return err }},
+		{"Changes", func(ctx context.Context) error { _, _, err := s.Changes(ctx, "", 10); return err }},
 	}
 }
 

@@ -1,10 +1,10 @@
 // Package storetest checks that a store.Store keeps the promises of the
-// store package: the contracts of KeyStore, KeyReader, UsageStore, PlanStore
-// and OwnerReader, which the Gate relies on. keygate's own stores, memstore
+// store package: the contracts of KeyStore, KeyReader, UsageStore, PlanStore,
+// OwnerReader and ChangeStore, which the Gate relies on. keygate's own stores, memstore
 // and firestorestore, run it; a store of your own should too.
 //
-// Run runs every group of checks; Keys, CappedCreate, Usage, Plans, Readers
-// and Contexts run one group each. Every check is a subtest of its own and
+// Run runs every group of checks; Keys, CappedCreate, Usage, Plans, Readers,
+// Changes and Contexts run one group each. Every check is a subtest of its own and
 // gets a store of its own from newStore, which must return an empty store
 // (or one where the owners and keys the checks make up do not exist) and
 // may register its cleanup with t.Cleanup. The checks use only the store's
@@ -74,6 +74,7 @@ var groups = []struct {
 	{"Usage", Usage},
 	{"Plans", Plans},
 	{"Readers", Readers},
+	{"Changes", Changes},
 	{"Contexts", Contexts},
 }
 
@@ -980,6 +981,7 @@ func checkEndedContext(t *testing.T, s store.Store, ended context.Context) {
 		t.Fatal(err)
 	}
 	created, rotated, cappedKey := unstored(t, "acme"), unstored(t, "acme"), unstored(t, "acme")
+	cursor := present(t, s)
 	var usageErr error
 	calls := []struct {
 		name string
@@ -1008,6 +1010,7 @@ func checkEndedContext(t *testing.T, s store.Store, ended context.Context) {
 		{"SetPlan", func(ctx context.Context) error { return s.SetPlan(ctx, store.Plan{Owner: "acme", MaxKeys: 1}) }},
 		{"DeletePlan", func(ctx context.Context) error { return s.DeletePlan(ctx, "acme") }},
 		{"ReadOwner", func(ctx context.Context) error { _, _, _, err := s.ReadOwner(ctx, "acme", "2026-11"); return err }},
+		{"Changes", func(ctx context.Context) error { _, _, err := s.Changes(ctx, cursor, 10); return err }},
 	}
 	answers := []error{store.ErrKeyNotFound, store.ErrKeyExists, store.ErrKeyInactive, store.ErrKeyLimitReached,
 		store.ErrPlanNotFound, store.ErrInvalidOwner}
@@ -1045,4 +1048,5 @@ func checkEndedContext(t *testing.T, s store.Store, ended context.Context) {
 	if p, err := s.GetPlan(ctx, "acme"); err != nil || p.MaxKeys != 10 {
 		t.Errorf("after the calls, GetPlan = %+v, %v; want max_keys 10", p, err)
 	}
+	wantChanges(t, s, cursor) // and recorded no change
 }

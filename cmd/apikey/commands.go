@@ -549,8 +549,8 @@ var revokeCommand = &command{
 	summary: "revoke a key: it stops working, and stays listed",
 	details: `
 Revokes a key: its document gets revoked_at, and the function refuses the key
-from then on (running instances may still accept it from their cache for up to
-KEY_CACHE_TTL, 60s by default). The key stays listed, with status revoked.
+from then on (running instances learn of it from the change feed written with
+it, within 2 seconds). The key stays listed, with status revoked.
 Revoking a key that is already revoked succeeds and says when it was revoked.`,
 	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
 		return func(c *cli, pos []string) error { return c.revoke(pos[0]) }

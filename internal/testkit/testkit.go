@@ -81,14 +81,19 @@ var MintKey = storetest.MintKey
 // ErrStoreDown is what a FaultyStore that is down returns.
 var ErrStoreDown = errors.New("store is down")
 
-// FaultyStore wraps a Store, counts its Get calls, and can be made to fail
-// or to hang until its context ends.
+// FaultyStore wraps a Store, counts its Get and Changes calls, and can be
+// made to fail or to hang until its context ends: Get with Down and Hang,
+// Changes (the change feed) apart, with ChangesDown and ChangesHang.
 type FaultyStore struct {
 	store.Store
 	Gets    atomic.Int64
 	Down    atomic.Bool
 	Hang    atomic.Bool
 	Release chan struct{} // when not nil, Get waits for it to close
+
+	ChangeReads atomic.Int64 // calls of Changes
+	ChangesDown atomic.Bool
+	ChangesHang atomic.Bool
 }
 
 // Get implements store.KeyStore.
@@ -105,6 +110,19 @@ func (s *FaultyStore) Get(ctx context.Context, id string) (store.Key, error) {
 		return store.Key{}, ErrStoreDown
 	}
 	return s.Store.Get(ctx, id)
+}
+
+// Changes implements store.ChangeStore.
+func (s *FaultyStore) Changes(ctx context.Context, after store.ChangeCursor, limit int) ([]store.Change, store.ChangeCursor, error) {
+	s.ChangeReads.Add(1)
+	if s.ChangesHang.Load() {
+		<-ctx.Done()
+		return nil, after, ctx.Err()
+	}
+	if s.ChangesDown.Load() {
+		return nil, after, ErrStoreDown
+	}
+	return s.Store.Changes(ctx, after, limit)
 }
 
 // EmulatorStore returns a Firestore store on the emulator, in a project of

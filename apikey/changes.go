@@ -1,0 +1,251 @@
+package apikey
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keygate/keygate/apikey/store"
+)
+
+// The Gate follows the store's change feed (store.ChangeStore), so that a
+// key revoked, rotated or deleted, or a plan changed, through any instance's
+// API or with the CLI, is refused or applied on every instance within
+// syncMaxAge, whatever KEY_CACHE_TTL.
+//
+// The feed is polled on demand, by requests, never by a timer: on Cloud Run
+// an instance's CPU is throttled between requests, so a timer (or a
+// snapshot listener's stream) may be frozen exactly when a request arrives,
+// and an idle instance should cost nothing. So on each request, by the age
+// of the last successful sync (measured from its start: everything
+// committed before that is applied):
+//
+//   - under syncEvery: nothing;
+//   - from syncEvery: start a sync in the background, one at a time, and go
+//     on; a busy instance (a request at least every second) thus syncs
+//     about once a second and never waits;
+//   - from syncMaxAge (an instance that was idle, or frozen): wait for a
+//     sync, at most STORE_TIMEOUT, so that the request is answered on a
+//     state at most syncMaxAge old.
+//
+// A sync that fails (or outlasts STORE_TIMEOUT) leaves the last known state
+// in use: cached keys and plans within their windows, as in any store
+// outage (KEY_STALE_TTL). It is logged at WARNING at most once per
+// syncWarnEvery, retried at most once per storeRetryBackoff, and requests
+// do not wait for the retries: a sync is waited for only when the last one
+// succeeded, or failed at least syncMaxAge ago (the instance was idle since).
+// So a busy instance never waits, even with the store down; an idle one
+// waits once per wake-up, at most STORE_TIMEOUT; never a 401 for it.
+//
+// A sync reads the changes after its cursor, changesPage at a time, and
+// drops what each names: a key's cached lookup (keyCache.Forget), an owner's
+// plan (ownerPlans.forget); the next request reads it. It costs one read
+// (Firestore bills an empty query as one) plus one per change. The first
+// sync, started by New, takes the present as its cursor. A Gate that has
+// not synced for restartAfter (longer than anything cached is used, or than
+// the feed keeps changes), or that is more than maxChangePages pages behind,
+// starts over the same way instead of reading the backlog: it takes the
+// present and drops everything cached, which is then past use anyway.
+const (
+	// syncEvery is the age of the last sync from which a request starts
+	// another in the background: about one read a second on a busy
+	// instance, which keeps it within syncMaxAge without waiting.
+	syncEvery = time.Second
+	// syncMaxAge is the promise: a request is answered on a state at most
+	// this old, unless the store fails. From this age a request waits for
+	// a sync.
+	syncMaxAge = 2 * time.Second
+	// changesPage is how many changes one read asks for.
+	changesPage = 100
+	// maxChangePages bounds one sync's reads: further behind than that, it
+	// is cheaper to start over.
+	maxChangePages = 10
+	// syncWarnEvery is the least time between two warnings of failed
+	// syncs, so that an outage does not flood the log.
+	syncWarnEvery = 10 * time.Second
+)
+
+// changeFeed is a Gate's place in the change feed.
+type changeFeed struct {
+	store  store.ChangeStore
+	keys   *keyCache
+	owners *ownerPlans
+	now    func() time.Time
+	log    *slog.Logger
+	wait   time.Duration // the longest a request waits for a sync
+	// restartAfter is the age of the last sync from which a sync starts
+	// over instead of reading the backlog.
+	restartAfter time.Duration
+	ctx          context.Context // the Gate's life; syncs end with it
+
+	// synced is when the last successful sync started; nil before the
+	// first. The request path reads it alone.
+	synced atomic.Pointer[time.Time]
+	// early is set when a request went on to the caches before the first
+	// sync had taken its cursor (its wait ended first): what it cached may
+	// predate that cursor, so the first sync drops it.
+	early atomic.Bool
+
+	mu      sync.Mutex
+	running *syncRun  // the sync under way; nil if none
+	ended   time.Time // when the last sync ended
+	failed  bool      // whether the last sync failed
+	warned  time.Time // when a failed sync was last logged
+	// cursor is where the next sync reads from; "" before the first. Only
+	// the sync under way uses it.
+	cursor store.ChangeCursor
+
+	bg    sync.WaitGroup // syncs; tests wait on it
+	waits atomic.Int64   // requests that waited for a sync; tests read it
+}
+
+// syncRun is one sync.
+type syncRun struct {
+	done chan struct{} // closed when it ends
+	// wait says whether requests wait for it (see follow).
+	wait bool
+}
+
+func newChangeFeed(ctx context.Context, cfg Config, s store.ChangeStore, keys *keyCache, owners *ownerPlans, now func() time.Time, log *slog.Logger) *changeFeed {
+	return &changeFeed{
+		store:        s,
+		keys:         keys,
+		owners:       owners,
+		now:          now,
+		log:          log,
+		wait:         cfg.StoreTimeout,
+		restartAfter: min(cacheLife(cfg), store.ChangeRetention),
+		ctx:          ctx,
+	}
+}
+
+// follow brings the Gate's caches up to date for a request at now, as the
+// comment at the top of this file says: it returns at once unless the
+// instance has been idle, and then waits at most the store timeout, or
+// until ctx ends.
+func (f *changeFeed) follow(ctx context.Context, now time.Time) {
+	if s := f.synced.Load(); s != nil && now.Sub(*s) < syncEvery {
+		return
+	}
+	if run := f.start(now); run != nil && run.wait {
+		f.waits.Add(1)
+		timer := time.NewTimer(f.wait)
+		select {
+		case <-run.done:
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+		timer.Stop()
+	}
+	if f.synced.Load() == nil {
+		f.early.Store(true)
+	}
+}
+
+// start returns the sync under way, or starts one at now, or returns nil
+// when it is not time for one: the last sync is recent, or failed less
+// than storeRetryBackoff ago.
+func (f *changeFeed) start(now time.Time) *syncRun {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.running != nil {
+		return f.running
+	}
+	s := f.synced.Load()
+	if s != nil && now.Sub(*s) < syncEvery {
+		return nil // one ended meanwhile
+	}
+	if f.failed && now.Sub(f.ended) < storeRetryBackoff {
+		return nil
+	}
+	stale := s == nil || now.Sub(*s) >= syncMaxAge
+	run := &syncRun{done: make(chan struct{}), wait: stale && (!f.failed || now.Sub(f.ended) >= syncMaxAge)}
+	f.running = run
+	f.bg.Add(1)
+	go f.sync(run, now)
+	return run
+}
+
+// sync runs one sync that started at start, and records its outcome.
+func (f *changeFeed) sync(run *syncRun, start time.Time) {
+	defer f.bg.Done()
+	err := f.read(start)
+	end := f.now()
+	f.mu.Lock()
+	if err == nil {
+		f.synced.Store(&start)
+	}
+	f.running, f.ended, f.failed = nil, end, err != nil
+	warn := err != nil && f.ctx.Err() == nil && (f.warned.IsZero() || end.Sub(f.warned) >= syncWarnEvery)
+	if warn {
+		f.warned = end
+	}
+	f.mu.Unlock()
+	close(run.done)
+	if warn {
+		attrs := []slog.Attr{slog.String("error", err.Error())}
+		if s := f.synced.Load(); s != nil {
+			attrs = append(attrs, slog.Duration("age", end.Sub(*s)))
+		}
+		f.log.LogAttrs(f.ctx, slog.LevelWarn,
+			"key store unavailable: changes to keys and plans not read; serving the last known state", attrs...)
+	}
+}
+
+// read applies the changes committed since the last sync, or starts over.
+func (f *changeFeed) read(start time.Time) error {
+	if s := f.synced.Load(); f.cursor == "" || s == nil || start.Sub(*s) >= f.restartAfter {
+		return f.restart()
+	}
+	for range maxChangePages {
+		changes, next, err := f.store.Changes(f.ctx, f.cursor, changesPage)
+		if errors.Is(err, store.ErrChangesExpired) {
+			return f.restart()
+		}
+		if err != nil {
+			return err
+		}
+		for _, c := range changes {
+			f.apply(c)
+		}
+		f.cursor = next
+		if len(changes) < changesPage {
+			return nil
+		}
+	}
+	return f.restart()
+}
+
+// restart takes the present as the cursor and drops everything cached,
+// which may predate changes the Gate will not read. The first sync drops
+// nothing unless a request went on before it (early): else nothing was
+// cached before its cursor.
+func (f *changeFeed) restart() error {
+	_, next, err := f.store.Changes(f.ctx, "", 1)
+	if err != nil {
+		return err
+	}
+	if f.synced.Load() != nil || f.early.Load() {
+		f.keys.Purge()
+		f.owners.purge()
+	}
+	f.cursor = next
+	return nil
+}
+
+// apply drops what c names from the caches. A kind this Gate does not know
+// (written by a newer keygate) may have changed anything: it drops all.
+func (f *changeFeed) apply(c store.Change) {
+	switch c.Kind {
+	case store.ChangeKey:
+		f.keys.Forget(c.ID)
+	case store.ChangeOwner:
+		f.owners.forget(c.ID)
+	default:
+		f.keys.Purge()
+		f.owners.purge()
+	}
+}
