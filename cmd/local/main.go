@@ -3,9 +3,11 @@
 //
 //	go run ./cmd/local [-tls-cert FILE -tls-key FILE]
 //
-// It serves on HOST:PORT (default 127.0.0.1:8080). With FIRESTORE_EMULATOR_HOST
-// or GOOGLE_CLOUD_PROJECT set it keeps keys in Firestore; with neither it keeps
-// them in memory, mints a demo key and prints it with a curl line to try.
+// It serves on HOST:PORT (default 127.0.0.1:8080), with the key holders' web
+// console at /console. With FIRESTORE_EMULATOR_HOST or GOOGLE_CLOUD_PROJECT
+// set it keeps keys in Firestore; with neither it keeps them in memory, mints
+// a demo key (which can also sign in to the console) and prints it with a
+// curl line to try.
 //
 // The Functions Framework's server has no TLS and no timeouts of its own, so
 // the framework listens on a loopback port and this program serves HOST:PORT
@@ -29,6 +31,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -92,7 +95,10 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 
 	if getenv("FIRESTORE_EMULATOR_HOST") == "" && getenv("GOOGLE_CLOUD_PROJECT") == "" {
 		mem := memstore.New()
-		key, k, err := store.Mint(cfg.Prefix, store.Key{Owner: "demo", Name: "demo key", CreatedAt: time.Now()})
+		// The default scopes and keys:manage, so that the demo key also
+		// signs in to the web console.
+		scopes := append(slices.Clone(cfg.DefaultScopes), keygate.ScopeKeysManage)
+		key, k, err := store.Mint(cfg.Prefix, store.Key{Owner: "demo", Name: "demo key", Scopes: scopes, CreatedAt: time.Now()})
 		if err != nil {
 			return err
 		}
@@ -105,7 +111,7 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 			curlCA = "--cacert " + *certFile + " "
 		}
 		fmt.Fprintf(stdout, "keygate: FIRESTORE_EMULATOR_HOST and GOOGLE_CLOUD_PROJECT are unset, so keys live in memory and vanish with this process.\n"+
-			"Demo key (owner \"demo\"): %s\nTry:\n  curl %s-H '%s: %s' %s/\n", key, curlCA, cfg.Header, key, base)
+			"Demo key (owner \"demo\"): %s\nTry:\n  curl %s-H '%s: %s' %s/\nor sign in with it to the web console at %s%s\n", key, curlCA, cfg.Header, key, base, base, keygate.ConsolePath)
 	} else {
 		fmt.Fprintf(stdout, "keygate: keys in Firestore, project %q, database %q, collection %q\n", cfg.Project, cfg.Database, cfg.Collection)
 	}

@@ -225,10 +225,12 @@
       tr.append(td);
       return td;
     };
-    const nameCell = cell('Name', k.name ? k.name : el('span', 'no name', { class: 'noname' }));
-    if (k.id && k.id === myKeyID) {
-      nameCell.append(' ', el('span', '(this key)', { class: 'this-key-mark' }));
-    }
+    // One element in the cell, so that the narrow layout's grid keeps the
+    // name and its mark together.
+    const name = el('span');
+    name.append(k.name ? k.name : el('span', 'no name', { class: 'noname' }));
+    if (k.id && k.id === myKeyID) name.append(' ', thisKeyMark());
+    cell('Name', name);
     cell('Hint', el('span', k.hint || '', { class: 'mono' }));
     cell('Scopes', Array.isArray(k.scopes) ? k.scopes.join(', ') : '');
     cell('Status', el('span', k.status || '', { class: 'status status-' + (k.status || 'unknown') }));
@@ -236,18 +238,21 @@
     cell('Expires', k.expires_at ? dateTime(k.expires_at) : 'never');
     cell('Limits', limitsText(k));
     const actions = el('td', null, { class: 'row-actions' });
+    // Only an active key can be rotated, and revoking one that has expired
+    // would change nothing.
     if (k.status === 'active') {
       const rotate = el('button', 'Rotate', { type: 'button', class: 'small', 'aria-label': 'Rotate ' + label(k) });
       rotate.addEventListener('click', () => rotateKey(k, rotate));
-      actions.append(rotate);
-    }
-    if (k.status !== 'revoked') {
       const revoke = el('button', 'Revoke', { type: 'button', class: 'small', 'aria-label': 'Revoke ' + label(k) });
       revoke.addEventListener('click', () => revokeKey(k, revoke));
-      actions.append(revoke);
+      actions.append(rotate, revoke);
     }
     tr.append(actions);
     return tr;
+  }
+
+  function thisKeyMark() {
+    return el('span', '(this key)', { class: 'this-key-mark' });
   }
 
   // ---- Create ----
@@ -439,7 +444,7 @@
       // Mark the signed-in key if the table is already shown.
       for (let i = 0; i < keysOnPage.length && i < rows.length; i++) {
         if (keysOnPage[i].id === myKeyID && !rows[i].querySelector('.this-key-mark')) {
-          rows[i].cells[0].append(' ', el('span', '(this key)', { class: 'this-key-mark' }));
+          rows[i].cells[0].firstElementChild.append(' ', thisKeyMark());
         }
       }
     }
@@ -468,9 +473,9 @@
   function renderChart(series, from, to) {
     const W = 720;
     const H = 240;
-    const left = 48;
+    const left = 72;
     const right = 8;
-    const top = 12;
+    const top = 24;
     const bottom = 28;
     const max = Math.max(0, ...series.map((p) => p.n));
     const total = series.reduce((s, p) => s + p.n, 0);
@@ -507,11 +512,12 @@
     $('chart-caption').textContent = 'Requests per day with the key you signed in with, ' + from + ' to ' + to + ' (UTC); today is the lighter bar.';
   }
 
-  // niceMax rounds n up to 1, 2 or 5 times a power of ten.
+  // niceMax rounds n up to a round number for the chart's top line: 1,
+  // 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten.
   function niceMax(n) {
     if (n <= 0) return 0;
     const p = Math.pow(10, Math.floor(Math.log10(n)));
-    for (const m of [1, 2, 5, 10]) if (m * p >= n) return m * p;
+    for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= n) return m * p;
     return 10 * p;
   }
 
