@@ -45,6 +45,7 @@ type createdKey struct {
 // the key.
 func consoleServer(t *testing.T, extra ...string) (base string, env []string, admin createdKey) {
 	t.Helper()
+	browsertest.Require(t) // skip, or fail, before starting anything
 	host, project := emulator.Project(t)
 	// A cold emulator can take seconds over its first writes.
 	env = cleanEnv("FIRESTORE_EMULATOR_HOST="+host, "GOOGLE_CLOUD_PROJECT="+project, "STORE_TIMEOUT=20s")

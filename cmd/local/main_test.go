@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -207,6 +208,16 @@ func TestLocalInMemory(t *testing.T) {
 		if err != nil || !strings.Contains(string(out), "Hello World") {
 			t.Errorf("the printed curl line %q gave %s, %v", curl, out, err)
 		}
+	}
+	// The demo key signs in to the web console, which it names.
+	if !slices.Contains(lines, "or sign in with it to the web console at http://localhost:"+port+"/console") {
+		t.Errorf("cmd/local does not name the console: %q", lines)
+	}
+	if code, body := get(t, http.DefaultClient, url+"console", ""); code != 200 || !strings.Contains(body, `<label for="api-key">API key</label>`) {
+		t.Errorf("GET /console without a key = %d, want 200 and the page", code)
+	}
+	if code, body := get(t, http.DefaultClient, url+"v1/keys", key); code != 200 || !strings.Contains(body, `"name":"demo key"`) {
+		t.Errorf("GET /v1/keys with the demo key = %d %s, want 200 listing it", code, body)
 	}
 }
 

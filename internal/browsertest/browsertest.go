@@ -59,14 +59,7 @@ const Timeout = 90 * time.Second
 // test skips with a loud message, or fails when RequireEnv is set.
 func New(t testing.TB, width, height int) context.Context {
 	t.Helper()
-	path, reason := Path()
-	if path == "" {
-		if os.Getenv(RequireEnv) != "" {
-			t.Fatalf("a browser is required (%s is set) but not available: %s", RequireEnv, reason)
-		}
-		printSkipOnce(reason)
-		t.Skipf("SKIPPED: no browser for the browser tests: %s", reason)
-	}
+	path := Require(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.Headless,
@@ -102,6 +95,22 @@ func New(t testing.TB, width, height int) context.Context {
 		t.Fatal(err)
 	}
 	return ctx
+}
+
+// Require returns the browser's path for a test that needs one. Without a
+// browser the test skips with a loud message, or fails when RequireEnv is
+// set. Call it first, to skip before any costly set-up.
+func Require(t testing.TB) string {
+	t.Helper()
+	path, reason := Path()
+	if path == "" {
+		if os.Getenv(RequireEnv) != "" {
+			t.Fatalf("a browser is required (%s is set) but not available: %s", RequireEnv, reason)
+		}
+		printSkipOnce(reason)
+		t.Skipf("SKIPPED: no browser for the browser tests: %s", reason)
+	}
+	return path
 }
 
 var skipOnce sync.Once
