@@ -75,9 +75,9 @@ var assets = map[string]string{
 var page = template.Must(template.ParseFS(static, "static/console.html"))
 
 // Handler returns the console: the page at cfg.Path and its assets under
-// cfg.Path + "/", for GET and HEAD. Any other path under cfg.Path + "/" is
-// 404 and any other method 405, as problem details. Empty fields of cfg
-// take their defaults.
+// cfg.Path + "/", for GET and HEAD; cfg.Path + "/" redirects to the page.
+// Any other path under cfg.Path + "/" is 404 and any other method 405, as
+// problem details. Empty fields of cfg take their defaults.
 func Handler(cfg Config) http.Handler {
 	cfg = withDefaults(cfg)
 	var html bytes.Buffer
@@ -98,6 +98,10 @@ func Handler(cfg Config) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		f, ok := files[r.URL.Path]
+		if !ok && r.URL.Path == cfg.Path+"/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			http.Redirect(w, r, cfg.Path, http.StatusMovedPermanently) // a typed slash: the page is without it
+			return
+		}
 		if !ok {
 			problem.Write(w, problem.New(http.StatusNotFound, "not_found", "There is no console file at "+problem.QuoteShort(r.URL.Path)+"."))
 			return

@@ -76,9 +76,12 @@ func TestHandlerDefaults(t *testing.T) {
 	}
 }
 
-func TestHandlerRefusesOtherPathsAndMethods(t *testing.T) {
+func TestHandlerRedirectsAndRefusesOtherPathsAndMethods(t *testing.T) {
 	h := Handler(Config{})
-	for _, path := range []string{"/console/", "/console/nope.js", "/console/static/console.js", "/console/console.html", "/consolex", "/"} {
+	if w := get(h, "GET", "/console/"); w.Code != 301 || w.Header().Get("Location") != "/console" {
+		t.Errorf("GET /console/ = %d Location %q, want 301 to /console", w.Code, w.Header().Get("Location"))
+	}
+	for _, path := range []string{"/console//", "/console/nope.js", "/console/static/console.js", "/console/console.html", "/consolex", "/"} {
 		w := get(h, "GET", path)
 		if w.Code != 404 || testkit.Problem(t, w).Code != "not_found" {
 			t.Errorf("GET %s = %d %s, want 404 not_found", path, w.Code, w.Body)

@@ -39,17 +39,17 @@ type createdKey struct {
 }
 
 // consoleServer starts cmd/local on a project of the test's own on the
-// emulator and mints, with the CLI, a key of owner grandma named "console
-// admin" that may manage keys, read usage and check bingo cards, plus any
-// extra CLI arguments. It returns the base URL, the CLI's environment and
-// the key.
-func consoleServer(t *testing.T, extra ...string) (base string, env []string, admin createdKey) {
+// emulator, with the extra environment variables vars, and mints, with the
+// CLI, a key of owner grandma named "console admin" that may manage keys,
+// read usage and check bingo cards, with the extra CLI arguments create. It
+// returns the base URL, the environment and the key.
+func consoleServer(t *testing.T, vars []string, create ...string) (base string, env []string, admin createdKey) {
 	t.Helper()
 	browsertest.Require(t) // skip, or fail, before starting anything
 	host, project := emulator.Project(t)
 	// A cold emulator can take seconds over its first writes.
-	env = cleanEnv("FIRESTORE_EMULATOR_HOST="+host, "GOOGLE_CLOUD_PROJECT="+project, "STORE_TIMEOUT=20s")
-	args := append([]string{"create", "--owner", "grandma", "--name", "console admin", "--scopes", "keys:manage,usage:read,bingo:check", "--json"}, extra...)
+	env = cleanEnv(append([]string{"FIRESTORE_EMULATOR_HOST=" + host, "GOOGLE_CLOUD_PROJECT=" + project, "STORE_TIMEOUT=20s"}, vars...)...)
+	args := append([]string{"create", "--owner", "grandma", "--name", "console admin", "--scopes", "keys:manage,usage:read,bingo:check", "--json"}, create...)
 	if err := json.Unmarshal(apikey(t, env, args...), &admin); err != nil {
 		t.Fatal(err)
 	}
@@ -149,8 +149,8 @@ func signIn(t *testing.T, ctx context.Context, base, key string) {
 	)
 }
 
-// apiCall calls the function with key as an HTTP client would.
-func apiCall(t *testing.T, method, url, key, body string) (int, string) {
+// apiCall calls the function with key in header as an HTTP client would.
+func apiCall(t *testing.T, header, method, url, key, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -159,7 +159,7 @@ func apiCall(t *testing.T, method, url, key, body string) (int, string) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("X-API-Key", key)
+	req.Header.Set(header, key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ var keyPattern = regexp.MustCompile(`^kg_[0-9A-Za-z]{49}$`)
 // new one and see it refused, and see the signed-in key's traffic in the
 // chart, with nothing of the key left in storage, cookies or the URL.
 func TestConsoleManagesKeys(t *testing.T) {
-	base, _, admin := consoleServer(t)
+	base, _, admin := consoleServer(t, nil)
 	ctx := browsertest.New(t, 1280, 900)
 	check := watch(t, ctx)
 	origin := base
@@ -228,10 +228,10 @@ func TestConsoleManagesKeys(t *testing.T) {
 	if clip := eval[string](t, ctx, `navigator.clipboard.readText()`); clip != newKey {
 		t.Errorf("the clipboard holds %q, want the new key", clip)
 	}
-	if code, body := apiCall(t, "POST", base+"/v1/bingo/check", newKey, bingoCard); code != 200 || !strings.HasPrefix(body, `{"bingo":true,`) {
+	if code, body := apiCall(t, "X-API-Key", "POST", base+"/v1/bingo/check", newKey, bingoCard); code != 200 || !strings.HasPrefix(body, `{"bingo":true,`) {
 		t.Errorf("the created key = %d %s, want 200 bingo", code, body)
 	}
-	if code, body := apiCall(t, "GET", base+"/v1/keys", newKey, ""); code != 403 || !strings.Contains(body, `"scope":"keys:manage"`) {
+	if code, body := apiCall(t, "X-API-Key", "GET", base+"/v1/keys", newKey, ""); code != 403 || !strings.Contains(body, `"scope":"keys:manage"`) {
 		t.Errorf("the created key on /v1/keys = %d %s, want 403: it has bingo:check only", code, body)
 	}
 	row := eval[string](t, ctx, `[...document.querySelectorAll('#keys-body tr')].map(r => r.innerText).find(s => s.includes('tablet')) || ''`)
@@ -255,10 +255,10 @@ func TestConsoleManagesKeys(t *testing.T) {
 	if err != nil || !keyPattern.MatchString(rotated) || rotated == newKey {
 		t.Fatalf("after rotating, the New key field holds %q (%v), want another key", rotated, err)
 	}
-	if code, body := apiCall(t, "POST", base+"/v1/bingo/check", newKey, bingoCard); code != 401 {
+	if code, body := apiCall(t, "X-API-Key", "POST", base+"/v1/bingo/check", newKey, bingoCard); code != 401 {
 		t.Errorf("the rotated-out key = %d %s, want 401", code, body)
 	}
-	if code, body := apiCall(t, "POST", base+"/v1/bingo/check", rotated, bingoCard); code != 200 {
+	if code, body := apiCall(t, "X-API-Key", "POST", base+"/v1/bingo/check", rotated, bingoCard); code != 200 {
 		t.Errorf("the rotated key = %d %s, want 200", code, body)
 	}
 	if n := eval[int](t, ctx, `[...document.querySelectorAll('#keys-body tr')].filter(r => r.innerText.includes('tablet')).length`); n != 2 {
@@ -273,7 +273,7 @@ func TestConsoleManagesKeys(t *testing.T) {
 		chromedp.Click("", button("Cancel")),
 		chromedp.WaitNotVisible(chromedp.ID("confirm")),
 	)
-	if code, _ := apiCall(t, "POST", base+"/v1/bingo/check", rotated, bingoCard); code != 200 {
+	if code, _ := apiCall(t, "X-API-Key", "POST", base+"/v1/bingo/check", rotated, bingoCard); code != 200 {
 		t.Errorf("after a cancelled revocation the key = %d, want 200", code)
 	}
 	do(t, ctx, "revoking tablet",
@@ -283,7 +283,7 @@ func TestConsoleManagesKeys(t *testing.T) {
 		chromedp.WaitNotVisible(chromedp.ID("confirm")),
 		chromedp.WaitNotPresent("", button("Revoke tablet")),
 	)
-	if code, body := apiCall(t, "POST", base+"/v1/bingo/check", rotated, bingoCard); code != 401 || !strings.Contains(body, `"code":"invalid_api_key"`) {
+	if code, body := apiCall(t, "X-API-Key", "POST", base+"/v1/bingo/check", rotated, bingoCard); code != 401 || !strings.Contains(body, `"code":"invalid_api_key"`) {
 		t.Errorf("the revoked key = %d %s, want 401 invalid_api_key", code, body)
 	}
 	statuses := eval[string](t, ctx, `[...document.querySelectorAll('#keys-body tr')].map(r => r.cells[3].innerText.trim()).join(' ')`)
@@ -327,7 +327,7 @@ func TestConsoleManagesKeys(t *testing.T) {
 // TestConsoleShowsTheProblem signs in with a wrong key, a revoked key and a
 // key without keys:manage, and sees each time the API's own problem detail.
 func TestConsoleShowsTheProblem(t *testing.T) {
-	base, env, _ := consoleServer(t)
+	base, env, _ := consoleServer(t, nil)
 	var revoked, reader createdKey
 	if err := json.Unmarshal(apikey(t, env, "create", "--owner", "grandma", "--name", "old", "--json"), &revoked); err != nil {
 		t.Fatal(err)
@@ -348,7 +348,7 @@ func TestConsoleShowsTheProblem(t *testing.T) {
 		{"key without keys:manage", reader.Key, "insufficient_scope"},
 		{"not a key", "hello", "invalid_api_key"},
 	} {
-		code, body := apiCall(t, "GET", base+"/v1/keys?limit=20", c.key, "")
+		code, body := apiCall(t, "X-API-Key", "GET", base+"/v1/keys?limit=20", c.key, "")
 		var p struct{ Code, Detail string }
 		if err := json.Unmarshal([]byte(body), &p); err != nil || p.Code != c.code || p.Detail == "" || code/100 != 4 {
 			t.Fatalf("%s: the API answers %d %s, want a %s problem", c.name, code, body, c.code)
@@ -377,7 +377,7 @@ func TestConsoleShowsTheProblem(t *testing.T) {
 // made of it, and no script runs.
 func TestConsoleShowsNamesAsText(t *testing.T) {
 	const name = `<img src=x onerror=alert(1)>`
-	base, _, admin := consoleServer(t)
+	base, _, admin := consoleServer(t, nil)
 	ctx := browsertest.New(t, 1280, 900)
 	check := watch(t, ctx)
 	signIn(t, ctx, base, admin.Key)
@@ -413,8 +413,11 @@ func TestConsoleShowsNamesAsText(t *testing.T) {
 // with the keyboard alone: Tab to the key field, type, Enter; Tab to
 // "Create key", Space; type a name, Tab to "Create", Enter; then revoke it
 // with Enter. Nothing overflows sideways, and every button is on screen.
+// The function reads keys from a header of its own here, which the page
+// learns from the function.
 func TestConsoleNarrowAndKeyboard(t *testing.T) {
-	base, _, admin := consoleServer(t)
+	const header = "X-Bingo-Key"
+	base, _, admin := consoleServer(t, []string{"API_KEY_HEADER=" + header})
 	ctx := browsertest.New(t, 375, 740)
 	check := watch(t, ctx)
 	do(t, ctx, "opening the console", chromedp.Navigate(base+"/console"), chromedp.WaitVisible("", textbox("API key")))
@@ -475,8 +478,11 @@ func TestConsoleNarrowAndKeyboard(t *testing.T) {
 		t.Errorf("after creating, the focus is on %q, want the New key field", id)
 	}
 	created := eval[string](t, ctx, `document.activeElement.value`)
-	if code, _ := apiCall(t, "GET", base+"/", created, ""); code != 200 || !keyPattern.MatchString(created) {
+	if code, _ := apiCall(t, header, "GET", base+"/", created, ""); code != 200 || !keyPattern.MatchString(created) {
 		t.Errorf("the key created by keyboard %q = %d, want 200", created, code)
+	}
+	if code, _ := apiCall(t, "X-API-Key", "GET", base+"/", created, ""); code != 401 {
+		t.Errorf("the key in X-API-Key = %d, want 401: this function reads %s", code, header)
 	}
 	noOverflow("with the new key shown")
 
@@ -494,10 +500,66 @@ func TestConsoleNarrowAndKeyboard(t *testing.T) {
 		chromedp.WaitNotVisible(chromedp.ID("confirm")),
 		chromedp.WaitNotPresent("", button("Revoke phone")),
 	)
-	if code, _ := apiCall(t, "GET", base+"/", created, ""); code != 401 {
+	if code, _ := apiCall(t, header, "GET", base+"/", created, ""); code != 401 {
 		t.Errorf("the key revoked by keyboard = %d, want 401", code)
 	}
 	check()
+}
+
+// TestConsolePages lists 26 keys, 20 a page: Next page follows the API's
+// next_page_token, Previous page comes back.
+func TestConsolePages(t *testing.T) {
+	base, env, admin := consoleServer(t, nil)
+	s := firestorestore.New(firestorestore.Config{Project: envValue(env, "GOOGLE_CLOUD_PROJECT")})
+	defer s.Close()
+	start := time.Now()
+	for i := 1; i <= 25; i++ {
+		_, k, err := store.Mint("kg", store.Key{Owner: "grandma", Name: fmt.Sprintf("key %02d", i), CreatedAt: start.Add(time.Duration(i) * time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Create(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := browsertest.New(t, 1280, 900)
+	check := watch(t, ctx)
+	names := func() []string {
+		t.Helper()
+		return eval[[]string](t, ctx, `[...document.querySelectorAll('#keys-body tr')].map(r => r.cells[0].innerText.trim())`)
+	}
+	signIn(t, ctx, base, admin.Key)
+	first := names()
+	if len(first) != 20 || first[0] != "key 25" || first[19] != "key 06" {
+		t.Fatalf("page 1 = %q, want key 25 to key 06", first)
+	}
+	if d := eval[bool](t, ctx, `document.getElementById('prev-page').disabled`); !d {
+		t.Error("Previous page is enabled on page 1")
+	}
+	do(t, ctx, "going to page 2", chromedp.Click("", button("Next page")), chromedp.WaitVisible("", button("Revoke console admin")))
+	second := names()
+	if len(second) != 6 || second[0] != "key 05" || second[5] != "console admin (this key)" {
+		t.Errorf("page 2 = %q, want key 05 to key 01, then console admin", second)
+	}
+	if got := eval[string](t, ctx, `document.getElementById('page-label').textContent + ' ' + document.getElementById('next-page').disabled`); got != "Page 2 true" {
+		t.Errorf("on the last page: %q, want Page 2 and Next page disabled", got)
+	}
+	do(t, ctx, "going back", chromedp.Click("", button("Previous page")), chromedp.WaitVisible("", button("Revoke key 25")))
+	if again := names(); len(again) != 20 || again[0] != "key 25" {
+		t.Errorf("page 1 again = %q", again)
+	}
+	check()
+}
+
+// envValue is the value of name in env.
+func envValue(env []string, name string) string {
+	v := ""
+	for _, kv := range env {
+		if s, ok := strings.CutPrefix(kv, name+"="); ok {
+			v = s
+		}
+	}
+	return v
 }
 
 var updateScreenshots = flag.Bool("update-screenshots", false, "rewrite the console's screenshots in docs/")
@@ -513,7 +575,7 @@ var screenshots = map[string]string{
 // -update-screenshots it writes them to docs/; without, it checks that the
 // committed ones are there and are PNG images.
 func TestConsoleScreenshots(t *testing.T) {
-	base, env, admin := consoleServer(t, "--quota", "50000")
+	base, env, admin := consoleServer(t, nil, "--quota", "50000")
 	for _, args := range [][]string{
 		{"create", "--owner", "grandma", "--name", "bingo hall display", "--scopes", "bingo:check", "--rate", "5", "--burst", "10"},
 		{"create", "--owner", "grandma", "--name", "kitchen tablet", "--expires", "720h"},
@@ -558,13 +620,7 @@ func TestConsoleScreenshots(t *testing.T) {
 // have: the chart's screenshot needs more than today.
 func seedUsage(t *testing.T, env []string, keyID, owner string) {
 	t.Helper()
-	project := ""
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "GOOGLE_CLOUD_PROJECT="); ok {
-			project = v
-		}
-	}
-	s := firestorestore.New(firestorestore.Config{Project: project})
+	s := firestorestore.New(firestorestore.Config{Project: envValue(env, "GOOGLE_CLOUD_PROJECT")})
 	defer s.Close()
 	var counts []store.UsageCount
 	now := time.Now().UTC()
