@@ -97,7 +97,10 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 		mem := memstore.New()
 		// The default scopes and keys:manage, so that the demo key also
 		// signs in to the web console.
-		scopes := append(slices.Clone(cfg.DefaultScopes), keygate.ScopeKeysManage)
+		scopes := slices.Clone(cfg.DefaultScopes)
+		if !slices.Contains(scopes, keygate.ScopeKeysManage) {
+			scopes = append(scopes, keygate.ScopeKeysManage)
+		}
 		key, k, err := store.Mint(cfg.Prefix, store.Key{Owner: "demo", Name: "demo key", Scopes: scopes, CreatedAt: time.Now()})
 		if err != nil {
 			return err

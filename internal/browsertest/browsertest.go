@@ -123,8 +123,11 @@ func printSkipOnce(reason string) {
 
 // ByRole is a query option that selects the elements whose computed role
 // and accessible name are role and name, as assistive technology sees
-// them, leaving out those hidden from it. Use it with any query action and
-// an empty selector: chromedp.Click("", ByRole("button", "Sign in")).
+// them, leaving out those hidden from it (or inert behind a modal dialog).
+// Use it with any query action and an empty selector:
+// chromedp.Click("", ByRole("button", "Sign in")). The roles are
+// Chromium's: "button", "textbox", "heading", "dialog", "region", and
+// "image" for role="img". The name must match whole.
 func ByRole(role, name string) chromedp.QueryOption {
 	return chromedp.ByFunc(func(ctx context.Context, t *chromedp.Target, n *chromedp.Node) ([]cdp.NodeID, error) {
 		return queryAX(ctx, t, n.NodeID, role, name)
