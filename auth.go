@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/console"
 	"github.com/keygate/keygate/bingo"
 	"github.com/keygate/keygate/internal/problem"
 )
@@ -30,10 +31,17 @@ type route struct {
 	handler             http.Handler
 }
 
+// ConsolePath is where the function serves the key holders' web console
+// (package console): the page at /console, its files under /console/.
+const ConsolePath = "/console"
+
 // Handler returns the function's endpoints behind g. Routing comes after
 // the key check, so that only callers with a valid key learn which paths
 // exist: they get 405 with Allow for a known path and a wrong method, and
-// 404 for any other path, neither counted.
+// 404 for any other path, neither counted. The one exception is the web
+// console, ConsolePath and the paths under it: a public page that holds no
+// secret, served before the key check, since its visitors have not signed
+// in yet.
 func Handler(g *apikey.Gate) http.Handler {
 	keys := g.KeysHandlers()
 	routes := []route{
@@ -66,7 +74,17 @@ func Handler(g *apikey.Gate) http.Handler {
 		// The path is the client's: shortened, so that it cannot bloat the answer.
 		problem.Write(w, problem.New(http.StatusNotFound, "not_found", "There is no endpoint at "+problem.QuoteShort(r.URL.Path)+"."))
 	})
-	return g.Authenticate(mux)
+	api := g.Authenticate(mux)
+	cons := console.Handler(console.Config{Path: ConsolePath, KeysPath: "/v1/keys", UsagePath: "/v1/usage", Header: g.Config().Header})
+	// Not a ServeMux: it would answer unclean paths (//v1/keys) with a
+	// redirect before the key check.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == ConsolePath || strings.HasPrefix(p, ConsolePath+"/") {
+			cons.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 // methodNotAllowed answers 405 with the allowed methods.

@@ -113,3 +113,66 @@ func TestBingoBehindAuthAndScope(t *testing.T) {
 		t.Errorf("GET = %d Allow %q, want 405 Allow POST", w.Code, w.Header().Get("Allow"))
 	}
 }
+
+// TestConsoleBeforeKeyCheck: the web console's page and files are served
+// without a key, under the strict headers, and tell the page the key
+// header the function reads; every other path is still refused 401 before
+// routing, and 404 only with a key.
+func TestConsoleBeforeKeyCheck(t *testing.T) {
+	cfg, err := LoadConfig(func(name string) string {
+		if name == "API_KEY_HEADER" {
+			return "X-Bingo-Key"
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := memstore.New()
+	log, _ := testkit.Logger()
+	g := apikey.New(cfg, s, apikey.WithClock(testkit.NewFakeClock().Now), apikey.WithLogger(log))
+	t.Cleanup(func() { g.Close(context.Background()) })
+	h := Handler(g)
+	key, _ := testkit.MintKey(t, s, "acme")
+	do := func(method, target, key string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, target, nil)
+		if key != "" {
+			r.Header.Set("X-Bingo-Key", key)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	w := do("GET", "/console", "")
+	if w.Code != 200 || w.Header().Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("GET /console without a key = %d %q, want 200 HTML", w.Code, w.Header().Get("Content-Type"))
+	}
+	if got := w.Header().Get("Content-Security-Policy"); got != "default-src 'self'; frame-ancestors 'none'" {
+		t.Errorf("Content-Security-Policy = %q", got)
+	}
+	for _, want := range []string{`data-key-header="X-Bingo-Key"`, `data-keys-path="/v1/keys"`, `data-usage-path="/v1/usage"`} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("the console page lacks %s", want)
+		}
+	}
+	if w := do("GET", "/console/console.js", ""); w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/javascript") {
+		t.Errorf("GET /console/console.js = %d %q, want 200 JavaScript", w.Code, w.Header().Get("Content-Type"))
+	}
+	if w := do("GET", "/console/nope", ""); w.Code != 404 || w.Header().Get("Content-Security-Policy") == "" {
+		t.Errorf("GET /console/nope = %d, want the console's 404", w.Code)
+	}
+	if w := do("POST", "/console", ""); w.Code != 405 || w.Header().Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST /console = %d Allow %q, want 405 GET, HEAD", w.Code, w.Header().Get("Allow"))
+	}
+	for _, path := range []string{"/consolex", "/v1/console", "/nope", "//console", "/v1/keys"} {
+		if w := do("GET", path, ""); w.Code != 401 || testkit.Problem(t, w).Code != "missing_api_key" {
+			t.Errorf("GET %s without a key = %d %s, want 401 missing_api_key", path, w.Code, w.Body)
+		}
+	}
+	if w := do("GET", "/consolex", key); w.Code != 404 || w.Header().Get("Content-Security-Policy") != "" {
+		t.Errorf("GET /consolex with a key = %d, want the function's 404", w.Code)
+	}
+	if w := do("GET", "/", key); w.Code != 200 {
+		t.Errorf("GET / with a key = %d, want 200", w.Code)
+	}
+}

@@ -3,9 +3,11 @@
 //
 //	go run ./cmd/local [-tls-cert FILE -tls-key FILE]
 //
-// It serves on HOST:PORT (default 127.0.0.1:8080). With FIRESTORE_EMULATOR_HOST
-// or GOOGLE_CLOUD_PROJECT set it keeps keys in Firestore; with neither it keeps
-// them in memory, mints a demo key and prints it with a curl line to try.
+// It serves on HOST:PORT (default 127.0.0.1:8080), with the key holders' web
+// console at /console. With FIRESTORE_EMULATOR_HOST or GOOGLE_CLOUD_PROJECT
+// set it keeps keys in Firestore; with neither it keeps them in memory, mints
+// a demo key (which can also sign in to the console) and prints it with a
+// curl line to try.
 //
 // The Functions Framework's server has no TLS and no timeouts of its own, so
 // the framework listens on a loopback port and this program serves HOST:PORT
@@ -124,7 +126,7 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 			"  export URL=%s\n"+
 			"  export KEY=%s        # the default scopes: bingo:check, usage:read\n"+
 			"  export ADMIN_KEY=%s  # keys:manage too\n"+
-			"Try:\n  curl %s-H \"%s: $KEY\" $URL/\n", base, demo, admin, curlCA, cfg.Header)
+			"Try:\n  curl %s-H \"%s: $KEY\" $URL/\nor sign in with the admin key to the web console at %s%s\n", base, demo, admin, curlCA, cfg.Header, base, keygate.ConsolePath)
 	} else {
 		// Say now, once, if the store cannot be reached, rather than
 		// answer every request 503 later.

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -218,6 +219,25 @@ func TestLocalInMemory(t *testing.T) {
 		if err != nil || !strings.Contains(string(out), "Hello World") {
 			t.Errorf("the printed curl line %q gave %s, %v", curl, out, err)
 		}
+	}
+	// The admin key signs in to the web console, which it names.
+	if !slices.Contains(lines, "or sign in with the admin key to the web console at http://localhost:"+port+"/console") {
+		t.Errorf("cmd/local does not name the console: %q", lines)
+	}
+	var admin string
+	for _, l := range lines {
+		if m := adminKeyLine.FindStringSubmatch(l); m != nil {
+			admin = m[1]
+		}
+	}
+	if code, body := get(t, http.DefaultClient, url+"console", ""); code != 200 || !strings.Contains(body, `<label for="api-key">API key</label>`) {
+		t.Errorf("GET /console without a key = %d, want 200 and the page", code)
+	}
+	if code, body := get(t, http.DefaultClient, url+"v1/keys", admin); code != 200 || !strings.Contains(body, `"name":"demo key"`) {
+		t.Errorf("GET /v1/keys with the admin key = %d %s, want 200 listing the demo key", code, body)
+	}
+	if code, _ := get(t, http.DefaultClient, url+"v1/keys", key); code != 403 {
+		t.Errorf("GET /v1/keys with the demo key = %d, want 403: it has the default scopes", code)
 	}
 }
 
