@@ -154,3 +154,29 @@ func TestReadmeTourOnEmulator(t *testing.T) {
 	}
 	runTour(t, append(env, exports...))
 }
+
+// TestReadmeQuickStartOutput: what the quick start shows cmd/local
+// printing is what it prints first ("..." standing for the keys).
+func TestReadmeQuickStartOutput(t *testing.T) {
+	infos, bodies := fenced(readmeSection(t, "Quick start"))
+	want := ""
+	for i, info := range infos {
+		if info == "" {
+			want = bodies[i]
+			break
+		}
+	}
+	if want == "" {
+		t.Fatal("the quick start shows no output")
+	}
+	port, lines := startLocal(t, cleanEnv())
+	n := strings.Count(want, "\n")
+	if len(lines) < n {
+		t.Fatalf("cmd/local printed %d lines, the README shows %d", len(lines), n)
+	}
+	got := strings.Join(lines[:n], "\n") + "\n"
+	got = strings.ReplaceAll(got, "localhost:"+port, "localhost:8080")
+	if !outputPattern(want).MatchString(got) {
+		t.Errorf("cmd/local printed:\n%s\nthe README shows:\n%s", got, want)
+	}
+}
