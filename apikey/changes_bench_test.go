@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,42 +113,6 @@ func idleRevocations(b *testing.B) []time.Duration {
 	return out
 }
 
-// callCounter counts the store reads a Gate makes, by kind. (It does not
-// count the meter's usage writes, which this issue does not change: at most
-// one per USAGE_FLUSH_INTERVAL while requests come.)
-type callCounter struct {
-	store.Store
-	feed, keys, plans atomic.Int64
-}
-
-func (c *callCounter) Changes(ctx context.Context, after store.ChangeCursor, limit int) ([]store.Change, store.ChangeCursor, error) {
-	c.feed.Add(1)
-	return c.Store.Changes(ctx, after, limit)
-}
-
-func (c *callCounter) Get(ctx context.Context, id string) (store.Key, error) {
-	c.keys.Add(1)
-	return c.Store.Get(ctx, id)
-}
-
-func (c *callCounter) ReadKey(ctx context.Context, id string, month store.Month) (store.Key, int64, error) {
-	c.keys.Add(1)
-	return c.Store.ReadKey(ctx, id, month)
-}
-
-func (c *callCounter) GetPlan(ctx context.Context, owner string) (store.Plan, error) {
-	c.plans.Add(1)
-	return c.Store.GetPlan(ctx, owner)
-}
-
-func (c *callCounter) ReadOwner(ctx context.Context, owner string, month store.Month) (store.Plan, bool, int64, error) {
-	c.plans.Add(1)
-	return c.Store.ReadOwner(ctx, owner, month)
-}
-
-// reads are the reads counted.
-func (c *callCounter) reads() int64 { return c.feed.Load() + c.keys.Load() + c.plans.Load() }
-
 // BenchmarkChangeFeedStoreCalls counts an instance's store reads over one
 // minute of the fake clock (from just after the key cache's reads: less
 // than KEY_CACHE_TTL, so the reads of the keys are the feed's doing), with
@@ -180,7 +143,7 @@ func BenchmarkChangeFeedStoreCalls(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
 				ms := memstore.New()
-				counter := &callCounter{Store: ms}
+				counter := &readCounter{Store: ms}
 				s := newServer(b, counter)
 				keys := make([]string, 7)
 				ids := make([]string, len(keys))

@@ -228,7 +228,17 @@ func TestUsageShowsOwner(t *testing.T) {
 // plans and month totals, alone or batched.
 type readCounter struct {
 	*memstore.Store
-	gets, keyMonths, keyBoth, plans, ownerMonths, ownerBoth atomic.Int64
+	gets, keyMonths, keyBoth, plans, ownerMonths, ownerBoth, feed atomic.Int64
+}
+
+// reads is every read counted. (The meter's usage writes are not reads.)
+func (s *readCounter) reads() int64 {
+	return s.gets.Load() + s.keyMonths.Load() + s.keyBoth.Load() + s.plans.Load() + s.ownerMonths.Load() + s.ownerBoth.Load() + s.feed.Load()
+}
+
+func (s *readCounter) Changes(ctx context.Context, after store.ChangeCursor, limit int) ([]store.Change, store.ChangeCursor, error) {
+	s.feed.Add(1)
+	return s.Store.Changes(ctx, after, limit)
 }
 
 func (s *readCounter) Get(ctx context.Context, id string) (store.Key, error) {
