@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -401,5 +402,42 @@ func TestChangesStartOver(t *testing.T) {
 				t.Errorf("the sync read the feed %d times, want %d", n, c.reads)
 			}
 		})
+	}
+}
+
+// TestChangesConcurrentWakeUp: 64 requests arrive at once at an instance
+// idle for 10 s, after its key was revoked elsewhere: every one is refused,
+// and they share one read of the feed.
+func TestChangesConcurrentWakeUp(t *testing.T) {
+	a, b, _ := twoInstances(t)
+	key, k := a.manager(t, "acme")
+	b.want(t, key, 200, "before the revocation")
+	if w := a.call("DELETE", "/v1/keys/"+k.ID, key, ""); w.Code != http.StatusNoContent {
+		t.Fatalf("revoke = %d %s", w.Code, w.Body)
+	}
+	reads := b.store.ChangeReads.Load()
+	b.clock.Advance(10 * time.Second)
+	const n = 64
+	codes := make(chan int, n)
+	start := make(chan struct{})
+	var ready sync.WaitGroup
+	for range n {
+		ready.Add(1)
+		go func() {
+			ready.Done()
+			<-start
+			codes <- b.do("GET", "/", "", key).Code
+		}()
+	}
+	ready.Wait()
+	close(start)
+	for range n {
+		if code := <-codes; code != 401 {
+			t.Errorf("a request after the wake-up = %d, want 401", code)
+		}
+	}
+	b.waitRefreshes()
+	if got := b.store.ChangeReads.Load() - reads; got != 1 {
+		t.Errorf("%d concurrent requests made %d reads of the feed, want 1", n, got)
 	}
 }
