@@ -537,7 +537,10 @@ func TestConsolePages(t *testing.T) {
 	if d := eval[bool](t, ctx, `document.getElementById('prev-page').disabled`); !d {
 		t.Error("Previous page is enabled on page 1")
 	}
-	do(t, ctx, "going to page 2", chromedp.Click("", button("Next page")), chromedp.WaitVisible("", button("Revoke console admin")))
+	// The signed-in key is marked once the usage has come back, which may be
+	// after page 2 is shown.
+	do(t, ctx, "going to page 2", chromedp.Click("", button("Next page")), chromedp.WaitVisible("", button("Revoke console admin")),
+		chromedp.WaitVisible(chromedp.CSS(".this-key-mark")))
 	second := names()
 	if len(second) != 6 || second[0] != "key 05" || second[5] != "console admin (this key)" {
 		t.Errorf("page 2 = %q, want key 05 to key 01, then console admin", second)
