@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/internal/emulator"
 )
 
 // deployExecTimeout bounds every process the deploy tests start.
@@ -38,35 +40,7 @@ var deploySettingVars = []string{
 // project) turned off. extra is added last.
 func deployEnv(t *testing.T, extra map[string]string) []string {
 	t.Helper()
-	drop := map[string]bool{"FIRESTORE_EMULATOR_HOST": true}
-	for _, k := range deployFunctionVars {
-		drop[k] = true
-	}
-	for _, k := range deploySettingVars {
-		drop[k] = true
-	}
-	// gcloud settings that do not affect what it does, only how it runs.
-	keep := func(k string) bool {
-		return strings.HasPrefix(k, "CLOUDSDK_PYTHON") ||
-			strings.HasPrefix(k, "CLOUDSDK_PROXY_") ||
-			k == "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE"
-	}
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch {
-		case drop[k]:
-		case strings.HasPrefix(k, "CLOUDSDK_") && !keep(k):
-		case strings.HasPrefix(k, "GOOGLE_"), strings.HasPrefix(k, "GCLOUD_"):
-		default:
-			env = append(env, kv)
-		}
-	}
-	env = append(env,
-		"CLOUDSDK_CONFIG="+t.TempDir(),
-		"CLOUDSDK_CORE_DISABLE_PROMPTS=1",
-		"CLOUDSDK_CORE_CHECK_GCE_METADATA=false",
-	)
+	env := emulator.GcloudEnv(t, append(slices.Clone(deployFunctionVars), deploySettingVars...)...)
 	for k, v := range extra {
 		env = append(env, k+"="+v)
 	}

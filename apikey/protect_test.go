@@ -320,17 +320,8 @@ func TestAuthOutage(t *testing.T) {
 				t.Fatalf("warm-up = %d", w.Code)
 			}
 			tc.outage(s.store, true)
-			s.clock.Advance(61 * time.Second)
-			before := s.store.Gets.Load()
 			const seconds = 3
-			for i := range seconds * 10 {
-				if w := s.do("GET", "/", "", cached); w.Code != 200 {
-					t.Fatalf("cached key, request %d of the outage = %d %s, want 200", i, w.Code, w.Body)
-				}
-				s.clock.Advance(100 * time.Millisecond)
-			}
-			s.waitRefreshes()
-			if n := s.store.Gets.Load() - before; n > seconds {
+			if n := s.serveStaleThroughOutage(t, cached, seconds); n > seconds {
 				t.Errorf("%d s of requests for one cached key made %d store calls, want at most %d", seconds, n, seconds)
 			}
 			w := s.do("GET", "/", "", uncached)
@@ -342,16 +333,7 @@ func TestAuthOutage(t *testing.T) {
 			if _, err := s.store.Revoke(t.Context(), k.ID, t0); err != nil {
 				t.Fatal(err)
 			}
-			s.clock.Advance(time.Second) // past the retry backoff
-			before = s.store.Gets.Load()
-			s.do("GET", "/", "", cached) // served stale; starts the refresh
-			s.waitRefreshes()
-			if w := s.do("GET", "/", "", cached); w.Code != 401 {
-				t.Errorf("revoked key after recovery and one refresh = %d, want 401", w.Code)
-			}
-			if n := s.store.Gets.Load() - before; n != 1 {
-				t.Errorf("recovery took %d store calls, want 1 refresh", n)
-			}
+			s.refusedAfterOneRefresh(t, cached)
 		})
 	}
 }
@@ -524,17 +506,8 @@ func testFirestoreOutage(t *testing.T, outage faultproxy.Mode) {
 		t.Fatalf("warm-up through the proxy = %d %s", w.Code, w.Body)
 	}
 	proxy.Set(outage)
-	s.clock.Advance(61 * time.Second)
-	before := s.store.Gets.Load()
 	const seconds = 3
-	for i := range seconds * 10 {
-		if w := s.do("GET", "/", "", cached); w.Code != 200 {
-			t.Fatalf("cached key, request %d of the outage = %d %s, want 200", i, w.Code, w.Body)
-		}
-		s.clock.Advance(100 * time.Millisecond)
-	}
-	s.waitRefreshes()
-	if n := s.store.Gets.Load() - before; n < 1 || n > seconds {
+	if n := s.serveStaleThroughOutage(t, cached, seconds); n < 1 || n > seconds {
 		t.Errorf("%d s of requests for one cached key made %d store calls, want 1 to %d", seconds, n, seconds)
 	}
 	if !strings.Contains(s.logs.String(), "serving a stale cached key") {
@@ -549,16 +522,7 @@ func testFirestoreOutage(t *testing.T, outage faultproxy.Mode) {
 		t.Fatal(err)
 	}
 	proxy.Set(faultproxy.Up)
-	s.clock.Advance(time.Second)
-	before = s.store.Gets.Load()
-	s.do("GET", "/", "", cached) // served stale; starts the refresh
-	s.waitRefreshes()
-	if w := s.do("GET", "/", "", cached); w.Code != 401 {
-		t.Errorf("revoked key after recovery and one refresh = %d %s, want 401", w.Code, w.Body)
-	}
-	if n := s.store.Gets.Load() - before; n != 1 {
-		t.Errorf("recovery took %d store calls, want 1 refresh", n)
-	}
+	s.refusedAfterOneRefresh(t, cached)
 }
 
 // explainingStore is a FaultyStore whose errors say what to do, as
@@ -585,5 +549,39 @@ func TestStoreErrorExplainedInLog(t *testing.T) {
 	h.ServeHTTP(w, r)
 	if w.Code != 503 || !strings.Contains(logs.String(), "do this and that: ") {
 		t.Errorf("status %d, logs %s; want 503 and the store's explanation", w.Code, logs)
+	}
+}
+
+// serveStaleThroughOutage moves past the fresh window of the cached key and
+// sends it ten requests a second for seconds, failing the test unless each
+// is served; it returns the store reads they made.
+func (s *server) serveStaleThroughOutage(t *testing.T, cached string, seconds int) int64 {
+	t.Helper()
+	s.clock.Advance(61 * time.Second)
+	before := s.store.Gets.Load()
+	for i := range seconds * 10 {
+		if w := s.do("GET", "/", "", cached); w.Code != 200 {
+			t.Fatalf("cached key, request %d of the outage = %d %s, want 200", i, w.Code, w.Body)
+		}
+		s.clock.Advance(100 * time.Millisecond)
+	}
+	s.waitRefreshes()
+	return s.store.Gets.Load() - before
+}
+
+// refusedAfterOneRefresh checks that, once the store is back and the key
+// revoked there, the cached key is served stale once more, past the retry
+// backoff, while one refresh reads it, and is refused after.
+func (s *server) refusedAfterOneRefresh(t *testing.T, cached string) {
+	t.Helper()
+	s.clock.Advance(time.Second) // past the retry backoff
+	before := s.store.Gets.Load()
+	s.do("GET", "/", "", cached) // served stale; starts the refresh
+	s.waitRefreshes()
+	if w := s.do("GET", "/", "", cached); w.Code != 401 {
+		t.Errorf("revoked key after recovery and one refresh = %d %s, want 401", w.Code, w.Body)
+	}
+	if n := s.store.Gets.Load() - before; n != 1 {
+		t.Errorf("recovery took %d store calls, want 1 refresh", n)
 	}
 }

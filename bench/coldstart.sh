@@ -26,10 +26,6 @@ for tool in curl setsid python3 sleep; do
 done
 trap stop_groups EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 machine | tee "$OUT/machine.txt"
 echo "out:     $OUT"
 

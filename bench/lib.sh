@@ -12,6 +12,11 @@ machine() {
   echo "commit:  $(git -C "$(dirname "${BASH_SOURCE[0]}")" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$(dirname "${BASH_SOURCE[0]}")" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
 }
 
+# free_port prints a loopback TCP port that was free a moment ago.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
 # median prints the median of the numbers on standard input, one a line.
 median() {
   sort -g | awk '{v[NR] = $1} END {

@@ -35,7 +35,7 @@ done
 trap stop_groups EXIT
 
 if [[ -z "${FIRESTORE_EMULATOR_HOST:-}" ]]; then
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(free_port)
   export FIRESTORE_EMULATOR_HOST=127.0.0.1:$port
   start_group "$OUT/emulator.log" gcloud emulators firestore start --host-port="$FIRESTORE_EMULATOR_HOST" --quiet
   for _ in $(seq 120); do curl -sf "http://$FIRESTORE_EMULATOR_HOST/" >/dev/null && break; sleep 0.5; done
@@ -57,7 +57,7 @@ KEY=$("$OUT/apikey" create --owner bench --name ratio --scopes bingo:check,usage
 # BINARY serving TARGET with GOMAXPROCS=PROCS.
 rps() {
   local binary=$1 target=$2 procs=$3 port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(free_port)
   start_group "$OUT/$target.log" env PORT="$port" FUNCTION_TARGET="$target" GOMAXPROCS="$procs" "$binary"
   local pid=$STARTED_PID code
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done

@@ -356,36 +356,6 @@ func TestListQueryUsesTheIndex(t *testing.T) {
 	}
 }
 
-// gcloudEnv is an environment for gcloud independent of the developer's:
-// no Google credentials or project, gcloud pointed at an empty
-// configuration directory, with prompts and the GCE metadata server (a
-// source of credentials and of a project) turned off.
-func gcloudEnv(t *testing.T) []string {
-	t.Helper()
-	// gcloud settings that do not affect what it does, only how it runs.
-	keep := func(k string) bool {
-		return strings.HasPrefix(k, "CLOUDSDK_PYTHON") ||
-			strings.HasPrefix(k, "CLOUDSDK_PROXY_") ||
-			k == "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE"
-	}
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch {
-		case k == "FIRESTORE_EMULATOR_HOST":
-		case strings.HasPrefix(k, "CLOUDSDK_") && !keep(k):
-		case strings.HasPrefix(k, "GOOGLE_"), strings.HasPrefix(k, "GCLOUD_"):
-		default:
-			env = append(env, kv)
-		}
-	}
-	return append(env,
-		"CLOUDSDK_CONFIG="+t.TempDir(),
-		"CLOUDSDK_CORE_DISABLE_PROMPTS=1",
-		"CLOUDSDK_CORE_CHECK_GCE_METADATA=false",
-	)
-}
-
 // TestIndexCommandParses runs the README's index command with the installed
 // gcloud and no credentials: gcloud parses every flag before it looks for an
 // account, so stopping at the missing account (exit 1) shows that the
@@ -399,7 +369,7 @@ func TestIndexCommandParses(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "gcloud",
 		append([]string{"firestore", "indexes", "composite", "create", "--project=demo-keygate"}, args...)...)
-	cmd.Env = gcloudEnv(t)
+	cmd.Env = emulator.GcloudEnv(t)
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

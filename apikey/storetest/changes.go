@@ -91,7 +91,7 @@ var changeCases = []contractCase{
 	{"the zero cursor is the present", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		_, k := MintKey(t, s, "acme")
-		if _, err := s.Revoke(ctx, k.ID, t0); err != nil {
+		if _, err := s.Revoke(ctx, k.ID, T0); err != nil {
 			t.Fatal(err)
 		}
 		c := present(t, s) // after the revocation
@@ -119,8 +119,8 @@ var changeCases = []contractCase{
 			write func() error
 			want  change
 		}{
-			{"Revoke", func() error { _, err := s.Revoke(ctx, revoked.ID, t0); return err }, change{store.ChangeKey, revoked.ID}},
-			{"Rotate", func() error { _, err := s.Rotate(ctx, rotated.ID, repl, t0); return err }, change{store.ChangeKey, rotated.ID}},
+			{"Revoke", func() error { _, err := s.Revoke(ctx, revoked.ID, T0); return err }, change{store.ChangeKey, revoked.ID}},
+			{"Rotate", func() error { _, err := s.Rotate(ctx, rotated.ID, repl, T0); return err }, change{store.ChangeKey, rotated.ID}},
 			{"Delete", func() error { return s.Delete(ctx, deleted.ID) }, change{store.ChangeKey, deleted.ID}},
 			{"SetPlan, new", func() error { return s.SetPlan(ctx, store.Plan{Owner: "acme", MaxKeys: 3}) }, change{store.ChangeOwner, "acme"}},
 			{"SetPlan, replacing", func() error { return s.SetPlan(ctx, store.Plan{Owner: "acme", RateLimit: 5}) }, change{store.ChangeOwner, "acme"}},
@@ -139,29 +139,29 @@ var changeCases = []contractCase{
 	}},
 	{"nothing else records a change", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
-		_, revoked := MintKey(t, s, "acme", func(k *store.Key) { k.RevokedAt = t0 })
+		_, revoked := MintKey(t, s, "acme", func(k *store.Key) { k.RevokedAt = T0 })
 		_, active := MintKey(t, s, "acme")
 		_, taken := MintKey(t, s, "acme")
 		c := present(t, s)
 		MintKey(t, s, "acme")
-		if err := s.CreateCapped(ctx, unstored(t, "acme"), 100, t0); err != nil {
+		if err := s.CreateCapped(ctx, unstored(t, "acme"), 100, T0); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.AddUsage(ctx, "i", 1, []store.UsageCount{count(active.ID, "acme", "2026-11-27", 1)}); err != nil {
 			t.Fatal(err)
 		}
-		if again, err := s.Revoke(ctx, revoked.ID, t0.Add(time.Hour)); err != nil || !again.RevokedAt.Equal(t0) {
+		if again, err := s.Revoke(ctx, revoked.ID, T0.Add(time.Hour)); err != nil || !again.RevokedAt.Equal(T0) {
 			t.Fatalf("revoking a revoked key = %+v, %v", again, err)
 		}
 		nope := keyformat.ID("kg_nope")
 		// Each of these fails, and so changes nothing.
 		fails := map[string]error{}
-		_, fails["Revoke of no key"] = s.Revoke(ctx, nope, t0)
-		_, fails["Rotate of a revoked key"] = s.Rotate(ctx, revoked.ID, unstored(t, "acme"), t0)
-		_, fails["Rotate of no key"] = s.Rotate(ctx, nope, unstored(t, "acme"), t0)
+		_, fails["Revoke of no key"] = s.Revoke(ctx, nope, T0)
+		_, fails["Rotate of a revoked key"] = s.Rotate(ctx, revoked.ID, unstored(t, "acme"), T0)
+		_, fails["Rotate of no key"] = s.Rotate(ctx, nope, unstored(t, "acme"), T0)
 		repl := unstored(t, "acme")
 		repl.ID = taken.ID
-		_, fails["Rotate onto a taken ID"] = s.Rotate(ctx, active.ID, repl, t0)
+		_, fails["Rotate onto a taken ID"] = s.Rotate(ctx, active.ID, repl, T0)
 		fails["Delete of no key"] = s.Delete(ctx, nope)
 		fails["SetPlan of a bad plan"] = s.SetPlan(ctx, store.Plan{Owner: "acme", MaxKeys: -1})
 		fails["SetPlan of a bad owner"] = s.SetPlan(ctx, store.Plan{Owner: "acme/eu"})
@@ -188,7 +188,7 @@ var changeCases = []contractCase{
 		}
 		c := present(t, s)
 		for i, id := range ids {
-			if _, err := s.Revoke(ctx, id, t0); err != nil {
+			if _, err := s.Revoke(ctx, id, T0); err != nil {
 				t.Fatal(err)
 			}
 			owner := fmt.Sprintf("owner-%d", i)
@@ -250,7 +250,7 @@ var changeCases = []contractCase{
 		var wg sync.WaitGroup
 		for _, id := range want {
 			wg.Go(func() {
-				if _, err := s.Revoke(ctx, id, t0); err != nil {
+				if _, err := s.Revoke(ctx, id, T0); err != nil {
 					t.Error(err)
 				}
 			})

@@ -121,15 +121,12 @@ func runCases(t *testing.T, newStore NewStore, cases []contractCase) {
 // the microsecond, in UTC.
 var T0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
-// t0 is T0, for the checks.
-var t0 = T0
-
 // MintKey mints and stores a key for owner with prefix "kg", created at T0,
 // changed by change; it returns the key and the key as every store must
 // give it back.
 func MintKey(t testing.TB, s store.KeyStore, owner string, change ...func(*store.Key)) (string, store.Key) {
 	t.Helper()
-	tmpl := store.Key{Owner: owner, Name: owner + "-key", CreatedAt: t0}
+	tmpl := store.Key{Owner: owner, Name: owner + "-key", CreatedAt: T0}
 	for _, f := range change {
 		f(&tmpl)
 	}
@@ -143,10 +140,10 @@ func MintKey(t testing.TB, s store.KeyStore, owner string, change ...func(*store
 	return key, store.Stored(k)
 }
 
-// unstored mints a key for owner at t0 without storing it.
+// unstored mints a key for owner at T0 without storing it.
 func unstored(t testing.TB, owner string) store.Key {
 	t.Helper()
-	_, k, err := store.Mint("kg", store.Key{Owner: owner, CreatedAt: t0})
+	_, k, err := store.Mint("kg", store.Key{Owner: owner, CreatedAt: T0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,8 +164,8 @@ var keyCases = []contractCase{
 		ctx := context.Background()
 		_, want := MintKey(t, s, "acme", func(k *store.Key) {
 			k.Scopes = []string{"bingo:check", "keys:manage"}
-			k.CreatedAt = t0.Add(123456789 * time.Nanosecond)
-			k.ExpiresAt = t0.Add(time.Hour)
+			k.CreatedAt = T0.Add(123456789 * time.Nanosecond)
+			k.ExpiresAt = T0.Add(time.Hour)
 			k.RateLimit, k.Burst, k.MonthlyQuota = 2.5, 7, 1000
 		})
 		got, err := s.Get(ctx, want.ID)
@@ -197,7 +194,7 @@ var keyCases = []contractCase{
 		// scopes must not edit the stored key, nor another caller's.
 		ctx := context.Background()
 		scopes := []string{"a:read", "b:read"}
-		_, k, err := store.Mint("kg", store.Key{Owner: "acme", Scopes: scopes, CreatedAt: t0})
+		_, k, err := store.Mint("kg", store.Key{Owner: "acme", Scopes: scopes, CreatedAt: T0})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,7 +231,7 @@ var keyCases = []contractCase{
 	{"list by owner is newest first and isolated", func(t *testing.T, s store.Store) {
 		var ids []string
 		for i := range 3 {
-			_, k := MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(i) * time.Minute) })
+			_, k := MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = T0.Add(time.Duration(i) * time.Minute) })
 			ids = append([]string{k.ID}, ids...)
 		}
 		MintKey(t, s, "other")
@@ -248,7 +245,7 @@ var keyCases = []contractCase{
 	}},
 	{"list of an owner without keys is an empty last page", func(t *testing.T, s store.Store) {
 		MintKey(t, s, "acme")
-		for _, after := range []*store.PagePosition{nil, {CreatedAt: t0.Add(time.Hour), ID: keyformat.ID("x")}} {
+		for _, after := range []*store.PagePosition{nil, {CreatedAt: T0.Add(time.Hour), ID: keyformat.ID("x")}} {
 			page, err := s.ListByOwner(context.Background(), "nobody", after, 1)
 			if err != nil || page.Keys == nil || len(page.Keys) != 0 || page.Next != nil {
 				t.Errorf("ListByOwner(nobody, after %v) = %+v, %v; want an empty non-nil page, no next", after, page, err)
@@ -260,7 +257,7 @@ var keyCases = []contractCase{
 		// Three keys share a time and two another, a microsecond apart:
 		// Firestore's precision.
 		for _, us := range []int{0, 0, 0, 1, 1, 2, -1} {
-			_, k := MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(us) * time.Microsecond) })
+			_, k := MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = T0.Add(time.Duration(us) * time.Microsecond) })
 			keys = append(keys, k)
 		}
 		want := slices.Clone(keys)
@@ -284,9 +281,9 @@ var keyCases = []contractCase{
 	{"list pages continue where the last ended, without gaps or repeats", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		for i := range 11 { // in pairs of equal times, so pages end inside ties
-			MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(i/2) * time.Second) })
+			MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = T0.Add(time.Duration(i/2) * time.Second) })
 		}
-		MintKey(t, s, "other", func(k *store.Key) { k.CreatedAt = t0.Add(3 * time.Second) })
+		MintKey(t, s, "other", func(k *store.Key) { k.CreatedAt = T0.Add(3 * time.Second) })
 		all, err := s.ListByOwner(ctx, "acme", nil, 100)
 		if err != nil || len(all.Keys) != 11 {
 			t.Fatalf("ListByOwner = %d keys, %v", len(all.Keys), err)
@@ -322,7 +319,7 @@ var keyCases = []contractCase{
 	{"list tells a next page only when a key follows", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		for i := range 3 {
-			MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(i) * time.Second) })
+			MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = T0.Add(time.Duration(i) * time.Second) })
 		}
 		for limit, wantNext := range map[int]bool{1: true, 2: true, 3: false, 4: false} {
 			page, err := s.ListByOwner(ctx, "acme", nil, limit)
@@ -347,7 +344,7 @@ var keyCases = []contractCase{
 		ctx := context.Background()
 		var ids []string
 		for i := range 4 {
-			_, k := MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = t0.Add(time.Duration(-i) * time.Second) })
+			_, k := MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = T0.Add(time.Duration(-i) * time.Second) })
 			ids = append(ids, k.ID)
 		}
 		first, err := s.ListByOwner(ctx, "acme", nil, 2)
@@ -372,7 +369,7 @@ var keyCases = []contractCase{
 	{"revoke sets revoked_at once", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		_, k := MintKey(t, s, "acme")
-		at := t0.Add(time.Hour)
+		at := T0.Add(time.Hour)
 		got, err := s.Revoke(ctx, k.ID, at)
 		if err != nil || !got.RevokedAt.Equal(at) {
 			t.Fatalf("Revoke = %v, %v", got.RevokedAt, err)
@@ -405,15 +402,15 @@ var keyCases = []contractCase{
 	{"rotate stores the replacement and shortens the old expiry", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		_, old := MintKey(t, s, "acme")
-		_, longLived := MintKey(t, s, "acme", func(k *store.Key) { k.ExpiresAt = t0.Add(time.Hour) })
+		_, longLived := MintKey(t, s, "acme", func(k *store.Key) { k.ExpiresAt = T0.Add(time.Hour) })
 		for _, c := range []struct {
 			old       store.Key
 			graceEnd  time.Time
 			wantUntil time.Time
 		}{
-			{old, t0.Add(24 * time.Hour), t0.Add(24 * time.Hour)},           // no expiry: now + grace
-			{longLived, t0.Add(48 * time.Hour), t0.Add(time.Hour)},          // never later than its own
-			{longLived, t0.Add(30 * time.Minute), t0.Add(30 * time.Minute)}, // or earlier
+			{old, T0.Add(24 * time.Hour), T0.Add(24 * time.Hour)},           // no expiry: now + grace
+			{longLived, T0.Add(48 * time.Hour), T0.Add(time.Hour)},          // never later than its own
+			{longLived, T0.Add(30 * time.Minute), T0.Add(30 * time.Minute)}, // or earlier
 		} {
 			repl := unstored(t, "acme")
 			got, err := s.Rotate(ctx, c.old.ID, repl, c.graceEnd)
@@ -433,14 +430,14 @@ var keyCases = []contractCase{
 	}},
 	{"rotate refuses an inactive or unknown key and stores nothing", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
-		_, revoked := MintKey(t, s, "acme", func(k *store.Key) { k.RevokedAt = t0.Add(-time.Minute) })
-		_, expired := MintKey(t, s, "acme", func(k *store.Key) { k.ExpiresAt = t0 })
+		_, revoked := MintKey(t, s, "acme", func(k *store.Key) { k.RevokedAt = T0.Add(-time.Minute) })
+		_, expired := MintKey(t, s, "acme", func(k *store.Key) { k.ExpiresAt = T0 })
 		for _, c := range []struct {
 			id   string
 			want error
 		}{{revoked.ID, store.ErrKeyInactive}, {expired.ID, store.ErrKeyInactive}, {keyformat.ID("nope"), store.ErrKeyNotFound}} {
 			repl := unstored(t, "acme")
-			if _, err := s.Rotate(ctx, c.id, repl, t0.Add(time.Hour)); !errors.Is(err, c.want) {
+			if _, err := s.Rotate(ctx, c.id, repl, T0.Add(time.Hour)); !errors.Is(err, c.want) {
 				t.Errorf("Rotate = %v, want %v", err, c.want)
 			}
 			if _, err := s.Get(ctx, repl.ID); !errors.Is(err, store.ErrKeyNotFound) {
@@ -454,9 +451,9 @@ var keyCases = []contractCase{
 		ctx := context.Background()
 		_, old := MintKey(t, s, "acme")
 		_, taken := MintKey(t, s, "acme", func(k *store.Key) { k.Name = "taken" })
-		repl := old.Replacement(t0)
+		repl := old.Replacement(T0)
 		repl.ID, repl.Hint = taken.ID, taken.Hint
-		if _, err := s.Rotate(ctx, old.ID, repl, t0.Add(time.Hour)); err == nil {
+		if _, err := s.Rotate(ctx, old.ID, repl, T0.Add(time.Hour)); err == nil {
 			t.Fatal("Rotate onto a stored key's ID succeeded")
 		}
 		if got, err := s.Get(ctx, old.ID); err != nil || !reflect.DeepEqual(got, old) {
@@ -476,14 +473,14 @@ var cappedCases = []contractCase{
 		}
 		MintKey(t, s, "other") // another owner's key does not count
 		k := unstored(t, "acme")
-		if err := s.CreateCapped(ctx, k, 3, t0); !errors.Is(err, store.ErrKeyLimitReached) {
+		if err := s.CreateCapped(ctx, k, 3, T0); !errors.Is(err, store.ErrKeyLimitReached) {
 			t.Fatalf("4th CreateCapped = %v, want ErrKeyLimitReached", err)
 		}
 		if _, err := s.Get(ctx, k.ID); !errors.Is(err, store.ErrKeyNotFound) {
 			t.Errorf("the refused key was stored: %v", err)
 		}
 		// A higher cap lets it in.
-		if err := s.CreateCapped(ctx, k, 4, t0); err != nil {
+		if err := s.CreateCapped(ctx, k, 4, T0); err != nil {
 			t.Errorf("CreateCapped with cap 4 = %v", err)
 		}
 		if got, err := s.Get(ctx, k.ID); err != nil || !reflect.DeepEqual(got, store.Stored(k)) {
@@ -493,30 +490,30 @@ var cappedCases = []contractCase{
 	{"revoked and expired keys do not count", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		first := capped(t, s, "acme", 3, nil)
-		capped(t, s, "acme", 3, func(k *store.Key) { k.ExpiresAt = t0.Add(time.Hour) })
+		capped(t, s, "acme", 3, func(k *store.Key) { k.ExpiresAt = T0.Add(time.Hour) })
 		capped(t, s, "acme", 3, nil)
-		MintKey(t, s, "acme", func(k *store.Key) { k.RevokedAt = t0.Add(-time.Minute) })
-		MintKey(t, s, "acme", func(k *store.Key) { k.ExpiresAt = t0 })
+		MintKey(t, s, "acme", func(k *store.Key) { k.RevokedAt = T0.Add(-time.Minute) })
+		MintKey(t, s, "acme", func(k *store.Key) { k.ExpiresAt = T0 })
 		k := unstored(t, "acme")
-		if err := s.CreateCapped(ctx, k, 3, t0); !errors.Is(err, store.ErrKeyLimitReached) {
+		if err := s.CreateCapped(ctx, k, 3, T0); !errors.Is(err, store.ErrKeyLimitReached) {
 			t.Fatalf("CreateCapped at the cap = %v, want ErrKeyLimitReached", err)
 		}
-		if _, err := s.Revoke(ctx, first.ID, t0); err != nil {
+		if _, err := s.Revoke(ctx, first.ID, T0); err != nil {
 			t.Fatal(err)
 		}
 		capped(t, s, "acme", 3, nil) // the revocation freed a slot
 		// An hour on, the key that expired then frees another.
 		k = unstored(t, "acme")
-		if err := s.CreateCapped(ctx, k, 3, t0); !errors.Is(err, store.ErrKeyLimitReached) {
+		if err := s.CreateCapped(ctx, k, 3, T0); !errors.Is(err, store.ErrKeyLimitReached) {
 			t.Fatalf("CreateCapped at the cap again = %v, want ErrKeyLimitReached", err)
 		}
-		if err := s.CreateCapped(ctx, k, 3, t0.Add(time.Hour)); err != nil {
+		if err := s.CreateCapped(ctx, k, 3, T0.Add(time.Hour)); err != nil {
 			t.Errorf("CreateCapped once a key expired = %v", err)
 		}
 	}},
 	{"capped create of a taken ID is ErrKeyExists", func(t *testing.T, s store.Store) {
 		k := capped(t, s, "acme", 3, nil)
-		if err := s.CreateCapped(context.Background(), k, 3, t0); !errors.Is(err, store.ErrKeyExists) {
+		if err := s.CreateCapped(context.Background(), k, 3, T0); !errors.Is(err, store.ErrKeyExists) {
 			t.Errorf("CreateCapped of a stored key = %v, want ErrKeyExists", err)
 		}
 	}},
@@ -526,9 +523,9 @@ var cappedCases = []contractCase{
 		errs := make([]error, n)
 		for i := range n {
 			wg.Go(func() {
-				_, k, err := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
+				_, k, err := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: T0})
 				if err == nil {
-					err = s.CreateCapped(context.Background(), k, limit, t0)
+					err = s.CreateCapped(context.Background(), k, limit, T0)
 				}
 				errs[i] = err
 			})
@@ -557,21 +554,21 @@ var cappedCases = []contractCase{
 	{"rotation is not capped", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		k := capped(t, s, "acme", 1, nil)
-		_, repl, err := store.Mint("kg", k.Replacement(t0))
+		_, repl, err := store.Mint("kg", k.Replacement(T0))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Rotate(ctx, k.ID, repl, t0.Add(time.Hour)); err != nil {
+		if _, err := s.Rotate(ctx, k.ID, repl, T0.Add(time.Hour)); err != nil {
 			t.Errorf("Rotate at the cap = %v", err)
 		}
 	}},
 }
 
-// capped creates a key for owner under the cap limit at t0, changed by
+// capped creates a key for owner under the cap limit at T0, changed by
 // change, and fails the test if that is refused.
 func capped(t *testing.T, s store.KeyStore, owner string, limit int, change func(*store.Key)) store.Key {
 	t.Helper()
-	tmpl := store.Key{Owner: owner, Name: fmt.Sprint(owner, "-capped"), CreatedAt: t0}
+	tmpl := store.Key{Owner: owner, Name: fmt.Sprint(owner, "-capped"), CreatedAt: T0}
 	if change != nil {
 		change(&tmpl)
 	}
@@ -579,7 +576,7 @@ func capped(t *testing.T, s store.KeyStore, owner string, limit int, change func
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateCapped(context.Background(), k, limit, t0); err != nil {
+	if err := s.CreateCapped(context.Background(), k, limit, T0); err != nil {
 		t.Fatalf("CreateCapped under the cap: %v", err)
 	}
 	return store.Stored(k)
@@ -805,7 +802,7 @@ var planCases = []contractCase{
 	{"set then get returns the plan; set replaces it", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		want := store.Plan{Owner: "acme", RateLimit: 2.5, Burst: 10, MonthlyQuota: 1000, MaxKeys: 7,
-			UpdatedAt: t0.Add(123456789 * time.Nanosecond)}
+			UpdatedAt: T0.Add(123456789 * time.Nanosecond)}
 		if err := s.SetPlan(ctx, want); err != nil {
 			t.Fatal(err)
 		}
@@ -815,11 +812,11 @@ var planCases = []contractCase{
 			t.Errorf("GetPlan = %+v, %v\nwant %+v", got, err, want)
 		}
 		// The whole plan is replaced: fields left zero are zero again.
-		if err := s.SetPlan(ctx, store.Plan{Owner: "acme", MaxKeys: 3, UpdatedAt: t0}); err != nil {
+		if err := s.SetPlan(ctx, store.Plan{Owner: "acme", MaxKeys: 3, UpdatedAt: T0}); err != nil {
 			t.Fatal(err)
 		}
 		got, err = s.GetPlan(ctx, "acme")
-		if want := (store.Plan{Owner: "acme", MaxKeys: 3, UpdatedAt: t0}); err != nil || !reflect.DeepEqual(got, want) {
+		if want := (store.Plan{Owner: "acme", MaxKeys: 3, UpdatedAt: T0}); err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("GetPlan after replacing = %+v, %v\nwant %+v", got, err, want)
 		}
 		if _, err := s.GetPlan(ctx, "other"); !errors.Is(err, store.ErrPlanNotFound) {
@@ -884,7 +881,7 @@ var planCases = []contractCase{
 				t.Errorf("DeletePlan(%q) = %v, want ErrInvalidOwner", owner, err)
 			}
 			k := unstored(t, owner)
-			if err := s.CreateCapped(ctx, k, 10, t0); !errors.Is(err, store.ErrInvalidOwner) {
+			if err := s.CreateCapped(ctx, k, 10, T0); !errors.Is(err, store.ErrInvalidOwner) {
 				t.Errorf("CreateCapped(owner %q) = %v, want ErrInvalidOwner", owner, err)
 			}
 			if _, err := s.Get(ctx, k.ID); !errors.Is(err, store.ErrKeyNotFound) {
@@ -921,14 +918,14 @@ var readerCases = []contractCase{
 		if p, found, n, err := s.ReadOwner(ctx, "acme", "2026-11"); err != nil || found || n != 0 || p != (store.Plan{Owner: "acme"}) {
 			t.Errorf("no plan, no usage = %+v, %v, %d, %v; want an empty plan of acme, not found, 0", p, found, n, err)
 		}
-		if err := s.SetPlan(ctx, store.Plan{Owner: "acme", MonthlyQuota: 30, MaxKeys: 7, UpdatedAt: t0}); err != nil {
+		if err := s.SetPlan(ctx, store.Plan{Owner: "acme", MonthlyQuota: 30, MaxKeys: 7, UpdatedAt: T0}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.AddUsage(ctx, "i", 1, []store.UsageCount{count(keyformat.ID("k"), "acme", "2026-11-27", 4)}); err != nil {
 			t.Fatal(err)
 		}
 		p, found, n, err := s.ReadOwner(ctx, "acme", "2026-11")
-		want := store.Plan{Owner: "acme", MonthlyQuota: 30, MaxKeys: 7, UpdatedAt: t0}
+		want := store.Plan{Owner: "acme", MonthlyQuota: 30, MaxKeys: 7, UpdatedAt: T0}
 		if err != nil || !found || n != 4 || p != want {
 			t.Errorf("ReadOwner = %+v, %v, %d, %v; want %+v, found, and 4", p, found, n, err, want)
 		}
@@ -973,7 +970,7 @@ func checkEndedContext(t *testing.T, s store.Store, ended context.Context) {
 	t.Helper()
 	ctx := context.Background()
 	_, k := MintKey(t, s, "acme")
-	if err := s.SetPlan(ctx, store.Plan{Owner: "acme", MaxKeys: 10, UpdatedAt: t0}); err != nil {
+	if err := s.SetPlan(ctx, store.Plan{Owner: "acme", MaxKeys: 10, UpdatedAt: T0}); err != nil {
 		t.Fatal(err)
 	}
 	counts := []store.UsageCount{count(k.ID, "acme", "2026-11-27", 4)}
@@ -990,10 +987,10 @@ func checkEndedContext(t *testing.T, s store.Store, ended context.Context) {
 		{"Get", func(ctx context.Context) error { _, err := s.Get(ctx, k.ID); return err }},
 		{"Create", func(ctx context.Context) error { return s.Create(ctx, created) }},
 		{"ListByOwner", func(ctx context.Context) error { _, err := s.ListByOwner(ctx, "acme", nil, 10); return err }},
-		{"Revoke", func(ctx context.Context) error { _, err := s.Revoke(ctx, k.ID, t0); return err }},
+		{"Revoke", func(ctx context.Context) error { _, err := s.Revoke(ctx, k.ID, T0); return err }},
 		{"Delete", func(ctx context.Context) error { return s.Delete(ctx, k.ID) }},
-		{"Rotate", func(ctx context.Context) error { _, err := s.Rotate(ctx, k.ID, rotated, t0); return err }},
-		{"CreateCapped", func(ctx context.Context) error { return s.CreateCapped(ctx, cappedKey, 10, t0) }},
+		{"Rotate", func(ctx context.Context) error { _, err := s.Rotate(ctx, k.ID, rotated, T0); return err }},
+		{"CreateCapped", func(ctx context.Context) error { return s.CreateCapped(ctx, cappedKey, 10, T0) }},
 		{"ReadKey", func(ctx context.Context) error { _, _, err := s.ReadKey(ctx, k.ID, "2026-11"); return err }},
 		{"AddUsage", func(ctx context.Context) error { usageErr = s.AddUsage(ctx, "i", 2, counts); return usageErr }},
 		{"DailyUsage", func(ctx context.Context) error {

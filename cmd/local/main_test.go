@@ -177,7 +177,6 @@ func get(t *testing.T, client *http.Client, url, key string) (int, string) {
 var (
 	demoKeyLine   = regexp.MustCompile(`^  export KEY=(kg_\w+) +# the default scopes`)
 	adminKeyLine  = regexp.MustCompile(`^  export ADMIN_KEY=(kg_\w+) +# keys:manage too$`)
-	demoURLLine   = regexp.MustCompile(`^  export URL=(\S+)$`)
 	demoShellLine = regexp.MustCompile(`^  export `)
 )
 
