@@ -271,7 +271,11 @@ func (c *cli) list(owner string, asJSON bool) error {
 		return nil
 	}
 	// Where they were read, on stderr, so that the table stays the output.
-	fmt.Fprintf(c.stderr, "%d keys of owner %q in %s:\n", len(keys), owner, c.where())
+	noun := "keys"
+	if len(keys) == 1 {
+		noun = "key"
+	}
+	fmt.Fprintf(c.stderr, "%d %s of owner %q in %s:\n", len(keys), noun, owner, c.where())
 	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tHINT\tNAME\tSCOPES\tCREATED\tEXPIRES\tSTATUS")
 	for _, k := range keys {

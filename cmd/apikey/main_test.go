@@ -463,6 +463,9 @@ func TestList(t *testing.T) {
 	if keys := h.listJSON("other"); len(keys) != 1 || keys[0].ID != other || !slices.Equal(keys[0].Scopes, []string{"usage:read"}) {
 		t.Errorf("list --owner other = %+v, want only %s", keys, other)
 	}
+	if r := h.ok("list", "--owner", "other"); !strings.HasPrefix(r.stderr, `1 key of owner "other" in `) {
+		t.Errorf("list --owner other stderr = %q, want it to count 1 key", r.stderr)
+	}
 
 	// JSON never holds a "key" member.
 	r := h.ok("list", "--owner", "acme", "--json")
