@@ -59,7 +59,9 @@ func (m *Meter) logUnwritten() int {
 	}
 	m.mu.Unlock()
 	for _, b := range batches {
-		m.log.Error("usage not written before the shutdown deadline: replay it with apikey usage replay",
+		// The message names the attribute too, so that a line cut short is
+		// still recognised (ReadUnwritten).
+		m.log.Error(UnwrittenKey+": usage not written before the shutdown deadline; replay it with apikey usage replay",
 			slog.Any(UnwrittenKey, b))
 	}
 	return len(batches)
@@ -67,28 +69,32 @@ func (m *Meter) logUnwritten() int {
 
 // ReadUnwritten reads the usage_unwritten entries in r and returns their
 // batches, ordered by instance and seq, each once. r holds log entries as
-// JSON: the array that `gcloud logging read --format=json` prints, JSON
-// lines, or concatenated objects; an entry's payload is its jsonPayload, or
-// the entry itself (the lines keygate writes to stdout). Entries without the
-// attribute are skipped. A batch that is malformed, or that appears twice
-// with different counts, is an error: nothing is replayed then.
+// JSON: the array that `gcloud logging read --format=json` prints, or one
+// entry per line, among other lines (cmd/local's output); an entry's
+// payload is its jsonPayload, or the entry itself (the lines keygate writes
+// to stdout). Entries without the attribute, and lines that are not JSON,
+// are skipped, unless the line names the attribute: a cut entry is an error,
+// not a loss. So is a batch that is malformed, or that appears twice with
+// different counts: nothing is replayed then.
 func ReadUnwritten(r io.Reader) ([]Unwritten, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
 	}
 	var entries []json.RawMessage
-	if err := json.Unmarshal(data, &entries); err != nil {
-		entries = entries[:0]
-		dec := json.NewDecoder(bytes.NewReader(data))
-		for {
-			var e json.RawMessage
-			if err := dec.Decode(&e); err == io.EOF {
-				break
-			} else if err != nil {
-				return nil, fmt.Errorf("entry %d: not JSON: %w", len(entries)+1, err)
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '[' {
+		if err := json.Unmarshal(trimmed, &entries); err != nil {
+			return nil, fmt.Errorf("not a JSON array of log entries: %w", err)
+		}
+	} else {
+		for i, line := range bytes.Split(data, []byte("\n")) {
+			line = bytes.TrimSpace(line)
+			switch {
+			case json.Valid(line):
+				entries = append(entries, line)
+			case bytes.Contains(line, []byte(UnwrittenKey)):
+				return nil, fmt.Errorf("line %d: an entry with %s that is not whole JSON", i+1, UnwrittenKey)
 			}
-			entries = append(entries, e)
 		}
 	}
 	var out []Unwritten

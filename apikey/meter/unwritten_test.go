@@ -160,11 +160,13 @@ func TestReadUnwritten(t *testing.T) {
 		{"the same entry twice", entry(batch("a", 1, 2)) + "\n" + entry(batch("a", 1, 2)),
 			[]Unwritten{batch("a", 1, 2)}, ""},
 		{"nothing to replay", `{"message":"hello"}`, nil, ""},
-		{"one batch, two contents", entry(batch("a", 1, 2)) + entry(batch("a", 1, 3)), nil, "appears twice"},
+		{"one batch, two contents", entry(batch("a", 1, 2)) + "\n" + entry(batch("a", 1, 3)), nil, "appears twice"},
 		{"no instance", entry(batch("", 1, 2)), nil, "no instance"},
 		{"a count of zero", entry(batch("a", 1, 0)), nil, "requests of 1 or more"},
 		{"seq 0", entry(batch("a", 0, 1)), nil, "seq 0"},
-		{"not JSON", "{\"message\":", nil, "not JSON"},
+		{"other lines", "keygate: stopped\n{\"message\":\n" + entry(batch("a", 1, 2)), []Unwritten{batch("a", 1, 2)}, ""},
+		{"a cut entry", entry(batch("a", 1, 2))[:60], nil, "line 1: an entry with usage_unwritten that is not whole JSON"},
+		{"a bad array", "[{]", nil, "not a JSON array"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := ReadUnwritten(strings.NewReader(c.in))

@@ -92,6 +92,9 @@ func TestUsageReplay(t *testing.T) {
 		t.Errorf("a file without entries: %+v", r)
 	}
 
+	cut := filepath.Join(dir, "cut.log")
+	last := logs.String()[strings.LastIndex(logs.String(), `{"time"`):]
+	os.WriteFile(cut, []byte(last[:len(last)/2]), 0o600)
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`{"usage_unwritten":{"instance":"i","seq":1,"counts":[{"key_id":"k","day":"2030-13-01","requests":1}]}}`), 0o600)
 	for _, c := range []struct {
@@ -100,7 +103,7 @@ func TestUsageReplay(t *testing.T) {
 		want string
 	}{
 		{[]string{"usage", "replay", bad}, 1, "want a key_id, a day YYYY-MM-DD"},
-		{[]string{"usage", "replay", "replay_test.go"}, 1, "entry 1: not JSON"},
+		{[]string{"usage", "replay", cut}, 1, "line 1: an entry with usage_unwritten that is not whole JSON"},
 		{[]string{"usage", "replay", filepath.Join(dir, "missing.json")}, 1, "no such file"},
 		{[]string{"usage", "replay"}, 2, "usage replay takes a FILE"},
 		{[]string{"usage", "replay", gcloud, "--json"}, 2, "usage replay takes a FILE"},
