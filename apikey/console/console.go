@@ -43,7 +43,14 @@ type Config struct {
 	// a key at KeysPath/{id}). Default "/v1/keys".
 	KeysPath string
 	// UsagePath is where UsageHandler is mounted. Default "/v1/usage".
+	// KeyUsageHandler is expected at KeysPath/{id}/usage.
 	UsagePath string
+	// WhoAmIPath is where WhoAmIHandler is mounted, for any valid key.
+	// Default "/v1/whoami".
+	WhoAmIPath string
+	// Scopes are the scopes the application's routes need, which the page
+	// suggests for a new key; none: it suggests none.
+	Scopes []string
 	// Header is the request header that carries the key: the Gate's
 	// Config.Header. Default "X-API-Key".
 	Header string
@@ -51,10 +58,11 @@ type Config struct {
 
 // The defaults of Config.
 const (
-	DefaultPath      = "/console"
-	DefaultKeysPath  = "/v1/keys"
-	DefaultUsagePath = "/v1/usage"
-	DefaultHeader    = "X-API-Key"
+	DefaultPath       = "/console"
+	DefaultKeysPath   = "/v1/keys"
+	DefaultUsagePath  = "/v1/usage"
+	DefaultWhoAmIPath = "/v1/whoami"
+	DefaultHeader     = "X-API-Key"
 )
 
 // ContentSecurityPolicy is the policy of every response: scripts, styles,
@@ -142,6 +150,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.UsagePath == "" {
 		cfg.UsagePath = DefaultUsagePath
+	}
+	if cfg.WhoAmIPath == "" {
+		cfg.WhoAmIPath = DefaultWhoAmIPath
 	}
 	if cfg.Header == "" {
 		cfg.Header = DefaultHeader
