@@ -1,7 +1,8 @@
 // Package console serves the key holders' web console: one static page,
-// embedded in the binary, on which a key holder signs in with a key that
-// grants keys:manage, lists, creates, rotates and revokes the keys of its
-// owner, and sees its requests per day.
+// embedded in the binary, on which any key holder signs in with its key and
+// sees the key's details and requests per day; a key that may manage keys
+// also lists, creates, rotates and revokes the keys of its owner, and
+// charts the requests of any of them.
 //
 // The page holds no secret and needs no key to be served, so Handler needs
 // no Gate: it only has to be told where the Gate's endpoints are mounted on
@@ -83,7 +84,9 @@ var assets = map[string]string{
 var page = template.Must(template.ParseFS(static, "static/console.html"))
 
 // Handler returns the console: the page at cfg.Path and its assets under
-// cfg.Path + "/", for GET and HEAD; cfg.Path + "/" redirects to the page.
+// cfg.Path + "/", for GET and HEAD; cfg.Path + "/" redirects to the page,
+// and so does a POST to cfg.Path (303): the page's forms post there when
+// the script does not run, so that nothing typed ever lands in an address.
 // Any other path under cfg.Path + "/" is 404 and any other method 405, as
 // problem details. Empty fields of cfg take their defaults.
 func Handler(cfg Config) http.Handler {
@@ -105,6 +108,14 @@ func Handler(cfg Config) http.Handler {
 		h.Set("Content-Security-Policy", ContentSecurityPolicy)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
+		if r.URL.Path == cfg.Path && r.Method == http.MethodPost {
+			// The sign-in form submitted without the script: it sends no
+			// field, and whatever a client sent is not read. Back to the
+			// page, by GET, with nothing in the address.
+			h.Set("Cache-Control", "no-store")
+			http.Redirect(w, r, cfg.Path, http.StatusSeeOther)
+			return
+		}
 		f, ok := files[r.URL.Path]
 		if !ok && r.URL.Path == cfg.Path+"/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			http.Redirect(w, r, cfg.Path, http.StatusMovedPermanently) // a typed slash: the page is without it
