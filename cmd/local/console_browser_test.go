@@ -587,43 +587,49 @@ func envValue(env []string, name string) string {
 
 var updateScreenshots = flag.Bool("update-screenshots", false, "rewrite the console's screenshots in docs/")
 
-// The screenshots in docs/ that the README shows.
+// The screenshots in docs/ that the README shows: a manager's keys and
+// usage, and the page of a key that cannot manage keys.
 var screenshots = map[string]string{
 	"#keys":  "../../docs/console-keys.png",
 	"#usage": "../../docs/console-usage.png",
 }
 
+const holderScreenshot = "../../docs/console-holder.png"
+
 // TestConsoleScreenshots takes the README's screenshots of the signed-in
-// console: a few keys, and a month of traffic seeded in the store. With
-// -update-screenshots it writes them to docs/; without, it checks that the
-// committed ones are there and are PNG images.
+// console: a few keys (one revoked, one rotated), a month of traffic seeded
+// in the store, and a key holder's own page. With -update-screenshots it
+// writes them to docs/; without, it checks that the committed ones are
+// there and are PNG images.
 func TestConsoleScreenshots(t *testing.T) {
 	base, env, admin := consoleServer(t, nil, "--quota", "50000")
-	for _, args := range [][]string{
-		{"create", "--owner", "grandma", "--name", "bingo hall display", "--scopes", "bingo:check", "--rate", "5", "--burst", "10"},
-		{"create", "--owner", "grandma", "--name", "kitchen tablet", "--expires", "720h"},
-	} {
-		apikey(t, env, args...)
-	}
-	var old createdKey
-	if err := json.Unmarshal(apikey(t, env, "create", "--owner", "grandma", "--name", "old laptop", "--json"), &old); err != nil {
-		t.Fatal(err)
-	}
+	apikey(t, env, "create", "--owner", "grandma", "--name", "bingo hall display", "--scopes", "bingo:check", "--rate", "5", "--burst", "10")
+	tablet := createKey(t, env, "--name", "kitchen tablet", "--expires", "720h")
+	apikey(t, env, "rotate", tablet.ID, "--grace", "168h")
+	old := createKey(t, env, "--name", "old laptop")
 	apikey(t, env, "revoke", old.ID)
+	reader := createKey(t, env, "--name", "grandma's phone", "--scopes", "bingo:check,usage:read", "--quota", "20000")
 	apikey(t, env, "plan", "set", "grandma", "--quota", "200000")
 	seedUsage(t, env, admin.ID, "grandma")
+	seedUsage(t, env, reader.ID, "grandma")
 
 	ctx := browsertest.New(t, 1100, 900)
 	signIn(t, ctx, base, admin.Key)
-	do(t, ctx, "waiting for the chart", chromedp.WaitVisible(chromedp.CSS(`#chart [role="img"]`)))
+	do(t, ctx, "waiting for the chart", chromedp.WaitVisible(chromedp.CSS(`#chart [role="img"]`)),
+		chromedp.Click("", browsertest.ByRole("switch", "Show revoked keys")))
+	shots := map[string][]byte{}
 	for sel, path := range screenshots {
-		shot, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("screenshot of %s: %v", sel, err)
-		}
-		if !isPNG(shot) {
-			t.Fatalf("the screenshot of %s is not a PNG image", sel)
-		}
+		shots[path] = screenshot(t, ctx, sel)
+	}
+	do(t, ctx, "signing in as a key holder",
+		chromedp.Click("", button("Sign out")),
+		chromedp.SendKeys("", reader.Key, textbox("API key")),
+		chromedp.Click("", button("Sign in")),
+		chromedp.WaitVisible("", browsertest.ByRole("heading", "Your key")),
+		chromedp.WaitVisible(chromedp.CSS(`#chart [role="img"]`)),
+	)
+	shots[holderScreenshot] = screenshot(t, ctx, "#app")
+	for path, shot := range shots {
 		if *updateScreenshots {
 			if err := os.WriteFile(path, shot, 0o644); err != nil {
 				t.Fatal(err)
@@ -636,6 +642,19 @@ func TestConsoleScreenshots(t *testing.T) {
 			t.Errorf("%s: %v; run go test ./cmd/local -run TestConsoleScreenshots -update-screenshots", path, err)
 		}
 	}
+}
+
+// screenshot is a PNG image of the element sel.
+func screenshot(t *testing.T, ctx context.Context, sel string) []byte {
+	t.Helper()
+	shot, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("screenshot of %s: %v", sel, err)
+	}
+	if !isPNG(shot) {
+		t.Fatalf("the screenshot of %s is not a PNG image", sel)
+	}
+	return shot
 }
 
 // seedUsage writes a month of made-up traffic for the key and its owner
@@ -660,7 +679,7 @@ func seedUsage(t *testing.T, env []string, keyID, owner string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.AddUsage(ctx, "screenshot-seed", 1, counts); err != nil {
+	if err := s.AddUsage(ctx, "screenshot-seed-"+keyID, 1, counts); err != nil { // an instance a key: each batch applies
 		t.Fatal(err)
 	}
 }

@@ -207,8 +207,8 @@ func TestConsoleManagerSeesEachKey(t *testing.T) {
 		return eval[string](t, ctx, `(() => { const r = document.getElementById('key-`+id+`');
 			const c = r && [...r.cells].find(c => c.dataset.label === '`+column+`'); return c ? c.innerText.trim() : 'no row'; })()`)
 	}
-	if got := cell(tablet.ID, "ID"); !strings.HasPrefix(got, tablet.ID[:12]+"…") {
-		t.Errorf("the tablet's ID cell = %q, want its ID's start", got)
+	if got := cell(tablet.ID, "Key"); !strings.Contains(got, keyformat.Hint(tablet.Key)) || !strings.Contains(got, tablet.ID[:12]+"…") {
+		t.Errorf("the tablet's Key cell = %q, want its hint and its ID's start", got)
 	}
 	if got := cell(tablet.ID, "Last used"); !strings.HasPrefix(got, time.Now().UTC().Format("2006-01-02")) {
 		t.Errorf("the tablet's last use = %q, want today (the seeded flush)", got)

@@ -244,7 +244,7 @@
     $('revoked-note').textContent = hidden ? hidden + (hidden === 1 ? ' revoked key' : ' revoked keys') + ' hidden on this page.' : '';
     if (!shown.length) {
       const tr = el('tr', null, { class: 'keys-empty' });
-      tr.append(el('td', 'No keys on this page.', { colspan: '10' }));
+      tr.append(el('td', 'No keys on this page.', { colspan: '9' }));
       body.append(tr);
     }
     for (const k of shown) body.append(keyRow(k));
@@ -272,22 +272,23 @@
     name.append(k.name ? k.name : el('span', 'no name', { class: 'noname' }));
     if (k.id && k.id === myKeyID) name.append(' ', thisKeyMark());
     cell('Name', name);
-    cell('Hint', el('span', k.hint || '', { class: 'mono' }));
+    // The hint to recognise the key, its ID to match it with the CLI and
+    // the logs (actor_key_id), copied whole by the button.
+    const id = el('span', null, { class: 'key-id' });
+    id.append(el('span', k.hint || '', { class: 'mono' }), el('code', shortID(k.id), { title: k.id }));
+    const copy = el('button', 'Copy ID', { type: 'button', class: 'small', 'aria-label': 'Copy ID of ' + label(k) });
+    copy.addEventListener('click', () => copyText(k.id, $('keys-status'), 'Copied the ID of ' + label(k) + '.'));
+    id.append(copy);
+    cell('Key', id);
     cell('Scopes', Array.isArray(k.scopes) ? k.scopes.join(', ') : '');
     const status = el('span');
     status.append(el('span', k.status || '', { class: 'status status-' + (k.status || 'unknown') }));
     if (k.replaced_by) status.append(replacedBy(k));
     cell('Status', status);
-    cell('Created', dateTime(k.created_at));
-    cell('Expires', k.expires_at ? dateTime(k.expires_at) : 'never');
-    cell('Last used', k.last_used_at ? dateTime(k.last_used_at) : 'never');
+    cell('Created', timeCell(k.created_at));
+    cell('Expires', k.expires_at ? timeCell(k.expires_at) : 'never');
+    cell('Last used', k.last_used_at ? timeCell(k.last_used_at) : 'never');
     cell('Limits', limitsText(k));
-    const id = el('span', null, { class: 'key-id' });
-    id.append(el('code', shortID(k.id), { title: k.id }));
-    const copy = el('button', 'Copy', { type: 'button', class: 'small', 'aria-label': 'Copy ID of ' + label(k) });
-    copy.addEventListener('click', () => copyText(k.id, $('keys-status'), 'Copied the ID of ' + label(k) + '.'));
-    id.append(copy);
-    cell('ID', id);
     const actions = el('td', null, { class: 'row-actions' });
     // Only an active key can be rotated, and revoking one that has expired
     // would change nothing.
@@ -300,6 +301,17 @@
     }
     tr.append(actions);
     return tr;
+  }
+
+  // timeCell shows a time as dateTime does, wrapping only between the date
+  // and the time.
+  function timeCell(s) {
+    const text = dateTime(s);
+    const span = el('span');
+    const cut = text.indexOf(' ');
+    if (cut < 0) return el('span', text);
+    span.append(el('span', text.slice(0, cut), { class: 'nowrap' }), ' ', el('span', text.slice(cut + 1), { class: 'nowrap' }));
+    return span;
   }
 
   function shortID(id) {
