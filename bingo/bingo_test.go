@@ -523,8 +523,8 @@ func TestCheckStrictJSON(t *testing.T) {
 		{"duplicate", `{"card":` + card + `,"called":[1],"called":[2]}`, "called", "called: duplicate member"},
 		{"another case", `{"Card":` + card + `,"CALLED":[]}`, "Card", `Card: unknown member; member names are case-sensitive: did you mean "card"?`},
 		{"duplicate in another case", `{"card":` + card + `,"called":[],"Called":[]}`, "Called", `Called: duplicate member: "called" differs only in letter case`},
-		{"raw invalid UTF-8", `{"card":` + card + `,"called":[],"patterns":["line` + "\xff" + `"]}`, "patterns", "patterns: invalid UTF-8"},
-		{"lone surrogate", `{"card":` + card + `,"called":[],"patterns":["\ud800"]}`, "patterns", `patterns: invalid UTF-8: the escape \ud800 is a lone surrogate`},
+		{"raw invalid UTF-8", `{"card":` + card + `,"called":[],"patterns":["line` + "\xff" + `"]}`, "patterns[0]", "patterns[0]: invalid UTF-8"},
+		{"lone surrogate", `{"card":` + card + `,"called":[],"patterns":["\ud800"]}`, "patterns[0]", `patterns[0]: invalid UTF-8: the escape \ud800 is a lone surrogate`},
 		{"unknown", `{"card":` + card + `,"called":[],"pattern":["line"]}`, "pattern", "pattern: unknown member (want card, called or patterns)"},
 		{"null patterns", `{"card":` + card + `,"called":[],"patterns":null}`, "patterns", "patterns: null is not allowed; omit the member for its default"},
 	}

@@ -10,10 +10,10 @@ import (
 	"unicode/utf8"
 )
 
-// strictError walks body's tokens alongside the Go type it is decoded into
-// and returns the first thing encoding/json would accept but read
-// ambiguously or lossily, with the member it is in; "" when there is none,
-// or when the body is not well-formed JSON (the decoder then says so):
+// strictError scans body alongside the Go type it is decoded into and
+// returns the first thing encoding/json would accept but read ambiguously
+// or lossily, with the member it is in; "" when there is none, or when the
+// body is not well-formed JSON (the decoder then says so):
 //
 //   - a member twice in one object (encoding/json keeps the last), or twice
 //     in different letter case;
@@ -21,126 +21,160 @@ import (
 //     another letter case (encoding/json matches names case-insensitively);
 //   - invalid UTF-8 in a string or a member name, raw or as an escaped lone
 //     surrogate such as \ud800 (encoding/json puts U+FFFD in its place);
-//   - null anywhere (encoding/json makes it the zero value, so that
-//     "scopes": null would mean the default scopes): omit the member
-//     instead.
+//   - null (encoding/json makes it the zero value, so that "scopes": null
+//     would mean the default scopes): omit the member instead. Inside a
+//     value that decodes itself (json.Unmarshaler), null is left to its
+//     decoder, which can say what it wanted instead.
 //
-// encoding/json/v2 refuses most of these itself, but it needs
+// It reads the bytes itself, without encoding/json's tokens, so that it
+// allocates nothing on a good body: it runs before every request body is
+// decoded. encoding/json/v2 refuses most of these itself, but it needs
 // GOEXPERIMENT=jsonv2 in Go 1.26.
 func strictError(body []byte, t reflect.Type) (msg, member string) {
-	w := strictWalker{dec: json.NewDecoder(bytes.NewReader(body)), body: body}
-	w.dec.UseNumber() // no float parsing: only the shape matters here
-	w.value(t, "")
-	return w.msg, w.member
+	s := strictScanner{body: body}
+	s.path = s.pathBuf[:0]
+	s.value(t, false)
+	return s.msg, s.member
 }
 
-// strictWalker is the state of strictError.
-type strictWalker struct {
-	dec  *json.Decoder
-	body []byte
-	off  int64 // where the last token ended
-	// msg and member are the first problem found; stop is set by it or by
-	// a syntax error.
+// strictScanner is the state of strictError.
+type strictScanner struct {
+	body  []byte
+	off   int
+	depth int
+	// path is where the value being scanned is: a stack, with room for the
+	// usual depths without allocating.
+	path    []pathElem
+	pathBuf [16]pathElem
+	// msg and member are the first problem found; stop is set by it, or by
+	// a syntax error, which the decoder reports.
 	msg, member string
 	stop        bool
 }
 
-var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+// maxStrictDepth bounds the nesting the scanner follows, as encoding/json
+// bounds its own (10,000).
+const maxStrictDepth = 10000
 
-// token reads the next token and the raw bytes it came from (with any
-// separator before it).
-func (w *strictWalker) token() (json.Token, []byte, bool) {
-	tok, err := w.dec.Token()
-	if err != nil {
-		w.stop = true
-		return nil, nil, false
-	}
-	start := w.off
-	w.off = w.dec.InputOffset()
-	return tok, w.body[start:w.off], true
+// pathElem is one step of a path: the member name of an object's value, or
+// the index of an array's element.
+type pathElem struct {
+	name  []byte // the raw member name, escapes and all; nil for an element
+	index int
 }
 
-// fail records the first problem.
-func (w *strictWalker) fail(member, msg string) {
-	if !w.stop {
-		w.stop, w.member = true, member
-		if member == "" {
-			w.msg = msg
-		} else {
-			w.msg = member + ": " + msg
+// pathString writes a path as "scopes[1]" or "sub.a", a strange name quoted.
+func pathString(path []pathElem) string {
+	var b strings.Builder
+	for _, e := range path {
+		if e.name == nil {
+			b.WriteString("[" + strconv.Itoa(e.index) + "]")
+			continue
+		}
+		name := unescapeName(e.name)
+		if !plainName(name) {
+			name = QuoteShort(name)
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(name)
+	}
+	return b.String()
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// fail records the first problem, at the current path.
+func (s *strictScanner) fail(msg string) {
+	if s.stop {
+		return
+	}
+	s.stop = true
+	if s.member = pathString(s.path); s.member != "" {
+		msg = s.member + ": " + msg
+	}
+	s.msg = msg
+}
+
+// syntax stops the scan at malformed JSON, which the decoder reports.
+func (s *strictScanner) syntax() { s.stop = true }
+
+func (s *strictScanner) space() {
+	for s.off < len(s.body) {
+		switch s.body[s.off] {
+		case ' ', '\t', '\r', '\n':
+			s.off++
+		default:
+			return
 		}
 	}
 }
 
-// value reads one value that decodes into t (nil: any, unchecked) at path.
-func (w *strictWalker) value(t reflect.Type, path string) {
+// value scans one value that decodes into t (nil: any, unchecked) at the
+// current path; opaque is set inside a value that decodes itself.
+func (s *strictScanner) value(t reflect.Type, opaque bool) {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	inner := opaque
 	if t != nil && reflect.PointerTo(t).Implements(unmarshalerType) {
-		w.opaque(path)
+		t, inner = nil, true
+	}
+	s.space()
+	if s.off >= len(s.body) {
+		s.syntax()
 		return
 	}
-	tok, raw, ok := w.token()
-	if !ok {
+	if s.depth++; s.depth > maxStrictDepth {
+		s.syntax()
 		return
 	}
-	switch tok := tok.(type) {
-	case nil:
-		w.null(path)
-	case string:
-		if bad := badString(raw); bad != "" {
-			w.fail(path, bad)
+	defer func() { s.depth-- }()
+	switch c := s.body[s.off]; {
+	case c == '{':
+		s.off++
+		s.object(t, inner)
+	case c == '[':
+		s.off++
+		s.array(t, inner)
+	case c == '"':
+		if bad := s.str(); bad != "" {
+			s.fail(bad)
 		}
-	case json.Delim:
-		if tok == '{' {
-			w.object(t, path)
-		} else if tok == '[' {
-			w.array(t, path)
+	case c == 'n':
+		if !bytes.HasPrefix(s.body[s.off:], []byte("null")) {
+			s.syntax()
+			return
+		}
+		s.off += len("null")
+		if !opaque {
+			s.null()
+		}
+	default: // true, false, a number: the decoder checks them
+		for s.off < len(s.body) && !strings.ContainsRune(" \t\r\n,]}", rune(s.body[s.off])) {
+			s.off++
 		}
 	}
 }
 
-// null refuses null at path.
-func (w *strictWalker) null(path string) {
+// null refuses null at the current path.
+func (s *strictScanner) null() {
 	switch {
-	case path == "":
-		w.fail("", "the request body must be a JSON object, not null")
-	case strings.HasSuffix(path, "]"):
-		w.fail(path, "null is not allowed here")
+	case len(s.path) == 0:
+		s.fail("the request body must be a JSON object, not null")
+	case s.path[len(s.path)-1].name == nil:
+		s.fail("null is not allowed here")
 	default:
-		w.fail(path, "null is not allowed; omit the member for its default")
+		s.fail("null is not allowed; omit the member for its default")
 	}
 }
 
-// opaque reads a value that decodes itself (such as the bingo card): in one
-// piece, which is cheaper than token by token, leaving its shape, nulls
-// inside included, to its decoder, which can say what it wanted instead.
-// Only its text is checked.
-func (w *strictWalker) opaque(path string) {
-	var raw json.RawMessage
-	if err := w.dec.Decode(&raw); err != nil {
-		w.stop = true
-		return
-	}
-	w.off = w.dec.InputOffset()
-	switch {
-	case string(raw) == "null":
-		w.null(path)
-	case !utf8.Valid(raw):
-		w.fail(path, "invalid UTF-8")
-	default:
-		if bad := badEscapes(raw); bad != "" {
-			w.fail(path, bad)
-		}
-	}
-}
-
-// object reads the members of an object up to its closing brace.
-func (w *strictWalker) object(t reflect.Type, path string) {
+// object scans the members of an object after its brace.
+func (s *strictScanner) object(t reflect.Type, opaque bool) {
 	var fields map[string]reflect.Type
 	var names []string
-	elem := reflect.Type(nil)
+	var elem reflect.Type
 	if t != nil {
 		switch t.Kind() {
 		case reflect.Struct:
@@ -149,71 +183,199 @@ func (w *strictWalker) object(t reflect.Type, path string) {
 			elem = t.Elem()
 		}
 	}
-	var seen []string
-	for !w.stop && w.dec.More() {
-		tok, raw, ok := w.token()
-		if !ok {
+	var seenBuf [8][]byte // the names so far, raw; most objects fit
+	seen := seenBuf[:0]
+	s.space()
+	if s.off < len(s.body) && s.body[s.off] == '}' {
+		s.off++
+		return
+	}
+	for !s.stop {
+		s.space()
+		if s.off >= len(s.body) || s.body[s.off] != '"' {
+			s.syntax()
 			return
 		}
-		name, _ := tok.(string)
-		at := join(path, name)
-		if bad := badString(raw); bad != "" {
-			w.fail(path, "a member name: "+bad)
+		start := s.off + 1
+		if bad := s.str(); bad != "" || s.stop {
+			s.fail("a member name: " + bad) // nothing if a syntax error stopped it
 			return
 		}
-		for _, s := range seen {
+		raw := s.body[start : s.off-1]
+		s.path = append(s.path, pathElem{name: raw})
+		name := raw
+		if bytes.IndexByte(raw, '\\') >= 0 {
+			name = []byte(unescapeName(raw)) // rare: only then a copy
+		}
+		for _, prev := range seen {
 			switch {
-			case s == name:
-				w.fail(at, "duplicate member")
+			case bytes.Equal(prev, name):
+				s.fail("duplicate member")
 				return
-			case strings.EqualFold(s, name):
-				w.fail(at, "duplicate member: "+strconv.Quote(s)+" differs only in letter case")
+			case bytes.EqualFold(prev, name):
+				s.fail("duplicate member: " + strconv.Quote(string(prev)) + " differs only in letter case")
 				return
 			}
 		}
-		if len(seen) < 64 { // bounded: past that only the decoder's own checks
+		if len(seen) < 64 { // bounded: past that only the decoder's checks
 			seen = append(seen, name)
 		}
 		vt := elem
 		if fields != nil {
-			ft, known := fields[name]
+			ft, known := fields[string(name)]
 			if !known {
-				w.fail(at, unknownMember(name, names))
+				s.fail(unknownMember(string(name), names))
 				return
 			}
 			vt = ft
 		}
-		w.value(vt, at)
-	}
-	if !w.stop {
-		w.token() // }
+		s.space()
+		if s.off >= len(s.body) || s.body[s.off] != ':' {
+			s.syntax()
+			return
+		}
+		s.off++
+		s.value(vt, opaque)
+		if s.stop {
+			return
+		}
+		s.path = s.path[:len(s.path)-1]
+		s.space()
+		if s.off >= len(s.body) {
+			s.syntax()
+			return
+		}
+		switch s.body[s.off] {
+		case ',':
+			s.off++
+		case '}':
+			s.off++
+			return
+		default:
+			s.syntax()
+			return
+		}
 	}
 }
 
-// array reads the elements of an array up to its closing bracket.
-func (w *strictWalker) array(t reflect.Type, path string) {
+// array scans the elements of an array after its bracket.
+func (s *strictScanner) array(t reflect.Type, opaque bool) {
 	var elem reflect.Type
 	if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
 		elem = t.Elem()
 	}
-	for i := 0; !w.stop && w.dec.More(); i++ {
-		w.value(elem, path+"["+strconv.Itoa(i)+"]")
+	s.space()
+	if s.off < len(s.body) && s.body[s.off] == ']' {
+		s.off++
+		return
 	}
-	if !w.stop {
-		w.token() // ]
+	for i := 0; !s.stop; i++ {
+		s.path = append(s.path, pathElem{index: i})
+		s.value(elem, opaque)
+		if s.stop {
+			return
+		}
+		s.path = s.path[:len(s.path)-1]
+		s.space()
+		if s.off >= len(s.body) {
+			s.syntax()
+			return
+		}
+		switch s.body[s.off] {
+		case ',':
+			s.off++
+		case ']':
+			s.off++
+			return
+		default:
+			s.syntax()
+			return
+		}
 	}
 }
 
-// join names member name of the object at path, shortened and quoted when
-// it is not a plain name.
-func join(path, name string) string {
-	if !plainName(name) {
-		name = QuoteShort(name)
+// str scans the string at off, its quotes included, and says what is wrong
+// with it: invalid UTF-8, raw or as an escaped lone surrogate; "" if
+// nothing. A string that does not end is a syntax error.
+func (s *strictScanner) str() string {
+	b := s.body
+	i := s.off + 1
+	start := i
+	for i < len(b) {
+		switch c := b[i]; {
+		case c == '"':
+			s.off = i + 1
+			if !utf8.Valid(b[start:i]) {
+				return "invalid UTF-8"
+			}
+			return ""
+		case c == '\\':
+			if i+1 >= len(b) {
+				s.syntax()
+				return ""
+			}
+			if b[i+1] != 'u' {
+				i += 2
+				continue
+			}
+			r, ok := hex4(b[i+2:])
+			if !ok {
+				s.syntax()
+				return ""
+			}
+			esc := b[i : i+6]
+			i += 6
+			lone := false
+			switch {
+			case r >= 0xDC00 && r <= 0xDFFF:
+				lone = true
+			case r >= 0xD800 && r <= 0xDBFF:
+				lo, ok := rune(0), false
+				if i+1 < len(b) && b[i] == '\\' && b[i+1] == 'u' {
+					lo, ok = hex4(b[i+2:])
+				}
+				if lone = !ok || lo < 0xDC00 || lo > 0xDFFF; !lone {
+					i += 6
+				}
+			}
+			if lone {
+				s.skipString(i)
+				return "invalid UTF-8: the escape " + string(esc) + " is a lone surrogate"
+			}
+		default:
+			i++
+		}
 	}
-	if path == "" {
-		return name
+	s.syntax()
+	return ""
+}
+
+// skipString moves off past the string that goes on at i, for a message
+// that names it after a problem found in it.
+func (s *strictScanner) skipString(i int) {
+	for ; i < len(s.body); i++ {
+		switch s.body[i] {
+		case '\\':
+			i++
+		case '"':
+			s.off = i + 1
+			return
+		}
 	}
-	return path + "." + name
+	s.off = i
+}
+
+// unescapeName decodes a raw member name with escapes; invalid escapes, which
+// the decoder refuses, are kept as they are.
+func unescapeName(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw)
+	}
+	var name string
+	if json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &name) != nil {
+		return string(raw)
+	}
+	return name
 }
 
 // plainName reports whether name can stand unquoted in a message: short,
@@ -297,58 +459,23 @@ func fieldNames(t reflect.Type) string {
 	return orList(names)
 }
 
-// badString says what is wrong with the JSON string that raw ends with
-// (raw may start with a separator): invalid UTF-8, raw or as an escaped
-// lone surrogate; "" if nothing.
-func badString(raw []byte) string {
-	i := bytes.IndexByte(raw, '"')
-	if i < 0 {
-		return ""
-	}
-	if !utf8.Valid(raw[i:]) {
-		return "invalid UTF-8"
-	}
-	return badEscapes(raw[i:])
-}
-
-// badEscapes finds an escaped lone surrogate in the well-formed JSON text
-// s, where a backslash can only be in a string.
-func badEscapes(s []byte) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] != '\\' {
-			continue
-		}
-		i++
-		if i >= len(s) || s[i] != 'u' {
-			continue
-		}
-		r, ok := hex4(s[i+1:])
-		if !ok {
-			continue // the decoder refuses it
-		}
-		i += 4
-		lone := "invalid UTF-8: the escape \\u" + string(s[i-3:i+1]) + " is a lone surrogate"
-		switch {
-		case r >= 0xDC00 && r <= 0xDFFF:
-			return lone
-		case r >= 0xD800 && r <= 0xDBFF:
-			if len(s) < i+7 || s[i+1] != '\\' || s[i+2] != 'u' {
-				return lone
-			}
-			if lo, ok := hex4(s[i+3:]); !ok || lo < 0xDC00 || lo > 0xDFFF {
-				return lone
-			}
-			i += 6
-		}
-	}
-	return ""
-}
-
 // hex4 parses the 4 hex digits b starts with.
 func hex4(b []byte) (rune, bool) {
 	if len(b) < 4 {
 		return 0, false
 	}
-	n, err := strconv.ParseUint(string(b[:4]), 16, 16)
-	return rune(n), err == nil
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
