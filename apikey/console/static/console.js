@@ -532,7 +532,11 @@
     const pick = $('usage-key');
     const keys = keysOnPage.filter((k) => k.id !== myKeyID && (showRevoked || k.status !== 'revoked'));
     if (me) keys.unshift(me);
-    if (!keys.some((k) => k.id === chartKeyID)) chartKeyID = myKeyID;
+    if (!keys.some((k) => k.id === chartKeyID)) {
+      // The charted key left the page: chart the signed-in key again.
+      chartKeyID = myKeyID;
+      if (apiKey) loadUsage();
+    }
     pick.replaceChildren();
     for (const k of keys) {
       const o = el('option', label(k) + ' (' + (k.hint || shortID(k.id)) + ')' + (k.id === myKeyID ? ', this key' : ''), { value: k.id });
