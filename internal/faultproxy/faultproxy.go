@@ -68,6 +68,10 @@ const (
 	// write), once the target has applied it, with UNAVAILABLE. Set it with
 	// Proxy.LoseCommitAnswers to lose only the next n.
 	LoseCommitAnswers
+	// RefuseCommits relays every call but Commit, which it answers
+	// UNAVAILABLE without forwarding it: writes fail at their commit, and
+	// are not applied, while reads pass.
+	RefuseCommits
 )
 
 // Proxy forwards connections to its target, or plays an outage.
@@ -185,7 +189,7 @@ func (p *Proxy) accept() {
 			p.wg.Add(1)
 			go func() { defer p.wg.Done(); p.forward(c) }()
 			continue
-		case Relay, LoseCommitAnswers:
+		case Relay, LoseCommitAnswers, RefuseCommits:
 			to = p.relayed
 		default:
 			to = p.handoff

@@ -19,8 +19,12 @@ import (
 // every Firestore write, in a transaction or not, is one Commit call.
 const CommitMethod = "/google.firestore.v1.Firestore/Commit"
 
-// errLostAnswer is what the client is told of a commit the backend applied.
-var errLostAnswer = status.Error(codes.Unavailable, "faultproxy: the commit was applied and its answer lost")
+// What the client is told of a commit the backend applied (LoseCommitAnswers)
+// or never saw (RefuseCommits).
+var (
+	errLostAnswer    = status.Error(codes.Unavailable, "faultproxy: the commit was applied and its answer lost")
+	errCommitRefused = status.Error(codes.Unavailable, "faultproxy: the commit was not forwarded")
+)
 
 // newRelay returns the gRPC server that relays calls to the backend, by
 // method name, with their messages as raw bytes: it needs no knowledge of
@@ -43,6 +47,9 @@ func (p *Proxy) newRelay() (*grpc.Server, *grpc.ClientConn, error) {
 // backend applies it, and answered errLostAnswer instead of its answer.
 func (p *Proxy) relayCall(backend *grpc.ClientConn, ss grpc.ServerStream) error {
 	method, _ := grpc.MethodFromServerStream(ss)
+	if method == CommitMethod && Mode(p.mode.Load()) == RefuseCommits {
+		return errCommitRefused
+	}
 	lose := method == CommitMethod && p.takeLoss()
 	ctx, cancel := context.WithCancel(ss.Context())
 	defer cancel()

@@ -1,0 +1,44 @@
+package firestorestore
+
+import (
+	"context"
+	"fmt"
+
+	"cloud.google.com/go/firestore"
+	"github.com/keygate/keygate/apikey/store"
+)
+
+// What a failed write proves. The Firestore client resends a Commit whose
+// answer it lost (UNAVAILABLE), and reports what the resent one is
+// answered (internal/faultproxy's doc says what): outside a transaction a
+// create's own earlier commit makes it ALREADY_EXISTS; in one, the resent
+// commit is refused INVALID_ARGUMENT, or the deadline ends it. So every
+// key and plan write runs in a transaction, where ALREADY_EXISTS and
+// NOT_FOUND are the store's true answers, and an error met before the
+// commit was sent is marked store.ErrNotApplied; any other error leaves the
+// outcome unknown, for store.ConfirmWrites to read back.
+
+// runTransaction is client.RunTransaction, with its error marked
+// store.ErrNotApplied when no attempt sent its commit: f failed, or the
+// transaction could not begin, every time.
+func runTransaction(ctx context.Context, client *firestore.Client, f func(context.Context, *firestore.Transaction) error, opts ...firestore.TransactionOption) error {
+	committing := false
+	err := client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		err := f(ctx, tx)
+		committing = committing || err == nil
+		return err
+	}, opts...)
+	if err != nil && !committing {
+		return notApplied(err)
+	}
+	return err
+}
+
+// notApplied marks err, the failure of a write that sent nothing.
+func notApplied(err error) error { return fmt.Errorf("%w: %w", store.ErrNotApplied, err) }
+
+// clientError is a failure to create the client: no call was sent.
+type clientError struct{ err error }
+
+func (e clientError) Error() string   { return "creating Firestore client: " + e.err.Error() }
+func (e clientError) Unwrap() []error { return []error{store.ErrNotApplied, e.err} }
