@@ -3,6 +3,7 @@ package firestorestore
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"cloud.google.com/go/firestore"
 	"github.com/keygate/keygate/apikey/store"
@@ -20,14 +21,40 @@ import (
 
 // runTransaction is client.RunTransaction, with its error marked
 // store.ErrNotApplied when no attempt sent its commit: f failed, or the
-// transaction could not begin, every time.
+// transaction could not begin, every time. It returns when ctx ends, even
+// if RunTransaction has not: after a failed commit, RunTransaction rolls
+// back with a context of its own, for up to 5 s, which in an outage would
+// keep the caller that long past its deadline. The transaction then ends
+// on its own, and sends no commit that it had not sent already.
 func runTransaction(ctx context.Context, client *firestore.Client, f func(context.Context, *firestore.Transaction) error, opts ...firestore.TransactionOption) error {
-	committing := false
-	err := client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		err := f(ctx, tx)
-		committing = committing || err == nil
-		return err
-	}, opts...)
+	var mu sync.Mutex
+	committing, abandoned := false, false
+	done := make(chan error, 1)
+	go func() {
+		done <- client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+			err := f(ctx, tx)
+			mu.Lock()
+			defer mu.Unlock()
+			if abandoned {
+				return ctx.Err()
+			}
+			committing = committing || err == nil
+			return err
+		}, opts...)
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		select {
+		case err = <-done:
+		default:
+			err = ctx.Err()
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	abandoned = true
 	if err != nil && !committing {
 		return notApplied(err)
 	}

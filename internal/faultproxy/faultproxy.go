@@ -36,6 +36,11 @@
 //   - When every Commit answer is lost, the retries go on until the
 //     context ends: the caller gets the context's error (or
 //     DEADLINE_EXCEEDED), the write applied.
+//   - After a failed commit, RunTransaction rolls back before it returns,
+//     with a context of its own (5 s), not the caller's: with the backend
+//     down after the lost answer, a transaction with a 1 s deadline
+//     returned after 6 s. apikey/firestorestore's runTransaction returns at
+//     the deadline.
 //   - Reads (BatchGetDocuments, RunQuery) pass unchanged, and
 //     BeginTransaction and Rollback are relayed faithfully.
 //
