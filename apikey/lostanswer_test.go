@@ -1,6 +1,7 @@
 package apikey
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/firestorestore"
+	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/emulator"
 	"github.com/keygate/keygate/internal/faultproxy"
@@ -189,4 +191,80 @@ func TestRevokeAnswerLostReachesOtherInstances(t *testing.T) {
 	if busyUntilRefused(t, f.b, f.target, propagationBound).IsZero() {
 		t.Errorf("the other instance still serves the key %v after the revocation", propagationBound)
 	}
+}
+
+// TestWriteAnswerLostFake is TestWriteAnswerLost on the memory store behind
+// testkit.LostAnswerStore, fast: each key write of the API with its answer
+// lost is answered as the success it was, and audited; dropped, 503
+// store_unavailable; with its answer lost and the reads failing after, 503
+// outcome_unknown.
+func TestWriteAnswerLostFake(t *testing.T) {
+	writes := []struct {
+		name   string
+		do     func(s *server, caller string, target store.Key) *httptest.ResponseRecorder
+		want   int
+		action string // its audit entry's
+	}{
+		{"create", func(s *server, caller string, _ store.Key) *httptest.ResponseRecorder {
+			return s.call("POST", "/v1/keys", caller, `{"name":"new","scopes":["bingo:check"]}`)
+		}, http.StatusCreated, "create"},
+		{"rotate", func(s *server, caller string, target store.Key) *httptest.ResponseRecorder {
+			return s.call("POST", "/v1/keys/"+target.ID+"/rotate", caller, "")
+		}, http.StatusCreated, "rotate"},
+		{"revoke", func(s *server, caller string, target store.Key) *httptest.ResponseRecorder {
+			return s.call("DELETE", "/v1/keys/"+target.ID, caller, "")
+		}, http.StatusNoContent, "revoke"},
+	}
+	for _, w := range writes {
+		for _, c := range []struct {
+			name     string
+			fault    func(s *testkit.LostAnswerStore)
+			applied  bool
+			want     int
+			wantCode string
+		}{
+			{"answer lost", func(s *testkit.LostAnswerStore) { s.Lose.Store(1) }, true, w.want, ""},
+			{"dropped", func(s *testkit.LostAnswerStore) { s.Drop.Store(1) }, false, 503, "store_unavailable"},
+			{"answer lost, then down", func(s *testkit.LostAnswerStore) { s.DownAfterLoss.Store(true); s.Lose.Store(1) }, true, 503, "outcome_unknown"},
+		} {
+			t.Run(w.name+"/"+c.name, func(t *testing.T) {
+				lossy := &testkit.LostAnswerStore{Store: memstore.New()}
+				s := newServer(t, lossy)
+				caller, _ := s.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeKeys, scopeThings} })
+				_, target := s.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeThings} })
+				if r := s.call("GET", "/v1/keys", caller, ""); r.Code != 200 {
+					t.Fatalf("warm-up = %d %s", r.Code, r.Body)
+				}
+				before := countWrites(t, lossy.Store)
+				c.fault(lossy)
+				r := w.do(s, caller, target)
+				if r.Code != c.want || (c.wantCode != "" && testkit.Problem(t, r).Code != c.wantCode) {
+					t.Errorf("answer %d %s, want %d %s", r.Code, r.Body, c.want, c.wantCode)
+				}
+				if applied := countWrites(t, lossy.Store) != before; applied != c.applied {
+					t.Errorf("the store holds the write: %v, want %v", applied, c.applied)
+				}
+				if audited := strings.Contains(s.logs.String(), `"action":"`+w.action+`"`); audited != (r.Code == w.want) {
+					t.Errorf("audited %v, answered %d:\n%s", audited, r.Code, s.logs)
+				}
+			})
+		}
+	}
+}
+
+// countWrites sums what the writes change in acme's keys: how many there
+// are, and how many are revoked or have an expiry.
+func countWrites(t *testing.T, s store.Store) int {
+	t.Helper()
+	page, err := s.ListByOwner(context.Background(), "acme", nil, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(page.Keys)
+	for _, k := range page.Keys {
+		if !k.RevokedAt.IsZero() || !k.ExpiresAt.IsZero() {
+			n += 10
+		}
+	}
+	return n
 }

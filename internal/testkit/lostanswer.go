@@ -23,13 +23,16 @@ var ErrAnswerLost = status.Error(codes.Unavailable, "testkit: the write was appl
 // answered as the store answered it. The next Drop writes are not applied
 // and answered ErrAnswerLost all the same (a timeout before the commit
 // arrived); with ReadsDown, Get and GetPlan fail, as a read-back in an
-// outage does. Other reads pass unchanged.
+// outage does, and with DownAfterLoss, ReadsDown is set by a lost answer
+// (faultproxy's LoseCommitAnswers with an outage after). Other reads pass
+// unchanged.
 type LostAnswerStore struct {
 	store.Store
-	Lose      atomic.Int64 // writes still to apply and lose the answer of
-	Lost      atomic.Int64 // writes applied whose answer was lost
-	Drop      atomic.Int64 // writes still to drop
-	ReadsDown atomic.Bool
+	Lose          atomic.Int64 // writes still to apply and lose the answer of
+	Lost          atomic.Int64 // writes applied whose answer was lost
+	Drop          atomic.Int64 // writes still to drop
+	ReadsDown     atomic.Bool
+	DownAfterLoss atomic.Bool
 }
 
 // write runs a write of the wrapped store, unless it is to be dropped, and
@@ -43,6 +46,9 @@ func (s *LostAnswerStore) write(apply func() error) error {
 		return err
 	}
 	s.Lost.Add(1)
+	if s.DownAfterLoss.Load() {
+		s.ReadsDown.Store(true)
+	}
 	return ErrAnswerLost
 }
 
