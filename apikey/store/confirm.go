@@ -30,10 +30,10 @@ var (
 // InDoubt reports whether a write that answered err may have been applied
 // all the same: any error but an answer that the store refused the write
 // (not found, exists, inactive, limit reached, invalid owner, no plan) or
-// one that proves nothing was applied (ErrNotApplied, ErrUsageNotApplied).
+// one that proves nothing was applied (ErrNotApplied).
 // It is the one place keygate decides that a write's outcome is unknown.
 func InDoubt(err error) bool {
-	for _, known := range []error{ErrNotApplied, ErrUsageNotApplied, ErrKeyNotFound, ErrKeyExists,
+	for _, known := range []error{ErrNotApplied, ErrKeyNotFound, ErrKeyExists,
 		ErrKeyInactive, ErrKeyLimitReached, ErrInvalidOwner, ErrPlanNotFound} {
 		if errors.Is(err, known) {
 			return false
