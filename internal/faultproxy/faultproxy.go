@@ -121,16 +121,22 @@ func Start(target string) (*Proxy, error) {
 		return nil, err
 	}
 	p.unavail = grpc.NewServer(grpc.UnknownServiceHandler(func(_ any, stream grpc.ServerStream) error {
-		if Mode(p.mode.Load()) == Hang {
-			<-stream.Context().Done()
-		}
-		return status.Error(codes.Unavailable, "faultproxy: the backend is down")
+		return p.down(stream)
 	}))
 	p.wg.Add(3)
 	go func() { defer p.wg.Done(); p.unavail.Serve(p.handoff) }()
 	go func() { defer p.wg.Done(); p.relay.Serve(p.relayed) }()
 	go func() { defer p.wg.Done(); p.accept() }()
 	return p, nil
+}
+
+// down answers a call in an outage: UNAVAILABLE, or, in Hang, nothing
+// until the caller gives up.
+func (p *Proxy) down(stream grpc.ServerStream) error {
+	if Mode(p.mode.Load()) == Hang {
+		<-stream.Context().Done()
+	}
+	return status.Error(codes.Unavailable, "faultproxy: the backend is down")
 }
 
 // Addr is the host:port to point the client at.
@@ -162,6 +168,11 @@ func (p *Proxy) setIf(gen int64, mode Mode) bool {
 func (p *Proxy) set(mode Mode) {
 	p.gen++
 	p.mode.Store(int32(mode))
+	p.closeConns()
+}
+
+// closeConns closes every open connection; p.mu is held.
+func (p *Proxy) closeConns() {
 	for c := range p.conns {
 		c.Close()
 	}

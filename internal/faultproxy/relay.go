@@ -47,7 +47,10 @@ func (p *Proxy) newRelay() (*grpc.Server, *grpc.ClientConn, error) {
 // backend applies it, and answered errLostAnswer instead of its answer.
 func (p *Proxy) relayCall(backend *grpc.ClientConn, ss grpc.ServerStream) error {
 	method, _ := grpc.MethodFromServerStream(ss)
-	if method == CommitMethod && Mode(p.mode.Load()) == RefuseCommits {
+	switch mode := Mode(p.mode.Load()); {
+	case mode == Unavailable || mode == Hang: // on a connection not yet closed
+		return p.down(ss)
+	case mode == RefuseCommits && method == CommitMethod:
 		return errCommitRefused
 	}
 	lose := method == CommitMethod && p.takeLoss()
@@ -158,29 +161,30 @@ func (p *Proxy) takeLoss() bool {
 }
 
 // lost counts a lost answer, and starts the outage that follows the last
-// one, if any: after the answer is on its way.
+// one, if any: at once for the calls that come next (the client may resend
+// the commit within a millisecond), and for the open connections once the
+// lost answer is on its way.
 func (p *Proxy) lost(applied bool) {
 	if applied {
 		p.lostApplied.Add(1)
 	}
 	p.mu.Lock()
-	down, start := p.downAfter, p.afterLoss
-	p.afterLoss = false
-	gen := p.gen
-	p.mu.Unlock()
-	if start {
-		go p.outage(gen, down)
-	}
-}
-
-// outage makes the proxy Unavailable for d, then Relay, unless it was Set
-// since generation gen.
-func (p *Proxy) outage(gen int64, d time.Duration) {
-	time.Sleep(10 * time.Millisecond) // the lost answer first
-	if !p.setIf(gen, Unavailable) {
+	defer p.mu.Unlock()
+	if !p.afterLoss {
 		return
 	}
-	time.AfterFunc(d, func() { p.setIf(gen+1, Relay) })
+	p.afterLoss = false
+	p.gen++
+	p.mode.Store(int32(Unavailable))
+	gen := p.gen
+	time.AfterFunc(10*time.Millisecond, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.gen == gen {
+			p.closeConns()
+		}
+	})
+	time.AfterFunc(p.downAfter, func() { p.setIf(gen, Relay) })
 }
 
 // rawMessage is a gRPC message as bytes, which the relay passes unread.
