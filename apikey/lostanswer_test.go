@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +28,7 @@ import (
 // without the proxy (to look at what is stored), a second Gate on that
 // store (another instance), and a caller key both Gates have cached.
 type lossyFixture struct {
+	project   string
 	proxy     *faultproxy.Proxy
 	direct    store.Store
 	a, b      *server
@@ -39,7 +42,7 @@ type lossyFixture struct {
 func newLossyFixture(t *testing.T) *lossyFixture {
 	t.Helper()
 	host, project := emulator.Project(t)
-	f := &lossyFixture{}
+	f := &lossyFixture{project: project}
 	b := realInstance(t, project) // its client is made by its first call, on the emulator itself
 	f.direct = store.WithTimeout(b.store.Store, 20*time.Second)
 	f.caller, _ = b.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeKeys, scopeThings} })
@@ -127,7 +130,7 @@ var lossyWrites = []lossyWrite{
 // ownerKeys are acme's stored keys.
 func (f *lossyFixture) ownerKeys(t *testing.T) []store.Key {
 	t.Helper()
-	page, err := f.direct.ListByOwner(t.Context(), "acme", nil, 10)
+	page, err := f.direct.ListByOwner(t.Context(), "acme", nil, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,4 +270,58 @@ func countWrites(t *testing.T, s store.Store) int {
 		}
 	}
 	return n
+}
+
+// TestConcurrentCreatesAnswersLost: two instances, each with a client of
+// its own through one proxy, create keys for one owner at once while the
+// answers of several commits are lost: every key answered 201 is stored,
+// and every other stored key was answered outcome_unknown, naming it. No key
+// is stored whose secret nobody received without its caller being told.
+func TestConcurrentCreatesAnswersLost(t *testing.T) {
+	f := newLossyFixture(t)
+	second := firestorestore.New(firestorestore.Config{Project: f.project}) // through the proxy too
+	t.Cleanup(func() { second.Close() })
+	b := newRealServer(t, second, func(c *Config) { c.StoreTimeout = 2 * time.Second })
+	if w := b.call("GET", "/v1/keys", f.caller, ""); w.Code != 200 {
+		t.Fatalf("warm-up of the second instance = %d %s", w.Code, w.Body)
+	}
+	const each = 6
+	f.proxy.LoseCommitAnswers(4, 0)
+	answers := make(chan *httptest.ResponseRecorder, 2*each)
+	var wg sync.WaitGroup
+	for _, s := range []*server{f.a, b} {
+		for range each {
+			wg.Go(func() { answers <- s.call("POST", "/v1/keys", f.caller, `{"name":"new","scopes":["bingo:check"]}`) })
+		}
+	}
+	wg.Wait()
+	close(answers)
+	f.proxy.Set(faultproxy.Up)
+	created, unknown := map[string]bool{}, []string{}
+	for w := range answers {
+		switch {
+		case w.Code == http.StatusCreated:
+			var v NewKeyView
+			json.Unmarshal(w.Body.Bytes(), &v)
+			created[v.ID] = true
+		case w.Code == 503 && testkit.Problem(t, w).Code == "outcome_unknown":
+			unknown = append(unknown, testkit.Problem(t, w).Detail)
+		default:
+			t.Logf("create = %d %s", w.Code, w.Body)
+		}
+	}
+	stored := 0
+	for _, k := range f.ownerKeys(t) {
+		if k.ID == f.targetKey.ID || k.Name != "new" {
+			continue
+		}
+		stored++
+		if !created[k.ID] && !slices.ContainsFunc(unknown, func(d string) bool { return strings.Contains(d, k.ID) }) {
+			t.Errorf("key %s is stored, but its create was answered neither 201 nor outcome_unknown", k.ID)
+		}
+	}
+	if stored < len(created) || f.proxy.LostCommits() == 0 {
+		t.Errorf("%d keys answered 201, %d stored; %d answers lost", len(created), stored, f.proxy.LostCommits())
+	}
+	t.Logf("%d creates: %d answered 201, %d outcome_unknown, %d stored; %d commit answers lost", 2*each, len(created), len(unknown), stored, f.proxy.LostCommits())
 }

@@ -2,8 +2,10 @@ package firestorestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"cloud.google.com/go/firestore"
 	"github.com/keygate/keygate/apikey/store"
@@ -21,22 +23,36 @@ import (
 
 // runTransaction is client.RunTransaction, with its error marked
 // store.ErrNotApplied when no attempt sent its commit: f failed, or the
-// transaction could not begin, every time. It returns when ctx ends, even
-// if RunTransaction has not: after a failed commit, RunTransaction rolls
-// back with a context of its own, for up to 5 s, which in an outage would
-// keep the caller that long past its deadline. The transaction then ends
-// on its own, and sends no commit that it had not sent already.
+// transaction could not begin, every time.
+//
+// When ctx ends before any commit was sent, it returns at once, and the
+// transaction sends none. When a commit is on its way, it waits for the
+// answer as long again as ctx allowed (the wait before ctx ended, or 10 s
+// without a deadline): a commit cut off at the deadline may still be
+// applied after an immediate read-back found nothing (two instances
+// creating keys for one owner at once did that on the emulator), so an
+// error it returns is one whose commit has finished, unless that wait ends
+// too. It never waits for the rollback that RunTransaction makes after a
+// failed commit with a context of its own (up to 5 s, in an outage).
 func runTransaction(ctx context.Context, client *firestore.Client, f func(context.Context, *firestore.Transaction) error, opts ...firestore.TransactionOption) error {
+	wait := commitWait
+	if deadline, ok := ctx.Deadline(); ok {
+		wait = time.Until(deadline)
+	}
+	txCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel() // what is left of an abandoned transaction
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(wait, cancel) })
+	defer stop()
 	var mu sync.Mutex
 	committing, abandoned := false, false
 	done := make(chan error, 1)
 	go func() {
-		done <- client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		done <- client.RunTransaction(txCtx, func(ctx context.Context, tx *firestore.Transaction) error {
 			err := f(ctx, tx)
 			mu.Lock()
 			defer mu.Unlock()
 			if abandoned {
-				return ctx.Err()
+				return errAbandoned
 			}
 			committing = committing || err == nil
 			return err
@@ -46,10 +62,16 @@ func runTransaction(ctx context.Context, client *firestore.Client, f func(contex
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		select {
-		case err = <-done:
-		default:
-			err = ctx.Err()
+		mu.Lock()
+		abandoned = true
+		sent := committing
+		mu.Unlock()
+		err = ctx.Err()
+		if sent {
+			select {
+			case err = <-done:
+			case <-txCtx.Done():
+			}
 		}
 	}
 	mu.Lock()
@@ -60,6 +82,14 @@ func runTransaction(ctx context.Context, client *firestore.Client, f func(contex
 	}
 	return err
 }
+
+// commitWait is how long runTransaction waits for a commit's answer once
+// its context, without a deadline, is cancelled.
+const commitWait = 10 * time.Second
+
+// errAbandoned ends a transaction whose caller has stopped waiting, before
+// it commits.
+var errAbandoned = errors.New("firestore: the caller stopped waiting")
 
 // notApplied marks err, the failure of a write that sent nothing.
 func notApplied(err error) error { return fmt.Errorf("%w: %w", store.ErrNotApplied, err) }
