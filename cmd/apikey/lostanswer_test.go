@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,5 +170,43 @@ func TestWriteCommandAnswerLost(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestConcurrentPlanSetAnswersLost: six operators set one owner's plan at
+// once, each with a client of its own, while the answers of several
+// commits are lost: the plan stored is one whose command succeeded (a
+// command whose plan was applied and then replaced may fail, saying the
+// plan is not set, but no plan is in force that every command reported
+// failed).
+func TestConcurrentPlanSetAnswersLost(t *testing.T) {
+	h, _ := newLossyHarness(t)
+	h.env["STORE_TIMEOUT"] = "5s"
+	h.proxy.LoseCommitAnswers(6, 0)
+	results := make([]result, 6)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() { results[i] = h.run("plan", "set", "acme", "--max-keys", strconv.Itoa(10+i)) })
+	}
+	wg.Wait()
+	h.proxy.Set(faultproxy.Up)
+	p, err := h.direct.GetPlan(t.Context(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	succeeded := 0
+	for i, r := range results {
+		if r.code == 0 {
+			succeeded++
+		} else {
+			t.Logf("plan set --max-keys %d: %s", 10+i, r.stderr)
+		}
+		if p.MaxKeys == 10+i && r.code != 0 && !strings.Contains(r.stderr, "did not confirm") {
+			t.Errorf("the stored plan (max_keys %d) is that of a command that failed: %s", p.MaxKeys, r.stderr)
+		}
+	}
+	t.Logf("%d of %d plan sets succeeded; %d commit answers lost; max_keys %d stored", succeeded, len(results), h.proxy.LostCommits(), p.MaxKeys)
+	if succeeded == 0 {
+		t.Errorf("no plan set succeeded: %+v", results)
 	}
 }

@@ -32,7 +32,9 @@
 //     transaction that committed). The writes are applied, and the caller
 //     is told it failed with an error that is neither a deadline nor
 //     UNAVAILABLE. Were the resent Commit answered ABORTED instead,
-//     RunTransaction would run f again on the applied state.
+//     RunTransaction would run f again on the applied state. A lost answer
+//     of a commit the backend refused (ABORTED, under contention) ends the
+//     same way: INVALID_ARGUMENT, nothing applied, and f not run again.
 //   - When every Commit answer is lost, the retries go on until the
 //     context ends: the caller gets the context's error (or
 //     DEADLINE_EXCEEDED), the write applied.
