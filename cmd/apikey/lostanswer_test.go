@@ -52,12 +52,14 @@ func newLossyHarness(t *testing.T) (*lossyHarness, string) {
 }
 
 // cliWrite is a write command on acme's key id, how to tell from the store
-// that it took effect, and the command its outcome_unknown message names.
+// that it took effect, the command its outcome_unknown message names, and
+// whether it records a change in the feed: of the key, or of acme's plan.
 type cliWrite struct {
 	name    string
 	args    func(id string) []string
 	applied func(t *testing.T, h *lossyHarness, id string, r result) bool
 	check   string
+	change  store.ChangeKind
 }
 
 // acmeKeys is how many keys acme has.
@@ -89,17 +91,17 @@ var cliWrites = []cliWrite{
 		func(t *testing.T, h *lossyHarness, _ string, r result) bool {
 			h.printedKeyStored(t, r)
 			return h.acmeKeys(t) == 2
-		}, "apikey show "},
+		}, "apikey show ", ""},
 	{"create --force", func(string) []string { return []string{"create", "--owner", "acme", "--force", "--json"} },
 		func(t *testing.T, h *lossyHarness, _ string, r result) bool {
 			h.printedKeyStored(t, r)
 			return h.acmeKeys(t) == 2
-		}, "apikey show "},
+		}, "apikey show ", ""},
 	{"rotate", func(id string) []string { return []string{"rotate", id, "--json"} },
 		func(t *testing.T, h *lossyHarness, _ string, r result) bool {
 			h.printedKeyStored(t, r)
 			return h.acmeKeys(t) == 2
-		}, "apikey show "},
+		}, "apikey show ", store.ChangeKey},
 	{"revoke", func(id string) []string { return []string{"revoke", id} },
 		func(t *testing.T, h *lossyHarness, id string, r result) bool {
 			k, err := h.direct.Get(t.Context(), id)
@@ -107,25 +109,26 @@ var cliWrites = []cliWrite{
 				t.Fatal(err)
 			}
 			return !k.RevokedAt.IsZero()
-		}, "apikey show "},
+		}, "apikey show ", store.ChangeKey},
 	{"delete", func(id string) []string { return []string{"delete", id} },
 		func(t *testing.T, h *lossyHarness, id string, r result) bool {
 			_, err := h.direct.Get(t.Context(), id)
 			return errors.Is(err, store.ErrKeyNotFound)
-		}, "apikey show "},
+		}, "apikey show ", store.ChangeKey},
 	{"plan set", func(string) []string { return []string{"plan", "set", "acme", "--max-keys", "7"} },
 		func(t *testing.T, h *lossyHarness, _ string, r result) bool {
 			p, err := h.direct.GetPlan(t.Context(), "acme")
 			return err == nil && p.MaxKeys == 7
-		}, "apikey plan show acme"},
+		}, "apikey plan show acme", store.ChangeOwner},
 	{"plan clear", func(string) []string { return []string{"plan", "clear", "acme"} },
 		func(t *testing.T, h *lossyHarness, _ string, r result) bool {
 			_, err := h.direct.GetPlan(t.Context(), "acme")
 			return errors.Is(err, store.ErrPlanNotFound)
-		}, "apikey plan show acme"},
+		}, "apikey plan show acme", store.ChangeOwner},
 }
 
-// TestWriteCommandAnswerLost: every write command under four faults: its
+// TestWriteCommandAnswerLost: every write command under four faults, and
+// the change feed's record of it, made in the same transaction: its
 // commit applied and the answer lost (exit 0, as the success it was); its
 // commit refused, or the store down from the start (exit 1, nothing
 // stored, no doubt expressed); its commit applied, the answer lost and the
@@ -146,6 +149,10 @@ func TestWriteCommandAnswerLost(t *testing.T) {
 		} {
 			t.Run(w.name+"/"+c.name, func(t *testing.T) {
 				h, id := newLossyHarness(t)
+				_, cursor, err := h.direct.Changes(t.Context(), "", 1)
+				if err != nil {
+					t.Fatal(err)
+				}
 				c.fault(h.proxy)
 				start := time.Now()
 				r := h.run(w.args(id)...)
@@ -167,6 +174,17 @@ func TestWriteCommandAnswerLost(t *testing.T) {
 				}
 				if lost := h.proxy.LostCommits(); lost != map[bool]int64{true: 1}[c.applied] {
 					t.Errorf("%d commits applied with their answer lost, want %d", lost, map[bool]int64{true: 1}[c.applied])
+				}
+				changes, _, err := h.direct.Changes(t.Context(), cursor, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := 0 // the change, recorded in the write's transaction
+				if c.applied && w.change != "" {
+					want = 1
+				}
+				if len(changes) != want || (want == 1 && changes[0].Kind != w.change) {
+					t.Errorf("the change feed holds %+v; want %d change of kind %q", changes, want, w.change)
 				}
 			})
 		}
