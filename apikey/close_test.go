@@ -80,8 +80,8 @@ func TestCloseWaitsForAdmittedRequests(t *testing.T) {
 	if code := <-answered; code != http.StatusNoContent {
 		t.Errorf("the request in flight answered %d, want 204", code)
 	}
-	if err := srv.Close(context.Background()); err != nil {
-		t.Fatalf("Close once the request is answered = %v", err)
+	if err := srv.Close(context.Background()); err == nil || !strings.Contains(err.Error(), "usage not written: 1 batch logged") {
+		t.Fatalf("Close once the request is answered = %v, want the batch logged", err)
 	}
 	month := store.MonthOf(srv.clock.Now())
 	if n, err := srv.store.MonthlyUsage(t.Context(), k.ID, month); err != nil || n != 0 {

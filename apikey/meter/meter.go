@@ -4,6 +4,7 @@
 package meter
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -78,6 +79,8 @@ type Meter struct {
 	turn     chan struct{}
 	inDoubt  *usageBatch // sent, outcome unknown: retried first, unchanged
 	batchSeq int64
+	// unwritten counts the batches logged as usage_unwritten (unwritten.go).
+	unwritten atomic.Int64
 }
 
 // meterKey is a key, its owner and a UTC day, as days since 1970-01-01.
@@ -482,13 +485,18 @@ func (m *Meter) Close(ctx context.Context) error {
 		// The requests still running were counted when admitted.
 		err = fmt.Errorf("waiting for requests to finish: %w", ctx.Err())
 	}
-	if err == nil {
-		return nil
+	if err != nil {
+		m.logUnwritten()
 	}
-	if n := m.logUnwritten(); n > 0 {
-		return fmt.Errorf("%d usage batches not written, logged as %s for apikey usage replay: %w", n, UnwrittenKey, err)
+	// Whichever Close logged them, every caller learns of it.
+	if n := m.unwritten.Load(); n > 0 {
+		batches := "batches"
+		if n == 1 {
+			batches = "batch"
+		}
+		return fmt.Errorf("usage not written: %d %s logged as %s for apikey usage replay: %w", n, batches, UnwrittenKey, cmp.Or(err, ErrShuttingDown))
 	}
-	return nil // another Close wrote or logged them
+	return nil
 }
 
 // Backoff between Close's flushes: doubled from the first to the most, each

@@ -32,13 +32,13 @@ type Unwritten struct {
 
 // logUnwritten logs, as ERROR entries, the batch in doubt and the counts not
 // yet sent, in batches numbered after it, and drops them from the meter: the
-// log is then their only record, written once by Replay. It returns how many
-// batches it logged.
+// log is then their only record, written once by Replay. It counts the
+// batches in m.unwritten.
 //
 // It waits for the turn without a deadline: its holder is a flush or a
 // read whose store calls are bounded (store.WithTimeout), and logging
 // counts that a flush may still write would count them twice.
-func (m *Meter) logUnwritten() int {
+func (m *Meter) logUnwritten() {
 	m.turn <- struct{}{}
 	defer m.releaseTurn()
 	m.mu.Lock()
@@ -57,6 +57,7 @@ func (m *Meter) logUnwritten() int {
 		m.batchSeq++
 		batches = append(batches, Unwritten{m.instance, m.batchSeq, c})
 	}
+	m.unwritten.Add(int64(len(batches)))
 	m.mu.Unlock()
 	for _, b := range batches {
 		// The message names the attribute too, so that a line cut short is
@@ -64,7 +65,6 @@ func (m *Meter) logUnwritten() int {
 		m.log.Error(UnwrittenKey+": usage not written before the shutdown deadline; replay it with apikey usage replay",
 			slog.Any(UnwrittenKey, b))
 	}
-	return len(batches)
 }
 
 // ReadUnwritten reads the usage_unwritten entries in r and returns their
@@ -73,8 +73,8 @@ func (m *Meter) logUnwritten() int {
 // entry per line, among other lines (cmd/local's output); an entry's
 // payload is its jsonPayload, or the entry itself (the lines keygate writes
 // to stdout). Entries without the attribute, and lines that are not JSON,
-// are skipped, unless the line names the attribute: a cut entry is an error,
-// not a loss. So is a batch that is malformed, or that appears twice with
+// are skipped, unless the line starts an object and names the attribute: a
+// cut entry is an error, not a loss. So is a batch that is malformed, or that appears twice with
 // different counts: nothing is replayed then.
 func ReadUnwritten(r io.Reader) ([]Unwritten, error) {
 	data, err := io.ReadAll(r)
@@ -92,7 +92,7 @@ func ReadUnwritten(r io.Reader) ([]Unwritten, error) {
 			switch {
 			case json.Valid(line):
 				entries = append(entries, line)
-			case bytes.Contains(line, []byte(UnwrittenKey)):
+			case bytes.HasPrefix(line, []byte("{")) && bytes.Contains(line, []byte(UnwrittenKey)):
 				return nil, fmt.Errorf("line %d: an entry with %s that is not whole JSON", i+1, UnwrittenKey)
 			}
 		}

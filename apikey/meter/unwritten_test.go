@@ -87,9 +87,10 @@ func TestCloseLogsUnwrittenAndReplayRestoresThem(t *testing.T) {
 			if !strings.Contains(logs.String(), `"severity":"ERROR"`) {
 				t.Errorf("the entries are not ERROR:\n%.500s", logs)
 			}
-			// Close again: everything went to the log, nothing to the store.
-			if err := m.Close(context.Background()); err != nil {
-				t.Errorf("second Close = %v, want nil: nothing left", err)
+			// Close again: everything went to the log, nothing to the
+			// store, and it says so again.
+			if err := m.Close(context.Background()); err == nil || !strings.Contains(err.Error(), "usage not written: 4 batches logged") {
+				t.Errorf("second Close = %v, want the 4 batches logged", err)
 			}
 			st.hang.Store(false)
 			for range 2 {
@@ -111,7 +112,7 @@ func TestCloseLogsUnwrittenAndReplayRestoresThem(t *testing.T) {
 
 // TestConcurrentClosesLogOnce: two Closes at once (the function's own
 // SIGTERM handler and cmd/local's) with the store down: each count is
-// logged once.
+// logged once, and both Closes say that counts were logged.
 func TestConcurrentClosesLogOnce(t *testing.T) {
 	st := &faultStore{Store: memstore.New()}
 	st.down.Store(true)
@@ -121,10 +122,16 @@ func TestConcurrentClosesLogOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	var wg sync.WaitGroup
-	for range 2 {
-		wg.Go(func() { m.Close(ctx) })
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Go(func() { errs[i] = m.Close(ctx) })
 	}
 	wg.Wait()
+	for i, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), UnwrittenKey) {
+			t.Errorf("Close %d = %v, want an error naming %s", i, err, UnwrittenKey)
+		}
+	}
 	if n := strings.Count(logs.String(), `"`+UnwrittenKey+`"`); n != 1 {
 		t.Errorf("%d %s entries, want 1", n, UnwrittenKey)
 	}
@@ -164,7 +171,8 @@ func TestReadUnwritten(t *testing.T) {
 		{"no instance", entry(batch("", 1, 2)), nil, "no instance"},
 		{"a count of zero", entry(batch("a", 1, 0)), nil, "requests of 1 or more"},
 		{"seq 0", entry(batch("a", 0, 1)), nil, "seq 0"},
-		{"other lines", "keygate: stopped\n{\"message\":\n" + entry(batch("a", 1, 2)), []Unwritten{batch("a", 1, 2)}, ""},
+		{"other lines", "keygate: stopped\n{\"message\":\nlocal: usage not written: 1 batch logged as usage_unwritten\n" + entry(batch("a", 1, 2)),
+			[]Unwritten{batch("a", 1, 2)}, ""},
 		{"a cut entry", entry(batch("a", 1, 2))[:60], nil, "line 1: an entry with usage_unwritten that is not whole JSON"},
 		{"a bad array", "[{]", nil, "not a JSON array"},
 	} {
