@@ -35,6 +35,20 @@ import (
 // too. It never waits for the rollback that RunTransaction makes after a
 // failed commit with a context of its own (up to 5 s, in an outage).
 func runTransaction(ctx context.Context, client *firestore.Client, f func(context.Context, *firestore.Transaction) error, opts ...firestore.TransactionOption) error {
+	return transact(ctx, client, true, f, opts...)
+}
+
+// runIdempotent is runTransaction for a write that its caller sends again,
+// under the same identity, rather than reads back (AddUsage, by instance and
+// seq): it returns when ctx ends, commit sent or not. A shutdown's last
+// flush must end within its deadline, and its batch stays in doubt anyway.
+func runIdempotent(ctx context.Context, client *firestore.Client, f func(context.Context, *firestore.Transaction) error) error {
+	return transact(ctx, client, false, f)
+}
+
+// transact runs f in a transaction; awaitSent says whether to wait for a
+// sent commit's answer once ctx has ended.
+func transact(ctx context.Context, client *firestore.Client, awaitSent bool, f func(context.Context, *firestore.Transaction) error, opts ...firestore.TransactionOption) error {
 	wait := commitWait
 	if deadline, ok := ctx.Deadline(); ok {
 		wait = time.Until(deadline)
@@ -67,7 +81,7 @@ func runTransaction(ctx context.Context, client *firestore.Client, f func(contex
 		sent := committing
 		mu.Unlock()
 		err = ctx.Err()
-		if sent {
+		if sent && awaitSent {
 			select {
 			case err = <-done:
 			case <-txCtx.Done():

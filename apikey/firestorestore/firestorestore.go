@@ -391,7 +391,7 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 	ownerDays, ownerMonths := store.OwnerTotals(counts)
 	// A transaction that RunTransaction runs again, after its commit's
 	// answer was lost, finds seq recorded and writes nothing.
-	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err = runIdempotent(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 		snap, err := tx.Get(meter)
 		if err != nil && status.Code(err) != codes.NotFound {
 			return err
