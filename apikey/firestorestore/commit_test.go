@@ -67,6 +67,16 @@ func TestWriteFaults(t *testing.T) {
 			if took > 2*deadline+slack {
 				t.Errorf("Revoke with a %v deadline returned after %v", deadline, took)
 			}
+			// A usage batch is resent under its seq, not read back: its
+			// transaction ends with its deadline (a shutdown's last flush
+			// has no time to spare).
+			ctx, cancel = context.WithTimeout(t.Context(), deadline)
+			defer cancel()
+			start = time.Now()
+			err = s.AddUsage(ctx, "i", 1, []store.UsageCount{{KeyID: k.ID, Owner: k.Owner, Day: "2026-12-01", Requests: 1}})
+			if took := time.Since(start); err == nil || took > deadline+slack {
+				t.Errorf("AddUsage with a %v deadline = %v after %v; want an error within the deadline", deadline, err, took)
+			}
 		})
 	}
 }
