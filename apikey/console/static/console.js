@@ -307,9 +307,9 @@
   // and the time.
   function timeCell(s) {
     const text = dateTime(s);
-    const span = el('span');
     const cut = text.indexOf(' ');
     if (cut < 0) return el('span', text);
+    const span = el('span');
     span.append(el('span', text.slice(0, cut), { class: 'nowrap' }), ' ', el('span', text.slice(cut + 1), { class: 'nowrap' }));
     return span;
   }
