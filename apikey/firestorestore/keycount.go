@@ -138,62 +138,27 @@ func (s *Store) CreateCapped(ctx context.Context, k store.Key, maxActive int, no
 
 // createCapped is one attempt of CreateCapped.
 func (s *Store) createCapped(ctx context.Context, client *firestore.Client, k store.Key, maxActive int, now time.Time) error {
-	doc := s.countDoc(client, k.Owner)
-	snap, err := doc.Get(ctx)
-	if err != nil && status.Code(err) != codes.NotFound {
+	c, err := s.readCount(ctx, client, k.Owner, now)
+	if err != nil {
 		return err
 	}
-	s.cappedReads.Add(1)
-	var c keyCount
-	if snap.Exists() {
-		if err := snap.DataTo(&c); err != nil {
-			return fmt.Errorf("firestore: key count %s: %w", doc.Path, err)
-		}
-	}
-	countedTo := now.Add(-clockSkew)
-	var ends []time.Time // of the keys that may have ended since the count
-	if c.CountedTo == nil {
-		c.Active = 0
-		if ends, err = s.keyEnds(ctx, client.Collection(s.collection).Where("owner", "==", k.Owner)); err != nil {
-			return err
-		}
-	} else {
-		if c.CountedTo.After(countedTo) {
-			countedTo = *c.CountedTo
-		}
-		if ends, err = s.endedSince(ctx, client, k.Owner, *c.CountedTo, now); err != nil {
-			return err
-		}
-	}
-	active, pending := c.Active, 0
-	for _, e := range ends {
-		switch {
-		case c.CountedTo == nil && counted(e, countedTo): // counting from scratch
-			active++
-		case c.CountedTo != nil && !counted(e, countedTo): // ended before the new counted_to
-			active--
-		}
-		if counted(e, countedTo) && !e.IsZero() && !e.After(now) {
-			pending++ // ended, but within clockSkew: subtracted for this check only
-		}
-	}
-	if active-int64(pending) >= int64(maxActive) {
+	if c.active-c.pending >= int64(maxActive) {
 		return store.ErrKeyLimitReached
 	}
-	if counted(end(k.RevokedAt, k.ExpiresAt), countedTo) {
+	active := c.active
+	if counted(end(k.RevokedAt, k.ExpiresAt), c.countedTo) {
 		active++
 	}
-	count := map[string]any{"active": active, "counted_to": countedTo, "updated_at": firestore.ServerTimestamp}
 	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		if err := tx.Create(client.Collection(s.collection).Doc(k.ID), encodeKey(k)); err != nil {
 			return err
 		}
-		if !snap.Exists() {
-			return tx.Create(doc, count)
+		if !c.snap.Exists() {
+			return tx.Create(c.snap.Ref, map[string]any{"active": active, "counted_to": c.countedTo, "updated_at": firestore.ServerTimestamp})
 		}
-		return tx.Update(doc, []firestore.Update{
-			{Path: "active", Value: active}, {Path: "counted_to", Value: countedTo}, {Path: "updated_at", Value: firestore.ServerTimestamp},
-		}, firestore.LastUpdateTime(snap.UpdateTime))
+		return tx.Update(c.snap.Ref, []firestore.Update{
+			{Path: "active", Value: active}, {Path: "counted_to", Value: c.countedTo}, {Path: "updated_at", Value: firestore.ServerTimestamp},
+		}, firestore.LastUpdateTime(c.snap.UpdateTime))
 	}, firestore.MaxAttempts(1))
 	switch status.Code(err) {
 	case codes.AlreadyExists, codes.FailedPrecondition:
@@ -206,6 +171,59 @@ func (s *Store) createCapped(ctx context.Context, client *firestore.Client, k st
 	return err
 }
 
+// ownerCount is an owner's key count brought up to a time: the count
+// document as read, and what to write in it.
+type ownerCount struct {
+	snap      *firestore.DocumentSnapshot
+	countedTo time.Time // the new counted_to
+	active    int64     // the keys that count after countedTo
+	pending   int64     // of those, the ones that ended by now
+}
+
+// readCount reads owner's key count and the keys that ended since it was
+// counted (all the owner's keys, if it is not a count), and brings it up to
+// now: the owner holds c.active - c.pending active keys at now.
+func (s *Store) readCount(ctx context.Context, client *firestore.Client, owner string, now time.Time) (ownerCount, error) {
+	snap, err := s.countDoc(client, owner).Get(ctx)
+	if err != nil && status.Code(err) != codes.NotFound {
+		return ownerCount{}, err
+	}
+	s.cappedReads.Add(1)
+	var d keyCount
+	if snap.Exists() {
+		if err := snap.DataTo(&d); err != nil {
+			return ownerCount{}, fmt.Errorf("firestore: key count %s: %w", snap.Ref.Path, err)
+		}
+	}
+	c := ownerCount{snap: snap, countedTo: now.Add(-clockSkew)}
+	var ends []time.Time // of the keys that may have ended since the count
+	if d.CountedTo == nil {
+		if ends, err = s.keyEnds(ctx, client.Collection(s.collection).Where("owner", "==", owner)); err != nil {
+			return ownerCount{}, err
+		}
+	} else {
+		c.active = d.Active
+		if d.CountedTo.After(c.countedTo) {
+			c.countedTo = *d.CountedTo
+		}
+		if ends, err = s.endedSince(ctx, client, owner, *d.CountedTo, now); err != nil {
+			return ownerCount{}, err
+		}
+	}
+	for _, e := range ends {
+		switch {
+		case d.CountedTo == nil && counted(e, c.countedTo): // counting from scratch
+			c.active++
+		case d.CountedTo != nil && !counted(e, c.countedTo): // ended before the new counted_to
+			c.active--
+		}
+		if counted(e, c.countedTo) && !e.IsZero() && !e.After(now) {
+			c.pending++ // ended, but within clockSkew: subtracted for this check only
+		}
+	}
+	return c, nil
+}
+
 // endedSince returns the ends of owner's keys that end after from and by
 // now: two queries, on expires_at and on revoked_at, which need the
 // indexes of firestore.indexes.json.
@@ -215,9 +233,8 @@ func (s *Store) endedSince(ctx context.Context, client *firestore.Client, owner 
 	}
 	col := client.Collection(s.collection)
 	seen := map[string]time.Time{}
-	for _, field := range []string{"expires_at", "revoked_at"} {
-		q := col.Where("owner", "==", owner).Where(field, ">", from).Where(field, "<=", now)
-		if err := s.collectEnds(ctx, q, seen); err != nil {
+	for _, field := range endFields {
+		if err := s.collectEnds(ctx, endedQuery(col, owner, field, from, now), seen); err != nil {
 			return nil, err
 		}
 	}
@@ -228,6 +245,14 @@ func (s *Store) endedSince(ctx context.Context, client *firestore.Client, owner 
 		}
 	}
 	return ends, nil
+}
+
+// endFields are the fields whose times end a key.
+var endFields = []string{"expires_at", "revoked_at"}
+
+// endedQuery finds owner's keys whose field is after from and not after now.
+func endedQuery(col *firestore.CollectionRef, owner, field string, from, now time.Time) firestore.Query {
+	return col.Where("owner", "==", owner).Where(field, ">", from).Where(field, "<=", now)
 }
 
 // keyEnds returns the ends of the keys q finds (zero for keys without one).
