@@ -44,7 +44,7 @@ const (
 	// order (about 0); the emulator was measured at 4 ms with 16 writers
 	// on two clients. A second covers both with room to spare, at the cost
 	// of reading again the changes of the last second.
-	visibleWithin = time.Second
+	visibleWithin = 250 * time.Millisecond
 	// anchorLife is the age past which a reader stops expecting its anchor:
 	// well before the TTL policy may delete it.
 	anchorLife = store.ChangeRetention / 2
