@@ -14,7 +14,8 @@ import (
 )
 
 // BenchmarkConcurrentRevocations: two instances (two Gates, each with a
-// Firestore client of its own) on one emulator project; revokeWorkers
+// Firestore client of its own, the default STORE_TIMEOUT of 2 s) on one
+// emulator project; revokeWorkers
 // callers, half on each instance, revoke keys of one owner through the API
 // for revokeWindow, at rate revocations a second in all (0: back to back),
 // while each instance serves the keys the other revoked, to see when it
@@ -55,7 +56,7 @@ func concurrentRevocations(b *testing.B, rate int) {
 		revokeKeys = rate * int(revokeWindow/time.Second)
 		tokens = make(chan struct{})
 	}
-	a, c := twoRealInstances(b)
+	a, c := deployedInstances(b)
 	instances := [2]*server{a, c}
 	manager, _ := a.manager(b, "acme")
 	keys := make([]string, revokeKeys)
@@ -68,16 +69,14 @@ func concurrentRevocations(b *testing.B, rate int) {
 				keys[i], k = a.mint(b, "acme", func(k *store.Key) { k.Scopes = []string{scopeThings} })
 				ids[i] = k.ID
 				for _, s := range instances {
-					if w := s.do("GET", "/", "", keys[i]); w.Code != 200 {
-						b.Errorf("warm-up = %d %s", w.Code, w.Body)
-					}
+					warmUp(b, s, keys[i])
 				}
 			}
 		})
 	}
 	wg.Wait()
 	for _, s := range instances {
-		s.want(b, manager, 200, "warm-up")
+		warmUp(b, s, manager)
 	}
 	// Keys alternate between the instances: key i is revoked through
 	// instances[i%2], so that the other one learns of it from the feed.
