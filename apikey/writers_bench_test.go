@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -124,6 +125,8 @@ func concurrentRevocations(b *testing.B, rate int) {
 					mu.Unlock()
 					if failures.Load() <= 3 {
 						b.Logf("revocation = %d %s", w.Code, w.Body)
+						logs := instances[j].logs.String()
+						b.Logf("log: %s", logs[max(0, strings.LastIndex(logs, `"error"`)):])
 					}
 				}
 			}
