@@ -94,20 +94,23 @@ func TestCappedCreateReadsFewDocuments(t *testing.T) {
 }
 
 // BenchmarkCappedCreate: a capped create of an owner with 10,000 revoked
-// keys (counted) takes as long as one of a new owner.
+// keys (counted) takes as long as one of a new owner of the same
+// collection. (The emulator has no indexes: each query scans the whole
+// collection, so both pay for its 10,000 documents; Firestore's indexes do
+// not.)
+//
+//	FIRESTORE_EMULATOR_HOST=127.0.0.1:8091 go test -run NONE -bench '^BenchmarkCappedCreate$' -benchtime 50x ./apikey/firestorestore
 func BenchmarkCappedCreate(b *testing.B) {
-	for _, revoked := range []int{0, 10_000} {
-		b.Run(fmt.Sprintf("revoked=%d", revoked), func(b *testing.B) {
-			_, project := emulator.Project(b)
-			s := New(Config{Project: project})
-			b.Cleanup(func() { s.Close() })
-			if revoked > 0 {
-				seedRevoked(b, s, "acme", revoked)
-			}
+	_, project := emulator.Project(b)
+	s := New(Config{Project: project})
+	b.Cleanup(func() { s.Close() })
+	seedRevoked(b, s, "old", 10_000)
+	for _, owner := range []string{"new", "old"} {
+		b.Run("owner="+owner, func(b *testing.B) {
 			ctx := context.Background()
 			now := t0
 			create := func() {
-				_, k, err := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: now})
+				_, k, err := store.Mint("kg", store.Key{Owner: owner, CreatedAt: now})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -117,10 +120,12 @@ func BenchmarkCappedCreate(b *testing.B) {
 				now = now.Add(time.Second)
 			}
 			create() // the first use counts the owner's keys
+			reads := s.cappedReads.Load()
 			b.ResetTimer()
 			for b.Loop() {
 				create()
 			}
+			b.ReportMetric(float64(s.cappedReads.Load()-reads)/float64(b.N), "docs/op")
 		})
 	}
 }
