@@ -156,7 +156,7 @@ func (s *Store) Create(ctx context.Context, k store.Key) error {
 		return err
 	}
 	err = transact(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
-		if err := s.adjustCount(client, tx, store.Stored(k), 1); err != nil {
+		if err := s.countNew(client, tx, store.Stored(k)); err != nil {
 			return err
 		}
 		return tx.Create(client.Collection(s.collection).Doc(k.ID), encodeKey(k))
@@ -204,8 +204,8 @@ func ownerPageQuery(col *firestore.CollectionRef, owner string, after *store.Pag
 }
 
 // Revoke implements KeyStore, in a transaction so that the first revocation
-// time is kept, and that the change is recorded with it. It leaves the
-// owner's key count alone: the key counts until its end (keycount.go).
+// time is kept, and that the change is recorded with it, and the key's end
+// for its owner's key count (keycount.go).
 func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key, error) {
 	client, err := s.Client(ctx)
 	if err != nil {
@@ -221,7 +221,15 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key,
 		if k, err = decodeKey(snap); err != nil || !k.RevokedAt.IsZero() {
 			return err
 		}
+		old := k
 		k.RevokedAt = store.StoredTime(at)
+		if counts, err := s.counts(client, tx, old); err != nil {
+			return err
+		} else if counts {
+			if err := s.countEnd(client, tx, old, k); err != nil {
+				return err
+			}
+		}
 		if err := tx.Update(ref, []firestore.Update{{Path: "revoked_at", Value: k.RevokedAt}}); err != nil {
 			return err
 		}
@@ -250,8 +258,12 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if err := s.adjustCount(client, tx, k, -1); err != nil {
+		if counts, err := s.counts(client, tx, k); err != nil {
 			return err
+		} else if counts {
+			if err := s.uncount(client, tx, k); err != nil {
+				return err
+			}
 		}
 		if err := tx.Delete(ref, firestore.Exists); err != nil {
 			return err
@@ -262,8 +274,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 }
 
 // Rotate implements KeyStore, in one transaction, which records the old
-// key's change and counts the replacement. The old key counts until the
-// end of its grace, as any key until its end.
+// key's change, its new end, and counts the replacement.
 func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, graceEnd time.Time) (store.Key, error) {
 	client, err := s.Client(ctx)
 	if err != nil {
@@ -276,13 +287,21 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 		if err != nil {
 			return err
 		}
-		if old, err = decodeKey(snap); err != nil {
+		stored, err := decodeKey(snap)
+		if err != nil {
 			return err
 		}
-		if old, err = store.Rotated(old, graceEnd, replacement.CreatedAt); err != nil {
+		if old, err = store.Rotated(stored, graceEnd, replacement.CreatedAt); err != nil {
 			return err
 		}
-		if err := s.adjustCount(client, tx, store.Stored(replacement), 1); err != nil {
+		if counts, err := s.counts(client, tx, stored); err != nil {
+			return err
+		} else if counts {
+			if err := s.countEnd(client, tx, stored, old); err != nil {
+				return err
+			}
+		}
+		if err := s.countNew(client, tx, store.Stored(replacement)); err != nil {
 			return err
 		}
 		if err := tx.Create(col.Doc(replacement.ID), encodeKey(replacement)); err != nil {

@@ -14,45 +14,47 @@ import (
 )
 
 // The key count: {KEYS_COLLECTION}_owners/{owner}/guards/keys holds
-// {active, counted_to, updated_at}, so that a capped create reads one
+// {active, counted_at, updated_at}, so that a capped create reads one
 // document, not every key the owner ever had.
 //
-// A key counts from its creation to its end, the earlier of its revoked_at
-// and its expires_at (never, without either). active is the number of the
-// owner's keys whose end is after counted_to. Firestore cannot decrement a
-// count when a time passes, so ends are subtracted late, by the next capped
-// create: it reads the keys whose end fell since counted_to (two queries
-// on the owner and expires_at, or revoked_at), subtracts them, and moves
-// counted_to on to its time less clockSkew; ends in that last stretch it
-// subtracts for its own check only, and the next create reads them again.
-// So the writes that a key's end does not move behind counted_to leave the
-// count alone: a revocation (its time is its writer's present, after
-// counted_to) and a rotation (the old key's expiry moves to the end of its
-// grace) do not touch it. Creating a key adds it (a blind increment: no
-// read, no contention), and deleting one still counted takes it off; only
-// those of a key that has an end already read counted_to first.
+// active is the number of the owner's keys that count. A key counts from
+// its creation until its end, the earlier of its revoked_at and its
+// expires_at, has been subtracted. Firestore cannot decrement a count when
+// a time passes, so ends are subtracted late, by the next capped create:
+// every counted key that has an end has a document of its own under its
+// owner, {KEYS_COLLECTION}_owners/{owner}/ends/{key ID} {end}, and a capped
+// create at time T reads those whose end is at or before T (one query on a
+// collection that holds only the owner's pending ends), subtracts them,
+// and deletes them, in the commit that creates the key.
 //
-// A count document without counted_to (none yet, an old guard document,
-// or one deleted by hand, which increments then recreate without it) is
-// not a count: the next capped create counts the owner's keys one by one,
-// once, and writes it. A key document written by other means is not
-// counted until then: delete the count document after such a write.
+// So no write of one key touches a document that other keys' writes
+// touch, but the count, and that blindly: creating a key increments it (an
+// increment with no read, which does not contend), and so does deleting one
+// that counts (decrements it); a revocation or a rotation writes the key's
+// own end document. Whether a key with an expiry still counts is whether
+// its end document exists: those writes read it first.
+//
+// A count document without counted_at (none yet, an old guard document
+// holding updated_at, or one that increments recreated after it was
+// deleted by hand) is not a count: the next capped create counts the
+// owner's keys one by one, once, writes the end documents that active keys
+// with an expiry lack, and writes the count. A key document written by
+// other means (not through keygate) is not counted until then: delete the
+// count document after such a write.
 //
 // Capped creates are optimistic: they read the count without a lock and
 // commit the key with the count under a precondition on the count's update
-// time, so that two never commit on the same count; the loser reads again
-// and retries (errors.go). Firestore's transactions would hold a read lock
-// on the count while they query, and the emulator times out contending
-// locks only after seconds.
+// time (and each subtracted end document's), so that two never commit on
+// the same count; the loser reads again and retries (errors.go).
+// Firestore's transactions would hold a read lock on the count while they
+// query, and the emulator times out contending locks only after seconds.
 const (
 	guardCollection = "guards"
 	keysCountDoc    = "keys"
-	// clockSkew is the most the clocks of two writers are taken to differ
-	// by: a revocation is never timed before counted_to unless its
-	// writer's clock is behind by more. If one is, its key stays counted
-	// (the cap refuses early) until the count is recreated: never the
-	// other way.
-	clockSkew = time.Minute
+	endsCollection  = "ends"
+	// maxEndsPerCommit bounds the end documents one commit deletes, within
+	// Firestore's 500 writes; more are subtracted over several commits.
+	maxEndsPerCommit = 400
 )
 
 // ownerLockSeed hashes owners to Store.ownerLocks.
@@ -61,7 +63,7 @@ var ownerLockSeed = maphash.MakeSeed()
 // keyCount is the count document, as read.
 type keyCount struct {
 	Active    int64      `firestore:"active"`
-	CountedTo *time.Time `firestore:"counted_to"`
+	CountedAt *time.Time `firestore:"counted_at"`
 }
 
 // countDoc is the key count document of owner.
@@ -69,55 +71,84 @@ func (s *Store) countDoc(client *firestore.Client, owner string) *firestore.Docu
 	return s.owners(client).Doc(owner).Collection(guardCollection).Doc(keysCountDoc)
 }
 
-// end is when k stops counting: the earlier of its revocation and its
-// expiry; zero for never.
-func end(revokedAt, expiresAt time.Time) time.Time {
-	switch {
-	case revokedAt.IsZero():
-		return expiresAt
-	case expiresAt.IsZero() || revokedAt.Before(expiresAt):
-		return revokedAt
-	}
-	return expiresAt
+// endDoc is the end document of key id of owner.
+func (s *Store) endDoc(client *firestore.Client, owner, id string) *firestore.DocumentRef {
+	return s.owners(client).Doc(owner).Collection(endsCollection).Doc(id)
 }
 
-// counted reports whether a key that ends at e counts after countedTo.
-func counted(e, countedTo time.Time) bool { return e.IsZero() || e.After(countedTo) }
-
-// adjustCount adds sign (1 or -1) to the count of k's owner in tx, for a
-// key created (1) or deleted (-1). A key without an end counts in any
-// count: the increment is blind. One with an end counts only if its end is
-// after counted_to, which it reads first; so call it before tx's writes.
-func (s *Store) adjustCount(client *firestore.Client, tx *firestore.Transaction, k store.Key, sign int64) error {
-	if store.CheckPlanOwner(k.Owner) != nil {
-		return nil // an owner that cannot name a document is not counted
+// end is when a key stops counting: the earlier of its revocation and its
+// expiry; zero for never.
+func end(k store.Key) time.Time {
+	switch {
+	case k.RevokedAt.IsZero():
+		return k.ExpiresAt
+	case k.ExpiresAt.IsZero() || k.RevokedAt.Before(k.ExpiresAt):
+		return k.RevokedAt
 	}
-	doc := s.countDoc(client, k.Owner)
-	if e := end(k.RevokedAt, k.ExpiresAt); !e.IsZero() {
-		snap, err := tx.Get(doc)
-		if status.Code(err) == codes.NotFound {
-			return nil
-		}
-		if err != nil {
+	return k.ExpiresAt
+}
+
+// countedOwner reports whether owner's keys are counted: whether it can
+// name a document.
+func countedOwner(owner string) bool { return store.CheckPlanOwner(owner) == nil }
+
+// counts reports, in tx, whether the stored key k still counts: a key
+// without an end always does; one with an end, while its end document
+// exists. Call it before tx's writes.
+func (s *Store) counts(client *firestore.Client, tx *firestore.Transaction, k store.Key) (bool, error) {
+	if end(k).IsZero() {
+		return true, nil
+	}
+	_, err := tx.Get(s.endDoc(client, k.Owner, k.ID))
+	if status.Code(err) == codes.NotFound {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// countNew counts, in tx, the key k created: an increment, and its end
+// document if it has an end. It reads nothing.
+func (s *Store) countNew(client *firestore.Client, tx *firestore.Transaction, k store.Key) error {
+	if !countedOwner(k.Owner) {
+		return nil
+	}
+	if e := end(k); !e.IsZero() {
+		if err := tx.Set(s.endDoc(client, k.Owner, k.ID), map[string]any{"end": e}); err != nil {
 			return err
 		}
-		var c keyCount
-		if err := snap.DataTo(&c); err != nil {
-			return fmt.Errorf("firestore: key count %s: %w", doc.Path, err)
-		}
-		if c.CountedTo == nil || !counted(e, *c.CountedTo) {
-			return nil
+	}
+	return tx.Set(s.countDoc(client, k.Owner), map[string]any{"active": firestore.Increment(1)}, firestore.MergeAll)
+}
+
+// countEnd records, in tx, that the stored key old, which counts, is now
+// new (revoked, or its expiry moved): its end document holds new's end.
+func (s *Store) countEnd(client *firestore.Client, tx *firestore.Transaction, old, new store.Key) error {
+	if e := end(new); countedOwner(new.Owner) && !e.Equal(end(old)) {
+		return tx.Set(s.endDoc(client, new.Owner, new.ID), map[string]any{"end": e})
+	}
+	return nil
+}
+
+// uncount takes, in tx, the stored key k, which counts, off its owner's
+// count, with its end document.
+func (s *Store) uncount(client *firestore.Client, tx *firestore.Transaction, k store.Key) error {
+	if !countedOwner(k.Owner) {
+		return nil
+	}
+	if !end(k).IsZero() {
+		if err := tx.Delete(s.endDoc(client, k.Owner, k.ID)); err != nil {
+			return err
 		}
 	}
-	return tx.Set(doc, map[string]any{"active": firestore.Increment(sign)}, firestore.MergeAll)
+	return tx.Set(s.countDoc(client, k.Owner), map[string]any{"active": firestore.Increment(-1)}, firestore.MergeAll)
 }
 
 // CreateCapped implements KeyStore: it reads the owner's key count and the
-// keys that ended since it was counted, and commits the key with the new
-// count unless that is at maxActive, retrying when another write changed
-// the count meanwhile. It reads one document plus the keys that ended since
-// the owner's last capped create (or within clockSkew of it), whatever the
-// owner's history; the owner's first capped create reads all its keys.
+// ends due by now, and commits the key with the new count and without
+// those ends unless the count is at maxActive, retrying when another write
+// changed them meanwhile. It reads one document plus the keys that ended
+// since the owner's last capped create, whatever the owner's history; the
+// owner's first capped create reads all its keys.
 func (s *Store) CreateCapped(ctx context.Context, k store.Key, maxActive int, now time.Time) error {
 	if err := store.CheckPlanOwner(k.Owner); err != nil {
 		return err
@@ -139,159 +170,175 @@ func (s *Store) CreateCapped(ctx context.Context, k store.Key, maxActive int, no
 // createCapped is one attempt of CreateCapped.
 func (s *Store) createCapped(ctx context.Context, client *firestore.Client, k store.Key, maxActive int, now time.Time) error {
 	c, err := s.readCount(ctx, client, k.Owner, now)
+	for err == nil && len(c.ended) > maxEndsPerCommit { // subtract the excess first
+		if err = s.commitCount(ctx, client, c, nil); err == nil {
+			c, err = s.readCount(ctx, client, k.Owner, now)
+		}
+	}
 	if err != nil {
 		return err
 	}
-	if c.active-c.pending >= int64(maxActive) {
+	if c.active-int64(len(c.ended)) >= int64(maxActive) {
 		return store.ErrKeyLimitReached
 	}
-	active := c.active
-	if counted(end(k.RevokedAt, k.ExpiresAt), c.countedTo) {
-		active++
-	}
-	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		if err := tx.Create(client.Collection(s.collection).Doc(k.ID), encodeKey(k)); err != nil {
-			return err
-		}
-		if !c.snap.Exists() {
-			return tx.Create(c.snap.Ref, map[string]any{"active": active, "counted_to": c.countedTo, "updated_at": firestore.ServerTimestamp})
-		}
-		return tx.Update(c.snap.Ref, []firestore.Update{
-			{Path: "active", Value: active}, {Path: "counted_to", Value: c.countedTo}, {Path: "updated_at", Value: firestore.ServerTimestamp},
-		}, firestore.LastUpdateTime(c.snap.UpdateTime))
-	}, firestore.MaxAttempts(1))
-	switch status.Code(err) {
-	case codes.AlreadyExists, codes.FailedPrecondition:
-		// The key's ID is taken, or another write changed the count.
-		if _, gerr := client.Collection(s.collection).Doc(k.ID).Get(ctx); gerr == nil {
-			return store.ErrKeyExists
-		}
-		return fmt.Errorf("%w: %w", errConflict, err)
-	}
-	return err
+	return s.commitCount(ctx, client, c, &k)
 }
 
-// ownerCount is an owner's key count brought up to a time: the count
-// document as read, and what to write in it.
+// ownerCount is an owner's key count as read, brought up to a time.
 type ownerCount struct {
-	snap      *firestore.DocumentSnapshot
-	countedTo time.Time // the new counted_to
-	active    int64     // the keys that count after countedTo
-	pending   int64     // of those, the ones that ended by now
+	owner string
+	snap  *firestore.DocumentSnapshot // the count document
+	// active is the count: the keys that count, ended ones among them.
+	active int64
+	// ended are the end documents due: keys that ended and still count.
+	ended []*firestore.DocumentSnapshot
+	// missing are the end documents a first count found lacking: of
+	// active keys with an end, which it creates, by key ID.
+	missing map[string]time.Time
 }
 
-// readCount reads owner's key count and the keys that ended since it was
-// counted (all the owner's keys, if it is not a count), and brings it up to
-// now: the owner holds c.active - c.pending active keys at now.
+// readCount reads owner's key count and the end documents due by now; or,
+// if there is no count yet, counts the owner's keys one by one, and the
+// end documents they lack. The owner holds c.active - len(c.ended) active
+// keys at now.
 func (s *Store) readCount(ctx context.Context, client *firestore.Client, owner string, now time.Time) (ownerCount, error) {
 	snap, err := s.countDoc(client, owner).Get(ctx)
 	if err != nil && status.Code(err) != codes.NotFound {
 		return ownerCount{}, err
 	}
 	s.cappedReads.Add(1)
+	c := ownerCount{owner: owner, snap: snap}
 	var d keyCount
 	if snap.Exists() {
 		if err := snap.DataTo(&d); err != nil {
 			return ownerCount{}, fmt.Errorf("firestore: key count %s: %w", snap.Ref.Path, err)
 		}
 	}
-	c := ownerCount{snap: snap, countedTo: now.Add(-clockSkew)}
-	var ends []time.Time // of the keys that may have ended since the count
-	if d.CountedTo == nil {
-		if ends, err = s.keyEnds(ctx, client.Collection(s.collection).Where("owner", "==", owner)); err != nil {
-			return ownerCount{}, err
-		}
-	} else {
+	ends := s.owners(client).Doc(owner).Collection(endsCollection)
+	if d.CountedAt != nil {
 		c.active = d.Active
-		if d.CountedTo.After(c.countedTo) {
-			c.countedTo = *d.CountedTo
+		c.ended, err = ends.Where("end", "<=", now).Documents(ctx).GetAll()
+		s.cappedReads.Add(int64(len(c.ended)))
+		return c, err
+	}
+	// No count yet: a key counts if it is active at now, or if it has an
+	// end document (its end is then subtracted with the others due).
+	keys, err := client.Collection(s.collection).Where("owner", "==", owner).Select("expires_at", "revoked_at").Documents(ctx).GetAll()
+	if err != nil {
+		return ownerCount{}, err
+	}
+	endSnaps, err := ends.Documents(ctx).GetAll()
+	if err != nil {
+		return ownerCount{}, err
+	}
+	s.cappedReads.Add(int64(len(keys) + len(endSnaps)))
+	hasEnd := make(map[string]*firestore.DocumentSnapshot, len(endSnaps))
+	for _, e := range endSnaps {
+		hasEnd[e.Ref.ID] = e
+	}
+	c.missing = map[string]time.Time{}
+	for _, snap := range keys {
+		var kd struct {
+			ExpiresAt *time.Time `firestore:"expires_at"`
+			RevokedAt *time.Time `firestore:"revoked_at"`
 		}
-		if ends, err = s.endedSince(ctx, client, owner, *d.CountedTo, now); err != nil {
-			return ownerCount{}, err
+		if err := snap.DataTo(&kd); err != nil {
+			return ownerCount{}, fmt.Errorf("firestore: key document %s: %w", snap.Ref.ID, err)
+		}
+		var k store.Key
+		if kd.ExpiresAt != nil {
+			k.ExpiresAt = *kd.ExpiresAt
+		}
+		if kd.RevokedAt != nil {
+			k.RevokedAt = *kd.RevokedAt
+		}
+		e := end(k)
+		ed, ok := hasEnd[snap.Ref.ID]
+		switch {
+		case ok:
+			c.active++
+			if v, err := ed.DataAt("end"); err == nil {
+				if t, _ := v.(time.Time); !t.After(now) {
+					c.ended = append(c.ended, ed)
+				}
+			}
+		case e.IsZero():
+			c.active++
+		case e.After(now):
+			c.active++
+			c.missing[snap.Ref.ID] = e
 		}
 	}
-	for _, e := range ends {
-		switch {
-		case d.CountedTo == nil && counted(e, c.countedTo): // counting from scratch
-			c.active++
-		case d.CountedTo != nil && !counted(e, c.countedTo): // ended before the new counted_to
-			c.active--
+	// End documents of keys that are gone count nothing: they go with
+	// the ended ones.
+	keyIDs := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		keyIDs[k.Ref.ID] = true
+	}
+	for id, e := range hasEnd {
+		if !keyIDs[id] {
+			c.ended = append(c.ended, e)
+			c.active++ // subtracted with them
 		}
-		if counted(e, c.countedTo) && !e.IsZero() && !e.After(now) {
-			c.pending++ // ended, but within clockSkew: subtracted for this check only
-		}
+	}
+	if len(c.missing)+len(c.ended) > maxEndsPerCommit {
+		return ownerCount{}, fmt.Errorf("firestore: counting the keys of %s: %d end documents to write, more than one commit takes", owner, len(c.missing)+len(c.ended))
 	}
 	return c, nil
 }
 
-// endedSince returns the ends of owner's keys that end after from and by
-// now: two queries, on expires_at and on revoked_at, which need the
-// indexes of firestore.indexes.json.
-func (s *Store) endedSince(ctx context.Context, client *firestore.Client, owner string, from, now time.Time) ([]time.Time, error) {
-	if !now.After(from) {
-		return nil, nil
-	}
-	col := client.Collection(s.collection)
-	seen := map[string]time.Time{}
-	for _, field := range endFields {
-		if err := s.collectEnds(ctx, endedQuery(col, owner, field, from, now), seen); err != nil {
-			return nil, err
+// commitCount writes the count c read, less its ended keys (at most
+// maxEndsPerCommit of them), with k created and counted if k is not nil:
+// under preconditions that fail if another write changed the count or one
+// of those end documents since they were read.
+func (s *Store) commitCount(ctx context.Context, client *firestore.Client, c ownerCount, k *store.Key) error {
+	ended := c.ended[:min(len(c.ended), maxEndsPerCommit)]
+	active := c.active - int64(len(ended))
+	err := client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		if k != nil {
+			if err := tx.Create(client.Collection(s.collection).Doc(k.ID), encodeKey(*k)); err != nil {
+				return err
+			}
+			if e := end(*k); !e.IsZero() {
+				if err := tx.Create(s.endDoc(client, k.Owner, k.ID), map[string]any{"end": e}); err != nil {
+					return err
+				}
+			}
+			active++
 		}
-	}
-	ends := make([]time.Time, 0, len(seen))
-	for _, e := range seen {
-		if e.After(from) { // a key revoked after it expired ended at its expiry
-			ends = append(ends, e)
+		for _, e := range ended {
+			if err := tx.Delete(e.Ref, firestore.LastUpdateTime(e.UpdateTime)); err != nil {
+				return err
+			}
 		}
-	}
-	return ends, nil
-}
-
-// endFields are the fields whose times end a key.
-var endFields = []string{"expires_at", "revoked_at"}
-
-// endedQuery finds owner's keys whose field is after from and not after now.
-func endedQuery(col *firestore.CollectionRef, owner, field string, from, now time.Time) firestore.Query {
-	return col.Where("owner", "==", owner).Where(field, ">", from).Where(field, "<=", now)
-}
-
-// keyEnds returns the ends of the keys q finds (zero for keys without one).
-func (s *Store) keyEnds(ctx context.Context, q firestore.Query) ([]time.Time, error) {
-	seen := map[string]time.Time{}
-	if err := s.collectEnds(ctx, q, seen); err != nil {
-		return nil, err
-	}
-	ends := make([]time.Time, 0, len(seen))
-	for _, e := range seen {
-		ends = append(ends, e)
-	}
-	return ends, nil
-}
-
-// collectEnds adds the end of each key q finds to ends, by ID, reading only
-// their expires_at and revoked_at.
-func (s *Store) collectEnds(ctx context.Context, q firestore.Query, ends map[string]time.Time) error {
-	snaps, err := q.Select("expires_at", "revoked_at").Documents(ctx).GetAll()
-	if err != nil {
-		return err
-	}
-	s.cappedReads.Add(int64(len(snaps)))
-	for _, snap := range snaps {
-		var d struct {
-			ExpiresAt *time.Time `firestore:"expires_at"`
-			RevokedAt *time.Time `firestore:"revoked_at"`
+		for id, e := range c.missing {
+			if err := tx.Create(s.endDoc(client, c.owner, id), map[string]any{"end": e}); err != nil {
+				return err
+			}
 		}
-		if err := snap.DataTo(&d); err != nil {
-			return fmt.Errorf("firestore: key document %s: %w", snap.Ref.ID, err)
+		count := map[string]any{"active": active, "counted_at": firestore.ServerTimestamp, "updated_at": firestore.ServerTimestamp}
+		if !c.snap.Exists() {
+			return tx.Create(c.snap.Ref, count)
 		}
-		var exp, rev time.Time
-		if d.ExpiresAt != nil {
-			exp = *d.ExpiresAt
+		if c.missing == nil {
+			delete(count, "counted_at") // counted before: keep when
 		}
-		if d.RevokedAt != nil {
-			rev = *d.RevokedAt
+		var updates []firestore.Update
+		for path, v := range count {
+			updates = append(updates, firestore.Update{Path: path, Value: v})
 		}
-		ends[snap.Ref.ID] = end(rev, exp)
+		return tx.Update(c.snap.Ref, updates, firestore.LastUpdateTime(c.snap.UpdateTime))
+	}, firestore.MaxAttempts(1))
+	switch status.Code(err) {
+	case codes.AlreadyExists, codes.FailedPrecondition, codes.NotFound:
+		// The key's ID is taken, or another write changed the count or an
+		// end document.
+		if k != nil {
+			if _, gerr := client.Collection(s.collection).Doc(k.ID).Get(ctx); gerr == nil {
+				return store.ErrKeyExists
+			}
+		}
+		return fmt.Errorf("%w: %w", errConflict, err)
 	}
-	return nil
+	return err
 }
