@@ -182,6 +182,7 @@ func concurrentCreates(t *testing.T, n int, via func(i int) (*server, string)) [
 	ids := make([]string, n)
 	var wg sync.WaitGroup
 	start := time.Now()
+	defer func() { t.Logf("%d creates answered within %v", n, time.Since(start)) }()
 	for i := range n {
 		s, key := via(i)
 		wg.Go(func() {
