@@ -20,11 +20,11 @@ for round in $(seq 1 "$rounds"); do
   "$bin/apikey" plan set warm-up --max-keys 1 >/dev/null # the project's first call is slow
   start=$(date +%s%N)
   for i in $(seq 1 "$n"); do
-    ("$bin/apikey" plan set "owner-$i" --max-keys "$i" >/dev/null 2>"$bin/$i.err"; echo $? >"$bin/$i.rc") &
+    (rc=0; "$bin/apikey" plan set "owner-$i" --max-keys "$i" >/dev/null 2>"$bin/$i.err" || rc=$?; echo "$rc" >"$bin/$i.rc") &
   done
   wait
   took=$((($(date +%s%N) - start) / 1000000))
-  failed=$(grep -LxF 0 "$bin"/*.rc | wc -l)
+  failed=$(cat "$bin"/*.rc | grep -cvxF 0 || true)
   echo "round $round: $n plan sets at once, $failed failed, all done in $took ms"
   cat "$bin"/*.err | cut -c1-160 | sort | uniq -c
   rm -f "$bin"/*.rc "$bin"/*.err
