@@ -55,6 +55,18 @@ func transact(ctx context.Context, client *firestore.Client, f func(context.Cont
 	})
 }
 
+// commit applies the writes of f at once (a transaction that reads
+// nothing), under the preconditions they carry: if one failed (a document
+// changed, or deleted, since it was read), the error is errConflict, for
+// retry to read again.
+func commit(ctx context.Context, client *firestore.Client, f func(context.Context, *firestore.Transaction) error) error {
+	err := client.RunTransaction(ctx, f, firestore.MaxAttempts(1))
+	if c := status.Code(err); c == codes.FailedPrecondition || c == codes.NotFound {
+		return fmt.Errorf("%w: %w", errConflict, err)
+	}
+	return err
+}
+
 // retry calls attempt until it succeeds, fails for a reason other than
 // contention (retryable), or ctx's deadline leaves no time for another
 // attempt; contended to the end, the error wraps store.ErrBusy.

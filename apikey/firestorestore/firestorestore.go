@@ -203,9 +203,12 @@ func ownerPageQuery(col *firestore.CollectionRef, owner string, after *store.Pag
 	return q.Limit(limit + 1)
 }
 
-// Revoke implements KeyStore, in a transaction so that the first revocation
-// time is kept, and that the change is recorded with it, and the key's end
-// for its owner's key count (keycount.go).
+// Revoke implements KeyStore: it reads the key and, unless it is revoked
+// already (the first revocation time is kept), commits its revocation with
+// the change's record and the key's end for its owner's count
+// (keycount.go), under a precondition that the key did not change since it
+// was read; else it reads again. Two revocations of one key at once thus
+// never wait on each other's locks: the second finds the key revoked.
 func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key, error) {
 	client, err := s.Client(ctx)
 	if err != nil {
@@ -213,8 +216,8 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key,
 	}
 	ref := client.Collection(s.collection).Doc(id)
 	var k store.Key
-	err = transact(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
-		snap, err := tx.Get(ref)
+	err = retry(ctx, func() error {
+		snap, err := ref.Get(ctx)
 		if err != nil {
 			return err
 		}
@@ -223,17 +226,19 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key,
 		}
 		old := k
 		k.RevokedAt = store.StoredTime(at)
-		if counts, err := s.counts(client, tx, old); err != nil {
+		endSnap, err := s.endOf(ctx, client, old)
+		if err != nil {
 			return err
-		} else if counts {
-			if err := s.countEnd(client, tx, old, k); err != nil {
+		}
+		return commit(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
+			if err := tx.Update(ref, []firestore.Update{{Path: "revoked_at", Value: k.RevokedAt}}, firestore.LastUpdateTime(snap.UpdateTime)); err != nil {
 				return err
 			}
-		}
-		if err := tx.Update(ref, []firestore.Update{{Path: "revoked_at", Value: k.RevokedAt}}); err != nil {
-			return err
-		}
-		return s.recordChange(client, tx, store.ChangeKey, id)
+			if err := s.countEnd(client, tx, old, k, endSnap); err != nil {
+				return err
+			}
+			return s.recordChange(client, tx, store.ChangeKey, id)
+		})
 	})
 	if err != nil {
 		return store.Key{}, storeError("revoke key", err)
@@ -241,16 +246,17 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key,
 	return k, nil
 }
 
-// Delete implements KeyStore, in a transaction with the change's record
-// and, if the key still counts, its owner's key count.
+// Delete implements KeyStore: the key, with the change's record and, if
+// the key counts, its owner's count, under a precondition that the key did
+// not change since it was read.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	client, err := s.Client(ctx)
 	if err != nil {
 		return err
 	}
 	ref := client.Collection(s.collection).Doc(id)
-	err = transact(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
-		snap, err := tx.Get(ref)
+	err = retry(ctx, func() error {
+		snap, err := ref.Get(ctx)
 		if err != nil {
 			return err
 		}
@@ -258,23 +264,26 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if counts, err := s.counts(client, tx, k); err != nil {
+		endSnap, err := s.endOf(ctx, client, k)
+		if err != nil {
 			return err
-		} else if counts {
-			if err := s.uncount(client, tx, k); err != nil {
+		}
+		return commit(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
+			if err := tx.Delete(ref, firestore.LastUpdateTime(snap.UpdateTime)); err != nil {
 				return err
 			}
-		}
-		if err := tx.Delete(ref, firestore.Exists); err != nil {
-			return err
-		}
-		return s.recordChange(client, tx, store.ChangeKey, id)
+			if err := s.uncount(client, tx, k, endSnap); err != nil {
+				return err
+			}
+			return s.recordChange(client, tx, store.ChangeKey, id)
+		})
 	})
 	return storeError("delete key", err)
 }
 
-// Rotate implements KeyStore, in one transaction, which records the old
-// key's change, its new end, and counts the replacement.
+// Rotate implements KeyStore: the replacement and the old key's new
+// expiry, committed at once with the old key's change and both keys' count,
+// under a precondition that the old key did not change since it was read.
 func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, graceEnd time.Time) (store.Key, error) {
 	client, err := s.Client(ctx)
 	if err != nil {
@@ -282,8 +291,8 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 	}
 	col := client.Collection(s.collection)
 	var old store.Key
-	err = transact(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
-		snap, err := tx.Get(col.Doc(id))
+	err = retry(ctx, func() error {
+		snap, err := col.Doc(id).Get(ctx)
 		if err != nil {
 			return err
 		}
@@ -294,23 +303,25 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 		if old, err = store.Rotated(stored, graceEnd, replacement.CreatedAt); err != nil {
 			return err
 		}
-		if counts, err := s.counts(client, tx, stored); err != nil {
+		endSnap, err := s.endOf(ctx, client, stored)
+		if err != nil {
 			return err
-		} else if counts {
-			if err := s.countEnd(client, tx, stored, old); err != nil {
+		}
+		return commit(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
+			if err := tx.Create(col.Doc(replacement.ID), encodeKey(replacement)); err != nil {
 				return err
 			}
-		}
-		if err := s.countNew(client, tx, store.Stored(replacement)); err != nil {
-			return err
-		}
-		if err := tx.Create(col.Doc(replacement.ID), encodeKey(replacement)); err != nil {
-			return err
-		}
-		if err := tx.Update(col.Doc(id), []firestore.Update{{Path: "expires_at", Value: old.ExpiresAt}}); err != nil {
-			return err
-		}
-		return s.recordChange(client, tx, store.ChangeKey, id)
+			if err := tx.Update(col.Doc(id), []firestore.Update{{Path: "expires_at", Value: old.ExpiresAt}}, firestore.LastUpdateTime(snap.UpdateTime)); err != nil {
+				return err
+			}
+			if err := s.countEnd(client, tx, stored, old, endSnap); err != nil {
+				return err
+			}
+			if err := s.countNew(client, tx, store.Stored(replacement)); err != nil {
+				return err
+			}
+			return s.recordChange(client, tx, store.ChangeKey, id)
+		})
 	})
 	if errors.Is(err, store.ErrKeyInactive) {
 		return store.Key{}, store.ErrKeyInactive

@@ -92,18 +92,24 @@ func end(k store.Key) time.Time {
 // name a document.
 func countedOwner(owner string) bool { return store.CheckPlanOwner(owner) == nil }
 
-// counts reports, in tx, whether the stored key k still counts: a key
-// without an end always does; one with an end, while its end document
-// exists. Call it before tx's writes.
-func (s *Store) counts(client *firestore.Client, tx *firestore.Transaction, k store.Key) (bool, error) {
-	if end(k).IsZero() {
-		return true, nil
+// endOf reads the end document of the stored key k if k has an end: nil
+// if it has none. A key counts if it has no end, or its end document
+// exists.
+func (s *Store) endOf(ctx context.Context, client *firestore.Client, k store.Key) (*firestore.DocumentSnapshot, error) {
+	if end(k).IsZero() || !countedOwner(k.Owner) {
+		return nil, nil
 	}
-	_, err := tx.Get(s.endDoc(client, k.Owner, k.ID))
+	snap, err := s.endDoc(client, k.Owner, k.ID).Get(ctx)
 	if status.Code(err) == codes.NotFound {
-		return false, nil
+		return snap, nil
 	}
-	return err == nil, err
+	return snap, err
+}
+
+// counts reports whether the stored key k, whose end document is endSnap
+// (see endOf), counts.
+func counts(k store.Key, endSnap *firestore.DocumentSnapshot) bool {
+	return countedOwner(k.Owner) && (endSnap == nil || endSnap.Exists())
 }
 
 // countNew counts, in tx, the key k created: an increment, and its end
@@ -120,23 +126,29 @@ func (s *Store) countNew(client *firestore.Client, tx *firestore.Transaction, k 
 	return tx.Set(s.countDoc(client, k.Owner), map[string]any{"active": firestore.Increment(1)}, firestore.MergeAll)
 }
 
-// countEnd records, in tx, that the stored key old, which counts, is now
-// new (revoked, or its expiry moved): its end document holds new's end.
-func (s *Store) countEnd(client *firestore.Client, tx *firestore.Transaction, old, new store.Key) error {
-	if e := end(new); countedOwner(new.Owner) && !e.Equal(end(old)) {
+// countEnd records, in tx, that the stored key old, whose end document is
+// endSnap, is now new (revoked, or its expiry moved): if it counts, its end
+// document holds new's end, under a precondition that it did not change
+// since it was read (a capped create may be subtracting it).
+func (s *Store) countEnd(client *firestore.Client, tx *firestore.Transaction, old, new store.Key, endSnap *firestore.DocumentSnapshot) error {
+	e := end(new)
+	switch {
+	case !counts(old, endSnap) || e.Equal(end(old)):
+		return nil
+	case endSnap == nil: // it had no end: it has one now (the key's precondition guards it)
 		return tx.Set(s.endDoc(client, new.Owner, new.ID), map[string]any{"end": e})
 	}
-	return nil
+	return tx.Update(endSnap.Ref, []firestore.Update{{Path: "end", Value: e}}, firestore.LastUpdateTime(endSnap.UpdateTime))
 }
 
-// uncount takes, in tx, the stored key k, which counts, off its owner's
-// count, with its end document.
-func (s *Store) uncount(client *firestore.Client, tx *firestore.Transaction, k store.Key) error {
-	if !countedOwner(k.Owner) {
+// uncount takes, in tx, the stored key k, whose end document is endSnap,
+// off its owner's count, if it counts.
+func (s *Store) uncount(client *firestore.Client, tx *firestore.Transaction, k store.Key, endSnap *firestore.DocumentSnapshot) error {
+	if !counts(k, endSnap) {
 		return nil
 	}
-	if !end(k).IsZero() {
-		if err := tx.Delete(s.endDoc(client, k.Owner, k.ID)); err != nil {
+	if endSnap != nil {
+		if err := tx.Delete(endSnap.Ref, firestore.LastUpdateTime(endSnap.UpdateTime)); err != nil {
 			return err
 		}
 	}
