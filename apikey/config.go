@@ -44,6 +44,11 @@ type Config struct {
 	// FlushInterval is the most often usage counts are written, per key and
 	// instance.
 	FlushInterval time.Duration
+	// ShutdownTimeout bounds CloseOnSignal's Close: the wait for requests
+	// in flight and the flushes of the last counts, retried until then.
+	// Cloud Run kills an instance 10 s after its SIGTERM; the default, 8 s,
+	// leaves time to log what is still unwritten.
+	ShutdownTimeout time.Duration
 	// DefaultRateLimit (requests per second) and DefaultBurst apply to keys
 	// without a rate_limit of their own; a rate of 0 means no limit.
 	DefaultRateLimit float64
@@ -63,17 +68,18 @@ type Config struct {
 // DefaultConfig returns the configuration with every variable at its default.
 func DefaultConfig() Config {
 	return Config{
-		Database:       "(default)",
-		Collection:     "api_keys",
-		Header:         "X-API-Key",
-		Prefix:         "kg",
-		CacheSize:      10000,
-		CacheTTL:       60 * time.Second,
-		StaleTTL:       10 * time.Minute,
-		NegativeTTL:    30 * time.Second,
-		StoreTimeout:   2 * time.Second,
-		FlushInterval:  10 * time.Second,
-		DefaultMaxKeys: store.DefaultMaxKeys,
+		Database:        "(default)",
+		Collection:      "api_keys",
+		Header:          "X-API-Key",
+		Prefix:          "kg",
+		CacheSize:       10000,
+		CacheTTL:        60 * time.Second,
+		StaleTTL:        10 * time.Minute,
+		NegativeTTL:     30 * time.Second,
+		StoreTimeout:    2 * time.Second,
+		FlushInterval:   10 * time.Second,
+		ShutdownTimeout: 8 * time.Second,
+		DefaultMaxKeys:  store.DefaultMaxKeys,
 	}
 }
 
@@ -120,6 +126,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		dur("KEY_NEGATIVE_TTL", &c.NegativeTTL, time.Millisecond),
 		dur("STORE_TIMEOUT", &c.StoreTimeout, time.Millisecond),
 		dur("USAGE_FLUSH_INTERVAL", &c.FlushInterval, time.Second),
+		dur("SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 100*time.Millisecond),
 	}
 	// The defaults are checked as a key's own limits are (ValidateLimits);
 	// an explicit DEFAULT_BURST must be at least 1: unset means one second's
