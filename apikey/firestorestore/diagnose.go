@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -19,9 +19,9 @@ import (
 // client waits out its deadline and says only "context deadline
 // exceeded"), or there are no Google credentials (the client's message
 // does not mention the emulator). Any other error is returned as it is:
-// a deadline or UNAVAILABLE while something does listen at the emulator's
-// address is the emulator being slow or busy, not missing, and a write
-// that contention kept out (store.ErrBusy) says so itself.
+// a deadline or UNAVAILABLE while the emulator answers at its address is
+// the emulator being slow or busy, not missing, and a write that
+// contention kept out (store.ErrBusy) says so itself.
 func (s *Store) Explain(err error) error { return explain(err, os.Getenv("FIRESTORE_EMULATOR_HOST")) }
 
 func explain(err error, emulator string) error {
@@ -39,14 +39,17 @@ func explain(err error, emulator string) error {
 	return err
 }
 
-// answers reports whether something accepts connections at host: the one
-// way to tell a missing emulator from a slow one.
+// answers reports whether something answers at host: the emulator serves
+// HTTP on its gRPC port ("Ok" at /), within a second even while its
+// transactions wait on each other's locks. Nothing listening, or a
+// listener that never answers, is no emulator.
 func answers(host string) bool {
-	c, err := net.DialTimeout("tcp", host, time.Second)
+	c := http.Client{Timeout: time.Second}
+	resp, err := c.Get("http://" + host + "/")
 	if err != nil {
 		return false
 	}
-	c.Close()
+	resp.Body.Close()
 	return true
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -19,12 +21,15 @@ import (
 // pass through: a deadline or UNAVAILABLE while the emulator's address
 // answers, and contention, are not a missing emulator.
 func TestExplain(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	emu := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("Ok")) }))
+	defer emu.Close()
+	live := strings.TrimPrefix(emu.URL, "http://")
+	l, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers: a hung process
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	live := l.Addr().String()
+	hung := l.Addr().String()
 	busy := fmt.Errorf("firestore: revoke key: %w: %w", store.ErrBusy, status.Error(codes.Aborted, "Transaction lock timeout."))
 	creds := errors.New("creating Firestore client: credentials: could not find default credentials. See https://example")
 	cases := []struct {
@@ -34,6 +39,7 @@ func TestExplain(t *testing.T) {
 		want     []string
 	}{
 		{"dead emulator", context.DeadlineExceeded, "127.0.0.1:9", []string{"no Firestore emulator answers at 127.0.0.1:9 (FIRESTORE_EMULATOR_HOST)", "gcloud emulators firestore start"}},
+		{"dead emulator, hung", status.Error(codes.Unavailable, "connection reset"), hung, []string{"no Firestore emulator answers at " + hung}},
 		{"no credentials", creds, "", []string{"no Google credentials: run `gcloud auth application-default login`, or set FIRESTORE_EMULATOR_HOST"}},
 		{"other", errors.New("permission denied"), "", []string{"permission denied"}},
 		{"deadline without emulator", context.DeadlineExceeded, "", []string{"context deadline exceeded"}},
