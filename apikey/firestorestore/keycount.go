@@ -182,8 +182,13 @@ func (s *Store) CreateCapped(ctx context.Context, k store.Key, maxActive int, no
 // createCapped is one attempt of CreateCapped.
 func (s *Store) createCapped(ctx context.Context, client *firestore.Client, k store.Key, maxActive int, now time.Time) error {
 	c, err := s.readCount(ctx, client, k.Owner, now)
-	for err == nil && len(c.ended) > maxEndsPerCommit { // subtract the excess first
-		if err = s.commitCount(ctx, client, c, nil); err == nil {
+	for err == nil && len(c.ended)+len(c.missing) > maxEndsPerCommit { // more than a commit takes
+		if c.missing == nil {
+			err = s.commitCount(ctx, client, c, nil) // subtract the excess first
+		} else {
+			err = s.prepareCount(ctx, client, c)
+		}
+		if err == nil {
 			c, err = s.readCount(ctx, client, k.Owner, now)
 		}
 	}
@@ -191,6 +196,12 @@ func (s *Store) createCapped(ctx context.Context, client *firestore.Client, k st
 		return err
 	}
 	if c.active-int64(len(c.ended)) >= int64(maxActive) {
+		if c.missing != nil || len(c.ended) > 0 {
+			// Keep the count and the ends subtracted, so that the next
+			// create of an owner at its cap does not count them again. At
+			// best: the refusal stands either way.
+			_ = s.commitCount(ctx, client, c, nil)
+		}
 		return store.ErrKeyLimitReached
 	}
 	return s.commitCount(ctx, client, c, &k)
@@ -293,10 +304,39 @@ func (s *Store) readCount(ctx context.Context, client *firestore.Client, owner s
 			c.active++ // subtracted with them
 		}
 	}
-	if len(c.missing)+len(c.ended) > maxEndsPerCommit {
-		return ownerCount{}, fmt.Errorf("firestore: counting the keys of %s: %d end documents to write, more than one commit takes", owner, len(c.missing)+len(c.ended))
-	}
 	return c, nil
+}
+
+// prepareCount brings the end documents of an owner not counted yet
+// toward what its count needs, maxEndsPerCommit at a time, before the
+// commit that counts: it deletes the due ones (a key whose end passed and
+// has no end document does not count, as one whose end is subtracted) and
+// creates the missing ones (an active key with an end document counts, as
+// one without). Either way the count it will write is the same.
+func (s *Store) prepareCount(ctx context.Context, client *firestore.Client, c ownerCount) error {
+	err := commit(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
+		n := 0
+		for _, e := range c.ended[:min(len(c.ended), maxEndsPerCommit)] {
+			if err := tx.Delete(e.Ref, firestore.LastUpdateTime(e.UpdateTime)); err != nil {
+				return err
+			}
+			n++
+		}
+		for id, e := range c.missing {
+			if n == maxEndsPerCommit {
+				break
+			}
+			if err := tx.Create(s.endDoc(client, c.owner, id), map[string]any{"end": e}); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if status.Code(err) == codes.AlreadyExists { // another write made one meanwhile
+		return fmt.Errorf("%w: %w", errConflict, err)
+	}
+	return err
 }
 
 // commitCount writes the count c read, less its ended keys (at most

@@ -152,6 +152,11 @@ func TestExistingOwnerCountedOnFirstUse(t *testing.T) {
 	if err := s.CreateCapped(ctx, k, 3, t0); !errors.Is(err, store.ErrKeyLimitReached) {
 		t.Fatalf("CreateCapped at 3 active keys of an owner not yet counted = %v, want ErrKeyLimitReached", err)
 	}
+	// The refusal kept the count, so that the next create does not count
+	// every key again.
+	if c, err := s.readCount(ctx, client, "acme", t0); err != nil || c.missing != nil || c.active-int64(len(c.ended)) != 3 {
+		t.Errorf("after the refusal the count = %d active, %d ended, counted %v, %v; want 3, counted", c.active, len(c.ended), c.missing == nil, err)
+	}
 	if err := s.CreateCapped(ctx, k, 4, t0); err != nil {
 		t.Fatalf("CreateCapped under the cap = %v", err)
 	}
@@ -246,5 +251,53 @@ func TestKeyCountMatchesKeys(t *testing.T) {
 		if got := c.active - int64(len(c.ended)); got != int64(want) {
 			t.Fatalf("step %d, after %s: the count gives %d active keys (%d, %d ended), want %d", step, op, got, c.active, len(c.ended), want)
 		}
+	}
+}
+
+// TestFirstCountOfManyEnds: an owner not counted yet whose keys need more
+// end documents deleted and created than one commit takes (450 keys
+// revoked through the store before its first capped create, 450 active
+// keys with an expiry written without end documents) is counted over
+// several commits, and right.
+func TestFirstCountOfManyEnds(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	client, err := s.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 450
+	bw := client.BulkWriter(ctx)
+	for i := range 2 * n {
+		tmpl := store.Key{Owner: "acme", Name: fmt.Sprint("key ", i), CreatedAt: t0.Add(-time.Hour)}
+		if i < n {
+			tmpl.RevokedAt = t0.Add(-time.Minute) // as Revoke leaves it: with an end document
+		} else {
+			tmpl.ExpiresAt = t0.Add(time.Hour) // written by other means: without one
+		}
+		_, k, err := store.Mint("kg", tmpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bw.Create(client.Collection(s.collection).Doc(k.ID), encodeKey(k)); err != nil {
+			t.Fatal(err)
+		}
+		if i < n {
+			if _, err := bw.Create(s.endDoc(client, "acme", k.ID), map[string]any{"end": k.RevokedAt}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	bw.End()
+	_, k, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
+	if err := s.CreateCapped(ctx, k, n, t0); !errors.Is(err, store.ErrKeyLimitReached) {
+		t.Fatalf("CreateCapped at %d active keys, cap %d = %v, want ErrKeyLimitReached", n, n, err)
+	}
+	if err := s.CreateCapped(ctx, k, n+1, t0); err != nil {
+		t.Fatalf("CreateCapped under the cap = %v", err)
+	}
+	c, err := s.readCount(ctx, client, "acme", t0.Add(2*time.Hour))
+	if err != nil || c.missing != nil || c.active-int64(len(c.ended)) != 1 {
+		t.Errorf("two hours on, the count = %d active, %d ended, counted %v, %v; want 1 active (the new key), counted", c.active, len(c.ended), c.missing == nil, err)
 	}
 }
