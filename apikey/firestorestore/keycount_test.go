@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -299,5 +300,68 @@ func TestFirstCountOfManyEnds(t *testing.T) {
 	c, err := s.readCount(ctx, client, "acme", t0.Add(2*time.Hour))
 	if err != nil || c.missing != nil || c.active-int64(len(c.ended)) != 1 {
 		t.Errorf("two hours on, the count = %d active, %d ended, counted %v, %v; want 1 active (the new key), counted", c.active, len(c.ended), c.missing == nil, err)
+	}
+}
+
+// TestKeyCountUnderConcurrentWrites: revocations, deletions, rotations and
+// capped creates of one owner at once, through two stores: afterwards the
+// count gives the active keys there are.
+func TestKeyCountUnderConcurrentWrites(t *testing.T) {
+	_, project := emulator.Project(t)
+	a, b := New(Config{Project: project}), New(Config{Project: project})
+	t.Cleanup(func() { a.Close(); b.Close() })
+	ctx := context.Background()
+	var ids []string
+	for range 30 {
+		_, k, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
+		if err := a.CreateCapped(ctx, k, 1000, t0); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, k.ID)
+	}
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		s := []*Store{a, b}[i%2]
+		wg.Go(func() {
+			var err error
+			switch i % 5 {
+			case 0, 1:
+				_, err = s.Revoke(ctx, id, t0.Add(time.Minute))
+			case 2:
+				err = s.Delete(ctx, id)
+			case 3:
+				_, repl, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0.Add(time.Minute)})
+				_, err = s.Rotate(ctx, id, repl, t0.Add(90*time.Second))
+			case 4:
+				_, k, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0.Add(time.Minute)})
+				err = s.CreateCapped(ctx, k, 1000, t0.Add(time.Minute))
+			}
+			if err != nil {
+				t.Errorf("write %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	now := t0.Add(2 * time.Minute)
+	client, err := a.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := a.readCount(ctx, client, "acme", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := a.ListByOwner(ctx, "acme", nil, store.MaxPageLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for _, k := range page.Keys {
+		if k.Status(now) == store.StatusActive {
+			want++
+		}
+	}
+	if got := c.active - int64(len(c.ended)); got != int64(want) || want != 18 {
+		t.Errorf("the count gives %d active keys (%d, %d ended); there are %d, want 18", got, c.active, len(c.ended), want)
 	}
 }
