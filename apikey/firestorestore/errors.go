@@ -44,14 +44,15 @@ func retryable(err error) bool {
 	return status.Code(err) == codes.Aborted || errors.Is(err, errConflict)
 }
 
-// transact runs f in a transaction, once per attempt, until it succeeds,
-// fails for a reason other than contention, or the deadline of ctx leaves
-// no time for another attempt: then the error wraps store.ErrBusy. The
-// client's own retries are not used: their first pause is a second, and
-// their deadline error hides that the attempts were aborted.
-func transact(ctx context.Context, client *firestore.Client, f func(context.Context, *firestore.Transaction) error) error {
+// runRetried runs f in a transaction (runTransaction, commit.go), once per
+// attempt, until it succeeds, fails for a reason other than contention, or
+// the deadline of ctx leaves no time for another attempt: then the error
+// wraps store.ErrBusy. The client's own retries are not used: their first
+// pause is a second, and their deadline error hides that the attempts were
+// aborted.
+func runRetried(ctx context.Context, client *firestore.Client, f func(context.Context, *firestore.Transaction) error) error {
 	return retry(ctx, func() error {
-		return client.RunTransaction(ctx, f, firestore.MaxAttempts(1))
+		return runTransaction(ctx, client, f, firestore.MaxAttempts(1))
 	})
 }
 
@@ -60,7 +61,7 @@ func transact(ctx context.Context, client *firestore.Client, f func(context.Cont
 // changed, or deleted, since it was read), the error is errConflict, for
 // retry to read again.
 func commit(ctx context.Context, client *firestore.Client, f func(context.Context, *firestore.Transaction) error) error {
-	err := client.RunTransaction(ctx, f, firestore.MaxAttempts(1))
+	err := runTransaction(ctx, client, f, firestore.MaxAttempts(1))
 	if c := status.Code(err); c == codes.FailedPrecondition || c == codes.NotFound {
 		return fmt.Errorf("%w: %w", errConflict, err)
 	}
@@ -85,17 +86,26 @@ func retry(ctx context.Context, attempt func() error) error {
 		}
 		wait := rand.N(pause) + time.Millisecond
 		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait+attemptReserve {
-			return fmt.Errorf("%w (%d attempts): %w", store.ErrBusy, n, err)
+			return busy(n, err)
 		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return fmt.Errorf("%w (%d attempts): %w", store.ErrBusy, n, err)
+			return busy(n, err)
 		case <-timer.C:
 		}
 		pause = min(2*pause, retryMax)
 	}
+}
+
+// busy is the error of a write whose n attempts all contended, the last
+// err: store.ErrBusy, and store.ErrNotApplied, since none applied anything.
+func busy(n int, err error) error {
+	if !errors.Is(err, store.ErrNotApplied) {
+		err = notApplied(err)
+	}
+	return fmt.Errorf("%w (%d attempts): %w", store.ErrBusy, n, err)
 }
 
 // storeError maps Firestore's NotFound and AlreadyExists to ErrKeyNotFound and

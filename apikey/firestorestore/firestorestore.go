@@ -95,7 +95,7 @@ func (s *Store) Client(ctx context.Context) (*firestore.Client, error) {
 	}
 	c, err := firestore.NewClientWithDatabase(ctx, project, s.database)
 	if err != nil {
-		return nil, fmt.Errorf("creating Firestore client: %w", err)
+		return nil, clientError{err}
 	}
 	s.client = c
 	return c, nil
@@ -149,13 +149,14 @@ func (s *Store) ReadKey(ctx context.Context, id string, month store.Month) (stor
 	return k, total, err
 }
 
-// Create implements KeyStore.
+// Create implements KeyStore, in a transaction: outside one, a commit
+// whose answer was lost is resent, and answered ALREADY_EXISTS (commit.go).
 func (s *Store) Create(ctx context.Context, k store.Key) error {
 	client, err := s.Client(ctx)
 	if err != nil {
 		return err
 	}
-	err = transact(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
+	err = runRetried(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 		if err := s.countNew(client, tx, store.Stored(k)); err != nil {
 			return err
 		}
@@ -219,7 +220,7 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key,
 	err = retry(ctx, func() error {
 		snap, err := ref.Get(ctx)
 		if err != nil {
-			return err
+			return notApplied(err)
 		}
 		if k, err = decodeKey(snap); err != nil || !k.RevokedAt.IsZero() {
 			return err
@@ -228,7 +229,7 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key,
 		k.RevokedAt = store.StoredTime(at)
 		endSnap, err := s.endOf(ctx, client, old)
 		if err != nil {
-			return err
+			return notApplied(err)
 		}
 		return commit(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 			if err := tx.Update(ref, []firestore.Update{{Path: "revoked_at", Value: k.RevokedAt}}, firestore.LastUpdateTime(snap.UpdateTime)); err != nil {
@@ -258,7 +259,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	err = retry(ctx, func() error {
 		snap, err := ref.Get(ctx)
 		if err != nil {
-			return err
+			return notApplied(err)
 		}
 		k, err := decodeKey(snap)
 		if err != nil {
@@ -266,7 +267,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		}
 		endSnap, err := s.endOf(ctx, client, k)
 		if err != nil {
-			return err
+			return notApplied(err)
 		}
 		return commit(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 			if err := tx.Delete(ref, firestore.LastUpdateTime(snap.UpdateTime)); err != nil {
@@ -294,7 +295,7 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 	err = retry(ctx, func() error {
 		snap, err := col.Doc(id).Get(ctx)
 		if err != nil {
-			return err
+			return notApplied(err)
 		}
 		stored, err := decodeKey(snap)
 		if err != nil {
@@ -305,7 +306,7 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 		}
 		endSnap, err := s.endOf(ctx, client, stored)
 		if err != nil {
-			return err
+			return notApplied(err)
 		}
 		return commit(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 			if err := tx.Create(col.Doc(replacement.ID), encodeKey(replacement)); err != nil {
@@ -416,7 +417,7 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 	ownerDays, ownerMonths := store.OwnerTotals(counts)
 	// A transaction that RunTransaction runs again, after its commit's
 	// answer was lost, finds seq recorded and writes nothing.
-	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err = runIdempotent(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 		snap, err := tx.Get(meter)
 		if err != nil && status.Code(err) != codes.NotFound {
 			return err
@@ -648,7 +649,7 @@ func (s *Store) SetPlan(ctx context.Context, p store.Plan) error {
 		return err
 	}
 	doc := planDoc{RateLimit: p.RateLimit, Burst: p.Burst, MonthlyQuota: p.MonthlyQuota, MaxKeys: p.MaxKeys, UpdatedAt: p.UpdatedAt}
-	err = transact(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
+	err = runRetried(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 		if err := tx.Set(s.owners(client).Doc(p.Owner), doc); err != nil {
 			return err
 		}
@@ -667,7 +668,7 @@ func (s *Store) DeletePlan(ctx context.Context, owner string) error {
 	if err != nil {
 		return err
 	}
-	err = transact(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
+	err = runRetried(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 		if err := tx.Delete(s.owners(client).Doc(owner), firestore.Exists); err != nil {
 			return err
 		}

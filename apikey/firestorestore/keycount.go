@@ -182,6 +182,9 @@ func (s *Store) CreateCapped(ctx context.Context, k store.Key, maxActive int, no
 // createCapped is one attempt of CreateCapped.
 func (s *Store) createCapped(ctx context.Context, client *firestore.Client, k store.Key, maxActive int, now time.Time) error {
 	c, err := s.readCount(ctx, client, k.Owner, now)
+	if err != nil {
+		return notApplied(err)
+	}
 	for err == nil && len(c.ended)+len(c.missing) > maxEndsPerCommit { // more than a commit takes
 		if c.missing == nil {
 			err = s.commitCount(ctx, client, c, nil) // subtract the excess first
@@ -189,7 +192,9 @@ func (s *Store) createCapped(ctx context.Context, client *firestore.Client, k st
 			err = s.prepareCount(ctx, client, c)
 		}
 		if err == nil {
-			c, err = s.readCount(ctx, client, k.Owner, now)
+			if c, err = s.readCount(ctx, client, k.Owner, now); err != nil {
+				return notApplied(err)
+			}
 		}
 	}
 	if err != nil {
@@ -346,7 +351,7 @@ func (s *Store) prepareCount(ctx context.Context, client *firestore.Client, c ow
 func (s *Store) commitCount(ctx context.Context, client *firestore.Client, c ownerCount, k *store.Key) error {
 	ended := c.ended[:min(len(c.ended), maxEndsPerCommit)]
 	active := c.active - int64(len(ended))
-	err := client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err := runTransaction(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 		if k != nil {
 			if err := tx.Create(client.Collection(s.collection).Doc(k.ID), encodeKey(*k)); err != nil {
 				return err
