@@ -181,8 +181,10 @@ func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) bool
 		return false
 	}
 	plan := &st.plan
-	if ok, retry, limit := g.rates.Allow(w.Header(), &e.key, plan, now); !ok {
-		g.refuse(w, r, rateLimited(limit, retry), e.key.Hint)
+	d := g.rates.Allow(&e.key, plan, now)
+	ratelimit.SetHeaders(w.Header(), d)
+	if !d.Allowed {
+		g.refuse(w, r, rateLimited(d.Which, d.RetryAfter), e.key.Hint)
 		return false
 	}
 	err = g.meter.Admit(meter.Admission{KeyID: e.key.ID, Owner: e.key.Owner, KeyQuota: e.key.MonthlyQuota, OwnerQuota: plan.MonthlyQuota}, now)
