@@ -20,7 +20,11 @@ func (g *Gate) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return g.meter.Close(ctx)
+	err := g.meter.Close(ctx)
+	if g.global != nil {
+		g.global.Close()
+	}
+	return err
 }
 
 // closeTimeout bounds CloseOnSignal's Close: Cloud Run kills an instance

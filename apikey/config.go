@@ -8,6 +8,7 @@ import (
 
 	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/globallimit"
 )
 
 // EmulatorProject is the project ID used when FIRESTORE_EMULATOR_HOST is set
@@ -58,6 +59,14 @@ type Config struct {
 	// minted through the keys API without naming any. Empty means such a
 	// key passes only Protect("").
 	DefaultScopes []string
+	// RedisURL, when set, makes rate limits and monthly quotas global: kept
+	// on this Redis (or Valkey) server, which all instances share, instead
+	// of per instance. redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], or
+	// rediss:// for TLS. While it does not answer, the per-instance limits
+	// apply.
+	RedisURL string
+	// RedisTimeout is the deadline of one call to Redis.
+	RedisTimeout time.Duration
 }
 
 // DefaultConfig returns the configuration with every variable at its default.
@@ -74,6 +83,7 @@ func DefaultConfig() Config {
 		StoreTimeout:   2 * time.Second,
 		FlushInterval:  10 * time.Second,
 		DefaultMaxKeys: store.DefaultMaxKeys,
+		RedisTimeout:   globallimit.DefaultTimeout,
 	}
 }
 
@@ -120,6 +130,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		dur("KEY_NEGATIVE_TTL", &c.NegativeTTL, time.Millisecond),
 		dur("STORE_TIMEOUT", &c.StoreTimeout, time.Millisecond),
 		dur("USAGE_FLUSH_INTERVAL", &c.FlushInterval, time.Second),
+		dur("REDIS_TIMEOUT", &c.RedisTimeout, time.Millisecond),
+	}
+	// The URL may hold a password: the error never quotes it.
+	if v := getenv("REDIS_URL"); v != "" {
+		if _, err := globallimit.ParseURL(v); err != nil {
+			errs = append(errs, fmt.Errorf("REDIS_URL (not shown: it may hold a password): %w", err))
+		} else {
+			c.RedisURL = v
+		}
 	}
 	// The defaults are checked as a key's own limits are (ValidateLimits);
 	// an explicit DEFAULT_BURST must be at least 1: unset means one second's

@@ -10,6 +10,7 @@ import (
 	"github.com/keygate/keygate/apikey/meter"
 	"github.com/keygate/keygate/apikey/ratelimit"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/globallimit"
 	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/problem"
 )
@@ -27,7 +28,8 @@ type Gate struct {
 	owners *ownerPlans
 	feed   *changeFeed // keeps keys and owners in step with the store's changes
 	meter  *meter.Meter
-	rates  *ratelimit.Limits
+	rates  *ratelimit.Limits    // per instance: without Redis, or while it is away
+	global *globallimit.Limiter // on Redis, shared by all instances; nil without REDIS_URL
 
 	now     func() time.Time
 	log     *slog.Logger
@@ -95,6 +97,14 @@ func New(cfg Config, s Store, opts ...Option) *Gate {
 	}
 	if e, ok := s.(interface{ Explain(error) error }); ok {
 		g.explain = e.Explain
+	}
+	if cfg.RedisURL != "" {
+		var err error
+		g.global, err = globallimit.New(globallimit.Options{URL: cfg.RedisURL, Timeout: cfg.RedisTimeout,
+			Prefix: "keygate:" + cfg.Project + "/" + cfg.Database + "/" + cfg.Collection + ":", Now: o.now, Log: o.log})
+		if err != nil { // LoadConfig checks it: a Config built by hand
+			o.log.Error("REDIS_URL is not valid: rate limits and quotas are per instance", slog.String("error", err.Error()))
+		}
 	}
 	g.meter = meter.New(g.store, cfg.FlushInterval, cacheLife(cfg), o.now, o.log)
 	g.owners = newOwnerPlans(cfg, g.readOwner, o.now, o.log)

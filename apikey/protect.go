@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/meter"
 	"github.com/keygate/keygate/apikey/ratelimit"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/globallimit"
 	"github.com/keygate/keygate/internal/logging"
 )
 
@@ -181,15 +183,16 @@ func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) bool
 		return false
 	}
 	plan := &st.plan
-	d := g.rates.Allow(&e.key, plan, now)
-	ratelimit.SetHeaders(w.Header(), d)
-	if !d.Allowed {
-		g.refuse(w, r, rateLimited(d.Which, d.RetryAfter), e.key.Hint)
+	a := meter.Admission{KeyID: e.key.ID, Owner: e.key.Owner, KeyQuota: e.key.MonthlyQuota, OwnerQuota: plan.MonthlyQuota}
+	if !g.limit(w, r, e, plan, &a, now) {
 		return false
 	}
-	err = g.meter.Admit(meter.Admission{KeyID: e.key.ID, Owner: e.key.Owner, KeyQuota: e.key.MonthlyQuota, OwnerQuota: plan.MonthlyQuota}, now)
+	// With Redis, the meter's check of the quotas is one this instance's
+	// view (a lower bound of the shared count) passes whenever Redis did;
+	// it is the check that applies while Redis is away.
+	err = g.meter.Admit(a, now)
 	if q, ok := errors.AsType[*meter.QuotaError](err); ok {
-		g.refuse(w, r, quotaExceeded(q, now), e.key.Hint, slog.Int64("used", q.Used), slog.Int64("quota", q.Quota))
+		g.refuseQuota(w, r, e, q, now)
 		return false
 	}
 	if err != nil {
@@ -199,4 +202,47 @@ func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) bool
 		return false
 	}
 	return true
+}
+
+// limit applies the rate limits, and with Redis the quotas too, to r: the
+// shared ones on Redis when it answers (one round trip), else this
+// instance's buckets. It sets the RateLimit headers, refuses r and returns
+// false if a limit refuses it.
+func (g *Gate) limit(w http.ResponseWriter, r *http.Request, e *cacheEntry, plan *store.Plan, a *meter.Admission, now time.Time) bool {
+	if g.global != nil {
+		req := globallimit.Request{KeyID: a.KeyID, Owner: a.Owner, KeyQuota: a.KeyQuota, OwnerQuota: a.OwnerQuota}
+		req.KeyRate, req.OwnerRate = ratelimit.Rates(&e.key, plan)
+		if req.Limited() {
+			if a.KeyQuota > 0 || a.OwnerQuota > 0 {
+				req.KeyUsed, req.OwnerUsed = g.meter.Used(a.KeyID, a.Owner, now)
+				req.Month = string(store.MonthOf(now))
+				req.Expiry = store.NextMonth(now).Add(24 * time.Hour).Sub(now) // a day past the month: clocks differ
+			}
+			if d, err := g.global.Admit(r.Context(), &req); err == nil {
+				ratelimit.SetHeaders(w.Header(), d.Rate)
+				switch {
+				case !d.Rate.Allowed:
+					g.refuse(w, r, rateLimited(d.Rate.Which, d.Rate.RetryAfter), e.key.Hint)
+					return false
+				case d.Quota != "":
+					g.refuseQuota(w, r, e, &meter.QuotaError{Limit: d.Quota, Used: d.Used, Quota: d.Limit}, now)
+					return false
+				}
+				return true
+			}
+			// Redis did not answer: the limiter has logged it.
+		}
+	}
+	d := g.rates.Allow(&e.key, plan, now)
+	ratelimit.SetHeaders(w.Header(), d)
+	if !d.Allowed {
+		g.refuse(w, r, rateLimited(d.Which, d.RetryAfter), e.key.Hint)
+		return false
+	}
+	return true
+}
+
+// refuseQuota refuses r over the quota q.
+func (g *Gate) refuseQuota(w http.ResponseWriter, r *http.Request, e *cacheEntry, q *meter.QuotaError, now time.Time) {
+	g.refuse(w, r, quotaExceeded(q, now), e.key.Hint, slog.Int64("used", q.Used), slog.Int64("quota", q.Quota))
 }

@@ -128,7 +128,7 @@ func (l *Limits) Allow(k *store.Key, plan *store.Plan, now time.Time) Decision {
 		Allowed:   applied.ok,
 		Which:     limit,
 		Limit:     int64(applied.burst),
-		Remaining: int64(max(0, int(applied.tokens))), // tokens <= burst <= MaxBurst
+		Remaining: int64(max(0, int(applied.tokens))),                                                 // tokens <= burst <= MaxBurst
 		Reset:     int64(math.Ceil(waitSeconds(float64(applied.burst)-applied.tokens, applied.rate))), // until the bucket is full
 	}
 	if !applied.ok {

@@ -1,0 +1,279 @@
+package apikey
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/apikey/memstore"
+	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/redistest"
+	"github.com/keygate/keygate/internal/testkit"
+)
+
+// Global limits: two Gates (two instances) on one Firestore emulator and
+// one real redis-server.
+
+// onRedis points a Gate at srv, with a deadline long enough for hundreds of
+// concurrent requests on a shared, race-instrumented machine: these tests
+// are of exactness; the outage tests keep the default deadline.
+func onRedis(srv *redistest.Server, timeout time.Duration) func(*Config) {
+	return func(c *Config) { c.RedisURL, c.RedisTimeout = srv.URL(), timeout }
+}
+
+// sharedInstances returns two Gates with the real clock on one emulator store
+// and one Redis, and the store.
+func sharedInstances(t *testing.T, timeout time.Duration, plan store.Plan) (a, b *server, st store.Store, rds *redistest.Server) {
+	t.Helper()
+	rds = redistest.Start(t)
+	st = testkit.EmulatorStore(t)
+	setPlan(t, st, plan)
+	a = newRealServer(t, st, onRedis(rds, timeout))
+	b = newRealServer(t, st, onRedis(rds, timeout))
+	return a, b, st, rds
+}
+
+// closeBoth closes the Gates, writing their counts.
+func closeBoth(t *testing.T, gates ...*server) {
+	t.Helper()
+	for _, g := range gates {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := g.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+}
+
+// TestGlobalQuotaTwoInstances: a quota of 50 under 200 concurrent requests
+// at each of two instances admits exactly 50 in all, and 50 are stored:
+// the owner's quota (a plan) and a key's own.
+func TestGlobalQuotaTwoInstances(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		plan store.Plan
+		key  func(*store.Key)
+	}{
+		{"owner", store.Plan{Owner: "acme", MonthlyQuota: 50}, func(*store.Key) {}},
+		{"key", store.Plan{Owner: "acme"}, func(k *store.Key) { k.MonthlyQuota = 50 }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a, b, st, _ := sharedInstances(t, 10*time.Second, c.plan)
+			key, k := testkit.MintKey(t, st, "acme", c.key)
+			var admitted, refused atomic.Int64
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for _, g := range []*server{a, b} {
+				for range 200 {
+					wg.Go(func() {
+						<-start
+						switch w := g.do("GET", "/", "", key); w.Code {
+						case 200:
+							admitted.Add(1)
+						case 429:
+							if p := testkit.Problem(t, w); p.Code != "quota_exceeded" || p.Limit != c.name {
+								t.Errorf("refusal %+v, want quota_exceeded of the %s", p, c.name)
+							}
+							refused.Add(1)
+						default:
+							t.Errorf("status %d %s", w.Code, w.Body)
+						}
+					})
+				}
+			}
+			close(start)
+			wg.Wait()
+			closeBoth(t, a, b)
+			month := store.MonthOf(time.Now())
+			stored, err := st.MonthlyUsage(context.Background(), k.ID, month)
+			if err != nil {
+				t.Fatal(err)
+			}
+			owner, err := st.OwnerMonthlyUsage(context.Background(), "acme", month)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s quota 50, 2 × 200 concurrent requests: admitted %d, refused %d, stored %d (owner %d)", c.name, admitted.Load(), refused.Load(), stored, owner)
+			if admitted.Load() != 50 || refused.Load() != 350 || stored != 50 || owner != 50 {
+				t.Errorf("admitted %d, refused %d, stored %d (owner %d); want 50, 350, 50, 50", admitted.Load(), refused.Load(), stored, owner)
+			}
+		})
+	}
+}
+
+// pace sends GET / with key to each Gate rate times a second for d, and
+// returns the 200s and the others of each, failing on anything but 200 or
+// 429; during(elapsed) runs after each tick.
+func pace(t *testing.T, gates []*server, key string, rate int, d time.Duration, during func(time.Duration)) (ok, refused []int64) {
+	t.Helper()
+	oks, others := make([]atomic.Int64, len(gates)), make([]atomic.Int64, len(gates))
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	start := time.Now()
+	for now := range tick.C {
+		if now.Sub(start) >= d {
+			break
+		}
+		for i, g := range gates {
+			wg.Go(func() {
+				switch w := g.do("GET", "/", "", key); w.Code {
+				case 200:
+					oks[i].Add(1)
+				case 429:
+					others[i].Add(1)
+				default:
+					t.Errorf("status %d %s", w.Code, w.Body)
+				}
+			})
+		}
+		if during != nil {
+			during(now.Sub(start))
+		}
+	}
+	wg.Wait()
+	for i := range gates {
+		ok, refused = append(ok, oks[i].Load()), append(refused, others[i].Load())
+	}
+	return ok, refused
+}
+
+// TestGlobalRateTwoInstances: a rate of 5 a second with a burst of 5, for
+// 10 s at 20 requests a second at each of two instances, admits at most
+// 5·10 + 5 (+1 for a boundary) in all: the owner's (a plan) and a key's own.
+func TestGlobalRateTwoInstances(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		plan store.Plan
+		key  func(*store.Key)
+	}{
+		{"owner", store.Plan{Owner: "acme", RateLimit: 5, Burst: 5}, func(*store.Key) {}},
+		{"key", store.Plan{Owner: "acme"}, func(k *store.Key) { k.RateLimit, k.Burst = 5, 5 }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			a, b, st, _ := sharedInstances(t, 2*time.Second, c.plan)
+			key, _ := testkit.MintKey(t, st, "acme", c.key)
+			// The key read, so that the 10 s are all traffic.
+			a.do("GET", "/v1/keys/none", "", key)
+			b.do("GET", "/v1/keys/none", "", key)
+			ok, _ := pace(t, []*server{a, b}, key, 20, 10*time.Second, nil)
+			total := ok[0] + ok[1]
+			t.Logf("%s rate 5/s burst 5, 10 s at 20/s at each of 2 instances: admitted %d + %d = %d", c.name, ok[0], ok[1], total)
+			if total > 5*10+5+1 || total < 5*10 {
+				t.Errorf("admitted %d in 10 s, want 50 to 56", total)
+			}
+		})
+	}
+}
+
+// TestGlobalRedisKilledMidTraffic: with Redis killed under traffic, no
+// request fails, each instance logs one WARNING in 3 s and applies its own
+// limits; with Redis back, both are global again within 2 s; every
+// admitted request is stored once.
+func TestGlobalRedisKilledMidTraffic(t *testing.T) {
+	// A timeout of 0: the limiter's default, 50 ms.
+	a, b, st, rds := sharedInstances(t, 0, store.Plan{Owner: "acme", RateLimit: 5, Burst: 5, MonthlyQuota: 1_000_000})
+	key, k := testkit.MintKey(t, st, "acme")
+	gates := []*server{a, b}
+	for _, g := range gates {
+		g.do("GET", "/v1/keys/none", "", key)
+	}
+	total := int64(0)
+	global, _ := pace(t, gates, key, 20, 2*time.Second, nil)
+	total += global[0] + global[1]
+	rds.Kill()
+	local, _ := pace(t, gates, key, 20, 3*time.Second, nil)
+	total += local[0] + local[1]
+	t.Logf("2 s global: %d + %d admitted; 3 s with Redis killed: %d + %d", global[0], global[1], local[0], local[1])
+	if g := global[0] + global[1]; g > 5*2+5+1 {
+		t.Errorf("2 s global: %d admitted, want at most 16", g)
+	}
+	for i, n := range local {
+		// Each instance's own bucket: 5 a second, burst 5, full when Redis
+		// went away.
+		if n > 5*3+5+1 || n < 5*3 {
+			t.Errorf("instance %d with Redis down: %d admitted in 3 s, want its own limit: 15 to 21", i, n)
+		}
+	}
+	for i, g := range gates {
+		if n := strings.Count(g.logs.String(), "Redis unavailable"); n != 1 {
+			t.Errorf("instance %d logged %d WARNINGs of Redis in 3 s, want 1:\n%s", i, n, g.logs)
+		}
+	}
+	rds.Restart()
+	var back [2]time.Duration
+	restarted := time.Now()
+	after, _ := pace(t, gates, key, 20, 3*time.Second, func(elapsed time.Duration) {
+		for i, g := range gates {
+			if back[i] == 0 && strings.Contains(g.logs.String(), "Redis answers again") {
+				back[i] = time.Since(restarted)
+			}
+		}
+	})
+	total += after[0] + after[1]
+	t.Logf("global again after the restart: instance 0 in %v, instance 1 in %v", back[0].Round(time.Millisecond), back[1].Round(time.Millisecond))
+	for i, d := range back {
+		if d == 0 || d > 2*time.Second {
+			t.Errorf("instance %d global again after %v, want within 2 s", i, d)
+		}
+	}
+	closeBoth(t, a, b)
+	stored, err := st.MonthlyUsage(context.Background(), k.ID, store.MonthOf(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored != total {
+		t.Errorf("stored %d, admitted %d", stored, total)
+	}
+}
+
+// TestGlobalRoundTrips: an admitted request costs one call to Redis (the
+// first on a server two: the script is loaded once); requests refused before
+// the limits (401, 403), and keys with no limit at all, cost none.
+func TestGlobalRoundTrips(t *testing.T) {
+	rds := redistest.Start(t)
+	st := memstore.New()
+	setPlan(t, st, store.Plan{Owner: "acme", RateLimit: 100, MonthlyQuota: 1000})
+	s := newServer(t, st, onRedis(rds, 2*time.Second))
+	limited, _ := s.mint(t, "acme")
+	free, _ := s.mint(t, "free")
+	unknown, _ := testkit.MintKey(t, memstore.New(), "acme")
+	c := rds.Client()
+	calls := func() int64 {
+		info := c.Info(context.Background(), "commandstats").Val()
+		var n int64
+		for _, line := range strings.Split(info, "\n") {
+			if strings.HasPrefix(line, "cmdstat_eval") {
+				_, rest, _ := strings.Cut(line, "calls=")
+				calls, _, _ := strings.Cut(rest, ",")
+				var k int64
+				fmt.Sscan(calls, &k)
+				n += k
+			}
+		}
+		return n
+	}
+	s.do("GET", "/", "", limited) // loads the script
+	before := calls()
+	for range 10 {
+		if w := s.do("GET", "/", "", limited); w.Code != 200 {
+			t.Fatalf("GET / = %d", w.Code)
+		}
+	}
+	if n := calls() - before; n != 10 {
+		t.Errorf("10 admitted requests made %d script calls, want 10", n)
+	}
+	before = calls()
+	s.do("GET", "/", "", unknown)                     // 401
+	s.do("GET", "/", "")                              // 401
+	s.do("POST", "/v1/keys", `{"name":"x"}`, limited) // 403: no keys:manage
+	s.do("GET", "/", "", free)                        // no limit
+	if n := calls() - before; n != 0 {
+		t.Errorf("401, 403 and an unlimited key made %d script calls, want none", n)
+	}
+}
