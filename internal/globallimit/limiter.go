@@ -92,6 +92,19 @@ func ParseURL(url string) (*redis.Options, error) {
 	return o, nil
 }
 
+// Where describes the server of url for people, never with its password:
+// HOST:PORT, and "with TLS" for rediss://.
+func Where(url string) string {
+	o, err := ParseURL(url)
+	if err != nil {
+		return "(an invalid URL)"
+	}
+	if o.TLSConfig != nil {
+		return o.Addr + " with TLS"
+	}
+	return o.Addr
+}
+
 // New returns a Limiter of the server at o.URL. It does not connect: the
 // first call does.
 func New(o Options) (*Limiter, error) {
