@@ -3,6 +3,8 @@ package apikey
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -290,5 +292,58 @@ func TestGlobalRoundTrips(t *testing.T) {
 	s.do("GET", "/", "", free)                        // no limit
 	if n := calls() - before; n != 0 {
 		t.Errorf("401, 403 and an unlimited key made %d script calls, want none", n)
+	}
+}
+
+// BenchmarkGlobalLimits is one admitted GET / through the whole Gate (key
+// check, scope, rate limits and quotas of key and owner, meter) with the
+// per-instance limits and with Redis on loopback, one after the other in one
+// run. Besides ns/op it reports each mode's p50 and p99 latency per request:
+// the difference is the limiter's added latency (BENCHMARKS.md).
+func BenchmarkGlobalLimits(b *testing.B) {
+	for _, mode := range []string{"instance", "redis"} {
+		b.Run("limits="+mode, func(b *testing.B) {
+			cfg := testConfig(flushByHand)
+			var rds *redistest.Server
+			if mode == "redis" {
+				// A deadline no stall of a shared machine reaches: every
+				// request measured is a round trip, none a fallback
+				// (checked below).
+				rds = redistest.Start(b)
+				cfg.RedisURL, cfg.RedisTimeout = rds.URL(), 10*time.Second
+			}
+			st := memstore.New()
+			setPlan(b, st, store.Plan{Owner: "acme", RateLimit: 1e6, Burst: 1e6, MonthlyQuota: 1e12})
+			s := newBenchServer(b, cfg, &testkit.FaultyStore{Store: st})
+			key, _ := testkit.MintKey(b, st, "acme", func(k *store.Key) { k.RateLimit, k.Burst, k.MonthlyQuota = 1e6, 1e6, 1e12 })
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Header.Set("X-API-Key", key)
+			w := testkit.NewPerfWriter()
+			s.ServeHTTP(w, r) // warm the cache, load the script
+			if w.Code != 200 {
+				b.Fatal(w.Code)
+			}
+			var took []time.Duration
+			b.ReportAllocs()
+			for b.Loop() {
+				w.Reset()
+				start := time.Now()
+				s.ServeHTTP(w, r)
+				took = append(took, time.Since(start))
+				if w.Code != 200 {
+					b.Fatalf("status %d", w.Code)
+				}
+			}
+			if rds != nil {
+				month := store.MonthOf(time.Now())
+				n, _ := rds.Client().Get(context.Background(), "keygate:/(default)/api_keys:{acme}:quota:owner:"+string(month)).Int()
+				if n != len(took)+1 {
+					b.Errorf("Redis counted %d requests of %d: the others fell back to the per-instance limits", n, len(took)+1)
+				}
+			}
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Nanoseconds()), "p50-ns")
+			b.ReportMetric(float64(took[len(took)*99/100].Nanoseconds()), "p99-ns")
+		})
 	}
 }
