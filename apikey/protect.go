@@ -187,9 +187,10 @@ func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) bool
 	if !g.limit(w, r, e, plan, &a, now) {
 		return false
 	}
-	// With Redis, the meter's check of the quotas is one this instance's
-	// view (a lower bound of the shared count) passes whenever Redis did;
-	// it is the check that applies while Redis is away.
+	// With Redis, the meter checks the quotas again against this
+	// instance's view, a lower bound of Redis's count, so it passes
+	// whenever Redis did; while Redis is away, its check is the one that
+	// applies.
 	err = g.meter.Admit(a, now)
 	if q, ok := errors.AsType[*meter.QuotaError](err); ok {
 		g.refuseQuota(w, r, e, q, now)

@@ -109,8 +109,9 @@ for procs in $PROCS; do
     n=${#runs[@]}
     for ((i = 0; i < n; i++)); do
       run=${runs[$(((i + round) % n))]}
-      # shellcheck disable=SC2086 # run is "BINARY TARGET"
-      got[$run]=$(rps $run "$procs")
+      read -r binary target vars <<<"$run" # "BINARY TARGET [VAR=VALUE]"
+      # shellcheck disable=SC2086 # vars: none or one word
+      got[$run]=$(rps "$binary" "$target" "$procs" $vars)
     done
     hello=${got["$FFSERVER Hello"]} api=${got["$FFSERVER API"]}
     r=$(ratio "$api" "$hello")

@@ -6,10 +6,12 @@
 //
 // It never fails a request: a call that does not answer within its
 // deadline, or fails, is reported to the caller, which applies its
-// per-instance limits instead; the limiter then leaves the server alone
-// but for one probe a retry interval, so that a server that hangs costs
-// one request a deadline, not every request, and logs a WARNING at most
-// every warnInterval.
+// per-instance limits to that request instead. After openAfter failures in
+// a row the limiter leaves the server alone but for one probe a retry
+// interval, so that a server that hangs costs a few requests a deadline,
+// not every request; one slow answer (a pause of the machine) costs only
+// its own request. It logs a WARNING at most every warnInterval, and an
+// INFO when the server answers again after one.
 package globallimit
 
 import (
@@ -34,9 +36,12 @@ import (
 const DefaultTimeout = 50 * time.Millisecond
 
 const (
-	// retryInterval is how long after a failure the limiter leaves the
-	// server alone; then one request probes it. So global limits resume at
-	// most this long after the server answers again.
+	// openAfter is how many failures in a row make the limiter leave the
+	// server alone.
+	openAfter = 3
+	// retryInterval is how long the limiter then leaves the server alone;
+	// then one request probes it. So global limits resume at most this
+	// long after the server answers again.
 	retryInterval = 500 * time.Millisecond
 	// warnInterval is the least time between two WARNINGs of failures.
 	warnInterval = 10 * time.Second
@@ -76,9 +81,11 @@ type Limiter struct {
 	now     func() time.Time
 	log     *slog.Logger
 
-	down     atomic.Bool
+	inARow   atomic.Int64 // failures since the last answer
+	down     atomic.Bool  // openAfter failures in a row: probing only
 	retryAt  atomic.Int64 // Unix ns before which a down server is not tried
 	warnedAt atomic.Int64 // Unix ns of the last WARNING
+	warned   atomic.Bool  // a WARNING since the last answer
 	failures atomic.Int64 // failures since the last WARNING
 }
 
@@ -212,25 +219,33 @@ func (l *Limiter) Admit(ctx context.Context, r *Request) (Decision, error) {
 		}
 		return Decision{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if l.down.Load() && l.down.CompareAndSwap(true, false) {
-		l.log.Info("Redis answers again: global rate limits and quotas apply",
-			slog.Int64("failures_since_last_warning", l.failures.Swap(0)))
+	if l.inARow.Load() != 0 {
+		l.inARow.Store(0)
+		l.down.Store(false)
+		if l.warned.Swap(false) {
+			l.log.Info("Redis answers again: global rate limits and quotas apply",
+				slog.Int64("failures_since_last_warning", l.failures.Swap(0)))
+		}
 	}
 	return d, nil
 }
 
-// failed marks the server down until the next probe, and logs a WARNING
-// unless one was logged less than warnInterval ago.
+// failed counts a failure, marks the server down until the next probe
+// after openAfter in a row, and logs a WARNING unless one was logged less
+// than warnInterval ago.
 func (l *Limiter) failed(err error) {
 	now := l.now()
-	l.retryAt.Store(now.Add(retryInterval).UnixNano())
-	l.down.Store(true)
+	if l.inARow.Add(1) >= openAfter {
+		l.retryAt.Store(now.Add(retryInterval).UnixNano())
+		l.down.Store(true)
+	}
 	n := l.failures.Add(1)
 	last := l.warnedAt.Load()
 	if last != 0 && now.UnixNano()-last < int64(warnInterval) || !l.warnedAt.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
 	l.failures.Add(-n)
+	l.warned.Store(true)
 	l.log.Warn("Redis unavailable: per-instance rate limits and quotas apply until it answers",
 		slog.String("error", err.Error()), slog.Int64("failures", n))
 }
