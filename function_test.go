@@ -22,8 +22,10 @@ import (
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/apikey/memstore"
+	"github.com/keygate/keygate/apikey/meter"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/emulator"
+	"github.com/keygate/keygate/internal/faultproxy"
 	"github.com/keygate/keygate/internal/testkit"
 )
 
@@ -245,48 +247,114 @@ func TestTerminateChild(t *testing.T) {
 }
 
 // TestTerminateSignalOnEmulator runs the function in a process of its own on
-// the emulator, sends it SIGTERM while requests keep arriving, and checks
-// that Firestore holds exactly the requests it answered 200, and that the
-// function re-raised the signal once the counts were written.
+// the emulator, behind a fault proxy, sends it SIGTERM while requests keep
+// arriving, and checks that Firestore holds exactly the requests it answered
+// 200, once the usage_unwritten entries it logged, if any, are replayed
+// (twice: the second adds nothing), and that the function re-raised the
+// signal within its SHUTDOWN_TIMEOUT. The store, at the signal:
+//
+//   - up;
+//   - hanging, for the whole grace: every count is logged, none written;
+//   - back from an outage that began with a commit applied and its answer
+//     lost (issue 18's double count): the batch in doubt is resent under its
+//     seq, not merged into a new one.
+//
+// Run the last one many times with
+// go test -run 'TestTerminateSignalOnEmulator/lost' -count=20 .
 func TestTerminateSignalOnEmulator(t *testing.T) {
-	host, project := emulator.Project(t)
-	s := firestorestore.New(firestorestore.Config{Project: project})
-	t.Cleanup(func() { s.Close() })
-	key, k := testkit.MintKey(t, s, "acme")
+	const grace = 6 * time.Second // SHUTDOWN_TIMEOUT
+	for _, c := range []struct {
+		name string
+		// fault sets the proxy's fault once the function has answered 300
+		// requests, and waits for it to take hold; it returns after the
+		// signal is sent, to end the fault.
+		fault     func(t *testing.T, p *faultproxy.Proxy) (after func())
+		unwritten bool // whether the counts must be left to replay
+	}{
+		{"up", func(*testing.T, *faultproxy.Proxy) func() { return func() {} }, false},
+		{"hanging for the whole grace", func(_ *testing.T, p *faultproxy.Proxy) func() {
+			p.Set(faultproxy.Hang)
+			return func() { time.Sleep(grace + time.Second); p.Set(faultproxy.Up) }
+		}, true},
+		{"lost answer, an outage, SIGTERM after it", func(t *testing.T, p *faultproxy.Proxy) func() {
+			p.LoseCommitAnswers(1, 3*time.Second) // then UNAVAILABLE for 3 s
+			testkit.WaitFor(t, "a commit applied and its answer lost", func() bool { return p.LostCommits() >= 1 })
+			time.Sleep(5 * time.Second) // flushes fail during the outage, then succeed
+			return func() {}
+		}, false},
+		{"lost answer, SIGTERM during the outage", func(t *testing.T, p *faultproxy.Proxy) func() {
+			p.LoseCommitAnswers(1, 3*time.Second)
+			testkit.WaitFor(t, "a commit applied and its answer lost", func() bool { return p.LostCommits() >= 1 })
+			return func() {}
+		}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			host, project := emulator.Project(t)
+			s := firestorestore.New(firestorestore.Config{Project: project})
+			t.Cleanup(func() { s.Close() })
+			key, k := testkit.MintKey(t, s, "acme")
+			proxy, err := faultproxy.Start(host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer proxy.Close()
 
-	addrFile := filepath.Join(t.TempDir(), "addr")
-	var out testkit.SyncBuffer
-	cmd := exec.Command(os.Args[0], "-test.run=^TestTerminateChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), terminateChildEnv+"="+addrFile, "FIRESTORE_EMULATOR_HOST="+host,
-		"GOOGLE_CLOUD_PROJECT="+project, "USAGE_FLUSH_INTERVAL=1s", "STORE_TIMEOUT=5s")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer cmd.Process.Kill()
-	var addr []byte
-	testkit.WaitFor(t, "the child's address", func() bool { addr, _ = os.ReadFile(addrFile); return len(addr) > 0 })
+			addrFile := filepath.Join(t.TempDir(), "addr")
+			var out testkit.SyncBuffer
+			cmd := exec.Command(os.Args[0], "-test.run=^TestTerminateChild$", "-test.count=1")
+			cmd.Env = append(os.Environ(), terminateChildEnv+"="+addrFile, "FIRESTORE_EMULATOR_HOST="+proxy.Addr(),
+				"GOOGLE_CLOUD_PROJECT="+project, "USAGE_FLUSH_INTERVAL=1s", "STORE_TIMEOUT=1s",
+				"SHUTDOWN_TIMEOUT="+grace.String())
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			defer cmd.Process.Kill()
+			var addr []byte
+			testkit.WaitFor(t, "the child's address", func() bool { addr, _ = os.ReadFile(addrFile); return len(addr) > 0 })
 
-	stop := make(chan struct{})
-	tr := testkit.SendTraffic(t, "http://"+string(addr)+"/", key, stop)
-	testkit.WaitFor(t, "200 answers", func() bool { return tr.OK.Load() >= 300 })
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
-			t.Errorf("child ended with %v, want death by the re-raised SIGTERM\n%s", err, out.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("child still running 30 s after SIGTERM\n%s", out.String())
-	}
-	close(stop)
-	tr.WG.Wait()
-	tr.CheckStored(t, s, k.ID, store.MonthOf(time.Now()), out.String())
-	if !strings.Contains(out.String(), "usage written before exit") {
-		t.Errorf("no final flush logged:\n%s", out.String())
+			stop := make(chan struct{})
+			tr := testkit.SendTraffic(t, "http://"+string(addr)+"/", key, stop)
+			testkit.WaitFor(t, "200 answers", func() bool { return tr.OK.Load() >= 300 })
+			after := c.fault(t, proxy)
+			testkit.WaitFor(t, "more 200 answers", func() bool { return tr.OK.Load() >= 600 })
+			signalled := time.Now()
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			after()
+			select {
+			case err := <-exited:
+				if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+					t.Errorf("child ended with %v, want death by the re-raised SIGTERM\n%s", err, out.String())
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("child still running 30 s after SIGTERM\n%s", out.String())
+			}
+			if took := time.Since(signalled); took > grace+2*time.Second {
+				t.Errorf("the child took %v after SIGTERM, more than SHUTDOWN_TIMEOUT %v and a margin", took, grace)
+			}
+			close(stop)
+			tr.WG.Wait()
+
+			batches, err := meter.ReadUnwritten(strings.NewReader(out.String()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.unwritten != (len(batches) > 0) {
+				t.Errorf("%d batches logged as %s, want some: %v\n%s", len(batches), meter.UnwrittenKey, c.unwritten, out.String())
+			}
+			if c.unwritten != !strings.Contains(out.String(), "usage written before exit") {
+				t.Errorf("the child's last log line does not say whether usage was written:\n%s", out.String())
+			}
+			for range 2 {
+				if err := meter.Replay(t.Context(), s, batches); err != nil {
+					t.Fatal(err)
+				}
+				tr.CheckStored(t, s, k.ID, store.MonthOf(time.Now()), out.String())
+			}
+		})
 	}
 }

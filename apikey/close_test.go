@@ -9,9 +9,11 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/apikey/meter"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
 )
@@ -40,9 +42,10 @@ func TestCloseUnderTraffic(t *testing.T) {
 }
 
 // TestCloseWaitsForAdmittedRequests: Close waits for the requests the Gate
-// let through, at most until its context ends (then it says so); meanwhile
-// new requests are refused. Once they are answered, Close (again) writes
-// their counts.
+// let through, at most until its context ends; meanwhile new requests are
+// refused. At the deadline, the count of the request still in flight goes
+// to the log as usage_unwritten, not to the store: a later Close writes
+// nothing, and replaying the log stores it, once.
 func TestCloseWaitsForAdmittedRequests(t *testing.T) {
 	srv := newServer(t, nil)
 	key, k := srv.mint(t, "acme")
@@ -64,8 +67,8 @@ func TestCloseWaitsForAdmittedRequests(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if err := srv.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Close with a request in flight = %v, want the context's deadline", err)
+	if err := srv.Close(ctx); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), meter.UnwrittenKey) {
+		t.Errorf("Close with a request in flight = %v, want the context's deadline and %s", err, meter.UnwrittenKey)
 	}
 	w := srv.do("GET", "/", "", key)
 	testkit.WantProblem(t, w, http.StatusServiceUnavailable, "shutting_down")
@@ -77,11 +80,21 @@ func TestCloseWaitsForAdmittedRequests(t *testing.T) {
 	if code := <-answered; code != http.StatusNoContent {
 		t.Errorf("the request in flight answered %d, want 204", code)
 	}
-	if err := srv.Close(context.Background()); err != nil {
-		t.Fatalf("Close once the request is answered = %v", err)
+	if err := srv.Close(context.Background()); err == nil || !strings.Contains(err.Error(), "usage not written: 1 batch logged") {
+		t.Fatalf("Close once the request is answered = %v, want the batch logged", err)
 	}
-	n, err := srv.store.MonthlyUsage(t.Context(), k.ID, store.MonthOf(srv.clock.Now()))
-	if err != nil || n != 1 {
-		t.Errorf("usage stored = %d, %v; want 1: the request in flight, not the one refused", n, err)
+	month := store.MonthOf(srv.clock.Now())
+	if n, err := srv.store.MonthlyUsage(t.Context(), k.ID, month); err != nil || n != 0 {
+		t.Errorf("usage stored = %d, %v; want 0: the count went to the log", n, err)
+	}
+	batches, err := meter.ReadUnwritten(strings.NewReader(srv.logs.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := meter.Replay(t.Context(), srv.store, batches); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := srv.store.MonthlyUsage(t.Context(), k.ID, month); err != nil || n != 1 {
+		t.Errorf("usage stored after replay = %d, %v; want 1: the request in flight, not the one refused", n, err)
 	}
 }

@@ -45,6 +45,11 @@ type Config struct {
 	// FlushInterval is the most often usage counts are written, per key and
 	// instance.
 	FlushInterval time.Duration
+	// ShutdownTimeout bounds CloseOnSignal's Close: the wait for requests
+	// in flight and the flushes of the last counts, retried until then.
+	// Cloud Run kills an instance 10 s after its SIGTERM; the default, 8 s,
+	// leaves time to log what is still unwritten.
+	ShutdownTimeout time.Duration
 	// DefaultRateLimit (requests per second) and DefaultBurst apply to keys
 	// without a rate_limit of their own; a rate of 0 means no limit.
 	DefaultRateLimit float64
@@ -72,18 +77,19 @@ type Config struct {
 // DefaultConfig returns the configuration with every variable at its default.
 func DefaultConfig() Config {
 	return Config{
-		Database:       "(default)",
-		Collection:     "api_keys",
-		Header:         "X-API-Key",
-		Prefix:         "kg",
-		CacheSize:      10000,
-		CacheTTL:       60 * time.Second,
-		StaleTTL:       10 * time.Minute,
-		NegativeTTL:    30 * time.Second,
-		StoreTimeout:   2 * time.Second,
-		FlushInterval:  10 * time.Second,
-		DefaultMaxKeys: store.DefaultMaxKeys,
-		RedisTimeout:   globallimit.DefaultTimeout,
+		Database:        "(default)",
+		Collection:      "api_keys",
+		Header:          "X-API-Key",
+		Prefix:          "kg",
+		CacheSize:       10000,
+		CacheTTL:        60 * time.Second,
+		StaleTTL:        10 * time.Minute,
+		NegativeTTL:     30 * time.Second,
+		StoreTimeout:    2 * time.Second,
+		FlushInterval:   10 * time.Second,
+		ShutdownTimeout: 8 * time.Second,
+		DefaultMaxKeys:  store.DefaultMaxKeys,
+		RedisTimeout:    globallimit.DefaultTimeout,
 	}
 }
 
@@ -130,6 +136,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		dur("KEY_NEGATIVE_TTL", &c.NegativeTTL, time.Millisecond),
 		dur("STORE_TIMEOUT", &c.StoreTimeout, time.Millisecond),
 		dur("USAGE_FLUSH_INTERVAL", &c.FlushInterval, time.Second),
+		dur("SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 100*time.Millisecond),
 		dur("REDIS_TIMEOUT", &c.RedisTimeout, time.Millisecond),
 	}
 	// The URL may hold a password: the error never quotes it.

@@ -25,7 +25,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	want := Config{Database: "(default)", Collection: "api_keys", Header: "X-API-Key", Prefix: "kg", CacheSize: 10000,
 		CacheTTL: time.Minute, StaleTTL: 10 * time.Minute, NegativeTTL: 30 * time.Second, StoreTimeout: 2 * time.Second,
-		FlushInterval: 10 * time.Second, DefaultMaxKeys: 100, RedisTimeout: 50 * time.Millisecond} // no DefaultScopes: the application chooses them
+		FlushInterval: 10 * time.Second, ShutdownTimeout: 8 * time.Second, DefaultMaxKeys: 100, RedisTimeout: 50 * time.Millisecond} // no DefaultScopes: the application chooses them
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults = %+v, want %+v (the README's table)", c, want)
 	}
@@ -36,7 +36,7 @@ func TestLoadConfigValues(t *testing.T) {
 		"GOOGLE_CLOUD_PROJECT": "p1", "FIRESTORE_DATABASE": "keys-db", "KEYS_COLLECTION": "keys",
 		"API_KEY_HEADER": "X-Bingo-Key", "KEY_PREFIX": "bingo", "KEY_CACHE_SIZE": "5",
 		"KEY_CACHE_TTL": "5s", "KEY_STALE_TTL": "1h", "KEY_NEGATIVE_TTL": "1s", "STORE_TIMEOUT": "500ms",
-		"USAGE_FLUSH_INTERVAL": "30s", "DEFAULT_RATE_LIMIT": "2.5", "DEFAULT_BURST": "10",
+		"USAGE_FLUSH_INTERVAL": "30s", "SHUTDOWN_TIMEOUT": "9s", "DEFAULT_RATE_LIMIT": "2.5", "DEFAULT_BURST": "10",
 		"DEFAULT_MONTHLY_QUOTA": "5000", "DEFAULT_MAX_KEYS": "7", "KEY_DEFAULT_SCOPES": "things:read,billing",
 		"REDIS_URL": "rediss://:pw@10.0.0.3:6378", "REDIS_TIMEOUT": "20ms",
 	}))
@@ -45,7 +45,7 @@ func TestLoadConfigValues(t *testing.T) {
 	}
 	want := Config{Project: "p1", Database: "keys-db", Collection: "keys", Header: "X-Bingo-Key", Prefix: "bingo", CacheSize: 5,
 		CacheTTL: 5 * time.Second, StaleTTL: time.Hour, NegativeTTL: time.Second, StoreTimeout: 500 * time.Millisecond,
-		FlushInterval: 30 * time.Second, DefaultRateLimit: 2.5, DefaultBurst: 10,
+		FlushInterval: 30 * time.Second, ShutdownTimeout: 9 * time.Second, DefaultRateLimit: 2.5, DefaultBurst: 10,
 		DefaultMonthlyQuota: 5000, DefaultMaxKeys: 7, DefaultScopes: []string{"things:read", "billing"},
 		RedisURL: "rediss://:pw@10.0.0.3:6378", RedisTimeout: 20 * time.Millisecond}
 	if !reflect.DeepEqual(c, want) {
@@ -82,6 +82,8 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"FIRESTORE_DATABASE", "x/y"},
 		{"USAGE_FLUSH_INTERVAL", "100ms"},
 		{"USAGE_FLUSH_INTERVAL", "often"},
+		{"SHUTDOWN_TIMEOUT", "10ms"},
+		{"SHUTDOWN_TIMEOUT", "8"},
 		{"DEFAULT_RATE_LIMIT", "-1"},
 		{"DEFAULT_RATE_LIMIT", "fast"},
 		{"DEFAULT_RATE_LIMIT", "NaN"},

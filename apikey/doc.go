@@ -79,7 +79,9 @@
 // day, and writes the counts in batches (package meter), each applied once.
 // Call [Gate.Close] before the process ends ([Gate.CloseOnSignal] does it
 // on SIGTERM, as Cloud Run warns an instance): it refuses new requests with
-// 503, waits for those it counted, and writes the last counts.
+// 503, waits for those it counted, and writes the last counts, retrying
+// until its deadline; what it could not write it logs as usage_unwritten
+// entries, which `apikey usage replay` (meter.Replay) writes later, once.
 //
 // # Stores
 //

@@ -380,17 +380,14 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 	}
 	client, err := s.Client(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: %w", store.ErrUsageNotApplied, err)
+		return err
 	}
 	keys, owners := client.Collection(s.collection), s.owners(client)
 	meter := client.Collection(s.collection + "_meters").Doc(instance)
 	ownerDays, ownerMonths := store.OwnerTotals(counts)
-	// The outcome is unknown only when the last commit failed with anything
-	// but ABORTED (which RunTransaction retries, and which applies nothing):
-	// a timeout may hide a commit. Every other failure applied nothing.
-	committing := false
+	// A transaction that RunTransaction runs again, after its commit's
+	// answer was lost, finds seq recorded and writes nothing.
 	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		committing = false
 		snap, err := tx.Get(meter)
 		if err != nil && status.Code(err) != codes.NotFound {
 			return err
@@ -401,7 +398,6 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 				return err
 			}
 			if n, ok := applied.(int64); ok && n >= seq {
-				committing = true
 				return nil
 			}
 		}
@@ -424,15 +420,10 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 				return err
 			}
 		}
-		err = tx.Set(meter, map[string]any{
+		return tx.Set(meter, map[string]any{
 			"seq": seq, "updated_at": firestore.ServerTimestamp, "expires_at": time.Now().Add(meterDocLife),
 		})
-		committing = err == nil
-		return err
 	})
-	if err != nil && (!committing || status.Code(err) == codes.Aborted) {
-		return fmt.Errorf("%w: %w", store.ErrUsageNotApplied, storeError("add usage", err))
-	}
 	return storeError("add usage", err)
 }
 

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -243,7 +242,7 @@ type memUsage struct {
 // AddUsage implements UsageStore.
 func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts []store.UsageCount) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %w", store.ErrUsageNotApplied, err)
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -4,12 +4,14 @@
 package meter
 
 import (
+	"cmp"
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,14 +33,18 @@ var ErrShuttingDown = errors.New("shutting down")
 //     key and of its owner and counts the request against both in one step
 //     under one lock, so concurrent requests cannot all pass a check that
 //     only one of them should.
-//   - Nothing counted is lost or counted twice: a batch whose outcome is
-//     unknown (a timeout may hide a commit) is retried as it was, and the
-//     store applies each batch at most once; a batch the store says it did
-//     not apply goes back into the pending counts, so an outage leaves one
-//     batch in doubt and one map of counts, not a queue.
+//   - Nothing counted is lost or counted twice: a batch, once sent, keeps
+//     its identity (instance, seq) and is sent again as it was until the
+//     store acknowledges it, and the store applies each batch at most once.
+//     A failed attempt never proves that an earlier one did not commit (its
+//     answer may have been lost), so a batch's counts are never sent under
+//     another seq. An outage leaves one batch in doubt and one map of
+//     counts, not a queue.
 //   - Every admitted request is stored, whatever the shutdown: Close refuses
 //     admissions from then on, waits for the admitted requests to finish, and
-//     then flushes.
+//     then flushes, retrying with backoff until its deadline; what is still
+//     unwritten then goes to the log as usage_unwritten entries, which
+//     Replay writes, idempotently, later (unwritten.go).
 //
 // Memory: pending holds one entry per key and day counted since the last
 // successful flush; tallies one per key and per owner with a quota state,
@@ -73,6 +79,8 @@ type Meter struct {
 	turn     chan struct{}
 	inDoubt  *usageBatch // sent, outcome unknown: retried first, unchanged
 	batchSeq int64
+	// unwritten counts the batches logged as usage_unwritten (unwritten.go).
+	unwritten atomic.Int64
 }
 
 // meterKey is a key, its owner and a UTC day, as days since 1970-01-01.
@@ -121,7 +129,7 @@ type usageBatch struct {
 // refresh (which reads the base again).
 func New(store store.UsageStore, interval, idle time.Duration, now func() time.Time, log *slog.Logger) *Meter {
 	var id [8]byte
-	rand.Read(id[:])
+	crand.Read(id[:])
 	m := &Meter{
 		store:    store,
 		now:      now,
@@ -316,10 +324,12 @@ func (m *Meter) Flush(ctx context.Context) error {
 	}
 }
 
-// settle sends the batch in doubt, if any, and learns its outcome: stored
-// (the tallies learn it), not stored (its counts go back to pending, to be
-// sent in a later batch), or still unknown (it stays in doubt). The caller
-// holds the turn.
+// settle sends the batch in doubt, if any: stored, the tallies learn it;
+// any error, it stays in doubt, unchanged, for the next attempt. No error
+// can send its counts back to pending, not even one that proves this
+// attempt applied nothing: an earlier attempt may have committed and lost
+// its answer, and only this batch's seq lets the store recognise that. The
+// caller holds the turn.
 func (m *Meter) settle(ctx context.Context) error {
 	b := m.inDoubt
 	if b == nil {
@@ -328,8 +338,7 @@ func (m *Meter) settle(ctx context.Context) error {
 	err := m.store.AddUsage(ctx, m.instance, b.seq, b.counts)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	switch {
-	case err == nil:
+	if err == nil {
 		m.inDoubt = nil
 		if bad := store.UncountedOwners(b.counts); len(bad) > 0 {
 			m.log.Warn("usage of owners that are not valid document IDs counted for their keys only",
@@ -344,15 +353,9 @@ func (m *Meter) settle(ctx context.Context) error {
 			}
 		}
 		return nil
-	case errors.Is(err, store.ErrUsageNotApplied):
-		m.inDoubt = nil
-		for _, c := range b.counts {
-			day, _ := time.Parse(time.DateOnly, string(c.Day))
-			m.pending[meterKey{c.KeyID, c.Owner, dayIndex(day)}] += c.Requests
-		}
 	}
 	m.log.Warn("usage flush failed: counts kept for the next flush",
-		slog.Int("pending_counts", len(m.pending)), slog.Bool("batch_in_doubt", m.inDoubt != nil),
+		slog.Int("pending_counts", len(m.pending)), slog.Int64("batch_in_doubt", b.seq),
 		slog.String("error", err.Error()))
 	return err
 }
@@ -460,8 +463,12 @@ func (m *Meter) ReadUsage(ctx context.Context, id, owner string, read func(conte
 }
 
 // Close ends admissions (Admit answers ErrShuttingDown from now on), waits
-// for the admitted requests to be answered, and writes every count, all
-// before ctx ends. It may be called more than once.
+// for the admitted requests to be answered, and writes every count,
+// retrying a failed flush with backoff until ctx ends. Whatever is still
+// unwritten then, the batch in doubt and the counts not yet sent, it hands
+// to the log (logUnwritten) and drops, so that only Replay writes it, once;
+// its error then says so. It may be called more than once, also
+// concurrently: the counts go to the store or to the log, never to both.
 func (m *Meter) Close(ctx context.Context) error {
 	m.closed.Store(true)
 	// Admit adds to inflight before it looks at closed, and this looks at
@@ -470,12 +477,54 @@ func (m *Meter) Close(ctx context.Context) error {
 	if m.inflight.Load() == 0 {
 		m.drainOnce.Do(func() { close(m.drained) })
 	}
+	var err error
 	select {
 	case <-m.drained:
+		err = m.flushUntil(ctx)
 	case <-ctx.Done():
-		return fmt.Errorf("waiting for requests to finish: %w", ctx.Err())
+		// The requests still running were counted when admitted.
+		err = fmt.Errorf("waiting for requests to finish: %w", ctx.Err())
 	}
-	return m.Flush(ctx)
+	if err != nil {
+		m.logUnwritten()
+	}
+	// Whichever Close logged them, every caller learns of it.
+	if n := m.unwritten.Load(); n > 0 {
+		batches := "batches"
+		if n == 1 {
+			batches = "batch"
+		}
+		return fmt.Errorf("usage not written: %d %s logged as %s for apikey usage replay: %w", n, batches, UnwrittenKey, cmp.Or(err, ErrShuttingDown))
+	}
+	return nil
+}
+
+// Backoff between Close's flushes: doubled from the first to the most, each
+// wait drawn at random from its upper half, so that instances stopped
+// together by one outage do not retry in step.
+const (
+	firstRetry = 50 * time.Millisecond
+	mostRetry  = time.Second
+)
+
+// flushUntil flushes until every count is stored or ctx ends, and returns
+// the last flush's error.
+func (m *Meter) flushUntil(ctx context.Context) error {
+	wait := firstRetry
+	for {
+		err := m.Flush(ctx)
+		if err == nil {
+			return nil
+		}
+		t := time.NewTimer(wait/2 + rand.N(wait/2))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+		wait = min(2*wait, mostRetry)
+	}
 }
 
 // Run flushes every interval, unless requests have started a flush since,

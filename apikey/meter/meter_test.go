@@ -10,6 +10,8 @@ import (
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // The meter's own mechanics, on a memory store, with no Gate: the tests
@@ -64,20 +66,29 @@ func TestMeterFlushInBackground(t *testing.T) {
 	}
 }
 
-// notAppliedStore is a memory store whose AddUsage, while down, fails
-// saying it applied nothing, and which counts its AddUsage calls.
-type notAppliedStore struct {
+// faultStore is a memory store whose AddUsage fails as set: down (an
+// error, nothing applied), lose (applied, and the answer lost), or hang
+// (until its context ends). It counts its AddUsage calls.
+type faultStore struct {
 	*memstore.Store
-	down  atomic.Bool
-	calls atomic.Int64
+	down, lose, hang atomic.Bool
+	calls            atomic.Int64
 }
 
-func (s *notAppliedStore) AddUsage(ctx context.Context, instance string, seq int64, counts []store.UsageCount) error {
+func (s *faultStore) AddUsage(ctx context.Context, instance string, seq int64, counts []store.UsageCount) error {
 	s.calls.Add(1)
-	if s.down.Load() {
-		return fmt.Errorf("%w: %w", store.ErrUsageNotApplied, testkit.ErrStoreDown)
+	switch {
+	case s.hang.Load():
+		<-ctx.Done()
+		return ctx.Err()
+	case s.down.Load():
+		return testkit.ErrStoreDown
 	}
-	return s.Store.AddUsage(ctx, instance, seq, counts)
+	err := s.Store.AddUsage(ctx, instance, seq, counts)
+	if err == nil && s.lose.Load() {
+		return status.Error(codes.Unavailable, "the answer was lost")
+	}
+	return err
 }
 
 // admitN admits n requests of id at now on m, each answered at once.
@@ -92,10 +103,11 @@ func admitN(t testing.TB, m *Meter, id string, quota int64, now time.Time, n int
 }
 
 // TestMeterOutageMergesBatches keeps the store down for an hour of flushes
-// with 100 keys: the counts stay one per key and day, not a batch per
-// flush, and once the store is back one batch stores them all, exactly.
+// with 100 keys: the meter holds one batch in doubt and one count per key
+// and day, not a batch per flush, and once the store is back two batches
+// store them all, exactly.
 func TestMeterOutageMergesBatches(t *testing.T) {
-	st := &notAppliedStore{Store: memstore.New()}
+	st := &faultStore{Store: memstore.New()}
 	st.down.Store(true)
 	clock := testkit.NewFakeClock()
 	log, _ := testkit.Logger()
@@ -109,16 +121,17 @@ func TestMeterOutageMergesBatches(t *testing.T) {
 		}
 		clock.Advance(10 * time.Second)
 	}
-	if pending, _, _ := m.sizes(); pending != 100 || m.inDoubt != nil {
-		t.Fatalf("after the outage: %d pending counts, batch in doubt %v; want 100 and none", pending, m.inDoubt != nil)
+	if pending, _, counters := m.sizes(); pending > 100 || counters > 100 || m.inDoubt == nil || m.inDoubt.seq != 1 {
+		t.Fatalf("after the outage: %d pending counts and %d counters, batch in doubt %v; want at most 100 each and batch 1",
+			pending, counters, m.inDoubt != nil)
 	}
 	st.down.Store(false)
 	before := st.calls.Load()
 	if err := m.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if n := st.calls.Load() - before; n != 1 {
-		t.Errorf("replay took %d AddUsage calls, want 1", n)
+	if n := st.calls.Load() - before; n != 2 {
+		t.Errorf("writing after the outage took %d AddUsage calls, want 2", n)
 	}
 	for k := range 100 {
 		if n := monthTotal(t, st, fmt.Sprint("k", k)); n != 360 {
@@ -127,31 +140,16 @@ func TestMeterOutageMergesBatches(t *testing.T) {
 	}
 }
 
-// hidingStore applies AddUsage and then, while hide is set, reports a
-// timeout: the outcome of the batch is unknown to the meter.
-type hidingStore struct {
-	*memstore.Store
-	hide atomic.Bool
-}
-
-func (s *hidingStore) AddUsage(ctx context.Context, instance string, seq int64, counts []store.UsageCount) error {
-	err := s.Store.AddUsage(ctx, instance, seq, counts)
-	if err == nil && s.hide.Load() {
-		return context.DeadlineExceeded
-	}
-	return err
-}
-
 // TestMeterUnknownOutcomeKeepsBatch: a batch whose outcome is unknown is
 // retried as it was, while new counts wait beside it, and nothing is
 // counted twice.
 func TestMeterUnknownOutcomeKeepsBatch(t *testing.T) {
-	st := &hidingStore{Store: memstore.New()}
+	st := &faultStore{Store: memstore.New()}
 	clock := testkit.NewFakeClock()
 	log, _ := testkit.Logger()
 	m := New(st, time.Hour, time.Hour, clock.Now, log)
 	admitN(t, m, "k", 0, clock.Now(), 5)
-	st.hide.Store(true)
+	st.lose.Store(true)
 	for range 3 {
 		if err := m.Flush(context.Background()); err == nil {
 			t.Fatal("hidden outcome reported as success")
@@ -161,12 +159,44 @@ func TestMeterUnknownOutcomeKeepsBatch(t *testing.T) {
 	if m.inDoubt == nil || m.inDoubt.seq != 1 {
 		t.Fatalf("batch in doubt = %+v, want batch 1 kept", m.inDoubt)
 	}
-	st.hide.Store(false)
+	st.lose.Store(false)
 	if err := m.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if n := monthTotal(t, st, "k"); n != 11 {
 		t.Errorf("stored %d, want 11", n)
+	}
+}
+
+// TestMeterLostAnswerThenOutage is issue 18's double count: a batch is
+// applied and its answer lost, then the store is down, so that the next
+// attempt fails before it commits. That failure proves nothing about the
+// first attempt: the batch stays in doubt under its seq, and once the store
+// is back every request is stored exactly once.
+func TestMeterLostAnswerThenOutage(t *testing.T) {
+	st := &faultStore{Store: memstore.New()}
+	clock := testkit.NewFakeClock()
+	log, _ := testkit.Logger()
+	m := New(st, time.Hour, time.Hour, clock.Now, log)
+	admitN(t, m, "k", 0, clock.Now(), 7)
+	st.lose.Store(true)
+	if err := m.Flush(context.Background()); err == nil {
+		t.Fatal("a lost answer reported as success")
+	}
+	st.lose.Store(false)
+	st.down.Store(true)
+	for range 3 {
+		if err := m.Flush(context.Background()); err == nil {
+			t.Fatal("flush succeeded with the store down")
+		}
+		admitN(t, m, "k", 0, clock.Now(), 1)
+	}
+	st.down.Store(false)
+	if err := m.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := monthTotal(t, st, "k"); n != 10 {
+		t.Errorf("stored %d, want the 10 requests counted, once each", n)
 	}
 }
 

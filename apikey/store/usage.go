@@ -19,9 +19,10 @@ type UsageStore interface {
 	// owner totals never disagree about a batch. It applies the batch seq of
 	// an instance at most once: called again with a batch it has applied
 	// (say, after a timeout hid the outcome), it returns nil and adds
-	// nothing. An instance numbers its batches in increasing order, with gaps
-	// where a batch was not applied. An error that wraps ErrUsageNotApplied
-	// promises that nothing of the batch was applied.
+	// nothing. An instance numbers its batches in increasing order and
+	// sends each until it is acknowledged; a batch numbered below the last
+	// applied is taken as applied. An error leaves the outcome unknown: the
+	// batch may have been applied, and is sent again as it was.
 	AddUsage(ctx context.Context, instance string, seq int64, counts []UsageCount) error
 	// DailyUsage returns the key's counts for the days from to to (UTC dates,
 	// inclusive), oldest first, leaving out days without requests.
@@ -48,21 +49,15 @@ type UsageStore interface {
 // document. 4×124+1 = 497.
 const MaxUsageBatch = 124
 
-// ErrUsageNotApplied, wrapped, is AddUsage's answer when the store knows
-// it did not apply the batch: the meter may then send the counts again in
-// another batch. Any other error leaves the outcome unknown, and the batch
-// is retried as it was.
-var ErrUsageNotApplied = errors.New("usage batch not applied")
-
 // UsageCount is a number of requests of a key on a day.
 type UsageCount struct {
-	KeyID    string
-	Day      Day
-	Requests int64
+	KeyID    string `json:"key_id"`
+	Day      Day    `json:"day"`
+	Requests int64  `json:"requests"`
 	// Owner is the key's owner. Empty (a caller from before owners had
 	// usage) or an owner that ValidateOwner refuses, the count adds to the
 	// key's totals only.
-	Owner string
+	Owner string `json:"owner,omitempty"`
 }
 
 // UncountedOwners returns the distinct non-empty owners of counts, in the

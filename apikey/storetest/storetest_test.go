@@ -16,3 +16,9 @@ import (
 func TestFaultyStoreContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return &testkit.FaultyStore{Store: memstore.New()} })
 }
+
+// TestLostAnswerStoreContract runs the contract on testkit.LostAnswerStore
+// while it loses no answer: until told to, it is a store like any other.
+func TestLostAnswerStoreContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return &testkit.LostAnswerStore{Store: memstore.New()} })
+}

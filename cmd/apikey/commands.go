@@ -271,11 +271,7 @@ func (c *cli) list(owner string, asJSON bool) error {
 		return nil
 	}
 	// Where they were read, on stderr, so that the table stays the output.
-	noun := "keys"
-	if len(keys) == 1 {
-		noun = "key"
-	}
-	fmt.Fprintf(c.stderr, "%d %s of owner %q in %s:\n", len(keys), noun, owner, c.where())
+	fmt.Fprintf(c.stderr, "%s of owner %q in %s:\n", plural(len(keys), "key", "keys"), owner, c.where())
 	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tHINT\tNAME\tSCOPES\tCREATED\tEXPIRES\tSTATUS")
 	for _, k := range keys {
@@ -393,10 +389,10 @@ func (c *cli) rotate(id, graceText string, asJSON bool) error {
 
 var usageCommand = &command{
 	name:     "usage",
-	args:     "ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json] | --owner O --month YYYY-MM [--csv]",
-	params:   []string{"ID"},
+	args:     "ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json] | --owner O --month YYYY-MM [--csv] | replay FILE",
+	params:   []string{"ID|replay", "FILE"},
 	optional: true,
-	summary:  "show a key's requests per day, or an owner's per key for a month (billing)",
+	summary:  "show a key's requests per day, or an owner's per key for a month (billing); replay unwritten counts",
 	details: `
 With a key ID: the key's stored requests per UTC day from --from to --to
 (default: this month so far, at most 92 days) and its total for the month of
@@ -412,7 +408,17 @@ written by a keygate from before usage was counted per owner. When it is not
 the sum of the keys listed, a note on stderr says so.
 
 Counts reach Firestore within USAGE_FLUSH_INTERVAL (10s by default) of the
-requests, so the last seconds of traffic may not show yet.`,
+requests, so the last seconds of traffic may not show yet.
+
+With replay: writes the counts that an instance could not write before its
+shutdown deadline (SHUTDOWN_TIMEOUT) and logged instead, as ERROR entries
+with the attribute usage_unwritten. FILE (- for standard input) holds log
+entries: the JSON that
+  gcloud logging read 'jsonPayload.usage_unwritten:*' --freshness=30d --format=json
+prints, or the function's own log lines. Each batch is written under its
+instance and number, which the store applies once: replaying the same
+entries again changes nothing. Give all of an instance's entries in one
+run: a batch numbered below one already written is taken as written.`,
 	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
 		from := fs.String("from", "", "the first `day`, YYYY-MM-DD")
 		to := fs.String("to", "", "the last `day`, YYYY-MM-DD")
@@ -422,12 +428,17 @@ requests, so the last seconds of traffic may not show yet.`,
 		asCSV := fs.Bool("csv", false, "print CSV")
 		return func(c *cli, pos []string) error {
 			switch {
+			case len(pos) > 0 && pos[0] == "replay":
+				if len(pos) != 2 || fs.NFlag() > 0 {
+					return usagef("usage replay takes a FILE of log entries (- for standard input) and no flags")
+				}
+				return c.replayUsage(pos[1])
 			case len(pos) == 1 && !isSet(fs, "owner") && !isSet(fs, "month") && !*asCSV:
 				return c.keyUsage(pos[0], *from, *to, *asJSON)
 			case len(pos) == 0 && isSet(fs, "owner") && isSet(fs, "month") && *from == "" && *to == "" && !*asJSON:
 				return c.ownerUsage(*owner, *month, *asCSV)
 			}
-			return usagef("give either a key ID (with --from, --to, --json) or --owner and --month (with --csv)")
+			return usagef("give a key ID (with --from, --to, --json), --owner and --month (with --csv), or replay FILE")
 		}
 	},
 }

@@ -49,6 +49,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -338,4 +339,12 @@ func oneLine(msg string) string {
 	msg = keyLike.ReplaceAllString(msg, "[redacted API key]")
 	msg = cutKeyLike.ReplaceAllString(msg, `[redacted API key]"...`)
 	return strings.Join(strings.Fields(msg), " ")
+}
+
+// plural is n with the noun that fits it: "1 key", "2 keys".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }

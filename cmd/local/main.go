@@ -14,8 +14,10 @@
 // in front of it: HTTPS with -tls-cert and -tls-key, HTTP otherwise, with a
 // header timeout (LOCAL_READ_HEADER_TIMEOUT, default 10s) and an idle
 // timeout (120s). On SIGTERM or SIGINT it stops accepting connections, lets
-// the requests in flight finish (at most 8s), writes the last usage counts
-// and exits 0.
+// the requests in flight finish and writes the last usage counts, all within
+// SHUTDOWN_TIMEOUT (8s), and exits 0; or 1 when counts were left unwritten,
+// which the function then logged as usage_unwritten for `apikey usage
+// replay`.
 package main
 
 import (
@@ -145,7 +147,7 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 	if os.Getenv("FUNCTION_TARGET") == "" {
 		os.Setenv("FUNCTION_TARGET", "API")
 	}
-	return serve(ln, cert, readHeader, base, intro, stdout)
+	return serve(ln, cert, readHeader, cfg.ShutdownTimeout, base, intro, stdout)
 }
 
 // mintDemo stores a new key of owner "demo" named name, with scopes (none:
@@ -169,23 +171,21 @@ const (
 	readHeaderTimeout = 10 * time.Second
 	// idleTimeout closes a kept-alive connection with no request.
 	idleTimeout = 120 * time.Second
-	// shutdownTimeout bounds the wait for requests in flight on SIGTERM,
-	// and then, again, the last usage flush: Cloud Run allows 10 seconds
-	// after its SIGTERM, so behaving within them locally is realistic.
-	shutdownTimeout = 8 * time.Second
 	// frameworkStartTimeout bounds the wait for the framework to listen.
 	frameworkStartTimeout = 10 * time.Second
 )
 
 // serve runs the Functions Framework on a loopback port and serves HTTP, or
 // HTTPS when cert is not nil, on ln in front of it with timeouts, once it
-// has printed intro.
+// has printed intro. On SIGTERM or SIGINT it stops accepting connections,
+// lets the requests in flight finish, then writes the function's last usage
+// counts with keygate.Shutdown, all within shutdown (SHUTDOWN_TIMEOUT: Cloud
+// Run allows 10 seconds after its SIGTERM, so behaving within them locally
+// is realistic), and returns.
 // The framework does not expose its handler, so a reverse proxy is the way
 // to keep the function served by it, as the design requires, and still set
-// limits. On SIGTERM or SIGINT it stops accepting connections, lets the
-// requests in flight finish (for at most shutdownTimeout), then writes the
-// function's last usage counts with keygate.Shutdown and returns.
-func serve(ln net.Listener, cert *tls.Certificate, readHeader time.Duration, base, intro string, stdout io.Writer) error {
+// limits.
+func serve(ln net.Listener, cert *tls.Certificate, readHeader, shutdown time.Duration, base, intro string, stdout io.Writer) error {
 	// Catch the signals before anything can be served, and never stop
 	// catching them: the function's own SIGTERM handler re-raises the
 	// signal after its flush, which must not kill the process while it
@@ -223,15 +223,13 @@ func serve(ln net.Listener, cert *tls.Certificate, readHeader time.Duration, bas
 	case sig = <-sigs:
 	}
 	fmt.Fprintf(stdout, "keygate: %v: finishing the requests in flight\n", sig)
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdown)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
-		fmt.Fprintf(stdout, "keygate: requests still in flight after %v are cut off: %v\n", shutdownTimeout, err)
+		fmt.Fprintf(stdout, "keygate: requests still in flight after %v are cut off: %v\n", shutdown, err)
 		srv.Close()
 	}
-	flushCtx, cancelFlush := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancelFlush()
-	if err := keygate.Shutdown(flushCtx); err != nil {
+	if err := keygate.Shutdown(ctx); err != nil {
 		return fmt.Errorf("writing the last usage counts: %w", err)
 	}
 	fmt.Fprintln(stdout, "keygate: stopped")

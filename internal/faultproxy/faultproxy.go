@@ -5,6 +5,42 @@
 // about a second, then returns) or not at all until the caller's deadline
 // (a hanging backend). Switching closes the connections already open, so
 // the client reconnects to the other side.
+//
+// It can also lose the answer of a write that was applied
+// (LoseCommitAnswers): it then relays each gRPC call to the backend by
+// method name, and a Commit, once the backend has answered it, is answered
+// UNAVAILABLE instead. What the client does next decides what the store
+// sees; in cloud.google.com/go/firestore v1.29.2:
+//
+//   - Every write is one Commit call (apiv1 Client.Commit), outside a
+//     transaction (DocumentRef.Create, Set, Update, Delete, WriteBatch,
+//     BulkWriter's batches) as well as at the end of RunTransaction.
+//   - Commit's default call options retry RESOURCE_EXHAUSTED and
+//     UNAVAILABLE, with backoff from 100 ms (x1.3, at most 60 s), until the
+//     call's 60 s timeout or the context's deadline, whichever is first.
+//     It resends the very same request. So a lost answer is not an error
+//     the caller sees: it sees the answer to the resent Commit.
+//   - Outside a transaction, the resent Commit is a second write: a Create
+//     (precondition: does not exist) fails ALREADY_EXISTS, a Delete with
+//     the Exists precondition NOT_FOUND; a Set applies again (with
+//     Increment: counts twice). A write the caller was told failed with
+//     "already exists" is then its own.
+//   - In RunTransaction, the resent Commit names a transaction that is
+//     committed already: the emulator answers INVALID_ARGUMENT
+//     ("Transaction is invalid or closed."), which RunTransaction returns
+//     as it is (it retries f only on ABORTED, and does not roll back a
+//     transaction that committed). The writes are applied, and the caller
+//     is told it failed with an error that is neither a deadline nor
+//     UNAVAILABLE. Were the resent Commit answered ABORTED instead,
+//     RunTransaction would run f again on the applied state.
+//   - When every Commit answer is lost, the retries go on until the
+//     context ends: the caller gets the context's error (or
+//     DEADLINE_EXCEEDED), the write applied.
+//   - Reads (BatchGetDocuments, RunQuery) pass unchanged, and
+//     BeginTransaction and Rollback are relayed faithfully.
+//
+// So "the write failed" from the client proves nothing but that the
+// answer did not say so; apikey/store's ConfirmWrites reads back.
 package faultproxy
 
 import (
@@ -13,6 +49,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -23,9 +60,14 @@ import (
 type Mode int32
 
 const (
-	Up          Mode = iota // forward to the target
+	Up          Mode = iota // forward to the target, byte for byte
 	Unavailable             // answer every call with UNAVAILABLE
 	Hang                    // answer no call: each waits for its deadline
+	Relay                   // forward each gRPC call to the target, by method
+	// LoseCommitAnswers relays every call, but answers each Commit (every
+	// write), once the target has applied it, with UNAVAILABLE. Set it with
+	// Proxy.LoseCommitAnswers to lose only the next n.
+	LoseCommitAnswers
 )
 
 // Proxy forwards connections to its target, or plays an outage.
@@ -34,11 +76,22 @@ type Proxy struct {
 	target  string
 	mode    atomic.Int32
 	unavail *grpc.Server
-	handoff *chanListener
+	handoff *chanListener // to unavail
+	relay   *grpc.Server
+	relayed *chanListener // to relay
+	backend *grpc.ClientConn
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{} // open, both sides; bounded by the client's connections
-	wg    sync.WaitGroup
+	gen   int64                 // of the last Set, so that a timed switch does not undo a later one
+	// LoseCommitAnswers' state: every commit (losses), or the next
+	// lossesLeft, then Unavailable for downAfter (afterLoss: due).
+	losses      bool
+	lossesLeft  int
+	downAfter   time.Duration
+	afterLoss   bool
+	lostApplied atomic.Int64
+	wg          sync.WaitGroup
 }
 
 // Start listens on a free loopback port and forwards to target (host:port).
@@ -50,8 +103,13 @@ func Start(target string) (*Proxy, error) {
 	p := &Proxy{
 		ln:      ln,
 		target:  target,
-		handoff: &chanListener{conns: make(chan net.Conn), done: make(chan struct{}), addr: ln.Addr()},
+		handoff: newChanListener(ln.Addr()),
+		relayed: newChanListener(ln.Addr()),
 		conns:   make(map[net.Conn]struct{}),
+	}
+	if p.relay, p.backend, err = p.newRelay(); err != nil {
+		ln.Close()
+		return nil, err
 	}
 	p.unavail = grpc.NewServer(grpc.UnknownServiceHandler(func(_ any, stream grpc.ServerStream) error {
 		if Mode(p.mode.Load()) == Hang {
@@ -59,8 +117,9 @@ func Start(target string) (*Proxy, error) {
 		}
 		return status.Error(codes.Unavailable, "faultproxy: the backend is down")
 	}))
-	p.wg.Add(2)
+	p.wg.Add(3)
 	go func() { defer p.wg.Done(); p.unavail.Serve(p.handoff) }()
+	go func() { defer p.wg.Done(); p.relay.Serve(p.relayed) }()
 	go func() { defer p.wg.Done(); p.accept() }()
 	return p, nil
 }
@@ -69,10 +128,31 @@ func Start(target string) (*Proxy, error) {
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
 // Set switches new connections to mode, and closes every open connection.
+// LoseCommitAnswers set here loses every commit's answer.
 func (p *Proxy) Set(mode Mode) {
-	p.mode.Store(int32(mode))
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if mode == LoseCommitAnswers {
+		p.losses, p.afterLoss = true, false
+	}
+	p.set(mode)
+}
+
+// setIf is Set, unless the proxy was Set since generation gen.
+func (p *Proxy) setIf(gen int64, mode Mode) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gen != gen {
+		return false
+	}
+	p.set(mode)
+	return true
+}
+
+// set is Set; p.mu is held.
+func (p *Proxy) set(mode Mode) {
+	p.gen++
+	p.mode.Store(int32(mode))
 	for c := range p.conns {
 		c.Close()
 	}
@@ -83,8 +163,11 @@ func (p *Proxy) Set(mode Mode) {
 func (p *Proxy) Close() error {
 	err := p.ln.Close()
 	p.handoff.Close()
+	p.relayed.Close()
 	p.unavail.Stop()
+	p.relay.Stop()
 	p.Set(Unavailable)
+	p.backend.Close()
 	p.wg.Wait()
 	return err
 }
@@ -96,17 +179,23 @@ func (p *Proxy) accept() {
 			return
 		}
 		p.track(c)
-		if Mode(p.mode.Load()) != Up {
-			select {
-			case p.handoff.conns <- c:
-			case <-p.handoff.done:
-				c.Close()
-				return
-			}
+		var to *chanListener
+		switch Mode(p.mode.Load()) {
+		case Up:
+			p.wg.Add(1)
+			go func() { defer p.wg.Done(); p.forward(c) }()
 			continue
+		case Relay, LoseCommitAnswers:
+			to = p.relayed
+		default:
+			to = p.handoff
 		}
-		p.wg.Add(1)
-		go func() { defer p.wg.Done(); p.forward(c) }()
+		select {
+		case to.conns <- c:
+		case <-to.done:
+			c.Close()
+			return
+		}
 	}
 }
 
@@ -149,6 +238,10 @@ type chanListener struct {
 	done  chan struct{}
 	once  sync.Once
 	addr  net.Addr
+}
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{conns: make(chan net.Conn), done: make(chan struct{}), addr: addr}
 }
 
 func (l *chanListener) Accept() (net.Conn, error) {

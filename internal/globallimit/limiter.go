@@ -214,7 +214,9 @@ func (l *Limiter) Admit(ctx context.Context, r *Request) (Decision, error) {
 	defer cancel()
 	d, err := l.run(ctx, r)
 	if err != nil {
-		if !errors.Is(ctx.Err(), context.Canceled) { // not the caller's going away
+		// Not the server's failure: the caller going away, or the Gate
+		// closing.
+		if !errors.Is(ctx.Err(), context.Canceled) && !errors.Is(err, redis.ErrClosed) {
 			l.failed(err)
 		}
 		return Decision{}, fmt.Errorf("%w: %w", ErrUnavailable, err)

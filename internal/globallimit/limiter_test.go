@@ -290,3 +290,17 @@ func TestParseURLHidesPassword(t *testing.T) {
 		}
 	}
 }
+
+// TestClosedIsNotAnOutage: requests after Close (a Gate shutting down) get
+// ErrUnavailable, and no WARNING of Redis.
+func TestClosedIsNotAnOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	l, logs := newLimiter(t, srv.URL(), nil)
+	l.Close()
+	if _, err := l.Admit(t.Context(), request(func(r *Request) { r.OwnerQuota = 5 })); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("after Close: %v, want ErrUnavailable", err)
+	}
+	if strings.Contains(logs.String(), "WARNING") {
+		t.Errorf("a closed limiter logged a WARNING:\n%s", logs)
+	}
+}
