@@ -63,6 +63,9 @@ Deployment settings (environment):
                         SECRET:VERSION (for example keygate-redis:latest):
                         keeps a Memorystore AUTH password out of the
                         function's plain configuration; not with REDIS_URL
+  REDIS_CA_SECRET       Secret Manager secret holding REDIS_CA_CERT (PEM),
+                        SECRET:VERSION: Memorystore's certificate authority,
+                        for a rediss:// REDIS_URL (in-transit encryption)
 
 Function configuration (environment), passed to the function with
 --set-env-vars only when set and non-empty; GOOGLE_CLOUD_PROJECT is always
@@ -138,6 +141,10 @@ fi
 if [[ -n ${REDIS_URL_SECRET:-} && -n ${REDIS_URL:-} ]]; then
 	die "REDIS_URL and REDIS_URL_SECRET are both set: give the URL one way"
 fi
+# A certificate is several lines: it goes through Secret Manager.
+if [[ -n ${REDIS_CA_CERT:-} ]]; then
+	die "REDIS_CA_CERT is set: put the certificate in Secret Manager and name the secret in REDIS_CA_SECRET"
+fi
 
 project=${GOOGLE_CLOUD_PROJECT:-}
 if [[ -z $project ]] && command -v gcloud >/dev/null 2>&1; then
@@ -205,8 +212,18 @@ if [[ -n ${VPC_CONNECTOR:-} ]]; then
 	cmd+=(--vpc-connector="$VPC_CONNECTOR" --egress-settings="${VPC_EGRESS:-private-ranges-only}")
 fi
 cmd+=(--set-env-vars="$env_vars")
+secrets=()
 if [[ -n ${REDIS_URL_SECRET:-} ]]; then
-	cmd+=(--set-secrets="REDIS_URL=${REDIS_URL_SECRET}")
+	secrets+=("REDIS_URL=${REDIS_URL_SECRET}")
+fi
+if [[ -n ${REDIS_CA_SECRET:-} ]]; then
+	secrets+=("REDIS_CA_CERT=${REDIS_CA_SECRET}")
+fi
+if ((${#secrets[@]})); then
+	cmd+=(--set-secrets="$(
+		IFS=,
+		echo "${secrets[*]}"
+	)")
 fi
 
 if $dry_run; then

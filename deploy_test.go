@@ -32,8 +32,12 @@ var deployFunctionVars = []string{
 var deploySettingVars = []string{
 	"GOOGLE_CLOUD_PROJECT", "FUNCTION_NAME", "REGION", "SERVICE_ACCOUNT",
 	"CPU", "MEMORY", "CONCURRENCY", "TIMEOUT", "MAX_INSTANCES",
-	"VPC_CONNECTOR", "VPC_EGRESS", "REDIS_URL_SECRET",
+	"VPC_CONNECTOR", "VPC_EGRESS", "REDIS_URL_SECRET", "REDIS_CA_SECRET",
 }
+
+// deploySecretVars are function variables deploy.sh passes only from
+// Secret Manager (--set-secrets), with the setting that names the secret.
+var deploySecretVars = map[string]string{"REDIS_CA_CERT": "REDIS_CA_SECRET"}
 
 // deployEnv returns an environment for deploy.sh that is independent of the
 // developer's: none of the script's variables, no Google credentials or
@@ -42,7 +46,7 @@ var deploySettingVars = []string{
 // project) turned off. extra is added last.
 func deployEnv(t *testing.T, extra map[string]string) []string {
 	t.Helper()
-	env := emulator.GcloudEnv(t, append(slices.Clone(deployFunctionVars), deploySettingVars...)...)
+	env := emulator.GcloudEnv(t, append(append(slices.Clone(deployFunctionVars), deploySettingVars...), "REDIS_CA_CERT")...)
 	for k, v := range extra {
 		env = append(env, k+"="+v)
 	}
@@ -233,6 +237,7 @@ func TestDeployDryRun(t *testing.T) {
 			env: map[string]string{
 				"GOOGLE_CLOUD_PROJECT": "demo-keygate",
 				"REDIS_URL_SECRET":     "keygate-redis:latest",
+				"REDIS_CA_SECRET":      "keygate-redis-ca:2",
 				"REDIS_TIMEOUT":        "80ms",
 				"VPC_CONNECTOR":        "projects/demo-keygate/locations/us-central1/connectors/keygate",
 				"VPC_EGRESS":           "all",
@@ -240,7 +245,7 @@ func TestDeployDryRun(t *testing.T) {
 			},
 			wantArgs: []string{
 				"--vpc-connector=projects/demo-keygate/locations/us-central1/connectors/keygate",
-				"--egress-settings=all", "--set-secrets=REDIS_URL=keygate-redis:latest", "--cpu=1000m",
+				"--egress-settings=all", "--set-secrets=REDIS_URL=keygate-redis:latest,REDIS_CA_CERT=keygate-redis-ca:2", "--cpu=1000m",
 			},
 			wantEnvVars: map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "REDIS_TIMEOUT": "80ms"},
 		},
@@ -336,6 +341,13 @@ func TestDeployDryRun(t *testing.T) {
 			env:        map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "REDIS_URL": "redis://:s3cret@10.0.0.3:6379"},
 			wantCode:   1,
 			wantStderr: []string{"REDIS_URL contains '@'", "REDIS_URL_SECRET"},
+		},
+		{
+			name:       "certificate in the plain configuration",
+			args:       []string{"--dry-run"},
+			env:        map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "REDIS_CA_CERT": "-----BEGIN CERTIFICATE-----"},
+			wantCode:   1,
+			wantStderr: []string{"REDIS_CA_CERT is set", "REDIS_CA_SECRET"},
 		},
 		{
 			name:       "Redis URL given twice",
@@ -462,6 +474,9 @@ func TestDeployPassesEveryFunctionVariable(t *testing.T) {
 	}
 	delete(read, "GOOGLE_CLOUD_PROJECT")
 	delete(read, "FIRESTORE_EMULATOR_HOST")
+	for v := range deploySecretVars {
+		delete(read, v)
+	}
 	for _, v := range deployFunctionVars {
 		if !read[v] {
 			t.Errorf("deploy.sh passes %s, which the function does not read", v)
@@ -530,7 +545,7 @@ func TestDeployDryRunAcceptedByGcloud(t *testing.T) {
 	}
 	for _, c := range []map[string]string{
 		{"REDIS_URL": "redis://10.0.0.3:6379", "REDIS_TIMEOUT": "100ms", "VPC_CONNECTOR": "keygate-connector"},
-		{"REDIS_URL_SECRET": "keygate-redis:latest", "VPC_CONNECTOR": "projects/demo-keygate/locations/us-central1/connectors/keygate",
+		{"REDIS_URL_SECRET": "keygate-redis:latest", "REDIS_CA_SECRET": "keygate-redis-ca:1", "VPC_CONNECTOR": "projects/demo-keygate/locations/us-central1/connectors/keygate",
 			"VPC_EGRESS": "all", "CPU": "2", "MEMORY": "1Gi", "CONCURRENCY": "250", "MAX_INSTANCES": "3"},
 	} {
 		t.Run(c["VPC_CONNECTOR"], func(t *testing.T) {

@@ -1,6 +1,7 @@
 package apikey
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -70,6 +71,10 @@ type Config struct {
 	// rediss:// for TLS. While it does not answer, the per-instance limits
 	// apply.
 	RedisURL string
+	// RedisCA holds PEM certificates that a rediss:// server's certificate
+	// must chain to, instead of the system's roots (Memorystore's in-transit
+	// encryption has a certificate authority of its own).
+	RedisCA string
 	// RedisTimeout is the deadline of one call to Redis.
 	RedisTimeout time.Duration
 }
@@ -145,6 +150,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("REDIS_URL (not shown: it may hold a password): %w", err))
 		} else {
 			c.RedisURL = v
+		}
+	}
+	if v := getenv("REDIS_CA_CERT"); v != "" {
+		if _, err := globallimit.ParseCA(v); err != nil {
+			errs = append(errs, fmt.Errorf("REDIS_CA_CERT: %w", err))
+		} else if o, _ := globallimit.ParseURL(c.RedisURL); o != nil && o.TLSConfig == nil {
+			errs = append(errs, errors.New("REDIS_CA_CERT is set, but REDIS_URL is not rediss://: a certificate authority needs TLS"))
+		} else {
+			c.RedisCA = v
 		}
 	}
 	// The defaults are checked as a key's own limits are (ValidateLimits);

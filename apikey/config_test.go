@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/redistest"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -103,6 +104,7 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"REDIS_URL", "10.0.0.3:6379"},
 		{"REDIS_URL", "http://10.0.0.3"},
 		{"REDIS_URL", "redis://:s3cret@10.0.0.3/notadb"},
+		{"REDIS_CA_CERT", "not a certificate"},
 		{"REDIS_TIMEOUT", "0"},
 		{"REDIS_TIMEOUT", "50"},
 	}
@@ -171,5 +173,18 @@ func TestLoadConfigDefaultScopes(t *testing.T) {
 	if _, err := LoadConfig(envOf(map[string]string{"KEY_DEFAULT_SCOPES": strings.Join(many, ",")})); err == nil ||
 		!strings.Contains(err.Error(), "KEY_DEFAULT_SCOPES=") {
 		t.Errorf("%d scopes: %v, want an error naming KEY_DEFAULT_SCOPES", len(many), err)
+	}
+}
+
+// TestLoadConfigRedisCA: REDIS_CA_CERT is PEM certificates, for a rediss://
+// REDIS_URL only.
+func TestLoadConfigRedisCA(t *testing.T) {
+	ca := redistest.CA(t)
+	c, err := LoadConfig(envOf(map[string]string{"REDIS_URL": "rediss://10.0.0.3:6378", "REDIS_CA_CERT": ca}))
+	if err != nil || c.RedisCA != ca {
+		t.Errorf("a rediss:// URL and a CA: %v, RedisCA %q", err, c.RedisCA)
+	}
+	if _, err := LoadConfig(envOf(map[string]string{"REDIS_URL": "redis://10.0.0.3:6379", "REDIS_CA_CERT": ca})); err == nil || !strings.Contains(err.Error(), "REDIS_CA_CERT") {
+		t.Errorf("a CA with redis://: %v, want an error naming REDIS_CA_CERT", err)
 	}
 }

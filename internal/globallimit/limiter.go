@@ -16,6 +16,7 @@ package globallimit
 
 import (
 	"context"
+	"crypto/x509"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -61,6 +62,10 @@ type Options struct {
 	// URL is the server's: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], or
 	// rediss:// for TLS.
 	URL string
+	// CA holds the PEM certificates that a rediss:// server's certificate
+	// must chain to, instead of the system's roots: Memorystore's in-transit
+	// encryption uses a certificate authority of its own.
+	CA string
 	// Timeout is the deadline of one call; 0 means DefaultTimeout.
 	Timeout time.Duration
 	// Prefix starts every key the limiter writes, so that deployments can
@@ -99,6 +104,15 @@ func ParseURL(url string) (*redis.Options, error) {
 	return o, nil
 }
 
+// ParseCA reads PEM certificates, for Options.CA.
+func ParseCA(pem string) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(pem)) {
+		return nil, errors.New("want PEM certificates (-----BEGIN CERTIFICATE-----)")
+	}
+	return pool, nil
+}
+
 // Where describes the server of url for people, never with its password:
 // HOST:PORT, and "with TLS" for rediss://.
 func Where(url string) string {
@@ -118,6 +132,14 @@ func New(o Options) (*Limiter, error) {
 	ro, err := ParseURL(o.URL)
 	if err != nil {
 		return nil, err
+	}
+	if o.CA != "" {
+		if ro.TLSConfig == nil {
+			return nil, errors.New("a certificate authority needs a rediss:// URL")
+		}
+		if ro.TLSConfig.RootCAs, err = ParseCA(o.CA); err != nil {
+			return nil, err
+		}
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout

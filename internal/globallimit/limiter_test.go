@@ -304,3 +304,39 @@ func TestClosedIsNotAnOutage(t *testing.T) {
 		t.Errorf("a closed limiter logged a WARNING:\n%s", logs)
 	}
 }
+
+// TestTLSAndAuth: a rediss:// server with a certificate authority of its
+// own (Memorystore's in-transit encryption) and a password (AUTH) admits
+// with the authority in Options.CA and the password in the URL; without
+// the authority, or with a wrong password, the calls fail, and the error
+// never shows the password.
+func TestTLSAndAuth(t *testing.T) {
+	srv, ca := redistest.StartTLS(t, "s3cret")
+	r := request(func(r *Request) { r.OwnerQuota = 5 })
+	l, _ := newLimiter(t, srv.URL(), nil, func(o *Options) { o.CA = ca; o.Timeout = 5 * time.Second })
+	if d, err := l.Admit(t.Context(), r); err != nil || !d.Allowed() {
+		t.Fatalf("TLS with the authority and AUTH: %+v, %v", d, err)
+	}
+	for name, o := range map[string]func(*Options){
+		"system roots": func(o *Options) { o.Timeout = 5 * time.Second },
+		"wrong password": func(o *Options) {
+			o.CA, o.URL, o.Timeout = ca, strings.Replace(srv.URL(), "s3cret", "wrong", 1), 5*time.Second
+		},
+	} {
+		l, logs := newLimiter(t, srv.URL(), nil, o)
+		_, err := l.Admit(t.Context(), r)
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%s: %v, want ErrUnavailable", name, err)
+		}
+		if strings.Contains(logs.String()+err.Error(), "s3cret") {
+			t.Errorf("%s: the password shows: %v\n%s", name, err, logs)
+		}
+		t.Logf("%s: %v", name, err)
+	}
+	if _, err := New(Options{URL: "redis://" + srv.Addr, CA: ca}); err == nil {
+		t.Errorf("a certificate authority with redis://: no error")
+	}
+	if _, err := New(Options{URL: srv.URL(), CA: "not a certificate"}); err == nil {
+		t.Errorf("a CA that is not PEM: no error")
+	}
+}

@@ -5,9 +5,11 @@ package redistest
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,17 +27,53 @@ const RequireEnv = "KEYGATE_REQUIRE_REDIS"
 type Server struct {
 	Addr string // 127.0.0.1:PORT
 
-	t    testing.TB
-	bin  string
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	t        testing.TB
+	bin      string
+	args     []string    // the TLS and AUTH settings
+	tls      *tls.Config // nil for plain TCP
+	password string
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{}
 }
 
 // Start starts a redis-server for t, on a port of its own, and stops it when
 // t ends. Without redis-server on the PATH the test skips, or fails when
 // RequireEnv is set.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	s := newServer(t)
+	s.start()
+	t.Cleanup(s.Kill)
+	return s
+}
+
+// StartTLS is Start with TLS only, the server's certificate issued by a
+// certificate authority of the test's own, whose PEM it returns, and with
+// password as its AUTH password ("" for none): a Memorystore with
+// in-transit encryption and AUTH.
+func StartTLS(t testing.TB, password string) (s *Server, caPEM string) {
+	t.Helper()
+	s = newServer(t)
+	dir := t.TempDir()
+	caPEM, pool := issue(t, dir)
+	_, port, _ := net.SplitHostPort(s.Addr)
+	s.args = []string{"--port", "0", "--tls-port", port, "--tls-cert-file", filepath.Join(dir, "server.pem"),
+		"--tls-key-file", filepath.Join(dir, "server.key"), "--tls-ca-cert-file", filepath.Join(dir, "ca.pem"),
+		"--tls-auth-clients", "no"}
+	if password != "" {
+		s.args = append(s.args, "--requirepass", password)
+	}
+	s.tls = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	s.password = password
+	s.start()
+	t.Cleanup(s.Kill)
+	return s, caPEM
+}
+
+// newServer finds redis-server and a free port, or skips t (fails it when
+// RequireEnv is set).
+func newServer(t testing.TB) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -51,21 +89,29 @@ func Start(t testing.TB) *Server {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s := &Server{Addr: addr, t: t, bin: bin}
-	s.start()
-	t.Cleanup(s.Kill)
-	return s
+	return &Server{Addr: addr, t: t, bin: bin}
 }
 
-// URL is the server's redis:// URL.
-func (s *Server) URL() string { return "redis://" + s.Addr }
+// URL is the server's URL: redis://, or rediss:// with TLS, with its
+// password.
+func (s *Server) URL() string {
+	u := "redis://"
+	if s.tls != nil {
+		u = "rediss://"
+	}
+	if s.password != "" {
+		u += ":" + s.password + "@"
+	}
+	return u + s.Addr
+}
 
 // start runs the server on s.Addr and waits until it answers PING.
 func (s *Server) start() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
-	cmd := exec.Command(s.bin, "--bind", "127.0.0.1", "--port", port,
-		"--save", "", "--appendonly", "no", "--dir", s.t.TempDir())
+	args := append([]string{"--bind", "127.0.0.1", "--port", port,
+		"--save", "", "--appendonly", "no", "--dir", s.t.TempDir()}, s.args...)
+	cmd := exec.Command(s.bin, args...)
 	// Killed with the test process, however that ends.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var out strings.Builder
@@ -119,14 +165,14 @@ func (s *Server) Restart() {
 // Client returns a client of the server, closed when the test ends, for
 // tests that look at its data.
 func (s *Server) Client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, Protocol: 2, DisableIdentity: true})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, Protocol: 2, DisableIdentity: true, TLSConfig: s.tls, Password: s.password})
 	s.t.Cleanup(func() { c.Close() })
 	return c
 }
 
 // ping reports whether the server answers PING.
 func (s *Server) ping() error {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1, TLSConfig: s.tls, Password: s.password})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
