@@ -184,16 +184,23 @@ func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) bool
 	}
 	plan := &st.plan
 	a := meter.Admission{KeyID: e.key.ID, Owner: e.key.Owner, KeyQuota: e.key.MonthlyQuota, OwnerQuota: plan.MonthlyQuota}
-	if !g.limit(w, r, e, plan, &a, now) {
+	d, q := g.limit(r, e, plan, &a, now)
+	ratelimit.SetHeaders(w.Header(), d)
+	if !d.Allowed {
+		g.refuse(w, r, rateLimited(d.Which, d.RetryAfter), e.key.Hint)
 		return false
 	}
-	// With Redis, the meter checks the quotas again against this
-	// instance's view, a lower bound of Redis's count, so it passes
-	// whenever Redis did; while Redis is away, its check is the one that
-	// applies.
-	err = g.meter.Admit(a, now)
-	if q, ok := errors.AsType[*meter.QuotaError](err); ok {
-		g.refuseQuota(w, r, e, q, now)
+	// With Redis, q is its answer on the quotas; the meter checks them again
+	// against this instance's view, a lower bound of Redis's count, so it
+	// passes whenever Redis did. Without Redis, or while it is away, the
+	// meter's check is the one that applies.
+	if q == nil {
+		if err = g.meter.Admit(a, now); err != nil {
+			q, _ = errors.AsType[*meter.QuotaError](err)
+		}
+	}
+	if q != nil {
+		g.refuse(w, r, quotaExceeded(q, now), e.key.Hint, slog.Int64("used", q.Used), slog.Int64("quota", q.Quota))
 		return false
 	}
 	if err != nil {
@@ -207,9 +214,9 @@ func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) bool
 
 // limit applies the rate limits, and with Redis the quotas too, to r: the
 // shared ones on Redis when it answers (one round trip), else this
-// instance's buckets. It sets the RateLimit headers, refuses r and returns
-// false if a limit refuses it.
-func (g *Gate) limit(w http.ResponseWriter, r *http.Request, e *cacheEntry, plan *store.Plan, a *meter.Admission, now time.Time) bool {
+// instance's buckets. It returns the decision of the rate limit that
+// applied, and with Redis the quota that refused r, if one did.
+func (g *Gate) limit(r *http.Request, e *cacheEntry, plan *store.Plan, a *meter.Admission, now time.Time) (ratelimit.Decision, *meter.QuotaError) {
 	if g.global != nil {
 		req := globallimit.Request{KeyID: a.KeyID, Owner: a.Owner, KeyQuota: a.KeyQuota, OwnerQuota: a.OwnerQuota}
 		req.KeyRate, req.OwnerRate = ratelimit.Rates(&e.key, plan)
@@ -219,31 +226,15 @@ func (g *Gate) limit(w http.ResponseWriter, r *http.Request, e *cacheEntry, plan
 				req.Month = string(store.MonthOf(now))
 				req.Expiry = store.NextMonth(now).Add(24 * time.Hour).Sub(now) // a day past the month: clocks differ
 			}
+			// An error means Redis did not answer: the limiter has logged
+			// it, and this instance's limits apply.
 			if d, err := g.global.Admit(r.Context(), &req); err == nil {
-				ratelimit.SetHeaders(w.Header(), d.Rate)
-				switch {
-				case !d.Rate.Allowed:
-					g.refuse(w, r, rateLimited(d.Rate.Which, d.Rate.RetryAfter), e.key.Hint)
-					return false
-				case d.Quota != "":
-					g.refuseQuota(w, r, e, &meter.QuotaError{Limit: d.Quota, Used: d.Used, Quota: d.Limit}, now)
-					return false
+				if d.Quota != "" {
+					return d.Rate, &meter.QuotaError{Limit: d.Quota, Used: d.Used, Quota: d.Limit}
 				}
-				return true
+				return d.Rate, nil
 			}
-			// Redis did not answer: the limiter has logged it.
 		}
 	}
-	d := g.rates.Allow(&e.key, plan, now)
-	ratelimit.SetHeaders(w.Header(), d)
-	if !d.Allowed {
-		g.refuse(w, r, rateLimited(d.Which, d.RetryAfter), e.key.Hint)
-		return false
-	}
-	return true
-}
-
-// refuseQuota refuses r over the quota q.
-func (g *Gate) refuseQuota(w http.ResponseWriter, r *http.Request, e *cacheEntry, q *meter.QuotaError, now time.Time) {
-	g.refuse(w, r, quotaExceeded(q, now), e.key.Hint, slog.Int64("used", q.Used), slog.Int64("quota", q.Quota))
+	return g.rates.Allow(&e.key, plan, now), nil
 }
