@@ -3,6 +3,7 @@ package apikey
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -346,4 +347,56 @@ func BenchmarkGlobalLimits(b *testing.B) {
 			b.ReportMetric(float64(took[len(took)*99/100].Nanoseconds()), "p99-ns")
 		})
 	}
+}
+
+// TestGlobalRedisHangs: a Redis that accepts connections and never answers
+// costs the first requests one deadline each and the next nothing; every
+// request is answered by the per-instance limits (5 of 20 at a burst of 5),
+// none with a 5xx, and one WARNING is logged.
+func TestGlobalRedisHangs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	st := memstore.New()
+	setPlan(t, st, store.Plan{Owner: "acme", RateLimit: 0.01, Burst: 5, MonthlyQuota: 1000})
+	s := newServer(t, st, func(c *Config) { c.RedisURL = "redis://" + ln.Addr().String() })
+	key, _ := s.mint(t, "acme")
+	start := time.Now()
+	codes := map[int]int{}
+	for range 20 {
+		codes[s.do("GET", "/", "", key).Code]++
+	}
+	took := time.Since(start)
+	if codes[200] != 5 || codes[429] != 15 {
+		t.Errorf("answers %v, want 5 200s and 15 429s: the per-instance bucket", codes)
+	}
+	if took > 20*DefaultConfig().RedisTimeout {
+		t.Errorf("20 requests took %v with Redis hanging", took)
+	}
+	if n := strings.Count(s.logs.String(), "Redis unavailable"); n != 1 {
+		t.Errorf("%d WARNINGs of Redis, want 1:\n%s", n, s.logs)
+	}
+	t.Logf("20 requests with Redis hanging: %v, answers %v", took.Round(time.Millisecond), codes)
 }
