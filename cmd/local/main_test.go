@@ -22,6 +22,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/emulator"
+	"github.com/keygate/keygate/internal/redistest"
 )
 
 func TestMain(m *testing.M) {
@@ -62,7 +63,8 @@ func cleanEnv(extra ...string) []string {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "PORT", "HOST", "FUNCTION_TARGET", "KEY_CACHE_TTL":
+		case "FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "PORT", "HOST", "FUNCTION_TARGET", "KEY_CACHE_TTL",
+			"REDIS_URL", "REDIS_CA_CERT", "REDIS_TIMEOUT":
 			continue
 		}
 		env = append(env, kv)
@@ -548,5 +550,26 @@ func TestStartFailures(t *testing.T) {
 				t.Errorf("output %q, want one line \"local: ...%s...\"", out, c.want)
 			}
 		})
+	}
+}
+
+// TestLocalSaysWhereLimitsAre: with REDIS_URL, cmd/local says at start
+// that the limits are global on that Redis, or that it does not answer and
+// the limits are per instance until it does; it starts either way.
+func TestLocalSaysWhereLimitsAre(t *testing.T) {
+	rds := redistest.Start(t)
+	dead := "redis://127.0.0.1:" + freePort(t)
+	for _, c := range []struct{ url, want string }{
+		{rds.URL(), "keygate: rate limits and quotas: global, on Redis at " + rds.Addr},
+		{dead, "keygate: rate limits and quotas: Redis at " + strings.TrimPrefix(dead, "redis://") + " does not answer ("},
+	} {
+		_, lines := startLocal(t, cleanEnv("REDIS_URL="+c.url))
+		found := false
+		for _, l := range lines {
+			found = found || strings.HasPrefix(l, c.want)
+		}
+		if !found {
+			t.Errorf("REDIS_URL=%s: cmd/local printed %q, want a line starting %q", c.url, lines, c.want)
+		}
 	}
 }

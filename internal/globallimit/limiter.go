@@ -175,6 +175,14 @@ func (quiet) Printf(context.Context, string, ...any) {}
 
 var quietOnce sync.Once
 
+// Check reports whether the server answers PING within the limiter's
+// deadline, for a program that says at start what its limits will be.
+func (l *Limiter) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	return l.client.Ping(ctx).Err()
+}
+
 // Close closes the limiter's connections.
 func (l *Limiter) Close() error { return l.client.Close() }
 
