@@ -400,3 +400,66 @@ func TestGlobalRedisHangs(t *testing.T) {
 	}
 	t.Logf("20 requests with Redis hanging: %v, answers %v", took.Round(time.Millisecond), codes)
 }
+
+// TestGlobalQuotaSeededFromStore: a Redis that lost its counts (FLUSHALL,
+// a replaced server) is seeded from the store's month total, which new
+// instances read with the key: an owner that used 6 of 10 through one
+// instance gets 4 more through two others together, not 4 each (their own
+// checks) or 10 (Redis from zero).
+func TestGlobalQuotaSeededFromStore(t *testing.T) {
+	rds := redistest.Start(t)
+	st := memstore.New()
+	setPlan(t, st, store.Plan{Owner: "acme", MonthlyQuota: 10})
+	a := newServer(t, st, flushByHand, onRedis(rds, 2*time.Second))
+	key, _ := a.mint(t, "acme")
+	for range 6 {
+		if w := a.do("GET", "/", "", key); w.Code != 200 {
+			t.Fatalf("GET / = %d", w.Code)
+		}
+	}
+	if err := a.meter.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rds.Client().FlushAll(context.Background())
+	b := newServer(t, st, flushByHand, onRedis(rds, 2*time.Second))
+	c := newServer(t, st, flushByHand, onRedis(rds, 2*time.Second))
+	admitted := 0
+	for range 10 {
+		for _, g := range []*server{b, c} {
+			if w := g.do("GET", "/", "", key); w.Code == 200 {
+				admitted++
+			}
+		}
+	}
+	if admitted != 4 {
+		t.Errorf("after Redis lost its counts, two new instances admitted %d, want 4 (10 less the 6 the store holds)", admitted)
+	}
+}
+
+// TestGlobalQuotaNewMonth: the counts are the month's; a new UTC month
+// starts from zero, on Redis as in the store.
+func TestGlobalQuotaNewMonth(t *testing.T) {
+	rds := redistest.Start(t)
+	st := memstore.New()
+	setPlan(t, st, store.Plan{Owner: "acme", MonthlyQuota: 3})
+	s := newServer(t, st, flushByHand, onRedis(rds, 2*time.Second))
+	key, _ := s.mint(t, "acme")
+	count := func() (n int) {
+		for range 5 {
+			if s.do("GET", "/", "", key).Code == 200 {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count(); n != 3 {
+		t.Fatalf("admitted %d this month, want 3", n)
+	}
+	s.clock.Advance(store.NextMonth(s.clock.Now()).Sub(s.clock.Now()))
+	if n := count(); n != 3 {
+		t.Errorf("admitted %d in the next month, want 3", n)
+	}
+	if keys := rds.Client().Keys(context.Background(), "*quota:owner:*").Val(); len(keys) != 2 {
+		t.Errorf("owner counts on Redis %q, want one per month", keys)
+	}
+}
