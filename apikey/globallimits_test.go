@@ -465,3 +465,54 @@ func TestGlobalQuotaNewMonth(t *testing.T) {
 		t.Errorf("owner counts on Redis %q, want one per month", keys)
 	}
 }
+
+// TestGlobalAnswersAsPerInstance: on one instance, the limits on Redis
+// answer as the per-instance ones do: the same statuses, RateLimit headers,
+// Retry-After and problem bodies, for a key's own rate inside its owner's
+// and for the owner's quota.
+func TestGlobalAnswersAsPerInstance(t *testing.T) {
+	rds := redistest.Start(t)
+	type answer struct {
+		code                           int
+		limit, remaining, reset, retry string
+		problem, whose                 string
+	}
+	run := func(plan store.Plan, own func(*store.Key), change ...func(*Config)) []answer {
+		st := memstore.New()
+		setPlan(t, st, plan)
+		s := buildServer(t, &testkit.FaultyStore{Store: st}, testConfig(append(change, flushByHand)...), nil)
+		key, _ := testkit.MintKey(t, st, "acme", own)
+		other, _ := testkit.MintKey(t, st, "acme")
+		var got []answer
+		for _, k := range []string{key, key, key, key, other, other, other} {
+			w := s.do("GET", "/", "", k)
+			a := answer{code: w.Code, limit: w.Header().Get("RateLimit-Limit"), remaining: w.Header().Get("RateLimit-Remaining"),
+				reset: w.Header().Get("RateLimit-Reset"), retry: w.Header().Get("Retry-After")}
+			if w.Code != 200 {
+				p := testkit.Problem(t, w)
+				a.problem, a.whose = p.Code, p.Limit
+				if p.Code == "quota_exceeded" {
+					a.retry = "(to the month's end)"
+				}
+			}
+			got = append(got, a)
+		}
+		return got
+	}
+	for _, c := range []struct {
+		name string
+		plan store.Plan
+		own  func(*store.Key)
+	}{
+		{"rates", store.Plan{Owner: "acme", RateLimit: 1, Burst: 4}, func(k *store.Key) { k.RateLimit, k.Burst = 1, 3 }},
+		{"quotas", store.Plan{Owner: "acme", MonthlyQuota: 5}, func(k *store.Key) { k.MonthlyQuota = 3 }},
+	} {
+		local, global := run(c.plan, c.own), run(c.plan, c.own, onRedis(rds, 2*time.Second))
+		for i := range local {
+			if local[i] != global[i] {
+				t.Errorf("%s, request %d: per instance %+v, on Redis %+v", c.name, i+1, local[i], global[i])
+			}
+		}
+		t.Logf("%s: %+v", c.name, global)
+	}
+}
