@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -571,5 +572,68 @@ func TestLocalSaysWhereLimitsAre(t *testing.T) {
 		if !found {
 			t.Errorf("REDIS_URL=%s: cmd/local printed %q, want a line starting %q", c.url, lines, c.want)
 		}
+	}
+}
+
+// TestTwoLocalsShareQuota is the issue's finding, as a user meets it: two
+// cmd/local on one emulator and one redis-server, an owner with a quota of
+// 50, 200 concurrent requests at each: 50 admitted in all, and, once both
+// have stopped, 50 stored (the billing total).
+func TestTwoLocalsShareQuota(t *testing.T) {
+	rds := redistest.Start(t)
+	host, project := emulator.Project(t)
+	env := cleanEnv("FIRESTORE_EMULATOR_HOST="+host, "GOOGLE_CLOUD_PROJECT="+project, "STORE_TIMEOUT=20s",
+		"REDIS_URL="+rds.URL(), "REDIS_TIMEOUT=10s") // a deadline for the test's burst, not for speed
+	var created struct{ ID, Key string }
+	if err := json.Unmarshal(apikey(t, env, "create", "--owner", "grandma", "--json"), &created); err != nil {
+		t.Fatal(err)
+	}
+	apikey(t, env, "plan", "set", "grandma", "--quota", "50")
+	var cmds []*exec.Cmd
+	var urls []string
+	for range 2 {
+		port, _, cmd := startLocalCmd(t, env)
+		cmds, urls = append(cmds, cmd), append(urls, "http://127.0.0.1:"+port+"/")
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}}
+	var admitted, refused atomic.Int64
+	var wg sync.WaitGroup
+	for _, url := range urls {
+		for range 200 {
+			wg.Go(func() {
+				req, _ := http.NewRequest("GET", url, nil)
+				req.Header.Set("X-API-Key", created.Key)
+				resp, err := client.Do(req) // not get: its t.Fatal is for the test's goroutine
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case 200:
+					admitted.Add(1)
+				case 429:
+					refused.Add(1)
+				default:
+					t.Errorf("status %d %s", resp.StatusCode, body)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for _, cmd := range cmds {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}
+	var usage struct {
+		MonthTotal int64 `json:"month_total"`
+	}
+	if err := json.Unmarshal(apikey(t, env, "usage", created.ID, "--json"), &usage); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("two cmd/local, quota 50, 2 × 200 concurrent: %d admitted, %d refused, %d stored", admitted.Load(), refused.Load(), usage.MonthTotal)
+	if admitted.Load() != 50 || refused.Load() != 350 || usage.MonthTotal != 50 {
+		t.Errorf("%d admitted, %d refused, %d stored; want 50, 350, 50", admitted.Load(), refused.Load(), usage.MonthTotal)
 	}
 }
