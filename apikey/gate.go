@@ -71,8 +71,9 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 func WithErrorHandler(h ErrorHandler) Option { return func(o *options) { o.onError = h } }
 
 // New returns a Gate for cfg that keeps keys, usage and plans in s. Every
-// store call is bounded by cfg.StoreTimeout. Close it to write the last
-// usage counts.
+// store call is bounded by cfg.StoreTimeout, and a key write whose answer
+// is lost is read back before it is answered (store.ConfirmWrites). Close
+// it to write the last usage counts.
 func New(cfg Config, s Store, opts ...Option) *Gate {
 	o := options{now: time.Now, onError: WriteError}
 	for _, opt := range opts {
@@ -85,7 +86,7 @@ func New(cfg Config, s Store, opts ...Option) *Gate {
 	}
 	g := &Gate{
 		cfg:       cfg,
-		store:     store.WithTimeout(s, cfg.StoreTimeout),
+		store:     store.ConfirmWrites(store.WithTimeout(s, cfg.StoreTimeout), cfg.StoreTimeout),
 		rates:     ratelimit.NewLimits(cfg.CacheSize),
 		now:       o.now,
 		log:       o.log,

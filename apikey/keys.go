@@ -163,7 +163,12 @@ func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *cacheEntr
 			"This key's owner is not a valid owner name, so it can hold no new keys. Ask the operator."))
 		return
 	case err != nil:
-		a.g.refuse(w, r, a.g.storeUnavailable(err), caller.key.Hint)
+		e := a.g.storeUnavailable(err)
+		if e.Code == codeOutcome { // its secret is lost with the answer: say which key to look for
+			e.Detail = "The new key was sent to the store, but the store's answer was lost and reading it back failed: it may or may not have been created. " +
+				"Its ID is " + k.ID + ": if GET " + path.Join(r.URL.Path, k.ID) + " finds it, revoke it, since its key cannot be shown again; then create another."
+		}
+		a.g.refuse(w, r, e, caller.key.Hint)
 		return
 	}
 	a.audit(r, "create", caller, store.Stored(k))

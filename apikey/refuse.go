@@ -1,6 +1,7 @@
 package apikey
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -89,7 +90,7 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, e *Error, hint str
 		attrs = append(attrs, slog.String("error", e.Err.Error()))
 	}
 	level := slog.LevelWarn
-	if e.Status == http.StatusServiceUnavailable && e.Code == codeStore {
+	if e.Status == http.StatusServiceUnavailable && (e.Code == codeStore || e.Code == codeOutcome) {
 		level = slog.LevelError
 	}
 	logging.LogRequest(r.Context(), g.log, level, r, g.cfg.Project, "request refused", attrs...)
@@ -114,6 +115,7 @@ const (
 	codeExpired      = "expired_api_key"
 	codeMultiple     = "multiple_api_keys"
 	codeStore        = "store_unavailable"
+	codeOutcome      = "outcome_unknown"
 	codeUnknownKeys  = "too_many_unknown_keys"
 	codeShuttingDown = "shutting_down"
 )
@@ -139,8 +141,14 @@ func (g *Gate) problem(code string) *Error {
 }
 
 // storeUnavailable is the 503 of a store that did not answer: the key may
-// be valid, so it is not refused as invalid.
+// be valid, so it is not refused as invalid. A write whose answer was lost,
+// and which could not be read back, is 503 outcome_unknown: the caller must
+// look before it writes again (see store.ConfirmWrites).
 func (g *Gate) storeUnavailable(err error) *Error {
+	if errors.Is(err, store.ErrOutcomeUnknown) {
+		return &Error{Status: http.StatusServiceUnavailable, Code: codeOutcome, Err: g.explain(err),
+			Detail: "The change was sent, but the store's answer was lost and reading it back failed: it may or may not have taken effect. Read the key (GET its URL, or list the keys) before you retry."}
+	}
 	return &Error{Status: http.StatusServiceUnavailable, Code: codeStore, RetryAfter: storeRetryBackoff,
 		Detail: "API keys cannot be checked right now. Retry shortly.", Err: g.explain(err)}
 }

@@ -66,11 +66,11 @@ func (s *Store) changeTx(ctx context.Context, client *firestore.Client, f func(c
 	s.changeMu.Lock()
 	defer s.changeMu.Unlock()
 	if err := ctx.Err(); err != nil {
-		return err
+		return notApplied(err)
 	}
 	col := s.changes(client)
 	counter := col.Doc(counterDoc)
-	return client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	return runTransaction(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 		var last int64
 		reserved := false
 		reserve := func() error {

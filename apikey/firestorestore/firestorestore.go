@@ -96,7 +96,7 @@ func (s *Store) Client(ctx context.Context) (*firestore.Client, error) {
 	}
 	c, err := firestore.NewClientWithDatabase(ctx, project, s.database)
 	if err != nil {
-		return nil, fmt.Errorf("creating Firestore client: %w", err)
+		return nil, clientError{err}
 	}
 	s.client = c
 	return c, nil
@@ -150,13 +150,17 @@ func (s *Store) ReadKey(ctx context.Context, id string, month store.Month) (stor
 	return k, total, err
 }
 
-// Create implements KeyStore.
+// Create implements KeyStore, in a transaction: outside one, a commit
+// whose answer was lost is resent, and answered ALREADY_EXISTS (commit.go).
 func (s *Store) Create(ctx context.Context, k store.Key) error {
 	client, err := s.Client(ctx)
 	if err != nil {
 		return err
 	}
-	_, err = client.Collection(s.collection).Doc(k.ID).Create(ctx, encodeKey(k))
+	ref := client.Collection(s.collection).Doc(k.ID)
+	err = runTransaction(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
+		return tx.Create(ref, encodeKey(k))
+	})
 	return storeError("create key", err)
 }
 
@@ -387,7 +391,7 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 	ownerDays, ownerMonths := store.OwnerTotals(counts)
 	// A transaction that RunTransaction runs again, after its commit's
 	// answer was lost, finds seq recorded and writes nothing.
-	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err = runIdempotent(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 		snap, err := tx.Get(meter)
 		if err != nil && status.Code(err) != codes.NotFound {
 			return err
@@ -683,7 +687,7 @@ func (s *Store) CreateCapped(ctx context.Context, k store.Key, maxActive int, no
 	col := client.Collection(s.collection)
 	guard := s.owners(client).Doc(k.Owner).Collection(guardCollection).Doc(keysGuard)
 	query := col.Where("owner", "==", k.Owner).Select("expires_at", "revoked_at")
-	err = client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err = runTransaction(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 		if _, err := tx.Get(guard); err != nil && status.Code(err) != codes.NotFound {
 			return err
 		}

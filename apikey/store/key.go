@@ -79,7 +79,10 @@ func (k *Key) Status(now time.Time) Status {
 
 // KeyStore keeps keys by ID. Every call honours its context: a store that
 // is down returns an error once the context ends, never hangs past it
-// (WithTimeout gives every call a deadline).
+// (WithTimeout gives every call a deadline). One bounded exception: a
+// write that has sent its commit may wait for the commit's answer past the
+// context's end (firestorestore: as long again), since a read-back made
+// while the commit still travels proves nothing (see ConfirmWrites).
 type KeyStore interface {
 	// Get returns the key with the given ID, or ErrKeyNotFound.
 	Get(ctx context.Context, id string) (Key, error)

@@ -212,7 +212,8 @@ func (c *cli) create(a createArgs) error {
 		if errors.Is(err, store.ErrKeyExists) {
 			return errors.New("the new key's ID is already taken (this should never happen); run the command again")
 		}
-		return err
+		return checkOutcome(err, "key "+k.ID+" was created",
+			"'apikey show "+k.ID+"': if it is there, revoke it ('apikey revoke "+k.ID+"'), since its key cannot be shown again, and create another")
 	}
 	if a.json {
 		return writeJSON(c.stdout, apikey.NewKeyView{Key: secret, KeyView: c.view(k, now)})
@@ -373,7 +374,8 @@ func (c *cli) rotate(id, graceText string, asJSON bool) error {
 		return fmt.Errorf("key %s is revoked or expired: only an active key can be rotated", id)
 	}
 	if err != nil {
-		return notFound(id, err)
+		return checkOutcome(notFound(id, err), "key "+id+" was rotated",
+			"'apikey show "+repl.ID+"' (the new key): if it is there, the rotation took effect; revoke the new key, since it cannot be shown again, and rotate again")
 	}
 	if asJSON {
 		return writeJSON(c.stdout, apikey.RotatedKeyView{
@@ -581,7 +583,7 @@ func (c *cli) revoke(id string) error {
 	at := c.now()
 	k, err := st.Revoke(c.ctx, id, at)
 	if err != nil {
-		return notFound(id, err)
+		return checkOutcome(notFound(id, err), "key "+id+" was revoked", "'apikey show "+id+"', or revoke it again: that is harmless")
 	}
 	if !k.RevokedAt.Equal(store.StoredTime(at)) {
 		fmt.Fprintf(c.stdout, "Key %s was already revoked at %s.\n", k.ID, formatTime(k.RevokedAt))
@@ -612,7 +614,7 @@ func (c *cli) delete(id string) error {
 		return err
 	}
 	if err := st.Delete(c.ctx, id); err != nil {
-		return notFound(id, err)
+		return checkOutcome(notFound(id, err), "key "+id+" was deleted", "'apikey show "+id+"'")
 	}
 	fmt.Fprintf(c.stdout, "Deleted key %s.\n", id)
 	return nil

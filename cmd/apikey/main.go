@@ -87,10 +87,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 
 // openFirestore returns the Firestore store cfg names, with every call
 // bounded by STORE_TIMEOUT (cfg.StoreTimeout) through store.WithTimeout,
-// the one layer that puts deadlines on store calls. It does not connect.
+// the one layer that puts deadlines on store calls, and every write whose
+// answer is lost read back (store.ConfirmWrites), as the Gate does. It
+// does not connect.
 func openFirestore(cfg apikey.Config) keyStore {
 	fs := firestorestore.New(cfg.Firestore())
-	return closingStore{store.WithTimeout(fs, cfg.StoreTimeout), fs}
+	return closingStore{store.ConfirmWrites(store.WithTimeout(fs, cfg.StoreTimeout), cfg.StoreTimeout), fs}
 }
 
 // closingStore is a store with deadlines, closed and explained through the
@@ -207,10 +209,25 @@ func (c *cli) report(err error) int {
 	if e, ok := c.st.(interface{ Explain(error) error }); ok && fromStore(err) {
 		// A store's error says what to do, and where the CLI looked: a
 		// leftover GOOGLE_CLOUD_PROJECT is a common reason for "no key".
-		err = fmt.Errorf("%w (%s)", e.Explain(err), c.where())
+		// A write of unknown outcome reached the store: its message says
+		// what to do.
+		if !errors.Is(err, store.ErrOutcomeUnknown) {
+			err = e.Explain(err)
+		}
+		err = fmt.Errorf("%w (%s)", err, c.where())
 	}
 	fmt.Fprintf(c.stderr, "apikey: %s\n", oneLine(err.Error()))
 	return 1
+}
+
+// checkOutcome says, of a write whose outcome is unknown
+// (store.ErrOutcomeUnknown: its answer was lost and reading it back
+// failed), what may have happened and how to look; any other error passes.
+func checkOutcome(err error, happened, check string) error {
+	if !errors.Is(err, store.ErrOutcomeUnknown) {
+		return err
+	}
+	return fmt.Errorf("the store did not confirm whether %s (%w); check with %s", happened, err, check)
 }
 
 // lookupError is a key or plan the store does not hold.

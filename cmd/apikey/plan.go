@@ -164,7 +164,7 @@ func (c *cli) planSet(owner string, f planFlags, asJSON bool) error {
 		return fmt.Errorf("the plan would be %w", err)
 	}
 	if err := c.st.SetPlan(c.ctx, p); err != nil {
-		return err
+		return checkOutcome(err, fmt.Sprintf("the plan of owner %q was set", clean(owner)), fmt.Sprintf("'apikey plan show %s'", clean(owner)))
 	}
 	return c.planShow(owner, asJSON)
 }
@@ -200,7 +200,7 @@ func (c *cli) planClear(owner string) error {
 		return nil
 	}
 	if err != nil {
-		return err
+		return checkOutcome(err, fmt.Sprintf("the plan of owner %q was cleared", clean(owner)), fmt.Sprintf("'apikey plan show %s'", clean(owner)))
 	}
 	fmt.Fprintf(c.stdout, "Cleared the plan of owner %q: it gets the defaults now.\n", clean(owner))
 	return nil

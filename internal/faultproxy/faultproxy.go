@@ -32,10 +32,17 @@
 //     transaction that committed). The writes are applied, and the caller
 //     is told it failed with an error that is neither a deadline nor
 //     UNAVAILABLE. Were the resent Commit answered ABORTED instead,
-//     RunTransaction would run f again on the applied state.
+//     RunTransaction would run f again on the applied state. A lost answer
+//     of a commit the backend refused (ABORTED, under contention) ends the
+//     same way: INVALID_ARGUMENT, nothing applied, and f not run again.
 //   - When every Commit answer is lost, the retries go on until the
 //     context ends: the caller gets the context's error (or
 //     DEADLINE_EXCEEDED), the write applied.
+//   - After a failed commit, RunTransaction rolls back before it returns,
+//     with a context of its own (5 s), not the caller's: with the backend
+//     down after the lost answer, a transaction with a 1 s deadline
+//     returned after 6 s. apikey/firestorestore's runTransaction returns at
+//     the deadline.
 //   - Reads (BatchGetDocuments, RunQuery) pass unchanged, and
 //     BeginTransaction and Rollback are relayed faithfully.
 //
@@ -68,6 +75,10 @@ const (
 	// write), once the target has applied it, with UNAVAILABLE. Set it with
 	// Proxy.LoseCommitAnswers to lose only the next n.
 	LoseCommitAnswers
+	// RefuseCommits relays every call but Commit, which it answers
+	// UNAVAILABLE without forwarding it: writes fail at their commit, and
+	// are not applied, while reads pass.
+	RefuseCommits
 )
 
 // Proxy forwards connections to its target, or plays an outage.
@@ -112,16 +123,22 @@ func Start(target string) (*Proxy, error) {
 		return nil, err
 	}
 	p.unavail = grpc.NewServer(grpc.UnknownServiceHandler(func(_ any, stream grpc.ServerStream) error {
-		if Mode(p.mode.Load()) == Hang {
-			<-stream.Context().Done()
-		}
-		return status.Error(codes.Unavailable, "faultproxy: the backend is down")
+		return p.down(stream)
 	}))
 	p.wg.Add(3)
 	go func() { defer p.wg.Done(); p.unavail.Serve(p.handoff) }()
 	go func() { defer p.wg.Done(); p.relay.Serve(p.relayed) }()
 	go func() { defer p.wg.Done(); p.accept() }()
 	return p, nil
+}
+
+// down answers a call in an outage: UNAVAILABLE, or, in Hang, nothing
+// until the caller gives up.
+func (p *Proxy) down(stream grpc.ServerStream) error {
+	if Mode(p.mode.Load()) == Hang {
+		<-stream.Context().Done()
+	}
+	return status.Error(codes.Unavailable, "faultproxy: the backend is down")
 }
 
 // Addr is the host:port to point the client at.
@@ -153,6 +170,11 @@ func (p *Proxy) setIf(gen int64, mode Mode) bool {
 func (p *Proxy) set(mode Mode) {
 	p.gen++
 	p.mode.Store(int32(mode))
+	p.closeConns()
+}
+
+// closeConns closes every open connection; p.mu is held.
+func (p *Proxy) closeConns() {
 	for c := range p.conns {
 		c.Close()
 	}
@@ -185,7 +207,7 @@ func (p *Proxy) accept() {
 			p.wg.Add(1)
 			go func() { defer p.wg.Done(); p.forward(c) }()
 			continue
-		case Relay, LoseCommitAnswers:
+		case Relay, LoseCommitAnswers, RefuseCommits:
 			to = p.relayed
 		default:
 			to = p.handoff

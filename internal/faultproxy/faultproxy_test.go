@@ -159,6 +159,20 @@ func TestLoseThenDown(t *testing.T) {
 	}
 }
 
+// TestRefuseCommits: a write fails and is not applied; reads pass.
+func TestRefuseCommits(t *testing.T) {
+	p, direct, proxied := clients(t)
+	p.Set(faultproxy.RefuseCommits)
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := proxied.Doc("c/a").Create(ctx, map[string]any{"n": 1}); err == nil || exists(t, direct, "c/a") {
+		t.Errorf("Create with commits refused = %v, stored %v; want an error and nothing stored", err, exists(t, direct, "c/a"))
+	}
+	if _, err := proxied.Doc("c/a").Get(t.Context()); status.Code(err) != codes.NotFound {
+		t.Errorf("a read with commits refused = %v, want NOT_FOUND", err)
+	}
+}
+
 // TestModesStillForward: the TCP modes are unchanged: Up forwards, and
 // Unavailable fails reads.
 func TestModesStillForward(t *testing.T) {

@@ -19,8 +19,12 @@ import (
 // every Firestore write, in a transaction or not, is one Commit call.
 const CommitMethod = "/google.firestore.v1.Firestore/Commit"
 
-// errLostAnswer is what the client is told of a commit the backend applied.
-var errLostAnswer = status.Error(codes.Unavailable, "faultproxy: the commit was applied and its answer lost")
+// What the client is told of a commit the backend applied (LoseCommitAnswers)
+// or never saw (RefuseCommits).
+var (
+	errLostAnswer    = status.Error(codes.Unavailable, "faultproxy: the commit was applied and its answer lost")
+	errCommitRefused = status.Error(codes.Unavailable, "faultproxy: the commit was not forwarded")
+)
 
 // newRelay returns the gRPC server that relays calls to the backend, by
 // method name, with their messages as raw bytes: it needs no knowledge of
@@ -43,6 +47,12 @@ func (p *Proxy) newRelay() (*grpc.Server, *grpc.ClientConn, error) {
 // backend applies it, and answered errLostAnswer instead of its answer.
 func (p *Proxy) relayCall(backend *grpc.ClientConn, ss grpc.ServerStream) error {
 	method, _ := grpc.MethodFromServerStream(ss)
+	switch mode := Mode(p.mode.Load()); {
+	case mode == Unavailable || mode == Hang: // on a connection not yet closed
+		return p.down(ss)
+	case mode == RefuseCommits && method == CommitMethod:
+		return errCommitRefused
+	}
 	lose := method == CommitMethod && p.takeLoss()
 	ctx, cancel := context.WithCancel(ss.Context())
 	defer cancel()
@@ -151,29 +161,30 @@ func (p *Proxy) takeLoss() bool {
 }
 
 // lost counts a lost answer, and starts the outage that follows the last
-// one, if any: after the answer is on its way.
+// one, if any: at once for the calls that come next (the client may resend
+// the commit within a millisecond), and for the open connections once the
+// lost answer is on its way.
 func (p *Proxy) lost(applied bool) {
 	if applied {
 		p.lostApplied.Add(1)
 	}
 	p.mu.Lock()
-	down, start := p.downAfter, p.afterLoss
-	p.afterLoss = false
-	gen := p.gen
-	p.mu.Unlock()
-	if start {
-		go p.outage(gen, down)
-	}
-}
-
-// outage makes the proxy Unavailable for d, then Relay, unless it was Set
-// since generation gen.
-func (p *Proxy) outage(gen int64, d time.Duration) {
-	time.Sleep(10 * time.Millisecond) // the lost answer first
-	if !p.setIf(gen, Unavailable) {
+	defer p.mu.Unlock()
+	if !p.afterLoss {
 		return
 	}
-	time.AfterFunc(d, func() { p.setIf(gen+1, Relay) })
+	p.afterLoss = false
+	p.gen++
+	p.mode.Store(int32(Unavailable))
+	gen := p.gen
+	time.AfterFunc(10*time.Millisecond, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.gen == gen {
+			p.closeConns()
+		}
+	})
+	time.AfterFunc(p.downAfter, func() { p.setIf(gen, Relay) })
 }
 
 // rawMessage is a gRPC message as bytes, which the relay passes unread.

@@ -20,45 +20,82 @@ var ErrAnswerLost = status.Error(codes.Unavailable, "testkit: the write was appl
 // Lose writes (key and plan writes and AddUsage) are applied by the wrapped
 // store and answered ErrAnswerLost. A write the wrapped store refuses (not
 // found, exists, inactive, limit reached, invalid) applied nothing and is
-// answered as the store answered it. Reads pass unchanged.
+// answered as the store answered it. The next Drop writes are not applied
+// and answered ErrAnswerLost all the same (a timeout before the commit
+// arrived); with ReadsDown, Get and GetPlan fail, as a read-back in an
+// outage does, and with DownAfterLoss, ReadsDown is set by a lost answer
+// (faultproxy's LoseCommitAnswers with an outage after). Other reads pass
+// unchanged.
 type LostAnswerStore struct {
 	store.Store
-	Lose atomic.Int64 // writes still to apply and lose the answer of
-	Lost atomic.Int64 // writes applied whose answer was lost
+	Lose          atomic.Int64 // writes still to apply and lose the answer of
+	Lost          atomic.Int64 // writes applied whose answer was lost
+	Drop          atomic.Int64 // writes still to drop
+	ReadsDown     atomic.Bool
+	DownAfterLoss atomic.Bool
 }
 
-// lose answers err, the wrapped store's answer to a write, or ErrAnswerLost
-// in its place if the write applied and an answer is to be lost.
-func (s *LostAnswerStore) lose(err error) error {
-	if err != nil {
+// write runs a write of the wrapped store, unless it is to be dropped, and
+// answers as it did, or ErrAnswerLost if the write applied and its answer
+// is to be lost.
+func (s *LostAnswerStore) write(apply func() error) error {
+	if take(&s.Drop) {
+		return ErrAnswerLost
+	}
+	if err := apply(); err != nil || !take(&s.Lose) {
 		return err
 	}
+	s.Lost.Add(1)
+	if s.DownAfterLoss.Load() {
+		s.ReadsDown.Store(true)
+	}
+	return ErrAnswerLost
+}
+
+// take takes one from n, if it is positive.
+func take(n *atomic.Int64) bool {
 	for {
-		n := s.Lose.Load()
-		if n <= 0 {
-			return nil
+		v := n.Load()
+		if v <= 0 {
+			return false
 		}
-		if s.Lose.CompareAndSwap(n, n-1) {
-			s.Lost.Add(1)
-			return ErrAnswerLost
+		if n.CompareAndSwap(v, v-1) {
+			return true
 		}
 	}
+}
+
+// Get implements store.KeyStore.
+func (s *LostAnswerStore) Get(ctx context.Context, id string) (store.Key, error) {
+	if s.ReadsDown.Load() {
+		return store.Key{}, ErrStoreDown
+	}
+	return s.Store.Get(ctx, id)
+}
+
+// GetPlan implements store.PlanStore.
+func (s *LostAnswerStore) GetPlan(ctx context.Context, owner string) (store.Plan, error) {
+	if s.ReadsDown.Load() {
+		return store.Plan{}, ErrStoreDown
+	}
+	return s.Store.GetPlan(ctx, owner)
 }
 
 // Create implements store.KeyStore.
 func (s *LostAnswerStore) Create(ctx context.Context, k store.Key) error {
-	return s.lose(s.Store.Create(ctx, k))
+	return s.write(func() error { return s.Store.Create(ctx, k) })
 }
 
 // CreateCapped implements store.KeyStore.
 func (s *LostAnswerStore) CreateCapped(ctx context.Context, k store.Key, maxActive int, now time.Time) error {
-	return s.lose(s.Store.CreateCapped(ctx, k, maxActive, now))
+	return s.write(func() error { return s.Store.CreateCapped(ctx, k, maxActive, now) })
 }
 
 // Revoke implements store.KeyStore.
 func (s *LostAnswerStore) Revoke(ctx context.Context, id string, at time.Time) (store.Key, error) {
-	k, err := s.Store.Revoke(ctx, id, at)
-	if err = s.lose(err); err != nil {
+	var k store.Key
+	err := s.write(func() (err error) { k, err = s.Store.Revoke(ctx, id, at); return err })
+	if err != nil {
 		return store.Key{}, err
 	}
 	return k, nil
@@ -66,13 +103,14 @@ func (s *LostAnswerStore) Revoke(ctx context.Context, id string, at time.Time) (
 
 // Delete implements store.KeyStore.
 func (s *LostAnswerStore) Delete(ctx context.Context, id string) error {
-	return s.lose(s.Store.Delete(ctx, id))
+	return s.write(func() error { return s.Store.Delete(ctx, id) })
 }
 
 // Rotate implements store.KeyStore.
 func (s *LostAnswerStore) Rotate(ctx context.Context, id string, replacement store.Key, graceEnd time.Time) (store.Key, error) {
-	old, err := s.Store.Rotate(ctx, id, replacement, graceEnd)
-	if err = s.lose(err); err != nil {
+	var old store.Key
+	err := s.write(func() (err error) { old, err = s.Store.Rotate(ctx, id, replacement, graceEnd); return err })
+	if err != nil {
 		return store.Key{}, err
 	}
 	return old, nil
@@ -80,15 +118,15 @@ func (s *LostAnswerStore) Rotate(ctx context.Context, id string, replacement sto
 
 // SetPlan implements store.PlanStore.
 func (s *LostAnswerStore) SetPlan(ctx context.Context, p store.Plan) error {
-	return s.lose(s.Store.SetPlan(ctx, p))
+	return s.write(func() error { return s.Store.SetPlan(ctx, p) })
 }
 
 // DeletePlan implements store.PlanStore.
 func (s *LostAnswerStore) DeletePlan(ctx context.Context, owner string) error {
-	return s.lose(s.Store.DeletePlan(ctx, owner))
+	return s.write(func() error { return s.Store.DeletePlan(ctx, owner) })
 }
 
 // AddUsage implements store.UsageStore.
 func (s *LostAnswerStore) AddUsage(ctx context.Context, instance string, seq int64, counts []store.UsageCount) error {
-	return s.lose(s.Store.AddUsage(ctx, instance, seq, counts))
+	return s.write(func() error { return s.Store.AddUsage(ctx, instance, seq, counts) })
 }
