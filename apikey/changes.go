@@ -48,7 +48,10 @@ import (
 // not synced for restartAfter (longer than anything cached is used, or than
 // the feed keeps changes), or that is more than maxChangePages pages behind,
 // starts over the same way instead of reading the backlog: it takes the
-// present and drops everything cached, which is then past use anyway.
+// present and drops everything cached, which is then past use anyway. So
+// does one whose read finds the feed broken (store.ErrChangesExpired: a
+// feed emptied or pruned by hand, a cursor ahead of it), and it logs a
+// WARNING, since changes were missed.
 const (
 	// syncEvery is the age of the last sync from which a request starts
 	// another in the background: about one read a second on a busy
@@ -203,6 +206,11 @@ func (f *changeFeed) read(start time.Time) error {
 	for range maxChangePages {
 		changes, next, err := f.store.Changes(f.ctx, f.cursor, changesPage)
 		if errors.Is(err, store.ErrChangesExpired) {
+			// Changes this Gate did not read are gone (a feed emptied or
+			// pruned by hand, or a cursor ahead of it): what it caches may
+			// be wrong, and someone should know.
+			f.log.LogAttrs(f.ctx, slog.LevelWarn, "change feed broken: changes to keys and plans may have been missed; dropping every cached key and plan and following the feed from now",
+				slog.String("error", err.Error()))
 			return f.restart()
 		}
 		if err != nil {

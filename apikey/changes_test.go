@@ -401,6 +401,12 @@ func TestChangesStartOver(t *testing.T) {
 			if n := s.store.ChangeReads.Load() - reads; n != c.reads {
 				t.Errorf("the sync read the feed %d times, want %d", n, c.reads)
 			}
+			// Only changes lost (the feed broken, or pruned) are worth a
+			// warning; the other ways are how the feed works.
+			const warning = `"severity":"WARNING","message":"change feed broken`
+			if warned := strings.Contains(s.logs.String(), warning); warned != (c.name == "the cursor expired") {
+				t.Errorf("warned that the feed broke: %v; logs:\n%s", warned, s.logs)
+			}
 		})
 	}
 }

@@ -21,7 +21,7 @@ type Error struct {
 	// Code says why, for machines: missing_api_key, invalid_api_key,
 	// expired_api_key, multiple_api_keys (400), insufficient_scope (403),
 	// rate_limited, quota_exceeded, too_many_unknown_keys (429),
-	// store_unavailable or shutting_down (503).
+	// store_unavailable, store_busy, outcome_unknown or shutting_down (503).
 	Code string
 	// Detail says why, for people.
 	Detail string
@@ -33,7 +33,8 @@ type Error struct {
 	// RetryAfter is how long the client should wait before it retries; 0
 	// when retrying will not help.
 	RetryAfter time.Duration
-	// Err is the cause of a store_unavailable, for logs: never sent.
+	// Err is the cause of a store_unavailable or store_busy, for logs:
+	// never sent.
 	Err error
 
 	reason string // a finer reason than Code, for the log only
@@ -90,7 +91,7 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, e *Error, hint str
 		attrs = append(attrs, slog.String("error", e.Err.Error()))
 	}
 	level := slog.LevelWarn
-	if e.Status == http.StatusServiceUnavailable && (e.Code == codeStore || e.Code == codeOutcome) {
+	if e.Status == http.StatusServiceUnavailable && (e.Code == codeStore || e.Code == codeOutcome || e.Code == codeBusy) {
 		level = slog.LevelError
 	}
 	logging.LogRequest(r.Context(), g.log, level, r, g.cfg.Project, "request refused", attrs...)
@@ -116,6 +117,7 @@ const (
 	codeMultiple     = "multiple_api_keys"
 	codeStore        = "store_unavailable"
 	codeOutcome      = "outcome_unknown"
+	codeBusy         = "store_busy"
 	codeUnknownKeys  = "too_many_unknown_keys"
 	codeShuttingDown = "shutting_down"
 )
@@ -143,11 +145,17 @@ func (g *Gate) problem(code string) *Error {
 // storeUnavailable is the 503 of a store that did not answer: the key may
 // be valid, so it is not refused as invalid. A write whose answer was lost,
 // and which could not be read back, is 503 outcome_unknown: the caller must
-// look before it writes again (see store.ConfirmWrites).
+// look before it writes again (see store.ConfirmWrites). A write that the
+// store kept refusing because others contended (store.ErrBusy) is
+// store_busy: the store is up, and says so.
 func (g *Gate) storeUnavailable(err error) *Error {
 	if errors.Is(err, store.ErrOutcomeUnknown) {
 		return &Error{Status: http.StatusServiceUnavailable, Code: codeOutcome, Err: g.explain(err),
 			Detail: "The change was sent, but the store's answer was lost and reading it back failed: it may or may not have taken effect. Read the key (GET its URL, or list the keys) before you retry."}
+	}
+	if errors.Is(err, store.ErrBusy) {
+		return &Error{Status: http.StatusServiceUnavailable, Code: codeBusy, RetryAfter: storeRetryBackoff,
+			Detail: "The key store is busy with other changes to the same keys, and this one did not get through in time. Retry shortly.", Err: err}
 	}
 	return &Error{Status: http.StatusServiceUnavailable, Code: codeStore, RetryAfter: storeRetryBackoff,
 		Detail: "API keys cannot be checked right now. Retry shortly.", Err: g.explain(err)}

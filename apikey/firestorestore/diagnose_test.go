@@ -3,15 +3,34 @@ package firestorestore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/keygate/keygate/apikey/store"
 )
 
 // TestExplain: the two first-run failures say what to do, once; others
-// pass through.
+// pass through: a deadline or UNAVAILABLE while the emulator's address
+// answers, and contention, are not a missing emulator.
 func TestExplain(t *testing.T) {
+	emu := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("Ok")) }))
+	defer emu.Close()
+	live := strings.TrimPrefix(emu.URL, "http://")
+	l, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers: a hung process
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	hung := l.Addr().String()
+	busy := fmt.Errorf("firestore: revoke key: %w: %w", store.ErrBusy, status.Error(codes.Aborted, "Transaction lock timeout."))
 	creds := errors.New("creating Firestore client: credentials: could not find default credentials. See https://example")
 	cases := []struct {
 		name     string
@@ -20,13 +39,20 @@ func TestExplain(t *testing.T) {
 		want     []string
 	}{
 		{"dead emulator", context.DeadlineExceeded, "127.0.0.1:9", []string{"no Firestore emulator answers at 127.0.0.1:9 (FIRESTORE_EMULATOR_HOST)", "gcloud emulators firestore start"}},
+		{"dead emulator, hung", status.Error(codes.Unavailable, "connection reset"), hung, []string{"no Firestore emulator answers at " + hung}},
 		{"no credentials", creds, "", []string{"no Google credentials: run `gcloud auth application-default login`, or set FIRESTORE_EMULATOR_HOST"}},
 		{"other", errors.New("permission denied"), "", []string{"permission denied"}},
 		{"deadline without emulator", context.DeadlineExceeded, "", []string{"context deadline exceeded"}},
+		{"deadline, emulator answering", context.DeadlineExceeded, live, []string{"context deadline exceeded"}},
+		{"unavailable, emulator answering", status.Error(codes.Unavailable, "overloaded"), live, []string{"overloaded"}},
+		{"contention", busy, "127.0.0.1:9", []string{"busy", "Transaction lock timeout"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got := explain(c.err, c.emulator).Error()
+			if strings.Contains(got, "no Firestore emulator") != strings.HasPrefix(c.name, "dead emulator") {
+				t.Errorf("explain = %q: a missing emulator named where none is missing, or the reverse", got)
+			}
 			for _, w := range c.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("explain = %q, want it to say %q", got, w)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,15 +31,15 @@ type Store struct {
 	// reads listing costs. Tests read it.
 	listedDocs atomic.Int64
 
-	// ownerLocks serialize this process's capped creates of an owner (by
-	// a hash of the owner): they would otherwise contend for the owner's
-	// guard document, and contended Firestore transactions retry with
-	// backoff. Other processes are kept out by the transaction itself.
-	ownerLocks [64]sync.Mutex
+	// cappedReads counts the documents CreateCapped read: the key counts
+	// and the keys it read to keep them. Tests read it.
+	cappedReads atomic.Int64
 
-	// changeMu serializes this process's writes that record a change: they
-	// all read and write the feed's counter (changes.go).
-	changeMu sync.Mutex
+	// ownerLocks serialize this process's capped creates of an owner (by
+	// a hash of the owner): they would otherwise race for the owner's key
+	// count and retry (keycount.go). Other processes are kept out by the
+	// count's precondition.
+	ownerLocks [64]sync.Mutex
 }
 
 // keyDoc is the Firestore document of a key.
@@ -157,9 +156,11 @@ func (s *Store) Create(ctx context.Context, k store.Key) error {
 	if err != nil {
 		return err
 	}
-	ref := client.Collection(s.collection).Doc(k.ID)
-	err = runTransaction(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
-		return tx.Create(ref, encodeKey(k))
+	err = runRetried(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
+		if err := s.countNew(client, tx, store.Stored(k)); err != nil {
+			return err
+		}
+		return tx.Create(client.Collection(s.collection).Doc(k.ID), encodeKey(k))
 	})
 	return storeError("create key", err)
 }
@@ -203,8 +204,12 @@ func ownerPageQuery(col *firestore.CollectionRef, owner string, after *store.Pag
 	return q.Limit(limit + 1)
 }
 
-// Revoke implements KeyStore, in a transaction so that the first revocation
-// time is kept, and that the change is recorded with it.
+// Revoke implements KeyStore: it reads the key and, unless it is revoked
+// already (the first revocation time is kept), commits its revocation with
+// the change's record and the key's end for its owner's count
+// (keycount.go), under a precondition that the key did not change since it
+// was read; else it reads again. Two revocations of one key at once thus
+// never wait on each other's locks: the second finds the key revoked.
 func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key, error) {
 	client, err := s.Client(ctx)
 	if err != nil {
@@ -212,23 +217,29 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key,
 	}
 	ref := client.Collection(s.collection).Doc(id)
 	var k store.Key
-	err = s.changeTx(ctx, client, func(ctx context.Context, tx *firestore.Transaction, reserve func() error) (store.ChangeKind, string, bool, error) {
-		snap, err := tx.Get(ref)
+	err = retry(ctx, func() error {
+		snap, err := ref.Get(ctx)
 		if err != nil {
-			return "", "", false, err
+			return notApplied(err)
 		}
-		if k, err = decodeKey(snap); err != nil {
-			return "", "", false, err
+		if k, err = decodeKey(snap); err != nil || !k.RevokedAt.IsZero() {
+			return err
 		}
-		if !k.RevokedAt.IsZero() {
-			return "", "", false, nil
-		}
-		if err := reserve(); err != nil {
-			return "", "", false, err
-		}
+		old := k
 		k.RevokedAt = store.StoredTime(at)
-		err = tx.Update(ref, []firestore.Update{{Path: "revoked_at", Value: k.RevokedAt}})
-		return store.ChangeKey, id, true, err
+		endSnap, err := s.endOf(ctx, client, old)
+		if err != nil {
+			return notApplied(err)
+		}
+		return commit(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
+			if err := tx.Update(ref, []firestore.Update{{Path: "revoked_at", Value: k.RevokedAt}}, firestore.LastUpdateTime(snap.UpdateTime)); err != nil {
+				return err
+			}
+			if err := s.countEnd(client, tx, old, k, endSnap); err != nil {
+				return err
+			}
+			return s.recordChange(client, tx, store.ChangeKey, id)
+		})
 	})
 	if err != nil {
 		return store.Key{}, storeError("revoke key", err)
@@ -236,24 +247,44 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key,
 	return k, nil
 }
 
-// Delete implements KeyStore, in a transaction with the change's record.
+// Delete implements KeyStore: the key, with the change's record and, if
+// the key counts, its owner's count, under a precondition that the key did
+// not change since it was read.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	client, err := s.Client(ctx)
 	if err != nil {
 		return err
 	}
 	ref := client.Collection(s.collection).Doc(id)
-	err = s.changeTx(ctx, client, func(ctx context.Context, tx *firestore.Transaction, reserve func() error) (store.ChangeKind, string, bool, error) {
-		if err := reserve(); err != nil {
-			return "", "", false, err
+	err = retry(ctx, func() error {
+		snap, err := ref.Get(ctx)
+		if err != nil {
+			return notApplied(err)
 		}
-		return store.ChangeKey, id, true, tx.Delete(ref, firestore.Exists)
+		k, err := decodeKey(snap)
+		if err != nil {
+			return err
+		}
+		endSnap, err := s.endOf(ctx, client, k)
+		if err != nil {
+			return notApplied(err)
+		}
+		return commit(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
+			if err := tx.Delete(ref, firestore.LastUpdateTime(snap.UpdateTime)); err != nil {
+				return err
+			}
+			if err := s.uncount(client, tx, k, endSnap); err != nil {
+				return err
+			}
+			return s.recordChange(client, tx, store.ChangeKey, id)
+		})
 	})
 	return storeError("delete key", err)
 }
 
-// Rotate implements KeyStore, in one transaction, which records the old
-// key's change.
+// Rotate implements KeyStore: the replacement and the old key's new
+// expiry, committed at once with the old key's change and both keys' count,
+// under a precondition that the old key did not change since it was read.
 func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, graceEnd time.Time) (store.Key, error) {
 	client, err := s.Client(ctx)
 	if err != nil {
@@ -261,25 +292,37 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 	}
 	col := client.Collection(s.collection)
 	var old store.Key
-	err = s.changeTx(ctx, client, func(ctx context.Context, tx *firestore.Transaction, reserve func() error) (store.ChangeKind, string, bool, error) {
-		snap, err := tx.Get(col.Doc(id))
+	err = retry(ctx, func() error {
+		snap, err := col.Doc(id).Get(ctx)
 		if err != nil {
-			return "", "", false, err
+			return notApplied(err)
 		}
-		if old, err = decodeKey(snap); err != nil {
-			return "", "", false, err
+		stored, err := decodeKey(snap)
+		if err != nil {
+			return err
 		}
-		if old, err = store.Rotated(old, graceEnd, replacement.CreatedAt); err != nil {
-			return "", "", false, err
+		if old, err = store.Rotated(stored, graceEnd, replacement.CreatedAt); err != nil {
+			return err
 		}
-		if err := reserve(); err != nil {
-			return "", "", false, err
+		endSnap, err := s.endOf(ctx, client, stored)
+		if err != nil {
+			return notApplied(err)
 		}
-		if err := tx.Create(col.Doc(replacement.ID), encodeKey(replacement)); err != nil {
-			return "", "", false, err
-		}
-		err = tx.Update(col.Doc(id), []firestore.Update{{Path: "expires_at", Value: old.ExpiresAt}})
-		return store.ChangeKey, id, true, err
+		return commit(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
+			if err := tx.Create(col.Doc(replacement.ID), encodeKey(replacement)); err != nil {
+				return err
+			}
+			if err := tx.Update(col.Doc(id), []firestore.Update{{Path: "expires_at", Value: old.ExpiresAt}}, firestore.LastUpdateTime(snap.UpdateTime)); err != nil {
+				return err
+			}
+			if err := s.countEnd(client, tx, stored, old, endSnap); err != nil {
+				return err
+			}
+			if err := s.countNew(client, tx, store.Stored(replacement)); err != nil {
+				return err
+			}
+			return s.recordChange(client, tx, store.ChangeKey, id)
+		})
 	})
 	if errors.Is(err, store.ErrKeyInactive) {
 		return store.Key{}, store.ErrKeyInactive
@@ -288,23 +331,6 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 		return store.Key{}, storeError("rotate key", err)
 	}
 	return old, nil
-}
-
-// storeError maps Firestore's NotFound and AlreadyExists to ErrKeyNotFound and
-// ErrKeyExists, and wraps anything else with what was being done.
-func storeError(op string, err error) error {
-	switch status.Code(err) {
-	case codes.OK:
-		return nil
-	case codes.NotFound:
-		return store.ErrKeyNotFound
-	case codes.AlreadyExists:
-		return store.ErrKeyExists
-	}
-	if errors.Is(err, store.ErrKeyNotFound) {
-		return store.ErrKeyNotFound
-	}
-	return fmt.Errorf("firestore: %s: %w", op, err)
 }
 
 func encodeKey(k store.Key) keyDoc {
@@ -538,20 +564,9 @@ func usageTotal(snap *firestore.DocumentSnapshot) (int64, error) {
 }
 
 // Plans: one document per owner, {KEYS_COLLECTION}_owners/{owner}, and under
-// it the guard document that serializes capped creates,
-// {KEYS_COLLECTION}_owners/{owner}/guards/keys.
-const (
-	ownersSuffix    = "_owners"
-	guardCollection = "guards"
-	keysGuard       = "keys"
-	// cappedAttempts is how often CreateCapped runs its transaction when
-	// concurrent creates of the same owner contend for the guard; each
-	// attempt is bounded by the store timeout as a whole.
-	cappedAttempts = 30
-)
-
-// ownerLockSeed hashes owners to Store.ownerLocks.
-var ownerLockSeed = maphash.MakeSeed()
+// it the owner's key count, {KEYS_COLLECTION}_owners/{owner}/guards/keys
+// (keycount.go).
+const ownersSuffix = "_owners"
 
 // planDoc is the Firestore document of a plan. Every field is written; 0
 // (or absent, in a document written by other means) means the default.
@@ -634,17 +649,17 @@ func (s *Store) SetPlan(ctx context.Context, p store.Plan) error {
 		return err
 	}
 	doc := planDoc{RateLimit: p.RateLimit, Burst: p.Burst, MonthlyQuota: p.MonthlyQuota, MaxKeys: p.MaxKeys, UpdatedAt: p.UpdatedAt}
-	err = s.changeTx(ctx, client, func(ctx context.Context, tx *firestore.Transaction, reserve func() error) (store.ChangeKind, string, bool, error) {
-		if err := reserve(); err != nil {
-			return "", "", false, err
+	err = runRetried(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
+		if err := tx.Set(s.owners(client).Doc(p.Owner), doc); err != nil {
+			return err
 		}
-		return store.ChangeOwner, p.Owner, true, tx.Set(s.owners(client).Doc(p.Owner), doc)
+		return s.recordChange(client, tx, store.ChangeOwner, p.Owner)
 	})
 	return storeError("set plan", err)
 }
 
 // DeletePlan implements PlanStore, in a transaction with the change's
-// record. The owner's guard document stays: it holds no limit.
+// record. The owner's key count stays: it is no limit.
 func (s *Store) DeletePlan(ctx context.Context, owner string) error {
 	if err := store.CheckPlanOwner(owner); err != nil {
 		return err
@@ -653,78 +668,14 @@ func (s *Store) DeletePlan(ctx context.Context, owner string) error {
 	if err != nil {
 		return err
 	}
-	err = s.changeTx(ctx, client, func(ctx context.Context, tx *firestore.Transaction, reserve func() error) (store.ChangeKind, string, bool, error) {
-		if err := reserve(); err != nil {
-			return "", "", false, err
+	err = runRetried(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
+		if err := tx.Delete(s.owners(client).Doc(owner), firestore.Exists); err != nil {
+			return err
 		}
-		return store.ChangeOwner, owner, true, tx.Delete(s.owners(client).Doc(owner), firestore.Exists)
+		return s.recordChange(client, tx, store.ChangeOwner, owner)
 	})
 	if status.Code(err) == codes.NotFound {
 		return store.ErrPlanNotFound
 	}
 	return storeError("delete plan", err)
-}
-
-// CreateCapped implements KeyStore, in one transaction that reads the
-// owner's guard document, reads the owner's key documents (only their
-// expires_at and revoked_at), counts the active ones, and if there are fewer
-// than maxActive creates the key and writes the guard. Every capped create
-// of an owner reads and writes the guard, so two of them never commit on the
-// same count, whatever isolation Firestore gives the query. It costs one
-// read per key document the owner has, revoked and expired ones included,
-// plus the guard's read and write.
-func (s *Store) CreateCapped(ctx context.Context, k store.Key, maxActive int, now time.Time) error {
-	if err := store.CheckPlanOwner(k.Owner); err != nil {
-		return err
-	}
-	client, err := s.Client(ctx)
-	if err != nil {
-		return err
-	}
-	lock := &s.ownerLocks[maphash.String(ownerLockSeed, k.Owner)%uint64(len(s.ownerLocks))]
-	lock.Lock()
-	defer lock.Unlock()
-	col := client.Collection(s.collection)
-	guard := s.owners(client).Doc(k.Owner).Collection(guardCollection).Doc(keysGuard)
-	query := col.Where("owner", "==", k.Owner).Select("expires_at", "revoked_at")
-	err = runTransaction(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
-		if _, err := tx.Get(guard); err != nil && status.Code(err) != codes.NotFound {
-			return err
-		}
-		snaps, err := tx.Documents(query).GetAll()
-		if err != nil {
-			return err
-		}
-		active := 0
-		for _, snap := range snaps {
-			var d struct {
-				ExpiresAt *time.Time `firestore:"expires_at"`
-				RevokedAt *time.Time `firestore:"revoked_at"`
-			}
-			if err := snap.DataTo(&d); err != nil {
-				return fmt.Errorf("firestore: key document %s: %w", snap.Ref.ID, err)
-			}
-			other := store.Key{}
-			if d.ExpiresAt != nil {
-				other.ExpiresAt = *d.ExpiresAt
-			}
-			if d.RevokedAt != nil {
-				other.RevokedAt = *d.RevokedAt
-			}
-			if other.Status(now) == store.StatusActive {
-				active++
-			}
-		}
-		if active >= maxActive {
-			return store.ErrKeyLimitReached
-		}
-		if err := tx.Create(col.Doc(k.ID), encodeKey(k)); err != nil {
-			return err
-		}
-		return tx.Set(guard, map[string]any{"updated_at": firestore.ServerTimestamp})
-	}, firestore.MaxAttempts(cappedAttempts))
-	if errors.Is(err, store.ErrKeyLimitReached) {
-		return store.ErrKeyLimitReached
-	}
-	return storeError("create key", err)
 }

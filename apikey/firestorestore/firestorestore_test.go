@@ -219,9 +219,9 @@ type firestoreIndexes struct {
 	FieldOverrides []json.RawMessage `json:"fieldOverrides"`
 }
 
-// readIndexFile returns the collection group and fields of the one index in
+// readIndexFile returns the collection group and fields of each index in
 // firestore.indexes.json, each field as "path order", order in lower case.
-func readIndexFile(t *testing.T) (collection string, fields []string) {
+func readIndexFile(t *testing.T) (collection string, indexes [][]string) {
 	t.Helper()
 	data, err := os.ReadFile(repoRoot + "firestore.indexes.json")
 	if err != nil {
@@ -233,13 +233,35 @@ func readIndexFile(t *testing.T) (collection string, fields []string) {
 	if err := dec.Decode(&f); err != nil {
 		t.Fatalf("firestore.indexes.json: %v", err)
 	}
-	if len(f.Indexes) != 1 || f.Indexes[0].QueryScope != "COLLECTION" {
-		t.Fatalf("firestore.indexes.json = %+v, want one index of query scope COLLECTION", f)
+	if len(f.Indexes) == 0 {
+		t.Fatal("firestore.indexes.json has no index")
 	}
-	for _, fd := range f.Indexes[0].Fields {
-		fields = append(fields, fd.FieldPath+" "+strings.ToLower(fd.Order))
+	collection = f.Indexes[0].CollectionGroup
+	for _, ix := range f.Indexes {
+		if ix.QueryScope != "COLLECTION" || ix.CollectionGroup != collection {
+			t.Fatalf("firestore.indexes.json: index %+v, want query scope COLLECTION on %s", ix, collection)
+		}
+		var fields []string
+		for _, fd := range ix.Fields {
+			fields = append(fields, fd.FieldPath+" "+strings.ToLower(fd.Order))
+		}
+		indexes = append(indexes, fields)
 	}
-	return f.Indexes[0].CollectionGroup, fields
+	return collection, indexes
+}
+
+// indexWith returns the fields of the index of firestore.indexes.json whose
+// second field is field.
+func indexWith(t *testing.T, field string) []string {
+	t.Helper()
+	_, indexes := readIndexFile(t)
+	for _, fields := range indexes {
+		if len(fields) == 2 && strings.HasPrefix(fields[1], field+" ") {
+			return fields
+		}
+	}
+	t.Fatalf("firestore.indexes.json has no index on owner and %s", field)
+	return nil
 }
 
 // readmeIndexCommands returns the arguments of every `gcloud firestore
@@ -271,20 +293,20 @@ func readmeIndexCommands(t *testing.T) [][]string {
 }
 
 // TestIndexFileMatchesREADME checks that the README's commands that create
-// the index (under Firestore schema and under Deploying) name the collection
-// group and fields of firestore.indexes.json, in its order, and that the
-// index is on the collection the store uses by default (KEYS_COLLECTION's
-// default).
+// the indexes (under Firestore schema and under Deploying) name the
+// collection group and fields of firestore.indexes.json, in its order, each
+// index once in each place, and that the indexes are on the collection the
+// store uses by default (KEYS_COLLECTION's default).
 func TestIndexFileMatchesREADME(t *testing.T) {
-	collection, fields := readIndexFile(t)
+	collection, indexes := readIndexFile(t)
 	if want := New(Config{}).collection; collection != want {
 		t.Errorf("index collection group %q, want the store's default collection %q", collection, want)
 	}
 	cmds := readmeIndexCommands(t)
-	if len(cmds) != 2 {
-		t.Fatalf("README has %d index commands, want 2 (Firestore schema, one-time setup)", len(cmds))
+	if len(cmds) != 2*len(indexes) {
+		t.Fatalf("README has %d index commands, want %d (each index under Firestore schema and one-time setup)", len(cmds), 2*len(indexes))
 	}
-	for _, args := range cmds {
+	for i, args := range cmds {
 		var group string
 		var got []string
 		for _, a := range args {
@@ -309,9 +331,9 @@ func TestIndexFileMatchesREADME(t *testing.T) {
 				t.Errorf("README index command: unexpected argument %q", a)
 			}
 		}
-		if group != collection || !slices.Equal(got, fields) {
-			t.Errorf("README index command on %q with fields %q; firestore.indexes.json has %q with %q",
-				group, got, collection, fields)
+		if want := indexes[i%len(indexes)]; group != collection || !slices.Equal(got, want) {
+			t.Errorf("README index command %d on %q with fields %q; firestore.indexes.json has %q with %q",
+				i, group, got, collection, want)
 		}
 	}
 }
@@ -321,7 +343,7 @@ func TestIndexFileMatchesREADME(t *testing.T) {
 // by its other fields and, in the last one's direction, the document ID, as
 // Firestore implies; starting after the cursor, limited to limit+1.
 func TestListQueryUsesTheIndex(t *testing.T) {
-	_, fields := readIndexFile(t)
+	fields := indexWith(t, "created_at")
 	s := newTestStore(t)
 	client, err := s.Client(t.Context())
 	if err != nil {

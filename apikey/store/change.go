@@ -34,7 +34,9 @@ type Change struct {
 	Kind ChangeKind
 	ID   string
 	// At is when the store made the change, by its clock: for people to
-	// read. The feed's order is the order of the commits.
+	// read. The feed's order is the order of the commits, as far as the
+	// store can tell: a change whose commit became visible late may come
+	// after one committed just after it.
 	At time.Time
 }
 
@@ -49,7 +51,9 @@ type ChangeCursor string
 const ChangeRetention = 24 * time.Hour
 
 // ErrChangesExpired is returned by ChangeStore.Changes for a cursor older
-// than the changes the store still keeps: some changes after it are gone.
+// than the changes the store still keeps, or a feed broken by hand (emptied,
+// pruned, or behind the cursor): some changes after it are gone. The
+// reader must assume anything changed.
 var ErrChangesExpired = errors.New("the changes after this cursor are no longer kept")
 
 // ChangeStore is the change feed of a store: Revoke (when it revokes), Rotate

@@ -511,6 +511,47 @@ var cappedCases = []contractCase{
 			t.Errorf("CreateCapped once a key expired = %v", err)
 		}
 	}},
+	{"keys created without the cap count against it", func(t *testing.T, s store.Store) {
+		for range 3 {
+			MintKey(t, s, "acme")
+		}
+		if err := s.CreateCapped(context.Background(), unstored(t, "acme"), 3, T0); !errors.Is(err, store.ErrKeyLimitReached) {
+			t.Errorf("CreateCapped after 3 plain creates = %v, want ErrKeyLimitReached", err)
+		}
+	}},
+	{"deletion, rotation and expiry move the count", func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		deleted := capped(t, s, "acme", 3, nil)
+		rotated := capped(t, s, "acme", 3, nil)
+		capped(t, s, "acme", 3, func(k *store.Key) { k.ExpiresAt = T0.Add(time.Hour) })
+		if err := s.Delete(ctx, deleted.ID); err != nil {
+			t.Fatal(err)
+		}
+		capped(t, s, "acme", 3, nil) // the deletion freed a slot
+		// The rotated key and its replacement are both active until the
+		// grace ends: one over the cap.
+		_, repl, err := store.Mint("kg", rotated.Replacement(T0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Rotate(ctx, rotated.ID, repl, T0.Add(2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			at   time.Duration
+			want error
+		}{
+			{0, store.ErrKeyLimitReached},                         // 4 active
+			{90 * time.Minute, store.ErrKeyLimitReached},          // the expiring one ended: 3
+			{3 * time.Hour, nil},                                  // the grace ended too: 2
+			{3*time.Hour + time.Second, store.ErrKeyLimitReached}, // and the one just created: 3
+		} {
+			k := unstored(t, "acme")
+			if err := s.CreateCapped(ctx, k, 3, T0.Add(c.at)); !errors.Is(err, c.want) {
+				t.Errorf("CreateCapped %v after T0 = %v, want %v", c.at, err, c.want)
+			}
+		}
+	}},
 	{"capped create of a taken ID is ErrKeyExists", func(t *testing.T, s store.Store) {
 		k := capped(t, s, "acme", 3, nil)
 		if err := s.CreateCapped(context.Background(), k, 3, T0); !errors.Is(err, store.ErrKeyExists) {

@@ -216,6 +216,10 @@ func (c *cli) report(err error) int {
 		}
 		err = fmt.Errorf("%w (%s)", err, c.where())
 	}
+	if errors.Is(err, store.ErrBusy) {
+		// Not an outage: others wrote the same documents all along.
+		err = fmt.Errorf("%w; nothing was changed: run the command again, or raise STORE_TIMEOUT", err)
+	}
 	fmt.Fprintf(c.stderr, "apikey: %s\n", oneLine(err.Error()))
 	return 1
 }
