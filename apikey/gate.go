@@ -28,8 +28,11 @@ type Gate struct {
 	owners *ownerPlans
 	feed   *changeFeed // keeps keys and owners in step with the store's changes
 	meter  *meter.Meter
-	rates  *ratelimit.Limits    // per instance: without Redis, or while it is away
-	global *globallimit.Limiter // on Redis, shared by all instances; nil without REDIS_URL
+	rates  *ratelimit.Limits // per instance: without Redis, or while it is away
+	// manageRates are the keys' buckets on the management endpoints
+	// (manage.go), per instance, apart from the data plane's.
+	manageRates *ratelimit.Limits
+	global      *globallimit.Limiter // on Redis, shared by all instances; nil without REDIS_URL
 
 	now     func() time.Time
 	log     *slog.Logger
@@ -85,16 +88,17 @@ func New(cfg Config, s Store, opts ...Option) *Gate {
 		o.log = slog.New(logging.Redacting(o.log.Handler()))
 	}
 	g := &Gate{
-		cfg:       cfg,
-		store:     store.ConfirmWrites(store.WithTimeout(s, cfg.StoreTimeout), cfg.StoreTimeout),
-		rates:     ratelimit.NewLimits(cfg.CacheSize),
-		now:       o.now,
-		log:       o.log,
-		onError:   o.onError,
-		explain:   func(err error) error { return err },
-		header:    http.CanonicalHeaderKey(cfg.Header),
-		challenge: `APIKey realm="keygate", header="` + cfg.Header + `"`,
-		stopped:   make(chan struct{}),
+		cfg:         cfg,
+		store:       store.ConfirmWrites(store.WithTimeout(s, cfg.StoreTimeout), cfg.StoreTimeout),
+		rates:       ratelimit.NewLimits(cfg.CacheSize),
+		manageRates: ratelimit.NewLimits(cfg.CacheSize),
+		now:         o.now,
+		log:         o.log,
+		onError:     o.onError,
+		explain:     func(err error) error { return err },
+		header:      http.CanonicalHeaderKey(cfg.Header),
+		challenge:   `APIKey realm="keygate", header="` + cfg.Header + `"`,
+		stopped:     make(chan struct{}),
 	}
 	if e, ok := s.(interface{ Explain(error) error }); ok {
 		g.explain = e.Explain

@@ -35,6 +35,12 @@ func (g *Gate) Protect(scope string, next http.Handler) http.Handler {
 			g.refuse(w, r, insufficientScope(scope), e.key.Hint)
 			return
 		}
+		if _, ok := next.(management); ok {
+			if g.admitManagement(w, r, e, g.now()) {
+				next.ServeHTTP(w, r)
+			}
+			return
+		}
 		if !g.admit(w, r, e) {
 			return
 		}
