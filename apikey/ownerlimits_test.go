@@ -18,7 +18,7 @@ import (
 // the store reads they cost.
 
 // setPlan stores the owner's plan in s.
-func setPlan(t *testing.T, s store.PlanStore, p store.Plan) {
+func setPlan(t testing.TB, s store.PlanStore, p store.Plan) {
 	t.Helper()
 	if err := s.SetPlan(context.Background(), p); err != nil {
 		t.Fatal(err)
