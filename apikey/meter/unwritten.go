@@ -17,7 +17,7 @@ import (
 // UnwrittenKey names the attribute of the ERROR log entries in which Close
 // leaves the counts it could not write before its deadline: one entry per
 // batch, {instance, seq, counts}. Cloud Logging keeps them; Replay writes
-// them. An entry holds at most store.MaxUsageBatch counts, about 15 KB, well
+// them. An entry holds at most store.MaxUsageBatch counts, about 12 KB, well
 // within Cloud Logging's 256 KB per entry.
 const UnwrittenKey = "usage_unwritten"
 
