@@ -2,6 +2,7 @@ package keygate
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/keygate/keygate/apikey"
@@ -52,12 +53,17 @@ func Handler(g *apikey.Gate) http.Handler {
 		{http.MethodGet, "/v1/keys/{id}", ScopeKeysManage, keys.Get},
 		{http.MethodDelete, "/v1/keys/{id}", ScopeKeysManage, keys.Revoke},
 		{http.MethodPost, "/v1/keys/{id}/rotate", ScopeKeysManage, keys.Rotate},
+		{http.MethodGet, "/v1/keys/{id}/usage", ScopeKeysManage, g.KeyUsageHandler()},
 		{http.MethodGet, "/v1/usage", ScopeUsageRead, g.UsageHandler()},
+		{http.MethodGet, "/v1/whoami", "", g.WhoAmIHandler()},
 	}
 	mux := http.NewServeMux()
 	allow := make(map[string][]string)
-	var paths []string
+	var paths, scopes []string
 	for _, rt := range routes {
+		if rt.scope != "" && !slices.Contains(scopes, rt.scope) {
+			scopes = append(scopes, rt.scope)
+		}
 		mux.Handle(rt.method+" "+rt.path, g.Protect(rt.scope, rt.handler))
 		if allow[rt.path] == nil {
 			paths = append(paths, rt.path)
@@ -75,7 +81,8 @@ func Handler(g *apikey.Gate) http.Handler {
 		problem.Write(w, problem.New(http.StatusNotFound, "not_found", "There is no endpoint at "+problem.QuoteShort(r.URL.Path)+"."))
 	})
 	api := g.Authenticate(mux)
-	cons := console.Handler(console.Config{Path: ConsolePath, KeysPath: "/v1/keys", UsagePath: "/v1/usage", Header: g.Config().Header})
+	cons := console.Handler(console.Config{Path: ConsolePath, KeysPath: "/v1/keys", UsagePath: "/v1/usage",
+		WhoAmIPath: "/v1/whoami", Header: g.Config().Header, Scopes: scopes})
 	// Not a ServeMux: it would answer unclean paths (//v1/keys) with a
 	// redirect before the key check.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

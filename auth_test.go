@@ -150,7 +150,8 @@ func TestConsoleBeforeKeyCheck(t *testing.T) {
 	if got := w.Header().Get("Content-Security-Policy"); got != "default-src 'self'; frame-ancestors 'none'" {
 		t.Errorf("Content-Security-Policy = %q", got)
 	}
-	for _, want := range []string{`data-key-header="X-Bingo-Key"`, `data-keys-path="/v1/keys"`, `data-usage-path="/v1/usage"`} {
+	for _, want := range []string{`data-key-header="X-Bingo-Key"`, `data-keys-path="/v1/keys"`, `data-usage-path="/v1/usage"`, `data-whoami-path="/v1/whoami"`,
+		"this service's scopes are <code>bingo:check</code>, <code>keys:manage</code>, <code>usage:read</code>."} {
 		if !strings.Contains(w.Body.String(), want) {
 			t.Errorf("the console page lacks %s", want)
 		}
@@ -161,8 +162,13 @@ func TestConsoleBeforeKeyCheck(t *testing.T) {
 	if w := do("GET", "/console/nope", ""); w.Code != 404 || w.Header().Get("Content-Security-Policy") == "" {
 		t.Errorf("GET /console/nope = %d, want the console's 404", w.Code)
 	}
-	if w := do("POST", "/console", ""); w.Code != 405 || w.Header().Get("Allow") != "GET, HEAD" {
-		t.Errorf("POST /console = %d Allow %q, want 405 GET, HEAD", w.Code, w.Header().Get("Allow"))
+	// The page's forms post to it when its script does not run: back to the
+	// page, with nothing in the address.
+	if w := do("POST", "/console", ""); w.Code != 303 || w.Header().Get("Location") != "/console" {
+		t.Errorf("POST /console = %d Location %q, want 303 to /console", w.Code, w.Header().Get("Location"))
+	}
+	if w := do("DELETE", "/console", ""); w.Code != 405 || w.Header().Get("Allow") != "GET, HEAD" {
+		t.Errorf("DELETE /console = %d Allow %q, want 405 GET, HEAD", w.Code, w.Header().Get("Allow"))
 	}
 	for _, path := range []string{"/consolex", "/v1/console", "/nope", "//console", "/v1/keys"} {
 		if w := do("GET", path, ""); w.Code != 401 || testkit.Problem(t, w).Code != "missing_api_key" {

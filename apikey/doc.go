@@ -40,8 +40,12 @@
 // A key looks like kg_ followed by 43 base62 characters and a 6-character
 // checksum (package keyformat); only its SHA-256, the key's ID, is stored.
 // Operators mint keys with the CLI, github.com/keygate/keygate/cmd/apikey;
-// key holders manage their own through [Gate.KeysHandlers] and read their
-// usage through [Gate.UsageHandler], mounted where you like behind Protect.
+// key holders manage their own through [Gate.KeysHandlers] (and read any
+// one's usage through [Gate.KeyUsageHandler]), read their own usage through
+// [Gate.UsageHandler] and their own key through [Gate.WhoAmIHandler],
+// mounted where you like behind Protect. Every request body is read
+// strictly: a member twice or in another letter case, an unknown member,
+// invalid UTF-8 and null are refused, naming the member.
 // No key ever mints, rotates or revokes a key broader than itself.
 //
 // Scopes belong to the application: the Gate knows none in advance. A

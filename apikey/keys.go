@@ -92,7 +92,7 @@ func (a *keysAPI) create(w http.ResponseWriter, r *http.Request, caller *cacheEn
 	body, p := problem.ReadJSON(w, r)
 	if p == nil {
 		var req createKeyRequest
-		if p = problem.DecodeObject(body, &req, "request", "name, scopes or expires_in"); p == nil {
+		if p = problem.DecodeObject(body, &req, "request"); p == nil {
 			var k store.Key
 			var missing string
 			if k, missing, p = a.newKey(caller, req); missing != "" {
@@ -299,7 +299,7 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 	if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" { // no body: the defaults
 		var body []byte
 		if body, p = problem.ReadJSON(w, r); p == nil {
-			p = problem.DecodeObject(body, &req, "request", "grace")
+			p = problem.DecodeObject(body, &req, "request")
 		}
 	}
 	grace := store.DefaultGrace

@@ -45,14 +45,29 @@ type OwnerUsageView struct {
 func (g *Gate) UsageHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e := g.caller(w, r); e != nil {
-			g.usage(w, r, e)
+			g.usage(w, r, e, &e.key)
 		}
 	})
 }
 
-// usage serves the usage endpoint to the caller e.
-func (g *Gate) usage(w http.ResponseWriter, r *http.Request, e *cacheEntry) {
-	k := &e.key
+// KeyUsageHandler returns the endpoint that shows one key's usage to a
+// manager of its owner's keys, GET PREFIX/{id}/usage with the query of
+// UsageHandler: the same UsageView, of the key {id} instead of the caller's.
+// A key of another owner is answered 404, as one that does not exist. Mount
+// it beside KeysHandlers, behind the same scope:
+//
+//	mux.Handle("GET /v1/keys/{id}/usage", gate.Protect("keys:manage", gate.KeyUsageHandler()))
+func (g *Gate) KeyUsageHandler() http.Handler {
+	a := &keysAPI{g}
+	return a.endpoint(func(w http.ResponseWriter, r *http.Request, e *cacheEntry) {
+		if k, ok := a.ownedKey(w, r, e); ok {
+			g.usage(w, r, e, &k)
+		}
+	})
+}
+
+// usage serves the usage of key k, of the caller e's owner, to e.
+func (g *Gate) usage(w http.ResponseWriter, r *http.Request, e *cacheEntry, k *store.Key) {
 	now := g.now()
 	q := r.URL.Query()
 	from, to, err := store.UsageRange(q.Get("from"), q.Get("to"), now)
@@ -81,7 +96,7 @@ func (g *Gate) usage(w http.ResponseWriter, r *http.Request, e *cacheEntry) {
 		return err
 	})
 	if err != nil {
-		g.refuse(w, r, g.storeUnavailable(err), k.Hint)
+		g.refuse(w, r, g.storeUnavailable(err), e.key.Hint)
 		return
 	}
 	for day, n := range unflushed {
@@ -109,7 +124,7 @@ func (g *Gate) usage(w http.ResponseWriter, r *http.Request, e *cacheEntry) {
 	}
 	st, err := g.owners.plan(r.Context(), e.owner, now)
 	if err != nil {
-		g.refuse(w, r, g.storeUnavailable(err), k.Hint)
+		g.refuse(w, r, g.storeUnavailable(err), e.key.Hint)
 		return
 	}
 	if q := st.plan.MonthlyQuota; q > 0 {

@@ -15,8 +15,14 @@ type KeyView struct {
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at"`
 	RevokedAt *time.Time `json:"revoked_at"`
+	// LastUsedAt is when the key was last used, to the usage flush
+	// (USAGE_FLUSH_INTERVAL); null if never since keygate records it.
+	LastUsedAt *time.Time `json:"last_used_at"`
 	// Status is active, expired or revoked, at the time of the view.
 	Status string `json:"status"`
+	// ReplacedBy is the ID of the key that replaced this one by rotation,
+	// absent if none did.
+	ReplacedBy string `json:"replaced_by,omitempty"`
 	// RateLimit, Burst and MonthlyQuota are the key's own limits, absent
 	// when it has none.
 	RateLimit    float64 `json:"rate_limit,omitempty"`
@@ -36,7 +42,7 @@ type NewKeyView struct {
 func ViewOf(k Key, now time.Time, defaultScopes []string) KeyView {
 	v := KeyView{ID: k.ID, Owner: k.Owner, Name: k.Name, Scopes: grantedScopes(&k, defaultScopes), Hint: k.Hint,
 		CreatedAt: k.CreatedAt.UTC(), Status: string(k.Status(now)),
-		RateLimit: k.RateLimit, Burst: k.Burst, MonthlyQuota: k.MonthlyQuota}
+		RateLimit: k.RateLimit, Burst: k.Burst, MonthlyQuota: k.MonthlyQuota, ReplacedBy: k.ReplacedBy}
 	if !k.ExpiresAt.IsZero() {
 		t := k.ExpiresAt.UTC()
 		v.ExpiresAt = &t
@@ -44,6 +50,10 @@ func ViewOf(k Key, now time.Time, defaultScopes []string) KeyView {
 	if !k.RevokedAt.IsZero() {
 		t := k.RevokedAt.UTC()
 		v.RevokedAt = &t
+	}
+	if !k.LastUsedAt.IsZero() {
+		t := k.LastUsedAt.UTC()
+		v.LastUsedAt = &t
 	}
 	return v
 }

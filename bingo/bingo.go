@@ -136,7 +136,7 @@ func Check(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req request
-	if p := problem.DecodeObject(body, &req, "bingo request", "card, called or patterns"); p != nil {
+	if p := problem.DecodeObject(body, &req, "bingo request"); p != nil {
 		problem.Write(w, p)
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/keygate/keygate/internal/problem"
+	"github.com/keygate/keygate/internal/testkit"
 )
 
 // testCard is a valid card: columns B, I, N, G, O hold 1-15, 16-30,
@@ -345,7 +346,7 @@ func TestCheckInvalid(t *testing.T) {
 	}{
 		// card
 		{"card missing", `{"called":[]}`, "invalid_card", []string{"card is required"}, "The bingo request breaks 1 rule; see errors."},
-		{"card null", `{"card":null,"called":[]}`, "invalid_card", []string{"card is required"}, ""},
+		{"card null", `{"card":null,"called":[]}`, "invalid_json", []string{"card: null is not allowed; omit the member for its default"}, ""},
 		{"card empty", `{"card":[],"called":[]}`, "invalid_card", []string{"card: want 5 rows, got 0"}, ""},
 		{"4 rows", `{"card":` + rows4 + `,"called":[]}`, "invalid_card", []string{"card: want 5 rows, got 4"}, ""},
 		{"6 rows", `{"card":` + rows6 + `,"called":[]}`, "invalid_card", []string{"card: want 5 rows, got 6"}, ""},
@@ -385,7 +386,7 @@ func TestCheckInvalid(t *testing.T) {
 
 		// called
 		{"called missing", `{"card":` + card + `}`, "invalid_called", []string{"called is required"}, ""},
-		{"called null", `{"card":` + card + `,"called":null}`, "invalid_called", []string{"called is required"}, ""},
+		{"called null", `{"card":` + card + `,"called":null}`, "invalid_json", []string{"called: null is not allowed; omit the member for its default"}, ""},
 		{"called out of range", requestBody([]int{1, 2, 3, 4, 80}), "invalid_called",
 			[]string{"called[4]: 80 is not between 1 and 75"}, ""},
 		{"called 0 and negative", requestBody([]int{0, -5, 76}), "invalid_called", []string{
@@ -429,7 +430,7 @@ func TestCheckInvalid(t *testing.T) {
 			"called[1]: 1 was already called at called[0]",
 			"patterns: must not be empty (leave it out for the default, line)",
 		}, "The bingo request breaks 3 rules; see errors."},
-		{"null body", `null`, "invalid_card", []string{"card is required", "called is required"}, ""},
+		{"null body", `null`, "invalid_json", []string{"the request body must be a JSON object, not null"}, ""},
 		{"empty object", `{}`, "invalid_card", []string{"card is required", "called is required"}, ""},
 
 		// JSON
@@ -445,9 +446,9 @@ func TestCheckInvalid(t *testing.T) {
 			[]string{fmt.Sprintf("unexpected data after the JSON object at byte offset %d", len(requestBody(nil))+1)}, ""},
 		{"second object", `{}{}`, "invalid_json", []string{"unexpected data after the JSON object at byte offset 2"}, ""},
 		{"unknown field", `{"card":` + card + `,"called":[],"cards":1}`, "invalid_json",
-			[]string{`unknown field "cards" (want card, called or patterns)`}, ""},
+			[]string{`cards: unknown member (want card, called or patterns)`}, ""},
 		{"long unknown field is shortened", `{"` + strings.Repeat("k", 100) + `":1}`, "invalid_json",
-			[]string{`unknown field "` + strings.Repeat("k", 40) + `"... (want card, called or patterns)`}, ""},
+			[]string{`"` + strings.Repeat("k", 40) + `"...: unknown member (want card, called or patterns)`}, ""},
 		{"string in card", `{"card":[[1, "x"]]}`, "invalid_json",
 			[]string{"card[0][1]: want an integer, got a string"}, ""},
 		{"object in card", `{"card":[[1,2],[3, {"a":[1]}, 4]]}`, "invalid_json",
@@ -514,13 +515,26 @@ func TestCheckEscapedPatterns(t *testing.T) {
 	}
 }
 
-// TestCheckFieldNameCase pins down that field names match
-// case-insensitively, as encoding/json does.
-func TestCheckFieldNameCase(t *testing.T) {
-	body := `{"Card":` + cardJSON(testCard) + `,"CALLED":` + intsJSON(rowOf(3)) + `}`
-	resp := decodeOK(t, doCheck(t, http.MethodPost, "application/json", body))
-	if got, want := resp.winStrings(), []string{"line:row:3"}; !slices.Equal(got, want) {
-		t.Errorf("wins = %q, want %q", got, want)
+// TestCheckStrictJSON sends each body that encoding/json reads leniently:
+// 400 invalid_json, naming the member. Member names are case-sensitive.
+func TestCheckStrictJSON(t *testing.T) {
+	card := cardJSON(testCard)
+	cases := []struct{ name, body, member, msg string }{
+		{"duplicate", `{"card":` + card + `,"called":[1],"called":[2]}`, "called", "called: duplicate member"},
+		{"another case", `{"Card":` + card + `,"CALLED":[]}`, "Card", `Card: unknown member; member names are case-sensitive: did you mean "card"?`},
+		{"duplicate in another case", `{"card":` + card + `,"called":[],"Called":[]}`, "Called", `Called: duplicate member: "called" differs only in letter case`},
+		{"raw invalid UTF-8", `{"card":` + card + `,"called":[],"patterns":["line` + "\xff" + `"]}`, "patterns[0]", "patterns[0]: invalid UTF-8"},
+		{"lone surrogate", `{"card":` + card + `,"called":[],"patterns":["\ud800"]}`, "patterns[0]", `patterns[0]: invalid UTF-8: the escape \ud800 is a lone surrogate`},
+		{"unknown", `{"card":` + card + `,"called":[],"pattern":["line"]}`, "pattern", "pattern: unknown member (want card, called or patterns)"},
+		{"null patterns", `{"card":` + card + `,"called":[],"patterns":null}`, "patterns", "patterns: null is not allowed; omit the member for its default"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := decodeProblem(t, doCheck(t, http.MethodPost, "application/json", c.body), http.StatusBadRequest, "invalid_json")
+			if p.Member != c.member || !slices.Equal(p.Errors, []string{c.msg}) {
+				t.Errorf("member %q, errors %q; want %q, [%q]", p.Member, p.Errors, c.member, c.msg)
+			}
+		})
 	}
 }
 
@@ -656,6 +670,9 @@ func refCheck(body []byte) refResult {
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	badJSON := refResult{status: 400, code: "invalid_json", errors: 1}
+	if json.Valid(body) && testkit.StrictJSONReason(body, map[string][]string{"": {"card", "called", "patterns"}}) != "" {
+		return badJSON
+	}
 	if err := dec.Decode(&raw); err != nil {
 		return badJSON
 	}

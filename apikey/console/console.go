@@ -1,7 +1,8 @@
 // Package console serves the key holders' web console: one static page,
-// embedded in the binary, on which a key holder signs in with a key that
-// grants keys:manage, lists, creates, rotates and revokes the keys of its
-// owner, and sees its requests per day.
+// embedded in the binary, on which any key holder signs in with its key and
+// sees the key's details and requests per day; a key that may manage keys
+// also lists, creates, rotates and revokes the keys of its owner, and
+// charts the requests of any of them.
 //
 // The page holds no secret and needs no key to be served, so Handler needs
 // no Gate: it only has to be told where the Gate's endpoints are mounted on
@@ -43,7 +44,14 @@ type Config struct {
 	// a key at KeysPath/{id}). Default "/v1/keys".
 	KeysPath string
 	// UsagePath is where UsageHandler is mounted. Default "/v1/usage".
+	// KeyUsageHandler is expected at KeysPath/{id}/usage.
 	UsagePath string
+	// WhoAmIPath is where WhoAmIHandler is mounted, for any valid key.
+	// Default "/v1/whoami".
+	WhoAmIPath string
+	// Scopes are the scopes the application's routes need, which the page
+	// suggests for a new key; none: it suggests none.
+	Scopes []string
 	// Header is the request header that carries the key: the Gate's
 	// Config.Header. Default "X-API-Key".
 	Header string
@@ -51,10 +59,11 @@ type Config struct {
 
 // The defaults of Config.
 const (
-	DefaultPath      = "/console"
-	DefaultKeysPath  = "/v1/keys"
-	DefaultUsagePath = "/v1/usage"
-	DefaultHeader    = "X-API-Key"
+	DefaultPath       = "/console"
+	DefaultKeysPath   = "/v1/keys"
+	DefaultUsagePath  = "/v1/usage"
+	DefaultWhoAmIPath = "/v1/whoami"
+	DefaultHeader     = "X-API-Key"
 )
 
 // ContentSecurityPolicy is the policy of every response: scripts, styles,
@@ -75,7 +84,9 @@ var assets = map[string]string{
 var page = template.Must(template.ParseFS(static, "static/console.html"))
 
 // Handler returns the console: the page at cfg.Path and its assets under
-// cfg.Path + "/", for GET and HEAD; cfg.Path + "/" redirects to the page.
+// cfg.Path + "/", for GET and HEAD; cfg.Path + "/" redirects to the page,
+// and so does a POST to cfg.Path (303): the page's forms post there when
+// the script does not run, so that nothing typed ever lands in an address.
 // Any other path under cfg.Path + "/" is 404 and any other method 405, as
 // problem details. Empty fields of cfg take their defaults.
 func Handler(cfg Config) http.Handler {
@@ -97,6 +108,14 @@ func Handler(cfg Config) http.Handler {
 		h.Set("Content-Security-Policy", ContentSecurityPolicy)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
+		if r.URL.Path == cfg.Path && r.Method == http.MethodPost {
+			// The sign-in form submitted without the script: it sends no
+			// field, and whatever a client sent is not read. Back to the
+			// page, by GET, with nothing in the address.
+			h.Set("Cache-Control", "no-store")
+			http.Redirect(w, r, cfg.Path, http.StatusSeeOther)
+			return
+		}
 		f, ok := files[r.URL.Path]
 		if !ok && r.URL.Path == cfg.Path+"/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			http.Redirect(w, r, cfg.Path, http.StatusMovedPermanently) // a typed slash: the page is without it
@@ -142,6 +161,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.UsagePath == "" {
 		cfg.UsagePath = DefaultUsagePath
+	}
+	if cfg.WhoAmIPath == "" {
+		cfg.WhoAmIPath = DefaultWhoAmIPath
 	}
 	if cfg.Header == "" {
 		cfg.Header = DefaultHeader

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -88,11 +89,88 @@ func TestHandlerRedirectsAndRefusesOtherPathsAndMethods(t *testing.T) {
 		}
 		wantStrictHeaders(t, w)
 	}
-	for _, method := range []string{"POST", "PUT", "DELETE"} {
-		w := get(h, method, "/console")
+	for _, c := range []struct{ method, path string }{{"PUT", "/console"}, {"DELETE", "/console"}, {"POST", "/console/console.js"}} {
+		w := get(h, c.method, c.path)
 		if w.Code != 405 || w.Header().Get("Allow") != "GET, HEAD" || testkit.Problem(t, w).Code != "method_not_allowed" {
-			t.Errorf("%s /console = %d Allow %q %s, want 405 Allow GET, HEAD", method, w.Code, w.Header().Get("Allow"), w.Body)
+			t.Errorf("%s %s = %d Allow %q %s, want 405 Allow GET, HEAD", c.method, c.path, w.Code, w.Header().Get("Allow"), w.Body)
 		}
+	}
+}
+
+// TestPostWithoutScriptGoesBackToThePage: the page's forms post to it when
+// the script does not run; the answer is 303 to the page, which echoes
+// nothing of what was posted, whatever it was.
+func TestPostWithoutScriptGoesBackToThePage(t *testing.T) {
+	const key = "kg_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM"
+	r := httptest.NewRequest("POST", "/console?x=1", strings.NewReader("api-key="+key))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	Handler(Config{}).ServeHTTP(w, r)
+	if w.Code != 303 || w.Header().Get("Location") != "/console" || w.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("POST /console = %d Location %q Cache-Control %q, want 303 to /console, no-store", w.Code, w.Header().Get("Location"), w.Header().Get("Cache-Control"))
+	}
+	if strings.Contains(w.Body.String(), key) || strings.Contains(fmt.Sprint(w.Header()), key) {
+		t.Errorf("the answer echoes the key: %v %s", w.Header(), w.Body)
+	}
+}
+
+// TestFormsNeverSubmitByGET parses the page: every form posts (to the page)
+// or closes a dialog, and no field of a form that reaches the server has a
+// name, so that a submit without the script sends nothing at all.
+func TestFormsNeverSubmitByGET(t *testing.T) {
+	doc, err := html.Parse(strings.NewReader(get(Handler(Config{}), "GET", "/console").Body.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forms := 0
+	var walk func(n *html.Node, method string)
+	walk = func(n *html.Node, method string) {
+		if n.Type == html.ElementNode {
+			switch n.Data {
+			case "form":
+				forms++
+				method = strings.ToLower(nodeAttr(n, "method"))
+				if method != "post" && method != "dialog" {
+					t.Errorf("form #%s has method %q: want post or dialog", nodeAttr(n, "id"), nodeAttr(n, "method"))
+				}
+				if method == "post" && nodeAttr(n, "action") != "/console" {
+					t.Errorf("form #%s posts to %q, want /console", nodeAttr(n, "id"), nodeAttr(n, "action"))
+				}
+			case "input", "select", "textarea", "button":
+				if method == "post" && nodeAttr(n, "name") != "" {
+					t.Errorf("%s #%s in a posting form has the name %q: it would be sent", n.Data, nodeAttr(n, "id"), nodeAttr(n, "name"))
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c, method)
+		}
+	}
+	walk(doc, "")
+	if forms != 3 {
+		t.Errorf("%d forms, want 3 (sign in, create, the confirmation)", forms)
+	}
+}
+
+// nodeAttr is the value of n's attribute name, or "".
+func nodeAttr(n *html.Node, name string) string {
+	for _, a := range n.Attr {
+		if a.Key == name {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+// TestScopeHints: the create form suggests the scopes of the application
+// that mounts the console, and none of another's.
+func TestScopeHints(t *testing.T) {
+	page := get(Handler(Config{Scopes: []string{"things:read", "things:write"}}), "GET", "/console").Body.String()
+	if !strings.Contains(page, "this service's scopes are <code>things:read</code>, <code>things:write</code>.") || strings.Contains(page, "bingo") {
+		t.Errorf("the scopes hint does not name the application's scopes:\n%s", page)
+	}
+	if page := get(Handler(Config{}), "GET", "/console").Body.String(); strings.Contains(page, "bingo") || strings.Contains(page, "scopes are") {
+		t.Error("without Scopes the page still suggests some")
 	}
 }
 

@@ -54,6 +54,8 @@ type keyDoc struct {
 	RateLimit    float64    `firestore:"rate_limit,omitempty"`
 	Burst        int        `firestore:"burst,omitempty"`
 	MonthlyQuota int64      `firestore:"monthly_quota,omitempty"`
+	LastUsedAt   *time.Time `firestore:"last_used_at,omitempty"`
+	ReplacedBy   string     `firestore:"replaced_by,omitempty"`
 }
 
 // Config says where the store keeps its documents.
@@ -304,6 +306,7 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 		if old, err = store.Rotated(stored, graceEnd, replacement.CreatedAt); err != nil {
 			return err
 		}
+		old.ReplacedBy = replacement.ID
 		endSnap, err := s.endOf(ctx, client, stored)
 		if err != nil {
 			return notApplied(err)
@@ -312,7 +315,8 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 			if err := tx.Create(col.Doc(replacement.ID), encodeKey(replacement)); err != nil {
 				return err
 			}
-			if err := tx.Update(col.Doc(id), []firestore.Update{{Path: "expires_at", Value: old.ExpiresAt}}, firestore.LastUpdateTime(snap.UpdateTime)); err != nil {
+			if err := tx.Update(col.Doc(id), []firestore.Update{{Path: "expires_at", Value: old.ExpiresAt},
+				{Path: "replaced_by", Value: old.ReplacedBy}}, firestore.LastUpdateTime(snap.UpdateTime)); err != nil {
 				return err
 			}
 			if err := s.countEnd(client, tx, stored, old, endSnap); err != nil {
@@ -344,9 +348,13 @@ func encodeKey(k store.Key) keyDoc {
 		RateLimit:    k.RateLimit,
 		Burst:        k.Burst,
 		MonthlyQuota: k.MonthlyQuota,
+		ReplacedBy:   k.ReplacedBy,
 	}
 	if !k.ExpiresAt.IsZero() {
 		d.ExpiresAt = &k.ExpiresAt
+	}
+	if !k.LastUsedAt.IsZero() {
+		d.LastUsedAt = &k.LastUsedAt
 	}
 	if !k.RevokedAt.IsZero() {
 		d.RevokedAt = &k.RevokedAt
@@ -369,6 +377,10 @@ func decodeKey(snap *firestore.DocumentSnapshot) (store.Key, error) {
 		RateLimit:    d.RateLimit,
 		Burst:        d.Burst,
 		MonthlyQuota: d.MonthlyQuota,
+		ReplacedBy:   d.ReplacedBy,
+	}
+	if d.LastUsedAt != nil {
+		k.LastUsedAt = d.LastUsedAt.UTC()
 	}
 	if k.Scopes == nil {
 		k.Scopes = []string{}
@@ -398,12 +410,15 @@ const (
 )
 
 // A batch of store.MaxUsageBatch counts fits in one transaction.
-var _ [maxTransactionWrites - (4*store.MaxUsageBatch + 1)]struct{}
+var _ [maxTransactionWrites - (5*store.MaxUsageBatch + 1)]struct{}
 
 // AddUsage implements UsageStore: one transaction that reads the instance's
-// meter document, and unless it has applied seq already, increments the day
-// and month documents of every count's key and (summed per owner and day or
-// month) of its owner, and records seq.
+// meter document, and unless it has applied seq already, reads the counts'
+// key documents, increments the day and month documents of every count's key
+// and (summed per owner and day or month) of its owner, moves each existing
+// key's last_used_at forward (store.LastUsed), and records seq. The key
+// documents are read, not written blind, so that a deleted key is not
+// brought back as a document with a last_used_at alone.
 func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts []store.UsageCount) error {
 	if len(counts) > store.MaxUsageBatch {
 		return fmt.Errorf("firestore: add usage: %d counts, more than %d", len(counts), store.MaxUsageBatch)
@@ -415,6 +430,11 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 	keys, owners := client.Collection(s.collection), s.owners(client)
 	meter := client.Collection(s.collection + "_meters").Doc(instance)
 	ownerDays, ownerMonths := store.OwnerTotals(counts)
+	lastUsed := store.LastUsedByKey(counts, time.Now())
+	keyRefs := make([]*firestore.DocumentRef, 0, len(lastUsed))
+	for id := range lastUsed {
+		keyRefs = append(keyRefs, keys.Doc(id))
+	}
 	// A transaction that RunTransaction runs again, after its commit's
 	// answer was lost, finds seq recorded and writes nothing.
 	err = runIdempotent(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
@@ -430,6 +450,10 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 			if n, ok := applied.(int64); ok && n >= seq {
 				return nil
 			}
+		}
+		keySnaps, err := tx.GetAll(keyRefs)
+		if err != nil {
+			return err
 		}
 		for _, c := range counts {
 			usage := keys.Doc(c.KeyID).Collection(usageCollection)
@@ -450,11 +474,30 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 				return err
 			}
 		}
+		for _, snap := range keySnaps {
+			if err := touchKey(tx, snap, lastUsed[snap.Ref.ID]); err != nil {
+				return err
+			}
+		}
 		return tx.Set(meter, map[string]any{
 			"seq": seq, "updated_at": firestore.ServerTimestamp, "expires_at": time.Now().Add(meterDocLife),
 		})
 	})
 	return storeError("add usage", err)
+}
+
+// touchKey moves the last_used_at of the key document snap forward to at:
+// not if the key is gone, nor if it records a later use already.
+func touchKey(tx *firestore.Transaction, snap *firestore.DocumentSnapshot, at time.Time) error {
+	if !snap.Exists() {
+		return nil
+	}
+	if v, err := snap.DataAt("last_used_at"); err == nil {
+		if prev, ok := v.(time.Time); ok && !at.After(prev) {
+			return nil
+		}
+	}
+	return tx.Update(snap.Ref, []firestore.Update{{Path: "last_used_at", Value: at}})
 }
 
 // addDay increments the day document of a usage collection by n.

@@ -218,6 +218,7 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 	if err != nil {
 		return store.Key{}, err
 	}
+	old.ReplacedBy = replacement.ID
 	s.keys[id] = old
 	s.keys[replacement.ID] = store.Stored(replacement)
 	s.logChange(store.ChangeKey, id)
@@ -260,6 +261,12 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 		}
 		u.days[c.KeyID][c.Day] += c.Requests
 		u.months[c.KeyID][c.Day.Month()] += c.Requests
+	}
+	for id, at := range store.LastUsedByKey(counts, time.Now()) {
+		if k, ok := s.keys[id]; ok && at.After(k.LastUsedAt) {
+			k.LastUsedAt = at
+			s.keys[id] = k
+		}
 	}
 	days, months := store.OwnerTotals(counts)
 	for k, n := range days {

@@ -103,17 +103,18 @@ func admitN(t testing.TB, m *Meter, id string, quota int64, now time.Time, n int
 }
 
 // TestMeterOutageMergesBatches keeps the store down for an hour of flushes
-// with 100 keys: the meter holds one batch in doubt and one count per key
-// and day, not a batch per flush, and once the store is back two batches
-// store them all, exactly.
+// with a batch's worth of keys (store.MaxUsageBatch): the meter holds one
+// batch in doubt and one count per key and day, not a batch per flush, and
+// once the store is back two batches store them all, exactly.
 func TestMeterOutageMergesBatches(t *testing.T) {
 	st := &faultStore{Store: memstore.New()}
 	st.down.Store(true)
 	clock := testkit.NewFakeClock()
 	log, _ := testkit.Logger()
 	m := New(st, time.Hour, time.Hour, clock.Now, log)
+	keys := store.MaxUsageBatch
 	for range 360 { // an hour of 10 s flushes
-		for k := range 100 {
+		for k := range keys {
 			admitN(t, m, fmt.Sprint("k", k), 0, clock.Now(), 1)
 		}
 		if err := m.Flush(context.Background()); err == nil {
@@ -121,7 +122,7 @@ func TestMeterOutageMergesBatches(t *testing.T) {
 		}
 		clock.Advance(10 * time.Second)
 	}
-	if pending, _, counters := m.sizes(); pending > 100 || counters > 100 || m.inDoubt == nil || m.inDoubt.seq != 1 {
+	if pending, _, counters := m.sizes(); pending > keys || counters > keys || m.inDoubt == nil || m.inDoubt.seq != 1 {
 		t.Fatalf("after the outage: %d pending counts and %d counters, batch in doubt %v; want at most 100 each and batch 1",
 			pending, counters, m.inDoubt != nil)
 	}
@@ -133,7 +134,7 @@ func TestMeterOutageMergesBatches(t *testing.T) {
 	if n := st.calls.Load() - before; n != 2 {
 		t.Errorf("writing after the outage took %d AddUsage calls, want 2", n)
 	}
-	for k := range 100 {
+	for k := range keys {
 		if n := monthTotal(t, st, fmt.Sprint("k", k)); n != 360 {
 			t.Fatalf("k%d stored %d, want 360", k, n)
 		}

@@ -53,6 +53,14 @@ type Key struct {
 	// MonthlyQuota is the number of requests the key may make per UTC
 	// calendar month; zero means no quota.
 	MonthlyQuota int64 `json:"monthly_quota,omitzero"`
+	// LastUsedAt is when the key was last used, as the usage flush records
+	// it (see UsageStore.AddUsage): zero if it has not been since keygate
+	// records it. It is the time of the flush, so it trails the last
+	// request by up to the flush interval.
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+	// ReplacedBy is the ID of the key that rotating this one minted, set by
+	// Rotate; empty if it was never rotated.
+	ReplacedBy string `json:"replaced_by,omitzero"`
 }
 
 // Status is a key's state at a time: StatusActive, StatusExpired or
@@ -100,7 +108,8 @@ type KeyStore interface {
 	Delete(ctx context.Context, id string) error
 	// Rotate replaces the key with the given ID: in one transaction it
 	// stores replacement and moves the old key's expiry to graceEnd, unless
-	// it expires earlier already. It returns the old key as stored;
+	// it expires earlier already, and sets the old key's ReplacedBy to the
+	// replacement's ID. It returns the old key as stored;
 	// ErrKeyNotFound if there is none, ErrKeyInactive if it is revoked or
 	// expired at replacement.CreatedAt.
 	Rotate(ctx context.Context, id string, replacement Key, graceEnd time.Time) (Key, error)
@@ -235,6 +244,9 @@ func Stored(k Key) Key {
 	}
 	if !k.RevokedAt.IsZero() {
 		k.RevokedAt = StoredTime(k.RevokedAt)
+	}
+	if !k.LastUsedAt.IsZero() {
+		k.LastUsedAt = StoredTime(k.LastUsedAt)
 	}
 	k.Scopes = slices.Clone(k.Scopes)
 	if k.Scopes == nil {

@@ -19,7 +19,10 @@ type UsageStore interface {
 	// owner totals never disagree about a batch. It applies the batch seq of
 	// an instance at most once: called again with a batch it has applied
 	// (say, after a timeout hid the outcome), it returns nil and adds
-	// nothing. An instance numbers its batches in increasing order and
+	// nothing. With the counts it records when each key was last used: the
+	// time of the call (LastUsed), on the key's document (if the key still
+	// exists, and never moving it back), in the same all-or-none write. An
+	// instance numbers its batches in increasing order and
 	// sends each until it is acknowledged; a batch numbered below the last
 	// applied is taken as applied. An error leaves the outcome unknown: the
 	// batch may have been applied, and is sent again as it was.
@@ -41,13 +44,42 @@ type UsageStore interface {
 }
 
 // MaxUsageBatch is the most counts AddUsage is given at once; every store
-// must take that many. A Firestore
-// transaction holds at most 500 writes, and a batch of n counts makes at
-// most 4n+1: each count's key day and key month (2n), its owner's day
-// and owner's month (2n more when every count has an owner of its own;
-// counts of one owner share them, summed before writing), and the meter
-// document. 4×124+1 = 497.
-const MaxUsageBatch = 124
+// must take that many. A Firestore transaction holds at most 500 writes, and
+// a batch of n counts makes at most 5n+1: each count's key day and key month
+// (2n), its owner's day and owner's month (2n more when every count has an
+// owner of its own; counts of one owner share them, summed before writing),
+// its key's last_used_at (n more when every count has a key of its own), and
+// the meter document. 5×99+1 = 496.
+const MaxUsageBatch = 99
+
+// LastUsed is the last-used time that AddUsage, called at now, records for a
+// count: now, the time of the flush, which trails the count's last request
+// by up to the meter's flush interval; but for a count written after its
+// day (a batch retried for long, or replayed), the last instant of its UTC
+// day, so that a late write never claims a use that did not happen then.
+func LastUsed(c UsageCount, now time.Time) time.Time {
+	now = StoredTime(now)
+	end, err := time.Parse(time.DateOnly, string(c.Day))
+	if err != nil {
+		return now
+	}
+	if end = end.AddDate(0, 0, 1).Add(-time.Microsecond); end.Before(now) {
+		return end
+	}
+	return now
+}
+
+// LastUsedByKey is the last-used time of each key of counts, AddUsage called
+// at now: the latest LastUsed of its counts.
+func LastUsedByKey(counts []UsageCount, now time.Time) map[string]time.Time {
+	out := make(map[string]time.Time, len(counts))
+	for _, c := range counts {
+		if t := LastUsed(c, now); t.After(out[c.KeyID]) {
+			out[c.KeyID] = t
+		}
+	}
+	return out
+}
 
 // UsageCount is a number of requests of a key on a day.
 type UsageCount struct {

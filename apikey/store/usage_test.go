@@ -10,9 +10,33 @@ import (
 )
 
 func TestMaxUsageBatchFitsATransaction(t *testing.T) {
-	// Per count: key day, key month, owner day, owner month; plus the meter.
-	if w := 4*store.MaxUsageBatch + 1; w > 500 || 4*(store.MaxUsageBatch+1)+1 <= 500 {
+	// Per count: key day, key month, owner day, owner month, the key's
+	// last_used_at; plus the meter.
+	if w := 5*store.MaxUsageBatch + 1; w > 500 || 5*(store.MaxUsageBatch+1)+1 <= 500 {
 		t.Errorf("MaxUsageBatch %d makes up to %d writes: want the largest batch within 500", store.MaxUsageBatch, w)
+	}
+}
+
+// TestLastUsed: the flush time, but never after the count's UTC day; the
+// latest of a key's counts.
+func TestLastUsed(t *testing.T) {
+	now := time.Date(2026, 11, 30, 10, 0, 0, 123456789, time.UTC)
+	endOf29 := time.Date(2026, 11, 29, 23, 59, 59, 999999000, time.UTC)
+	for _, c := range []struct {
+		day  store.Day
+		want time.Time
+	}{
+		{"2026-11-30", now.Truncate(time.Microsecond)},
+		{"2026-12-01", now.Truncate(time.Microsecond)}, // a clock behind the meter's: still now
+		{"2026-11-29", endOf29},                        // written late: the end of its day
+	} {
+		if got := store.LastUsed(store.UsageCount{KeyID: "a", Day: c.day}, now); !got.Equal(c.want) {
+			t.Errorf("LastUsed of a count of %s at %v = %v, want %v", c.day, now, got, c.want)
+		}
+	}
+	got := store.LastUsedByKey([]store.UsageCount{{KeyID: "a", Day: "2026-11-29"}, {KeyID: "a", Day: "2026-11-30"}, {KeyID: "b", Day: "2026-11-28"}}, now)
+	if !got["a"].Equal(now.Truncate(time.Microsecond)) || !got["b"].Equal(endOf29.AddDate(0, 0, -1)) || len(got) != 2 {
+		t.Errorf("LastUsedByKey = %v", got)
 	}
 }
 

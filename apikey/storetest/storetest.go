@@ -417,11 +417,11 @@ var keyCases = []contractCase{
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !got.ExpiresAt.Equal(c.wantUntil) {
-				t.Errorf("old expiry = %v, want %v", got.ExpiresAt, c.wantUntil)
+			if !got.ExpiresAt.Equal(c.wantUntil) || got.ReplacedBy != repl.ID {
+				t.Errorf("old expiry = %v, replaced by %q; want %v, %s", got.ExpiresAt, got.ReplacedBy, c.wantUntil, repl.ID)
 			}
-			if stored, err := s.Get(ctx, c.old.ID); err != nil || !stored.ExpiresAt.Equal(c.wantUntil) {
-				t.Errorf("stored old expiry = %v, %v; want %v", stored.ExpiresAt, err, c.wantUntil)
+			if stored, err := s.Get(ctx, c.old.ID); err != nil || !stored.ExpiresAt.Equal(c.wantUntil) || stored.ReplacedBy != repl.ID {
+				t.Errorf("stored old expiry = %v, replaced by %q, %v; want %v, %s", stored.ExpiresAt, stored.ReplacedBy, err, c.wantUntil, repl.ID)
 			}
 			if got, err := s.Get(ctx, repl.ID); err != nil || !reflect.DeepEqual(got, store.Stored(repl)) {
 				t.Errorf("replacement = %+v, %v; want %+v", got, err, store.Stored(repl))
@@ -682,6 +682,46 @@ var usageCases = []contractCase{
 			}
 		}
 	}},
+	{"a batch records when its keys were last used, forward only, and makes no key", func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		_, a := MintKey(t, s, "acme")
+		gone := keyformat.ID("deleted or never stored")
+		before := time.Now().Truncate(time.Microsecond)
+		today := store.DayOf(before)
+		if err := s.AddUsage(ctx, "i1", 1, []store.UsageCount{count(a.ID, "acme", today, 2), count(gone, "acme", today, 1)}); err != nil {
+			t.Fatal(err)
+		}
+		after := time.Now()
+		got, err := s.Get(ctx, a.ID)
+		if err != nil || got.LastUsedAt.Before(before) || got.LastUsedAt.After(after) {
+			t.Fatalf("last used = %v, %v; want the time of the call, %v to %v", got.LastUsedAt, err, before, after)
+		}
+		want := got
+		want.LastUsedAt = time.Time{}
+		if !reflect.DeepEqual(want, a) {
+			t.Errorf("key after a batch = %+v, want %+v with a last use", got, a)
+		}
+		if _, err := s.Get(ctx, gone); !errors.Is(err, store.ErrKeyNotFound) {
+			t.Errorf("the key without a document after a batch: %v, want ErrKeyNotFound", err)
+		}
+		first := got.LastUsedAt
+		time.Sleep(2 * time.Millisecond)
+		if err := s.AddUsage(ctx, "i1", 1, []store.UsageCount{count(a.ID, "acme", today, 2)}); err != nil { // a retry
+			t.Fatal(err)
+		}
+		if err := s.AddUsage(ctx, "i2", 1, []store.UsageCount{count(a.ID, "acme", "2026-01-05", 1)}); err != nil { // a late one
+			t.Fatal(err)
+		}
+		if got, err := s.Get(ctx, a.ID); err != nil || !got.LastUsedAt.Equal(first) {
+			t.Errorf("last used after a retried and a late batch = %v, %v; want %v still", got.LastUsedAt, err, first)
+		}
+		if err := s.AddUsage(ctx, "i1", 2, []store.UsageCount{count(a.ID, "acme", store.DayOf(time.Now()), 1)}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Get(ctx, a.ID); err != nil || !got.LastUsedAt.After(first) {
+			t.Errorf("last used after a new batch = %v, %v; want after %v", got.LastUsedAt, err, first)
+		}
+	}},
 	{"each instance's batches apply at most once, in increasing order with gaps", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		a := keyformat.ID("a")
@@ -816,15 +856,19 @@ var usageCases = []contractCase{
 		}
 	}},
 	{"a full batch of owners is applied", func(t *testing.T, s store.Store) {
-		// The largest batch with the most writes: every count of a key and
-		// owner of its own.
+		// The largest batch with the most writes: every count of a stored
+		// key and an owner of its own.
 		ctx := context.Background()
 		counts := make([]store.UsageCount, store.MaxUsageBatch)
 		for i := range counts {
-			counts[i] = count(keyformat.ID(fmt.Sprint("k", i)), fmt.Sprint("o", i), "2026-11-30", int64(i+1))
+			_, k := MintKey(t, s, fmt.Sprint("o", i))
+			counts[i] = count(k.ID, k.Owner, "2026-11-30", int64(i+1))
 		}
 		if err := s.AddUsage(ctx, "i1", 1, counts); err != nil {
 			t.Fatal(err)
+		}
+		if k, err := s.Get(ctx, counts[store.MaxUsageBatch-1].KeyID); err != nil || k.LastUsedAt.IsZero() {
+			t.Errorf("the last key of a full batch: last used %v, %v; want set", k.LastUsedAt, err)
 		}
 		for _, i := range []int{0, store.MaxUsageBatch / 2, store.MaxUsageBatch - 1} {
 			if n, err := s.OwnerMonthlyUsage(ctx, counts[i].Owner, "2026-11"); err != nil || n != int64(i+1) {
@@ -938,6 +982,7 @@ var readerCases = []contractCase{
 			t.Fatal(err)
 		}
 		got, n, err := s.ReadKey(ctx, k.ID, "2026-11")
+		k.LastUsedAt = time.Date(2026, 11, 27, 23, 59, 59, 999999000, time.UTC) // store.LastUsed of the count
 		if err != nil || !reflect.DeepEqual(got, k) || n != 4 {
 			t.Errorf("ReadKey = %+v, %d, %v; want %+v and 4", got, n, err, k)
 		}
@@ -1016,6 +1061,7 @@ func checkEndedContext(t *testing.T, s store.Store, ended context.Context) {
 	if err := s.AddUsage(ctx, "i", 1, counts); err != nil {
 		t.Fatal(err)
 	}
+	k.LastUsedAt = store.LastUsed(counts[0], time.Now())
 	created, rotated, cappedKey := unstored(t, "acme"), unstored(t, "acme"), unstored(t, "acme")
 	cursor := present(t, s)
 	var usageErr error

@@ -274,11 +274,11 @@ func (c *cli) list(owner string, asJSON bool) error {
 	// Where they were read, on stderr, so that the table stays the output.
 	fmt.Fprintf(c.stderr, "%s of owner %q in %s:\n", plural(len(keys), "key", "keys"), owner, c.where())
 	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tHINT\tNAME\tSCOPES\tCREATED\tEXPIRES\tSTATUS")
+	fmt.Fprintln(tw, "ID\tHINT\tNAME\tSCOPES\tCREATED\tEXPIRES\tLAST_USED\tSTATUS")
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			clean(k.ID), clean(k.Hint), orDash(clean(k.Name)), scopeText(k.Scopes, "(default)"),
-			formatTime(k.CreatedAt), orNever(k.ExpiresAt), k.Status(now))
+			formatTime(k.CreatedAt), orNever(k.ExpiresAt), lastUse(k.LastUsedAt), k.Status(now))
 	}
 	return tw.Flush()
 }
@@ -305,7 +305,8 @@ var showCommand = &command{
 	summary: "show one key",
 	details: `
 Shows one key by its ID (the 64 hex digits that create and list print): owner,
-name, scopes, hint, creation, expiry, revocation and status. With --json,
+name, scopes, hint, creation, expiry, revocation, last use (to the usage
+flush), status, and the key that replaced it by rotation. With --json,
 prints one JSON object, the same as an element of "list --json".`,
 	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
 		asJSON := fs.Bool("json", false, "print a JSON object instead of text")

@@ -493,12 +493,12 @@ func TestList(t *testing.T) {
 	if len(lines) != 4 {
 		t.Fatalf("table has %d lines, want header + 3:\n%s", len(lines), r.stdout)
 	}
-	if f := strings.Fields(lines[0]); !slices.Equal(f, []string{"ID", "HINT", "NAME", "SCOPES", "CREATED", "EXPIRES", "STATUS"}) {
+	if f := strings.Fields(lines[0]); !slices.Equal(f, []string{"ID", "HINT", "NAME", "SCOPES", "CREATED", "EXPIRES", "LAST_USED", "STATUS"}) {
 		t.Errorf("header = %q", lines[0])
 	}
 	for i, line := range lines[1:] {
 		f := strings.Fields(line)
-		if len(f) != 7 || f[0] != want[i] || f[3] != "(default)" || f[5] != "never" || f[6] != "active" {
+		if len(f) != 8 || f[0] != want[i] || f[3] != "(default)" || f[5] != "never" || f[6] != "never" || f[7] != "active" {
 			t.Errorf("row %d = %q", i, line)
 		}
 	}
@@ -516,7 +516,7 @@ func TestShow(t *testing.T) {
 	for _, want := range []string{
 		"id:       " + c.ID, "owner:    acme", "name:     laptop", "scopes:   bingo:check,keys:manage",
 		"hint:     " + c.Hint, "created:  2030-01-02T03:04:05Z", "expires:  2030-01-03T03:04:05Z",
-		"revoked:  -", "status:   active",
+		"revoked:  -", "last use: never", "status:   active",
 	} {
 		if !strings.Contains(r.stdout, want+"\n") {
 			t.Errorf("show lacks %q:\n%s", want, r.stdout)

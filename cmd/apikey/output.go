@@ -63,7 +63,11 @@ func (c *cli) writeDetails(w io.Writer, k store.Key, now time.Time) {
 	fmt.Fprintf(w, "created:  %s\n", formatTime(k.CreatedAt))
 	fmt.Fprintf(w, "expires:  %s\n", orNever(k.ExpiresAt))
 	fmt.Fprintf(w, "revoked:  %s\n", revoked)
+	fmt.Fprintf(w, "last use: %s\n", lastUse(k.LastUsedAt))
 	fmt.Fprintf(w, "status:   %s\n", k.Status(now))
+	if k.ReplacedBy != "" {
+		fmt.Fprintf(w, "replaced: by %s\n", clean(k.ReplacedBy))
+	}
 	if k.RateLimit > 0 {
 		fmt.Fprintf(w, "rate:     %g/s, burst %d\n", k.RateLimit, k.Burst)
 	}
@@ -77,6 +81,15 @@ func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // orNever formats an expiry time; zero is "never".
 func orNever(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return formatTime(t)
+}
+
+// lastUse formats a last-used time; zero is "never" (or not since keygate
+// records it).
+func lastUse(t time.Time) string {
 	if t.IsZero() {
 		return "never"
 	}

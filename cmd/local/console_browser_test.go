@@ -286,9 +286,28 @@ func TestConsoleManagesKeys(t *testing.T) {
 	if code, body := apiCall(t, "X-API-Key", "POST", base+"/v1/bingo/check", rotated, bingoCard); code != 401 || !strings.Contains(body, `"code":"invalid_api_key"`) {
 		t.Errorf("the revoked key = %d %s, want 401 invalid_api_key", code, body)
 	}
-	statuses := eval[string](t, ctx, `[...document.querySelectorAll('#keys-body tr')].map(r => r.cells[3].innerText.trim()).join(' ')`)
-	if statuses != "revoked expired active" {
-		t.Errorf("statuses, newest first = %q, want revoked expired active", statuses)
+	// Revoked keys are hidden until the switch shows them; the rotated-out
+	// key links to its replacement.
+	statuses := func() string {
+		return eval[string](t, ctx, `[...document.querySelectorAll('#keys-body tr')].map(r => r.querySelector('.status').innerText.trim()).join(' ')`)
+	}
+	if got := statuses(); got != "expired active" {
+		t.Errorf("statuses, newest first = %q, want expired active: the revoked key hidden", got)
+	}
+	if note := eval[string](t, ctx, `document.getElementById('revoked-note').textContent`); note != "1 revoked key hidden on this page." {
+		t.Errorf("the note on hidden keys = %q", note)
+	}
+	do(t, ctx, "showing revoked keys", chromedp.Click("", browsertest.ByRole("switch", "Show revoked keys")),
+		chromedp.WaitVisible("", browsertest.ByRole("link", "Replaced by "+keyformat.Hint(rotated))))
+	if got := statuses(); got != "revoked expired active" {
+		t.Errorf("statuses with revoked keys shown = %q, want revoked expired active", got)
+	}
+	do(t, ctx, "following the link to the replacement", chromedp.Click("", browsertest.ByRole("link", "Replaced by "+keyformat.Hint(rotated))))
+	if got, want := eval[string](t, ctx, `document.activeElement.id`), "key-"+keyformat.ID(rotated); got != want {
+		t.Errorf("after following the link the focus is on %q, want the replacement's row %s", got, want)
+	}
+	if href := eval[string](t, ctx, `location.href`); href != base+"/console" {
+		t.Errorf("the address after following the link = %q, want the page's, unchanged", href)
 	}
 
 	// The chart: the signed-in key's own requests (the sign-in's list call
@@ -325,18 +344,15 @@ func TestConsoleManagesKeys(t *testing.T) {
 	check()
 }
 
-// TestConsoleShowsTheProblem signs in with a wrong key, a revoked key and a
-// key without keys:manage, and sees each time the API's own problem detail.
+// TestConsoleShowsTheProblem signs in with a wrong key, a revoked key and
+// not a key, and sees each time the API's own problem detail.
 func TestConsoleShowsTheProblem(t *testing.T) {
 	base, env, _ := consoleServer(t, nil)
-	var revoked, reader createdKey
+	var revoked createdKey
 	if err := json.Unmarshal(apikey(t, env, "create", "--owner", "grandma", "--name", "old", "--json"), &revoked); err != nil {
 		t.Fatal(err)
 	}
 	apikey(t, env, "revoke", revoked.ID)
-	if err := json.Unmarshal(apikey(t, env, "create", "--owner", "grandma", "--name", "reader", "--scopes", "usage:read", "--json"), &reader); err != nil {
-		t.Fatal(err)
-	}
 	ctx := browsertest.New(t, 1280, 900)
 	check := watch(t, ctx)
 	wrong, err := keyformat.New("kg") // well formed, never stored
@@ -346,7 +362,6 @@ func TestConsoleShowsTheProblem(t *testing.T) {
 	for _, c := range []struct{ name, key, code string }{
 		{"wrong key", wrong, "invalid_api_key"},
 		{"revoked key", revoked.Key, "invalid_api_key"},
-		{"key without keys:manage", reader.Key, "insufficient_scope"},
 		{"not a key", "hello", "invalid_api_key"},
 	} {
 		code, body := apiCall(t, "X-API-Key", "GET", base+"/v1/keys?limit=20", c.key, "")
@@ -425,25 +440,7 @@ func TestConsoleNarrowAndKeyboard(t *testing.T) {
 	if w := eval[int](t, ctx, `window.innerWidth`); w != 375 {
 		t.Fatalf("the window is %d px wide, want 375", w)
 	}
-	noOverflow := func(when string) {
-		t.Helper()
-		if o := eval[string](t, ctx, `(() => {
-			const w = document.documentElement.clientWidth;
-			if (document.documentElement.scrollWidth > w) {
-				const wide = [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 0.5)
-					.map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && typeof e.className === 'string' ? '.' + e.className : '') + ' to ' + Math.round(e.getBoundingClientRect().right));
-				return 'the page is ' + document.documentElement.scrollWidth + ' px wide: ' + wide.slice(0, 8).join(', ');
-			}
-			for (const b of document.querySelectorAll('button')) {
-				if (!b.checkVisibility()) continue;
-				const r = b.getBoundingClientRect();
-				if (r.width < 24 || r.height < 24 || r.left < 0 || r.right > w) return 'button ' + (b.getAttribute('aria-label') || b.textContent) + ' at ' + r.left + '..' + r.right;
-			}
-			return '';
-		})()`); o != "" {
-			t.Errorf("%s: %s", when, o)
-		}
-	}
+	noOverflow := func(when string) { t.Helper(); wantNoOverflow(t, ctx, when) }
 	noOverflow("signed out")
 
 	// Sign in by keyboard, from the top of the page.
@@ -507,6 +504,28 @@ func TestConsoleNarrowAndKeyboard(t *testing.T) {
 	check()
 }
 
+// wantNoOverflow fails the test if the page is wider than the window, or a
+// visible button is smaller than 24 px or off screen: checked at 375 px.
+func wantNoOverflow(t *testing.T, ctx context.Context, when string) {
+	t.Helper()
+	if o := eval[string](t, ctx, `(() => {
+		const w = document.documentElement.clientWidth;
+		if (document.documentElement.scrollWidth > w) {
+			const wide = [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 0.5)
+				.map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && typeof e.className === 'string' ? '.' + e.className : '') + ' to ' + Math.round(e.getBoundingClientRect().right));
+			return 'the page is ' + document.documentElement.scrollWidth + ' px wide: ' + wide.slice(0, 8).join(', ');
+		}
+		for (const b of document.querySelectorAll('button')) {
+			if (!b.checkVisibility()) continue;
+			const r = b.getBoundingClientRect();
+			if (r.width < 24 || r.height < 24 || r.left < 0 || r.right > w) return 'button ' + (b.getAttribute('aria-label') || b.textContent) + ' at ' + r.left + '..' + r.right;
+		}
+		return '';
+	})()`); o != "" {
+		t.Errorf("%s: %s", when, o)
+	}
+}
+
 // TestConsolePages lists 26 keys, 20 a page: Next page follows the API's
 // next_page_token, Previous page comes back.
 func TestConsolePages(t *testing.T) {
@@ -568,43 +587,49 @@ func envValue(env []string, name string) string {
 
 var updateScreenshots = flag.Bool("update-screenshots", false, "rewrite the console's screenshots in docs/")
 
-// The screenshots in docs/ that the README shows.
+// The screenshots in docs/ that the README shows: a manager's keys and
+// usage, and the page of a key that cannot manage keys.
 var screenshots = map[string]string{
 	"#keys":  "../../docs/console-keys.png",
 	"#usage": "../../docs/console-usage.png",
 }
 
+const holderScreenshot = "../../docs/console-holder.png"
+
 // TestConsoleScreenshots takes the README's screenshots of the signed-in
-// console: a few keys, and a month of traffic seeded in the store. With
-// -update-screenshots it writes them to docs/; without, it checks that the
-// committed ones are there and are PNG images.
+// console: a few keys (one revoked, one rotated), a month of traffic seeded
+// in the store, and a key holder's own page. With -update-screenshots it
+// writes them to docs/; without, it checks that the committed ones are
+// there and are PNG images.
 func TestConsoleScreenshots(t *testing.T) {
 	base, env, admin := consoleServer(t, nil, "--quota", "50000")
-	for _, args := range [][]string{
-		{"create", "--owner", "grandma", "--name", "bingo hall display", "--scopes", "bingo:check", "--rate", "5", "--burst", "10"},
-		{"create", "--owner", "grandma", "--name", "kitchen tablet", "--expires", "720h"},
-	} {
-		apikey(t, env, args...)
-	}
-	var old createdKey
-	if err := json.Unmarshal(apikey(t, env, "create", "--owner", "grandma", "--name", "old laptop", "--json"), &old); err != nil {
-		t.Fatal(err)
-	}
+	apikey(t, env, "create", "--owner", "grandma", "--name", "bingo hall display", "--scopes", "bingo:check", "--rate", "5", "--burst", "10")
+	tablet := createKey(t, env, "--name", "kitchen tablet", "--expires", "720h")
+	apikey(t, env, "rotate", tablet.ID, "--grace", "168h")
+	old := createKey(t, env, "--name", "old laptop")
 	apikey(t, env, "revoke", old.ID)
+	reader := createKey(t, env, "--name", "grandma's phone", "--scopes", "bingo:check,usage:read", "--quota", "20000")
 	apikey(t, env, "plan", "set", "grandma", "--quota", "200000")
 	seedUsage(t, env, admin.ID, "grandma")
+	seedUsage(t, env, reader.ID, "grandma")
 
 	ctx := browsertest.New(t, 1100, 900)
 	signIn(t, ctx, base, admin.Key)
-	do(t, ctx, "waiting for the chart", chromedp.WaitVisible(chromedp.CSS(`#chart [role="img"]`)))
+	do(t, ctx, "waiting for the chart", chromedp.WaitVisible(chromedp.CSS(`#chart [role="img"]`)),
+		chromedp.Click("", browsertest.ByRole("switch", "Show revoked keys")))
+	shots := map[string][]byte{}
 	for sel, path := range screenshots {
-		shot, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("screenshot of %s: %v", sel, err)
-		}
-		if !isPNG(shot) {
-			t.Fatalf("the screenshot of %s is not a PNG image", sel)
-		}
+		shots[path] = screenshot(t, ctx, sel)
+	}
+	do(t, ctx, "signing in as a key holder",
+		chromedp.Click("", button("Sign out")),
+		chromedp.SendKeys("", reader.Key, textbox("API key")),
+		chromedp.Click("", button("Sign in")),
+		chromedp.WaitVisible("", browsertest.ByRole("heading", "Your key")),
+		chromedp.WaitVisible(chromedp.CSS(`#chart [role="img"]`)),
+	)
+	shots[holderScreenshot] = screenshot(t, ctx, "#app")
+	for path, shot := range shots {
 		if *updateScreenshots {
 			if err := os.WriteFile(path, shot, 0o644); err != nil {
 				t.Fatal(err)
@@ -617,6 +642,19 @@ func TestConsoleScreenshots(t *testing.T) {
 			t.Errorf("%s: %v; run go test ./cmd/local -run TestConsoleScreenshots -update-screenshots", path, err)
 		}
 	}
+}
+
+// screenshot is a PNG image of the element sel.
+func screenshot(t *testing.T, ctx context.Context, sel string) []byte {
+	t.Helper()
+	shot, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("screenshot of %s: %v", sel, err)
+	}
+	if !isPNG(shot) {
+		t.Fatalf("the screenshot of %s is not a PNG image", sel)
+	}
+	return shot
 }
 
 // seedUsage writes a month of made-up traffic for the key and its owner
@@ -641,7 +679,7 @@ func seedUsage(t *testing.T, env []string, keyID, owner string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.AddUsage(ctx, "screenshot-seed", 1, counts); err != nil {
+	if err := s.AddUsage(ctx, "screenshot-seed-"+keyID, 1, counts); err != nil { // an instance a key: each batch applies
 		t.Fatal(err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -58,56 +59,65 @@ func ReadJSON(w http.ResponseWriter, r *http.Request) ([]byte, *Problem) {
 	return body, nil
 }
 
-// DecodeObject decodes body, which must hold exactly one JSON object
-// with no fields but dst's (named by fields, for the message), into dst. Any
-// failure is a 400 invalid_json problem that says what is wrong and where;
-// what names the object for its detail, such as "bingo request". An error
-// from a field's own UnmarshalJSON is its message as it stands.
-func DecodeObject(body []byte, dst any, what, fields string) *Problem {
-	msg := jsonDecodeError(body, dst, fields)
+// DecodeObject decodes body, which must hold exactly one JSON object of
+// dst's members, into dst: the one decoder of every endpoint's body. It is
+// strict where encoding/json is lenient (see strictError): a member twice or
+// in another letter case, an unknown member, invalid UTF-8 (raw or an
+// escaped lone surrogate) and null are refused. Any failure is a 400
+// invalid_json problem that says what is wrong and where, and names the
+// member in Member; what names the object for its detail, such as "bingo
+// request". An error from a field's own UnmarshalJSON is its message as it
+// stands.
+func DecodeObject(body []byte, dst any, what string) *Problem {
+	msg, member := strictError(body, reflect.TypeOf(dst))
+	if msg == "" {
+		msg, member = jsonDecodeError(body, dst)
+	}
 	if msg == "" {
 		return nil
 	}
 	p := New(http.StatusBadRequest, "invalid_json", "The request body is not a valid JSON "+what+": "+msg+".")
 	p.Errors = []string{msg}
+	p.Member = member
 	return p
 }
 
-// jsonDecodeError decodes body into dst and returns what is wrong, or "".
-func jsonDecodeError(body []byte, dst any, fields string) string {
+// jsonDecodeError decodes body into dst and returns what is wrong and the
+// member it is in, or "".
+func jsonDecodeError(body []byte, dst any) (msg, member string) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
 	if err == nil {
 		rest := body[dec.InputOffset():]
 		if i := len(rest) - len(bytes.TrimLeft(rest, " \t\r\n")); i < len(rest) {
-			return fmt.Sprintf("unexpected data after the JSON object at byte offset %d", len(body)-len(rest)+i)
+			return fmt.Sprintf("unexpected data after the JSON object at byte offset %d", len(body)-len(rest)+i), ""
 		}
-		return ""
+		return "", ""
 	}
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.Is(err, io.EOF):
-		return "the request body is empty; want a JSON object"
+		return "the request body is empty; want a JSON object", ""
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "the request body ends in the middle of a JSON value"
+		return "the request body ends in the middle of a JSON value", ""
 	case errors.As(err, &syntaxErr):
-		return fmt.Sprintf("invalid JSON at byte offset %d: %s", syntaxErr.Offset, strings.TrimPrefix(syntaxErr.Error(), "json: "))
+		return fmt.Sprintf("invalid JSON at byte offset %d: %s", syntaxErr.Offset, strings.TrimPrefix(syntaxErr.Error(), "json: ")), ""
 	case errors.As(err, &typeErr):
 		if typeErr.Field == "" {
-			return "the request body must be a JSON object, not " + JSONValueName(typeErr.Value)
+			return "the request body must be a JSON object, not " + JSONValueName(typeErr.Value), ""
 		}
-		return Shorten(typeErr.Field) + ": unexpected " + JSONValueName(typeErr.Value)
+		return Shorten(typeErr.Field) + ": unexpected " + JSONValueName(typeErr.Value), Shorten(typeErr.Field)
 	}
 	// DisallowUnknownFields reports an unknown field only as an error string.
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		if s, uerr := strconv.Unquote(name); uerr == nil {
 			name = QuoteShort(s)
 		}
-		return "unknown field " + name + " (want " + fields + ")"
+		return "unknown field " + name + " (want " + fieldNames(reflect.TypeOf(dst)) + ")", ""
 	}
-	return err.Error()
+	return err.Error(), ""
 }
 
 // InvalidField is the 400 problem with the given code for a bad field.

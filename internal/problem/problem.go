@@ -23,6 +23,9 @@ type Problem struct {
 	Detail string   `json:"detail,omitempty"`
 	Code   string   `json:"code"`
 	Errors []string `json:"errors,omitempty"`
+	// Member names the member of the request body at fault in an
+	// invalid_json problem, as a path such as "scopes[1]", when it is known.
+	Member string `json:"member,omitempty"`
 	// Scope names the missing scope of an insufficient_scope problem.
 	Scope string `json:"scope,omitempty"`
 	// Limit says whose limit a rate_limited or quota_exceeded problem hit:

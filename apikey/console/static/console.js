@@ -13,17 +13,23 @@
   const cfg = {
     keysPath: root.dataset.keysPath || '/v1/keys',
     usagePath: root.dataset.usagePath || '/v1/usage',
+    whoamiPath: root.dataset.whoamiPath || '/v1/whoami',
     header: root.dataset.keyHeader || 'X-API-Key',
   };
   const pageSize = 20;
   const chartDays = 30;
   const svgNS = 'http://www.w3.org/2000/svg';
+  let chartWho = 'the key you signed in with'; // for the chart's caption
 
   const $ = (id) => document.getElementById(id);
 
   // State. apiKey is the only copy of the key the page keeps.
   let apiKey = null;
   let myKeyID = '';
+  let me = null; // the signed-in key's view
+  let canManage = false;
+  let chartKeyID = ''; // the key whose usage is charted
+  let showRevoked = false;
   let pages = ['']; // page tokens of the pages seen so far; the last is shown
   let keysOnPage = [];
 
@@ -49,6 +55,7 @@
       super(typeof p.detail === 'string' && p.detail ? p.detail : fallback);
       this.status = status;
       this.code = typeof p.code === 'string' ? p.code : '';
+      this.scope = typeof p.scope === 'string' ? p.scope : '';
       this.errors = Array.isArray(p.errors) ? p.errors.filter((e) => typeof e === 'string') : [];
     }
   }
@@ -107,6 +114,9 @@
 
   // ---- Sign in and out ----
 
+  // signIn asks who the key is (any valid key may), then whether it may
+  // manage its owner's keys: the manager's page if so, the key's own page
+  // if the API answers that a scope is missing.
   async function signIn(event) {
     event.preventDefault();
     const field = $('api-key');
@@ -118,27 +128,58 @@
       return;
     }
     apiKey = key;
+    let list = null;
+    let manageNeeds = '';
     try {
-      const list = await api('GET', cfg.keysPath + '?limit=' + pageSize);
-      field.value = ''; // the key is in memory now; not left in the form
-      pages = [''];
-      $('sign-in').hidden = true;
-      $('app').hidden = false;
-      $('sign-out').hidden = false;
-      renderKeys(list);
-      $('keys-title').focus();
-      loadUsage();
+      me = await api('GET', cfg.whoamiPath);
+      try {
+        list = await api('GET', cfg.keysPath + '?limit=' + pageSize);
+      } catch (err) {
+        if (!(err instanceof ApiError && err.code === 'insufficient_scope')) throw err;
+        manageNeeds = err.scope;
+      }
     } catch (err) {
       apiKey = null;
+      me = null;
       showError($('sign-in-error'), err);
       field.focus();
       field.select();
+      return;
     }
+    field.value = ''; // the key is in memory now; not left in the form
+    myKeyID = me.id || '';
+    chartKeyID = myKeyID;
+    canManage = list !== null;
+    pages = [''];
+    $('sign-in').hidden = true;
+    $('app').hidden = false;
+    $('sign-out').hidden = false;
+    if (me.owner) {
+      $('who').textContent = 'Owner: ' + me.owner;
+      $('who').hidden = false;
+    }
+    $('keys').hidden = !canManage;
+    $('self').hidden = canManage;
+    $('usage-pick').hidden = !canManage;
+    if (canManage) {
+      renderKeys(list);
+      $('keys-title').focus();
+    } else {
+      renderSelf(me, manageNeeds);
+      $('self-title').focus();
+    }
+    loadUsage();
   }
 
   function signOut(reason) {
     apiKey = null;
     myKeyID = '';
+    me = null;
+    canManage = false;
+    chartKeyID = '';
+    $('self-details').replaceChildren();
+    $('self-status').textContent = '';
+    $('usage-key').replaceChildren();
     keysOnPage = [];
     pages = [''];
     $('app').hidden = true;
@@ -198,16 +239,16 @@
     keysOnPage = keys;
     const body = $('keys-body');
     body.replaceChildren();
-    if (keys.length && keys[0].owner) {
-      $('who').textContent = 'Owner: ' + keys[0].owner;
-      $('who').hidden = false;
-    }
-    if (!keys.length) {
+    const shown = showRevoked ? keys : keys.filter((k) => k.status !== 'revoked');
+    const hidden = keys.length - shown.length;
+    $('revoked-note').textContent = hidden ? hidden + (hidden === 1 ? ' revoked key' : ' revoked keys') + ' hidden on this page.' : '';
+    if (!shown.length) {
       const tr = el('tr', null, { class: 'keys-empty' });
-      tr.append(el('td', 'No keys on this page.', { colspan: '8' }));
+      tr.append(el('td', 'No keys on this page.', { colspan: '9' }));
       body.append(tr);
     }
-    for (const k of keys) body.append(keyRow(k));
+    for (const k of shown) body.append(keyRow(k));
+    renderUsagePick();
     const next = list && typeof list.next_page_token === 'string' ? list.next_page_token : '';
     $('next-page').disabled = !next;
     $('next-page').dataset.token = next;
@@ -217,7 +258,7 @@
   }
 
   function keyRow(k) {
-    const tr = el('tr');
+    const tr = el('tr', null, { id: 'key-' + k.id, tabindex: '-1' });
     const cell = (name, content) => {
       const td = el('td', null, { 'data-label': name });
       if (content instanceof Node) td.append(content);
@@ -231,11 +272,22 @@
     name.append(k.name ? k.name : el('span', 'no name', { class: 'noname' }));
     if (k.id && k.id === myKeyID) name.append(' ', thisKeyMark());
     cell('Name', name);
-    cell('Hint', el('span', k.hint || '', { class: 'mono' }));
+    // The hint to recognise the key, its ID to match it with the CLI and
+    // the logs (actor_key_id), copied whole by the button.
+    const id = el('span', null, { class: 'key-id' });
+    id.append(el('span', k.hint || '', { class: 'mono' }), el('code', shortID(k.id), { title: k.id }));
+    const copy = el('button', 'Copy ID', { type: 'button', class: 'small', 'aria-label': 'Copy ID of ' + label(k) });
+    copy.addEventListener('click', () => copyText(k.id, $('keys-status'), 'Copied the ID of ' + label(k) + '.'));
+    id.append(copy);
+    cell('Key', id);
     cell('Scopes', Array.isArray(k.scopes) ? k.scopes.join(', ') : '');
-    cell('Status', el('span', k.status || '', { class: 'status status-' + (k.status || 'unknown') }));
-    cell('Created', dateTime(k.created_at));
-    cell('Expires', k.expires_at ? dateTime(k.expires_at) : 'never');
+    const status = el('span');
+    status.append(el('span', k.status || '', { class: 'status status-' + (k.status || 'unknown') }));
+    if (k.replaced_by) status.append(replacedBy(k));
+    cell('Status', status);
+    cell('Created', timeCell(k.created_at));
+    cell('Expires', k.expires_at ? timeCell(k.expires_at) : 'never');
+    cell('Last used', k.last_used_at ? timeCell(k.last_used_at) : 'never');
     cell('Limits', limitsText(k));
     const actions = el('td', null, { class: 'row-actions' });
     // Only an active key can be rotated, and revoking one that has expired
@@ -249,6 +301,76 @@
     }
     tr.append(actions);
     return tr;
+  }
+
+  // timeCell shows a time as dateTime does, wrapping only between the date
+  // and the time.
+  function timeCell(s) {
+    const text = dateTime(s);
+    const cut = text.indexOf(' ');
+    if (cut < 0) return el('span', text);
+    const span = el('span');
+    span.append(el('span', text.slice(0, cut), { class: 'nowrap' }), ' ', el('span', text.slice(cut + 1), { class: 'nowrap' }));
+    return span;
+  }
+
+  function shortID(id) {
+    return id ? String(id).slice(0, 12) + '…' : '';
+  }
+
+  // replacedBy links a rotated key to the key that replaced it: its row
+  // when it is on this page.
+  function replacedBy(k) {
+    const repl = keysOnPage.find((o) => o.id === k.replaced_by);
+    const text = 'Replaced by ' + (repl ? repl.hint : 'key ' + shortID(k.replaced_by));
+    if (!repl || (repl.status === 'revoked' && !showRevoked)) return el('span', text, { class: 'replaced' });
+    const a = el('a', text, { href: '#key-' + repl.id, class: 'replaced' });
+    a.addEventListener('click', (event) => {
+      event.preventDefault(); // no fragment in the address or the history
+      const row = $('key-' + repl.id);
+      if (row) {
+        row.scrollIntoView({ block: 'nearest' });
+        row.focus();
+      }
+    });
+    return a;
+  }
+
+  // copyText copies text to the clipboard and says so in box.
+  async function copyText(text, box, done) {
+    try {
+      await navigator.clipboard.writeText(text);
+      box.textContent = done;
+    } catch (e) {
+      box.textContent = 'Copying failed: ' + text;
+    }
+  }
+
+  // ---- The key's own page, for a key that cannot manage keys ----
+
+  function renderSelf(k, manageNeeds) {
+    const dl = $('self-details');
+    dl.replaceChildren();
+    const row = (term, value) => {
+      dl.append(el('dt', term));
+      const dd = el('dd');
+      if (value instanceof Node) dd.append(value);
+      else dd.textContent = value;
+      dl.append(dd);
+    };
+    row('Name', k.name || 'no name');
+    row('Key ID', el('code', k.id || '', { class: 'mono-wrap' }));
+    row('Hint', el('span', k.hint || '', { class: 'mono' }));
+    row('Scopes', Array.isArray(k.scopes) && k.scopes.length ? k.scopes.join(', ') : 'none');
+    row('Status', el('span', k.status || '', { class: 'status status-' + (k.status || 'unknown') }));
+    row('Created', dateTime(k.created_at));
+    row('Expires', k.expires_at ? dateTime(k.expires_at) : 'never');
+    row('Last used', k.last_used_at ? dateTime(k.last_used_at) : 'never');
+    row('Limits', limitsText(k));
+    if (k.replaced_by) row('Replaced by', 'key ' + shortID(k.replaced_by));
+    $('self-manage').textContent = manageNeeds
+      ? 'Managing this owner\'s keys (create, rotate, revoke) needs a key with the scope ' + manageNeeds + '.'
+      : '';
   }
 
   function thisKeyMark() {
@@ -404,17 +526,49 @@
     return out;
   }
 
+  // renderUsagePick lists the keys a manager can chart: the signed-in key,
+  // then the keys on this page.
+  function renderUsagePick() {
+    const pick = $('usage-key');
+    const keys = keysOnPage.filter((k) => k.id !== myKeyID && (showRevoked || k.status !== 'revoked'));
+    if (me) keys.unshift(me);
+    if (!keys.some((k) => k.id === chartKeyID)) {
+      // The charted key left the page: chart the signed-in key again.
+      chartKeyID = myKeyID;
+      if (apiKey) loadUsage();
+    }
+    pick.replaceChildren();
+    for (const k of keys) {
+      const o = el('option', label(k) + ' (' + (k.hint || shortID(k.id)) + ')' + (k.id === myKeyID ? ', this key' : ''), { value: k.id });
+      if (k.id === chartKeyID) o.selected = true;
+      pick.append(o);
+    }
+  }
+
+  function chartedKey() {
+    if (chartKeyID === myKeyID) return me;
+    return keysOnPage.find((k) => k.id === chartKeyID) || null;
+  }
+
   async function loadUsage() {
     const now = new Date();
     const to = isoDay(now);
     const fromDate = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - (chartDays - 1)));
     const from = isoDay(fromDate);
+    // A manager reads any key of its owner's; a key holder, its own.
+    const path = canManage ? cfg.keysPath + '/' + encodeURIComponent(chartKeyID) + '/usage' : cfg.usagePath;
+    const charted = chartKeyID;
     try {
-      const u = await api('GET', cfg.usagePath + '?from=' + from + '&to=' + to);
+      const u = await api('GET', path + '?from=' + from + '&to=' + to);
+      if (charted !== chartKeyID) return; // another key was chosen meanwhile
       showError($('usage-error'), null);
       renderUsage(u);
     } catch (err) {
       $('usage-body').hidden = true;
+      if (err instanceof ApiError && err.code === 'insufficient_scope' && err.scope) {
+        showError($('usage-error'), new Error('Seeing usage needs a key with the scope ' + err.scope + '.'));
+        return;
+      }
       handle($('usage-error'), err);
     }
   }
@@ -438,22 +592,17 @@
   }
 
   function renderUsage(u) {
-    if (u.key_id) {
-      myKeyID = u.key_id;
-      const rows = $('keys-body').rows;
-      // Mark the signed-in key if the table is already shown.
-      for (let i = 0; i < keysOnPage.length && i < rows.length; i++) {
-        if (keysOnPage[i].id === myKeyID && !rows[i].querySelector('.this-key-mark')) {
-          rows[i].cells[0].firstElementChild.append(' ', thisKeyMark());
-        }
-      }
-    }
+    const k = chartedKey();
+    const mine = u.key_id === myKeyID;
+    const who = mine ? 'This key' : (k ? label(k) + ' (' + k.hint + ')' : 'Key ' + shortID(u.key_id));
     const totals = $('totals');
     totals.replaceChildren();
-    totals.append(totalBox('This key, ' + u.month + ' (UTC)', u.month_total, u.monthly_quota));
+    totals.append(totalBox(who + ', ' + u.month + ' (UTC)', u.month_total, u.monthly_quota));
     if (u.owner) {
       totals.append(totalBox('All keys of ' + u.owner.owner + ', ' + u.month, u.owner.month_total, u.owner.monthly_quota));
     }
+    chartWho = mine ? 'the key you signed in with' : who;
+    $('usage-table-caption').textContent = 'Requests per day with ' + chartWho;
     const counts = new Map();
     for (const d of Array.isArray(u.days) ? u.days : []) counts.set(d.day, Number(d.requests) || 0);
     const series = days(u.from, u.to).map((day) => ({ day, n: counts.get(day) || 0 }));
@@ -509,7 +658,7 @@
       labelAt(series.length - 1, 'end');
     }
     $('chart').replaceChildren(s);
-    $('chart-caption').textContent = 'Requests per day with the key you signed in with, ' + from + ' to ' + to + ' (UTC); today is the lighter bar.';
+    $('chart-caption').textContent = 'Requests per day with ' + chartWho + ', ' + from + ' to ' + to + ' (UTC); today is the lighter bar.';
   }
 
   // niceMax rounds n up to a round number for the chart's top line: 1,
@@ -543,6 +692,15 @@
     if (pages.length < 2) return;
     pages.pop();
     loadKeys().then(() => $('keys-title').focus());
+  });
+  $('self-copy-id').addEventListener('click', () => copyText(me ? me.id : '', $('self-status'), 'Copied the key ID.'));
+  $('show-revoked').addEventListener('change', () => {
+    showRevoked = $('show-revoked').checked;
+    renderKeys({ keys: keysOnPage, next_page_token: $('next-page').dataset.token || '' });
+  });
+  $('usage-key').addEventListener('change', () => {
+    chartKeyID = $('usage-key').value;
+    loadUsage();
   });
   $('api-key').focus();
 })();
