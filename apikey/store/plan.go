@@ -14,7 +14,7 @@ var (
 	// configured defaults.
 	ErrPlanNotFound = errors.New("plan not found")
 	// ErrKeyLimitReached: CreateCapped found the owner at its cap of active
-	// keys, and created nothing.
+	// keys, or RotateCapped found it past it, and created nothing.
 	ErrKeyLimitReached = errors.New("key limit reached")
 	// ErrInvalidOwner: the owner cannot name a plan document (see
 	// ValidateOwner); a key document written by other means may hold one.
