@@ -1080,7 +1080,10 @@ func checkEndedContext(t *testing.T, s store.Store, ended context.Context) {
 		{"Delete", func(ctx context.Context) error { return s.Delete(ctx, k.ID) }},
 		{"Rotate", func(ctx context.Context) error { _, err := s.Rotate(ctx, k.ID, rotated, T0); return err }},
 		{"CreateCapped", func(ctx context.Context) error { return s.CreateCapped(ctx, cappedKey, 10, T0) }},
-		{"RotateCapped", func(ctx context.Context) error { _, err := s.RotateCapped(ctx, k.ID, cappedRotated, T0, 10); return err }},
+		{"RotateCapped", func(ctx context.Context) error {
+			_, err := s.RotateCapped(ctx, k.ID, cappedRotated, T0, 10)
+			return err
+		}},
 		{"ReadKey", func(ctx context.Context) error { _, _, err := s.ReadKey(ctx, k.ID, "2026-11"); return err }},
 		{"AddUsage", func(ctx context.Context) error { usageErr = s.AddUsage(ctx, "i", 2, counts); return usageErr }},
 		{"DailyUsage", func(ctx context.Context) error {

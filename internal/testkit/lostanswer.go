@@ -119,7 +119,10 @@ func (s *LostAnswerStore) Rotate(ctx context.Context, id string, replacement sto
 // RotateCapped implements store.KeyStore.
 func (s *LostAnswerStore) RotateCapped(ctx context.Context, id string, replacement store.Key, graceEnd time.Time, maxActive int) (store.Key, error) {
 	var old store.Key
-	err := s.write(func() (err error) { old, err = s.Store.RotateCapped(ctx, id, replacement, graceEnd, maxActive); return err })
+	err := s.write(func() (err error) {
+		old, err = s.Store.RotateCapped(ctx, id, replacement, graceEnd, maxActive)
+		return err
+	})
 	if err != nil {
 		return store.Key{}, err
 	}
