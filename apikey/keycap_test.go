@@ -1,7 +1,11 @@
 package apikey
 
 import (
+	"context"
+	"fmt"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,7 +15,8 @@ import (
 
 // TestKeysCreateCapped checks POST /v1/keys against the owner's max_keys,
 // on Firestore: 409 key_limit_reached past it, with the limit; revoking a
-// key or its expiry frees a slot; rotating is never refused.
+// key or its expiry frees a slot; rotating at the cap goes one key over it
+// (TestKeysRotationCapped).
 func TestKeysCreateCapped(t *testing.T) {
 	s := newServer(t, testkit.EmulatorStore(t), func(c *Config) { c.StoreTimeout = emulatorConfig().StoreTimeout })
 	manage := func(k *store.Key) { k.Scopes = []string{scopeKeys, scopeThings, scopeUsage} }
@@ -32,7 +37,7 @@ func TestKeysCreateCapped(t *testing.T) {
 		t.Errorf("the refused create stored a key: %d keys, %v", len(page.Keys), err)
 	}
 
-	// Rotation replaces a key: never refused by the cap.
+	// Rotation replaces a key: at the cap, it goes one key over it.
 	var rotated RotatedKeyView
 	testkit.MustJSON(t, s.call("POST", "/v1/keys/"+second.ID+"/rotate", caller, `{"grace":"0s"}`), 201, &rotated)
 
@@ -66,4 +71,98 @@ func TestKeysCreateDefaultCap(t *testing.T) {
 	if w := s.call("POST", "/v1/keys", caller, `{}`); w.Code != 201 {
 		t.Errorf("create under the plan's cap = %d %s", w.Code, w.Body)
 	}
+}
+
+// TestKeysRotationCapped: the finding of issue 21, at max_keys 3 with two
+// keys, on every store: ten POST /v1/keys/ID/rotate {"grace":"720h"} of one
+// key, one after another and then ten at once, are one 201 and nine 409
+// key_replaced; a chain (rotate the new key each time) is refused 409
+// key_limit_reached once the owner holds 4. The owner never holds more
+// than 4 active keys.
+func TestKeysRotationCapped(t *testing.T) {
+	forEachKeysServer(t, func(t *testing.T, s *server) {
+		for _, owner := range []string{"serial", "at-once", "chain"} {
+			if err := s.store.SetPlan(t.Context(), store.Plan{Owner: owner, MaxKeys: 3}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		active := func(owner string) int {
+			n := 0
+			for k, err := range store.OwnerKeys(context.Background(), s.store, owner, store.MaxPageLimit) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if k.Status(s.clock.Now()) == store.StatusActive {
+					n++
+				}
+			}
+			return n
+		}
+		rotate := func(key, id string) *httptest.ResponseRecorder {
+			return s.call("POST", "/v1/keys/"+id+"/rotate", key, `{"grace":"720h"}`)
+		}
+		codes := func(ws []*httptest.ResponseRecorder) map[string]int {
+			got := map[string]int{}
+			for _, w := range ws {
+				code := "201"
+				if w.Code != 201 {
+					code = fmt.Sprint(w.Code, " ", testkit.Problem(t, w).Code)
+				}
+				got[code]++
+			}
+			return got
+		}
+
+		admin, _ := s.mint(t, "serial", manage)
+		_, k := s.mint(t, "serial")
+		var ws []*httptest.ResponseRecorder
+		most := 0
+		for range 10 {
+			ws = append(ws, rotate(admin, k.ID))
+			most = max(most, active("serial"))
+		}
+		got := codes(ws)
+		t.Logf("ten rotations of one key: %v, at most %d active keys", got, most)
+		if got["201"] != 1 || got["409 key_replaced"] != 9 || most > 4 {
+			t.Errorf("ten rotations of one key: %v, at most %d active keys; want one 201, nine key_replaced, at most 4", got, most)
+		}
+		if p := testkit.WantProblem(t, ws[1], 409, "key_replaced"); !strings.Contains(p.Detail, "rotate the replacement") {
+			t.Errorf("key_replaced detail = %q, want what to do", p.Detail)
+		}
+
+		admin, _ = s.mint(t, "at-once", manage)
+		_, k = s.mint(t, "at-once")
+		ws = make([]*httptest.ResponseRecorder, 10)
+		var wg sync.WaitGroup
+		for i := range ws {
+			wg.Go(func() { ws[i] = rotate(admin, k.ID) })
+		}
+		wg.Wait()
+		got, n := codes(ws), active("at-once")
+		t.Logf("ten rotations of one key at once: %v, %d active keys", got, n)
+		if got["201"] != 1 || got["409 key_replaced"] != 9 || n > 4 {
+			t.Errorf("ten rotations of one key at once: %v, %d active keys; want one 201, nine key_replaced, at most 4", got, n)
+		}
+
+		admin, _ = s.mint(t, "chain", manage)
+		_, k = s.mint(t, "chain")
+		id, most, applied := k.ID, 0, 0
+		var last *httptest.ResponseRecorder
+		for range 10 { // A → A', A' → A'', …
+			last = rotate(admin, id)
+			if last.Code == 201 {
+				var v RotatedKeyView
+				testkit.MustJSON(t, last, 201, &v)
+				id = v.ID
+				applied++
+			}
+			most = max(most, active("chain"))
+			s.clock.Advance(time.Minute)
+		}
+		t.Logf("a chain of ten rotations: %d applied, at most %d active keys", applied, most)
+		p := testkit.WantProblem(t, last, 409, "key_limit_reached")
+		if applied != 2 || most != 4 || p.MaxKeys != 3 || !strings.Contains(p.Detail, "grace") {
+			t.Errorf("a chain of ten rotations: %d applied, at most %d active keys, last %+v; want 2, 4 and key_limit_reached naming max_keys 3 and the grace", applied, most, p)
+		}
+	})
 }
