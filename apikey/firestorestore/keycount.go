@@ -46,7 +46,10 @@ import (
 // Capped creates are optimistic: they read the count without a lock and
 // commit the key with the count under a precondition on the count's update
 // time (and each subtracted end document's), so that two never commit on
-// the same count; the loser reads again and retries (errors.go).
+// the same count; the loser reads again and retries (errors.go). Capped
+// rotations (RotateCapped) do the same, the replacement created and
+// counted as a capped create's key, with the old key's writes under their
+// own precondition in the same commit.
 // Firestore's transactions would hold a read lock on the count while they
 // query, and the emulator times out contending locks only after seconds.
 const (
