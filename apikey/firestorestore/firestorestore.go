@@ -353,7 +353,7 @@ func (s *Store) rotate(ctx context.Context, id string, replacement store.Key, gr
 				return s.countNew(client, tx, store.Stored(replacement))
 			})
 		}
-		return s.rotateCapped(ctx, client, stored.Owner, replacement, maxActive, replace)
+		return s.rotateCapped(ctx, client, old, replacement, maxActive, replace)
 	})
 	for _, answer := range []error{store.ErrKeyInactive, store.ErrKeyReplaced, store.ErrKeyLimitReached, store.ErrInvalidOwner} {
 		if errors.Is(err, answer) {

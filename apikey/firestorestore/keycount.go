@@ -196,19 +196,19 @@ func (s *Store) createCapped(ctx context.Context, client *firestore.Client, k st
 	return s.commitCount(ctx, client, c, &k, nil)
 }
 
-// rotateCapped is the count of one attempt of RotateCapped: it reads
+// rotateCapped is the count of one attempt of RotateCapped: it reads the
 // owner's count at the replacement's creation and, unless the owner holds
 // more than maxActive active keys, commits the count with the replacement
-// created and counted and with the writes of replace (the old key, its end
-// and its change).
-func (s *Store) rotateCapped(ctx context.Context, client *firestore.Client, owner string, replacement store.Key, maxActive int, replace func(*firestore.Transaction) error) error {
-	if err := store.CheckPlanOwner(owner); err != nil {
+// created and counted and with the writes of replace (the old key, now
+// old, its end and its change).
+func (s *Store) rotateCapped(ctx context.Context, client *firestore.Client, old, replacement store.Key, maxActive int, replace func(*firestore.Transaction) error) error {
+	if err := store.CheckPlanOwner(old.Owner); err != nil {
 		return err
 	}
-	lock := s.ownerLock(owner)
+	lock := s.ownerLock(old.Owner)
 	lock.Lock()
 	defer lock.Unlock()
-	c, err := s.committableCount(ctx, client, owner, replacement.CreatedAt)
+	c, err := s.committableCount(ctx, client, old.Owner, replacement.CreatedAt)
 	if err != nil {
 		return err
 	}
@@ -216,13 +216,11 @@ func (s *Store) rotateCapped(ctx context.Context, client *firestore.Client, owne
 		s.keepCount(ctx, client, c)
 		return store.ErrKeyLimitReached
 	}
-	if c.missing != nil {
-		// An owner's first count is committed on its own: it may create
-		// the end document that the old key's end updates.
-		if err := s.commitCount(ctx, client, c, nil, nil); err != nil {
-			return err
-		}
-		return fmt.Errorf("%w: the owner was counted first", errConflict)
+	if _, ok := c.missing[old.ID]; ok {
+		// An owner's first count, which creates the old key's end
+		// document: with its end in the grace. (Without the document, the
+		// old key does not count for replace, which writes none.)
+		c.missing[old.ID] = end(old)
 	}
 	return s.commitCount(ctx, client, c, &replacement, replace)
 }

@@ -119,3 +119,40 @@ func TestCappedRotationReadsFewDocuments(t *testing.T) {
 		t.Errorf("a capped rotation of an owner with 1,000 revoked keys read %d count documents, want at most 3", n)
 	}
 }
+
+// TestCappedRotationCountsAnOwnerFirst: the first capped write of an owner
+// whose keys were never counted is a rotation of a key with an expiry: the
+// count is written in the rotation's commit (one commit, so that a lost
+// answer is read back as one write), with the old key ending at its
+// grace's end, not at its old expiry.
+func TestCappedRotationCountsAnOwnerFirst(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	_, expiring, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0, ExpiresAt: t0.Add(48 * time.Hour)})
+	_, forever, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
+	client, err := s.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []store.Key{expiring, forever} { // as written before keys were counted
+		if _, err := client.Collection(s.collection).Doc(k.ID).Create(ctx, encodeKey(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, repl, _ := store.Mint("kg", expiring.Replacement(t0))
+	if _, err := s.RotateCapped(ctx, expiring.ID, repl, t0.Add(time.Hour), 3); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		at   time.Time
+		want int64
+	}{{t0, 3}, {t0.Add(2 * time.Hour), 2}} {
+		got, err := s.readCount(ctx, client, "acme", c.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.missing != nil || got.active-int64(len(got.ended)) != c.want {
+			t.Errorf("the count at %v: %d active, %d ended, counted %v; want %d", c.at, got.active, len(got.ended), got.missing == nil, c.want)
+		}
+	}
+}
