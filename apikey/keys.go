@@ -342,7 +342,7 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 		}
 	}
 	switch p := capRefusal(err, limit, "The owner holds more than its plan's max_keys "+strconv.Itoa(limit)+" active keys, counting keys in a rotation's grace: "+
-		"a rotation may take it one key over max_keys only while no other is in progress. Revoke a key, or rotate once the grace ends."); {
+		"a rotation with a grace may take it one key over max_keys only while no other is in progress. Revoke a key, rotate with grace 0s, or rotate once the grace ends."); {
 	case errors.Is(err, store.ErrKeyInactive):
 		problem.Write(w, problem.New(http.StatusConflict, "key_not_active", "Only an active key can be rotated."))
 		return

@@ -342,7 +342,7 @@ func (s *Store) rotate(ctx context.Context, id string, replacement store.Key, gr
 			}
 			return s.recordChange(client, tx, store.ChangeKey, id)
 		}
-		if maxActive < 0 {
+		if maxActive < 0 || !store.Capped(old, replacement.CreatedAt) {
 			return commit(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 				if err := tx.Create(col.Doc(replacement.ID), encodeKey(replacement)); err != nil {
 					return err

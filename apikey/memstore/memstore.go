@@ -238,7 +238,7 @@ func (s *Store) rotate(ctx context.Context, id string, replacement store.Key, gr
 	if err != nil {
 		return store.Key{}, err
 	}
-	if maxActive >= 0 {
+	if maxActive >= 0 && store.Capped(old, replacement.CreatedAt) {
 		if err := store.CheckPlanOwner(old.Owner); err != nil {
 			return store.Key{}, err
 		}

@@ -125,8 +125,8 @@ type KeyStore interface {
 	Rotate(ctx context.Context, id string, replacement Key, graceEnd time.Time) (Key, error)
 	// RotateCapped rotates as Rotate does, unless the owner holds more
 	// than maxActive keys active at replacement.CreatedAt (keys in a
-	// rotation's grace count): then it stores nothing and returns
-	// ErrKeyLimitReached. An owner within its cap may thus go one key over
+	// rotation's grace count) and the rotation has a grace (see Capped):
+	// then it stores nothing and returns ErrKeyLimitReached. An owner within its cap may thus go one key over
 	// it, by the replacement of one rotation in progress, and no further:
 	// until that grace ends (or a key is revoked or deleted), every other
 	// rotation is refused, and the replaced key itself cannot be rotated
@@ -268,6 +268,13 @@ func Rotated(old Key, successor *Key, replacement Key, graceEnd time.Time) (Key,
 // of a rotation, is refused it by the cap maxActive: whether it holds more
 // than maxActive, so that another rotation's replacement is out already.
 func OverCap(active, maxActive int) bool { return active > maxActive }
+
+// Capped reports whether the rotation that made rotated (the old key as
+// Rotated returns it) at now is one the cap may refuse: one that leaves the
+// old key active for a grace. Without a grace the replacement takes the
+// old key's place at once and adds no active key, so even an owner past
+// its cap (its plan lowered, say) can replace a leaked key in one step.
+func Capped(rotated Key, now time.Time) bool { return rotated.Status(now) == StatusActive }
 
 // Stored is k as every store keeps it: times in UTC to the microsecond
 // (Firestore's precision) and Scopes never nil, so that all stores give back

@@ -85,6 +85,15 @@ var cappedRotateCases = []contractCase{
 		if n := activeKeys(t, s, "acme", T0); n != 4 {
 			t.Errorf("%d active keys, want 4", n)
 		}
+		// A rotation without a grace adds no active key: never refused.
+		noGrace := rotation(t, keys[1], T0)
+		if _, err := s.RotateCapped(ctx, keys[1].ID, noGrace, T0, 3); err != nil {
+			t.Errorf("RotateCapped without a grace past the cap = %v", err)
+		}
+		if n := activeKeys(t, s, "acme", T0); n != 4 {
+			t.Errorf("%d active keys after a rotation without a grace, want 4 still", n)
+		}
+		keys[1] = store.Stored(noGrace)
 		// A higher cap lets it in; so does the first grace's end.
 		if _, err := s.RotateCapped(ctx, keys[1].ID, rotation(t, keys[1], T0), T0.Add(time.Hour), 4); err != nil {
 			t.Errorf("RotateCapped with cap 4 = %v", err)

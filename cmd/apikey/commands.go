@@ -350,7 +350,8 @@ replacement, or revoke it first (say, when its key was lost).
 The old key stays active until its grace ends, so a rotation may take an
 owner one key over its max_keys (see create), but only one: rotate refuses
 while the owner holds more than max_keys active keys (another rotation's
-grace running, say), unless --force is given.`,
+grace running, say), unless --force is given. A rotation with --grace 0s
+adds no active key, and the cap never refuses it.`,
 	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
 		grace := fs.String("grace", "24h", "how long the old key keeps working, a Go `duration` from 0s to 720h")
 		force := fs.Bool("force", false, "rotate the key even if its owner holds more than its plan's max_keys active keys already")
