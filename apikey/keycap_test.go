@@ -166,3 +166,68 @@ func TestKeysRotationCapped(t *testing.T) {
 		}
 	})
 }
+
+// TestKeysRotationCappedTwoInstances: rotations at once through two
+// instances (two Gates, each with its own Firestore client) on the
+// emulator, at max_keys 3: ten of one key are one 201 and nine 409
+// key_replaced; six of the three keys of an owner at its cap are one 201
+// and five 409 (key_limit_reached, or key_replaced for a key just
+// rotated); the owner never holds more than 4 active keys.
+func TestKeysRotationCappedTwoInstances(t *testing.T) {
+	a, b := twoRealInstances(t)
+	for _, owner := range []string{"one", "full"} {
+		if err := a.store.SetPlan(t.Context(), store.Plan{Owner: owner, MaxKeys: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	atOnce := func(admin string, ids []string) map[string]int {
+		ws := make([]*httptest.ResponseRecorder, len(ids))
+		var wg sync.WaitGroup
+		for i, id := range ids {
+			s := []*server{a, b}[i%2]
+			wg.Go(func() { ws[i] = s.call("POST", "/v1/keys/"+id+"/rotate", admin, `{"grace":"720h"}`) })
+		}
+		wg.Wait()
+		got := map[string]int{}
+		for _, w := range ws {
+			code := "201"
+			if w.Code != 201 {
+				code = fmt.Sprint(w.Code, " ", testkit.Problem(t, w).Code)
+			}
+			got[code]++
+		}
+		return got
+	}
+	active := func(owner string) int {
+		n := 0
+		for k, err := range store.OwnerKeys(t.Context(), a.store, owner, store.MaxPageLimit) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k.Status(time.Now()) == store.StatusActive {
+				n++
+			}
+		}
+		return n
+	}
+
+	admin, _ := a.mint(t, "one", manage)
+	_, k := a.mint(t, "one")
+	got := atOnce(admin, []string{k.ID, k.ID, k.ID, k.ID, k.ID, k.ID, k.ID, k.ID, k.ID, k.ID})
+	n := active("one")
+	t.Logf("ten rotations of one key at once through two instances: %v, %d active keys", got, n)
+	if got["201"] != 1 || got["409 key_replaced"] != 9 || n != 3 {
+		t.Errorf("%v, %d active keys; want one 201, nine 409 key_replaced, 3", got, n)
+	}
+
+	admin, adminKey := a.mint(t, "full", manage)
+	_, k1 := a.mint(t, "full")
+	_, k2 := a.mint(t, "full")
+	ids := []string{adminKey.ID, k1.ID, k2.ID}
+	got = atOnce(admin, append(ids, ids...))
+	n = active("full")
+	t.Logf("six rotations of the three keys of an owner at its cap through two instances: %v, %d active keys", got, n)
+	if got["201"] != 1 || got["409 key_limit_reached"]+got["409 key_replaced"] != 5 || n != 4 {
+		t.Errorf("%v, %d active keys; want one 201, five 409, 4", got, n)
+	}
+}
