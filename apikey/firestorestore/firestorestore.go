@@ -301,7 +301,7 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 // replacement if any, the count and the ends due: a few documents,
 // whatever the owner's history.
 func (s *Store) RotateCapped(ctx context.Context, id string, replacement store.Key, graceEnd time.Time, maxActive int) (store.Key, error) {
-	return s.rotate(ctx, id, replacement, graceEnd, maxActive)
+	return s.rotate(ctx, id, replacement, graceEnd, max(maxActive, 0)) // a negative cap is no key, not none
 }
 
 // rotate is Rotate, and with maxActive ≥ 0 RotateCapped.

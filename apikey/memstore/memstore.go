@@ -213,7 +213,7 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 // RotateCapped implements KeyStore: it counts and rotates under the store's
 // lock.
 func (s *Store) RotateCapped(ctx context.Context, id string, replacement store.Key, graceEnd time.Time, maxActive int) (store.Key, error) {
-	return s.rotate(ctx, id, replacement, graceEnd, maxActive)
+	return s.rotate(ctx, id, replacement, graceEnd, max(maxActive, 0)) // a negative cap is no key, not none
 }
 
 // rotate is Rotate, and with maxActive ≥ 0 RotateCapped.
