@@ -86,32 +86,11 @@ func TestKeysRotationCapped(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		active := func(owner string) int {
-			n := 0
-			for k, err := range store.OwnerKeys(context.Background(), s.store, owner, store.MaxPageLimit) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if k.Status(s.clock.Now()) == store.StatusActive {
-					n++
-				}
-			}
-			return n
-		}
+		active := func(owner string) int { return activeKeys(t, s.store, owner, s.clock.Now()) }
 		rotate := func(key, id string) *httptest.ResponseRecorder {
 			return s.call("POST", "/v1/keys/"+id+"/rotate", key, `{"grace":"720h"}`)
 		}
-		codes := func(ws []*httptest.ResponseRecorder) map[string]int {
-			got := map[string]int{}
-			for _, w := range ws {
-				code := "201"
-				if w.Code != 201 {
-					code = fmt.Sprint(w.Code, " ", testkit.Problem(t, w).Code)
-				}
-				got[code]++
-			}
-			return got
-		}
+		codes := func(ws []*httptest.ResponseRecorder) map[string]int { return answerCodes(t, ws) }
 
 		admin, _ := s.mint(t, "serial", manage)
 		_, k := s.mint(t, "serial")
@@ -188,28 +167,9 @@ func TestKeysRotationCappedTwoInstances(t *testing.T) {
 			wg.Go(func() { ws[i] = s.call("POST", "/v1/keys/"+id+"/rotate", admin, `{"grace":"720h"}`) })
 		}
 		wg.Wait()
-		got := map[string]int{}
-		for _, w := range ws {
-			code := "201"
-			if w.Code != 201 {
-				code = fmt.Sprint(w.Code, " ", testkit.Problem(t, w).Code)
-			}
-			got[code]++
-		}
-		return got
+		return answerCodes(t, ws)
 	}
-	active := func(owner string) int {
-		n := 0
-		for k, err := range store.OwnerKeys(t.Context(), a.store, owner, store.MaxPageLimit) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			if k.Status(time.Now()) == store.StatusActive {
-				n++
-			}
-		}
-		return n
-	}
+	active := func(owner string) int { return activeKeys(t, a.store, owner, time.Now()) }
 
 	admin, _ := a.mint(t, "one", manage)
 	_, k := a.mint(t, "one")
@@ -230,4 +190,34 @@ func TestKeysRotationCappedTwoInstances(t *testing.T) {
 	if got["201"] != 1 || got["409 key_limit_reached"]+got["409 key_replaced"] != 5 || n != 4 {
 		t.Errorf("%v, %d active keys; want one 201, five 409, 4", got, n)
 	}
+}
+
+// answerCodes counts answers by "201", or by status and problem code
+// ("409 key_replaced").
+func answerCodes(t *testing.T, ws []*httptest.ResponseRecorder) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for _, w := range ws {
+		code := "201"
+		if w.Code != 201 {
+			code = fmt.Sprint(w.Code, " ", testkit.Problem(t, w).Code)
+		}
+		got[code]++
+	}
+	return got
+}
+
+// activeKeys counts owner's keys active at now in s.
+func activeKeys(t *testing.T, s store.KeyStore, owner string, now time.Time) int {
+	t.Helper()
+	n := 0
+	for k, err := range store.OwnerKeys(context.Background(), s, owner, store.MaxPageLimit) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k.Status(now) == store.StatusActive {
+			n++
+		}
+	}
+	return n
 }
