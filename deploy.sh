@@ -24,6 +24,8 @@ readonly FUNCTION_VARS=(
 	DEFAULT_MONTHLY_QUOTA
 	DEFAULT_MAX_KEYS
 	KEY_DEFAULT_SCOPES
+	REDIS_URL
+	REDIS_TIMEOUT
 )
 
 # The delimiter of the --set-env-vars list (see `gcloud topic escaping`):
@@ -47,9 +49,23 @@ Deployment settings (environment):
   REGION                region (default: us-central1)
   SERVICE_ACCOUNT       runtime service account email (default: none, so
                         gcloud uses the default compute service account)
-  MEMORY                memory limit (default: 256Mi)
+  CPU                   vCPUs per instance (default: 1)
+  MEMORY                memory limit (default: 512Mi)
+  CONCURRENCY           requests an instance serves at once (default: 80;
+                        more than 1 needs CPU of at least 1)
   TIMEOUT               request timeout (default: 60s)
   MAX_INSTANCES         maximum instances (default: none, gcloud's default)
+  VPC_CONNECTOR         Serverless VPC Access connector, name or full ID, to
+                        reach Memorystore (default: none)
+  VPC_EGRESS            traffic sent through the connector: private-ranges-only
+                        (default with a connector) or all
+  REDIS_URL_SECRET      Secret Manager secret holding REDIS_URL, as
+                        SECRET:VERSION (for example keygate-redis:latest):
+                        keeps a Memorystore AUTH password out of the
+                        function's plain configuration; not with REDIS_URL
+  REDIS_CA_SECRET       Secret Manager secret holding REDIS_CA_CERT (PEM),
+                        SECRET:VERSION: Memorystore's certificate authority,
+                        for a rediss:// REDIS_URL (in-transit encryption)
 
 Function configuration (environment), passed to the function with
 --set-env-vars only when set and non-empty; GOOGLE_CLOUD_PROJECT is always
@@ -58,7 +74,9 @@ passed:
   KEY_CACHE_SIZE KEY_CACHE_TTL KEY_STALE_TTL KEY_NEGATIVE_TTL STORE_TIMEOUT
   USAGE_FLUSH_INTERVAL SHUTDOWN_TIMEOUT DEFAULT_RATE_LIMIT DEFAULT_BURST
   DEFAULT_MONTHLY_QUOTA DEFAULT_MAX_KEYS KEY_DEFAULT_SCOPES
-Values must not contain '@', the --set-env-vars delimiter.
+  REDIS_URL REDIS_TIMEOUT
+Values must not contain '@', the --set-env-vars delimiter; so a REDIS_URL
+with a password goes in REDIS_URL_SECRET.
 EOF
 }
 
@@ -97,8 +115,36 @@ source_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 
 function_name=${FUNCTION_NAME:-keygate}
 region=${REGION:-us-central1}
-memory=${MEMORY:-256Mi}
+cpu=${CPU:-1}
+memory=${MEMORY:-512Mi}
+concurrency=${CONCURRENCY:-80}
 timeout=${TIMEOUT:-60s}
+
+if ! [[ $cpu =~ ^([0-9]+(\.[0-9]*)?|\.[0-9]+|[1-9][0-9]*m)$ ]]; then
+	die "CPU=${cpu}: want a number of vCPUs such as 1, 2 or .5, or millicpus such as 2000m"
+fi
+# Below 1 vCPU, Cloud Run serves one request at a time per instance.
+if ! [[ $concurrency =~ ^[1-9][0-9]*$ ]]; then
+	die "CONCURRENCY=${concurrency}: want a whole number of requests, 1 or more"
+fi
+if ((concurrency > 1)) && ! awk -v c="${cpu%m}" -v milli="$([[ $cpu == *m ]] && echo 1 || echo 0)" \
+	'BEGIN { if (milli) c /= 1000; exit !(c + 0 >= 1) }'; then
+	die "CPU=${cpu} with CONCURRENCY=${concurrency}: Cloud Run serves one request at a time below 1 vCPU; set CPU to 1 or more, or CONCURRENCY=1"
+fi
+case ${VPC_EGRESS:-} in
+'' | private-ranges-only | all) ;;
+*) die "VPC_EGRESS=${VPC_EGRESS}: want private-ranges-only or all" ;;
+esac
+if [[ -n ${VPC_EGRESS:-} && -z ${VPC_CONNECTOR:-} ]]; then
+	die "VPC_EGRESS=${VPC_EGRESS} without VPC_CONNECTOR: egress settings apply to a connector's traffic"
+fi
+if [[ -n ${REDIS_URL_SECRET:-} && -n ${REDIS_URL:-} ]]; then
+	die "REDIS_URL and REDIS_URL_SECRET are both set: give the URL one way"
+fi
+# A certificate is several lines: it goes through Secret Manager.
+if [[ -n ${REDIS_CA_CERT:-} ]]; then
+	die "REDIS_CA_CERT is set: put the certificate in Secret Manager and name the secret in REDIS_CA_SECRET"
+fi
 
 project=${GOOGLE_CLOUD_PROJECT:-}
 if [[ -z $project ]] && command -v gcloud >/dev/null 2>&1; then
@@ -118,6 +164,9 @@ for name in "${FUNCTION_VARS[@]}"; do
 		continue
 	fi
 	if [[ $value == *"$DELIM"* ]]; then
+		if [[ $name == REDIS_URL ]]; then # not shown: it holds a password
+			die "REDIS_URL contains '${DELIM}', so it holds a password: put it in Secret Manager and name the secret in REDIS_URL_SECRET"
+		fi
 		die "${name}=${value}: contains '${DELIM}', the --set-env-vars delimiter; values cannot contain it"
 	fi
 	env_vars+="${DELIM}${name}=${value}"
@@ -144,7 +193,9 @@ cmd=(
 	--source="$source_dir"
 	--project="$project"
 	--region="$region"
+	--cpu="$cpu"
 	--memory="$memory"
+	--concurrency="$concurrency"
 	--timeout="$timeout"
 )
 # Without --service-account, gcloud runs the function as the project's default
@@ -155,7 +206,25 @@ fi
 if [[ -n ${MAX_INSTANCES:-} ]]; then
 	cmd+=(--max-instances="$MAX_INSTANCES")
 fi
+# Memorystore has a private address only: the function reaches it through a
+# connector, and sends it only private ranges unless told otherwise.
+if [[ -n ${VPC_CONNECTOR:-} ]]; then
+	cmd+=(--vpc-connector="$VPC_CONNECTOR" --egress-settings="${VPC_EGRESS:-private-ranges-only}")
+fi
 cmd+=(--set-env-vars="$env_vars")
+secrets=()
+if [[ -n ${REDIS_URL_SECRET:-} ]]; then
+	secrets+=("REDIS_URL=${REDIS_URL_SECRET}")
+fi
+if [[ -n ${REDIS_CA_SECRET:-} ]]; then
+	secrets+=("REDIS_CA_CERT=${REDIS_CA_SECRET}")
+fi
+if ((${#secrets[@]})); then
+	cmd+=(--set-secrets="$(
+		IFS=,
+		echo "${secrets[*]}"
+	)")
+fi
 
 if $dry_run; then
 	printf '%q' "${cmd[0]}"

@@ -25,13 +25,19 @@ var deployFunctionVars = []string{
 	"KEY_CACHE_SIZE", "KEY_CACHE_TTL", "KEY_STALE_TTL", "KEY_NEGATIVE_TTL",
 	"STORE_TIMEOUT", "USAGE_FLUSH_INTERVAL", "SHUTDOWN_TIMEOUT", "DEFAULT_RATE_LIMIT", "DEFAULT_BURST",
 	"DEFAULT_MONTHLY_QUOTA", "DEFAULT_MAX_KEYS", "KEY_DEFAULT_SCOPES",
+	"REDIS_URL", "REDIS_TIMEOUT",
 }
 
 // deploySettingVars are deploy.sh's own settings.
 var deploySettingVars = []string{
 	"GOOGLE_CLOUD_PROJECT", "FUNCTION_NAME", "REGION", "SERVICE_ACCOUNT",
-	"MEMORY", "TIMEOUT", "MAX_INSTANCES",
+	"CPU", "MEMORY", "CONCURRENCY", "TIMEOUT", "MAX_INSTANCES",
+	"VPC_CONNECTOR", "VPC_EGRESS", "REDIS_URL_SECRET", "REDIS_CA_SECRET",
 }
+
+// deploySecretVars are function variables deploy.sh passes only from
+// Secret Manager (--set-secrets), with the setting that names the secret.
+var deploySecretVars = map[string]string{"REDIS_CA_CERT": "REDIS_CA_SECRET"}
 
 // deployEnv returns an environment for deploy.sh that is independent of the
 // developer's: none of the script's variables, no Google credentials or
@@ -40,7 +46,7 @@ var deploySettingVars = []string{
 // project) turned off. extra is added last.
 func deployEnv(t *testing.T, extra map[string]string) []string {
 	t.Helper()
-	env := emulator.GcloudEnv(t, append(slices.Clone(deployFunctionVars), deploySettingVars...)...)
+	env := emulator.GcloudEnv(t, append(append(slices.Clone(deployFunctionVars), deploySettingVars...), "REDIS_CA_CERT")...)
 	for k, v := range extra {
 		env = append(env, k+"="+v)
 	}
@@ -158,6 +164,8 @@ func TestDeployDryRun(t *testing.T) {
 		"DEFAULT_MAX_KEYS":      "25",
 		// A comma-separated list: the delimiter keeps it whole.
 		"KEY_DEFAULT_SCOPES": "bingo:check,keys:manage",
+		"REDIS_URL":          "rediss://10.0.0.3:6378/1",
+		"REDIS_TIMEOUT":      "100ms",
 	}
 
 	tests := []struct {
@@ -184,9 +192,9 @@ func TestDeployDryRun(t *testing.T) {
 				"--gen2", "--runtime=go126", "--trigger-http", "--entry-point=API",
 				"--allow-unauthenticated", "--source=" + sourceDir,
 				"--project=demo-keygate", "--region=us-central1",
-				"--memory=256Mi", "--timeout=60s",
+				"--cpu=1", "--memory=512Mi", "--concurrency=80", "--timeout=60s",
 			},
-			wantNoArgs:  []string{"--service-account", "--max-instances"},
+			wantNoArgs:  []string{"--service-account", "--max-instances", "--vpc-connector", "--egress-settings", "--set-secrets"},
 			wantEnvVars: map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate"},
 		},
 		{
@@ -197,17 +205,56 @@ func TestDeployDryRun(t *testing.T) {
 				"FUNCTION_NAME":        "keygate-staging",
 				"REGION":               "europe-west1",
 				"SERVICE_ACCOUNT":      "keygate@my-project.iam.gserviceaccount.com",
-				"MEMORY":               "512Mi",
+				"CPU":                  "2",
+				"MEMORY":               "1Gi",
+				"CONCURRENCY":          "40",
 				"TIMEOUT":              "30s",
 				"MAX_INSTANCES":        "5",
 			},
 			wantArgs: []string{
 				"keygate-staging", "--project=my-project", "--region=europe-west1",
 				"--service-account=keygate@my-project.iam.gserviceaccount.com",
-				"--memory=512Mi", "--timeout=30s", "--max-instances=5",
+				"--cpu=2", "--memory=1Gi", "--concurrency=40", "--timeout=30s", "--max-instances=5",
 			},
-			wantNoArgs:  []string{"--region=us-central1", "--memory=256Mi", "--timeout=60s"},
+			wantNoArgs:  []string{"--region=us-central1", "--cpu=1", "--memory=512Mi", "--concurrency=80", "--timeout=60s"},
 			wantEnvVars: map[string]string{"GOOGLE_CLOUD_PROJECT": "my-project"},
+		},
+		{
+			name: "Memorystore through a connector",
+			args: []string{"--dry-run"},
+			env: map[string]string{
+				"GOOGLE_CLOUD_PROJECT": "demo-keygate",
+				"REDIS_URL":            "redis://10.0.0.3:6379",
+				"VPC_CONNECTOR":        "keygate-connector",
+			},
+			wantArgs:    []string{"--vpc-connector=keygate-connector", "--egress-settings=private-ranges-only"},
+			wantNoArgs:  []string{"--set-secrets"},
+			wantEnvVars: map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "REDIS_URL": "redis://10.0.0.3:6379"},
+		},
+		{
+			name: "Memorystore AUTH in a secret, all egress",
+			args: []string{"--dry-run"},
+			env: map[string]string{
+				"GOOGLE_CLOUD_PROJECT": "demo-keygate",
+				"REDIS_URL_SECRET":     "keygate-redis:latest",
+				"REDIS_CA_SECRET":      "keygate-redis-ca:2",
+				"REDIS_TIMEOUT":        "80ms",
+				"VPC_CONNECTOR":        "projects/demo-keygate/locations/us-central1/connectors/keygate",
+				"VPC_EGRESS":           "all",
+				"CPU":                  "1000m",
+			},
+			wantArgs: []string{
+				"--vpc-connector=projects/demo-keygate/locations/us-central1/connectors/keygate",
+				"--egress-settings=all", "--set-secrets=REDIS_URL=keygate-redis:latest,REDIS_CA_CERT=keygate-redis-ca:2", "--cpu=1000m",
+			},
+			wantEnvVars: map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "REDIS_TIMEOUT": "80ms"},
+		},
+		{
+			name:        "one request at a time below 1 vCPU",
+			args:        []string{"--dry-run"},
+			env:         map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "CPU": ".5", "MEMORY": "256Mi", "CONCURRENCY": "1"},
+			wantArgs:    []string{"--cpu=.5", "--memory=256Mi", "--concurrency=1"},
+			wantEnvVars: map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate"},
 		},
 		{
 			name:        "function configuration passed through",
@@ -254,6 +301,69 @@ func TestDeployDryRun(t *testing.T) {
 			wantStderr: []string{"KEYS_COLLECTION=keys@v2", "'@'"},
 		},
 		{
+			name:       "concurrency below 1 vCPU",
+			args:       []string{"--dry-run"},
+			env:        map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "CPU": "500m"},
+			wantCode:   1,
+			wantStderr: []string{"CPU=500m with CONCURRENCY=80", "below 1 vCPU"},
+		},
+		{
+			name:       "bad CPU",
+			args:       []string{"--dry-run"},
+			env:        map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "CPU": "one"},
+			wantCode:   1,
+			wantStderr: []string{"CPU=one: want a number of vCPUs"},
+		},
+		{
+			name:       "bad concurrency",
+			args:       []string{"--dry-run"},
+			env:        map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "CONCURRENCY": "0"},
+			wantCode:   1,
+			wantStderr: []string{"CONCURRENCY=0: want a whole number"},
+		},
+		{
+			name:       "egress without a connector",
+			args:       []string{"--dry-run"},
+			env:        map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "VPC_EGRESS": "all"},
+			wantCode:   1,
+			wantStderr: []string{"VPC_EGRESS=all without VPC_CONNECTOR"},
+		},
+		{
+			name:       "bad egress",
+			args:       []string{"--dry-run"},
+			env:        map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "VPC_CONNECTOR": "c", "VPC_EGRESS": "private"},
+			wantCode:   1,
+			wantStderr: []string{"VPC_EGRESS=private: want private-ranges-only or all"},
+		},
+		{
+			name:       "Redis password in the plain configuration",
+			args:       []string{"--dry-run"},
+			env:        map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "REDIS_URL": "redis://:s3cret@10.0.0.3:6379"},
+			wantCode:   1,
+			wantStderr: []string{"REDIS_URL contains '@'", "REDIS_URL_SECRET"},
+		},
+		{
+			name:       "certificate in the plain configuration",
+			args:       []string{"--dry-run"},
+			env:        map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "REDIS_CA_CERT": "-----BEGIN CERTIFICATE-----"},
+			wantCode:   1,
+			wantStderr: []string{"REDIS_CA_CERT is set", "REDIS_CA_SECRET"},
+		},
+		{
+			name:       "Redis URL given twice",
+			args:       []string{"--dry-run"},
+			env:        map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "REDIS_URL": "redis://10.0.0.3", "REDIS_URL_SECRET": "r:1"},
+			wantCode:   1,
+			wantStderr: []string{"REDIS_URL and REDIS_URL_SECRET are both set"},
+		},
+		{
+			name:       "bad Redis URL",
+			args:       []string{"--dry-run"},
+			env:        map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "REDIS_URL": "10.0.0.3:6379"},
+			wantCode:   1,
+			wantStderr: []string{"REDIS_URL (not shown", "want redis://"},
+		},
+		{
 			name:       "unknown argument",
 			args:       []string{"--dry_run"},
 			env:        map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate"},
@@ -272,7 +382,7 @@ func TestDeployDryRun(t *testing.T) {
 			args:     []string{"--help"},
 			wantCode: 0,
 			wantStdout: append(append([]string{
-				"Usage: deploy.sh [--dry-run]", "keygate", "us-central1", "256Mi", "60s",
+				"Usage: deploy.sh [--dry-run]", "keygate", "us-central1", "512Mi", "default: 80", "60s", "private-ranges-only",
 			}, deploySettingVars...), deployFunctionVars...),
 		},
 	}
@@ -294,6 +404,9 @@ func TestDeployDryRun(t *testing.T) {
 				if !strings.Contains(stderr, s) {
 					t.Errorf("stderr does not mention %q:\n%s", s, stderr)
 				}
+			}
+			if strings.Contains(stdout+stderr, "s3cret") {
+				t.Errorf("the output shows the Redis password:\n%s%s", stdout, stderr)
 			}
 			if tt.wantEnvVars == nil {
 				if code != 0 && stdout != "" {
@@ -361,6 +474,9 @@ func TestDeployPassesEveryFunctionVariable(t *testing.T) {
 	}
 	delete(read, "GOOGLE_CLOUD_PROJECT")
 	delete(read, "FIRESTORE_EMULATOR_HOST")
+	for v := range deploySecretVars {
+		delete(read, v)
+	}
 	for _, v := range deployFunctionVars {
 		if !read[v] {
 			t.Errorf("deploy.sh passes %s, which the function does not read", v)
@@ -382,12 +498,6 @@ func TestDeployGcloudNoCredentials(t *testing.T) {
 	if _, err := exec.LookPath("gcloud"); err != nil {
 		t.Skip("gcloud not found on PATH")
 	}
-	// gcloud writes a .gcloudignore into the source directory when it uploads
-	// the source; it must not get that far.
-	const ignoreFile = ".gcloudignore"
-	_, statErr := os.Stat(ignoreFile)
-	hadIgnoreFile := statErr == nil
-
 	env := deployEnv(t, map[string]string{
 		"GOOGLE_CLOUD_PROJECT": "demo-keygate",
 		"SERVICE_ACCOUNT":      "keygate@demo-keygate.iam.gserviceaccount.com",
@@ -396,29 +506,7 @@ func TestDeployGcloudNoCredentials(t *testing.T) {
 		"KEY_PREFIX":           "acme",
 		"KEY_CACHE_TTL":        "30s",
 	})
-	stdout, stderr, code := deployRunScript(t, env)
-
-	if !hadIgnoreFile {
-		if _, err := os.Stat(ignoreFile); err == nil {
-			os.Remove(ignoreFile)
-			t.Errorf("deploy.sh without credentials created %s", ignoreFile)
-		}
-	}
-	if code == 2 {
-		t.Fatalf("gcloud rejected the arguments (exit 2):\n%s", stderr)
-	}
-	if code != 1 {
-		t.Fatalf("exit code %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
-	}
-	const want = "(gcloud.functions.deploy) You do not currently have an active account selected."
-	if !strings.Contains(stderr, want) {
-		t.Errorf("stderr does not mention %q:\n%s", want, stderr)
-	}
-	for _, bad := range []string{"unrecognized arguments", "argument --", "Invalid value"} {
-		if strings.Contains(stderr, bad) {
-			t.Errorf("stderr mentions %q, an argument error:\n%s", bad, stderr)
-		}
-	}
+	deployWantAccepted(t, env, "deploy.sh")
 }
 
 // TestDeployChecksConfiguration: deploy.sh refuses a configuration the
@@ -441,5 +529,65 @@ func TestDeployChecksConfiguration(t *testing.T) {
 				t.Errorf("stderr shows go run's exit status line: %q", stderr)
 			}
 		})
+	}
+}
+
+// TestDeployDryRunAcceptedByGcloud runs the commands deploy.sh --dry-run
+// prints for Memorystore (REDIS_URL and a connector; the URL in a secret,
+// all egress, another instance shape) with the installed gcloud and no
+// credentials: gcloud parses every flag before it looks for an account, so
+// stopping at the missing account (exit 1), not at argument parsing (exit
+// 2), shows that the printed command is one gcloud accepts.
+func TestDeployDryRunAcceptedByGcloud(t *testing.T) {
+	deployRequireBash(t)
+	if _, err := exec.LookPath("gcloud"); err != nil {
+		t.Skip("gcloud not found on PATH")
+	}
+	for _, c := range []map[string]string{
+		{"REDIS_URL": "redis://10.0.0.3:6379", "REDIS_TIMEOUT": "100ms", "VPC_CONNECTOR": "keygate-connector"},
+		{"REDIS_URL_SECRET": "keygate-redis:latest", "REDIS_CA_SECRET": "keygate-redis-ca:1", "VPC_CONNECTOR": "projects/demo-keygate/locations/us-central1/connectors/keygate",
+			"VPC_EGRESS": "all", "CPU": "2", "MEMORY": "1Gi", "CONCURRENCY": "250", "MAX_INSTANCES": "3"},
+	} {
+		t.Run(c["VPC_CONNECTOR"], func(t *testing.T) {
+			c["GOOGLE_CLOUD_PROJECT"] = "demo-keygate"
+			env := deployEnv(t, c)
+			line, stderr, code := deployRunScript(t, env, "--dry-run")
+			if code != 0 {
+				t.Fatalf("dry run: exit %d\n%s", code, stderr)
+			}
+			deployWantAccepted(t, env, "-c", strings.TrimSuffix(line, "\n"))
+		})
+	}
+}
+
+// deployWantAccepted runs bash with args (deploy.sh itself, or -c and a
+// printed command line) in env, which has no credentials, and checks that
+// gcloud got as far as looking for an account. gcloud writes a .gcloudignore
+// into the source directory when it uploads the source; it must not get
+// that far.
+func deployWantAccepted(t *testing.T, env []string, args ...string) {
+	t.Helper()
+	const ignoreFile = ".gcloudignore"
+	_, statErr := os.Stat(ignoreFile)
+	stdout, stderr, code := deployRun(t, "bash", args, env, "")
+	line := strings.Join(args, " ")
+	if _, err := os.Stat(ignoreFile); statErr != nil && err == nil {
+		os.Remove(ignoreFile)
+		t.Errorf("gcloud without credentials created %s", ignoreFile)
+	}
+	if code == 2 {
+		t.Fatalf("gcloud rejected the arguments of %s (exit 2):\n%s", line, stderr)
+	}
+	if code != 1 {
+		t.Fatalf("%s: exit code %d, want 1\nstdout:\n%s\nstderr:\n%s", line, code, stdout, stderr)
+	}
+	const want = "(gcloud.functions.deploy) You do not currently have an active account selected."
+	if !strings.Contains(stderr, want) {
+		t.Errorf("stderr does not mention %q:\n%s", want, stderr)
+	}
+	for _, bad := range []string{"unrecognized arguments", "argument --", "Invalid value"} {
+		if strings.Contains(stderr, bad) {
+			t.Errorf("stderr mentions %q, an argument error:\n%s", bad, stderr)
+		}
 	}
 }

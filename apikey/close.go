@@ -22,7 +22,11 @@ func (g *Gate) Close(ctx context.Context) error {
 	case <-g.stopped:
 	case <-ctx.Done(): // the meter still logs what it could not write
 	}
-	return g.meter.Close(ctx)
+	err := g.meter.Close(ctx)
+	if g.global != nil {
+		g.global.Close()
+	}
+	return err
 }
 
 // CloseOnSignal closes the Gate when the process receives one of sigs

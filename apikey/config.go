@@ -1,6 +1,7 @@
 package apikey
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/globallimit"
 )
 
 // EmulatorProject is the project ID used when FIRESTORE_EMULATOR_HOST is set
@@ -63,6 +65,18 @@ type Config struct {
 	// minted through the keys API without naming any. Empty means such a
 	// key passes only Protect("").
 	DefaultScopes []string
+	// RedisURL, when set, makes rate limits and monthly quotas global: kept
+	// on this Redis (or Valkey) server, which all instances share, instead
+	// of per instance. redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], or
+	// rediss:// for TLS. While it does not answer, the per-instance limits
+	// apply.
+	RedisURL string
+	// RedisCA holds PEM certificates that a rediss:// server's certificate
+	// must chain to, instead of the system's roots (Memorystore's in-transit
+	// encryption has a certificate authority of its own).
+	RedisCA string
+	// RedisTimeout is the deadline of one call to Redis.
+	RedisTimeout time.Duration
 }
 
 // DefaultConfig returns the configuration with every variable at its default.
@@ -80,6 +94,7 @@ func DefaultConfig() Config {
 		FlushInterval:   10 * time.Second,
 		ShutdownTimeout: 8 * time.Second,
 		DefaultMaxKeys:  store.DefaultMaxKeys,
+		RedisTimeout:    globallimit.DefaultTimeout,
 	}
 }
 
@@ -127,6 +142,24 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		dur("STORE_TIMEOUT", &c.StoreTimeout, time.Millisecond),
 		dur("USAGE_FLUSH_INTERVAL", &c.FlushInterval, time.Second),
 		dur("SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 100*time.Millisecond),
+		dur("REDIS_TIMEOUT", &c.RedisTimeout, time.Millisecond),
+	}
+	// The URL may hold a password: the error never quotes it.
+	if v := getenv("REDIS_URL"); v != "" {
+		if _, err := globallimit.ParseURL(v); err != nil {
+			errs = append(errs, fmt.Errorf("REDIS_URL (not shown: it may hold a password): %w", err))
+		} else {
+			c.RedisURL = v
+		}
+	}
+	if v := getenv("REDIS_CA_CERT"); v != "" {
+		if _, err := globallimit.ParseCA(v); err != nil {
+			errs = append(errs, fmt.Errorf("REDIS_CA_CERT: %w", err))
+		} else if o, _ := globallimit.ParseURL(c.RedisURL); o != nil && o.TLSConfig == nil {
+			errs = append(errs, errors.New("REDIS_CA_CERT is set, but REDIS_URL is not rediss://: a certificate authority needs TLS"))
+		} else {
+			c.RedisCA = v
+		}
 	}
 	// The defaults are checked as a key's own limits are (ValidateLimits);
 	// an explicit DEFAULT_BURST must be at least 1: unset means one second's

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/redistest"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -25,7 +26,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	want := Config{Database: "(default)", Collection: "api_keys", Header: "X-API-Key", Prefix: "kg", CacheSize: 10000,
 		CacheTTL: time.Minute, StaleTTL: 10 * time.Minute, NegativeTTL: 30 * time.Second, StoreTimeout: 2 * time.Second,
-		FlushInterval: 10 * time.Second, ShutdownTimeout: 8 * time.Second, DefaultMaxKeys: 100} // no DefaultScopes: the application chooses them
+		FlushInterval: 10 * time.Second, ShutdownTimeout: 8 * time.Second, DefaultMaxKeys: 100, RedisTimeout: 50 * time.Millisecond} // no DefaultScopes: the application chooses them
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults = %+v, want %+v (the README's table)", c, want)
 	}
@@ -38,6 +39,7 @@ func TestLoadConfigValues(t *testing.T) {
 		"KEY_CACHE_TTL": "5s", "KEY_STALE_TTL": "1h", "KEY_NEGATIVE_TTL": "1s", "STORE_TIMEOUT": "500ms",
 		"USAGE_FLUSH_INTERVAL": "30s", "SHUTDOWN_TIMEOUT": "9s", "DEFAULT_RATE_LIMIT": "2.5", "DEFAULT_BURST": "10",
 		"DEFAULT_MONTHLY_QUOTA": "5000", "DEFAULT_MAX_KEYS": "7", "KEY_DEFAULT_SCOPES": "things:read,billing",
+		"REDIS_URL": "rediss://:pw@10.0.0.3:6378", "REDIS_TIMEOUT": "20ms",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +47,8 @@ func TestLoadConfigValues(t *testing.T) {
 	want := Config{Project: "p1", Database: "keys-db", Collection: "keys", Header: "X-Bingo-Key", Prefix: "bingo", CacheSize: 5,
 		CacheTTL: 5 * time.Second, StaleTTL: time.Hour, NegativeTTL: time.Second, StoreTimeout: 500 * time.Millisecond,
 		FlushInterval: 30 * time.Second, ShutdownTimeout: 9 * time.Second, DefaultRateLimit: 2.5, DefaultBurst: 10,
-		DefaultMonthlyQuota: 5000, DefaultMaxKeys: 7, DefaultScopes: []string{"things:read", "billing"}}
+		DefaultMonthlyQuota: 5000, DefaultMaxKeys: 7, DefaultScopes: []string{"things:read", "billing"},
+		RedisURL: "rediss://:pw@10.0.0.3:6378", RedisTimeout: 20 * time.Millisecond}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("LoadConfig = %+v, want %+v", c, want)
 	}
@@ -98,6 +101,12 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"KEY_DEFAULT_SCOPES", "things:read,,billing"},
 		{"KEY_DEFAULT_SCOPES", "things read"},
 		{"KEY_DEFAULT_SCOPES", " "},
+		{"REDIS_URL", "10.0.0.3:6379"},
+		{"REDIS_URL", "http://10.0.0.3"},
+		{"REDIS_URL", "redis://:s3cret@10.0.0.3/notadb"},
+		{"REDIS_CA_CERT", "not a certificate"},
+		{"REDIS_TIMEOUT", "0"},
+		{"REDIS_TIMEOUT", "50"},
 	}
 	for _, c := range cases {
 		t.Run(c.name+"="+c.value, func(t *testing.T) {
@@ -107,6 +116,9 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), c.name) {
 				t.Errorf("error %q does not name %s", err, c.name)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error %q shows the password", err)
 			}
 		})
 	}
@@ -161,5 +173,18 @@ func TestLoadConfigDefaultScopes(t *testing.T) {
 	if _, err := LoadConfig(envOf(map[string]string{"KEY_DEFAULT_SCOPES": strings.Join(many, ",")})); err == nil ||
 		!strings.Contains(err.Error(), "KEY_DEFAULT_SCOPES=") {
 		t.Errorf("%d scopes: %v, want an error naming KEY_DEFAULT_SCOPES", len(many), err)
+	}
+}
+
+// TestLoadConfigRedisCA: REDIS_CA_CERT is PEM certificates, for a rediss://
+// REDIS_URL only.
+func TestLoadConfigRedisCA(t *testing.T) {
+	ca := redistest.CA(t)
+	c, err := LoadConfig(envOf(map[string]string{"REDIS_URL": "rediss://10.0.0.3:6378", "REDIS_CA_CERT": ca}))
+	if err != nil || c.RedisCA != ca {
+		t.Errorf("a rediss:// URL and a CA: %v, RedisCA %q", err, c.RedisCA)
+	}
+	if _, err := LoadConfig(envOf(map[string]string{"REDIS_URL": "redis://10.0.0.3:6379", "REDIS_CA_CERT": ca})); err == nil || !strings.Contains(err.Error(), "REDIS_CA_CERT") {
+		t.Errorf("a CA with redis://: %v, want an error naming REDIS_CA_CERT", err)
 	}
 }

@@ -87,6 +87,13 @@
 // until its deadline; what it could not write it logs as usage_unwritten
 // entries, which `apikey usage replay` (meter.Replay) writes later, once.
 //
+// Rate limits and monthly quotas hold per instance by default. With
+// Config.RedisURL (REDIS_URL) they hold across all instances, on a Redis or
+// Valkey server (Memorystore) that they share: one atomic script, one round
+// trip, per limited request, within REDIS_TIMEOUT (50 ms); while the server
+// does not answer, the per-instance limits apply, and the store stays the
+// usage record.
+//
 // # Stores
 //
 // firestorestore.Store keeps everything in Firestore; memstore.Store in

@@ -136,7 +136,8 @@ func ExampleGate_UsageHandler() {
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/usage", gate.Protect("usage:read", gate.UsageHandler()))
 
-	// Every request behind Protect counts, this one too.
+	// Requests to the usage and key endpoints are management: they are not
+	// counted, nor refused by the data plane's quotas and rate limits.
 	r := httptest.NewRequest("GET", "/v1/usage", nil)
 	r.Header.Set("X-API-Key", key)
 	w := httptest.NewRecorder()
@@ -144,7 +145,7 @@ func ExampleGate_UsageHandler() {
 	var usage apikey.UsageView
 	json.Unmarshal(w.Body.Bytes(), &usage)
 	fmt.Println(w.Code, usage.MonthTotal, *usage.MonthlyQuota, usage.Owner.MonthTotal)
-	// Output: 200 1 1000 1
+	// Output: 200 0 1000 0
 }
 
 func ExampleWithErrorHandler() {

@@ -10,6 +10,7 @@ import (
 	"github.com/keygate/keygate/apikey/meter"
 	"github.com/keygate/keygate/apikey/ratelimit"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/globallimit"
 	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/problem"
 )
@@ -27,7 +28,11 @@ type Gate struct {
 	owners *ownerPlans
 	feed   *changeFeed // keeps keys and owners in step with the store's changes
 	meter  *meter.Meter
-	rates  *ratelimit.Limits
+	rates  *ratelimit.Limits // per instance: without Redis, or while it is away
+	// manageRates are the keys' buckets on the management endpoints
+	// (manage.go), per instance, apart from the data plane's.
+	manageRates *ratelimit.Limits
+	global      *globallimit.Limiter // on Redis, shared by all instances; nil without REDIS_URL
 
 	now     func() time.Time
 	log     *slog.Logger
@@ -83,19 +88,28 @@ func New(cfg Config, s Store, opts ...Option) *Gate {
 		o.log = slog.New(logging.Redacting(o.log.Handler()))
 	}
 	g := &Gate{
-		cfg:       cfg,
-		store:     store.ConfirmWrites(store.WithTimeout(s, cfg.StoreTimeout), cfg.StoreTimeout),
-		rates:     ratelimit.NewLimits(cfg.CacheSize),
-		now:       o.now,
-		log:       o.log,
-		onError:   o.onError,
-		explain:   func(err error) error { return err },
-		header:    http.CanonicalHeaderKey(cfg.Header),
-		challenge: `APIKey realm="keygate", header="` + cfg.Header + `"`,
-		stopped:   make(chan struct{}),
+		cfg:         cfg,
+		store:       store.ConfirmWrites(store.WithTimeout(s, cfg.StoreTimeout), cfg.StoreTimeout),
+		rates:       ratelimit.NewLimits(cfg.CacheSize),
+		manageRates: ratelimit.NewLimits(cfg.CacheSize),
+		now:         o.now,
+		log:         o.log,
+		onError:     o.onError,
+		explain:     func(err error) error { return err },
+		header:      http.CanonicalHeaderKey(cfg.Header),
+		challenge:   `APIKey realm="keygate", header="` + cfg.Header + `"`,
+		stopped:     make(chan struct{}),
 	}
 	if e, ok := s.(interface{ Explain(error) error }); ok {
 		g.explain = e.Explain
+	}
+	if cfg.RedisURL != "" {
+		var err error
+		g.global, err = globallimit.New(globallimit.Options{URL: cfg.RedisURL, CA: cfg.RedisCA, Timeout: cfg.RedisTimeout,
+			Prefix: "keygate:" + cfg.Project + "/" + cfg.Database + "/" + cfg.Collection + ":", Now: o.now, Log: o.log})
+		if err != nil { // LoadConfig checks it: a Config built by hand
+			o.log.Error("REDIS_URL is not valid: rate limits and quotas are per instance", slog.String("error", err.Error()))
+		}
 	}
 	g.meter = meter.New(g.store, cfg.FlushInterval, cacheLife(cfg), o.now, o.log)
 	g.owners = newOwnerPlans(cfg, g.readOwner, o.now, o.log)

@@ -71,13 +71,13 @@ const (
 type keysAPI struct{ g *Gate }
 
 // endpoint adapts a key endpoint to an http.Handler that finds the
-// caller's verified key (see Gate.caller).
+// caller's verified key (see Gate.caller), served as management.
 func (a *keysAPI) endpoint(f func(http.ResponseWriter, *http.Request, *cacheEntry)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return management{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e := a.g.caller(w, r); e != nil {
 			f(w, r, e)
 		}
-	})
+	})}
 }
 
 // createKeyRequest is the body of POST /v1/keys.

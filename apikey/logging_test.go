@@ -244,8 +244,9 @@ func testLogsNeverHoldAKey(t *testing.T, s *server, logBuf *testkit.SyncBuffer, 
 		{"insufficient scope", "DELETE", "/v1/keys/", []string{narrow}, nil, 403, "insufficient_scope"},
 		{"unknown route", "GET", "/nope/", []string{valid}, nil, 404, ""},
 		{"wrong method", "PUT", "/v1/keys/", []string{valid}, nil, 405, ""},
-		{"rate limited", "DELETE", "/v1/keys/", []string{limited}, func() { send("GET", "/", "", limited) }, 429, "rate_limited"},
-		{"quota exceeded", "DELETE", "/v1/keys/", []string{quota}, func() { send("GET", "/", "", quota) }, 429, "quota_exceeded"},
+		// The data plane's limits: the key endpoints are management (manage.go).
+		{"rate limited", "GET", "/?", []string{limited}, func() { send("GET", "/?", "", limited) }, 429, "rate_limited"},
+		{"quota exceeded", "GET", "/?", []string{quota}, func() { send("GET", "/?", "", quota) }, 429, "quota_exceeded"},
 		{"store unavailable", "DELETE", "/v1/keys/", []string{uncached}, func() { s.store.Down.Store(true) }, 503, "store_unavailable"},
 		{"store call failed", "GET", "/v1/keys/" + carelessKey.ID + "?", []string{valid}, func() { s.store.Down.Store(true) }, 503, "store_unavailable"},
 	}

@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/meter"
 	"github.com/keygate/keygate/apikey/ratelimit"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/globallimit"
 	"github.com/keygate/keygate/internal/logging"
 )
 
@@ -31,6 +33,12 @@ func (g *Gate) Protect(scope string, next http.Handler) http.Handler {
 		}
 		if scope != "" && !e.grants(scope) {
 			g.refuse(w, r, insufficientScope(scope), e.key.Hint)
+			return
+		}
+		if _, ok := next.(management); ok {
+			if g.admitManagement(w, r, e, g.now()) {
+				next.ServeHTTP(w, r)
+			}
 			return
 		}
 		if !g.admit(w, r, e) {
@@ -181,12 +189,23 @@ func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) bool
 		return false
 	}
 	plan := &st.plan
-	if ok, retry, limit := g.rates.Allow(w.Header(), &e.key, plan, now); !ok {
-		g.refuse(w, r, rateLimited(limit, retry), e.key.Hint)
+	a := meter.Admission{KeyID: e.key.ID, Owner: e.key.Owner, KeyQuota: e.key.MonthlyQuota, OwnerQuota: plan.MonthlyQuota}
+	d, q := g.limit(r, e, plan, &a, now)
+	ratelimit.SetHeaders(w.Header(), d)
+	if !d.Allowed {
+		g.refuse(w, r, rateLimited(d.Which, d.RetryAfter), e.key.Hint)
 		return false
 	}
-	err = g.meter.Admit(meter.Admission{KeyID: e.key.ID, Owner: e.key.Owner, KeyQuota: e.key.MonthlyQuota, OwnerQuota: plan.MonthlyQuota}, now)
-	if q, ok := errors.AsType[*meter.QuotaError](err); ok {
+	// With Redis, q is its answer on the quotas; the meter checks them again
+	// against this instance's view, a lower bound of Redis's count, so it
+	// passes whenever Redis did. Without Redis, or while it is away, the
+	// meter's check is the one that applies.
+	if q == nil {
+		if err = g.meter.Admit(a, now); err != nil {
+			q, _ = errors.AsType[*meter.QuotaError](err)
+		}
+	}
+	if q != nil {
 		g.refuse(w, r, quotaExceeded(q, now), e.key.Hint, slog.Int64("used", q.Used), slog.Int64("quota", q.Quota))
 		return false
 	}
@@ -197,4 +216,31 @@ func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) bool
 		return false
 	}
 	return true
+}
+
+// limit applies the rate limits, and with Redis the quotas too, to r: the
+// shared ones on Redis when it answers (one round trip), else this
+// instance's buckets. It returns the decision of the rate limit that
+// applied, and with Redis the quota that refused r, if one did.
+func (g *Gate) limit(r *http.Request, e *cacheEntry, plan *store.Plan, a *meter.Admission, now time.Time) (ratelimit.Decision, *meter.QuotaError) {
+	if g.global != nil {
+		req := globallimit.Request{KeyID: a.KeyID, Owner: a.Owner, KeyQuota: a.KeyQuota, OwnerQuota: a.OwnerQuota}
+		req.KeyRate, req.OwnerRate = ratelimit.Rates(&e.key, plan)
+		if req.Limited() {
+			if a.KeyQuota > 0 || a.OwnerQuota > 0 {
+				req.KeyUsed, req.OwnerUsed = g.meter.Used(a.KeyID, a.Owner, now)
+				req.Month = string(store.MonthOf(now))
+				req.Expiry = store.NextMonth(now).Add(24 * time.Hour).Sub(now) // a day past the month: clocks differ
+			}
+			// An error means Redis did not answer: the limiter has logged
+			// it, and this instance's limits apply.
+			if d, err := g.global.Admit(r.Context(), &req); err == nil {
+				if d.Quota != "" {
+					return d.Rate, &meter.QuotaError{Limit: d.Quota, Used: d.Used, Quota: d.Limit}
+				}
+				return d.Rate, nil
+			}
+		}
+	}
+	return g.rates.Allow(&e.key, plan, now), nil
 }

@@ -28,7 +28,8 @@ type Error struct {
 	// Scope is the scope an insufficient_scope key lacks.
 	Scope string
 	// Limit is whose limit a rate_limited or quota_exceeded request hit:
-	// "key" (its own) or "owner" (its owner's plan).
+	// "key" (its own), "owner" (its owner's plan), or "management" (the
+	// key's own limit on the management endpoints, manage.go).
 	Limit string
 	// RetryAfter is how long the client should wait before it retries; 0
 	// when retrying will not help.
@@ -191,8 +192,14 @@ func shuttingDown() *Error {
 // limitName says whose limit applied: the key's own, or its owner's plan,
 // shared by all the owner's keys.
 func limitName(limit string) string {
-	if limit == "owner" {
+	switch limit {
+	case "owner":
 		return "owner's"
+	case limitManagement:
+		return "management"
 	}
 	return "own"
 }
+
+// limitManagement is the Limit of a request over the management limit.
+const limitManagement = "management"

@@ -43,11 +43,11 @@ type OwnerUsageView struct {
 //
 //	mux.Handle("GET /v1/usage", gate.Protect("usage:read", gate.UsageHandler()))
 func (g *Gate) UsageHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return management{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e := g.caller(w, r); e != nil {
 			g.usage(w, r, e, &e.key)
 		}
-	})
+	})}
 }
 
 // KeyUsageHandler returns the endpoint that shows one key's usage to a

@@ -8,6 +8,7 @@
 #
 #   bench/ratio.sh                          # ROUNDS=5 DURATION=10 PROCS="1 2 4"
 #   BEFORE=/tmp/ffserver-old bench/ratio.sh # also an older build, same rounds
+#   REDIS=1 bench/ratio.sh                  # also keygate with global limits
 #
 # Per GOMAXPROCS value, each round runs wrk on each server back to back, in
 # an order that rotates from round to round, each after WARMUP seconds of
@@ -16,6 +17,11 @@
 # built from older code (its own hello and API): its ratio to its own hello
 # is printed too. FFSERVER is the build to measure (default: this tree).
 # It starts a Firestore emulator unless FIRESTORE_EMULATOR_HOST is set.
+# REDIS=1 gives the key's owner a plan with a rate limit and a quota it
+# never reaches, starts a redis-server on loopback, and adds to each round
+# keygate with REDIS_URL set (a Redis round trip on every request), whose
+# ratio to hello is printed too; keygate without it then applies the same
+# plan per instance.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib.sh
@@ -52,13 +58,22 @@ if [[ -z "${FFSERVER:-}" ]]; then
 fi
 go build -o "$OUT/apikey" ./cmd/apikey
 KEY=$("$OUT/apikey" create --owner bench --name ratio --scopes bingo:check,usage:read 2>/dev/null)
+if [[ -n "${REDIS:-}" ]]; then
+  command -v redis-server >/dev/null || { echo "REDIS=1 needs redis-server (apt-get install -y redis-server)" >&2; exit 1; }
+  "$OUT/apikey" plan set bench --rate 1000000 --burst 1000000 --quota 1000000000000 >/dev/null
+  redis_port=$(free_port)
+  start_group "$OUT/redis.log" redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no
+  for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  echo "redis:   $(redis-server --version | cut -d' ' -f3) on 127.0.0.1:$redis_port; owner plan: rate 1000000/s, quota 1e12"
+fi
 
-# rps BINARY TARGET PROCS prints the requests per second of wrk against
-# BINARY serving TARGET with GOMAXPROCS=PROCS.
+# rps BINARY TARGET PROCS [VAR=VALUE...] prints the requests per second of
+# wrk against BINARY serving TARGET with GOMAXPROCS=PROCS and the variables.
 rps() {
   local binary=$1 target=$2 procs=$3 port
+  shift 3
   port=$(free_port)
-  start_group "$OUT/$target.log" env PORT="$port" FUNCTION_TARGET="$target" GOMAXPROCS="$procs" "$binary"
+  start_group "$OUT/$target.log" env PORT="$port" FUNCTION_TARGET="$target" GOMAXPROCS="$procs" "$@" "$binary"
   local pid=$STARTED_PID code
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "http://127.0.0.1:$port/")
@@ -77,21 +92,26 @@ rps() {
 ratio() { awk -v a="$1" -v h="$2" 'BEGIN { printf "%.3f", a / h }'; }
 if [[ -n "${BEFORE:-}" ]]; then
   printf '%-10s %-6s %12s %12s %8s %12s %12s %8s\n' GOMAXPROCS round hello keygate ratio hello-before before ratio-before
+elif [[ -n "${REDIS:-}" ]]; then
+  printf '%-10s %-6s %12s %12s %8s %12s %8s\n' GOMAXPROCS round hello keygate ratio redis ratio-redis
 else
   printf '%-10s %-6s %12s %12s %8s\n' GOMAXPROCS round hello keygate ratio
 fi
 for procs in $PROCS; do
   : >"$OUT/ratios-$procs.txt"
   : >"$OUT/ratios-before-$procs.txt"
+  : >"$OUT/ratios-redis-$procs.txt"
   for round in $(seq "$ROUNDS"); do
     runs=("$FFSERVER Hello" "$FFSERVER API")
     [[ -n "${BEFORE:-}" ]] && runs+=("$BEFORE Hello" "$BEFORE API")
+    [[ -n "${REDIS:-}" ]] && runs+=("$FFSERVER API REDIS_URL=redis://127.0.0.1:${redis_port}")
     declare -A got=()
     n=${#runs[@]}
     for ((i = 0; i < n; i++)); do
       run=${runs[$(((i + round) % n))]}
-      # shellcheck disable=SC2086 # run is "BINARY TARGET"
-      got[$run]=$(rps $run "$procs")
+      read -r binary target vars <<<"$run" # "BINARY TARGET [VAR=VALUE]"
+      # shellcheck disable=SC2086 # vars: none or one word
+      got[$run]=$(rps "$binary" "$target" "$procs" $vars)
     done
     hello=${got["$FFSERVER Hello"]} api=${got["$FFSERVER API"]}
     r=$(ratio "$api" "$hello")
@@ -101,12 +121,20 @@ for procs in $PROCS; do
       br=$(ratio "$ba" "$bh")
       echo "$br" >>"$OUT/ratios-before-$procs.txt"
       printf '%-10s %-6s %12s %12s %8s %12s %12s %8s\n' "$procs" "$round" "$hello" "$api" "$r" "$bh" "$ba" "$br"
+    elif [[ -n "${REDIS:-}" ]]; then
+      ra=${got["$FFSERVER API REDIS_URL=redis://127.0.0.1:${redis_port}"]}
+      rr=$(ratio "$ra" "$hello")
+      echo "$rr" >>"$OUT/ratios-redis-$procs.txt"
+      printf '%-10s %-6s %12s %12s %8s %12s %8s\n' "$procs" "$round" "$hello" "$api" "$r" "$ra" "$rr"
     else
       printf '%-10s %-6s %12s %12s %8s\n' "$procs" "$round" "$hello" "$api" "$r"
     fi
     unset got
   done
   echo "GOMAXPROCS=$procs median keygate/hello: $(median <"$OUT/ratios-$procs.txt") (ratios: $(tr '\n' ' ' <"$OUT/ratios-$procs.txt"))"
+  if [[ -n "${REDIS:-}" ]]; then
+    echo "GOMAXPROCS=$procs median keygate-with-redis/hello: $(median <"$OUT/ratios-redis-$procs.txt") (ratios: $(tr '\n' ' ' <"$OUT/ratios-redis-$procs.txt"))"
+  fi
   if [[ -n "${BEFORE:-}" ]]; then
     echo "GOMAXPROCS=$procs median before/hello-before: $(median <"$OUT/ratios-before-$procs.txt") (ratios: $(tr '\n' ' ' <"$OUT/ratios-before-$procs.txt"))"
   fi

@@ -72,43 +72,83 @@ func waitSeconds(need, r float64) float64 {
 	return s
 }
 
+// Rate is a rate limit: requests per second and burst; a PerSecond of 0
+// means none.
+type Rate struct {
+	PerSecond float64
+	Burst     int
+}
+
+// Rates are the rate limits that apply to a request of the key: its own
+// (none unless it has a rate_limit) and its owner's plan's, each bounded
+// as limitOf says.
+func Rates(k *store.Key, plan *store.Plan) (key, owner Rate) {
+	key.PerSecond, key.Burst = limitOf(k)
+	owner.PerSecond, owner.Burst = clampLimit(plan.RateLimit, plan.Burst)
+	return key, owner
+}
+
+// Decision is a rate limit's answer to one request: whether it may go on,
+// and the state of the limit that applied, for the RateLimit headers.
+type Decision struct {
+	Allowed bool
+	// Which is whose limit applied: "key" (its own), "owner" (its owner's
+	// plan), or "" when neither has a rate limit.
+	Which string
+	// Limit is the burst, Remaining the requests the limit allows now, and
+	// Reset the seconds until it is full again, rounded up.
+	Limit, Remaining, Reset int64
+	// RetryAfter is, when the request is refused, how long until one would
+	// pass.
+	RetryAfter time.Duration
+}
+
 // Allow takes one token at now from the key's bucket, if it has a rate of
-// its own, and then from its owner's (plan's rate and burst), and sets the
-// RateLimit-Limit, -Remaining and -Reset headers of the limit that applied:
-// the one that refused, or else the one with fewer tokens left. It returns
-// whether the request may go on and, if not, how long until it could and
-// which limit refused ("key" or "owner"). The key's bucket goes first, so
-// that a key over its own limit costs its owner's other keys nothing.
-func (l *Limits) Allow(h http.Header, k *store.Key, plan *store.Plan, now time.Time) (ok bool, retry time.Duration, limit string) {
+// its own, and then from its owner's (plan's rate and burst), and returns
+// the decision of the limit that applied: the one that refused, or else
+// the one with fewer tokens left. The key's bucket goes first, so that a
+// key over its own limit costs its owner's other keys nothing.
+func (l *Limits) Allow(k *store.Key, plan *store.Plan, now time.Time) Decision {
 	var applied bucketState
-	if r, b := limitOf(k); r > 0 {
-		applied = take(l.keys, &l.mu, k.ID, r, b, now)
+	limit := ""
+	kr, or := Rates(k, plan)
+	if kr.PerSecond > 0 {
+		applied = take(l.keys, &l.mu, k.ID, kr.PerSecond, kr.Burst, now)
 		limit = "key"
 	}
-	if applied.ok || limit == "" {
-		if r, b := clampLimit(plan.RateLimit, plan.Burst); r > 0 {
-			if o := take(l.owners, &l.mu, k.Owner, r, b, now); limit == "" || !o.ok || o.tokens < applied.tokens {
-				applied, limit = o, "owner"
-			}
+	if (applied.ok || limit == "") && or.PerSecond > 0 {
+		if o := take(l.owners, &l.mu, k.Owner, or.PerSecond, or.Burst, now); limit == "" || !o.ok || o.tokens < applied.tokens {
+			applied, limit = o, "owner"
 		}
 	}
 	if limit == "" {
-		return true, 0, ""
+		return Decision{Allowed: true}
 	}
-	// The header names are in canonical form, and the three values share one
-	// slice: on the hot path, that saves six allocations over Header.Set.
-	vals := []string{
-		strconv.Itoa(applied.burst),
-		strconv.Itoa(max(0, int(applied.tokens))), // tokens <= burst <= MaxBurst
-		strconv.FormatInt(int64(math.Ceil(waitSeconds(float64(applied.burst)-applied.tokens, applied.rate))), 10), // until the bucket is full
+	d := Decision{
+		Allowed:   applied.ok,
+		Which:     limit,
+		Limit:     int64(applied.burst),
+		Remaining: int64(max(0, int(applied.tokens))),                                                 // tokens <= burst <= MaxBurst
+		Reset:     int64(math.Ceil(waitSeconds(float64(applied.burst)-applied.tokens, applied.rate))), // until the bucket is full
 	}
+	if !applied.ok {
+		d.RetryAfter = time.Duration(waitSeconds(1-applied.tokens, applied.rate) * float64(time.Second))
+	}
+	return d
+}
+
+// SetHeaders sets the RateLimit-Limit, -Remaining and -Reset headers of d,
+// if a limit applied. The header names are in canonical form, and the three
+// values share one slice: on the hot path, that saves six allocations over
+// Header.Set.
+func SetHeaders(h http.Header, d Decision) {
+	if d.Which == "" {
+		return
+	}
+	vals := []string{strconv.FormatInt(d.Limit, 10), strconv.FormatInt(d.Remaining, 10), strconv.FormatInt(d.Reset, 10)}
 	h["Ratelimit-Limit"] = vals[0:1:1]
 	h["Ratelimit-Remaining"] = vals[1:2:2]
 	h["Ratelimit-Reset"] = vals[2:3:3]
-	if !applied.ok {
-		return false, time.Duration(waitSeconds(1-applied.tokens, applied.rate) * float64(time.Second)), limit
-	}
-	return true, 0, limit
 }
 
 // bucketState is one bucket's answer to a request.

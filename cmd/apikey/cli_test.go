@@ -431,7 +431,9 @@ func TestConfigCheck(t *testing.T) {
 		code        int
 		out, errOut string
 	}{
-		{map[string]string{"GOOGLE_CLOUD_PROJECT": "p", "KEY_DEFAULT_SCOPES": "things:read"}, 0, "configuration ok: project p, database (default), collection api_keys, header X-API-Key, prefix kg, key cache 10000 for 1m0s (stale 10m0s, not found 30s), store timeout 2s, usage flush 10s, shutdown 8s, default scopes things:read\n", ""},
+		{map[string]string{"GOOGLE_CLOUD_PROJECT": "p", "KEY_DEFAULT_SCOPES": "things:read"}, 0, "configuration ok: project p, database (default), collection api_keys, header X-API-Key, prefix kg, key cache 10000 for 1m0s (stale 10m0s, not found 30s), store timeout 2s, usage flush 10s, shutdown 8s, default scopes things:read, limits per instance\n", ""},
+		{map[string]string{"GOOGLE_CLOUD_PROJECT": "p", "REDIS_URL": "rediss://:s3cret@10.0.0.3:6378", "REDIS_TIMEOUT": "20ms"}, 0, "configuration ok: project p, database (default), collection api_keys, header X-API-Key, prefix kg, key cache 10000 for 1m0s (stale 10m0s, not found 30s), store timeout 2s, usage flush 10s, shutdown 8s, default scopes (the application's), limits global on Redis at 10.0.0.3:6378 with TLS (timeout 20ms)\n", ""},
+		{map[string]string{"REDIS_URL": "redis://:s3cret@10.0.0.3/x"}, 1, "", "apikey: configuration: REDIS_URL (not shown: it may hold a password): want redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or rediss://… for TLS\n"},
 		{map[string]string{"KEY_CACHE_TTL": "abc"}, 1, "", "apikey: configuration: KEY_CACHE_TTL=\"abc\": want a Go duration of at least 1ms, such as 90s or 5m\n"},
 	} {
 		var stdout, stderr bytes.Buffer

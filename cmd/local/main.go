@@ -43,6 +43,7 @@ import (
 	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/globallimit"
 )
 
 func main() {
@@ -143,11 +144,32 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 		intro = fmt.Sprintf("keygate: keys in Firestore, project %q, database %q, collection %q\n", cfg.Project, cfg.Database, cfg.Collection)
 	}
 
+	intro += limitsLine(cfg.RedisURL, cfg.RedisCA, cfg.RedisTimeout)
+
 	// The framework serves the function named by FUNCTION_TARGET at "/".
 	if os.Getenv("FUNCTION_TARGET") == "" {
 		os.Setenv("FUNCTION_TARGET", "API")
 	}
 	return serve(ln, cert, readHeader, cfg.ShutdownTimeout, base, intro, stdout)
+}
+
+// limitsLine says where rate limits and quotas are kept: on Redis, and
+// whether it answers now (it need not: until it does, the per-instance
+// limits apply), or per instance.
+func limitsLine(url, ca string, timeout time.Duration) string {
+	if url == "" {
+		return ""
+	}
+	where := globallimit.Where(url)
+	l, err := globallimit.New(globallimit.Options{URL: url, CA: ca, Timeout: max(timeout, time.Second)})
+	if err == nil {
+		err = l.Check(context.Background())
+		l.Close()
+	}
+	if err != nil {
+		return fmt.Sprintf("keygate: rate limits and quotas: Redis at %s does not answer (%v): per instance until it does\n", where, err)
+	}
+	return fmt.Sprintf("keygate: rate limits and quotas: global, on Redis at %s\n", where)
 }
 
 // mintDemo stores a new key of owner "demo" named name, with scopes (none:

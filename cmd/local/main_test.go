@@ -16,12 +16,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/emulator"
+	"github.com/keygate/keygate/internal/redistest"
 )
 
 func TestMain(m *testing.M) {
@@ -62,7 +64,8 @@ func cleanEnv(extra ...string) []string {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "PORT", "HOST", "FUNCTION_TARGET", "KEY_CACHE_TTL":
+		case "FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "PORT", "HOST", "FUNCTION_TARGET", "KEY_CACHE_TTL",
+			"REDIS_URL", "REDIS_CA_CERT", "REDIS_TIMEOUT":
 			continue
 		}
 		env = append(env, kv)
@@ -548,5 +551,89 @@ func TestStartFailures(t *testing.T) {
 				t.Errorf("output %q, want one line \"local: ...%s...\"", out, c.want)
 			}
 		})
+	}
+}
+
+// TestLocalSaysWhereLimitsAre: with REDIS_URL, cmd/local says at start
+// that the limits are global on that Redis, or that it does not answer and
+// the limits are per instance until it does; it starts either way.
+func TestLocalSaysWhereLimitsAre(t *testing.T) {
+	rds := redistest.Start(t)
+	dead := "redis://127.0.0.1:" + freePort(t)
+	for _, c := range []struct{ url, want string }{
+		{rds.URL(), "keygate: rate limits and quotas: global, on Redis at " + rds.Addr},
+		{dead, "keygate: rate limits and quotas: Redis at " + strings.TrimPrefix(dead, "redis://") + " does not answer ("},
+	} {
+		_, lines := startLocal(t, cleanEnv("REDIS_URL="+c.url))
+		found := false
+		for _, l := range lines {
+			found = found || strings.HasPrefix(l, c.want)
+		}
+		if !found {
+			t.Errorf("REDIS_URL=%s: cmd/local printed %q, want a line starting %q", c.url, lines, c.want)
+		}
+	}
+}
+
+// TestTwoLocalsShareQuota is the issue's finding, as a user meets it: two
+// cmd/local on one emulator and one redis-server, an owner with a quota of
+// 50, 200 concurrent requests at each: 50 admitted in all, and, once both
+// have stopped, 50 stored (the billing total).
+func TestTwoLocalsShareQuota(t *testing.T) {
+	rds := redistest.Start(t)
+	host, project := emulator.Project(t)
+	env := cleanEnv("FIRESTORE_EMULATOR_HOST="+host, "GOOGLE_CLOUD_PROJECT="+project, "STORE_TIMEOUT=20s",
+		"REDIS_URL="+rds.URL(), "REDIS_TIMEOUT=10s") // a deadline for the test's burst, not for speed
+	var created struct{ ID, Key string }
+	if err := json.Unmarshal(apikey(t, env, "create", "--owner", "grandma", "--json"), &created); err != nil {
+		t.Fatal(err)
+	}
+	apikey(t, env, "plan", "set", "grandma", "--quota", "50")
+	var cmds []*exec.Cmd
+	var urls []string
+	for range 2 {
+		port, _, cmd := startLocalCmd(t, env)
+		cmds, urls = append(cmds, cmd), append(urls, "http://127.0.0.1:"+port+"/")
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}}
+	var admitted, refused atomic.Int64
+	var wg sync.WaitGroup
+	for _, url := range urls {
+		for range 200 {
+			wg.Go(func() {
+				req, _ := http.NewRequest("GET", url, nil)
+				req.Header.Set("X-API-Key", created.Key)
+				resp, err := client.Do(req) // not get: its t.Fatal is for the test's goroutine
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case 200:
+					admitted.Add(1)
+				case 429:
+					refused.Add(1)
+				default:
+					t.Errorf("status %d %s", resp.StatusCode, body)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for _, cmd := range cmds {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}
+	var usage struct {
+		MonthTotal int64 `json:"month_total"`
+	}
+	if err := json.Unmarshal(apikey(t, env, "usage", created.ID, "--json"), &usage); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("two cmd/local, quota 50, 2 × 200 concurrent: %d admitted, %d refused, %d stored", admitted.Load(), refused.Load(), usage.MonthTotal)
+	if admitted.Load() != 50 || refused.Load() != 350 || usage.MonthTotal != 50 {
+		t.Errorf("%d admitted, %d refused, %d stored; want 50, 350, 50", admitted.Load(), refused.Load(), usage.MonthTotal)
 	}
 }

@@ -1,0 +1,340 @@
+// Package globallimit enforces rate limits and monthly quotas across all
+// instances, on a server that speaks the Redis protocol (Memorystore for
+// Redis or Valkey): each request of a limited key is one atomic script,
+// one round trip, that checks and takes the key's and its owner's rates
+// (GCRA) and quotas together.
+//
+// It never fails a request: a call that does not answer within its
+// deadline, or fails, is reported to the caller, which applies its
+// per-instance limits to that request instead. After openAfter failures in
+// a row the limiter leaves the server alone but for one probe a retry
+// interval, so that a server that hangs costs a few requests a deadline,
+// not every request; one slow answer (a pause of the machine) costs only
+// its own request. It logs a WARNING at most every warnInterval, and an
+// INFO when the server answers again after one.
+package globallimit
+
+import (
+	"context"
+	"crypto/x509"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keygate/keygate/apikey/ratelimit"
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// DefaultTimeout is the deadline of one call: about a hundred round trips
+// inside a region, and short enough that a hanging server costs a request
+// little.
+const DefaultTimeout = 50 * time.Millisecond
+
+const (
+	// openAfter is how many failures in a row make the limiter leave the
+	// server alone.
+	openAfter = 3
+	// retryInterval is how long the limiter then leaves the server alone;
+	// then one request probes it. So global limits resume at most this
+	// long after the server answers again.
+	retryInterval = 500 * time.Millisecond
+	// warnInterval is the least time between two WARNINGs of failures.
+	warnInterval = 10 * time.Second
+)
+
+// ErrUnavailable is Admit's error when the server did not answer, or is
+// being left alone after a failure: apply the per-instance limits.
+var ErrUnavailable = errors.New("global limits unavailable")
+
+//go:embed admit.lua
+var admitSource string
+
+var admitScript = redis.NewScript(admitSource)
+
+// Options configure a Limiter.
+type Options struct {
+	// URL is the server's: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], or
+	// rediss:// for TLS.
+	URL string
+	// CA holds the PEM certificates that a rediss:// server's certificate
+	// must chain to, instead of the system's roots: Memorystore's in-transit
+	// encryption uses a certificate authority of its own.
+	CA string
+	// Timeout is the deadline of one call; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Prefix starts every key the limiter writes, so that deployments can
+	// share a server.
+	Prefix string
+	// Now is the clock of the outage bookkeeping (the limits themselves run
+	// on the server's clock, which all instances share); Log receives the
+	// WARNINGs.
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// Limiter is a client of the shared limits. It is safe for concurrent use.
+type Limiter struct {
+	client  *redis.Client
+	timeout time.Duration
+	prefix  string
+	now     func() time.Time
+	log     *slog.Logger
+
+	inARow   atomic.Int64 // failures since the last answer
+	down     atomic.Bool  // openAfter failures in a row: probing only
+	retryAt  atomic.Int64 // Unix ns before which a down server is not tried
+	warnedAt atomic.Int64 // Unix ns of the last WARNING
+	warned   atomic.Bool  // a WARNING since the last answer
+	failures atomic.Int64 // failures since the last WARNING
+}
+
+// ParseURL checks a server URL as New reads it. Its error never quotes the
+// URL, which may hold a password.
+func ParseURL(url string) (*redis.Options, error) {
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, errors.New("want redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or rediss://… for TLS")
+	}
+	return o, nil
+}
+
+// ParseCA reads PEM certificates, for Options.CA.
+func ParseCA(pem string) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(pem)) {
+		return nil, errors.New("want PEM certificates (-----BEGIN CERTIFICATE-----)")
+	}
+	return pool, nil
+}
+
+// Where describes the server of url for people, never with its password:
+// HOST:PORT, and "with TLS" for rediss://.
+func Where(url string) string {
+	o, err := ParseURL(url)
+	if err != nil {
+		return "(an invalid URL)"
+	}
+	if o.TLSConfig != nil {
+		return o.Addr + " with TLS"
+	}
+	return o.Addr
+}
+
+// New returns a Limiter of the server at o.URL. It does not connect: the
+// first call does.
+func New(o Options) (*Limiter, error) {
+	ro, err := ParseURL(o.URL)
+	if err != nil {
+		return nil, err
+	}
+	if o.CA != "" {
+		if ro.TLSConfig == nil {
+			return nil, errors.New("a certificate authority needs a rediss:// URL")
+		}
+		if ro.TLSConfig.RootCAs, err = ParseCA(o.CA); err != nil {
+			return nil, err
+		}
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	// One attempt per call: a script whose answer was lost may have run, and
+	// running it again would count the request twice. RESP2 and no client
+	// identity: the handshake is AUTH and SELECT at most, which every
+	// Redis and Valkey version accepts.
+	ro.MaxRetries, ro.DialerRetries = -1, 1
+	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = o.Timeout, o.Timeout, o.Timeout, o.Timeout
+	ro.ContextTimeoutEnabled = true
+	ro.Protocol = 2
+	ro.DisableIdentity = true
+	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	quietOnce.Do(func() { redis.SetLogger(quiet{}) })
+	l := &Limiter{client: redis.NewClient(ro), timeout: o.Timeout, prefix: o.Prefix, now: o.Now, log: o.Log}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.log == nil {
+		l.log = slog.Default()
+	}
+	return l, nil
+}
+
+// quiet discards go-redis's own log lines (a failed dial, printed to stderr
+// on every attempt): the limiter reports failures itself, at most every
+// warnInterval, as structured WARNINGs. go-redis's logger is one per
+// process, so this silences every go-redis client in it.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+var quietOnce sync.Once
+
+// Check reports whether the server answers PING within the limiter's
+// deadline, for a program that says at start what its limits will be.
+func (l *Limiter) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	return l.client.Ping(ctx).Err()
+}
+
+// Close closes the limiter's connections.
+func (l *Limiter) Close() error { return l.client.Close() }
+
+// Request is what one request is checked and counted against.
+type Request struct {
+	KeyID, Owner string
+	// KeyRate is the key's own rate limit, OwnerRate its owner's plan's; a
+	// PerSecond of 0 means none.
+	KeyRate, OwnerRate ratelimit.Rate
+	// KeyQuota and OwnerQuota are monthly quotas; 0 means none.
+	KeyQuota, OwnerQuota int64
+	// KeyUsed and OwnerUsed are what the caller knows was used this month,
+	// a lower bound of the truth: the store's month total when last read,
+	// plus the requests this instance counted since. A count on the server
+	// that is missing (a new month, a flushed or replaced server) or lower
+	// (requests admitted by per-instance limits while the server was away)
+	// is raised to it: so the server's counts are seeded from, and catch up
+	// with, the usage record.
+	KeyUsed, OwnerUsed int64
+	// Month is the month the quotas count, as the usage record names it
+	// (2026-12), and Expiry how long its counts must live: past its end.
+	Month  string
+	Expiry time.Duration
+}
+
+// Limited reports whether r has a limit at all; one without needs no call.
+func (r *Request) Limited() bool {
+	return r.KeyRate.PerSecond > 0 || r.OwnerRate.PerSecond > 0 || r.KeyQuota > 0 || r.OwnerQuota > 0
+}
+
+// Decision is the server's answer to a request.
+type Decision struct {
+	// Rate is the decision of the rate limit that applied, for the
+	// RateLimit headers; Rate.Allowed is false only for a rate refusal.
+	Rate ratelimit.Decision
+	// Quota is whose monthly quota refused the request ("key" or
+	// "owner"), "" for none; Used and Limit are that quota's.
+	Quota       string
+	Used, Limit int64
+}
+
+// Allowed reports whether the request may go on; it has then been counted.
+func (d *Decision) Allowed() bool { return d.Rate.Allowed && d.Quota == "" }
+
+// Admit checks r against the shared limits and, if it passes all of them,
+// takes it: one round trip. Its error wraps ErrUnavailable: the server did
+// not answer within the timeout (a call whose answer is lost may still have
+// counted the request, so the server's counts err high, never low) or is
+// being left alone after a failure.
+func (l *Limiter) Admit(ctx context.Context, r *Request) (Decision, error) {
+	if l.down.Load() {
+		n, now := l.retryAt.Load(), l.now().UnixNano()
+		// One probe a retry interval; the other requests do not wait.
+		if now < n || !l.retryAt.CompareAndSwap(n, now+int64(retryInterval)) {
+			return Decision{}, ErrUnavailable
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	d, err := l.run(ctx, r)
+	if err != nil {
+		// Not the server's failure: the caller going away, or the Gate
+		// closing.
+		if !errors.Is(ctx.Err(), context.Canceled) && !errors.Is(err, redis.ErrClosed) {
+			l.failed(err)
+		}
+		return Decision{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if l.inARow.Load() != 0 {
+		l.inARow.Store(0)
+		l.down.Store(false)
+		if l.warned.Swap(false) {
+			l.log.Info("Redis answers again: global rate limits and quotas apply",
+				slog.Int64("failures_since_last_warning", l.failures.Swap(0)))
+		}
+	}
+	return d, nil
+}
+
+// failed counts a failure, marks the server down until the next probe
+// after openAfter in a row, and logs a WARNING unless one was logged less
+// than warnInterval ago.
+func (l *Limiter) failed(err error) {
+	now := l.now()
+	if l.inARow.Add(1) >= openAfter {
+		l.retryAt.Store(now.Add(retryInterval).UnixNano())
+		l.down.Store(true)
+	}
+	n := l.failures.Add(1)
+	last := l.warnedAt.Load()
+	if last != 0 && now.UnixNano()-last < int64(warnInterval) || !l.warnedAt.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	l.failures.Add(-n)
+	l.warned.Store(true)
+	l.log.Warn("Redis unavailable: per-instance rate limits and quotas apply until it answers",
+		slog.String("error", err.Error()), slog.Int64("failures", n))
+}
+
+// run calls the admission script.
+func (l *Limiter) run(ctx context.Context, r *Request) (Decision, error) {
+	tag := l.prefix + "{" + r.Owner + "}:"
+	keys := []string{
+		tag + "rate:key:" + r.KeyID,
+		tag + "rate:owner",
+		tag + "quota:key:" + r.KeyID + ":" + r.Month,
+		tag + "quota:owner:" + r.Month,
+	}
+	args := []any{
+		interval(r.KeyRate), r.KeyRate.Burst, interval(r.OwnerRate), r.OwnerRate.Burst,
+		r.KeyQuota, r.OwnerQuota, r.KeyUsed, r.OwnerUsed,
+		max(1, int64(r.Expiry/time.Second)),
+	}
+	v, err := admitScript.Run(ctx, l.client, keys, args...).Int64Slice()
+	if err != nil {
+		return Decision{}, err
+	}
+	if len(v) != 9 {
+		return Decision{}, fmt.Errorf("admission script answered %d values, want 9", len(v))
+	}
+	whose := func(n int64) string {
+		switch n {
+		case 1:
+			return "key"
+		case 2:
+			return "owner"
+		}
+		return ""
+	}
+	d := Decision{
+		Rate: ratelimit.Decision{
+			Allowed:   v[0] == 1 || v[6] != 0, // a quota refusal passed the rates
+			Which:     whose(v[1]),
+			Limit:     v[2],
+			Remaining: v[3],
+			Reset:     (v[4] + int64(time.Second/time.Microsecond) - 1) / int64(time.Second/time.Microsecond),
+		},
+		Quota: whose(v[6]),
+		Used:  v[7],
+		Limit: v[8],
+	}
+	if !d.Rate.Allowed {
+		d.Rate.RetryAfter = time.Duration(v[5]) * time.Microsecond
+	}
+	return d, nil
+}
+
+// interval is rate r's emission interval in microseconds, "0" for none, in
+// full precision.
+func interval(r ratelimit.Rate) string {
+	if !(r.PerSecond > 0) {
+		return "0"
+	}
+	return strconv.FormatFloat(1e6/r.PerSecond, 'g', -1, 64)
+}
