@@ -15,8 +15,13 @@ import (
 // Protect with no scope:
 //
 //	mux.Handle("GET /v1/whoami", gate.Protect("", gate.WhoAmIHandler()))
+//
+// Like the keys and usage endpoints it is management: served under the
+// management limit, neither refused by nor counted against the data plane's
+// limits and quotas (manage.go), so that a console can sign in while a
+// leaked key burns its owner's quota.
 func (g *Gate) WhoAmIHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return management{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e := g.caller(w, r)
 		if e == nil {
 			return
@@ -30,5 +35,5 @@ func (g *Gate) WhoAmIHandler() http.Handler {
 			return
 		}
 		problem.WriteJSON(w, http.StatusOK, ViewOf(k, g.now(), g.cfg.DefaultScopes))
-	})
+	})}
 }

@@ -26,7 +26,8 @@ func TestWhoAmI(t *testing.T) {
 		// day: here the fake clock's, T0's.
 		today := store.UsageCount{Day: store.DayOf(s.clock.Now())}
 		lo := store.LastUsed(today, time.Now())
-		if err := s.meter.Flush(context.Background()); err != nil { // the whoami call itself was counted
+		s.call("GET", "/", key, "") // counted; whoami, management, is not
+		if err := s.meter.Flush(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		hi := store.LastUsed(today, time.Now())
@@ -79,4 +80,30 @@ func TestKeyUsage(t *testing.T) {
 			t.Errorf("scope = %q, want %s", p.Scope, scopeKeys)
 		}
 	})
+}
+
+// TestConsoleCallsAreManagement: the console's own calls, whoami and a
+// key's usage, are served to an owner at its quota and are not counted: a
+// leaked key that burns the quota cannot keep the console from signing in.
+func TestConsoleCallsAreManagement(t *testing.T) {
+	s := newServer(t, nil)
+	if err := s.store.SetPlan(t.Context(), store.Plan{Owner: "acme", MonthlyQuota: 1}); err != nil {
+		t.Fatal(err)
+	}
+	admin, a := s.mint(t, "acme", manage)
+	leaked, _ := s.mint(t, "acme")
+	s.call("GET", "/", leaked, "")
+	testkit.WantProblem(t, s.call("GET", "/", leaked, ""), 429, "quota_exceeded")
+	for _, path := range []string{"/v1/whoami", "/v1/keys/" + a.ID + "/usage"} {
+		for range 3 {
+			if w := s.call("GET", path, admin, ""); w.Code != 200 {
+				t.Fatalf("GET %s at the owner's quota = %d %s, want 200", path, w.Code, w.Body)
+			}
+		}
+	}
+	var v UsageView
+	testkit.MustJSON(t, s.call("GET", "/v1/keys/"+a.ID+"/usage", admin, ""), 200, &v)
+	if v.MonthTotal != 0 || v.Owner.MonthTotal != 1 {
+		t.Errorf("after the console's calls the admin key counts %d and its owner %d; want 0 and 1, the leaked key's one", v.MonthTotal, v.Owner.MonthTotal)
+	}
 }
