@@ -151,16 +151,9 @@ func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *cacheEntr
 			err = a.g.store.CreateCapped(r.Context(), k, limit, a.g.now())
 		}
 	}
-	switch {
-	case errors.Is(err, store.ErrKeyLimitReached):
-		p := problem.New(http.StatusConflict, "key_limit_reached",
-			"The owner already holds the most active keys its plan allows, max_keys "+strconv.Itoa(limit)+". Revoke one to make room.")
-		p.MaxKeys = limit
+	switch p := capRefusal(err, limit, "The owner already holds the most active keys its plan allows, max_keys "+strconv.Itoa(limit)+". Revoke one to make room."); {
+	case p != nil:
 		problem.Write(w, p)
-		return
-	case errors.Is(err, store.ErrInvalidOwner):
-		problem.Write(w, problem.New(http.StatusConflict, "invalid_owner",
-			"This key's owner is not a valid owner name, so it can hold no new keys. Ask the operator."))
 		return
 	case err != nil:
 		e := a.g.storeUnavailable(err)
@@ -174,6 +167,22 @@ func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *cacheEntr
 	a.audit(r, "create", caller, store.Stored(k))
 	w.Header().Set("Location", path.Join(r.URL.Path, k.ID))
 	problem.WriteJSON(w, http.StatusCreated, NewKeyView{Key: key, KeyView: a.view(store.Stored(k), a.g.now())})
+}
+
+// capRefusal is the problem of a capped write that the store refused for
+// the owner's cap of limit keys (409 key_limit_reached, saying detail) or
+// for its owner (409 invalid_owner); nil for any other err.
+func capRefusal(err error, limit int, detail string) *problem.Problem {
+	switch {
+	case errors.Is(err, store.ErrKeyLimitReached):
+		p := problem.New(http.StatusConflict, "key_limit_reached", detail)
+		p.MaxKeys = limit
+		return p
+	case errors.Is(err, store.ErrInvalidOwner):
+		return problem.New(http.StatusConflict, "invalid_owner",
+			"This key's owner is not a valid owner name, so it can hold no new keys. Ask the operator.")
+	}
+	return nil
 }
 
 // maxKeys is the owner's effective max_keys: its plan's, or the default.
@@ -326,11 +335,26 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 	tmpl := old.Replacement(now)
 	narrowTo(&tmpl, &caller.key) // else a limited key could rotate its unlimited sibling
 	key, repl, err := store.Mint(a.g.cfg.Prefix, tmpl)
+	limit, replacedBy := 0, old.ReplacedBy
 	if err == nil {
-		old, err = a.g.store.Rotate(r.Context(), old.ID, repl, now.Add(grace))
+		if limit, err = a.maxKeys(r.Context(), old.Owner); err == nil {
+			old, err = a.g.store.RotateCapped(r.Context(), old.ID, repl, now.Add(grace), limit)
+		}
 	}
-	if errors.Is(err, store.ErrKeyInactive) {
+	switch p := capRefusal(err, limit, "The owner holds more than its plan's max_keys "+strconv.Itoa(limit)+" active keys, counting keys in a rotation's grace: "+
+		"a rotation with a grace may take it one key over max_keys only while no other is in progress. Revoke a key, rotate with grace 0s, or rotate once the grace ends."); {
+	case errors.Is(err, store.ErrKeyInactive):
 		problem.Write(w, problem.New(http.StatusConflict, "key_not_active", "Only an active key can be rotated."))
+		return
+	case errors.Is(err, store.ErrKeyReplaced):
+		if replacedBy != "" { // else replaced since it was read
+			replacedBy = ", key " + replacedBy + ","
+		}
+		problem.Write(w, problem.New(http.StatusConflict, "key_replaced", "This key was rotated already and its replacement"+replacedBy+
+			" is active: rotate the replacement instead, or revoke it to rotate this key again."))
+		return
+	case p != nil:
+		problem.Write(w, p)
 		return
 	}
 	if err != nil {

@@ -287,7 +287,25 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // Rotate implements KeyStore: the replacement and the old key's new
 // expiry, committed at once with the old key's change and both keys' count,
 // under a precondition that the old key did not change since it was read.
+// A key that names a replacement reads it too, to tell whether it is still
+// active (ErrKeyReplaced).
 func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, graceEnd time.Time) (store.Key, error) {
+	return s.rotate(ctx, id, replacement, graceEnd, -1)
+}
+
+// RotateCapped implements KeyStore: as Rotate, but the owner's key count is
+// read and written as CreateCapped does (keycount.go), the replacement
+// counted with the rest, under a precondition on the count too: two
+// rotations of one owner's keys never commit on the same count, whichever
+// process makes them. It reads the old key, its end document and
+// replacement if any, the count and the ends due: a few documents,
+// whatever the owner's history.
+func (s *Store) RotateCapped(ctx context.Context, id string, replacement store.Key, graceEnd time.Time, maxActive int) (store.Key, error) {
+	return s.rotate(ctx, id, replacement, graceEnd, max(maxActive, 0)) // a negative cap is no key, not none
+}
+
+// rotate is Rotate, and with maxActive ≥ 0 RotateCapped.
+func (s *Store) rotate(ctx context.Context, id string, replacement store.Key, graceEnd time.Time, maxActive int) (store.Key, error) {
 	client, err := s.Client(ctx)
 	if err != nil {
 		return store.Key{}, err
@@ -303,18 +321,18 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 		if err != nil {
 			return err
 		}
-		if old, err = store.Rotated(stored, graceEnd, replacement.CreatedAt); err != nil {
+		successor, err := s.successor(ctx, client, stored)
+		if err != nil {
+			return notApplied(err)
+		}
+		if old, err = store.Rotated(stored, successor, replacement, graceEnd); err != nil {
 			return err
 		}
 		endSnap, err := s.endOf(ctx, client, stored)
 		if err != nil {
 			return notApplied(err)
 		}
-		old.ReplacedBy = replacement.ID
-		return commit(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
-			if err := tx.Create(col.Doc(replacement.ID), encodeKey(replacement)); err != nil {
-				return err
-			}
+		replace := func(tx *firestore.Transaction) error {
 			if err := tx.Update(col.Doc(id), []firestore.Update{{Path: "expires_at", Value: old.ExpiresAt},
 				{Path: "replaced_by", Value: old.ReplacedBy}}, firestore.LastUpdateTime(snap.UpdateTime)); err != nil {
 				return err
@@ -322,19 +340,47 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 			if err := s.countEnd(client, tx, stored, old, endSnap); err != nil {
 				return err
 			}
-			if err := s.countNew(client, tx, store.Stored(replacement)); err != nil {
-				return err
-			}
 			return s.recordChange(client, tx, store.ChangeKey, id)
-		})
+		}
+		if maxActive < 0 || !store.Capped(old, replacement.CreatedAt) {
+			return commit(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
+				if err := tx.Create(col.Doc(replacement.ID), encodeKey(replacement)); err != nil {
+					return err
+				}
+				if err := replace(tx); err != nil {
+					return err
+				}
+				return s.countNew(client, tx, store.Stored(replacement))
+			})
+		}
+		return s.rotateCapped(ctx, client, old, replacement, maxActive, replace)
 	})
-	if errors.Is(err, store.ErrKeyInactive) {
-		return store.Key{}, store.ErrKeyInactive
+	for _, answer := range []error{store.ErrKeyInactive, store.ErrKeyReplaced, store.ErrKeyLimitReached, store.ErrInvalidOwner} {
+		if errors.Is(err, answer) {
+			return store.Key{}, answer
+		}
 	}
 	if err != nil {
 		return store.Key{}, storeError("rotate key", err)
 	}
 	return old, nil
+}
+
+// successor reads the key that replaced the stored key k, if k names one
+// and it exists: nil otherwise.
+func (s *Store) successor(ctx context.Context, client *firestore.Client, k store.Key) (*store.Key, error) {
+	if k.ReplacedBy == "" {
+		return nil, nil
+	}
+	snap, err := client.Collection(s.collection).Doc(k.ReplacedBy).Get(ctx)
+	if status.Code(err) == codes.NotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	next, err := decodeKey(snap)
+	return &next, err
 }
 
 func encodeKey(k store.Key) keyDoc {

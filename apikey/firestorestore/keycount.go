@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -45,7 +46,10 @@ import (
 // Capped creates are optimistic: they read the count without a lock and
 // commit the key with the count under a precondition on the count's update
 // time (and each subtracted end document's), so that two never commit on
-// the same count; the loser reads again and retries (errors.go).
+// the same count; the loser reads again and retries (errors.go). Capped
+// rotations (RotateCapped) do the same, the replacement created and
+// counted as a capped create's key, with the old key's writes under their
+// own precondition in the same commit.
 // Firestore's transactions would hold a read lock on the count while they
 // query, and the emulator times out contending locks only after seconds.
 const (
@@ -169,7 +173,7 @@ func (s *Store) CreateCapped(ctx context.Context, k store.Key, maxActive int, no
 	if err != nil {
 		return err
 	}
-	lock := &s.ownerLocks[maphash.String(ownerLockSeed, k.Owner)%uint64(len(s.ownerLocks))]
+	lock := s.ownerLock(k.Owner)
 	lock.Lock()
 	defer lock.Unlock()
 	err = retry(ctx, func() error { return s.createCapped(ctx, client, k, maxActive, now) })
@@ -181,35 +185,83 @@ func (s *Store) CreateCapped(ctx context.Context, k store.Key, maxActive int, no
 
 // createCapped is one attempt of CreateCapped.
 func (s *Store) createCapped(ctx context.Context, client *firestore.Client, k store.Key, maxActive int, now time.Time) error {
-	c, err := s.readCount(ctx, client, k.Owner, now)
-	if err != nil {
-		return notApplied(err)
-	}
-	for err == nil && len(c.ended)+len(c.missing) > maxEndsPerCommit { // more than a commit takes
-		if c.missing == nil {
-			err = s.commitCount(ctx, client, c, nil) // subtract the excess first
-		} else {
-			err = s.prepareCount(ctx, client, c)
-		}
-		if err == nil {
-			if c, err = s.readCount(ctx, client, k.Owner, now); err != nil {
-				return notApplied(err)
-			}
-		}
-	}
+	c, err := s.committableCount(ctx, client, k.Owner, now)
 	if err != nil {
 		return err
 	}
 	if c.active-int64(len(c.ended)) >= int64(maxActive) {
-		if c.missing != nil || len(c.ended) > 0 {
-			// Keep the count and the ends subtracted, so that the next
-			// create of an owner at its cap does not count them again. At
-			// best: the refusal stands either way.
-			_ = s.commitCount(ctx, client, c, nil)
-		}
+		s.keepCount(ctx, client, c)
 		return store.ErrKeyLimitReached
 	}
-	return s.commitCount(ctx, client, c, &k)
+	return s.commitCount(ctx, client, c, &k, nil)
+}
+
+// rotateCapped is the count of one attempt of RotateCapped: it reads the
+// owner's count at the replacement's creation and, unless the owner holds
+// more than maxActive active keys, commits the count with the replacement
+// created and counted and with the writes of replace (the old key, now
+// old, its end and its change).
+func (s *Store) rotateCapped(ctx context.Context, client *firestore.Client, old, replacement store.Key, maxActive int, replace func(*firestore.Transaction) error) error {
+	if err := store.CheckPlanOwner(old.Owner); err != nil {
+		return err
+	}
+	lock := s.ownerLock(old.Owner)
+	lock.Lock()
+	defer lock.Unlock()
+	c, err := s.committableCount(ctx, client, old.Owner, replacement.CreatedAt)
+	if err != nil {
+		return err
+	}
+	if store.OverCap(int(c.active)-len(c.ended), maxActive) {
+		s.keepCount(ctx, client, c)
+		return store.ErrKeyLimitReached
+	}
+	if _, ok := c.missing[old.ID]; ok {
+		// An owner's first count, which creates the old key's end
+		// document: with its end in the grace. (Without the document, the
+		// old key does not count for replace, which writes none.)
+		c.missing[old.ID] = end(old)
+	}
+	return s.commitCount(ctx, client, c, &replacement, replace)
+}
+
+// committableCount reads owner's key count at now (readCount), first
+// subtracting or preparing, in commits of their own, the end documents
+// that more than one commit takes.
+func (s *Store) committableCount(ctx context.Context, client *firestore.Client, owner string, now time.Time) (ownerCount, error) {
+	c, err := s.readCount(ctx, client, owner, now)
+	if err != nil {
+		return ownerCount{}, notApplied(err)
+	}
+	for len(c.ended)+len(c.missing) > maxEndsPerCommit { // more than a commit takes
+		if c.missing == nil {
+			err = s.commitCount(ctx, client, c, nil, nil) // subtract the excess first
+		} else {
+			err = s.prepareCount(ctx, client, c)
+		}
+		if err != nil {
+			return ownerCount{}, err
+		}
+		if c, err = s.readCount(ctx, client, owner, now); err != nil {
+			return ownerCount{}, notApplied(err)
+		}
+	}
+	return c, nil
+}
+
+// keepCount writes the count c of an owner refused at its cap, if it
+// subtracted ends or counted the owner first, so that the next capped
+// write of an owner at its cap does not count them again. At best: the
+// refusal stands either way.
+func (s *Store) keepCount(ctx context.Context, client *firestore.Client, c ownerCount) {
+	if c.missing != nil || len(c.ended) > 0 {
+		_ = s.commitCount(ctx, client, c, nil, nil)
+	}
+}
+
+// ownerLock is the lock of this process's capped writes of owner.
+func (s *Store) ownerLock(owner string) *sync.Mutex {
+	return &s.ownerLocks[maphash.String(ownerLockSeed, owner)%uint64(len(s.ownerLocks))]
 }
 
 // ownerCount is an owner's key count as read, brought up to a time.
@@ -345,10 +397,11 @@ func (s *Store) prepareCount(ctx context.Context, client *firestore.Client, c ow
 }
 
 // commitCount writes the count c read, less its ended keys (at most
-// maxEndsPerCommit of them), with k created and counted if k is not nil:
-// under preconditions that fail if another write changed the count or one
-// of those end documents since they were read.
-func (s *Store) commitCount(ctx context.Context, client *firestore.Client, c ownerCount, k *store.Key) error {
+// maxEndsPerCommit of them), with k created and counted if k is not nil,
+// and the writes of also if it is not nil: under preconditions that fail
+// if another write changed the count or one of those end documents (or
+// what also writes under its own) since they were read.
+func (s *Store) commitCount(ctx context.Context, client *firestore.Client, c ownerCount, k *store.Key, also func(*firestore.Transaction) error) error {
 	ended := c.ended[:min(len(c.ended), maxEndsPerCommit)]
 	active := c.active - int64(len(ended))
 	err := runTransaction(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
@@ -362,6 +415,11 @@ func (s *Store) commitCount(ctx context.Context, client *firestore.Client, c own
 				}
 			}
 			active++
+		}
+		if also != nil {
+			if err := also(tx); err != nil {
+				return err
+			}
 		}
 		for _, e := range ended {
 			if err := tx.Delete(e.Ref, firestore.LastUpdateTime(e.UpdateTime)); err != nil {

@@ -221,8 +221,15 @@ func TestKeyCountMatchesKeys(t *testing.T) {
 			id := ids[rng.IntN(len(ids))]
 			_, repl, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: now})
 			grace := now.Add(time.Duration(rng.IntN(200)) * time.Second)
-			_, err = s.Rotate(ctx, id, repl, grace)
-			_, refErr = ref.Rotate(ctx, id, repl, grace)
+			if r == 8 {
+				op = "capped rotate"
+				limit := rng.IntN(12)
+				_, err = s.RotateCapped(ctx, id, repl, grace, limit)
+				_, refErr = ref.RotateCapped(ctx, id, repl, grace, limit)
+			} else {
+				_, err = s.Rotate(ctx, id, repl, grace)
+				_, refErr = ref.Rotate(ctx, id, repl, grace)
+			}
 			if refErr == nil {
 				ids = append(ids, repl.ID)
 			}
@@ -232,7 +239,7 @@ func TestKeyCountMatchesKeys(t *testing.T) {
 			err, refErr = s.Delete(ctx, ids[i]), ref.Delete(ctx, ids[i])
 			ids = append(ids[:i], ids[i+1:]...)
 		}
-		if (err == nil) != (refErr == nil) {
+		if (err == nil) != (refErr == nil) || !errors.Is(err, refErr) {
 			t.Fatalf("step %d, %s: %v, memstore %v", step, op, err, refErr)
 		}
 		c, err := a.readCount(ctx, client, "acme", now)

@@ -40,17 +40,22 @@ func (s *Store) CreateCapped(ctx context.Context, k store.Key, maxActive int, no
 	if _, ok := s.keys[k.ID]; ok {
 		return store.ErrKeyExists
 	}
-	n := 0
-	for _, other := range s.keys {
-		if other.Owner == k.Owner && other.Status(now) == store.StatusActive {
-			n++
-		}
-	}
-	if n >= maxActive {
+	if s.active(k.Owner, now) >= maxActive {
 		return store.ErrKeyLimitReached
 	}
 	s.keys[k.ID] = store.Stored(k)
 	return nil
+}
+
+// active counts the keys of owner active at now; s.mu is held.
+func (s *Store) active(owner string, now time.Time) int {
+	n := 0
+	for _, k := range s.keys {
+		if k.Owner == owner && k.Status(now) == store.StatusActive {
+			n++
+		}
+	}
+	return n
 }
 
 // GetPlan implements PlanStore.
@@ -202,6 +207,17 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 
 // Rotate implements KeyStore.
 func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, graceEnd time.Time) (store.Key, error) {
+	return s.rotate(ctx, id, replacement, graceEnd, -1)
+}
+
+// RotateCapped implements KeyStore: it counts and rotates under the store's
+// lock.
+func (s *Store) RotateCapped(ctx context.Context, id string, replacement store.Key, graceEnd time.Time, maxActive int) (store.Key, error) {
+	return s.rotate(ctx, id, replacement, graceEnd, max(maxActive, 0)) // a negative cap is no key, not none
+}
+
+// rotate is Rotate, and with maxActive ≥ 0 RotateCapped.
+func (s *Store) rotate(ctx context.Context, id string, replacement store.Key, graceEnd time.Time, maxActive int) (store.Key, error) {
 	if err := ctx.Err(); err != nil {
 		return store.Key{}, err
 	}
@@ -214,11 +230,22 @@ func (s *Store) Rotate(ctx context.Context, id string, replacement store.Key, gr
 	if _, ok := s.keys[replacement.ID]; ok {
 		return store.Key{}, store.ErrKeyExists
 	}
-	old, err := store.Rotated(old, graceEnd, replacement.CreatedAt)
+	var successor *store.Key
+	if k, ok := s.keys[old.ReplacedBy]; ok && old.ReplacedBy != "" {
+		successor = &k
+	}
+	old, err := store.Rotated(old, successor, replacement, graceEnd)
 	if err != nil {
 		return store.Key{}, err
 	}
-	old.ReplacedBy = replacement.ID
+	if maxActive >= 0 && store.Capped(old, replacement.CreatedAt) {
+		if err := store.CheckPlanOwner(old.Owner); err != nil {
+			return store.Key{}, err
+		}
+		if store.OverCap(s.active(old.Owner, replacement.CreatedAt), maxActive) {
+			return store.Key{}, store.ErrKeyLimitReached
+		}
+	}
 	s.keys[id] = old
 	s.keys[replacement.ID] = store.Stored(replacement)
 	s.logChange(store.ChangeKey, id)

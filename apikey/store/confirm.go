@@ -29,12 +29,13 @@ var (
 
 // InDoubt reports whether a write that answered err may have been applied
 // all the same: any error but an answer that the store refused the write
-// (not found, exists, inactive, limit reached, invalid owner, no plan) or
+// (not found, exists, inactive, replaced, limit reached, invalid owner, no
+// plan) or
 // one that proves nothing was applied (ErrNotApplied).
 // It is the one place keygate decides that a write's outcome is unknown.
 func InDoubt(err error) bool {
 	for _, known := range []error{ErrNotApplied, ErrKeyNotFound, ErrKeyExists,
-		ErrKeyInactive, ErrKeyLimitReached, ErrInvalidOwner, ErrPlanNotFound} {
+		ErrKeyInactive, ErrKeyReplaced, ErrKeyLimitReached, ErrInvalidOwner, ErrPlanNotFound} {
 		if errors.Is(err, known) {
 			return false
 		}
@@ -145,13 +146,25 @@ func (c confirmStore) Delete(ctx context.Context, id string) error {
 // written in one transaction.
 func (c confirmStore) Rotate(ctx context.Context, id string, replacement Key, graceEnd time.Time) (Key, error) {
 	return confirm(ctx, c, "rotate key", func(ctx context.Context) (Key, error) { return c.Store.Rotate(ctx, id, replacement, graceEnd) },
-		func(ctx context.Context) (Key, bool, error) {
-			if _, stored, err := c.holds(ctx, replacement); !stored || err != nil {
-				return Key{}, false, err
-			}
-			old, err := c.Store.Get(ctx, id)
-			return old, err == nil, err
-		})
+		func(ctx context.Context) (Key, bool, error) { return c.rotated(ctx, id, replacement) })
+}
+
+// RotateCapped is confirmed as Rotate is: a replacement stored was within
+// the cap, since the count is written with it.
+func (c confirmStore) RotateCapped(ctx context.Context, id string, replacement Key, graceEnd time.Time, maxActive int) (Key, error) {
+	return confirm(ctx, c, "rotate key", func(ctx context.Context) (Key, error) {
+		return c.Store.RotateCapped(ctx, id, replacement, graceEnd, maxActive)
+	}, func(ctx context.Context) (Key, bool, error) { return c.rotated(ctx, id, replacement) })
+}
+
+// rotated reads a rotation of key id back: the replacement stored, and the
+// old key as stored.
+func (c confirmStore) rotated(ctx context.Context, id string, replacement Key) (Key, bool, error) {
+	if _, stored, err := c.holds(ctx, replacement); !stored || err != nil {
+		return Key{}, false, err
+	}
+	old, err := c.Store.Get(ctx, id)
+	return old, err == nil, err
 }
 
 // SetPlan leaves a plan that ValidatePlan refuses to the store to refuse,

@@ -77,6 +77,13 @@ var confirmedWrites = []confirmedWrite{
 		}
 		return err
 	}, func(t *testing.T, s store.Store, _ store.Key) bool { return stored(t, s, newKey.ID) }},
+	{"capped rotate", func(ctx context.Context, s store.Store, k store.Key) error {
+		old, err := s.RotateCapped(ctx, k.ID, newKey, storetest.T0.Add(time.Hour), 5)
+		if err == nil && (!old.ExpiresAt.Equal(storetest.T0.Add(time.Hour)) || old.ReplacedBy != newKey.ID) {
+			return errors.New("RotateCapped answered the old key without its new expiry and replacement")
+		}
+		return err
+	}, func(t *testing.T, s store.Store, _ store.Key) bool { return stored(t, s, newKey.ID) }},
 	{"delete", func(ctx context.Context, s store.Store, k store.Key) error {
 		return s.Delete(ctx, k.ID)
 	}, func(t *testing.T, s store.Store, k store.Key) bool { return !stored(t, s, k.ID) }},
@@ -156,7 +163,7 @@ func TestConfirmWrites(t *testing.T) {
 // not.
 func TestInDoubt(t *testing.T) {
 	for _, err := range []error{nil, store.ErrKeyNotFound, store.ErrKeyExists, store.ErrKeyInactive,
-		store.ErrKeyLimitReached, store.ErrInvalidOwner, store.ErrPlanNotFound,
+		store.ErrKeyReplaced, store.ErrKeyLimitReached, store.ErrInvalidOwner, store.ErrPlanNotFound,
 		fmt.Errorf("%w: %w", store.ErrNotApplied, context.DeadlineExceeded)} {
 		if store.InDoubt(err) {
 			t.Errorf("InDoubt(%v) = true", err)
@@ -165,6 +172,27 @@ func TestInDoubt(t *testing.T) {
 	for _, err := range []error{context.DeadlineExceeded, context.Canceled, testkit.ErrAnswerLost, errors.New("reset")} {
 		if !store.InDoubt(err) {
 			t.Errorf("InDoubt(%v) = false", err)
+		}
+	}
+}
+
+// TestConfirmWritesRefusedRotation: a capped rotation that the store
+// refuses, for a key replaced already or for the cap, is that answer, not
+// read back: with every read failing, it is still ErrKeyReplaced or
+// ErrKeyLimitReached, not ErrOutcomeUnknown.
+func TestConfirmWritesRefusedRotation(t *testing.T) {
+	lossy := &testkit.LostAnswerStore{Store: memstore.New()}
+	_, k := storetest.MintKey(t, lossy, "acme")
+	_, other := storetest.MintKey(t, lossy, "acme")
+	s := store.ConfirmWrites(lossy, time.Second)
+	if _, err := s.RotateCapped(t.Context(), k.ID, newKey, storetest.T0.Add(time.Hour), 2); err != nil {
+		t.Fatal(err)
+	}
+	lossy.ReadsDown.Store(true)
+	for id, want := range map[string]error{k.ID: store.ErrKeyReplaced, other.ID: store.ErrKeyLimitReached} {
+		_, repl, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: storetest.T0})
+		if _, err := s.RotateCapped(t.Context(), id, repl, storetest.T0.Add(time.Hour), 2); !errors.Is(err, want) || errors.Is(err, store.ErrOutcomeUnknown) {
+			t.Errorf("RotateCapped = %v, want %v", err, want)
 		}
 	}
 }

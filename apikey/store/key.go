@@ -23,6 +23,12 @@ var (
 	ErrKeyExists = errors.New("key already exists")
 	// ErrKeyInactive: Rotate was asked to replace a revoked or expired key.
 	ErrKeyInactive = errors.New("key is revoked or expired")
+	// ErrKeyReplaced: Rotate was asked to replace a key that a rotation
+	// replaced already, whose replacement is still active. Rotating it
+	// again would give it a second active successor, and rotating each
+	// key in its grace again would pile up active keys (see RotateCapped):
+	// rotate the replacement instead, or revoke it first.
+	ErrKeyReplaced = errors.New("key was replaced by a rotation already")
 )
 
 // Key is a stored API key: everything about it except the key itself, which
@@ -111,8 +117,23 @@ type KeyStore interface {
 	// it expires earlier already, and sets the old key's ReplacedBy to the
 	// replacement's ID. It returns the old key as stored;
 	// ErrKeyNotFound if there is none, ErrKeyInactive if it is revoked or
-	// expired at replacement.CreatedAt.
+	// expired at replacement.CreatedAt, ErrKeyReplaced if it was replaced
+	// already and that replacement is active at replacement.CreatedAt (a
+	// replacement revoked, expired or deleted, say after a rotation whose
+	// new key was lost, lets it be rotated again). Rotate does not cap the
+	// owner's keys: RotateCapped does.
 	Rotate(ctx context.Context, id string, replacement Key, graceEnd time.Time) (Key, error)
+	// RotateCapped rotates as Rotate does, unless the owner holds more
+	// than maxActive keys active at replacement.CreatedAt (keys in a
+	// rotation's grace count) and the rotation has a grace (see Capped):
+	// then it stores nothing and returns ErrKeyLimitReached. An owner within its cap may thus go one key over
+	// it, by the replacement of one rotation in progress, and no further:
+	// until that grace ends (or a key is revoked or deleted), every other
+	// rotation is refused, and the replaced key itself cannot be rotated
+	// again (ErrKeyReplaced). The count and the rotation are atomic, as in
+	// CreateCapped; it returns ErrInvalidOwner for an owner ValidateOwner
+	// refuses.
+	RotateCapped(ctx context.Context, id string, replacement Key, graceEnd time.Time, maxActive int) (Key, error)
 	// CreateCapped stores a new key as Create does, unless its owner holds
 	// maxActive or more keys active at now (neither revoked nor expired):
 	// then it stores nothing and returns ErrKeyLimitReached. The count and
@@ -222,17 +243,38 @@ func (k *Key) Replacement(now time.Time) Key {
 		RateLimit: k.RateLimit, Burst: k.Burst, MonthlyQuota: k.MonthlyQuota}
 }
 
-// Rotated returns old with its expiry moved to graceEnd, unless it expires
-// earlier, after checking that it is active at now.
-func Rotated(old Key, graceEnd, now time.Time) (Key, error) {
+// Rotated returns old replaced by replacement: its expiry moved to
+// graceEnd, unless it expires earlier, and its ReplacedBy set, after
+// checking that it is active at now (replacement.CreatedAt) and not
+// replaced already by successor, the stored key old.ReplacedBy names (nil
+// if old has no ReplacedBy or that key is gone): ErrKeyInactive,
+// ErrKeyReplaced.
+func Rotated(old Key, successor *Key, replacement Key, graceEnd time.Time) (Key, error) {
+	now := replacement.CreatedAt
 	if old.Status(now) != StatusActive {
 		return Key{}, ErrKeyInactive
+	}
+	if successor != nil && successor.Status(now) == StatusActive {
+		return Key{}, ErrKeyReplaced
 	}
 	if old.ExpiresAt.IsZero() || graceEnd.Before(old.ExpiresAt) {
 		old.ExpiresAt = StoredTime(graceEnd)
 	}
+	old.ReplacedBy = replacement.ID
 	return old, nil
 }
+
+// OverCap reports whether an owner holding active keys, active at the time
+// of a rotation, is refused it by the cap maxActive: whether it holds more
+// than maxActive, so that another rotation's replacement is out already.
+func OverCap(active, maxActive int) bool { return active > maxActive }
+
+// Capped reports whether the rotation that made rotated (the old key as
+// Rotated returns it) at now is one the cap may refuse: one that leaves the
+// old key active for a grace. Without a grace the replacement takes the
+// old key's place at once and adds no active key, so even an owner past
+// its cap (its plan lowered, say) can replace a leaked key in one step.
+func Capped(rotated Key, now time.Time) bool { return rotated.Status(now) == StatusActive }
 
 // Stored is k as every store keeps it: times in UTC to the microsecond
 // (Firestore's precision) and Scopes never nil, so that all stores give back

@@ -14,7 +14,7 @@ var (
 	// configured defaults.
 	ErrPlanNotFound = errors.New("plan not found")
 	// ErrKeyLimitReached: CreateCapped found the owner at its cap of active
-	// keys, and created nothing.
+	// keys, or RotateCapped found it past it, and created nothing.
 	ErrKeyLimitReached = errors.New("key limit reached")
 	// ErrInvalidOwner: the owner cannot name a plan document (see
 	// ValidateOwner); a key document written by other means may hold one.
@@ -41,7 +41,9 @@ type Plan struct {
 	// MonthlyQuota is requests per UTC month.
 	MonthlyQuota int64 `json:"monthly_quota"`
 	// MaxKeys is the most active (neither revoked nor expired) keys the
-	// owner may hold; creating one more is refused.
+	// owner may hold; creating one more is refused, and so is a rotation
+	// once the new key of another one in its grace is over it (see
+	// KeyStore.RotateCapped).
 	MaxKeys int `json:"max_keys"`
 	// UpdatedAt is when the plan was last set.
 	UpdatedAt time.Time `json:"updated_at,omitzero"`

@@ -73,6 +73,12 @@ func (t timeoutStore) Rotate(ctx context.Context, id string, replacement Key, gr
 	return t.s.Rotate(ctx, id, replacement, graceEnd)
 }
 
+func (t timeoutStore) RotateCapped(ctx context.Context, id string, replacement Key, graceEnd time.Time, maxActive int) (Key, error) {
+	ctx, cancel := t.bound(ctx)
+	defer cancel()
+	return t.s.RotateCapped(ctx, id, replacement, graceEnd, maxActive)
+}
+
 func (t timeoutStore) CreateCapped(ctx context.Context, k Key, maxActive int, now time.Time) error {
 	ctx, cancel := t.bound(ctx)
 	defer cancel()

@@ -74,6 +74,13 @@ func (s *hangingStore) Rotate(ctx context.Context, id string, replacement store.
 	return s.Store.Rotate(ctx, id, replacement, graceEnd)
 }
 
+func (s *hangingStore) RotateCapped(ctx context.Context, id string, replacement store.Key, graceEnd time.Time, maxActive int) (store.Key, error) {
+	if s.hung(ctx) {
+		return store.Key{}, ctx.Err()
+	}
+	return s.Store.RotateCapped(ctx, id, replacement, graceEnd, maxActive)
+}
+
 func (s *hangingStore) CreateCapped(ctx context.Context, k store.Key, maxActive int, now time.Time) error {
 	if s.hung(ctx) {
 		return ctx.Err()
@@ -176,6 +183,7 @@ func everyCall(s store.Store) []storeCall {
 		{"Delete", func(ctx context.Context) error { return s.Delete(ctx, "k") }},
 		{"Rotate", func(ctx context.Context) error { _, err := s.Rotate(ctx, "k", k, t0); return err }},
 		{"CreateCapped", func(ctx context.Context) error { return s.CreateCapped(ctx, k, 10, t0) }},
+		{"RotateCapped", func(ctx context.Context) error { _, err := s.RotateCapped(ctx, "k", k, t0, 10); return err }},
 		{"ReadKey", func(ctx context.Context) error { _, _, err := s.ReadKey(ctx, "k", "2026-11"); return err }},
 		{"AddUsage", func(ctx context.Context) error {
 			return s.AddUsage(ctx, "i", 1, []store.UsageCount{{KeyID: "k", Owner: "acme", Day: "2026-11-27", Requests: 1}})

@@ -112,8 +112,9 @@ var changeCases = []contractCase{
 		ctx := context.Background()
 		_, revoked := MintKey(t, s, "acme")
 		_, rotated := MintKey(t, s, "acme")
+		_, cappedRotated := MintKey(t, s, "acme")
 		_, deleted := MintKey(t, s, "acme")
-		repl := unstored(t, "acme")
+		repl, cappedRepl := unstored(t, "acme"), unstored(t, "acme")
 		for _, w := range []struct {
 			name  string
 			write func() error
@@ -121,6 +122,7 @@ var changeCases = []contractCase{
 		}{
 			{"Revoke", func() error { _, err := s.Revoke(ctx, revoked.ID, T0); return err }, change{store.ChangeKey, revoked.ID}},
 			{"Rotate", func() error { _, err := s.Rotate(ctx, rotated.ID, repl, T0); return err }, change{store.ChangeKey, rotated.ID}},
+			{"RotateCapped", func() error { _, err := s.RotateCapped(ctx, cappedRotated.ID, cappedRepl, T0, 10); return err }, change{store.ChangeKey, cappedRotated.ID}},
 			{"Delete", func() error { return s.Delete(ctx, deleted.ID) }, change{store.ChangeKey, deleted.ID}},
 			{"SetPlan, new", func() error { return s.SetPlan(ctx, store.Plan{Owner: "acme", MaxKeys: 3}) }, change{store.ChangeOwner, "acme"}},
 			{"SetPlan, replacing", func() error { return s.SetPlan(ctx, store.Plan{Owner: "acme", RateLimit: 5}) }, change{store.ChangeOwner, "acme"}},

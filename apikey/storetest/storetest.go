@@ -71,6 +71,7 @@ var groups = []struct {
 }{
 	{"Keys", Keys},
 	{"CappedCreate", CappedCreate},
+	{"CappedRotate", CappedRotate},
 	{"Usage", Usage},
 	{"Plans", Plans},
 	{"Readers", Readers},
@@ -83,7 +84,8 @@ var groups = []struct {
 func Keys(t *testing.T, newStore NewStore) { runCases(t, newStore, keyCases) }
 
 // CappedCreate checks KeyStore.CreateCapped: the cap on active keys, also
-// under concurrent creates, and that rotation is not capped.
+// under concurrent creates, and that Rotate is not capped (RotateCapped is:
+// see CappedRotate).
 func CappedCreate(t *testing.T, newStore NewStore) { runCases(t, newStore, cappedCases) }
 
 // Usage checks UsageStore: AddUsage applied at most once per instance and
@@ -402,15 +404,17 @@ var keyCases = []contractCase{
 	{"rotate stores the replacement and shortens the old expiry", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		_, old := MintKey(t, s, "acme")
-		_, longLived := MintKey(t, s, "acme", func(k *store.Key) { k.ExpiresAt = T0.Add(time.Hour) })
+		longLived := func(k *store.Key) { k.ExpiresAt = T0.Add(time.Hour) }
+		_, longer := MintKey(t, s, "acme", longLived)
+		_, shorter := MintKey(t, s, "acme", longLived)
 		for _, c := range []struct {
 			old       store.Key
 			graceEnd  time.Time
 			wantUntil time.Time
 		}{
-			{old, T0.Add(24 * time.Hour), T0.Add(24 * time.Hour)},           // no expiry: now + grace
-			{longLived, T0.Add(48 * time.Hour), T0.Add(time.Hour)},          // never later than its own
-			{longLived, T0.Add(30 * time.Minute), T0.Add(30 * time.Minute)}, // or earlier
+			{old, T0.Add(24 * time.Hour), T0.Add(24 * time.Hour)},         // no expiry: now + grace
+			{longer, T0.Add(48 * time.Hour), T0.Add(time.Hour)},           // never later than its own
+			{shorter, T0.Add(30 * time.Minute), T0.Add(30 * time.Minute)}, // or earlier
 		} {
 			repl := unstored(t, "acme")
 			got, err := s.Rotate(ctx, c.old.ID, repl, c.graceEnd)
@@ -592,7 +596,7 @@ var cappedCases = []contractCase{
 			t.Errorf("ListByOwner = %d keys, %v; want %d", len(page.Keys), err, limit)
 		}
 	}},
-	{"rotation is not capped", func(t *testing.T, s store.Store) {
+	{"Rotate is not capped", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		k := capped(t, s, "acme", 1, nil)
 		_, repl, err := store.Mint("kg", k.Replacement(T0))
@@ -1062,7 +1066,7 @@ func checkEndedContext(t *testing.T, s store.Store, ended context.Context) {
 		t.Fatal(err)
 	}
 	k.LastUsedAt = store.LastUsed(counts[0], time.Now())
-	created, rotated, cappedKey := unstored(t, "acme"), unstored(t, "acme"), unstored(t, "acme")
+	created, rotated, cappedKey, cappedRotated := unstored(t, "acme"), unstored(t, "acme"), unstored(t, "acme"), unstored(t, "acme")
 	cursor := present(t, s)
 	var usageErr error
 	calls := []struct {
@@ -1076,6 +1080,10 @@ func checkEndedContext(t *testing.T, s store.Store, ended context.Context) {
 		{"Delete", func(ctx context.Context) error { return s.Delete(ctx, k.ID) }},
 		{"Rotate", func(ctx context.Context) error { _, err := s.Rotate(ctx, k.ID, rotated, T0); return err }},
 		{"CreateCapped", func(ctx context.Context) error { return s.CreateCapped(ctx, cappedKey, 10, T0) }},
+		{"RotateCapped", func(ctx context.Context) error {
+			_, err := s.RotateCapped(ctx, k.ID, cappedRotated, T0, 10)
+			return err
+		}},
 		{"ReadKey", func(ctx context.Context) error { _, _, err := s.ReadKey(ctx, k.ID, "2026-11"); return err }},
 		{"AddUsage", func(ctx context.Context) error { usageErr = s.AddUsage(ctx, "i", 2, counts); return usageErr }},
 		{"DailyUsage", func(ctx context.Context) error {
@@ -1094,7 +1102,7 @@ func checkEndedContext(t *testing.T, s store.Store, ended context.Context) {
 		{"ReadOwner", func(ctx context.Context) error { _, _, _, err := s.ReadOwner(ctx, "acme", "2026-11"); return err }},
 		{"Changes", func(ctx context.Context) error { _, _, err := s.Changes(ctx, cursor, 10); return err }},
 	}
-	answers := []error{store.ErrKeyNotFound, store.ErrKeyExists, store.ErrKeyInactive, store.ErrKeyLimitReached,
+	answers := []error{store.ErrKeyNotFound, store.ErrKeyExists, store.ErrKeyInactive, store.ErrKeyReplaced, store.ErrKeyLimitReached,
 		store.ErrPlanNotFound, store.ErrInvalidOwner}
 	for _, c := range calls {
 		done := make(chan error, 1)

@@ -59,6 +59,11 @@ func (s *fakeStore) Rotate(ctx context.Context, id string, repl store.Key, grace
 	return store.Key{}, s.err
 }
 
+func (s *fakeStore) RotateCapped(ctx context.Context, id string, repl store.Key, graceEnd time.Time, maxActive int) (store.Key, error) {
+	s.calls = append(s.calls, "RotateCapped")
+	return store.Key{}, s.err
+}
+
 func (s *fakeStore) CreateCapped(ctx context.Context, k store.Key, maxActive int, now time.Time) error {
 	s.calls = append(s.calls, "CreateCapped")
 	return s.err

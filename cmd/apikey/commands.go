@@ -334,7 +334,7 @@ func (c *cli) show(id string, asJSON bool) error {
 
 var rotateCommand = &command{
 	name:    "rotate",
-	args:    "ID [--grace 24h] [--json]",
+	args:    "ID [--grace 24h] [--force] [--json]",
 	params:  []string{"ID"},
 	summary: "replace a key with a new one; the old one expires after a grace period",
 	details: `
@@ -343,16 +343,25 @@ and in the same transaction makes the old key expire at now + grace (never
 later than it already expires), so that its users have the grace period to
 switch. The new key is printed as by create: the key alone on standard output,
 the details on standard error; with --json, one object with the new key and,
-under "replaces", the old one. Only an active key can be rotated.`,
+under "replaces", the old one. Only an active key can be rotated, and not
+one that was rotated already while its replacement is active: rotate the
+replacement, or revoke it first (say, when its key was lost).
+
+The old key stays active until its grace ends, so a rotation may take an
+owner one key over its max_keys (see create), but only one: rotate refuses
+while the owner holds more than max_keys active keys (another rotation's
+grace running, say), unless --force is given. A rotation with --grace 0s
+adds no active key, and the cap never refuses it.`,
 	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
 		grace := fs.String("grace", "24h", "how long the old key keeps working, a Go `duration` from 0s to 720h")
+		force := fs.Bool("force", false, "rotate the key even if its owner holds more than its plan's max_keys active keys already")
 		asJSON := fs.Bool("json", false, "print one JSON object instead of text")
-		return func(c *cli, pos []string) error { return c.rotate(pos[0], *grace, *asJSON) }
+		return func(c *cli, pos []string) error { return c.rotate(pos[0], *grace, *force, *asJSON) }
 	},
 }
 
 // rotate replaces one key.
-func (c *cli) rotate(id, graceText string, asJSON bool) error {
+func (c *cli) rotate(id, graceText string, force, asJSON bool) error {
 	grace, err := parseGrace(graceText)
 	if err != nil {
 		return err
@@ -370,9 +379,29 @@ func (c *cli) rotate(id, graceText string, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	old, err = st.Rotate(c.ctx, id, repl, now.Add(grace))
-	if errors.Is(err, store.ErrKeyInactive) {
+	replacedBy := old.ReplacedBy
+	if force {
+		old, err = st.Rotate(c.ctx, id, repl, now.Add(grace))
+	} else {
+		var plan planInfo
+		if plan, err = c.plan(old.Owner); err == nil {
+			old, err = st.RotateCapped(c.ctx, id, repl, now.Add(grace), plan.effective.MaxKeys)
+			if errors.Is(err, store.ErrKeyLimitReached) {
+				return fmt.Errorf("owner %q holds more than %s active keys, the most %s allows, counting keys in a rotation's grace: a rotation may go one key over it, not more; revoke one, raise the limit with 'apikey plan set OWNER --max-keys N', or pass --force",
+					clean(old.Owner), strconv.Itoa(plan.effective.MaxKeys), plan.source("max_keys", "DEFAULT_MAX_KEYS"))
+			}
+		}
+	}
+	switch {
+	case errors.Is(err, store.ErrKeyInactive):
 		return fmt.Errorf("key %s is revoked or expired: only an active key can be rotated", id)
+	case errors.Is(err, store.ErrKeyReplaced):
+		if replacedBy == "" { // replaced since it was read
+			replacedBy = "'apikey show " + id + "' names it"
+		}
+		return fmt.Errorf("key %s was rotated already and its replacement (%s) is active: rotate the replacement instead, or revoke it to rotate this key again", id, replacedBy)
+	case errors.Is(err, store.ErrInvalidOwner):
+		return fmt.Errorf("key %s has an owner that is not a valid owner name, whose keys cannot be counted: pass --force to rotate it anyway", id)
 	}
 	if err != nil {
 		return checkOutcome(notFound(id, err), "key "+id+" was rotated",

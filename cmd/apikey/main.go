@@ -8,6 +8,7 @@
 //	apikey create --owner O [--name N] [--scopes a,b] [--expires 720h] [--force] [--json]
 //	apikey list --owner O [--json]
 //	apikey show ID [--json]
+//	apikey rotate ID [--grace 24h] [--force] [--json]
 //	apikey revoke ID
 //	apikey delete ID
 //	apikey plan set OWNER [--rate R] [--burst B] [--quota Q] [--max-keys N] [--json]

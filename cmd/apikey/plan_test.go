@@ -125,8 +125,17 @@ func TestCreateCapped(t *testing.T) {
 	if n := len(h.listJSON("acme")); n != 3 {
 		t.Errorf("%d keys after create --force, want 3", n)
 	}
-	// Rotation is not capped.
-	h.ok("rotate", first.ID)
+	// Past the cap, rotation is refused too, unless --force is given: a
+	// rotation goes one key over max_keys only from within it.
+	r = h.run("rotate", first.ID)
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "holds more than 2 active keys, the most its plan allows") || !strings.Contains(r.stderr, "--force") {
+		t.Errorf("rotate past the cap: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	h.ok("rotate", first.ID, "--force")
+	r = h.run("rotate", first.ID, "--force")
+	if r.code != 1 || !strings.Contains(r.stderr, "was rotated already and its replacement") {
+		t.Errorf("rotate --force of a replaced key: exit %d, stderr %q; want it refused", r.code, r.stderr)
+	}
 
 	// Without a plan, DEFAULT_MAX_KEYS.
 	h.env["DEFAULT_MAX_KEYS"] = "1"

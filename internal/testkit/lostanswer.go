@@ -116,6 +116,19 @@ func (s *LostAnswerStore) Rotate(ctx context.Context, id string, replacement sto
 	return old, nil
 }
 
+// RotateCapped implements store.KeyStore.
+func (s *LostAnswerStore) RotateCapped(ctx context.Context, id string, replacement store.Key, graceEnd time.Time, maxActive int) (store.Key, error) {
+	var old store.Key
+	err := s.write(func() (err error) {
+		old, err = s.Store.RotateCapped(ctx, id, replacement, graceEnd, maxActive)
+		return err
+	})
+	if err != nil {
+		return store.Key{}, err
+	}
+	return old, nil
+}
+
 // SetPlan implements store.PlanStore.
 func (s *LostAnswerStore) SetPlan(ctx context.Context, p store.Plan) error {
 	return s.write(func() error { return s.Store.SetPlan(ctx, p) })
