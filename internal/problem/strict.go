@@ -240,19 +240,7 @@ func (s *strictScanner) object(t reflect.Type, opaque bool) {
 			return
 		}
 		s.path = s.path[:len(s.path)-1]
-		s.space()
-		if s.off >= len(s.body) {
-			s.syntax()
-			return
-		}
-		switch s.body[s.off] {
-		case ',':
-			s.off++
-		case '}':
-			s.off++
-			return
-		default:
-			s.syntax()
+		if !s.more('}') {
 			return
 		}
 	}
@@ -276,19 +264,7 @@ func (s *strictScanner) array(t reflect.Type, opaque bool) {
 			return
 		}
 		s.path = s.path[:len(s.path)-1]
-		s.space()
-		if s.off >= len(s.body) {
-			s.syntax()
-			return
-		}
-		switch s.body[s.off] {
-		case ',':
-			s.off++
-		case ']':
-			s.off++
-			return
-		default:
-			s.syntax()
+		if !s.more(']') {
 			return
 		}
 	}
@@ -478,4 +454,25 @@ func hex4(b []byte) (rune, bool) {
 		}
 	}
 	return r, true
+}
+
+// more reads what follows a member or an element: a comma (true: another
+// comes), or closer, which ends the object or array (false); anything else
+// is a syntax error (false, s.stop set).
+func (s *strictScanner) more(closer byte) bool {
+	s.space()
+	if s.off >= len(s.body) {
+		s.syntax()
+		return false
+	}
+	switch s.body[s.off] {
+	case ',':
+		s.off++
+		return true
+	case closer:
+		s.off++
+		return false
+	}
+	s.syntax()
+	return false
 }
