@@ -40,7 +40,7 @@ import (
 //
 // A key of another owner is answered exactly like one that does not
 // exist. No key mints, rotates or revokes a key broader than itself: more
-// scopes, a later expiry or higher limits. The README documents the
+// scopes, a later expiry or higher limits. docs/api.md documents the
 // requests and responses.
 type KeysHandlers struct {
 	// Create mints a key (POST PREFIX), shown once in the response.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -103,5 +104,28 @@ func TestKeyEndpointWithoutID(t *testing.T) {
 	mux.ServeHTTP(w, r)
 	if w.Code != 500 || !strings.Contains(w.Body.String(), "misconfigured") {
 		t.Fatalf("status %d %s, want 500 misconfigured", w.Code, w.Body)
+	}
+}
+
+// TestDocsShowChiRoutes: the chi block of docs/api.md is chiRoutes, line
+// for line.
+func TestDocsShowChiRoutes(t *testing.T) {
+	doc, err := os.ReadFile("../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("router_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(doc), "```go\nkeys := gate.KeysHandlers()\nmanage :=")
+	block, _, _ = strings.Cut(block, "```")
+	if !ok {
+		t.Fatal("docs/api.md shows no chi routes")
+	}
+	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
+		if !strings.Contains(string(src), line) {
+			t.Errorf("chiRoutes has no line %q, which docs/api.md shows", line)
+		}
 	}
 }

@@ -117,4 +117,3 @@ func TestLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
