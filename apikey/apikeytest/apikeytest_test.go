@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +116,29 @@ func TestLogs(t *testing.T) {
 	}
 	if err := g.Close(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDocShowsTestThings: the package doc's example is TestThings, line for
+// line, so that it compiles and passes.
+func TestDocShowsTestThings(t *testing.T) {
+	doc, err := os.ReadFile("apikeytest.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("apikeytest_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, example, _ := strings.Cut(string(doc), "//\tfunc TestThings")
+	example, _, _ = strings.Cut(example, "//\n")
+	lines := strings.Split(strings.TrimSpace(example), "\n")
+	if len(lines) < 10 {
+		t.Fatalf("the package doc shows no TestThings: %q", example)
+	}
+	for _, l := range lines[1:] {
+		if code := strings.TrimPrefix(l, "//\t"); !strings.Contains(string(src), code+"\n") {
+			t.Errorf("TestThings has no line %q, which the package doc shows", code)
+		}
 	}
 }
