@@ -15,11 +15,10 @@
 // framework wraps it (framework.go): HTTPS with -tls-cert and -tls-key,
 // HTTP otherwise, with a header timeout (LOCAL_READ_HEADER_TIMEOUT, default
 // 10s) and an idle timeout (120s). On SIGTERM or SIGINT it stops accepting
-// connections, lets
-// the requests in flight finish and writes the last usage counts, all within
-// SHUTDOWN_TIMEOUT (8s), and exits 0; or 1 when counts were left unwritten,
-// which the function then logged as usage_unwritten for `apikey usage
-// replay`.
+// connections, lets the requests in flight finish and writes the last usage
+// counts, all within SHUTDOWN_TIMEOUT (8s), and exits 0; or 1 when counts
+// were left unwritten, which the function then logged as usage_unwritten
+// for `apikey usage replay`.
 package main
 
 import (
@@ -75,6 +74,10 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 		if readHeader, err = time.ParseDuration(v); err != nil || readHeader <= 0 {
 			return fmt.Errorf("LOCAL_READ_HEADER_TIMEOUT=%q: want a Go duration greater than zero, such as 10s", v)
 		}
+	}
+	timeout, err := requestTimeout(getenv)
+	if err != nil {
+		return err
 	}
 	var cert *tls.Certificate
 	if *certFile != "" {
@@ -155,10 +158,6 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 	// configuration and the store were checked above, and this process
 	// owns its lifecycle, so the function does not catch signals.
 	function, err := keygate.NewFunction(getenv, keys, logging.NewLogger(os.Stdout))
-	if err != nil {
-		return err
-	}
-	timeout, err := requestTimeout(getenv)
 	if err != nil {
 		return err
 	}
