@@ -17,6 +17,7 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/problem"
 )
@@ -39,7 +40,7 @@ type api struct {
 
 // newAPI returns the function as deployed, configured by getenv, with its
 // keys in s (nil: Firestore) and its logs to log.
-func newAPI(getenv func(string) string, s apikey.Store, log *slog.Logger) api {
+func newAPI(getenv func(string) string, s store.Store, log *slog.Logger) api {
 	return api{log: log, function: sync.OnceValues(func() (*Function, error) {
 		f, err := NewFunction(getenv, s, log)
 		if err == nil {
@@ -49,6 +50,8 @@ func newAPI(getenv func(string) string, s apikey.Store, log *slog.Logger) api {
 	})}
 }
 
+// ServeHTTP builds the function if no request has yet, and serves r with
+// it; while the configuration is bad, with a 500 whose log entry says why.
 func (a api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, err := a.function()
 	if err != nil {
@@ -71,7 +74,7 @@ type Function struct {
 // LoadConfig), its keys in s, or in Firestore as the configuration says
 // when s is nil, and its logs to log. A bad value is an error that names
 // the variable.
-func NewFunction(getenv func(string) string, s apikey.Store, log *slog.Logger) (*Function, error) {
+func NewFunction(getenv func(string) string, s store.Store, log *slog.Logger) (*Function, error) {
 	cfg, err := LoadConfig(getenv)
 	if err != nil {
 		return nil, err

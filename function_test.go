@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/meter"
@@ -43,7 +42,7 @@ func env(vars map[string]string) func(string) string {
 // newTestAPI returns the function as deployed (newAPI), configured by vars,
 // with its keys in s (nil: Firestore) and its logs in the buffer returned.
 // Its Gate, once a call builds it, is closed when the test ends.
-func newTestAPI(t *testing.T, vars map[string]string, s apikey.Store) (api, *testkit.SyncBuffer) {
+func newTestAPI(t *testing.T, vars map[string]string, s store.Store) (api, *testkit.SyncBuffer) {
 	t.Helper()
 	l, buf := testkit.Logger()
 	a := newAPI(env(vars), s, l)
@@ -61,7 +60,7 @@ func newTestAPI(t *testing.T, vars map[string]string, s apikey.Store) (api, *tes
 
 // newTestFunction is NewFunction with vars, s and logs in the buffer
 // returned; the function is shut down when the test ends.
-func newTestFunction(t *testing.T, vars map[string]string, s apikey.Store) (*Function, *testkit.SyncBuffer) {
+func newTestFunction(t *testing.T, vars map[string]string, s store.Store) (*Function, *testkit.SyncBuffer) {
 	t.Helper()
 	l, buf := testkit.Logger()
 	f, err := NewFunction(env(vars), s, l)
@@ -217,13 +216,13 @@ func TestTerminateUnderTraffic(t *testing.T) {
 		// setup returns the function's variables and store (nil:
 		// Firestore), and the store to mint the key in and read the usage
 		// from.
-		setup func(t *testing.T) (vars map[string]string, chosen apikey.Store, s store.Store)
+		setup func(t *testing.T) (vars map[string]string, chosen store.Store, s store.Store)
 	}{
-		{"memory", func(t *testing.T) (map[string]string, apikey.Store, store.Store) {
+		{"memory", func(t *testing.T) (map[string]string, store.Store, store.Store) {
 			m := memstore.New()
 			return nil, m, m
 		}},
-		{"firestore", func(t *testing.T) (map[string]string, apikey.Store, store.Store) {
+		{"firestore", func(t *testing.T) (map[string]string, store.Store, store.Store) {
 			_, project := emulator.Project(t)
 			s := firestorestore.New(firestorestore.Config{Project: project})
 			t.Cleanup(func() { s.Close() })
