@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -132,19 +133,29 @@ func TestAPIDefaultScopesFromEnvironment(t *testing.T) {
 }
 
 // TestAPIKeepsStateAcrossInvocations: the deployed function is built once,
-// by its first request, and its cache serves the invocations after it; two
-// functions, as two instances, keep a cache each.
+// by its first requests, also when 20 arrive at once, and its cache serves
+// the invocations after them; two functions, as two instances, keep a
+// cache each.
 func TestAPIKeepsStateAcrossInvocations(t *testing.T) {
 	s := &testkit.FaultyStore{Store: memstore.New()}
 	a, _ := newTestAPI(t, nil, s)
 	key, _ := testkit.MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = time.Now() })
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if w := call(a, "GET", "/", key); w.Code != 200 {
+				t.Error(w.Code)
+			}
+		})
+	}
+	wg.Wait()
 	for range 10 {
 		if w := call(a, "GET", "/", key); w.Code != 200 {
 			t.Fatal(w.Code)
 		}
 	}
 	if n := s.Gets.Load(); n != 1 {
-		t.Errorf("10 invocations made %d store calls, want 1: one cache for the process", n)
+		t.Errorf("30 invocations, 20 of them at once, made %d store calls, want 1: one Gate and one cache for the process", n)
 	}
 	other, _ := newTestAPI(t, nil, s)
 	if w := call(other, "GET", "/", key); w.Code != 200 {
