@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -99,14 +100,22 @@ func keysFrom(gh *github) func(*Config) {
 	return func(c *Config) { c.SecretScanningKeysURL = gh.URL }
 }
 
-// leakStore counts a Gate's calls of the store that secret scanning makes.
+// leakStore counts a Gate's calls of the store that secret scanning makes,
+// and fails them on demand.
 type leakStore struct {
 	store.Store
 	getMany, maxBatch, leaks, revokes atomic.Int64
+	readsDown, revokesDown            atomic.Bool
 }
+
+// errDown is the error of a store call made to fail.
+var errDown = errors.New("store down")
 
 func (s *leakStore) GetMany(ctx context.Context, ids []string) ([]store.Key, error) {
 	s.getMany.Add(1)
+	if s.readsDown.Load() {
+		return nil, errDown
+	}
 	for n := s.maxBatch.Load(); int64(len(ids)) > n && !s.maxBatch.CompareAndSwap(n, int64(len(ids))); n = s.maxBatch.Load() {
 	}
 	return s.Store.GetMany(ctx, ids)
@@ -119,6 +128,9 @@ func (s *leakStore) RecordLeak(ctx context.Context, id string, at time.Time, url
 
 func (s *leakStore) Revoke(ctx context.Context, id string, at time.Time) (store.Key, error) {
 	s.revokes.Add(1)
+	if s.revokesDown.Load() {
+		return store.Key{}, fmt.Errorf("%w: %w", store.ErrNotApplied, errDown)
+	}
 	return s.Store.Revoke(ctx, id, at)
 }
 
@@ -434,4 +446,93 @@ func thousandTokens(t testing.TB, s *server, live int) ([]string, []store.Key) {
 		tokens[i], _ = keyformat.New("kg")
 	}
 	return tokens, keys
+}
+
+// TestSecretScanningStoreDown: a store that fails the reads, or the
+// revocation after the leak is recorded, is answered 503 for GitHub to
+// send the report again; sent again once the store is back, it finishes
+// the work: the key revoked, the leak recorded once.
+func TestSecretScanningStoreDown(t *testing.T) {
+	s := newScanned(t, nil)
+	key, k := s.mint(t, "acme")
+	body := reportOf(leakAt, key)
+	s.calls.readsDown.Store(true)
+	testkit.WantProblem(t, s.signed(t, body), 503, "store_unavailable")
+	if s.calls.writes() != 0 {
+		t.Error("wrote after a failed read")
+	}
+	s.calls.readsDown.Store(false)
+	s.calls.revokesDown.Store(true)
+	testkit.WantProblem(t, s.signed(t, body), 503, "store_unavailable")
+	if w := s.call("GET", "/", key, ""); w.Code != 200 {
+		t.Fatalf("the key answered %d while its revocation failed", w.Code)
+	}
+	s.calls.revokesDown.Store(false)
+	if ls := labelsOf(t, s.signed(t, body)); ls[0].Label != "true_positive" {
+		t.Fatalf("answer %+v", ls)
+	}
+	if w := s.call("GET", "/", key, ""); w.Code != 401 {
+		t.Errorf("the key answered %d after the report was sent again, want 401", w.Code)
+	}
+	if n := s.calls.leaks.Load(); n != 1 {
+		t.Errorf("the leak was recorded %d times, want 1", n)
+	}
+	if logs := s.logs.String(); !strings.Contains(logs, "store down") || !strings.Contains(logs, `"severity":"ERROR"`) {
+		t.Errorf("the store's failure is not logged as an error:\n%s", logs)
+	}
+	if got, _ := s.calls.Store.Get(t.Context(), k.ID); got.RevokedAt.IsZero() || got.LeakURL != leakAt {
+		t.Errorf("stored %+v", got)
+	}
+}
+
+// TestSecretScanningConcurrentReports: the same report twice at once, as
+// GitHub's retries may send it: both answered alike, the key revoked, the
+// first leak kept.
+func TestSecretScanningConcurrentReports(t *testing.T) {
+	s := newScanned(t, nil)
+	key, k := s.mint(t, "acme")
+	body := reportOf(leakAt, key)
+	sig := s.gh.sign(t, "k1", body)
+	labelsOf(t, s.signed(t, []byte(`[]`))) // keys fetched
+	var wg sync.WaitGroup
+	answers := make([]*httptest.ResponseRecorder, 4)
+	for i := range answers {
+		wg.Go(func() { answers[i] = s.report(body, "k1", sig) })
+	}
+	wg.Wait()
+	for _, w := range answers {
+		if ls := labelsOf(t, w); ls[0].Label != "true_positive" || ls[0].TokenHash != k.ID {
+			t.Errorf("answer %+v", ls)
+		}
+	}
+	got, _ := s.calls.Store.Get(t.Context(), k.ID)
+	if got.RevokedAt.IsZero() || got.LeakURL != leakAt {
+		t.Errorf("stored %+v", got)
+	}
+}
+
+// TestSecretScanningOwnerView: the owner's GET /v1/keys and GET
+// /v1/keys/{id} show the leaked key revoked, with when and where it was
+// found.
+func TestSecretScanningOwnerView(t *testing.T) {
+	s := newScanned(t, nil)
+	admin, _ := s.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeKeys} })
+	key, k := s.mint(t, "acme")
+	labelsOf(t, s.signed(t, reportOf(leakAt, key)))
+	var page struct{ Keys []KeyView }
+	testkit.MustJSON(t, s.call("GET", "/v1/keys", admin, ""), 200, &page)
+	var v *KeyView
+	for i := range page.Keys {
+		if page.Keys[i].ID == k.ID {
+			v = &page.Keys[i]
+		}
+	}
+	if v == nil || v.Status != "revoked" || v.LeakURL != leakAt || v.LeakedAt == nil || !v.LeakedAt.Equal(s.clock.Now()) {
+		t.Fatalf("GET /v1/keys shows the leaked key as %+v", v)
+	}
+	var one map[string]any
+	testkit.MustJSON(t, s.call("GET", "/v1/keys/"+k.ID, admin, ""), 200, &one)
+	if one["leak_url"] != leakAt || one["leaked_at"] == nil || one["status"] != "revoked" {
+		t.Errorf("GET /v1/keys/{id} = %v", one)
+	}
 }
