@@ -54,6 +54,12 @@ const (
 // leakWriters is the most key writes one report makes at once.
 const leakWriters = 8
 
+// reportTimeout bounds a report's reads and writes: each store call has
+// STORE_TIMEOUT, but a report of many live keys on a slow store makes many.
+// What is not done by then is answered 503, and done when GitHub sends the
+// report again. A variable for tests.
+var reportTimeout = 10 * time.Second
+
 // secretMatch is one match of a report.
 type secretMatch struct {
 	Token  string `json:"token"`
@@ -124,7 +130,9 @@ func (g *Gate) secretScanning(w http.ResponseWriter, r *http.Request, keys *sign
 		g.reportRefused(w, r, http.StatusRequestEntityTooLarge, "too_many_matches", "The report holds more than 1000 matches.", nil)
 		return
 	}
-	labels, err := g.actOnLeaks(r, matches)
+	ctx, cancel := context.WithTimeout(r.Context(), reportTimeout)
+	defer cancel()
+	labels, err := g.actOnLeaks(r.WithContext(ctx), matches)
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
 		g.reportRefused(w, r, http.StatusServiceUnavailable, codeStore, "The key store cannot be reached right now. Retry shortly.", g.explain(err))

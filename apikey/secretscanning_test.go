@@ -106,6 +106,7 @@ type leakStore struct {
 	store.Store
 	getMany, maxBatch, leaks, revokes atomic.Int64
 	readsDown, revokesDown            atomic.Bool
+	revokesHang                       atomic.Bool
 }
 
 // errDown is the error of a store call made to fail.
@@ -128,6 +129,10 @@ func (s *leakStore) RecordLeak(ctx context.Context, id string, at time.Time, url
 
 func (s *leakStore) Revoke(ctx context.Context, id string, at time.Time) (store.Key, error) {
 	s.revokes.Add(1)
+	if s.revokesHang.Load() {
+		<-ctx.Done()
+		return store.Key{}, ctx.Err()
+	}
 	if s.revokesDown.Load() {
 		return store.Key{}, fmt.Errorf("%w: %w", store.ErrNotApplied, errDown)
 	}
@@ -534,5 +539,38 @@ func TestSecretScanningOwnerView(t *testing.T) {
 	testkit.MustJSON(t, s.call("GET", "/v1/keys/"+k.ID, admin, ""), 200, &one)
 	if one["leak_url"] != leakAt || one["leaked_at"] == nil || one["status"] != "revoked" {
 		t.Errorf("GET /v1/keys/{id} = %v", one)
+	}
+}
+
+// TestSecretScanningDeadline: a report of many live keys on a store whose
+// revocations hang is answered 503 by its deadline, not after one store
+// timeout per key; sent again once the store is back, it revokes them all.
+func TestSecretScanningDeadline(t *testing.T) {
+	defer func(d time.Duration) { reportTimeout = d }(reportTimeout)
+	reportTimeout = 300 * time.Millisecond
+	s := newScanned(t, nil, func(c *Config) { c.StoreTimeout = 400 * time.Millisecond })
+	var tokens []string
+	for i := range 3 * leakWriters {
+		key, _ := s.mint(t, fmt.Sprint("owner", i))
+		tokens = append(tokens, key)
+	}
+	body := reportOf(leakAt, tokens...)
+	s.calls.revokesHang.Store(true)
+	start := time.Now()
+	testkit.WantProblem(t, s.signed(t, body), 503, "store_unavailable")
+	// 3 rounds of hanging revocations would take 3 store timeouts, 1.2 s.
+	if took := time.Since(start); took > 900*time.Millisecond {
+		t.Errorf("answered after %v, want by the report's deadline, %v", took, reportTimeout)
+	}
+	s.calls.revokesHang.Store(false)
+	for _, l := range labelsOf(t, s.signed(t, body)) {
+		if l.Label != "true_positive" {
+			t.Errorf("%+v", l)
+		}
+	}
+	for _, key := range tokens {
+		if w := s.call("GET", "/", key, ""); w.Code != 401 {
+			t.Errorf("a reported key answered %d, want 401", w.Code)
+		}
 	}
 }
