@@ -32,6 +32,10 @@ type route struct {
 	handler             http.Handler
 }
 
+// SecretScanningPath is where the function receives GitHub's secret
+// scanning reports (apikey.Gate.GitHubSecretScanningHandler).
+const SecretScanningPath = "/v1/secret-scanning/github"
+
 // ConsolePath is where the function serves the key holders' web console
 // (package console): the page at /console, its files under /console/.
 const ConsolePath = "/console"
@@ -42,7 +46,8 @@ const ConsolePath = "/console"
 // 404 for any other path, neither counted. The one exception is the web
 // console, ConsolePath and the paths under it: a public page that holds no
 // secret, served before the key check, since its visitors have not signed
-// in yet.
+// in yet; and SecretScanningPath, where GitHub posts the keys it found in
+// public code, which sends no key: its signature authenticates it.
 func Handler(g *apikey.Gate) http.Handler {
 	keys := g.KeysHandlers()
 	routes := []route{
@@ -83,9 +88,14 @@ func Handler(g *apikey.Gate) http.Handler {
 	api := g.Authenticate(mux)
 	cons := console.Handler(console.Config{Path: ConsolePath, KeysPath: "/v1/keys", UsagePath: "/v1/usage",
 		WhoAmIPath: "/v1/whoami", Header: g.Config().Header, Scopes: scopes})
+	scanning := g.GitHubSecretScanningHandler()
 	// Not a ServeMux: it would answer unclean paths (//v1/keys) with a
 	// redirect before the key check.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == SecretScanningPath {
+			scanning.ServeHTTP(w, r)
+			return
+		}
 		if p := r.URL.Path; p == ConsolePath || strings.HasPrefix(p, ConsolePath+"/") {
 			cons.ServeHTTP(w, r)
 			return

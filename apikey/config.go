@@ -77,6 +77,12 @@ type Config struct {
 	RedisCA string
 	// RedisTimeout is the deadline of one call to Redis.
 	RedisTimeout time.Duration
+	// SecretScanningKeysURL is where GitHub publishes the keys that sign
+	// its secret scanning reports (secretscanning.go).
+	SecretScanningKeysURL string
+	// LeakedKeyAction is what a secret scanning report does to a live key
+	// found in public: LeakRevoke or LeakNotify.
+	LeakedKeyAction string
 }
 
 // DefaultConfig returns the configuration with every variable at its default.
@@ -95,6 +101,9 @@ func DefaultConfig() Config {
 		ShutdownTimeout: 8 * time.Second,
 		DefaultMaxKeys:  store.DefaultMaxKeys,
 		RedisTimeout:    globallimit.DefaultTimeout,
+
+		SecretScanningKeysURL: DefaultSecretScanningKeysURL,
+		LeakedKeyAction:       LeakRevoke,
 	}
 }
 
@@ -143,6 +152,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		dur("USAGE_FLUSH_INTERVAL", &c.FlushInterval, time.Second),
 		dur("SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 100*time.Millisecond),
 		dur("REDIS_TIMEOUT", &c.RedisTimeout, time.Millisecond),
+		str("GITHUB_SECRET_SCANNING_KEYS_URL", &c.SecretScanningKeysURL, validKeysURL, "an http:// or https:// URL"),
+		str("LEAKED_KEY_ACTION", &c.LeakedKeyAction, validLeakAction, LeakRevoke+" or "+LeakNotify),
 	}
 	// The URL may hold a password: the error never quotes it.
 	if v := getenv("REDIS_URL"); v != "" {

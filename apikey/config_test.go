@@ -26,7 +26,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	want := Config{Database: "(default)", Collection: "api_keys", Header: "X-API-Key", Prefix: "kg", CacheSize: 10000,
 		CacheTTL: time.Minute, StaleTTL: 10 * time.Minute, NegativeTTL: 30 * time.Second, StoreTimeout: 2 * time.Second,
-		FlushInterval: 10 * time.Second, ShutdownTimeout: 8 * time.Second, DefaultMaxKeys: 100, RedisTimeout: 50 * time.Millisecond} // no DefaultScopes: the application chooses them
+		FlushInterval: 10 * time.Second, ShutdownTimeout: 8 * time.Second, DefaultMaxKeys: 100, RedisTimeout: 50 * time.Millisecond,
+		SecretScanningKeysURL: "https://api.github.com/meta/public_keys/secret_scanning", LeakedKeyAction: "revoke"} // no DefaultScopes: the application chooses them
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults = %+v, want %+v (the README's table)", c, want)
 	}
@@ -40,6 +41,7 @@ func TestLoadConfigValues(t *testing.T) {
 		"USAGE_FLUSH_INTERVAL": "30s", "SHUTDOWN_TIMEOUT": "9s", "DEFAULT_RATE_LIMIT": "2.5", "DEFAULT_BURST": "10",
 		"DEFAULT_MONTHLY_QUOTA": "5000", "DEFAULT_MAX_KEYS": "7", "KEY_DEFAULT_SCOPES": "things:read,billing",
 		"REDIS_URL": "rediss://:pw@10.0.0.3:6378", "REDIS_TIMEOUT": "20ms",
+		"GITHUB_SECRET_SCANNING_KEYS_URL": "http://127.0.0.1:9/keys", "LEAKED_KEY_ACTION": "notify",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +50,8 @@ func TestLoadConfigValues(t *testing.T) {
 		CacheTTL: 5 * time.Second, StaleTTL: time.Hour, NegativeTTL: time.Second, StoreTimeout: 500 * time.Millisecond,
 		FlushInterval: 30 * time.Second, ShutdownTimeout: 9 * time.Second, DefaultRateLimit: 2.5, DefaultBurst: 10,
 		DefaultMonthlyQuota: 5000, DefaultMaxKeys: 7, DefaultScopes: []string{"things:read", "billing"},
-		RedisURL: "rediss://:pw@10.0.0.3:6378", RedisTimeout: 20 * time.Millisecond}
+		RedisURL: "rediss://:pw@10.0.0.3:6378", RedisTimeout: 20 * time.Millisecond,
+		SecretScanningKeysURL: "http://127.0.0.1:9/keys", LeakedKeyAction: "notify"}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("LoadConfig = %+v, want %+v", c, want)
 	}
@@ -75,6 +78,10 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"KEY_NEGATIVE_TTL", "1 minute"},
 		{"STORE_TIMEOUT", "0"},
 		{"KEY_PREFIX", "KG"},
+		{"LEAKED_KEY_ACTION", "delete"},
+		{"LEAKED_KEY_ACTION", "Revoke"},
+		{"GITHUB_SECRET_SCANNING_KEYS_URL", "api.github.com/meta"},
+		{"GITHUB_SECRET_SCANNING_KEYS_URL", "ftp://example.com/keys"},
 		{"KEY_PREFIX", "k_g"},
 		{"KEY_PREFIX", "averyveryverylongprefix"},
 		{"API_KEY_HEADER", "X API Key"},

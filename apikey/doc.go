@@ -67,7 +67,10 @@
 // one's usage through [Gate.KeyUsageHandler]), read their own usage through
 // [Gate.UsageHandler] and their own key through [Gate.WhoAmIHandler],
 // mounted where you like behind Protect; those of one key read its ID
-// from the path value "id" (see [KeysHandlers]). Every request body is read
+// from the path value "id" (see [KeysHandlers]).
+// [Gate.GitHubSecretScanningHandler], mounted without Protect, revokes the
+// keys GitHub's secret scanning finds in public code, on its signed report.
+// Every request body is read
 // strictly: a member twice or in another letter case, an unknown member,
 // invalid UTF-8 and null are refused, naming the member.
 // No key ever mints, rotates or revokes a key broader than itself.

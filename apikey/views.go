@@ -23,6 +23,11 @@ type KeyView struct {
 	// ReplacedBy is the ID of the key that replaced this one by rotation,
 	// absent if none did.
 	ReplacedBy string `json:"replaced_by,omitempty"`
+	// LeakedAt is when GitHub's secret scanning reported the key found in
+	// public, and LeakURL where; absent if it never did. Such a key is
+	// revoked then, unless LEAKED_KEY_ACTION is notify.
+	LeakedAt *time.Time `json:"leaked_at,omitempty"`
+	LeakURL  string     `json:"leak_url,omitempty"`
 	// RateLimit, Burst and MonthlyQuota are the key's own limits, absent
 	// when it has none.
 	RateLimit    float64 `json:"rate_limit,omitempty"`
@@ -54,6 +59,10 @@ func ViewOf(k Key, now time.Time, defaultScopes []string) KeyView {
 	if !k.LastUsedAt.IsZero() {
 		t := k.LastUsedAt.UTC()
 		v.LastUsedAt = &t
+	}
+	if !k.LeakedAt.IsZero() {
+		t := k.LeakedAt.UTC()
+		v.LeakedAt, v.LeakURL = &t, k.LeakURL
 	}
 	return v
 }

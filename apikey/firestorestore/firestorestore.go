@@ -56,6 +56,8 @@ type keyDoc struct {
 	MonthlyQuota int64      `firestore:"monthly_quota,omitempty"`
 	LastUsedAt   *time.Time `firestore:"last_used_at,omitempty"`
 	ReplacedBy   string     `firestore:"replaced_by,omitempty"`
+	LeakedAt     *time.Time `firestore:"leaked_at,omitempty"`
+	LeakURL      string     `firestore:"leak_url,omitempty"`
 }
 
 // Config says where the store keeps its documents.
@@ -395,9 +397,13 @@ func encodeKey(k store.Key) keyDoc {
 		Burst:        k.Burst,
 		MonthlyQuota: k.MonthlyQuota,
 		ReplacedBy:   k.ReplacedBy,
+		LeakURL:      k.LeakURL,
 	}
 	if !k.ExpiresAt.IsZero() {
 		d.ExpiresAt = &k.ExpiresAt
+	}
+	if !k.LeakedAt.IsZero() {
+		d.LeakedAt = &k.LeakedAt
 	}
 	if !k.LastUsedAt.IsZero() {
 		d.LastUsedAt = &k.LastUsedAt
@@ -424,6 +430,10 @@ func decodeKey(snap *firestore.DocumentSnapshot) (store.Key, error) {
 		Burst:        d.Burst,
 		MonthlyQuota: d.MonthlyQuota,
 		ReplacedBy:   d.ReplacedBy,
+		LeakURL:      d.LeakURL,
+	}
+	if d.LeakedAt != nil {
+		k.LeakedAt = d.LeakedAt.UTC()
 	}
 	if d.LastUsedAt != nil {
 		k.LastUsedAt = d.LastUsedAt.UTC()

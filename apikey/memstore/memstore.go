@@ -379,3 +379,42 @@ func (s *Store) OwnerMonthlyUsage(ctx context.Context, owner string, month store
 	defer s.mu.Unlock()
 	return s.usage.ownerMonths[store.OwnerMonth{Owner: owner, Month: month}], nil
 }
+
+// GetMany implements LeakStore.
+func (s *Store) GetMany(ctx context.Context, ids []string) ([]store.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := store.CheckGetMany(ids); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := []store.Key{}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if k, ok := s.keys[id]; ok && !seen[id] {
+			seen[id] = true
+			keys = append(keys, cloneKey(k))
+		}
+	}
+	return keys, nil
+}
+
+// RecordLeak implements LeakStore.
+func (s *Store) RecordLeak(ctx context.Context, id string, at time.Time, url string) (store.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Key{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[id]
+	if !ok {
+		return store.Key{}, store.ErrKeyNotFound
+	}
+	if k.LeakedAt.IsZero() {
+		k.LeakedAt, k.LeakURL = store.StoredTime(at), url
+		s.keys[id] = k
+	}
+	return cloneKey(k), nil
+}

@@ -87,6 +87,16 @@ var confirmedWrites = []confirmedWrite{
 	{"delete", func(ctx context.Context, s store.Store, k store.Key) error {
 		return s.Delete(ctx, k.ID)
 	}, func(t *testing.T, s store.Store, k store.Key) bool { return !stored(t, s, k.ID) }},
+	{"record leak", func(ctx context.Context, s store.Store, k store.Key) error {
+		got, err := s.RecordLeak(ctx, k.ID, storetest.T0, "https://github.com/o/r")
+		if err == nil && (!got.LeakedAt.Equal(storetest.T0) || got.LeakURL != "https://github.com/o/r") {
+			return errors.New("RecordLeak answered a key without the leak")
+		}
+		return err
+	}, func(t *testing.T, s store.Store, k store.Key) bool {
+		got, err := s.Get(t.Context(), k.ID)
+		return err == nil && !got.LeakedAt.IsZero()
+	}},
 	{"set plan", func(ctx context.Context, s store.Store, _ store.Key) error {
 		return s.SetPlan(ctx, store.Plan{Owner: "acme", MaxKeys: 9})
 	}, func(t *testing.T, s store.Store, _ store.Key) bool {

@@ -67,6 +67,10 @@ type Key struct {
 	// ReplacedBy is the ID of the key that rotating this one minted, set by
 	// Rotate; empty if it was never rotated.
 	ReplacedBy string `json:"replaced_by,omitzero"`
+	// LeakedAt is when the key was reported found in public (GitHub secret
+	// scanning: RecordLeak), and LeakURL where; zero and empty if never.
+	LeakedAt time.Time `json:"leaked_at,omitzero"`
+	LeakURL  string    `json:"leak_url,omitzero"`
 }
 
 // Status is a key's state at a time: StatusActive, StatusExpired or
@@ -289,6 +293,9 @@ func Stored(k Key) Key {
 	}
 	if !k.LastUsedAt.IsZero() {
 		k.LastUsedAt = StoredTime(k.LastUsedAt)
+	}
+	if !k.LeakedAt.IsZero() {
+		k.LeakedAt = StoredTime(k.LeakedAt)
 	}
 	k.Scopes = slices.Clone(k.Scopes)
 	if k.Scopes == nil {

@@ -16,6 +16,7 @@ type Store interface {
 	PlanStore
 	OwnerReader
 	ChangeStore
+	LeakStore
 }
 
 // WithTimeout returns s with every call bounded by d: the one place where

@@ -39,6 +39,20 @@ func (s *hangingStore) Get(ctx context.Context, id string) (store.Key, error) {
 	return s.Store.Get(ctx, id)
 }
 
+func (s *hangingStore) GetMany(ctx context.Context, ids []string) ([]store.Key, error) {
+	if s.hung(ctx) {
+		return nil, ctx.Err()
+	}
+	return s.Store.GetMany(ctx, ids)
+}
+
+func (s *hangingStore) RecordLeak(ctx context.Context, id string, at time.Time, url string) (store.Key, error) {
+	if s.hung(ctx) {
+		return store.Key{}, ctx.Err()
+	}
+	return s.Store.RecordLeak(ctx, id, at, url)
+}
+
 func (s *hangingStore) Create(ctx context.Context, k store.Key) error {
 	if s.hung(ctx) {
 		return ctx.Err()
@@ -203,6 +217,8 @@ func everyCall(s store.Store) []storeCall {
 		{"DeletePlan", func(ctx context.Context) error { return s.DeletePlan(ctx, "acme") }},
 		{"ReadOwner", func(ctx context.Context) error { _, _, _, err := s.ReadOwner(ctx, "acme", "2026-11"); return err }},
 		{"Changes", func(ctx context.Context) error { _, _, err := s.Changes(ctx, "", 10); return err }},
+		{"GetMany", func(ctx context.Context) error { _, err := s.GetMany(ctx, []string{"k"}); return err }},
+		{"RecordLeak", func(ctx context.Context) error { _, err := s.RecordLeak(ctx, "k", t0, "u"); return err }},
 	}
 }
 

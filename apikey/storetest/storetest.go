@@ -76,6 +76,7 @@ var groups = []struct {
 	{"Plans", Plans},
 	{"Readers", Readers},
 	{"Changes", Changes},
+	{"Leaks", Leaks},
 	{"Contexts", Contexts},
 }
 

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -41,6 +42,7 @@ var commands = []*command{
 	usageCommand,
 	planCommand,
 	configCommand,
+	secretScanningCommand,
 }
 
 // lookup returns the command called name, or nil.
@@ -226,28 +228,31 @@ func (c *cli) create(a createArgs) error {
 
 var listCommand = &command{
 	name:    "list",
-	args:    "--owner O [--json]",
+	args:    "--owner O [--leaked] [--json]",
 	summary: "list an owner's keys, newest first",
 	details: `
 Lists the keys of one owner, newest first, as a table with the columns ID,
 HINT, NAME, SCOPES, CREATED, EXPIRES and STATUS (active, expired or revoked).
 With --json, prints a JSON array (empty: []) of objects with id, owner, name,
-scopes, hint, created_at, expires_at, revoked_at and status. Keys themselves
-are never stored, so they are never listed.`,
+scopes, hint, created_at, expires_at, revoked_at and status, and leaked_at
+and leak_url for a key GitHub's secret scanning found in public: its STATUS
+says so, with the URL. --leaked lists only those. Keys themselves are never
+stored, so they are never listed.`,
 	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
 		owner := fs.String("owner", "", "the `owner` whose keys to list (required)")
 		asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
+		leaked := fs.Bool("leaked", false, "list only the keys found in public (GitHub secret scanning)")
 		return func(c *cli, _ []string) error {
 			if !isSet(fs, "owner") {
 				return usagef("missing required flag --owner")
 			}
-			return c.list(*owner, *asJSON)
+			return c.list(*owner, *leaked, *asJSON)
 		}
 	},
 }
 
 // list prints an owner's keys.
-func (c *cli) list(owner string, asJSON bool) error {
+func (c *cli) list(owner string, leaked, asJSON bool) error {
 	if err := checkOwner(owner); err != nil {
 		return err
 	}
@@ -259,6 +264,9 @@ func (c *cli) list(owner string, asJSON bool) error {
 	if err != nil {
 		return err
 	}
+	if leaked {
+		keys = slices.DeleteFunc(keys, func(k store.Key) bool { return k.LeakedAt.IsZero() })
+	}
 	now := c.now()
 	if asJSON {
 		views := make([]apikey.KeyView, 0, len(keys))
@@ -266,6 +274,10 @@ func (c *cli) list(owner string, asJSON bool) error {
 			views = append(views, c.view(k, now))
 		}
 		return writeJSON(c.stdout, views)
+	}
+	if len(keys) == 0 && leaked {
+		fmt.Fprintf(c.stdout, "No leaked keys for owner %q in %s.\n", owner, c.where())
+		return nil
 	}
 	if len(keys) == 0 {
 		fmt.Fprintf(c.stdout, "No keys for owner %q in %s.\n", owner, c.where())
@@ -278,7 +290,7 @@ func (c *cli) list(owner string, asJSON bool) error {
 	for _, k := range keys {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			clean(k.ID), clean(k.Hint), orDash(clean(k.Name)), scopeText(k.Scopes, "(default)"),
-			formatTime(k.CreatedAt), orNever(k.ExpiresAt), lastUse(k.LastUsedAt), k.Status(now))
+			formatTime(k.CreatedAt), orNever(k.ExpiresAt), lastUse(k.LastUsedAt), statusText(k, now))
 	}
 	return tw.Flush()
 }

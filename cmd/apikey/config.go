@@ -18,7 +18,8 @@ Reads the configuration variables (GOOGLE_CLOUD_PROJECT, FIRESTORE_DATABASE,
 KEYS_COLLECTION, API_KEY_HEADER, KEY_PREFIX, KEY_CACHE_SIZE, KEY_CACHE_TTL,
 KEY_STALE_TTL, KEY_NEGATIVE_TTL, STORE_TIMEOUT, USAGE_FLUSH_INTERVAL,
 SHUTDOWN_TIMEOUT, DEFAULT_RATE_LIMIT, DEFAULT_BURST, DEFAULT_MONTHLY_QUOTA, DEFAULT_MAX_KEYS,
-KEY_DEFAULT_SCOPES, REDIS_URL, REDIS_CA_CERT, REDIS_TIMEOUT) with the rules a Gate applies when it starts, and either
+KEY_DEFAULT_SCOPES, REDIS_URL, REDIS_CA_CERT, REDIS_TIMEOUT,
+GITHUB_SECRET_SCANNING_KEYS_URL, LEAKED_KEY_ACTION) with the rules a Gate applies when it starts, and either
 prints the configuration in effect or fails naming the variable. deploy.sh
 runs it before it deploys, so that a bad value fails the deploy rather than
 every request of the deployed function. It contacts neither Firestore nor Redis, and never prints REDIS_URL's

@@ -64,7 +64,10 @@ func (c *cli) writeDetails(w io.Writer, k store.Key, now time.Time) {
 	fmt.Fprintf(w, "expires:  %s\n", orNever(k.ExpiresAt))
 	fmt.Fprintf(w, "revoked:  %s\n", revoked)
 	fmt.Fprintf(w, "last use: %s\n", lastUse(k.LastUsedAt))
-	fmt.Fprintf(w, "status:   %s\n", k.Status(now))
+	fmt.Fprintf(w, "status:   %s\n", statusText(k, now))
+	if !k.LeakedAt.IsZero() {
+		fmt.Fprintf(w, "leaked:   %s at %s\n", formatTime(k.LeakedAt), orDash(clean(k.LeakURL)))
+	}
 	if k.ReplacedBy != "" {
 		fmt.Fprintf(w, "replaced: by %s\n", clean(k.ReplacedBy))
 	}
@@ -74,6 +77,15 @@ func (c *cli) writeDetails(w io.Writer, k store.Key, now time.Time) {
 	if k.MonthlyQuota > 0 {
 		fmt.Fprintf(w, "quota:    %d requests a month\n", k.MonthlyQuota)
 	}
+}
+
+// statusText is k's status at now and, for a key found in public, why:
+// "revoked: found in public at URL".
+func statusText(k store.Key, now time.Time) string {
+	if k.LeakedAt.IsZero() {
+		return string(k.Status(now))
+	}
+	return string(k.Status(now)) + ": found in public at " + orDash(clean(k.LeakURL))
 }
 
 // formatTime formats t for people: RFC 3339 in UTC, to the second.

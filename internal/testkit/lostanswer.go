@@ -143,3 +143,13 @@ func (s *LostAnswerStore) DeletePlan(ctx context.Context, owner string) error {
 func (s *LostAnswerStore) AddUsage(ctx context.Context, instance string, seq int64, counts []store.UsageCount) error {
 	return s.write(func() error { return s.Store.AddUsage(ctx, instance, seq, counts) })
 }
+
+// RecordLeak implements store.LeakStore.
+func (s *LostAnswerStore) RecordLeak(ctx context.Context, id string, at time.Time, url string) (store.Key, error) {
+	var k store.Key
+	err := s.write(func() (err error) { k, err = s.Store.RecordLeak(ctx, id, at, url); return err })
+	if err != nil {
+		return store.Key{}, err
+	}
+	return k, nil
+}

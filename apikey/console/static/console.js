@@ -284,6 +284,7 @@
     const status = el('span');
     status.append(el('span', k.status || '', { class: 'status status-' + (k.status || 'unknown') }));
     if (k.replaced_by) status.append(replacedBy(k));
+    if (k.leaked_at) status.append(leakNote(k));
     cell('Status', status);
     cell('Created', timeCell(k.created_at));
     cell('Expires', k.expires_at ? timeCell(k.expires_at) : 'never');
@@ -316,6 +317,19 @@
 
   function shortID(id) {
     return id ? String(id).slice(0, 12) + '…' : '';
+  }
+
+  // leakNote says that GitHub's secret scanning found k in public, when
+  // and where: a link to the place when it is a web address.
+  function leakNote(k) {
+    const note = el('span', null, { class: 'leaked' });
+    note.append('Found in public ' + dateTime(k.leaked_at) + (k.leak_url ? ' at ' : ''));
+    if (/^https:\/\//.test(k.leak_url || '')) {
+      note.append(el('a', k.leak_url, { href: k.leak_url, rel: 'noopener noreferrer', target: '_blank' }));
+    } else if (k.leak_url) {
+      note.append(k.leak_url);
+    }
+    return note;
   }
 
   // replacedBy links a rotated key to the key that replaced it: its row
@@ -368,6 +382,7 @@
     row('Last used', k.last_used_at ? dateTime(k.last_used_at) : 'never');
     row('Limits', limitsText(k));
     if (k.replaced_by) row('Replaced by', 'key ' + shortID(k.replaced_by));
+    if (k.leaked_at) row('Found in public', leakNote(k));
     $('self-manage').textContent = manageNeeds
       ? 'Managing this owner\'s keys (create, rotate, revoke) needs a key with the scope ' + manageNeeds + '.'
       : '';
