@@ -86,10 +86,13 @@ type keyCache struct {
 	defaultScopes []string
 }
 
-// cacheEntry is one cached key, found. It is never changed once cached.
+// cacheEntry is one cached key, found. It is never changed once cached,
+// but for plan, which is atomic.
 type cacheEntry struct {
 	key    store.Key
 	scopes []string // the scopes it grants: its own, or the defaults
+	// plan is the owner's plan as last found (ownerPlans.plan).
+	plan swr.Handle[*store.Plan]
 }
 
 // cacheLife is the longest a found key is kept, and so the longest it is

@@ -171,8 +171,9 @@ func TestChangesPlanReachesInstance(t *testing.T) {
 	}
 }
 
-// TestChangesReachKeysOfADroppedOwner: an owner whose plan the plans' LRU
-// dropped (more owners than KEY_CACHE_SIZE) gets its changed plan: the next
+// TestChangesReachKeysOfADroppedOwner: a key whose owner's plan the owners'
+// LRU dropped (more owners than KEY_CACHE_SIZE) still gets the owner's
+// changed plan: the key's entry finds its plan gone (swr.Handle), and the
 // request reads it.
 func TestChangesReachKeysOfADroppedOwner(t *testing.T) {
 	_, b, ms := twoInstances(t, func(c *Config) { c.CacheSize = 2 })
@@ -181,7 +182,8 @@ func TestChangesReachKeysOfADroppedOwner(t *testing.T) {
 	carol, _ := b.mint(t, "carol")
 	b.want(t, acme, 200, "acme")
 	b.want(t, bob, 200, "bob")
-	b.want(t, carol, 200, "carol") // drops acme's key and plan
+	b.want(t, acme, 200, "acme again") // bob's key is now the least recent
+	b.want(t, carol, 200, "carol")     // drops bob's key, and acme's plan
 	if _, ok := b.owners.plans.Peek("acme"); ok {
 		t.Fatal("acme's plan is still in the LRU: the test does not test what it says")
 	}

@@ -171,7 +171,7 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry
 	}
 	// The owner's plan, which the limits apply: at once unless it was never
 	// read or is past use.
-	if _, err := g.owners.plan(r.Context(), e.key.Owner, now); err != nil {
+	if _, err := g.owners.plan(r.Context(), e, now); err != nil {
 		g.refuse(w, r, g.storeUnavailable(err), hint())
 		return nil, r
 	}
@@ -236,7 +236,7 @@ func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) bool
 	now := g.now()
 	// Read by authenticate, so at once, unless a change of the plan has
 	// dropped it since.
-	plan, err := g.owners.plan(r.Context(), e.key.Owner, now)
+	plan, err := g.owners.plan(r.Context(), e, now)
 	if err != nil {
 		g.refuse(w, r, g.storeUnavailable(err), e.key.Hint)
 		return false

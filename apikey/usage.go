@@ -122,7 +122,7 @@ func (g *Gate) usage(w http.ResponseWriter, r *http.Request, e *cacheEntry, k *s
 	if k.MonthlyQuota > 0 {
 		v.MonthlyQuota = &k.MonthlyQuota
 	}
-	plan, err := g.owners.plan(r.Context(), e.key.Owner, now)
+	plan, err := g.owners.plan(r.Context(), e, now)
 	if err != nil {
 		g.refuse(w, r, g.storeUnavailable(err), e.key.Hint)
 		return

@@ -82,7 +82,18 @@ type entry[V any] struct {
 	// read of this entry starts; a caller claims a read by moving it
 	// Backoff ahead.
 	nextTry atomic.Int64
+	// gone is set when the entry leaves the LRU (evicted, expired,
+	// replaced or forgotten): a Handle holding it looks the key up again.
+	gone atomic.Bool
 }
+
+// A Handle is a key's entry as last found, to find it again without the
+// LRU's lock while it stays cached: for a caller that looks one key up on
+// every request (each key's owner's plan, on the Gate's hot path). A hit
+// through a handle does not count as a use for the LRU: a value used only
+// through handles is evicted as if unused, and then read again. The zero
+// Handle is empty; it is safe for concurrent use.
+type Handle[V any] struct{ e atomic.Pointer[entry[V]] }
 
 // flight is one read under way.
 type flight[V any] struct {
@@ -100,7 +111,7 @@ func New[K comparable, V any](opt Options) *Cache[K, V] {
 	opt.Stale = max(opt.Stale, opt.Fresh)
 	c := &Cache[K, V]{
 		opt:     opt,
-		found:   expirable.NewLRU[K, *entry[V]](opt.Size, nil, opt.Stale+opt.Backoff),
+		found:   expirable.NewLRU(opt.Size, func(_ K, e *entry[V]) { e.gone.Store(true) }, opt.Stale+opt.Backoff),
 		flights: make(map[K]*flight[V]),
 	}
 	if opt.Negative > 0 {
@@ -127,17 +138,49 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K, now time.Time, refresh Ref
 // A fresh hit does not allocate.
 func (c *Cache[K, V]) Cached(key K, now time.Time, refresh Refresh[K, V]) (v V, hit, found bool) {
 	if e, ok := c.found.Get(key); ok {
-		if now.Before(e.fetched.Add(c.opt.Fresh)) {
-			return e.v, true, true
-		}
-		if now.Before(e.fetched.Add(c.opt.Stale)) {
-			if claimTry(&e.nextTry, now, c.opt.Backoff) {
-				c.start(key, refresh)
-			}
-			return e.v, true, true
-		}
-		return v, false, false
+		return c.serve(e, key, now, refresh)
 	}
+	return c.cachedMiss(key, now)
+}
+
+// GetVia is Get through h, which holds key's entry as last found: while
+// that entry stays cached, no LRU lookup.
+func (c *Cache[K, V]) GetVia(ctx context.Context, h *Handle[V], key K, now time.Time, refresh Refresh[K, V]) (v V, found bool, err error) {
+	e := h.e.Load()
+	if e == nil || e.gone.Load() {
+		var ok bool
+		if e, ok = c.found.Get(key); ok {
+			h.e.Store(e)
+		}
+	}
+	if e != nil && !e.gone.Load() {
+		if v, hit, found := c.serve(e, key, now, refresh); hit {
+			return v, found, nil
+		}
+	} else if v, hit, found := c.cachedMiss(key, now); hit {
+		return v, found, nil
+	}
+	return c.Load(ctx, key, refresh)
+}
+
+// serve answers from e: hit while it is fresh or stale, starting a
+// background read while it is stale.
+func (c *Cache[K, V]) serve(e *entry[V], key K, now time.Time, refresh Refresh[K, V]) (v V, hit, found bool) {
+	if now.Before(e.fetched.Add(c.opt.Fresh)) {
+		return e.v, true, true
+	}
+	if now.Before(e.fetched.Add(c.opt.Stale)) {
+		if claimTry(&e.nextTry, now, c.opt.Backoff) {
+			c.start(key, refresh)
+		}
+		return e.v, true, true
+	}
+	return v, false, false
+}
+
+// cachedMiss is Cached of a key without a value: hit inside the negative
+// window.
+func (c *Cache[K, V]) cachedMiss(key K, now time.Time) (v V, hit, found bool) {
 	if c.missing != nil {
 		if at, ok := c.missing.Get(key); ok && now.Before(at.Add(c.opt.Negative)) {
 			return v, true, false
@@ -196,7 +239,11 @@ func (c *Cache[K, V]) read(key K, f *flight[V], refresh Refresh[K, V]) {
 	if err == nil && !f.forgotten {
 		if found {
 			c.removeMiss(key)
+			old, replaced := c.found.Peek(key)
 			c.found.Add(key, e)
+			if replaced {
+				old.gone.Store(true) // Add replaces without telling onEvict
+			}
 		} else {
 			c.found.Remove(key)
 			if c.missing != nil {

@@ -295,3 +295,46 @@ func TestWait(t *testing.T) {
 		})
 	}
 }
+
+// TestHandle: a handle finds its entry without the LRU while it is cached,
+// and looks the key up again once the entry is replaced, forgotten or
+// evicted.
+func TestHandle(t *testing.T) {
+	c, clk, src := newCache(t)
+	var h Handle[int]
+	get := func() int {
+		t.Helper()
+		v, found, err := c.GetVia(t.Context(), &h, "a", clk.Now(), src.refresh)
+		if !found || err != nil {
+			t.Fatalf("GetVia = %v, %v, %v", v, found, err)
+		}
+		return v
+	}
+	get()
+	if n := testing.AllocsPerRun(100, func() { get() }); n != 0 {
+		t.Errorf("a hit through a handle: %v allocations, want 0", n)
+	}
+	src.values["a"] = 2
+	clk.Advance(time.Minute)
+	get() // stale: read in the background, which replaces the entry
+	c.WaitReads()
+	if v := get(); v != 2 {
+		t.Errorf("after a refresh, through the handle: %d, want 2", v)
+	}
+	src.values["a"] = 3
+	c.Forget("a")
+	if v := get(); v != 3 {
+		t.Errorf("after Forget, through the handle: %d, want 3", v)
+	}
+	src.values["a"] = 4
+	for i := range 10 { // evicts a: Size is 10
+		src.values[string(rune('b'+i))] = i
+		c.Get(t.Context(), string(rune('b'+i)), clk.Now(), src.refresh)
+	}
+	if v := get(); v != 4 {
+		t.Errorf("after an eviction, through the handle: %d, want 4", v)
+	}
+	if n := src.reads.Load(); n != 14 {
+		t.Errorf("%d reads, want 14", n)
+	}
+}
