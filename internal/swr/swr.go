@@ -138,6 +138,9 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K, now time.Time, refresh Ref
 // A fresh hit does not allocate.
 func (c *Cache[K, V]) Cached(key K, now time.Time, refresh Refresh[K, V]) (v V, hit, found bool) {
 	if e, ok := c.found.Get(key); ok {
+		if now.Before(e.fetched.Add(c.opt.Fresh)) { // the hit, inline
+			return e.v, true, true
+		}
 		return c.serve(e, key, now, refresh)
 	}
 	return c.cachedMiss(key, now)
@@ -154,6 +157,9 @@ func (c *Cache[K, V]) GetVia(ctx context.Context, h *Handle[V], key K, now time.
 		}
 	}
 	if e != nil && !e.gone.Load() {
+		if now.Before(e.fetched.Add(c.opt.Fresh)) { // the hit, inline
+			return e.v, true, nil
+		}
 		if v, hit, found := c.serve(e, key, now, refresh); hit {
 			return v, found, nil
 		}

@@ -302,9 +302,11 @@ func TestWait(t *testing.T) {
 func TestHandle(t *testing.T) {
 	c, clk, src := newCache(t)
 	var h Handle[int]
+	refresh := Refresh[string, int](src.refresh) // a method value made per call allocates
+	ctx := t.Context()
 	get := func() int {
 		t.Helper()
-		v, found, err := c.GetVia(t.Context(), &h, "a", clk.Now(), src.refresh)
+		v, found, err := c.GetVia(ctx, &h, "a", clk.Now(), refresh)
 		if !found || err != nil {
 			t.Fatalf("GetVia = %v, %v, %v", v, found, err)
 		}
