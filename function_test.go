@@ -1,12 +1,14 @@
 package keygate
 
-// The Cloud Function's own tests: its entry point API (the state it keeps
-// across invocations, its configuration, its default scopes), Shutdown, and
-// its SIGTERM handling, in this process and in a child process of its own.
+// The Cloud Function's own tests: the function as deployed (the state it
+// keeps across invocations, its configuration, its default scopes, its
+// SIGTERM handling, in a child process of its own), and Function's
+// Shutdown, as cmd/local uses it.
 // What the Gate does behind it is tested in package apikey.
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,13 +21,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/meter"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/emulator"
 	"github.com/keygate/keygate/internal/faultproxy"
+	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/testkit"
 )
 
@@ -33,46 +35,62 @@ func TestMain(m *testing.M) {
 	os.Exit(emulator.Main(m))
 }
 
-// resetFunction clears the function's package-level state, so that the next
-// API call builds it again from the environment, with its keys in s (nil:
-// in Firestore, as the environment says), and sends its logs to a buffer.
-// The Gate that the test's calls build is closed when the test ends.
-func resetFunction(t *testing.T, s apikey.Store) *testkit.SyncBuffer {
-	t.Helper()
-	l, buf := testkit.Logger()
-	oldLog, oldStore := log, chosenStore
-	reset := func() {
-		if g := gate.Load(); g != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			if err := g.Close(ctx); err != nil {
-				t.Errorf("closing the function's Gate: %v", err)
-			}
-			cancel()
-		}
-		once = sync.Once{}
-		gate.Store(nil)
-		handler, startErr = nil, nil
-	}
-	reset()
-	log = l
-	UseKeyStore(s)
-	t.Cleanup(func() { reset(); log, chosenStore = oldLog, oldStore })
-	return buf
+// env is a getenv that reads vars only.
+func env(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
 }
 
-func callAPI(method, target, key string) *httptest.ResponseRecorder {
+// newTestAPI returns the function as deployed (newAPI), configured by vars,
+// with its keys in s (nil: Firestore) and its logs in the buffer returned.
+// Its Gate, once a call builds it, is closed when the test ends.
+func newTestAPI(t *testing.T, vars map[string]string, s store.Store) (api, *testkit.SyncBuffer) {
+	t.Helper()
+	l, buf := testkit.Logger()
+	a := newAPI(env(vars), s, l)
+	t.Cleanup(func() {
+		if f, err := a.function(); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := f.Shutdown(ctx); err != nil {
+				t.Errorf("closing the function's Gate: %v", err)
+			}
+		}
+	})
+	return a, buf
+}
+
+// newTestFunction is NewFunction with vars, s and logs in the buffer
+// returned; the function is shut down when the test ends.
+func newTestFunction(t *testing.T, vars map[string]string, s store.Store) (*Function, *testkit.SyncBuffer) {
+	t.Helper()
+	l, buf := testkit.Logger()
+	f, err := NewFunction(env(vars), s, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := f.Shutdown(ctx); err != nil {
+			t.Errorf("closing the function's Gate: %v", err)
+		}
+	})
+	return f, buf
+}
+
+func call(h http.Handler, method, target, key string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, target, nil)
 	if key != "" {
 		r.Header.Set("X-API-Key", key)
 	}
 	w := httptest.NewRecorder()
-	API(w, r)
+	h.ServeHTTP(w, r)
 	return w
 }
 
 func TestAPI(t *testing.T) {
 	s := memstore.New()
-	resetFunction(t, s)
+	a, _ := newTestAPI(t, nil, s)
 	key, _ := testkit.MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = time.Now() })
 	revoked, _ := testkit.MintKey(t, s, "acme", func(k *store.Key) { k.RevokedAt = time.Now() })
 	cases := []struct {
@@ -91,7 +109,7 @@ func TestAPI(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			w := callAPI(c.method, c.target, c.key)
+			w := call(a, c.method, c.target, c.key)
 			if w.Code != c.want || !strings.Contains(w.Body.String(), c.wantBody) {
 				t.Errorf("%s %s = %d %s, want %d with %s", c.method, c.target, w.Code, w.Body, c.want, c.wantBody)
 			}
@@ -103,77 +121,97 @@ func TestAPI(t *testing.T) {
 // function's DefaultScopes for keys stored without scopes.
 func TestAPIDefaultScopesFromEnvironment(t *testing.T) {
 	s := memstore.New()
-	resetFunction(t, s)
-	t.Setenv("KEY_DEFAULT_SCOPES", ScopeKeysManage)
+	a, _ := newTestAPI(t, map[string]string{"KEY_DEFAULT_SCOPES": ScopeKeysManage}, s)
 	key, _ := testkit.MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = time.Now() })
-	if w := callAPI("GET", "/v1/keys", key); w.Code != http.StatusOK {
+	if w := call(a, "GET", "/v1/keys", key); w.Code != http.StatusOK {
 		t.Errorf("GET /v1/keys with KEY_DEFAULT_SCOPES=keys:manage = %d %s, want 200", w.Code, w.Body)
 	}
-	w := callAPI("GET", "/v1/usage", key)
+	w := call(a, "GET", "/v1/usage", key)
 	if p := testkit.WantProblem(t, w, http.StatusForbidden, "insufficient_scope"); p.Scope != ScopeUsageRead {
 		t.Errorf("scope = %q, want %s", p.Scope, ScopeUsageRead)
 	}
 }
 
+// TestAPIKeepsStateAcrossInvocations: the deployed function is built once,
+// by its first requests, also when 20 arrive at once, and its cache serves
+// the invocations after them; two functions, as two instances, keep a
+// cache each.
 func TestAPIKeepsStateAcrossInvocations(t *testing.T) {
 	s := &testkit.FaultyStore{Store: memstore.New()}
-	resetFunction(t, s)
+	a, _ := newTestAPI(t, nil, s)
 	key, _ := testkit.MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = time.Now() })
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if w := call(a, "GET", "/", key); w.Code != 200 {
+				t.Error(w.Code)
+			}
+		})
+	}
+	wg.Wait()
 	for range 10 {
-		if w := callAPI("GET", "/", key); w.Code != 200 {
+		if w := call(a, "GET", "/", key); w.Code != 200 {
 			t.Fatal(w.Code)
 		}
 	}
 	if n := s.Gets.Load(); n != 1 {
-		t.Errorf("10 invocations made %d store calls, want 1: one cache for the process", n)
+		t.Errorf("30 invocations, 20 of them at once, made %d store calls, want 1: one Gate and one cache for the process", n)
+	}
+	other, _ := newTestAPI(t, nil, s)
+	if w := call(other, "GET", "/", key); w.Code != 200 {
+		t.Fatal(w.Code)
+	}
+	if n := s.Gets.Load(); n != 2 {
+		t.Errorf("a second instance's first invocation: %d store calls in all, want 2: a cache of its own", n)
 	}
 }
 
+// TestAPIMisconfigured: a bad variable makes every request a 500 that does
+// not reveal the configuration, each logged at ERROR with the variable's
+// name; NewFunction's error names it too.
 func TestAPIMisconfigured(t *testing.T) {
-	logs := resetFunction(t, memstore.New())
-	t.Setenv("KEY_CACHE_TTL", "sixty")
-	w := callAPI("GET", "/", "")
-	if w.Code != http.StatusInternalServerError || testkit.Problem(t, w).Code != "misconfigured" {
-		t.Errorf("misconfigured API = %d %s, want 500 misconfigured", w.Code, w.Body)
+	vars := map[string]string{"KEY_CACHE_TTL": "sixty"}
+	a, logs := newTestAPI(t, vars, memstore.New())
+	for range 2 {
+		w := call(a, "GET", "/", "")
+		if w.Code != http.StatusInternalServerError || testkit.Problem(t, w).Code != "misconfigured" {
+			t.Errorf("misconfigured API = %d %s, want 500 misconfigured", w.Code, w.Body)
+		}
+		if strings.Contains(w.Body.String(), "KEY_CACHE_TTL") {
+			t.Errorf("response reveals the configuration: %s", w.Body)
+		}
 	}
-	if !strings.Contains(logs.String(), "KEY_CACHE_TTL") || !strings.Contains(logs.String(), `"severity":"ERROR"`) {
-		t.Errorf("log does not name the variable at ERROR: %s", logs)
+	if n := strings.Count(logs.String(), "KEY_CACHE_TTL"); n != 2 || !strings.Contains(logs.String(), `"severity":"ERROR"`) {
+		t.Errorf("log names the variable %d times at ERROR, want once a request: %s", n, logs)
 	}
-	if strings.Contains(w.Body.String(), "KEY_CACHE_TTL") {
-		t.Errorf("response reveals the configuration: %s", w.Body)
-	}
-	if err := Shutdown(t.Context()); err != nil {
-		t.Errorf("Shutdown of a misconfigured function = %v, want nil", err)
+	if _, err := NewFunction(env(vars), memstore.New(), slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "KEY_CACHE_TTL") {
+		t.Errorf("NewFunction = %v, want an error naming KEY_CACHE_TTL", err)
 	}
 }
 
-// TestShutdown: before the first request there is nothing to shut down;
-// after it, Shutdown writes what was counted, the function refuses what
+// TestShutdown: Shutdown writes what was counted, the function refuses what
 // comes next with 503 shutting_down, and a second Shutdown is harmless.
 func TestShutdown(t *testing.T) {
 	s := memstore.New()
-	resetFunction(t, s)
-	if err := Shutdown(t.Context()); err != nil {
-		t.Fatalf("Shutdown before the first request = %v, want nil", err)
-	}
+	f, _ := newTestFunction(t, nil, s)
 	key, k := testkit.MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = time.Now() })
 	for range 3 {
-		if w := callAPI("GET", "/", key); w.Code != http.StatusOK {
+		if w := call(f, "GET", "/", key); w.Code != http.StatusOK {
 			t.Fatalf("GET / = %d %s", w.Code, w.Body)
 		}
 	}
-	if err := Shutdown(t.Context()); err != nil {
+	if err := f.Shutdown(t.Context()); err != nil {
 		t.Fatalf("Shutdown = %v", err)
 	}
 	if n, err := s.MonthlyUsage(t.Context(), k.ID, store.MonthOf(time.Now())); err != nil || n != 3 {
 		t.Errorf("usage stored after Shutdown = %d, %v; want the 3 requests answered", n, err)
 	}
-	w := callAPI("GET", "/", key)
+	w := call(f, "GET", "/", key)
 	testkit.WantProblem(t, w, http.StatusServiceUnavailable, "shutting_down")
 	if w.Header().Get("Connection") != "close" {
 		t.Errorf("503 shutting_down without Connection: close")
 	}
-	if err := Shutdown(t.Context()); err != nil {
+	if err := f.Shutdown(t.Context()); err != nil {
 		t.Errorf("second Shutdown = %v, want nil", err)
 	}
 }
@@ -182,39 +220,42 @@ func TestShutdown(t *testing.T) {
 // cmd/local does on SIGTERM) while requests keep arriving, before, during
 // and after: every request answered 200 is stored, exactly once, and every
 // later one is answered 503 shutting_down with Connection: close. On the
-// emulator the function finds Firestore itself, from the environment.
+// emulator the function finds Firestore itself, from its configuration.
 func TestTerminateUnderTraffic(t *testing.T) {
 	for _, impl := range []struct {
 		name string
-		// setup returns the store for UseKeyStore (nil: Firestore) and
-		// the store to mint the key in and read the usage from.
-		setup func(t *testing.T) (chosen apikey.Store, s store.Store)
+		// setup returns the function's variables and store (nil:
+		// Firestore), and the store to mint the key in and read the usage
+		// from.
+		setup func(t *testing.T) (vars map[string]string, chosen store.Store, s store.Store)
 	}{
-		{"memory", func(t *testing.T) (apikey.Store, store.Store) {
+		{"memory", func(t *testing.T) (map[string]string, store.Store, store.Store) {
 			m := memstore.New()
-			return m, m
+			return nil, m, m
 		}},
-		{"firestore", func(t *testing.T) (apikey.Store, store.Store) {
+		{"firestore", func(t *testing.T) (map[string]string, store.Store, store.Store) {
 			_, project := emulator.Project(t)
-			t.Setenv("GOOGLE_CLOUD_PROJECT", project)
 			s := firestorestore.New(firestorestore.Config{Project: project})
 			t.Cleanup(func() { s.Close() })
-			return nil, s
+			return map[string]string{"GOOGLE_CLOUD_PROJECT": project}, nil, s
 		}},
 	} {
 		t.Run(impl.name, func(t *testing.T) {
-			chosen, s := impl.setup(t)
-			logs := resetFunction(t, chosen)
-			t.Setenv("USAGE_FLUSH_INTERVAL", "1s")
-			t.Setenv("STORE_TIMEOUT", "20s") // the emulator's first calls, on a cold JVM
+			vars, chosen, s := impl.setup(t)
+			if vars == nil {
+				vars = map[string]string{}
+			}
+			vars["USAGE_FLUSH_INTERVAL"] = "1s"
+			vars["STORE_TIMEOUT"] = "20s" // the emulator's first calls, on a cold JVM
+			f, logs := newTestFunction(t, vars, chosen)
 			key, k := testkit.MintKey(t, s, "acme")
-			srv := httptest.NewServer(http.HandlerFunc(API))
+			srv := httptest.NewServer(f)
 			defer srv.Close()
 
 			stop := make(chan struct{})
 			tr := testkit.SendTraffic(t, srv.URL, key, stop)
 			testkit.WaitFor(t, "200 answers", func() bool { return tr.OK.Load() >= 300 })
-			if err := Shutdown(context.Background()); err != nil {
+			if err := f.Shutdown(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			testkit.WaitFor(t, "refusals after Shutdown", func() bool { return tr.ShuttingDown.Load() >= 100 })
@@ -243,7 +284,7 @@ func TestTerminateChild(t *testing.T) {
 	if err := os.WriteFile(addrFile, []byte(l.Addr().String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	http.Serve(l, http.HandlerFunc(API)) // until SIGTERM ends the process
+	http.Serve(l, newAPI(os.Getenv, nil, logging.NewLogger(os.Stdout))) // until SIGTERM ends the process; as init registers it
 }
 
 // TestTerminateSignalOnEmulator runs the function in a process of its own on

@@ -3,23 +3,15 @@ package keygate
 import (
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/apikey/firestorestore"
+	"github.com/keygate/keygate/apikey/store"
 )
 
-// chosenStore is the store UseKeyStore chose; nil means Firestore.
-var chosenStore apikey.Store
-
-// UseKeyStore makes API keep keys in s instead of Firestore. Call it before
-// the first request; the local runner uses it for its in-memory demo.
-func UseKeyStore(s apikey.Store) {
-	chosenStore = s
-}
-
-// keyStore is where the function keeps keys: the store UseKeyStore chose,
-// or else Firestore as cfg says (the emulator when FIRESTORE_EMULATOR_HOST
-// is set).
-func keyStore(cfg apikey.Config) apikey.Store {
-	if chosenStore != nil {
-		return chosenStore
+// keyStore is where the function keeps keys: s, which the local runner and
+// the tests choose, or else, when s is nil, Firestore as cfg says (the
+// emulator when FIRESTORE_EMULATOR_HOST is set).
+func keyStore(cfg apikey.Config, s store.Store) store.Store {
+	if s != nil {
+		return s
 	}
 	return firestorestore.New(cfg.Firestore())
 }

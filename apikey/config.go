@@ -18,7 +18,7 @@ import (
 const EmulatorProject = "demo-keygate"
 
 // Config is keygate's configuration. LoadConfig reads it from the
-// environment; the README lists every variable with its default.
+// environment; docs/reference.md lists every variable with its default.
 type Config struct {
 	// Project is the Google Cloud project; empty means detect it from the
 	// runtime's credentials.

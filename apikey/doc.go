@@ -7,19 +7,36 @@
 // # Protecting a handler
 //
 // Build one Gate per process, from the environment in production and with
-// New in tests, and put your handlers behind it. A Cloud Function of your
-// own (examples/protect in the repository, with its tests):
+// New in tests (package apikeytest gives a test a Gate on a memory store
+// and keys for it, one call each), and put your handlers behind it. A
+// Cloud Function of your own (examples/protect in the repository, with its
+// tests and a cmd/main.go that runs it locally) builds its Gate on first
+// use, so that go test, which runs init, never reaches for Firestore, and
+// its tests call NewHandler with a Gate of their own:
 //
-//	var Things http.Handler
+//	func init() { functions.HTTP("Things", Things) }
 //
-//	func init() {
+//	func NewHandler(gate *apikey.Gate) http.Handler {
+//		return gate.Protect("things:read", http.HandlerFunc(listThings))
+//	}
+//
+//	var handler = sync.OnceValues(func() (http.Handler, error) {
 //		gate, err := apikey.FromEnv(context.Background())
 //		if err != nil {
-//			log.Fatal(err) // a bad variable stops the instance, naming it
+//			return nil, err // a bad variable, named
 //		}
 //		gate.CloseOnSignal() // on SIGTERM, write the last usage counts
-//		Things = gate.Protect("things:read", http.HandlerFunc(listThings))
-//		functions.HTTP("Things", Things.ServeHTTP)
+//		return NewHandler(gate), nil
+//	})
+//
+//	func Things(w http.ResponseWriter, r *http.Request) {
+//		h, err := handler()
+//		if err != nil {
+//			log.Print(err)
+//			http.Error(w, "misconfigured", http.StatusInternalServerError)
+//			return
+//		}
+//		h.ServeHTTP(w, r)
 //	}
 //
 //	func listThings(w http.ResponseWriter, r *http.Request) {
@@ -27,13 +44,19 @@
 //		fmt.Fprintf(w, "things of %s\n", key.Owner)
 //	}
 //
+// [FromEnv] does not wait for the store; [Gate.Check] reads it once and
+// says what is wrong (no credentials, no emulator), for a start-up check or
+// a readiness probe.
+//
 // [Gate.Protect] lets a request through only with a valid key in the
 // X-API-Key header (Config.Header) that grants the scope, within the key's
 // and its owner's rate limits and monthly quotas, and counts it. Every
 // other request gets an RFC 9457 problem (see [Error] for the codes) from
 // one refusal path, which logs it; [WithErrorHandler] writes your own body
-// instead. [Gate.Authenticate] checks the key only, for a router whose
-// routes are behind Protect.
+// instead. [Gate.Require] is Protect as router middleware,
+// func(http.Handler) http.Handler (chi's With, for one);
+// [Gate.Authenticate] checks the key only, for a router whose routes are
+// behind Protect.
 //
 // # Keys and scopes
 //
@@ -43,7 +66,8 @@
 // key holders manage their own through [Gate.KeysHandlers] (and read any
 // one's usage through [Gate.KeyUsageHandler]), read their own usage through
 // [Gate.UsageHandler] and their own key through [Gate.WhoAmIHandler],
-// mounted where you like behind Protect. Every request body is read
+// mounted where you like behind Protect; those of one key read its ID
+// from the path value "id" (see [KeysHandlers]). Every request body is read
 // strictly: a member twice or in another letter case, an unknown member,
 // invalid UTF-8 and null are refused, naming the member.
 // No key ever mints, rotates or revokes a key broader than itself.
@@ -101,7 +125,7 @@
 // contract suite in package storetest. Every store call gets the deadline
 // STORE_TIMEOUT from the Gate (store.WithTimeout).
 //
-// The README lists every environment variable (see [LoadConfig]), the
-// Firestore schema, the endpoints' requests and responses, and the numbers
-// behind each promise above.
+// docs/reference.md in the repository lists every environment variable
+// (see [LoadConfig]), the Firestore schema and the numbers behind each
+// promise above; docs/api.md the endpoints' requests and responses.
 package apikey

@@ -30,9 +30,17 @@ import (
 //	mux.Handle("DELETE /v1/keys/{id}", gate.Protect("keys:manage", keys.Revoke))
 //	mux.Handle("POST /v1/keys/{id}/rotate", gate.Protect("keys:manage", keys.Rotate))
 //
+// Get, Revoke, Rotate and KeyUsageHandler read the key ID from the
+// request's path value "id" (http.Request.PathValue), which ServeMux sets
+// from {id} in the pattern, and chi from {id} in its route (v5.0.12 on).
+// Behind a router that does not set it (gin, echo), set it in the adapter:
+// r.SetPathValue("id", c.Param("id")). A route without it is a programming
+// error: answered 500 and logged, never taken for a missing key. docs/api.md
+// shows the endpoints mounted on ServeMux and on chi.
+//
 // A key of another owner is answered exactly like one that does not
 // exist. No key mints, rotates or revokes a key broader than itself: more
-// scopes, a later expiry or higher limits. The README documents the
+// scopes, a later expiry or higher limits. docs/api.md documents the
 // requests and responses.
 type KeysHandlers struct {
 	// Create mints a key (POST PREFIX), shown once in the response.
@@ -375,6 +383,13 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 // another owner as for none.
 func (a *keysAPI) ownedKey(w http.ResponseWriter, r *http.Request, caller *cacheEntry) (store.Key, bool) {
 	id := r.PathValue("id")
+	if id == "" {
+		logging.LogRequest(r.Context(), a.g.log, slog.LevelError, r, a.g.cfg.Project,
+			`a keygate key endpoint is mounted on a route without the path value "id" (r.SetPathValue): request refused`)
+		problem.Write(w, problem.New(http.StatusInternalServerError, "misconfigured",
+			"The service is misconfigured; its logs say how."))
+		return store.Key{}, false
+	}
 	notFound := func() (store.Key, bool) {
 		problem.Write(w, problem.New(http.StatusNotFound, "key_not_found", "There is no key with this ID."))
 		return store.Key{}, false

@@ -49,6 +49,19 @@ func (g *Gate) Protect(scope string, next http.Handler) http.Handler {
 	})
 }
 
+// Require is Protect in the shape of router middleware,
+// func(http.Handler) http.Handler: gate.Require(scope)(next) is
+// gate.Protect(scope, next). With chi:
+//
+//	r.With(gate.Require("things:read")).Method("GET", "/things", things)
+//
+// Give it the endpoint itself (chi's Method or Handle, not Get with
+// h.ServeHTTP), so that it knows the key endpoints from the others: they
+// take the management limit, and are not counted as usage.
+func (g *Gate) Require(scope string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler { return g.Protect(scope, next) }
+}
+
 // Authenticate returns next behind the Gate's key check only: no scope, no
 // limit, no count. Put it in front of a router whose routes are behind
 // Protect, so that only callers with a valid key learn which paths exist.

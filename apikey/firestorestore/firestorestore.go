@@ -15,7 +15,7 @@ import (
 )
 
 // Store is a KeyStore in a Firestore collection: one document per
-// key, whose ID is the key ID. The README documents the fields.
+// key, whose ID is the key ID. docs/reference.md documents the fields.
 //
 // Its client is created on first use and kept for the life of the process;
 // a failed creation is retried by the next call.

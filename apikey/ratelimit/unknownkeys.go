@@ -19,7 +19,7 @@ var ErrTooManyUnknownKeys = errors.New("too many unknown keys")
 // UnknownKeyLimits are the budgets of store reads for keys that turn out not
 // to exist. The key checksum is public, so anyone can make well-formed
 // unknown keys, each a store read; these bound what that costs. See the
-// README for the worst case they allow.
+// cache section of docs/reference.md for the worst case they allow.
 type UnknownKeyLimits struct {
 	Rate, Burst                 float64 // per client address
 	InstanceRate, InstanceBurst float64 // for all addresses together

@@ -10,7 +10,7 @@ import (
 
 // UsageStore keeps the request counts of keys and of their owners: one total
 // per key and UTC day, and one per key and UTC month; likewise one per owner
-// and UTC day, and one per owner and UTC month. The README documents the
+// and UTC day, and one per owner and UTC month. docs/reference.md documents the
 // Firestore layout.
 type UsageStore interface {
 	// AddUsage adds counts to the stored totals, all or none: each count to

@@ -7,9 +7,12 @@
 //	                      configured)
 //	FUNCTION_TARGET=Hello the same GET / answer without keygate
 //
-// With MEMORY_KEY=KEY, API keeps its keys in memory instead, holding just
-// that key (owner "bench", the default scopes): the same function without
-// Firestore, to tell the store's share from keygate's.
+// With MEMORY_KEY=KEY it also serves
+//
+//	FUNCTION_TARGET=APIMemory the bingo function with its keys in memory,
+//	                      holding just that key (owner "bench", the default
+//	                      scopes): the same function without Firestore, to
+//	                      tell the store's share from keygate's
 //
 // It listens on 127.0.0.1:$PORT. With CPUPROFILE=FILE it writes a CPU
 // profile of its life to FILE when it gets SIGTERM or SIGINT. It is never
@@ -32,6 +35,7 @@ import (
 	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/problem"
 )
 
@@ -54,7 +58,12 @@ func main() {
 			fmt.Fprintln(os.Stderr, "ffserver:", err)
 			os.Exit(1)
 		}
-		keygate.UseKeyStore(mem)
+		f, err := keygate.NewFunction(os.Getenv, mem, logging.NewLogger(os.Stdout))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ffserver:", err)
+			os.Exit(1)
+		}
+		functions.HTTP("APIMemory", f.ServeHTTP)
 	}
 	if f := os.Getenv("CPUPROFILE"); f != "" {
 		out, err := os.Create(f)

@@ -1,5 +1,5 @@
-// Command local runs keygate's API function on this machine through the
-// Functions Framework, as Cloud Run functions would.
+// Command local runs keygate's API function on this machine, with the
+// Functions Framework's wrapping, as Cloud Run functions would.
 //
 //	go run ./cmd/local [-tls-cert FILE -tls-key FILE]
 //
@@ -9,15 +9,16 @@
 // a demo key (which can also sign in to the console) and prints it with a
 // curl line to try.
 //
-// The Functions Framework's server has no TLS and no timeouts of its own, so
-// the framework listens on a loopback port and this program serves HOST:PORT
-// in front of it: HTTPS with -tls-cert and -tls-key, HTTP otherwise, with a
-// header timeout (LOCAL_READ_HEADER_TIMEOUT, default 10s) and an idle
-// timeout (120s). On SIGTERM or SIGINT it stops accepting connections, lets
-// the requests in flight finish and writes the last usage counts, all within
-// SHUTDOWN_TIMEOUT (8s), and exits 0; or 1 when counts were left unwritten,
-// which the function then logged as usage_unwritten for `apikey usage
-// replay`.
+// The Functions Framework's server has no TLS and no timeouts of its own,
+// and a reverse proxy in front of it made every request two HTTP hops, so
+// this program serves the function in a server of its own, wrapped as the
+// framework wraps it (framework.go): HTTPS with -tls-cert and -tls-key,
+// HTTP otherwise, with a header timeout (LOCAL_READ_HEADER_TIMEOUT, default
+// 10s) and an idle timeout (120s). On SIGTERM or SIGINT it stops accepting
+// connections, lets the requests in flight finish and writes the last usage
+// counts, all within SHUTDOWN_TIMEOUT (8s), and exits 0; or 1 when counts
+// were left unwritten, which the function then logged as usage_unwritten
+// for `apikey usage replay`.
 package main
 
 import (
@@ -29,8 +30,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -38,12 +37,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/globallimit"
+	"github.com/keygate/keygate/internal/logging"
 )
 
 func main() {
@@ -75,6 +74,10 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 		if readHeader, err = time.ParseDuration(v); err != nil || readHeader <= 0 {
 			return fmt.Errorf("LOCAL_READ_HEADER_TIMEOUT=%q: want a Go duration greater than zero, such as 10s", v)
 		}
+	}
+	timeout, err := requestTimeout(getenv)
+	if err != nil {
+		return err
 	}
 	var cert *tls.Certificate
 	if *certFile != "" {
@@ -108,7 +111,10 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 	}
 	defer ln.Close()
 
-	var intro string
+	var (
+		intro string
+		keys  store.Store
+	)
 	if getenv("FIRESTORE_EMULATOR_HOST") == "" && getenv("GOOGLE_CLOUD_PROJECT") == "" {
 		mem := memstore.New()
 		demo, err := mintDemo(mem, cfg.Prefix, "demo key")
@@ -119,7 +125,7 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 		if err != nil {
 			return err
 		}
-		keygate.UseKeyStore(mem)
+		keys = mem
 		curlCA := ""
 		if scheme == "https" {
 			curlCA = "--cacert " + *certFile + " "
@@ -137,20 +143,25 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 		fs := firestorestore.New(cfg.Firestore())
 		err := fs.Check(ctx)
 		cancel()
-		fs.Close()
 		if err != nil {
+			fs.Close()
 			return fmt.Errorf("%w (project %s, database %s)", err, cfg.Project, cfg.Database)
 		}
+		defer fs.Close()
+		keys = fs
 		intro = fmt.Sprintf("keygate: keys in Firestore, project %q, database %q, collection %q\n", cfg.Project, cfg.Database, cfg.Collection)
 	}
 
 	intro += limitsLine(cfg.RedisURL, cfg.RedisCA, cfg.RedisTimeout)
 
-	// The framework serves the function named by FUNCTION_TARGET at "/".
-	if os.Getenv("FUNCTION_TARGET") == "" {
-		os.Setenv("FUNCTION_TARGET", "API")
+	// Built now, not by the first request as when deployed: the
+	// configuration and the store were checked above, and this process
+	// owns its lifecycle, so the function does not catch signals.
+	function, err := keygate.NewFunction(getenv, keys, logging.NewLogger(os.Stdout))
+	if err != nil {
+		return err
 	}
-	return serve(ln, cert, readHeader, cfg.ShutdownTimeout, base, intro, stdout)
+	return serve(ln, cert, framework(function, timeout, os.Stderr), readHeader, cfg.ShutdownTimeout, base, intro, stdout, function.Shutdown)
 }
 
 // limitsLine says where rate limits and quotas are kept: on Redis, and
@@ -182,10 +193,9 @@ func mintDemo(mem *memstore.Store, prefix, name string, scopes ...string) (strin
 	return key, mem.Create(context.Background(), k)
 }
 
-// The front server's limits. The Functions Framework's own server
-// (StartHostPort is a bare ListenAndServe) has none: a client that sends
-// half a header holds a connection, and a goroutine, for as long as it
-// likes.
+// The server's limits. The Functions Framework's own server (StartHostPort
+// is a bare ListenAndServe) has none: a client that sends half a header
+// holds a connection, and a goroutine, for as long as it likes.
 const (
 	// readHeaderTimeout closes a connection whose request header is not
 	// complete in time; LOCAL_READ_HEADER_TIMEOUT replaces it (tests use
@@ -193,53 +203,39 @@ const (
 	readHeaderTimeout = 10 * time.Second
 	// idleTimeout closes a kept-alive connection with no request.
 	idleTimeout = 120 * time.Second
-	// frameworkStartTimeout bounds the wait for the framework to listen.
-	frameworkStartTimeout = 10 * time.Second
 )
 
-// serve runs the Functions Framework on a loopback port and serves HTTP, or
-// HTTPS when cert is not nil, on ln in front of it with timeouts, once it
-// has printed intro. On SIGTERM or SIGINT it stops accepting connections,
-// lets the requests in flight finish, then writes the function's last usage
-// counts with keygate.Shutdown, all within shutdown (SHUTDOWN_TIMEOUT: Cloud
-// Run allows 10 seconds after its SIGTERM, so behaving within them locally
-// is realistic), and returns.
-// The framework does not expose its handler, so a reverse proxy is the way
-// to keep the function served by it, as the design requires, and still set
-// limits.
-func serve(ln net.Listener, cert *tls.Certificate, readHeader, shutdown time.Duration, base, intro string, stdout io.Writer) error {
-	// Catch the signals before anything can be served, and never stop
-	// catching them: the function's own SIGTERM handler re-raises the
-	// signal after its flush, which must not kill the process while it
-	// drains.
+// serve serves h over HTTP, or HTTPS when cert is not nil, on ln with
+// timeouts, once it has printed intro. On SIGTERM or SIGINT it stops
+// accepting connections, lets the requests in flight finish, then writes
+// the function's last usage counts with shutdownFunction, all within
+// shutdown (SHUTDOWN_TIMEOUT: Cloud Run allows 10 seconds after its
+// SIGTERM, so behaving within them locally is realistic), and returns.
+func serve(ln net.Listener, cert *tls.Certificate, h http.Handler, readHeader, shutdown time.Duration, base, intro string,
+	stdout io.Writer, shutdownFunction func(context.Context) error) error {
+	// Catch the signals before anything can be served: the first one
+	// drains, and a second one must not kill the process while it does.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
 
-	inner, frameworkErr, err := startFramework()
-	if err != nil {
-		return err
-	}
 	fmt.Fprint(stdout, intro)
 	srv := &http.Server{
-		Handler:           httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: inner}),
+		Handler:           h,
 		ReadHeaderTimeout: readHeader,
 		IdleTimeout:       idleTimeout,
 	}
 	serveErr := make(chan error, 1)
 	if cert != nil {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
-		fmt.Fprintf(stdout, "keygate: serving API on %s/ (TLS in front of the Functions Framework on %s)\n", base, inner)
+		fmt.Fprintf(stdout, "keygate: serving API on %s/ (TLS)\n", base)
 		go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
 	} else {
-		fmt.Fprintf(stdout, "keygate: serving API on %s/ (in front of the Functions Framework on %s)\n", base, inner)
+		fmt.Fprintf(stdout, "keygate: serving API on %s/\n", base)
 		go func() { serveErr <- srv.Serve(ln) }()
 	}
 
 	var sig os.Signal
 	select {
-	case err := <-frameworkErr:
-		srv.Close()
-		return fmt.Errorf("functions framework: %w", err)
 	case err := <-serveErr:
 		return err
 	case sig = <-sigs:
@@ -251,39 +247,11 @@ func serve(ln net.Listener, cert *tls.Certificate, readHeader, shutdown time.Dur
 		fmt.Fprintf(stdout, "keygate: requests still in flight after %v are cut off: %v\n", shutdown, err)
 		srv.Close()
 	}
-	if err := keygate.Shutdown(ctx); err != nil {
+	if err := shutdownFunction(ctx); err != nil {
 		return fmt.Errorf("writing the last usage counts: %w", err)
 	}
 	fmt.Fprintln(stdout, "keygate: stopped")
 	return nil
-}
-
-// startFramework starts the Functions Framework on a free loopback port and
-// waits until it listens. It returns the framework's address and a channel
-// that receives its error should it stop.
-func startFramework() (addr string, stopped <-chan error, err error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	addr = l.Addr().String()
-	l.Close() // StartHostPort takes a port, not a listener
-	errc := make(chan error, 1)
-	go func() { errc <- funcframework.StartHostPort("127.0.0.1", fmt.Sprint(l.Addr().(*net.TCPAddr).Port)) }()
-	for deadline := time.Now().Add(frameworkStartTimeout); ; time.Sleep(10 * time.Millisecond) {
-		select {
-		case err := <-errc:
-			return "", nil, fmt.Errorf("functions framework: %w", err)
-		default:
-		}
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr, errc, nil
-		}
-		if time.Now().After(deadline) {
-			return "", nil, fmt.Errorf("functions framework: not listening on %s after %v", addr, frameworkStartTimeout)
-		}
-	}
 }
 
 // displayHost is host as a URL should show it.

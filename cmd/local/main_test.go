@@ -65,7 +65,7 @@ func cleanEnv(extra ...string) []string {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
 		case "FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "PORT", "HOST", "FUNCTION_TARGET", "KEY_CACHE_TTL",
-			"REDIS_URL", "REDIS_CA_CERT", "REDIS_TIMEOUT":
+			"REDIS_URL", "REDIS_CA_CERT", "REDIS_TIMEOUT", "CLOUD_RUN_TIMEOUT_SECONDS":
 			continue
 		}
 		env = append(env, kv)
@@ -534,6 +534,7 @@ func TestStartFailures(t *testing.T) {
 		{"port out of range", []string{"PORT=70000"}, nil, `PORT="70000": want a port number from 1 to 65535`},
 		{"missing certificate", []string{"PORT=" + freePort(t)}, []string{"-tls-cert", "nope.pem", "-tls-key", "nope-key.pem"}, "-tls-cert nope.pem -tls-key nope-key.pem: open nope.pem: no such file or directory"},
 		{"bad configuration", []string{"PORT=" + freePort(t), "KEY_CACHE_TTL=abc"}, nil, `KEY_CACHE_TTL="abc"`},
+		{"request timeout not in seconds", []string{"PORT=" + freePort(t), "CLOUD_RUN_TIMEOUT_SECONDS=5m"}, nil, `CLOUD_RUN_TIMEOUT_SECONDS="5m": want a whole number of seconds`},
 		{"dead emulator", []string{"PORT=" + freePort(t), "FIRESTORE_EMULATOR_HOST=127.0.0.1:" + dead}, nil, "no Firestore emulator answers at 127.0.0.1:" + dead + " (FIRESTORE_EMULATOR_HOST)"},
 		{"no credentials", []string{"PORT=" + freePort(t), "GOOGLE_CLOUD_PROJECT=some-project", "HOME=" + noCreds, "CLOUDSDK_CONFIG=" + noCreds, "GOOGLE_APPLICATION_CREDENTIALS="}, nil,
 			"no Google credentials: run `gcloud auth application-default login`, or set FIRESTORE_EMULATOR_HOST to use the emulator (project some-project"},

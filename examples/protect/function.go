@@ -7,24 +7,62 @@ import (
 	"encoding/json"
 	"log"
 	"net/http"
+	"sync"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 	"github.com/keygate/keygate/apikey"
 )
 
-// Things is the function: listThings behind the gate. The gate, with its
-// Firestore client and key cache, is built once per instance and kept
-// across warm invocations.
-var Things http.Handler
-
 func init() {
-	gate, err := apikey.FromEnv(context.Background())
+	functions.HTTP("Things", Things)
+}
+
+// NewHandler is the function's endpoint behind gate. The tests call it
+// with a Gate on a memory store (apikeytest.New).
+func NewHandler(gate *apikey.Gate) http.Handler {
+	return gate.Protect("things:read", http.HandlerFunc(listThings))
+}
+
+// gate is the function's Gate on Firestore, built on first use and kept
+// across warm invocations; go test, which runs init, never builds it.
+var gate = sync.OnceValues(func() (*apikey.Gate, error) {
+	g, err := apikey.FromEnv(context.Background())
 	if err != nil {
-		log.Fatal(err) // a bad variable stops the instance, naming it
+		return nil, err // a bad variable, named
 	}
-	gate.CloseOnSignal() // on SIGTERM, write the last usage counts
-	Things = gate.Protect("things:read", http.HandlerFunc(listThings))
-	functions.HTTP("Things", Things.ServeHTTP)
+	g.CloseOnSignal() // on SIGTERM, write the last usage counts
+	return g, nil
+})
+
+// handler is NewHandler behind the function's Gate, built once.
+var handler = sync.OnceValues(func() (http.Handler, error) {
+	g, err := gate()
+	if err != nil {
+		return nil, err
+	}
+	return NewHandler(g), nil
+})
+
+// Things is the function. A bad variable is answered 500 and logged, on
+// every request.
+func Things(w http.ResponseWriter, r *http.Request) {
+	h, err := handler()
+	if err != nil {
+		log.Print(err)
+		http.Error(w, "misconfigured: see the function's logs", http.StatusInternalServerError)
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+// Check builds the function's Gate and reads Firestore once, to stop a
+// local run at once when it cannot (cmd/main.go).
+func Check(ctx context.Context) error {
+	g, err := gate()
+	if err != nil {
+		return err
+	}
+	return g.Check(ctx)
 }
 
 // listThings answers with the things of the caller's owner.

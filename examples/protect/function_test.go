@@ -1,52 +1,25 @@
 package things
 
 import (
-	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
+
+	"github.com/keygate/keygate/apikey/apikeytest"
 )
 
-// mint mints a key with the keygate CLI, a tool of this module
-// (go get -tool github.com/keygate/keygate/cmd/apikey), on the emulator.
-func mint(t *testing.T, scopes string) string {
-	t.Helper()
-	out, err := exec.Command("go", "tool", "apikey", "create", "--owner", "acme", "--scopes", scopes).Output()
-	if err != nil {
-		t.Fatalf("apikey create: %v", err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 func TestThings(t *testing.T) {
-	if os.Getenv("FIRESTORE_EMULATOR_HOST") == "" {
-		t.Skip("set FIRESTORE_EMULATOR_HOST to run against the Firestore emulator")
-	}
-	cases := []struct {
-		name, key string
-		want      int
-	}{
-		{"key with things:read", mint(t, "things:read"), 200},
-		{"no key", "", 401},
-		{"bad key", "kg_not-a-key", 401},
-		{"key without things:read", mint(t, "other:scope"), 403},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			if c.key != "" {
-				r.Header.Set("X-API-Key", c.key)
-			}
-			w := httptest.NewRecorder()
-			Things.ServeHTTP(w, r)
-			if w.Code != c.want {
-				t.Fatalf("status = %d, want %d; body %s", w.Code, c.want, w.Body)
-			}
-			if c.want == 200 && !strings.Contains(w.Body.String(), `"owner":"acme"`) {
-				t.Errorf("body %s does not name the owner acme", w.Body)
-			}
-		})
+	g := apikeytest.New(t) // a Gate on a memory store: no Firestore, no network
+	for key, want := range map[string]int{
+		g.Mint(t, "acme", "things:read"): 200, // a key with the scope
+		g.Mint(t, "acme", "other:read"):  403, // a key without it
+		"kg_not-a-key":                   401,
+		"":                               401, // no key
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("X-API-Key", key)
+		w := httptest.NewRecorder()
+		if NewHandler(g.Gate).ServeHTTP(w, r); w.Code != want {
+			t.Errorf("key %.8q: status %d, want %d: %s", key, w.Code, want, w.Body)
+		}
 	}
 }

@@ -11,9 +11,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strings"
+	"path/filepath"
+	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -34,10 +34,15 @@ var (
 	host      string // host:port of the running emulator, or ""
 	reason    string // why there is none
 	benchOnly bool   // -run '^$': no emulator was started for benchmarks
+
+	skipped      atomic.Int64 // tests skipped for want of the emulator
+	skippedTests sync.Map     // their names, counted once
 )
 
-// Main starts the emulator if need be, runs the tests and stops it. Call it
-// from TestMain: os.Exit(emulator.Main(m)).
+// Main starts the emulator if need be (or shares the one another test
+// process started: see DirEnv), runs the tests and stops it unless another
+// process still uses it; on SIGINT or SIGTERM too. Call it from TestMain:
+// os.Exit(emulator.Main(m)).
 func Main(m *testing.M) int {
 	flag.Parse()
 	if run := flag.Lookup("test.run"); run != nil && run.Value.String() == "^$" {
@@ -49,13 +54,31 @@ func Main(m *testing.M) int {
 	stop, err := start()
 	if err != nil {
 		reason = err.Error()
+	}
+	if err != nil && !skipping() { // skipping, the count at the end says why
 		fmt.Fprintf(os.Stderr, "\n!!! FIRESTORE EMULATOR NOT AVAILABLE: %s\n!!! The Firestore-backed tests will FAIL (set %s=1 to skip them).\n\n", reason, SkipEnv)
 	}
 	code := m.Run()
 	if stop != nil {
 		stop()
 	}
+	if n := skipped.Load(); n > 0 {
+		reportSkipped(n)
+	}
 	return code
+}
+
+// reportSkipped says how many tests of this package skipped for want of the
+// emulator. go test shows a passing package's output only with -v, so the
+// line goes to the terminal when there is one, and to stderr as well.
+func reportSkipped(n int64) {
+	wd, _ := os.Getwd()
+	line := fmt.Sprintf("keygate: %s: %d tests SKIPPED (%s=1): no Firestore emulator: %s\n", filepath.Base(wd), n, SkipEnv, reason)
+	fmt.Fprint(os.Stderr, line)
+	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+		tty.WriteString(line)
+		tty.Close()
+	}
 }
 
 // Project returns the emulator's host:port and a project ID of the test's
@@ -68,8 +91,8 @@ func Project(t testing.TB) (host, project string) {
 }
 
 // Host returns the emulator's host:port for a test that needs it. Without an
-// emulator the test fails, saying why and what to do, or skips when SkipEnv
-// is 1 and RequireEnv is not set.
+// emulator the test fails in one line (the package's banner says why and
+// what to do), or skips when SkipEnv is 1 and RequireEnv is not set.
 func Host(t testing.TB) string {
 	t.Helper()
 	if host == "" {
@@ -77,13 +100,19 @@ func Host(t testing.TB) string {
 			// A benchmark smoke run (.ci/run's) is no test of the store.
 			t.Skip("needs the Firestore emulator, which -run '^$' does not start: run it with -run NONE")
 		}
-		if os.Getenv(SkipEnv) == "1" && os.Getenv(RequireEnv) == "" {
-			t.Skipf("SKIPPED (%s=1): Firestore emulator not available: %s", SkipEnv, reason)
+		if skipping() {
+			if _, dup := skippedTests.LoadOrStore(t.Name(), true); !dup {
+				skipped.Add(1)
+			}
+			t.Skipf("SKIPPED (%s=1): no Firestore emulator", SkipEnv)
 		}
-		t.Fatalf("no Firestore emulator: %s. Install the Google Cloud CLI with the Firestore emulator (gcloud components install cloud-firestore-emulator), or set FIRESTORE_EMULATOR_HOST to a running one, or set %s=1 to skip the tests that need it", reason, SkipEnv)
+		t.Fatal("no Firestore emulator: see FIRESTORE EMULATOR NOT AVAILABLE at the top of this package's output")
 	}
 	return host
 }
+
+// skipping reports whether the tests that need a missing emulator skip.
+func skipping() bool { return os.Getenv(SkipEnv) == "1" && os.Getenv(RequireEnv) == "" }
 
 // Reset deletes every document of project's default database.
 func Reset(host, project string) error {
@@ -117,36 +146,16 @@ func start() (stop func(), err error) {
 	if err != nil {
 		return nil, errors.New("FIRESTORE_EMULATOR_HOST is unset and gcloud is not on the PATH")
 	}
-	port, err := freePort()
+	releaseOnSignal()
+	h, err := acquire(gcloud)
 	if err != nil {
+		release()
 		return nil, err
 	}
-	h := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(gcloud, "emulators", "firestore", "start", "--host-port="+h, "--quiet")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting the emulator: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	stop = func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	}
-	if err := waitReady(h, 90*time.Second, exited); err != nil {
-		stop()
-		return nil, fmt.Errorf("emulator on %s: %w; its output:\n%s", h, err, out.String())
-	}
+	fmt.Fprintf(os.Stderr, "keygate: Firestore emulator on %s, shared through %s\n", h, sharedDir())
 	host = h
 	os.Setenv("FIRESTORE_EMULATOR_HOST", h)
-	return stop, nil
+	return release, nil
 }
 
 // waitReady polls the emulator's root URL until it answers.

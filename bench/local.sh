@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# cmd/local against the same function served by the Functions Framework
+# directly (issue 24): wrk -t2 -c32 GET / with a key the cache holds, on
+# each server in turn, with the keys on the Firestore emulator. Nothing is
+# pinned and GOMAXPROCS is the default: the server and wrk share the cores,
+# as when a developer runs cmd/local.
+#
+#   bench/local.sh                               # ROUNDS=5 DURATION=10
+#   BEFORE=/tmp/local-before bench/local.sh      # also an older cmd/local build
+#
+# The framework is bench/ffserver with FUNCTION_TARGET=API, as Cloud Run
+# serves the function; cmd/local is this tree's build, over HTTP. Each round
+# runs wrk on each server back to back, in an order that rotates from round
+# to round, each after WARMUP seconds of unmeasured load, and prints the
+# requests per second of each and the ratio local/framework; then the
+# median ratio over ROUNDS. BEFORE is a cmd/local built from older code:
+# its ratio to the same round's framework is printed too. It starts a
+# Firestore emulator unless FIRESTORE_EMULATOR_HOST is set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh
+source bench/lib.sh
+
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNS=${CONNS:-32}
+THREADS=${THREADS:-2}
+OUT=${OUT:-$(mktemp -d /tmp/keygate-local.XXXXXX)}
+mkdir -p "$OUT"
+for tool in wrk curl setsid; do
+  command -v "$tool" >/dev/null || { echo "bench/local.sh needs $tool (apt-get install -y wrk curl util-linux)" >&2; exit 1; }
+done
+trap stop_groups EXIT
+
+if [[ -z "${FIRESTORE_EMULATOR_HOST:-}" ]]; then
+  port=$(free_port)
+  export FIRESTORE_EMULATOR_HOST=127.0.0.1:$port
+  start_group "$OUT/emulator.log" gcloud emulators firestore start --host-port="$FIRESTORE_EMULATOR_HOST" --quiet
+  for _ in $(seq 120); do curl -sf "http://$FIRESTORE_EMULATOR_HOST/" >/dev/null && break; sleep 0.5; done
+fi
+export GOOGLE_CLOUD_PROJECT=demo-keygate-local
+unset FUNCTION_TARGET
+
+machine | tee "$OUT/machine.txt"
+echo "wrk:     -t$THREADS -c$CONNS, ${DURATION}s after ${WARMUP}s warm-up, $ROUNDS rounds, default GOMAXPROCS, unpinned"
+echo "store:   Firestore emulator at $FIRESTORE_EMULATOR_HOST"
+echo "out:     $OUT"
+go build -o "$OUT/ffserver" ./bench/ffserver
+go build -o "$OUT/local" ./cmd/local
+go build -o "$OUT/apikey" ./cmd/apikey
+KEY=$("$OUT/apikey" create --owner bench --name local 2>/dev/null)
+
+# rps NAME CMD...: the requests per second of wrk against CMD, started
+# with PORT set and stopped after.
+rps() {
+  local name=$1 port code
+  shift
+  port=$(free_port)
+  start_group "$OUT/$name.log" env PORT="$port" "$@"
+  local pid=$STARTED_PID
+  for _ in $(seq 300); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "http://127.0.0.1:$port/" || true)
+    [[ $code == 200 ]] && break
+    sleep 0.1
+  done
+  [[ $code == 200 ]] || { echo "$name answered $code" >&2; cat "$OUT/$name.log" >&2; exit 1; }
+  wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -H "X-API-Key: $KEY" "http://127.0.0.1:$port/" >/dev/null
+  wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -H "X-API-Key: $KEY" "http://127.0.0.1:$port/" >"$OUT/wrk.$name.txt"
+  if grep -q 'Non-2xx\|Socket errors' "$OUT/wrk.$name.txt"; then
+    echo "$name: some requests failed" >&2
+    cat "$OUT/wrk.$name.txt" >&2
+    exit 1
+  fi
+  stop_group "$pid"
+  awk '/^Requests\/sec:/ {print $2}' "$OUT/wrk.$name.txt"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+runs=(framework local)
+[[ -n "${BEFORE:-}" ]] && runs+=(before)
+printf '%-6s' round
+for run in "${runs[@]}"; do printf ' %12s' "$run"; done
+printf ' %8s' local/fw
+[[ -n "${BEFORE:-}" ]] && printf ' %9s' before/fw
+echo
+: >"$OUT/ratios.txt"
+: >"$OUT/ratios-before.txt"
+for round in $(seq "$ROUNDS"); do
+  declare -A got=()
+  n=${#runs[@]}
+  for ((i = 0; i < n; i++)); do
+    run=${runs[$(((i + round) % n))]}
+    case $run in
+      framework) got[$run]=$(rps "$run" env FUNCTION_TARGET=API "$OUT/ffserver") ;;
+      local) got[$run]=$(rps "$run" env HOST=127.0.0.1 "$OUT/local") ;;
+      before) got[$run]=$(rps "$run" env HOST=127.0.0.1 "$BEFORE") ;;
+    esac
+  done
+  r=$(ratio "${got[local]}" "${got[framework]}")
+  echo "$r" >>"$OUT/ratios.txt"
+  printf '%-6s' "$round"
+  for run in "${runs[@]}"; do printf ' %12s' "${got[$run]}"; done
+  printf ' %8s' "$r"
+  if [[ -n "${BEFORE:-}" ]]; then
+    br=$(ratio "${got[before]}" "${got[framework]}")
+    echo "$br" >>"$OUT/ratios-before.txt"
+    printf ' %9s' "$br"
+  fi
+  echo
+  unset got
+done
+echo "median local/framework: $(median <"$OUT/ratios.txt") (ratios: $(tr '\n' ' ' <"$OUT/ratios.txt"))"
+if [[ -n "${BEFORE:-}" ]]; then
+  echo "median before/framework: $(median <"$OUT/ratios-before.txt") (ratios: $(tr '\n' ' ' <"$OUT/ratios-before.txt"))"
+fi
