@@ -275,7 +275,7 @@ func BenchmarkStoreCallsUnknown(b *testing.B) {
 }
 
 // BenchmarkStoreCallsColdKey is 200 concurrent first requests for one key
-// that is not cached: one store call, shared by all (singleflight). The
+// that is not cached: one store call, shared by all (one read in flight per key, internal/swr). The
 // store holds every call until all 200 requests have started.
 func BenchmarkStoreCallsColdKey(b *testing.B) {
 	const n = 200

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/swr"
 )
 
 // The Gate follows the store's change feed (store.ChangeStore), so that a
@@ -73,11 +74,10 @@ const (
 
 // changeFeed is a Gate's place in the change feed.
 type changeFeed struct {
+	env
 	store  store.ChangeStore
 	keys   *keyCache
 	owners *ownerPlans
-	now    func() time.Time
-	log    *slog.Logger
 	wait   time.Duration // the longest a request waits for a sync
 	// restartAfter is the age of the last sync from which a sync starts
 	// over instead of reading the backlog.
@@ -112,15 +112,17 @@ type syncRun struct {
 	wait bool
 }
 
-func newChangeFeed(ctx context.Context, cfg Config, s store.ChangeStore, keys *keyCache, owners *ownerPlans, now func() time.Time, log *slog.Logger) *changeFeed {
+// newChangeFeed returns the feed of s for keys and owners, until ctx ends;
+// a request waits at most wait for a sync, and a sync starts over from
+// restartAfter (see changeFeed.restartAfter).
+func newChangeFeed(ctx context.Context, e env, s store.ChangeStore, keys *keyCache, owners *ownerPlans, wait, restartAfter time.Duration) *changeFeed {
 	return &changeFeed{
+		env:          e,
 		store:        s,
 		keys:         keys,
 		owners:       owners,
-		now:          now,
-		log:          log,
-		wait:         cfg.StoreTimeout,
-		restartAfter: min(cacheLife(cfg), store.ChangeRetention),
+		wait:         wait,
+		restartAfter: min(restartAfter, store.ChangeRetention),
 		ctx:          ctx,
 	}
 }
@@ -135,13 +137,7 @@ func (f *changeFeed) follow(ctx context.Context, now time.Time) {
 	}
 	if run := f.start(now); run != nil && run.wait {
 		f.waits.Add(1)
-		timer := time.NewTimer(f.wait)
-		select {
-		case <-run.done:
-		case <-timer.C:
-		case <-ctx.Done():
-		}
-		timer.Stop()
+		swr.Wait(ctx, run.done, f.wait) // late or not, the request goes on
 	}
 	if f.synced.Load() == nil {
 		f.early.Store(true)

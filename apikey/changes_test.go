@@ -173,8 +173,8 @@ func TestChangesPlanReachesInstance(t *testing.T) {
 
 // TestChangesReachKeysOfADroppedOwner: a key whose owner's plan the owners'
 // LRU dropped (more owners than KEY_CACHE_SIZE) still gets the owner's
-// changed plan: forget finds the owner's current plan, which the key then
-// uses.
+// changed plan: the key's entry finds its plan gone (swr.Handle), and the
+// request reads it.
 func TestChangesReachKeysOfADroppedOwner(t *testing.T) {
 	_, b, ms := twoInstances(t, func(c *Config) { c.CacheSize = 2 })
 	acme, _ := b.mint(t, "acme")
@@ -184,7 +184,7 @@ func TestChangesReachKeysOfADroppedOwner(t *testing.T) {
 	b.want(t, bob, 200, "bob")
 	b.want(t, acme, 200, "acme again") // bob's key is now the least recent
 	b.want(t, carol, 200, "carol")     // drops bob's key, and acme's plan
-	if _, ok := b.owners.refs.Peek("acme"); ok {
+	if _, ok := b.owners.plans.Peek("acme"); ok {
 		t.Fatal("acme's plan is still in the LRU: the test does not test what it says")
 	}
 	setPlan(t, ms, store.Plan{Owner: "acme", RateLimit: 1, Burst: 1})
@@ -219,7 +219,7 @@ func TestChangesForgetDuringPlanRead(t *testing.T) {
 	key, _ := s.mint(t, "acme")
 	s.want(t, key, 200, "warm-up")
 	bp.armed.Store(true)
-	s.clock.Advance(s.keys.fresh) // the plan is stale: a request reads it in the background
+	s.clock.Advance(s.cfg.CacheTTL) // the plan is stale: a request reads it in the background
 	s.want(t, key, 200, "served on the stale plan")
 	<-bp.reading
 	bp.armed.Store(false)
@@ -227,7 +227,7 @@ func TestChangesForgetDuringPlanRead(t *testing.T) {
 	s.owners.forget("acme") // as the change feed does
 	close(bp.release)
 	s.waitRefreshes()
-	if r, _ := s.owners.refs.Peek("acme"); r.state.Load() != nil {
+	if _, ok := s.owners.plans.Peek("acme"); ok {
 		t.Fatal("the read under way when the plan was forgotten kept what it read")
 	}
 	if r := s.want(t, key, 200, "after the change"); r.Header.Get("RateLimit-Limit") != "1" {

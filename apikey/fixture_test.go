@@ -163,6 +163,6 @@ func (f feedless) Changes(ctx context.Context, after store.ChangeCursor, limit i
 // plans.
 func (s *server) waitRefreshes() {
 	s.feed.bg.Wait()
-	s.keys.bg.Wait()
-	s.owners.bg.Wait()
+	s.keys.entries.WaitReads()
+	s.owners.plans.WaitReads()
 }

@@ -22,6 +22,7 @@ import (
 // FromEnv), keep it across requests, and Close it before the process ends,
 // so that the last counts are written.
 type Gate struct {
+	env
 	cfg    Config
 	store  store.Store // every call bounded by cfg.StoreTimeout
 	keys   *keyCache
@@ -33,9 +34,10 @@ type Gate struct {
 	// (manage.go), per instance, apart from the data plane's.
 	manageRates *ratelimit.Limits
 	global      *globallimit.Limiter // on Redis, shared by all instances; nil without REDIS_URL
+	// unknownKeys is the budget of store reads for keys that turn out
+	// not to exist, per client address and for the instance (loadKey).
+	unknownKeys *ratelimit.UnknownKeys
 
-	now     func() time.Time
-	log     *slog.Logger
 	onError ErrorHandler
 	// explain makes a store error say what to do, for the log (see
 	// firestorestore.Store.Explain); the identity for other stores.
@@ -92,8 +94,8 @@ func New(cfg Config, s Store, opts ...Option) *Gate {
 		store:       store.ConfirmWrites(store.WithTimeout(s, cfg.StoreTimeout), cfg.StoreTimeout),
 		rates:       ratelimit.NewLimits(cfg.CacheSize),
 		manageRates: ratelimit.NewLimits(cfg.CacheSize),
-		now:         o.now,
-		log:         o.log,
+		unknownKeys: ratelimit.NewUnknownKeys(ratelimit.DefaultUnknownKeyLimits),
+		env:         env{now: o.now, log: o.log},
 		onError:     o.onError,
 		explain:     func(err error) error { return err },
 		header:      http.CanonicalHeaderKey(cfg.Header),
@@ -112,11 +114,13 @@ func New(cfg Config, s Store, opts ...Option) *Gate {
 		}
 	}
 	g.meter = meter.New(g.store, cfg.FlushInterval, cacheLife(cfg), o.now, o.log)
-	g.owners = newOwnerPlans(cfg, g.readOwner, o.now, o.log)
-	g.keys = newKeyCache(cfg, g.readKey, g.owners, o.now, o.log)
+	g.owners = newOwnerPlans(g.env, planOptions{Size: cfg.CacheSize, Fresh: cfg.CacheTTL, Stale: cfg.StaleTTL,
+		Wait: cfg.StoreTimeout, Effective: cfg.EffectivePlan}, g.readOwner)
+	g.keys = newKeyCache(g.env, cacheOptions{Size: cfg.CacheSize, Fresh: cfg.CacheTTL, Stale: cfg.StaleTTL,
+		Negative: cfg.NegativeTTL, Wait: cfg.StoreTimeout, DefaultScopes: cfg.DefaultScopes}, g.readKey)
 	ctx, stop := context.WithCancel(context.Background())
 	g.stop = stop
-	g.feed = newChangeFeed(ctx, cfg, g.store, g.keys, g.owners, o.now, o.log)
+	g.feed = newChangeFeed(ctx, g.env, g.store, g.keys, g.owners, cfg.StoreTimeout, cacheLife(cfg))
 	g.feed.start(o.now()) // the present, as the first request's cursor
 	go func() {
 		g.meter.Run(ctx)

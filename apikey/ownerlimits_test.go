@@ -188,7 +188,7 @@ func TestPlanChangeAfterCacheTTL(t *testing.T) {
 			}
 		}
 		setPlan(t, st, store.Plan{Owner: "acme", MonthlyQuota: 3})
-		s.clock.Advance(s.keys.fresh - time.Second)
+		s.clock.Advance(s.cfg.CacheTTL - time.Second)
 		if w := s.do("GET", "/", "", key); w.Code != 200 {
 			t.Errorf("inside KEY_CACHE_TTL = %d, want 200: the old plan", w.Code)
 		}
@@ -292,7 +292,7 @@ func TestOwnerReadsShared(t *testing.T) {
 	if got, want := counts(), [4]int64{3, 1, 1, 0}; got != want {
 		t.Errorf("cold: key gets, plan gets, month reads, batched owner reads = %v, want %v", got, want)
 	}
-	s.clock.Advance(s.keys.fresh)
+	s.clock.Advance(s.cfg.CacheTTL)
 	for _, k := range keys {
 		hit(t, s, k, 1)
 	}
@@ -315,7 +315,7 @@ func TestKeyQuotaReadBatched(t *testing.T) {
 	if got, want := counts(), [3]int64{1, 1, 0}; got != want {
 		t.Errorf("cold: gets, month reads, batched reads = %v, want %v", got, want)
 	}
-	s.clock.Advance(s.keys.fresh)
+	s.clock.Advance(s.cfg.CacheTTL)
 	hit(t, s, key, 1)
 	if got, want := counts(), [3]int64{1, 1, 1}; got != want {
 		t.Errorf("after KEY_CACHE_TTL: %v, want %v", got, want)

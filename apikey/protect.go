@@ -98,12 +98,31 @@ func FromContext(ctx context.Context) (k Key, ok bool) {
 	return k, true
 }
 
-// verified is the cache entry of r's key if this Gate verified it, or nil.
+// verified is the cache entry of r's key if this Gate verified it, or nil:
+// a key verified by another Gate (with its own store and configuration) is
+// checked again.
 func (g *Gate) verified(r *http.Request) *cacheEntry {
-	if e, ok := r.Context().Value(keyContextKey{}).(*cacheEntry); ok && e.cache == g.keys {
+	if e, ok := r.Context().Value(g).(*cacheEntry); ok {
 		return e
 	}
 	return nil
+}
+
+// verifiedContext is a request's context once a Gate has verified its key:
+// the key's entry is its value for keyContextKey (FromContext) and for the
+// Gate itself (verified). One allocation, as context.WithValue's.
+type verifiedContext struct {
+	context.Context
+	gate  *Gate
+	entry *cacheEntry
+}
+
+func (c *verifiedContext) Value(key any) any {
+	switch key {
+	case keyContextKey{}, any(c.gate):
+		return c.entry
+	}
+	return c.Context.Value(key)
 }
 
 // authenticate checks r's key. It returns the key's entry and r with the
@@ -138,8 +157,7 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry
 			g.refuse(w, r, g.problem(codeInvalid).because("malformed_key"), "")
 			return nil, r
 		}
-		// Only here is the client address needed: ClientIP allocates.
-		e, err = g.keys.load(r.Context(), d, now, logging.ClientIP(r))
+		e, err = g.loadKey(r, d, now)
 	}
 	switch {
 	case errors.Is(err, store.ErrKeyNotFound):
@@ -166,11 +184,46 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry
 	}
 	// The owner's plan, which the limits apply: at once unless it was never
 	// read or is past use.
-	if _, err := g.owners.plan(r.Context(), e.owner, now); err != nil {
+	if _, err := g.owners.plan(r.Context(), e, now); err != nil {
 		g.refuse(w, r, g.storeUnavailable(err), hint())
 		return nil, r
 	}
-	return e, r.WithContext(context.WithValue(r.Context(), keyContextKey{}, e))
+	return e, r.WithContext(&verifiedContext{Context: r.Context(), gate: g, entry: e})
+}
+
+// loadKey reads the key with digest d for r from the store, waiting for
+// the answer (keyCache.load). The read of a key this Gate has not found is
+// charged to r's client address and to the instance before it is made, and
+// refunded if the key exists, so only unknown keys (and failed reads) use
+// the budget (ratelimit.UnknownKeys): the key checksum is public, and each
+// well-formed unknown key costs a store read. Concurrent lookups of one key
+// share one read, charged to the request that made it: a burst of requests
+// for one uncached key costs its client one token, not one per request.
+func (g *Gate) loadKey(r *http.Request, d keyformat.Digest, now time.Time) (*cacheEntry, error) {
+	addr := logging.ClientIP(r) // only on a miss: ClientIP allocates
+	read := func(ctx context.Context, id string, prev *store.Key) (store.Key, error) {
+		var charge *ratelimit.Charge
+		if prev == nil {
+			var err error
+			if charge, err = g.unknownKeys.Charge(addr, now); err != nil {
+				return store.Key{}, err
+			}
+		}
+		k, err := g.readKey(ctx, id, prev)
+		if err == nil {
+			charge.Refund(g.now())
+		}
+		return k, err
+	}
+	for try := 0; ; try++ {
+		e, err := g.keys.load(r.Context(), d, read)
+		// The read this lookup joined was refused for another address's
+		// budget, not this one's: make its own, once.
+		if ue, ok := errors.AsType[*ratelimit.UnknownKeysError](err); ok && ue.Addr != addr && try == 0 {
+			continue
+		}
+		return e, err
+	}
 }
 
 // keyOf returns the key header's value; "" when it is absent or empty, and
@@ -196,12 +249,11 @@ func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) bool
 	now := g.now()
 	// Read by authenticate, so at once, unless a change of the plan has
 	// dropped it since.
-	st, err := g.owners.plan(r.Context(), e.owner, now)
+	plan, err := g.owners.plan(r.Context(), e, now)
 	if err != nil {
 		g.refuse(w, r, g.storeUnavailable(err), e.key.Hint)
 		return false
 	}
-	plan := &st.plan
 	a := meter.Admission{KeyID: e.key.ID, Owner: e.key.Owner, KeyQuota: e.key.MonthlyQuota, OwnerQuota: plan.MonthlyQuota}
 	d, q := g.limit(r, e, plan, &a, now)
 	ratelimit.SetHeaders(w.Header(), d)

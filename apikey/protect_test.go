@@ -585,3 +585,31 @@ func (s *server) refusedAfterOneRefresh(t *testing.T, cached string) {
 		t.Errorf("recovery took %d store calls, want 1 refresh", n)
 	}
 }
+
+// TestProtectBehindAnotherGate: a key verified by one Gate is checked again
+// by another, which has its own store and configuration: a key of the
+// first Gate's store is refused by the second, and served behind the
+// first's own Protect.
+func TestProtectBehindAnotherGate(t *testing.T) {
+	a, b := newServer(t, memstore.New()), newServer(t, memstore.New())
+	key, _ := a.mint(t, "acme")
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if k, ok := FromContext(r.Context()); !ok || k.Owner != "acme" {
+			t.Errorf("FromContext = %+v, %v", k, ok)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	w := httptest.NewRecorder()
+	a.Authenticate(b.Protect("", ok)).ServeHTTP(w, testkit.GetRequest(key))
+	if w.Code != http.StatusUnauthorized {
+		t.Errorf("a key of Gate a behind Gate b: %d, want 401", w.Code)
+	}
+	if n := b.store.Gets.Load(); n != 1 {
+		t.Errorf("Gate b made %d store reads, want 1: it did not check the key", n)
+	}
+	w = httptest.NewRecorder()
+	a.Authenticate(a.Protect("", ok)).ServeHTTP(w, testkit.GetRequest(key))
+	if w.Code != http.StatusNoContent {
+		t.Errorf("behind its own Gate: %d, want 204", w.Code)
+	}
+}

@@ -122,12 +122,12 @@ func (g *Gate) usage(w http.ResponseWriter, r *http.Request, e *cacheEntry, k *s
 	if k.MonthlyQuota > 0 {
 		v.MonthlyQuota = &k.MonthlyQuota
 	}
-	st, err := g.owners.plan(r.Context(), e.owner, now)
+	plan, err := g.owners.plan(r.Context(), e, now)
 	if err != nil {
 		g.refuse(w, r, g.storeUnavailable(err), e.key.Hint)
 		return
 	}
-	if q := st.plan.MonthlyQuota; q > 0 {
+	if q := plan.MonthlyQuota; q > 0 {
 		v.Owner.MonthlyQuota = &q
 	}
 	problem.WriteJSON(w, http.StatusOK, v)
