@@ -198,7 +198,13 @@ func (c *Cache[K, V]) cachedMiss(key K, now time.Time) (v V, hit, found bool) {
 // Load reads key with refresh, sharing the read with the callers of key
 // already waiting, and waits for it at most Wait, or until ctx ends.
 func (c *Cache[K, V]) Load(ctx context.Context, key K, refresh Refresh[K, V]) (v V, found bool, err error) {
-	f := c.start(key, refresh)
+	f, e, hit := c.join(key, refresh)
+	if hit {
+		if e == nil {
+			return v, false, nil
+		}
+		return e.v, true, nil
+	}
 	if err := Wait(ctx, f.done, c.opt.Wait); err != nil {
 		return v, false, err
 	}
@@ -208,6 +214,27 @@ func (c *Cache[K, V]) Load(ctx context.Context, key K, refresh Refresh[K, V]) (v
 	return f.e.v, true, nil
 }
 
+// join returns key's read under way, or starts one with refresh, unless a
+// read that ended after the caller missed has cached a fresh answer: hit
+// then, with its entry (nil: not found). Without this second look, under
+// the lock that a read holds to cache its answer and end, a caller that
+// missed just before a read ended would start a second read of the key.
+func (c *Cache[K, V]) join(key K, refresh Refresh[K, V]) (f *flight[V], e *entry[V], hit bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.flights[key]; f != nil {
+		return f, nil, false
+	}
+	now := c.opt.Now()
+	if e, ok := c.found.Peek(key); ok && now.Before(e.fetched.Add(c.opt.Fresh)) {
+		return nil, e, true
+	}
+	if _, hit, _ := c.cachedMiss(key, now); hit {
+		return nil, nil, true
+	}
+	return c.startLocked(key, refresh), nil, false
+}
+
 // start returns key's read under way, or starts one with refresh.
 func (c *Cache[K, V]) start(key K, refresh Refresh[K, V]) *flight[V] {
 	c.mu.Lock()
@@ -215,6 +242,11 @@ func (c *Cache[K, V]) start(key K, refresh Refresh[K, V]) *flight[V] {
 	if f := c.flights[key]; f != nil {
 		return f
 	}
+	return c.startLocked(key, refresh)
+}
+
+// startLocked starts a read of key with refresh; c.mu is held.
+func (c *Cache[K, V]) startLocked(key K, refresh Refresh[K, V]) *flight[V] {
 	f := &flight[V]{done: make(chan struct{})}
 	c.flights[key] = f
 	c.bg.Add(1)

@@ -340,3 +340,24 @@ func TestHandle(t *testing.T) {
 		t.Errorf("%d reads, want 14", n)
 	}
 }
+
+// TestLoadAfterARaceLost: a caller that missed just before another's read
+// cached its answer (Cached said miss; the read then ended) gets that
+// answer from Load, without a second read; a key found missing likewise.
+func TestLoadAfterARaceLost(t *testing.T) {
+	c, _, src := newCache(t)
+	for _, key := range []string{"a", "gone"} {
+		if _, hit, _ := c.Cached(key, time.Time{}, src.refresh); hit {
+			t.Fatalf("%s: hit before any read", key)
+		}
+		_, wantFound, _ := c.Load(t.Context(), key, src.refresh) // the other caller's read
+		before := src.reads.Load()
+		v, found, err := c.Load(t.Context(), key, src.refresh) // the caller that missed
+		if err != nil || found != wantFound || (found && v != 1) {
+			t.Errorf("%s: Load = %d, %v, %v; want the cached answer", key, v, found, err)
+		}
+		if n := src.reads.Load() - before; n != 0 {
+			t.Errorf("%s: Load after a read ended made %d more reads, want 0", key, n)
+		}
+	}
+}
