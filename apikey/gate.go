@@ -7,12 +7,12 @@ import (
 	"os"
 	"time"
 
-	"github.com/keygate/keygate/apikey/meter"
-	"github.com/keygate/keygate/apikey/ratelimit"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/globallimit"
 	"github.com/keygate/keygate/internal/logging"
+	"github.com/keygate/keygate/internal/meter"
 	"github.com/keygate/keygate/internal/problem"
+	"github.com/keygate/keygate/internal/ratelimit"
 )
 
 // Gate checks API keys in front of HTTP handlers (Protect), and serves the

@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/keygate/keygate/apikey/ratelimit"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/ratelimit"
 )
 
 // The management limit: each key's own bucket for the Gate's management

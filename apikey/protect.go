@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
-	"github.com/keygate/keygate/apikey/meter"
-	"github.com/keygate/keygate/apikey/ratelimit"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/globallimit"
 	"github.com/keygate/keygate/internal/logging"
+	"github.com/keygate/keygate/internal/meter"
+	"github.com/keygate/keygate/internal/ratelimit"
 )
 
 // Protect returns next behind the Gate. A request reaches next only with a

@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/keygate/keygate/apikey/meter"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/logging"
+	"github.com/keygate/keygate/internal/meter"
 	"github.com/keygate/keygate/internal/problem"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/apikey/ratelimit"
+	"github.com/keygate/keygate/internal/ratelimit"
 	"github.com/keygate/keygate/internal/redistest"
 	"github.com/keygate/keygate/internal/testkit"
 )
