@@ -50,6 +50,36 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+// TestRateLimitHeadersOnEveryAnswer: the RateLimit headers of the rate
+// limit that applied go with every answer after it was taken: an admitted
+// request, a refusal by a quota the rate let through, and the management
+// endpoints' own limit, admitted and refused.
+func TestRateLimitHeadersOnEveryAnswer(t *testing.T) {
+	s := newServer(t, nil, flushByHand)
+	key, _ := s.mint(t, "acme", func(k *store.Key) {
+		k.RateLimit, k.Burst, k.MonthlyQuota, k.Scopes = 2, 3, 1, []string{scopeKeys}
+	})
+	want := func(w *httptest.ResponseRecorder, status int, limit, remaining string) {
+		t.Helper()
+		h := w.Header()
+		if w.Code != status || h.Get("RateLimit-Limit") != limit || h.Get("RateLimit-Remaining") != remaining || h.Get("RateLimit-Reset") == "" {
+			t.Errorf("%d Limit %q Remaining %q Reset %q; want %d %s %s", w.Code, h.Get("RateLimit-Limit"),
+				h.Get("RateLimit-Remaining"), h.Get("RateLimit-Reset"), status, limit, remaining)
+		}
+	}
+	want(s.do("GET", "/", "", key), 200, "3", "2")
+	w := s.do("GET", "/", "", key)
+	want(w, 429, "3", "1")
+	if p := testkit.Problem(t, w); p.Code != "quota_exceeded" || p.Limit != "key" {
+		t.Errorf("over the quota: %+v", p)
+	}
+	want(s.do("GET", "/v1/keys?limit=1", "", key), 200, strconv.Itoa(manageBurst), strconv.Itoa(manageBurst-1))
+	for range manageBurst - 1 {
+		s.do("GET", "/v1/keys?limit=1", "", key)
+	}
+	want(s.do("GET", "/v1/keys?limit=1", "", key), 429, strconv.Itoa(manageBurst), "0")
+}
+
 func TestRateLimitDefaults(t *testing.T) {
 	st := memstore.New()
 	unlimited, _ := testkit.MintKey(t, st, "acme")
