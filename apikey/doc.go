@@ -107,12 +107,12 @@
 // # Usage, quotas and shutdown
 //
 // The Gate counts each request it lets through, per key and owner and UTC
-// day, and writes the counts in batches (package meter), each applied once.
+// day, and writes the counts in batches, each applied once.
 // Call [Gate.Close] before the process ends ([Gate.CloseOnSignal] does it
 // on SIGTERM, as Cloud Run warns an instance): it refuses new requests with
 // 503, waits for those it counted, and writes the last counts, retrying
 // until its deadline; what it could not write it logs as usage_unwritten
-// entries, which `apikey usage replay` (meter.Replay) writes later, once.
+// entries, which `apikey usage replay` writes later, once.
 //
 // Rate limits and monthly quotas hold per instance by default. With
 // Config.RedisURL (REDIS_URL) they hold across all instances, on a Redis or
