@@ -12,6 +12,7 @@ import (
 
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/limit"
 	"github.com/keygate/keygate/internal/testkit"
 )
 
@@ -376,6 +377,21 @@ func TestUsageConsistentDuringFlushes(t *testing.T) {
 		testkit.MustJSON(t, s.do("GET", "/v1/usage", "", key), 200, &v)
 		if want := int64(i); v.MonthTotal != want {
 			t.Fatalf("round %d: month_total = %d, want %d", i, v.MonthTotal, want)
+		}
+	}
+}
+
+// TestLimitOf: the limiters' whose-limit converts to the Error's Limit, the
+// "limit" member of a problem body, as docs/api.md lists them.
+func TestLimitOf(t *testing.T) {
+	for w, want := range map[limit.Which]Limit{limit.None: "", limit.Key: LimitKey, limit.Owner: LimitOwner, limit.Management: LimitManagement} {
+		if got := limitOf(w); got != want {
+			t.Errorf("limitOf(%d) = %q, want %q", w, got, want)
+		}
+	}
+	for l, want := range map[Limit]string{LimitKey: "key", LimitOwner: "owner", LimitManagement: "management"} {
+		if string(l) != want {
+			t.Errorf("Limit %q, want %q as docs/api.md says", l, want)
 		}
 	}
 }
