@@ -3,6 +3,7 @@ package apikey
 import (
 	"context"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 )
 
@@ -44,7 +45,7 @@ func (g *Gate) readOwner(ctx context.Context, owner string, prev *store.Plan) (p
 		})
 		return p, found, err
 	}
-	p, found, err = store.LoadPlan(ctx, g.store, owner)
+	p, found, err = keyrules.LoadPlan(ctx, g.store, owner)
 	if err == nil && g.cfg.EffectivePlan(p, found).MonthlyQuota > 0 {
 		err = g.meter.ReadOwnerMonth(ctx, owner, now)
 	}
