@@ -2,8 +2,10 @@ package apikey
 
 import (
 	"context"
+	"time"
 
 	"github.com/keygate/keygate/apikey/keyrules"
+	"github.com/keygate/keygate/apikey/meter"
 	"github.com/keygate/keygate/apikey/store"
 )
 
@@ -13,11 +15,33 @@ import (
 // functions are what the caches call: the caches themselves know nothing
 // of quotas.
 
+// readStore is the read side of a store that the request path (Protect)
+// uses to fill its caches: a key by ID, alone or with its month's usage
+// (store.KeyReader), and an owner's plan, alone or with its month's usage
+// (store.OwnerReader). With the change feed (store.ChangeStore) and the
+// meter's counts (store.UsageStore) it is all Protect asks of a store: it
+// never writes a key or a plan.
+type readStore interface {
+	Get(ctx context.Context, id string) (store.Key, error)
+	store.KeyReader
+	GetPlan(ctx context.Context, owner string) (store.Plan, error)
+	store.OwnerReader
+}
+
+// reader reads keys and plans for the caches, and their quota bases for the
+// meter.
+type reader struct {
+	store     readStore
+	meter     *meter.Meter
+	now       func() time.Time
+	effective func(p store.Plan, found bool) store.Plan // Config.EffectivePlan
+}
+
 // readKey reads the key with id and, when it has a monthly quota, its
 // month total for the meter: in one round trip (store.KeyReader) when it
 // had a quota when last read (prev), else in a second read once the key
 // turns out to have one.
-func (g *Gate) readKey(ctx context.Context, id string, prev *store.Key) (k store.Key, err error) {
+func (g reader) readKey(ctx context.Context, id string, prev *store.Key) (k store.Key, err error) {
 	now := g.now()
 	if prev != nil && prev.MonthlyQuota > 0 {
 		err = g.meter.ReadMonthWith(ctx, id, now, func(ctx context.Context) (total int64, err error) {
@@ -36,7 +60,7 @@ func (g *Gate) readKey(ctx context.Context, id string, prev *store.Key) (k store
 // a monthly quota, the owner's month total for the meter: in one round trip
 // (store.OwnerReader) when the plan had a quota when last read (prev, the
 // effective plan), else in a second read once it turns out to have one.
-func (g *Gate) readOwner(ctx context.Context, owner string, prev *store.Plan) (p store.Plan, found bool, err error) {
+func (g reader) readOwner(ctx context.Context, owner string, prev *store.Plan) (p store.Plan, found bool, err error) {
 	now := g.now()
 	if prev != nil && prev.MonthlyQuota > 0 {
 		err = g.meter.ReadOwnerMonthWith(ctx, owner, now, func(ctx context.Context) (total int64, err error) {
@@ -46,7 +70,7 @@ func (g *Gate) readOwner(ctx context.Context, owner string, prev *store.Plan) (p
 		return p, found, err
 	}
 	p, found, err = keyrules.LoadPlan(ctx, g.store, owner)
-	if err == nil && g.cfg.EffectivePlan(p, found).MonthlyQuota > 0 {
+	if err == nil && g.effective(p, found).MonthlyQuota > 0 {
 		err = g.meter.ReadOwnerMonth(ctx, owner, now)
 	}
 	return p, found, err

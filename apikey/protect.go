@@ -210,7 +210,7 @@ func (g *Gate) loadKey(r *http.Request, d keyformat.Digest, now time.Time) (*cac
 				return store.Key{}, err
 			}
 		}
-		k, err := g.readKey(ctx, id, prev)
+		k, err := g.reader.readKey(ctx, id, prev)
 		if err == nil {
 			charge.Refund(g.now())
 		}

@@ -51,8 +51,11 @@ func CheckPlanOwner(owner string) error {
 
 // LoadPlan returns the owner's stored plan and true, or, when it has none,
 // an empty plan of the owner and false, whose zero fields mean the
-// configured defaults.
-func LoadPlan(ctx context.Context, s store.PlanStore, owner string) (store.Plan, bool, error) {
+// configured defaults. It asks only GetPlan of s (a store.PlanStore, or the
+// request path's read side).
+func LoadPlan(ctx context.Context, s interface {
+	GetPlan(ctx context.Context, owner string) (store.Plan, error)
+}, owner string) (store.Plan, bool, error) {
 	p, err := s.GetPlan(ctx, owner)
 	switch {
 	case err == nil:
