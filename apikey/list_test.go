@@ -44,7 +44,7 @@ func TestListCallsContract(t *testing.T) {
 }
 
 // seedOwnerKeys stores n keys of owner, a few at once, and returns them in
-// ListOrder. Every third key shares its creation time with the one before,
+// keyrules.ListOrder. Every third key shares its creation time with the one before,
 // so that ties are paged too.
 func seedOwnerKeys(t *testing.T, s store.KeyStore, owner string, n int) []store.Key {
 	t.Helper()

@@ -197,7 +197,7 @@ func (s *Store) ListByOwner(ctx context.Context, owner string, after *store.Page
 }
 
 // ownerPageQuery is the query of a page of limit keys of owner after after,
-// in ListOrder: it asks for limit+1 documents, the last to tell whether more
+// in keyrules.ListOrder: it asks for limit+1 documents, the last to tell whether more
 // follow.
 func ownerPageQuery(col *firestore.CollectionRef, owner string, after *store.PagePosition, limit int) firestore.Query {
 	q := col.Where("owner", "==", owner).

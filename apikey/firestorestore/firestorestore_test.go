@@ -135,7 +135,7 @@ func TestDocumentHasNoKey(t *testing.T) {
 }
 
 // seedKeys stores n keys of owner straight into the store's collection, in
-// one bulk write, and returns them in ListOrder. Every third key shares its
+// one bulk write, and returns them in keyrules.ListOrder. Every third key shares its
 // creation time with the one before, so that ties are paged too.
 func seedKeys(t *testing.T, s *Store, owner string, n int) []store.Key {
 	t.Helper()
