@@ -41,17 +41,17 @@ type reader struct {
 // month total for the meter: in one round trip (store.KeyReader) when it
 // had a quota when last read (prev), else in a second read once the key
 // turns out to have one.
-func (g reader) readKey(ctx context.Context, id string, prev *store.Key) (k store.Key, err error) {
-	now := g.now()
+func (rd reader) readKey(ctx context.Context, id string, prev *store.Key) (k store.Key, err error) {
+	now := rd.now()
 	if prev != nil && prev.MonthlyQuota > 0 {
-		err = g.meter.ReadMonthWith(ctx, id, now, func(ctx context.Context) (total int64, err error) {
-			k, total, err = g.store.ReadKey(ctx, id, store.MonthOf(now))
+		err = rd.meter.ReadMonthWith(ctx, id, now, func(ctx context.Context) (total int64, err error) {
+			k, total, err = rd.store.ReadKey(ctx, id, store.MonthOf(now))
 			return total, err
 		})
 		return k, err
 	}
-	if k, err = g.store.Get(ctx, id); err == nil && k.MonthlyQuota > 0 {
-		err = g.meter.ReadMonth(ctx, id, now)
+	if k, err = rd.store.Get(ctx, id); err == nil && k.MonthlyQuota > 0 {
+		err = rd.meter.ReadMonth(ctx, id, now)
 	}
 	return k, err
 }
@@ -60,18 +60,18 @@ func (g reader) readKey(ctx context.Context, id string, prev *store.Key) (k stor
 // a monthly quota, the owner's month total for the meter: in one round trip
 // (store.OwnerReader) when the plan had a quota when last read (prev, the
 // effective plan), else in a second read once it turns out to have one.
-func (g reader) readOwner(ctx context.Context, owner string, prev *store.Plan) (p store.Plan, found bool, err error) {
-	now := g.now()
+func (rd reader) readOwner(ctx context.Context, owner string, prev *store.Plan) (p store.Plan, found bool, err error) {
+	now := rd.now()
 	if prev != nil && prev.MonthlyQuota > 0 {
-		err = g.meter.ReadOwnerMonthWith(ctx, owner, now, func(ctx context.Context) (total int64, err error) {
-			p, found, total, err = g.store.ReadOwner(ctx, owner, store.MonthOf(now))
+		err = rd.meter.ReadOwnerMonthWith(ctx, owner, now, func(ctx context.Context) (total int64, err error) {
+			p, found, total, err = rd.store.ReadOwner(ctx, owner, store.MonthOf(now))
 			return total, err
 		})
 		return p, found, err
 	}
-	p, found, err = keyrules.LoadPlan(ctx, g.store, owner)
-	if err == nil && g.effective(p, found).MonthlyQuota > 0 {
-		err = g.meter.ReadOwnerMonth(ctx, owner, now)
+	p, found, err = keyrules.LoadPlan(ctx, rd.store, owner)
+	if err == nil && rd.effective(p, found).MonthlyQuota > 0 {
+		err = rd.meter.ReadOwnerMonth(ctx, owner, now)
 	}
 	return p, found, err
 }
