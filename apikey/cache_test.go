@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 )
 
@@ -257,7 +258,7 @@ func TestCacheStaleOffWaits(t *testing.T) {
 // is accepted then, never refused from a stale not-found.
 func TestCacheNegativeEntryExpires(t *testing.T) {
 	s, c, _ := newTestCache(t)
-	key, k, err := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
+	key, k, err := keyrules.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
 	if err != nil {
 		t.Fatal(err)
 	}

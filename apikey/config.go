@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/globallimit"
 )
@@ -99,7 +100,7 @@ func DefaultConfig() Config {
 		StoreTimeout:    2 * time.Second,
 		FlushInterval:   10 * time.Second,
 		ShutdownTimeout: 8 * time.Second,
-		DefaultMaxKeys:  store.DefaultMaxKeys,
+		DefaultMaxKeys:  keyrules.DefaultMaxKeys,
 		RedisTimeout:    globallimit.DefaultTimeout,
 
 		SecretScanningKeysURL: DefaultSecretScanningKeysURL,
@@ -178,10 +179,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if v := getenv("DEFAULT_RATE_LIMIT"); v != "" {
 		r, err := strconv.ParseFloat(v, 64)
 		if err == nil {
-			err = store.ValidateLimits(r, 0, 0)
+			err = keyrules.ValidateLimits(r, 0, 0)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("DEFAULT_RATE_LIMIT=%q: want 0 (no limit) or %g to %d requests per second", v, store.MinRateLimit, store.MaxRateLimit))
+			errs = append(errs, fmt.Errorf("DEFAULT_RATE_LIMIT=%q: want 0 (no limit) or %g to %d requests per second", v, keyrules.MinRateLimit, keyrules.MaxRateLimit))
 		} else {
 			c.DefaultRateLimit = r
 		}
@@ -189,10 +190,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if v := getenv("DEFAULT_BURST"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err == nil {
-			err = store.ValidateLimits(0, n, 0)
+			err = keyrules.ValidateLimits(0, n, 0)
 		}
 		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("DEFAULT_BURST=%q: want a whole number from 1 to %d", v, store.MaxBurst))
+			errs = append(errs, fmt.Errorf("DEFAULT_BURST=%q: want a whole number from 1 to %d", v, keyrules.MaxBurst))
 		} else {
 			c.DefaultBurst = n
 		}
@@ -200,10 +201,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if v := getenv("DEFAULT_MONTHLY_QUOTA"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err == nil {
-			err = store.ValidateLimits(0, 0, n)
+			err = keyrules.ValidateLimits(0, 0, n)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("DEFAULT_MONTHLY_QUOTA=%q: want a whole number from 0 (no quota) to %d requests a month", v, store.MaxMonthlyQuota))
+			errs = append(errs, fmt.Errorf("DEFAULT_MONTHLY_QUOTA=%q: want a whole number from 0 (no quota) to %d requests a month", v, keyrules.MaxMonthlyQuota))
 		} else {
 			c.DefaultMonthlyQuota = n
 		}
@@ -211,10 +212,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if v := getenv("DEFAULT_MAX_KEYS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err == nil {
-			err = store.ValidateMaxKeys(n)
+			err = keyrules.ValidateMaxKeys(n)
 		}
 		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("DEFAULT_MAX_KEYS=%q: want a whole number from 1 to %d active keys per owner", v, store.MaxPlanKeys))
+			errs = append(errs, fmt.Errorf("DEFAULT_MAX_KEYS=%q: want a whole number from 1 to %d active keys per owner", v, keyrules.MaxPlanKeys))
 		} else {
 			c.DefaultMaxKeys = n
 		}
@@ -232,7 +233,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		for i := range scopes {
 			scopes[i] = strings.TrimSpace(scopes[i])
 		}
-		if err := store.ValidateScopes(scopes); err != nil {
+		if err := keyrules.ValidateScopes(scopes); err != nil {
 			errs = append(errs, fmt.Errorf("KEY_DEFAULT_SCOPES=%q: %w", v, err))
 		} else {
 			c.DefaultScopes = scopes
@@ -288,7 +289,7 @@ func (c Config) EffectivePlan(p store.Plan, found bool) store.Plan {
 	case !(e.RateLimit > 0):
 		e.RateLimit, e.Burst = 0, 0
 	case e.Burst <= 0:
-		e.Burst = store.DefaultBurst(e.RateLimit)
+		e.Burst = keyrules.DefaultBurst(e.RateLimit)
 	}
 	if e.MonthlyQuota <= 0 {
 		e.MonthlyQuota = c.DefaultMonthlyQuota
@@ -297,7 +298,7 @@ func (c Config) EffectivePlan(p store.Plan, found bool) store.Plan {
 		e.MaxKeys = c.DefaultMaxKeys
 	}
 	if e.MaxKeys <= 0 {
-		e.MaxKeys = store.DefaultMaxKeys // a Config built by hand, without LoadConfig
+		e.MaxKeys = keyrules.DefaultMaxKeys // a Config built by hand, without LoadConfig
 	}
 	return e
 }

@@ -77,7 +77,7 @@
 //
 // Scopes belong to the application: the Gate knows none in advance. A
 // scope is words of lowercase letters, digits, '_', '-' and '.', joined by
-// ':', at most 64 bytes, such as "things:read" (store.ValidScope). A key
+// ':', at most 64 bytes, such as "things:read" (keyrules.ValidScope). A key
 // stored without scopes grants Config.DefaultScopes (KEY_DEFAULT_SCOPES).
 //
 // # Caching, outages and revocation

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 )
@@ -25,7 +26,7 @@ func ExampleNew() {
 	// here. Mint one for the customer acme; the key itself is shown once and
 	// never stored.
 	keys := memstore.New()
-	key, k, _ := store.Mint("kg", store.Key{Owner: "acme", Name: "demo", Scopes: []string{"things:read"}, CreatedAt: time.Now()})
+	key, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", Name: "demo", Scopes: []string{"things:read"}, CreatedAt: time.Now()})
 	keys.Create(context.Background(), k)
 
 	gate := apikey.New(apikey.DefaultConfig(), keys, apikey.WithLogger(slog.New(slog.DiscardHandler)))
@@ -46,7 +47,7 @@ func ExampleNew() {
 
 func ExampleGate_Protect() {
 	keys := memstore.New()
-	key, k, _ := store.Mint("kg", store.Key{Owner: "acme", Scopes: []string{"things:read"}})
+	key, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", Scopes: []string{"things:read"}})
 	keys.Create(context.Background(), k)
 	gate := apikey.New(apikey.DefaultConfig(), keys, apikey.WithLogger(slog.New(slog.DiscardHandler)))
 	defer gate.Close(context.Background())
@@ -79,7 +80,7 @@ func ExampleFromContext() {
 	cfg := apikey.DefaultConfig()
 	cfg.DefaultScopes = []string{"things:read"}
 	keys := memstore.New()
-	key, k, _ := store.Mint("kg", store.Key{Owner: "acme", Name: "ci"})
+	key, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", Name: "ci"})
 	keys.Create(context.Background(), k)
 	gate := apikey.New(cfg, keys, apikey.WithLogger(slog.New(slog.DiscardHandler)))
 	defer gate.Close(context.Background())
@@ -96,7 +97,7 @@ func ExampleFromContext() {
 
 func ExampleGate_KeysHandlers() {
 	keys := memstore.New()
-	admin, k, _ := store.Mint("kg", store.Key{Owner: "acme", Scopes: []string{"keys:manage", "things:read"}})
+	admin, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", Scopes: []string{"keys:manage", "things:read"}})
 	keys.Create(context.Background(), k)
 	gate := apikey.New(apikey.DefaultConfig(), keys, apikey.WithLogger(slog.New(slog.DiscardHandler)))
 	defer gate.Close(context.Background())
@@ -128,7 +129,7 @@ func ExampleGate_KeysHandlers() {
 
 func ExampleGate_UsageHandler() {
 	keys := memstore.New()
-	key, k, _ := store.Mint("kg", store.Key{Owner: "acme", Scopes: []string{"usage:read"}, MonthlyQuota: 1000})
+	key, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", Scopes: []string{"usage:read"}, MonthlyQuota: 1000})
 	keys.Create(context.Background(), k)
 	gate := apikey.New(apikey.DefaultConfig(), keys, apikey.WithLogger(slog.New(slog.DiscardHandler)))
 	defer gate.Close(context.Background())

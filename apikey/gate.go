@@ -23,8 +23,14 @@ import (
 // so that the last counts are written.
 type Gate struct {
 	env
-	cfg    Config
-	store  store.Store // every call bounded by cfg.StoreTimeout
+	cfg Config
+	// store is the whole store, every call bounded by cfg.StoreTimeout: the
+	// keys API, the usage endpoints and leak reports use it. The request
+	// path (Protect) takes narrow views of it: the caches read through
+	// reader (readStore: Get, ReadKey, GetPlan, ReadOwner), the change feed
+	// takes a store.ChangeStore and the meter a store.UsageStore.
+	store  store.Store
+	reader reader
 	keys   *keyCache
 	owners *ownerPlans
 	feed   *changeFeed // keeps keys and owners in step with the store's changes
@@ -114,10 +120,11 @@ func New(cfg Config, s Store, opts ...Option) *Gate {
 		}
 	}
 	g.meter = meter.New(g.store, cfg.FlushInterval, cacheLife(cfg), o.now, o.log)
+	g.reader = reader{store: g.store, meter: g.meter, now: o.now, effective: cfg.EffectivePlan}
 	g.owners = newOwnerPlans(g.env, planOptions{Size: cfg.CacheSize, Fresh: cfg.CacheTTL, Stale: cfg.StaleTTL,
-		Wait: cfg.StoreTimeout, Effective: cfg.EffectivePlan}, g.readOwner)
+		Wait: cfg.StoreTimeout, Effective: cfg.EffectivePlan}, g.reader.readOwner)
 	g.keys = newKeyCache(g.env, cacheOptions{Size: cfg.CacheSize, Fresh: cfg.CacheTTL, Stale: cfg.StaleTTL,
-		Negative: cfg.NegativeTTL, Wait: cfg.StoreTimeout, DefaultScopes: cfg.DefaultScopes}, g.readKey)
+		Negative: cfg.NegativeTTL, Wait: cfg.StoreTimeout, DefaultScopes: cfg.DefaultScopes}, g.reader.readKey)
 	ctx, stop := context.WithCancel(context.Background())
 	g.stop = stop
 	g.feed = newChangeFeed(ctx, g.env, g.store, g.keys, g.owners, cfg.StoreTimeout, cacheLife(cfg))

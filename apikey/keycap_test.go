@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
 )
@@ -211,7 +212,7 @@ func answerCodes(t *testing.T, ws []*httptest.ResponseRecorder) map[string]int {
 func activeKeys(t *testing.T, s store.KeyStore, owner string, now time.Time) int {
 	t.Helper()
 	n := 0
-	for k, err := range store.OwnerKeys(context.Background(), s, owner, store.MaxPageLimit) {
+	for k, err := range keyrules.OwnerKeys(context.Background(), s, owner, store.MaxPageLimit) {
 		if err != nil {
 			t.Fatal(err)
 		}

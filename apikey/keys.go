@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/problem"
@@ -119,7 +120,7 @@ func (a *keysAPI) create(w http.ResponseWriter, r *http.Request, caller *cacheEn
 // newKey checks a create request and returns the key to mint, or the
 // first scope asked for that the caller lacks.
 func (a *keysAPI) newKey(caller *cacheEntry, req createKeyRequest) (store.Key, string, *problem.Problem) {
-	if err := store.ValidateName(req.Name); err != nil {
+	if err := keyrules.ValidateName(req.Name); err != nil {
 		return store.Key{}, "", problem.InvalidField("invalid_name", "name", err.Error())
 	}
 	scopes := a.g.cfg.DefaultScopes
@@ -128,7 +129,7 @@ func (a *keysAPI) newKey(caller *cacheEntry, req createKeyRequest) (store.Key, s
 		if len(scopes) == 0 {
 			return store.Key{}, "", problem.InvalidField("invalid_scopes", "scopes", "want at least one scope; omit scopes for the defaults")
 		}
-		if err := store.ValidateScopes(scopes); err != nil {
+		if err := keyrules.ValidateScopes(scopes); err != nil {
 			return store.Key{}, "", problem.InvalidField("invalid_scopes", "scopes", err.Error())
 		}
 	}
@@ -138,7 +139,7 @@ func (a *keysAPI) newKey(caller *cacheEntry, req createKeyRequest) (store.Key, s
 	now := a.g.now()
 	k := store.Key{Owner: caller.key.Owner, Name: req.Name, Scopes: slices.Clone(scopes), CreatedAt: now}
 	if req.ExpiresIn != nil {
-		d, err := store.ParseLifetime(*req.ExpiresIn)
+		d, err := keyrules.ParseLifetime(*req.ExpiresIn)
 		if err != nil {
 			return store.Key{}, "", problem.InvalidField("invalid_expires_in", "expires_in", err.Error())
 		}
@@ -151,7 +152,7 @@ func (a *keysAPI) newKey(caller *cacheEntry, req createKeyRequest) (store.Key, s
 // mint stores k under a new key, within its owner's max_keys, and answers
 // 201 with the key; 409 key_limit_reached at the cap.
 func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *cacheEntry, k store.Key) {
-	key, k, err := store.Mint(a.g.cfg.Prefix, k)
+	key, k, err := keyrules.Mint(a.g.cfg.Prefix, k)
 	limit := 0
 	if err == nil {
 		limit, err = a.maxKeys(r.Context(), k.Owner)
@@ -195,7 +196,7 @@ func capRefusal(err error, limit int, detail string) *problem.Problem {
 
 // maxKeys is the owner's effective max_keys: its plan's, or the default.
 func (a *keysAPI) maxKeys(ctx context.Context, owner string) (int, error) {
-	p, found, err := store.LoadPlan(ctx, a.g.store, owner)
+	p, found, err := keyrules.LoadPlan(ctx, a.g.store, owner)
 	if err != nil {
 		return 0, err
 	}
@@ -319,10 +320,10 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 			p = problem.DecodeObject(body, &req, "request")
 		}
 	}
-	grace := store.DefaultGrace
+	grace := keyrules.DefaultGrace
 	if p == nil && req.Grace != nil {
 		var err error
-		if grace, err = store.ParseGrace(*req.Grace); err != nil {
+		if grace, err = keyrules.ParseGrace(*req.Grace); err != nil {
 			p = problem.InvalidField("invalid_grace", "grace", err.Error())
 		}
 	}
@@ -340,9 +341,9 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 		problem.Write(w, problem.New(http.StatusConflict, "key_not_active", "Only an active key can be rotated; this one is "+string(st)+"."))
 		return
 	}
-	tmpl := old.Replacement(now)
+	tmpl := keyrules.Replacement(old, now)
 	narrowTo(&tmpl, &caller.key) // else a limited key could rotate its unlimited sibling
-	key, repl, err := store.Mint(a.g.cfg.Prefix, tmpl)
+	key, repl, err := keyrules.Mint(a.g.cfg.Prefix, tmpl)
 	limit, replacedBy := 0, old.ReplacedBy
 	if err == nil {
 		if limit, err = a.maxKeys(r.Context(), old.Owner); err == nil {
@@ -456,11 +457,11 @@ func earliest(a, b time.Time) time.Time {
 // compared.
 func narrowTo(k, caller *store.Key) {
 	k.ExpiresAt = earliest(k.ExpiresAt, caller.ExpiresAt)
-	rate := store.Tighter(k.RateLimit, caller.RateLimit)
-	burst := store.Tighter(k.EffectiveBurst(), caller.EffectiveBurst())
-	if burst == (&store.Key{RateLimit: rate}).EffectiveBurst() {
+	rate := keyrules.Tighter(k.RateLimit, caller.RateLimit)
+	burst := keyrules.Tighter(keyrules.EffectiveBurst(*k), keyrules.EffectiveBurst(*caller))
+	if burst == keyrules.EffectiveBurst(store.Key{RateLimit: rate}) {
 		burst = 0 // the default of the rate: store none, as the keys did
 	}
 	k.RateLimit, k.Burst = rate, burst
-	k.MonthlyQuota = store.Tighter(k.MonthlyQuota, caller.MonthlyQuota)
+	k.MonthlyQuota = keyrules.Tighter(k.MonthlyQuota, caller.MonthlyQuota)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
 )
@@ -299,7 +300,7 @@ func TestKeysPagination(t *testing.T) {
 	}
 	s.mint(t, "other")
 	var want []string
-	for k, err := range store.OwnerKeys(t.Context(), s.store, "acme", store.MaxPageLimit) {
+	for k, err := range keyrules.OwnerKeys(t.Context(), s.store, "acme", store.MaxPageLimit) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package apikey
 import (
 	"testing"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 )
 
@@ -27,9 +28,9 @@ func TestEffectivePlan(t *testing.T) {
 		{"a plan's burst with the default rate", cfg, store.Plan{Owner: "a", Burst: 9}, true,
 			store.Plan{Owner: "a", RateLimit: 2, Burst: 9, MonthlyQuota: 1000, MaxKeys: 10}},
 		{"no default rate: no rate, no burst", none, store.Plan{Owner: "a", Burst: 9}, true,
-			store.Plan{Owner: "a", MaxKeys: store.DefaultMaxKeys}},
+			store.Plan{Owner: "a", MaxKeys: keyrules.DefaultMaxKeys}},
 		{"default rate without DEFAULT_BURST", testConfig(func(c *Config) { c.DefaultRateLimit = 3.2 }), store.Plan{Owner: "a"}, true,
-			store.Plan{Owner: "a", RateLimit: 3.2, Burst: 4, MaxKeys: store.DefaultMaxKeys}},
+			store.Plan{Owner: "a", RateLimit: 3.2, Burst: 4, MaxKeys: keyrules.DefaultMaxKeys}},
 	} {
 		if got := c.cfg.EffectivePlan(c.p, c.found); got != c.want {
 			t.Errorf("%s: EffectivePlan = %+v, want %+v", c.name, got, c.want)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/meter"
 	"github.com/keygate/keygate/apikey/ratelimit"
 	"github.com/keygate/keygate/apikey/store"
@@ -209,7 +210,7 @@ func (g *Gate) loadKey(r *http.Request, d keyformat.Digest, now time.Time) (*cac
 				return store.Key{}, err
 			}
 		}
-		k, err := g.readKey(ctx, id, prev)
+		k, err := g.reader.readKey(ctx, id, prev)
 		if err == nil {
 			charge.Refund(g.now())
 		}
@@ -295,7 +296,7 @@ func (g *Gate) limit(r *http.Request, e *cacheEntry, plan *store.Plan, a *meter.
 			if a.KeyQuota > 0 || a.OwnerQuota > 0 {
 				req.KeyUsed, req.OwnerUsed = g.meter.Used(a.KeyID, a.Owner, now)
 				req.Month = string(store.MonthOf(now))
-				req.Expiry = store.NextMonth(now).Add(24 * time.Hour).Sub(now) // a day past the month: clocks differ
+				req.Expiry = keyrules.NextMonth(now).Add(24 * time.Hour).Sub(now) // a day past the month: clocks differ
 			}
 			// An error means Redis did not answer: the limiter has logged
 			// it, and this instance's limits apply.

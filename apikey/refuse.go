@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/meter"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/logging"
@@ -178,7 +179,7 @@ func rateLimited(limit string, retry time.Duration) *Error {
 // quotaExceeded is the 429 of a key over a monthly quota, which resets at
 // the start of the next UTC month.
 func quotaExceeded(q *meter.QuotaError, now time.Time) *Error {
-	return &Error{Status: http.StatusTooManyRequests, Code: "quota_exceeded", Limit: q.Limit, RetryAfter: store.NextMonth(now).Sub(now),
+	return &Error{Status: http.StatusTooManyRequests, Code: "quota_exceeded", Limit: q.Limit, RetryAfter: keyrules.NextMonth(now).Sub(now),
 		Detail: "The API key has used its " + limitName(q.Limit) + " monthly quota of " + strconv.FormatInt(q.Quota, 10) +
 			" requests; it resets at the start of the next UTC month."}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
 )
@@ -63,7 +64,7 @@ func TestKeysApplicationScopes(t *testing.T) {
 	}
 
 	var many []string
-	for i := range store.MaxScopes + 1 {
+	for i := range keyrules.MaxScopes + 1 {
 		many = append(many, fmt.Sprintf("s%d", i))
 	}
 	for _, c := range []struct {
@@ -78,7 +79,7 @@ func TestKeysApplicationScopes(t *testing.T) {
 		{"word starting with a dot", []string{"things:.read"}},
 		{"empty", []string{""}},
 		{"not ASCII", []string{"thïngs:read"}},
-		{"too long", []string{strings.Repeat("a", store.MaxScopeLen+1)}},
+		{"too long", []string{strings.Repeat("a", keyrules.MaxScopeLen+1)}},
 		{"repeated", []string{"things:read", "things:read"}},
 		{"too many", many},
 		// Malformed wins over not held: the caller learns what to fix.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/problem"
@@ -299,16 +300,16 @@ func (g *Gate) getMany(ctx context.Context, ids []string) (map[string]store.Key,
 }
 
 // leakURL is u as a key keeps it: valid UTF-8 without hidden characters,
-// at most store.MaxLeakURLLen bytes; u as sent when it is no http(s) URL.
+// at most keyrules.MaxLeakURLLen bytes; u as sent when it is no http(s) URL.
 func leakURL(u string) string {
 	u = strings.Map(func(r rune) rune {
-		if store.IsHidden(r) {
+		if keyrules.IsHidden(r) {
 			return -1
 		}
 		return r
 	}, strings.ToValidUTF8(u, ""))
-	if len(u) > store.MaxLeakURLLen {
-		u = strings.ToValidUTF8(u[:store.MaxLeakURLLen], "")
+	if len(u) > keyrules.MaxLeakURLLen {
+		u = strings.ToValidUTF8(u[:keyrules.MaxLeakURLLen], "")
 	}
 	return u
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/problem"
 )
@@ -70,14 +71,14 @@ func (g *Gate) KeyUsageHandler() http.Handler {
 func (g *Gate) usage(w http.ResponseWriter, r *http.Request, e *cacheEntry, k *store.Key) {
 	now := g.now()
 	q := r.URL.Query()
-	from, to, err := store.UsageRange(q.Get("from"), q.Get("to"), now)
-	if bad, ok := errors.AsType[*store.DayRangeError](err); ok {
+	from, to, err := keyrules.UsageRange(q.Get("from"), q.Get("to"), now)
+	if bad, ok := errors.AsType[*keyrules.DayRangeError](err); ok {
 		msg := problem.QuoteShort(bad.Value) + " is not a date YYYY-MM-DD"
 		switch bad.Err {
-		case store.ErrRangeReversed:
+		case keyrules.ErrRangeReversed:
 			msg = "is before from"
-		case store.ErrRangeTooLong:
-			msg = store.ErrRangeTooLong.Error()
+		case keyrules.ErrRangeTooLong:
+			msg = keyrules.ErrRangeTooLong.Error()
 		}
 		problem.Write(w, problem.InvalidField("invalid_date", bad.Field, msg))
 		return

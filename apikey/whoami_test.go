@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
 )
@@ -25,12 +26,12 @@ func TestWhoAmI(t *testing.T) {
 		// The flush records the time it runs, but never past the count's
 		// day: here the fake clock's, T0's.
 		today := store.UsageCount{Day: store.DayOf(s.clock.Now())}
-		lo := store.LastUsed(today, time.Now())
+		lo := keyrules.LastUsed(today, time.Now())
 		s.call("GET", "/", key, "") // counted; whoami, management, is not
 		if err := s.meter.Flush(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		hi := store.LastUsed(today, time.Now())
+		hi := keyrules.LastUsed(today, time.Now())
 		testkit.MustJSON(t, s.call("GET", "/v1/whoami", key, ""), 200, &v)
 		if v.LastUsedAt == nil || v.LastUsedAt.Before(lo) || v.LastUsedAt.After(hi) {
 			t.Errorf("last_used_at after a flush = %v, want %v to %v", v.LastUsedAt, lo, hi)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 )
@@ -36,7 +37,7 @@ func TestListPagesThroughAllKeys(t *testing.T) {
 	st := &pagingStore{Store: memstore.New()}
 	var want []string
 	for i := range n {
-		_, k, err := store.Mint("kg", store.Key{Owner: "acme", Name: fmt.Sprint("k", i),
+		_, k, err := keyrules.Mint("kg", store.Key{Owner: "acme", Name: fmt.Sprint("k", i),
 			CreatedAt: start.Add(time.Duration(i/2) * time.Second)}) // pairs tie
 		if err != nil {
 			t.Fatal(err)
@@ -51,7 +52,7 @@ func TestListPagesThroughAllKeys(t *testing.T) {
 		k, _ := st.Get(t.Context(), id)
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, store.ListOrder)
+	slices.SortFunc(keys, keyrules.ListOrder)
 	want = want[:0]
 	for _, k := range keys {
 		want = append(want, k.ID)

@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 )
 
@@ -124,13 +125,13 @@ func scopeText(scopes []string, none string) string {
 	return clean(strings.Join(scopes, ","))
 }
 
-// clean replaces hidden characters (store.IsHidden) in a stored string
+// clean replaces hidden characters (keyrules.IsHidden) in a stored string
 // with U+FFFD before it is printed as text, so that a document written by
 // other means cannot break the table, send escape sequences to the terminal
 // or reorder what is shown.
 func clean(s string) string {
 	return strings.Map(func(r rune) rune {
-		if store.IsHidden(r) {
+		if keyrules.IsHidden(r) {
 			return unicode.ReplacementChar
 		}
 		return r

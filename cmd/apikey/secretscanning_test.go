@@ -10,6 +10,7 @@ import (
 
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 )
@@ -36,7 +37,7 @@ func (closingMem) Close() error { return nil }
 func TestListLeaked(t *testing.T) {
 	st := closingMem{memstore.New()}
 	mint := func(name string) store.Key {
-		_, k, err := store.Mint("kg", store.Key{Owner: "acme", Name: name, CreatedAt: start.Add(-time.Hour)})
+		_, k, err := keyrules.Mint("kg", store.Key{Owner: "acme", Name: name, CreatedAt: start.Add(-time.Hour)})
 		if err != nil {
 			t.Fatal(err)
 		}
