@@ -117,7 +117,10 @@ func ExampleGate_KeysHandlers() {
 	r.Header.Set("X-API-Key", admin)
 	w := httptest.NewRecorder()
 	mux.ServeHTTP(w, r)
-	var created apikey.NewKeyView
+	var created struct { // docs/api.md documents every member
+		ID, Key, Owner, Name, Status string
+		Scopes                       []string
+	}
 	json.Unmarshal(w.Body.Bytes(), &created)
 	fmt.Println(w.Code, w.Header().Get("Location") == "/v1/keys/"+created.ID)
 	fmt.Println(created.Owner, created.Name, created.Scopes, created.Status)
@@ -142,7 +145,13 @@ func ExampleGate_UsageHandler() {
 	r.Header.Set("X-API-Key", key)
 	w := httptest.NewRecorder()
 	mux.ServeHTTP(w, r)
-	var usage apikey.UsageView
+	var usage struct { // docs/api.md documents every member
+		MonthTotal   int64  `json:"month_total"`
+		MonthlyQuota *int64 `json:"monthly_quota"`
+		Owner        struct {
+			MonthTotal int64 `json:"month_total"`
+		}
+	}
 	json.Unmarshal(w.Body.Bytes(), &usage)
 	fmt.Println(w.Code, usage.MonthTotal, *usage.MonthlyQuota, usage.Owner.MonthTotal)
 	// Output: 200 0 1000 0

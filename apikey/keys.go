@@ -16,6 +16,7 @@ import (
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/problem"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // KeysHandlers are the self-service key endpoints, each acting only on the
@@ -174,7 +175,7 @@ func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *cacheEntr
 	}
 	a.audit(r, "create", caller, store.Stored(k))
 	w.Header().Set("Location", path.Join(r.URL.Path, k.ID))
-	problem.WriteJSON(w, http.StatusCreated, NewKeyView{Key: key, KeyView: a.view(store.Stored(k), a.g.now())})
+	problem.WriteJSON(w, http.StatusCreated, view.NewKeyView{Key: key, KeyView: a.view(store.Stored(k), a.g.now())})
 }
 
 // capRefusal is the problem of a capped write that the store refused for
@@ -204,8 +205,8 @@ func (a *keysAPI) maxKeys(ctx context.Context, owner string) (int, error) {
 
 // keyListView is the body of GET /v1/keys.
 type keyListView struct {
-	Keys          []KeyView `json:"keys"`
-	NextPageToken string    `json:"next_page_token,omitempty"`
+	Keys          []view.KeyView `json:"keys"`
+	NextPageToken string         `json:"next_page_token,omitempty"`
 }
 
 // list serves GET /v1/keys?limit=N&page_token=T.
@@ -230,7 +231,7 @@ func (a *keysAPI) list(w http.ResponseWriter, r *http.Request, caller *cacheEntr
 		a.g.refuse(w, r, a.g.storeUnavailable(err), caller.key.Hint)
 		return
 	}
-	out := keyListView{Keys: make([]KeyView, 0, len(page.Keys))}
+	out := keyListView{Keys: make([]view.KeyView, 0, len(page.Keys))}
 	now := a.g.now()
 	for _, k := range page.Keys {
 		out.Keys = append(out.Keys, a.view(k, now))
@@ -296,13 +297,6 @@ func (a *keysAPI) revoke(w http.ResponseWriter, r *http.Request, caller *cacheEn
 // rotateKeyRequest is the body of POST /v1/keys/{id}/rotate.
 type rotateKeyRequest struct {
 	Grace *string `json:"grace"`
-}
-
-// RotatedKeyView is the view of a rotation: the new key, and the key it
-// replaces with its new expiry.
-type RotatedKeyView struct {
-	NewKeyView
-	Replaces KeyView `json:"replaces"`
 }
 
 // rotate serves POST /v1/keys/{id}/rotate.
@@ -372,8 +366,8 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 	a.g.keys.Forget(old.ID)
 	a.audit(r, "rotate", caller, old, slog.String("new_key_id", repl.ID))
 	w.Header().Set("Location", path.Join(path.Dir(path.Dir(r.URL.Path)), repl.ID))
-	problem.WriteJSON(w, http.StatusCreated, RotatedKeyView{
-		NewKeyView: NewKeyView{Key: key, KeyView: a.view(store.Stored(repl), now)},
+	problem.WriteJSON(w, http.StatusCreated, view.RotatedKeyView{
+		NewKeyView: view.NewKeyView{Key: key, KeyView: a.view(store.Stored(repl), now)},
 		Replaces:   a.view(old, now),
 	})
 }
@@ -424,8 +418,8 @@ func (a *keysAPI) audit(r *http.Request, action string, actor *cacheEntry, targe
 }
 
 // view is k's view at now.
-func (a *keysAPI) view(k store.Key, now time.Time) KeyView {
-	return ViewOf(k, now, a.g.cfg.DefaultScopes)
+func (a *keysAPI) view(k store.Key, now time.Time) view.KeyView {
+	return view.Of(k, now, a.g.cfg.DefaultScopes)
 }
 
 // missingScope returns the first of scopes that e does not grant, or "".

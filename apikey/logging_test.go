@@ -17,6 +17,7 @@ import (
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // leakedIn returns the first 12-character piece of any of keys that logs
@@ -279,7 +280,7 @@ func testLogsNeverHoldAKey(t *testing.T, s *server, logBuf *testkit.SyncBuffer, 
 		if w.Code != http.StatusCreated {
 			t.Fatalf("POST /v1/keys = %d %s", w.Code, w.Body)
 		}
-		var minted NewKeyView
+		var minted view.NewKeyView
 		if err := json.Unmarshal(w.Body.Bytes(), &minted); err != nil {
 			t.Fatal(err)
 		}
@@ -296,7 +297,7 @@ func testLogsNeverHoldAKey(t *testing.T, s *server, logBuf *testkit.SyncBuffer, 
 		if rw.Code != http.StatusCreated {
 			t.Fatalf("rotate = %d %s", rw.Code, rw.Body)
 		}
-		var rotated RotatedKeyView
+		var rotated view.RotatedKeyView
 		if err := json.Unmarshal(rw.Body.Bytes(), &rotated); err != nil {
 			t.Fatal(err)
 		}
@@ -389,7 +390,7 @@ func TestWithLoggerNeverReceivesAKey(t *testing.T) {
 	if w.Code != http.StatusCreated {
 		t.Fatalf("POST /v1/keys = %d %s", w.Code, w.Body)
 	}
-	var minted NewKeyView
+	var minted view.NewKeyView
 	testkit.MustJSON(t, w, http.StatusCreated, &minted)
 	secrets["minted"] = minted.Key
 	s.do("GET", "/", "", stale)

@@ -25,6 +25,7 @@ import (
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // github stands in for GitHub: P-256 key pairs made by the test, their
@@ -524,9 +525,9 @@ func TestSecretScanningOwnerView(t *testing.T) {
 	admin, _ := s.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeKeys} })
 	key, k := s.mint(t, "acme")
 	labelsOf(t, s.signed(t, reportOf(leakAt, key)))
-	var page struct{ Keys []KeyView }
+	var page struct{ Keys []view.KeyView }
 	testkit.MustJSON(t, s.call("GET", "/v1/keys", admin, ""), 200, &page)
-	var v *KeyView
+	var v *view.KeyView
 	for i := range page.Keys {
 		if page.Keys[i].ID == k.ID {
 			v = &page.Keys[i]

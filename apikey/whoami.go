@@ -6,10 +6,11 @@ import (
 
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/problem"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // WhoAmIHandler returns the endpoint that shows the calling key its own
-// view (KeyView), for any valid key: what the web console shows a key
+// view (view.KeyView), for any valid key: what the web console shows a key
 // holder without the scope to manage keys. It reads the key from the store,
 // so that its last use and replacement are current. Mount it behind
 // Protect with no scope:
@@ -34,6 +35,6 @@ func (g *Gate) WhoAmIHandler() http.Handler {
 			g.refuse(w, r, g.storeUnavailable(err), e.key.Hint)
 			return
 		}
-		problem.WriteJSON(w, http.StatusOK, ViewOf(k, g.now(), g.cfg.DefaultScopes))
+		problem.WriteJSON(w, http.StatusOK, view.Of(k, g.now(), g.cfg.DefaultScopes))
 	})}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // pagingStore is a memory store that records the limit of every
@@ -72,7 +73,7 @@ func TestListPagesThroughAllKeys(t *testing.T) {
 		return out.String()
 	}
 
-	var views []apikey.KeyView
+	var views []view.KeyView
 	if err := json.Unmarshal([]byte(run("list", "--owner", "acme", "--json")), &views); err != nil {
 		t.Fatal(err)
 	}
