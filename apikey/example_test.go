@@ -164,7 +164,7 @@ func ExampleWithErrorHandler() {
 	onError := func(w http.ResponseWriter, r *http.Request, err *apikey.Error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(err.Status)
-		json.NewEncoder(w).Encode(map[string]string{"error": err.Code, "message": err.Detail})
+		json.NewEncoder(w).Encode(map[string]string{"error": string(err.Code), "message": err.Detail})
 	}
 	gate := apikey.New(apikey.DefaultConfig(), memstore.New(),
 		apikey.WithErrorHandler(onError), apikey.WithLogger(slog.New(slog.DiscardHandler)))

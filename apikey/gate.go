@@ -141,7 +141,7 @@ func (g *Gate) caller(w http.ResponseWriter, r *http.Request) *cacheEntry {
 	}
 	logging.LogRequest(r.Context(), g.log, slog.LevelError, r, g.cfg.Project,
 		"a keygate endpoint is mounted without Gate.Protect: request refused")
-	problem.Write(w, problem.New(http.StatusInternalServerError, "misconfigured",
+	problem.Write(w, problem.New(http.StatusInternalServerError, CodeMisconfigured,
 		"The service is misconfigured; its logs say how."))
 	return nil
 }

@@ -121,16 +121,16 @@ func (a *keysAPI) create(w http.ResponseWriter, r *http.Request, caller *cacheEn
 // first scope asked for that the caller lacks.
 func (a *keysAPI) newKey(caller *cacheEntry, req createKeyRequest) (store.Key, string, *problem.Problem) {
 	if err := store.ValidateName(req.Name); err != nil {
-		return store.Key{}, "", problem.InvalidField("invalid_name", "name", err.Error())
+		return store.Key{}, "", problem.InvalidField(CodeInvalidName, "name", err.Error())
 	}
 	scopes := a.g.cfg.DefaultScopes
 	if req.Scopes != nil {
 		scopes = *req.Scopes
 		if len(scopes) == 0 {
-			return store.Key{}, "", problem.InvalidField("invalid_scopes", "scopes", "want at least one scope; omit scopes for the defaults")
+			return store.Key{}, "", problem.InvalidField(CodeInvalidScopes, "scopes", "want at least one scope; omit scopes for the defaults")
 		}
 		if err := store.ValidateScopes(scopes); err != nil {
-			return store.Key{}, "", problem.InvalidField("invalid_scopes", "scopes", err.Error())
+			return store.Key{}, "", problem.InvalidField(CodeInvalidScopes, "scopes", err.Error())
 		}
 	}
 	if missing := caller.missingScope(scopes); missing != "" {
@@ -141,7 +141,7 @@ func (a *keysAPI) newKey(caller *cacheEntry, req createKeyRequest) (store.Key, s
 	if req.ExpiresIn != nil {
 		d, err := store.ParseLifetime(*req.ExpiresIn)
 		if err != nil {
-			return store.Key{}, "", problem.InvalidField("invalid_expires_in", "expires_in", err.Error())
+			return store.Key{}, "", problem.InvalidField(CodeInvalidExpiresIn, "expires_in", err.Error())
 		}
 		k.ExpiresAt = now.Add(d)
 	}
@@ -166,7 +166,7 @@ func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *cacheEntr
 		return
 	case err != nil:
 		e := a.g.storeUnavailable(err)
-		if e.Code == codeOutcome { // its secret is lost with the answer: say which key to look for
+		if e.Code == CodeOutcomeUnknown { // its secret is lost with the answer: say which key to look for
 			e.Detail = "The new key was sent to the store, but the store's answer was lost and reading it back failed: it may or may not have been created. " +
 				"Its ID is " + k.ID + ": if GET " + path.Join(r.URL.Path, k.ID) + " finds it, revoke it, since its key cannot be shown again; then create another."
 		}
@@ -184,11 +184,11 @@ func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *cacheEntr
 func capRefusal(err error, limit int, detail string) *problem.Problem {
 	switch {
 	case errors.Is(err, store.ErrKeyLimitReached):
-		p := problem.New(http.StatusConflict, "key_limit_reached", detail)
+		p := problem.New(http.StatusConflict, CodeKeyLimitReached, detail)
 		p.MaxKeys = limit
 		return p
 	case errors.Is(err, store.ErrInvalidOwner):
-		return problem.New(http.StatusConflict, "invalid_owner",
+		return problem.New(http.StatusConflict, CodeInvalidOwner,
 			"This key's owner is not a valid owner name, so it can hold no new keys. Ask the operator.")
 	}
 	return nil
@@ -216,14 +216,14 @@ func (a *keysAPI) list(w http.ResponseWriter, r *http.Request, caller *cacheEntr
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxListLimit {
-			problem.Write(w, problem.InvalidField("invalid_limit", "limit", problem.QuoteShort(v)+": want a whole number from 1 to "+strconv.Itoa(maxListLimit)))
+			problem.Write(w, problem.InvalidField(CodeInvalidLimit, "limit", problem.QuoteShort(v)+": want a whole number from 1 to "+strconv.Itoa(maxListLimit)))
 			return
 		}
 		limit = n
 	}
 	after, ok := parsePageToken(q.Get("page_token"))
 	if !ok {
-		problem.Write(w, problem.InvalidField("invalid_page_token", "page_token", "not a token from next_page_token"))
+		problem.Write(w, problem.InvalidField(CodeInvalidPageToken, "page_token", "not a token from next_page_token"))
 		return
 	}
 	page, err := a.g.store.ListByOwner(r.Context(), caller.key.Owner, after, limit)
@@ -317,7 +317,7 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 	if p == nil && req.Grace != nil {
 		var err error
 		if grace, err = store.ParseGrace(*req.Grace); err != nil {
-			p = problem.InvalidField("invalid_grace", "grace", err.Error())
+			p = problem.InvalidField(CodeInvalidGrace, "grace", err.Error())
 		}
 	}
 	if p != nil {
@@ -331,7 +331,7 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 	}
 	now := a.g.now()
 	if st := old.Status(now); st != store.StatusActive {
-		problem.Write(w, problem.New(http.StatusConflict, "key_not_active", "Only an active key can be rotated; this one is "+string(st)+"."))
+		problem.Write(w, problem.New(http.StatusConflict, CodeKeyNotActive, "Only an active key can be rotated; this one is "+string(st)+"."))
 		return
 	}
 	tmpl := old.Replacement(now)
@@ -346,13 +346,13 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 	switch p := capRefusal(err, limit, "The owner holds more than its plan's max_keys "+strconv.Itoa(limit)+" active keys, counting keys in a rotation's grace: "+
 		"a rotation with a grace may take it one key over max_keys only while no other is in progress. Revoke a key, rotate with grace 0s, or rotate once the grace ends."); {
 	case errors.Is(err, store.ErrKeyInactive):
-		problem.Write(w, problem.New(http.StatusConflict, "key_not_active", "Only an active key can be rotated."))
+		problem.Write(w, problem.New(http.StatusConflict, CodeKeyNotActive, "Only an active key can be rotated."))
 		return
 	case errors.Is(err, store.ErrKeyReplaced):
 		if replacedBy != "" { // else replaced since it was read
 			replacedBy = ", key " + replacedBy + ","
 		}
-		problem.Write(w, problem.New(http.StatusConflict, "key_replaced", "This key was rotated already and its replacement"+replacedBy+
+		problem.Write(w, problem.New(http.StatusConflict, CodeKeyReplaced, "This key was rotated already and its replacement"+replacedBy+
 			" is active: rotate the replacement instead, or revoke it to rotate this key again."))
 		return
 	case p != nil:
@@ -380,12 +380,12 @@ func (a *keysAPI) ownedKey(w http.ResponseWriter, r *http.Request, caller *cache
 	if id == "" {
 		logging.LogRequest(r.Context(), a.g.log, slog.LevelError, r, a.g.cfg.Project,
 			`a keygate key endpoint is mounted on a route without the path value "id" (r.SetPathValue): request refused`)
-		problem.Write(w, problem.New(http.StatusInternalServerError, "misconfigured",
+		problem.Write(w, problem.New(http.StatusInternalServerError, CodeMisconfigured,
 			"The service is misconfigured; its logs say how."))
 		return store.Key{}, false
 	}
 	notFound := func() (store.Key, bool) {
-		problem.Write(w, problem.New(http.StatusNotFound, "key_not_found", "There is no key with this ID."))
+		problem.Write(w, problem.New(http.StatusNotFound, CodeKeyNotFound, "There is no key with this ID."))
 		return store.Key{}, false
 	}
 	if !keyformat.ValidID(id) {

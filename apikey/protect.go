@@ -130,15 +130,15 @@ func (c *verifiedContext) Value(key any) any {
 func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry, *http.Request) {
 	raw, ok := g.keyOf(r)
 	if !ok {
-		g.refuse(w, r, g.problem(codeMultiple).because("multiple_api_keys"), "")
+		g.refuse(w, r, g.problem(CodeMultipleAPIKeys), "")
 		return nil, r
 	}
 	if raw == "" {
-		g.refuse(w, r, g.problem(codeMissing).because("missing_api_key"), "")
+		g.refuse(w, r, g.problem(CodeMissingAPIKey), "")
 		return nil, r
 	}
 	if len(raw) > keyformat.MaxLen {
-		g.refuse(w, r, g.problem(codeInvalid).because("malformed_key"), "")
+		g.refuse(w, r, g.problem(CodeInvalidAPIKey).because("malformed_key"), "")
 		return nil, r
 	}
 	hint := func() string { return keyformat.Hint(raw) }
@@ -154,17 +154,17 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry
 		// and a cache hit saves the checksum.
 		if keyformat.Parse(raw, g.cfg.Prefix) != nil {
 			// No hint: a pasted password must not leak 8 characters.
-			g.refuse(w, r, g.problem(codeInvalid).because("malformed_key"), "")
+			g.refuse(w, r, g.problem(CodeInvalidAPIKey).because("malformed_key"), "")
 			return nil, r
 		}
 		e, err = g.loadKey(r, d, now)
 	}
 	switch {
 	case errors.Is(err, store.ErrKeyNotFound):
-		g.refuse(w, r, g.problem(codeInvalid).because("unknown_key"), hint())
+		g.refuse(w, r, g.problem(CodeInvalidAPIKey).because("unknown_key"), hint())
 		return nil, r
 	case errors.Is(err, ratelimit.ErrTooManyUnknownKeys):
-		p := g.problem(codeUnknownKeys)
+		p := g.problem(CodeTooManyUnknownKeys)
 		if ue, ok := errors.AsType[*ratelimit.UnknownKeysError](err); ok {
 			p.RetryAfter = ue.Retry
 		}
@@ -176,10 +176,10 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry
 	}
 	switch e.key.Status(now) {
 	case store.StatusRevoked:
-		g.refuse(w, r, g.problem(codeInvalid).because("revoked_key"), hint())
+		g.refuse(w, r, g.problem(CodeInvalidAPIKey).because("revoked_key"), hint())
 		return nil, r
 	case store.StatusExpired:
-		g.refuse(w, r, g.problem(codeExpired).because("expired_key"), hint())
+		g.refuse(w, r, g.problem(CodeExpiredAPIKey).because("expired_key"), hint())
 		return nil, r
 	}
 	// The owner's plan, which the limits apply: at once unless it was never

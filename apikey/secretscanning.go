@@ -99,17 +99,17 @@ func (g *Gate) GitHubSecretScanningHandler() http.Handler {
 func (g *Gate) secretScanning(w http.ResponseWriter, r *http.Request, keys *signingKeys) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		g.reportRefused(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "Send reports with POST.", nil)
+		g.reportRefused(w, r, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "Send reports with POST.", nil)
 		return
 	}
 	body, err := readBody(w, r, MaxSecretScanningBody)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			g.reportRefused(w, r, http.StatusRequestEntityTooLarge, "too_large", "The report is larger than 2 MiB.", nil)
+			g.reportRefused(w, r, http.StatusRequestEntityTooLarge, CodeTooLarge, "The report is larger than 2 MiB.", nil)
 			return
 		}
-		g.reportRefused(w, r, http.StatusBadRequest, "unreadable", "The report could not be read.", err)
+		g.reportRefused(w, r, http.StatusBadRequest, CodeUnreadable, "The report could not be read.", err)
 		return
 	}
 	if st, code, err := g.verifyReport(r, body, keys); err != nil {
@@ -123,11 +123,11 @@ func (g *Gate) secretScanning(w http.ResponseWriter, r *http.Request, keys *sign
 	}
 	var matches []secretMatch
 	if err := json.Unmarshal(body, &matches); err != nil || matches == nil {
-		g.reportRefused(w, r, http.StatusBadRequest, "malformed_report", "The report is not a JSON array of matches.", err)
+		g.reportRefused(w, r, http.StatusBadRequest, CodeMalformedReport, "The report is not a JSON array of matches.", err)
 		return
 	}
 	if len(matches) > MaxSecretScanningMatches {
-		g.reportRefused(w, r, http.StatusRequestEntityTooLarge, "too_many_matches", "The report holds more than 1000 matches.", nil)
+		g.reportRefused(w, r, http.StatusRequestEntityTooLarge, CodeTooManyMatches, "The report holds more than 1000 matches.", nil)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), reportTimeout)
@@ -135,7 +135,7 @@ func (g *Gate) secretScanning(w http.ResponseWriter, r *http.Request, keys *sign
 	labels, err := g.actOnLeaks(r.WithContext(ctx), matches)
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
-		g.reportRefused(w, r, http.StatusServiceUnavailable, codeStore, "The key store cannot be reached right now. Retry shortly.", g.explain(err))
+		g.reportRefused(w, r, http.StatusServiceUnavailable, CodeStoreUnavailable, "The key store cannot be reached right now. Retry shortly.", g.explain(err))
 		return
 	}
 	problem.WriteJSON(w, http.StatusOK, labels)
@@ -143,25 +143,25 @@ func (g *Gate) secretScanning(w http.ResponseWriter, r *http.Request, keys *sign
 
 // verifyReport checks body's signature: the status and code of its refusal,
 // or a nil error.
-func (g *Gate) verifyReport(r *http.Request, body []byte, keys *signingKeys) (int, string, error) {
+func (g *Gate) verifyReport(r *http.Request, body []byte, keys *signingKeys) (int, Code, error) {
 	id, sig := r.Header.Get(headerKeyIdentifier), r.Header.Get(headerKeySignature)
 	if id == "" || sig == "" {
-		return http.StatusUnauthorized, "missing_signature", errors.New("no " + headerKeyIdentifier + " or " + headerKeySignature)
+		return http.StatusUnauthorized, CodeMissingSignature, errors.New("no " + headerKeyIdentifier + " or " + headerKeySignature)
 	}
 	der, err := base64.StdEncoding.DecodeString(sig)
 	if err != nil {
-		return http.StatusUnauthorized, "bad_signature", errors.New("signature is not base64")
+		return http.StatusUnauthorized, CodeBadSignature, errors.New("signature is not base64")
 	}
 	pub, err := keys.key(r.Context(), id)
 	switch {
 	case err != nil:
-		return http.StatusServiceUnavailable, "keys_unavailable", err
+		return http.StatusServiceUnavailable, CodeKeysUnavailable, err
 	case pub == nil:
-		return http.StatusUnauthorized, "unknown_key_identifier", errors.New("GitHub publishes no key " + problem.QuoteShort(id))
+		return http.StatusUnauthorized, CodeUnknownKeyIdentifier, errors.New("GitHub publishes no key " + problem.QuoteShort(id))
 	}
 	digest := sha256.Sum256(body)
 	if !ecdsa.VerifyASN1(pub, digest[:], der) {
-		return http.StatusUnauthorized, "bad_signature", errors.New("signature does not verify with key " + problem.QuoteShort(id))
+		return http.StatusUnauthorized, CodeBadSignature, errors.New("signature does not verify with key " + problem.QuoteShort(id))
 	}
 	return 0, "", nil
 }
@@ -172,8 +172,8 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 }
 
 // reportRefused answers a report with a problem, and logs why.
-func (g *Gate) reportRefused(w http.ResponseWriter, r *http.Request, status int, code, detail string, err error) {
-	attrs := []slog.Attr{slog.String("reason", code), slog.String("key_identifier", problem.QuoteShort(r.Header.Get(headerKeyIdentifier)))}
+func (g *Gate) reportRefused(w http.ResponseWriter, r *http.Request, status int, code Code, detail string, err error) {
+	attrs := []slog.Attr{slog.String("reason", string(code)), slog.String("key_identifier", problem.QuoteShort(r.Header.Get(headerKeyIdentifier)))}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}

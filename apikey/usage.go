@@ -57,7 +57,7 @@ func (g *Gate) usage(w http.ResponseWriter, r *http.Request, e *cacheEntry, k *s
 		case store.ErrRangeTooLong:
 			msg = store.ErrRangeTooLong.Error()
 		}
-		problem.Write(w, problem.InvalidField("invalid_date", bad.Field, msg))
+		problem.Write(w, problem.InvalidField(CodeInvalidDate, bad.Field, msg))
 		return
 	}
 	month := store.MonthOf(now)
