@@ -45,7 +45,7 @@ func (g *Gate) readOwner(ctx context.Context, owner string, prev *store.Plan) (p
 		return p, found, err
 	}
 	p, found, err = store.LoadPlan(ctx, g.store, owner)
-	if err == nil && g.cfg.EffectivePlan(p, found).MonthlyQuota > 0 {
+	if err == nil && g.cfg.plans().Effective(p, found).MonthlyQuota > 0 {
 		err = g.meter.ReadOwnerMonth(ctx, owner, now)
 	}
 	return p, found, err

@@ -10,12 +10,13 @@ import (
 	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/globallimit"
+	"github.com/keygate/keygate/internal/plans"
 )
 
-// EmulatorProject is the project ID used when FIRESTORE_EMULATOR_HOST is set
+// emulatorProject is the project ID used when FIRESTORE_EMULATOR_HOST is set
 // and GOOGLE_CLOUD_PROJECT is not: the emulator accepts any project, and the
 // "demo-" prefix marks one that exists only there.
-const EmulatorProject = "demo-keygate"
+const emulatorProject = "demo-keygate"
 
 // Config is keygate's configuration. LoadConfig reads it from the
 // environment; docs/reference.md lists every variable with its default.
@@ -81,7 +82,7 @@ type Config struct {
 	// its secret scanning reports (secretscanning.go).
 	SecretScanningKeysURL string
 	// LeakedKeyAction is what a secret scanning report does to a live key
-	// found in public: LeakRevoke or LeakNotify.
+	// found in public: leakRevoke or leakNotify.
 	LeakedKeyAction string
 }
 
@@ -102,8 +103,8 @@ func DefaultConfig() Config {
 		DefaultMaxKeys:  store.DefaultMaxKeys,
 		RedisTimeout:    globallimit.DefaultTimeout,
 
-		SecretScanningKeysURL: DefaultSecretScanningKeysURL,
-		LeakedKeyAction:       LeakRevoke,
+		SecretScanningKeysURL: defaultSecretScanningKeysURL,
+		LeakedKeyAction:       leakRevoke,
 	}
 }
 
@@ -114,7 +115,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
 	c.Project = getenv("GOOGLE_CLOUD_PROJECT")
 	if c.Project == "" && getenv("FIRESTORE_EMULATOR_HOST") != "" {
-		c.Project = EmulatorProject
+		c.Project = emulatorProject
 	}
 	str := func(name string, dst *string, valid func(string) bool, want string) error {
 		v := getenv(name)
@@ -153,7 +154,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		dur("SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 100*time.Millisecond),
 		dur("REDIS_TIMEOUT", &c.RedisTimeout, time.Millisecond),
 		str("GITHUB_SECRET_SCANNING_KEYS_URL", &c.SecretScanningKeysURL, validKeysURL, "an http:// or https:// URL"),
-		str("LEAKED_KEY_ACTION", &c.LeakedKeyAction, validLeakAction, LeakRevoke+" or "+LeakNotify),
+		str("LEAKED_KEY_ACTION", &c.LeakedKeyAction, validLeakAction, leakRevoke+" or "+leakNotify),
 	}
 	// The URL may hold a password: the error never quotes it.
 	if v := getenv("REDIS_URL"); v != "" {
@@ -266,38 +267,7 @@ func validHeaderName(s string) bool {
 	return true
 }
 
-// EffectivePlan is the plan an owner gets: p's own values where it has them
-// (found says whether the owner has a stored plan at all; without one, p is
-// ignored) and the configuration's defaults for the rest. Rate and burst go
-// together: a plan's rate without a burst gets one second's worth of it, a
-// plan's burst without a rate applies to DEFAULT_RATE_LIMIT, and the burst of
-// no rate (no limit) is 0. So the result's every field is the value that
-// applies; its UpdatedAt is p's.
-func (c Config) EffectivePlan(p store.Plan, found bool) store.Plan {
-	if !found {
-		p = store.Plan{Owner: p.Owner}
-	}
-	e := p
-	if !(e.RateLimit > 0) {
-		e.RateLimit = c.DefaultRateLimit
-		if e.Burst <= 0 {
-			e.Burst = c.DefaultBurst
-		}
-	}
-	switch {
-	case !(e.RateLimit > 0):
-		e.RateLimit, e.Burst = 0, 0
-	case e.Burst <= 0:
-		e.Burst = store.DefaultBurst(e.RateLimit)
-	}
-	if e.MonthlyQuota <= 0 {
-		e.MonthlyQuota = c.DefaultMonthlyQuota
-	}
-	if e.MaxKeys <= 0 {
-		e.MaxKeys = c.DefaultMaxKeys
-	}
-	if e.MaxKeys <= 0 {
-		e.MaxKeys = store.DefaultMaxKeys // a Config built by hand, without LoadConfig
-	}
-	return e
+// plans are the configured defaults of owners' plans.
+func (c Config) plans() plans.Defaults {
+	return plans.Defaults{RateLimit: c.DefaultRateLimit, Burst: c.DefaultBurst, MonthlyQuota: c.DefaultMonthlyQuota, MaxKeys: c.DefaultMaxKeys}
 }

@@ -21,7 +21,7 @@
 //	}
 //
 //	var handler = sync.OnceValues(func() (http.Handler, error) {
-//		gate, err := apikey.FromEnv(context.Background())
+//		gate, err := apikey.FromEnv()
 //		if err != nil {
 //			return nil, err // a bad variable, named
 //		}

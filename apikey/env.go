@@ -1,7 +1,6 @@
 package apikey
 
 import (
-	"context"
 	"os"
 
 	"github.com/keygate/keygate/apikey/firestorestore"
@@ -19,15 +18,11 @@ import (
 // (no credentials, no emulator), and each request for a key it has not
 // cached waits for the store, at most STORE_TIMEOUT, and is answered 503
 // when it does not answer. Call [Gate.Check] to know at start-up.
-func FromEnv(ctx context.Context, opts ...Option) (*Gate, error) {
+func FromEnv(opts ...Option) (*Gate, error) {
 	cfg, err := LoadConfig(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	return New(cfg, firestorestore.New(cfg.Firestore()), opts...), nil
-}
-
-// Firestore is where cfg keeps keys in Firestore.
-func (c Config) Firestore() firestorestore.Config {
-	return firestorestore.Config{Project: c.Project, Database: c.Database, Collection: c.Collection}
+	fs := firestorestore.New(firestorestore.Config{Project: cfg.Project, Database: cfg.Database, Collection: cfg.Collection})
+	return New(cfg, fs, opts...), nil
 }

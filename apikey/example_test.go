@@ -188,7 +188,7 @@ func ExampleFromEnv() {
 
 	// A package-level var in a real function.
 	handler := sync.OnceValues(func() (http.Handler, error) {
-		gate, err := apikey.FromEnv(context.Background())
+		gate, err := apikey.FromEnv()
 		if err != nil {
 			return nil, err // names the bad variable
 		}

@@ -50,10 +50,6 @@ type Gate struct {
 	stopped chan struct{}
 }
 
-// Store is where a Gate keeps keys, their usage and their owners' plans:
-// firestorestore.Store in production, memstore.Store in tests and demos.
-type Store = store.Store
-
 // An Option changes what New builds.
 type Option func(*options)
 
@@ -79,7 +75,7 @@ func WithErrorHandler(h ErrorHandler) Option { return func(o *options) { o.onErr
 // store call is bounded by cfg.StoreTimeout, and a key write whose answer
 // is lost is read back before it is answered (store.ConfirmWrites). Close
 // it to write the last usage counts.
-func New(cfg Config, s Store, opts ...Option) *Gate {
+func New(cfg Config, s store.Store, opts ...Option) *Gate {
 	o := options{now: time.Now, onError: WriteError}
 	for _, opt := range opts {
 		opt(&o)
@@ -115,7 +111,7 @@ func New(cfg Config, s Store, opts ...Option) *Gate {
 	}
 	g.meter = meter.New(g.store, cfg.FlushInterval, cacheLife(cfg), o.now, o.log)
 	g.owners = newOwnerPlans(g.env, planOptions{Size: cfg.CacheSize, Fresh: cfg.CacheTTL, Stale: cfg.StaleTTL,
-		Wait: cfg.StoreTimeout, Effective: cfg.EffectivePlan}, g.readOwner)
+		Wait: cfg.StoreTimeout, Effective: cfg.plans().Effective}, g.readOwner)
 	g.keys = newKeyCache(g.env, cacheOptions{Size: cfg.CacheSize, Fresh: cfg.CacheTTL, Stale: cfg.StaleTTL,
 		Negative: cfg.NegativeTTL, Wait: cfg.StoreTimeout, DefaultScopes: cfg.DefaultScopes}, g.readKey)
 	ctx, stop := context.WithCancel(context.Background())

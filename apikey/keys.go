@@ -200,7 +200,7 @@ func (a *keysAPI) maxKeys(ctx context.Context, owner string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return a.g.cfg.EffectivePlan(p, found).MaxKeys, nil
+	return a.g.cfg.plans().Effective(p, found).MaxKeys, nil
 }
 
 // keyListView is the body of GET /v1/keys.

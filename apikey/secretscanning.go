@@ -27,15 +27,15 @@ import (
 // found in public: revoke it (the default), or only record the leak, for
 // the operator to act on.
 const (
-	LeakRevoke = "revoke"
-	LeakNotify = "notify"
+	leakRevoke = "revoke"
+	leakNotify = "notify"
 )
 
 // The bounds of one secret scanning report. 1,000 matches take 10 batched
 // reads (store.MaxGetMany each), made at once.
 const (
-	MaxSecretScanningBody    = 2 << 20
-	MaxSecretScanningMatches = 1000
+	maxReportBody    = 2 << 20
+	maxReportMatches = 1000
 )
 
 // GitHub's headers on a secret scanning report.
@@ -87,7 +87,7 @@ type tokenLabel struct {
 // malformed one 400, before any store read. Each token is checked offline
 // (prefix, length, checksum), and the well-formed ones are read in batches
 // of store.MaxGetMany. A live key found is recorded as leaked, with the
-// URL, and revoked unless Config.LeakedKeyAction is LeakNotify: revoked as
+// URL, and revoked unless Config.LeakedKeyAction is leakNotify: revoked as
 // the keys API revokes, so every instance stops accepting it within 2 s.
 // The answer labels each token true_positive (a key of this Gate, live or
 // not) or false_positive. A report sent again changes nothing.
@@ -102,7 +102,7 @@ func (g *Gate) secretScanning(w http.ResponseWriter, r *http.Request, keys *sign
 		g.reportRefused(w, r, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "Send reports with POST.", nil)
 		return
 	}
-	body, err := readBody(w, r, MaxSecretScanningBody)
+	body, err := readBody(w, r, maxReportBody)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -126,7 +126,7 @@ func (g *Gate) secretScanning(w http.ResponseWriter, r *http.Request, keys *sign
 		g.reportRefused(w, r, http.StatusBadRequest, CodeMalformedReport, "The report is not a JSON array of matches.", err)
 		return
 	}
-	if len(matches) > MaxSecretScanningMatches {
+	if len(matches) > maxReportMatches {
 		g.reportRefused(w, r, http.StatusRequestEntityTooLarge, CodeTooManyMatches, "The report holds more than 1000 matches.", nil)
 		return
 	}
@@ -242,11 +242,11 @@ func (g *Gate) actOnLeaks(r *http.Request, matches []secretMatch) ([]tokenLabel,
 // leakToAct reports whether a report of k at now has anything to write:
 // a live key whose leak is not recorded, or that action revokes.
 func leakToAct(k store.Key, now time.Time, action string) bool {
-	return k.Status(now) == store.StatusActive && (k.LeakedAt.IsZero() || action == LeakRevoke)
+	return k.Status(now) == store.StatusActive && (k.LeakedAt.IsZero() || action == leakRevoke)
 }
 
 // actOnLeak records the leak of k, then revokes it unless the action is
-// LeakNotify: in this order, so that a report sent again after a failure
+// leakNotify: in this order, so that a report sent again after a failure
 // finds the leak to revoke, and after a revocation nothing to do.
 func (g *Gate) actOnLeak(r *http.Request, k store.Key, m secretMatch, now time.Time) error {
 	if k.LeakedAt.IsZero() {
@@ -255,9 +255,9 @@ func (g *Gate) actOnLeak(r *http.Request, k store.Key, m secretMatch, now time.T
 			return err
 		}
 	}
-	action := LeakNotify
-	if g.cfg.LeakedKeyAction == LeakRevoke {
-		action = LeakRevoke
+	action := leakNotify
+	if g.cfg.LeakedKeyAction == leakRevoke {
+		action = leakRevoke
 		var err error
 		if k, err = g.store.Revoke(r.Context(), k.ID, now); err != nil {
 			return err
@@ -320,4 +320,4 @@ func validKeysURL(s string) bool {
 }
 
 // validLeakAction reports whether s is a LEAKED_KEY_ACTION.
-func validLeakAction(s string) bool { return s == LeakRevoke || s == LeakNotify }
+func validLeakAction(s string) bool { return s == leakRevoke || s == leakNotify }

@@ -153,7 +153,7 @@ func (h *harness) document(id string) map[string]any {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	st := firestorestore.New(cfg.Firestore())
+	st := firestorestore.New(firestorestore.Config{Project: cfg.Project, Database: cfg.Database, Collection: cfg.Collection})
 	defer st.Close()
 	client, err := st.Client(h.t.Context())
 	if err != nil {
