@@ -18,75 +18,35 @@ import (
 // "demo-" prefix marks one that exists only there.
 const emulatorProject = "demo-keygate"
 
-// Config is keygate's configuration. LoadConfig reads it from the
-// environment; docs/reference.md lists every variable with its default.
+// Config is keygate's configuration: LoadConfig reads it from the
+// environment, and docs/reference.md gives each field's variable, default
+// and reasons.
 type Config struct {
-	// Project is the Google Cloud project; empty means detect it from the
-	// runtime's credentials.
-	Project string
-	// Database is the Firestore database ID.
-	Database string
-	// Collection is the Firestore collection that holds the keys.
-	Collection string
-	// Header is the request header that carries the API key.
-	Header string
-	// Prefix starts every key.
-	Prefix string
-	// CacheSize is the number of key lookups, found or not, kept in memory.
-	CacheSize int
-	// CacheTTL is the fresh window: a cached lookup younger than this is
-	// answered without a store call.
-	CacheTTL time.Duration
-	// StaleTTL is the stale-if-error window: while the store fails, a key
-	// last seen valid less than StaleTTL ago keeps working.
-	StaleTTL time.Duration
-	// NegativeTTL is how long a key that was not found stays not found.
-	NegativeTTL time.Duration
-	// StoreTimeout is the deadline of one store call.
-	StoreTimeout time.Duration
-	// FlushInterval is the most often usage counts are written, per key and
-	// instance.
-	FlushInterval time.Duration
-	// ShutdownTimeout bounds CloseOnSignal's Close: the wait for requests
-	// in flight and the flushes of the last counts, retried until then.
-	// Cloud Run kills an instance 10 s after its SIGTERM; the default, 8 s,
-	// leaves time to log what is still unwritten.
-	ShutdownTimeout time.Duration
-	// DefaultRateLimit (requests per second) and DefaultBurst apply to keys
-	// without a rate_limit of their own; a rate of 0 means no limit.
-	DefaultRateLimit float64
-	DefaultBurst     int
-	// DefaultMonthlyQuota is the monthly quota of owners whose plan sets
-	// none; 0 means no quota.
-	DefaultMonthlyQuota int64
-	// DefaultMaxKeys is the most active keys an owner whose plan sets none
-	// may hold: 1 to MaxPlanKeys.
-	DefaultMaxKeys int
-	// DefaultScopes are the scopes of a key stored with none, and of a key
-	// minted through the keys API without naming any. Empty means such a
-	// key passes only Protect("").
-	DefaultScopes []string
-	// RedisURL, when set, makes rate limits and monthly quotas global: kept
-	// on this Redis (or Valkey) server, which all instances share, instead
-	// of per instance. redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], or
-	// rediss:// for TLS. While it does not answer, the per-instance limits
-	// apply.
-	RedisURL string
-	// RedisCA holds PEM certificates that a rediss:// server's certificate
-	// must chain to, instead of the system's roots (Memorystore's in-transit
-	// encryption has a certificate authority of its own).
-	RedisCA string
-	// RedisTimeout is the deadline of one call to Redis.
-	RedisTimeout time.Duration
-	// SecretScanningKeysURL is where GitHub publishes the keys that sign
-	// its secret scanning reports (secretscanning.go).
-	SecretScanningKeysURL string
-	// LeakedKeyAction is what a secret scanning report does to a live key
-	// found in public: leakRevoke or leakNotify.
-	LeakedKeyAction string
+	Project               string        // the Google Cloud project; empty: detected from the credentials
+	Database              string        // the Firestore database ID
+	Collection            string        // the Firestore collection of the keys
+	Header                string        // the request header that carries the key
+	Prefix                string        // starts every key
+	CacheSize             int           // key lookups, found or not, kept in memory
+	CacheTTL              time.Duration // a lookup younger than this is answered without a store call
+	StaleTTL              time.Duration // while the store fails, a key seen valid this recently works
+	NegativeTTL           time.Duration // a key not found stays not found this long
+	StoreTimeout          time.Duration // the deadline of one store call
+	FlushInterval         time.Duration // usage counts are written at most this often, per key and instance
+	ShutdownTimeout       time.Duration // bounds CloseOnSignal's Close
+	DefaultRateLimit      float64       // requests per second of a key without its own; 0: no limit
+	DefaultBurst          int           // with DefaultRateLimit; 0: one second's worth
+	DefaultMonthlyQuota   int64         // of an owner whose plan sets none; 0: no quota
+	DefaultMaxKeys        int           // active keys of an owner whose plan sets none
+	DefaultScopes         []string      // granted by a key stored without scopes
+	RedisURL              string        // where limits and quotas are shared by all instances; empty: per instance
+	RedisCA               string        // PEM certificates a rediss:// server's must chain to
+	RedisTimeout          time.Duration // the deadline of one Redis call
+	SecretScanningKeysURL string        // where GitHub publishes the keys that sign its reports
+	LeakedKeyAction       string        // what a report does to a live key: "revoke" or "notify"
 }
 
-// DefaultConfig returns the configuration with every variable at its default.
+// DefaultConfig is the configuration with every variable at its default.
 func DefaultConfig() Config {
 	return Config{
 		Database:        "(default)",
@@ -108,9 +68,8 @@ func DefaultConfig() Config {
 	}
 }
 
-// LoadConfig reads the configuration from getenv (os.Getenv in production).
-// An unset or empty variable takes its default; a bad value is an error that
-// names the variable.
+// LoadConfig reads the configuration from getenv (os.Getenv in production):
+// an unset variable takes its default, a bad one is an error naming it.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
 	c.Project = getenv("GOOGLE_CLOUD_PROJECT")

@@ -15,12 +15,9 @@ import (
 	"github.com/keygate/keygate/internal/problem"
 )
 
-// Gate checks API keys in front of HTTP handlers (Protect), and serves the
-// key holders' own endpoints (KeysHandlers, UsageHandler). It caches keys
-// and their owners' plans, enforces rate limits and monthly quotas, and
-// counts every request it lets through. Build one per process (New or
-// FromEnv), keep it across requests, and Close it before the process ends,
-// so that the last counts are written.
+// Gate checks API keys in front of HTTP handlers and serves the key
+// holders' own endpoints. Build one per process, keep it across requests,
+// and Close it before the process ends, so that the last counts are written.
 type Gate struct {
 	env
 	cfg    Config
@@ -62,19 +59,14 @@ type options struct {
 // WithClock makes now the Gate's clock, for tests; the default is time.Now.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
-// WithLogger sends the Gate's logs to l; the default is JSON for Cloud
-// Logging on stdout. Whatever the handler, any text shaped like a key is
-// redacted from every entry before l sees it.
+// WithLogger sends the Gate's logs, any key redacted, to l; the default
+// is JSON for Cloud Logging on stdout.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
-// WithErrorHandler makes h write the responses to refused requests; the
-// default is WriteError.
+// WithErrorHandler makes h write the refusals; the default is WriteError.
 func WithErrorHandler(h ErrorHandler) Option { return func(o *options) { o.onError = h } }
 
-// New returns a Gate for cfg that keeps keys, usage and plans in s. Every
-// store call is bounded by cfg.StoreTimeout, and a key write whose answer
-// is lost is read back before it is answered (store.ConfirmWrites). Close
-// it to write the last usage counts.
+// New returns a Gate for cfg that keeps keys, usage and plans in s.
 func New(cfg Config, s store.Store, opts ...Option) *Gate {
 	o := options{now: time.Now, onError: WriteError}
 	for _, opt := range opts {
@@ -125,7 +117,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 	return g
 }
 
-// Config returns the Gate's configuration.
+// Config returns the Gate's configuration (console.Config needs Header).
 func (g *Gate) Config() Config { return g.cfg }
 
 // caller is the verified key of r, which the self-service endpoints act

@@ -19,46 +19,19 @@ import (
 	"github.com/keygate/keygate/internal/view"
 )
 
-// KeysHandlers are the self-service key endpoints, each acting only on the
-// keys of the calling key's owner. Mount each behind Protect, with the
-// scope you choose for managing keys, at the path its doc names under a
-// prefix of your choice:
-//
-//	keys := gate.KeysHandlers()
-//	mux.Handle("POST /v1/keys", gate.Protect("keys:manage", keys.Create))
-//	mux.Handle("GET /v1/keys", gate.Protect("keys:manage", keys.List))
-//	mux.Handle("GET /v1/keys/{id}", gate.Protect("keys:manage", keys.Get))
-//	mux.Handle("DELETE /v1/keys/{id}", gate.Protect("keys:manage", keys.Revoke))
-//	mux.Handle("POST /v1/keys/{id}/rotate", gate.Protect("keys:manage", keys.Rotate))
-//
-// Get, Revoke, Rotate and KeyUsageHandler read the key ID from the
-// request's path value "id" (http.Request.PathValue), which ServeMux sets
-// from {id} in the pattern, and chi from {id} in its route (v5.0.12 on).
-// Behind a router that does not set it (gin, echo), set it in the adapter:
-// r.SetPathValue("id", c.Param("id")). A route without it is a programming
-// error: answered 500 and logged, never taken for a missing key. docs/api.md
-// shows the endpoints mounted on ServeMux and on chi.
-//
-// A key of another owner is answered exactly like one that does not
-// exist. No key mints, rotates or revokes a key broader than itself: more
-// scopes, a later expiry or higher limits. docs/api.md documents the
-// requests and responses.
+// KeysHandlers are the self-service key endpoints, acting only on the
+// calling key's owner's keys. Mount each behind Protect at its path under a
+// prefix, with a scope, of your choice; those of one key read its ID from
+// r.PathValue("id"). docs/api.md shows them on ServeMux and chi.
 type KeysHandlers struct {
-	// Create mints a key (POST PREFIX), shown once in the response.
-	Create http.Handler
-	// List pages through the owner's keys, newest first (GET PREFIX).
-	List http.Handler
-	// Get shows one key (GET PREFIX/{id}).
-	Get http.Handler
-	// Revoke revokes a key (DELETE PREFIX/{id}): at once on this instance,
-	// on the others within 2 s (they follow the store's change feed).
-	Revoke http.Handler
-	// Rotate mints a key to replace one, which expires after a grace (POST
-	// PREFIX/{id}/rotate).
-	Rotate http.Handler
+	Create http.Handler // POST PREFIX: mints a key, shown once
+	List   http.Handler // GET PREFIX: the owner's keys, newest first, a page at a time
+	Get    http.Handler // GET PREFIX/{id}
+	Revoke http.Handler // DELETE PREFIX/{id}: on every instance within 2 s
+	Rotate http.Handler // POST PREFIX/{id}/rotate: a new key; the old one expires after a grace
 }
 
-// KeysHandlers returns the Gate's self-service key endpoints.
+// KeysHandlers returns the self-service key endpoints.
 func (g *Gate) KeysHandlers() KeysHandlers {
 	a := &keysAPI{g}
 	return KeysHandlers{

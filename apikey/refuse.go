@@ -16,31 +16,20 @@ import (
 // Error is a request the Gate refused: what the client is told, as an
 // RFC 9457 problem, and why.
 type Error struct {
-	// Status is the HTTP status: 400, 401, 403, 429 or 503.
-	Status int
-	// Code says why, for machines.
-	Code Code
-	// Detail says why, for people.
-	Detail string
-	// Scope is the scope an insufficient_scope key lacks.
-	Scope string
-	// Limit is whose limit a rate_limited or quota_exceeded request hit:
-	// "key" (its own), "owner" (its owner's plan), or "management" (the
-	// key's own limit on the management endpoints, manage.go).
-	Limit string
-	// RetryAfter is how long the client should wait before it retries; 0
-	// when retrying will not help.
-	RetryAfter time.Duration
-	// Err is the cause of a store_unavailable or store_busy, for logs:
-	// never sent.
-	Err error
+	Status     int           // the HTTP status
+	Code       Code          // why, for machines
+	Detail     string        // why, for people
+	Scope      string        // the scope an insufficient_scope key lacks
+	Limit      string        // whose limit a 429 hit: "key", "owner" or "management"
+	RetryAfter time.Duration // when a retry may pass; 0: retrying will not help
+	Err        error         // the cause of a 503, for logs: never sent
 
 	reason string // a finer reason than Code, for the log only
 }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Detail }
 
-// Unwrap returns the cause, if any.
+// Unwrap returns Err.
 func (e *Error) Unwrap() error { return e.Err }
 
 // because sets the log's reason, finer than the code the client sees.
@@ -49,16 +38,11 @@ func (e *Error) because(reason string) *Error {
 	return e
 }
 
-// An ErrorHandler writes the response to a request the Gate refused. By
-// then the Gate has logged the refusal and set the headers that go with
-// it: WWW-Authenticate on a 401, Retry-After when err.RetryAfter is set,
-// Connection: close when shutting down, and RateLimit-Limit, -Remaining
-// and -Reset when a rate limit applied.
+// An ErrorHandler writes a refusal, once the Gate has logged it and set its
+// headers (WWW-Authenticate, Retry-After, RateLimit-*, Connection).
 type ErrorHandler func(w http.ResponseWriter, r *http.Request, err *Error)
 
-// WriteError is the default ErrorHandler: it writes err as
-// application/problem+json, with err.Code as the "code" member and the
-// "type" tag:keygate,2026:CODE.
+// WriteError is the default ErrorHandler: err as application/problem+json.
 func WriteError(w http.ResponseWriter, r *http.Request, err *Error) {
 	p := problem.New(err.Status, err.Code, err.Detail)
 	p.Scope, p.Limit = err.Scope, err.Limit

@@ -75,22 +75,8 @@ type tokenLabel struct {
 	Label     string `json:"label"`
 }
 
-// GitHubSecretScanningHandler receives GitHub's secret scanning reports: the
-// keys of this Gate found in public code. Mount it for POST, without
-// Protect: GitHub sends no API key, and the report's signature, by one of
-// the keys GitHub publishes at Config.SecretScanningKeysURL, is its
-// authentication.
-//
-//	mux.Handle("POST /v1/secret-scanning/github", gate.GitHubSecretScanningHandler())
-//
-// A report that is not signed by a published key is answered 401 and a
-// malformed one 400, before any store read. Each token is checked offline
-// (prefix, length, checksum), and the well-formed ones are read in batches
-// of store.MaxGetMany. A live key found is recorded as leaked, with the
-// URL, and revoked unless Config.LeakedKeyAction is leakNotify: revoked as
-// the keys API revokes, so every instance stops accepting it within 2 s.
-// The answer labels each token true_positive (a key of this Gate, live or
-// not) or false_positive. A report sent again changes nothing.
+// GitHubSecretScanningHandler revokes the keys GitHub finds in public
+// (docs/secret-scanning.md). Mount it for POST, without Protect.
 func (g *Gate) GitHubSecretScanningHandler() http.Handler {
 	keys := newSigningKeys(g.cfg.SecretScanningKeysURL, g.now)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.secretScanning(w, r, keys) })

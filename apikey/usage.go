@@ -12,14 +12,8 @@ import (
 	"github.com/keygate/keygate/internal/view"
 )
 
-// UsageHandler returns the self-service usage endpoint, GET with the query
-// ?from=YYYY-MM-DD&to=YYYY-MM-DD: the calling key's requests this UTC
-// month, its quota, and its requests per day from..to (by default, this
-// month so far), and its owner's month total and quota, as a view.UsageView.
-// Counts include this instance's requests not stored yet. Mount it behind
-// Protect, with the scope you choose:
-//
-//	mux.Handle("GET /v1/usage", gate.Protect("usage:read", gate.UsageHandler()))
+// UsageHandler returns GET PREFIX?from=YYYY-MM-DD&to=YYYY-MM-DD: the
+// calling key's and its owner's usage. Mount it behind Protect.
 func (g *Gate) UsageHandler() http.Handler {
 	return management{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e := g.caller(w, r); e != nil {
@@ -28,13 +22,8 @@ func (g *Gate) UsageHandler() http.Handler {
 	})}
 }
 
-// KeyUsageHandler returns the endpoint that shows one key's usage to a
-// manager of its owner's keys, GET PREFIX/{id}/usage with the query of
-// UsageHandler: the same view.UsageView, of the key {id} instead of the caller's.
-// A key of another owner is answered 404, as one that does not exist. Mount
-// it beside KeysHandlers, behind the same scope:
-//
-//	mux.Handle("GET /v1/keys/{id}/usage", gate.Protect("keys:manage", gate.KeyUsageHandler()))
+// KeyUsageHandler returns GET PREFIX/{id}/usage: the usage of one key of
+// the caller's owner. Mount it beside KeysHandlers.
 func (g *Gate) KeyUsageHandler() http.Handler {
 	a := &keysAPI{g}
 	return a.endpoint(func(w http.ResponseWriter, r *http.Request, e *cacheEntry) {

@@ -14,8 +14,9 @@ import (
 // as the "code" member.
 const TypePrefix = "tag:keygate,2026:"
 
-// The codes of the problems this package writes itself; apikey.Code
-// documents them with the others.
+// The codes of the problems this package writes itself: apikey.Code
+// documents them with the others, and apikey's TestCodes checks that they
+// are the same.
 const (
 	CodeInvalidJSON          = "invalid_json"
 	CodeBodyTooLarge         = "body_too_large"
