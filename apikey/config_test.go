@@ -141,7 +141,7 @@ func TestLoadConfigDefaultScopes(t *testing.T) {
 		want  []string // nil: an error
 	}{
 		{"", nil},
-		{"bingo:check,usage:read", []string{"bingo:check", "usage:read"}},
+		{"things:check,usage:read", []string{"things:check", "usage:read"}},
 		{"things:read", []string{"things:read"}},
 		{" things:read , billing.v2:export-all ", []string{"things:read", "billing.v2:export-all"}},
 		{strings.Repeat("s,", store.MaxScopes-1) + "t", nil}, // repeated

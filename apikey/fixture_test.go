@@ -20,11 +20,12 @@ func TestMain(m *testing.M) {
 }
 
 // The test fixtures of package apikey: one server, a Gate in front of the
-// routes the bingo function serves, with a stand-in for bingo.
+// routes of an application of its own (a things endpoint, behind its scope)
+// and the library's endpoints, mounted as a user mounts them.
 
 // The scopes of the fixture's routes, and the defaults of its keys.
 const (
-	scopeThings = "bingo:check"
+	scopeThings = "things:check"
 	scopeUsage  = "usage:read"
 	scopeKeys   = "keys:manage"
 )
@@ -96,8 +97,9 @@ func buildServer(t testing.TB, s store.Store, cfg Config, clock *testkit.FakeClo
 	return &server{Gate: g, Handler: routes(g), store: fs, clock: clock, logs: buf}
 }
 
-// routes are the bingo function's routes (package keygate's Handler), with
-// a stand-in that answers {"ok":true} for bingo.
+// routes are the fixture's routes: GET / for any key, the application's
+// POST /v1/things (a stand-in that answers {"ok":true}) behind scopeThings,
+// and the library's endpoints behind the scopes a user would give them.
 func routes(g *Gate) http.Handler {
 	keys := g.KeysHandlers()
 	things := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -106,7 +108,7 @@ func routes(g *Gate) http.Handler {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", g.Protect("", things))
-	mux.Handle("POST /v1/bingo/check", g.Protect(scopeThings, things))
+	mux.Handle("POST /v1/things", g.Protect(scopeThings, things))
 	mux.Handle("POST /v1/keys", g.Protect(scopeKeys, keys.Create))
 	mux.Handle("GET /v1/keys", g.Protect(scopeKeys, keys.List))
 	mux.Handle("GET /v1/keys/{id}", g.Protect(scopeKeys, keys.Get))

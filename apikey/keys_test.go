@@ -97,12 +97,12 @@ func TestKeysScopes(t *testing.T) {
 		})
 	}
 	var created view.NewKeyView
-	testkit.MustJSON(t, s.call("POST", "/v1/keys", narrow, `{"name":"bingo only","scopes":["bingo:check"]}`), 201, &created)
+	testkit.MustJSON(t, s.call("POST", "/v1/keys", narrow, `{"name":"things only","scopes":["things:check"]}`), 201, &created)
 	if !slices.Equal(created.Scopes, []string{scopeThings}) {
 		t.Errorf("scopes = %v", created.Scopes)
 	}
 	if w := s.call("GET", "/v1/keys", created.Key, ""); w.Code != 403 {
-		t.Errorf("the new bingo-only key listed keys: %d", w.Code)
+		t.Errorf("the new things-only key listed keys: %d", w.Code)
 	}
 	if w := s.call("GET", "/", created.Key, ""); w.Code != 200 {
 		t.Errorf("the new key on GET / = %d", w.Code)
@@ -195,7 +195,7 @@ func TestKeysBadInput(t *testing.T) {
 		// A well-formed scope is the application's; only a malformed one is
 		// invalid (TestKeysApplicationScopes).
 		{"malformed scope", "POST", "/v1/keys", `{"name":"a","scopes":["Admin:All"]}`, "invalid_scopes", "scopes", 400},
-		{"repeated scope", "POST", "/v1/keys", `{"name":"a","scopes":["bingo:check","bingo:check"]}`, "invalid_scopes", "scopes", 400},
+		{"repeated scope", "POST", "/v1/keys", `{"name":"a","scopes":["things:check","things:check"]}`, "invalid_scopes", "scopes", 400},
 		{"empty scopes", "POST", "/v1/keys", `{"name":"a","scopes":[]}`, "invalid_scopes", "scopes", 400},
 		{"bad duration", "POST", "/v1/keys", `{"name":"a","expires_in":"30d"}`, "invalid_expires_in", "expires_in", 400},
 		{"negative duration", "POST", "/v1/keys", `{"name":"a","expires_in":"-1h"}`, "invalid_expires_in", "expires_in", 400},
@@ -343,7 +343,7 @@ func effectiveBurst(k view.KeyView) int {
 // never has a limit, scope or expiry broader than its caller's: rotating a
 // sibling takes, per field, the tighter of the sibling's and the caller's.
 func TestKeysNoBroaderThanCaller(t *testing.T) {
-	bingoOnly := func(k *store.Key) { k.Scopes = []string{scopeThings} }
+	thingsOnly := func(k *store.Key) { k.Scopes = []string{scopeThings} }
 	limit := func(rate float64, burst int, quota int64) func(*store.Key) {
 		return func(k *store.Key) { k.RateLimit, k.Burst, k.MonthlyQuota = rate, burst, quota }
 	}
@@ -377,7 +377,7 @@ func TestKeysNoBroaderThanCaller(t *testing.T) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				callerKey, caller := s.mint(t, "acme", manage, c.caller)
-				_, target := s.mint(t, "acme", bingoOnly, c.target)
+				_, target := s.mint(t, "acme", thingsOnly, c.target)
 				check := func(what string, v view.KeyView) {
 					t.Helper()
 					var exp time.Time
@@ -403,7 +403,7 @@ func TestKeysNoBroaderThanCaller(t *testing.T) {
 				check("stored", view.Of(stored, t0, s.cfg.DefaultScopes))
 				s.clock.Advance(10 * time.Second) // a full bucket again
 				var created view.NewKeyView
-				testkit.MustJSON(t, s.call("POST", "/v1/keys", callerKey, `{"name":"n","scopes":["bingo:check"]}`), 201, &created)
+				testkit.MustJSON(t, s.call("POST", "/v1/keys", callerKey, `{"name":"n","scopes":["things:check"]}`), 201, &created)
 				if cv := view.Of(caller, t0, s.cfg.DefaultScopes); created.RateLimit != cv.RateLimit || effectiveBurst(created.KeyView) != effectiveBurst(cv) || created.MonthlyQuota != cv.MonthlyQuota ||
 					(created.ExpiresAt == nil) != caller.ExpiresAt.IsZero() {
 					t.Errorf("created = %+v, want the caller's limits and expiry %+v", created.KeyView, caller)
@@ -427,7 +427,7 @@ func TestKeysRevokeNeedsTargetScopes(t *testing.T) {
 			} {
 				p := testkit.WantProblem(t, s.call(c.method, c.path, onlyManage, c.body), 403, "insufficient_scope")
 				if p.Scope != scopeThings {
-					t.Errorf("%s %s: scope %q, want bingo:check", c.method, c.path, p.Scope)
+					t.Errorf("%s %s: scope %q, want things:check", c.method, c.path, p.Scope)
 				}
 			}
 			if got, _ := s.store.Get(t.Context(), target.ID); got.Status(s.clock.Now()) != store.StatusActive || !got.ExpiresAt.IsZero() {
@@ -435,15 +435,15 @@ func TestKeysRevokeNeedsTargetScopes(t *testing.T) {
 			}
 		}
 		narrowKey, narrow := s.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeKeys, scopeThings} })
-		_, bingo := s.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeThings} })
-		if w := s.call("DELETE", "/v1/keys/"+bingo.ID, narrowKey, ""); w.Code != 204 {
+		_, thingsKey := s.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeThings} })
+		if w := s.call("DELETE", "/v1/keys/"+thingsKey.ID, narrowKey, ""); w.Code != 204 {
 			t.Fatalf("revoking a narrower key = %d %s", w.Code, w.Body)
 		}
 		if w := s.call("DELETE", "/v1/keys/"+om.ID, onlyManage, ""); w.Code != 204 {
 			t.Fatalf("self-revoke = %d %s", w.Code, w.Body)
 		}
 		logs := s.logs.String()
-		for _, want := range []string{`"actor_key_id":"` + narrow.ID + `","target_key_id":"` + bingo.ID + `"`,
+		for _, want := range []string{`"actor_key_id":"` + narrow.ID + `","target_key_id":"` + thingsKey.ID + `"`,
 			`"actor_key_id":"` + om.ID + `","target_key_id":"` + om.ID + `"`} {
 			if !strings.Contains(logs, want) {
 				t.Errorf("no audit entry with %s:\n%s", want, logs)

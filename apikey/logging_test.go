@@ -17,21 +17,9 @@ import (
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
+	"github.com/keygate/keygate/internal/testkit/leak"
 	"github.com/keygate/keygate/internal/view"
 )
-
-// leakedIn returns the first 12-character piece of any of keys that logs
-// holds, and the key's name; "" when there is none.
-func leakedIn(logs string, keys map[string]string) (chunk, name string) {
-	for name, key := range keys {
-		for i := 0; i+12 <= len(key); i++ {
-			if chunk := key[i : i+12]; strings.Contains(logs, chunk) {
-				return chunk, name
-			}
-		}
-	}
-	return "", ""
-}
 
 // newServerLoggingTo is newServer with log, a logger of the caller's own,
 // passed with WithLogger instead of the fixture's; the server's logs
@@ -306,7 +294,7 @@ func testLogsNeverHoldAKey(t *testing.T, s *server, logBuf *testkit.SyncBuffer, 
 	s.waitRefreshes()
 
 	logs := logBuf.String()
-	if chunk, name := leakedIn(logs, secrets); chunk != "" {
+	if chunk, name := leak.In(logs, secrets); chunk != "" {
 		t.Fatalf("logs hold %q of the %s key:\n%s", chunk, name, logs)
 	}
 	for _, want := range []string{
@@ -405,7 +393,7 @@ func TestWithLoggerNeverReceivesAKey(t *testing.T) {
 	s.do("GET", "/v1/usage/"+pasted, "", uncached) // store unavailable
 
 	logs := rec.String()
-	if chunk, name := leakedIn(logs, secrets); chunk != "" {
+	if chunk, name := leak.In(logs, secrets); chunk != "" {
 		t.Fatalf("the caller's handler received %q of the %s key:\n%s", chunk, name, logs)
 	}
 	hint := keyformat.Hint(pasted)

@@ -89,7 +89,7 @@ type lossyWrite struct {
 
 var lossyWrites = []lossyWrite{
 	{"create", func(f *lossyFixture) *httptest.ResponseRecorder {
-		return f.a.call("POST", "/v1/keys", f.caller, `{"name":"new","scopes":["bingo:check"]}`)
+		return f.a.call("POST", "/v1/keys", f.caller, `{"name":"new","scopes":["things:check"]}`)
 	}, http.StatusCreated, func(t *testing.T, f *lossyFixture, w *httptest.ResponseRecorder) bool {
 		keys := f.ownerKeys(t)
 		if w.Code == http.StatusCreated {
@@ -211,7 +211,7 @@ func TestWriteAnswerLostFake(t *testing.T) {
 		action string // its audit entry's
 	}{
 		{"create", func(s *server, caller string, _ store.Key) *httptest.ResponseRecorder {
-			return s.call("POST", "/v1/keys", caller, `{"name":"new","scopes":["bingo:check"]}`)
+			return s.call("POST", "/v1/keys", caller, `{"name":"new","scopes":["things:check"]}`)
 		}, http.StatusCreated, "create"},
 		{"rotate", func(s *server, caller string, target store.Key) *httptest.ResponseRecorder {
 			return s.call("POST", "/v1/keys/"+target.ID+"/rotate", caller, "")
@@ -296,7 +296,7 @@ func TestConcurrentCreatesAnswersLost(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, s := range []*server{f.a, b} {
 		for range each {
-			wg.Go(func() { answers <- s.call("POST", "/v1/keys", f.caller, `{"name":"new","scopes":["bingo:check"]}`) })
+			wg.Go(func() { answers <- s.call("POST", "/v1/keys", f.caller, `{"name":"new","scopes":["things:check"]}`) })
 		}
 	}
 	wg.Wait()

@@ -163,7 +163,7 @@ func TestMeterRefusedRequestsNotCounted(t *testing.T) {
 		method, path, key string
 		want              int
 	}{
-		{"POST", "/v1/bingo/check", noScope, 403},
+		{"POST", "/v1/things", noScope, 403},
 		{"GET", "/v1/keys", noScope, 403},
 		{"GET", "/nope", noScope, 404},
 		{"GET", "/", limited, 200},

@@ -17,7 +17,7 @@ func TestKeysStrictJSON(t *testing.T) {
 		name, path, body, member string
 	}{
 		{"create: duplicate", "/v1/keys", `{"name":"a","name":"b"}`, "name"},
-		{"create: another case", "/v1/keys", `{"NAME":"x","Scopes":["bingo:check"]}`, "NAME"},
+		{"create: another case", "/v1/keys", `{"NAME":"x","Scopes":["things:check"]}`, "NAME"},
 		{"create: duplicate in another case", "/v1/keys", `{"name":"x","Name":"y"}`, "Name"},
 		{"create: raw invalid UTF-8", "/v1/keys", "{\"name\":\"\xff\xfe\"}", "name"},
 		{"create: lone surrogate", "/v1/keys", `{"name":"\ud800"}`, "name"},
@@ -26,7 +26,7 @@ func TestKeysStrictJSON(t *testing.T) {
 		{"create: null scopes", "/v1/keys", `{"name":"a","scopes":null}`, "scopes"},
 		{"create: null name", "/v1/keys", `{"name":null}`, "name"},
 		{"create: null expires_in", "/v1/keys", `{"name":"a","expires_in":null}`, "expires_in"},
-		{"create: null scope", "/v1/keys", `{"name":"a","scopes":["bingo:check",null]}`, "scopes[1]"},
+		{"create: null scope", "/v1/keys", `{"name":"a","scopes":["things:check",null]}`, "scopes[1]"},
 		{"rotate: duplicate", rotate, `{"grace":"1h","grace":"720h"}`, "grace"},
 		{"rotate: another case", rotate, `{"Grace":"1h"}`, "Grace"},
 		{"rotate: lone surrogate", rotate, `{"grace":"1h\ud800"}`, "grace"},

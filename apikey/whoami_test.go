@@ -64,7 +64,7 @@ func TestKeyUsage(t *testing.T) {
 		user, u := s.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeThings, scopeUsage}; k.MonthlyQuota = 50 })
 		_, other := s.mint(t, "globex")
 		for range 3 {
-			s.call("POST", "/v1/bingo/check", user, "{}")
+			s.call("POST", "/v1/things", user, "{}")
 		}
 		var v view.UsageView
 		testkit.MustJSON(t, s.call("GET", "/v1/keys/"+u.ID+"/usage", admin, ""), 200, &v)

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keygate/keygate/internal/problem"
 	"github.com/keygate/keygate/internal/testkit"
 )
 
@@ -196,27 +195,6 @@ func decodeOK(t *testing.T, rec *httptest.ResponseRecorder) *testResponse {
 		t.Fatalf("body %s: %v", rec.Body, err)
 	}
 	return &resp
-}
-
-// decodeProblem checks a problem response and decodes it.
-func decodeProblem(t *testing.T, rec *httptest.ResponseRecorder, status int, code string) *problem.Problem {
-	t.Helper()
-	if rec.Code != status {
-		t.Fatalf("status = %d, want %d; body %s", rec.Code, status, rec.Body)
-	}
-	if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
-		t.Fatalf("Content-Type = %q, want application/problem+json", ct)
-	}
-	var p problem.Problem
-	dec := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		t.Fatalf("body %s: %v", rec.Body, err)
-	}
-	if p.Code != code || p.Status != status || p.Type != problem.TypePrefix+code || p.Title != http.StatusText(status) || p.Detail == "" {
-		t.Fatalf("problem = %+v, want code %q and status %d", p, code, status)
-	}
-	return &p
 }
 
 func TestCheckWins(t *testing.T) {
@@ -488,7 +466,7 @@ func TestCheckInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := decodeProblem(t, doCheck(t, http.MethodPost, "application/json", tt.body), http.StatusBadRequest, tt.code)
+			p := testkit.WantProblem(t, doCheck(t, http.MethodPost, "application/json", tt.body), http.StatusBadRequest, tt.code)
 			if !slices.Equal(p.Errors, tt.errors) {
 				t.Errorf("errors =\n\t%s\nwant\n\t%s", strings.Join(p.Errors, "\n\t"), strings.Join(tt.errors, "\n\t"))
 			}
@@ -508,7 +486,7 @@ func TestCheckEscapedPatterns(t *testing.T) {
 	if got, want := resp.winStrings(), []string{"blackout", "four_corners"}; !slices.Equal(got, want) {
 		t.Errorf("wins = %q, want %q", got, want)
 	}
-	p := decodeProblem(t, doCheck(t, http.MethodPost, "application/json", `{"card":`+cardJSON(testCard)+`,"called":[],"patterns":["\"x\\"]}`),
+	p := testkit.WantProblem(t, doCheck(t, http.MethodPost, "application/json", `{"card":`+cardJSON(testCard)+`,"called":[],"patterns":["\"x\\"]}`),
 		http.StatusBadRequest, "invalid_pattern")
 	if want := []string{`patterns[0]: unknown pattern "\"x\\" (want line, four_corners or blackout)`}; !slices.Equal(p.Errors, want) {
 		t.Errorf("errors = %q, want %q", p.Errors, want)
@@ -530,7 +508,7 @@ func TestCheckStrictJSON(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := decodeProblem(t, doCheck(t, http.MethodPost, "application/json", c.body), http.StatusBadRequest, "invalid_json")
+			p := testkit.WantProblem(t, doCheck(t, http.MethodPost, "application/json", c.body), http.StatusBadRequest, "invalid_json")
 			if p.Member != c.member || !slices.Equal(p.Errors, []string{c.msg}) {
 				t.Errorf("member %q, errors %q; want %q, [%q]", p.Member, p.Errors, c.member, c.msg)
 			}
@@ -563,7 +541,7 @@ func TestCheckMediaType(t *testing.T) {
 	} {
 		t.Run(ct, func(t *testing.T) {
 			rec := doCheck(t, http.MethodPost, ct, body)
-			p := decodeProblem(t, rec, http.StatusUnsupportedMediaType, "unsupported_media_type")
+			p := testkit.WantProblem(t, rec, http.StatusUnsupportedMediaType, "unsupported_media_type")
 			if p.Errors != nil {
 				t.Errorf("errors = %q, want none", p.Errors)
 			}
@@ -578,7 +556,7 @@ func TestCheckMethod(t *testing.T) {
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
 		t.Run(m, func(t *testing.T) {
 			rec := doCheck(t, m, "application/json", requestBody(rowOf(0)))
-			decodeProblem(t, rec, http.StatusMethodNotAllowed, "method_not_allowed")
+			testkit.WantProblem(t, rec, http.StatusMethodNotAllowed, "method_not_allowed")
 			if got := rec.Header().Get("Allow"); got != "POST" {
 				t.Errorf("Allow = %q, want POST", got)
 			}
@@ -595,7 +573,7 @@ func TestCheckBodySize(t *testing.T) {
 	decodeOK(t, doCheck(t, http.MethodPost, "application/json", pad(64<<10)))
 
 	// One byte more is refused, with a declared length...
-	p := decodeProblem(t, doCheck(t, http.MethodPost, "application/json", pad(64<<10+1)), http.StatusRequestEntityTooLarge, "body_too_large")
+	p := testkit.WantProblem(t, doCheck(t, http.MethodPost, "application/json", pad(64<<10+1)), http.StatusRequestEntityTooLarge, "body_too_large")
 	if p.Detail != tooLarge {
 		t.Errorf("detail = %q, want %q", p.Detail, tooLarge)
 	}
@@ -607,7 +585,7 @@ func TestCheckBodySize(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		Check(rec, req)
-		p := decodeProblem(t, rec, http.StatusRequestEntityTooLarge, "body_too_large")
+		p := testkit.WantProblem(t, rec, http.StatusRequestEntityTooLarge, "body_too_large")
 		if p.Detail != tooLarge {
 			t.Errorf("detail = %q, want %q", p.Detail, tooLarge)
 		}
@@ -620,7 +598,7 @@ func TestCheckNilBody(t *testing.T) {
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	Check(rec, req)
-	p := decodeProblem(t, rec, http.StatusBadRequest, "invalid_json")
+	p := testkit.WantProblem(t, rec, http.StatusBadRequest, "invalid_json")
 	if want := []string{"the request body is empty; want a JSON object"}; !slices.Equal(p.Errors, want) {
 		t.Errorf("errors = %q, want %q", p.Errors, want)
 	}
@@ -636,7 +614,7 @@ func TestCheckReadError(t *testing.T) {
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	Check(rec, req)
-	p := decodeProblem(t, rec, http.StatusBadRequest, "invalid_json")
+	p := testkit.WantProblem(t, rec, http.StatusBadRequest, "invalid_json")
 	if want := []string{"body: read failed"}; !slices.Equal(p.Errors, want) {
 		t.Errorf("errors = %q, want %q", p.Errors, want)
 	}
@@ -874,7 +852,7 @@ func FuzzCheck(f *testing.F) {
 			t.Fatalf("status = %d, want %d; body %s", rec.Code, want.status, rec.Body)
 		}
 		if want.status != http.StatusOK {
-			p := decodeProblem(t, rec, want.status, want.code)
+			p := testkit.WantProblem(t, rec, want.status, want.code)
 			if len(p.Errors) != want.errors {
 				t.Fatalf("%d errors, want %d: %q", len(p.Errors), want.errors, p.Errors)
 			}

@@ -12,20 +12,8 @@ import (
 	"testing"
 
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/internal/testkit/leak"
 )
-
-// leakedIn returns the first 12-character piece of any of keys that logs
-// holds, and the key's name; "" when there is none.
-func leakedIn(logs string, keys map[string]string) (chunk, name string) {
-	for name, key := range keys {
-		for i := 0; i+12 <= len(key); i++ {
-			if chunk := key[i : i+12]; strings.Contains(logs, chunk) {
-				return chunk, name
-			}
-		}
-	}
-	return "", ""
-}
 
 // testLogger returns NewLogger writing to a buffer. (testkit.Logger is the
 // same, but testkit imports this package.)
@@ -128,7 +116,7 @@ func TestLoggerRedactsEveryField(t *testing.T) {
 		slog.Any("valuer", testValuer{key}),
 		slog.Any("raw", json.RawMessage(`"`+key+`"`)))
 	logs := buf.String()
-	if chunk, _ := leakedIn(logs, map[string]string{"": key}); chunk != "" {
+	if chunk, _ := leak.In(logs, map[string]string{"": key}); chunk != "" {
 		t.Fatalf("logs hold %q of the key:\n%s", chunk, logs)
 	}
 	var entry map[string]any
@@ -188,7 +176,7 @@ func TestRedacting(t *testing.T) {
 		slog.String("reason", "unknown_key"),
 		slog.Int("n", 7))
 	logs := buf.String()
-	if chunk, _ := leakedIn(logs, map[string]string{"": key}); chunk != "" {
+	if chunk, _ := leak.In(logs, map[string]string{"": key}); chunk != "" {
 		t.Fatalf("logs hold %q of the key:\n%s", chunk, logs)
 	}
 	var entry map[string]any

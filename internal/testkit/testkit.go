@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
@@ -161,11 +162,13 @@ func Problem(t testing.TB, w *httptest.ResponseRecorder) problem.Problem {
 		t.Fatalf("Content-Type = %q, want application/problem+json; body %s", ct, w.Body)
 	}
 	var p problem.Problem
-	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(w.Body.Bytes()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
 		t.Fatalf("problem body %s: %v", w.Body, err)
 	}
-	if p.Status != w.Code || p.Type != problem.TypePrefix+p.Code || p.Title == "" {
-		t.Errorf("problem %+v does not match status %d", p, w.Code)
+	if p.Status != w.Code || p.Type != problem.TypePrefix+p.Code || p.Title != http.StatusText(w.Code) || p.Detail == "" {
+		t.Errorf("problem %+v does not match status %d, or lacks a detail", p, w.Code)
 	}
 	return p
 }
