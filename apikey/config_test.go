@@ -56,8 +56,8 @@ func TestLoadConfigValues(t *testing.T) {
 		t.Errorf("LoadConfig = %+v, want %+v", c, want)
 	}
 	c, _ = LoadConfig(envOf(map[string]string{"FIRESTORE_EMULATOR_HOST": "127.0.0.1:8086"}))
-	if c.Project != EmulatorProject {
-		t.Errorf("project with the emulator = %q, want %q", c.Project, EmulatorProject)
+	if c.Project != emulatorProject {
+		t.Errorf("project with the emulator = %q, want %q", c.Project, emulatorProject)
 	}
 	c, _ = LoadConfig(envOf(map[string]string{"KEY_STALE_TTL": "0"}))
 	if c.StaleTTL != 0 {

@@ -118,7 +118,10 @@ func ExampleGate_KeysHandlers() {
 	r.Header.Set("X-API-Key", admin)
 	w := httptest.NewRecorder()
 	mux.ServeHTTP(w, r)
-	var created apikey.NewKeyView
+	var created struct { // docs/api.md documents every member
+		ID, Key, Owner, Name, Status string
+		Scopes                       []string
+	}
 	json.Unmarshal(w.Body.Bytes(), &created)
 	fmt.Println(w.Code, w.Header().Get("Location") == "/v1/keys/"+created.ID)
 	fmt.Println(created.Owner, created.Name, created.Scopes, created.Status)
@@ -143,7 +146,13 @@ func ExampleGate_UsageHandler() {
 	r.Header.Set("X-API-Key", key)
 	w := httptest.NewRecorder()
 	mux.ServeHTTP(w, r)
-	var usage apikey.UsageView
+	var usage struct { // docs/api.md documents every member
+		MonthTotal   int64  `json:"month_total"`
+		MonthlyQuota *int64 `json:"monthly_quota"`
+		Owner        struct {
+			MonthTotal int64 `json:"month_total"`
+		}
+	}
 	json.Unmarshal(w.Body.Bytes(), &usage)
 	fmt.Println(w.Code, usage.MonthTotal, *usage.MonthlyQuota, usage.Owner.MonthTotal)
 	// Output: 200 0 1000 0
@@ -156,7 +165,7 @@ func ExampleWithErrorHandler() {
 	onError := func(w http.ResponseWriter, r *http.Request, err *apikey.Error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(err.Status)
-		json.NewEncoder(w).Encode(map[string]string{"error": err.Code, "message": err.Detail})
+		json.NewEncoder(w).Encode(map[string]string{"error": string(err.Code), "message": err.Detail})
 	}
 	gate := apikey.New(apikey.DefaultConfig(), memstore.New(),
 		apikey.WithErrorHandler(onError), apikey.WithLogger(slog.New(slog.DiscardHandler)))
@@ -180,7 +189,7 @@ func ExampleFromEnv() {
 
 	// A package-level var in a real function.
 	handler := sync.OnceValues(func() (http.Handler, error) {
-		gate, err := apikey.FromEnv(context.Background())
+		gate, err := apikey.FromEnv()
 		if err != nil {
 			return nil, err // names the bad variable
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // TestKeysApplicationScopes checks that scopes belong to the application:
@@ -32,7 +33,7 @@ func TestKeysApplicationScopes(t *testing.T) {
 	}
 
 	t.Run("held", func(t *testing.T) {
-		var got NewKeyView
+		var got view.NewKeyView
 		testkit.MustJSON(t, create(t, "things:read", "billing.v2:export-all"), 201, &got)
 		if !slices.Equal(got.Scopes, []string{"things:read", "billing.v2:export-all"}) {
 			t.Errorf("scopes = %q", got.Scopes)
@@ -104,7 +105,7 @@ func TestKeysDefaultScopesAreTheApplications(t *testing.T) {
 	manager, _ := s.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeKeys, "things:read"} })
 	narrow, _ := s.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeKeys} })
 
-	var v KeyView
+	var v view.KeyView
 	testkit.MustJSON(t, s.call("GET", "/v1/keys/"+plain.ID, manager, ""), 200, &v)
 	if !slices.Equal(v.Scopes, []string{"things:read"}) {
 		t.Errorf("a key without scopes is shown with %q, want the defaults", v.Scopes)
@@ -120,7 +121,7 @@ func TestKeysDefaultScopesAreTheApplications(t *testing.T) {
 		}
 	}
 
-	var created NewKeyView
+	var created view.NewKeyView
 	testkit.MustJSON(t, s.call("POST", "/v1/keys", manager, `{"name":"d"}`), 201, &created)
 	if !slices.Equal(created.Scopes, []string{"things:read"}) {
 		t.Errorf("created without scopes: %q, want the defaults", created.Scopes)

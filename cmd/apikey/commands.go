@@ -11,9 +11,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // command is one subcommand. To add one, write its setup and append it to
@@ -219,7 +219,7 @@ func (c *cli) create(a createArgs) error {
 			"'apikey show "+k.ID+"': if it is there, revoke it ('apikey revoke "+k.ID+"'), since its key cannot be shown again, and create another")
 	}
 	if a.json {
-		return writeJSON(c.stdout, apikey.NewKeyView{Key: secret, KeyView: c.view(k, now)})
+		return writeJSON(c.stdout, view.NewKeyView{Key: secret, KeyView: c.view(k, now)})
 	}
 	fmt.Fprintln(c.stdout, secret)
 	c.writeDetails(c.stderr, k, now)
@@ -270,7 +270,7 @@ func (c *cli) list(owner string, leaked, asJSON bool) error {
 	}
 	now := c.now()
 	if asJSON {
-		views := make([]apikey.KeyView, 0, len(keys))
+		views := make([]view.KeyView, 0, len(keys))
 		for _, k := range keys {
 			views = append(views, c.view(k, now))
 		}
@@ -421,8 +421,8 @@ func (c *cli) rotate(id, graceText string, force, asJSON bool) error {
 			"'apikey show "+repl.ID+"' (the new key): if it is there, the rotation took effect; revoke the new key, since it cannot be shown again, and rotate again")
 	}
 	if asJSON {
-		return writeJSON(c.stdout, apikey.RotatedKeyView{
-			NewKeyView: apikey.NewKeyView{Key: secret, KeyView: c.view(repl, now)},
+		return writeJSON(c.stdout, view.RotatedKeyView{
+			NewKeyView: view.NewKeyView{Key: secret, KeyView: c.view(repl, now)},
 			Replaces:   c.view(old, now)})
 	}
 	fmt.Fprintln(c.stdout, secret)
@@ -518,7 +518,7 @@ func (c *cli) keyUsage(id, fromText, toText string, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	v := apikey.UsageView{KeyID: id, Month: month, MonthTotal: total, From: from, To: to, Days: days}
+	v := view.UsageView{KeyID: id, Month: month, MonthTotal: total, From: from, To: to, Days: days}
 	if k.MonthlyQuota > 0 {
 		v.MonthlyQuota = &k.MonthlyQuota
 	}

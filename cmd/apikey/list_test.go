@@ -14,6 +14,7 @@ import (
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // pagingStore is a memory store that records the limit of every
@@ -73,7 +74,7 @@ func TestListPagesThroughAllKeys(t *testing.T) {
 		return out.String()
 	}
 
-	var views []apikey.KeyView
+	var views []view.KeyView
 	if err := json.Unmarshal([]byte(run("list", "--owner", "acme", "--json")), &views); err != nil {
 		t.Fatal(err)
 	}

@@ -8,9 +8,9 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // bingoDefaultScopes are the default scopes of the bingo function (package
@@ -30,8 +30,8 @@ func (c *cli) defaultScopes() []string {
 
 // view is the view of k at now, as the keys API shows it: a key stored
 // without scopes shows the default scopes.
-func (c *cli) view(k store.Key, now time.Time) apikey.KeyView {
-	return apikey.ViewOf(k, now, c.defaultScopes())
+func (c *cli) view(k store.Key, now time.Time) view.KeyView {
+	return view.Of(k, now, c.defaultScopes())
 }
 
 // noScopesText is what the details say of a key stored without scopes.

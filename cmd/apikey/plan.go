@@ -8,8 +8,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/plans"
 )
 
 var planCommand = &command{
@@ -102,7 +104,7 @@ func (c *cli) plan(owner string) (planInfo, error) {
 	if err != nil {
 		return planInfo{}, err
 	}
-	return planInfo{p, found, cfg.EffectivePlan(p, found)}, nil
+	return planInfo{p, found, planDefaults(cfg).Effective(p, found)}, nil
 }
 
 // fromPlan reports whether the plan sets field (a JSON name) itself.
@@ -282,4 +284,9 @@ func writePlan(w io.Writer, owner string, p planInfo) {
 	fmt.Fprintf(w, "burst:     %s %s\n", burst, mark("burst", "DEFAULT_BURST"))
 	fmt.Fprintf(w, "quota:     %s %s\n", quota, mark("monthly_quota", "DEFAULT_MONTHLY_QUOTA"))
 	fmt.Fprintf(w, "max keys:  %d active %s\n", e.MaxKeys, mark("max_keys", "DEFAULT_MAX_KEYS"))
+}
+
+// planDefaults are cfg's defaults of owners' plans.
+func planDefaults(cfg apikey.Config) plans.Defaults {
+	return plans.Defaults{RateLimit: cfg.DefaultRateLimit, Burst: cfg.DefaultBurst, MonthlyQuota: cfg.DefaultMonthlyQuota, MaxKeys: cfg.DefaultMaxKeys}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // memCLI runs the CLI on st with the environment env.
@@ -62,7 +63,7 @@ func TestListLeaked(t *testing.T) {
 	if !strings.Contains(only, leaked.ID) || strings.Contains(only, fine.ID) {
 		t.Errorf("list --leaked:\n%s\nwant only the leaked key", only)
 	}
-	var views []apikey.KeyView
+	var views []view.KeyView
 	if err := json.Unmarshal([]byte(memCLI(t, st, nil, "list", "--owner", "acme", "--leaked", "--json")), &views); err != nil {
 		t.Fatal(err)
 	}

@@ -141,7 +141,7 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 		// Say now, once, if the store cannot be reached, rather than
 		// answer every request 503 later.
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.StoreTimeout)
-		fs := firestorestore.New(cfg.Firestore())
+		fs := firestorestore.New(firestorestore.Config{Project: cfg.Project, Database: cfg.Database, Collection: cfg.Collection})
 		err := fs.Check(ctx)
 		cancel()
 		if err != nil {
