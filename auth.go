@@ -83,7 +83,7 @@ func Handler(g *apikey.Gate) http.Handler {
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// The path is the client's: shortened, so that it cannot bloat the answer.
-		problem.Write(w, problem.New(http.StatusNotFound, "not_found", "There is no endpoint at "+problem.QuoteShort(r.URL.Path)+"."))
+		problem.Write(w, problem.New(http.StatusNotFound, apikey.CodeNotFound, "There is no endpoint at "+problem.QuoteShort(r.URL.Path)+"."))
 	})
 	api := g.Authenticate(mux)
 	cons := console.Handler(console.Config{Path: ConsolePath, KeysPath: "/v1/keys", UsagePath: "/v1/usage",
@@ -108,7 +108,7 @@ func Handler(g *apikey.Gate) http.Handler {
 func methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method_not_allowed",
+		problem.Write(w, problem.New(http.StatusMethodNotAllowed, apikey.CodeMethodNotAllowed,
 			problem.QuoteShort(r.Method)+" is not allowed here; use "+allow+"."))
 	}
 }

@@ -56,7 +56,7 @@ func (a api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, err := a.function()
 	if err != nil {
 		a.log.Error("keygate is misconfigured", slog.String("error", err.Error()))
-		problem.Write(w, problem.New(http.StatusInternalServerError, "misconfigured",
+		problem.Write(w, problem.New(http.StatusInternalServerError, apikey.CodeMisconfigured,
 			"The service is misconfigured; its logs say how."))
 		return
 	}

@@ -13,5 +13,5 @@ func keyStore(cfg apikey.Config, s store.Store) store.Store {
 	if s != nil {
 		return s
 	}
-	return firestorestore.New(cfg.Firestore())
+	return firestorestore.New(firestorestore.Config{Project: cfg.Project, Database: cfg.Database, Collection: cfg.Collection})
 }

@@ -14,10 +14,10 @@ import (
 	"github.com/keygate/keygate/internal/swr"
 )
 
-// ErrStoreUnavailable is returned by the key and plan caches when the store
+// errStoreUnavailable is returned by the key and plan caches when the store
 // could not answer and nothing usable was cached: the key may well be
 // valid, so the caller must not be told it is not.
-var ErrStoreUnavailable = errors.New("key store unavailable")
+var errStoreUnavailable = errors.New("key store unavailable")
 
 // errNotCached is keyCache.cached's answer for a key with no usable entry:
 // the caller must load it, and wait for the store.
@@ -72,7 +72,7 @@ type keyReader func(ctx context.Context, id string, prev *store.Key) (store.Key,
 //     read again before the request is answered, so a key created since is
 //     never refused for longer than that.
 //   - Only a key with no usable entry waits for the store, at most the store
-//     timeout, and gets ErrStoreUnavailable if it does not answer.
+//     timeout, and gets errStoreUnavailable if it does not answer.
 //
 // Found and not-found keys live in two LRUs (see negativeCacheSize).
 type keyCache struct {
@@ -142,7 +142,7 @@ func (c *keyCache) refreshWith(read keyReader) swr.Refresh[keyformat.Digest, *ca
 }
 
 // Lookup returns the key with digest d, ErrKeyNotFound, or an error wrapping
-// ErrStoreUnavailable. The key returned is shared: do not modify it. Lookup
+// errStoreUnavailable. The key returned is shared: do not modify it. Lookup
 // does not check expiry or revocation; Key.Status does, at the caller's time.
 // Its store reads are not charged to any client address: the request
 // path's are.
@@ -183,7 +183,7 @@ func (c *keyCache) load(ctx context.Context, d keyformat.Digest, read keyReader)
 	e, found, err := c.entries.Load(ctx, d, refresh)
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", errStoreUnavailable, err)
 	case !found:
 		return nil, store.ErrKeyNotFound
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 )
 
@@ -127,8 +128,8 @@ func TestCacheStaleIfError(t *testing.T) {
 		t.Errorf("a lookup inside the retry backoff called the store (%d calls, want %d)", n, calls)
 	}
 	s.clock.Advance(10 * time.Minute) // stale window over
-	if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); !errors.Is(err, ErrStoreUnavailable) {
-		t.Errorf("lookup after the stale window = %v, want ErrStoreUnavailable", err)
+	if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); !errors.Is(err, errStoreUnavailable) {
+		t.Errorf("lookup after the stale window = %v, want errStoreUnavailable", err)
 	}
 	s.store.Down.Store(false)
 	if _, err := c.Lookup(ctx, keyformat.DigestOf(key)); err != nil {
@@ -139,8 +140,8 @@ func TestCacheStaleIfError(t *testing.T) {
 func TestCacheUncachedKeyWithStoreDown(t *testing.T) {
 	s, c, key := newTestCache(t)
 	s.store.Down.Store(true)
-	if _, err := c.Lookup(context.Background(), keyformat.DigestOf(key)); !errors.Is(err, ErrStoreUnavailable) || errors.Is(err, store.ErrKeyNotFound) {
-		t.Errorf("Lookup = %v, want ErrStoreUnavailable", err)
+	if _, err := c.Lookup(context.Background(), keyformat.DigestOf(key)); !errors.Is(err, errStoreUnavailable) || errors.Is(err, store.ErrKeyNotFound) {
+		t.Errorf("Lookup = %v, want errStoreUnavailable", err)
 	}
 }
 
@@ -149,8 +150,8 @@ func TestCacheHangingStoreTimesOut(t *testing.T) {
 	s.store.Hang.Store(true)
 	start := time.Now()
 	_, err := c.Lookup(context.Background(), keyformat.DigestOf(key))
-	if !errors.Is(err, ErrStoreUnavailable) {
-		t.Errorf("Lookup = %v, want ErrStoreUnavailable", err)
+	if !errors.Is(err, errStoreUnavailable) {
+		t.Errorf("Lookup = %v, want errStoreUnavailable", err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("Lookup took %v with a 100ms store timeout", d)
@@ -186,7 +187,7 @@ func TestCacheSizeBound(t *testing.T) {
 // window and inside its stale window is served at once while the store
 // hangs or fails, that the store is asked about it at most once a second,
 // that each failed refresh is logged at WARNING, and that a key with no
-// usable entry waits for the store and gets ErrStoreUnavailable.
+// usable entry waits for the store and gets errStoreUnavailable.
 func TestCacheStaleWhileRevalidate(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -230,15 +231,15 @@ func TestCacheStaleWhileRevalidate(t *testing.T) {
 					t.Errorf("the WARNING lacks %s:\n%s", want, logs)
 				}
 			}
-			if _, err := c.Lookup(ctx, keyformat.DigestOf(uncached)); !errors.Is(err, ErrStoreUnavailable) {
-				t.Errorf("uncached key in the outage = %v, want ErrStoreUnavailable", err)
+			if _, err := c.Lookup(ctx, keyformat.DigestOf(uncached)); !errors.Is(err, errStoreUnavailable) {
+				t.Errorf("uncached key in the outage = %v, want errStoreUnavailable", err)
 			}
 		})
 	}
 }
 
 // TestCacheStaleOffWaits checks that with KEY_STALE_TTL=0 a key past its
-// fresh window waits for the store, and gets ErrStoreUnavailable when it
+// fresh window waits for the store, and gets errStoreUnavailable when it
 // fails.
 func TestCacheStaleOffWaits(t *testing.T) {
 	s, c, key := newTestCache(t, func(c *Config) { c.StaleTTL = 0 })
@@ -247,8 +248,8 @@ func TestCacheStaleOffWaits(t *testing.T) {
 	}
 	s.store.Down.Store(true)
 	s.clock.Advance(time.Minute)
-	if _, err := c.Lookup(t.Context(), keyformat.DigestOf(key)); !errors.Is(err, ErrStoreUnavailable) {
-		t.Errorf("Lookup = %v, want ErrStoreUnavailable", err)
+	if _, err := c.Lookup(t.Context(), keyformat.DigestOf(key)); !errors.Is(err, errStoreUnavailable) {
+		t.Errorf("Lookup = %v, want errStoreUnavailable", err)
 	}
 }
 
@@ -257,7 +258,7 @@ func TestCacheStaleOffWaits(t *testing.T) {
 // is accepted then, never refused from a stale not-found.
 func TestCacheNegativeEntryExpires(t *testing.T) {
 	s, c, _ := newTestCache(t)
-	key, k, err := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
+	key, k, err := keyrules.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func TestCheckFromEnvNoEmulator(t *testing.T) {
 	t.Setenv("GOOGLE_CLOUD_PROJECT", "demo-check")
 	t.Setenv("STORE_TIMEOUT", "500ms")
 	log, _ := testkit.Logger()
-	g, err := FromEnv(context.Background(), WithLogger(log))
+	g, err := FromEnv(WithLogger(log))
 	if err != nil {
 		t.Fatalf("FromEnv: %v", err)
 	}

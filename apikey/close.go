@@ -8,14 +8,8 @@ import (
 	"syscall"
 )
 
-// Close shuts the Gate down, all before ctx ends: from now on it answers
-// 503 shutting_down (with Connection: close) to the requests it would have
-// counted, waits for the requests it counted to be answered, and writes
-// every count, retrying with backoff while the store fails. The counts
-// still unwritten when ctx ends are logged, one ERROR entry per batch with
-// the attribute usage_unwritten, for `apikey usage replay` to write later,
-// exactly once; the error then says so. It may be called more than once,
-// also concurrently.
+// Close refuses new requests (503), waits for those counted and writes the
+// last counts before ctx ends; it logs what it could not write, for replay.
 func (g *Gate) Close(ctx context.Context) error {
 	g.stop()
 	select {
@@ -29,12 +23,8 @@ func (g *Gate) Close(ctx context.Context) error {
 	return err
 }
 
-// CloseOnSignal closes the Gate when the process receives one of sigs
-// (SIGTERM and SIGINT when none are given: Cloud Run's notice before it
-// stops an instance, and Ctrl-C), within the configured ShutdownTimeout
-// (SHUTDOWN_TIMEOUT, 8 s by default), logs the outcome, and then raises the
-// signal again so that the process ends as it would have. It returns at
-// once; call it once, after New.
+// CloseOnSignal closes the Gate within ShutdownTimeout on one of sigs
+// (default SIGTERM and SIGINT), then raises the signal again.
 func (g *Gate) CloseOnSignal(sigs ...os.Signal) {
 	if len(sigs) == 0 {
 		sigs = []os.Signal{syscall.SIGTERM, os.Interrupt}

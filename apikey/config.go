@@ -8,84 +8,45 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
-	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/internal/globallimit"
+	"github.com/keygate/keygate/internal/plans"
 )
 
-// EmulatorProject is the project ID used when FIRESTORE_EMULATOR_HOST is set
+// emulatorProject is the project ID used when FIRESTORE_EMULATOR_HOST is set
 // and GOOGLE_CLOUD_PROJECT is not: the emulator accepts any project, and the
 // "demo-" prefix marks one that exists only there.
-const EmulatorProject = "demo-keygate"
+const emulatorProject = "demo-keygate"
 
-// Config is keygate's configuration. LoadConfig reads it from the
-// environment; docs/reference.md lists every variable with its default.
+// Config is keygate's configuration: LoadConfig reads it from the
+// environment, and docs/reference.md gives each field's variable, default
+// and reasons.
 type Config struct {
-	// Project is the Google Cloud project; empty means detect it from the
-	// runtime's credentials.
-	Project string
-	// Database is the Firestore database ID.
-	Database string
-	// Collection is the Firestore collection that holds the keys.
-	Collection string
-	// Header is the request header that carries the API key.
-	Header string
-	// Prefix starts every key.
-	Prefix string
-	// CacheSize is the number of key lookups, found or not, kept in memory.
-	CacheSize int
-	// CacheTTL is the fresh window: a cached lookup younger than this is
-	// answered without a store call.
-	CacheTTL time.Duration
-	// StaleTTL is the stale-if-error window: while the store fails, a key
-	// last seen valid less than StaleTTL ago keeps working.
-	StaleTTL time.Duration
-	// NegativeTTL is how long a key that was not found stays not found.
-	NegativeTTL time.Duration
-	// StoreTimeout is the deadline of one store call.
-	StoreTimeout time.Duration
-	// FlushInterval is the most often usage counts are written, per key and
-	// instance.
-	FlushInterval time.Duration
-	// ShutdownTimeout bounds CloseOnSignal's Close: the wait for requests
-	// in flight and the flushes of the last counts, retried until then.
-	// Cloud Run kills an instance 10 s after its SIGTERM; the default, 8 s,
-	// leaves time to log what is still unwritten.
-	ShutdownTimeout time.Duration
-	// DefaultRateLimit (requests per second) and DefaultBurst apply to keys
-	// without a rate_limit of their own; a rate of 0 means no limit.
-	DefaultRateLimit float64
-	DefaultBurst     int
-	// DefaultMonthlyQuota is the monthly quota of owners whose plan sets
-	// none; 0 means no quota.
-	DefaultMonthlyQuota int64
-	// DefaultMaxKeys is the most active keys an owner whose plan sets none
-	// may hold: 1 to MaxPlanKeys.
-	DefaultMaxKeys int
-	// DefaultScopes are the scopes of a key stored with none, and of a key
-	// minted through the keys API without naming any. Empty means such a
-	// key passes only Protect("").
-	DefaultScopes []string
-	// RedisURL, when set, makes rate limits and monthly quotas global: kept
-	// on this Redis (or Valkey) server, which all instances share, instead
-	// of per instance. redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], or
-	// rediss:// for TLS. While it does not answer, the per-instance limits
-	// apply.
-	RedisURL string
-	// RedisCA holds PEM certificates that a rediss:// server's certificate
-	// must chain to, instead of the system's roots (Memorystore's in-transit
-	// encryption has a certificate authority of its own).
-	RedisCA string
-	// RedisTimeout is the deadline of one call to Redis.
-	RedisTimeout time.Duration
-	// SecretScanningKeysURL is where GitHub publishes the keys that sign
-	// its secret scanning reports (secretscanning.go).
-	SecretScanningKeysURL string
-	// LeakedKeyAction is what a secret scanning report does to a live key
-	// found in public: LeakRevoke or LeakNotify.
-	LeakedKeyAction string
+	Project               string        // the Google Cloud project; empty: detected from the credentials
+	Database              string        // the Firestore database ID
+	Collection            string        // the Firestore collection of the keys
+	Header                string        // the request header that carries the key
+	Prefix                string        // starts every key
+	CacheSize             int           // key lookups, found or not, kept in memory
+	CacheTTL              time.Duration // a lookup younger than this is answered without a store call
+	StaleTTL              time.Duration // while the store fails, a key seen valid this recently works
+	NegativeTTL           time.Duration // a key not found stays not found this long
+	StoreTimeout          time.Duration // the deadline of one store call
+	FlushInterval         time.Duration // usage counts are written at most this often, per key and instance
+	ShutdownTimeout       time.Duration // bounds CloseOnSignal's Close
+	DefaultRateLimit      float64       // requests per second of a key without its own; 0: no limit
+	DefaultBurst          int           // with DefaultRateLimit; 0: one second's worth
+	DefaultMonthlyQuota   int64         // of an owner whose plan sets none; 0: no quota
+	DefaultMaxKeys        int           // active keys of an owner whose plan sets none
+	DefaultScopes         []string      // granted by a key stored without scopes
+	RedisURL              string        // where limits and quotas are shared by all instances; empty: per instance
+	RedisCA               string        // PEM certificates a rediss:// server's must chain to
+	RedisTimeout          time.Duration // the deadline of one Redis call
+	SecretScanningKeysURL string        // where GitHub publishes the keys that sign its reports
+	LeakedKeyAction       string        // what a report does to a live key: "revoke" or "notify"
 }
 
-// DefaultConfig returns the configuration with every variable at its default.
+// DefaultConfig is the configuration with every variable at its default.
 func DefaultConfig() Config {
 	return Config{
 		Database:        "(default)",
@@ -99,22 +60,21 @@ func DefaultConfig() Config {
 		StoreTimeout:    2 * time.Second,
 		FlushInterval:   10 * time.Second,
 		ShutdownTimeout: 8 * time.Second,
-		DefaultMaxKeys:  store.DefaultMaxKeys,
+		DefaultMaxKeys:  keyrules.DefaultMaxKeys,
 		RedisTimeout:    globallimit.DefaultTimeout,
 
-		SecretScanningKeysURL: DefaultSecretScanningKeysURL,
-		LeakedKeyAction:       LeakRevoke,
+		SecretScanningKeysURL: defaultSecretScanningKeysURL,
+		LeakedKeyAction:       leakRevoke,
 	}
 }
 
-// LoadConfig reads the configuration from getenv (os.Getenv in production).
-// An unset or empty variable takes its default; a bad value is an error that
-// names the variable.
+// LoadConfig reads the configuration from getenv (os.Getenv in production):
+// an unset variable takes its default, a bad one is an error naming it.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
 	c.Project = getenv("GOOGLE_CLOUD_PROJECT")
 	if c.Project == "" && getenv("FIRESTORE_EMULATOR_HOST") != "" {
-		c.Project = EmulatorProject
+		c.Project = emulatorProject
 	}
 	str := func(name string, dst *string, valid func(string) bool, want string) error {
 		v := getenv(name)
@@ -153,7 +113,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		dur("SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 100*time.Millisecond),
 		dur("REDIS_TIMEOUT", &c.RedisTimeout, time.Millisecond),
 		str("GITHUB_SECRET_SCANNING_KEYS_URL", &c.SecretScanningKeysURL, validKeysURL, "an http:// or https:// URL"),
-		str("LEAKED_KEY_ACTION", &c.LeakedKeyAction, validLeakAction, LeakRevoke+" or "+LeakNotify),
+		str("LEAKED_KEY_ACTION", &c.LeakedKeyAction, validLeakAction, leakRevoke+" or "+leakNotify),
 	}
 	// The URL may hold a password: the error never quotes it.
 	if v := getenv("REDIS_URL"); v != "" {
@@ -178,10 +138,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if v := getenv("DEFAULT_RATE_LIMIT"); v != "" {
 		r, err := strconv.ParseFloat(v, 64)
 		if err == nil {
-			err = store.ValidateLimits(r, 0, 0)
+			err = keyrules.ValidateLimits(r, 0, 0)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("DEFAULT_RATE_LIMIT=%q: want 0 (no limit) or %g to %d requests per second", v, store.MinRateLimit, store.MaxRateLimit))
+			errs = append(errs, fmt.Errorf("DEFAULT_RATE_LIMIT=%q: want 0 (no limit) or %g to %d requests per second", v, keyrules.MinRateLimit, keyrules.MaxRateLimit))
 		} else {
 			c.DefaultRateLimit = r
 		}
@@ -189,10 +149,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if v := getenv("DEFAULT_BURST"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err == nil {
-			err = store.ValidateLimits(0, n, 0)
+			err = keyrules.ValidateLimits(0, n, 0)
 		}
 		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("DEFAULT_BURST=%q: want a whole number from 1 to %d", v, store.MaxBurst))
+			errs = append(errs, fmt.Errorf("DEFAULT_BURST=%q: want a whole number from 1 to %d", v, keyrules.MaxBurst))
 		} else {
 			c.DefaultBurst = n
 		}
@@ -200,10 +160,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if v := getenv("DEFAULT_MONTHLY_QUOTA"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err == nil {
-			err = store.ValidateLimits(0, 0, n)
+			err = keyrules.ValidateLimits(0, 0, n)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("DEFAULT_MONTHLY_QUOTA=%q: want a whole number from 0 (no quota) to %d requests a month", v, store.MaxMonthlyQuota))
+			errs = append(errs, fmt.Errorf("DEFAULT_MONTHLY_QUOTA=%q: want a whole number from 0 (no quota) to %d requests a month", v, keyrules.MaxMonthlyQuota))
 		} else {
 			c.DefaultMonthlyQuota = n
 		}
@@ -211,10 +171,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if v := getenv("DEFAULT_MAX_KEYS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err == nil {
-			err = store.ValidateMaxKeys(n)
+			err = keyrules.ValidateMaxKeys(n)
 		}
 		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("DEFAULT_MAX_KEYS=%q: want a whole number from 1 to %d active keys per owner", v, store.MaxPlanKeys))
+			errs = append(errs, fmt.Errorf("DEFAULT_MAX_KEYS=%q: want a whole number from 1 to %d active keys per owner", v, keyrules.MaxPlanKeys))
 		} else {
 			c.DefaultMaxKeys = n
 		}
@@ -232,7 +192,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		for i := range scopes {
 			scopes[i] = strings.TrimSpace(scopes[i])
 		}
-		if err := store.ValidateScopes(scopes); err != nil {
+		if err := keyrules.ValidateScopes(scopes); err != nil {
 			errs = append(errs, fmt.Errorf("KEY_DEFAULT_SCOPES=%q: %w", v, err))
 		} else {
 			c.DefaultScopes = scopes
@@ -266,38 +226,7 @@ func validHeaderName(s string) bool {
 	return true
 }
 
-// EffectivePlan is the plan an owner gets: p's own values where it has them
-// (found says whether the owner has a stored plan at all; without one, p is
-// ignored) and the configuration's defaults for the rest. Rate and burst go
-// together: a plan's rate without a burst gets one second's worth of it, a
-// plan's burst without a rate applies to DEFAULT_RATE_LIMIT, and the burst of
-// no rate (no limit) is 0. So the result's every field is the value that
-// applies; its UpdatedAt is p's.
-func (c Config) EffectivePlan(p store.Plan, found bool) store.Plan {
-	if !found {
-		p = store.Plan{Owner: p.Owner}
-	}
-	e := p
-	if !(e.RateLimit > 0) {
-		e.RateLimit = c.DefaultRateLimit
-		if e.Burst <= 0 {
-			e.Burst = c.DefaultBurst
-		}
-	}
-	switch {
-	case !(e.RateLimit > 0):
-		e.RateLimit, e.Burst = 0, 0
-	case e.Burst <= 0:
-		e.Burst = store.DefaultBurst(e.RateLimit)
-	}
-	if e.MonthlyQuota <= 0 {
-		e.MonthlyQuota = c.DefaultMonthlyQuota
-	}
-	if e.MaxKeys <= 0 {
-		e.MaxKeys = c.DefaultMaxKeys
-	}
-	if e.MaxKeys <= 0 {
-		e.MaxKeys = store.DefaultMaxKeys // a Config built by hand, without LoadConfig
-	}
-	return e
+// plans are the configured defaults of owners' plans.
+func (c Config) plans() plans.Defaults {
+	return plans.Defaults{RateLimit: c.DefaultRateLimit, Burst: c.DefaultBurst, MonthlyQuota: c.DefaultMonthlyQuota, MaxKeys: c.DefaultMaxKeys}
 }

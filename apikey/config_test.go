@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/internal/redistest"
 )
 
@@ -56,8 +56,8 @@ func TestLoadConfigValues(t *testing.T) {
 		t.Errorf("LoadConfig = %+v, want %+v", c, want)
 	}
 	c, _ = LoadConfig(envOf(map[string]string{"FIRESTORE_EMULATOR_HOST": "127.0.0.1:8086"}))
-	if c.Project != EmulatorProject {
-		t.Errorf("project with the emulator = %q, want %q", c.Project, EmulatorProject)
+	if c.Project != emulatorProject {
+		t.Errorf("project with the emulator = %q, want %q", c.Project, emulatorProject)
 	}
 	c, _ = LoadConfig(envOf(map[string]string{"KEY_STALE_TTL": "0"}))
 	if c.StaleTTL != 0 {
@@ -133,7 +133,7 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 
 // TestLoadConfigDefaultScopes checks KEY_DEFAULT_SCOPES: a comma-separated
 // list of scope names, spaces around each ignored, checked as a key's own
-// scopes are (store.ValidateScopes); unset, a key stored without scopes
+// scopes are (keyrules.ValidateScopes); unset, a key stored without scopes
 // grants none.
 func TestLoadConfigDefaultScopes(t *testing.T) {
 	for _, c := range []struct {
@@ -144,14 +144,14 @@ func TestLoadConfigDefaultScopes(t *testing.T) {
 		{"things:check,usage:read", []string{"things:check", "usage:read"}},
 		{"things:read", []string{"things:read"}},
 		{" things:read , billing.v2:export-all ", []string{"things:read", "billing.v2:export-all"}},
-		{strings.Repeat("s,", store.MaxScopes-1) + "t", nil}, // repeated
+		{strings.Repeat("s,", keyrules.MaxScopes-1) + "t", nil}, // repeated
 		{"Things:Read", nil},
 		{"things:read,things:read", nil},
 		{"things:read, things:read", nil}, // repeated once trimmed
 		{"things:read,", nil},
 		{",things:read", nil},
 		{"a::b", nil},
-		{strings.Repeat("a", store.MaxScopeLen+1), nil},
+		{strings.Repeat("a", keyrules.MaxScopeLen+1), nil},
 	} {
 		cfg, err := LoadConfig(envOf(map[string]string{"KEY_DEFAULT_SCOPES": c.value}))
 		switch {
@@ -170,12 +170,12 @@ func TestLoadConfigDefaultScopes(t *testing.T) {
 		}
 	}
 	var many []string
-	for i := range store.MaxScopes + 1 {
+	for i := range keyrules.MaxScopes + 1 {
 		many = append(many, fmt.Sprintf("s%d", i))
 	}
-	cfg, err := LoadConfig(envOf(map[string]string{"KEY_DEFAULT_SCOPES": strings.Join(many[:store.MaxScopes], ",")}))
-	if err != nil || len(cfg.DefaultScopes) != store.MaxScopes {
-		t.Errorf("%d scopes: %d, %v; want them all", store.MaxScopes, len(cfg.DefaultScopes), err)
+	cfg, err := LoadConfig(envOf(map[string]string{"KEY_DEFAULT_SCOPES": strings.Join(many[:keyrules.MaxScopes], ",")}))
+	if err != nil || len(cfg.DefaultScopes) != keyrules.MaxScopes {
+		t.Errorf("%d scopes: %d, %v; want them all", keyrules.MaxScopes, len(cfg.DefaultScopes), err)
 	}
 	if _, err := LoadConfig(envOf(map[string]string{"KEY_DEFAULT_SCOPES": strings.Join(many, ",")})); err == nil ||
 		!strings.Contains(err.Error(), "KEY_DEFAULT_SCOPES=") {

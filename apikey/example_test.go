@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 )
@@ -25,7 +26,7 @@ func ExampleNew() {
 	// here. Mint one for the customer acme; the key itself is shown once and
 	// never stored.
 	keys := memstore.New()
-	key, k, _ := store.Mint("kg", store.Key{Owner: "acme", Name: "demo", Scopes: []string{"things:read"}, CreatedAt: time.Now()})
+	key, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", Name: "demo", Scopes: []string{"things:read"}, CreatedAt: time.Now()})
 	keys.Create(context.Background(), k)
 
 	gate := apikey.New(apikey.DefaultConfig(), keys, apikey.WithLogger(slog.New(slog.DiscardHandler)))
@@ -46,7 +47,7 @@ func ExampleNew() {
 
 func ExampleGate_Protect() {
 	keys := memstore.New()
-	key, k, _ := store.Mint("kg", store.Key{Owner: "acme", Scopes: []string{"things:read"}})
+	key, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", Scopes: []string{"things:read"}})
 	keys.Create(context.Background(), k)
 	gate := apikey.New(apikey.DefaultConfig(), keys, apikey.WithLogger(slog.New(slog.DiscardHandler)))
 	defer gate.Close(context.Background())
@@ -79,7 +80,7 @@ func ExampleFromContext() {
 	cfg := apikey.DefaultConfig()
 	cfg.DefaultScopes = []string{"things:read"}
 	keys := memstore.New()
-	key, k, _ := store.Mint("kg", store.Key{Owner: "acme", Name: "ci"})
+	key, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", Name: "ci"})
 	keys.Create(context.Background(), k)
 	gate := apikey.New(cfg, keys, apikey.WithLogger(slog.New(slog.DiscardHandler)))
 	defer gate.Close(context.Background())
@@ -96,7 +97,7 @@ func ExampleFromContext() {
 
 func ExampleGate_KeysHandlers() {
 	keys := memstore.New()
-	admin, k, _ := store.Mint("kg", store.Key{Owner: "acme", Scopes: []string{"keys:manage", "things:read"}})
+	admin, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", Scopes: []string{"keys:manage", "things:read"}})
 	keys.Create(context.Background(), k)
 	gate := apikey.New(apikey.DefaultConfig(), keys, apikey.WithLogger(slog.New(slog.DiscardHandler)))
 	defer gate.Close(context.Background())
@@ -117,7 +118,10 @@ func ExampleGate_KeysHandlers() {
 	r.Header.Set("X-API-Key", admin)
 	w := httptest.NewRecorder()
 	mux.ServeHTTP(w, r)
-	var created apikey.NewKeyView
+	var created struct { // docs/api.md documents every member
+		ID, Key, Owner, Name, Status string
+		Scopes                       []string
+	}
 	json.Unmarshal(w.Body.Bytes(), &created)
 	fmt.Println(w.Code, w.Header().Get("Location") == "/v1/keys/"+created.ID)
 	fmt.Println(created.Owner, created.Name, created.Scopes, created.Status)
@@ -128,7 +132,7 @@ func ExampleGate_KeysHandlers() {
 
 func ExampleGate_UsageHandler() {
 	keys := memstore.New()
-	key, k, _ := store.Mint("kg", store.Key{Owner: "acme", Scopes: []string{"usage:read"}, MonthlyQuota: 1000})
+	key, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", Scopes: []string{"usage:read"}, MonthlyQuota: 1000})
 	keys.Create(context.Background(), k)
 	gate := apikey.New(apikey.DefaultConfig(), keys, apikey.WithLogger(slog.New(slog.DiscardHandler)))
 	defer gate.Close(context.Background())
@@ -142,7 +146,13 @@ func ExampleGate_UsageHandler() {
 	r.Header.Set("X-API-Key", key)
 	w := httptest.NewRecorder()
 	mux.ServeHTTP(w, r)
-	var usage apikey.UsageView
+	var usage struct { // docs/api.md documents every member
+		MonthTotal   int64  `json:"month_total"`
+		MonthlyQuota *int64 `json:"monthly_quota"`
+		Owner        struct {
+			MonthTotal int64 `json:"month_total"`
+		}
+	}
 	json.Unmarshal(w.Body.Bytes(), &usage)
 	fmt.Println(w.Code, usage.MonthTotal, *usage.MonthlyQuota, usage.Owner.MonthTotal)
 	// Output: 200 0 1000 0
@@ -155,7 +165,7 @@ func ExampleWithErrorHandler() {
 	onError := func(w http.ResponseWriter, r *http.Request, err *apikey.Error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(err.Status)
-		json.NewEncoder(w).Encode(map[string]string{"error": err.Code, "message": err.Detail})
+		json.NewEncoder(w).Encode(map[string]string{"error": string(err.Code), "message": err.Detail})
 	}
 	gate := apikey.New(apikey.DefaultConfig(), memstore.New(),
 		apikey.WithErrorHandler(onError), apikey.WithLogger(slog.New(slog.DiscardHandler)))
@@ -179,7 +189,7 @@ func ExampleFromEnv() {
 
 	// A package-level var in a real function.
 	handler := sync.OnceValues(func() (http.Handler, error) {
-		gate, err := apikey.FromEnv(context.Background())
+		gate, err := apikey.FromEnv()
 		if err != nil {
 			return nil, err // names the bad variable
 		}

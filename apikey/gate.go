@@ -15,16 +15,19 @@ import (
 	"github.com/keygate/keygate/internal/ratelimit"
 )
 
-// Gate checks API keys in front of HTTP handlers (Protect), and serves the
-// key holders' own endpoints (KeysHandlers, UsageHandler). It caches keys
-// and their owners' plans, enforces rate limits and monthly quotas, and
-// counts every request it lets through. Build one per process (New or
-// FromEnv), keep it across requests, and Close it before the process ends,
-// so that the last counts are written.
+// Gate checks API keys in front of HTTP handlers and serves the key
+// holders' own endpoints. Build one per process, keep it across requests,
+// and Close it before the process ends, so that the last counts are written.
 type Gate struct {
 	env
-	cfg    Config
-	store  store.Store // every call bounded by cfg.StoreTimeout
+	cfg Config
+	// store is the whole store, every call bounded by cfg.StoreTimeout: the
+	// keys API, the usage endpoints and leak reports use it. The request
+	// path (Protect) takes narrow views of it: the caches read through
+	// reader (readStore: Get, ReadKey, GetPlan, ReadOwner), the change feed
+	// takes a store.ChangeStore and the meter a store.UsageStore.
+	store  store.Store
+	reader reader
 	keys   *keyCache
 	owners *ownerPlans
 	feed   *changeFeed // keeps keys and owners in step with the store's changes
@@ -50,10 +53,6 @@ type Gate struct {
 	stopped chan struct{}
 }
 
-// Store is where a Gate keeps keys, their usage and their owners' plans:
-// firestorestore.Store in production, memstore.Store in tests and demos.
-type Store = store.Store
-
 // An Option changes what New builds.
 type Option func(*options)
 
@@ -66,20 +65,15 @@ type options struct {
 // WithClock makes now the Gate's clock, for tests; the default is time.Now.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
-// WithLogger sends the Gate's logs to l; the default is JSON for Cloud
-// Logging on stdout. Whatever the handler, any text shaped like a key is
-// redacted from every entry before l sees it.
+// WithLogger sends the Gate's logs, any key redacted, to l; the default
+// is JSON for Cloud Logging on stdout.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
-// WithErrorHandler makes h write the responses to refused requests; the
-// default is WriteError.
+// WithErrorHandler makes h write the refusals; the default is WriteError.
 func WithErrorHandler(h ErrorHandler) Option { return func(o *options) { o.onError = h } }
 
-// New returns a Gate for cfg that keeps keys, usage and plans in s. Every
-// store call is bounded by cfg.StoreTimeout, and a key write whose answer
-// is lost is read back before it is answered (store.ConfirmWrites). Close
-// it to write the last usage counts.
-func New(cfg Config, s Store, opts ...Option) *Gate {
+// New returns a Gate for cfg that keeps keys, usage and plans in s.
+func New(cfg Config, s store.Store, opts ...Option) *Gate {
 	o := options{now: time.Now, onError: WriteError}
 	for _, opt := range opts {
 		opt(&o)
@@ -114,10 +108,11 @@ func New(cfg Config, s Store, opts ...Option) *Gate {
 		}
 	}
 	g.meter = meter.New(meter.Options{Store: g.store, Interval: cfg.FlushInterval, Idle: cacheLife(cfg), Now: o.now, Log: o.log})
+	g.reader = reader{store: g.store, meter: g.meter, now: o.now, effective: cfg.plans().Effective}
 	g.owners = newOwnerPlans(g.env, planOptions{Size: cfg.CacheSize, Fresh: cfg.CacheTTL, Stale: cfg.StaleTTL,
-		Wait: cfg.StoreTimeout, Effective: cfg.EffectivePlan}, g.readOwner)
+		Wait: cfg.StoreTimeout, Effective: cfg.plans().Effective}, g.reader.readOwner)
 	g.keys = newKeyCache(g.env, cacheOptions{Size: cfg.CacheSize, Fresh: cfg.CacheTTL, Stale: cfg.StaleTTL,
-		Negative: cfg.NegativeTTL, Wait: cfg.StoreTimeout, DefaultScopes: cfg.DefaultScopes}, g.readKey)
+		Negative: cfg.NegativeTTL, Wait: cfg.StoreTimeout, DefaultScopes: cfg.DefaultScopes}, g.reader.readKey)
 	ctx, stop := context.WithCancel(context.Background())
 	g.stop = stop
 	g.feed = newChangeFeed(ctx, g.env, g.store, g.keys, g.owners, cfg.StoreTimeout, cacheLife(cfg))
@@ -129,7 +124,7 @@ func New(cfg Config, s Store, opts ...Option) *Gate {
 	return g
 }
 
-// Config returns the Gate's configuration.
+// Config returns the Gate's configuration (console.Config needs Header).
 func (g *Gate) Config() Config { return g.cfg }
 
 // caller is the verified key of r, which the self-service endpoints act
@@ -141,7 +136,7 @@ func (g *Gate) caller(w http.ResponseWriter, r *http.Request) *cacheEntry {
 	}
 	logging.LogRequest(r.Context(), g.log, slog.LevelError, r, g.cfg.Project,
 		"a keygate endpoint is mounted without Gate.Protect: request refused")
-	problem.Write(w, problem.New(http.StatusInternalServerError, "misconfigured",
+	problem.Write(w, problem.New(http.StatusInternalServerError, CodeMisconfigured,
 		"The service is misconfigured; its logs say how."))
 	return nil
 }

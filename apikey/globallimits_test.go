@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/redistest"
@@ -457,7 +458,7 @@ func TestGlobalQuotaNewMonth(t *testing.T) {
 	if n := count(); n != 3 {
 		t.Fatalf("admitted %d this month, want 3", n)
 	}
-	s.clock.Advance(store.NextMonth(s.clock.Now()).Sub(s.clock.Now()))
+	s.clock.Advance(keyrules.NextMonth(s.clock.Now()).Sub(s.clock.Now()))
 	if n := count(); n != 3 {
 		t.Errorf("admitted %d in the next month, want 3", n)
 	}

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // TestKeysCreateCapped checks POST /v1/keys against the owner's max_keys,
@@ -25,7 +27,7 @@ func TestKeysCreateCapped(t *testing.T) {
 	}
 	caller, _ := s.mint(t, "acme", manage)
 	s.mint(t, "other", manage) // another owner's keys do not count
-	var expiring, second NewKeyView
+	var expiring, second view.NewKeyView
 	testkit.MustJSON(t, s.call("POST", "/v1/keys", caller, `{"name":"a","expires_in":"1h"}`), 201, &expiring)
 	testkit.MustJSON(t, s.call("POST", "/v1/keys", caller, `{"name":"b"}`), 201, &second)
 
@@ -38,19 +40,19 @@ func TestKeysCreateCapped(t *testing.T) {
 	}
 
 	// Rotation replaces a key: at the cap, it goes one key over it.
-	var rotated RotatedKeyView
+	var rotated view.RotatedKeyView
 	testkit.MustJSON(t, s.call("POST", "/v1/keys/"+second.ID+"/rotate", caller, `{"grace":"0s"}`), 201, &rotated)
 
 	// Revoking one frees a slot.
 	if w := s.call("DELETE", "/v1/keys/"+rotated.ID, caller, ""); w.Code != 204 {
 		t.Fatalf("revoke = %d %s", w.Code, w.Body)
 	}
-	testkit.MustJSON(t, s.call("POST", "/v1/keys", caller, `{"name":"d"}`), 201, &NewKeyView{})
+	testkit.MustJSON(t, s.call("POST", "/v1/keys", caller, `{"name":"d"}`), 201, &view.NewKeyView{})
 	testkit.WantProblem(t, s.call("POST", "/v1/keys", caller, `{"name":"e"}`), 409, "key_limit_reached")
 
 	// So does an expiry.
 	s.clock.Advance(time.Hour)
-	testkit.MustJSON(t, s.call("POST", "/v1/keys", caller, `{"name":"f"}`), 201, &NewKeyView{})
+	testkit.MustJSON(t, s.call("POST", "/v1/keys", caller, `{"name":"f"}`), 201, &view.NewKeyView{})
 	testkit.WantProblem(t, s.call("POST", "/v1/keys", caller, `{"name":"g"}`), 409, "key_limit_reached")
 }
 
@@ -130,7 +132,7 @@ func TestKeysRotationCapped(t *testing.T) {
 		for range 10 { // A → A', A' → A'', …
 			last = rotate(admin, id)
 			if last.Code == 201 {
-				var v RotatedKeyView
+				var v view.RotatedKeyView
 				testkit.MustJSON(t, last, 201, &v)
 				id = v.ID
 				applied++
@@ -211,7 +213,7 @@ func answerCodes(t *testing.T, ws []*httptest.ResponseRecorder) map[string]int {
 func activeKeys(t *testing.T, s store.KeyStore, owner string, now time.Time) int {
 	t.Helper()
 	n := 0
-	for k, err := range store.OwnerKeys(context.Background(), s, owner, store.MaxPageLimit) {
+	for k, err := range keyrules.OwnerKeys(context.Background(), s, owner, store.MaxPageLimit) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,51 +13,26 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/problem"
+	"github.com/keygate/keygate/internal/view"
 )
 
-// KeysHandlers are the self-service key endpoints, each acting only on the
-// keys of the calling key's owner. Mount each behind Protect, with the
-// scope you choose for managing keys, at the path its doc names under a
-// prefix of your choice:
-//
-//	keys := gate.KeysHandlers()
-//	mux.Handle("POST /v1/keys", gate.Protect("keys:manage", keys.Create))
-//	mux.Handle("GET /v1/keys", gate.Protect("keys:manage", keys.List))
-//	mux.Handle("GET /v1/keys/{id}", gate.Protect("keys:manage", keys.Get))
-//	mux.Handle("DELETE /v1/keys/{id}", gate.Protect("keys:manage", keys.Revoke))
-//	mux.Handle("POST /v1/keys/{id}/rotate", gate.Protect("keys:manage", keys.Rotate))
-//
-// Get, Revoke, Rotate and KeyUsageHandler read the key ID from the
-// request's path value "id" (http.Request.PathValue), which ServeMux sets
-// from {id} in the pattern, and chi from {id} in its route (v5.0.12 on).
-// Behind a router that does not set it (gin, echo), set it in the adapter:
-// r.SetPathValue("id", c.Param("id")). A route without it is a programming
-// error: answered 500 and logged, never taken for a missing key. docs/api.md
-// shows the endpoints mounted on ServeMux and on chi.
-//
-// A key of another owner is answered exactly like one that does not
-// exist. No key mints, rotates or revokes a key broader than itself: more
-// scopes, a later expiry or higher limits. docs/api.md documents the
-// requests and responses.
+// KeysHandlers are the self-service key endpoints, acting only on the
+// calling key's owner's keys. Mount each behind Protect at its path under a
+// prefix, with a scope, of your choice; those of one key read its ID from
+// r.PathValue("id"). docs/api.md shows them on ServeMux and chi.
 type KeysHandlers struct {
-	// Create mints a key (POST PREFIX), shown once in the response.
-	Create http.Handler
-	// List pages through the owner's keys, newest first (GET PREFIX).
-	List http.Handler
-	// Get shows one key (GET PREFIX/{id}).
-	Get http.Handler
-	// Revoke revokes a key (DELETE PREFIX/{id}): at once on this instance,
-	// on the others within 2 s (they follow the store's change feed).
-	Revoke http.Handler
-	// Rotate mints a key to replace one, which expires after a grace (POST
-	// PREFIX/{id}/rotate).
-	Rotate http.Handler
+	Create http.Handler // POST PREFIX: mints a key, shown once
+	List   http.Handler // GET PREFIX: the owner's keys, newest first, a page at a time
+	Get    http.Handler // GET PREFIX/{id}
+	Revoke http.Handler // DELETE PREFIX/{id}: on every instance within 2 s
+	Rotate http.Handler // POST PREFIX/{id}/rotate: a new key; the old one expires after a grace
 }
 
-// KeysHandlers returns the Gate's self-service key endpoints.
+// KeysHandlers returns the self-service key endpoints.
 func (g *Gate) KeysHandlers() KeysHandlers {
 	a := &keysAPI{g}
 	return KeysHandlers{
@@ -119,17 +94,17 @@ func (a *keysAPI) create(w http.ResponseWriter, r *http.Request, caller *cacheEn
 // newKey checks a create request and returns the key to mint, or the
 // first scope asked for that the caller lacks.
 func (a *keysAPI) newKey(caller *cacheEntry, req createKeyRequest) (store.Key, string, *problem.Problem) {
-	if err := store.ValidateName(req.Name); err != nil {
-		return store.Key{}, "", problem.InvalidField("invalid_name", "name", err.Error())
+	if err := keyrules.ValidateName(req.Name); err != nil {
+		return store.Key{}, "", problem.InvalidField(CodeInvalidName, "name", err.Error())
 	}
 	scopes := a.g.cfg.DefaultScopes
 	if req.Scopes != nil {
 		scopes = *req.Scopes
 		if len(scopes) == 0 {
-			return store.Key{}, "", problem.InvalidField("invalid_scopes", "scopes", "want at least one scope; omit scopes for the defaults")
+			return store.Key{}, "", problem.InvalidField(CodeInvalidScopes, "scopes", "want at least one scope; omit scopes for the defaults")
 		}
-		if err := store.ValidateScopes(scopes); err != nil {
-			return store.Key{}, "", problem.InvalidField("invalid_scopes", "scopes", err.Error())
+		if err := keyrules.ValidateScopes(scopes); err != nil {
+			return store.Key{}, "", problem.InvalidField(CodeInvalidScopes, "scopes", err.Error())
 		}
 	}
 	if missing := caller.missingScope(scopes); missing != "" {
@@ -138,9 +113,9 @@ func (a *keysAPI) newKey(caller *cacheEntry, req createKeyRequest) (store.Key, s
 	now := a.g.now()
 	k := store.Key{Owner: caller.key.Owner, Name: req.Name, Scopes: slices.Clone(scopes), CreatedAt: now}
 	if req.ExpiresIn != nil {
-		d, err := store.ParseLifetime(*req.ExpiresIn)
+		d, err := keyrules.ParseLifetime(*req.ExpiresIn)
 		if err != nil {
-			return store.Key{}, "", problem.InvalidField("invalid_expires_in", "expires_in", err.Error())
+			return store.Key{}, "", problem.InvalidField(CodeInvalidExpiresIn, "expires_in", err.Error())
 		}
 		k.ExpiresAt = now.Add(d)
 	}
@@ -151,7 +126,7 @@ func (a *keysAPI) newKey(caller *cacheEntry, req createKeyRequest) (store.Key, s
 // mint stores k under a new key, within its owner's max_keys, and answers
 // 201 with the key; 409 key_limit_reached at the cap.
 func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *cacheEntry, k store.Key) {
-	key, k, err := store.Mint(a.g.cfg.Prefix, k)
+	key, k, err := keyrules.Mint(a.g.cfg.Prefix, k)
 	limit := 0
 	if err == nil {
 		limit, err = a.maxKeys(r.Context(), k.Owner)
@@ -165,7 +140,7 @@ func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *cacheEntr
 		return
 	case err != nil:
 		e := a.g.storeUnavailable(err)
-		if e.Code == codeOutcome { // its secret is lost with the answer: say which key to look for
+		if e.Code == CodeOutcomeUnknown { // its secret is lost with the answer: say which key to look for
 			e.Detail = "The new key was sent to the store, but the store's answer was lost and reading it back failed: it may or may not have been created. " +
 				"Its ID is " + k.ID + ": if GET " + path.Join(r.URL.Path, k.ID) + " finds it, revoke it, since its key cannot be shown again; then create another."
 		}
@@ -174,7 +149,7 @@ func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *cacheEntr
 	}
 	a.audit(r, "create", caller, store.Stored(k))
 	w.Header().Set("Location", path.Join(r.URL.Path, k.ID))
-	problem.WriteJSON(w, http.StatusCreated, NewKeyView{Key: key, KeyView: a.view(store.Stored(k), a.g.now())})
+	problem.WriteJSON(w, http.StatusCreated, view.NewKeyView{Key: key, KeyView: a.view(store.Stored(k), a.g.now())})
 }
 
 // capRefusal is the problem of a capped write that the store refused for
@@ -183,11 +158,11 @@ func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *cacheEntr
 func capRefusal(err error, limit int, detail string) *problem.Problem {
 	switch {
 	case errors.Is(err, store.ErrKeyLimitReached):
-		p := problem.New(http.StatusConflict, "key_limit_reached", detail)
+		p := problem.New(http.StatusConflict, CodeKeyLimitReached, detail)
 		p.MaxKeys = limit
 		return p
 	case errors.Is(err, store.ErrInvalidOwner):
-		return problem.New(http.StatusConflict, "invalid_owner",
+		return problem.New(http.StatusConflict, CodeInvalidOwner,
 			"This key's owner is not a valid owner name, so it can hold no new keys. Ask the operator.")
 	}
 	return nil
@@ -195,17 +170,17 @@ func capRefusal(err error, limit int, detail string) *problem.Problem {
 
 // maxKeys is the owner's effective max_keys: its plan's, or the default.
 func (a *keysAPI) maxKeys(ctx context.Context, owner string) (int, error) {
-	p, found, err := store.LoadPlan(ctx, a.g.store, owner)
+	p, found, err := keyrules.LoadPlan(ctx, a.g.store, owner)
 	if err != nil {
 		return 0, err
 	}
-	return a.g.cfg.EffectivePlan(p, found).MaxKeys, nil
+	return a.g.cfg.plans().Effective(p, found).MaxKeys, nil
 }
 
 // keyListView is the body of GET /v1/keys.
 type keyListView struct {
-	Keys          []KeyView `json:"keys"`
-	NextPageToken string    `json:"next_page_token,omitempty"`
+	Keys          []view.KeyView `json:"keys"`
+	NextPageToken string         `json:"next_page_token,omitempty"`
 }
 
 // list serves GET /v1/keys?limit=N&page_token=T.
@@ -215,14 +190,14 @@ func (a *keysAPI) list(w http.ResponseWriter, r *http.Request, caller *cacheEntr
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxListLimit {
-			problem.Write(w, problem.InvalidField("invalid_limit", "limit", problem.QuoteShort(v)+": want a whole number from 1 to "+strconv.Itoa(maxListLimit)))
+			problem.Write(w, problem.InvalidField(CodeInvalidLimit, "limit", problem.QuoteShort(v)+": want a whole number from 1 to "+strconv.Itoa(maxListLimit)))
 			return
 		}
 		limit = n
 	}
 	after, ok := parsePageToken(q.Get("page_token"))
 	if !ok {
-		problem.Write(w, problem.InvalidField("invalid_page_token", "page_token", "not a token from next_page_token"))
+		problem.Write(w, problem.InvalidField(CodeInvalidPageToken, "page_token", "not a token from next_page_token"))
 		return
 	}
 	page, err := a.g.store.ListByOwner(r.Context(), caller.key.Owner, after, limit)
@@ -230,7 +205,7 @@ func (a *keysAPI) list(w http.ResponseWriter, r *http.Request, caller *cacheEntr
 		a.g.refuse(w, r, a.g.storeUnavailable(err), caller.key.Hint)
 		return
 	}
-	out := keyListView{Keys: make([]KeyView, 0, len(page.Keys))}
+	out := keyListView{Keys: make([]view.KeyView, 0, len(page.Keys))}
 	now := a.g.now()
 	for _, k := range page.Keys {
 		out.Keys = append(out.Keys, a.view(k, now))
@@ -298,13 +273,6 @@ type rotateKeyRequest struct {
 	Grace *string `json:"grace"`
 }
 
-// RotatedKeyView is the view of a rotation: the new key, and the key it
-// replaces with its new expiry.
-type RotatedKeyView struct {
-	NewKeyView
-	Replaces KeyView `json:"replaces"`
-}
-
 // rotate serves POST /v1/keys/{id}/rotate.
 func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEntry) {
 	old, ok := a.ownedKey(w, r, caller)
@@ -319,11 +287,11 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 			p = problem.DecodeObject(body, &req, "request")
 		}
 	}
-	grace := store.DefaultGrace
+	grace := keyrules.DefaultGrace
 	if p == nil && req.Grace != nil {
 		var err error
-		if grace, err = store.ParseGrace(*req.Grace); err != nil {
-			p = problem.InvalidField("invalid_grace", "grace", err.Error())
+		if grace, err = keyrules.ParseGrace(*req.Grace); err != nil {
+			p = problem.InvalidField(CodeInvalidGrace, "grace", err.Error())
 		}
 	}
 	if p != nil {
@@ -337,12 +305,12 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 	}
 	now := a.g.now()
 	if st := old.Status(now); st != store.StatusActive {
-		problem.Write(w, problem.New(http.StatusConflict, "key_not_active", "Only an active key can be rotated; this one is "+string(st)+"."))
+		problem.Write(w, problem.New(http.StatusConflict, CodeKeyNotActive, "Only an active key can be rotated; this one is "+string(st)+"."))
 		return
 	}
-	tmpl := old.Replacement(now)
+	tmpl := keyrules.Replacement(old, now)
 	narrowTo(&tmpl, &caller.key) // else a limited key could rotate its unlimited sibling
-	key, repl, err := store.Mint(a.g.cfg.Prefix, tmpl)
+	key, repl, err := keyrules.Mint(a.g.cfg.Prefix, tmpl)
 	limit, replacedBy := 0, old.ReplacedBy
 	if err == nil {
 		if limit, err = a.maxKeys(r.Context(), old.Owner); err == nil {
@@ -352,13 +320,13 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 	switch p := capRefusal(err, limit, "The owner holds more than its plan's max_keys "+strconv.Itoa(limit)+" active keys, counting keys in a rotation's grace: "+
 		"a rotation with a grace may take it one key over max_keys only while no other is in progress. Revoke a key, rotate with grace 0s, or rotate once the grace ends."); {
 	case errors.Is(err, store.ErrKeyInactive):
-		problem.Write(w, problem.New(http.StatusConflict, "key_not_active", "Only an active key can be rotated."))
+		problem.Write(w, problem.New(http.StatusConflict, CodeKeyNotActive, "Only an active key can be rotated."))
 		return
 	case errors.Is(err, store.ErrKeyReplaced):
 		if replacedBy != "" { // else replaced since it was read
 			replacedBy = ", key " + replacedBy + ","
 		}
-		problem.Write(w, problem.New(http.StatusConflict, "key_replaced", "This key was rotated already and its replacement"+replacedBy+
+		problem.Write(w, problem.New(http.StatusConflict, CodeKeyReplaced, "This key was rotated already and its replacement"+replacedBy+
 			" is active: rotate the replacement instead, or revoke it to rotate this key again."))
 		return
 	case p != nil:
@@ -372,8 +340,8 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 	a.g.keys.Forget(old.ID)
 	a.audit(r, "rotate", caller, old, slog.String("new_key_id", repl.ID))
 	w.Header().Set("Location", path.Join(path.Dir(path.Dir(r.URL.Path)), repl.ID))
-	problem.WriteJSON(w, http.StatusCreated, RotatedKeyView{
-		NewKeyView: NewKeyView{Key: key, KeyView: a.view(store.Stored(repl), now)},
+	problem.WriteJSON(w, http.StatusCreated, view.RotatedKeyView{
+		NewKeyView: view.NewKeyView{Key: key, KeyView: a.view(store.Stored(repl), now)},
 		Replaces:   a.view(old, now),
 	})
 }
@@ -386,12 +354,12 @@ func (a *keysAPI) ownedKey(w http.ResponseWriter, r *http.Request, caller *cache
 	if id == "" {
 		logging.LogRequest(r.Context(), a.g.log, slog.LevelError, r, a.g.cfg.Project,
 			`a keygate key endpoint is mounted on a route without the path value "id" (r.SetPathValue): request refused`)
-		problem.Write(w, problem.New(http.StatusInternalServerError, "misconfigured",
+		problem.Write(w, problem.New(http.StatusInternalServerError, CodeMisconfigured,
 			"The service is misconfigured; its logs say how."))
 		return store.Key{}, false
 	}
 	notFound := func() (store.Key, bool) {
-		problem.Write(w, problem.New(http.StatusNotFound, "key_not_found", "There is no key with this ID."))
+		problem.Write(w, problem.New(http.StatusNotFound, CodeKeyNotFound, "There is no key with this ID."))
 		return store.Key{}, false
 	}
 	if !keyformat.ValidID(id) {
@@ -424,8 +392,8 @@ func (a *keysAPI) audit(r *http.Request, action string, actor *cacheEntry, targe
 }
 
 // view is k's view at now.
-func (a *keysAPI) view(k store.Key, now time.Time) KeyView {
-	return ViewOf(k, now, a.g.cfg.DefaultScopes)
+func (a *keysAPI) view(k store.Key, now time.Time) view.KeyView {
+	return view.Of(k, now, a.g.cfg.DefaultScopes)
 }
 
 // missingScope returns the first of scopes that e does not grant, or "".
@@ -456,11 +424,11 @@ func earliest(a, b time.Time) time.Time {
 // compared.
 func narrowTo(k, caller *store.Key) {
 	k.ExpiresAt = earliest(k.ExpiresAt, caller.ExpiresAt)
-	rate := store.Tighter(k.RateLimit, caller.RateLimit)
-	burst := store.Tighter(k.EffectiveBurst(), caller.EffectiveBurst())
-	if burst == (&store.Key{RateLimit: rate}).EffectiveBurst() {
+	rate := keyrules.Tighter(k.RateLimit, caller.RateLimit)
+	burst := keyrules.Tighter(keyrules.EffectiveBurst(*k), keyrules.EffectiveBurst(*caller))
+	if burst == keyrules.EffectiveBurst(store.Key{RateLimit: rate}) {
 		burst = 0 // the default of the rate: store none, as the keys did
 	}
 	k.RateLimit, k.Burst = rate, burst
-	k.MonthlyQuota = store.Tighter(k.MonthlyQuota, caller.MonthlyQuota)
+	k.MonthlyQuota = keyrules.Tighter(k.MonthlyQuota, caller.MonthlyQuota)
 }

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // newKeysServer is a server on the Firestore emulator with the fake clock,
@@ -95,7 +97,7 @@ func TestKeysScopes(t *testing.T) {
 			}
 		})
 	}
-	var created NewKeyView
+	var created view.NewKeyView
 	testkit.MustJSON(t, s.call("POST", "/v1/keys", narrow, `{"name":"things only","scopes":["things:check"]}`), 201, &created)
 	if !slices.Equal(created.Scopes, []string{scopeThings}) {
 		t.Errorf("scopes = %v", created.Scopes)
@@ -125,7 +127,7 @@ func TestKeysCreate(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			w := s.call("POST", "/v1/keys", c.key, c.body)
-			var got NewKeyView
+			var got view.NewKeyView
 			testkit.MustJSON(t, w, 201, &got)
 			if (got.ExpiresAt == nil) != (c.wantExpires == nil) || got.ExpiresAt != nil && !got.ExpiresAt.Equal(*c.wantExpires) {
 				t.Errorf("expires_at = %v, want %v", got.ExpiresAt, c.wantExpires)
@@ -165,13 +167,13 @@ func TestKeysLocationFollowsMount(t *testing.T) {
 		mux.ServeHTTP(w, r)
 		return w
 	}
-	var created NewKeyView
+	var created view.NewKeyView
 	w := post("/api/v2/credentials", `{"name":"a"}`)
 	testkit.MustJSON(t, w, 201, &created)
 	if loc, want := w.Header().Get("Location"), "/api/v2/credentials/"+created.ID; loc != want {
 		t.Errorf("create: Location = %q, want %q", loc, want)
 	}
-	var rotated RotatedKeyView
+	var rotated view.RotatedKeyView
 	w = post("/api/v2/credentials/"+created.ID+"/rotate", `{"grace":"1h"}`)
 	testkit.MustJSON(t, w, 201, &rotated)
 	if loc, want := w.Header().Get("Location"), "/api/v2/credentials/"+rotated.ID; loc != want || rotated.ID == created.ID {
@@ -229,7 +231,7 @@ func TestKeysRotationGrace(t *testing.T) {
 	if w := s.call("GET", "/", oldKey, ""); w.Code != 200 { // cached before the rotation
 		t.Fatal(w.Code)
 	}
-	var got RotatedKeyView
+	var got view.RotatedKeyView
 	w := s.call("POST", "/v1/keys/"+old.ID+"/rotate", oldKey, `{"grace":"1h"}`)
 	testkit.MustJSON(t, w, 201, &got)
 	if loc := w.Header().Get("Location"); loc != "/v1/keys/"+got.ID {
@@ -257,7 +259,7 @@ func TestKeysRotationGrace(t *testing.T) {
 
 	// The grace never extends an expiry, and an empty body means 24h.
 	_, short := s.mint(t, "acme", func(k *store.Key) { k.ExpiresAt = s.clock.Now().Add(10 * time.Minute) })
-	var again RotatedKeyView
+	var again view.RotatedKeyView
 	testkit.MustJSON(t, s.call("POST", "/v1/keys/"+short.ID+"/rotate", got.Key, ""), 201, &again)
 	if !again.Replaces.ExpiresAt.Equal(s.clock.Now().Add(10 * time.Minute)) {
 		t.Errorf("old expiry = %v, want unchanged", again.Replaces.ExpiresAt)
@@ -299,7 +301,7 @@ func TestKeysPagination(t *testing.T) {
 	}
 	s.mint(t, "other")
 	var want []string
-	for k, err := range store.OwnerKeys(t.Context(), s.store, "acme", store.MaxPageLimit) {
+	for k, err := range keyrules.OwnerKeys(t.Context(), s.store, "acme", store.MaxPageLimit) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -331,7 +333,7 @@ func TestKeysPagination(t *testing.T) {
 
 // effectiveBurst is the burst the rate limiter gives k: a rate without a
 // burst allows one second's worth.
-func effectiveBurst(k KeyView) int {
+func effectiveBurst(k view.KeyView) int {
 	if k.RateLimit > 0 && k.Burst == 0 {
 		return max(1, int(math.Ceil(k.RateLimit)))
 	}
@@ -377,7 +379,7 @@ func TestKeysNoBroaderThanCaller(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				callerKey, caller := s.mint(t, "acme", manage, c.caller)
 				_, target := s.mint(t, "acme", thingsOnly, c.target)
-				check := func(what string, v KeyView) {
+				check := func(what string, v view.KeyView) {
 					t.Helper()
 					var exp time.Time
 					if v.ExpiresAt != nil {
@@ -392,18 +394,18 @@ func TestKeysNoBroaderThanCaller(t *testing.T) {
 							what, v.RateLimit, effectiveBurst(v), v.Burst, v.MonthlyQuota, exp, c.rate, c.burst, c.quota, wantExp)
 					}
 				}
-				var rot RotatedKeyView
+				var rot view.RotatedKeyView
 				testkit.MustJSON(t, s.call("POST", "/v1/keys/"+target.ID+"/rotate", callerKey, `{"grace":"1h"}`), 201, &rot)
 				check("rotated", rot.KeyView)
 				stored, err := s.store.Get(t.Context(), rot.ID)
 				if err != nil {
 					t.Fatal(err)
 				}
-				check("stored", ViewOf(stored, t0, s.cfg.DefaultScopes))
+				check("stored", view.Of(stored, t0, s.cfg.DefaultScopes))
 				s.clock.Advance(10 * time.Second) // a full bucket again
-				var created NewKeyView
+				var created view.NewKeyView
 				testkit.MustJSON(t, s.call("POST", "/v1/keys", callerKey, `{"name":"n","scopes":["things:check"]}`), 201, &created)
-				if cv := ViewOf(caller, t0, s.cfg.DefaultScopes); created.RateLimit != cv.RateLimit || effectiveBurst(created.KeyView) != effectiveBurst(cv) || created.MonthlyQuota != cv.MonthlyQuota ||
+				if cv := view.Of(caller, t0, s.cfg.DefaultScopes); created.RateLimit != cv.RateLimit || effectiveBurst(created.KeyView) != effectiveBurst(cv) || created.MonthlyQuota != cv.MonthlyQuota ||
 					(created.ExpiresAt == nil) != caller.ExpiresAt.IsZero() {
 					t.Errorf("created = %+v, want the caller's limits and expiry %+v", created.KeyView, caller)
 				}

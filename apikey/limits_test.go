@@ -14,6 +14,7 @@ import (
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/limit"
 	"github.com/keygate/keygate/internal/testkit"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // The rate limits and monthly quotas that Protect enforces per request, and
@@ -190,7 +191,7 @@ func TestUsageEndpoint(t *testing.T) {
 	s.clock.Advance(24 * time.Hour)
 	s.do("GET", "/", "", key) // not flushed: counted all the same
 
-	var v UsageView
+	var v view.UsageView
 	testkit.MustJSON(t, s.do("GET", "/v1/usage?from=2026-10-30&to=2026-11-28", "", key), 200, &v)
 	// November: 7 stored before, 4 on the 27th, and on the 28th one GET /;
 	// not this request, which is management (manage.go).
@@ -373,7 +374,7 @@ func TestUsageConsistentDuringFlushes(t *testing.T) {
 		if w := s.do("GET", "/", "", key); w.Code != 200 {
 			t.Fatalf("GET / = %d", w.Code)
 		}
-		var v UsageView
+		var v view.UsageView
 		testkit.MustJSON(t, s.do("GET", "/v1/usage", "", key), 200, &v)
 		if want := int64(i); v.MonthTotal != want {
 			t.Fatalf("round %d: month_total = %d, want %d", i, v.MonthTotal, want)

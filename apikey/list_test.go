@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/apikey/storetest"
@@ -43,7 +44,7 @@ func TestListCallsContract(t *testing.T) {
 }
 
 // seedOwnerKeys stores n keys of owner, a few at once, and returns them in
-// ListOrder. Every third key shares its creation time with the one before,
+// keyrules.ListOrder. Every third key shares its creation time with the one before,
 // so that ties are paged too.
 func seedOwnerKeys(t *testing.T, s store.KeyStore, owner string, n int) []store.Key {
 	t.Helper()
@@ -52,7 +53,7 @@ func seedOwnerKeys(t *testing.T, s store.KeyStore, owner string, n int) []store.
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
 	for i := range n {
-		_, k, err := store.Mint("kg", store.Key{Owner: owner, Name: fmt.Sprint("key ", i),
+		_, k, err := keyrules.Mint("kg", store.Key{Owner: owner, Name: fmt.Sprint("key ", i),
 			CreatedAt: t0.Add(-time.Duration(i-i/3) * time.Second)})
 		if err != nil {
 			t.Fatal(err)
@@ -70,7 +71,7 @@ func seedOwnerKeys(t *testing.T, s store.KeyStore, owner string, n int) []store.
 			t.Fatal(err)
 		}
 	}
-	slices.SortFunc(keys, store.ListOrder)
+	slices.SortFunc(keys, keyrules.ListOrder)
 	return keys
 }
 

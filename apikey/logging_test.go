@@ -18,6 +18,7 @@ import (
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
 	"github.com/keygate/keygate/internal/testkit/leak"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // newServerLoggingTo is newServer with log, a logger of the caller's own,
@@ -267,7 +268,7 @@ func testLogsNeverHoldAKey(t *testing.T, s *server, logBuf *testkit.SyncBuffer, 
 		if w.Code != http.StatusCreated {
 			t.Fatalf("POST /v1/keys = %d %s", w.Code, w.Body)
 		}
-		var minted NewKeyView
+		var minted view.NewKeyView
 		if err := json.Unmarshal(w.Body.Bytes(), &minted); err != nil {
 			t.Fatal(err)
 		}
@@ -284,7 +285,7 @@ func testLogsNeverHoldAKey(t *testing.T, s *server, logBuf *testkit.SyncBuffer, 
 		if rw.Code != http.StatusCreated {
 			t.Fatalf("rotate = %d %s", rw.Code, rw.Body)
 		}
-		var rotated RotatedKeyView
+		var rotated view.RotatedKeyView
 		if err := json.Unmarshal(rw.Body.Bytes(), &rotated); err != nil {
 			t.Fatal(err)
 		}
@@ -377,7 +378,7 @@ func TestWithLoggerNeverReceivesAKey(t *testing.T) {
 	if w.Code != http.StatusCreated {
 		t.Fatalf("POST /v1/keys = %d %s", w.Code, w.Body)
 	}
-	var minted NewKeyView
+	var minted view.NewKeyView
 	testkit.MustJSON(t, w, http.StatusCreated, &minted)
 	secrets["minted"] = minted.Key
 	s.do("GET", "/", "", stale)

@@ -17,6 +17,7 @@ import (
 	"github.com/keygate/keygate/internal/emulator"
 	"github.com/keygate/keygate/internal/faultproxy"
 	"github.com/keygate/keygate/internal/testkit"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // Writes whose answer is lost, on the Firestore emulator behind
@@ -92,7 +93,7 @@ var lossyWrites = []lossyWrite{
 	}, http.StatusCreated, func(t *testing.T, f *lossyFixture, w *httptest.ResponseRecorder) bool {
 		keys := f.ownerKeys(t)
 		if w.Code == http.StatusCreated {
-			var v NewKeyView
+			var v view.NewKeyView
 			json.Unmarshal(w.Body.Bytes(), &v)
 			if _, err := f.direct.Get(t.Context(), v.ID); err != nil {
 				t.Errorf("created key %s answered 201 is not stored: %v", v.ID, err)
@@ -108,7 +109,7 @@ var lossyWrites = []lossyWrite{
 			t.Fatal(err)
 		}
 		if w.Code == http.StatusCreated {
-			var v RotatedKeyView
+			var v view.RotatedKeyView
 			json.Unmarshal(w.Body.Bytes(), &v)
 			if _, err := f.direct.Get(t.Context(), v.ID); err != nil || !v.Replaces.ExpiresAt.Equal(old.ExpiresAt) {
 				t.Errorf("rotation answered 201 (new key %s, old expiring %v) is not what is stored (%v, old expiring %v)",
@@ -305,7 +306,7 @@ func TestConcurrentCreatesAnswersLost(t *testing.T) {
 	for w := range answers {
 		switch {
 		case w.Code == http.StatusCreated:
-			var v NewKeyView
+			var v view.NewKeyView
 			json.Unmarshal(w.Body.Bytes(), &v)
 			created[v.ID] = true
 		case w.Code == 503 && testkit.Problem(t, w).Code == "outcome_unknown":

@@ -12,6 +12,7 @@ import (
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // The owners' plans, enforced per request over all the owner's keys, and
@@ -214,7 +215,7 @@ func TestUsageShowsOwner(t *testing.T) {
 			t.Fatal(err)
 		}
 		hit(t, s, b, 2) // not written yet
-		var v UsageView
+		var v view.UsageView
 		testkit.MustJSON(t, s.do("GET", "/v1/usage", "", b), 200, &v)
 		// Not this request: it is management (manage.go).
 		if v.MonthTotal != 2 || v.Owner == nil || v.Owner.Owner != "acme" || v.Owner.MonthTotal != 5 ||

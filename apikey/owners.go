@@ -19,7 +19,7 @@ type planOptions struct {
 	Fresh, Stale time.Duration
 	Wait         time.Duration
 	// Effective is an owner's plan: its stored one (found) over the
-	// configured defaults (Config.EffectivePlan).
+	// configured defaults (plans.Defaults.Effective).
 	Effective func(p store.Plan, found bool) store.Plan
 }
 
@@ -70,14 +70,14 @@ func newOwnerPlans(e env, opt planOptions, read planReader) *ownerPlans {
 
 // plan returns the effective plan of e's owner at now: at once while it is
 // fresh, at once with a background read while it is stale, and otherwise
-// after a read, waiting at most the store timeout (ErrStoreUnavailable if
+// after a read, waiting at most the store timeout (errStoreUnavailable if
 // the store does not answer). The plan returned is shared: do not modify
 // it. e keeps the plan's entry (cacheEntry.plan), so that the next
 // request of the key finds it without the LRU's lock.
 func (o *ownerPlans) plan(ctx context.Context, e *cacheEntry, now time.Time) (*store.Plan, error) {
 	p, _, err := o.plans.GetVia(ctx, &e.plan, e.key.Owner, now, o.read)
 	if err != nil {
-		return nil, fmt.Errorf("%w: owner plan: %w", ErrStoreUnavailable, err)
+		return nil, fmt.Errorf("%w: owner plan: %w", errStoreUnavailable, err)
 	}
 	return p, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/globallimit"
 	"github.com/keygate/keygate/internal/limit"
@@ -17,13 +18,10 @@ import (
 	"github.com/keygate/keygate/internal/ratelimit"
 )
 
-// Protect returns next behind the Gate. A request reaches next only with a
-// valid key in the key header (Config.Header) that grants scope ("" lets
-// any valid key through), within the key's and its owner's rate limits
-// and monthly quotas; it is then counted, and next finds the key with
-// FromContext. Every other request gets the Gate's error handler.
-//
-// Behind Authenticate, Protect does not check the key again.
+// Protect returns next behind the Gate: a request reaches it only with a
+// valid key in the key header that grants scope ("": any valid key), within
+// its limits and quotas; it is then counted, and next finds the key with
+// FromContext. Every other request gets the error handler.
 func (g *Gate) Protect(scope string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e := g.verified(r)
@@ -54,22 +52,14 @@ func (g *Gate) Protect(scope string, next http.Handler) http.Handler {
 	})
 }
 
-// Require is Protect in the shape of router middleware,
-// func(http.Handler) http.Handler: gate.Require(scope)(next) is
-// gate.Protect(scope, next). With chi:
-//
-//	r.With(gate.Require("things:read")).Method("GET", "/things", things)
-//
-// Give it the endpoint itself (chi's Method or Handle, not Get with
-// h.ServeHTTP), so that it knows the key endpoints from the others: they
-// take the management limit, and are not counted as usage.
+// Require is Protect as router middleware; give it the endpoint itself
+// (chi's Method, not Get), so that it knows the key endpoints.
 func (g *Gate) Require(scope string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler { return g.Protect(scope, next) }
 }
 
-// Authenticate returns next behind the Gate's key check only: no scope, no
-// limit, no count. Put it in front of a router whose routes are behind
-// Protect, so that only callers with a valid key learn which paths exist.
+// Authenticate checks the key only (no scope, limit or count), for a router
+// of Protect routes: only holders of a valid key learn which paths exist.
 func (g *Gate) Authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.verified(r) == nil {
@@ -82,17 +72,16 @@ func (g *Gate) Authenticate(next http.Handler) http.Handler {
 	})
 }
 
-// Key is a stored API key: its ID (the SHA-256 of the key, never the key
-// itself), owner, name, scopes, times and limits.
+// Key is a verified API key: an alias of store.Key, so that the handlers
+// that read it with FromContext, most users' only use of it, need no other
+// import.
 type Key = store.Key
 
 // keyContextKey is the context key of the verified key.
 type keyContextKey struct{}
 
-// FromContext returns the key that the Gate verified for the request whose
-// context is ctx, with the scopes it grants (its own, or
-// Config.DefaultScopes when it has none); ok is false outside Protect and
-// Authenticate.
+// FromContext returns the key verified for the request of ctx, with the
+// scopes it grants; ok is false outside Protect and Authenticate.
 func FromContext(ctx context.Context) (k Key, ok bool) {
 	e, ok := ctx.Value(keyContextKey{}).(*cacheEntry)
 	if !ok {
@@ -135,15 +124,15 @@ func (c *verifiedContext) Value(key any) any {
 func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry, *http.Request) {
 	raw, ok := g.keyOf(r)
 	if !ok {
-		g.refuse(w, r, g.problem(codeMultiple).because("multiple_api_keys"), "")
+		g.refuse(w, r, g.problem(CodeMultipleAPIKeys), "")
 		return nil, r
 	}
 	if raw == "" {
-		g.refuse(w, r, g.problem(codeMissing).because("missing_api_key"), "")
+		g.refuse(w, r, g.problem(CodeMissingAPIKey), "")
 		return nil, r
 	}
 	if len(raw) > keyformat.MaxLen {
-		g.refuse(w, r, g.problem(codeInvalid).because("malformed_key"), "")
+		g.refuse(w, r, g.problem(CodeInvalidAPIKey).because("malformed_key"), "")
 		return nil, r
 	}
 	hint := func() string { return keyformat.Hint(raw) }
@@ -159,17 +148,17 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry
 		// and a cache hit saves the checksum.
 		if keyformat.Parse(raw, g.cfg.Prefix) != nil {
 			// No hint: a pasted password must not leak 8 characters.
-			g.refuse(w, r, g.problem(codeInvalid).because("malformed_key"), "")
+			g.refuse(w, r, g.problem(CodeInvalidAPIKey).because("malformed_key"), "")
 			return nil, r
 		}
 		e, err = g.loadKey(r, d, now)
 	}
 	switch {
 	case errors.Is(err, store.ErrKeyNotFound):
-		g.refuse(w, r, g.problem(codeInvalid).because("unknown_key"), hint())
+		g.refuse(w, r, g.problem(CodeInvalidAPIKey).because("unknown_key"), hint())
 		return nil, r
 	case errors.Is(err, ratelimit.ErrTooManyUnknownKeys):
-		p := g.problem(codeUnknownKeys)
+		p := g.problem(CodeTooManyUnknownKeys)
 		if ue, ok := errors.AsType[*ratelimit.UnknownKeysError](err); ok {
 			p.RetryAfter = ue.Retry
 		}
@@ -181,10 +170,10 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry
 	}
 	switch e.key.Status(now) {
 	case store.StatusRevoked:
-		g.refuse(w, r, g.problem(codeInvalid).because("revoked_key"), hint())
+		g.refuse(w, r, g.problem(CodeInvalidAPIKey).because("revoked_key"), hint())
 		return nil, r
 	case store.StatusExpired:
-		g.refuse(w, r, g.problem(codeExpired).because("expired_key"), hint())
+		g.refuse(w, r, g.problem(CodeExpiredAPIKey).because("expired_key"), hint())
 		return nil, r
 	}
 	// The owner's plan, which the limits apply: at once unless it was never
@@ -214,7 +203,7 @@ func (g *Gate) loadKey(r *http.Request, d keyformat.Digest, now time.Time) (*cac
 				return store.Key{}, err
 			}
 		}
-		k, err := g.readKey(ctx, id, prev)
+		k, err := g.reader.readKey(ctx, id, prev)
 		if err == nil {
 			charge.Refund(g.now())
 		}
@@ -301,7 +290,7 @@ func (g *Gate) limit(r *http.Request, e *cacheEntry, plan *store.Plan, a *meter.
 			if a.KeyQuota > 0 || a.OwnerQuota > 0 {
 				req.KeyUsed, req.OwnerUsed = g.meter.Used(a.KeyID, a.Owner, now)
 				req.Month = string(store.MonthOf(now))
-				req.Expiry = store.NextMonth(now).Add(24 * time.Hour).Sub(now) // a day past the month: clocks differ
+				req.Expiry = keyrules.NextMonth(now).Add(24 * time.Hour).Sub(now) // a day past the month: clocks differ
 			}
 			// An error means Redis did not answer: the limiter has logged
 			// it, and this instance's limits apply.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/emulator"
@@ -130,7 +131,7 @@ func TestAuthKeyOnlyFromHeader(t *testing.T) {
 
 func TestAuthCustomHeaderAndPrefix(t *testing.T) {
 	s := newServer(t, nil, func(c *Config) { c.Header = "X-Bingo-Key"; c.Prefix = "bingo" })
-	key, k, err := store.Mint("bingo", store.Key{Owner: "acme", CreatedAt: t0})
+	key, k, err := keyrules.Mint("bingo", store.Key{Owner: "acme", CreatedAt: t0})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/limit"
 	"github.com/keygate/keygate/internal/logging"
@@ -16,25 +17,13 @@ import (
 // Error is a request the Gate refused: what the client is told, as an
 // RFC 9457 problem, and why.
 type Error struct {
-	// Status is the HTTP status: 400, 401, 403, 429 or 503.
-	Status int
-	// Code says why, for machines: missing_api_key, invalid_api_key,
-	// expired_api_key, multiple_api_keys (400), insufficient_scope (403),
-	// rate_limited, quota_exceeded, too_many_unknown_keys (429),
-	// store_unavailable, store_busy, outcome_unknown or shutting_down (503).
-	Code string
-	// Detail says why, for people.
-	Detail string
-	// Scope is the scope an insufficient_scope key lacks.
-	Scope string
-	// Limit is whose limit a rate_limited or quota_exceeded request hit.
-	Limit Limit
-	// RetryAfter is how long the client should wait before it retries; 0
-	// when retrying will not help.
-	RetryAfter time.Duration
-	// Err is the cause of a store_unavailable or store_busy, for logs:
-	// never sent.
-	Err error
+	Status     int           // the HTTP status
+	Code       Code          // why, for machines
+	Detail     string        // why, for people
+	Scope      string        // the scope an insufficient_scope key lacks
+	Limit      Limit         // whose limit a 429 hit
+	RetryAfter time.Duration // when a retry may pass; 0: retrying will not help
+	Err        error         // the cause of a 503, for logs: never sent
 
 	reason string // a finer reason than Code, for the log only
 	// rate is the rate limit that applied, if one did: the RateLimit
@@ -42,26 +31,22 @@ type Error struct {
 	rate limit.Decision
 }
 
-// Limit is whose limit a request hit.
+// Limit is whose limit a 429 hit: the "limit" member of its problem.
 type Limit string
 
 const (
-	// LimitKey is the key's own rate limit or quota.
-	LimitKey Limit = "key"
-	// LimitOwner is the owner's plan's, shared by all the owner's keys.
-	LimitOwner Limit = "owner"
-	// LimitManagement is the key's own limit on the management endpoints
-	// (the keys API, usage, the console's calls).
-	LimitManagement Limit = "management"
+	LimitKey        Limit = "key"        // the key's own rate limit or quota
+	LimitOwner      Limit = "owner"      // its owner's plan's, shared by the owner's keys
+	LimitManagement Limit = "management" // the key's own, on the management endpoints
 )
 
 // limitOf is the Limit of whose limit w says: the one conversion from the
 // limiters' answers to the Error's.
 func limitOf(w limit.Which) Limit { return Limit(w.String()) }
 
-func (e *Error) Error() string { return e.Code + ": " + e.Detail }
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Detail }
 
-// Unwrap returns the cause, if any.
+// Unwrap returns Err.
 func (e *Error) Unwrap() error { return e.Err }
 
 // because sets the log's reason, finer than the code the client sees.
@@ -70,16 +55,11 @@ func (e *Error) because(reason string) *Error {
 	return e
 }
 
-// An ErrorHandler writes the response to a request the Gate refused. By
-// then the Gate has logged the refusal and set the headers that go with
-// it: WWW-Authenticate on a 401, Retry-After when err.RetryAfter is set,
-// Connection: close when shutting down, and RateLimit-Limit, -Remaining
-// and -Reset when a rate limit applied.
+// An ErrorHandler writes a refusal, once the Gate has logged it and set its
+// headers (WWW-Authenticate, Retry-After, RateLimit-*, Connection).
 type ErrorHandler func(w http.ResponseWriter, r *http.Request, err *Error)
 
-// WriteError is the default ErrorHandler: it writes err as
-// application/problem+json, with err.Code as the "code" member and the
-// "type" tag:keygate,2026:CODE.
+// WriteError is the default ErrorHandler: err as application/problem+json.
 func WriteError(w http.ResponseWriter, r *http.Request, err *Error) {
 	p := problem.New(err.Status, err.Code, err.Detail)
 	p.Scope, p.Limit = err.Scope, string(err.Limit)
@@ -94,7 +74,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err *Error) {
 func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, e *Error, hint string, attrs ...slog.Attr) {
 	reason := e.reason
 	if reason == "" {
-		reason = e.Code
+		reason = string(e.Code)
 	}
 	attrs = append(attrs, slog.String("reason", reason))
 	if hint != "" {
@@ -110,7 +90,7 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, e *Error, hint str
 		attrs = append(attrs, slog.String("error", e.Err.Error()))
 	}
 	level := slog.LevelWarn
-	if e.Status == http.StatusServiceUnavailable && (e.Code == codeStore || e.Code == codeOutcome || e.Code == codeBusy) {
+	if e.Status == http.StatusServiceUnavailable && (e.Code == CodeStoreUnavailable || e.Code == CodeOutcomeUnknown || e.Code == CodeStoreBusy) {
 		level = slog.LevelError
 	}
 	logging.LogRequest(r.Context(), g.log, level, r, g.cfg.Project, "request refused", attrs...)
@@ -121,7 +101,7 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, e *Error, hint str
 	if e.RetryAfter > 0 {
 		problem.SetRetryAfter(w, e.RetryAfter)
 	}
-	if e.Code == codeShuttingDown {
+	if e.Code == CodeShuttingDown {
 		h.Set("Connection", "close")
 	}
 	setRateLimit(h, e.rate)
@@ -143,31 +123,17 @@ func setRateLimit(h http.Header, d limit.Decision) {
 	h["Ratelimit-Reset"] = vals[2:3:3]
 }
 
-// The codes of the Gate's refusals. Malformed, unknown and revoked keys
-// share one, so that a caller learns nothing about which it sent.
-const (
-	codeMissing      = "missing_api_key"
-	codeInvalid      = "invalid_api_key"
-	codeExpired      = "expired_api_key"
-	codeMultiple     = "multiple_api_keys"
-	codeStore        = "store_unavailable"
-	codeOutcome      = "outcome_unknown"
-	codeBusy         = "store_busy"
-	codeUnknownKeys  = "too_many_unknown_keys"
-	codeShuttingDown = "shutting_down"
-)
-
 // problem is the Error of a refusal of the key itself.
-func (g *Gate) problem(code string) *Error {
+func (g *Gate) problem(code Code) *Error {
 	e := &Error{Status: http.StatusUnauthorized, Code: code}
 	switch code {
-	case codeMissing:
+	case CodeMissingAPIKey:
 		e.Detail = "Send your API key in the " + g.cfg.Header + " header."
-	case codeMultiple:
+	case CodeMultipleAPIKeys:
 		e.Status, e.Detail = http.StatusBadRequest, "Send one API key in one "+g.cfg.Header+" header, not several."
-	case codeExpired:
+	case CodeExpiredAPIKey:
 		e.Detail = "The API key has expired."
-	case codeUnknownKeys:
+	case CodeTooManyUnknownKeys:
 		// A 429, not a 401: the key was not checked and may be valid.
 		e.Status, e.RetryAfter = http.StatusTooManyRequests, storeRetryBackoff
 		e.Detail = "Too many unknown API keys from this address. Retry after the number of seconds in Retry-After."
@@ -185,20 +151,20 @@ func (g *Gate) problem(code string) *Error {
 // store_busy: the store is up, and says so.
 func (g *Gate) storeUnavailable(err error) *Error {
 	if errors.Is(err, store.ErrOutcomeUnknown) {
-		return &Error{Status: http.StatusServiceUnavailable, Code: codeOutcome, Err: g.explain(err),
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeOutcomeUnknown, Err: g.explain(err),
 			Detail: "The change was sent, but the store's answer was lost and reading it back failed: it may or may not have taken effect. Read the key (GET its URL, or list the keys) before you retry."}
 	}
 	if errors.Is(err, store.ErrBusy) {
-		return &Error{Status: http.StatusServiceUnavailable, Code: codeBusy, RetryAfter: storeRetryBackoff,
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeStoreBusy, RetryAfter: storeRetryBackoff,
 			Detail: "The key store is busy with other changes to the same keys, and this one did not get through in time. Retry shortly.", Err: err}
 	}
-	return &Error{Status: http.StatusServiceUnavailable, Code: codeStore, RetryAfter: storeRetryBackoff,
+	return &Error{Status: http.StatusServiceUnavailable, Code: CodeStoreUnavailable, RetryAfter: storeRetryBackoff,
 		Detail: "API keys cannot be checked right now. Retry shortly.", Err: g.explain(err)}
 }
 
 // insufficientScope is the 403 of a key that lacks scope.
 func insufficientScope(scope string) *Error {
-	return &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Scope: scope,
+	return &Error{Status: http.StatusForbidden, Code: CodeInsufficientScope, Scope: scope,
 		Detail: "This API key lacks the scope " + scope + "."}
 }
 
@@ -206,7 +172,7 @@ func insufficientScope(scope string) *Error {
 // owner's, or its management limit.
 func rateLimited(d limit.Decision) *Error {
 	l := limitOf(d.Which)
-	return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Limit: l, RetryAfter: d.RetryAfter, rate: d,
+	return &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Limit: l, RetryAfter: d.RetryAfter, rate: d,
 		Detail: "The API key is over its " + limitName(l) + " rate limit. Retry after the number of seconds in Retry-After."}
 }
 
@@ -215,14 +181,14 @@ func rateLimited(d limit.Decision) *Error {
 // let it through.
 func quotaExceeded(q, rate limit.Decision, now time.Time) *Error {
 	l := limitOf(q.Which)
-	return &Error{Status: http.StatusTooManyRequests, Code: "quota_exceeded", Limit: l, RetryAfter: store.NextMonth(now).Sub(now), rate: rate,
+	return &Error{Status: http.StatusTooManyRequests, Code: CodeQuotaExceeded, Limit: l, RetryAfter: keyrules.NextMonth(now).Sub(now), rate: rate,
 		Detail: "The API key has used its " + limitName(l) + " monthly quota of " + strconv.FormatInt(q.Limit, 10) +
 			" requests; it resets at the start of the next UTC month."}
 }
 
 // shuttingDown is the 503 of a request that arrives once Close has begun.
 func shuttingDown() *Error {
-	return &Error{Status: http.StatusServiceUnavailable, Code: codeShuttingDown, RetryAfter: storeRetryBackoff,
+	return &Error{Status: http.StatusServiceUnavailable, Code: CodeShuttingDown, RetryAfter: storeRetryBackoff,
 		Detail: "This instance is shutting down. Retry now."}
 }
 

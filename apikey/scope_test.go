@@ -9,8 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // TestKeysApplicationScopes checks that scopes belong to the application:
@@ -31,7 +33,7 @@ func TestKeysApplicationScopes(t *testing.T) {
 	}
 
 	t.Run("held", func(t *testing.T) {
-		var got NewKeyView
+		var got view.NewKeyView
 		testkit.MustJSON(t, create(t, "things:read", "billing.v2:export-all"), 201, &got)
 		if !slices.Equal(got.Scopes, []string{"things:read", "billing.v2:export-all"}) {
 			t.Errorf("scopes = %q", got.Scopes)
@@ -63,7 +65,7 @@ func TestKeysApplicationScopes(t *testing.T) {
 	}
 
 	var many []string
-	for i := range store.MaxScopes + 1 {
+	for i := range keyrules.MaxScopes + 1 {
 		many = append(many, fmt.Sprintf("s%d", i))
 	}
 	for _, c := range []struct {
@@ -78,7 +80,7 @@ func TestKeysApplicationScopes(t *testing.T) {
 		{"word starting with a dot", []string{"things:.read"}},
 		{"empty", []string{""}},
 		{"not ASCII", []string{"thïngs:read"}},
-		{"too long", []string{strings.Repeat("a", store.MaxScopeLen+1)}},
+		{"too long", []string{strings.Repeat("a", keyrules.MaxScopeLen+1)}},
 		{"repeated", []string{"things:read", "things:read"}},
 		{"too many", many},
 		// Malformed wins over not held: the caller learns what to fix.
@@ -103,7 +105,7 @@ func TestKeysDefaultScopesAreTheApplications(t *testing.T) {
 	manager, _ := s.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeKeys, "things:read"} })
 	narrow, _ := s.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeKeys} })
 
-	var v KeyView
+	var v view.KeyView
 	testkit.MustJSON(t, s.call("GET", "/v1/keys/"+plain.ID, manager, ""), 200, &v)
 	if !slices.Equal(v.Scopes, []string{"things:read"}) {
 		t.Errorf("a key without scopes is shown with %q, want the defaults", v.Scopes)
@@ -119,7 +121,7 @@ func TestKeysDefaultScopesAreTheApplications(t *testing.T) {
 		}
 	}
 
-	var created NewKeyView
+	var created view.NewKeyView
 	testkit.MustJSON(t, s.call("POST", "/v1/keys", manager, `{"name":"d"}`), 201, &created)
 	if !slices.Equal(created.Scopes, []string{"things:read"}) {
 		t.Errorf("created without scopes: %q, want the defaults", created.Scopes)

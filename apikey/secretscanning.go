@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/problem"
@@ -27,15 +28,15 @@ import (
 // found in public: revoke it (the default), or only record the leak, for
 // the operator to act on.
 const (
-	LeakRevoke = "revoke"
-	LeakNotify = "notify"
+	leakRevoke = "revoke"
+	leakNotify = "notify"
 )
 
 // The bounds of one secret scanning report. 1,000 matches take 10 batched
 // reads (store.MaxGetMany each), made at once.
 const (
-	MaxSecretScanningBody    = 2 << 20
-	MaxSecretScanningMatches = 1000
+	maxReportBody    = 2 << 20
+	maxReportMatches = 1000
 )
 
 // GitHub's headers on a secret scanning report.
@@ -75,22 +76,8 @@ type tokenLabel struct {
 	Label     string `json:"label"`
 }
 
-// GitHubSecretScanningHandler receives GitHub's secret scanning reports: the
-// keys of this Gate found in public code. Mount it for POST, without
-// Protect: GitHub sends no API key, and the report's signature, by one of
-// the keys GitHub publishes at Config.SecretScanningKeysURL, is its
-// authentication.
-//
-//	mux.Handle("POST /v1/secret-scanning/github", gate.GitHubSecretScanningHandler())
-//
-// A report that is not signed by a published key is answered 401 and a
-// malformed one 400, before any store read. Each token is checked offline
-// (prefix, length, checksum), and the well-formed ones are read in batches
-// of store.MaxGetMany. A live key found is recorded as leaked, with the
-// URL, and revoked unless Config.LeakedKeyAction is LeakNotify: revoked as
-// the keys API revokes, so every instance stops accepting it within 2 s.
-// The answer labels each token true_positive (a key of this Gate, live or
-// not) or false_positive. A report sent again changes nothing.
+// GitHubSecretScanningHandler revokes the keys GitHub finds in public
+// (docs/secret-scanning.md). Mount it for POST, without Protect.
 func (g *Gate) GitHubSecretScanningHandler() http.Handler {
 	keys := newSigningKeys(g.cfg.SecretScanningKeysURL, g.now)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.secretScanning(w, r, keys) })
@@ -99,17 +86,17 @@ func (g *Gate) GitHubSecretScanningHandler() http.Handler {
 func (g *Gate) secretScanning(w http.ResponseWriter, r *http.Request, keys *signingKeys) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		g.reportRefused(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "Send reports with POST.", nil)
+		g.reportRefused(w, r, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "Send reports with POST.", nil)
 		return
 	}
-	body, err := readBody(w, r, MaxSecretScanningBody)
+	body, err := readBody(w, r, maxReportBody)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			g.reportRefused(w, r, http.StatusRequestEntityTooLarge, "too_large", "The report is larger than 2 MiB.", nil)
+			g.reportRefused(w, r, http.StatusRequestEntityTooLarge, CodeTooLarge, "The report is larger than 2 MiB.", nil)
 			return
 		}
-		g.reportRefused(w, r, http.StatusBadRequest, "unreadable", "The report could not be read.", err)
+		g.reportRefused(w, r, http.StatusBadRequest, CodeUnreadable, "The report could not be read.", err)
 		return
 	}
 	if st, code, err := g.verifyReport(r, body, keys); err != nil {
@@ -123,11 +110,11 @@ func (g *Gate) secretScanning(w http.ResponseWriter, r *http.Request, keys *sign
 	}
 	var matches []secretMatch
 	if err := json.Unmarshal(body, &matches); err != nil || matches == nil {
-		g.reportRefused(w, r, http.StatusBadRequest, "malformed_report", "The report is not a JSON array of matches.", err)
+		g.reportRefused(w, r, http.StatusBadRequest, CodeMalformedReport, "The report is not a JSON array of matches.", err)
 		return
 	}
-	if len(matches) > MaxSecretScanningMatches {
-		g.reportRefused(w, r, http.StatusRequestEntityTooLarge, "too_many_matches", "The report holds more than 1000 matches.", nil)
+	if len(matches) > maxReportMatches {
+		g.reportRefused(w, r, http.StatusRequestEntityTooLarge, CodeTooManyMatches, "The report holds more than 1000 matches.", nil)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), reportTimeout)
@@ -135,7 +122,7 @@ func (g *Gate) secretScanning(w http.ResponseWriter, r *http.Request, keys *sign
 	labels, err := g.actOnLeaks(r.WithContext(ctx), matches)
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
-		g.reportRefused(w, r, http.StatusServiceUnavailable, codeStore, "The key store cannot be reached right now. Retry shortly.", g.explain(err))
+		g.reportRefused(w, r, http.StatusServiceUnavailable, CodeStoreUnavailable, "The key store cannot be reached right now. Retry shortly.", g.explain(err))
 		return
 	}
 	problem.WriteJSON(w, http.StatusOK, labels)
@@ -143,25 +130,25 @@ func (g *Gate) secretScanning(w http.ResponseWriter, r *http.Request, keys *sign
 
 // verifyReport checks body's signature: the status and code of its refusal,
 // or a nil error.
-func (g *Gate) verifyReport(r *http.Request, body []byte, keys *signingKeys) (int, string, error) {
+func (g *Gate) verifyReport(r *http.Request, body []byte, keys *signingKeys) (int, Code, error) {
 	id, sig := r.Header.Get(headerKeyIdentifier), r.Header.Get(headerKeySignature)
 	if id == "" || sig == "" {
-		return http.StatusUnauthorized, "missing_signature", errors.New("no " + headerKeyIdentifier + " or " + headerKeySignature)
+		return http.StatusUnauthorized, CodeMissingSignature, errors.New("no " + headerKeyIdentifier + " or " + headerKeySignature)
 	}
 	der, err := base64.StdEncoding.DecodeString(sig)
 	if err != nil {
-		return http.StatusUnauthorized, "bad_signature", errors.New("signature is not base64")
+		return http.StatusUnauthorized, CodeBadSignature, errors.New("signature is not base64")
 	}
 	pub, err := keys.key(r.Context(), id)
 	switch {
 	case err != nil:
-		return http.StatusServiceUnavailable, "keys_unavailable", err
+		return http.StatusServiceUnavailable, CodeKeysUnavailable, err
 	case pub == nil:
-		return http.StatusUnauthorized, "unknown_key_identifier", errors.New("GitHub publishes no key " + problem.QuoteShort(id))
+		return http.StatusUnauthorized, CodeUnknownKeyIdentifier, errors.New("GitHub publishes no key " + problem.QuoteShort(id))
 	}
 	digest := sha256.Sum256(body)
 	if !ecdsa.VerifyASN1(pub, digest[:], der) {
-		return http.StatusUnauthorized, "bad_signature", errors.New("signature does not verify with key " + problem.QuoteShort(id))
+		return http.StatusUnauthorized, CodeBadSignature, errors.New("signature does not verify with key " + problem.QuoteShort(id))
 	}
 	return 0, "", nil
 }
@@ -172,8 +159,8 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 }
 
 // reportRefused answers a report with a problem, and logs why.
-func (g *Gate) reportRefused(w http.ResponseWriter, r *http.Request, status int, code, detail string, err error) {
-	attrs := []slog.Attr{slog.String("reason", code), slog.String("key_identifier", problem.QuoteShort(r.Header.Get(headerKeyIdentifier)))}
+func (g *Gate) reportRefused(w http.ResponseWriter, r *http.Request, status int, code Code, detail string, err error) {
+	attrs := []slog.Attr{slog.String("reason", string(code)), slog.String("key_identifier", problem.QuoteShort(r.Header.Get(headerKeyIdentifier)))}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
@@ -242,11 +229,11 @@ func (g *Gate) actOnLeaks(r *http.Request, matches []secretMatch) ([]tokenLabel,
 // leakToAct reports whether a report of k at now has anything to write:
 // a live key whose leak is not recorded, or that action revokes.
 func leakToAct(k store.Key, now time.Time, action string) bool {
-	return k.Status(now) == store.StatusActive && (k.LeakedAt.IsZero() || action == LeakRevoke)
+	return k.Status(now) == store.StatusActive && (k.LeakedAt.IsZero() || action == leakRevoke)
 }
 
 // actOnLeak records the leak of k, then revokes it unless the action is
-// LeakNotify: in this order, so that a report sent again after a failure
+// leakNotify: in this order, so that a report sent again after a failure
 // finds the leak to revoke, and after a revocation nothing to do.
 func (g *Gate) actOnLeak(r *http.Request, k store.Key, m secretMatch, now time.Time) error {
 	if k.LeakedAt.IsZero() {
@@ -255,9 +242,9 @@ func (g *Gate) actOnLeak(r *http.Request, k store.Key, m secretMatch, now time.T
 			return err
 		}
 	}
-	action := LeakNotify
-	if g.cfg.LeakedKeyAction == LeakRevoke {
-		action = LeakRevoke
+	action := leakNotify
+	if g.cfg.LeakedKeyAction == leakRevoke {
+		action = leakRevoke
 		var err error
 		if k, err = g.store.Revoke(r.Context(), k.ID, now); err != nil {
 			return err
@@ -299,16 +286,16 @@ func (g *Gate) getMany(ctx context.Context, ids []string) (map[string]store.Key,
 }
 
 // leakURL is u as a key keeps it: valid UTF-8 without hidden characters,
-// at most store.MaxLeakURLLen bytes; u as sent when it is no http(s) URL.
+// at most keyrules.MaxLeakURLLen bytes; u as sent when it is no http(s) URL.
 func leakURL(u string) string {
 	u = strings.Map(func(r rune) rune {
-		if store.IsHidden(r) {
+		if keyrules.IsHidden(r) {
 			return -1
 		}
 		return r
 	}, strings.ToValidUTF8(u, ""))
-	if len(u) > store.MaxLeakURLLen {
-		u = strings.ToValidUTF8(u[:store.MaxLeakURLLen], "")
+	if len(u) > keyrules.MaxLeakURLLen {
+		u = strings.ToValidUTF8(u[:keyrules.MaxLeakURLLen], "")
 	}
 	return u
 }
@@ -320,4 +307,4 @@ func validKeysURL(s string) bool {
 }
 
 // validLeakAction reports whether s is a LEAKED_KEY_ACTION.
-func validLeakAction(s string) bool { return s == LeakRevoke || s == LeakNotify }
+func validLeakAction(s string) bool { return s == leakRevoke || s == leakNotify }

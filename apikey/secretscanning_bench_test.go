@@ -8,7 +8,7 @@ import (
 )
 
 // BenchmarkSecretScanningThousand: one signed report of
-// MaxSecretScanningMatches well-formed tokens, 20 of them live keys minted
+// maxReportMatches well-formed tokens, 20 of them live keys minted
 // for it (outside the timer), the rest unknown: the time to answer it, the
 // batched reads it makes (reads/op) and its writes (a leak recorded and a
 // revocation per live key), on memory and on the emulator.

@@ -25,6 +25,7 @@ import (
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // github stands in for GitHub: P-256 key pairs made by the test, their
@@ -246,7 +247,7 @@ func TestSecretScanningRevokes(t *testing.T) {
 // TestSecretScanningNotify: LEAKED_KEY_ACTION=notify records the leak and
 // leaves the key working; a replay writes nothing.
 func TestSecretScanningNotify(t *testing.T) {
-	s := newScanned(t, nil, func(c *Config) { c.LeakedKeyAction = LeakNotify })
+	s := newScanned(t, nil, func(c *Config) { c.LeakedKeyAction = leakNotify })
 	key, k := s.mint(t, "acme")
 	body := reportOf(leakAt, key)
 	if ls := labelsOf(t, s.signed(t, body)); ls[0].Label != "true_positive" {
@@ -309,14 +310,14 @@ func TestSecretScanningRefused(t *testing.T) {
 			return s.signed(t, []byte(`null`))
 		}, 400, "malformed_report"},
 		{"signed, too many matches", func(t *testing.T, s *scanned, body []byte) *httptest.ResponseRecorder {
-			many := make([]string, MaxSecretScanningMatches+1)
+			many := make([]string, maxReportMatches+1)
 			for i := range many {
 				many[i] = "x"
 			}
 			return s.signed(t, reportOf(leakAt, many...))
 		}, 413, "too_many_matches"},
 		{"too large", func(t *testing.T, s *scanned, body []byte) *httptest.ResponseRecorder {
-			big := append(bytes.Repeat([]byte(" "), MaxSecretScanningBody), body...)
+			big := append(bytes.Repeat([]byte(" "), maxReportBody), body...)
 			return s.signed(t, big)
 		}, 413, "too_large"},
 	} {
@@ -421,10 +422,10 @@ func TestSecretScanningThousand(t *testing.T) {
 		s := newScanned(t, st, slowStore)
 		tokens, live := thousandTokens(t, s.server, 20)
 		ls := labelsOf(t, s.signed(t, reportOf(leakAt, tokens...)))
-		if len(ls) != MaxSecretScanningMatches {
+		if len(ls) != maxReportMatches {
 			t.Fatalf("%d labels", len(ls))
 		}
-		if n, most := s.calls.getMany.Load(), s.calls.maxBatch.Load(); n > MaxSecretScanningMatches/100 || most > 100 {
+		if n, most := s.calls.getMany.Load(), s.calls.maxBatch.Load(); n > maxReportMatches/100 || most > 100 {
 			t.Errorf("%d batched reads of up to %d IDs: want at most 10 of 100", n, most)
 		}
 		for _, k := range live {
@@ -435,14 +436,14 @@ func TestSecretScanningThousand(t *testing.T) {
 	})
 }
 
-// thousandTokens are MaxSecretScanningMatches well-formed tokens, live of
+// thousandTokens are maxReportMatches well-formed tokens, live of
 // them minted in s's store.
 func thousandTokens(t testing.TB, s *server, live int) ([]string, []store.Key) {
 	t.Helper()
-	tokens := make([]string, MaxSecretScanningMatches)
+	tokens := make([]string, maxReportMatches)
 	var keys []store.Key
 	for i := range tokens {
-		if i%(MaxSecretScanningMatches/live) == 0 {
+		if i%(maxReportMatches/live) == 0 {
 			key, k := s.mint(t, fmt.Sprint("owner", i))
 			tokens[i] = key
 			keys = append(keys, k)
@@ -524,9 +525,9 @@ func TestSecretScanningOwnerView(t *testing.T) {
 	admin, _ := s.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeKeys} })
 	key, k := s.mint(t, "acme")
 	labelsOf(t, s.signed(t, reportOf(leakAt, key)))
-	var page struct{ Keys []KeyView }
+	var page struct{ Keys []view.KeyView }
 	testkit.MustJSON(t, s.call("GET", "/v1/keys", admin, ""), 200, &page)
-	var v *KeyView
+	var v *view.KeyView
 	for i := range page.Keys {
 		if page.Keys[i].ID == k.ID {
 			v = &page.Keys[i]

@@ -15,9 +15,9 @@ import (
 	"time"
 )
 
-// DefaultSecretScanningKeysURL is where GitHub publishes the public keys
+// defaultSecretScanningKeysURL is where GitHub publishes the public keys
 // that sign its secret scanning reports.
-const DefaultSecretScanningKeysURL = "https://api.github.com/meta/public_keys/secret_scanning"
+const defaultSecretScanningKeysURL = "https://api.github.com/meta/public_keys/secret_scanning"
 
 const (
 	// keysRefetchInterval is the most often the keys are fetched: an unknown

@@ -7,41 +7,14 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/problem"
+	"github.com/keygate/keygate/internal/view"
 )
 
-// UsageView is a key's usage as keygate shows it: GET /v1/usage and
-// "apikey usage" print it.
-type UsageView struct {
-	KeyID        string           `json:"key_id"`
-	Month        store.Month      `json:"month"`
-	MonthTotal   int64            `json:"month_total"`
-	MonthlyQuota *int64           `json:"monthly_quota"`
-	From         store.Day        `json:"from"`
-	To           store.Day        `json:"to"`
-	Days         []store.DayUsage `json:"days"`
-	// Owner is the usage of the key's owner, all its keys together, against
-	// its plan; GET /v1/usage always shows it.
-	Owner *OwnerUsageView `json:"owner,omitempty"`
-}
-
-// OwnerUsageView is an owner's usage this month against its plan's quota
-// (null for none).
-type OwnerUsageView struct {
-	Owner        string `json:"owner"`
-	MonthTotal   int64  `json:"month_total"`
-	MonthlyQuota *int64 `json:"monthly_quota"`
-}
-
-// UsageHandler returns the self-service usage endpoint, GET with the query
-// ?from=YYYY-MM-DD&to=YYYY-MM-DD: the calling key's requests this UTC
-// month, its quota, and its requests per day from..to (by default, this
-// month so far), and its owner's month total and quota, as a UsageView.
-// Counts include this instance's requests not stored yet. Mount it behind
-// Protect, with the scope you choose:
-//
-//	mux.Handle("GET /v1/usage", gate.Protect("usage:read", gate.UsageHandler()))
+// UsageHandler returns GET PREFIX?from=YYYY-MM-DD&to=YYYY-MM-DD: the
+// calling key's and its owner's usage. Mount it behind Protect.
 func (g *Gate) UsageHandler() http.Handler {
 	return management{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e := g.caller(w, r); e != nil {
@@ -50,13 +23,8 @@ func (g *Gate) UsageHandler() http.Handler {
 	})}
 }
 
-// KeyUsageHandler returns the endpoint that shows one key's usage to a
-// manager of its owner's keys, GET PREFIX/{id}/usage with the query of
-// UsageHandler: the same UsageView, of the key {id} instead of the caller's.
-// A key of another owner is answered 404, as one that does not exist. Mount
-// it beside KeysHandlers, behind the same scope:
-//
-//	mux.Handle("GET /v1/keys/{id}/usage", gate.Protect("keys:manage", gate.KeyUsageHandler()))
+// KeyUsageHandler returns GET PREFIX/{id}/usage: the usage of one key of
+// the caller's owner. Mount it beside KeysHandlers.
 func (g *Gate) KeyUsageHandler() http.Handler {
 	a := &keysAPI{g}
 	return a.endpoint(func(w http.ResponseWriter, r *http.Request, e *cacheEntry) {
@@ -70,16 +38,16 @@ func (g *Gate) KeyUsageHandler() http.Handler {
 func (g *Gate) usage(w http.ResponseWriter, r *http.Request, e *cacheEntry, k *store.Key) {
 	now := g.now()
 	q := r.URL.Query()
-	from, to, err := store.UsageRange(q.Get("from"), q.Get("to"), now)
-	if bad, ok := errors.AsType[*store.DayRangeError](err); ok {
+	from, to, err := keyrules.UsageRange(q.Get("from"), q.Get("to"), now)
+	if bad, ok := errors.AsType[*keyrules.DayRangeError](err); ok {
 		msg := problem.QuoteShort(bad.Value) + " is not a date YYYY-MM-DD"
 		switch bad.Err {
-		case store.ErrRangeReversed:
+		case keyrules.ErrRangeReversed:
 			msg = "is before from"
-		case store.ErrRangeTooLong:
-			msg = store.ErrRangeTooLong.Error()
+		case keyrules.ErrRangeTooLong:
+			msg = keyrules.ErrRangeTooLong.Error()
 		}
-		problem.Write(w, problem.InvalidField("invalid_date", bad.Field, msg))
+		problem.Write(w, problem.InvalidField(CodeInvalidDate, bad.Field, msg))
 		return
 	}
 	month := store.MonthOf(now)
@@ -117,8 +85,8 @@ func (g *Gate) usage(w http.ResponseWriter, r *http.Request, e *cacheEntry, k *s
 			ownerTotal += n
 		}
 	}
-	v := UsageView{KeyID: k.ID, Month: month, MonthTotal: total, From: from, To: to, Days: days,
-		Owner: &OwnerUsageView{Owner: k.Owner, MonthTotal: ownerTotal}}
+	v := view.UsageView{KeyID: k.ID, Month: month, MonthTotal: total, From: from, To: to, Days: days,
+		Owner: &view.OwnerUsageView{Owner: k.Owner, MonthTotal: ownerTotal}}
 	if k.MonthlyQuota > 0 {
 		v.MonthlyQuota = &k.MonthlyQuota
 	}

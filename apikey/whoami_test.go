@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // TestWhoAmI: any valid key reads its own view, whatever its scopes,
@@ -17,7 +19,7 @@ func TestWhoAmI(t *testing.T) {
 	testkit.ForEachStore(t, func(t *testing.T, st store.Store) {
 		s := newServer(t, st, flushByHand, slowStore)
 		key, k := s.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeThings} })
-		var v KeyView
+		var v view.KeyView
 		testkit.MustJSON(t, s.call("GET", "/v1/whoami", key, ""), 200, &v)
 		if v.ID != k.ID || v.Owner != "acme" || v.Hint != k.Hint || v.LastUsedAt != nil || v.Status != "active" {
 			t.Errorf("whoami = %+v, want the key's view, never used", v)
@@ -25,12 +27,12 @@ func TestWhoAmI(t *testing.T) {
 		// The flush records the time it runs, but never past the count's
 		// day: here the fake clock's, T0's.
 		today := store.UsageCount{Day: store.DayOf(s.clock.Now())}
-		lo := store.LastUsed(today, time.Now())
+		lo := keyrules.LastUsed(today, time.Now())
 		s.call("GET", "/", key, "") // counted; whoami, management, is not
 		if err := s.meter.Flush(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		hi := store.LastUsed(today, time.Now())
+		hi := keyrules.LastUsed(today, time.Now())
 		testkit.MustJSON(t, s.call("GET", "/v1/whoami", key, ""), 200, &v)
 		if v.LastUsedAt == nil || v.LastUsedAt.Before(lo) || v.LastUsedAt.After(hi) {
 			t.Errorf("last_used_at after a flush = %v, want %v to %v", v.LastUsedAt, lo, hi)
@@ -38,11 +40,11 @@ func TestWhoAmI(t *testing.T) {
 		var listed keyListView
 		admin, _ := s.mint(t, "acme", manage)
 		testkit.MustJSON(t, s.call("GET", "/v1/keys", admin, ""), 200, &listed)
-		i := slices.IndexFunc(listed.Keys, func(l KeyView) bool { return l.ID == k.ID })
+		i := slices.IndexFunc(listed.Keys, func(l view.KeyView) bool { return l.ID == k.ID })
 		if i < 0 || listed.Keys[i].LastUsedAt == nil || !listed.Keys[i].LastUsedAt.Equal(*v.LastUsedAt) {
 			t.Errorf("list = %+v, want the key's last use", listed.Keys)
 		}
-		var rotated RotatedKeyView
+		var rotated view.RotatedKeyView
 		testkit.MustJSON(t, s.call("POST", "/v1/keys/"+k.ID+"/rotate", admin, ""), 201, &rotated)
 		if rotated.Replaces.ReplacedBy != rotated.ID {
 			t.Errorf("rotate: replaces.replaced_by = %q, want the new key's ID %s", rotated.Replaces.ReplacedBy, rotated.ID)
@@ -65,7 +67,7 @@ func TestKeyUsage(t *testing.T) {
 		for range 3 {
 			s.call("POST", "/v1/things", user, "{}")
 		}
-		var v UsageView
+		var v view.UsageView
 		testkit.MustJSON(t, s.call("GET", "/v1/keys/"+u.ID+"/usage", admin, ""), 200, &v)
 		if v.KeyID != u.ID || v.MonthTotal != 3 || v.MonthlyQuota == nil || *v.MonthlyQuota != 50 || v.Owner == nil || v.Owner.Owner != "acme" {
 			t.Errorf("usage of the user's key = %+v, want its 3 requests and quota 50", v)
@@ -101,7 +103,7 @@ func TestConsoleCallsAreManagement(t *testing.T) {
 			}
 		}
 	}
-	var v UsageView
+	var v view.UsageView
 	testkit.MustJSON(t, s.call("GET", "/v1/keys/"+a.ID+"/usage", admin, ""), 200, &v)
 	if v.MonthTotal != 0 || v.Owner.MonthTotal != 1 {
 		t.Errorf("after the console's calls the admin key counts %d and its owner %d; want 0 and 1, the leaked key's one", v.MonthTotal, v.Owner.MonthTotal)

@@ -27,8 +27,8 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
-	"github.com/keygate/keygate/apikey/store"
 )
 
 // Gate is an apikey.Gate on a memory store, for one test.
@@ -89,11 +89,11 @@ func (g *Gate) MintKey(t testing.TB, k apikey.Key) string {
 		k.CreatedAt = time.Now().UTC()
 	}
 	for _, s := range k.Scopes {
-		if !store.ValidScope(s) {
+		if !keyrules.ValidScope(s) {
 			t.Fatalf("apikeytest: %q is not a valid scope", s)
 		}
 	}
-	key, k, err := store.Mint(g.Config().Prefix, k)
+	key, k, err := keyrules.Mint(g.Config().Prefix, k)
 	if err != nil {
 		t.Fatalf("apikeytest: minting a key: %v", err)
 	}

@@ -31,6 +31,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/keygate/keygate/apikey"
+
 	"github.com/keygate/keygate/internal/problem"
 )
 
@@ -122,12 +124,12 @@ func Handler(cfg Config) http.Handler {
 			return
 		}
 		if !ok {
-			problem.Write(w, problem.New(http.StatusNotFound, "not_found", "There is no console file at "+problem.QuoteShort(r.URL.Path)+"."))
+			problem.Write(w, problem.New(http.StatusNotFound, apikey.CodeNotFound, "There is no console file at "+problem.QuoteShort(r.URL.Path)+"."))
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			h.Set("Allow", "GET, HEAD")
-			problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method_not_allowed",
+			problem.Write(w, problem.New(http.StatusMethodNotAllowed, apikey.CodeMethodNotAllowed,
 				problem.QuoteShort(r.Method)+" is not allowed here; use GET, HEAD."))
 			return
 		}

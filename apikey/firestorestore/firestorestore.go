@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -172,7 +173,7 @@ func (s *Store) Create(ctx context.Context, k store.Key) error {
 // ListByOwner implements KeyStore with one query that reads at most limit+1
 // documents. It needs the composite index of firestore.indexes.json.
 func (s *Store) ListByOwner(ctx context.Context, owner string, after *store.PagePosition, limit int) (store.KeyPage, error) {
-	if err := store.CheckPageLimit(limit); err != nil {
+	if err := keyrules.CheckPageLimit(limit); err != nil {
 		return store.KeyPage{}, err
 	}
 	client, err := s.Client(ctx)
@@ -192,11 +193,11 @@ func (s *Store) ListByOwner(ctx context.Context, owner string, after *store.Page
 		}
 		keys = append(keys, k)
 	}
-	return store.PageOf(keys, limit), nil
+	return keyrules.PageOf(keys, limit), nil
 }
 
 // ownerPageQuery is the query of a page of limit keys of owner after after,
-// in ListOrder: it asks for limit+1 documents, the last to tell whether more
+// in keyrules.ListOrder: it asks for limit+1 documents, the last to tell whether more
 // follow.
 func ownerPageQuery(col *firestore.CollectionRef, owner string, after *store.PagePosition, limit int) firestore.Query {
 	q := col.Where("owner", "==", owner).
@@ -327,7 +328,7 @@ func (s *Store) rotate(ctx context.Context, id string, replacement store.Key, gr
 		if err != nil {
 			return notApplied(err)
 		}
-		if old, err = store.Rotated(stored, successor, replacement, graceEnd); err != nil {
+		if old, err = keyrules.Rotated(stored, successor, replacement, graceEnd); err != nil {
 			return err
 		}
 		endSnap, err := s.endOf(ctx, client, stored)
@@ -344,7 +345,7 @@ func (s *Store) rotate(ctx context.Context, id string, replacement store.Key, gr
 			}
 			return s.recordChange(client, tx, store.ChangeKey, id)
 		}
-		if maxActive < 0 || !store.Capped(old, replacement.CreatedAt) {
+		if maxActive < 0 || !keyrules.Capped(old, replacement.CreatedAt) {
 			return commit(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 				if err := tx.Create(col.Doc(replacement.ID), encodeKey(replacement)); err != nil {
 					return err
@@ -472,7 +473,7 @@ var _ [maxTransactionWrites - (5*store.MaxUsageBatch + 1)]struct{}
 // meter document, and unless it has applied seq already, reads the counts'
 // key documents, increments the day and month documents of every count's key
 // and (summed per owner and day or month) of its owner, moves each existing
-// key's last_used_at forward (store.LastUsed), and records seq. The key
+// key's last_used_at forward (keyrules.LastUsed), and records seq. The key
 // documents are read, not written blind, so that a deleted key is not
 // brought back as a document with a last_used_at alone.
 func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts []store.UsageCount) error {
@@ -485,8 +486,8 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 	}
 	keys, owners := client.Collection(s.collection), s.owners(client)
 	meter := client.Collection(s.collection + "_meters").Doc(instance)
-	ownerDays, ownerMonths := store.OwnerTotals(counts)
-	lastUsed := store.LastUsedByKey(counts, time.Now())
+	ownerDays, ownerMonths := keyrules.OwnerTotals(counts)
+	lastUsed := keyrules.LastUsedByKey(counts, time.Now())
 	keyRefs := make([]*firestore.DocumentRef, 0, len(lastUsed))
 	for id := range lastUsed {
 		keyRefs = append(keyRefs, keys.Doc(id))
@@ -590,7 +591,7 @@ func (s *Store) MonthlyUsage(ctx context.Context, keyID string, month store.Mont
 
 // OwnerDailyUsage implements UsageStore.
 func (s *Store) OwnerDailyUsage(ctx context.Context, owner string, from, to store.Day) ([]store.DayUsage, error) {
-	if err := store.CheckPlanOwner(owner); err != nil {
+	if err := keyrules.CheckPlanOwner(owner); err != nil {
 		return nil, err
 	}
 	client, err := s.Client(ctx)
@@ -602,7 +603,7 @@ func (s *Store) OwnerDailyUsage(ctx context.Context, owner string, from, to stor
 
 // OwnerMonthlyUsage implements UsageStore.
 func (s *Store) OwnerMonthlyUsage(ctx context.Context, owner string, month store.Month) (int64, error) {
-	if err := store.CheckPlanOwner(owner); err != nil {
+	if err := keyrules.CheckPlanOwner(owner); err != nil {
 		return 0, err
 	}
 	client, err := s.Client(ctx)
@@ -684,7 +685,7 @@ func (s *Store) owners(client *firestore.Client) *firestore.CollectionRef {
 
 // GetPlan implements PlanStore.
 func (s *Store) GetPlan(ctx context.Context, owner string) (store.Plan, error) {
-	if err := store.CheckPlanOwner(owner); err != nil {
+	if err := keyrules.CheckPlanOwner(owner); err != nil {
 		return store.Plan{}, err
 	}
 	client, err := s.Client(ctx)
@@ -714,7 +715,7 @@ func decodePlan(owner string, snap *firestore.DocumentSnapshot) (store.Plan, err
 // ReadOwner implements OwnerReader: the plan document and the month's
 // usage document in one batched get.
 func (s *Store) ReadOwner(ctx context.Context, owner string, month store.Month) (store.Plan, bool, int64, error) {
-	if err := store.CheckPlanOwner(owner); err != nil {
+	if err := keyrules.CheckPlanOwner(owner); err != nil {
 		return store.Plan{}, false, 0, err
 	}
 	client, err := s.Client(ctx)
@@ -739,8 +740,8 @@ func (s *Store) ReadOwner(ctx context.Context, owner string, month store.Month) 
 // SetPlan implements PlanStore: it replaces the whole document, in a
 // transaction with the change's record.
 func (s *Store) SetPlan(ctx context.Context, p store.Plan) error {
-	if err := store.ValidatePlan(p); err != nil {
-		return err
+	if err := keyrules.ValidatePlan(p); err != nil {
+		return fmt.Errorf("%w: %w", store.ErrInvalidPlan, err)
 	}
 	p = store.StoredPlan(p)
 	client, err := s.Client(ctx)
@@ -760,7 +761,7 @@ func (s *Store) SetPlan(ctx context.Context, p store.Plan) error {
 // DeletePlan implements PlanStore, in a transaction with the change's
 // record. The owner's key count stays: it is no limit.
 func (s *Store) DeletePlan(ctx context.Context, owner string) error {
-	if err := store.CheckPlanOwner(owner); err != nil {
+	if err := keyrules.CheckPlanOwner(owner); err != nil {
 		return err
 	}
 	client, err := s.Client(ctx)

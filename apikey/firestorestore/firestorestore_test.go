@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/apikey/storetest"
 	"github.com/keygate/keygate/internal/emulator"
@@ -134,7 +135,7 @@ func TestDocumentHasNoKey(t *testing.T) {
 }
 
 // seedKeys stores n keys of owner straight into the store's collection, in
-// one bulk write, and returns them in ListOrder. Every third key shares its
+// one bulk write, and returns them in keyrules.ListOrder. Every third key shares its
 // creation time with the one before, so that ties are paged too.
 func seedKeys(t *testing.T, s *Store, owner string, n int) []store.Key {
 	t.Helper()
@@ -146,7 +147,7 @@ func seedKeys(t *testing.T, s *Store, owner string, n int) []store.Key {
 	bw := client.BulkWriter(ctx)
 	var keys []store.Key
 	for i := range n {
-		_, k, err := store.Mint("kg", store.Key{Owner: owner, Name: fmt.Sprint("key ", i),
+		_, k, err := keyrules.Mint("kg", store.Key{Owner: owner, Name: fmt.Sprint("key ", i),
 			CreatedAt: t0.Add(-time.Duration(i-i/3) * time.Second)})
 		if err != nil {
 			t.Fatal(err)
@@ -157,7 +158,7 @@ func seedKeys(t *testing.T, s *Store, owner string, n int) []store.Key {
 		keys = append(keys, store.Stored(k))
 	}
 	bw.End()
-	slices.SortFunc(keys, store.ListOrder)
+	slices.SortFunc(keys, keyrules.ListOrder)
 	return keys
 }
 
@@ -169,7 +170,7 @@ func TestListReadsOnePage(t *testing.T) {
 	keys := seedKeys(t, s, "acme", 500)
 	seedKeys(t, s, "other", 10)
 	ctx := context.Background()
-	pos := func(i int) *store.PagePosition { p := store.PositionOf(keys[i]); return &p }
+	pos := func(i int) *store.PagePosition { p := keyrules.PositionOf(keys[i]); return &p }
 	for _, c := range []struct {
 		name      string
 		after     *store.PagePosition
@@ -349,7 +350,7 @@ func TestListQueryUsesTheIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := store.PositionOf(store.Key{ID: keyformat.ID("x"), CreatedAt: t0})
+	after := keyrules.PositionOf(store.Key{ID: keyformat.ID("x"), CreatedAt: t0})
 	raw, err := ownerPageQuery(client.Collection("api_keys"), "acme", &after, 20).Serialize()
 	if err != nil {
 		t.Fatal(err)
@@ -422,7 +423,7 @@ func TestCapAcrossClients(t *testing.T) {
 		s := New(Config{Project: project})
 		t.Cleanup(func() { s.Close() })
 		wg.Go(func() {
-			_, k, err := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
+			_, k, err := keyrules.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
 			if err == nil {
 				err = s.CreateCapped(context.Background(), k, limit, t0)
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -94,7 +95,7 @@ func end(k store.Key) time.Time {
 
 // countedOwner reports whether owner's keys are counted: whether it can
 // name a document.
-func countedOwner(owner string) bool { return store.CheckPlanOwner(owner) == nil }
+func countedOwner(owner string) bool { return keyrules.CheckPlanOwner(owner) == nil }
 
 // endOf reads the end document of the stored key k if k has an end: nil
 // if it has none. A key counts if it has no end, or its end document
@@ -166,7 +167,7 @@ func (s *Store) uncount(client *firestore.Client, tx *firestore.Transaction, k s
 // since the owner's last capped create, whatever the owner's history; the
 // owner's first capped create reads all its keys.
 func (s *Store) CreateCapped(ctx context.Context, k store.Key, maxActive int, now time.Time) error {
-	if err := store.CheckPlanOwner(k.Owner); err != nil {
+	if err := keyrules.CheckPlanOwner(k.Owner); err != nil {
 		return err
 	}
 	client, err := s.Client(ctx)
@@ -202,7 +203,7 @@ func (s *Store) createCapped(ctx context.Context, client *firestore.Client, k st
 // created and counted and with the writes of replace (the old key, now
 // old, its end and its change).
 func (s *Store) rotateCapped(ctx context.Context, client *firestore.Client, old, replacement store.Key, maxActive int, replace func(*firestore.Transaction) error) error {
-	if err := store.CheckPlanOwner(old.Owner); err != nil {
+	if err := keyrules.CheckPlanOwner(old.Owner); err != nil {
 		return err
 	}
 	lock := s.ownerLock(old.Owner)
@@ -212,7 +213,7 @@ func (s *Store) rotateCapped(ctx context.Context, client *firestore.Client, old,
 	if err != nil {
 		return err
 	}
-	if store.OverCap(int(c.active)-len(c.ended), maxActive) {
+	if keyrules.OverCap(int(c.active)-len(c.ended), maxActive) {
 		s.keepCount(ctx, client, c)
 		return store.ErrKeyLimitReached
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/emulator"
@@ -25,7 +26,7 @@ func seedRevoked(t testing.TB, s *Store, owner string, n int) {
 	}
 	bw := client.BulkWriter(ctx)
 	for i := range n {
-		_, k, err := store.Mint("kg", store.Key{Owner: owner, Name: fmt.Sprint("old ", i), CreatedAt: t0.Add(-48 * time.Hour),
+		_, k, err := keyrules.Mint("kg", store.Key{Owner: owner, Name: fmt.Sprint("old ", i), CreatedAt: t0.Add(-48 * time.Hour),
 			RevokedAt: t0.Add(-time.Hour)})
 		if err != nil {
 			t.Fatal(err)
@@ -41,7 +42,7 @@ func seedRevoked(t testing.TB, s *Store, owner string, n int) {
 // the documents it read.
 func cappedCreateReads(t *testing.T, s *Store, owner string, cap int, now time.Time) int64 {
 	t.Helper()
-	_, k, err := store.Mint("kg", store.Key{Owner: owner, CreatedAt: now})
+	_, k, err := keyrules.Mint("kg", store.Key{Owner: owner, CreatedAt: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestCappedCreateReadsFewDocuments(t *testing.T) {
 	// once; the one after, not again.
 	ctx := context.Background()
 	for range 20 {
-		_, k, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
+		_, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
 		if err := s.CreateCapped(ctx, k, 100, t0.Add(4*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +108,7 @@ func BenchmarkCappedCreate(b *testing.B) {
 			ctx := context.Background()
 			now := t0
 			create := func() {
-				_, k, err := store.Mint("kg", store.Key{Owner: owner, CreatedAt: now})
+				_, k, err := keyrules.Mint("kg", store.Key{Owner: owner, CreatedAt: now})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -138,7 +139,7 @@ func TestExistingOwnerCountedOnFirstUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 5 {
-		_, k, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
+		_, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
 		if i >= 3 {
 			k.RevokedAt = t0
 		}
@@ -149,7 +150,7 @@ func TestExistingOwnerCountedOnFirstUse(t *testing.T) {
 	if _, err := s.countDoc(client, "acme").Set(ctx, map[string]any{"updated_at": t0}); err != nil {
 		t.Fatal(err)
 	}
-	_, k, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
+	_, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
 	if err := s.CreateCapped(ctx, k, 3, t0); !errors.Is(err, store.ErrKeyLimitReached) {
 		t.Fatalf("CreateCapped at 3 active keys of an owner not yet counted = %v, want ErrKeyLimitReached", err)
 	}
@@ -197,7 +198,7 @@ func TestKeyCountMatchesKeys(t *testing.T) {
 			case 1:
 				tmpl.RevokedAt = now.Add(-time.Duration(rng.IntN(120)) * time.Second)
 			}
-			_, k, _ := store.Mint("kg", tmpl)
+			_, k, _ := keyrules.Mint("kg", tmpl)
 			return k
 		}
 		switch r := rng.IntN(10); {
@@ -219,7 +220,7 @@ func TestKeyCountMatchesKeys(t *testing.T) {
 		case r < 9:
 			op = "rotate"
 			id := ids[rng.IntN(len(ids))]
-			_, repl, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: now})
+			_, repl, _ := keyrules.Mint("kg", store.Key{Owner: "acme", CreatedAt: now})
 			grace := now.Add(time.Duration(rng.IntN(200)) * time.Second)
 			if r == 8 {
 				op = "capped rotate"
@@ -283,7 +284,7 @@ func TestFirstCountOfManyEnds(t *testing.T) {
 		} else {
 			tmpl.ExpiresAt = t0.Add(time.Hour) // written by other means: without one
 		}
-		_, k, err := store.Mint("kg", tmpl)
+		_, k, err := keyrules.Mint("kg", tmpl)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -297,7 +298,7 @@ func TestFirstCountOfManyEnds(t *testing.T) {
 		}
 	}
 	bw.End()
-	_, k, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
+	_, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
 	if err := s.CreateCapped(ctx, k, n, t0); !errors.Is(err, store.ErrKeyLimitReached) {
 		t.Fatalf("CreateCapped at %d active keys, cap %d = %v, want ErrKeyLimitReached", n, n, err)
 	}
@@ -320,7 +321,7 @@ func TestKeyCountUnderConcurrentWrites(t *testing.T) {
 	ctx := context.Background()
 	var ids []string
 	for range 30 {
-		_, k, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
+		_, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
 		if err := a.CreateCapped(ctx, k, 1000, t0); err != nil {
 			t.Fatal(err)
 		}
@@ -337,10 +338,10 @@ func TestKeyCountUnderConcurrentWrites(t *testing.T) {
 			case 2:
 				err = s.Delete(ctx, id)
 			case 3:
-				_, repl, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0.Add(time.Minute)})
+				_, repl, _ := keyrules.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0.Add(time.Minute)})
 				_, err = s.Rotate(ctx, id, repl, t0.Add(90*time.Second))
 			case 4:
-				_, k, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0.Add(time.Minute)})
+				_, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0.Add(time.Minute)})
 				err = s.CreateCapped(ctx, k, 1000, t0.Add(time.Minute))
 			}
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 )
 
@@ -21,7 +22,7 @@ func TestFlushesOfOneKeyAtOnce(t *testing.T) {
 	ctx := context.Background()
 	var keys []store.Key
 	for i := range 3 {
-		_, k, err := store.Mint("kg", store.Key{Owner: "acme", Name: fmt.Sprint("k", i), CreatedAt: t0})
+		_, k, err := keyrules.Mint("kg", store.Key{Owner: "acme", Name: fmt.Sprint("k", i), CreatedAt: t0})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,7 +50,7 @@ func TestFlushesOfOneKeyAtOnce(t *testing.T) {
 		})
 	}
 	var revokedAt time.Time
-	_, repl, err := store.Mint("kg", keys[2].Replacement(t0))
+	_, repl, err := keyrules.Mint("kg", keyrules.Replacement(keys[2], t0))
 	if err != nil {
 		t.Fatal(err)
 	}

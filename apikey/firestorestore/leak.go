@@ -5,13 +5,14 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 )
 
 // GetMany implements LeakStore: one batched get (BatchGetDocuments) of the
 // key documents, each ID once.
 func (s *Store) GetMany(ctx context.Context, ids []string) ([]store.Key, error) {
-	if err := store.CheckGetMany(ids); err != nil {
+	if err := keyrules.CheckGetMany(ids); err != nil {
 		return nil, err
 	}
 	client, err := s.Client(ctx)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/emulator"
 )
@@ -26,7 +27,7 @@ func TestCappedRotationsAcrossClients(t *testing.T) {
 	ctx := context.Background()
 	const limit = 3
 	create := func(owner string) store.Key {
-		_, k, _ := store.Mint("kg", store.Key{Owner: owner, CreatedAt: t0})
+		_, k, _ := keyrules.Mint("kg", store.Key{Owner: owner, CreatedAt: t0})
 		if err := a.CreateCapped(ctx, k, limit, t0); err != nil {
 			t.Fatal(err)
 		}
@@ -38,7 +39,7 @@ func TestCappedRotationsAcrossClients(t *testing.T) {
 		start := make(chan struct{})
 		for i, k := range keys {
 			s := []*Store{a, b}[i%2]
-			_, repl, _ := store.Mint("kg", k.Replacement(t0))
+			_, repl, _ := keyrules.Mint("kg", keyrules.Replacement(k, t0))
 			wg.Go(func() {
 				<-start
 				_, errs[i] = s.RotateCapped(ctx, k.ID, repl, t0.Add(720*time.Hour), limit)
@@ -107,12 +108,12 @@ func TestCappedRotationReadsFewDocuments(t *testing.T) {
 	s := newTestStore(t)
 	seedRevoked(t, s, "acme", 1_000)
 	cappedCreateReads(t, s, "acme", 100, t0) // the first count
-	_, k, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
+	_, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
 	if err := s.CreateCapped(context.Background(), k, 100, t0); err != nil {
 		t.Fatal(err)
 	}
 	before := s.cappedReads.Load()
-	_, repl, _ := store.Mint("kg", k.Replacement(t0.Add(time.Minute)))
+	_, repl, _ := keyrules.Mint("kg", keyrules.Replacement(k, t0.Add(time.Minute)))
 	if _, err := s.RotateCapped(context.Background(), k.ID, repl, t0.Add(time.Hour), 100); err != nil {
 		t.Fatal(err)
 	}
@@ -129,8 +130,8 @@ func TestCappedRotationReadsFewDocuments(t *testing.T) {
 func TestCappedRotationCountsAnOwnerFirst(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
-	_, expiring, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0, ExpiresAt: t0.Add(48 * time.Hour)})
-	_, forever, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
+	_, expiring, _ := keyrules.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0, ExpiresAt: t0.Add(48 * time.Hour)})
+	_, forever, _ := keyrules.Mint("kg", store.Key{Owner: "acme", CreatedAt: t0})
 	client, err := s.Client(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +141,7 @@ func TestCappedRotationCountsAnOwnerFirst(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, repl, _ := store.Mint("kg", expiring.Replacement(t0))
+	_, repl, _ := keyrules.Mint("kg", keyrules.Replacement(expiring, t0))
 	if _, err := s.RotateCapped(ctx, expiring.ID, repl, t0.Add(time.Hour), 3); err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +179,7 @@ func BenchmarkCappedRotate(b *testing.B) {
 				if owner == "new" {
 					owner = fmt.Sprint("new-", capped) // new for each
 				}
-				_, k, _ := store.Mint("kg", store.Key{Owner: owner, CreatedAt: now})
+				_, k, _ := keyrules.Mint("kg", store.Key{Owner: owner, CreatedAt: now})
 				if err := s.CreateCapped(ctx, k, 1_000_000, now); err != nil { // the first use counts the owner's keys
 					b.Fatal(err)
 				}
@@ -186,7 +187,7 @@ func BenchmarkCappedRotate(b *testing.B) {
 				b.ResetTimer()
 				for b.Loop() {
 					now = now.Add(time.Second)
-					_, repl, _ := store.Mint("kg", k.Replacement(now))
+					_, repl, _ := keyrules.Mint("kg", keyrules.Replacement(k, now))
 					var err error
 					if capped {
 						_, err = s.RotateCapped(ctx, k.ID, repl, now.Add(720*time.Hour), 1_000_000)

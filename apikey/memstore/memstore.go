@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 )
 
@@ -32,7 +34,7 @@ func (s *Store) CreateCapped(ctx context.Context, k store.Key, maxActive int, no
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := store.CheckPlanOwner(k.Owner); err != nil {
+	if err := keyrules.CheckPlanOwner(k.Owner); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -63,7 +65,7 @@ func (s *Store) GetPlan(ctx context.Context, owner string) (store.Plan, error) {
 	if err := ctx.Err(); err != nil {
 		return store.Plan{}, err
 	}
-	if err := store.CheckPlanOwner(owner); err != nil {
+	if err := keyrules.CheckPlanOwner(owner); err != nil {
 		return store.Plan{}, err
 	}
 	s.mu.Lock()
@@ -80,8 +82,8 @@ func (s *Store) SetPlan(ctx context.Context, p store.Plan) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := store.ValidatePlan(p); err != nil {
-		return err
+	if err := keyrules.ValidatePlan(p); err != nil {
+		return fmt.Errorf("%w: %w", store.ErrInvalidPlan, err)
 	}
 	p = store.StoredPlan(p)
 	s.mu.Lock()
@@ -96,7 +98,7 @@ func (s *Store) DeletePlan(ctx context.Context, owner string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := store.CheckPlanOwner(owner); err != nil {
+	if err := keyrules.CheckPlanOwner(owner); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -152,23 +154,23 @@ func (s *Store) ListByOwner(ctx context.Context, owner string, after *store.Page
 	if err := ctx.Err(); err != nil {
 		return store.KeyPage{}, err
 	}
-	if err := store.CheckPageLimit(limit); err != nil {
+	if err := keyrules.CheckPageLimit(limit); err != nil {
 		return store.KeyPage{}, err
 	}
 	s.mu.Lock()
 	var keys []store.Key
 	for _, k := range s.keys {
-		if k.Owner == owner && (after == nil || after.Compare(store.PositionOf(k)) < 0) {
+		if k.Owner == owner && (after == nil || after.Compare(keyrules.PositionOf(k)) < 0) {
 			keys = append(keys, k)
 		}
 	}
 	s.mu.Unlock()
-	slices.SortFunc(keys, store.ListOrder)
+	slices.SortFunc(keys, keyrules.ListOrder)
 	keys = keys[:min(len(keys), limit+1)]
 	for i := range keys {
 		keys[i] = cloneKey(keys[i])
 	}
-	return store.PageOf(keys, limit), nil
+	return keyrules.PageOf(keys, limit), nil
 }
 
 // Revoke implements KeyStore.
@@ -234,15 +236,15 @@ func (s *Store) rotate(ctx context.Context, id string, replacement store.Key, gr
 	if k, ok := s.keys[old.ReplacedBy]; ok && old.ReplacedBy != "" {
 		successor = &k
 	}
-	old, err := store.Rotated(old, successor, replacement, graceEnd)
+	old, err := keyrules.Rotated(old, successor, replacement, graceEnd)
 	if err != nil {
 		return store.Key{}, err
 	}
-	if maxActive >= 0 && store.Capped(old, replacement.CreatedAt) {
-		if err := store.CheckPlanOwner(old.Owner); err != nil {
+	if maxActive >= 0 && keyrules.Capped(old, replacement.CreatedAt) {
+		if err := keyrules.CheckPlanOwner(old.Owner); err != nil {
 			return store.Key{}, err
 		}
-		if store.OverCap(s.active(old.Owner, replacement.CreatedAt), maxActive) {
+		if keyrules.OverCap(s.active(old.Owner, replacement.CreatedAt), maxActive) {
 			return store.Key{}, store.ErrKeyLimitReached
 		}
 	}
@@ -262,8 +264,8 @@ func cloneKey(k store.Key) store.Key {
 type memUsage struct {
 	days        map[string]map[store.Day]int64   // key ID -> day -> requests
 	months      map[string]map[store.Month]int64 // key ID -> month -> requests
-	ownerDays   map[store.OwnerDay]int64
-	ownerMonths map[store.OwnerMonth]int64
+	ownerDays   map[keyrules.OwnerDay]int64
+	ownerMonths map[keyrules.OwnerMonth]int64
 	applied     map[string]int64 // instance -> last batch applied
 }
 
@@ -277,7 +279,7 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 	u := &s.usage
 	if u.days == nil {
 		u.days, u.months, u.applied = map[string]map[store.Day]int64{}, map[string]map[store.Month]int64{}, map[string]int64{}
-		u.ownerDays, u.ownerMonths = map[store.OwnerDay]int64{}, map[store.OwnerMonth]int64{}
+		u.ownerDays, u.ownerMonths = map[keyrules.OwnerDay]int64{}, map[keyrules.OwnerMonth]int64{}
 	}
 	if u.applied[instance] >= seq {
 		return nil
@@ -289,13 +291,13 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 		u.days[c.KeyID][c.Day] += c.Requests
 		u.months[c.KeyID][c.Day.Month()] += c.Requests
 	}
-	for id, at := range store.LastUsedByKey(counts, time.Now()) {
+	for id, at := range keyrules.LastUsedByKey(counts, time.Now()) {
 		if k, ok := s.keys[id]; ok && at.After(k.LastUsedAt) {
 			k.LastUsedAt = at
 			s.keys[id] = k
 		}
 	}
-	days, months := store.OwnerTotals(counts)
+	days, months := keyrules.OwnerTotals(counts)
 	for k, n := range days {
 		u.ownerDays[k] += n
 	}
@@ -338,7 +340,7 @@ func (s *Store) OwnerDailyUsage(ctx context.Context, owner string, from, to stor
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := store.CheckPlanOwner(owner); err != nil {
+	if err := keyrules.CheckPlanOwner(owner); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -372,12 +374,12 @@ func (s *Store) OwnerMonthlyUsage(ctx context.Context, owner string, month store
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if err := store.CheckPlanOwner(owner); err != nil {
+	if err := keyrules.CheckPlanOwner(owner); err != nil {
 		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.usage.ownerMonths[store.OwnerMonth{Owner: owner, Month: month}], nil
+	return s.usage.ownerMonths[keyrules.OwnerMonth{Owner: owner, Month: month}], nil
 }
 
 // GetMany implements LeakStore.
@@ -385,7 +387,7 @@ func (s *Store) GetMany(ctx context.Context, ids []string) ([]store.Key, error) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := store.CheckGetMany(ids); err != nil {
+	if err := keyrules.CheckGetMany(ids); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()

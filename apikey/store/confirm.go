@@ -29,13 +29,13 @@ var (
 
 // InDoubt reports whether a write that answered err may have been applied
 // all the same: any error but an answer that the store refused the write
-// (not found, exists, inactive, replaced, limit reached, invalid owner, no
-// plan) or
+// (not found, exists, inactive, replaced, limit reached, invalid owner or
+// plan, no plan) or
 // one that proves nothing was applied (ErrNotApplied).
 // It is the one place keygate decides that a write's outcome is unknown.
 func InDoubt(err error) bool {
 	for _, known := range []error{ErrNotApplied, ErrKeyNotFound, ErrKeyExists,
-		ErrKeyInactive, ErrKeyReplaced, ErrKeyLimitReached, ErrInvalidOwner, ErrPlanNotFound} {
+		ErrKeyInactive, ErrKeyReplaced, ErrKeyLimitReached, ErrInvalidOwner, ErrInvalidPlan, ErrPlanNotFound} {
 		if errors.Is(err, known) {
 			return false
 		}
@@ -167,13 +167,10 @@ func (c confirmStore) rotated(ctx context.Context, id string, replacement Key) (
 	return old, err == nil, err
 }
 
-// SetPlan leaves a plan that ValidatePlan refuses to the store to refuse,
-// so that its error is not taken for a write in doubt, and fixes the plan's
-// UpdatedAt, so that it can be recognised.
+// SetPlan fixes the plan's UpdatedAt, so that it can be recognised. A plan
+// the store refuses (ErrInvalidPlan) is no write in doubt, and is not read
+// back.
 func (c confirmStore) SetPlan(ctx context.Context, p Plan) error {
-	if ValidatePlan(p) != nil {
-		return c.Store.SetPlan(ctx, p)
-	}
 	p = StoredPlan(p)
 	_, err := confirm(ctx, c, "set plan", none(func(ctx context.Context) error { return c.Store.SetPlan(ctx, p) }),
 		func(ctx context.Context) (struct{}, bool, error) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/apikey/storetest"
@@ -113,7 +114,7 @@ var confirmedWrites = []confirmedWrite{
 
 // newKey is the key the writes create, at T0.
 var newKey = func() store.Key {
-	_, k, err := store.Mint("kg", store.Key{Owner: "acme", Name: "new", CreatedAt: storetest.T0})
+	_, k, err := keyrules.Mint("kg", store.Key{Owner: "acme", Name: "new", CreatedAt: storetest.T0})
 	if err != nil {
 		panic(err)
 	}
@@ -173,7 +174,7 @@ func TestConfirmWrites(t *testing.T) {
 // not.
 func TestInDoubt(t *testing.T) {
 	for _, err := range []error{nil, store.ErrKeyNotFound, store.ErrKeyExists, store.ErrKeyInactive,
-		store.ErrKeyReplaced, store.ErrKeyLimitReached, store.ErrInvalidOwner, store.ErrPlanNotFound,
+		store.ErrKeyReplaced, store.ErrKeyLimitReached, store.ErrInvalidOwner, store.ErrInvalidPlan, store.ErrPlanNotFound,
 		fmt.Errorf("%w: %w", store.ErrNotApplied, context.DeadlineExceeded)} {
 		if store.InDoubt(err) {
 			t.Errorf("InDoubt(%v) = true", err)
@@ -200,9 +201,22 @@ func TestConfirmWritesRefusedRotation(t *testing.T) {
 	}
 	lossy.ReadsDown.Store(true)
 	for id, want := range map[string]error{k.ID: store.ErrKeyReplaced, other.ID: store.ErrKeyLimitReached} {
-		_, repl, _ := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: storetest.T0})
+		_, repl, _ := keyrules.Mint("kg", store.Key{Owner: "acme", CreatedAt: storetest.T0})
 		if _, err := s.RotateCapped(t.Context(), id, repl, storetest.T0.Add(time.Hour), 2); !errors.Is(err, want) || errors.Is(err, store.ErrOutcomeUnknown) {
 			t.Errorf("RotateCapped = %v, want %v", err, want)
 		}
+	}
+}
+
+// TestConfirmWritesRefusedPlan: a plan the store refuses is that answer,
+// not read back: with every read failing, it is ErrInvalidPlan with the
+// rule's reason, not ErrOutcomeUnknown.
+func TestConfirmWritesRefusedPlan(t *testing.T) {
+	lossy := &testkit.LostAnswerStore{Store: memstore.New()}
+	lossy.ReadsDown.Store(true)
+	s := store.ConfirmWrites(lossy, time.Second)
+	err := s.SetPlan(t.Context(), store.Plan{Owner: "acme", MaxKeys: -1})
+	if le, ok := errors.AsType[*keyrules.LimitError](err); !errors.Is(err, store.ErrInvalidPlan) || !ok || le.Field != "max-keys" || errors.Is(err, store.ErrOutcomeUnknown) {
+		t.Errorf("SetPlan(max keys -1) = %v, want ErrInvalidPlan with a max-keys LimitError", err)
 	}
 }

@@ -3,15 +3,9 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
-	"iter"
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
-
-	"github.com/keygate/keygate/apikey/keyformat"
 )
 
 // Errors a KeyStore returns; compare with errors.Is. Any other error means
@@ -106,9 +100,9 @@ type KeyStore interface {
 	Get(ctx context.Context, id string) (Key, error)
 	// Create stores a new key, or returns ErrKeyExists.
 	Create(ctx context.Context, k Key) error
-	// ListByOwner returns one page of the owner's keys in ListOrder: at most
-	// limit (at least 1) keys, the first being the one just after after (nil:
-	// the newest key). The page's Next is set when more keys follow. It reads
+	// ListByOwner returns one page of the owner's keys in keyrules.ListOrder
+	// (the order of PagePosition.Compare): at most limit (at least 1) keys,
+	// the first being the one just after after (nil: the newest key). The page's Next is set when more keys follow. It reads
 	// at most limit+1 keys, however many the owner has.
 	ListByOwner(ctx context.Context, owner string, after *PagePosition, limit int) (KeyPage, error)
 	// Revoke sets the key's RevokedAt to at, unless it is already revoked,
@@ -129,33 +123,24 @@ type KeyStore interface {
 	Rotate(ctx context.Context, id string, replacement Key, graceEnd time.Time) (Key, error)
 	// RotateCapped rotates as Rotate does, unless the owner holds more
 	// than maxActive keys active at replacement.CreatedAt (keys in a
-	// rotation's grace count) and the rotation has a grace (see Capped):
+	// rotation's grace count) and the rotation has a grace (see keyrules.Capped):
 	// then it stores nothing and returns ErrKeyLimitReached. An owner within its cap may thus go one key over
 	// it, by the replacement of one rotation in progress, and no further:
 	// until that grace ends (or a key is revoked or deleted), every other
 	// rotation is refused, and the replaced key itself cannot be rotated
 	// again (ErrKeyReplaced). The count and the rotation are atomic, as in
-	// CreateCapped; it returns ErrInvalidOwner for an owner ValidateOwner
+	// CreateCapped; it returns ErrInvalidOwner for an owner keyrules.ValidateOwner
 	// refuses.
 	RotateCapped(ctx context.Context, id string, replacement Key, graceEnd time.Time, maxActive int) (Key, error)
 	// CreateCapped stores a new key as Create does, unless its owner holds
 	// maxActive or more keys active at now (neither revoked nor expired):
 	// then it stores nothing and returns ErrKeyLimitReached. The count and
 	// the create are atomic, so concurrent calls never exceed the cap. It
-	// returns ErrInvalidOwner for an owner ValidateOwner refuses.
+	// returns ErrInvalidOwner for an owner keyrules.ValidateOwner refuses.
 	CreateCapped(ctx context.Context, k Key, maxActive int, now time.Time) error
 }
 
-// ListOrder is the order in which KeyStore.ListByOwner pages an owner's
-// keys: newest first (CreatedAt descending), then by ID descending. In
-// Firestore it is the order of the composite index in firestore.indexes.json:
-// owner ascending, created_at descending and, implied, the document ID
-// descending.
-func ListOrder(a, b Key) int {
-	return PositionOf(a).Compare(PositionOf(b))
-}
-
-// PagePosition is a place in an owner's keys in ListOrder: that of the key
+// PagePosition is a place in an owner's keys in keyrules.ListOrder: that of the key
 // with this creation time and ID, whether or not that key still exists. A
 // page that starts after it holds the keys that sort after it.
 type PagePosition struct {
@@ -163,10 +148,8 @@ type PagePosition struct {
 	ID        string
 }
 
-// PositionOf is the position of k, for the page that follows k.
-func PositionOf(k Key) PagePosition { return PagePosition{StoredTime(k.CreatedAt), k.ID} }
-
-// Compare orders positions as ListOrder orders keys.
+// Compare orders positions as keyrules.ListOrder orders keys: newest
+// first (CreatedAt descending), then by ID descending.
 func (p PagePosition) Compare(q PagePosition) int {
 	if c := q.CreatedAt.Compare(p.CreatedAt); c != 0 {
 		return c
@@ -176,62 +159,15 @@ func (p PagePosition) Compare(q PagePosition) int {
 
 // KeyPage is a page of an owner's keys.
 type KeyPage struct {
-	// Keys are the page's keys in ListOrder; empty, never nil, when none.
+	// Keys are the page's keys in keyrules.ListOrder; empty, never nil, when none.
 	Keys []Key
 	// Next is the position of the page's last key when more keys follow it,
 	// and nil on the last page.
 	Next *PagePosition
 }
 
-// CheckPageLimit checks ListByOwner's limit.
-func CheckPageLimit(limit int) error {
-	if limit < 1 || limit > MaxPageLimit {
-		return fmt.Errorf("list keys: limit %d: want 1 to %d", limit, MaxPageLimit)
-	}
-	return nil
-}
-
 // MaxPageLimit is the most keys ListByOwner returns at once.
 const MaxPageLimit = 1000
-
-// PageOf makes the page of limit keys from up to limit+1 keys read in
-// ListOrder: the extra key, when there is one, only tells that more follow.
-func PageOf(keys []Key, limit int) KeyPage {
-	if keys == nil {
-		keys = []Key{}
-	}
-	if len(keys) <= limit {
-		return KeyPage{Keys: keys}
-	}
-	keys = keys[:limit]
-	next := PositionOf(keys[limit-1])
-	return KeyPage{Keys: keys, Next: &next}
-}
-
-// OwnerKeys returns all the owner's keys in ListOrder, reading pageSize
-// (1 to MaxPageLimit) at a time; it stops at the first error, which it
-// yields last. An owner with n keys costs about n + n/pageSize reads.
-func OwnerKeys(ctx context.Context, s KeyStore, owner string, pageSize int) iter.Seq2[Key, error] {
-	return func(yield func(Key, error) bool) {
-		var after *PagePosition
-		for {
-			page, err := s.ListByOwner(ctx, owner, after, pageSize)
-			if err != nil {
-				yield(Key{}, err)
-				return
-			}
-			for _, k := range page.Keys {
-				if !yield(k, nil) {
-					return
-				}
-			}
-			if page.Next == nil {
-				return
-			}
-			after = page.Next
-		}
-	}
-}
 
 // KeyReader is a store that reads a key and its usage total of a month in
 // one round trip. Both keygate stores are KeyReaders; the key cache uses it
@@ -239,46 +175,6 @@ func OwnerKeys(ctx context.Context, s KeyStore, owner string, pageSize int) iter
 type KeyReader interface {
 	ReadKey(ctx context.Context, id string, month Month) (k Key, monthTotal int64, err error)
 }
-
-// Replacement returns the key that rotating k mints at now, before its ID
-// and hint are set: k's owner, name, scopes, expiry and limits.
-func (k *Key) Replacement(now time.Time) Key {
-	return Key{Owner: k.Owner, Name: k.Name, Scopes: k.Scopes, CreatedAt: now, ExpiresAt: k.ExpiresAt,
-		RateLimit: k.RateLimit, Burst: k.Burst, MonthlyQuota: k.MonthlyQuota}
-}
-
-// Rotated returns old replaced by replacement: its expiry moved to
-// graceEnd, unless it expires earlier, and its ReplacedBy set, after
-// checking that it is active at now (replacement.CreatedAt) and not
-// replaced already by successor, the stored key old.ReplacedBy names (nil
-// if old has no ReplacedBy or that key is gone): ErrKeyInactive,
-// ErrKeyReplaced.
-func Rotated(old Key, successor *Key, replacement Key, graceEnd time.Time) (Key, error) {
-	now := replacement.CreatedAt
-	if old.Status(now) != StatusActive {
-		return Key{}, ErrKeyInactive
-	}
-	if successor != nil && successor.Status(now) == StatusActive {
-		return Key{}, ErrKeyReplaced
-	}
-	if old.ExpiresAt.IsZero() || graceEnd.Before(old.ExpiresAt) {
-		old.ExpiresAt = StoredTime(graceEnd)
-	}
-	old.ReplacedBy = replacement.ID
-	return old, nil
-}
-
-// OverCap reports whether an owner holding active keys, active at the time
-// of a rotation, is refused it by the cap maxActive: whether it holds more
-// than maxActive, so that another rotation's replacement is out already.
-func OverCap(active, maxActive int) bool { return active > maxActive }
-
-// Capped reports whether the rotation that made rotated (the old key as
-// Rotated returns it) at now is one the cap may refuse: one that leaves the
-// old key active for a grace. Without a grace the replacement takes the
-// old key's place at once and adds no active key, so even an owner past
-// its cap (its plan lowered, say) can replace a leaked key in one step.
-func Capped(rotated Key, now time.Time) bool { return rotated.Status(now) == StatusActive }
 
 // Stored is k as every store keeps it: times in UTC to the microsecond
 // (Firestore's precision) and Scopes never nil, so that all stores give back
@@ -306,79 +202,3 @@ func Stored(k Key) Key {
 
 // StoredTime is t as stores keep it: UTC, to the microsecond.
 func StoredTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
-
-// MaxNameLen is the longest key name, and MaxOwnerLen the longest owner, in
-// characters.
-const (
-	MaxNameLen  = 100
-	MaxOwnerLen = 128
-)
-
-// ValidateName checks a key name: at most MaxNameLen characters of valid
-// UTF-8, none of them hidden (see IsHidden).
-func ValidateName(name string) error { return validateText(name, 0, MaxNameLen) }
-
-// ValidateOwner checks an owner as ValidateName checks a name, but with 1 to
-// MaxOwnerLen characters, and so that it is a Firestore document ID (the
-// owner's plan is the document {KEYS_COLLECTION}_owners/{owner}): no '/',
-// not "." or "..", and not of the form __...__ (at least 4 characters that
-// start and end with "__", which Firestore reserves). MaxOwnerLen characters
-// of UTF-8 are at most 512 bytes, within Firestore's 1500.
-func ValidateOwner(owner string) error {
-	if err := validateText(owner, 1, MaxOwnerLen); err != nil {
-		return err
-	}
-	switch {
-	case strings.Contains(owner, "/"):
-		return errors.New("contains '/'")
-	case owner == "." || owner == "..":
-		return fmt.Errorf("is %q: want a name other than . and ..", owner)
-	case len(owner) >= 4 && strings.HasPrefix(owner, "__") && strings.HasSuffix(owner, "__"):
-		return errors.New("starts and ends with \"__\", which Firestore reserves")
-	}
-	return nil
-}
-
-// validateText checks that s is UTF-8 of lo to hi characters, none hidden.
-// The error starts with a verb, for the caller to prefix the field's name.
-func validateText(s string, lo, hi int) error {
-	if !utf8.ValidString(s) {
-		return errors.New("is not valid UTF-8")
-	}
-	if n := utf8.RuneCountInString(s); n < lo || n > hi {
-		if lo == 0 {
-			return fmt.Errorf("is %d characters long: want at most %d", n, hi)
-		}
-		return fmt.Errorf("is %d characters long: want %d to %d", n, lo, hi)
-	}
-	for _, r := range s {
-		switch {
-		case unicode.IsControl(r):
-			return fmt.Errorf("contains the control character %U", r)
-		case unicode.Is(unicode.Cf, r):
-			return fmt.Errorf("contains the invisible format character %U", r)
-		}
-	}
-	return nil
-}
-
-// IsHidden reports whether r is a control character or a Unicode format
-// character (category Cf, such as U+202E RIGHT-TO-LEFT OVERRIDE or U+200B
-// ZERO WIDTH SPACE): characters that can move a cursor, reorder or hide
-// text, so that a name could pass for another in a log, a table or a
-// terminal. Names and owners may hold none; the CLI replaces any in a stored
-// document before printing it.
-func IsHidden(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }
-
-// Mint mints a key with prefix and returns it with k made ready to store:
-// its ID and Hint set from the new key. The key itself is shown once to its
-// owner and never stored.
-func Mint(prefix string, k Key) (string, Key, error) {
-	key, err := keyformat.New(prefix)
-	if err != nil {
-		return "", Key{}, err
-	}
-	k.ID = keyformat.ID(key)
-	k.Hint = keyformat.Hint(key)
-	return key, k, nil
-}

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -31,33 +30,6 @@ func TestStatus(t *testing.T) {
 		k := store.Key{ExpiresAt: c.expires, RevokedAt: c.revoked}
 		if got := k.Status(c.at); got != c.want {
 			t.Errorf("%s: Status = %s, want %s", c.name, got, c.want)
-		}
-	}
-}
-
-func TestValidateOwnerIsADocumentID(t *testing.T) {
-	for _, c := range []struct {
-		owner string
-		want  string // "" for valid
-	}{
-		{"acme", ""},
-		{"a.b", ""},
-		{"...", ""},
-		{"__", ""},
-		{"___", ""},
-		{"__acme", ""},
-		{"acme__", ""},
-		{strings.Repeat("界", store.MaxOwnerLen), ""},
-		{"a/b", "contains '/'"},
-		{"/", "contains '/'"},
-		{".", "want a name other than"},
-		{"..", "want a name other than"},
-		{"____", "Firestore reserves"},
-		{"__acme__", "Firestore reserves"},
-	} {
-		err := store.ValidateOwner(c.owner)
-		if (c.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.want) {
-			t.Errorf("ValidateOwner(%q) = %v, want %q", c.owner, err, c.want)
 		}
 	}
 }

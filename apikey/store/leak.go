@@ -10,10 +10,6 @@ import (
 // read per 100 tokens of a secret scanning message.
 const MaxGetMany = 100
 
-// MaxLeakURLLen is the longest LeakURL kept, in bytes; RecordLeak's caller
-// shortens a longer one.
-const MaxLeakURLLen = 2048
-
 // LeakStore is what a secret scanning report needs of a store: many keys
 // read at once, and where a key was found in public recorded on it.
 type LeakStore interface {
@@ -26,14 +22,6 @@ type LeakStore interface {
 	// not revoke the key: Revoke does, and records the change for the
 	// other instances.
 	RecordLeak(ctx context.Context, id string, at time.Time, url string) (Key, error)
-}
-
-// CheckGetMany checks GetMany's ids.
-func CheckGetMany(ids []string) error {
-	if len(ids) < 1 || len(ids) > MaxGetMany {
-		return errors.New("get keys: want 1 to 100 IDs")
-	}
-	return nil
 }
 
 func (t timeoutStore) GetMany(ctx context.Context, ids []string) ([]Key, error) {

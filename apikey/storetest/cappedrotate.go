@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 )
 
@@ -190,7 +191,7 @@ var cappedRotateCases = []contractCase{
 // rotation mints the replacement of k at now.
 func rotation(t *testing.T, k store.Key, now time.Time) store.Key {
 	t.Helper()
-	_, r, err := store.Mint("kg", k.Replacement(now))
+	_, r, err := keyrules.Mint("kg", keyrules.Replacement(k, now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +242,7 @@ func tally(errs []error) (ok, replaced, limited int, other []string) {
 func activeKeys(t *testing.T, s store.KeyStore, owner string, now time.Time) int {
 	t.Helper()
 	n := 0
-	for k, err := range store.OwnerKeys(context.Background(), s, owner, store.MaxPageLimit) {
+	for k, err := range keyrules.OwnerKeys(context.Background(), s, owner, store.MaxPageLimit) {
 		if err != nil {
 			t.Fatal(fmt.Errorf("listing %s's keys: %w", owner, err))
 		}

@@ -8,7 +8,7 @@
 // gets a store of its own from newStore, which must return an empty store
 // (or one where the owners and keys the checks make up do not exist) and
 // may register its cleanup with t.Cleanup. The checks use only the store's
-// methods, mint keys with store.Mint, and run one after another.
+// methods, mint keys with keyrules.Mint, and run one after another.
 //
 // A third-party store runs the contract from its tests:
 //
@@ -49,6 +49,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 )
 
@@ -81,7 +82,7 @@ var groups = []struct {
 }
 
 // Keys checks KeyStore's Create, Get, ListByOwner (paging in
-// store.ListOrder), Revoke, Delete and Rotate.
+// keyrules.ListOrder), Revoke, Delete and Rotate.
 func Keys(t *testing.T, newStore NewStore) { runCases(t, newStore, keyCases) }
 
 // CappedCreate checks KeyStore.CreateCapped: the cap on active keys, also
@@ -94,7 +95,7 @@ func CappedCreate(t *testing.T, newStore NewStore) { runCases(t, newStore, cappe
 // batch of store.MaxUsageBatch counts, and the key and owner totals.
 func Usage(t *testing.T, newStore NewStore) { runCases(t, newStore, usageCases) }
 
-// Plans checks PlanStore: GetPlan, SetPlan (with store.ValidatePlan) and
+// Plans checks PlanStore: GetPlan, SetPlan (with keyrules.ValidatePlan) and
 // DeletePlan, and ErrInvalidOwner for owners that cannot name a plan.
 func Plans(t *testing.T, newStore NewStore) { runCases(t, newStore, planCases) }
 
@@ -133,7 +134,7 @@ func MintKey(t testing.TB, s store.KeyStore, owner string, change ...func(*store
 	for _, f := range change {
 		f(&tmpl)
 	}
-	key, k, err := store.Mint("kg", tmpl)
+	key, k, err := keyrules.Mint("kg", tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func MintKey(t testing.TB, s store.KeyStore, owner string, change ...func(*store
 // unstored mints a key for owner at T0 without storing it.
 func unstored(t testing.TB, owner string) store.Key {
 	t.Helper()
-	_, k, err := store.Mint("kg", store.Key{Owner: owner, CreatedAt: T0})
+	_, k, err := keyrules.Mint("kg", store.Key{Owner: owner, CreatedAt: T0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ var keyCases = []contractCase{
 		// scopes must not edit the stored key, nor another caller's.
 		ctx := context.Background()
 		scopes := []string{"a:read", "b:read"}
-		_, k, err := store.Mint("kg", store.Key{Owner: "acme", Scopes: scopes, CreatedAt: T0})
+		_, k, err := keyrules.Mint("kg", store.Key{Owner: "acme", Scopes: scopes, CreatedAt: T0})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -309,8 +310,8 @@ var keyCases = []contractCase{
 					}
 					break
 				}
-				if last := page.Keys[len(page.Keys)-1]; *page.Next != store.PositionOf(last) {
-					t.Errorf("limit %d: next %v, want the last key's position %v", limit, *page.Next, store.PositionOf(last))
+				if last := page.Keys[len(page.Keys)-1]; *page.Next != keyrules.PositionOf(last) {
+					t.Errorf("limit %d: next %v, want the last key's position %v", limit, *page.Next, keyrules.PositionOf(last))
 				}
 				after = page.Next
 			}
@@ -456,7 +457,7 @@ var keyCases = []contractCase{
 		ctx := context.Background()
 		_, old := MintKey(t, s, "acme")
 		_, taken := MintKey(t, s, "acme", func(k *store.Key) { k.Name = "taken" })
-		repl := old.Replacement(T0)
+		repl := keyrules.Replacement(old, T0)
 		repl.ID, repl.Hint = taken.ID, taken.Hint
 		if _, err := s.Rotate(ctx, old.ID, repl, T0.Add(time.Hour)); err == nil {
 			t.Fatal("Rotate onto a stored key's ID succeeded")
@@ -535,7 +536,7 @@ var cappedCases = []contractCase{
 		capped(t, s, "acme", 3, nil) // the deletion freed a slot
 		// The rotated key and its replacement are both active until the
 		// grace ends: one over the cap.
-		_, repl, err := store.Mint("kg", rotated.Replacement(T0))
+		_, repl, err := keyrules.Mint("kg", keyrules.Replacement(rotated, T0))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -569,7 +570,7 @@ var cappedCases = []contractCase{
 		errs := make([]error, n)
 		for i := range n {
 			wg.Go(func() {
-				_, k, err := store.Mint("kg", store.Key{Owner: "acme", CreatedAt: T0})
+				_, k, err := keyrules.Mint("kg", store.Key{Owner: "acme", CreatedAt: T0})
 				if err == nil {
 					err = s.CreateCapped(context.Background(), k, limit, T0)
 				}
@@ -600,7 +601,7 @@ var cappedCases = []contractCase{
 	{"Rotate is not capped", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		k := capped(t, s, "acme", 1, nil)
-		_, repl, err := store.Mint("kg", k.Replacement(T0))
+		_, repl, err := keyrules.Mint("kg", keyrules.Replacement(k, T0))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -618,7 +619,7 @@ func capped(t *testing.T, s store.KeyStore, owner string, limit int, change func
 	if change != nil {
 		change(&tmpl)
 	}
-	_, k, err := store.Mint("kg", tmpl)
+	_, k, err := keyrules.Mint("kg", tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -937,22 +938,22 @@ var planCases = []contractCase{
 			t.Errorf("second DeletePlan = %v, want ErrPlanNotFound", err)
 		}
 	}},
-	{"set refuses a plan that ValidatePlan refuses", func(t *testing.T, s store.Store) {
+	{"set refuses a plan that keyrules.ValidatePlan refuses: ErrInvalidPlan", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		for _, p := range []store.Plan{
 			{Owner: "acme", RateLimit: -1},
-			{Owner: "acme", Burst: store.MaxBurst + 1},
+			{Owner: "acme", Burst: keyrules.MaxBurst + 1},
 			{Owner: "acme", MonthlyQuota: -1},
-			{Owner: "acme", MaxKeys: store.MaxPlanKeys + 1},
+			{Owner: "acme", MaxKeys: keyrules.MaxPlanKeys + 1},
 			{Owner: "acme", MaxKeys: -1},
 			{Owner: "a/b"},
 			{Owner: ""},
 		} {
-			if store.ValidatePlan(p) == nil {
+			if keyrules.ValidatePlan(p) == nil {
 				t.Fatalf("ValidatePlan(%+v) = nil: the check is wrong", p)
 			}
-			if err := s.SetPlan(ctx, p); err == nil {
-				t.Errorf("SetPlan(%+v) succeeded", p)
+			if err := s.SetPlan(ctx, p); !errors.Is(err, store.ErrInvalidPlan) {
+				t.Errorf("SetPlan(%+v) = %v, want ErrInvalidPlan", p, err)
 			}
 		}
 		if _, err := s.GetPlan(ctx, "acme"); !errors.Is(err, store.ErrPlanNotFound) {
@@ -987,7 +988,7 @@ var readerCases = []contractCase{
 			t.Fatal(err)
 		}
 		got, n, err := s.ReadKey(ctx, k.ID, "2026-11")
-		k.LastUsedAt = time.Date(2026, 11, 27, 23, 59, 59, 999999000, time.UTC) // store.LastUsed of the count
+		k.LastUsedAt = time.Date(2026, 11, 27, 23, 59, 59, 999999000, time.UTC) // keyrules.LastUsed of the count
 		if err != nil || !reflect.DeepEqual(got, k) || n != 4 {
 			t.Errorf("ReadKey = %+v, %d, %v; want %+v and 4", got, n, err, k)
 		}
@@ -1066,7 +1067,7 @@ func checkEndedContext(t *testing.T, s store.Store, ended context.Context) {
 	if err := s.AddUsage(ctx, "i", 1, counts); err != nil {
 		t.Fatal(err)
 	}
-	k.LastUsedAt = store.LastUsed(counts[0], time.Now())
+	k.LastUsedAt = keyrules.LastUsed(counts[0], time.Now())
 	created, rotated, cappedKey, cappedRotated := unstored(t, "acme"), unstored(t, "acme"), unstored(t, "acme"), unstored(t, "acme")
 	cursor := present(t, s)
 	var usageErr error

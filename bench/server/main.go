@@ -30,6 +30,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/logging"
@@ -53,7 +54,7 @@ func run(mode, addr string) error {
 		return err
 	}
 	mem := memstore.New()
-	key, k, err := store.Mint(cfg.Prefix, store.Key{Owner: "bench", Name: "bench key", CreatedAt: time.Now()})
+	key, k, err := keyrules.Mint(cfg.Prefix, store.Key{Owner: "bench", Name: "bench key", CreatedAt: time.Now()})
 	if err != nil {
 		return err
 	}

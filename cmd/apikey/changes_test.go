@@ -44,7 +44,7 @@ func gateOn(t *testing.T, h *harness) http.Handler {
 	cfg := apikey.DefaultConfig()
 	cfg.Project = h.env["GOOGLE_CLOUD_PROJECT"]
 	cfg.StoreTimeout = 30 * time.Second // the emulator's first calls can be slow
-	s := firestorestore.New(cfg.Firestore())
+	s := firestorestore.New(firestorestore.Config{Project: cfg.Project, Database: cfg.Database, Collection: cfg.Collection})
 	g := apikey.New(cfg, s, apikey.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))))
 	t.Cleanup(func() {
 		g.Close(context.Background())

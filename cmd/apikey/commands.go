@@ -11,8 +11,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // command is one subcommand. To add one, write its setup and append it to
@@ -123,7 +124,7 @@ Scopes belong to the application, which decides what each one allows:
 --scopes takes a comma-separated list of any scope names, such as
 things:read,billing. A scope name is one or more words of lowercase letters
 a-z, digits 0-9, '_', '-' and '.', each word starting with a letter or digit,
-joined by ':'; at most ` + strconv.Itoa(store.MaxScopeLen) + ` bytes, and at most ` + strconv.Itoa(store.MaxScopes) + ` scopes a key. Without
+joined by ':'; at most ` + strconv.Itoa(keyrules.MaxScopeLen) + ` bytes, and at most ` + strconv.Itoa(keyrules.MaxScopes) + ` scopes a key. Without
 --scopes the key stores none, and the application grants it its default
 scopes, KEY_DEFAULT_SCOPES (for the bingo function: ` + bingoDefaultScopes + `).
 show and list display such a key with the KEY_DEFAULT_SCOPES of apikey's
@@ -136,7 +137,7 @@ create refuses a key past that limit unless --force is given.`,
 		owner := fs.String("owner", "", "the `owner` (customer) of the key: 1 to 128 characters, no control or format characters (required)")
 		name := fs.String("name", "", "a `name` for the key: at most 100 characters, no control or format characters")
 		scopes := fs.String("scopes", "", "comma-separated `list` of scope names, each words of a-z 0-9 _ - . joined by ':', at most "+
-			strconv.Itoa(store.MaxScopeLen)+" bytes, at most "+strconv.Itoa(store.MaxScopes)+" scopes; none: the key stores none and gets the application's default scopes, KEY_DEFAULT_SCOPES (for the bingo function: "+bingoDefaultScopes+")")
+			strconv.Itoa(keyrules.MaxScopeLen)+" bytes, at most "+strconv.Itoa(keyrules.MaxScopes)+" scopes; none: the key stores none and gets the application's default scopes, KEY_DEFAULT_SCOPES (for the bingo function: "+bingoDefaultScopes+")")
 		expires := fs.String("expires", "", "the key's lifetime, a Go `duration` from 1s to 87600h, such as 720h (30 days); none means it never expires")
 		rateLimit := fs.Float64("rate", 0, "the key's rate limit, in requests per `second` on each instance, from 0.001 to 1000000; 0: DEFAULT_RATE_LIMIT")
 		burst := fs.Int("burst", 0, "the `requests` the key may make at once, at most 1000000 (with --rate; default: one second's worth)")
@@ -194,7 +195,7 @@ func (c *cli) create(a createArgs) error {
 	if lifetime > 0 {
 		tmpl.ExpiresAt = store.StoredTime(now.Add(lifetime))
 	}
-	secret, k, err := store.Mint(cfg.Prefix, tmpl)
+	secret, k, err := keyrules.Mint(cfg.Prefix, tmpl)
 	if err != nil {
 		return err
 	}
@@ -218,7 +219,7 @@ func (c *cli) create(a createArgs) error {
 			"'apikey show "+k.ID+"': if it is there, revoke it ('apikey revoke "+k.ID+"'), since its key cannot be shown again, and create another")
 	}
 	if a.json {
-		return writeJSON(c.stdout, apikey.NewKeyView{Key: secret, KeyView: c.view(k, now)})
+		return writeJSON(c.stdout, view.NewKeyView{Key: secret, KeyView: c.view(k, now)})
 	}
 	fmt.Fprintln(c.stdout, secret)
 	c.writeDetails(c.stderr, k, now)
@@ -269,7 +270,7 @@ func (c *cli) list(owner string, leaked, asJSON bool) error {
 	}
 	now := c.now()
 	if asJSON {
-		views := make([]apikey.KeyView, 0, len(keys))
+		views := make([]view.KeyView, 0, len(keys))
 		for _, k := range keys {
 			views = append(views, c.view(k, now))
 		}
@@ -301,7 +302,7 @@ const listPageSize = 200
 // ownerKeys returns all the owner's keys, newest first, read a page at a time.
 func (c *cli) ownerKeys(st keyStore, owner string) ([]store.Key, error) {
 	var keys []store.Key
-	for k, err := range store.OwnerKeys(c.ctx, st, owner, listPageSize) {
+	for k, err := range keyrules.OwnerKeys(c.ctx, st, owner, listPageSize) {
 		if err != nil {
 			return nil, err
 		}
@@ -387,7 +388,7 @@ func (c *cli) rotate(id, graceText string, force, asJSON bool) error {
 		return notFound(id, err)
 	}
 	now := store.StoredTime(c.now())
-	secret, repl, err := store.Mint(c.cfg.Prefix, old.Replacement(now))
+	secret, repl, err := keyrules.Mint(c.cfg.Prefix, keyrules.Replacement(old, now))
 	if err != nil {
 		return err
 	}
@@ -420,8 +421,8 @@ func (c *cli) rotate(id, graceText string, force, asJSON bool) error {
 			"'apikey show "+repl.ID+"' (the new key): if it is there, the rotation took effect; revoke the new key, since it cannot be shown again, and rotate again")
 	}
 	if asJSON {
-		return writeJSON(c.stdout, apikey.RotatedKeyView{
-			NewKeyView: apikey.NewKeyView{Key: secret, KeyView: c.view(repl, now)},
+		return writeJSON(c.stdout, view.RotatedKeyView{
+			NewKeyView: view.NewKeyView{Key: secret, KeyView: c.view(repl, now)},
 			Replaces:   c.view(old, now)})
 	}
 	fmt.Fprintln(c.stdout, secret)
@@ -497,12 +498,12 @@ func (c *cli) keyUsage(id, fromText, toText string, asJSON bool) error {
 	if !ok {
 		return errors.New("this store keeps no usage")
 	}
-	from, to, err := store.UsageRange(fromText, toText, c.now())
-	if bad, ok := errors.AsType[*store.DayRangeError](err); ok {
-		if bad.Err == store.ErrNotADate {
+	from, to, err := keyrules.UsageRange(fromText, toText, c.now())
+	if bad, ok := errors.AsType[*keyrules.DayRangeError](err); ok {
+		if bad.Err == keyrules.ErrNotADate {
 			return fmt.Errorf("--%s %q: want a date YYYY-MM-DD", bad.Field, bad.Value)
 		}
-		return fmt.Errorf("--from %s --to %s: want at most %d days, from first", from, to, store.MaxUsageDays)
+		return fmt.Errorf("--from %s --to %s: want at most %d days, from first", from, to, keyrules.MaxUsageDays)
 	}
 	k, err := st.Get(c.ctx, id)
 	if err != nil {
@@ -517,7 +518,7 @@ func (c *cli) keyUsage(id, fromText, toText string, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	v := apikey.UsageView{KeyID: id, Month: month, MonthTotal: total, From: from, To: to, Days: days}
+	v := view.UsageView{KeyID: id, Month: month, MonthTotal: total, From: from, To: to, Days: days}
 	if k.MonthlyQuota > 0 {
 		v.MonthlyQuota = &k.MonthlyQuota
 	}

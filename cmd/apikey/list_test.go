@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // pagingStore is a memory store that records the limit of every
@@ -36,7 +38,7 @@ func TestListPagesThroughAllKeys(t *testing.T) {
 	st := &pagingStore{Store: memstore.New()}
 	var want []string
 	for i := range n {
-		_, k, err := store.Mint("kg", store.Key{Owner: "acme", Name: fmt.Sprint("k", i),
+		_, k, err := keyrules.Mint("kg", store.Key{Owner: "acme", Name: fmt.Sprint("k", i),
 			CreatedAt: start.Add(time.Duration(i/2) * time.Second)}) // pairs tie
 		if err != nil {
 			t.Fatal(err)
@@ -51,7 +53,7 @@ func TestListPagesThroughAllKeys(t *testing.T) {
 		k, _ := st.Get(t.Context(), id)
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, store.ListOrder)
+	slices.SortFunc(keys, keyrules.ListOrder)
 	want = want[:0]
 	for _, k := range keys {
 		want = append(want, k.ID)
@@ -72,7 +74,7 @@ func TestListPagesThroughAllKeys(t *testing.T) {
 		return out.String()
 	}
 
-	var views []apikey.KeyView
+	var views []view.KeyView
 	if err := json.Unmarshal([]byte(run("list", "--owner", "acme", "--json")), &views); err != nil {
 		t.Fatal(err)
 	}

@@ -92,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 // answer is lost read back (store.ConfirmWrites), as the Gate does. It
 // does not connect.
 func openFirestore(cfg apikey.Config) keyStore {
-	fs := firestorestore.New(cfg.Firestore())
+	fs := firestorestore.New(firestorestore.Config{Project: cfg.Project, Database: cfg.Database, Collection: cfg.Collection})
 	return closingStore{store.ConfirmWrites(store.WithTimeout(fs, cfg.StoreTimeout), cfg.StoreTimeout), fs}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/emulator"
+	"github.com/keygate/keygate/internal/view"
 )
 
 func TestMain(m *testing.M) { os.Exit(emulator.Main(m)) }
@@ -152,7 +153,7 @@ func (h *harness) document(id string) map[string]any {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	st := firestorestore.New(cfg.Firestore())
+	st := firestorestore.New(firestorestore.Config{Project: cfg.Project, Database: cfg.Database, Collection: cfg.Collection})
 	defer st.Close()
 	client, err := st.Client(h.t.Context())
 	if err != nil {
@@ -171,8 +172,8 @@ func (h *harness) document(id string) map[string]any {
 // keyJSON and createdJSON are what show, list and create print: the
 // package's key views.
 type (
-	keyJSON     = apikey.KeyView
-	createdJSON = apikey.NewKeyView
+	keyJSON     = view.KeyView
+	createdJSON = view.NewKeyView
 )
 
 // stringsIn returns every string in a decoded document, however nested.
@@ -785,7 +786,7 @@ func TestUsage(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var v apikey.UsageView
+	var v view.UsageView
 	if err := json.Unmarshal([]byte(h.ok("usage", a.ID, "--json").stdout), &v); err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,9 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // bingoDefaultScopes are the default scopes of the bingo function (package
@@ -29,8 +30,8 @@ func (c *cli) defaultScopes() []string {
 
 // view is the view of k at now, as the keys API shows it: a key stored
 // without scopes shows the default scopes.
-func (c *cli) view(k store.Key, now time.Time) apikey.KeyView {
-	return apikey.ViewOf(k, now, c.defaultScopes())
+func (c *cli) view(k store.Key, now time.Time) view.KeyView {
+	return view.Of(k, now, c.defaultScopes())
 }
 
 // noScopesText is what the details say of a key stored without scopes.
@@ -124,13 +125,13 @@ func scopeText(scopes []string, none string) string {
 	return clean(strings.Join(scopes, ","))
 }
 
-// clean replaces hidden characters (store.IsHidden) in a stored string
+// clean replaces hidden characters (keyrules.IsHidden) in a stored string
 // with U+FFFD before it is printed as text, so that a document written by
 // other means cannot break the table, send escape sequences to the terminal
 // or reorder what is shown.
 func clean(s string) string {
 	return strings.Map(func(r rune) rune {
-		if store.IsHidden(r) {
+		if keyrules.IsHidden(r) {
 			return unicode.ReplacementChar
 		}
 		return r

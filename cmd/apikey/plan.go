@@ -8,7 +8,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/plans"
 )
 
 var planCommand = &command{
@@ -97,11 +100,11 @@ func (c *cli) plan(owner string) (planInfo, error) {
 	if err != nil {
 		return planInfo{}, err
 	}
-	p, found, err := store.LoadPlan(c.ctx, st, owner)
+	p, found, err := keyrules.LoadPlan(c.ctx, st, owner)
 	if err != nil {
 		return planInfo{}, err
 	}
-	return planInfo{p, found, cfg.EffectivePlan(p, found)}, nil
+	return planInfo{p, found, planDefaults(cfg).Effective(p, found)}, nil
 }
 
 // fromPlan reports whether the plan sets field (a JSON name) itself.
@@ -134,10 +137,10 @@ func (p planInfo) source(field, variable string) string {
 // planSet merges the given limits into the owner's plan and stores it.
 func (c *cli) planSet(owner string, f planFlags, asJSON bool) error {
 	// The owner and the flags, checked before any store call as the plan
-	// they make alone; a *store.LimitError's Field is the flag's name.
+	// they make alone; a *keyrules.LimitError's Field is the flag's name.
 	given := store.Plan{Owner: owner, RateLimit: f.rate, Burst: f.burst, MonthlyQuota: f.quota, MaxKeys: f.maxKeys}
-	if err := store.ValidatePlan(given); err != nil {
-		if _, ok := errors.AsType[*store.LimitError](err); ok {
+	if err := keyrules.ValidatePlan(given); err != nil {
+		if _, ok := errors.AsType[*keyrules.LimitError](err); ok {
 			return fmt.Errorf("--%w", err)
 		}
 		return err
@@ -160,7 +163,7 @@ func (c *cli) planSet(owner string, f planFlags, asJSON bool) error {
 		p.MaxKeys = f.maxKeys
 	}
 	p.Owner, p.UpdatedAt = owner, store.StoredTime(c.now())
-	if err := store.ValidatePlan(p); err != nil { // the stored fields may have been edited by hand
+	if err := keyrules.ValidatePlan(p); err != nil { // the stored fields may have been edited by hand
 		return fmt.Errorf("the plan would be %w", err)
 	}
 	if err := c.st.SetPlan(c.ctx, p); err != nil {
@@ -206,9 +209,9 @@ func (c *cli) planClear(owner string) error {
 	return nil
 }
 
-// checkOwnerArg checks the OWNER argument with store.ValidateOwner.
+// checkOwnerArg checks the OWNER argument with keyrules.ValidateOwner.
 func checkOwnerArg(s string) error {
-	if err := store.ValidateOwner(s); err != nil {
+	if err := keyrules.ValidateOwner(s); err != nil {
 		return fmt.Errorf("owner %w", err)
 	}
 	return nil
@@ -281,4 +284,9 @@ func writePlan(w io.Writer, owner string, p planInfo) {
 	fmt.Fprintf(w, "burst:     %s %s\n", burst, mark("burst", "DEFAULT_BURST"))
 	fmt.Fprintf(w, "quota:     %s %s\n", quota, mark("monthly_quota", "DEFAULT_MONTHLY_QUOTA"))
 	fmt.Fprintf(w, "max keys:  %d active %s\n", e.MaxKeys, mark("max_keys", "DEFAULT_MAX_KEYS"))
+}
+
+// planDefaults are cfg's defaults of owners' plans.
+func planDefaults(cfg apikey.Config) plans.Defaults {
+	return plans.Defaults{RateLimit: cfg.DefaultRateLimit, Burst: cfg.DefaultBurst, MonthlyQuota: cfg.DefaultMonthlyQuota, MaxKeys: cfg.DefaultMaxKeys}
 }

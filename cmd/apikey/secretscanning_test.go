@@ -10,8 +10,10 @@ import (
 
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/view"
 )
 
 // memCLI runs the CLI on st with the environment env.
@@ -36,7 +38,7 @@ func (closingMem) Close() error { return nil }
 func TestListLeaked(t *testing.T) {
 	st := closingMem{memstore.New()}
 	mint := func(name string) store.Key {
-		_, k, err := store.Mint("kg", store.Key{Owner: "acme", Name: name, CreatedAt: start.Add(-time.Hour)})
+		_, k, err := keyrules.Mint("kg", store.Key{Owner: "acme", Name: name, CreatedAt: start.Add(-time.Hour)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +63,7 @@ func TestListLeaked(t *testing.T) {
 	if !strings.Contains(only, leaked.ID) || strings.Contains(only, fine.ID) {
 		t.Errorf("list --leaked:\n%s\nwant only the leaked key", only)
 	}
-	var views []apikey.KeyView
+	var views []view.KeyView
 	if err := json.Unmarshal([]byte(memCLI(t, st, nil, "list", "--owner", "acme", "--leaked", "--json")), &views); err != nil {
 		t.Fatal(err)
 	}

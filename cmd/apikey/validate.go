@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
-	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/apikey/keyrules"
 )
 
 // The flags are checked by the library's validators, the same the keys API
@@ -16,7 +16,7 @@ import (
 
 // parseScopes parses the value of --scopes: a comma-separated list of scope
 // names, with the whitespace around each trimmed, checked by
-// store.ValidateScopes. Scopes belong to the application, so any
+// keyrules.ValidateScopes. Scopes belong to the application, so any
 // well-formed name is accepted. An empty value is an empty list, never nil.
 func parseScopes(s string) ([]string, error) {
 	scopes := []string{}
@@ -30,19 +30,19 @@ func parseScopes(s string) ([]string, error) {
 		}
 		scopes = append(scopes, item)
 	}
-	if err := store.ValidateScopes(scopes); err != nil {
+	if err := keyrules.ValidateScopes(scopes); err != nil {
 		return nil, err
 	}
 	return scopes, nil
 }
 
 // parseExpires parses the value of --expires: empty for never (0), else a
-// lifetime as the API's expires_in takes it (store.ParseLifetime).
+// lifetime as the API's expires_in takes it (keyrules.ParseLifetime).
 func parseExpires(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
 	}
-	d, err := store.ParseLifetime(s)
+	d, err := keyrules.ParseLifetime(s)
 	if err != nil {
 		return 0, fmt.Errorf("--expires %w", err)
 	}
@@ -50,19 +50,19 @@ func parseExpires(s string) (time.Duration, error) {
 }
 
 // parseGrace parses the value of --grace as the API's grace
-// (store.ParseGrace).
+// (keyrules.ParseGrace).
 func parseGrace(s string) (time.Duration, error) {
-	d, err := store.ParseGrace(s)
+	d, err := keyrules.ParseGrace(s)
 	if err != nil {
 		return 0, fmt.Errorf("--grace %w", err)
 	}
 	return d, nil
 }
 
-// checkLimits checks --rate, --burst and --quota with store.ValidateLimits;
-// the flags have the names store.LimitError gives the fields.
+// checkLimits checks --rate, --burst and --quota with keyrules.ValidateLimits;
+// the flags have the names keyrules.LimitError gives the fields.
 func checkLimits(rate float64, burst int, quota int64) error {
-	if err := store.ValidateLimits(rate, burst, quota); err != nil {
+	if err := keyrules.ValidateLimits(rate, burst, quota); err != nil {
 		return fmt.Errorf("--%w", err)
 	}
 	if burst > 0 && rate == 0 {
@@ -73,18 +73,18 @@ func checkLimits(rate float64, burst int, quota int64) error {
 	return nil
 }
 
-// checkOwner checks the value of --owner with store.ValidateOwner.
+// checkOwner checks the value of --owner with keyrules.ValidateOwner.
 func checkOwner(s string) error {
-	if err := store.ValidateOwner(s); err != nil {
+	if err := keyrules.ValidateOwner(s); err != nil {
 		return fmt.Errorf("--owner %w", err)
 	}
 	return nil
 }
 
-// checkName checks the value of --name with store.ValidateName, as the API
+// checkName checks the value of --name with keyrules.ValidateName, as the API
 // checks names.
 func checkName(s string) error {
-	if err := store.ValidateName(s); err != nil {
+	if err := keyrules.ValidateName(s); err != nil {
 		return fmt.Errorf("--name %w", err)
 	}
 	return nil

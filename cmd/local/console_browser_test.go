@@ -28,6 +28,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/apikey/keyformat"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/browsertest"
 	"github.com/keygate/keygate/internal/emulator"
@@ -538,7 +539,7 @@ func TestConsolePages(t *testing.T) {
 	defer s.Close()
 	start := time.Now()
 	for i := 1; i <= 25; i++ {
-		_, k, err := store.Mint("kg", store.Key{Owner: "grandma", Name: fmt.Sprintf("key %02d", i), CreatedAt: start.Add(time.Duration(i) * time.Second)})
+		_, k, err := keyrules.Mint("kg", store.Key{Owner: "grandma", Name: fmt.Sprintf("key %02d", i), CreatedAt: start.Add(time.Duration(i) * time.Second)})
 		if err != nil {
 			t.Fatal(err)
 		}

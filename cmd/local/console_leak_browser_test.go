@@ -7,6 +7,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/keygate/keygate/apikey/firestorestore"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/browsertest"
 )
@@ -21,7 +22,7 @@ func TestConsoleShowsLeakedKeys(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	const leakAt = "https://github.com/octo/demo/blob/abc/config.js"
 	leak := func(name, url string) store.Key {
-		_, k, err := store.Mint("kg", store.Key{Owner: "grandma", Name: name, CreatedAt: time.Now()})
+		_, k, err := keyrules.Mint("kg", store.Key{Owner: "grandma", Name: name, CreatedAt: time.Now()})
 		if err != nil {
 			t.Fatal(err)
 		}

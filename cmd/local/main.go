@@ -39,6 +39,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey/firestorestore"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/globallimit"
@@ -140,7 +141,7 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 		// Say now, once, if the store cannot be reached, rather than
 		// answer every request 503 later.
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.StoreTimeout)
-		fs := firestorestore.New(cfg.Firestore())
+		fs := firestorestore.New(firestorestore.Config{Project: cfg.Project, Database: cfg.Database, Collection: cfg.Collection})
 		err := fs.Check(ctx)
 		cancel()
 		if err != nil {
@@ -186,7 +187,7 @@ func limitsLine(url, ca string, timeout time.Duration) string {
 // mintDemo stores a new key of owner "demo" named name, with scopes (none:
 // the function's default scopes), and returns it.
 func mintDemo(mem *memstore.Store, prefix, name string, scopes ...string) (string, error) {
-	key, k, err := store.Mint(prefix, store.Key{Owner: "demo", Name: name, Scopes: scopes, CreatedAt: time.Now()})
+	key, k, err := keyrules.Mint(prefix, store.Key{Owner: "demo", Name: name, Scopes: scopes, CreatedAt: time.Now()})
 	if err != nil {
 		return "", err
 	}

@@ -26,7 +26,7 @@ func NewHandler(gate *apikey.Gate) http.Handler {
 // gate is the function's Gate on Firestore, built on first use and kept
 // across warm invocations; go test, which runs init, never builds it.
 var gate = sync.OnceValues(func() (*apikey.Gate, error) {
-	g, err := apikey.FromEnv(context.Background())
+	g, err := apikey.FromEnv()
 	if err != nil {
 		return nil, err // a bad variable, named
 	}

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/limit"
 )
@@ -352,7 +353,7 @@ func (m *Meter) settle(ctx context.Context) error {
 	defer m.mu.Unlock()
 	if err == nil {
 		m.inDoubt = nil
-		if bad := store.UncountedOwners(b.counts); len(bad) > 0 {
+		if bad := keyrules.UncountedOwners(b.counts); len(bad) > 0 {
 			m.log.Warn("usage of owners that are not valid document IDs counted for their keys only",
 				slog.Any("owners", bad))
 		}

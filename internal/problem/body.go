@@ -33,11 +33,11 @@ func IsJSONMediaType(ct string) bool {
 func ReadJSON(w http.ResponseWriter, r *http.Request) ([]byte, *Problem) {
 	if !IsJSONMediaType(r.Header.Get("Content-Type")) {
 		w.Header().Set("Accept-Post", "application/json")
-		return nil, New(http.StatusUnsupportedMediaType, "unsupported_media_type",
+		return nil, New(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
 			"The request body must be application/json.")
 	}
 	tooLarge := func() *Problem {
-		return New(http.StatusRequestEntityTooLarge, "body_too_large",
+		return New(http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
 			"The request body is larger than "+strconv.Itoa(MaxBodyBytes)+" bytes.")
 	}
 	if r.ContentLength > MaxBodyBytes {
@@ -52,7 +52,7 @@ func ReadJSON(w http.ResponseWriter, r *http.Request) ([]byte, *Problem) {
 		if errors.As(err, &tooBig) {
 			return nil, tooLarge()
 		}
-		p := New(http.StatusBadRequest, "invalid_json", "The request body could not be read.")
+		p := New(http.StatusBadRequest, CodeInvalidJSON, "The request body could not be read.")
 		p.Errors = []string{"body: read failed"}
 		return nil, p
 	}
@@ -76,7 +76,7 @@ func DecodeObject(body []byte, dst any, what string) *Problem {
 	if msg == "" {
 		return nil
 	}
-	p := New(http.StatusBadRequest, "invalid_json", "The request body is not a valid JSON "+what+": "+msg+".")
+	p := New(http.StatusBadRequest, CodeInvalidJSON, "The request body is not a valid JSON "+what+": "+msg+".")
 	p.Errors = []string{msg}
 	p.Member = member
 	return p
@@ -121,7 +121,7 @@ func jsonDecodeError(body []byte, dst any) (msg, member string) {
 }
 
 // InvalidField is the 400 problem with the given code for a bad field.
-func InvalidField(code, field, msg string) *Problem {
+func InvalidField[C ~string](code C, field, msg string) *Problem {
 	p := New(http.StatusBadRequest, code, field+": "+msg+".")
 	p.Errors = []string{field + ": " + msg}
 	return p

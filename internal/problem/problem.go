@@ -14,6 +14,16 @@ import (
 // as the "code" member.
 const TypePrefix = "tag:keygate,2026:"
 
+// The codes of the problems this package writes itself: apikey.Code
+// documents them with the others, and apikey's TestCodes checks that they
+// are the same.
+const (
+	CodeInvalidJSON          = "invalid_json"
+	CodeBodyTooLarge         = "body_too_large"
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodeInternal             = "internal"
+)
+
 // Problem is an RFC 9457 problem details object, with keygate's
 // machine-readable Code and, for validation failures, the list of Errors.
 type Problem struct {
@@ -35,15 +45,15 @@ type Problem struct {
 	MaxKeys int `json:"max_keys,omitempty"`
 }
 
-// New returns the problem with the given status, code and detail; the
-// title is the status text.
-func New(status int, code, detail string) *Problem {
+// New returns the problem with the given status, code (an apikey.Code) and
+// detail; the title is the status text.
+func New[C ~string](status int, code C, detail string) *Problem {
 	return &Problem{
-		Type:   TypePrefix + code,
+		Type:   TypePrefix + string(code),
 		Title:  http.StatusText(status),
 		Status: status,
 		Detail: detail,
-		Code:   code,
+		Code:   string(code),
 	}
 }
 
@@ -72,7 +82,7 @@ func SetRetryAfter(w http.ResponseWriter, d time.Duration) {
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
-		Write(w, New(http.StatusInternalServerError, "internal", "The response could not be encoded."))
+		Write(w, New(http.StatusInternalServerError, CodeInternal, "The response could not be encoded."))
 		return
 	}
 	h := w.Header()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/limit"
 	"github.com/keygate/keygate/internal/lruutil"
@@ -40,7 +41,7 @@ func limitOf(k *store.Key) (float64, int) {
 	if !(k.RateLimit > 0) {
 		return 0, 0
 	}
-	return clampLimit(k.RateLimit, k.EffectiveBurst())
+	return clampLimit(k.RateLimit, keyrules.EffectiveBurst(*k))
 }
 
 // clampLimit bounds a rate and burst read from the store.
@@ -49,9 +50,9 @@ func clampLimit(r float64, b int) (float64, int) {
 		return 0, 0
 	}
 	if b < 1 {
-		b = store.DefaultBurst(r)
+		b = keyrules.DefaultBurst(r)
 	}
-	return min(r, store.MaxRateLimit), min(b, store.MaxBurst)
+	return min(r, keyrules.MaxRateLimit), min(b, keyrules.MaxBurst)
 }
 
 // maxWaitSeconds caps RateLimit-Reset and Retry-After: the longest
