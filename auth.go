@@ -58,9 +58,9 @@ func Handler(g *apikey.Gate) http.Handler {
 		{http.MethodGet, "/v1/keys/{id}", ScopeKeysManage, keys.Get},
 		{http.MethodDelete, "/v1/keys/{id}", ScopeKeysManage, keys.Revoke},
 		{http.MethodPost, "/v1/keys/{id}/rotate", ScopeKeysManage, keys.Rotate},
-		{http.MethodGet, "/v1/keys/{id}/usage", ScopeKeysManage, g.KeyUsageHandler()},
-		{http.MethodGet, "/v1/usage", ScopeUsageRead, g.UsageHandler()},
-		{http.MethodGet, "/v1/whoami", "", g.WhoAmIHandler()},
+		{http.MethodGet, "/v1/keys/{id}/usage", ScopeKeysManage, keys.KeyUsage},
+		{http.MethodGet, "/v1/usage", ScopeUsageRead, keys.Usage},
+		{http.MethodGet, "/v1/whoami", "", keys.WhoAmI},
 	}
 	mux := http.NewServeMux()
 	allow := make(map[string][]string)

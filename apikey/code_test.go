@@ -10,10 +10,10 @@ import (
 // apikey.Code documents.
 func TestCodes(t *testing.T) {
 	for _, c := range []struct{ api, own Code }{
-		{CodeInvalidJSON, problem.CodeInvalidJSON},
-		{CodeBodyTooLarge, problem.CodeBodyTooLarge},
-		{CodeUnsupportedMediaType, problem.CodeUnsupportedMediaType},
-		{CodeInternal, problem.CodeInternal},
+		{codeInvalidJSON, problem.CodeInvalidJSON},
+		{codeBodyTooLarge, problem.CodeBodyTooLarge},
+		{codeUnsupportedMediaType, problem.CodeUnsupportedMediaType},
+		{codeInternal, problem.CodeInternal},
 	} {
 		if c.api != c.own {
 			t.Errorf("apikey documents %q, internal/problem writes %q", c.api, c.own)

@@ -3,15 +3,9 @@
 // Functions: a package-level Gate and its cache live across warm
 // invocations, so that the hot path does not touch the database.
 //
-// Build the Gate on first use, so that go test, which runs init, never
-// reaches for Firestore; tests call NewHandler with a Gate on a memory store
-// (package apikeytest gives one, and keys for it):
-//
-//	func init() { functions.HTTP("Things", Things) }
-//
-//	func NewHandler(gate *apikey.Gate) http.Handler {
-//		return gate.Protect("things:read", http.HandlerFunc(listThings))
-//	}
+// Build the Gate on first use, not in init, so that go test, which runs
+// init, never reaches for Firestore; tests call the function that builds the
+// routes (NewHandler here) with a Gate of package apikeytest:
 //
 //	var handler = sync.OnceValues(func() (http.Handler, error) {
 //		gate, err := apikey.FromEnv() // a bad variable is an error naming it
@@ -19,26 +13,13 @@
 //			return nil, err
 //		}
 //		gate.CloseOnSignal() // on SIGTERM, write the last usage counts
-//		return NewHandler(gate), nil
+//		return NewHandler(gate), nil // gate.Protect("things:read", things), ...
 //	})
 //
-//	func Things(w http.ResponseWriter, r *http.Request) {
-//		h, err := handler()
-//		if err != nil {
-//			log.Print(err)
-//			http.Error(w, "misconfigured", http.StatusInternalServerError)
-//			return
-//		}
-//		h.ServeHTTP(w, r)
-//	}
-//
-//	func listThings(w http.ResponseWriter, r *http.Request) {
-//		key, _ := apikey.FromContext(r.Context())
-//		fmt.Fprintf(w, "things of %s\n", key.Owner)
-//	}
-//
-// Every refused request gets an RFC 9457 problem with a [Code]. The
-// repository's examples/protect is this function with its tests;
-// docs/api.md documents the endpoints and codes, docs/reference.md the
-// variables, caching, revocation, limits and shutdown.
+// The function's entry point serves with handler(), answering 500 while it
+// fails; a handler finds the caller's key with [FromContext]. Every refused
+// request gets an RFC 9457 problem with a [Code]. The repository's
+// examples/protect is such a function with its tests; docs/api.md documents
+// the endpoints and codes, docs/reference.md the variables, caching,
+// revocation, limits and shutdown.
 package apikey

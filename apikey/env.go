@@ -6,9 +6,8 @@ import (
 	"github.com/keygate/keygate/apikey/firestorestore"
 )
 
-// FromEnv returns a Gate on Firestore configured from the environment
-// (LoadConfig). It does no I/O, so it takes no context: the first store call
-// makes the client. Gate.Check says whether the store answers.
+// FromEnv returns a Gate on Firestore configured by LoadConfig. It does no
+// I/O (hence no context); Gate.Check says whether the store answers.
 func FromEnv(opts ...Option) (*Gate, error) {
 	cfg, err := LoadConfig(os.Getenv)
 	if err != nil {

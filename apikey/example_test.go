@@ -130,7 +130,7 @@ func ExampleGate_KeysHandlers() {
 	// acme ci [things:read] active
 }
 
-func ExampleGate_UsageHandler() {
+func ExampleKeysHandlers_usage() {
 	keys := memstore.New()
 	key, k, _ := keyrules.Mint("kg", store.Key{Owner: "acme", Scopes: []string{"usage:read"}, MonthlyQuota: 1000})
 	keys.Create(context.Background(), k)
@@ -138,7 +138,7 @@ func ExampleGate_UsageHandler() {
 	defer gate.Close(context.Background())
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /v1/usage", gate.Protect("usage:read", gate.UsageHandler()))
+	mux.Handle("GET /v1/usage", gate.Protect("usage:read", gate.KeysHandlers().Usage))
 
 	// Requests to the usage and key endpoints are management: they are not
 	// counted, nor refused by the data plane's quotas and rate limits.

@@ -113,10 +113,10 @@ func routes(g *Gate) http.Handler {
 	mux.Handle("GET /v1/keys", g.Protect(scopeKeys, keys.List))
 	mux.Handle("GET /v1/keys/{id}", g.Protect(scopeKeys, keys.Get))
 	mux.Handle("DELETE /v1/keys/{id}", g.Protect(scopeKeys, keys.Revoke))
-	mux.Handle("GET /v1/keys/{id}/usage", g.Protect(scopeKeys, g.KeyUsageHandler()))
-	mux.Handle("GET /v1/whoami", g.Protect("", g.WhoAmIHandler()))
+	mux.Handle("GET /v1/keys/{id}/usage", g.Protect(scopeKeys, keys.KeyUsage))
+	mux.Handle("GET /v1/whoami", g.Protect("", keys.WhoAmI))
 	mux.Handle("POST /v1/keys/{id}/rotate", g.Protect(scopeKeys, keys.Rotate))
-	mux.Handle("GET /v1/usage", g.Protect(scopeUsage, g.UsageHandler()))
+	mux.Handle("GET /v1/usage", g.Protect(scopeUsage, keys.Usage))
 	return g.Authenticate(mux)
 }
 

@@ -15,9 +15,8 @@ import (
 	"github.com/keygate/keygate/internal/ratelimit"
 )
 
-// Gate checks API keys in front of HTTP handlers and serves the key
-// holders' own endpoints. Build one per process, keep it across requests,
-// and Close it before the process ends, so that the last counts are written.
+// Gate checks API keys in front of HTTP handlers. Build one per process and
+// Close it before the process ends, so that the last counts are written.
 type Gate struct {
 	env
 	cfg Config

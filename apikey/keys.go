@@ -20,27 +20,32 @@ import (
 	"github.com/keygate/keygate/internal/view"
 )
 
-// KeysHandlers are the self-service key endpoints, acting only on the
-// calling key's owner's keys. Mount each behind Protect at its path under a
-// prefix, with a scope, of your choice; those of one key read its ID from
-// r.PathValue("id"). docs/api.md shows them on ServeMux and chi.
+// KeysHandlers are the key holders' own endpoints, on the caller's owner's
+// keys only, each to mount behind Protect with a scope of your choice; those
+// under PREFIX/{id} read r.PathValue("id"). See docs/api.md.
 type KeysHandlers struct {
-	Create http.Handler // POST PREFIX: mints a key, shown once
-	List   http.Handler // GET PREFIX: the owner's keys, newest first, a page at a time
-	Get    http.Handler // GET PREFIX/{id}
-	Revoke http.Handler // DELETE PREFIX/{id}: on every instance within 2 s
-	Rotate http.Handler // POST PREFIX/{id}/rotate: a new key; the old one expires after a grace
+	Create   http.Handler // POST PREFIX: mints a key, shown once
+	List     http.Handler // GET PREFIX: the owner's keys, newest first, a page at a time
+	Get      http.Handler // GET PREFIX/{id}
+	Revoke   http.Handler // DELETE PREFIX/{id}: on every instance within 2 s
+	Rotate   http.Handler // POST PREFIX/{id}/rotate: a new key; the old one expires after a grace
+	KeyUsage http.Handler // GET PREFIX/{id}/usage?from=YYYY-MM-DD&to=YYYY-MM-DD: one key's usage
+	Usage    http.Handler // GET (a path of yours)?from=&to=: the calling key's and its owner's usage
+	WhoAmI   http.Handler // GET (a path of yours): the calling key's own view; mount it behind Protect("")
 }
 
-// KeysHandlers returns the self-service key endpoints.
+// KeysHandlers returns the key holders' own endpoints.
 func (g *Gate) KeysHandlers() KeysHandlers {
 	a := &keysAPI{g}
 	return KeysHandlers{
-		Create: a.endpoint(a.create),
-		List:   a.endpoint(a.list),
-		Get:    a.endpoint(a.get),
-		Revoke: a.endpoint(a.revoke),
-		Rotate: a.endpoint(a.rotate),
+		Create:   a.endpoint(a.create),
+		List:     a.endpoint(a.list),
+		Get:      a.endpoint(a.get),
+		Revoke:   a.endpoint(a.revoke),
+		Rotate:   a.endpoint(a.rotate),
+		KeyUsage: a.endpoint(a.usage),
+		Usage:    g.usageHandler(),
+		WhoAmI:   g.whoAmIHandler(),
 	}
 }
 
@@ -95,16 +100,16 @@ func (a *keysAPI) create(w http.ResponseWriter, r *http.Request, caller *cacheEn
 // first scope asked for that the caller lacks.
 func (a *keysAPI) newKey(caller *cacheEntry, req createKeyRequest) (store.Key, string, *problem.Problem) {
 	if err := keyrules.ValidateName(req.Name); err != nil {
-		return store.Key{}, "", problem.InvalidField(CodeInvalidName, "name", err.Error())
+		return store.Key{}, "", problem.InvalidField(codeInvalidName, "name", err.Error())
 	}
 	scopes := a.g.cfg.DefaultScopes
 	if req.Scopes != nil {
 		scopes = *req.Scopes
 		if len(scopes) == 0 {
-			return store.Key{}, "", problem.InvalidField(CodeInvalidScopes, "scopes", "want at least one scope; omit scopes for the defaults")
+			return store.Key{}, "", problem.InvalidField(codeInvalidScopes, "scopes", "want at least one scope; omit scopes for the defaults")
 		}
 		if err := keyrules.ValidateScopes(scopes); err != nil {
-			return store.Key{}, "", problem.InvalidField(CodeInvalidScopes, "scopes", err.Error())
+			return store.Key{}, "", problem.InvalidField(codeInvalidScopes, "scopes", err.Error())
 		}
 	}
 	if missing := caller.missingScope(scopes); missing != "" {
@@ -115,7 +120,7 @@ func (a *keysAPI) newKey(caller *cacheEntry, req createKeyRequest) (store.Key, s
 	if req.ExpiresIn != nil {
 		d, err := keyrules.ParseLifetime(*req.ExpiresIn)
 		if err != nil {
-			return store.Key{}, "", problem.InvalidField(CodeInvalidExpiresIn, "expires_in", err.Error())
+			return store.Key{}, "", problem.InvalidField(codeInvalidExpiresIn, "expires_in", err.Error())
 		}
 		k.ExpiresAt = now.Add(d)
 	}
@@ -158,11 +163,11 @@ func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *cacheEntr
 func capRefusal(err error, limit int, detail string) *problem.Problem {
 	switch {
 	case errors.Is(err, store.ErrKeyLimitReached):
-		p := problem.New(http.StatusConflict, CodeKeyLimitReached, detail)
+		p := problem.New(http.StatusConflict, codeKeyLimitReached, detail)
 		p.MaxKeys = limit
 		return p
 	case errors.Is(err, store.ErrInvalidOwner):
-		return problem.New(http.StatusConflict, CodeInvalidOwner,
+		return problem.New(http.StatusConflict, codeInvalidOwner,
 			"This key's owner is not a valid owner name, so it can hold no new keys. Ask the operator.")
 	}
 	return nil
@@ -190,14 +195,14 @@ func (a *keysAPI) list(w http.ResponseWriter, r *http.Request, caller *cacheEntr
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxListLimit {
-			problem.Write(w, problem.InvalidField(CodeInvalidLimit, "limit", problem.QuoteShort(v)+": want a whole number from 1 to "+strconv.Itoa(maxListLimit)))
+			problem.Write(w, problem.InvalidField(codeInvalidLimit, "limit", problem.QuoteShort(v)+": want a whole number from 1 to "+strconv.Itoa(maxListLimit)))
 			return
 		}
 		limit = n
 	}
 	after, ok := parsePageToken(q.Get("page_token"))
 	if !ok {
-		problem.Write(w, problem.InvalidField(CodeInvalidPageToken, "page_token", "not a token from next_page_token"))
+		problem.Write(w, problem.InvalidField(codeInvalidPageToken, "page_token", "not a token from next_page_token"))
 		return
 	}
 	page, err := a.g.store.ListByOwner(r.Context(), caller.key.Owner, after, limit)
@@ -291,7 +296,7 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 	if p == nil && req.Grace != nil {
 		var err error
 		if grace, err = keyrules.ParseGrace(*req.Grace); err != nil {
-			p = problem.InvalidField(CodeInvalidGrace, "grace", err.Error())
+			p = problem.InvalidField(codeInvalidGrace, "grace", err.Error())
 		}
 	}
 	if p != nil {
@@ -305,7 +310,7 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 	}
 	now := a.g.now()
 	if st := old.Status(now); st != store.StatusActive {
-		problem.Write(w, problem.New(http.StatusConflict, CodeKeyNotActive, "Only an active key can be rotated; this one is "+string(st)+"."))
+		problem.Write(w, problem.New(http.StatusConflict, codeKeyNotActive, "Only an active key can be rotated; this one is "+string(st)+"."))
 		return
 	}
 	tmpl := keyrules.Replacement(old, now)
@@ -320,13 +325,13 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 	switch p := capRefusal(err, limit, "The owner holds more than its plan's max_keys "+strconv.Itoa(limit)+" active keys, counting keys in a rotation's grace: "+
 		"a rotation with a grace may take it one key over max_keys only while no other is in progress. Revoke a key, rotate with grace 0s, or rotate once the grace ends."); {
 	case errors.Is(err, store.ErrKeyInactive):
-		problem.Write(w, problem.New(http.StatusConflict, CodeKeyNotActive, "Only an active key can be rotated."))
+		problem.Write(w, problem.New(http.StatusConflict, codeKeyNotActive, "Only an active key can be rotated."))
 		return
 	case errors.Is(err, store.ErrKeyReplaced):
 		if replacedBy != "" { // else replaced since it was read
 			replacedBy = ", key " + replacedBy + ","
 		}
-		problem.Write(w, problem.New(http.StatusConflict, CodeKeyReplaced, "This key was rotated already and its replacement"+replacedBy+
+		problem.Write(w, problem.New(http.StatusConflict, codeKeyReplaced, "This key was rotated already and its replacement"+replacedBy+
 			" is active: rotate the replacement instead, or revoke it to rotate this key again."))
 		return
 	case p != nil:
@@ -359,7 +364,7 @@ func (a *keysAPI) ownedKey(w http.ResponseWriter, r *http.Request, caller *cache
 		return store.Key{}, false
 	}
 	notFound := func() (store.Key, bool) {
-		problem.Write(w, problem.New(http.StatusNotFound, CodeKeyNotFound, "There is no key with this ID."))
+		problem.Write(w, problem.New(http.StatusNotFound, codeKeyNotFound, "There is no key with this ID."))
 		return store.Key{}, false
 	}
 	if !keyformat.ValidID(id) {

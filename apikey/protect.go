@@ -18,10 +18,9 @@ import (
 	"github.com/keygate/keygate/internal/ratelimit"
 )
 
-// Protect returns next behind the Gate: a request reaches it only with a
-// valid key in the key header that grants scope ("": any valid key), within
-// its limits and quotas; it is then counted, and next finds the key with
-// FromContext. Every other request gets the error handler.
+// Protect returns next behind the Gate: only a request with a valid key
+// that grants scope ("": any), within its limits, reaches next, counted;
+// every other request gets the error handler.
 func (g *Gate) Protect(scope string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e := g.verified(r)

@@ -26,7 +26,7 @@ func chiRoutes(gate *apikey.Gate, things http.Handler) http.Handler {
 		r.With(manage).Method("GET", "/{id}", keys.Get)
 		r.With(manage).Method("DELETE", "/{id}", keys.Revoke)
 		r.With(manage).Method("POST", "/{id}/rotate", keys.Rotate)
-		r.With(manage).Method("GET", "/{id}/usage", gate.KeyUsageHandler())
+		r.With(manage).Method("GET", "/{id}/usage", keys.KeyUsage)
 	})
 	return r
 }

@@ -93,10 +93,10 @@ func (g *Gate) secretScanning(w http.ResponseWriter, r *http.Request, keys *sign
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			g.reportRefused(w, r, http.StatusRequestEntityTooLarge, CodeTooLarge, "The report is larger than 2 MiB.", nil)
+			g.reportRefused(w, r, http.StatusRequestEntityTooLarge, codeTooLarge, "The report is larger than 2 MiB.", nil)
 			return
 		}
-		g.reportRefused(w, r, http.StatusBadRequest, CodeUnreadable, "The report could not be read.", err)
+		g.reportRefused(w, r, http.StatusBadRequest, codeUnreadable, "The report could not be read.", err)
 		return
 	}
 	if st, code, err := g.verifyReport(r, body, keys); err != nil {
@@ -110,11 +110,11 @@ func (g *Gate) secretScanning(w http.ResponseWriter, r *http.Request, keys *sign
 	}
 	var matches []secretMatch
 	if err := json.Unmarshal(body, &matches); err != nil || matches == nil {
-		g.reportRefused(w, r, http.StatusBadRequest, CodeMalformedReport, "The report is not a JSON array of matches.", err)
+		g.reportRefused(w, r, http.StatusBadRequest, codeMalformedReport, "The report is not a JSON array of matches.", err)
 		return
 	}
 	if len(matches) > maxReportMatches {
-		g.reportRefused(w, r, http.StatusRequestEntityTooLarge, CodeTooManyMatches, "The report holds more than 1000 matches.", nil)
+		g.reportRefused(w, r, http.StatusRequestEntityTooLarge, codeTooManyMatches, "The report holds more than 1000 matches.", nil)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), reportTimeout)
@@ -133,22 +133,22 @@ func (g *Gate) secretScanning(w http.ResponseWriter, r *http.Request, keys *sign
 func (g *Gate) verifyReport(r *http.Request, body []byte, keys *signingKeys) (int, Code, error) {
 	id, sig := r.Header.Get(headerKeyIdentifier), r.Header.Get(headerKeySignature)
 	if id == "" || sig == "" {
-		return http.StatusUnauthorized, CodeMissingSignature, errors.New("no " + headerKeyIdentifier + " or " + headerKeySignature)
+		return http.StatusUnauthorized, codeMissingSignature, errors.New("no " + headerKeyIdentifier + " or " + headerKeySignature)
 	}
 	der, err := base64.StdEncoding.DecodeString(sig)
 	if err != nil {
-		return http.StatusUnauthorized, CodeBadSignature, errors.New("signature is not base64")
+		return http.StatusUnauthorized, codeBadSignature, errors.New("signature is not base64")
 	}
 	pub, err := keys.key(r.Context(), id)
 	switch {
 	case err != nil:
-		return http.StatusServiceUnavailable, CodeKeysUnavailable, err
+		return http.StatusServiceUnavailable, codeKeysUnavailable, err
 	case pub == nil:
-		return http.StatusUnauthorized, CodeUnknownKeyIdentifier, errors.New("GitHub publishes no key " + problem.QuoteShort(id))
+		return http.StatusUnauthorized, codeUnknownKeyIdentifier, errors.New("GitHub publishes no key " + problem.QuoteShort(id))
 	}
 	digest := sha256.Sum256(body)
 	if !ecdsa.VerifyASN1(pub, digest[:], der) {
-		return http.StatusUnauthorized, CodeBadSignature, errors.New("signature does not verify with key " + problem.QuoteShort(id))
+		return http.StatusUnauthorized, codeBadSignature, errors.New("signature does not verify with key " + problem.QuoteShort(id))
 	}
 	return 0, "", nil
 }

@@ -13,9 +13,9 @@ import (
 	"github.com/keygate/keygate/internal/view"
 )
 
-// UsageHandler returns GET PREFIX?from=YYYY-MM-DD&to=YYYY-MM-DD: the
-// calling key's and its owner's usage. Mount it behind Protect.
-func (g *Gate) UsageHandler() http.Handler {
+// usageHandler serves KeysHandlers.Usage: the calling key's and its
+// owner's usage.
+func (g *Gate) usageHandler() http.Handler {
 	return management{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e := g.caller(w, r); e != nil {
 			g.usage(w, r, e, &e.key)
@@ -23,15 +23,12 @@ func (g *Gate) UsageHandler() http.Handler {
 	})}
 }
 
-// KeyUsageHandler returns GET PREFIX/{id}/usage: the usage of one key of
-// the caller's owner. Mount it beside KeysHandlers.
-func (g *Gate) KeyUsageHandler() http.Handler {
-	a := &keysAPI{g}
-	return a.endpoint(func(w http.ResponseWriter, r *http.Request, e *cacheEntry) {
-		if k, ok := a.ownedKey(w, r, e); ok {
-			g.usage(w, r, e, &k)
-		}
-	})
+// usage serves KeysHandlers.KeyUsage: the usage of one key of the caller's
+// owner.
+func (a *keysAPI) usage(w http.ResponseWriter, r *http.Request, e *cacheEntry) {
+	if k, ok := a.ownedKey(w, r, e); ok {
+		a.g.usage(w, r, e, &k)
+	}
 }
 
 // usage serves the usage of key k, of the caller e's owner, to e.
@@ -47,7 +44,7 @@ func (g *Gate) usage(w http.ResponseWriter, r *http.Request, e *cacheEntry, k *s
 		case keyrules.ErrRangeTooLong:
 			msg = keyrules.ErrRangeTooLong.Error()
 		}
-		problem.Write(w, problem.InvalidField(CodeInvalidDate, bad.Field, msg))
+		problem.Write(w, problem.InvalidField(codeInvalidDate, bad.Field, msg))
 		return
 	}
 	month := store.MonthOf(now)

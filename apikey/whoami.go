@@ -9,9 +9,9 @@ import (
 	"github.com/keygate/keygate/internal/view"
 )
 
-// WhoAmIHandler returns the calling key's own view, for any valid key.
-// Mount it behind Protect("").
-func (g *Gate) WhoAmIHandler() http.Handler {
+// whoAmIHandler serves KeysHandlers.WhoAmI: the calling key's own view,
+// for any valid key.
+func (g *Gate) whoAmIHandler() http.Handler {
 	return management{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e := g.caller(w, r)
 		if e == nil {

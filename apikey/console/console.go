@@ -46,7 +46,7 @@ type Config struct {
 	// a key at KeysPath/{id}). Default "/v1/keys".
 	KeysPath string
 	// UsagePath is where UsageHandler is mounted. Default "/v1/usage".
-	// KeyUsageHandler is expected at KeysPath/{id}/usage.
+	// KeysHandlers.KeyUsage is expected at KeysPath/{id}/usage.
 	UsagePath string
 	// WhoAmIPath is where WhoAmIHandler is mounted, for any valid key.
 	// Default "/v1/whoami".
