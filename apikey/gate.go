@@ -7,12 +7,12 @@ import (
 	"os"
 	"time"
 
-	"github.com/keygate/keygate/apikey/meter"
-	"github.com/keygate/keygate/apikey/ratelimit"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/globallimit"
 	"github.com/keygate/keygate/internal/logging"
+	"github.com/keygate/keygate/internal/meter"
 	"github.com/keygate/keygate/internal/problem"
+	"github.com/keygate/keygate/internal/ratelimit"
 )
 
 // Gate checks API keys in front of HTTP handlers. Build one per process and
@@ -106,7 +106,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 			o.log.Error("REDIS_URL is not valid: rate limits and quotas are per instance", slog.String("error", err.Error()))
 		}
 	}
-	g.meter = meter.New(g.store, cfg.FlushInterval, cacheLife(cfg), o.now, o.log)
+	g.meter = meter.New(meter.Options{Store: g.store, Interval: cfg.FlushInterval, Idle: cacheLife(cfg), Now: o.now, Log: o.log})
 	g.reader = reader{store: g.store, meter: g.meter, now: o.now, effective: cfg.plans().Effective}
 	g.owners = newOwnerPlans(g.env, planOptions{Size: cfg.CacheSize, Fresh: cfg.CacheTTL, Stale: cfg.StaleTTL,
 		Wait: cfg.StoreTimeout, Effective: cfg.plans().Effective}, g.reader.readOwner)
