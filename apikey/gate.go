@@ -64,8 +64,7 @@ type options struct {
 // WithClock makes now the Gate's clock, for tests; the default is time.Now.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
-// WithLogger sends the Gate's logs, any key redacted, to l; the default
-// is JSON for Cloud Logging on stdout.
+// WithLogger sends the logs, keys redacted, to l, not Cloud Logging's stdout.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // WithErrorHandler makes h write the refusals; the default is WriteError.

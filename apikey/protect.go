@@ -57,8 +57,7 @@ func (g *Gate) Require(scope string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler { return g.Protect(scope, next) }
 }
 
-// Authenticate checks the key only (no scope, limit or count), for a router
-// of Protect routes: only holders of a valid key learn which paths exist.
+// Authenticate checks the key only, so that only its holders learn the paths.
 func (g *Gate) Authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.verified(r) == nil {
@@ -79,8 +78,7 @@ type Key = store.Key
 // keyContextKey is the context key of the verified key.
 type keyContextKey struct{}
 
-// FromContext returns the key verified for the request of ctx, with the
-// scopes it grants; ok is false outside Protect and Authenticate.
+// FromContext returns the key that Protect or Authenticate verified for ctx.
 func FromContext(ctx context.Context) (k Key, ok bool) {
 	e, ok := ctx.Value(keyContextKey{}).(*cacheEntry)
 	if !ok {

@@ -46,7 +46,6 @@ func limitOf(w limit.Which) Limit { return Limit(w.String()) }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Detail }
 
-// Unwrap returns Err.
 func (e *Error) Unwrap() error { return e.Err }
 
 // because sets the log's reason, finer than the code the client sees.
