@@ -34,7 +34,7 @@ type reader struct {
 	store     readStore
 	meter     *meter.Meter
 	now       func() time.Time
-	effective func(p store.Plan, found bool) store.Plan // Config.EffectivePlan
+	effective func(p store.Plan, found bool) store.Plan // plans.Defaults.Effective over the Config's defaults
 }
 
 // readKey reads the key with id and, when it has a monthly quota, its

@@ -48,7 +48,7 @@ type Config struct {
 	// UsagePath is where UsageHandler is mounted. Default "/v1/usage".
 	// KeysHandlers.KeyUsage is expected at KeysPath/{id}/usage.
 	UsagePath string
-	// WhoAmIPath is where WhoAmIHandler is mounted, for any valid key.
+	// WhoAmIPath is where KeysHandlers.WhoAmI is mounted, for any valid key.
 	// Default "/v1/whoami".
 	WhoAmIPath string
 	// Scopes are the scopes the application's routes need, which the page
