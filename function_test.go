@@ -23,11 +23,11 @@ import (
 
 	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/apikey/memstore"
-	"github.com/keygate/keygate/apikey/meter"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/emulator"
 	"github.com/keygate/keygate/internal/faultproxy"
 	"github.com/keygate/keygate/internal/logging"
+	"github.com/keygate/keygate/internal/meter"
 	"github.com/keygate/keygate/internal/testkit"
 )
 

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyrules"
-	"github.com/keygate/keygate/apikey/meter"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/meter"
 )
 
 // The quota bases. The meter enforces a monthly quota from the month's

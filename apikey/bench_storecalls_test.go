@@ -25,7 +25,7 @@ import (
 
 	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/memstore"
-	"github.com/keygate/keygate/apikey/ratelimit"
+	"github.com/keygate/keygate/internal/ratelimit"
 	"github.com/keygate/keygate/internal/testkit"
 )
 

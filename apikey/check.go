@@ -11,8 +11,7 @@ import (
 // checkID is the key ID that Check reads: a valid ID that no key has.
 const checkID = "0000000000000000000000000000000000000000000000000000000000000000"
 
-// Check reads the store once, within ctx, and says what to do if it cannot
-// (no credentials, no emulator, no permission): for start-up or readiness.
+// Check reads the store once and says what to do if it cannot: for start-up.
 func (g *Gate) Check(ctx context.Context) error {
 	_, err := g.store.Get(ctx, checkID)
 	if err == nil || errors.Is(err, store.ErrKeyNotFound) {

@@ -23,8 +23,7 @@ func (g *Gate) Close(ctx context.Context) error {
 	return err
 }
 
-// CloseOnSignal closes the Gate within ShutdownTimeout on one of sigs
-// (default SIGTERM and SIGINT), then raises the signal again.
+// CloseOnSignal closes the Gate on sigs (SIGTERM, SIGINT), then re-raises.
 func (g *Gate) CloseOnSignal(sigs ...os.Signal) {
 	if len(sigs) == 0 {
 		sigs = []os.Signal{syscall.SIGTERM, os.Interrupt}

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/apikey/meter"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/meter"
 	"github.com/keygate/keygate/internal/testkit"
 )
 

@@ -16,10 +16,8 @@
 //		return NewHandler(gate), nil // gate.Protect("things:read", things), ...
 //	})
 //
-// The function's entry point serves with handler(), answering 500 while it
-// fails; a handler finds the caller's key with [FromContext]. Every refused
-// request gets an RFC 9457 problem with a [Code]. The repository's
-// examples/protect is such a function with its tests; docs/api.md documents
-// the endpoints and codes, docs/reference.md the variables, caching,
-// revocation, limits and shutdown.
+// The entry point serves with handler(), or 500 while it fails; handlers find
+// the key with [FromContext]; refusals are RFC 9457 problems with a [Code].
+// examples/protect in the repository is such a function with its tests;
+// docs/api.md and docs/reference.md document the endpoints and variables.
 package apikey

@@ -7,12 +7,12 @@ import (
 	"os"
 	"time"
 
-	"github.com/keygate/keygate/apikey/meter"
-	"github.com/keygate/keygate/apikey/ratelimit"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/globallimit"
 	"github.com/keygate/keygate/internal/logging"
+	"github.com/keygate/keygate/internal/meter"
 	"github.com/keygate/keygate/internal/problem"
+	"github.com/keygate/keygate/internal/ratelimit"
 )
 
 // Gate checks API keys in front of HTTP handlers. Build one per process and
@@ -64,8 +64,7 @@ type options struct {
 // WithClock makes now the Gate's clock, for tests; the default is time.Now.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
-// WithLogger sends the Gate's logs, any key redacted, to l; the default
-// is JSON for Cloud Logging on stdout.
+// WithLogger sends the logs, keys redacted, to l, not Cloud Logging's stdout.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // WithErrorHandler makes h write the refusals; the default is WriteError.
@@ -106,7 +105,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 			o.log.Error("REDIS_URL is not valid: rate limits and quotas are per instance", slog.String("error", err.Error()))
 		}
 	}
-	g.meter = meter.New(g.store, cfg.FlushInterval, cacheLife(cfg), o.now, o.log)
+	g.meter = meter.New(meter.Options{Store: g.store, Interval: cfg.FlushInterval, Idle: cacheLife(cfg), Now: o.now, Log: o.log})
 	g.reader = reader{store: g.store, meter: g.meter, now: o.now, effective: cfg.plans().Effective}
 	g.owners = newOwnerPlans(g.env, planOptions{Size: cfg.CacheSize, Fresh: cfg.CacheTTL, Stale: cfg.StaleTTL,
 		Wait: cfg.StoreTimeout, Effective: cfg.plans().Effective}, g.reader.readOwner)

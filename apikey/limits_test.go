@@ -12,6 +12,7 @@ import (
 
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/limit"
 	"github.com/keygate/keygate/internal/testkit"
 	"github.com/keygate/keygate/internal/view"
 )
@@ -49,6 +50,36 @@ func TestRateLimit(t *testing.T) {
 			t.Errorf("step %d: code %s", i, testkit.Problem(t, w).Code)
 		}
 	}
+}
+
+// TestRateLimitHeadersOnEveryAnswer: the RateLimit headers of the rate
+// limit that applied go with every answer after it was taken: an admitted
+// request, a refusal by a quota the rate let through, and the management
+// endpoints' own limit, admitted and refused.
+func TestRateLimitHeadersOnEveryAnswer(t *testing.T) {
+	s := newServer(t, nil, flushByHand)
+	key, _ := s.mint(t, "acme", func(k *store.Key) {
+		k.RateLimit, k.Burst, k.MonthlyQuota, k.Scopes = 2, 3, 1, []string{scopeKeys}
+	})
+	want := func(w *httptest.ResponseRecorder, status int, limit, remaining string) {
+		t.Helper()
+		h := w.Header()
+		if w.Code != status || h.Get("RateLimit-Limit") != limit || h.Get("RateLimit-Remaining") != remaining || h.Get("RateLimit-Reset") == "" {
+			t.Errorf("%d Limit %q Remaining %q Reset %q; want %d %s %s", w.Code, h.Get("RateLimit-Limit"),
+				h.Get("RateLimit-Remaining"), h.Get("RateLimit-Reset"), status, limit, remaining)
+		}
+	}
+	want(s.do("GET", "/", "", key), 200, "3", "2")
+	w := s.do("GET", "/", "", key)
+	want(w, 429, "3", "1")
+	if p := testkit.Problem(t, w); p.Code != "quota_exceeded" || p.Limit != "key" {
+		t.Errorf("over the quota: %+v", p)
+	}
+	want(s.do("GET", "/v1/keys?limit=1", "", key), 200, strconv.Itoa(manageBurst), strconv.Itoa(manageBurst-1))
+	for range manageBurst - 1 {
+		s.do("GET", "/v1/keys?limit=1", "", key)
+	}
+	want(s.do("GET", "/v1/keys?limit=1", "", key), 429, strconv.Itoa(manageBurst), "0")
 }
 
 func TestRateLimitDefaults(t *testing.T) {
@@ -347,6 +378,21 @@ func TestUsageConsistentDuringFlushes(t *testing.T) {
 		testkit.MustJSON(t, s.do("GET", "/v1/usage", "", key), 200, &v)
 		if want := int64(i); v.MonthTotal != want {
 			t.Fatalf("round %d: month_total = %d, want %d", i, v.MonthTotal, want)
+		}
+	}
+}
+
+// TestLimitOf: the limiters' whose-limit converts to the Error's Limit, the
+// "limit" member of a problem body, as docs/api.md lists them.
+func TestLimitOf(t *testing.T) {
+	for w, want := range map[limit.Which]Limit{limit.None: "", limit.Key: LimitKey, limit.Owner: LimitOwner, limit.Management: LimitManagement} {
+		if got := limitOf(w); got != want {
+			t.Errorf("limitOf(%d) = %q, want %q", w, got, want)
+		}
+	}
+	for l, want := range map[Limit]string{LimitKey: "key", LimitOwner: "owner", LimitManagement: "management"} {
+		if string(l) != want {
+			t.Errorf("Limit %q, want %q as docs/api.md says", l, want)
 		}
 	}
 }

@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/keygate/keygate/apikey/ratelimit"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/limit"
 )
 
 // The management limit: each key's own bucket for the Gate's management
@@ -27,15 +27,14 @@ const (
 type management struct{ http.Handler }
 
 // admitManagement takes one request of the caller e from its management
-// bucket, or answers 429 rate_limited with limit "management".
-func (g *Gate) admitManagement(w http.ResponseWriter, r *http.Request, e *cacheEntry, now time.Time) bool {
+// bucket, or answers 429 rate_limited with limit "management". It returns
+// the bucket's decision, for the headers.
+func (g *Gate) admitManagement(w http.ResponseWriter, r *http.Request, e *cacheEntry, now time.Time) limit.Decision {
 	k := store.Key{ID: e.key.ID, Owner: e.key.Owner, RateLimit: manageRate, Burst: manageBurst}
 	d := g.manageRates.Allow(&k, &store.Plan{}, now)
-	d.Which = limitManagement
-	ratelimit.SetHeaders(w.Header(), d)
+	d.Which = limit.Management
 	if !d.Allowed {
-		g.refuse(w, r, rateLimited(d.Which, d.RetryAfter), e.key.Hint)
-		return false
+		g.refuse(w, r, rateLimited(d), e.key.Hint)
 	}
-	return true
+	return d
 }

@@ -10,11 +10,12 @@ import (
 
 	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/keyrules"
-	"github.com/keygate/keygate/apikey/meter"
-	"github.com/keygate/keygate/apikey/ratelimit"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/globallimit"
+	"github.com/keygate/keygate/internal/limit"
 	"github.com/keygate/keygate/internal/logging"
+	"github.com/keygate/keygate/internal/meter"
+	"github.com/keygate/keygate/internal/ratelimit"
 )
 
 // Protect returns next behind the Gate: only a request with a valid key
@@ -32,16 +33,20 @@ func (g *Gate) Protect(scope string, next http.Handler) http.Handler {
 			g.refuse(w, r, insufficientScope(scope), e.key.Hint)
 			return
 		}
-		if _, ok := next.(management); ok {
-			if g.admitManagement(w, r, e, g.now()) {
-				next.ServeHTTP(w, r)
-			}
+		_, manage := next.(management)
+		var rate limit.Decision
+		if manage {
+			rate = g.admitManagement(w, r, e, g.now())
+		} else {
+			rate = g.admit(w, r, e)
+		}
+		if !rate.Allowed {
 			return
 		}
-		if !g.admit(w, r, e) {
-			return
+		if !manage {
+			defer g.meter.Done()
 		}
-		defer g.meter.Done()
+		setRateLimit(w.Header(), rate)
 		next.ServeHTTP(w, r)
 	})
 }
@@ -52,8 +57,7 @@ func (g *Gate) Require(scope string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler { return g.Protect(scope, next) }
 }
 
-// Authenticate checks the key only (no scope, limit or count), for a router
-// of Protect routes: only holders of a valid key learn which paths exist.
+// Authenticate checks the key only, so that only its holders learn the paths.
 func (g *Gate) Authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.verified(r) == nil {
@@ -74,8 +78,7 @@ type Key = store.Key
 // keyContextKey is the context key of the verified key.
 type keyContextKey struct{}
 
-// FromContext returns the key verified for the request of ctx, with the
-// scopes it grants; ok is false outside Protect and Authenticate.
+// FromContext returns the key that Protect or Authenticate verified for ctx.
 func FromContext(ctx context.Context) (k Key, ok bool) {
 	e, ok := ctx.Value(keyContextKey{}).(*cacheEntry)
 	if !ok {
@@ -230,52 +233,53 @@ func (g *Gate) keyOf(r *http.Request) (key string, ok bool) {
 }
 
 // admit applies the key's and its owner's rate limits and quotas to r and
-// counts it, in one step with the quota check (Meter.Admit). It refuses r
-// and returns false if r may not go on; the caller calls Meter.Done once r
-// is answered, so that a shutdown can wait for it.
-func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) bool {
+// counts it, in one step with the quota check (Meter.Admit). It returns the
+// decision of the rate limit that applied, for the headers; if r may not go
+// on, it has refused r, and the decision is not Allowed. Else the caller
+// calls Meter.Done once r is answered, so that a shutdown can wait for it.
+func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) limit.Decision {
 	now := g.now()
 	// Read by authenticate, so at once, unless a change of the plan has
 	// dropped it since.
 	plan, err := g.owners.plan(r.Context(), e, now)
 	if err != nil {
 		g.refuse(w, r, g.storeUnavailable(err), e.key.Hint)
-		return false
+		return limit.Decision{}
 	}
 	a := meter.Admission{KeyID: e.key.ID, Owner: e.key.Owner, KeyQuota: e.key.MonthlyQuota, OwnerQuota: plan.MonthlyQuota}
 	d, q := g.limit(r, e, plan, &a, now)
-	ratelimit.SetHeaders(w.Header(), d)
 	if !d.Allowed {
-		g.refuse(w, r, rateLimited(d.Which, d.RetryAfter), e.key.Hint)
-		return false
+		g.refuse(w, r, rateLimited(d), e.key.Hint)
+		return limit.Decision{}
 	}
 	// With Redis, q is its answer on the quotas; the meter checks them again
 	// against this instance's view, a lower bound of Redis's count, so it
 	// passes whenever Redis did. Without Redis, or while it is away, the
 	// meter's check is the one that applies.
-	if q == nil {
-		if err = g.meter.Admit(a, now); err != nil {
-			q, _ = errors.AsType[*meter.QuotaError](err)
-		}
-	}
-	if q != nil {
-		g.refuse(w, r, quotaExceeded(q, now), e.key.Hint, slog.Int64("used", q.Used), slog.Int64("quota", q.Quota))
-		return false
+	if q.Allowed {
+		q, err = g.meter.Admit(a, now)
 	}
 	if err != nil {
 		// Shutting down: this instance will not count the request, so it
 		// does not serve it; the client retries, on another connection.
-		g.refuse(w, r, shuttingDown(), e.key.Hint)
-		return false
+		down := shuttingDown()
+		down.rate = d
+		g.refuse(w, r, down, e.key.Hint)
+		return limit.Decision{}
 	}
-	return true
+	if !q.Allowed {
+		g.refuse(w, r, quotaExceeded(q, d, now), e.key.Hint, slog.Int64("used", q.Limit-q.Remaining), slog.Int64("quota", q.Limit))
+		return limit.Decision{}
+	}
+	return d
 }
 
 // limit applies the rate limits, and with Redis the quotas too, to r: the
 // shared ones on Redis when it answers (one round trip), else this
 // instance's buckets. It returns the decision of the rate limit that
-// applied, and with Redis the quota that refused r, if one did.
-func (g *Gate) limit(r *http.Request, e *cacheEntry, plan *store.Plan, a *meter.Admission, now time.Time) (ratelimit.Decision, *meter.QuotaError) {
+// applied, and of the quotas: with Redis, Redis's; else Allowed, for the
+// meter to check.
+func (g *Gate) limit(r *http.Request, e *cacheEntry, plan *store.Plan, a *meter.Admission, now time.Time) (rate, quota limit.Decision) {
 	if g.global != nil {
 		req := globallimit.Request{KeyID: a.KeyID, Owner: a.Owner, KeyQuota: a.KeyQuota, OwnerQuota: a.OwnerQuota}
 		req.KeyRate, req.OwnerRate = ratelimit.Rates(&e.key, plan)
@@ -288,12 +292,9 @@ func (g *Gate) limit(r *http.Request, e *cacheEntry, plan *store.Plan, a *meter.
 			// An error means Redis did not answer: the limiter has logged
 			// it, and this instance's limits apply.
 			if d, err := g.global.Admit(r.Context(), &req); err == nil {
-				if d.Quota != "" {
-					return d.Rate, &meter.QuotaError{Limit: d.Quota, Used: d.Used, Quota: d.Limit}
-				}
-				return d.Rate, nil
+				return d.Rate, d.Quota
 			}
 		}
 	}
-	return g.rates.Allow(&e.key, plan, now), nil
+	return g.rates.Allow(&e.key, plan, now), limit.Decision{Allowed: true}
 }

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyrules"
-	"github.com/keygate/keygate/apikey/meter"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/limit"
 	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/problem"
 )
@@ -21,16 +21,31 @@ type Error struct {
 	Code       Code          // why, for machines
 	Detail     string        // why, for people
 	Scope      string        // the scope an insufficient_scope key lacks
-	Limit      string        // whose limit a 429 hit: "key", "owner" or "management"
+	Limit      Limit         // whose limit a 429 hit
 	RetryAfter time.Duration // when a retry may pass; 0: retrying will not help
 	Err        error         // the cause of a 503, for logs: never sent
 
 	reason string // a finer reason than Code, for the log only
+	// rate is the rate limit that applied, if one did: the RateLimit
+	// headers of a request refused after its rate limit was taken.
+	rate limit.Decision
 }
+
+// Limit is whose limit a 429 hit: the "limit" member of its problem.
+type Limit string
+
+const (
+	LimitKey        Limit = "key"        // the key's own rate limit or quota
+	LimitOwner      Limit = "owner"      // its owner's plan's, shared by the owner's keys
+	LimitManagement Limit = "management" // the key's own, on the management endpoints
+)
+
+// limitOf is the Limit of whose limit w says: the one conversion from the
+// limiters' answers to the Error's.
+func limitOf(w limit.Which) Limit { return Limit(w.String()) }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Detail }
 
-// Unwrap returns Err.
 func (e *Error) Unwrap() error { return e.Err }
 
 // because sets the log's reason, finer than the code the client sees.
@@ -46,7 +61,7 @@ type ErrorHandler func(w http.ResponseWriter, r *http.Request, err *Error)
 // WriteError is the default ErrorHandler: err as application/problem+json.
 func WriteError(w http.ResponseWriter, r *http.Request, err *Error) {
 	p := problem.New(err.Status, err.Code, err.Detail)
-	p.Scope, p.Limit = err.Scope, err.Limit
+	p.Scope, p.Limit = err.Scope, string(err.Limit)
 	problem.Write(w, p)
 }
 
@@ -68,7 +83,7 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, e *Error, hint str
 		attrs = append(attrs, slog.String("scope", e.Scope))
 	}
 	if e.Limit != "" {
-		attrs = append(attrs, slog.String("limit", e.Limit))
+		attrs = append(attrs, slog.String("limit", string(e.Limit)))
 	}
 	if e.Err != nil {
 		attrs = append(attrs, slog.String("error", e.Err.Error()))
@@ -88,7 +103,23 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, e *Error, hint str
 	if e.Code == CodeShuttingDown {
 		h.Set("Connection", "close")
 	}
+	setRateLimit(h, e.rate)
 	g.onError(w, r, e)
+}
+
+// setRateLimit sets the RateLimit-Limit, -Remaining and -Reset headers of
+// d, if a rate limit applied: on a refused request (refuse) and an admitted
+// one (Protect), nowhere else. The header names are in canonical form, and
+// the three values share one slice: on the hot path, that saves six
+// allocations over Header.Set.
+func setRateLimit(h http.Header, d limit.Decision) {
+	if d.Which == limit.None {
+		return
+	}
+	vals := []string{strconv.FormatInt(d.Limit, 10), strconv.FormatInt(d.Remaining, 10), strconv.FormatInt(d.Reset, 10)}
+	h["Ratelimit-Limit"] = vals[0:1:1]
+	h["Ratelimit-Remaining"] = vals[1:2:2]
+	h["Ratelimit-Reset"] = vals[2:3:3]
 }
 
 // problem is the Error of a refusal of the key itself.
@@ -136,18 +167,21 @@ func insufficientScope(scope string) *Error {
 		Detail: "This API key lacks the scope " + scope + "."}
 }
 
-// rateLimited is the 429 of a key over a rate limit: its own ("key") or its
-// owner's ("owner").
-func rateLimited(limit string, retry time.Duration) *Error {
-	return &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Limit: limit, RetryAfter: retry,
-		Detail: "The API key is over its " + limitName(limit) + " rate limit. Retry after the number of seconds in Retry-After."}
+// rateLimited is the 429 of a key over the rate limit of d: its own, its
+// owner's, or its management limit.
+func rateLimited(d limit.Decision) *Error {
+	l := limitOf(d.Which)
+	return &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Limit: l, RetryAfter: d.RetryAfter, rate: d,
+		Detail: "The API key is over its " + limitName(l) + " rate limit. Retry after the number of seconds in Retry-After."}
 }
 
-// quotaExceeded is the 429 of a key over a monthly quota, which resets at
-// the start of the next UTC month.
-func quotaExceeded(q *meter.QuotaError, now time.Time) *Error {
-	return &Error{Status: http.StatusTooManyRequests, Code: CodeQuotaExceeded, Limit: q.Limit, RetryAfter: keyrules.NextMonth(now).Sub(now),
-		Detail: "The API key has used its " + limitName(q.Limit) + " monthly quota of " + strconv.FormatInt(q.Quota, 10) +
+// quotaExceeded is the 429 of a key over the monthly quota of q, which
+// resets at the start of the next UTC month; rate is the rate limit that
+// let it through.
+func quotaExceeded(q, rate limit.Decision, now time.Time) *Error {
+	l := limitOf(q.Which)
+	return &Error{Status: http.StatusTooManyRequests, Code: CodeQuotaExceeded, Limit: l, RetryAfter: keyrules.NextMonth(now).Sub(now), rate: rate,
+		Detail: "The API key has used its " + limitName(l) + " monthly quota of " + strconv.FormatInt(q.Limit, 10) +
 			" requests; it resets at the start of the next UTC month."}
 }
 
@@ -159,15 +193,12 @@ func shuttingDown() *Error {
 
 // limitName says whose limit applied: the key's own, or its owner's plan,
 // shared by all the owner's keys.
-func limitName(limit string) string {
-	switch limit {
-	case "owner":
+func limitName(l Limit) string {
+	switch l {
+	case LimitOwner:
 		return "owner's"
-	case limitManagement:
+	case LimitManagement:
 		return "management"
 	}
 	return "own"
 }
-
-// limitManagement is the Limit of a request over the management limit.
-const limitManagement = "management"

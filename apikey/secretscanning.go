@@ -76,8 +76,7 @@ type tokenLabel struct {
 	Label     string `json:"label"`
 }
 
-// GitHubSecretScanningHandler revokes the keys GitHub finds in public
-// (docs/secret-scanning.md). Mount it for POST, without Protect.
+// GitHubSecretScanningHandler revokes keys GitHub finds in public; no Protect.
 func (g *Gate) GitHubSecretScanningHandler() http.Handler {
 	keys := newSigningKeys(g.cfg.SecretScanningKeysURL, g.now)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.secretScanning(w, r, keys) })

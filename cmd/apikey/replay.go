@@ -5,7 +5,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/keygate/keygate/apikey/meter"
+	"github.com/keygate/keygate/internal/meter"
 )
 
 // replayUsage is usage replay: it writes the usage_unwritten entries of the

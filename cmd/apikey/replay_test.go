@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/apikey/meter"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/meter"
 	"github.com/keygate/keygate/internal/testkit"
 )
 
@@ -33,14 +33,14 @@ func TestUsageReplay(t *testing.T) {
 	b := h.createJSON("--owner", "globex", "--name", "b")
 	log, logs := testkit.Logger()
 	now := func() time.Time { return h.clock.t }
-	m := meter.New(downStore{}, time.Hour, time.Hour, now, log)
+	m := meter.New(meter.Options{Store: downStore{}, Interval: time.Hour, Idle: time.Hour, Now: now, Log: log})
 	for _, c := range []struct {
 		id, owner string
 		n         int
 	}{{a.ID, "acme", 150}, {b.ID, "globex", 50}} {
 		for range c.n {
-			if err := m.Admit(meter.Admission{KeyID: c.id, Owner: c.owner, OwnerQuota: 1000}, now()); err != nil {
-				t.Fatal(err)
+			if d, err := m.Admit(meter.Admission{KeyID: c.id, Owner: c.owner, OwnerQuota: 1000}, now()); err != nil || !d.Allowed {
+				t.Fatal(d, err)
 			}
 			m.Done()
 		}

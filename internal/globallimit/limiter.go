@@ -26,7 +26,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/keygate/keygate/apikey/ratelimit"
+	"github.com/keygate/keygate/internal/limit"
+	"github.com/keygate/keygate/internal/ratelimit"
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 )
@@ -213,19 +214,16 @@ func (r *Request) Limited() bool {
 	return r.KeyRate.PerSecond > 0 || r.OwnerRate.PerSecond > 0 || r.KeyQuota > 0 || r.OwnerQuota > 0
 }
 
-// Decision is the server's answer to a request.
+// Decision is the server's answer to a request: the decision of the rate
+// limit that applied, for the RateLimit headers (Rate.Allowed is false only
+// for a rate refusal), and of the quotas (Quota.Which is the one that
+// refused, None if none did).
 type Decision struct {
-	// Rate is the decision of the rate limit that applied, for the
-	// RateLimit headers; Rate.Allowed is false only for a rate refusal.
-	Rate ratelimit.Decision
-	// Quota is whose monthly quota refused the request ("key" or
-	// "owner"), "" for none; Used and Limit are that quota's.
-	Quota       string
-	Used, Limit int64
+	Rate, Quota limit.Decision
 }
 
 // Allowed reports whether the request may go on; it has then been counted.
-func (d *Decision) Allowed() bool { return d.Rate.Allowed && d.Quota == "" }
+func (d *Decision) Allowed() bool { return d.Rate.Allowed && d.Quota.Allowed }
 
 // Admit checks r against the shared limits and, if it passes all of them,
 // takes it: one round trip. Its error wraps ErrUnavailable: the server did
@@ -303,26 +301,27 @@ func (l *Limiter) run(ctx context.Context, r *Request) (Decision, error) {
 	if len(v) != 9 {
 		return Decision{}, fmt.Errorf("admission script answered %d values, want 9", len(v))
 	}
-	whose := func(n int64) string {
+	whose := func(n int64) limit.Which {
 		switch n {
 		case 1:
-			return "key"
+			return limit.Key
 		case 2:
-			return "owner"
+			return limit.Owner
 		}
-		return ""
+		return limit.None
 	}
 	d := Decision{
-		Rate: ratelimit.Decision{
+		Rate: limit.Decision{
 			Allowed:   v[0] == 1 || v[6] != 0, // a quota refusal passed the rates
 			Which:     whose(v[1]),
 			Limit:     v[2],
 			Remaining: v[3],
 			Reset:     (v[4] + int64(time.Second/time.Microsecond) - 1) / int64(time.Second/time.Microsecond),
 		},
-		Quota: whose(v[6]),
-		Used:  v[7],
-		Limit: v[8],
+		Quota: limit.Decision{Allowed: v[6] == 0},
+	}
+	if !d.Quota.Allowed {
+		d.Quota.Which, d.Quota.Limit, d.Quota.Remaining = whose(v[6]), v[8], v[8]-v[7]
 	}
 	if !d.Rate.Allowed {
 		d.Rate.RetryAfter = time.Duration(v[5]) * time.Microsecond

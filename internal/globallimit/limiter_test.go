@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/apikey/ratelimit"
+	"github.com/keygate/keygate/internal/limit"
+	"github.com/keygate/keygate/internal/ratelimit"
 	"github.com/keygate/keygate/internal/redistest"
 	"github.com/keygate/keygate/internal/testkit"
 )
@@ -50,12 +51,12 @@ func TestRateIsGCRA(t *testing.T) {
 		if err != nil || !d.Allowed() {
 			t.Fatalf("request %d of a full burst of 3: %+v, %v", i+1, d, err)
 		}
-		if d.Rate.Which != "owner" || d.Rate.Limit != 3 || d.Rate.Remaining != int64(2-i) || d.Rate.Reset < 1 || d.Rate.Reset > 2 {
+		if d.Rate.Which != limit.Owner || d.Rate.Limit != 3 || d.Rate.Remaining != int64(2-i) || d.Rate.Reset < 1 || d.Rate.Reset > 2 {
 			t.Errorf("request %d: rate %+v, want owner's, limit 3, %d remaining, reset 1 or 2 s", i+1, d.Rate, 2-i)
 		}
 	}
 	d, err := l.Admit(t.Context(), r)
-	if err != nil || d.Allowed() || d.Rate.Allowed || d.Rate.Which != "owner" {
+	if err != nil || d.Allowed() || d.Rate.Allowed || d.Rate.Which != limit.Owner {
 		t.Fatalf("4th request at once: %+v, %v; want refused by the owner's rate", d, err)
 	}
 	if d.Rate.RetryAfter <= 0 || d.Rate.RetryAfter > 500*time.Millisecond {
@@ -76,11 +77,11 @@ func TestKeyRateFirst(t *testing.T) {
 		r.KeyRate = ratelimit.Rate{PerSecond: 0.01, Burst: 1}
 		r.OwnerRate = ratelimit.Rate{PerSecond: 0.01, Burst: 2}
 	})
-	if d, _ := l.Admit(t.Context(), r); !d.Allowed() || d.Rate.Which != "key" || d.Rate.Remaining != 0 {
+	if d, _ := l.Admit(t.Context(), r); !d.Allowed() || d.Rate.Which != limit.Key || d.Rate.Remaining != 0 {
 		t.Fatalf("first: %+v, want allowed, the key's limit with 0 left", d)
 	}
 	for range 3 {
-		if d, _ := l.Admit(t.Context(), r); d.Allowed() || d.Rate.Which != "key" {
+		if d, _ := l.Admit(t.Context(), r); d.Allowed() || d.Rate.Which != limit.Key {
 			t.Fatalf("over the key's rate: %+v, want refused by the key", d)
 		}
 	}
@@ -108,7 +109,7 @@ func TestQuotaExactUnderConcurrency(t *testing.T) {
 					t.Error(err)
 				case d.Allowed():
 					admitted.Add(1)
-				case d.Quota == "owner" && d.Used == 50 && d.Limit == 50:
+				case d.Quota.Which == limit.Owner && d.Quota.Remaining == 0 && d.Quota.Limit == 50:
 					refused.Add(1)
 				default:
 					t.Errorf("refusal %+v, want the owner's quota, 50 of 50 used", d)
@@ -135,7 +136,7 @@ func TestQuotaSeededFromFloor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !d.Allowed() && (d.Quota != "key" || d.Limit != 10) {
+		if !d.Allowed() && (d.Quota.Which != limit.Key || d.Quota.Limit != 10) {
 			t.Fatalf("refusal %+v, want the key's quota of 10", d)
 		}
 		return d.Allowed()
@@ -170,7 +171,7 @@ func TestQuotaRefusalTakesNoRate(t *testing.T) {
 		r.OwnerRate = ratelimit.Rate{PerSecond: 0.01, Burst: 1}
 		r.KeyQuota, r.KeyUsed = 5, 5
 	})
-	if d, _ := l.Admit(t.Context(), r); d.Allowed() || d.Quota != "key" || !d.Rate.Allowed {
+	if d, _ := l.Admit(t.Context(), r); d.Allowed() || d.Quota.Which != limit.Key || !d.Rate.Allowed {
 		t.Fatalf("%+v, want refused by the key's quota, the rate passing", d)
 	}
 	r.KeyQuota = 0

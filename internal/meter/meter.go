@@ -18,6 +18,7 @@ import (
 
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/limit"
 )
 
 // ErrShuttingDown is Admit's answer once Close has begun: the request is not
@@ -124,26 +125,46 @@ type usageBatch struct {
 	counts []store.UsageCount
 }
 
-// New returns a meter that persists into store at most once per
-// interval; the store bounds each call (store.WithTimeout). Quota state unused for idle is
-// dropped; idle must exceed the longest a cached key is used without a
-// refresh (which reads the base again).
-func New(store store.UsageStore, interval, idle time.Duration, now func() time.Time, log *slog.Logger) *Meter {
+// Options configure a Meter.
+type Options struct {
+	// Store receives the counts; it bounds each call (store.WithTimeout).
+	Store store.UsageStore
+	// Interval is the least time between two flushes.
+	Interval time.Duration
+	// Idle is how long quota state unused is kept. It must exceed the
+	// longest a cached key is used without a refresh, which reads the base
+	// again.
+	Idle time.Duration
+	// Now is the clock, time.Now if nil; Log receives the WARNINGs,
+	// slog.Default() if nil.
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// New returns a meter that persists into o.Store at most once per
+// o.Interval.
+func New(o Options) *Meter {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
 	var id [8]byte
 	crand.Read(id[:])
 	m := &Meter{
-		store:    store,
-		now:      now,
-		log:      log,
-		interval: interval,
-		idle:     idle,
-		instance: now().UTC().Format("20060102t150405") + "-" + hex.EncodeToString(id[:]),
+		store:    o.Store,
+		now:      o.Now,
+		log:      o.Log,
+		interval: o.Interval,
+		idle:     o.Idle,
+		instance: o.Now().UTC().Format("20060102t150405") + "-" + hex.EncodeToString(id[:]),
 		pending:  make(map[meterKey]int64),
 		tallies:  make(map[tallyKey]*monthTally),
 		drained:  make(chan struct{}),
 		turn:     make(chan struct{}, 1),
 	}
-	m.nextFlush.Store(now().Add(interval).UnixNano())
+	m.nextFlush.Store(o.Now().Add(o.Interval).UnixNano())
 	return m
 }
 
@@ -165,37 +186,28 @@ type Admission struct {
 	KeyQuota, OwnerQuota int64
 }
 
-// QuotaError is Admit's answer for a request over a quota: the
-// key's or the owner's (limit "key" or "owner").
-type QuotaError struct {
-	Limit       string // "key" or "owner"
-	Used, Quota int64
-}
-
-func (e *QuotaError) Error() string {
-	return fmt.Sprintf("%s quota exceeded: %d of %d requests used", e.Limit, e.Used, e.Quota)
-}
-
-// Admit counts one request at now against its key and owner, unless either
-// has used its monthly quota (a *QuotaError, the key's first) or the
-// meter is closing (ErrShuttingDown). An admitted request must call Done when
-// it has been answered. It may start a background flush.
+// Admit counts one request at now against its key and owner and returns
+// the quotas' decision: allowed, or refused by the key's quota or else its
+// owner's (Which), with that quota (Limit) and what is left of it
+// (Remaining, 0 or less). It fails only once Close has begun
+// (ErrShuttingDown). An admitted request must call Done when it has been
+// answered. It may start a background flush.
 //
 // A request with no quota to check takes no lock: it adds one to its key's
 // counter. The others check and count under the meter's lock, in one step,
 // so that concurrent requests cannot all pass a check that only one of them
 // should.
-func (m *Meter) Admit(a Admission, now time.Time) error {
+func (m *Meter) Admit(a Admission, now time.Time) (limit.Decision, error) {
 	m.inflight.Add(1)
 	if m.closed.Load() { // after the Add: see Close
 		m.Done()
-		return ErrShuttingDown
+		return limit.Decision{}, ErrShuttingDown
 	}
 	day := dayIndex(now)
 	if a.KeyQuota == 0 && a.OwnerQuota == 0 {
 		if c := m.counter(a.KeyID); c != nil && c.owner == a.Owner && c.add(day) {
 			m.maybeFlush(now)
-			return nil
+			return limit.Decision{Allowed: true}, nil
 		}
 	}
 	m.mu.Lock()
@@ -203,7 +215,7 @@ func (m *Meter) Admit(a Admission, now time.Time) error {
 		m.startCounter(a.KeyID, a.Owner, day) // its next requests take no lock
 		m.mu.Unlock()
 		m.maybeFlush(now)
-		return nil
+		return limit.Decision{Allowed: true}, nil
 	}
 	month := monthIndex(now)
 	kt := m.tally(tallyKey{false, a.KeyID}, month, a.KeyQuota > 0)
@@ -216,12 +228,12 @@ func (m *Meter) Admit(a Admission, now time.Time) error {
 	for _, q := range []struct {
 		t     *monthTally
 		quota int64
-		limit string
-	}{{kt, a.KeyQuota, "key"}, {ot, a.OwnerQuota, "owner"}} {
+		which limit.Which
+	}{{kt, a.KeyQuota, limit.Key}, {ot, a.OwnerQuota, limit.Owner}} {
 		if used := q.t.used(); q.quota > 0 && used >= q.quota {
 			m.mu.Unlock()
 			m.Done()
-			return &QuotaError{q.limit, used, q.quota}
+			return limit.Decision{Which: q.which, Limit: q.quota, Remaining: q.quota - used}, nil
 		}
 	}
 	for _, t := range []*monthTally{kt, ot} {
@@ -233,7 +245,7 @@ func (m *Meter) Admit(a Admission, now time.Time) error {
 	m.pending[meterKey{a.KeyID, a.Owner, day}]++
 	m.mu.Unlock()
 	m.maybeFlush(now)
-	return nil
+	return limit.Decision{Allowed: true}, nil
 }
 
 // tally returns the quota state of k for month, starting it afresh in a

@@ -19,7 +19,7 @@ func TestCounterExactUnderFlushes(t *testing.T) {
 	st := memstore.New()
 	clock := testkit.NewFakeClock()
 	log, _ := testkit.Logger()
-	m := New(st, time.Hour, time.Hour, clock.Now, log)
+	m := New(Options{Store: st, Interval: time.Hour, Idle: time.Hour, Now: clock.Now, Log: log})
 	const workers, each = 64, 500
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -61,7 +61,7 @@ func TestCounterDays(t *testing.T) {
 	st := memstore.New()
 	clock := testkit.NewFakeClock()
 	log, _ := testkit.Logger()
-	m := New(st, time.Hour, time.Hour, clock.Now, log)
+	m := New(Options{Store: st, Interval: time.Hour, Idle: time.Hour, Now: clock.Now, Log: log})
 	clock.Advance(11*time.Hour + 59*time.Minute) // 23:59
 	admitN(t, m, "k", 0, clock.Now(), 3)
 	clock.Advance(2 * time.Minute)
@@ -87,7 +87,7 @@ func TestCounterQuotaGainedLater(t *testing.T) {
 			st := memstore.New()
 			clock := testkit.NewFakeClock()
 			log, _ := testkit.Logger()
-			m := New(st, time.Hour, time.Hour, clock.Now, log)
+			m := New(Options{Store: st, Interval: time.Hour, Idle: time.Hour, Now: clock.Now, Log: log})
 			admitN(t, m, "k", 0, clock.Now(), 7)
 			a := Admission{KeyID: "k", Owner: "acme", KeyQuota: 10}
 			if owner {
@@ -95,7 +95,7 @@ func TestCounterQuotaGainedLater(t *testing.T) {
 			}
 			admitted := 0
 			for range 10 {
-				if m.Admit(a, clock.Now()) == nil {
+				if d, err := m.Admit(a, clock.Now()); err == nil && d.Allowed {
 					m.Done()
 					admitted++
 				}
@@ -113,7 +113,7 @@ func TestCountersBounded(t *testing.T) {
 	st := memstore.New()
 	clock := testkit.NewFakeClock()
 	log, _ := testkit.Logger()
-	m := New(st, time.Hour, time.Hour, clock.Now, log)
+	m := New(Options{Store: st, Interval: time.Hour, Idle: time.Hour, Now: clock.Now, Log: log})
 	for i := range 1000 {
 		admitN(t, m, fmt.Sprint("k", i), 0, clock.Now(), 1)
 	}
@@ -143,14 +143,14 @@ func BenchmarkAdmit(b *testing.B) {
 	for _, quota := range []int64{0, 1 << 60} {
 		b.Run(fmt.Sprint("quota=", quota > 0), func(b *testing.B) {
 			log, _ := testkit.Logger()
-			m := New(memstore.New(), time.Hour, time.Hour, time.Now, log)
+			m := New(Options{Store: memstore.New(), Interval: time.Hour, Idle: time.Hour, Now: time.Now, Log: log})
 			now := time.Now()
 			a := Admission{KeyID: "k", Owner: "acme", KeyQuota: quota}
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if err := m.Admit(a, now); err != nil {
-						b.Fatal(err)
+					if d, err := m.Admit(a, now); err != nil || !d.Allowed {
+						b.Fatal(d, err)
 					}
 					m.Done()
 				}

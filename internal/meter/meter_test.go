@@ -33,11 +33,11 @@ func TestMeterFlushInBackground(t *testing.T) {
 	st := memstore.New()
 	clock := testkit.NewFakeClock()
 	log, _ := testkit.Logger()
-	m := New(st, 10*time.Second, time.Hour, clock.Now, log)
+	m := New(Options{Store: st, Interval: 10 * time.Second, Idle: time.Hour, Now: clock.Now, Log: log})
 	admit := func() {
 		t.Helper()
-		if err := m.Admit(Admission{KeyID: "k", Owner: "acme", KeyQuota: 100}, clock.Now()); err != nil {
-			t.Fatal(err)
+		if d, err := m.Admit(Admission{KeyID: "k", Owner: "acme", KeyQuota: 100}, clock.Now()); err != nil || !d.Allowed {
+			t.Fatal(d, err)
 		}
 		m.Done()
 	}
@@ -95,8 +95,8 @@ func (s *faultStore) AddUsage(ctx context.Context, instance string, seq int64, c
 func admitN(t testing.TB, m *Meter, id string, quota int64, now time.Time, n int) {
 	t.Helper()
 	for range n {
-		if err := m.Admit(Admission{KeyID: id, Owner: "acme", KeyQuota: quota}, now); err != nil {
-			t.Fatal(err)
+		if d, err := m.Admit(Admission{KeyID: id, Owner: "acme", KeyQuota: quota}, now); err != nil || !d.Allowed {
+			t.Fatal(d, err)
 		}
 		m.Done()
 	}
@@ -111,7 +111,7 @@ func TestMeterOutageMergesBatches(t *testing.T) {
 	st.down.Store(true)
 	clock := testkit.NewFakeClock()
 	log, _ := testkit.Logger()
-	m := New(st, time.Hour, time.Hour, clock.Now, log)
+	m := New(Options{Store: st, Interval: time.Hour, Idle: time.Hour, Now: clock.Now, Log: log})
 	keys := store.MaxUsageBatch
 	for range 360 { // an hour of 10 s flushes
 		for k := range keys {
@@ -148,7 +148,7 @@ func TestMeterUnknownOutcomeKeepsBatch(t *testing.T) {
 	st := &faultStore{Store: memstore.New()}
 	clock := testkit.NewFakeClock()
 	log, _ := testkit.Logger()
-	m := New(st, time.Hour, time.Hour, clock.Now, log)
+	m := New(Options{Store: st, Interval: time.Hour, Idle: time.Hour, Now: clock.Now, Log: log})
 	admitN(t, m, "k", 0, clock.Now(), 5)
 	st.lose.Store(true)
 	for range 3 {
@@ -178,7 +178,7 @@ func TestMeterLostAnswerThenOutage(t *testing.T) {
 	st := &faultStore{Store: memstore.New()}
 	clock := testkit.NewFakeClock()
 	log, _ := testkit.Logger()
-	m := New(st, time.Hour, time.Hour, clock.Now, log)
+	m := New(Options{Store: st, Interval: time.Hour, Idle: time.Hour, Now: clock.Now, Log: log})
 	admitN(t, m, "k", 0, clock.Now(), 7)
 	st.lose.Store(true)
 	if err := m.Flush(context.Background()); err == nil {
@@ -208,7 +208,7 @@ func TestMeterMemoryBounded(t *testing.T) {
 	st := memstore.New()
 	clock := testkit.NewFakeClock()
 	log, _ := testkit.Logger()
-	m := New(st, time.Hour, 11*time.Minute, clock.Now, log)
+	m := New(Options{Store: st, Interval: time.Hour, Idle: 11 * time.Minute, Now: clock.Now, Log: log})
 	for i := range 100_000 {
 		admitN(t, m, fmt.Sprint("k", i), 100, clock.Now(), 1)
 	}

@@ -21,7 +21,7 @@ import (
 func TestCloseRetriesUntilTheStoreIsBack(t *testing.T) {
 	st := &faultStore{Store: memstore.New()}
 	log, logs := testkit.Logger()
-	m := New(st, time.Hour, time.Hour, time.Now, log)
+	m := New(Options{Store: st, Interval: time.Hour, Idle: time.Hour, Now: time.Now, Log: log})
 	admitN(t, m, "k", 0, time.Now(), 30)
 	st.down.Store(true)
 	time.AfterFunc(time.Second, func() { st.down.Store(false) })
@@ -51,7 +51,7 @@ func TestCloseLogsUnwrittenAndReplayRestoresThem(t *testing.T) {
 		t.Run(fmt.Sprintf("first batch applied, answer lost %v", lostFirst), func(t *testing.T) {
 			st := &faultStore{Store: memstore.New()}
 			log, logs := testkit.Logger()
-			m := New(st, time.Hour, time.Hour, time.Now, log)
+			m := New(Options{Store: st, Interval: time.Hour, Idle: time.Hour, Now: time.Now, Log: log})
 			admitN(t, m, "k", 0, time.Now(), 200)
 			st.lose.Store(lostFirst)
 			st.down.Store(!lostFirst)
@@ -117,7 +117,7 @@ func TestConcurrentClosesLogOnce(t *testing.T) {
 	st := &faultStore{Store: memstore.New()}
 	st.down.Store(true)
 	log, logs := testkit.Logger()
-	m := New(st, time.Hour, time.Hour, time.Now, log)
+	m := New(Options{Store: st, Interval: time.Hour, Idle: time.Hour, Now: time.Now, Log: log})
 	admitN(t, m, "k", 0, time.Now(), 5)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
