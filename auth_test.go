@@ -17,12 +17,12 @@ import (
 // Gate's key check, refusals and logs are tested in package apikey.
 
 // newRoutes returns the function's routes behind a Gate on a memory store,
-// configured as the function is by default (LoadConfig with no variable
-// set: the function's default scopes), on the fake clock; the Gate is
+// configured by vars as the function is by its environment (nil: the
+// defaults, the function's default scopes), on the fake clock; the Gate is
 // closed when the test ends.
-func newRoutes(t *testing.T) (http.Handler, *memstore.Store) {
+func newRoutes(t *testing.T, vars map[string]string) (http.Handler, *memstore.Store) {
 	t.Helper()
-	cfg, err := LoadConfig(func(string) string { return "" })
+	cfg, err := LoadConfig(env(vars))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func serve(h http.Handler, method, target, body, key string) *httptest.ResponseR
 }
 
 func TestRoutingAfterAuth(t *testing.T) {
-	h, s := newRoutes(t)
+	h, s := newRoutes(t, nil)
 	key, _ := testkit.MintKey(t, s, "acme")
 	cases := []struct {
 		name, method, target string
@@ -95,7 +95,7 @@ func TestRoutingAfterAuth(t *testing.T) {
 const bingoWinRequest = `{"card":[[7,19,38,52,71],[3,24,41,49,66],[12,17,0,57,62],[1,28,33,60,74],[14,22,44,47,69]],"called":[12,57,17,62,38,41,33,44,5]}`
 
 func TestBingoBehindAuthAndScope(t *testing.T) {
-	h, s := newRoutes(t)
+	h, s := newRoutes(t, nil)
 	plain, _ := testkit.MintKey(t, s, "acme") // default scopes: bingo:check
 	manager, _ := testkit.MintKey(t, s, "acme", func(k *store.Key) { k.Scopes = []string{ScopeKeysManage} })
 	if w := serve(h, "POST", "/v1/bingo/check", bingoWinRequest, ""); w.Code != 401 {
@@ -119,20 +119,7 @@ func TestBingoBehindAuthAndScope(t *testing.T) {
 // header the function reads; every other path is still refused 401 before
 // routing, and 404 only with a key.
 func TestConsoleBeforeKeyCheck(t *testing.T) {
-	cfg, err := LoadConfig(func(name string) string {
-		if name == "API_KEY_HEADER" {
-			return "X-Bingo-Key"
-		}
-		return ""
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := memstore.New()
-	log, _ := testkit.Logger()
-	g := apikey.New(cfg, s, apikey.WithClock(testkit.NewFakeClock().Now), apikey.WithLogger(log))
-	t.Cleanup(func() { g.Close(context.Background()) })
-	h := Handler(g)
+	h, s := newRoutes(t, map[string]string{"API_KEY_HEADER": "X-Bingo-Key"})
 	key, _ := testkit.MintKey(t, s, "acme")
 	do := func(method, target, key string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(method, target, nil)

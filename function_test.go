@@ -78,16 +78,6 @@ func newTestFunction(t *testing.T, vars map[string]string, s store.Store) (*Func
 	return f, buf
 }
 
-func call(h http.Handler, method, target, key string) *httptest.ResponseRecorder {
-	r := httptest.NewRequest(method, target, nil)
-	if key != "" {
-		r.Header.Set("X-API-Key", key)
-	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	return w
-}
-
 func TestAPI(t *testing.T) {
 	s := memstore.New()
 	a, _ := newTestAPI(t, nil, s)
@@ -109,7 +99,7 @@ func TestAPI(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			w := call(a, c.method, c.target, c.key)
+			w := serve(a, c.method, c.target, "", c.key)
 			if w.Code != c.want || !strings.Contains(w.Body.String(), c.wantBody) {
 				t.Errorf("%s %s = %d %s, want %d with %s", c.method, c.target, w.Code, w.Body, c.want, c.wantBody)
 			}
@@ -123,10 +113,10 @@ func TestAPIDefaultScopesFromEnvironment(t *testing.T) {
 	s := memstore.New()
 	a, _ := newTestAPI(t, map[string]string{"KEY_DEFAULT_SCOPES": ScopeKeysManage}, s)
 	key, _ := testkit.MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = time.Now() })
-	if w := call(a, "GET", "/v1/keys", key); w.Code != http.StatusOK {
+	if w := serve(a, "GET", "/v1/keys", "", key); w.Code != http.StatusOK {
 		t.Errorf("GET /v1/keys with KEY_DEFAULT_SCOPES=keys:manage = %d %s, want 200", w.Code, w.Body)
 	}
-	w := call(a, "GET", "/v1/usage", key)
+	w := serve(a, "GET", "/v1/usage", "", key)
 	if p := testkit.WantProblem(t, w, http.StatusForbidden, "insufficient_scope"); p.Scope != ScopeUsageRead {
 		t.Errorf("scope = %q, want %s", p.Scope, ScopeUsageRead)
 	}
@@ -143,14 +133,14 @@ func TestAPIKeepsStateAcrossInvocations(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			if w := call(a, "GET", "/", key); w.Code != 200 {
+			if w := serve(a, "GET", "/", "", key); w.Code != 200 {
 				t.Error(w.Code)
 			}
 		})
 	}
 	wg.Wait()
 	for range 10 {
-		if w := call(a, "GET", "/", key); w.Code != 200 {
+		if w := serve(a, "GET", "/", "", key); w.Code != 200 {
 			t.Fatal(w.Code)
 		}
 	}
@@ -158,7 +148,7 @@ func TestAPIKeepsStateAcrossInvocations(t *testing.T) {
 		t.Errorf("30 invocations, 20 of them at once, made %d store calls, want 1: one Gate and one cache for the process", n)
 	}
 	other, _ := newTestAPI(t, nil, s)
-	if w := call(other, "GET", "/", key); w.Code != 200 {
+	if w := serve(other, "GET", "/", "", key); w.Code != 200 {
 		t.Fatal(w.Code)
 	}
 	if n := s.Gets.Load(); n != 2 {
@@ -173,7 +163,7 @@ func TestAPIMisconfigured(t *testing.T) {
 	vars := map[string]string{"KEY_CACHE_TTL": "sixty"}
 	a, logs := newTestAPI(t, vars, memstore.New())
 	for range 2 {
-		w := call(a, "GET", "/", "")
+		w := serve(a, "GET", "/", "", "")
 		if w.Code != http.StatusInternalServerError || testkit.Problem(t, w).Code != "misconfigured" {
 			t.Errorf("misconfigured API = %d %s, want 500 misconfigured", w.Code, w.Body)
 		}
@@ -196,7 +186,7 @@ func TestShutdown(t *testing.T) {
 	f, _ := newTestFunction(t, nil, s)
 	key, k := testkit.MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = time.Now() })
 	for range 3 {
-		if w := call(f, "GET", "/", key); w.Code != http.StatusOK {
+		if w := serve(f, "GET", "/", "", key); w.Code != http.StatusOK {
 			t.Fatalf("GET / = %d %s", w.Code, w.Body)
 		}
 	}
@@ -206,7 +196,7 @@ func TestShutdown(t *testing.T) {
 	if n, err := s.MonthlyUsage(t.Context(), k.ID, store.MonthOf(time.Now())); err != nil || n != 3 {
 		t.Errorf("usage stored after Shutdown = %d, %v; want the 3 requests answered", n, err)
 	}
-	w := call(f, "GET", "/", key)
+	w := serve(f, "GET", "/", "", key)
 	testkit.WantProblem(t, w, http.StatusServiceUnavailable, "shutting_down")
 	if w.Header().Get("Connection") != "close" {
 		t.Errorf("503 shutting_down without Connection: close")

@@ -3,7 +3,6 @@ package apikey
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -365,34 +364,10 @@ func BenchmarkGlobalLimits(b *testing.B) {
 // request is answered by the per-instance limits (5 of 20 at a burst of 5),
 // none with a 5xx, and one WARNING is logged.
 func TestGlobalRedisHangs(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var conns []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c) // held open, never answered
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	}()
+	addr := testkit.Mute(t)
 	st := memstore.New()
 	setPlan(t, st, store.Plan{Owner: "acme", RateLimit: 0.01, Burst: 5, MonthlyQuota: 1000})
-	s := newServer(t, st, func(c *Config) { c.RedisURL = "redis://" + ln.Addr().String() })
+	s := newServer(t, st, func(c *Config) { c.RedisURL = "redis://" + addr })
 	key, _ := s.mint(t, "acme")
 	start := time.Now()
 	codes := map[int]int{}

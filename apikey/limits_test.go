@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -299,34 +298,9 @@ func TestQuotaExactUnderConcurrency(t *testing.T) {
 				srv := httptest.NewServer(s)
 				defer srv.Close()
 				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-				var admitted, refused atomic.Int64
-				var wg sync.WaitGroup
-				start := make(chan struct{})
-				for range 64 {
-					wg.Go(func() {
-						req, _ := http.NewRequest("GET", srv.URL, nil)
-						req.Header.Set("X-API-Key", key)
-						<-start
-						resp, err := client.Do(req)
-						if err != nil {
-							t.Error(err)
-							return
-						}
-						resp.Body.Close()
-						switch resp.StatusCode {
-						case 200:
-							admitted.Add(1)
-						case 429:
-							refused.Add(1)
-						default:
-							t.Errorf("status %d", resp.StatusCode)
-						}
-					})
-				}
-				close(start)
-				wg.Wait()
-				if admitted.Load() != 10 || refused.Load() != 54 {
-					t.Fatalf("trial %d: %d admitted, %d refused; want 10 and 54", trial, admitted.Load(), refused.Load())
+				admitted, refused := testkit.Burst(t, client, []string{srv.URL}, key, 64)
+				if admitted != 10 || refused != 54 {
+					t.Fatalf("trial %d: %d admitted, %d refused; want 10 and 54", trial, admitted, refused)
 				}
 				if err := s.meter.Flush(context.Background()); err != nil {
 					t.Fatal(err)

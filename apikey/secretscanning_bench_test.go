@@ -24,7 +24,7 @@ func BenchmarkSecretScanningThousand(b *testing.B) {
 				b.StopTimer()
 				tokens, _ := thousandTokens(b, s.server, 20)
 				body := reportOf(leakAt, tokens...)
-				sig := s.gh.sign(b, "k1", body)
+				sig := s.gh.Sign(b, "k1", body)
 				b.StartTimer()
 				if w := s.report(body, "k1", sig); w.Code != http.StatusOK {
 					b.Fatalf("%d %s", w.Code, w.Body)

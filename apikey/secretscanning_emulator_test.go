@@ -6,6 +6,7 @@ import (
 
 	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/internal/emulator"
+	"github.com/keygate/keygate/internal/testkit"
 )
 
 // TestSecretScanningOnEmulator: two instances on one emulator project, as
@@ -14,7 +15,7 @@ import (
 // feed's bound, and a at once.
 func TestSecretScanningOnEmulator(t *testing.T) {
 	_, project := emulator.Project(t)
-	gh := newGitHub(t, "k1")
+	gh := testkit.NewGitHub(t, "k1")
 	fs := firestorestore.New(firestorestore.Config{Project: project})
 	t.Cleanup(func() { fs.Close() })
 	a := newRealServer(t, fs, keysFrom(gh))

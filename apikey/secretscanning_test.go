@@ -3,14 +3,7 @@ package apikey
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -28,76 +21,8 @@ import (
 	"github.com/keygate/keygate/internal/view"
 )
 
-// github stands in for GitHub: P-256 key pairs made by the test, their
-// public keys published in GitHub's format at URL, and reports signed with
-// them.
-type github struct {
-	*httptest.Server
-	mu        sync.Mutex
-	keys      map[string]*ecdsa.PrivateKey // by identifier
-	published []string                     // the identifiers published
-	fetches   atomic.Int64
-}
-
-func newGitHub(t testing.TB, ids ...string) *github {
-	t.Helper()
-	gh := &github{keys: make(map[string]*ecdsa.PrivateKey)}
-	for _, id := range ids {
-		gh.addKey(t, id, true)
-	}
-	gh.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gh.fetches.Add(1)
-		gh.mu.Lock()
-		defer gh.mu.Unlock()
-		var doc publishedKeys
-		for _, id := range gh.published {
-			der, err := x509.MarshalPKIXPublicKey(&gh.keys[id].PublicKey)
-			if err != nil {
-				panic(err)
-			}
-			doc.PublicKeys = append(doc.PublicKeys, struct {
-				KeyIdentifier string `json:"key_identifier"`
-				Key           string `json:"key"`
-				IsCurrent     bool   `json:"is_current"`
-			}{id, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), true})
-		}
-		json.NewEncoder(w).Encode(doc)
-	}))
-	t.Cleanup(gh.Close)
-	return gh
-}
-
-// addKey makes a key pair with identifier id, published or not.
-func (gh *github) addKey(t testing.TB, id string, publish bool) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gh.mu.Lock()
-	defer gh.mu.Unlock()
-	gh.keys[id] = k
-	if publish {
-		gh.published = append(gh.published, id)
-	}
-}
-
-// sign is the signature of body by the key id, as GitHub sends it.
-func (gh *github) sign(t testing.TB, id string, body []byte) string {
-	t.Helper()
-	gh.mu.Lock()
-	k := gh.keys[id]
-	gh.mu.Unlock()
-	digest := sha256.Sum256(body)
-	sig, err := ecdsa.SignASN1(rand.Reader, k, digest[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return base64.StdEncoding.EncodeToString(sig)
-}
-
 // keysFrom makes a Gate fetch GitHub's keys from gh.
-func keysFrom(gh *github) func(*Config) {
+func keysFrom(gh *testkit.GitHub) func(*Config) {
 	return func(c *Config) { c.SecretScanningKeysURL = gh.URL }
 }
 
@@ -147,7 +72,7 @@ func (s *leakStore) writes() int64 { return s.leaks.Load() + s.revokes.Load() }
 type scanned struct {
 	*server
 	scan  http.Handler
-	gh    *github
+	gh    *testkit.GitHub
 	calls *leakStore
 }
 
@@ -156,7 +81,7 @@ func newScanned(t testing.TB, s store.Store, change ...func(*Config)) *scanned {
 	if s == nil {
 		s = memstore.New()
 	}
-	gh := newGitHub(t, "k1")
+	gh := testkit.NewGitHub(t, "k1")
 	calls := &leakStore{Store: s}
 	srv := newServer(t, calls, append([]func(*Config){keysFrom(gh)}, change...)...)
 	return &scanned{server: srv, scan: srv.GitHubSecretScanningHandler(), gh: gh, calls: calls}
@@ -180,7 +105,7 @@ func (s *scanned) report(body []byte, id, sig string) *httptest.ResponseRecorder
 
 // signed posts body signed by k1.
 func (s *scanned) signed(t testing.TB, body []byte) *httptest.ResponseRecorder {
-	return s.report(body, "k1", s.gh.sign(t, "k1", body))
+	return s.report(body, "k1", s.gh.Sign(t, "k1", body))
 }
 
 // reportOf is GitHub's report of tokens found at url.
@@ -280,25 +205,25 @@ func TestSecretScanningRefused(t *testing.T) {
 			return s.report(body, "k1", "")
 		}, 401, "missing_signature"},
 		{"no identifier", func(t *testing.T, s *scanned, body []byte) *httptest.ResponseRecorder {
-			return s.report(body, "", s.gh.sign(t, "k1", body))
+			return s.report(body, "", s.gh.Sign(t, "k1", body))
 		}, 401, "missing_signature"},
 		{"signature not base64", func(t *testing.T, s *scanned, body []byte) *httptest.ResponseRecorder {
 			return s.report(body, "k1", "%%%")
 		}, 401, "bad_signature"},
 		{"tampered body", func(t *testing.T, s *scanned, body []byte) *httptest.ResponseRecorder {
-			sig := s.gh.sign(t, "k1", body)
+			sig := s.gh.Sign(t, "k1", body)
 			return s.report(bytes.Replace(body, []byte("demo"), []byte("dem0"), 1), "k1", sig)
 		}, 401, "bad_signature"},
 		{"signed by an unpublished key under a published identifier", func(t *testing.T, s *scanned, body []byte) *httptest.ResponseRecorder {
-			s.gh.addKey(t, "forger", false)
-			return s.report(body, "k1", s.gh.sign(t, "forger", body))
+			s.gh.AddKey(t, "forger", false)
+			return s.report(body, "k1", s.gh.Sign(t, "forger", body))
 		}, 401, "bad_signature"},
 		{"unknown identifier", func(t *testing.T, s *scanned, body []byte) *httptest.ResponseRecorder {
-			s.gh.addKey(t, "forger", false)
-			return s.report(body, "forger", s.gh.sign(t, "forger", body))
+			s.gh.AddKey(t, "forger", false)
+			return s.report(body, "forger", s.gh.Sign(t, "forger", body))
 		}, 401, "unknown_key_identifier"},
 		{"signature of an empty body", func(t *testing.T, s *scanned, body []byte) *httptest.ResponseRecorder {
-			return s.report(body, "k1", s.gh.sign(t, "k1", nil))
+			return s.report(body, "k1", s.gh.Sign(t, "k1", nil))
 		}, 401, "bad_signature"},
 		{"signed, not JSON", func(t *testing.T, s *scanned, body []byte) *httptest.ResponseRecorder {
 			return s.signed(t, body[:len(body)-1])
@@ -346,22 +271,22 @@ func TestSecretScanningKeyRefetch(t *testing.T) {
 	s := newScanned(t, nil)
 	body := []byte(`[]`)
 	labelsOf(t, s.signed(t, body))
-	if n := s.gh.fetches.Load(); n != 1 {
+	if n := s.gh.Fetches.Load(); n != 1 {
 		t.Fatalf("%d fetches after the first report, want 1", n)
 	}
 	labelsOf(t, s.signed(t, body))
-	s.gh.addKey(t, "k2", true) // GitHub rotates its key
+	s.gh.AddKey(t, "k2", true) // GitHub rotates its key
 	for i := range 5 {
-		w := s.report(body, fmt.Sprint("unknown", i), s.gh.sign(t, "k2", body))
+		w := s.report(body, fmt.Sprint("unknown", i), s.gh.Sign(t, "k2", body))
 		testkit.WantProblem(t, w, 401, "unknown_key_identifier")
 	}
-	if n := s.gh.fetches.Load(); n != 1 {
+	if n := s.gh.Fetches.Load(); n != 1 {
 		t.Errorf("%d fetches within the minute, want 1", n)
 	}
-	testkit.WantProblem(t, s.report(body, "k2", s.gh.sign(t, "k2", body)), 401, "unknown_key_identifier")
+	testkit.WantProblem(t, s.report(body, "k2", s.gh.Sign(t, "k2", body)), 401, "unknown_key_identifier")
 	s.clock.Advance(keysRefetchInterval)
-	labelsOf(t, s.report(body, "k2", s.gh.sign(t, "k2", body)))
-	if n := s.gh.fetches.Load(); n != 2 {
+	labelsOf(t, s.report(body, "k2", s.gh.Sign(t, "k2", body)))
+	if n := s.gh.Fetches.Load(); n != 2 {
 		t.Errorf("%d fetches a minute on, want 2", n)
 	}
 }
@@ -498,7 +423,7 @@ func TestSecretScanningConcurrentReports(t *testing.T) {
 	s := newScanned(t, nil)
 	key, k := s.mint(t, "acme")
 	body := reportOf(leakAt, key)
-	sig := s.gh.sign(t, "k1", body)
+	sig := s.gh.Sign(t, "k1", body)
 	labelsOf(t, s.signed(t, []byte(`[]`))) // keys fetched
 	var wg sync.WaitGroup
 	answers := make([]*httptest.ResponseRecorder, 4)

@@ -19,30 +19,14 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 
 RUNS=${RUNS:-5}
-OUT=${OUT:-$(mktemp -d /tmp/keygate-coldstart.XXXXXX)}
-mkdir -p "$OUT"
-for tool in curl setsid python3 sleep; do
-  command -v "$tool" >/dev/null || { echo "bench/coldstart.sh needs $tool" >&2; exit 1; }
-done
+out_dir coldstart
+need curl setsid python3 sleep
 trap stop_groups EXIT
 
 machine | tee "$OUT/machine.txt"
 echo "out:     $OUT"
 
-if [[ -z "${FIRESTORE_EMULATOR_HOST:-}" ]]; then
-  command -v gcloud >/dev/null || { echo "FIRESTORE_EMULATOR_HOST is unset and gcloud is not on the PATH" >&2; exit 1; }
-  FIRESTORE_EMULATOR_HOST="127.0.0.1:$(free_port)"
-  echo "starting the Firestore emulator on $FIRESTORE_EMULATOR_HOST"
-  start_group "$OUT/emulator.log" gcloud emulators firestore start --host-port="$FIRESTORE_EMULATOR_HOST" --quiet
-  emulator_pid=$STARTED_PID
-  for _ in $(seq 180); do
-    curl -sf "http://$FIRESTORE_EMULATOR_HOST/" >/dev/null && break
-    kill -0 "$emulator_pid" 2>/dev/null || { cat "$OUT/emulator.log" >&2; echo "the emulator exited" >&2; exit 1; }
-    sleep 0.5
-  done
-fi
-curl -sf "http://$FIRESTORE_EMULATOR_HOST/" >/dev/null || { echo "no emulator answers on $FIRESTORE_EMULATOR_HOST" >&2; exit 1; }
-export FIRESTORE_EMULATOR_HOST
+emulator "$OUT/emulator.log"
 export GOOGLE_CLOUD_PROJECT="demo-kg-coldstart-$$"
 echo "emulator: $FIRESTORE_EMULATOR_HOST, project $GOOGLE_CLOUD_PROJECT"
 

@@ -21,10 +21,9 @@ source bench/lib.sh
 
 RUNS=${RUNS:-7}
 BENCHTIME=${BENCHTIME:-1s}
-OUT=${OUT:-$(mktemp -d /tmp/keygate-bench.XXXXXX)}
+out_dir bench
 HOT=${HOT:-'^Benchmark(Hello|HelloParallel|AuthMiddleware|CacheLookupHit|ParseKey|KeyDigest|Clock|MalformedKey|AuthBingo|AuthBingoParallel)$'}
 COUNTS=${COUNTS:-'^Benchmark(StoreCalls.*|CacheMemory)$'}
-mkdir -p "$OUT"
 
 machine | tee "$OUT/machine.txt"
 echo "out:     $OUT"

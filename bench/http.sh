@@ -39,11 +39,8 @@ CONNS=${CONNS:-16}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 SUITES=${SUITES:-get-server get-mux bingo}
-OUT=${OUT:-$(mktemp -d /tmp/keygate-http.XXXXXX)}
-mkdir -p "$OUT"
-for tool in wrk curl taskset setsid; do
-  command -v "$tool" >/dev/null || { echo "bench/http.sh needs $tool (apt-get install -y wrk curl util-linux)" >&2; exit 1; }
-done
+out_dir http
+need wrk curl taskset setsid
 no_emulator_start
 trap stop_groups EXIT
 

@@ -89,3 +89,81 @@ no_emulator_start() {
     export FIRESTORE_EMULATOR_HOST=127.0.0.1:1
   fi
 }
+
+# out_dir NAME sets OUT, when unset, to a new temporary folder named after
+# NAME, and creates it: where a script leaves its logs and results.
+out_dir() {
+  OUT=${OUT:-$(mktemp -d "/tmp/keygate-$1.XXXXXX")}
+  mkdir -p "$OUT"
+}
+
+# need TOOL... fails unless every TOOL is on the PATH, naming the package
+# that brings it.
+need() {
+  local tool pkg
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null && continue
+    case $tool in
+      setsid | taskset) pkg=util-linux ;;
+      sleep | timeout) pkg=coreutils ;;
+      *) pkg=$tool ;;
+    esac
+    echo "bench/$(basename "$0") needs $tool (apt-get install -y $pkg)" >&2
+    exit 1
+  done
+}
+
+# emulator LOG makes sure a Firestore emulator answers at
+# FIRESTORE_EMULATOR_HOST and exports it: when it is unset, starts one on a
+# free loopback port (its output in LOG; stop_groups ends it) and waits up
+# to 90 s for it, failing as soon as it exits.
+emulator() {
+  local log=$1 pid
+  if [[ -z "${FIRESTORE_EMULATOR_HOST:-}" ]]; then
+    need gcloud
+    FIRESTORE_EMULATOR_HOST="127.0.0.1:$(free_port)"
+    echo "starting the Firestore emulator on $FIRESTORE_EMULATOR_HOST" >&2
+    start_group "$log" gcloud emulators firestore start --host-port="$FIRESTORE_EMULATOR_HOST" --quiet
+    pid=$STARTED_PID
+    for _ in $(seq 180); do
+      curl -sf "http://$FIRESTORE_EMULATOR_HOST/" >/dev/null && break
+      kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; echo "the emulator exited" >&2; exit 1; }
+      sleep 0.5
+    done
+  fi
+  curl -sf "http://$FIRESTORE_EMULATOR_HOST/" >/dev/null || { echo "no emulator answers on $FIRESTORE_EMULATOR_HOST" >&2; exit 1; }
+  export FIRESTORE_EMULATOR_HOST
+}
+
+# wait_ok NAME URL LOG waits up to 30 s for GET URL with the key KEY to
+# answer 200, and fails with LOG (the server's) if it does not.
+wait_ok() {
+  local name=$1 url=$2 log=$3 code
+  for _ in $(seq 300); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "$url" || true)
+    [[ $code == 200 ]] && return 0
+    sleep 0.1
+  done
+  echo "$name answered $code" >&2
+  cat "$log" >&2
+  exit 1
+}
+
+# wrk_rps NAME URL LOG [FAILED] runs wrk -t$THREADS -c$CONNS with the key
+# KEY against URL, WARMUP seconds unmeasured then DURATION seconds into LOG,
+# fails if LOG matches the grep pattern FAILED (default: any non-2xx
+# answer), and prints the requests per second.
+wrk_rps() {
+  local name=$1 url=$2 log=$3 failed=${4:-Non-2xx}
+  wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -H "X-API-Key: $KEY" "$url" >/dev/null
+  wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -H "X-API-Key: $KEY" "$url" >"$log"
+  if grep -q -- "$failed" "$log"; then
+    echo "$name: some requests failed" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  awk '/^Requests\/sec:/ {print $2}' "$log"
+}
+
+# ratio A B prints A/B to three decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }

@@ -26,19 +26,10 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
-OUT=${OUT:-$(mktemp -d /tmp/keygate-local.XXXXXX)}
-mkdir -p "$OUT"
-for tool in wrk curl setsid; do
-  command -v "$tool" >/dev/null || { echo "bench/local.sh needs $tool (apt-get install -y wrk curl util-linux)" >&2; exit 1; }
-done
+out_dir local
+need wrk curl setsid
 trap stop_groups EXIT
-
-if [[ -z "${FIRESTORE_EMULATOR_HOST:-}" ]]; then
-  port=$(free_port)
-  export FIRESTORE_EMULATOR_HOST=127.0.0.1:$port
-  start_group "$OUT/emulator.log" gcloud emulators firestore start --host-port="$FIRESTORE_EMULATOR_HOST" --quiet
-  for _ in $(seq 120); do curl -sf "http://$FIRESTORE_EMULATOR_HOST/" >/dev/null && break; sleep 0.5; done
-fi
+emulator "$OUT/emulator.log"
 export GOOGLE_CLOUD_PROJECT=demo-keygate-local
 unset FUNCTION_TARGET
 
@@ -54,29 +45,16 @@ KEY=$("$OUT/apikey" create --owner bench --name local 2>/dev/null)
 # rps NAME CMD...: the requests per second of wrk against CMD, started
 # with PORT set and stopped after.
 rps() {
-  local name=$1 port code
+  local name=$1 port
   shift
   port=$(free_port)
   start_group "$OUT/$name.log" env PORT="$port" "$@"
   local pid=$STARTED_PID
-  for _ in $(seq 300); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "http://127.0.0.1:$port/" || true)
-    [[ $code == 200 ]] && break
-    sleep 0.1
-  done
-  [[ $code == 200 ]] || { echo "$name answered $code" >&2; cat "$OUT/$name.log" >&2; exit 1; }
-  wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -H "X-API-Key: $KEY" "http://127.0.0.1:$port/" >/dev/null
-  wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -H "X-API-Key: $KEY" "http://127.0.0.1:$port/" >"$OUT/wrk.$name.txt"
-  if grep -q 'Non-2xx\|Socket errors' "$OUT/wrk.$name.txt"; then
-    echo "$name: some requests failed" >&2
-    cat "$OUT/wrk.$name.txt" >&2
-    exit 1
-  fi
+  wait_ok "$name" "http://127.0.0.1:$port/" "$OUT/$name.log"
+  wrk_rps "$name" "http://127.0.0.1:$port/" "$OUT/wrk.$name.txt" 'Non-2xx\|Socket errors'
   stop_group "$pid"
-  awk '/^Requests\/sec:/ {print $2}' "$OUT/wrk.$name.txt"
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 runs=(framework local)
 [[ -n "${BEFORE:-}" ]] && runs+=(before)
 printf '%-6s' round

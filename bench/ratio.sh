@@ -33,19 +33,10 @@ WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
 PROCS=${PROCS:-1 2 4}
-OUT=${OUT:-$(mktemp -d /tmp/keygate-ratio.XXXXXX)}
-mkdir -p "$OUT"
-for tool in wrk curl setsid; do
-  command -v "$tool" >/dev/null || { echo "bench/ratio.sh needs $tool (apt-get install -y wrk curl util-linux)" >&2; exit 1; }
-done
+out_dir ratio
+need wrk curl setsid
 trap stop_groups EXIT
-
-if [[ -z "${FIRESTORE_EMULATOR_HOST:-}" ]]; then
-  port=$(free_port)
-  export FIRESTORE_EMULATOR_HOST=127.0.0.1:$port
-  start_group "$OUT/emulator.log" gcloud emulators firestore start --host-port="$FIRESTORE_EMULATOR_HOST" --quiet
-  for _ in $(seq 120); do curl -sf "http://$FIRESTORE_EMULATOR_HOST/" >/dev/null && break; sleep 0.5; done
-fi
+emulator "$OUT/emulator.log"
 export GOOGLE_CLOUD_PROJECT=demo-keygate-ratio
 
 machine | tee "$OUT/machine.txt"
@@ -74,22 +65,12 @@ rps() {
   shift 3
   port=$(free_port)
   start_group "$OUT/$target.log" env PORT="$port" FUNCTION_TARGET="$target" GOMAXPROCS="$procs" "$@" "$binary"
-  local pid=$STARTED_PID code
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
-  code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "http://127.0.0.1:$port/")
-  [[ $code == 200 ]] || { echo "$target answered $code" >&2; cat "$OUT/$target.log" >&2; exit 1; }
-  wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -H "X-API-Key: $KEY" "http://127.0.0.1:$port/" >/dev/null
-  wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -H "X-API-Key: $KEY" "http://127.0.0.1:$port/" >"$OUT/wrk.txt"
-  if grep -q 'Non-2xx' "$OUT/wrk.txt"; then
-    echo "$target: some responses were not 2xx" >&2
-    cat "$OUT/wrk.txt" >&2
-    exit 1
-  fi
+  local pid=$STARTED_PID
+  wait_ok "$target" "http://127.0.0.1:$port/" "$OUT/$target.log"
+  wrk_rps "$target" "http://127.0.0.1:$port/" "$OUT/wrk.txt"
   stop_group "$pid"
-  awk '/^Requests\/sec:/ {print $2}' "$OUT/wrk.txt"
 }
 
-ratio() { awk -v a="$1" -v h="$2" 'BEGIN { printf "%.3f", a / h }'; }
 if [[ -n "${BEFORE:-}" ]]; then
   printf '%-10s %-6s %12s %12s %8s %12s %12s %8s\n' GOMAXPROCS round hello keygate ratio hello-before before ratio-before
 elif [[ -n "${REDIS:-}" ]]; then

@@ -25,8 +25,7 @@ RUNS=${RUNS:-9}
 BENCHTIME=${BENCHTIME:-1s}
 BENCH=${BENCH:-'^Benchmark(AuthMiddleware|CacheLookupHit|ParseKey|KeyDigest|MalformedKey|MeteredHotPath)$'}
 PKG=${PKG:-./apikey}
-OUT=${OUT:-$(mktemp -d /tmp/keygate-tuning.XXXXXX)}
-mkdir -p "$OUT"
+out_dir tuning
 
 machine | tee "$OUT/machine.txt"
 echo "before:  $* as in $rev"

@@ -31,7 +31,6 @@ const (
 
 // Problem codes of the bingo checker (besides the shared ones).
 const (
-	codeJSON    = "invalid_json"
 	codeCard    = "invalid_card"
 	codeCalled  = "invalid_called"
 	codePattern = "invalid_pattern"

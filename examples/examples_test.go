@@ -10,12 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keygate/keygate/internal/emulator"
+	"github.com/keygate/keygate/internal/readme"
 )
 
 func TestMain(m *testing.M) {
@@ -115,30 +115,6 @@ func TestProtectOnEmulator(t *testing.T) {
 	}
 }
 
-// readmeSection returns the README section under "## title", up to the
-// next "## ".
-func readmeSection(t *testing.T, title string) string {
-	t.Helper()
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, sec, ok := strings.Cut(string(b), "\n## "+title+"\n")
-	if !ok {
-		t.Fatalf("README has no section %q", title)
-	}
-	sec, _, _ = strings.Cut(sec, "\n## ")
-	return sec
-}
-
-// fenced returns the fenced blocks of md in order, with their info strings.
-func fenced(md string) (infos, bodies []string) {
-	for _, m := range regexp.MustCompile("(?s)```([a-z]*)\n(.*?)```").FindAllStringSubmatch(md, -1) {
-		infos, bodies = append(infos, m[1]), append(bodies, m[2])
-	}
-	return infos, bodies
-}
-
 // freePort returns a TCP port that was free a moment ago.
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -162,7 +138,7 @@ func TestReadmeRunsProtectLocally(t *testing.T) {
 	}
 	host, project := emulator.Project(t)
 	dir := copyProtect(t)
-	infos, blocks := fenced(readmeSection(t, "Run your function locally"))
+	infos, blocks := readme.Fenced(readme.Section(t, "../README.md", "Run your function locally"))
 	if len(blocks) != 4 || infos[3] != "" {
 		t.Fatalf("the section has %d blocks (%q), want 3 commands and their output", len(blocks), infos)
 	}

@@ -113,3 +113,22 @@ type clientError struct{ err error }
 
 func (e clientError) Error() string   { return "creating Firestore client: " + e.err.Error() }
 func (e clientError) Unwrap() []error { return []error{store.ErrNotApplied, e.err} }
+
+// rewriteKey reads the key at ref and hands it to write with its snapshot;
+// write commits its change under firestore.LastUpdateTime(snap.UpdateTime),
+// so that a key changed since it was read fails the commit (errConflict)
+// and retry reads it again. A key that cannot be read is not applied
+// (notApplied): nothing was written.
+func rewriteKey(ctx context.Context, ref *firestore.DocumentRef, write func(snap *firestore.DocumentSnapshot, k store.Key) error) error {
+	return retry(ctx, func() error {
+		snap, err := ref.Get(ctx)
+		if err != nil {
+			return notApplied(err)
+		}
+		k, err := decodeKey(snap)
+		if err != nil {
+			return err
+		}
+		return write(snap, k)
+	})
+}

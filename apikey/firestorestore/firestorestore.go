@@ -222,15 +222,10 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key,
 	}
 	ref := client.Collection(s.collection).Doc(id)
 	var k store.Key
-	err = retry(ctx, func() error {
-		snap, err := ref.Get(ctx)
-		if err != nil {
-			return notApplied(err)
+	err = rewriteKey(ctx, ref, func(snap *firestore.DocumentSnapshot, old store.Key) error {
+		if k = old; !k.RevokedAt.IsZero() {
+			return nil
 		}
-		if k, err = decodeKey(snap); err != nil || !k.RevokedAt.IsZero() {
-			return err
-		}
-		old := k
 		k.RevokedAt = store.StoredTime(at)
 		endSnap, err := s.endOf(ctx, client, old)
 		if err != nil {
@@ -261,15 +256,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	ref := client.Collection(s.collection).Doc(id)
-	err = retry(ctx, func() error {
-		snap, err := ref.Get(ctx)
-		if err != nil {
-			return notApplied(err)
-		}
-		k, err := decodeKey(snap)
-		if err != nil {
-			return err
-		}
+	err = rewriteKey(ctx, ref, func(snap *firestore.DocumentSnapshot, k store.Key) error {
 		endSnap, err := s.endOf(ctx, client, k)
 		if err != nil {
 			return notApplied(err)
@@ -315,15 +302,7 @@ func (s *Store) rotate(ctx context.Context, id string, replacement store.Key, gr
 	}
 	col := client.Collection(s.collection)
 	var old store.Key
-	err = retry(ctx, func() error {
-		snap, err := col.Doc(id).Get(ctx)
-		if err != nil {
-			return notApplied(err)
-		}
-		stored, err := decodeKey(snap)
-		if err != nil {
-			return err
-		}
+	err = rewriteKey(ctx, col.Doc(id), func(snap *firestore.DocumentSnapshot, stored store.Key) error {
 		successor, err := s.successor(ctx, client, stored)
 		if err != nil {
 			return notApplied(err)

@@ -57,13 +57,9 @@ func (s *Store) RecordLeak(ctx context.Context, id string, at time.Time, url str
 	}
 	ref := client.Collection(s.collection).Doc(id)
 	var k store.Key
-	err = retry(ctx, func() error {
-		snap, err := ref.Get(ctx)
-		if err != nil {
-			return notApplied(err)
-		}
-		if k, err = decodeKey(snap); err != nil || !k.LeakedAt.IsZero() {
-			return err
+	err = rewriteKey(ctx, ref, func(snap *firestore.DocumentSnapshot, stored store.Key) error {
+		if k = stored; !k.LeakedAt.IsZero() {
+			return nil
 		}
 		k.LeakedAt, k.LeakURL = store.StoredTime(at), url
 		return commit(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {

@@ -101,18 +101,18 @@ func (s *Store) DeletePlan(ctx context.Context, owner string) error {
 	if err := keyrules.CheckPlanOwner(owner); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.plans[owner]; !ok {
-		return store.ErrPlanNotFound
-	}
-	delete(s.plans, owner)
-	s.logChange(store.ChangeOwner, owner)
-	return nil
+	return remove(s, s.plans, owner, store.ErrPlanNotFound, store.ChangeOwner)
 }
 
 // Get implements KeyStore.
 func (s *Store) Get(ctx context.Context, id string) (store.Key, error) {
+	return s.updateKey(ctx, id, nil)
+}
+
+// updateKey passes the key id to change, if not nil, under the lock, keeps
+// it if change reports a change, and answers a copy of the key as it is
+// after: the read, or read-modify-write, of one key.
+func (s *Store) updateKey(ctx context.Context, id string, change func(k *store.Key) bool) (store.Key, error) {
 	if err := ctx.Err(); err != nil {
 		return store.Key{}, err
 	}
@@ -121,6 +121,9 @@ func (s *Store) Get(ctx context.Context, id string) (store.Key, error) {
 	k, ok := s.keys[id]
 	if !ok {
 		return store.Key{}, store.ErrKeyNotFound
+	}
+	if change != nil && change(&k) {
+		s.keys[id] = k
 	}
 	return cloneKey(k), nil
 }
@@ -175,21 +178,14 @@ func (s *Store) ListByOwner(ctx context.Context, owner string, after *store.Page
 
 // Revoke implements KeyStore.
 func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key, error) {
-	if err := ctx.Err(); err != nil {
-		return store.Key{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k, ok := s.keys[id]
-	if !ok {
-		return store.Key{}, store.ErrKeyNotFound
-	}
-	if k.RevokedAt.IsZero() {
+	return s.updateKey(ctx, id, func(k *store.Key) bool {
+		if !k.RevokedAt.IsZero() {
+			return false // the first revocation time is kept
+		}
 		k.RevokedAt = store.StoredTime(at)
-		s.keys[id] = k
 		s.logChange(store.ChangeKey, id)
-	}
-	return cloneKey(k), nil
+		return true
+	})
 }
 
 // Delete implements KeyStore.
@@ -197,13 +193,19 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	return remove(s, s.keys, id, store.ErrKeyNotFound, store.ChangeKey)
+}
+
+// remove deletes m[id] under the lock and logs the change, or answers
+// notFound.
+func remove[V any](s *Store, m map[string]V, id string, notFound error, kind store.ChangeKind) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.keys[id]; !ok {
-		return store.ErrKeyNotFound
+	if _, ok := m[id]; !ok {
+		return notFound
 	}
-	delete(s.keys, id)
-	s.logChange(store.ChangeKey, id)
+	delete(m, id)
+	s.logChange(kind, id)
 	return nil
 }
 
@@ -405,18 +407,11 @@ func (s *Store) GetMany(ctx context.Context, ids []string) ([]store.Key, error) 
 
 // RecordLeak implements LeakStore.
 func (s *Store) RecordLeak(ctx context.Context, id string, at time.Time, url string) (store.Key, error) {
-	if err := ctx.Err(); err != nil {
-		return store.Key{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k, ok := s.keys[id]
-	if !ok {
-		return store.Key{}, store.ErrKeyNotFound
-	}
-	if k.LeakedAt.IsZero() {
+	return s.updateKey(ctx, id, func(k *store.Key) bool {
+		if !k.LeakedAt.IsZero() {
+			return false // the first leak is kept
+		}
 		k.LeakedAt, k.LeakURL = store.StoredTime(at), url
-		s.keys[id] = k
-	}
-	return cloneKey(k), nil
+		return true
+	})
 }

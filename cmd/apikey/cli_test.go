@@ -5,19 +5,18 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/testkit"
 )
 
 // These tests need no emulator: they use a fake store.
@@ -125,44 +124,18 @@ func TestStoreErrorIsOneLine(t *testing.T) {
 // answers, a read (show) and a write (create) each fail after about
 // STORE_TIMEOUT with one line, instead of hanging.
 func TestStoreTimeout(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c) // held open, never answered
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+	addr := testkit.Mute(t)
 	const timeout = 300 * time.Millisecond
 	// The Firestore client finds the emulator in the process's
 	// environment, not through getenv.
-	t.Setenv("FIRESTORE_EMULATOR_HOST", ln.Addr().String())
-	env := map[string]string{"FIRESTORE_EMULATOR_HOST": ln.Addr().String(), "STORE_TIMEOUT": timeout.String()}
+	t.Setenv("FIRESTORE_EMULATOR_HOST", addr)
+	env := map[string]string{"FIRESTORE_EMULATOR_HOST": addr, "STORE_TIMEOUT": timeout.String()}
 	for _, args := range [][]string{{"show", strings.Repeat("0", 64)}, {"create", "--owner", "a", "--force"}} {
 		var stdout, stderr bytes.Buffer
 		began := time.Now()
 		code := run(t.Context(), args, &stdout, &stderr, func(k string) string { return env[k] }, time.Now)
 		took := time.Since(began)
-		if code != 1 || stdout.Len() != 0 || !regexp.MustCompile(`^apikey: no Firestore emulator answers at `+regexp.QuoteMeta(ln.Addr().String())+` \(FIRESTORE_EMULATOR_HOST\): .*(DeadlineExceeded|deadline exceeded).* \(project demo-keygate, database \(default\), emulator at `+regexp.QuoteMeta(ln.Addr().String())+`\)\n$`).MatchString(stderr.String()) {
+		if code != 1 || stdout.Len() != 0 || !regexp.MustCompile(`^apikey: no Firestore emulator answers at `+regexp.QuoteMeta(addr)+` \(FIRESTORE_EMULATOR_HOST\): .*(DeadlineExceeded|deadline exceeded).* \(project demo-keygate, database \(default\), emulator at `+regexp.QuoteMeta(addr)+`\)\n$`).MatchString(stderr.String()) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 1 and one line naming the emulator address, the deadline and the project", args, code, stdout.String(), stderr.String())
 		}
 		if took < timeout || took > timeout+5*time.Second {

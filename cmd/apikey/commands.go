@@ -494,9 +494,9 @@ func (c *cli) keyUsage(id, fromText, toText string, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	usage, ok := st.(store.UsageStore)
-	if !ok {
-		return errors.New("this store keeps no usage")
+	usage, err := usageOf(st)
+	if err != nil {
+		return err
 	}
 	from, to, err := keyrules.UsageRange(fromText, toText, c.now())
 	if bad, ok := errors.AsType[*keyrules.DayRangeError](err); ok {
@@ -552,9 +552,9 @@ func (c *cli) ownerUsage(owner, monthText string, asCSV bool) error {
 	if err != nil {
 		return err
 	}
-	usage, ok := st.(store.UsageStore)
-	if !ok {
-		return errors.New("this store keeps no usage")
+	usage, err := usageOf(st)
+	if err != nil {
+		return err
 	}
 	keys, err := c.ownerKeys(st, owner)
 	if err != nil {

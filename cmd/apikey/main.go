@@ -296,6 +296,15 @@ func (c *cli) store() (keyStore, error) {
 	return c.st, nil
 }
 
+// usageOf is st's usage, for the commands that read or write it.
+func usageOf(st keyStore) (store.UsageStore, error) {
+	usage, ok := st.(store.UsageStore)
+	if !ok {
+		return nil, errors.New("this store keeps no usage")
+	}
+	return usage, nil
+}
+
 // usageError is a mistake in the command line itself: exit status 2, with a
 // short usage.
 type usageError struct {

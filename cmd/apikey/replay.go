@@ -1,12 +1,10 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
 
-	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/meter"
 )
 
@@ -34,9 +32,9 @@ func (c *cli) replayUsage(file string) error {
 	if err != nil {
 		return err
 	}
-	usage, ok := st.(store.UsageStore)
-	if !ok {
-		return errors.New("this store keeps no usage")
+	usage, err := usageOf(st)
+	if err != nil {
+		return err
 	}
 	if err := meter.Replay(c.ctx, usage, batches); err != nil {
 		return fmt.Errorf("%w; replaying again resumes: batches already written add nothing", err)

@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/emulator"
 	"github.com/keygate/keygate/internal/redistest"
+	"github.com/keygate/keygate/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -597,32 +597,7 @@ func TestTwoLocalsShareQuota(t *testing.T) {
 		cmds, urls = append(cmds, cmd), append(urls, "http://127.0.0.1:"+port+"/")
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}}
-	var admitted, refused atomic.Int64
-	var wg sync.WaitGroup
-	for _, url := range urls {
-		for range 200 {
-			wg.Go(func() {
-				req, _ := http.NewRequest("GET", url, nil)
-				req.Header.Set("X-API-Key", created.Key)
-				resp, err := client.Do(req) // not get: its t.Fatal is for the test's goroutine
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				switch resp.StatusCode {
-				case 200:
-					admitted.Add(1)
-				case 429:
-					refused.Add(1)
-				default:
-					t.Errorf("status %d %s", resp.StatusCode, body)
-				}
-			})
-		}
-	}
-	wg.Wait()
+	admitted, refused := testkit.Burst(t, client, urls, created.Key, 200)
 	for _, cmd := range cmds {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
@@ -633,8 +608,8 @@ func TestTwoLocalsShareQuota(t *testing.T) {
 	if err := json.Unmarshal(apikey(t, env, "usage", created.ID, "--json"), &usage); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("two cmd/local, quota 50, 2 × 200 concurrent: %d admitted, %d refused, %d stored", admitted.Load(), refused.Load(), usage.MonthTotal)
-	if admitted.Load() != 50 || refused.Load() != 350 || usage.MonthTotal != 50 {
-		t.Errorf("%d admitted, %d refused, %d stored; want 50, 350, 50", admitted.Load(), refused.Load(), usage.MonthTotal)
+	t.Logf("two cmd/local, quota 50, 2 × 200 concurrent: %d admitted, %d refused, %d stored", admitted, refused, usage.MonthTotal)
+	if admitted != 50 || refused != 350 || usage.MonthTotal != 50 {
+		t.Errorf("%d admitted, %d refused, %d stored; want 50, 350, 50", admitted, refused, usage.MonthTotal)
 	}
 }

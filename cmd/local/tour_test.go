@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -9,41 +8,18 @@ import (
 	"testing"
 
 	"github.com/keygate/keygate/internal/emulator"
+	"github.com/keygate/keygate/internal/readme"
 )
 
 // tourStep is one command block of the README's tour and the output block
 // that follows it.
 type tourStep struct{ commands, output string }
 
-// readmeSection returns the README section under "## title", up to the next
-// "## ".
-func readmeSection(t *testing.T, title string) string {
-	t.Helper()
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, sec, ok := strings.Cut(string(b), "\n## "+title+"\n")
-	if !ok {
-		t.Fatalf("README has no section %q", title)
-	}
-	sec, _, _ = strings.Cut(sec, "\n## ")
-	return sec
-}
-
-// fenced returns the fenced blocks of md in order, with their info strings.
-func fenced(md string) (infos, bodies []string) {
-	for _, m := range regexp.MustCompile("(?s)```([a-z]*)\n(.*?)```").FindAllStringSubmatch(md, -1) {
-		infos, bodies = append(infos, m[1]), append(bodies, m[2])
-	}
-	return infos, bodies
-}
-
 // tourSteps parses the tour: each ```sh block followed by a plain ```
 // block of its output.
 func tourSteps(t *testing.T) []tourStep {
 	t.Helper()
-	infos, bodies := fenced(readmeSection(t, "Tour"))
+	infos, bodies := readme.Fenced(readme.Section(t, "../../README.md", "Tour"))
 	var steps []tourStep
 	for i := 0; i+1 < len(infos); i++ {
 		if infos[i] == "sh" && infos[i+1] == "" {
@@ -133,7 +109,7 @@ func TestReadmeTourOnEmulator(t *testing.T) {
 	host, project := emulator.Project(t)
 	env := cleanEnv("FIRESTORE_EMULATOR_HOST="+host, "GOOGLE_CLOUD_PROJECT="+project)
 	port, _ := startLocal(t, env)
-	_, blocks := fenced(readmeSection(t, "The emulator"))
+	_, blocks := readme.Fenced(readme.Section(t, "../../README.md", "The emulator"))
 	if len(blocks) != 3 {
 		t.Fatalf("the emulator section has %d blocks, want 3", len(blocks))
 	}
@@ -158,7 +134,7 @@ func TestReadmeTourOnEmulator(t *testing.T) {
 // TestReadmeQuickStartOutput: what the quick start shows cmd/local
 // printing is what it prints first ("..." standing for the keys).
 func TestReadmeQuickStartOutput(t *testing.T) {
-	infos, bodies := fenced(readmeSection(t, "Quick start"))
+	infos, bodies := readme.Fenced(readme.Section(t, "../../README.md", "Quick start"))
 	want := ""
 	for i, info := range infos {
 		if info == "" {

@@ -100,13 +100,9 @@ type testValuer struct{ key string }
 
 func (v testValuer) LogValue() slog.Value { return slog.StringValue("valuer " + v.key) }
 
-// TestLoggerRedactsEveryField logs a key in every kind of field the JSON
-// handler writes and finds only its hint.
-func TestLoggerRedactsEveryField(t *testing.T) {
-	key, _ := keyformat.New("kg")
-	log, buf := testLogger()
-	log = log.With(slog.String("with", "w "+key)).WithGroup("g")
-	log.LogAttrs(t.Context(), slog.LevelWarn, "message "+key,
+// keyFields are fields of every kind a JSON handler writes, each holding key.
+func keyFields(key string) []slog.Attr {
+	return []slog.Attr{
 		slog.String("path", "/v1/keys/"+key),
 		slog.String(key, "as an attribute key"),
 		slog.Any("error", fmt.Errorf("store: %s not found", key)),
@@ -114,8 +110,14 @@ func TestLoggerRedactsEveryField(t *testing.T) {
 		slog.Any("list", []string{"a", key}),
 		slog.Any("struct", struct{ Key string }{key}),
 		slog.Any("valuer", testValuer{key}),
-		slog.Any("raw", json.RawMessage(`"`+key+`"`)))
-	logs := buf.String()
+		slog.Any("raw", json.RawMessage(`"`+key+`"`)),
+	}
+}
+
+// wantRedacted fails t unless logs are one JSON object that holds no piece
+// of key (leak.In).
+func wantRedacted(t *testing.T, logs, key string) {
+	t.Helper()
 	if chunk, _ := leak.In(logs, map[string]string{"": key}); chunk != "" {
 		t.Fatalf("logs hold %q of the key:\n%s", chunk, logs)
 	}
@@ -123,6 +125,17 @@ func TestLoggerRedactsEveryField(t *testing.T) {
 	if err := json.Unmarshal([]byte(logs), &entry); err != nil {
 		t.Fatalf("not one JSON object: %v\n%s", err, logs)
 	}
+}
+
+// TestLoggerRedactsEveryField logs a key in every kind of field the JSON
+// handler writes and finds only its hint.
+func TestLoggerRedactsEveryField(t *testing.T) {
+	key, _ := keyformat.New("kg")
+	log, buf := testLogger()
+	log = log.With(slog.String("with", "w "+key)).WithGroup("g")
+	log.LogAttrs(t.Context(), slog.LevelWarn, "message "+key, keyFields(key)...)
+	logs := buf.String()
+	wantRedacted(t, logs, key)
 	hint := keyformat.Hint(key)
 	for _, want := range []string{`"message":"message ` + hint, `"path":"/v1/keys/` + hint, `"` + hint + `":"as an attribute key"`,
 		`"error":"store: ` + hint, `"s":"` + hint, `["a","` + hint + `"]`, `{"Key":"` + hint, `"valuer":"valuer ` + hint,
@@ -164,25 +177,9 @@ func TestRedacting(t *testing.T) {
 	}
 
 	log.With(slog.String("with", "w "+key), slog.Group("wg", slog.String("s", key))).WithGroup(key).LogAttrs(t.Context(), slog.LevelWarn, "message "+key,
-		slog.String("path", "/v1/keys/"+key),
-		slog.String(key, "as an attribute key"),
-		slog.Any("error", fmt.Errorf("store: %s not found", key)),
-		slog.Group("nested", slog.Group("deeper", slog.String("s", key))),
-		slog.Any("list", []string{"a", key}),
-		slog.Any("struct", struct{ Key string }{key}),
-		slog.Any("valuer", testValuer{key}),
-		slog.Any("group valuer", groupValuer{key}),
-		slog.Any("raw", json.RawMessage(`"`+key+`"`)),
-		slog.String("reason", "unknown_key"),
-		slog.Int("n", 7))
+		append(keyFields(key), slog.Any("group valuer", groupValuer{key}), slog.String("reason", "unknown_key"), slog.Int("n", 7))...)
 	logs := buf.String()
-	if chunk, _ := leak.In(logs, map[string]string{"": key}); chunk != "" {
-		t.Fatalf("logs hold %q of the key:\n%s", chunk, logs)
-	}
-	var entry map[string]any
-	if err := json.Unmarshal([]byte(logs), &entry); err != nil {
-		t.Fatalf("not one JSON object: %v\n%s", err, logs)
-	}
+	wantRedacted(t, logs, key)
 	for _, want := range []string{`"level":"WARN"`, `"msg":"message ` + hint, `"with":"w ` + hint, `"wg":{"s":"` + hint + `"}`,
 		`"` + hint + `":{"path":"/v1/keys/` + hint, `"` + hint + `":"as an attribute key"`, `"error":"store: ` + hint,
 		`"nested":{"deeper":{"s":"` + hint + `"}}`, `["a","` + hint + `"]`, `{"Key":"` + hint, `"valuer":"valuer ` + hint,
