@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -302,6 +303,68 @@ func TestSecretScanningKeysUnavailable(t *testing.T) {
 	if s.calls.getMany.Load() != 0 {
 		t.Error("the store was read")
 	}
+}
+
+// TestSecretScanningKeysHang: a fetch of GitHub's keys that hangs ends at
+// its deadline, the report answered 503 for GitHub to send again; and while
+// one hangs (started by an unknown identifier), a report signed by a key
+// already fetched is answered without waiting for it.
+func TestSecretScanningKeysHang(t *testing.T) {
+	t.Run("first fetch", func(t *testing.T) {
+		defer func(d time.Duration) { keysFetchTimeout = d }(keysFetchTimeout)
+		keysFetchTimeout = 100 * time.Millisecond
+		s := newScanned(t, nil, func(c *Config) { c.SecretScanningKeysURL = "http://" + testkit.Mute(t) })
+		testkit.WantProblem(t, s.signed(t, []byte(`[]`)), 503, "keys_unavailable")
+	})
+	t.Run("refetch", func(t *testing.T) {
+		defer func(d time.Duration) { keysFetchTimeout = d }(keysFetchTimeout)
+		keysFetchTimeout = time.Hour // the hang lasts until the test ends it
+		var (
+			upstream *testkit.GitHub
+			hang     atomic.Bool
+			hanging  = make(chan struct{})
+			release  = make(chan struct{})
+		)
+		front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if hang.Load() {
+				close(hanging)
+				<-release
+				http.Error(w, "slow", http.StatusServiceUnavailable)
+				return
+			}
+			resp, err := http.Get(upstream.URL)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			defer resp.Body.Close()
+			io.Copy(w, resp.Body)
+		}))
+		defer front.Close()
+		s := newScanned(t, nil, func(c *Config) { c.SecretScanningKeysURL = front.URL })
+		upstream = s.gh
+		body := []byte(`[]`)
+		labelsOf(t, s.signed(t, body)) // k1 fetched
+		hang.Store(true)
+		s.gh.AddKey(t, "k2", false)
+		s.clock.Advance(keysRefetchInterval)
+		unknown := make(chan *httptest.ResponseRecorder)
+		go func() { unknown <- s.report(body, "k2", s.gh.Sign(t, "k2", body)) }()
+		<-hanging
+		known := make(chan *httptest.ResponseRecorder)
+		go func() { known <- s.signed(t, body) }()
+		select {
+		case w := <-known:
+			labelsOf(t, w)
+		case <-time.After(30 * time.Second): // only keeps a failing test from hanging
+			t.Error("a report signed by a known key waited for the fetch an unknown identifier started")
+		}
+		close(release)
+		testkit.WantProblem(t, <-unknown, 401, "unknown_key_identifier")
+		if n := s.gh.Fetches.Load(); n != 1 {
+			t.Errorf("upstream fetches %d, want 1 (the second hung at the front)", n)
+		}
+	})
 }
 
 // TestSecretScanningMix: live, revoked, expired, unknown, malformed and

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,11 +26,12 @@ const (
 	// fetch. GitHub allows 60 unauthenticated API requests an hour per
 	// address; a forger sending unknown identifiers costs it one a minute.
 	keysRefetchInterval = time.Minute
-	// keysFetchTimeout bounds one fetch of the keys.
-	keysFetchTimeout = 5 * time.Second
 	// maxKeysBody caps the published keys' document.
 	maxKeysBody = 1 << 20
 )
+
+// keysFetchTimeout bounds one fetch of the keys. A variable for tests.
+var keysFetchTimeout = 5 * time.Second
 
 // errKeysUnavailable: the keys could not be fetched, and none is cached
 // for the identifier.
@@ -43,42 +45,57 @@ type signingKeys struct {
 	client *http.Client
 	now    func() time.Time
 
+	// keys are those last fetched, nil before the first fetch that
+	// succeeded: read without a lock, so that a report signed by a known
+	// key never waits for a fetch that an unknown identifier started
+	// (a forger's, or GitHub's new key while its API is slow).
+	keys atomic.Pointer[map[string]*ecdsa.PublicKey]
+
 	mu      sync.Mutex // held across a fetch: one at a time
-	keys    map[string]*ecdsa.PublicKey
-	fetched time.Time // of the last fetch, failed or not; zero: never
-	fetches int       // for tests
+	fetched time.Time  // of the last fetch, failed or not; zero: never
 }
 
 func newSigningKeys(url string, now func() time.Time) *signingKeys {
-	return &signingKeys{url: url, client: &http.Client{Timeout: keysFetchTimeout}, now: now}
+	return &signingKeys{url: url, client: &http.Client{}, now: now}
 }
 
 // key returns the key with identifier id: nil if GitHub does not publish
 // one, errKeysUnavailable if the keys could not be fetched to find out.
 func (s *signingKeys) key(ctx context.Context, id string) (*ecdsa.PublicKey, error) {
+	if k, ok := s.cached(id); ok {
+		return k, nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if k, ok := s.keys[id]; ok {
+	if k, ok := s.cached(id); ok { // fetched while this waited
 		return k, nil
 	}
 	now := s.now()
 	if !s.fetched.IsZero() && now.Sub(s.fetched) < keysRefetchInterval {
-		if s.keys == nil {
+		if s.keys.Load() == nil {
 			return nil, errKeysUnavailable
 		}
 		return nil, nil
 	}
 	s.fetched = now
-	s.fetches++
 	keys, err := s.fetch(ctx)
 	if err != nil {
-		if s.keys == nil {
+		if s.keys.Load() == nil {
 			return nil, fmt.Errorf("%w: %w", errKeysUnavailable, err)
 		}
 		return nil, nil // the cached keys stand; id is not among them
 	}
-	s.keys = keys
+	s.keys.Store(&keys)
 	return keys[id], nil
+}
+
+// cached returns the key with identifier id among those last fetched.
+func (s *signingKeys) cached(id string) (*ecdsa.PublicKey, bool) {
+	if keys := s.keys.Load(); keys != nil {
+		k, ok := (*keys)[id]
+		return k, ok
+	}
+	return nil, false
 }
 
 // publishedKeys is GitHub's document of its secret scanning keys.
