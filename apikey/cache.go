@@ -80,7 +80,6 @@ type keyCache struct {
 	// refresh reads with the cache's own reader. It is made once: a func
 	// value made per call would cost every cache hit an allocation.
 	refresh swr.Refresh[keyformat.Digest, *cacheEntry]
-	read    keyReader
 	now     func() time.Time
 	// defaultScopes are granted to keys stored without scopes.
 	defaultScopes []string
@@ -110,7 +109,6 @@ func newKeyCache(e env, opt cacheOptions, read keyReader) *keyCache {
 			Fresh: opt.Fresh, Stale: opt.Stale, Negative: opt.Negative,
 			Backoff: storeRetryBackoff, Wait: opt.Wait, Now: e.now,
 		}),
-		read:          read,
 		now:           e.now,
 		defaultScopes: opt.DefaultScopes,
 	}
