@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keygate/keygate/apikey/events"
 	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/internal/globallimit"
@@ -44,6 +45,7 @@ type Config struct {
 	RedisTimeout          time.Duration // the deadline of one Redis call
 	SecretScanningKeysURL string        // where GitHub publishes the keys that sign its reports
 	LeakedKeyAction       string        // what a report does to a live key: "revoke" or "notify"
+	EventsTopic           string        // the Pub/Sub topic of events: an ID in Project, or projects/P/topics/T; empty: no events
 }
 
 // DefaultConfig is the configuration with every variable at its default.
@@ -114,6 +116,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		dur("REDIS_TIMEOUT", &c.RedisTimeout, time.Millisecond),
 		str("GITHUB_SECRET_SCANNING_KEYS_URL", &c.SecretScanningKeysURL, validKeysURL, "an http:// or https:// URL"),
 		str("LEAKED_KEY_ACTION", &c.LeakedKeyAction, validLeakAction, leakRevoke+" or "+leakNotify),
+	}
+	if v := getenv("EVENTS_TOPIC"); v != "" {
+		if _, err := events.ParseTopic(c.Project, v); err != nil {
+			errs = append(errs, fmt.Errorf("EVENTS_TOPIC=%q: %w", v, err))
+		} else {
+			c.EventsTopic = v
+		}
 	}
 	// The URL may hold a password: the error never quotes it.
 	if v := getenv("REDIS_URL"); v != "" {

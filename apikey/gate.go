@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/keygate/keygate/apikey/events"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/globallimit"
 	"github.com/keygate/keygate/internal/logging"
@@ -41,6 +42,8 @@ type Gate struct {
 	unknownKeys *ratelimit.UnknownKeys
 
 	onError ErrorHandler
+	// events publishes the events of writes (events.go); nil: none.
+	events events.Publisher
 	// explain makes a store error say what to do, for the log (see
 	// firestorestore.Store.Explain); the identity for other stores.
 	explain func(error) error
@@ -59,6 +62,7 @@ type options struct {
 	now     func() time.Time
 	log     *slog.Logger
 	onError ErrorHandler
+	events  events.Publisher
 }
 
 // WithClock makes now the Gate's clock, for tests; the default is time.Now.
@@ -94,6 +98,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 		challenge:   `APIKey realm="keygate", header="` + cfg.Header + `"`,
 		stopped:     make(chan struct{}),
 	}
+	g.events = eventsOf(cfg, o)
 	if e, ok := s.(interface{ Explain(error) error }); ok {
 		g.explain = e.Explain
 	}

@@ -96,6 +96,7 @@ func retry(ctx context.Context, attempt func() error) error {
 		case <-timer.C:
 		}
 		pause = min(2*pause, retryMax)
+		store.Retry(ctx) // the events of the attempt that did not commit
 	}
 }
 

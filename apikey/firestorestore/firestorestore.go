@@ -165,6 +165,9 @@ func (s *Store) Create(ctx context.Context, k store.Key) error {
 		if err := s.countNew(client, tx, store.Stored(k)); err != nil {
 			return err
 		}
+		if err := s.recordEvent(ctx, client, tx, store.Fact{Kind: store.FactCreated, Key: store.Stored(k)}); err != nil {
+			return err
+		}
 		return tx.Create(client.Collection(s.collection).Doc(k.ID), encodeKey(k))
 	})
 	return storeError("create key", err)
@@ -238,6 +241,9 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key,
 			if err := s.countEnd(client, tx, old, k, endSnap); err != nil {
 				return err
 			}
+			if err := s.recordEvent(ctx, client, tx, store.Fact{Kind: store.FactRevoked, Key: k}); err != nil {
+				return err
+			}
 			return s.recordChange(client, tx, store.ChangeKey, id)
 		})
 	})
@@ -266,6 +272,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 				return err
 			}
 			if err := s.uncount(client, tx, k, endSnap); err != nil {
+				return err
+			}
+			if err := s.recordEvent(ctx, client, tx, store.Fact{Kind: store.FactDeleted, Key: k}); err != nil {
 				return err
 			}
 			return s.recordChange(client, tx, store.ChangeKey, id)
@@ -320,6 +329,9 @@ func (s *Store) rotate(ctx context.Context, id string, replacement store.Key, gr
 				return err
 			}
 			if err := s.countEnd(client, tx, stored, old, endSnap); err != nil {
+				return err
+			}
+			if err := s.recordEvent(ctx, client, tx, store.Fact{Kind: store.FactRotated, Key: old, Replacement: store.Stored(replacement)}); err != nil {
 				return err
 			}
 			return s.recordChange(client, tx, store.ChangeKey, id)
@@ -732,6 +744,9 @@ func (s *Store) SetPlan(ctx context.Context, p store.Plan) error {
 		if err := tx.Set(s.owners(client).Doc(p.Owner), doc); err != nil {
 			return err
 		}
+		if err := s.recordEvent(ctx, client, tx, store.Fact{Kind: store.FactPlan, Owner: p.Owner, Plan: &p}); err != nil {
+			return err
+		}
 		return s.recordChange(client, tx, store.ChangeOwner, p.Owner)
 	})
 	return storeError("set plan", err)
@@ -749,6 +764,9 @@ func (s *Store) DeletePlan(ctx context.Context, owner string) error {
 	}
 	err = runRetried(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 		if err := tx.Delete(s.owners(client).Doc(owner), firestore.Exists); err != nil {
+			return err
+		}
+		if err := s.recordEvent(ctx, client, tx, store.Fact{Kind: store.FactPlan, Owner: owner}); err != nil {
 			return err
 		}
 		return s.recordChange(client, tx, store.ChangeOwner, owner)
