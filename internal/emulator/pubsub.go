@@ -1,0 +1,114 @@
+package emulator
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The Pub/Sub emulator (`gcloud beta emulators pubsub start`), in the same
+// gcloud as the Firestore one. Unlike it, each test that needs one starts
+// its own (a JVM, some seconds): a test freezes it (SIGSTOP) or puts a
+// proxy in front of it, which a shared one would inflict on the others.
+// It is stopped when the test ends, and by Main's signal handler on
+// SIGINT or SIGTERM.
+//
+// A test without one (no gcloud, or no pubsub-emulator component) skips,
+// saying so, unless PubSubRequireEnv is set (.ci/run sets it): then it
+// fails.
+const PubSubRequireEnv = "KEYGATE_REQUIRE_PUBSUB"
+
+// PubSubServer is a running Pub/Sub emulator.
+type PubSubServer struct {
+	Host string // host:port, for PUBSUB_EMULATOR_HOST
+	pgid int
+}
+
+// pubsubs are the process groups of the emulators this process started.
+var pubsubs struct {
+	sync.Mutex
+	groups map[int]bool
+}
+
+// PubSub starts a Pub/Sub emulator of the test's own, and stops it when the
+// test ends.
+func PubSub(t testing.TB) *PubSubServer {
+	t.Helper()
+	skip := func(why string) {
+		t.Helper()
+		if os.Getenv(PubSubRequireEnv) != "" {
+			t.Fatalf("no Pub/Sub emulator (%s=1): %s", PubSubRequireEnv, why)
+		}
+		t.Skipf("SKIPPED: no Pub/Sub emulator: %s (set %s=1 to fail instead)", why, PubSubRequireEnv)
+	}
+	gcloud, err := exec.LookPath("gcloud")
+	if err != nil {
+		skip("gcloud is not on the PATH")
+	}
+	releaseOnSignal()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(gcloud, "beta", "emulators", "pubsub", "start", "--host-port="+host, "--quiet")
+	cmd.Env = GcloudEnv(t, "PUBSUB_EMULATOR_HOST")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		skip(err.Error())
+	}
+	s := &PubSubServer{Host: host, pgid: cmd.Process.Pid}
+	pubsubs.Lock()
+	if pubsubs.groups == nil {
+		pubsubs.groups = make(map[int]bool)
+	}
+	pubsubs.groups[s.pgid] = true
+	pubsubs.Unlock()
+	t.Cleanup(s.stop)
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	if err := waitReady(host, 90*time.Second, exited); err != nil {
+		s.stop()
+		skip(fmt.Sprintf("on %s: %v; its output:\n%s", host, err, out.String()))
+	}
+	return s
+}
+
+// Freeze stops the emulator's processes (SIGSTOP): its port still takes
+// connections, and answers nothing, as a Pub/Sub that hangs. Thaw resumes
+// them.
+func (s *PubSubServer) Freeze() { syscall.Kill(-s.pgid, syscall.SIGSTOP) }
+
+// Thaw resumes a frozen emulator (SIGCONT).
+func (s *PubSubServer) Thaw() { syscall.Kill(-s.pgid, syscall.SIGCONT) }
+
+// stop kills the emulator's process group, thawed first so that it can
+// die of SIGTERM.
+func (s *PubSubServer) stop() {
+	pubsubs.Lock()
+	defer pubsubs.Unlock()
+	if !pubsubs.groups[s.pgid] {
+		return
+	}
+	delete(pubsubs.groups, s.pgid)
+	s.Thaw()
+	killGroup(s.pgid)
+}
+
+// stopPubSubs stops every emulator this process started: on a signal.
+func stopPubSubs() {
+	pubsubs.Lock()
+	defer pubsubs.Unlock()
+	for pgid := range pubsubs.groups {
+		syscall.Kill(-pgid, syscall.SIGCONT)
+		killGroup(pgid)
+		delete(pubsubs.groups, pgid)
+	}
+}
