@@ -23,7 +23,9 @@ import (
 )
 
 func init() {
-	functions.HTTP("API", newAPI(os.Getenv, nil, logging.NewLogger(os.Stdout)).ServeHTTP)
+	a := newAPI(os.Getenv, nil, logging.NewLogger(os.Stdout))
+	functions.HTTP("API", a.ServeHTTP)
+	functions.HTTP("Sweep", a.ServeSweep) // a deployment of its own, private (sweep.go)
 }
 
 // api is the function as deployed: built from the environment by its first
@@ -68,19 +70,20 @@ func (a api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type Function struct {
 	gate    *apikey.Gate
 	handler http.Handler
+	log     *slog.Logger
 }
 
 // NewFunction builds the function with its configuration from getenv (see
 // LoadConfig), its keys in s, or in Firestore as the configuration says
 // when s is nil, and its logs to log. A bad value is an error that names
 // the variable.
-func NewFunction(getenv func(string) string, s store.Store, log *slog.Logger) (*Function, error) {
+func NewFunction(getenv func(string) string, s store.Store, log *slog.Logger, opts ...apikey.Option) (*Function, error) {
 	cfg, err := LoadConfig(getenv)
 	if err != nil {
 		return nil, err
 	}
-	g := apikey.New(cfg, keyStore(cfg, s), apikey.WithLogger(log))
-	return &Function{gate: g, handler: Handler(g)}, nil
+	g := apikey.New(cfg, keyStore(cfg, s), append([]apikey.Option{apikey.WithLogger(log)}, opts...)...)
+	return &Function{gate: g, handler: Handler(g), log: log}, nil
 }
 
 // ServeHTTP serves the function's endpoints.

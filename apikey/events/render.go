@@ -30,12 +30,12 @@ func keyOf(k store.Key) keyData {
 type keyEvent struct {
 	Key         keyData   `json:"key"`
 	Actor       Actor     `json:"actor"`
-	Reason      string    `json:"reason,omitempty"`        // revoked
-	Replacement *keyData  `json:"replacement,omitempty"`   // rotated
+	Reason      string    `json:"reason,omitempty"`       // revoked
+	Replacement *keyData  `json:"replacement,omitempty"`  // rotated
 	GraceEndsAt time.Time `json:"grace_ends_at,omitzero"` // rotated
-	URL         string    `json:"url,omitempty"`           // leaked
-	Revoked     *bool     `json:"revoked,omitempty"`       // leaked
-	Notice      string    `json:"notice,omitempty"`        // expiring
+	URL         string    `json:"url,omitempty"`          // leaked
+	Revoked     *bool     `json:"revoked,omitempty"`      // leaked
+	Notice      string    `json:"notice,omitempty"`       // expiring
 }
 
 // planLimits is a plan as `apikey plan show --json` prints it.

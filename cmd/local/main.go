@@ -38,6 +38,8 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	gate "github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/events"
 	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
@@ -158,7 +160,11 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 	// Built now, not by the first request as when deployed: the
 	// configuration and the store were checked above, and this process
 	// owns its lifecycle, so the function does not catch signals.
-	function, err := keygate.NewFunction(getenv, keys, logging.NewLogger(os.Stdout))
+	var opts []gate.Option
+	if cfg.EventsTopic == "" { // a newcomer sees the events as log lines
+		opts = append(opts, gate.WithEvents(events.NewLog(os.Stdout, events.Source(cfg.Project, cfg.Database, cfg.Collection))))
+	}
+	function, err := keygate.NewFunction(getenv, keys, logging.NewLogger(os.Stdout), opts...)
 	if err != nil {
 		return err
 	}
