@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // The Pub/Sub emulator (`gcloud beta emulators pubsub start`), in the same
@@ -111,4 +118,74 @@ func stopPubSubs() {
 		killGroup(pgid)
 		delete(pubsubs.groups, pgid)
 	}
+}
+
+// Message is a message pulled from the emulator.
+type Message struct {
+	Attributes map[string]string
+	Data       []byte
+}
+
+// client returns a Pub/Sub client of project on s.
+func (s *PubSubServer) client(t testing.TB, project string) *pubsub.Client {
+	t.Helper()
+	c, err := pubsub.NewClient(t.Context(), project, option.WithEndpoint(s.Host), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Subscribe creates topic in project, and a pull subscription of it whose
+// messages Pull returns.
+func (s *PubSubServer) Subscribe(t testing.TB, project, topic string) *Subscription {
+	t.Helper()
+	c := s.client(t, project)
+	name := "projects/" + project + "/topics/" + topic
+	if _, err := c.TopicAdminClient.CreateTopic(t.Context(), &pubsubpb.Topic{Name: name}); err != nil {
+		t.Fatal(err)
+	}
+	sub := "projects/" + project + "/subscriptions/" + topic + "-test"
+	if _, err := c.SubscriptionAdminClient.CreateSubscription(t.Context(), &pubsubpb.Subscription{Name: sub, Topic: name, AckDeadlineSeconds: 60}); err != nil {
+		t.Fatal(err)
+	}
+	return &Subscription{c: c, name: sub}
+}
+
+// Subscription is a pull subscription on the emulator.
+type Subscription struct {
+	c    *pubsub.Client
+	name string
+}
+
+// Pull returns the messages that arrive within d, acknowledged, once n have
+// (n ≤ 0: all that arrive within d).
+func (s *Subscription) Pull(t testing.TB, n int, d time.Duration) []Message {
+	t.Helper()
+	var out []Message
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && (n <= 0 || len(out) < n) {
+		ctx, cancel := context.WithDeadline(t.Context(), deadline)
+		resp, err := s.c.SubscriptionAdminClient.Pull(ctx, &pubsubpb.PullRequest{Subscription: s.name, MaxMessages: 100})
+		cancel()
+		if err != nil {
+			if time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			continue
+		}
+		var acks []string
+		for _, m := range resp.ReceivedMessages {
+			out = append(out, Message{Attributes: m.Message.Attributes, Data: m.Message.Data})
+			acks = append(acks, m.AckId)
+		}
+		if len(acks) > 0 {
+			if err := s.c.SubscriptionAdminClient.Acknowledge(t.Context(), &pubsubpb.AcknowledgeRequest{Subscription: s.name, AckIds: acks}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return out
 }

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/events"
+	"github.com/keygate/keygate/apikey/firestorestore"
+	"github.com/keygate/keygate/internal/emulator"
+	"github.com/keygate/keygate/internal/testkit"
+	"github.com/keygate/keygate/internal/testkit/leak"
+	"github.com/keygate/keygate/internal/view"
+)
+
+// Events on the Firestore and Pub/Sub emulators: every fact, written
+// through the keys API, the CLI or a GitHub report, reaches a pull
+// subscription once, within 2 s, as a CloudEvent in Pub/Sub's binary mode,
+// and no message holds a key.
+
+const eventsTopic = "keygate-events"
+
+// eventsHarness is a harness with EVENTS_TOPIC on a Pub/Sub emulator of
+// its own, a Gate serving the keys API and GitHub's reports on the same
+// project, and a pull subscription of the topic.
+type eventsHarness struct {
+	*harness
+	pubsub *emulator.PubSubServer
+	sub    *emulator.Subscription
+	api    http.Handler
+	gh     *testkit.GitHub
+	keys   map[string]string // every key made, by name, for the leak check
+}
+
+func newEventsHarness(t *testing.T, storeTimeout time.Duration) *eventsHarness {
+	t.Helper()
+	ps := emulator.PubSub(t)
+	h := newHarness(t)
+	t.Setenv("PUBSUB_EMULATOR_HOST", ps.Host)
+	project := h.env["GOOGLE_CLOUD_PROJECT"]
+	h.env["EVENTS_TOPIC"] = eventsTopic
+	h.env["KEY_DEFAULT_SCOPES"] = "keys:manage"
+	sub := ps.Subscribe(t, project, eventsTopic)
+	gh := testkit.NewGitHub(t, "k1")
+	cfg, err := apikey.LoadConfig(h.getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.StoreTimeout, cfg.SecretScanningKeysURL = storeTimeout, gh.URL
+	fs := firestorestore.New(firestorestore.Config{Project: project})
+	g := apikey.New(cfg, fs, apikey.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))))
+	t.Cleanup(func() {
+		g.Close(context.Background())
+		fs.Close()
+	})
+	keys := g.KeysHandlers()
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/keys", g.Protect("keys:manage", keys.Create))
+	mux.Handle("DELETE /v1/keys/{id}", g.Protect("keys:manage", keys.Revoke))
+	mux.Handle("POST /v1/keys/{id}/rotate", g.Protect("keys:manage", keys.Rotate))
+	outer := http.NewServeMux()
+	outer.Handle("POST /v1/secret-scanning/github", g.GitHubSecretScanningHandler())
+	outer.Handle("/", g.Authenticate(mux))
+	return &eventsHarness{harness: h, pubsub: ps, sub: sub, api: outer, gh: gh, keys: map[string]string{}}
+}
+
+// call serves one request of the API with key.
+func (h *eventsHarness) call(method, target, key, body string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	r.Header.Set("X-API-Key", key)
+	w := httptest.NewRecorder()
+	h.api.ServeHTTP(w, r)
+	return w
+}
+
+// minted reads a created or rotated key from an answer and remembers it.
+func (h *eventsHarness) minted(t *testing.T, name string, w *httptest.ResponseRecorder) view.NewKeyView {
+	t.Helper()
+	var k view.NewKeyView
+	if w.Code != http.StatusCreated || json.Unmarshal(w.Body.Bytes(), &k) != nil {
+		t.Fatalf("%s: %d %s", name, w.Code, w.Body)
+	}
+	h.keys[name] = k.Key
+	return k
+}
+
+// cliKey creates a key of acme with the CLI.
+func (h *eventsHarness) cliKey(t *testing.T, name string) view.NewKeyView {
+	t.Helper()
+	k := h.createJSON("--owner", "acme", "--name", name)
+	h.keys[name] = k.Key
+	return k
+}
+
+// expect pulls the messages of one fact: exactly one, of type typ, within
+// 2 s (and none more in the next 200 ms), and returns it decoded.
+func (h *eventsHarness) expect(t *testing.T, fact, typ string, started time.Time) (map[string]string, map[string]any) {
+	t.Helper()
+	ms := h.sub.Pull(t, 1, 2*time.Second)
+	arrived := time.Since(started)
+	ms = append(ms, h.sub.Pull(t, 0, 200*time.Millisecond)...)
+	if len(ms) != 1 {
+		t.Fatalf("%s: %d messages within 2 s, want 1: %v", fact, len(ms), ms)
+	}
+	m := ms[0]
+	t.Logf("%s: %s arrived %v after the write began", fact, typ, arrived.Round(time.Millisecond))
+	h.checkMessage(t, fact, m, typ)
+	var data map[string]any
+	json.Unmarshal(m.Data, &data)
+	return m.Attributes, data
+}
+
+// checkMessage checks a message's CloudEvents attributes, and that it
+// holds no piece of a key.
+func (h *eventsHarness) checkMessage(t *testing.T, fact string, m emulator.Message, typ string) {
+	t.Helper()
+	a := m.Attributes
+	source := "//keygate/projects/" + h.env["GOOGLE_CLOUD_PROJECT"] + "/databases/(default)/collections/api_keys"
+	if a["ce-specversion"] != "1.0" || a["ce-type"] != typ || a["ce-source"] != source || a["ce-subject"] != "acme" ||
+		a["content-type"] != "application/json" || len(a["ce-id"]) != 32 {
+		t.Errorf("%s: attributes %v", fact, a)
+	}
+	if _, err := time.Parse(time.RFC3339, a["ce-time"]); err != nil {
+		t.Errorf("%s: ce-time %q: %v", fact, a["ce-time"], err)
+	}
+	if !json.Valid(m.Data) || !bytes.HasPrefix(m.Data, []byte("{")) {
+		t.Errorf("%s: data %s is no JSON object", fact, m.Data)
+	}
+	all, _ := json.Marshal(m)
+	if piece, name := leak.InN(string(all), h.keys, 8); piece != "" {
+		t.Errorf("%s: the message holds %q of key %s: %s", fact, piece, name, all)
+	}
+}
+
+func TestEventsOnEmulators(t *testing.T) {
+	h := newEventsHarness(t, 30*time.Second)
+	start := time.Now()
+	admin := h.cliKey(t, "admin")
+	_, data := h.expect(t, "created with the CLI", events.TypeKeyCreated, start)
+	if k := data["key"].(map[string]any); k["id"] != admin.ID || k["hint"] != admin.Hint || data["actor"].(map[string]any)["type"] != "cli" {
+		t.Errorf("created with the CLI: data %v", data)
+	}
+
+	start = time.Now()
+	k1 := h.minted(t, "k1", h.call("POST", "/v1/keys", admin.Key, `{"name":"k1"}`))
+	_, data = h.expect(t, "created through the API", events.TypeKeyCreated, start)
+	if actor := data["actor"].(map[string]any); actor["type"] != "key" || actor["key_id"] != admin.ID {
+		t.Errorf("created through the API: actor %v, want key %s", actor, admin.ID)
+	}
+
+	start = time.Now()
+	k2 := h.minted(t, "k2", h.call("POST", "/v1/keys/"+k1.ID+"/rotate", admin.Key, `{"grace":"1h"}`))
+	_, data = h.expect(t, "rotated through the API", events.TypeKeyRotated, start)
+	if r := data["replacement"].(map[string]any); r["id"] != k2.ID || data["grace_ends_at"] == nil {
+		t.Errorf("rotated: data %v", data)
+	}
+
+	start = time.Now()
+	if w := h.call("DELETE", "/v1/keys/"+k2.ID, admin.Key, ""); w.Code != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", w.Code, w.Body)
+	}
+	if _, data = h.expect(t, "revoked through the API", events.TypeKeyRevoked, start); data["reason"] != "api" {
+		t.Errorf("revoked through the API: reason %v", data["reason"])
+	}
+
+	k3 := h.cliKey(t, "k3")
+	h.expect(t, "created with the CLI", events.TypeKeyCreated, time.Now())
+	start = time.Now()
+	h.ok("revoke", k3.ID)
+	if _, data = h.expect(t, "revoked with the CLI", events.TypeKeyRevoked, start); data["reason"] != "cli" {
+		t.Errorf("revoked with the CLI: reason %v", data["reason"])
+	}
+
+	k4 := h.cliKey(t, "k4")
+	h.expect(t, "created with the CLI", events.TypeKeyCreated, time.Now())
+	body, _ := json.Marshal([]map[string]string{{"token": k4.Key, "type": "keygate_api_key", "url": "https://github.com/o/r/blob/x/a.js", "source": "commit"}})
+	r := httptest.NewRequest("POST", "/v1/secret-scanning/github", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Github-Public-Key-Identifier", "k1")
+	r.Header.Set("Github-Public-Key-Signature", h.gh.Sign(t, "k1", body))
+	w := httptest.NewRecorder()
+	start = time.Now()
+	h.api.ServeHTTP(w, r)
+	if w.Code != http.StatusOK {
+		t.Fatalf("report: %d %s", w.Code, w.Body)
+	}
+	ms := h.sub.Pull(t, 2, 2*time.Second)
+	ms = append(ms, h.sub.Pull(t, 0, 200*time.Millisecond)...)
+	var types []string
+	for _, m := range ms {
+		types = append(types, m.Attributes["ce-type"])
+		h.checkMessage(t, "reported by GitHub", m, m.Attributes["ce-type"])
+		var d map[string]any
+		json.Unmarshal(m.Data, &d)
+		if d["actor"].(map[string]any)["type"] != "github_secret_scanning" ||
+			m.Attributes["ce-type"] == events.TypeKeyLeaked && (d["url"] != "https://github.com/o/r/blob/x/a.js" || d["revoked"] != true) ||
+			m.Attributes["ce-type"] == events.TypeKeyRevoked && d["reason"] != "leak" {
+			t.Errorf("reported by GitHub: %s %s", m.Attributes["ce-type"], m.Data)
+		}
+	}
+	slices.Sort(types)
+	if !slices.Equal(types, []string{events.TypeKeyLeaked, events.TypeKeyRevoked}) {
+		t.Errorf("reported by GitHub: %v within 2 s, want one leaked and one revoked", types)
+	}
+
+	start = time.Now()
+	h.ok("plan", "set", "acme", "--quota", "100")
+	_, data = h.expect(t, "plan set with the CLI", events.TypePlanChanged, start)
+	if p := data["plan"].(map[string]any); p["monthly_quota"] != 100.0 || data["owner"] != "acme" {
+		t.Errorf("plan set: data %v", data)
+	}
+}
