@@ -222,3 +222,91 @@ func TestEventsOnEmulators(t *testing.T) {
 		t.Errorf("plan set: data %v", data)
 	}
 }
+
+// ceIDs returns the ce-ids of ms of type typ, and how many messages each.
+func ceIDs(ms []emulator.Message, typ string) map[string]int {
+	ids := map[string]int{}
+	for _, m := range ms {
+		if m.Attributes["ce-type"] == typ {
+			ids[m.Attributes["ce-id"]]++
+		}
+	}
+	return ids
+}
+
+// TestEventsPubSubFrozenOnEmulators: with Pub/Sub frozen (SIGSTOP), 20
+// revokes through the API each answer within STORE_TIMEOUT + 1 s; after
+// SIGCONT, one `apikey sweep` publishes the 20 events, under 20 distinct
+// ce-ids, and a second sweep publishes none that is new.
+func TestEventsPubSubFrozenOnEmulators(t *testing.T) {
+	const n, storeTimeout = 20, 2 * time.Second
+	h := newEventsHarness(t, storeTimeout)
+	admin := h.cliKey(t, "admin")
+	ids := map[string]bool{}
+	for i := range n {
+		ids[h.cliKey(t, "k"+string(rune('a'+i))).ID] = true
+	}
+	if ms := h.sub.Pull(t, n+1, 10*time.Second); len(ms) != n+1 {
+		t.Fatalf("%d created events, want %d", len(ms), n+1)
+	}
+	h.pubsub.Freeze()
+	var slowest time.Duration
+	for id := range ids {
+		began := time.Now()
+		w := h.call("DELETE", "/v1/keys/"+id, admin.Key, "")
+		took := time.Since(began)
+		slowest = max(slowest, took)
+		if w.Code != http.StatusNoContent || took > storeTimeout+time.Second {
+			t.Errorf("revoke with Pub/Sub frozen: %d in %v, want 204 within %v", w.Code, took, storeTimeout+time.Second)
+		}
+	}
+	t.Logf("with Pub/Sub frozen, the slowest of %d revokes answered in %v", n, slowest)
+	h.pubsub.Thaw()
+	r := h.ok("sweep", "--json")
+	t.Logf("first sweep: %s", strings.TrimSpace(r.stdout))
+	first := ceIDs(h.sub.Pull(t, 0, 5*time.Second), events.TypeKeyRevoked)
+	if len(first) != n {
+		t.Fatalf("after SIGCONT and a sweep, %d distinct revoked ce-ids, want %d: %v", len(first), n, first)
+	}
+	r = h.ok("sweep", "--json")
+	t.Logf("second sweep: %s", strings.TrimSpace(r.stdout))
+	for id := range ceIDs(h.sub.Pull(t, 0, 3*time.Second), events.TypeKeyRevoked) {
+		if first[id] == 0 {
+			t.Errorf("the second sweep published a new ce-id %s", id)
+		}
+	}
+}
+
+// TestExpiryNoticesOnEmulators: a key that expires in 3 days gets one
+// keygate.key.expiring over three sweeps (the 7-day notice); with 12 hours
+// left, exactly one more (the 1-day notice).
+func TestExpiryNoticesOnEmulators(t *testing.T) {
+	h := newEventsHarness(t, 30*time.Second)
+	k := h.createJSON("--owner", "acme", "--expires", "72h")
+	h.keys["k"] = k.Key
+	h.sub.Pull(t, 1, 5*time.Second) // its created event
+	notices := func(sweeps int) []string {
+		t.Helper()
+		for range sweeps {
+			h.ok("sweep")
+		}
+		var got []string
+		for _, m := range h.sub.Pull(t, 0, 2*time.Second) {
+			h.checkMessage(t, "expiry notice", m, events.TypeKeyExpiring)
+			var d map[string]any
+			json.Unmarshal(m.Data, &d)
+			if d["key"].(map[string]any)["id"] != k.ID || d["actor"].(map[string]any)["type"] != "sweep" {
+				t.Errorf("notice %s", m.Data)
+			}
+			got = append(got, d["notice"].(string))
+		}
+		return got
+	}
+	if got := notices(3); !slices.Equal(got, []string{"7d"}) {
+		t.Errorf("3 days before: notices %v over three sweeps, want [7d]", got)
+	}
+	h.clock.Advance(60 * time.Hour)
+	if got := notices(2); !slices.Equal(got, []string{"1d"}) {
+		t.Errorf("12 hours before: notices %v over two sweeps, want [1d]", got)
+	}
+}
