@@ -17,6 +17,7 @@ import (
 	"github.com/keygate/keygate/apikey/events"
 	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/internal/emulator"
+	"github.com/keygate/keygate/internal/faultproxy"
 	"github.com/keygate/keygate/internal/testkit"
 	"github.com/keygate/keygate/internal/testkit/leak"
 	"github.com/keygate/keygate/internal/view"
@@ -308,5 +309,43 @@ func TestExpiryNoticesOnEmulators(t *testing.T) {
 	h.clock.Advance(60 * time.Hour)
 	if got := notices(2); !slices.Equal(got, []string{"1d"}) {
 		t.Errorf("12 hours before: notices %v over two sweeps, want [1d]", got)
+	}
+}
+
+// TestEventsLostPublishAnswerOnEmulators: Pub/Sub applies a revoke's
+// publish and its answer is lost (a proxy in front of the emulator), every
+// time until the publish's deadline: the revoke answers all the same, the
+// event stays unpublished, and the sweep sends it again under the same
+// ce-id; a second sweep sends nothing.
+func TestEventsLostPublishAnswerOnEmulators(t *testing.T) {
+	const storeTimeout = 2 * time.Second
+	h := newEventsHarness(t, storeTimeout)
+	p, err := faultproxy.Start(h.pubsub.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	t.Setenv("PUBSUB_EMULATOR_HOST", p.Addr()) // before the Gate's first publish
+	admin := h.cliKey(t, "admin")
+	k := h.cliKey(t, "k")
+	h.sub.Pull(t, 2, 5*time.Second)
+	p.LoseAnswers(faultproxy.PublishMethod, 0, 0)
+	began := time.Now()
+	if w := h.call("DELETE", "/v1/keys/"+k.ID, admin.Key, ""); w.Code != http.StatusNoContent || time.Since(began) > storeTimeout+time.Second {
+		t.Fatalf("revoke with publish answers lost: %d in %v", w.Code, time.Since(began))
+	}
+	p.Set(faultproxy.Up)
+	r := h.ok("sweep", "--json")
+	if !strings.Contains(r.stdout, `"published":1`) {
+		t.Errorf("sweep after lost answers: %s, want the event published again", r.stdout)
+	}
+	ms := h.sub.Pull(t, 0, 3*time.Second)
+	ids := ceIDs(ms, events.TypeKeyRevoked)
+	t.Logf("the revocation arrived %d times, under ce-ids %v", len(ms), ids)
+	if len(ids) != 1 || len(ms) < 2 {
+		t.Errorf("%d messages under ce-ids %v: want the lost ones and the sweep's, under one ce-id", len(ms), ids)
+	}
+	if r := h.ok("sweep", "--json"); !strings.Contains(r.stdout, `"published":0`) {
+		t.Errorf("second sweep: %s, want nothing published", r.stdout)
 	}
 }
