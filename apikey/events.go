@@ -54,6 +54,23 @@ func (g *Gate) deliver(ctx context.Context, o *store.Outbox) {
 	}
 }
 
+// usageEvents is the meter's Record: each usage batch records the quota
+// thresholds it reaches, and publishes them once stored; nil without
+// events.
+func (g *Gate) usageEvents() func(context.Context) (context.Context, func(bool)) {
+	if g.events == nil {
+		return nil
+	}
+	return func(ctx context.Context) (context.Context, func(bool)) {
+		rctx, o := g.recording(ctx, events.Writer{})
+		return rctx, func(applied bool) {
+			if applied {
+				g.deliver(ctx, o)
+			}
+		}
+	}
+}
+
 // Sweep does the Gate's time-driven work (events.Sweep): the expiry notices
 // due and the events left unpublished. The Sweep function and `apikey
 // sweep` call it, say every 5 minutes; without events it does nothing.

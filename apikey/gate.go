@@ -110,7 +110,8 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 			o.log.Error("REDIS_URL is not valid: rate limits and quotas are per instance", slog.String("error", err.Error()))
 		}
 	}
-	g.meter = meter.New(meter.Options{Store: g.store, Interval: cfg.FlushInterval, Idle: cacheLife(cfg), Now: o.now, Log: o.log})
+	g.meter = meter.New(meter.Options{Store: g.store, Interval: cfg.FlushInterval, Idle: cacheLife(cfg), Now: o.now, Log: o.log,
+		Record: g.usageEvents()})
 	g.reader = reader{store: g.store, meter: g.meter, now: o.now, effective: cfg.plans().Effective}
 	g.owners = newOwnerPlans(g.env, planOptions{Size: cfg.CacheSize, Fresh: cfg.CacheTTL, Stale: cfg.StaleTTL,
 		Wait: cfg.StoreTimeout, Effective: cfg.plans().Effective}, g.reader.readOwner)

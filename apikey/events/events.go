@@ -11,7 +11,9 @@ package events
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"time"
 
 	"github.com/keygate/keygate/apikey/store"
@@ -79,8 +81,18 @@ func (w Writer) Outbox() *store.Outbox {
 	return store.NewOutbox(func(f store.Fact) store.Event {
 		ev := render(f, w)
 		ev.ID, ev.Time = id, now()
+		if f.Kind == store.FactThreshold { // many in one usage batch
+			ev.ID = thresholdID(f.Threshold)
+		}
 		return ev
 	})
+}
+
+// thresholdID is the ID of a threshold's event: one per key or owner,
+// month and percentage, as the event itself.
+func thresholdID(t store.Threshold) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("usage.threshold\x00%s\x00%s\x00%s\x00%d", t.Owner, t.KeyID, t.Month, t.Percent)))
+	return hex.EncodeToString(sum[:16])
 }
 
 // newID returns a random event ID: 128 bits in hex.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -215,4 +216,62 @@ func (s *Store) NoteExpiry(ctx context.Context, id, notice string) (bool, error)
 		return s.recordEvent(ctx, client, tx, store.Fact{Kind: store.FactExpiring, Key: k, Notice: notice})
 	})
 	return noted, storeError("note expiry", err)
+}
+
+// crossing is a quota threshold a usage batch reaches, and the month
+// document that records it (its thresholds field: the percentages
+// reported).
+type crossing struct {
+	store.Threshold
+	month   *firestore.DocumentRef
+	percent int
+}
+
+// crossed reads, in tx, the month documents of the batch's months with a
+// quota, and returns the thresholds the batch reaches that they do not
+// record: nothing, and no read, unless ctx asks for events. Its writes
+// (ArrayUnion, Set with MergeAll) come after the increments of the same
+// documents, which they do not touch.
+func (s *Store) crossed(ctx context.Context, client *firestore.Client, tx *firestore.Transaction, counts []store.UsageCount) ([]crossing, error) {
+	if !store.Recording(ctx) {
+		return nil, nil
+	}
+	qs := keyrules.QuotaMonths(counts)
+	if len(qs) == 0 {
+		return nil, nil
+	}
+	refs := make([]*firestore.DocumentRef, len(qs))
+	for i, q := range qs {
+		if q.KeyID != "" {
+			refs[i] = client.Collection(s.collection).Doc(q.KeyID).Collection(usageCollection).Doc(string(q.Month))
+		} else {
+			refs[i] = s.owners(client).Doc(q.Owner).Collection(usageCollection).Doc(string(q.Month))
+		}
+	}
+	snaps, err := tx.GetAll(refs)
+	if err != nil {
+		return nil, err
+	}
+	var out []crossing
+	for i, q := range qs {
+		before, err := usageTotal(snaps[i])
+		if err != nil {
+			return nil, err
+		}
+		var reported []int
+		if snaps[i].Exists() {
+			if v, err := snaps[i].DataAt("thresholds"); err == nil {
+				vs, _ := v.([]any)
+				for _, p := range vs {
+					if n, ok := p.(int64); ok {
+						reported = append(reported, int(n))
+					}
+				}
+			}
+		}
+		for _, t := range keyrules.Crossed(q, before, reported) {
+			out = append(out, crossing{Threshold: t, month: refs[i], percent: t.Percent})
+		}
+	}
+	return out, nil
 }

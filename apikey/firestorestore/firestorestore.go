@@ -503,6 +503,10 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 		if err != nil {
 			return err
 		}
+		crossed, err := s.crossed(ctx, client, tx, counts)
+		if err != nil {
+			return err
+		}
 		for _, c := range counts {
 			usage := keys.Doc(c.KeyID).Collection(usageCollection)
 			if err := addDay(tx, usage, c.Day, c.Requests); err != nil {
@@ -524,6 +528,17 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 		}
 		for _, snap := range keySnaps {
 			if err := touchKey(tx, snap, lastUsed[snap.Ref.ID]); err != nil {
+				return err
+			}
+		}
+		// Two writes a threshold, within the transaction's writes: one
+		// left over waits for the next batch of its month.
+		room := (maxTransactionWrites - (2*len(counts) + len(ownerDays) + len(ownerMonths) + len(keySnaps) + 1)) / 2
+		for _, c := range crossed[:min(len(crossed), max(room, 0))] {
+			if err := tx.Set(c.month, map[string]any{"thresholds": firestore.ArrayUnion(c.percent)}, firestore.MergeAll); err != nil {
+				return err
+			}
+			if err := s.recordEvent(ctx, client, tx, store.Fact{Kind: store.FactThreshold, Threshold: c.Threshold}); err != nil {
 				return err
 			}
 		}

@@ -282,6 +282,28 @@ type memUsage struct {
 	ownerDays   map[keyrules.OwnerDay]int64
 	ownerMonths map[keyrules.OwnerMonth]int64
 	applied     map[string]int64 // instance -> last batch applied
+	// reported are the quota thresholds recorded, per key or owner month.
+	reported map[keyrules.QuotaMonth][]int
+}
+
+// thresholds records the quota thresholds that counts reach, before they
+// are added; s.mu is held.
+func (s *Store) thresholds(ctx context.Context, counts []store.UsageCount) {
+	u := &s.usage
+	if u.reported == nil {
+		u.reported = map[keyrules.QuotaMonth][]int{}
+	}
+	for _, q := range keyrules.QuotaMonths(counts) {
+		before := u.ownerMonths[keyrules.OwnerMonth{Owner: q.Owner, Month: q.Month}]
+		if q.KeyID != "" {
+			before = u.months[q.KeyID][q.Month]
+		}
+		id := keyrules.QuotaMonth{Owner: q.Owner, KeyID: q.KeyID, Month: q.Month}
+		for _, t := range keyrules.Crossed(q, before, u.reported[id]) {
+			u.reported[id] = append(u.reported[id], t.Percent)
+			s.record(ctx, store.Fact{Kind: store.FactThreshold, Threshold: t})
+		}
+	}
 }
 
 // AddUsage implements UsageStore.
@@ -298,6 +320,9 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 	}
 	if u.applied[instance] >= seq {
 		return nil
+	}
+	if store.Recording(ctx) {
+		s.thresholds(ctx, counts)
 	}
 	for _, c := range counts {
 		if u.days[c.KeyID] == nil {

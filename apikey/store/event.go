@@ -114,6 +114,10 @@ func Record(ctx context.Context, f Fact) (Event, bool) {
 	return ev, true
 }
 
+// Recording reports whether ctx asks for events: a store does no work for
+// them (no read) when it does not.
+func Recording(ctx context.Context) bool { return outboxOf(ctx) != nil }
+
 // Retry is what a store calls before it tries a write again: the events of
 // the attempt that did not commit are dropped.
 func Retry(ctx context.Context) {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -247,6 +249,51 @@ var eventCases = []contractCase{
 		note("nope", "1d", false)
 		if got := expiring(); got[soon.ID] != "1d" || got[later.ID] != "1d" {
 			t.Errorf("Expiring = %v, want both keys at notice 1d", got)
+		}
+	}},
+	{"a usage batch records each quota threshold it reaches, once a month", func(t *testing.T, s store.Store) {
+		_, k := MintKey(t, s, "acme")
+		seq := int64(0)
+		add := func(n int64, owner, key int64) []string {
+			t.Helper()
+			seq++
+			o := store.NewOutbox(func(f store.Fact) store.Event {
+				th := f.Threshold
+				id := th.Owner + "/" + th.KeyID + "/" + string(th.Month) + "/" + strconv.Itoa(th.Percent) + "/" + strconv.FormatInt(th.Used, 10)
+				return store.Event{ID: strings.ReplaceAll(id, "/", "_"), Type: id, Subject: th.Owner, Time: T0, Data: json.RawMessage(`{}`)}
+			})
+			c := count(k.ID, "acme", "2026-11-27", n)
+			c.OwnerQuota, c.KeyQuota = owner, key
+			if err := s.AddUsage(store.WithOutbox(context.Background(), o), "i", seq, []store.UsageCount{c}); err != nil {
+				t.Fatal(err)
+			}
+			evs, _ := o.Events()
+			var got []string
+			for _, ev := range evs {
+				got = append(got, ev.Type)
+			}
+			slices.Sort(got)
+			return got
+		}
+		if got := add(79, 100, 0); len(got) != 0 {
+			t.Errorf("79 of 100: %v, want none", got)
+		}
+		if got := add(6, 100, 0); !slices.Equal(got, []string{"acme//2026-11/80/85"}) {
+			t.Errorf("85 of 100: %v, want the owner's 80 %%", got)
+		}
+		if got := add(20, 100, 50); !slices.Equal(got, []string{"acme//2026-11/100/105", "acme/" + k.ID + "/2026-11/100/105", "acme/" + k.ID + "/2026-11/80/105"}) {
+			t.Errorf("105 of 100, the key's quota 50: %v", got)
+		}
+		if got := add(5, 100, 50); len(got) != 0 {
+			t.Errorf("110: %v, want none", got)
+		}
+		c := count(k.ID, "acme", "2026-11-27", 500)
+		c.OwnerQuota = 100
+		if err := s.AddUsage(context.Background(), "j", 1, []store.UsageCount{c}); err != nil {
+			t.Fatal(err)
+		}
+		if got := unpublished(t, s); len(got) != 4 {
+			t.Errorf("events stored %v, want the 4 thresholds (and none without an Outbox)", got)
 		}
 	}},
 }
