@@ -257,7 +257,9 @@ func (m *Meter) Admit(a Admission, now time.Time) (limit.Decision, error) {
 		}
 	}
 	m.pending[meterKey{a.KeyID, a.Owner, day}]++
-	m.quotas[a.KeyID] = quotaPair{a.KeyQuota, a.OwnerQuota}
+	if m.record != nil { // events: the thresholds need the quotas
+		m.quotas[a.KeyID] = quotaPair{a.KeyQuota, a.OwnerQuota}
+	}
 	m.mu.Unlock()
 	m.maybeFlush(now)
 	return limit.Decision{Allowed: true}, nil
