@@ -45,7 +45,7 @@ type Config struct {
 	RedisTimeout          time.Duration // the deadline of one Redis call
 	SecretScanningKeysURL string        // where GitHub publishes the keys that sign its reports
 	LeakedKeyAction       string        // what a report does to a live key: "revoke" or "notify"
-	EventsTopic           string        // the Pub/Sub topic of events: an ID in Project, or projects/P/topics/T; empty: no events
+	EventsTopic           string        // the Pub/Sub topic of events (an ID in Project, or a full name); empty: none
 }
 
 // DefaultConfig is the configuration with every variable at its default.

@@ -8,9 +8,7 @@ import (
 	"github.com/keygate/keygate/apikey/store"
 )
 
-// WithEvents makes p the Gate's publisher of events (apikey/events), in
-// place of the Pub/Sub topic EVENTS_TOPIC names: the Gate closes it. Without
-// either, no event is recorded, and writes cost nothing more.
+// WithEvents publishes the events to p, not EVENTS_TOPIC; Close closes it.
 func WithEvents(p events.Publisher) Option { return func(o *options) { o.events = p } }
 
 // eventsOf returns the publisher that cfg and o ask for, or nil. A Pub/Sub
@@ -71,9 +69,7 @@ func (g *Gate) usageEvents() func(context.Context) (context.Context, func(bool))
 	}
 }
 
-// Sweep does the Gate's time-driven work (events.Sweep): the expiry notices
-// due and the events left unpublished. The Sweep function and `apikey
-// sweep` call it, say every 5 minutes; without events it does nothing.
+// Sweep runs events.Sweep, every 5 minutes say; without events, nothing.
 func (g *Gate) Sweep(ctx context.Context) (events.Summary, error) {
 	if g.events == nil {
 		return events.Summary{}, nil
