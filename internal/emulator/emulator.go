@@ -36,7 +36,6 @@ var (
 	host      string // host:port of the running emulator, or ""
 	reason    string // why there is none
 	benchOnly bool   // -run '^$': no emulator was started for benchmarks
-
 )
 
 // Main starts the emulator if need be (or shares the one another test
