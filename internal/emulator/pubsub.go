@@ -13,6 +13,7 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"github.com/keygate/keygate/internal/testrun"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -51,7 +52,7 @@ func PubSub(t testing.TB) *PubSubServer {
 		if os.Getenv(PubSubRequireEnv) != "" {
 			t.Fatalf("no Pub/Sub emulator (%s=1): %s", PubSubRequireEnv, why)
 		}
-		t.Skipf("SKIPPED: no Pub/Sub emulator: %s (set %s=1 to fail instead)", why, PubSubRequireEnv)
+		testrun.Skip(t, testrun.PubSub, why+"; set "+PubSubRequireEnv+"=1 to make this a failure")
 	}
 	gcloud, err := exec.LookPath("gcloud")
 	if err != nil {
@@ -85,6 +86,7 @@ func PubSub(t testing.TB) *PubSubServer {
 		s.stop()
 		skip(fmt.Sprintf("on %s: %v; its output:\n%s", host, err, out.String()))
 	}
+	testrun.Used(t, testrun.PubSub)
 	return s
 }
 
