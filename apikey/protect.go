@@ -13,7 +13,6 @@ import (
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/globallimit"
 	"github.com/keygate/keygate/internal/limit"
-	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/meter"
 	"github.com/keygate/keygate/internal/ratelimit"
 )
@@ -155,11 +154,7 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry
 		g.refuse(w, r, g.problem(CodeInvalidAPIKey).because("unknown_key"), hint())
 		return nil, r
 	case errors.Is(err, ratelimit.ErrTooManyUnknownKeys):
-		p := g.problem(CodeTooManyUnknownKeys)
-		if ue, ok := errors.AsType[*ratelimit.UnknownKeysError](err); ok {
-			p.RetryAfter = ue.Retry
-		}
-		g.refuse(w, r, p, hint())
+		g.refuse(w, r, tooManyUnknownKeys(err), hint())
 		return nil, r
 	case err != nil:
 		g.refuse(w, r, g.storeUnavailable(err), hint())
@@ -184,14 +179,15 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry
 
 // loadKey reads the key with digest d for r from the store, waiting for
 // the answer (keyCache.load). The read of a key this Gate has not found is
-// charged to r's client address and to the instance before it is made, and
+// charged to r's client address (where CLIENT_ADDRESS says the platform
+// puts it; for IPv6, its /64: ratelimit.AddressOf) and to the instance before it is made, and
 // refunded if the key exists, so only unknown keys (and failed reads) use
 // the budget (ratelimit.UnknownKeys): the key checksum is public, and each
 // well-formed unknown key costs a store read. Concurrent lookups of one key
 // share one read, charged to the request that made it: a burst of requests
 // for one uncached key costs its client one token, not one per request.
 func (g *Gate) loadKey(r *http.Request, d keyformat.Digest, now time.Time) (*cacheEntry, error) {
-	addr := logging.ClientIP(r) // only on a miss: ClientIP allocates
+	addr := ratelimit.AddressOf(g.clientIP(r)) // only on a miss: both allocate
 	read := func(ctx context.Context, id string, prev *store.Key) (store.Key, error) {
 		var charge *ratelimit.Charge
 		if prev == nil {
