@@ -491,6 +491,19 @@ func TestAuthUnknownKeyBudget(t *testing.T) {
 				}
 			}
 		}},
+		{"a flood of spoofed addresses from one client cannot spend the instance's budget", func(t *testing.T, s *server) {
+			for i := range 2 * instanceBurst { // each request claims an address of its own
+				s.doForwarded(fmt.Sprintf("10.0.%d.%d, 198.51.100.66", i/250, i%250), forged())
+			}
+			if n := s.store.Gets.Load(); n != int64(burst) {
+				t.Errorf("%d requests claiming %d addresses made %d store reads, want the one address's burst, %d", 2*instanceBurst, 2*instanceBurst, n, burst)
+			}
+			for i := range burst {
+				if w := s.doForwarded("203.0.113.9", forged()); w.Code != 401 {
+					t.Fatalf("another client's forged key %d = %d, want 401: the instance's budget untouched", i, w.Code)
+				}
+			}
+		}},
 		{"IPv6 addresses of one /64 share a budget", func(t *testing.T, s *server) {
 			for i := range burst {
 				if w := s.doForwarded("2001:db8:1:2::"+strconv.Itoa(i+1), forged()); w.Code != 401 {
@@ -502,6 +515,15 @@ func TestAuthUnknownKeyBudget(t *testing.T) {
 			}
 			if w := s.doForwarded("2001:db8:1:3::1", forged()); w.Code != 401 {
 				t.Errorf("an address of the next /64 = %d, want 401", w.Code)
+			}
+		}},
+		{"reached directly, the connection's peer, whatever the header says", func(t *testing.T, _ *server) {
+			s := newServer(t, nil, func(c *Config) { c.ClientAddress = "remote-addr" })
+			for i := range burst { // from 169.254.1.1, each claiming another address
+				s.doForwarded("203.0.113."+strconv.Itoa(i), forged())
+			}
+			if w := s.doForwarded("198.51.100.7", forged()); w.Code != 429 {
+				t.Errorf("the same peer claiming a new address = %d, want 429", w.Code)
 			}
 		}},
 		{"behind a load balancer, the entry before its own", func(t *testing.T, _ *server) {
