@@ -11,6 +11,7 @@ import (
 	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/internal/globallimit"
+	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/plans"
 )
 
@@ -46,6 +47,7 @@ type Config struct {
 	RedisTimeout          time.Duration // the deadline of one Redis call
 	SecretScanningKeysURL string        // where GitHub publishes the keys that sign its reports
 	LeakedKeyAction       string        // what a report does to a live key: "revoke" or "notify"
+	ClientAddress         string        // which X-Forwarded-For entry is the client's: "cloud-run", "load-balancer" or "remote-addr"
 	EventsTopic           string        // the Pub/Sub topic of events (an ID in Project, or a full name); empty: none
 }
 
@@ -68,6 +70,7 @@ func DefaultConfig() Config {
 
 		SecretScanningKeysURL: defaultSecretScanningKeysURL,
 		LeakedKeyAction:       leakRevoke,
+		ClientAddress:         string(logging.CloudRun),
 	}
 }
 
@@ -117,6 +120,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		dur("REDIS_TIMEOUT", &c.RedisTimeout, time.Millisecond),
 		str("GITHUB_SECRET_SCANNING_KEYS_URL", &c.SecretScanningKeysURL, validKeysURL, "an http:// or https:// URL"),
 		str("LEAKED_KEY_ACTION", &c.LeakedKeyAction, validLeakAction, leakRevoke+" or "+leakNotify),
+		str("CLIENT_ADDRESS", &c.ClientAddress, logging.ValidClientAddress, "cloud-run, load-balancer or remote-addr"),
 	}
 	if v := getenv("EVENTS_TOPIC"); v != "" {
 		if _, err := events.ParseTopic(c.Project, v); err != nil {
