@@ -36,3 +36,13 @@ func Fenced(md string) (infos, bodies []string) {
 	}
 	return infos, bodies
 }
+
+// Pattern turns an output block into a regexp: the text as it is, "..."
+// standing for anything on its line.
+func Pattern(out string) *regexp.Regexp {
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		lines = append(lines, "^"+strings.ReplaceAll(regexp.QuoteMeta(l), `\.\.\.`, ".*")+"\r?$") // curl -i keeps the CR of HTTP lines
+	}
+	return regexp.MustCompile("(?m)\\A" + strings.Join(lines, "\n") + "\\n?\\z")
+}
