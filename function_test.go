@@ -396,3 +396,45 @@ func TestTerminateSignalOnEmulator(t *testing.T) {
 		})
 	}
 }
+
+// TestGateBuiltAtInstanceStart runs the function as Cloud Run does, in the
+// Functions Framework (bench/ffserver) with K_SERVICE set, its store an
+// emulator address where nothing answers: before any request, the Gate is
+// built and reads the store, and says it does not answer. Without
+// K_SERVICE, nothing is built until a request comes.
+func TestGateBuiltAtInstanceStart(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "ffserver")
+	if out, err := exec.Command("go", "build", "-o", bin, "./bench/ffserver").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./bench/ffserver: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	const warning = "the key store does not answer at start-up"
+	for _, onCloudRun := range []bool{true, false} {
+		var out testkit.SyncBuffer
+		cmd := exec.Command(bin)
+		cmd.Env = append(os.Environ(), "FUNCTION_TARGET=API", "PORT=0", "FIRESTORE_EMULATOR_HOST="+dead,
+			"GOOGLE_CLOUD_PROJECT=demo-start", "STORE_TIMEOUT=300ms", "K_SERVICE=")
+		if onCloudRun {
+			cmd.Env = append(cmd.Env, "K_SERVICE=keygate")
+		}
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if onCloudRun {
+			testkit.WaitFor(t, "the start-up warning", func() bool { return strings.Contains(out.String(), warning) })
+		} else {
+			time.Sleep(2 * time.Second) // the start-up read, had it begun, would have failed after 300 ms
+			if strings.Contains(out.String(), warning) {
+				t.Errorf("without K_SERVICE, the store was read before any request:\n%s", out.String())
+			}
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+}
