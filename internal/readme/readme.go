@@ -1,6 +1,7 @@
 // Package readme finds a section of a Markdown file and its fenced blocks,
-// for the tests that run what the README tells a reader to run: one parser,
-// so that the tests of examples/ and cmd/local read the README alike.
+// and matches output against a block, for the tests that run what the
+// README tells a reader to run: one parser, so that the tests of examples/
+// and cmd/local read the README alike.
 package readme
 
 import (
