@@ -18,10 +18,11 @@ import (
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/logging"
+	"github.com/keygate/keygate/internal/typo"
 )
 
 func init() {
-	api, _ := newAPI(os.Getenv, nil, logging.NewLogger(os.Stdout))
+	api, _ := newAPI(os.Getenv, os.Environ(), nil, logging.NewLogger(os.Stdout))
 	functions.HTTP("API", api)
 }
 
@@ -29,9 +30,12 @@ func init() {
 // behind a Gate configured by getenv, with its keys in s (nil: Firestore)
 // and its logs to log, built once (by the first request, or at the
 // instance's start on Cloud Run) and closed on SIGTERM, so that the last
-// usage counts are written; and that Gate, for the tests.
-func newAPI(getenv func(string) string, s store.Store, log *slog.Logger) (http.HandlerFunc, func() (*apikey.Gate, error)) {
+// usage counts are written; and that Gate, for the tests. The variables of
+// environ (os.Environ's) that look mistyped are logged at WARNING when it
+// is built, before a bad value stops it.
+func newAPI(getenv func(string) string, environ []string, s store.Store, log *slog.Logger) (http.HandlerFunc, func() (*apikey.Gate, error)) {
 	gate := sync.OnceValues(func() (*apikey.Gate, error) {
+		typo.LogVariables(log, environ, LoadConfig)
 		g, err := NewGate(getenv, s, log)
 		if err == nil {
 			g.CloseOnSignal()

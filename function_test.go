@@ -47,7 +47,11 @@ func env(vars map[string]string) func(string) string {
 func newTestAPI(t *testing.T, vars map[string]string, s store.Store) (http.HandlerFunc, *testkit.SyncBuffer) {
 	t.Helper()
 	l, buf := testkit.Logger()
-	a, gate := newAPI(env(vars), s, l)
+	var environ []string
+	for k, v := range vars {
+		environ = append(environ, k+"="+v)
+	}
+	a, gate := newAPI(env(vars), environ, s, l)
 	t.Cleanup(func() {
 		if g, err := gate(); err == nil {
 			closeGate(t, g)
@@ -180,6 +184,25 @@ func TestAPIMisconfigured(t *testing.T) {
 	}
 }
 
+// TestAPIWarnsOfMistypedVariables: the deployed function logs a variable
+// one edit from one it reads (KEY_CACHE_TL) at WARNING once, when it is
+// built, naming the variable meant and not the value, and serves on.
+func TestAPIWarnsOfMistypedVariables(t *testing.T) {
+	a, logs := newTestAPI(t, map[string]string{"KEY_CACHE_TL": "5m-s3cret", "REDIS_HOST": "10.0.0.3"}, memstore.New())
+	for range 2 {
+		if w := serve(a, "GET", "/", "", ""); w.Code != http.StatusUnauthorized {
+			t.Errorf("GET / without a key = %d, want 401", w.Code)
+		}
+	}
+	out := logs.String()
+	if n := strings.Count(out, "KEY_CACHE_TL is set, but no variable of that name is read: did you mean KEY_CACHE_TTL?"); n != 1 || !strings.Contains(out, `"severity":"WARNING"`) {
+		t.Errorf("the log warns of KEY_CACHE_TL %d times, want once at WARNING: %s", n, out)
+	}
+	if strings.Contains(out, "s3cret") || strings.Contains(out, "REDIS_HOST") {
+		t.Errorf("the log holds a value, or a variable far from any read: %s", out)
+	}
+}
+
 // TestShutdown: closing the function's Gate (as cmd/local does on SIGTERM)
 // writes what was counted, the function refuses what comes next with 503
 // shutting_down, and a second Close is harmless.
@@ -276,7 +299,7 @@ func TestTerminateChild(t *testing.T) {
 	if err := os.WriteFile(addrFile, []byte(l.Addr().String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	api, _ := newAPI(os.Getenv, nil, logging.NewLogger(os.Stdout))
+	api, _ := newAPI(os.Getenv, os.Environ(), nil, logging.NewLogger(os.Stdout))
 	http.Serve(l, api) // until SIGTERM ends the process; as init registers it
 }
 
