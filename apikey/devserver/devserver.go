@@ -102,7 +102,15 @@ func run(o Options, sigs <-chan os.Signal) error {
 	if o.Name == "" {
 		o.Name = "function"
 	}
-	getenv := o.Getenv
+	// Clients reach this server directly, with no front end that appends
+	// their address: it is the connection's, and an X-Forwarded-For a
+	// client sends names nothing, unless CLIENT_ADDRESS says otherwise.
+	getenv := func(name string) string {
+		if v := o.Getenv(name); v != "" || name != "CLIENT_ADDRESS" {
+			return v
+		}
+		return "remote-addr"
+	}
 	cfg, err := o.LoadConfig(getenv)
 	if err != nil {
 		return err

@@ -194,3 +194,23 @@ func TestStartFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestClientAddressIsTheConnections: clients reach the server directly, so
+// the Gate takes a client's address from its connection (remote-addr), not
+// from an X-Forwarded-For it sends, unless CLIENT_ADDRESS says otherwise.
+func TestClientAddressIsTheConnections(t *testing.T) {
+	for set, want := range map[string]string{"": "remote-addr", "load-balancer": "load-balancer"} {
+		var got string
+		vars := map[string]string{"PORT": "abc", "CLIENT_ADDRESS": set} // stops after the configuration
+		run(Options{Routes: things, Stdout: io.Discard, Stderr: io.Discard,
+			Getenv: func(name string) string { return vars[name] },
+			LoadConfig: func(getenv func(string) string) (apikey.Config, error) {
+				cfg, err := apikey.LoadConfig(getenv)
+				got = cfg.ClientAddress
+				return cfg, err
+			}}, make(chan os.Signal))
+		if got != want {
+			t.Errorf("CLIENT_ADDRESS=%q: the Gate's ClientAddress is %q, want %q", set, got, want)
+		}
+	}
+}
