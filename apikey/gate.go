@@ -48,6 +48,7 @@ type Gate struct {
 	header    string // canonical form of cfg.Header, for the header map
 	challenge string // the WWW-Authenticate of a 401
 
+	ctx     context.Context // the Gate's own work (the meter, the feed, fetches of GitHub's keys); Close ends it
 	stop    context.CancelFunc
 	stopped chan struct{}
 }
@@ -112,7 +113,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 	g.keys = newKeyCache(g.env, cacheOptions{Size: cfg.CacheSize, Fresh: cfg.CacheTTL, Stale: cfg.StaleTTL,
 		Negative: cfg.NegativeTTL, Wait: cfg.StoreTimeout, DefaultScopes: cfg.DefaultScopes}, g.reader.readKey)
 	ctx, stop := context.WithCancel(context.Background())
-	g.stop = stop
+	g.ctx, g.stop = ctx, stop
 	g.feed = newChangeFeed(ctx, g.env, g.store, g.keys, g.owners, cfg.StoreTimeout, cacheLife(cfg))
 	g.feed.start(o.now()) // the present, as the first request's cursor
 	go func() {
