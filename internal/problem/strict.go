@@ -63,10 +63,16 @@ type pathElem struct {
 	index int
 }
 
-// pathString writes a path as "scopes[1]" or "sub.a", a strange name quoted.
+// pathString writes a path as "scopes[1]" or "sub.a", a strange name
+// quoted, cut by Shorten as any echo is: a body nested 9,000 deep would
+// otherwise be answered with a path of 27 KB. It stops writing once the cut
+// is sure.
 func pathString(path []pathElem) string {
 	var b strings.Builder
 	for _, e := range path {
+		if b.Len() > MaxEcho {
+			break
+		}
 		if e.name == nil {
 			b.WriteString("[" + strconv.Itoa(e.index) + "]")
 			continue
@@ -80,7 +86,7 @@ func pathString(path []pathElem) string {
 		}
 		b.WriteString(name)
 	}
-	return b.String()
+	return Shorten(b.String())
 }
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
