@@ -45,8 +45,9 @@ type Gate struct {
 	// firestorestore.Store.Explain); the identity for other stores.
 	explain func(error) error
 
-	header    string // canonical form of cfg.Header, for the header map
-	challenge string // the WWW-Authenticate of a 401
+	header    string   // canonical form of cfg.Header, for the header map
+	vary      []string // {header}, the Vary of the responses the Gate lets through (len == cap: an append copies)
+	challenge string   // the WWW-Authenticate of a 401
 
 	ctx     context.Context // the Gate's own work (the meter, the feed, fetches of GitHub's keys); Close ends it
 	stop    context.CancelFunc
@@ -92,6 +93,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 		onError:     o.onError,
 		explain:     func(err error) error { return err },
 		header:      http.CanonicalHeaderKey(cfg.Header),
+		vary:        []string{http.CanonicalHeaderKey(cfg.Header)},
 		challenge:   `APIKey realm="keygate", header="` + cfg.Header + `"`,
 		stopped:     make(chan struct{}),
 	}

@@ -94,6 +94,9 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, e *Error, hint str
 	}
 	logging.LogRequest(r.Context(), g.log, level, r, g.cfg.Project, "request refused", attrs...)
 	h := w.Header()
+	// A refusal is about the key and the moment (its limits, the store):
+	// never an answer for a cache to give again.
+	h.Set("Cache-Control", "no-store")
 	if e.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", g.challenge)
 	}
