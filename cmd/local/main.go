@@ -70,13 +70,11 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	readHeader := readHeaderTimeout
-	if v := getenv("LOCAL_READ_HEADER_TIMEOUT"); v != "" {
-		if readHeader, err = time.ParseDuration(v); err != nil || readHeader <= 0 {
-			return fmt.Errorf("LOCAL_READ_HEADER_TIMEOUT=%q: want a Go duration greater than zero, such as 10s", v)
-		}
-	}
 	timeout, err := requestTimeout(getenv)
+	if err != nil {
+		return err
+	}
+	limits, err := loadTimeouts(getenv, timeout)
 	if err != nil {
 		return err
 	}
@@ -162,7 +160,7 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ln, cert, framework(function, timeout, os.Stderr), readHeader, cfg.ShutdownTimeout, base, intro, stdout, function.Shutdown)
+	return serve(ln, cert, framework(function, timeout, os.Stderr), limits, cfg.ShutdownTimeout, base, intro, stdout, function.Shutdown)
 }
 
 // limitsLine says where rate limits and quotas are kept: on Redis, and
@@ -194,25 +192,13 @@ func mintDemo(mem *memstore.Store, prefix, name string, scopes ...string) (strin
 	return key, mem.Create(context.Background(), k)
 }
 
-// The server's limits. The Functions Framework's own server (StartHostPort
-// is a bare ListenAndServe) has none: a client that sends half a header
-// holds a connection, and a goroutine, for as long as it likes.
-const (
-	// readHeaderTimeout closes a connection whose request header is not
-	// complete in time; LOCAL_READ_HEADER_TIMEOUT replaces it (tests use
-	// a short one).
-	readHeaderTimeout = 10 * time.Second
-	// idleTimeout closes a kept-alive connection with no request.
-	idleTimeout = 120 * time.Second
-)
-
 // serve serves h over HTTP, or HTTPS when cert is not nil, on ln with
-// timeouts, once it has printed intro. On SIGTERM or SIGINT it stops
+// limits, once it has printed intro. On SIGTERM or SIGINT it stops
 // accepting connections, lets the requests in flight finish, then writes
 // the function's last usage counts with shutdownFunction, all within
 // shutdown (SHUTDOWN_TIMEOUT: Cloud Run allows 10 seconds after its
 // SIGTERM, so behaving within them locally is realistic), and returns.
-func serve(ln net.Listener, cert *tls.Certificate, h http.Handler, readHeader, shutdown time.Duration, base, intro string,
+func serve(ln net.Listener, cert *tls.Certificate, h http.Handler, limits serverTimeouts, shutdown time.Duration, base, intro string,
 	stdout io.Writer, shutdownFunction func(context.Context) error) error {
 	// Catch the signals before anything can be served: the first one
 	// drains, and a second one must not kill the process while it does.
@@ -220,11 +206,7 @@ func serve(ln net.Listener, cert *tls.Certificate, h http.Handler, readHeader, s
 	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
 
 	fmt.Fprint(stdout, intro)
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeader,
-		IdleTimeout:       idleTimeout,
-	}
+	srv := limits.server(h)
 	serveErr := make(chan error, 1)
 	if cert != nil {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
