@@ -25,7 +25,7 @@ func (g *Gate) Protect(scope string, next http.Handler) http.Handler {
 	_, manage := next.(management)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if manage { // keys, usage: every answer, refusals too
-			w.Header().Set("Cache-Control", "no-store")
+			w.Header()["Cache-Control"] = noStore
 		}
 		e := g.verified(r)
 		if e == nil {
