@@ -170,7 +170,7 @@ func (g *Gate) reportRefused(w http.ResponseWriter, r *http.Request, status int,
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	level := slog.LevelWarn
-	if status >= 500 {
+	if status >= 500 && !errors.Is(err, errKeyNotFetched) { // a new identifier waits for the next fetch: no outage
 		level = slog.LevelError
 	}
 	logging.LogRequest(r.Context(), g.log, level, r, g.cfg.Project, "secret scanning report refused", attrs...)

@@ -303,6 +303,9 @@ func TestSecretScanningKeyRefetch(t *testing.T) {
 	if n := s.gh.Fetches.Load(); n != 1 {
 		t.Errorf("%d fetches within the minute, want 1", n)
 	}
+	if logs := s.logs.String(); strings.Contains(logs, `"ERROR"`) || !strings.Contains(logs, `"WARNING"`) {
+		t.Errorf("identifiers waiting for the next fetch logged as an outage, or not at all:\n%s", logs)
+	}
 	testkit.WantProblem(t, s.report(body, "k2", s.gh.Sign(t, "k2", body)), 503, "keys_unavailable")
 	s.clock.Advance(keysRefetchInterval - 20*time.Second)
 	labelsOf(t, s.report(body, "k2", s.gh.Sign(t, "k2", body)))
