@@ -47,6 +47,7 @@ type Gate struct {
 
 	header    string   // canonical form of cfg.Header, for the header map
 	vary      []string // {header}, the Vary of the responses the Gate lets through (len == cap: an append copies)
+	bearer    bool     // the header is Authorization: the key follows Bearer
 	challenge string   // the WWW-Authenticate of a 401
 
 	ctx     context.Context // the Gate's own work (the meter, the feed, fetches of GitHub's keys); Close ends it
@@ -94,9 +95,10 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 		explain:     func(err error) error { return err },
 		header:      http.CanonicalHeaderKey(cfg.Header),
 		vary:        []string{http.CanonicalHeaderKey(cfg.Header)},
-		challenge:   `APIKey realm="keygate", header="` + cfg.Header + `"`,
+		challenge:   challenge(cfg.Header),
 		stopped:     make(chan struct{}),
 	}
+	g.bearer = g.header == "Authorization"
 	if e, ok := s.(interface{ Explain(error) error }); ok {
 		g.explain = e.Explain
 	}
