@@ -43,9 +43,11 @@ func (s *heldUsage) DailyUsage(ctx context.Context, id string, from, to store.Da
 }
 
 // TestUsageReadsOfOneOwnerHoldUpNoOther: 10 usage reads of one owner's key
-// hang in the store; another owner's usage read is answered meanwhile, and
-// a flush ends. Once released, each hanging read counts the key's requests
-// once. Deterministic: it holds the reads, whatever the machine's load.
+// at once; usageReadsPerOwner of them reach the store, where they hang, and
+// the others wait their turn. Another owner's usage read is answered
+// meanwhile, and a flush ends. Once released, each read counts the key's
+// requests once. Deterministic: it holds the reads, whatever the machine's
+// load.
 func TestUsageReadsOfOneOwnerHoldUpNoOther(t *testing.T) {
 	st := &heldUsage{Store: memstore.New(), release: make(chan struct{})}
 	s := newServer(t, st, flushByHand, slowStore)
@@ -65,7 +67,7 @@ func TestUsageReadsOfOneOwnerHoldUpNoOther(t *testing.T) {
 			totals <- v.MonthTotal
 		})
 	}
-	testkit.WaitFor(t, "10 usage reads in the store at once", func() bool { return st.in.Load() == 10 })
+	testkit.WaitFor(t, "usage reads in the store", func() bool { return st.in.Load() == usageReadsPerOwner })
 	answered := make(chan struct{})
 	go func() {
 		defer close(answered)
@@ -83,6 +85,9 @@ func TestUsageReadsOfOneOwnerHoldUpNoOther(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("another owner's usage read, and a flush, waited for the held reads")
 	}
+	if n := st.in.Load(); n != usageReadsPerOwner {
+		t.Errorf("%d of one owner's usage reads in the store at once, want %d", n, usageReadsPerOwner)
+	}
 	close(st.release)
 	wg.Wait()
 	close(totals)
@@ -95,8 +100,13 @@ func TestUsageReadsOfOneOwnerHoldUpNoOther(t *testing.T) {
 
 // TestUsageOnEmulatorBurstOfOneKey: one key's 100 concurrent reads of 92
 // days, on the emulator, while another owner's key reads its usage every
-// 50 ms: that owner's answers keep their latency, p99 within 0.2 s (it was
-// 2.77 s when the meter's one lock was held across the store's reads).
+// 50 ms. When the meter's one lock was held across the store's reads, that
+// owner's reads took 2.77 s (0.02 to 0.04 s alone). Now its median stays
+// within 0.1 s of its median alone, measured just before, and its p99 (the
+// slowest of 20 to 50 reads) within 1 s: measured 0.13 to 0.15 s, but not
+// asserted at 0.2 s, since on the shared 2-core machine at load average 25
+// to 30 its reads alone had a p99 of up to 0.3 s, and during the burst up
+// to 0.66 s.
 func TestUsageOnEmulatorBurstOfOneKey(t *testing.T) {
 	st := testkit.EmulatorStore(t)
 	s := newRealServer(t, st)
@@ -118,8 +128,11 @@ func TestUsageOnEmulatorBurstOfOneKey(t *testing.T) {
 		return time.Since(start)
 	}
 	read(flood) // warm: the key cached, the emulator's queries planned
-	read(quiet)
-	time.Sleep(time.Second) // the management bucket refills
+	var alone []time.Duration
+	for tick := time.NewTicker(50 * time.Millisecond); len(alone) < 20; <-tick.C {
+		alone = append(alone, read(quiet))
+	}
+	time.Sleep(time.Second) // the management buckets refill
 
 	var wg sync.WaitGroup
 	var burstDone atomic.Bool
@@ -137,11 +150,20 @@ func TestUsageOnEmulatorBurstOfOneKey(t *testing.T) {
 	}
 	<-done
 	burst := time.Since(start)
-	slices.Sort(quietTook)
-	p99 := quietTook[(len(quietTook)*99+99)/100-1] // nearest rank
-	t.Logf("100 reads of 92 days by one key took %v; the other owner's %d reads meanwhile: median %v, p99 %v, max %v",
-		burst, len(quietTook), quietTook[len(quietTook)/2], p99, quietTook[len(quietTook)-1])
-	if p99 > 200*time.Millisecond {
-		t.Errorf("the other owner's usage reads during the burst: p99 %v, want at most 0.2 s", p99)
+	p99 := percentile(quietTook, 99)
+	t.Logf("the other owner's usage reads alone: median %v, p99 %v", percentile(alone, 50), percentile(alone, 99))
+	t.Logf("100 reads of 92 days by one key took %v; the other owner's %d reads meanwhile: median %v, p99 %v",
+		burst, len(quietTook), percentile(quietTook, 50), p99)
+	if bound := percentile(alone, 50) + 100*time.Millisecond; percentile(quietTook, 50) > bound {
+		t.Errorf("the other owner's usage reads during the burst: median %v, want at most %v (0.1 s over its median alone)", percentile(quietTook, 50), bound)
 	}
+	if p99 > time.Second {
+		t.Errorf("the other owner's usage reads during the burst: p99 %v, want at most 1 s", p99)
+	}
+}
+
+// percentile is the p-th percentile of ds, by nearest rank.
+func percentile(ds []time.Duration, p int) time.Duration {
+	ds = slices.Sorted(slices.Values(ds))
+	return ds[(len(ds)*p+99)/100-1]
 }
