@@ -57,9 +57,9 @@ func (g *Gate) usage(w http.ResponseWriter, r *http.Request, e *cacheEntry, k *s
 	month := store.MonthOf(now)
 	var total, ownerTotal int64
 	var days []store.DayUsage
-	// Read while no usage batch commits: a request answered before this one
-	// is then either in the store or in unflushed, never in both or neither.
-	// The three reads at once: one round trip's wait, not three.
+	// Exact without a lock across the reads (meter.ReadUsage): a request
+	// answered before this one is in the store or in unflushed, never in
+	// both or neither. The three reads at once: one round trip's wait.
 	unflushed, ownerUnflushed, err := g.meter.ReadUsage(r.Context(), k.ID, k.Owner, func(ctx context.Context) error {
 		var wg sync.WaitGroup
 		var errs [3]error

@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -166,4 +167,33 @@ func TestUsageOnEmulatorBurstOfOneKey(t *testing.T) {
 func percentile(ds []time.Duration, p int) time.Duration {
 	ds = slices.Sorted(slices.Values(ds))
 	return ds[(len(ds)*p+99)/100-1]
+}
+
+// TestUsageSlots: an owner's usage reports take turns, usageReadsPerOwner
+// at a time; one more waits at most its wait, another owner's takes a turn
+// at once, and the map forgets an owner once its reports are done.
+func TestUsageSlots(t *testing.T) {
+	u := newUsageSlots()
+	var releases []func()
+	for range usageReadsPerOwner {
+		release, err := u.take(t.Context(), "flood", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, release)
+	}
+	if _, err := u.take(t.Context(), "flood", 10*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a report past the owner's turns = %v, want a deadline", err)
+	}
+	release, err := u.take(t.Context(), "quiet", 0)
+	if err != nil {
+		t.Fatalf("another owner's report waited: %v", err)
+	}
+	release()
+	for _, release := range releases {
+		release()
+	}
+	if n := len(u.owners); n != 0 {
+		t.Errorf("%d owners kept once their reports are done, want 0", n)
+	}
 }

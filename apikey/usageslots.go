@@ -54,6 +54,11 @@ func (u *usageSlots) take(ctx context.Context, owner string, wait time.Duration)
 		}
 		u.mu.Unlock()
 	}
+	select {
+	case o.slots <- struct{}{}: // a turn free: no timer
+		return func() { <-o.slots; leave() }, nil
+	default:
+	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
