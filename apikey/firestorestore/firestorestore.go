@@ -57,6 +57,7 @@ type keyDoc struct {
 	MonthlyQuota int64      `firestore:"monthly_quota,omitempty"`
 	LastUsedAt   *time.Time `firestore:"last_used_at,omitempty"`
 	ReplacedBy   string     `firestore:"replaced_by,omitempty"`
+	CreatedBy    string     `firestore:"created_by,omitempty"`
 	LeakedAt     *time.Time `firestore:"leaked_at,omitempty"`
 	LeakURL      string     `firestore:"leak_url,omitempty"`
 }
@@ -377,6 +378,7 @@ func encodeKey(k store.Key) keyDoc {
 		Burst:        k.Burst,
 		MonthlyQuota: k.MonthlyQuota,
 		ReplacedBy:   k.ReplacedBy,
+		CreatedBy:    k.CreatedBy,
 		LeakURL:      k.LeakURL,
 	}
 	if !k.ExpiresAt.IsZero() {
@@ -410,6 +412,7 @@ func decodeKey(snap *firestore.DocumentSnapshot) (store.Key, error) {
 		Burst:        d.Burst,
 		MonthlyQuota: d.MonthlyQuota,
 		ReplacedBy:   d.ReplacedBy,
+		CreatedBy:    d.CreatedBy,
 		LeakURL:      d.LeakURL,
 	}
 	if d.LeakedAt != nil {
