@@ -116,7 +116,7 @@ func (a *keysAPI) newKey(caller *cacheEntry, req createKeyRequest) (store.Key, s
 		return store.Key{}, missing, nil
 	}
 	now := a.g.now()
-	k := store.Key{Owner: caller.key.Owner, Name: req.Name, Scopes: slices.Clone(scopes), CreatedAt: now}
+	k := store.Key{Owner: caller.key.Owner, Name: req.Name, Scopes: slices.Clone(scopes), CreatedAt: now, CreatedBy: caller.key.ID}
 	if req.ExpiresIn != nil {
 		d, err := keyrules.ParseLifetime(*req.ExpiresIn)
 		if err != nil {
@@ -314,6 +314,7 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 		return
 	}
 	tmpl := keyrules.Replacement(old, now)
+	tmpl.CreatedBy = caller.key.ID
 	narrowTo(&tmpl, &caller.key) // else a limited key could rotate its unlimited sibling
 	key, repl, err := keyrules.Mint(a.g.cfg.Prefix, tmpl)
 	limit, replacedBy := 0, old.ReplacedBy

@@ -30,6 +30,9 @@ type KeyView struct {
 	// ReplacedBy is the ID of the key that replaced this one by rotation,
 	// absent if none did.
 	ReplacedBy string `json:"replaced_by,omitempty"`
+	// CreatedBy is the ID of the key that made this one through the keys
+	// API, absent for a key the operator made.
+	CreatedBy string `json:"created_by,omitempty"`
 	// LeakedAt is when GitHub's secret scanning reported the key found in
 	// public, and LeakURL where; absent if it never did.
 	LeakedAt *time.Time `json:"leaked_at,omitempty"`
@@ -86,7 +89,7 @@ func Of(k store.Key, now time.Time, defaultScopes []string) KeyView {
 	}
 	v := KeyView{ID: k.ID, Owner: k.Owner, Name: k.Name, Scopes: scopes, Hint: k.Hint,
 		CreatedAt: k.CreatedAt.UTC(), Status: string(k.Status(now)),
-		RateLimit: k.RateLimit, Burst: k.Burst, MonthlyQuota: k.MonthlyQuota, ReplacedBy: k.ReplacedBy}
+		RateLimit: k.RateLimit, Burst: k.Burst, MonthlyQuota: k.MonthlyQuota, ReplacedBy: k.ReplacedBy, CreatedBy: k.CreatedBy}
 	v.ExpiresAt = utc(k.ExpiresAt)
 	v.RevokedAt = utc(k.RevokedAt)
 	v.LastUsedAt = utc(k.LastUsedAt)
