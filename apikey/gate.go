@@ -32,10 +32,11 @@ type Gate struct {
 	feed   *changeFeed // keeps keys and owners in step with the store's changes
 	meter  *meter.Meter
 	rates  *ratelimit.Limits // per instance: without Redis, or while it is away
-	// manageRates are the keys' buckets on the management endpoints
-	// (manage.go), per instance, apart from the data plane's.
-	manageRates *ratelimit.Limits
-	global      *globallimit.Limiter // on Redis, shared by all instances; nil without REDIS_URL
+	// manageRates and manageMints are the owners' management budgets
+	// and mints (manage.go), per instance, apart from the data
+	// plane's.
+	manageRates, manageMints *ratelimit.Limits
+	global                   *globallimit.Limiter // on Redis, shared by all instances; nil without REDIS_URL
 	// unknownKeys is the budget of store reads for keys that turn out
 	// not to exist, per client address and for the instance (loadKey).
 	unknownKeys *ratelimit.UnknownKeys
@@ -86,6 +87,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 		store:       store.ConfirmWrites(store.WithTimeout(s, cfg.StoreTimeout), cfg.StoreTimeout),
 		rates:       ratelimit.NewLimits(cfg.CacheSize),
 		manageRates: ratelimit.NewLimits(cfg.CacheSize),
+		manageMints: ratelimit.NewLimits(cfg.CacheSize),
 		unknownKeys: ratelimit.NewUnknownKeys(ratelimit.DefaultUnknownKeyLimits),
 		env:         env{now: o.now, log: o.log},
 		onError:     o.onError,

@@ -657,6 +657,8 @@ type planDoc struct {
 	Burst        int       `firestore:"burst"`
 	MonthlyQuota int64     `firestore:"monthly_quota"`
 	MaxKeys      int       `firestore:"max_keys"`
+	Mints        float64   `firestore:"mint_rate,omitempty"`
+	MintsBurst   int       `firestore:"mint_burst,omitempty"`
 	UpdatedAt    time.Time `firestore:"updated_at"`
 }
 
@@ -691,7 +693,7 @@ func decodePlan(owner string, snap *firestore.DocumentSnapshot) (store.Plan, err
 		return store.Plan{}, fmt.Errorf("firestore: plan document %s: %w", snap.Ref.ID, err)
 	}
 	return store.Plan{Owner: owner, RateLimit: d.RateLimit, Burst: d.Burst, MonthlyQuota: d.MonthlyQuota,
-		MaxKeys: d.MaxKeys, UpdatedAt: d.UpdatedAt.UTC()}, nil
+		MaxKeys: d.MaxKeys, MintRate: d.Mints, MintBurst: d.MintsBurst, UpdatedAt: d.UpdatedAt.UTC()}, nil
 }
 
 // ReadOwner implements OwnerReader: the plan document and the month's
@@ -730,7 +732,8 @@ func (s *Store) SetPlan(ctx context.Context, p store.Plan) error {
 	if err != nil {
 		return err
 	}
-	doc := planDoc{RateLimit: p.RateLimit, Burst: p.Burst, MonthlyQuota: p.MonthlyQuota, MaxKeys: p.MaxKeys, UpdatedAt: p.UpdatedAt}
+	doc := planDoc{RateLimit: p.RateLimit, Burst: p.Burst, MonthlyQuota: p.MonthlyQuota, MaxKeys: p.MaxKeys,
+		Mints: p.MintRate, MintsBurst: p.MintBurst, UpdatedAt: p.UpdatedAt}
 	err = runRetried(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 		if err := tx.Set(s.owners(client).Doc(p.Owner), doc); err != nil {
 			return err
