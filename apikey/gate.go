@@ -128,14 +128,14 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 func (g *Gate) Config() Config { return g.cfg }
 
 // caller is the verified key of r, which the self-service endpoints act
-// for. Mounted without Protect, they have none: that is a programming
-// error, answered 500 and logged, never served.
+// for. Mounted without Manage (or Protect), they have none: that is a
+// programming error, answered 500 and logged, never served.
 func (g *Gate) caller(w http.ResponseWriter, r *http.Request) *cacheEntry {
 	if e := g.verified(r); e != nil {
 		return e
 	}
 	logging.LogRequest(r.Context(), g.log, slog.LevelError, r, g.cfg.Project,
-		"a keygate endpoint is mounted without Gate.Protect: request refused")
+		"a keygate endpoint is mounted without Gate.Manage: request refused")
 	problem.Write(w, problem.New(http.StatusInternalServerError, CodeMisconfigured,
 		"The service is misconfigured; its logs say how."))
 	return nil
