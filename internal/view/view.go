@@ -18,8 +18,11 @@ type KeyView struct {
 	Scopes []string `json:"scopes"` // the granted scopes: the defaults when none are stored
 	Hint   string   `json:"hint"`
 	// CreatedAt, ExpiresAt and RevokedAt are RFC 3339 in UTC; null expires_at
-	// means never, null revoked_at not revoked.
+	// means never, null revoked_at not revoked. CreatedBy is the ID of the
+	// key that made this one through the keys API, absent for a key the
+	// operator made.
 	CreatedAt time.Time  `json:"created_at"`
+	CreatedBy string     `json:"created_by,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at"`
 	RevokedAt *time.Time `json:"revoked_at"`
 	// LastUsedAt is when the key was last used, to the usage flush
@@ -30,9 +33,6 @@ type KeyView struct {
 	// ReplacedBy is the ID of the key that replaced this one by rotation,
 	// absent if none did.
 	ReplacedBy string `json:"replaced_by,omitempty"`
-	// CreatedBy is the ID of the key that made this one through the keys
-	// API, absent for a key the operator made.
-	CreatedBy string `json:"created_by,omitempty"`
 	// LeakedAt is when GitHub's secret scanning reported the key found in
 	// public, and LeakURL where; absent if it never did.
 	LeakedAt *time.Time `json:"leaked_at,omitempty"`
