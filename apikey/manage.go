@@ -9,7 +9,6 @@ import (
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/globallimit"
 	"github.com/keygate/keygate/internal/limit"
-	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/problem"
 	"github.com/keygate/keygate/internal/ratelimit"
 )
@@ -52,7 +51,7 @@ func (m management) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Context().Value(managedKey{}) != m.g {
-		logging.LogRequest(r.Context(), m.g.log, slog.LevelError, r, m.g.cfg.Project,
+		m.g.logRequest(r, slog.LevelError,
 			"a keygate key endpoint was reached through Gate.Protect or Require with a middleware between them, "+
 				"which hides it: it was served as the data plane. Mount it with Gate.Manage or Gate.RequireManage: request refused")
 		problem.Write(w, problem.New(http.StatusInternalServerError, CodeMisconfigured,
@@ -106,15 +105,19 @@ func (g *Gate) admitManagement(w http.ResponseWriter, r *http.Request, e *cacheE
 		}
 		rate, bucket, local = ratelimit.Rate{PerSecond: plan.MintRate, Burst: plan.MintBurst}, "manage-mints", g.manageMints
 	}
-	d, ok := limit.Decision{}, false
-	if g.global != nil {
-		// An error means Redis did not answer: the limiter has logged it,
-		// and this instance's budget applies.
-		gd, err := g.global.Admit(r.Context(), &globallimit.Request{Owner: e.key.Owner, OwnerRate: rate, Bucket: bucket})
-		d, ok = gd.Rate, err == nil
-	}
-	if !ok {
-		d = local.Allow(&store.Key{ID: e.key.ID, Owner: e.key.Owner}, &store.Plan{RateLimit: rate.PerSecond, Burst: rate.Burst}, now)
+	// As the data plane's (Gate.limit): this instance's bucket first, then
+	// Redis's, the instance's token given back on Redis's refusal, so that
+	// a fallback spends only what Redis admitted. An error means Redis did
+	// not answer: the limiter has logged it, and the instance's applies.
+	k, p := store.Key{ID: e.key.ID, Owner: e.key.Owner}, store.Plan{RateLimit: rate.PerSecond, Burst: rate.Burst}
+	d := local.Allow(&k, &p, now)
+	if d.Allowed && g.global != nil {
+		if gd, err := g.global.Admit(r.Context(), &globallimit.Request{Owner: e.key.Owner, OwnerRate: rate, Bucket: bucket}); err == nil {
+			if !gd.Rate.Allowed {
+				local.GiveBack(&k, &p, now)
+			}
+			d = gd.Rate
+		}
 	}
 	d.Which = limit.Management
 	if !d.Allowed {
