@@ -72,6 +72,7 @@ func (m management) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // owner's management budget, not its limits; not counted.
 func (g *Gate) Manage(scope string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Cache-Control"] = noStore // keys, usage: every answer, refusals too
 		e, r := g.verify(w, r, scope)
 		if e == nil {
 			return
@@ -81,6 +82,7 @@ func (g *Gate) Manage(scope string, next http.Handler) http.Handler {
 			return
 		}
 		setRateLimit(w.Header(), d)
+		g.varyOnKey(w.Header())
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), managedKey{}, g)))
 	})
 }

@@ -36,8 +36,23 @@ func (g *Gate) Protect(scope string, next http.Handler) http.Handler {
 		}
 		defer g.meter.Done()
 		setRateLimit(w.Header(), rate)
+		g.varyOnKey(w.Header())
 		next.ServeHTTP(w, r)
 	})
+}
+
+// varyOnKey adds the key header to h's Vary: a response the Gate lets
+// through depends on the key, so a cache must not answer another request
+// (with another key, or none) with it. The handler still decides whether it
+// may be cached at all (Cache-Control); the key endpoints say no-store.
+func (g *Gate) varyOnKey(h http.Header) {
+	v, ok := h["Vary"]
+	switch {
+	case !ok:
+		h["Vary"] = g.vary
+	case !slices.Contains(v, g.header):
+		h["Vary"] = append(v, g.header)
+	}
 }
 
 // Require is Protect as router middleware.
@@ -70,6 +85,7 @@ func (g *Gate) Authenticate(next http.Handler) http.Handler {
 				return
 			}
 		}
+		g.varyOnKey(w.Header())
 		next.ServeHTTP(w, r)
 	})
 }
