@@ -32,10 +32,11 @@ type Gate struct {
 	feed   *changeFeed // keeps keys and owners in step with the store's changes
 	meter  *meter.Meter
 	rates  *ratelimit.Limits // per instance: without Redis, or while it is away
-	// manageRates are the keys' buckets on the management endpoints
-	// (manage.go), per instance, apart from the data plane's.
-	manageRates *ratelimit.Limits
-	global      *globallimit.Limiter // on Redis, shared by all instances; nil without REDIS_URL
+	// manageRates and manageMints are the owners' management budgets
+	// and mints (manage.go), per instance, apart from the data
+	// plane's.
+	manageRates, manageMints *ratelimit.Limits
+	global                   *globallimit.Limiter // on Redis, shared by all instances; nil without REDIS_URL
 	// unknownKeys is the budget of store reads for keys that turn out
 	// not to exist, per client address and for the instance (loadKey).
 	unknownKeys *ratelimit.UnknownKeys
@@ -92,6 +93,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 		rates:       ratelimit.NewLimits(cfg.CacheSize),
 		manageRates: ratelimit.NewLimits(cfg.CacheSize),
 		usageSlots:  newUsageSlots(),
+		manageMints: ratelimit.NewLimits(cfg.CacheSize),
 		unknownKeys: ratelimit.NewUnknownKeys(ratelimit.DefaultUnknownKeyLimits),
 		env:         env{now: o.now, log: o.log},
 		onError:     o.onError,
@@ -146,14 +148,14 @@ func (g *Gate) clientIP(r *http.Request) string {
 }
 
 // caller is the verified key of r, which the self-service endpoints act
-// for. Mounted without Protect, they have none: that is a programming
-// error, answered 500 and logged, never served.
+// for. Mounted without Manage (or Protect), they have none: that is a
+// programming error, answered 500 and logged, never served.
 func (g *Gate) caller(w http.ResponseWriter, r *http.Request) *cacheEntry {
 	if e := g.verified(r); e != nil {
 		return e
 	}
 	g.logRequest(r, slog.LevelError,
-		"a keygate endpoint is mounted without Gate.Protect: request refused")
+		"a keygate endpoint is mounted without Gate.Manage: request refused")
 	problem.Write(w, problem.New(http.StatusInternalServerError, CodeMisconfigured,
 		"The service is misconfigured; its logs say how."))
 	return nil

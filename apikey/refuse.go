@@ -37,7 +37,7 @@ type Limit string
 const (
 	LimitKey        Limit = "key"        // the key's own rate limit or quota
 	LimitOwner      Limit = "owner"      // its owner's plan's, shared by the owner's keys
-	LimitManagement Limit = "management" // the key's own, on the management endpoints
+	LimitManagement Limit = "management" // the owner's budget on the management endpoints
 )
 
 // limitOf is the Limit of whose limit w says: the one conversion from the
@@ -206,11 +206,15 @@ func insufficientScope(scope string) *Error {
 }
 
 // rateLimited is the 429 of a key over the rate limit of d: its own, its
-// owner's, or its management limit.
+// owner's, or its owner's management budget.
 func rateLimited(d limit.Decision) *Error {
 	l := limitOf(d.Which)
+	detail := "The API key is over its " + limitName(l) + " rate limit."
+	if l == LimitManagement {
+		detail = "The API key's owner is over its management budget, which all its keys share."
+	}
 	return &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Limit: l, RetryAfter: d.RetryAfter, rate: d,
-		Detail: "The API key is over its " + limitName(l) + " rate limit. Retry after the number of seconds in Retry-After."}
+		Detail: detail + " Retry after the number of seconds in Retry-After."}
 }
 
 // quotaExceeded is the 429 of a key over the monthly quota of q, which
@@ -235,8 +239,6 @@ func limitName(l Limit) string {
 	switch l {
 	case LimitOwner:
 		return "owner's"
-	case LimitManagement:
-		return "management"
 	}
 	return "own"
 }

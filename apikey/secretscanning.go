@@ -259,8 +259,33 @@ func (g *Gate) actOnLeak(r *http.Request, k store.Key, m secretMatch, now time.T
 		slog.String("owner", k.Owner),
 		slog.String("key_hint", k.Hint),
 		slog.String("leak_url", k.LeakURL),
-		slog.String("source", problem.QuoteShort(m.Source)))
+		slog.String("source", problem.QuoteShort(m.Source)),
+		g.mintedBy(r.Context(), k))
 	return nil
+}
+
+// The bounds of the keys a leak's NOTICE names: the owner's keys read to
+// find them, and the IDs written.
+const (
+	leakScanKeys  = 10 * store.MaxPageLimit
+	leakNamedKeys = 100
+)
+
+// mintedBy is the attribute of a leak's NOTICE that names the keys k
+// minted, transitively (keyrules.Descendants): minted_keys, their number,
+// and minted_key_ids, the first leakNamedKeys; or minted_keys_error when
+// they could not be read, for the operator to look with
+// "apikey revoke ID --descendants". The leak itself is acted on either way.
+func (g *Gate) mintedBy(ctx context.Context, k store.Key) slog.Attr {
+	minted, err := keyrules.Descendants(ctx, g.store, k, leakScanKeys)
+	if err != nil {
+		return slog.String("minted_keys_error", err.Error())
+	}
+	ids := []string{}
+	for _, c := range minted[:min(len(minted), leakNamedKeys)] {
+		ids = append(ids, c.ID)
+	}
+	return slog.Group("", slog.Int("minted_keys", len(minted)), slog.Any("minted_key_ids", ids))
 }
 
 // getMany reads the keys ids, store.MaxGetMany at a time, all at once: by ID.

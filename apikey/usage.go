@@ -14,14 +14,10 @@ import (
 	"github.com/keygate/keygate/internal/view"
 )
 
-// usageHandler serves KeysHandlers.Usage: the calling key's and its
+// callerUsage serves KeysHandlers.Usage: the calling key's and its
 // owner's usage.
-func (g *Gate) usageHandler() http.Handler {
-	return management{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e := g.caller(w, r); e != nil {
-			g.usage(w, r, e, &e.key)
-		}
-	})}
+func (g *Gate) callerUsage(w http.ResponseWriter, r *http.Request, e *cacheEntry) {
+	g.usage(w, r, e, &e.key)
 }
 
 // usage serves KeysHandlers.KeyUsage: the usage of one key of the caller's

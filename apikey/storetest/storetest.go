@@ -4,7 +4,7 @@
 // and firestorestore, run it; a store of your own should too.
 //
 // Run runs every group of checks; Keys, CappedCreate, Usage, Plans, Readers,
-// Changes and Contexts run one group each. Every check is a subtest of its own and
+// Changes, Leaks, Provenance and Contexts run one group each. Every check is a subtest of its own and
 // gets a store of its own from newStore, which must return an empty store
 // (or one where the owners and keys the checks make up do not exist) and
 // may register its cleanup with t.Cleanup. The checks use only the store's
@@ -78,6 +78,7 @@ var groups = []struct {
 	{"Readers", Readers},
 	{"Changes", Changes},
 	{"Leaks", Leaks},
+	{"Provenance", Provenance},
 	{"Contexts", Contexts},
 }
 

@@ -636,25 +636,64 @@ func (c *cli) ownerUsage(owner, monthText string, asCSV bool) error {
 
 var revokeCommand = &command{
 	name:    "revoke",
-	args:    "ID",
+	args:    "ID [--descendants]",
 	params:  []string{"ID"},
 	summary: "revoke a key: it stops working, and stays listed",
 	details: `
 Revokes a key: its document gets revoked_at, and the function refuses the key
 from then on (running instances learn of it from the change feed written with
 it, within 2 seconds). The key stays listed, with status revoked.
-Revoking a key that is already revoked succeeds and says when it was revoked.`,
+Revoking a key that is already revoked succeeds and says when it was revoked.
+
+With --descendants, also revokes every key minted through it with the keys
+API, transitively (created_by: the keys it created or rotated, the keys
+those created, and so on), and prints each; keys made with this CLI are
+nobody's descendants. It reads the owner's keys, at most 100,000, to find
+them, before it revokes anything.`,
 	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
-		return func(c *cli, pos []string) error { return c.revoke(pos[0]) }
+		tree := fs.Bool("descendants", false, "also revoke every key minted through it, transitively")
+		return func(c *cli, pos []string) error { return c.revoke(pos[0], *tree) }
 	},
 }
 
-// revoke revokes one key.
-func (c *cli) revoke(id string) error {
+// revoke revokes one key and, with descendants, the keys minted through
+// it.
+func (c *cli) revoke(id string, descendants bool) error {
 	st, err := c.keyStoreFor(id)
 	if err != nil {
 		return err
 	}
+	var tree []store.Key
+	if descendants {
+		k, err := st.Get(c.ctx, id)
+		if err != nil {
+			return notFound(id, err)
+		}
+		if tree, err = keyrules.Descendants(c.ctx, st, k, 0); err != nil {
+			return fmt.Errorf("finding the keys minted through key %s: %w; nothing was revoked", id, err)
+		}
+	}
+	if err := c.revokeOne(st, id); err != nil {
+		return err
+	}
+	if !descendants {
+		return nil
+	}
+	if len(tree) == 0 {
+		fmt.Fprintf(c.stdout, "No key was minted through key %s.\n", id)
+		return nil
+	}
+	for i, k := range tree {
+		if err := c.revokeOne(st, k.ID); err != nil {
+			return fmt.Errorf("revoked key %s and %d of the %d keys minted through it; then: %w", id, i, len(tree), err)
+		}
+	}
+	fmt.Fprintf(c.stdout, "Revoked key %s and the %d keys minted through it.\n", id, len(tree))
+	return nil
+}
+
+// revokeOne revokes one key and says so.
+func (c *cli) revokeOne(st keyStore, id string) error {
 	at := c.now()
 	k, err := st.Revoke(c.ctx, id, at)
 	if err != nil {
