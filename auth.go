@@ -26,10 +26,13 @@ const (
 const DefaultScopes = ScopeBingoCheck + "," + ScopeUsageRead
 
 // route is one endpoint: a method, a ServeMux path pattern, the scope a key
-// needs for it ("" for none) and the handler.
+// needs for it ("" for none), the handler, and whether it is management
+// (the key endpoints: the owner's management budget, not counted; see
+// apikey.Gate.Manage).
 type route struct {
 	method, path, scope string
 	handler             http.Handler
+	manage              bool
 }
 
 // SecretScanningPath is where the function receives GitHub's secret
@@ -51,16 +54,16 @@ const ConsolePath = "/console"
 func Handler(g *apikey.Gate) http.Handler {
 	keys := g.KeysHandlers()
 	routes := []route{
-		{http.MethodGet, "/{$}", "", http.HandlerFunc(hello)},
-		{http.MethodPost, "/v1/bingo/check", ScopeBingoCheck, http.HandlerFunc(bingo.Check)},
-		{http.MethodPost, "/v1/keys", ScopeKeysManage, keys.Create},
-		{http.MethodGet, "/v1/keys", ScopeKeysManage, keys.List},
-		{http.MethodGet, "/v1/keys/{id}", ScopeKeysManage, keys.Get},
-		{http.MethodDelete, "/v1/keys/{id}", ScopeKeysManage, keys.Revoke},
-		{http.MethodPost, "/v1/keys/{id}/rotate", ScopeKeysManage, keys.Rotate},
-		{http.MethodGet, "/v1/keys/{id}/usage", ScopeKeysManage, keys.KeyUsage},
-		{http.MethodGet, "/v1/usage", ScopeUsageRead, keys.Usage},
-		{http.MethodGet, "/v1/whoami", "", keys.WhoAmI},
+		{http.MethodGet, "/{$}", "", http.HandlerFunc(hello), false},
+		{http.MethodPost, "/v1/bingo/check", ScopeBingoCheck, http.HandlerFunc(bingo.Check), false},
+		{http.MethodPost, "/v1/keys", ScopeKeysManage, keys.Create, true},
+		{http.MethodGet, "/v1/keys", ScopeKeysManage, keys.List, true},
+		{http.MethodGet, "/v1/keys/{id}", ScopeKeysManage, keys.Get, true},
+		{http.MethodDelete, "/v1/keys/{id}", ScopeKeysManage, keys.Revoke, true},
+		{http.MethodPost, "/v1/keys/{id}/rotate", ScopeKeysManage, keys.Rotate, true},
+		{http.MethodGet, "/v1/keys/{id}/usage", ScopeKeysManage, keys.KeyUsage, true},
+		{http.MethodGet, "/v1/usage", ScopeUsageRead, keys.Usage, true},
+		{http.MethodGet, "/v1/whoami", "", keys.WhoAmI, true},
 	}
 	mux := http.NewServeMux()
 	allow := make(map[string][]string)
@@ -69,7 +72,11 @@ func Handler(g *apikey.Gate) http.Handler {
 		if rt.scope != "" && !slices.Contains(scopes, rt.scope) {
 			scopes = append(scopes, rt.scope)
 		}
-		mux.Handle(rt.method+" "+rt.path, g.Protect(rt.scope, rt.handler))
+		mount := g.Protect
+		if rt.manage {
+			mount = g.Manage
+		}
+		mux.Handle(rt.method+" "+rt.path, mount(rt.scope, rt.handler))
 		if allow[rt.path] == nil {
 			paths = append(paths, rt.path)
 		}

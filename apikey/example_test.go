@@ -106,11 +106,11 @@ func ExampleGate_KeysHandlers() {
 	// choice.
 	kh := gate.KeysHandlers()
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/keys", gate.Protect("keys:manage", kh.Create))
-	mux.Handle("GET /v1/keys", gate.Protect("keys:manage", kh.List))
-	mux.Handle("GET /v1/keys/{id}", gate.Protect("keys:manage", kh.Get))
-	mux.Handle("DELETE /v1/keys/{id}", gate.Protect("keys:manage", kh.Revoke))
-	mux.Handle("POST /v1/keys/{id}/rotate", gate.Protect("keys:manage", kh.Rotate))
+	mux.Handle("POST /v1/keys", gate.Manage("keys:manage", kh.Create))
+	mux.Handle("GET /v1/keys", gate.Manage("keys:manage", kh.List))
+	mux.Handle("GET /v1/keys/{id}", gate.Manage("keys:manage", kh.Get))
+	mux.Handle("DELETE /v1/keys/{id}", gate.Manage("keys:manage", kh.Revoke))
+	mux.Handle("POST /v1/keys/{id}/rotate", gate.Manage("keys:manage", kh.Rotate))
 
 	// A key with the keys:manage scope mints a narrower one for acme.
 	r := httptest.NewRequest("POST", "/v1/keys", strings.NewReader(`{"name":"ci","scopes":["things:read"]}`))
@@ -138,7 +138,7 @@ func ExampleKeysHandlers_usage() {
 	defer gate.Close(context.Background())
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /v1/usage", gate.Protect("usage:read", gate.KeysHandlers().Usage))
+	mux.Handle("GET /v1/usage", gate.Manage("usage:read", gate.KeysHandlers().Usage))
 
 	// Requests to the usage and key endpoints are management: they are not
 	// counted, nor refused by the data plane's quotas and rate limits.

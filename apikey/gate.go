@@ -33,13 +33,16 @@ type Gate struct {
 	feed   *changeFeed // keeps keys and owners in step with the store's changes
 	meter  *meter.Meter
 	rates  *ratelimit.Limits // per instance: without Redis, or while it is away
-	// manageRates are the keys' buckets on the management endpoints
-	// (manage.go), per instance, apart from the data plane's.
-	manageRates *ratelimit.Limits
-	global      *globallimit.Limiter // on Redis, shared by all instances; nil without REDIS_URL
+	// manageRates and manageMints are the owners' management budgets
+	// and mints (manage.go), per instance, apart from the data
+	// plane's.
+	manageRates, manageMints *ratelimit.Limits
+	global                   *globallimit.Limiter // on Redis, shared by all instances; nil without REDIS_URL
 	// unknownKeys is the budget of store reads for keys that turn out
 	// not to exist, per client address and for the instance (loadKey).
 	unknownKeys *ratelimit.UnknownKeys
+	// usageSlots take turns among each owner's usage reports (usageslots.go).
+	usageSlots *usageSlots
 
 	onError ErrorHandler
 	// events publishes the events of writes (events.go); nil: none.
@@ -48,10 +51,12 @@ type Gate struct {
 	// firestorestore.Store.Explain); the identity for other stores.
 	explain func(error) error
 
-	header    string // canonical form of cfg.Header, for the header map
-	bearer    bool   // the header is Authorization: the key follows Bearer
-	challenge string // the WWW-Authenticate of a 401
+	header    string   // canonical form of cfg.Header, for the header map
+	vary      []string // {header}, the Vary of the responses the Gate lets through (len == cap: an append copies)
+	bearer    bool     // the header is Authorization: the key follows Bearer
+	challenge string   // the WWW-Authenticate of a 401
 
+	ctx     context.Context // the Gate's own work (the meter, the feed, fetches of GitHub's keys); Close ends it
 	stop    context.CancelFunc
 	stopped chan struct{}
 }
@@ -91,11 +96,14 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 		store:       store.ConfirmWrites(store.WithTimeout(s, cfg.StoreTimeout), cfg.StoreTimeout),
 		rates:       ratelimit.NewLimits(cfg.CacheSize),
 		manageRates: ratelimit.NewLimits(cfg.CacheSize),
+		usageSlots:  newUsageSlots(),
+		manageMints: ratelimit.NewLimits(cfg.CacheSize),
 		unknownKeys: ratelimit.NewUnknownKeys(ratelimit.DefaultUnknownKeyLimits),
 		env:         env{now: o.now, log: o.log},
 		onError:     o.onError,
 		explain:     func(err error) error { return err },
 		header:      http.CanonicalHeaderKey(cfg.Header),
+		vary:        []string{http.CanonicalHeaderKey(cfg.Header)},
 		challenge:   challenge(cfg.Header),
 		stopped:     make(chan struct{}),
 	}
@@ -120,7 +128,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 	g.keys = newKeyCache(g.env, cacheOptions{Size: cfg.CacheSize, Fresh: cfg.CacheTTL, Stale: cfg.StaleTTL,
 		Negative: cfg.NegativeTTL, Wait: cfg.StoreTimeout, DefaultScopes: cfg.DefaultScopes}, g.reader.readKey)
 	ctx, stop := context.WithCancel(context.Background())
-	g.stop = stop
+	g.ctx, g.stop = ctx, stop
 	g.feed = newChangeFeed(ctx, g.env, g.store, g.keys, g.owners, cfg.StoreTimeout, cacheLife(cfg))
 	g.feed.start(o.now()) // the present, as the first request's cursor
 	go func() {
@@ -146,14 +154,14 @@ func (g *Gate) clientIP(r *http.Request) string {
 }
 
 // caller is the verified key of r, which the self-service endpoints act
-// for. Mounted without Protect, they have none: that is a programming
-// error, answered 500 and logged, never served.
+// for. Mounted without Manage (or Protect), they have none: that is a
+// programming error, answered 500 and logged, never served.
 func (g *Gate) caller(w http.ResponseWriter, r *http.Request) *cacheEntry {
 	if e := g.verified(r); e != nil {
 		return e
 	}
 	g.logRequest(r, slog.LevelError,
-		"a keygate endpoint is mounted without Gate.Protect: request refused")
+		"a keygate endpoint is mounted without Gate.Manage: request refused")
 	problem.Write(w, problem.New(http.StatusInternalServerError, CodeMisconfigured,
 		"The service is misconfigured; its logs say how."))
 	return nil

@@ -22,7 +22,7 @@ import (
 )
 
 // KeysHandlers are the key holders' own endpoints, on the caller's owner's
-// keys only, each to mount behind Protect with a scope of your choice; those
+// keys only, each to mount with Manage and a scope of your choice; those
 // under PREFIX/{id} read r.PathValue("id"). See docs/api.md.
 type KeysHandlers struct {
 	Create   http.Handler // POST PREFIX: mints a key, shown once
@@ -39,14 +39,14 @@ type KeysHandlers struct {
 func (g *Gate) KeysHandlers() KeysHandlers {
 	a := &keysAPI{g}
 	return KeysHandlers{
-		Create:   a.endpoint(a.create),
-		List:     a.endpoint(a.list),
-		Get:      a.endpoint(a.get),
-		Revoke:   a.endpoint(a.revoke),
-		Rotate:   a.endpoint(a.rotate),
-		KeyUsage: a.endpoint(a.usage),
-		Usage:    g.usageHandler(),
-		WhoAmI:   g.whoAmIHandler(),
+		Create:   g.managed(true, a.create),
+		List:     g.managed(false, a.list),
+		Get:      g.managed(false, a.get),
+		Revoke:   g.managed(false, a.revoke),
+		Rotate:   g.managed(true, a.rotate),
+		KeyUsage: g.managed(false, a.usage),
+		Usage:    g.managed(false, g.callerUsage),
+		WhoAmI:   g.managed(false, g.whoAmI),
 	}
 }
 
@@ -58,16 +58,6 @@ const (
 
 // keysAPI serves the key endpoints.
 type keysAPI struct{ g *Gate }
-
-// endpoint adapts a key endpoint to an http.Handler that finds the
-// caller's verified key (see Gate.caller), served as management.
-func (a *keysAPI) endpoint(f func(http.ResponseWriter, *http.Request, *cacheEntry)) http.Handler {
-	return management{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e := a.g.caller(w, r); e != nil {
-			f(w, r, e)
-		}
-	})}
-}
 
 // createKeyRequest is the body of POST /v1/keys.
 type createKeyRequest struct {
@@ -117,7 +107,7 @@ func (a *keysAPI) newKey(caller *cacheEntry, req createKeyRequest) (store.Key, s
 		return store.Key{}, missing, nil
 	}
 	now := a.g.now()
-	k := store.Key{Owner: caller.key.Owner, Name: req.Name, Scopes: slices.Clone(scopes), CreatedAt: now}
+	k := store.Key{Owner: caller.key.Owner, Name: req.Name, Scopes: slices.Clone(scopes), CreatedAt: now, CreatedBy: caller.key.ID}
 	if req.ExpiresIn != nil {
 		d, err := keyrules.ParseLifetime(*req.ExpiresIn)
 		if err != nil {
@@ -243,7 +233,11 @@ func parsePageToken(s string) (*store.PagePosition, bool) {
 	if !ok || err != nil || !keyformat.ValidID(id) {
 		return nil, false
 	}
-	return &store.PagePosition{CreatedAt: time.UnixMicro(n).UTC(), ID: id}, true
+	p := store.PagePosition{CreatedAt: time.UnixMicro(n).UTC(), ID: id}
+	if !keyrules.ValidPagePosition(p) {
+		return nil, false
+	}
+	return &p, true
 }
 
 // get serves GET /v1/keys/{id}.
@@ -319,6 +313,7 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 		return
 	}
 	tmpl := keyrules.Replacement(old, now)
+	tmpl.CreatedBy = caller.key.ID
 	narrowTo(&tmpl, &caller.key) // else a limited key could rotate its unlimited sibling
 	key, repl, err := keyrules.Mint(a.g.cfg.Prefix, tmpl)
 	limit, replacedBy := 0, old.ReplacedBy

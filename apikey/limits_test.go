@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/limit"
@@ -74,11 +75,11 @@ func TestRateLimitHeadersOnEveryAnswer(t *testing.T) {
 	if p := testkit.Problem(t, w); p.Code != "quota_exceeded" || p.Limit != "key" {
 		t.Errorf("over the quota: %+v", p)
 	}
-	want(s.do("GET", "/v1/keys?limit=1", "", key), 200, strconv.Itoa(manageBurst), strconv.Itoa(manageBurst-1))
-	for range manageBurst - 1 {
+	want(s.do("GET", "/v1/keys?limit=1", "", key), 200, strconv.Itoa(keyrules.ManageBurst), strconv.Itoa(keyrules.ManageBurst-1))
+	for range keyrules.ManageBurst - 1 {
 		s.do("GET", "/v1/keys?limit=1", "", key)
 	}
-	want(s.do("GET", "/v1/keys?limit=1", "", key), 429, strconv.Itoa(manageBurst), "0")
+	want(s.do("GET", "/v1/keys?limit=1", "", key), 429, strconv.Itoa(keyrules.ManageBurst), "0")
 }
 
 func TestRateLimitDefaults(t *testing.T) {
@@ -344,7 +345,7 @@ func TestUsageConsistentDuringFlushes(t *testing.T) {
 	})
 	defer func() { close(done); wg.Wait() }()
 	for i := 1; i <= 300; i++ {
-		s.clock.Advance(time.Second / manageRate) // within the management limit
+		s.clock.Advance(time.Second / keyrules.ManageRate) // within the management limit
 		if w := s.do("GET", "/", "", key); w.Code != 200 {
 			t.Fatalf("GET / = %d", w.Code)
 		}

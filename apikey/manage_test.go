@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/redistest"
 	"github.com/keygate/keygate/internal/testkit"
@@ -89,14 +90,16 @@ func TestLeakedKeyCannotLockItsOwnerOut(t *testing.T) {
 	})
 }
 
-// TestManagementLimit: the management endpoints have a limit of their own
-// per key, which a flood of them reaches (429, limit "management"), and
-// which leaves the data plane and other keys' management alone.
+// TestManagementLimit: the management endpoints have a budget of their own
+// per owner, which a flood of one key reaches (429, limit "management") for
+// every key of its owner, and which leaves the data plane and other
+// owners' management alone.
 func TestManagementLimit(t *testing.T) {
 	srv := newServer(t, nil)
-	a, _ := srv.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeKeys} })
+	a, _ := srv.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeKeys, scopeThings} })
 	b, _ := srv.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeKeys} })
-	for i := range manageBurst {
+	other, _ := srv.mint(t, "globex", func(k *store.Key) { k.Scopes = []string{scopeKeys} })
+	for i := range keyrules.ManageBurst {
 		if w := srv.do("GET", "/v1/keys?limit=1", "", a); w.Code != http.StatusOK {
 			t.Fatalf("management request %d = %d %s", i, w.Code, w.Body)
 		}
@@ -106,11 +109,17 @@ func TestManagementLimit(t *testing.T) {
 	if p.Limit != "management" || !strings.Contains(p.Detail, "management") || w.Header().Get("Retry-After") == "" {
 		t.Errorf("over the management limit: %+v, headers %v", p, w.Header())
 	}
-	if w := srv.do("GET", "/v1/keys?limit=1", "", b); w.Code != http.StatusOK {
-		t.Errorf("another key's management = %d, want 200", w.Code)
+	if w := srv.do("GET", "/v1/keys?limit=1", "", b); w.Code != http.StatusTooManyRequests {
+		t.Errorf("another key of the owner = %d, want 429: the budget is the owner's", w.Code)
+	}
+	if w := srv.do("GET", "/v1/keys?limit=1", "", other); w.Code != http.StatusOK {
+		t.Errorf("another owner's management = %d, want 200", w.Code)
+	}
+	if w := srv.do("POST", "/v1/things", "", a); w.Code != http.StatusOK {
+		t.Errorf("the owner's data plane = %d, want 200", w.Code)
 	}
 	srv.clock.Advance(time.Second)
-	if w := srv.do("GET", "/v1/keys?limit=1", "", a); w.Code != http.StatusOK {
-		t.Errorf("a second later = %d, want 200 (%d requests a second)", w.Code, manageRate)
+	if w := srv.do("GET", "/v1/keys?limit=1", "", b); w.Code != http.StatusOK {
+		t.Errorf("a second later = %d, want 200 (%d requests a second)", w.Code, keyrules.ManageRate)
 	}
 }

@@ -20,41 +20,60 @@ import (
 
 // Protect returns next behind the Gate: only a request with a valid key
 // that grants scope ("": any), within its limits, reaches next, counted;
-// every other request gets the error handler.
+// every other request gets the error handler. A key endpoint: use Manage.
 func (g *Gate) Protect(scope string, next http.Handler) http.Handler {
+	if _, ok := next.(management); ok {
+		return g.Manage(scope, next)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e := g.verified(r)
+		e, r := g.verify(w, r, scope)
 		if e == nil {
-			if e, r = g.authenticate(w, r); e == nil {
-				return
-			}
-		}
-		if scope != "" && !e.grants(scope) {
-			g.refuse(w, r, insufficientScope(scope), e.key.Hint)
 			return
 		}
-		_, manage := next.(management)
-		var rate limit.Decision
-		if manage {
-			rate = g.admitManagement(w, r, e, g.now())
-		} else {
-			rate = g.admit(w, r, e)
-		}
+		rate := g.admit(w, r, e)
 		if !rate.Allowed {
 			return
 		}
-		if !manage {
-			defer g.meter.Done()
-		}
+		defer g.meter.Done()
 		setRateLimit(w.Header(), rate)
+		g.varyOnKey(w.Header())
 		next.ServeHTTP(w, r)
 	})
 }
 
-// Require is Protect as router middleware; give it the endpoint itself
-// (chi's Method, not Get), so that it knows the key endpoints.
+// varyOnKey adds the key header to h's Vary: a response the Gate lets
+// through depends on the key, so a cache must not answer another request
+// (with another key, or none) with it. The handler still decides whether it
+// may be cached at all (Cache-Control); the key endpoints say no-store.
+func (g *Gate) varyOnKey(h http.Header) {
+	v, ok := h["Vary"]
+	switch {
+	case !ok:
+		h["Vary"] = g.vary
+	case !slices.Contains(v, g.header):
+		h["Vary"] = append(v, g.header)
+	}
+}
+
+// Require is Protect as router middleware.
 func (g *Gate) Require(scope string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler { return g.Protect(scope, next) }
+}
+
+// verify returns r's verified key, if it grants scope, and r with it in
+// its context; else it refuses r and returns nil.
+func (g *Gate) verify(w http.ResponseWriter, r *http.Request, scope string) (*cacheEntry, *http.Request) {
+	e := g.verified(r)
+	if e == nil {
+		if e, r = g.authenticate(w, r); e == nil {
+			return nil, r
+		}
+	}
+	if scope != "" && !e.grants(scope) {
+		g.refuse(w, r, insufficientScope(scope), e.key.Hint)
+		return nil, r
+	}
+	return e, r
 }
 
 // Authenticate checks the key only, so that only its holders learn the paths.
@@ -66,6 +85,7 @@ func (g *Gate) Authenticate(next http.Handler) http.Handler {
 				return
 			}
 		}
+		g.varyOnKey(w.Header())
 		next.ServeHTTP(w, r)
 	})
 }

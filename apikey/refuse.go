@@ -37,7 +37,7 @@ type Limit string
 const (
 	LimitKey        Limit = "key"        // the key's own rate limit or quota
 	LimitOwner      Limit = "owner"      // its owner's plan's, shared by the owner's keys
-	LimitManagement Limit = "management" // the key's own, on the management endpoints
+	LimitManagement Limit = "management" // the owner's budget on the management endpoints
 )
 
 // limitOf is the Limit of whose limit w says: the one conversion from the
@@ -94,6 +94,9 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, e *Error, hint str
 	}
 	g.logRequest(r, level, "request refused", attrs...)
 	h := w.Header()
+	// A refusal is about the key and the moment (its limits, the store):
+	// never an answer for a cache to give again.
+	h["Cache-Control"] = noStore
 	if e.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", g.challenge)
 	}
@@ -106,6 +109,11 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, e *Error, hint str
 	setRateLimit(h, e.rate)
 	g.onError(w, r, e)
 }
+
+// noStore is the Cache-Control of the refusals and of the key endpoints'
+// answers, one slice for all (len == cap: an append copies), so that a
+// flood of refusals allocates nothing for it.
+var noStore = []string{"no-store"}
 
 // setRateLimit sets the RateLimit-Limit, -Remaining and -Reset headers of
 // d, if a rate limit applied: on a refused request (refuse) and an admitted
@@ -198,11 +206,15 @@ func insufficientScope(scope string) *Error {
 }
 
 // rateLimited is the 429 of a key over the rate limit of d: its own, its
-// owner's, or its management limit.
+// owner's, or its owner's management budget.
 func rateLimited(d limit.Decision) *Error {
 	l := limitOf(d.Which)
+	detail := "The API key is over its " + limitName(l) + " rate limit."
+	if l == LimitManagement {
+		detail = "The API key's owner is over its management budget, which all its keys share."
+	}
 	return &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Limit: l, RetryAfter: d.RetryAfter, rate: d,
-		Detail: "The API key is over its " + limitName(l) + " rate limit. Retry after the number of seconds in Retry-After."}
+		Detail: detail + " Retry after the number of seconds in Retry-After."}
 }
 
 // quotaExceeded is the 429 of a key over the monthly quota of q, which
@@ -227,8 +239,6 @@ func limitName(l Limit) string {
 	switch l {
 	case LimitOwner:
 		return "owner's"
-	case LimitManagement:
-		return "management"
 	}
 	return "own"
 }

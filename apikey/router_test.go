@@ -17,21 +17,22 @@ import (
 // docs/api.md shows ("Mounting on a router").
 func chiRoutes(gate *apikey.Gate, things http.Handler) http.Handler {
 	keys := gate.KeysHandlers()
-	manage := gate.Require("keys:manage")
+	manage := gate.RequireManage("keys:manage")
 	r := chi.NewRouter()
 	r.With(gate.Require("things:read")).Method("GET", "/things", things)
 	r.Route("/v1/keys", func(r chi.Router) {
-		r.With(manage).Method("POST", "/", keys.Create)
-		r.With(manage).Method("GET", "/", keys.List)
-		r.With(manage).Method("GET", "/{id}", keys.Get)
-		r.With(manage).Method("DELETE", "/{id}", keys.Revoke)
-		r.With(manage).Method("POST", "/{id}/rotate", keys.Rotate)
-		r.With(manage).Method("GET", "/{id}/usage", keys.KeyUsage)
+		r.With(manage).Post("/", keys.Create.ServeHTTP)
+		r.With(manage).Get("/", keys.List.ServeHTTP)
+		r.With(manage).Get("/{id}", keys.Get.ServeHTTP)
+		r.With(manage).Delete("/{id}", keys.Revoke.ServeHTTP)
+		r.With(manage).Post("/{id}/rotate", keys.Rotate.ServeHTTP)
+		r.With(manage).Get("/{id}/usage", keys.KeyUsage.ServeHTTP)
 	})
 	return r
 }
 
-// TestKeysOnChi: the key endpoints, mounted on chi with Require, find the
+// TestKeysOnChi: the key endpoints, mounted on chi with RequireManage and
+// chi's Get, which wraps them in a HandlerFunc, find the
 // key ID in chi's {id}: get, usage, rotate and revoke act on the key named
 // in the path; Require refuses a key without the scope.
 func TestKeysOnChi(t *testing.T) {

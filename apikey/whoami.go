@@ -9,22 +9,16 @@ import (
 	"github.com/keygate/keygate/internal/view"
 )
 
-// whoAmIHandler serves KeysHandlers.WhoAmI: the calling key's own view,
-// for any valid key.
-func (g *Gate) whoAmIHandler() http.Handler {
-	return management{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e := g.caller(w, r)
-		if e == nil {
-			return
-		}
-		k, err := g.store.Get(r.Context(), e.key.ID)
-		switch {
-		case errors.Is(err, store.ErrKeyNotFound): // deleted since it was cached
-			k = e.key
-		case err != nil:
-			g.refuse(w, r, g.storeUnavailable(err), e.key.Hint)
-			return
-		}
-		problem.WriteJSON(w, http.StatusOK, view.Of(k, g.now(), g.cfg.DefaultScopes))
-	})}
+// whoAmI serves KeysHandlers.WhoAmI: the calling key's own view, for any
+// valid key.
+func (g *Gate) whoAmI(w http.ResponseWriter, r *http.Request, e *cacheEntry) {
+	k, err := g.store.Get(r.Context(), e.key.ID)
+	switch {
+	case errors.Is(err, store.ErrKeyNotFound): // deleted since it was cached
+		k = e.key
+	case err != nil:
+		g.refuse(w, r, g.storeUnavailable(err), e.key.Hint)
+		return
+	}
+	problem.WriteJSON(w, http.StatusOK, view.Of(k, g.now(), g.cfg.DefaultScopes))
 }

@@ -16,6 +16,7 @@ type keyData struct {
 	Scopes    []string  `json:"scopes"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	CreatedBy string    `json:"created_by,omitempty"`
 }
 
 func keyOf(k store.Key) keyData {
@@ -23,7 +24,7 @@ func keyOf(k store.Key) keyData {
 	if scopes == nil {
 		scopes = []string{}
 	}
-	return keyData{ID: k.ID, Hint: k.Hint, Name: k.Name, Owner: k.Owner, Scopes: scopes, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt}
+	return keyData{ID: k.ID, Hint: k.Hint, Name: k.Name, Owner: k.Owner, Scopes: scopes, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, CreatedBy: k.CreatedBy}
 }
 
 // keyEvent is the data of the key events.

@@ -57,6 +57,7 @@ type keyDoc struct {
 	MonthlyQuota int64      `firestore:"monthly_quota,omitempty"`
 	LastUsedAt   *time.Time `firestore:"last_used_at,omitempty"`
 	ReplacedBy   string     `firestore:"replaced_by,omitempty"`
+	CreatedBy    string     `firestore:"created_by,omitempty"`
 	LeakedAt     *time.Time `firestore:"leaked_at,omitempty"`
 	LeakURL      string     `firestore:"leak_url,omitempty"`
 }
@@ -389,6 +390,7 @@ func encodeKey(k store.Key) keyDoc {
 		Burst:        k.Burst,
 		MonthlyQuota: k.MonthlyQuota,
 		ReplacedBy:   k.ReplacedBy,
+		CreatedBy:    k.CreatedBy,
 		LeakURL:      k.LeakURL,
 	}
 	if !k.ExpiresAt.IsZero() {
@@ -422,6 +424,7 @@ func decodeKey(snap *firestore.DocumentSnapshot) (store.Key, error) {
 		Burst:        d.Burst,
 		MonthlyQuota: d.MonthlyQuota,
 		ReplacedBy:   d.ReplacedBy,
+		CreatedBy:    d.CreatedBy,
 		LeakURL:      d.LeakURL,
 	}
 	if d.LeakedAt != nil {
@@ -681,6 +684,8 @@ type planDoc struct {
 	Burst        int       `firestore:"burst"`
 	MonthlyQuota int64     `firestore:"monthly_quota"`
 	MaxKeys      int       `firestore:"max_keys"`
+	Mints        float64   `firestore:"mint_rate,omitempty"`
+	MintsBurst   int       `firestore:"mint_burst,omitempty"`
 	UpdatedAt    time.Time `firestore:"updated_at"`
 }
 
@@ -715,7 +720,7 @@ func decodePlan(owner string, snap *firestore.DocumentSnapshot) (store.Plan, err
 		return store.Plan{}, fmt.Errorf("firestore: plan document %s: %w", snap.Ref.ID, err)
 	}
 	return store.Plan{Owner: owner, RateLimit: d.RateLimit, Burst: d.Burst, MonthlyQuota: d.MonthlyQuota,
-		MaxKeys: d.MaxKeys, UpdatedAt: d.UpdatedAt.UTC()}, nil
+		MaxKeys: d.MaxKeys, MintRate: d.Mints, MintBurst: d.MintsBurst, UpdatedAt: d.UpdatedAt.UTC()}, nil
 }
 
 // ReadOwner implements OwnerReader: the plan document and the month's
@@ -754,7 +759,8 @@ func (s *Store) SetPlan(ctx context.Context, p store.Plan) error {
 	if err != nil {
 		return err
 	}
-	doc := planDoc{RateLimit: p.RateLimit, Burst: p.Burst, MonthlyQuota: p.MonthlyQuota, MaxKeys: p.MaxKeys, UpdatedAt: p.UpdatedAt}
+	doc := planDoc{RateLimit: p.RateLimit, Burst: p.Burst, MonthlyQuota: p.MonthlyQuota, MaxKeys: p.MaxKeys,
+		Mints: p.MintRate, MintsBurst: p.MintBurst, UpdatedAt: p.UpdatedAt}
 	err = runRetried(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 		if err := tx.Set(s.owners(client).Doc(p.Owner), doc); err != nil {
 			return err

@@ -17,15 +17,19 @@ const MaxPlanKeys = 100_000
 const DefaultMaxKeys = 100
 
 // ValidatePlan checks a plan: its owner with ValidateOwner, its rate, burst
-// and quota with ValidateLimits, and a max_keys of 0 (the default) to
-// MaxPlanKeys. A limit out of bounds is a *LimitError whose Field is
-// "rate", "burst", "quota" or "max-keys". Every store's SetPlan refuses
+// and quota with ValidateLimits, its key writes with ValidateMints, and
+// a max_keys of 0 (the default) to MaxPlanKeys. A limit out of bounds is a
+// *LimitError whose Field is "rate", "burst", "quota", "mint-rate",
+// "mint-burst" or "max-keys". Every store's SetPlan refuses
 // what it refuses (store.ErrInvalidPlan).
 func ValidatePlan(p store.Plan) error {
 	if err := ValidateOwner(p.Owner); err != nil {
 		return fmt.Errorf("owner %w", err)
 	}
 	if err := ValidateLimits(p.RateLimit, p.Burst, p.MonthlyQuota); err != nil {
+		return err
+	}
+	if err := ValidateMints(p.MintRate, p.MintBurst); err != nil {
 		return err
 	}
 	return ValidateMaxKeys(p.MaxKeys)

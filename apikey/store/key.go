@@ -61,6 +61,12 @@ type Key struct {
 	// ReplacedBy is the ID of the key that rotating this one minted, set by
 	// Rotate; empty if it was never rotated.
 	ReplacedBy string `json:"replaced_by,omitzero"`
+	// CreatedBy is the ID of the key that made this one through the keys
+	// API (its create or its rotation, the rotated key itself when it
+	// rotated itself); empty for a key the operator made (the CLI) or one
+	// stored before keygate recorded it. It bounds what a leaked key did:
+	// keyrules.Descendants follows it.
+	CreatedBy string `json:"created_by,omitzero"`
 	// LeakedAt is when the key was reported found in public (GitHub secret
 	// scanning: RecordLeak), and LeakURL where; zero and empty if never.
 	LeakedAt time.Time `json:"leaked_at,omitzero"`

@@ -40,6 +40,13 @@ type Plan struct {
 	// once the new key of another one in its grace is over it (see
 	// KeyStore.RotateCapped).
 	MaxKeys int `json:"max_keys"`
+	// MintRate is the owner's mints through the keys API (creates and
+	// rotations) per second on each instance, or across instances with
+	// Redis, and MintBurst the mints at once: the management budget's
+	// share that writes the owner's key-count document (see
+	// keyrules.DefaultMintRate). Zero means that default.
+	MintRate  float64 `json:"mint_rate,omitzero"`
+	MintBurst int     `json:"mint_burst,omitzero"`
 	// UpdatedAt is when the plan was last set.
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }

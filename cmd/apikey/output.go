@@ -76,6 +76,9 @@ func (c *cli) writeDetails(w io.Writer, k store.Key, now time.Time) {
 	if k.ReplacedBy != "" {
 		fmt.Fprintf(w, "replaced: by %s\n", clean(k.ReplacedBy))
 	}
+	if k.CreatedBy != "" {
+		fmt.Fprintf(w, "made by:  key %s, through the keys API\n", clean(k.CreatedBy))
+	}
 	if k.RateLimit > 0 {
 		fmt.Fprintf(w, "rate:     %g/s, burst %d\n", k.RateLimit, k.Burst)
 	}

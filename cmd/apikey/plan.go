@@ -16,17 +16,19 @@ import (
 
 var planCommand = &command{
 	name:    "plan",
-	args:    "set|show|clear OWNER [--rate R] [--burst B] [--quota Q] [--max-keys N] [--json]",
+	args:    "set|show|clear OWNER [--rate R] [--burst B] [--quota Q] [--max-keys N] [--mint-rate R] [--mint-burst B] [--json]",
 	params:  []string{"set|show|clear", "OWNER"},
 	summary: "set, show or clear an owner's plan: its limits and key cap",
 	details: `
 An owner's plan holds its limits, in the Firestore document
 {KEYS_COLLECTION}_owners/OWNER: rate_limit (requests per second per
 instance), burst, monthly_quota (requests per UTC month) and max_keys (the
-most active keys the owner may hold). A limit the plan does not set (0) is
-the configured default: DEFAULT_RATE_LIMIT, DEFAULT_BURST,
-DEFAULT_MONTHLY_QUOTA, DEFAULT_MAX_KEYS (100). An owner without a plan gets
-every default.
+most active keys the owner may hold), and mint_rate and
+mint_burst (the keys the owner's keys may make through the keys API,
+creates and rotations, per second and at once). A limit the plan does not
+set (0) is the configured default: DEFAULT_RATE_LIMIT, DEFAULT_BURST,
+DEFAULT_MONTHLY_QUOTA, DEFAULT_MAX_KEYS (100), and for mints 1 a second,
+20 at once. An owner without a plan gets every default.
 
   plan set OWNER      sets the limits given by flags and keeps the plan's
                       others; a flag given as 0 returns its limit to the
@@ -42,21 +44,26 @@ every default.
 
 max_keys is enforced when keys are created (create, POST /v1/keys). The
 plan's rate, burst and quota apply to requests, to all the owner's keys
-together; a key's own limits can only be tighter.`,
+together; a key's own limits can only be tighter. The mints bound the
+keys API, within the owner's management budget of 20 calls a second, 100
+at once, which they cannot exceed; this CLI is outside both.`,
 	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
 		rate := fs.Float64("rate", 0, "set: requests per `second` on each instance, 0.001 to 1000000; 0: DEFAULT_RATE_LIMIT")
 		burst := fs.Int("burst", 0, "set: the `requests` at once, at most 1000000; 0: DEFAULT_BURST (or one second's worth of the plan's rate)")
 		quota := fs.Int64("quota", 0, "set: the `requests` per UTC month, at most 1000000000000; 0: DEFAULT_MONTHLY_QUOTA")
 		maxKeys := fs.Int("max-keys", 0, "set: the most active `keys` the owner may hold, at most 100000; 0: DEFAULT_MAX_KEYS")
+		writeRate := fs.Float64("mint-rate", 0, "set: creates and rotations through the keys API per `second`, 0.001 to 20; 0: the default, 1")
+		writeBurst := fs.Int("mint-burst", 0, "set: creates and rotations through the keys API at once (`mints`), at most 100; 0: the default, 20")
 		asJSON := fs.Bool("json", false, "set, show: print one JSON object instead of text")
 		return func(c *cli, pos []string) error {
-			limitFlags := isSet(fs, "rate") || isSet(fs, "burst") || isSet(fs, "quota") || isSet(fs, "max-keys")
+			limitFlags := isSet(fs, "rate") || isSet(fs, "burst") || isSet(fs, "quota") || isSet(fs, "max-keys") ||
+				isSet(fs, "mint-rate") || isSet(fs, "mint-burst")
 			switch pos[0] {
 			case "set":
 				if !limitFlags {
-					return usagef("plan set needs at least one of --rate, --burst, --quota, --max-keys")
+					return usagef("plan set needs at least one of --rate, --burst, --quota, --max-keys, --mint-rate, --mint-burst")
 				}
-				return c.planSet(pos[1], planFlags{fs, *rate, *burst, *quota, *maxKeys}, *asJSON)
+				return c.planSet(pos[1], planFlags{fs, *rate, *burst, *quota, *maxKeys, *writeRate, *writeBurst}, *asJSON)
 			case "show":
 				if limitFlags {
 					return usagef("plan show takes only --json")
@@ -81,6 +88,9 @@ type planFlags struct {
 	burst   int
 	quota   int64
 	maxKeys int
+	// writeRate and writeBurst are the mints'.
+	writeRate  float64
+	writeBurst int
 }
 
 // planInfo is an owner's stored plan, if any, and the limits in effect.
@@ -121,6 +131,10 @@ func (p planInfo) fromPlan(field string) bool {
 		return p.stored.MonthlyQuota > 0
 	case "max_keys":
 		return p.stored.MaxKeys > 0
+	case "mint_rate":
+		return p.stored.MintRate > 0
+	case "mint_burst":
+		return p.stored.MintBurst > 0
 	}
 	return false
 }
@@ -138,7 +152,8 @@ func (p planInfo) source(field, variable string) string {
 func (c *cli) planSet(owner string, f planFlags, asJSON bool) error {
 	// The owner and the flags, checked before any store call as the plan
 	// they make alone; a *keyrules.LimitError's Field is the flag's name.
-	given := store.Plan{Owner: owner, RateLimit: f.rate, Burst: f.burst, MonthlyQuota: f.quota, MaxKeys: f.maxKeys}
+	given := store.Plan{Owner: owner, RateLimit: f.rate, Burst: f.burst, MonthlyQuota: f.quota, MaxKeys: f.maxKeys,
+		MintRate: f.writeRate, MintBurst: f.writeBurst}
 	if err := keyrules.ValidatePlan(given); err != nil {
 		if _, ok := errors.AsType[*keyrules.LimitError](err); ok {
 			return fmt.Errorf("--%w", err)
@@ -161,6 +176,12 @@ func (c *cli) planSet(owner string, f planFlags, asJSON bool) error {
 	}
 	if isSet(f.fs, "max-keys") {
 		p.MaxKeys = f.maxKeys
+	}
+	if isSet(f.fs, "mint-rate") {
+		p.MintRate = f.writeRate
+	}
+	if isSet(f.fs, "mint-burst") {
+		p.MintBurst = f.writeBurst
 	}
 	p.Owner, p.UpdatedAt = owner, store.StoredTime(c.now())
 	if err := keyrules.ValidatePlan(p); err != nil { // the stored fields may have been edited by hand
@@ -223,16 +244,18 @@ func checkOwnerArg(s string) error {
 	return nil
 }
 
-// planLimits are a plan's four limits, in JSON.
+// planLimits are a plan's limits, in JSON.
 type planLimits struct {
 	RateLimit    float64 `json:"rate_limit"`
 	Burst        int     `json:"burst"`
 	MonthlyQuota int64   `json:"monthly_quota"`
 	MaxKeys      int     `json:"max_keys"`
+	MintRate     float64 `json:"mint_rate"`
+	MintBurst    int     `json:"mint_burst"`
 }
 
 func limitsOf(p store.Plan) planLimits {
-	return planLimits{p.RateLimit, p.Burst, p.MonthlyQuota, p.MaxKeys}
+	return planLimits{p.RateLimit, p.Burst, p.MonthlyQuota, p.MaxKeys, p.MintRate, p.MintBurst}
 }
 
 // planView is what plan show --json prints.
@@ -245,7 +268,7 @@ type planView struct {
 	Defaults []string `json:"defaults"`
 }
 
-var planFields = []string{"rate_limit", "burst", "monthly_quota", "max_keys"}
+var planFields = []string{"rate_limit", "burst", "monthly_quota", "max_keys", "mint_rate", "mint_burst"}
 
 func (p planInfo) view(owner string) planView {
 	v := planView{Owner: owner, Effective: limitsOf(p.effective), Defaults: []string{}}
@@ -290,6 +313,17 @@ func writePlan(w io.Writer, owner string, p planInfo) {
 	fmt.Fprintf(w, "burst:     %s %s\n", burst, mark("burst", "DEFAULT_BURST"))
 	fmt.Fprintf(w, "quota:     %s %s\n", quota, mark("monthly_quota", "DEFAULT_MONTHLY_QUOTA"))
 	fmt.Fprintf(w, "max keys:  %d active %s\n", e.MaxKeys, mark("max_keys", "DEFAULT_MAX_KEYS"))
+	fmt.Fprintf(w, "mints:     %s/s %s, burst %d %s\n", strconv.FormatFloat(e.MintRate, 'g', -1, 64), mintMark(p, "mint_rate"),
+		e.MintBurst, mintMark(p, "mint_burst"))
+}
+
+// mintMark marks a mints' limit "(plan)" or "(default)": their
+// defaults are keygate's, not a variable's.
+func mintMark(p planInfo, field string) string {
+	if p.fromPlan(field) {
+		return "(plan)"
+	}
+	return "(default)"
 }
 
 // planDefaults are cfg's defaults of owners' plans.

@@ -28,13 +28,14 @@ func TestPlan(t *testing.T) {
 	h.env["DEFAULT_MONTHLY_QUOTA"] = "5000"
 
 	v := h.planJSON("acme")
-	want := planView{Owner: "acme", Effective: planLimits{RateLimit: 2, Burst: 2, MonthlyQuota: 5000, MaxKeys: 100},
-		Defaults: []string{"rate_limit", "burst", "monthly_quota", "max_keys"}}
+	want := planView{Owner: "acme", Effective: planLimits{RateLimit: 2, Burst: 2, MonthlyQuota: 5000, MaxKeys: 100, MintRate: 1, MintBurst: 20},
+		Defaults: []string{"rate_limit", "burst", "monthly_quota", "max_keys", "mint_rate", "mint_burst"}}
 	if !reflect.DeepEqual(v, want) {
 		t.Errorf("show without a plan = %+v\nwant %+v", v, want)
 	}
 	r := h.ok("plan", "show", "acme")
-	for _, line := range []string{"plan:      none", "rate:      2/s (default DEFAULT_RATE_LIMIT)", "quota:     5000 requests a month (default DEFAULT_MONTHLY_QUOTA)", "max keys:  100 active (default DEFAULT_MAX_KEYS)"} {
+	for _, line := range []string{"plan:      none", "rate:      2/s (default DEFAULT_RATE_LIMIT)", "quota:     5000 requests a month (default DEFAULT_MONTHLY_QUOTA)", "max keys:  100 active (default DEFAULT_MAX_KEYS)",
+		"mints:     1/s (default), burst 20 (default)"} {
 		if !strings.Contains(r.stdout, line) {
 			t.Errorf("plan show lacks %q:\n%s", line, r.stdout)
 		}
@@ -48,7 +49,8 @@ func TestPlan(t *testing.T) {
 	if v.Plan == nil || *v.Plan != (planLimits{RateLimit: 10, MonthlyQuota: 700, MaxKeys: 3}) || v.UpdatedAt == nil {
 		t.Errorf("stored plan = %+v, %v", v.Plan, v.UpdatedAt)
 	}
-	if v.Effective != (planLimits{RateLimit: 10, Burst: 10, MonthlyQuota: 700, MaxKeys: 3}) || !reflect.DeepEqual(v.Defaults, []string{"burst"}) {
+	if v.Effective != (planLimits{RateLimit: 10, Burst: 10, MonthlyQuota: 700, MaxKeys: 3, MintRate: 1, MintBurst: 20}) ||
+		!reflect.DeepEqual(v.Defaults, []string{"burst", "mint_rate", "mint_burst"}) {
 		t.Errorf("effective = %+v, defaults %v", v.Effective, v.Defaults)
 	}
 	r = h.ok("plan", "show", "acme")
@@ -56,9 +58,16 @@ func TestPlan(t *testing.T) {
 		t.Errorf("plan show:\n%s", r.stdout)
 	}
 
+	// The key writes: set, shown, and kept by a later set of another limit.
+	h.ok("plan", "set", "acme", "--mint-rate", "0.5", "--mint-burst", "40")
+	r = h.ok("plan", "show", "acme")
+	if !strings.Contains(r.stdout, "mints:     0.5/s (plan), burst 40 (plan)") {
+		t.Errorf("plan show with key writes:\n%s", r.stdout)
+	}
+
 	// A flag given as 0 returns its limit to the default.
 	h.ok("plan", "set", "acme", "--quota", "0")
-	if v := h.planJSON("acme"); v.Effective.MonthlyQuota != 5000 || v.Plan.MaxKeys != 3 {
+	if v := h.planJSON("acme"); v.Effective.MonthlyQuota != 5000 || v.Plan.MaxKeys != 3 || v.Plan.MintRate != 0.5 || v.Plan.MintBurst != 40 {
 		t.Errorf("after --quota 0: %+v", v)
 	}
 
@@ -66,7 +75,7 @@ func TestPlan(t *testing.T) {
 	if !strings.Contains(r.stdout, "Cleared the plan") {
 		t.Errorf("plan clear printed %q", r.stdout)
 	}
-	if v := h.planJSON("acme"); v.Plan != nil || len(v.Defaults) != 4 {
+	if v := h.planJSON("acme"); v.Plan != nil || len(v.Defaults) != 6 {
 		t.Errorf("after clear: %+v", v)
 	}
 	r = h.ok("plan", "clear", "acme")
@@ -84,7 +93,9 @@ func TestPlanErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"plan", "set", "acme"}, 2, "apikey: plan set needs at least one of --rate, --burst, --quota, --max-keys\n"},
+		{[]string{"plan", "set", "acme"}, 2, "apikey: plan set needs at least one of --rate, --burst, --quota, --max-keys, --mint-rate, --mint-burst\n"},
+		{[]string{"plan", "set", "acme", "--mint-rate", "21"}, 1, "apikey: --mint-rate 21: want 0 (the default, 1) or 0.001 to 20 creates and rotations per second\n"},
+		{[]string{"plan", "set", "acme", "--mint-burst", "101"}, 1, "apikey: --mint-burst 101: want 0 (the default, 20) to 100 creates and rotations\n"},
 		{[]string{"plan", "show", "acme", "--rate", "1"}, 2, "apikey: plan show takes only --json\n"},
 		{[]string{"plan", "clear", "acme", "--json"}, 2, "apikey: plan clear takes no flags\n"},
 		{[]string{"plan", "drop", "acme"}, 2, "apikey: unknown plan action \"drop\": want set, show or clear\n"},

@@ -15,7 +15,8 @@ import (
 // TestConsoleShowsLeakedKeys: a key that GitHub's secret scanning found in
 // public (its leak recorded and the key revoked, as the endpoint does) is
 // shown revoked, with when and a link to where it was found; a URL that is
-// no https address is shown as text, never as a link.
+// no https address is shown as text, never as a link. A key the leaked
+// key minted (created_by) says so, and that it should be revoked too.
 func TestConsoleShowsLeakedKeys(t *testing.T) {
 	base, env, admin := consoleServer(t, nil)
 	s := firestorestore.New(firestorestore.Config{Project: envValue(env, "GOOGLE_CLOUD_PROJECT")})
@@ -36,6 +37,13 @@ func TestConsoleShowsLeakedKeys(t *testing.T) {
 	}
 	linked := leak("pushed", leakAt)
 	plain := leak("pasted", "javascript:alert(1)")
+	_, minted, err := keyrules.Mint("kg", store.Key{Owner: "grandma", Name: "minted", CreatedAt: time.Now(), CreatedBy: linked.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(t.Context(), minted); err != nil {
+		t.Fatal(err)
+	}
 	ctx := browsertest.New(t, 1280, 900)
 	check := watch(t, ctx)
 	signIn(t, ctx, base, admin.Key)
@@ -49,6 +57,12 @@ func TestConsoleShowsLeakedKeys(t *testing.T) {
 	}
 	if got := row(plain.ID); !strings.Contains(got, "Found in public") || !strings.Contains(got, "javascript:alert(1)") {
 		t.Errorf("the other leaked key's row = %q", got)
+	}
+	if got := row(minted.ID); !strings.Contains(got, "Made by "+linked.Hint+", a key found in public: revoke this one too") {
+		t.Errorf("the row of the key the leaked key minted = %q, want it named and marked", got)
+	}
+	if got := row(plain.ID); strings.Contains(got, "Made by") {
+		t.Errorf("a key the operator made = %q, want no maker", got)
 	}
 	if n := eval[int](t, ctx, `document.querySelectorAll('a[href^="javascript"]').length`); n != 0 {
 		t.Errorf("%d javascript: links on the page, want none", n)

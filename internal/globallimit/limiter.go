@@ -207,6 +207,11 @@ type Request struct {
 	// (2026-12), and Expiry how long its counts must live: past its end.
 	Month  string
 	Expiry time.Duration
+	// Bucket, when set, names a budget of the owner apart from the data
+	// plane's (the Gate's "manage" and "manage-mints"): the request takes
+	// from OwnerRate's bucket of that name only, and KeyID, KeyRate and the
+	// quotas are ignored.
+	Bucket string
 }
 
 // Limited reports whether r has a limit at all; one without needs no call.
@@ -288,6 +293,12 @@ func (l *Limiter) run(ctx context.Context, r *Request) (Decision, error) {
 		tag + "rate:owner",
 		tag + "quota:key:" + r.KeyID + ":" + r.Month,
 		tag + "quota:owner:" + r.Month,
+	}
+	if r.Bucket != "" {
+		only := *r
+		only.KeyRate, only.KeyQuota, only.OwnerQuota = ratelimit.Rate{}, 0, 0
+		r = &only
+		keys = []string{tag + r.Bucket + ":unused", tag + r.Bucket, tag + r.Bucket + ":unused", tag + r.Bucket + ":unused"}
 	}
 	args := []any{
 		interval(r.KeyRate), r.KeyRate.Burst, interval(r.OwnerRate), r.OwnerRate.Burst,

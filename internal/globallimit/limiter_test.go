@@ -91,6 +91,43 @@ func TestKeyRateFirst(t *testing.T) {
 	}
 }
 
+// TestBuckets: a named bucket (the Gate's management budgets) is the
+// owner's, shared by its keys, apart from the data plane's and from other
+// buckets: it ignores the key's rate and the quotas, and draining it takes
+// nothing from the owner's data-plane rate nor another bucket.
+func TestBuckets(t *testing.T) {
+	srv := redistest.Start(t)
+	l, _ := newLimiter(t, srv.URL(), nil)
+	manage := func(key, bucket string) *Request {
+		return request(func(r *Request) {
+			r.KeyID, r.Bucket = key, bucket
+			r.OwnerRate = ratelimit.Rate{PerSecond: 0.01, Burst: 2}
+			r.KeyRate = ratelimit.Rate{PerSecond: 0.01, Burst: 1} // ignored
+			r.OwnerQuota = 1                                      // ignored
+		})
+	}
+	for i, key := range []string{"k1", "k2"} { // two keys, one budget
+		if d, err := l.Admit(t.Context(), manage(key, "manage")); err != nil || !d.Allowed() || d.Rate.Which != limit.Owner {
+			t.Fatalf("management request %d: %+v, %v; want allowed by the owner's bucket", i+1, d, err)
+		}
+	}
+	if d, _ := l.Admit(t.Context(), manage("k3", "manage")); d.Allowed() {
+		t.Errorf("a third key's request past the bucket's burst of 2: %+v, want refused", d)
+	}
+	if d, _ := l.Admit(t.Context(), manage("k1", "manage-mints")); !d.Allowed() {
+		t.Errorf("another bucket of the owner: %+v, want allowed", d)
+	}
+	data := request(func(r *Request) { r.OwnerRate = ratelimit.Rate{PerSecond: 0.01, Burst: 1} })
+	if d, _ := l.Admit(t.Context(), data); !d.Allowed() {
+		t.Errorf("the owner's data plane: %+v, want allowed: the buckets are apart", d)
+	}
+	other := manage("k1", "manage")
+	other.Owner = "globex"
+	if d, _ := l.Admit(t.Context(), other); !d.Allowed() {
+		t.Errorf("another owner's bucket: %+v, want allowed", d)
+	}
+}
+
 // TestQuotaExactUnderConcurrency: 4 limiters (instances) sending 50
 // concurrent requests each at a quota of 50 admit exactly 50. (A timeout
 // long enough for 200 goroutines on a shared, race-instrumented machine:

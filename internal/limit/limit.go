@@ -18,7 +18,8 @@ const (
 	// Owner is the limit of the key's owner's plan, shared by all the
 	// owner's keys.
 	Owner
-	// Management is a key's own limit on the Gate's management endpoints.
+	// Management is the owner's budget on the Gate's management
+	// endpoints (keyrules.ManageRate), or of its mints.
 	Management
 )
 

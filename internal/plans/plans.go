@@ -24,7 +24,8 @@ type Defaults struct {
 // plan's rate without a burst gets one second's worth of it, a plan's
 // burst without a rate applies to the default rate, and the burst of no
 // rate (no limit) is 0. So the result's every field is the value that
-// applies; its UpdatedAt is p's.
+// applies; its UpdatedAt is p's. The mints (MintRate,
+// MintBurst) default each on its own to keyrules's.
 func (d Defaults) Effective(p store.Plan, found bool) store.Plan {
 	if !found {
 		p = store.Plan{Owner: p.Owner}
@@ -51,5 +52,15 @@ func (d Defaults) Effective(p store.Plan, found bool) store.Plan {
 	if e.MaxKeys <= 0 {
 		e.MaxKeys = keyrules.DefaultMaxKeys // a Config built by hand, without LoadConfig
 	}
+	// Not configured: the mints' defaults are keyrules's, each bounded
+	// by the management budget they draw from, also in a hand-edited plan.
+	if !(e.MintRate > 0) {
+		e.MintRate = keyrules.DefaultMintRate
+	}
+	e.MintRate = min(e.MintRate, keyrules.ManageRate)
+	if e.MintBurst <= 0 {
+		e.MintBurst = keyrules.DefaultMintBurst
+	}
+	e.MintBurst = min(e.MintBurst, keyrules.ManageBurst)
 	return e
 }

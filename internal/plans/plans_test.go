@@ -28,7 +28,12 @@ func TestEffective(t *testing.T) {
 			store.Plan{Owner: "a", MaxKeys: keyrules.DefaultMaxKeys}},
 		{"default rate without DEFAULT_BURST", Defaults{RateLimit: 3.2, MaxKeys: keyrules.DefaultMaxKeys}, store.Plan{Owner: "a"}, true,
 			store.Plan{Owner: "a", RateLimit: 3.2, Burst: 4, MaxKeys: keyrules.DefaultMaxKeys}},
+		{"a plan's key writes; a hand-edited one bounded by the management budget", d, store.Plan{Owner: "a", MintRate: 0.5, MintBurst: 1e6}, true,
+			store.Plan{Owner: "a", RateLimit: 2, Burst: 5, MonthlyQuota: 1000, MaxKeys: 10, MintRate: 0.5, MintBurst: keyrules.ManageBurst}},
 	} {
+		if c.want.MintRate == 0 {
+			c.want.MintRate, c.want.MintBurst = keyrules.DefaultMintRate, keyrules.DefaultMintBurst
+		}
 		if got := c.d.Effective(c.p, c.found); got != c.want {
 			t.Errorf("%s: Effective = %+v, want %+v", c.name, got, c.want)
 		}

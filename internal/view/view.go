@@ -18,8 +18,11 @@ type KeyView struct {
 	Scopes []string `json:"scopes"` // the granted scopes: the defaults when none are stored
 	Hint   string   `json:"hint"`
 	// CreatedAt, ExpiresAt and RevokedAt are RFC 3339 in UTC; null expires_at
-	// means never, null revoked_at not revoked.
+	// means never, null revoked_at not revoked. CreatedBy is the ID of the
+	// key that made this one through the keys API, absent for a key the
+	// operator made.
 	CreatedAt time.Time  `json:"created_at"`
+	CreatedBy string     `json:"created_by,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at"`
 	RevokedAt *time.Time `json:"revoked_at"`
 	// LastUsedAt is when the key was last used, to the usage flush
@@ -86,7 +89,7 @@ func Of(k store.Key, now time.Time, defaultScopes []string) KeyView {
 	}
 	v := KeyView{ID: k.ID, Owner: k.Owner, Name: k.Name, Scopes: scopes, Hint: k.Hint,
 		CreatedAt: k.CreatedAt.UTC(), Status: string(k.Status(now)),
-		RateLimit: k.RateLimit, Burst: k.Burst, MonthlyQuota: k.MonthlyQuota, ReplacedBy: k.ReplacedBy}
+		RateLimit: k.RateLimit, Burst: k.Burst, MonthlyQuota: k.MonthlyQuota, ReplacedBy: k.ReplacedBy, CreatedBy: k.CreatedBy}
 	v.ExpiresAt = utc(k.ExpiresAt)
 	v.RevokedAt = utc(k.RevokedAt)
 	v.LastUsedAt = utc(k.LastUsedAt)

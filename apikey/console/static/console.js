@@ -285,6 +285,7 @@
     status.append(el('span', k.status || '', { class: 'status status-' + (k.status || 'unknown') }));
     if (k.replaced_by) status.append(replacedBy(k));
     if (k.leaked_at) status.append(leakNote(k));
+    if (k.created_by) status.append(createdBy(k));
     cell('Status', status);
     cell('Created', timeCell(k.created_at));
     cell('Expires', k.expires_at ? timeCell(k.expires_at) : 'never');
@@ -330,6 +331,16 @@
       note.append(k.leak_url);
     }
     return note;
+  }
+
+  // createdBy names the key that made k through the keys API: its hint when
+  // it is on this page, and a warning when that key was found in public, so
+  // that the keys a leaked key minted stand out.
+  function createdBy(k) {
+    const maker = keysOnPage.find((o) => o.id === k.created_by);
+    const text = 'Made by ' + (maker ? maker.hint : 'key ' + shortID(k.created_by));
+    if (maker && maker.leaked_at) return el('span', text + ', a key found in public: revoke this one too', { class: 'leaked minted' });
+    return el('span', text, { class: 'replaced' });
   }
 
   // replacedBy links a rotated key to the key that replaced it: its row
@@ -383,6 +394,7 @@
     row('Limits', limitsText(k));
     if (k.replaced_by) row('Replaced by', 'key ' + shortID(k.replaced_by));
     if (k.leaked_at) row('Found in public', leakNote(k));
+    if (k.created_by) row('Made by', 'key ' + shortID(k.created_by));
     $('self-manage').textContent = manageNeeds
       ? 'Managing this owner\'s keys (create, rotate, revoke) needs a key with the scope ' + manageNeeds + '.'
       : '';
