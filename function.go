@@ -22,8 +22,10 @@ import (
 )
 
 func init() {
-	api, _ := newAPI(os.Getenv, os.Environ(), nil, logging.NewLogger(os.Stdout))
+	log := logging.NewLogger(os.Stdout)
+	api, gate := newAPI(os.Getenv, os.Environ(), nil, log)
 	functions.HTTP("API", api)
+	functions.HTTP("Sweep", sweepHandler(gate, log)) // a deployment of its own, private (sweep.go)
 }
 
 // newAPI returns the function as deployed, apikey.FunctionFrom: Handler

@@ -20,6 +20,9 @@ func (g *Gate) Close(ctx context.Context) error {
 	if g.global != nil {
 		g.global.Close()
 	}
+	if g.events != nil {
+		g.events.Close() // waits for nothing: what is unpublished stays for the sweep
+	}
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keygate/keygate/apikey/events"
 	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/internal/globallimit"
@@ -47,6 +48,7 @@ type Config struct {
 	SecretScanningKeysURL string        // where GitHub publishes the keys that sign its reports
 	LeakedKeyAction       string        // what a report does to a live key: "revoke" or "notify"
 	ClientAddress         string        // which X-Forwarded-For entry is the client's: "cloud-run", "load-balancer" or "remote-addr"
+	EventsTopic           string        // the Pub/Sub topic of events (an ID in Project, or a full name); empty: none
 }
 
 // DefaultConfig is the configuration with every variable at its default.
@@ -119,6 +121,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		str("GITHUB_SECRET_SCANNING_KEYS_URL", &c.SecretScanningKeysURL, validKeysURL, "an http:// or https:// URL"),
 		str("LEAKED_KEY_ACTION", &c.LeakedKeyAction, validLeakAction, leakRevoke+" or "+leakNotify),
 		str("CLIENT_ADDRESS", &c.ClientAddress, logging.ValidClientAddress, "cloud-run, load-balancer or remote-addr"),
+	}
+	if v := getenv("EVENTS_TOPIC"); v != "" {
+		if _, err := events.ParseTopic(c.Project, v); err != nil {
+			errs = append(errs, fmt.Errorf("EVENTS_TOPIC=%q: %w", v, err))
+		} else {
+			c.EventsTopic = v
+		}
 	}
 	// The URL may hold a password: the error never quotes it.
 	if v := getenv("REDIS_URL"); v != "" {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/keygate/keygate/apikey/events"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/globallimit"
 	"github.com/keygate/keygate/internal/logging"
@@ -44,6 +45,8 @@ type Gate struct {
 	usageSlots *usageSlots
 
 	onError ErrorHandler
+	// events publishes the events of writes (events.go); nil: none.
+	events events.Publisher
 	// explain makes a store error say what to do, for the log (see
 	// firestorestore.Store.Explain); the identity for other stores.
 	explain func(error) error
@@ -65,6 +68,7 @@ type options struct {
 	now     func() time.Time
 	log     *slog.Logger
 	onError ErrorHandler
+	events  events.Publisher
 }
 
 // WithClock makes now the Gate's clock, for tests; the default is time.Now.
@@ -103,6 +107,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 		challenge:   challenge(cfg.Header),
 		stopped:     make(chan struct{}),
 	}
+	g.events = eventsOf(cfg, o)
 	g.bearer = g.header == "Authorization"
 	if e, ok := s.(interface{ Explain(error) error }); ok {
 		g.explain = e.Explain
@@ -115,7 +120,8 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 			o.log.Error("REDIS_URL is not valid: rate limits and quotas are per instance", slog.String("error", err.Error()))
 		}
 	}
-	g.meter = meter.New(meter.Options{Store: g.store, Interval: cfg.FlushInterval, Idle: cacheLife(cfg), Now: o.now, Log: o.log})
+	g.meter = meter.New(meter.Options{Store: g.store, Interval: cfg.FlushInterval, Idle: cacheLife(cfg), Now: o.now, Log: o.log,
+		Record: g.usageEvents()})
 	g.reader = reader{store: g.store, meter: g.meter, now: o.now, effective: cfg.plans().Effective}
 	g.owners = newOwnerPlans(g.env, planOptions{Size: cfg.CacheSize, Fresh: cfg.CacheTTL, Stale: cfg.StaleTTL,
 		Wait: cfg.StoreTimeout, Effective: cfg.plans().Effective}, g.reader.readOwner)

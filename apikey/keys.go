@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keygate/keygate/apikey/events"
 	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
@@ -123,10 +124,11 @@ func (a *keysAPI) newKey(caller *cacheEntry, req createKeyRequest) (store.Key, s
 func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *cacheEntry, k store.Key) {
 	key, k, err := keyrules.Mint(a.g.cfg.Prefix, k)
 	limit := 0
+	ctx, o := a.recording(r, caller, "")
 	if err == nil {
 		limit, err = a.maxKeys(r.Context(), k.Owner)
 		if err == nil {
-			err = a.g.store.CreateCapped(r.Context(), k, limit, a.g.now())
+			err = a.g.store.CreateCapped(ctx, k, limit, a.g.now())
 		}
 	}
 	switch p := capRefusal(err, limit, "The owner already holds the most active keys its plan allows, max_keys "+strconv.Itoa(limit)+". Revoke one to make room."); {
@@ -142,6 +144,7 @@ func (a *keysAPI) mint(w http.ResponseWriter, r *http.Request, caller *cacheEntr
 		a.g.refuse(w, r, e, caller.key.Hint)
 		return
 	}
+	a.g.deliver(r.Context(), o)
 	a.audit(r, "create", caller, store.Stored(k))
 	w.Header().Set("Location", path.Join(r.URL.Path, k.ID))
 	problem.WriteJSON(w, http.StatusCreated, view.NewKeyView{Key: key, KeyView: a.view(store.Stored(k), a.g.now())})
@@ -257,12 +260,14 @@ func (a *keysAPI) revoke(w http.ResponseWriter, r *http.Request, caller *cacheEn
 		a.g.refuse(w, r, insufficientScope(missing), caller.key.Hint)
 		return
 	}
-	k, err := a.g.store.Revoke(r.Context(), k.ID, a.g.now())
+	ctx, o := a.recording(r, caller, events.ReasonAPI)
+	k, err := a.g.store.Revoke(ctx, k.ID, a.g.now())
 	if err != nil {
 		a.g.refuse(w, r, a.g.storeUnavailable(err), caller.key.Hint)
 		return
 	}
 	a.g.keys.Forget(k.ID)
+	a.g.deliver(r.Context(), o)
 	a.audit(r, "revoke", caller, k)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -312,9 +317,10 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 	narrowTo(&tmpl, &caller.key) // else a limited key could rotate its unlimited sibling
 	key, repl, err := keyrules.Mint(a.g.cfg.Prefix, tmpl)
 	limit, replacedBy := 0, old.ReplacedBy
+	ctx, o := a.recording(r, caller, "")
 	if err == nil {
 		if limit, err = a.maxKeys(r.Context(), old.Owner); err == nil {
-			old, err = a.g.store.RotateCapped(r.Context(), old.ID, repl, now.Add(grace), limit)
+			old, err = a.g.store.RotateCapped(ctx, old.ID, repl, now.Add(grace), limit)
 		}
 	}
 	switch p := capRefusal(err, limit, "The owner holds more than its plan's max_keys "+strconv.Itoa(limit)+" active keys, counting keys in a rotation's grace: "+
@@ -338,12 +344,19 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 		return
 	}
 	a.g.keys.Forget(old.ID)
+	a.g.deliver(r.Context(), o)
 	a.audit(r, "rotate", caller, old, slog.String("new_key_id", repl.ID))
 	w.Header().Set("Location", path.Join(path.Dir(path.Dir(r.URL.Path)), repl.ID))
 	problem.WriteJSON(w, http.StatusCreated, view.RotatedKeyView{
 		NewKeyView: view.NewKeyView{Key: key, KeyView: a.view(store.Stored(repl), now)},
 		Replaces:   a.view(old, now),
 	})
+}
+
+// recording is r's context asking the store to record the event of the
+// caller's write (with a revocation's reason), and its outbox.
+func (a *keysAPI) recording(r *http.Request, caller *cacheEntry, reason string) (context.Context, *store.Outbox) {
+	return a.g.recording(r.Context(), events.Writer{Actor: events.Actor{Type: events.ActorKey, KeyID: caller.key.ID}, Reason: reason})
 }
 
 // ownedKey reads the key named by the path's {id} and returns it if the

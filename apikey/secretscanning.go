@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keygate/keygate/apikey/events"
 	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
@@ -238,20 +239,25 @@ func leakToAct(k store.Key, now time.Time, action string) bool {
 // leakNotify: in this order, so that a report sent again after a failure
 // finds the leak to revoke, and after a revocation nothing to do.
 func (g *Gate) actOnLeak(r *http.Request, k store.Key, m secretMatch, now time.Time) error {
+	github := events.Writer{Actor: events.Actor{Type: events.ActorGitHub}, Reason: events.ReasonLeak, LeakRevoked: g.cfg.LeakedKeyAction == leakRevoke}
 	if k.LeakedAt.IsZero() {
+		ctx, o := g.recording(r.Context(), github)
 		var err error
-		if k, err = g.store.RecordLeak(r.Context(), k.ID, now, leakURL(m.URL)); err != nil {
+		if k, err = g.store.RecordLeak(ctx, k.ID, now, leakURL(m.URL)); err != nil {
 			return err
 		}
+		g.deliver(r.Context(), o)
 	}
 	action := leakNotify
 	if g.cfg.LeakedKeyAction == leakRevoke {
 		action = leakRevoke
+		ctx, o := g.recording(r.Context(), github)
 		var err error
-		if k, err = g.store.Revoke(r.Context(), k.ID, now); err != nil {
+		if k, err = g.store.Revoke(ctx, k.ID, now); err != nil {
 			return err
 		}
 		g.keys.Forget(k.ID)
+		g.deliver(r.Context(), o)
 	}
 	g.logRequest(r, logging.LevelNotice, "audit: key leaked",
 		slog.String("action", "leak_"+action),

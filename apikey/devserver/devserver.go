@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/events"
 	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/memstore"
@@ -155,7 +156,11 @@ func run(o Options, sigs <-chan os.Signal) error {
 	// Built now, not by the first request as when deployed: the
 	// configuration and the store were checked above, and this process
 	// owns its lifecycle, so the Gate does not catch signals.
-	gate := apikey.New(cfg, keys, apikey.WithLogger(logging.NewLogger(o.Stdout)))
+	opts := []apikey.Option{apikey.WithLogger(logging.NewLogger(o.Stdout))}
+	if cfg.EventsTopic == "" { // a newcomer sees the events as log lines
+		opts = append(opts, apikey.WithEvents(events.NewLog(o.Stdout, events.Source(cfg.Project, cfg.Database, cfg.Collection))))
+	}
+	gate := apikey.New(cfg, keys, opts...)
 	h := apikey.FunctionFrom(func() (*apikey.Gate, error) { return gate, nil }, o.Routes, nil)
 	return srv.serve(framework(h, srv.timeout, o.Stderr), o.Name, intro, o.Stdout, cfg.ShutdownTimeout, gate.Close, sigs)
 }

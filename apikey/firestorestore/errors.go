@@ -120,6 +120,7 @@ func retryBy(ctx context.Context, p pacer, attempt func() error) error {
 			return busy(n, err)
 		}
 		pause = min(2*pause, retryMax)
+		store.Retry(ctx) // the events of the attempt that did not commit
 	}
 }
 

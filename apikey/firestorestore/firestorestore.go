@@ -166,6 +166,9 @@ func (s *Store) Create(ctx context.Context, k store.Key) error {
 		if err := s.countNew(client, tx, store.Stored(k)); err != nil {
 			return err
 		}
+		if err := s.recordEvent(ctx, client, tx, store.Fact{Kind: store.FactCreated, Key: store.Stored(k)}); err != nil {
+			return err
+		}
 		return tx.Create(client.Collection(s.collection).Doc(k.ID), encodeKey(k))
 	})
 	return storeError("create key", err)
@@ -239,6 +242,9 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key,
 			if err := s.countEnd(client, tx, old, k, endSnap); err != nil {
 				return err
 			}
+			if err := s.recordEvent(ctx, client, tx, store.Fact{Kind: store.FactRevoked, Key: k}); err != nil {
+				return err
+			}
 			return s.recordChange(client, tx, store.ChangeKey, id)
 		})
 	})
@@ -267,6 +273,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 				return err
 			}
 			if err := s.uncount(client, tx, k, endSnap); err != nil {
+				return err
+			}
+			if err := s.recordEvent(ctx, client, tx, store.Fact{Kind: store.FactDeleted, Key: k}); err != nil {
 				return err
 			}
 			return s.recordChange(client, tx, store.ChangeKey, id)
@@ -321,6 +330,9 @@ func (s *Store) rotate(ctx context.Context, id string, replacement store.Key, gr
 				return err
 			}
 			if err := s.countEnd(client, tx, stored, old, endSnap); err != nil {
+				return err
+			}
+			if err := s.recordEvent(ctx, client, tx, store.Fact{Kind: store.FactRotated, Key: old, Replacement: store.Stored(replacement)}); err != nil {
 				return err
 			}
 			return s.recordChange(client, tx, store.ChangeKey, id)
@@ -494,6 +506,10 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 		if err != nil {
 			return err
 		}
+		crossed, err := s.crossed(ctx, client, tx, counts)
+		if err != nil {
+			return err
+		}
 		for _, c := range counts {
 			usage := keys.Doc(c.KeyID).Collection(usageCollection)
 			if err := addDay(tx, usage, c.Day, c.Requests); err != nil {
@@ -515,6 +531,17 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 		}
 		for _, snap := range keySnaps {
 			if err := touchKey(tx, snap, lastUsed[snap.Ref.ID]); err != nil {
+				return err
+			}
+		}
+		// Two writes a threshold, within the transaction's writes: one
+		// left over waits for the next batch of its month.
+		room := (maxTransactionWrites - (2*len(counts) + len(ownerDays) + len(ownerMonths) + len(keySnaps) + 1)) / 2
+		for _, c := range crossed[:min(len(crossed), max(room, 0))] {
+			if err := tx.Set(c.month, map[string]any{"thresholds": firestore.ArrayUnion(c.percent)}, firestore.MergeAll); err != nil {
+				return err
+			}
+			if err := s.recordEvent(ctx, client, tx, store.Fact{Kind: store.FactThreshold, Threshold: c.Threshold}); err != nil {
 				return err
 			}
 		}
@@ -738,6 +765,9 @@ func (s *Store) SetPlan(ctx context.Context, p store.Plan) error {
 		if err := tx.Set(s.owners(client).Doc(p.Owner), doc); err != nil {
 			return err
 		}
+		if err := s.recordEvent(ctx, client, tx, store.Fact{Kind: store.FactPlan, Owner: p.Owner, Plan: &p}); err != nil {
+			return err
+		}
 		return s.recordChange(client, tx, store.ChangeOwner, p.Owner)
 	})
 	return storeError("set plan", err)
@@ -755,6 +785,9 @@ func (s *Store) DeletePlan(ctx context.Context, owner string) error {
 	}
 	err = runRetried(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 		if err := tx.Delete(s.owners(client).Doc(owner), firestore.Exists); err != nil {
+			return err
+		}
+		if err := s.recordEvent(ctx, client, tx, store.Fact{Kind: store.FactPlan, Owner: owner}); err != nil {
 			return err
 		}
 		return s.recordChange(client, tx, store.ChangeOwner, owner)

@@ -194,7 +194,9 @@ func (s *Store) createCapped(ctx context.Context, client *firestore.Client, k st
 		s.keepCount(ctx, client, c)
 		return store.ErrKeyLimitReached
 	}
-	return s.commitCount(ctx, client, c, &k, nil)
+	return s.commitCount(ctx, client, c, &k, func(tx *firestore.Transaction) error {
+		return s.recordEvent(ctx, client, tx, store.Fact{Kind: store.FactCreated, Key: store.Stored(k)})
+	})
 }
 
 // rotateCapped is the count of one attempt of RotateCapped: it reads the

@@ -63,6 +63,9 @@ func (s *Store) RecordLeak(ctx context.Context, id string, at time.Time, url str
 		}
 		k.LeakedAt, k.LeakURL = store.StoredTime(at), url
 		return commit(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
+			if err := s.recordEvent(ctx, client, tx, store.Fact{Kind: store.FactLeaked, Key: k}); err != nil {
+				return err
+			}
 			return tx.Update(ref, []firestore.Update{{Path: "leaked_at", Value: k.LeakedAt}, {Path: "leak_url", Value: url}},
 				firestore.LastUpdateTime(snap.UpdateTime))
 		})

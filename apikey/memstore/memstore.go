@@ -21,6 +21,7 @@ type Store struct {
 	plans   map[string]store.Plan
 	usage   memUsage
 	changes changeLog
+	outbox  outbox
 }
 
 // New returns an empty Store.
@@ -46,6 +47,7 @@ func (s *Store) CreateCapped(ctx context.Context, k store.Key, maxActive int, no
 		return store.ErrKeyLimitReached
 	}
 	s.keys[k.ID] = store.Stored(k)
+	s.record(ctx, store.Fact{Kind: store.FactCreated, Key: store.Stored(k)})
 	return nil
 }
 
@@ -90,6 +92,7 @@ func (s *Store) SetPlan(ctx context.Context, p store.Plan) error {
 	defer s.mu.Unlock()
 	s.plans[p.Owner] = p
 	s.logChange(store.ChangeOwner, p.Owner)
+	s.record(ctx, store.Fact{Kind: store.FactPlan, Owner: p.Owner, Plan: &p})
 	return nil
 }
 
@@ -101,7 +104,9 @@ func (s *Store) DeletePlan(ctx context.Context, owner string) error {
 	if err := keyrules.CheckPlanOwner(owner); err != nil {
 		return err
 	}
-	return remove(s, s.plans, owner, store.ErrPlanNotFound, store.ChangeOwner)
+	return remove(s, s.plans, owner, store.ErrPlanNotFound, store.ChangeOwner, func(store.Plan) {
+		s.record(ctx, store.Fact{Kind: store.FactPlan, Owner: owner})
+	})
 }
 
 // Get implements KeyStore.
@@ -149,6 +154,7 @@ func (s *Store) Create(ctx context.Context, k store.Key) error {
 		return store.ErrKeyExists
 	}
 	s.keys[k.ID] = store.Stored(k)
+	s.record(ctx, store.Fact{Kind: store.FactCreated, Key: store.Stored(k)})
 	return nil
 }
 
@@ -184,6 +190,7 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (store.Key,
 		}
 		k.RevokedAt = store.StoredTime(at)
 		s.logChange(store.ChangeKey, id)
+		s.record(ctx, store.Fact{Kind: store.FactRevoked, Key: cloneKey(*k)})
 		return true
 	})
 }
@@ -193,19 +200,24 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return remove(s, s.keys, id, store.ErrKeyNotFound, store.ChangeKey)
+	return remove(s, s.keys, id, store.ErrKeyNotFound, store.ChangeKey, func(k store.Key) {
+		delete(s.outbox.notices, id)
+		s.record(ctx, store.Fact{Kind: store.FactDeleted, Key: cloneKey(k)})
+	})
 }
 
-// remove deletes m[id] under the lock and logs the change, or answers
-// notFound.
-func remove[V any](s *Store, m map[string]V, id string, notFound error, kind store.ChangeKind) error {
+// remove deletes m[id] under the lock, logs the change and passes what it
+// deleted to record, or answers notFound.
+func remove[V any](s *Store, m map[string]V, id string, notFound error, kind store.ChangeKind, record func(V)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := m[id]; !ok {
+	v, ok := m[id]
+	if !ok {
 		return notFound
 	}
 	delete(m, id)
 	s.logChange(kind, id)
+	record(v)
 	return nil
 }
 
@@ -253,6 +265,7 @@ func (s *Store) rotate(ctx context.Context, id string, replacement store.Key, gr
 	s.keys[id] = old
 	s.keys[replacement.ID] = store.Stored(replacement)
 	s.logChange(store.ChangeKey, id)
+	s.record(ctx, store.Fact{Kind: store.FactRotated, Key: cloneKey(old), Replacement: store.Stored(replacement)})
 	return cloneKey(old), nil
 }
 
@@ -269,6 +282,28 @@ type memUsage struct {
 	ownerDays   map[keyrules.OwnerDay]int64
 	ownerMonths map[keyrules.OwnerMonth]int64
 	applied     map[string]int64 // instance -> last batch applied
+	// reported are the quota thresholds recorded, per key or owner month.
+	reported map[keyrules.QuotaMonth][]int
+}
+
+// thresholds records the quota thresholds that counts reach, before they
+// are added; s.mu is held.
+func (s *Store) thresholds(ctx context.Context, counts []store.UsageCount) {
+	u := &s.usage
+	if u.reported == nil {
+		u.reported = map[keyrules.QuotaMonth][]int{}
+	}
+	for _, q := range keyrules.QuotaMonths(counts) {
+		before := u.ownerMonths[keyrules.OwnerMonth{Owner: q.Owner, Month: q.Month}]
+		if q.KeyID != "" {
+			before = u.months[q.KeyID][q.Month]
+		}
+		id := keyrules.QuotaMonth{Owner: q.Owner, KeyID: q.KeyID, Month: q.Month}
+		for _, t := range keyrules.Crossed(q, before, u.reported[id]) {
+			u.reported[id] = append(u.reported[id], t.Percent)
+			s.record(ctx, store.Fact{Kind: store.FactThreshold, Threshold: t})
+		}
+	}
 }
 
 // AddUsage implements UsageStore.
@@ -285,6 +320,9 @@ func (s *Store) AddUsage(ctx context.Context, instance string, seq int64, counts
 	}
 	if u.applied[instance] >= seq {
 		return nil
+	}
+	if store.Recording(ctx) {
+		s.thresholds(ctx, counts)
 	}
 	for _, c := range counts {
 		if u.days[c.KeyID] == nil {
@@ -412,6 +450,7 @@ func (s *Store) RecordLeak(ctx context.Context, id string, at time.Time, url str
 			return false // the first leak is kept
 		}
 		k.LeakedAt, k.LeakURL = store.StoredTime(at), url
+		s.record(ctx, store.Fact{Kind: store.FactLeaked, Key: cloneKey(*k)})
 		return true
 	})
 }

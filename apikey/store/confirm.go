@@ -76,6 +76,7 @@ func confirm[T any](ctx context.Context, c confirmStore, op string, write func(c
 	if !InDoubt(err) {
 		return answer, err
 	}
+	markDoubt(ctx)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.d)
 	defer cancel()
 	answer, applied, readErr := read(rctx)

@@ -6,7 +6,8 @@ import (
 )
 
 // Store is everything keygate keeps: keys, their usage and their owners'
-// plans, and the feed of changes to keys and plans. firestorestore and
+// plans, the feed of changes to keys and plans, and the outbox of events
+// (event.go). firestorestore and
 // memstore implement it; storetest checks that an implementation keeps its
 // promises.
 type Store interface {
@@ -17,6 +18,7 @@ type Store interface {
 	OwnerReader
 	ChangeStore
 	LeakStore
+	EventStore
 }
 
 // WithTimeout returns s with every call bounded by d: the one place where

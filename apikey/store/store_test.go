@@ -53,6 +53,41 @@ func (s *hangingStore) RecordLeak(ctx context.Context, id string, at time.Time, 
 	return s.Store.RecordLeak(ctx, id, at, url)
 }
 
+func (s *hangingStore) GetEvent(ctx context.Context, id string) (store.Event, error) {
+	if s.hung(ctx) {
+		return store.Event{}, ctx.Err()
+	}
+	return s.Store.GetEvent(ctx, id)
+}
+
+func (s *hangingStore) Unpublished(ctx context.Context, before time.Time, limit int) ([]store.Event, error) {
+	if s.hung(ctx) {
+		return nil, ctx.Err()
+	}
+	return s.Store.Unpublished(ctx, before, limit)
+}
+
+func (s *hangingStore) MarkPublished(ctx context.Context, ids []string, at time.Time) error {
+	if s.hung(ctx) {
+		return ctx.Err()
+	}
+	return s.Store.MarkPublished(ctx, ids, at)
+}
+
+func (s *hangingStore) Expiring(ctx context.Context, from, to time.Time, after string, limit int) ([]store.ExpiringKey, string, error) {
+	if s.hung(ctx) {
+		return nil, "", ctx.Err()
+	}
+	return s.Store.Expiring(ctx, from, to, after, limit)
+}
+
+func (s *hangingStore) NoteExpiry(ctx context.Context, id, notice string) (bool, error) {
+	if s.hung(ctx) {
+		return false, ctx.Err()
+	}
+	return s.Store.NoteExpiry(ctx, id, notice)
+}
+
 func (s *hangingStore) Create(ctx context.Context, k store.Key) error {
 	if s.hung(ctx) {
 		return ctx.Err()
@@ -219,6 +254,11 @@ func everyCall(s store.Store) []storeCall {
 		{"Changes", func(ctx context.Context) error { _, _, err := s.Changes(ctx, "", 10); return err }},
 		{"GetMany", func(ctx context.Context) error { _, err := s.GetMany(ctx, []string{"k"}); return err }},
 		{"RecordLeak", func(ctx context.Context) error { _, err := s.RecordLeak(ctx, "k", t0, "u"); return err }},
+		{"GetEvent", func(ctx context.Context) error { _, err := s.GetEvent(ctx, "e"); return err }},
+		{"Unpublished", func(ctx context.Context) error { _, err := s.Unpublished(ctx, t0, 10); return err }},
+		{"MarkPublished", func(ctx context.Context) error { return s.MarkPublished(ctx, []string{"e"}, t0) }},
+		{"Expiring", func(ctx context.Context) error { _, _, err := s.Expiring(ctx, t0, t0, "", 10); return err }},
+		{"NoteExpiry", func(ctx context.Context) error { _, err := s.NoteExpiry(ctx, "k", "7d"); return err }},
 	}
 }
 

@@ -58,6 +58,13 @@ type UsageCount struct {
 	// usage) or an owner that keyrules.ValidateOwner refuses, the count adds to the
 	// key's totals only.
 	Owner string `json:"owner,omitempty"`
+	// KeyQuota and OwnerQuota are the monthly quotas the count was admitted
+	// under (0: none): AddUsage records, with the counts, the
+	// keygate.usage.threshold events of the quotas the batch reaches 80 %
+	// and 100 % of (keyrules.Crossed), once each per month, when its
+	// context carries a store.Outbox.
+	KeyQuota   int64 `json:"key_quota,omitempty"`
+	OwnerQuota int64 `json:"owner_quota,omitempty"`
 }
 
 // DayUsage is a key's request count on one day.

@@ -1,6 +1,6 @@
 // Package storetest checks that a store.Store keeps the promises of the
 // store package: the contracts of KeyStore, KeyReader, UsageStore, PlanStore,
-// OwnerReader and ChangeStore, which the Gate relies on. keygate's own stores, memstore
+// OwnerReader, ChangeStore, LeakStore and EventStore, which the Gate relies on. keygate's own stores, memstore
 // and firestorestore, run it; a store of your own should too.
 //
 // Run runs every group of checks; Keys, CappedCreate, Usage, Plans, Readers,
@@ -78,6 +78,7 @@ var groups = []struct {
 	{"Readers", Readers},
 	{"Changes", Changes},
 	{"Leaks", Leaks},
+	{"Events", Events},
 	{"Provenance", Provenance},
 	{"Contexts", Contexts},
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/keygate/keygate/apikey/events"
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/view"
@@ -44,6 +45,7 @@ var commands = []*command{
 	planCommand,
 	configCommand,
 	secretScanningCommand,
+	sweepCommand,
 }
 
 // lookup returns the command called name, or nil.
@@ -204,12 +206,13 @@ func (c *cli) create(a createArgs) error {
 	if err != nil {
 		return err
 	}
+	ctx, o := c.recording("")
 	if a.force {
-		err = st.Create(c.ctx, k)
+		err = st.Create(ctx, k)
 	} else {
 		var plan planInfo
 		if plan, err = c.plan(a.owner); err == nil {
-			err = st.CreateCapped(c.ctx, k, plan.effective.MaxKeys, now)
+			err = st.CreateCapped(ctx, k, plan.effective.MaxKeys, now)
 			if errors.Is(err, store.ErrKeyLimitReached) {
 				return fmt.Errorf("owner %q already holds %s active keys, the most %s allows: revoke one, raise the limit with 'apikey plan set OWNER --max-keys N', or pass --force",
 					clean(a.owner), strconv.Itoa(plan.effective.MaxKeys), plan.source("max_keys", "DEFAULT_MAX_KEYS"))
@@ -223,6 +226,7 @@ func (c *cli) create(a createArgs) error {
 		return checkOutcome(err, "key "+k.ID+" was created",
 			"'apikey show "+k.ID+"': if it is there, revoke it ('apikey revoke "+k.ID+"'), since its key cannot be shown again, and create another")
 	}
+	c.deliver(o)
 	if a.json {
 		return writeJSON(c.stdout, view.NewKeyView{Key: secret, KeyView: c.view(k, now)})
 	}
@@ -398,12 +402,13 @@ func (c *cli) rotate(id, graceText string, force, asJSON bool) error {
 		return err
 	}
 	replacedBy := old.ReplacedBy
+	ctx, o := c.recording("")
 	if force {
-		old, err = st.Rotate(c.ctx, id, repl, now.Add(grace))
+		old, err = st.Rotate(ctx, id, repl, now.Add(grace))
 	} else {
 		var plan planInfo
 		if plan, err = c.plan(old.Owner); err == nil {
-			old, err = st.RotateCapped(c.ctx, id, repl, now.Add(grace), plan.effective.MaxKeys)
+			old, err = st.RotateCapped(ctx, id, repl, now.Add(grace), plan.effective.MaxKeys)
 			if errors.Is(err, store.ErrKeyLimitReached) {
 				return fmt.Errorf("owner %q holds more than %s active keys, the most %s allows, counting keys in a rotation's grace: a rotation may go one key over it, not more; revoke one, raise the limit with 'apikey plan set OWNER --max-keys N', or pass --force",
 					clean(old.Owner), strconv.Itoa(plan.effective.MaxKeys), plan.source("max_keys", "DEFAULT_MAX_KEYS"))
@@ -425,6 +430,7 @@ func (c *cli) rotate(id, graceText string, force, asJSON bool) error {
 		return checkOutcome(notFound(id, err), "key "+id+" was rotated",
 			"'apikey show "+repl.ID+"' (the new key): if it is there, the rotation took effect; revoke the new key, since it cannot be shown again, and rotate again")
 	}
+	c.deliver(o)
 	if asJSON {
 		return writeJSON(c.stdout, view.RotatedKeyView{
 			NewKeyView: view.NewKeyView{Key: secret, KeyView: c.view(repl, now)},
@@ -695,10 +701,12 @@ func (c *cli) revoke(id string, descendants bool) error {
 // revokeOne revokes one key and says so.
 func (c *cli) revokeOne(st keyStore, id string) error {
 	at := c.now()
-	k, err := st.Revoke(c.ctx, id, at)
+	ctx, o := c.recording(events.ReasonCLI)
+	k, err := st.Revoke(ctx, id, at)
 	if err != nil {
 		return checkOutcome(notFound(id, err), "key "+id+" was revoked", "'apikey show "+id+"', or revoke it again: that is harmless")
 	}
+	c.deliver(o)
 	if !k.RevokedAt.Equal(store.StoredTime(at)) {
 		fmt.Fprintf(c.stdout, "Key %s was already revoked at %s.\n", k.ID, formatTime(k.RevokedAt))
 		return nil
@@ -727,9 +735,11 @@ func (c *cli) delete(id string) error {
 	if err != nil {
 		return err
 	}
-	if err := st.Delete(c.ctx, id); err != nil {
+	ctx, o := c.recording("")
+	if err := st.Delete(ctx, id); err != nil {
 		return checkOutcome(notFound(id, err), "key "+id+" was deleted", "'apikey show "+id+"'")
 	}
+	c.deliver(o)
 	fmt.Fprintf(c.stdout, "Deleted key %s.\n", id)
 	return nil
 }

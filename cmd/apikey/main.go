@@ -56,6 +56,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/events"
 	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/apikey/store"
 	"google.golang.org/grpc/codes"
@@ -146,8 +147,9 @@ type cli struct {
 	// open returns the store for a configuration; it must not connect.
 	open func(apikey.Config) keyStore
 
-	cfg *apikey.Config
-	st  keyStore
+	cfg    *apikey.Config
+	st     keyStore
+	events events.Publisher // EVENTS_TOPIC's, once a write needs it (events.go)
 }
 
 // main dispatches args, reports the outcome on stderr and returns the exit
@@ -159,6 +161,9 @@ func (c *cli) main(args []string) int {
 		// committed or not); an error closing the connection changes
 		// nothing about it, so it is not reported.
 		_ = c.st.Close()
+	}
+	if c.events != nil {
+		c.events.Close()
 	}
 	return c.report(err)
 }

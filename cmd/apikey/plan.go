@@ -187,9 +187,11 @@ func (c *cli) planSet(owner string, f planFlags, asJSON bool) error {
 	if err := keyrules.ValidatePlan(p); err != nil { // the stored fields may have been edited by hand
 		return fmt.Errorf("the plan would be %w", err)
 	}
-	if err := c.st.SetPlan(c.ctx, p); err != nil {
+	ctx, o := c.recording("")
+	if err := c.st.SetPlan(ctx, p); err != nil {
 		return checkOutcome(err, fmt.Sprintf("the plan of owner %q was set", clean(owner)), fmt.Sprintf("'apikey plan show %s'", clean(owner)))
 	}
+	c.deliver(o)
 	return c.planShow(owner, asJSON)
 }
 
@@ -218,7 +220,11 @@ func (c *cli) planClear(owner string) error {
 	if err != nil {
 		return err
 	}
-	err = st.DeletePlan(c.ctx, owner)
+	ctx, o := c.recording("")
+	err = st.DeletePlan(ctx, owner)
+	if err == nil {
+		c.deliver(o)
+	}
 	if errors.Is(err, store.ErrPlanNotFound) {
 		fmt.Fprintf(c.stdout, "Owner %q has no plan: it gets the defaults.\n", clean(owner))
 		return nil

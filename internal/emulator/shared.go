@@ -195,16 +195,19 @@ func killGroup(pgid int) {
 	}
 }
 
-// releaseOnSignal releases the emulator when the process gets SIGINT (Ctrl-C
-// reaches every process of the terminal's group, but not the emulator's
-// own group) or SIGTERM, and then dies of the signal, as it would have.
-func releaseOnSignal() {
+// releaseOnSignal releases the emulator, and stops the Pub/Sub emulators
+// of this process, when the process gets SIGINT (Ctrl-C reaches every
+// process of the terminal's group, but not the emulators' own groups) or
+// SIGTERM, and then dies of the signal, as it would have. It installs its
+// handler once.
+var releaseOnSignal = sync.OnceFunc(func() {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		sig := <-ch
 		release()
+		stopPubSubs()
 		signal.Reset(sig)
 		syscall.Kill(os.Getpid(), sig.(syscall.Signal))
 	}()
-}
+})

@@ -98,6 +98,7 @@ type Proxy struct {
 	// LoseCommitAnswers' state: every commit (losses), or the next
 	// lossesLeft, then Unavailable for downAfter (afterLoss: due).
 	losses      bool
+	lossMethod  string // whose answers are lost: CommitMethod unless LoseAnswers says
 	lossesLeft  int
 	downAfter   time.Duration
 	afterLoss   bool
@@ -150,7 +151,7 @@ func (p *Proxy) Set(mode Mode) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if mode == LoseCommitAnswers {
-		p.losses, p.afterLoss = true, false
+		p.lossMethod, p.losses, p.afterLoss = CommitMethod, true, false
 	}
 	p.set(mode)
 }

@@ -53,7 +53,7 @@ func (p *Proxy) relayCall(backend *grpc.ClientConn, ss grpc.ServerStream) error 
 	case mode == RefuseCommits && method == CommitMethod:
 		return errCommitRefused
 	}
-	lose := method == CommitMethod && p.takeLoss()
+	lose := p.takeLoss(method)
 	ctx, cancel := context.WithCancel(ss.Context())
 	defer cancel()
 	md, _ := metadata.FromIncomingContext(ss.Context())
@@ -126,22 +126,32 @@ func forwardable(md metadata.MD) metadata.MD {
 // applies each, the client is told UNAVAILABLE. After the n-th, the proxy
 // is Unavailable for down, if down > 0, and then relays every call
 // faithfully (Relay); a Set in between cancels what follows.
-func (p *Proxy) LoseCommitAnswers(n int, down time.Duration) {
+func (p *Proxy) LoseCommitAnswers(n int, down time.Duration) { p.LoseAnswers(CommitMethod, n, down) }
+
+// LoseAnswers is LoseCommitAnswers for the calls of another gRPC method,
+// such as PublishMethod: each is applied by the backend, and answered
+// UNAVAILABLE.
+func (p *Proxy) LoseAnswers(method string, n int, down time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.lossMethod = method
 	p.losses, p.lossesLeft, p.downAfter, p.afterLoss = n <= 0, n, down, false
 	p.set(LoseCommitAnswers)
 }
+
+// PublishMethod is Pub/Sub's Publish, for LoseAnswers.
+const PublishMethod = "/google.pubsub.v1.Publisher/Publish"
 
 // LostCommits is how many commits the backend applied whose answer the
 // proxy lost.
 func (p *Proxy) LostCommits() int64 { return p.lostApplied.Load() }
 
-// takeLoss reports whether this Commit's answer is to be lost, and counts it.
-func (p *Proxy) takeLoss() bool {
+// takeLoss reports whether the answer of this call of method is to be
+// lost, and counts it.
+func (p *Proxy) takeLoss(method string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if Mode(p.mode.Load()) != LoseCommitAnswers {
+	if Mode(p.mode.Load()) != LoseCommitAnswers || method != p.lossMethod {
 		return false
 	}
 	if p.losses {

@@ -67,6 +67,10 @@ type Meter struct {
 	mu      sync.Mutex
 	pending map[meterKey]int64       // counted, not yet sent
 	tallies map[tallyKey]*monthTally // this month's quota states
+	// quotas are the quotas the pending counts of keys with one were
+	// admitted under, sent with them (store.UsageCount); bounded by pending.
+	quotas map[string]quotaPair
+	record func(context.Context) (context.Context, func(applied bool))
 	// reads are the usage reads under way (ReadUsage), one each: bounded
 	// by the requests in flight.
 	reads map[*usageRead]struct{}
@@ -90,6 +94,9 @@ type Meter struct {
 	// unwritten counts the batches logged as usage_unwritten (unwritten.go).
 	unwritten atomic.Int64
 }
+
+// quotaPair is a key's quota and its owner's.
+type quotaPair struct{ key, owner int64 }
 
 // meterKey is a key, its owner and a UTC day, as days since 1970-01-01.
 type meterKey struct {
@@ -155,6 +162,11 @@ type Options struct {
 	// slog.Default() if nil.
 	Now func() time.Time
 	Log *slog.Logger
+	// Record, if not nil, wraps each AddUsage: the context it returns asks
+	// the store to record the quota thresholds the batch reaches
+	// (store.Outbox), and done is called with whether the batch was
+	// stored, to publish them.
+	Record func(ctx context.Context) (rctx context.Context, done func(applied bool))
 }
 
 // New returns a meter that persists into o.Store at most once per
@@ -177,6 +189,8 @@ func New(o Options) *Meter {
 		instance: o.Now().UTC().Format("20060102t150405") + "-" + hex.EncodeToString(id[:]),
 		pending:  make(map[meterKey]int64),
 		tallies:  make(map[tallyKey]*monthTally),
+		quotas:   make(map[string]quotaPair),
+		record:   o.Record,
 		reads:    make(map[*usageRead]struct{}),
 		drained:  make(chan struct{}),
 		turn:     make(chan struct{}, 1),
@@ -260,6 +274,9 @@ func (m *Meter) Admit(a Admission, now time.Time) (limit.Decision, error) {
 		}
 	}
 	m.pending[meterKey{a.KeyID, a.Owner, day}]++
+	if m.record != nil { // events: the thresholds need the quotas
+		m.quotas[a.KeyID] = quotaPair{a.KeyQuota, a.OwnerQuota}
+	}
 	m.mu.Unlock()
 	m.maybeFlush(now)
 	return limit.Decision{Allowed: true}, nil
@@ -335,10 +352,13 @@ func (m *Meter) Flush(ctx context.Context) error {
 			if len(counts) == store.MaxUsageBatch {
 				break
 			}
-			counts = append(counts, store.UsageCount{KeyID: k.id, Owner: k.owner, Day: dayOfIndex(k.day), Requests: n})
+			q := m.quotas[k.id]
+			counts = append(counts, store.UsageCount{KeyID: k.id, Owner: k.owner, Day: dayOfIndex(k.day), Requests: n,
+				KeyQuota: q.key, OwnerQuota: q.owner})
 			delete(m.pending, k)
 		}
 		if len(counts) == 0 {
+			clear(m.quotas) // nothing pending: what a count admitted since sets again
 			// Once a flush, not once a batch: a walk of every tally
 			// under the lock that Admit needs.
 			m.pruneTallies(m.now())
@@ -374,7 +394,12 @@ func (m *Meter) settle(ctx context.Context) error {
 		}
 	}
 	m.mu.Unlock()
-	err := m.store.AddUsage(ctx, m.instance, b.seq, b.counts)
+	actx, done := ctx, func(bool) {}
+	if m.record != nil {
+		actx, done = m.record(ctx)
+	}
+	err := m.store.AddUsage(actx, m.instance, b.seq, b.counts)
+	done(err == nil)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err == nil {

@@ -28,11 +28,12 @@ const SummaryEnv = "KEYGATE_TEST_SUMMARY"
 // The things tests need, in the order the line names them.
 const (
 	Emulator = "the Firestore emulator"
+	PubSub   = "the Pub/Sub emulator"
 	Chromium = "Chromium"
 	Redis    = "redis-server"
 )
 
-var order = []string{Emulator, Chromium, Redis}
+var order = []string{Emulator, PubSub, Chromium, Redis}
 
 // need is what the tests of this process did about one thing they need:
 // the tests that had it, those that skipped without it, and why.

@@ -14,9 +14,16 @@ const Piece = 12
 // their map keys, that text holds, and that key's name; "" when there is
 // none.
 func In(text string, keys map[string]string) (piece, name string) {
+	return InN(text, keys, Piece)
+}
+
+// InN is In with pieces of n characters: the events' check takes 8, since
+// an event holds a key's hint (the prefix and 4 characters, 7 in a row)
+// and else only hexadecimal IDs.
+func InN(text string, keys map[string]string, n int) (piece, name string) {
 	for name, key := range keys {
-		for i := 0; i+Piece <= len(key); i++ {
-			if p := key[i : i+Piece]; strings.Contains(text, p) {
+		for i := 0; i+n <= len(key); i++ {
+			if p := key[i : i+n]; strings.Contains(text, p) {
 				return p, name
 			}
 		}
