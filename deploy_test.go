@@ -590,6 +590,8 @@ func deployCommand(t *testing.T, args []string) string {
 		switch c := strings.Join(args[:words], " "); c {
 		case "scheduler jobs create http", "scheduler jobs update http",
 			"pubsub topics create", "pubsub topics add-iam-policy-binding",
+			"pubsub subscriptions create", "pubsub subscriptions add-iam-policy-binding",
+			"iam service-accounts create", "secrets create",
 			"functions deploy", "functions add-invoker-policy-binding":
 			return "gcloud." + strings.ReplaceAll(c, " ", ".")
 		}
