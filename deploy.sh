@@ -276,6 +276,7 @@ if [[ -n $topic_id && -z $runtime_account ]]; then
 	number=PROJECT_NUMBER
 	if ! $dry_run; then
 		number=$(gcloud projects describe "$project" --format='value(projectNumber)')
+		[[ -n $number ]] || die "no number for project ${project}: set SERVICE_ACCOUNT"
 	fi
 	runtime_account="${number}-compute@developer.gserviceaccount.com"
 fi

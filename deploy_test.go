@@ -492,7 +492,7 @@ func TestDeployPassesEveryFunctionVariable(t *testing.T) {
 }
 
 // TestDeployGcloudNoCredentials runs deploy.sh for real against the
-// installed gcloud with no credentials. gcloud parses every flag before it
+// installed gcloud with no credentials, without and with EVENTS_TOPIC. gcloud parses every flag before it
 // looks for an account, so stopping at the missing account (exit 1), not at
 // argument parsing (exit 2), shows that the command line deploy.sh builds is
 // one gcloud accepts.
@@ -510,6 +510,19 @@ func TestDeployGcloudNoCredentials(t *testing.T) {
 		"KEY_CACHE_TTL":        "30s",
 	})
 	deployWantAccepted(t, env, "gcloud.functions.deploy", "deploy.sh")
+
+	// With events, the first command that needs an account: the project's
+	// number for the default account, else the topic's create (its
+	// describe, failing, is not shown).
+	for _, c := range []struct{ account, command string }{
+		{"", "gcloud.projects.describe"},
+		{"keygate@demo-keygate.iam.gserviceaccount.com", "gcloud.pubsub.topics.create"},
+	} {
+		t.Run(c.command, func(t *testing.T) {
+			env := deployEnv(t, map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "EVENTS_TOPIC": "keygate-events", "SERVICE_ACCOUNT": c.account})
+			deployWantAccepted(t, env, c.command, "deploy.sh")
+		})
+	}
 }
 
 // TestDeployChecksConfiguration: deploy.sh refuses a configuration the
