@@ -5,6 +5,7 @@ package examples
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -233,7 +234,8 @@ func TestReadmeShowsProtect(t *testing.T) {
 
 // TestNotifyOffline runs examples/notify's tests in a copy outside this
 // repository, offline (GOPROXY=off): the consumer posts to a local stand-in
-// for Slack, through the Functions Framework's HTTP binding of CloudEvents.
+// for Slack, through the Functions Framework's HTTP binding of CloudEvents,
+// and reads each example of docs/events.md's catalogue.
 // The example builds on its own: it imports nothing of keygate, so that a
 // reader copies it as it is.
 func TestNotifyOffline(t *testing.T) {
@@ -248,15 +250,29 @@ func TestNotifyOffline(t *testing.T) {
 	if strings.Contains(string(deps), "github.com/keygate/keygate") {
 		t.Errorf("examples/notify depends on keygate's packages:\n%s", deps)
 	}
+	// The catalogue's examples, which keygate's tests check against the
+	// code, for the example's TestNotifyDocumentedEvents.
+	var examples []json.RawMessage
+	parts := strings.Split(readme.Section(t, "../docs/events.md", "Catalogue"), "\n### ")
+	for _, part := range parts[1:] {
+		_, blocks := readme.Fenced(part)
+		examples = append(examples, json.RawMessage(blocks[0]))
+	}
+	file := filepath.Join(t.TempDir(), "examples.json")
+	if b, err := json.Marshal(examples); err != nil || os.WriteFile(file, b, 0o644) != nil {
+		t.Fatalf("writing the catalogue's examples: %v", err)
+	}
 	cmd := exec.Command("go", "test", "-count=1", "-v", ".")
 	cmd.Dir = dir
-	cmd.Env = environ("GOPROXY=off")
+	cmd.Env = environ("GOPROXY=off", "KEYGATE_EVENT_EXAMPLES="+file)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("go test in a copy of examples/notify: %v\n%s", err, out)
 	}
 	for _, want := range []string{"--- PASS: TestNotifyPosts ", "--- PASS: TestNotifyAcknowledgesMalformed ", "--- PASS: TestNotifyRetries ",
-		"--- PASS: TestNotifyWebhookHangs ", "--- PASS: TestNotifyOncePerID ", "--- PASS: TestNotifyEscapesMarkup "} {
+		"--- PASS: TestNotifyWebhookHangs ", "--- PASS: TestNotifyOncePerID ", "--- PASS: TestNotifyEscapesMarkup ",
+		"--- PASS: TestNotifyDocumentedEvents/keygate.key.leaked ", "--- PASS: TestNotifyDocumentedEvents/keygate.key.expiring ",
+		"--- PASS: TestNotifyDocumentedEvents/keygate.usage.threshold ", "--- PASS: TestNotifyDocumentedEvents/keygate.key.created "} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the example's tests did not report %q:\n%s", want, out)
 		}

@@ -451,3 +451,49 @@ func TestRecentBounded(t *testing.T) {
 		t.Errorf("%d ids kept, want 3", len(r.ids))
 	}
 }
+
+// TestNotifyDocumentedEvents: each example of keygate's event catalogue
+// (docs/events.md, which keygate's tests check against the code), given as
+// a JSON array in the file KEYGATE_EVENT_EXAMPLES (keygate's examples test
+// writes it), is acknowledged; the three types posted are posted once, with
+// the owner in the text.
+func TestNotifyDocumentedEvents(t *testing.T) {
+	path := os.Getenv("KEYGATE_EVENT_EXAMPLES")
+	if path == "" {
+		t.Skip("KEYGATE_EVENT_EXAMPLES is not set (keygate's examples test sets it)")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var examples []struct {
+		Attributes map[string]string `json:"attributes"`
+		Data       json.RawMessage   `json:"data"`
+	}
+	if err := json.Unmarshal(b, &examples); err != nil {
+		t.Fatal(err)
+	}
+	if len(examples) == 0 {
+		t.Fatal("no examples")
+	}
+	for _, ex := range examples {
+		typ := ex.Attributes["ce-type"]
+		t.Run(typ, func(t *testing.T) {
+			s := newSlack(t)
+			if got := eventarc(t, "/Notify", message{attrs: ex.Attributes, data: string(ex.Data)}, "m-"+ex.Attributes["ce-id"]); got != 200 {
+				t.Errorf("status %d, want 200", got)
+			}
+			posted := s.posted(t)
+			switch typ {
+			case "keygate.key.leaked", "keygate.key.expiring", "keygate.usage.threshold":
+				if len(posted) != 1 || !strings.Contains(posted[0], ex.Attributes["ce-subject"]) {
+					t.Errorf("posted %q, want one message naming %s", posted, ex.Attributes["ce-subject"])
+				}
+			default:
+				if len(posted) != 0 {
+					t.Errorf("posted %q, want nothing", posted)
+				}
+			}
+		})
+	}
+}
