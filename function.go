@@ -20,10 +20,11 @@ import (
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/problem"
+	"github.com/keygate/keygate/internal/typo"
 )
 
 func init() {
-	functions.HTTP("API", newAPI(os.Getenv, nil, logging.NewLogger(os.Stdout)).ServeHTTP)
+	functions.HTTP("API", newAPI(os.Getenv, os.Environ(), nil, logging.NewLogger(os.Stdout)).ServeHTTP)
 }
 
 // api is the function as deployed: built from the environment by its first
@@ -39,9 +40,12 @@ type api struct {
 }
 
 // newAPI returns the function as deployed, configured by getenv, with its
-// keys in s (nil: Firestore) and its logs to log.
-func newAPI(getenv func(string) string, s store.Store, log *slog.Logger) api {
+// keys in s (nil: Firestore) and its logs to log. The variables of environ
+// (os.Environ's) that look mistyped are logged at WARNING when it is built,
+// before a bad value stops it.
+func newAPI(getenv func(string) string, environ []string, s store.Store, log *slog.Logger) api {
 	return api{log: log, function: sync.OnceValues(func() (*Function, error) {
+		typo.LogVariables(log, environ, LoadConfig)
 		f, err := NewFunction(getenv, s, log)
 		if err == nil {
 			f.gate.CloseOnSignal()

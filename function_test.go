@@ -46,7 +46,11 @@ func env(vars map[string]string) func(string) string {
 func newTestAPI(t *testing.T, vars map[string]string, s store.Store) (api, *testkit.SyncBuffer) {
 	t.Helper()
 	l, buf := testkit.Logger()
-	a := newAPI(env(vars), s, l)
+	var environ []string
+	for k, v := range vars {
+		environ = append(environ, k+"="+v)
+	}
+	a := newAPI(env(vars), environ, s, l)
 	t.Cleanup(func() {
 		if f, err := a.function(); err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -179,6 +183,25 @@ func TestAPIMisconfigured(t *testing.T) {
 	}
 }
 
+// TestAPIWarnsOfMistypedVariables: the deployed function logs a variable
+// one edit from one it reads (KEY_CACHE_TL) at WARNING once, when it is
+// built, naming the variable meant and not the value, and serves on.
+func TestAPIWarnsOfMistypedVariables(t *testing.T) {
+	a, logs := newTestAPI(t, map[string]string{"KEY_CACHE_TL": "5m-s3cret", "REDIS_HOST": "10.0.0.3"}, memstore.New())
+	for range 2 {
+		if w := serve(a, "GET", "/", "", ""); w.Code != http.StatusUnauthorized {
+			t.Errorf("GET / without a key = %d, want 401", w.Code)
+		}
+	}
+	out := logs.String()
+	if n := strings.Count(out, "KEY_CACHE_TL is set, but no variable of that name is read: did you mean KEY_CACHE_TTL?"); n != 1 || !strings.Contains(out, `"severity":"WARNING"`) {
+		t.Errorf("the log warns of KEY_CACHE_TL %d times, want once at WARNING: %s", n, out)
+	}
+	if strings.Contains(out, "s3cret") || strings.Contains(out, "REDIS_HOST") {
+		t.Errorf("the log holds a value, or a variable far from any read: %s", out)
+	}
+}
+
 // TestShutdown: Shutdown writes what was counted, the function refuses what
 // comes next with 503 shutting_down, and a second Shutdown is harmless.
 func TestShutdown(t *testing.T) {
@@ -274,7 +297,7 @@ func TestTerminateChild(t *testing.T) {
 	if err := os.WriteFile(addrFile, []byte(l.Addr().String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	http.Serve(l, newAPI(os.Getenv, nil, logging.NewLogger(os.Stdout))) // until SIGTERM ends the process; as init registers it
+	http.Serve(l, newAPI(os.Getenv, os.Environ(), nil, logging.NewLogger(os.Stdout))) // until SIGTERM ends the process; as init registers it
 }
 
 // TestTerminateSignalOnEmulator runs the function in a process of its own on

@@ -60,3 +60,27 @@ func TestCheckFromEnvNoEmulator(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestFromEnvWarnsOfMistypedVariables: a variable one edit from one the
+// Gate reads is logged at WARNING with the name meant, its value never.
+func TestFromEnvWarnsOfMistypedVariables(t *testing.T) {
+	t.Setenv("GOOGLE_CLOUD_PROJECT", "demo-check")
+	t.Setenv("KEY_CACHE_TL", "5m-s3cret")
+	t.Setenv("KEY_CACHE_TTL", "")
+	log, buf := testkit.Logger()
+	g, err := FromEnv(WithLogger(log))
+	if err != nil {
+		t.Fatalf("FromEnv: %v", err)
+	}
+	t.Cleanup(g.stop)
+	out := buf.String()
+	if !strings.Contains(out, `"severity":"WARNING"`) || !strings.Contains(out, "KEY_CACHE_TL is set, but no variable of that name is read: did you mean KEY_CACHE_TTL?") {
+		t.Errorf("log = %s, want a warning about KEY_CACHE_TL naming KEY_CACHE_TTL", out)
+	}
+	if strings.Contains(out, "s3cret") {
+		t.Errorf("the log holds the variable's value: %s", out)
+	}
+	if g.Config().CacheTTL != DefaultConfig().CacheTTL {
+		t.Errorf("CacheTTL = %v: KEY_CACHE_TL was read", g.Config().CacheTTL)
+	}
+}

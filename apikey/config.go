@@ -39,6 +39,7 @@ type Config struct {
 	DefaultMonthlyQuota   int64         // of an owner whose plan sets none; 0: no quota
 	DefaultMaxKeys        int           // active keys of an owner whose plan sets none
 	DefaultScopes         []string      // granted by a key stored without scopes
+	Scopes                []string      // the scopes the application checks, for apikey's warnings; nil: not listed
 	RedisURL              string        // where limits and quotas are shared by all instances; empty: per instance
 	RedisCA               string        // PEM certificates a rediss:// server's must chain to
 	RedisTimeout          time.Duration // the deadline of one Redis call
@@ -187,17 +188,22 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			c.CacheSize = n
 		}
 	}
-	if v := getenv("KEY_DEFAULT_SCOPES"); v != "" {
-		scopes := strings.Split(v, ",")
-		for i := range scopes {
-			scopes[i] = strings.TrimSpace(scopes[i])
+	scopes := func(name string, dst *[]string) error {
+		v := getenv(name)
+		if v == "" {
+			return nil
 		}
-		if err := keyrules.ValidateScopes(scopes); err != nil {
-			errs = append(errs, fmt.Errorf("KEY_DEFAULT_SCOPES=%q: %w", v, err))
-		} else {
-			c.DefaultScopes = scopes
+		list := strings.Split(v, ",")
+		for i := range list {
+			list[i] = strings.TrimSpace(list[i])
 		}
+		if err := keyrules.ValidateScopes(list); err != nil {
+			return fmt.Errorf("%s=%q: %w", name, v, err)
+		}
+		*dst = list
+		return nil
 	}
+	errs = append(errs, scopes("KEY_DEFAULT_SCOPES", &c.DefaultScopes), scopes("KEY_SCOPES", &c.Scopes))
 	for _, err := range errs {
 		if err != nil {
 			return Config{}, fmt.Errorf("configuration: %w", err)

@@ -183,6 +183,21 @@ func TestLoadConfigDefaultScopes(t *testing.T) {
 	}
 }
 
+// TestLoadConfigScopes: KEY_SCOPES, the scopes the application checks, is
+// read and checked as KEY_DEFAULT_SCOPES is; unset, none are listed.
+func TestLoadConfigScopes(t *testing.T) {
+	cfg, err := LoadConfig(envOf(map[string]string{"KEY_SCOPES": " things:read , things:write"}))
+	if err != nil || !slices.Equal(cfg.Scopes, []string{"things:read", "things:write"}) {
+		t.Errorf("KEY_SCOPES: %q, %v; want things:read and things:write", cfg.Scopes, err)
+	}
+	if cfg, err := LoadConfig(envOf(nil)); err != nil || cfg.Scopes != nil {
+		t.Errorf("unset: %q, %v; want none listed", cfg.Scopes, err)
+	}
+	if _, err := LoadConfig(envOf(map[string]string{"KEY_SCOPES": "things:read,Things:Write"})); err == nil || !strings.Contains(err.Error(), "KEY_SCOPES=") {
+		t.Errorf("a bad scope: %v, want an error naming KEY_SCOPES", err)
+	}
+}
+
 // TestLoadConfigRedisCA: REDIS_CA_CERT is PEM certificates, for a rediss://
 // REDIS_URL only.
 func TestLoadConfigRedisCA(t *testing.T) {

@@ -46,6 +46,7 @@ type Gate struct {
 	explain func(error) error
 
 	header    string // canonical form of cfg.Header, for the header map
+	bearer    bool   // the header is Authorization: the key follows Bearer
 	challenge string // the WWW-Authenticate of a 401
 
 	stop    context.CancelFunc
@@ -91,9 +92,10 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 		onError:     o.onError,
 		explain:     func(err error) error { return err },
 		header:      http.CanonicalHeaderKey(cfg.Header),
-		challenge:   `APIKey realm="keygate", header="` + cfg.Header + `"`,
+		challenge:   challenge(cfg.Header),
 		stopped:     make(chan struct{}),
 	}
+	g.bearer = g.header == "Authorization"
 	if e, ok := s.(interface{ Explain(error) error }); ok {
 		g.explain = e.Explain
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keygate/keygate/apikey/keyformat"
@@ -119,9 +120,9 @@ func (c *verifiedContext) Value(key any) any {
 // authenticate checks r's key. It returns the key's entry and r with the
 // entry in its context, or refuses r and returns nil.
 func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry, *http.Request) {
-	raw, ok := g.keyOf(r)
-	if !ok {
-		g.refuse(w, r, g.problem(CodeMultipleAPIKeys), "")
+	raw, bad := g.keyOf(r)
+	if bad != nil {
+		g.refuse(w, r, bad, "")
 		return nil, r
 	}
 	if raw == "" {
@@ -218,18 +219,44 @@ func (g *Gate) loadKey(r *http.Request, d keyformat.Digest, now time.Time) (*cac
 }
 
 // keyOf returns the key header's value; "" when it is absent or empty, and
-// ok false when it holds two different values.
-func (g *Gate) keyOf(r *http.Request) (key string, ok bool) {
+// the refusal when it holds two different values, or, in Authorization, a
+// scheme other than Bearer.
+func (g *Gate) keyOf(r *http.Request) (key string, bad *Error) {
 	for _, v := range r.Header[g.header] {
+		if g.bearer {
+			if v, bad = g.credentials(v); bad != nil {
+				return "", bad
+			}
+		}
 		switch {
 		case v == "" || v == key:
 		case key == "":
 			key = v
 		default:
-			return "", false
+			return "", g.problem(CodeMultipleAPIKeys)
 		}
 	}
-	return key, true
+	return key, nil
+}
+
+// credentials is the key in an Authorization value: after the scheme
+// Bearer (RFC 6750), matched case-insensitively, or alone, as clients sent
+// it before Bearer was read. Another scheme (Basic, Token) is refused with
+// a detail that names Bearer, not with "not valid", since the key may be;
+// the scheme sent is not echoed: it may be a key followed by a space.
+func (g *Gate) credentials(v string) (string, *Error) {
+	scheme, rest, found := strings.Cut(v, " ")
+	switch {
+	case !found && strings.EqualFold(v, bearerScheme):
+		return "", nil
+	case !found:
+		return v, nil
+	case strings.EqualFold(scheme, bearerScheme):
+		return strings.TrimLeft(rest, " "), nil
+	}
+	e := g.problem(CodeInvalidAPIKey).because("wrong_scheme")
+	e.Detail = "Send the API key with the Bearer scheme: Authorization: Bearer <key>."
+	return "", e
 }
 
 // admit applies the key's and its owner's rate limits and quotas to r and

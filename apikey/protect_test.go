@@ -150,6 +150,63 @@ func TestAuthCustomHeaderAndPrefix(t *testing.T) {
 	}
 }
 
+// TestAuthBearer: with API_KEY_HEADER=Authorization the key is read after
+// the scheme Bearer, in any case, or alone; another scheme is a 401 that
+// names Bearer, and every 401 challenges with Bearer. A valid key is
+// refused after another scheme too: the scheme is checked first.
+func TestAuthBearer(t *testing.T) {
+	s := newServer(t, nil, func(c *Config) { c.Header = "Authorization" })
+	valid, _ := s.mint(t, "acme")
+	unknown, _ := keyformat.New("kg")
+	const wrongScheme = "Send the API key with the Bearer scheme: Authorization: Bearer <key>."
+	cases := []struct {
+		name       string
+		values     []string
+		wantStatus int
+		wantCode   string
+		wantDetail string
+	}{
+		{"Bearer", []string{"Bearer " + valid}, 200, "", ""},
+		{"bearer, lower case", []string{"bearer " + valid}, 200, "", ""},
+		{"BEARER, two spaces", []string{"BEARER  " + valid}, 200, "", ""},
+		{"no scheme", []string{valid}, 200, "", ""},
+		{"with and without the scheme", []string{"Bearer " + valid, valid}, 200, "", ""},
+		{"Bearer, an unknown key", []string{"Bearer " + unknown}, 401, "invalid_api_key", "The API key is not valid."},
+		{"Basic", []string{"Basic " + valid}, 401, "invalid_api_key", wrongScheme},
+		{"Token", []string{"Token " + valid}, 401, "invalid_api_key", wrongScheme},
+		{"a key and a space", []string{valid + " x"}, 401, "invalid_api_key", wrongScheme},
+		{"Bearer alone", []string{"Bearer"}, 401, "missing_api_key", "Send your API key in the Authorization header: Authorization: Bearer <key>."},
+		{"Bearer and nothing", []string{"Bearer "}, 401, "missing_api_key", "Send your API key in the Authorization header: Authorization: Bearer <key>."},
+		{"two keys", []string{"Bearer " + valid, "Bearer " + unknown}, 400, "multiple_api_keys", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			for _, v := range c.values {
+				r.Header.Add("Authorization", v)
+			}
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, r)
+			if w.Code != c.wantStatus {
+				t.Fatalf("status = %d, want %d; body %s", w.Code, c.wantStatus, w.Body)
+			}
+			if c.wantStatus == 200 {
+				return
+			}
+			p := testkit.Problem(t, w)
+			if p.Code != c.wantCode || (c.wantDetail != "" && p.Detail != c.wantDetail) {
+				t.Errorf("problem = %s %q, want %s %q", p.Code, p.Detail, c.wantCode, c.wantDetail)
+			}
+			if strings.Contains(w.Body.String(), valid) {
+				t.Errorf("the answer echoes the key: %s", w.Body)
+			}
+			if got := w.Header().Get("WWW-Authenticate"); c.wantStatus == 401 && got != `Bearer realm="keygate"` {
+				t.Errorf("WWW-Authenticate = %q, want Bearer's", got)
+			}
+		})
+	}
+}
+
 // TestAuthPutsKeyInContext checks that behind Protect and behind
 // Authenticate the handler finds the verified key with FromContext, with
 // the scopes it grants: its own, or the configured defaults when it has

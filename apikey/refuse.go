@@ -122,12 +122,28 @@ func setRateLimit(h http.Header, d limit.Decision) {
 	h["Ratelimit-Reset"] = vals[2:3:3]
 }
 
+// bearerScheme is the scheme of a key sent in Authorization (RFC 6750).
+const bearerScheme = "Bearer"
+
+// challenge is the WWW-Authenticate of a 401 for keys in header: Bearer's
+// (RFC 6750) in Authorization, where a client looks for a scheme it knows,
+// else keygate's own, naming the header.
+func challenge(header string) string {
+	if http.CanonicalHeaderKey(header) == "Authorization" {
+		return bearerScheme + ` realm="keygate"`
+	}
+	return `APIKey realm="keygate", header="` + header + `"`
+}
+
 // problem is the Error of a refusal of the key itself.
 func (g *Gate) problem(code Code) *Error {
 	e := &Error{Status: http.StatusUnauthorized, Code: code}
 	switch code {
 	case CodeMissingAPIKey:
 		e.Detail = "Send your API key in the " + g.cfg.Header + " header."
+		if g.bearer {
+			e.Detail = "Send your API key in the Authorization header: Authorization: Bearer <key>."
+		}
 	case CodeMultipleAPIKeys:
 		e.Status, e.Detail = http.StatusBadRequest, "Send one API key in one "+g.cfg.Header+" header, not several."
 	case CodeExpiredAPIKey:

@@ -73,6 +73,34 @@ func commit(ctx context.Context, client *firestore.Client, f func(context.Contex
 // attempt; contended to the end (the last attempt too, so that nothing was
 // applied), the error wraps store.ErrBusy.
 func retry(ctx context.Context, attempt func() error) error {
+	return retryBy(ctx, wallClock{}, attempt)
+}
+
+// pacer is the time retry waits by: the wall clock, or a test's, so that
+// the test of a deadline does not depend on how loaded the machine is.
+type pacer interface {
+	until(t time.Time) time.Duration
+	// sleep waits d, or until ctx ends: then it reports false.
+	sleep(ctx context.Context, d time.Duration) bool
+}
+
+type wallClock struct{}
+
+func (wallClock) until(t time.Time) time.Duration { return time.Until(t) }
+
+func (wallClock) sleep(ctx context.Context, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// retryBy is retry with the time of p.
+func retryBy(ctx context.Context, p pacer, attempt func() error) error {
 	pause := retryFirst
 	for n := 1; ; n++ {
 		err := attempt()
@@ -85,15 +113,11 @@ func retry(ctx context.Context, attempt func() error) error {
 			return err
 		}
 		wait := rand.N(pause) + time.Millisecond
-		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait+attemptReserve {
+		if d, ok := ctx.Deadline(); ok && p.until(d) < wait+attemptReserve {
 			return busy(n, err)
 		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
+		if !p.sleep(ctx, wait) {
 			return busy(n, err)
-		case <-timer.C:
 		}
 		pause = min(2*pause, retryMax)
 	}

@@ -33,12 +33,23 @@ func TestRetry(t *testing.T) {
 		}
 	})
 	t.Run("contended to the deadline", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		// The time is a fake one that moves only by retry's pauses (and by
+		// each attempt's 30 ms), 500 ms before the deadline: how loaded the
+		// machine is changes nothing. The context's real deadline is an
+		// hour away, never reached.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 		defer cancel()
+		deadline, _ := ctx.Deadline()
+		clock := &fakePacer{now: deadline.Add(-500 * time.Millisecond)}
 		n := 0
-		err := retry(ctx, func() error { n++; return aborted })
-		if !errors.Is(err, store.ErrBusy) || status.Code(err) != codes.Aborted || ctx.Err() != nil || n < 3 {
-			t.Errorf("retry = %v after %d attempts, deadline passed %v; want ErrBusy wrapping ABORTED, before the deadline, after several", err, n, ctx.Err())
+		err := retryBy(ctx, clock, func() error { n++; clock.now = clock.now.Add(30 * time.Millisecond); return aborted })
+		left := deadline.Sub(clock.now)
+		if !errors.Is(err, store.ErrBusy) || status.Code(err) != codes.Aborted || left <= 0 || n < 3 {
+			t.Errorf("retry = %v after %d attempts, %v before the deadline; want ErrBusy wrapping ABORTED, before the deadline, after several", err, n, left)
+		}
+		// It gave up only when the next pause and an attempt did not fit.
+		if left >= retryMax+attemptReserve+time.Millisecond {
+			t.Errorf("retry gave up %v before the deadline: room for another attempt", left)
 		}
 	})
 	t.Run("another error ends it as it is", func(t *testing.T) {
@@ -54,4 +65,15 @@ func TestRetry(t *testing.T) {
 			t.Errorf("retry = %v after %d attempts, want the deadline error alone after 3", err, n)
 		}
 	})
+}
+
+// fakePacer is a clock that moves only when retry sleeps (or an attempt
+// moves it), for TestRetry.
+type fakePacer struct{ now time.Time }
+
+func (p *fakePacer) until(t time.Time) time.Duration { return t.Sub(p.now) }
+
+func (p *fakePacer) sleep(_ context.Context, d time.Duration) bool {
+	p.now = p.now.Add(d)
+	return true
 }

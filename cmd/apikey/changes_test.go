@@ -32,7 +32,7 @@ const propagationBound = 3 * time.Second
 func (h *harness) realRun(args ...string) string {
 	h.t.Helper()
 	var stdout, stderr bytes.Buffer
-	if code := run(h.t.Context(), args, &stdout, &stderr, h.getenv, time.Now); code != 0 {
+	if code := run(h.t.Context(), args, &stdout, &stderr, h.environ(), time.Now); code != 0 {
 		h.t.Fatalf("apikey %s: exit %d, stderr:\n%s", strings.Join(args, " "), code, stderr.String())
 	}
 	return stdout.String()

@@ -133,7 +133,7 @@ func TestStoreTimeout(t *testing.T) {
 	for _, args := range [][]string{{"show", strings.Repeat("0", 64)}, {"create", "--owner", "a", "--force"}} {
 		var stdout, stderr bytes.Buffer
 		began := time.Now()
-		code := run(t.Context(), args, &stdout, &stderr, func(k string) string { return env[k] }, time.Now)
+		code := run(t.Context(), args, &stdout, &stderr, environOf(env), time.Now)
 		took := time.Since(began)
 		if code != 1 || stdout.Len() != 0 || !regexp.MustCompile(`^apikey: no Firestore emulator answers at `+regexp.QuoteMeta(addr)+` \(FIRESTORE_EMULATOR_HOST\): .*(DeadlineExceeded|deadline exceeded).* \(project demo-keygate, database \(default\), emulator at `+regexp.QuoteMeta(addr)+`\)\n$`).MatchString(stderr.String()) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 1 and one line naming the emulator address, the deadline and the project", args, code, stdout.String(), stderr.String())
@@ -389,7 +389,7 @@ func TestNoCredentials(t *testing.T) {
 	os.Unsetenv("GOOGLE_APPLICATION_CREDENTIALS")
 	env := map[string]string{"GOOGLE_CLOUD_PROJECT": "some-project", "STORE_TIMEOUT": "5s"}
 	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), []string{"list", "--owner", "acme"}, &stdout, &stderr, func(k string) string { return env[k] }, time.Now)
+	code := run(t.Context(), []string{"list", "--owner", "acme"}, &stdout, &stderr, environOf(env), time.Now)
 	want := "apikey: no Google credentials: run `gcloud auth application-default login`, or set FIRESTORE_EMULATOR_HOST to use the emulator (project some-project, database (default))\n"
 	if code != 1 || stdout.Len() != 0 || stderr.String() != want {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 1, nothing and %q", code, stdout.String(), stderr.String(), want)
@@ -408,11 +408,47 @@ func TestConfigCheck(t *testing.T) {
 		{map[string]string{"GOOGLE_CLOUD_PROJECT": "p", "REDIS_URL": "rediss://:s3cret@10.0.0.3:6378", "REDIS_TIMEOUT": "20ms"}, 0, "configuration ok: project p, database (default), collection api_keys, header X-API-Key, prefix kg, key cache 10000 for 1m0s (stale 10m0s, not found 30s), store timeout 2s, usage flush 10s, shutdown 8s, default scopes (the application's), limits global on Redis at 10.0.0.3:6378 with TLS (timeout 20ms)\n", ""},
 		{map[string]string{"REDIS_URL": "redis://:s3cret@10.0.0.3/x"}, 1, "", "apikey: configuration: REDIS_URL (not shown: it may hold a password): want redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or rediss://… for TLS\n"},
 		{map[string]string{"KEY_CACHE_TTL": "abc"}, 1, "", "apikey: configuration: KEY_CACHE_TTL=\"abc\": want a Go duration of at least 1ms, such as 90s or 5m\n"},
+		// A mistyped variable is named with the one meant, never its value,
+		// even when the configuration is bad; one far from any is not.
+		{map[string]string{"KEY_CACHE_TL": "5m-s3cret", "KEY_CACHE_TTL": "abc", "REDIS_HOST": "h"}, 1, "", "apikey: warning: KEY_CACHE_TL is set, but no variable of that name is read: did you mean KEY_CACHE_TTL?\n" +
+			"apikey: configuration: KEY_CACHE_TTL=\"abc\": want a Go duration of at least 1ms, such as 90s or 5m\n"},
+		{map[string]string{"GOOGLE_CLOUD_PROJECT": "p", "KEY_DEFAULT_SCOPES": "things:raed,billing", "KEY_SCOPES": "things:read,things:write"}, 0,
+			"configuration ok: project p, database (default), collection api_keys, header X-API-Key, prefix kg, key cache 10000 for 1m0s (stale 10m0s, not found 30s), store timeout 2s, usage flush 10s, shutdown 8s, default scopes things:raed,billing, limits per instance\n",
+			"apikey: warning: KEY_DEFAULT_SCOPES names things:raed is not in KEY_SCOPES: did you mean things:read?\n" +
+				"apikey: warning: KEY_DEFAULT_SCOPES names billing is not in KEY_SCOPES: it lists things:read,things:write\n"},
 	} {
 		var stdout, stderr bytes.Buffer
-		code := run(t.Context(), []string{"config", "check"}, &stdout, &stderr, func(k string) string { return c.env[k] }, time.Now)
+		code := run(t.Context(), []string{"config", "check"}, &stdout, &stderr, environOf(c.env), time.Now)
 		if code != c.code || stdout.String() != c.out || stderr.String() != c.errOut {
 			t.Errorf("config check with %v = %d %q %q; want %d %q %q", c.env, code, stdout.String(), stderr.String(), c.code, c.out, c.errOut)
+		}
+	}
+}
+
+// TestCreateWarnsOfUnknownScopes: with KEY_SCOPES set, create warns on
+// stderr of each scope it does not list, with the one it is near, and
+// creates the key all the same; without KEY_SCOPES it says nothing.
+func TestCreateWarnsOfUnknownScopes(t *testing.T) {
+	for _, c := range []struct {
+		known, scopes, warnings string
+	}{
+		{"bingo:check,usage:read,keys:manage", "bingo:chek,usage:read,billing",
+			"apikey: warning: scope bingo:chek is not in KEY_SCOPES: did you mean bingo:check?\n" +
+				"apikey: warning: scope billing is not in KEY_SCOPES: it lists bingo:check,usage:read,keys:manage\n"},
+		{"bingo:check,usage:read", "bingo:check", ""},
+		{"", "bingo:chek", ""},
+	} {
+		st := &fakeStore{}
+		env := map[string]string{"KEY_SCOPES": c.known}
+		var out, errb bytes.Buffer
+		cl := &cli{ctx: t.Context(), stdout: &out, stderr: &errb, getenv: func(k string) string { return env[k] },
+			now: func() time.Time { return start }, open: func(apikey.Config) keyStore { return st }}
+		code := cl.main([]string{"create", "--owner", "acme", "--scopes", c.scopes})
+		if code != 0 || !strings.HasPrefix(out.String(), "kg_") || !slices.Contains(st.calls, "CreateCapped") {
+			t.Errorf("KEY_SCOPES=%s create --scopes %s: exit %d, stdout %q, calls %v; want the key created", c.known, c.scopes, code, out.String(), st.calls)
+		}
+		if got, _, _ := strings.Cut(errb.String(), "id: "); got != c.warnings {
+			t.Errorf("KEY_SCOPES=%s create --scopes %s: stderr %q, want it to start with %q", c.known, c.scopes, errb.String(), c.warnings)
 		}
 	}
 }

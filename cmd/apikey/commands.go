@@ -118,7 +118,7 @@ scopes, hint, expiry) go to standard error, so that
 
 captures just the key. With --json, standard output gets one JSON object with
 id, key, owner, name, scopes, hint, created_at, expires_at (null: never),
-revoked_at and status, and standard error gets nothing.
+revoked_at and status, and standard error gets nothing but warnings.
 
 Scopes belong to the application, which decides what each one allows:
 --scopes takes a comma-separated list of any scope names, such as
@@ -129,6 +129,10 @@ joined by ':'; at most ` + strconv.Itoa(keyrules.MaxScopeLen) + ` bytes, and at 
 scopes, KEY_DEFAULT_SCOPES (for the bingo function: ` + bingoDefaultScopes + `).
 show and list display such a key with the KEY_DEFAULT_SCOPES of apikey's
 own environment: set it as the application does to see what the key grants.
+With KEY_SCOPES set to the scopes the application checks (for the bingo
+function: ` + bingoScopes + `), create warns on standard error of a
+scope not among them, and of the one it is near (bingo:chek: did you mean
+bingo:check?), and creates the key all the same.
 
 An owner may hold at most max_keys active keys (revoked and expired ones do
 not count): its plan's (see 'apikey help plan'), else DEFAULT_MAX_KEYS (100).
@@ -185,6 +189,7 @@ func (c *cli) create(a createArgs) error {
 	if err != nil {
 		return err
 	}
+	c.warnUnknownScopes("scope", scopes)
 	st, err := c.store()
 	if err != nil {
 		return err
@@ -453,7 +458,8 @@ written by a keygate from before usage was counted per owner. When it is not
 the sum of the keys listed, a note on stderr says so.
 
 Counts reach Firestore within USAGE_FLUSH_INTERVAL (10s by default) of the
-requests, so the last seconds of traffic may not show yet.
+requests, so the last seconds of traffic may not show yet: when the days
+shown run to the present, a note on stderr says so.
 
 With replay: writes the counts that an instance could not write before its
 shutdown deadline (SHUTDOWN_TIMEOUT) and logged instead, as ERROR entries
@@ -518,6 +524,7 @@ func (c *cli) keyUsage(id, fromText, toText string, asJSON bool) error {
 	if err != nil {
 		return err
 	}
+	c.noteInFlight(to)
 	v := view.UsageView{KeyID: id, Month: month, MonthTotal: total, From: from, To: to, Days: days}
 	if k.MonthlyQuota > 0 {
 		v.MonthlyQuota = &k.MonthlyQuota
@@ -536,6 +543,18 @@ func (c *cli) keyUsage(id, fromText, toText string, asJSON bool) error {
 	}
 	fmt.Fprintf(tw, "%s total\t%d\t(%s)\n", month, total, quota)
 	return tw.Flush()
+}
+
+// noteInFlight says on stderr, when the days shown run to last, that the
+// latest requests may not be counted yet: each instance writes its counts
+// at most every USAGE_FLUSH_INTERVAL, so a usage read just after a request
+// shows 0 and nothing says why.
+func (c *cli) noteInFlight(last store.Day) {
+	every := c.cfg.FlushInterval
+	if last < store.DayOf(c.now().Add(-every)) {
+		return
+	}
+	fmt.Fprintf(c.stderr, "note: each instance stores its counts every USAGE_FLUSH_INTERVAL (%v): the requests of the last %v may not show yet.\n", every, every)
 }
 
 // ownerUsage prints the month's requests of each of an owner's keys, and
@@ -579,6 +598,7 @@ func (c *cli) ownerUsage(owner, monthText string, asCSV bool) error {
 	if err != nil {
 		return err
 	}
+	c.noteInFlight(store.Day(string(month) + "-31"))
 	if total != sum {
 		fmt.Fprintf(c.stderr, "note: the owner's total for %s, %d, is not the sum of its keys listed, %d: "+
 			"it includes keys deleted since, and leaves out requests written before usage was counted per owner.\n",

@@ -18,9 +18,13 @@ Reads the configuration variables (GOOGLE_CLOUD_PROJECT, FIRESTORE_DATABASE,
 KEYS_COLLECTION, API_KEY_HEADER, KEY_PREFIX, KEY_CACHE_SIZE, KEY_CACHE_TTL,
 KEY_STALE_TTL, KEY_NEGATIVE_TTL, STORE_TIMEOUT, USAGE_FLUSH_INTERVAL,
 SHUTDOWN_TIMEOUT, DEFAULT_RATE_LIMIT, DEFAULT_BURST, DEFAULT_MONTHLY_QUOTA, DEFAULT_MAX_KEYS,
-KEY_DEFAULT_SCOPES, REDIS_URL, REDIS_CA_CERT, REDIS_TIMEOUT,
+KEY_DEFAULT_SCOPES, KEY_SCOPES, REDIS_URL, REDIS_CA_CERT, REDIS_TIMEOUT,
 GITHUB_SECRET_SCANNING_KEYS_URL, LEAKED_KEY_ACTION) with the rules a Gate applies when it starts, and either
-prints the configuration in effect or fails naming the variable. deploy.sh
+prints the configuration in effect or fails naming the variable. It warns on
+stderr, without failing, of a variable set that is one or two edits from
+one of these (KEY_CACHE_TL: did you mean KEY_CACHE_TTL?), naming it but
+never its value, and of a KEY_DEFAULT_SCOPES scope that KEY_SCOPES, when
+set, does not list. deploy.sh
 runs it before it deploys, so that a bad value fails the deploy rather than
 every request of the deployed function. It contacts neither Firestore nor Redis, and never prints REDIS_URL's
 password.`,
@@ -29,10 +33,12 @@ password.`,
 			if pos[0] != "check" {
 				return usagef("unknown config command %q: want check", pos[0])
 			}
+			c.warnMistyped()
 			cfg, err := c.config()
 			if err != nil {
 				return err
 			}
+			c.warnUnknownScopes("KEY_DEFAULT_SCOPES names", cfg.DefaultScopes)
 			project := cfg.Project
 			if project == "" {
 				project = "(detected from the credentials)"

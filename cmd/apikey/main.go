@@ -65,23 +65,33 @@ import (
 // main runs the command line with the process's environment and clock.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv, time.Now)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Environ(), time.Now)
 	stop()
 	os.Exit(code)
 }
 
 // run runs the command line args (without the program name) and returns the
 // exit status: 0 on success, 1 on a failure and 2 on a usage error. It reads
-// the configuration through getenv and the time through now, and writes only
+// the configuration from environ (as os.Environ gives it; the first of a
+// name counts, as for os.Getenv) and the time through now, and writes only
 // to stdout and stderr.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, now func() time.Time) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string, now func() time.Time) int {
+	vars := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			if _, dup := vars[k]; !dup {
+				vars[k] = v
+			}
+		}
+	}
 	c := &cli{
-		ctx:    ctx,
-		stdout: stdout,
-		stderr: stderr,
-		getenv: getenv,
-		now:    now,
-		open:   openFirestore,
+		ctx:     ctx,
+		stdout:  stdout,
+		stderr:  stderr,
+		getenv:  func(name string) string { return vars[name] },
+		environ: environ,
+		now:     now,
+		open:    openFirestore,
 	}
 	return c.main(args)
 }
@@ -121,7 +131,10 @@ type cli struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
-	now    func() time.Time
+	// environ is the whole environment, whose names config check looks
+	// through for mistyped variables.
+	environ []string
+	now     func() time.Time
 	// open returns the store for a configuration; it must not connect.
 	open func(apikey.Config) keyStore
 

@@ -18,6 +18,10 @@ import (
 // scopes as an example; apikey does not import the function to learn them.
 const bingoDefaultScopes = "bingo:check,usage:read"
 
+// bingoScopes are all the bingo function's scopes, the KEY_SCOPES it
+// checks, named in create's help as an example.
+const bingoScopes = bingoDefaultScopes + ",keys:manage"
+
 // defaultScopes are the scopes the configuration says a key stored without
 // any grants (KEY_DEFAULT_SCOPES): never nil, so that a view shows [] rather
 // than null when the variable is unset.

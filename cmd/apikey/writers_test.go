@@ -30,7 +30,7 @@ func TestConcurrentPlanSets(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			start := time.Now()
 			code := run(h.t.Context(), []string{"plan", "set", fmt.Sprintf("owner-%d", i), "--max-keys", fmt.Sprint(i + 1)},
-				&stdout, &stderr, h.getenv, time.Now)
+				&stdout, &stderr, h.environ(), time.Now)
 			if code != 0 {
 				t.Errorf("plan set %d: exit %d after %v: %s", i, code, time.Since(start), stderr.String())
 			}

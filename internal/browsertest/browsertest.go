@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,8 @@ import (
 	"github.com/chromedp/cdproto/dom"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/keygate/keygate/internal/testrun"
 )
 
 // RequireEnv is the environment variable that turns a missing browser from
@@ -107,18 +108,10 @@ func Require(t testing.TB) string {
 		if os.Getenv(RequireEnv) != "" {
 			t.Fatalf("a browser is required (%s is set) but not available: %s", RequireEnv, reason)
 		}
-		printSkipOnce(reason)
-		t.Skipf("SKIPPED: no browser for the browser tests: %s", reason)
+		testrun.Skip(t, testrun.Chromium, reason+"; set "+RequireEnv+"=1 to make this a failure")
 	}
+	testrun.Used(t, testrun.Chromium)
 	return path
-}
-
-var skipOnce sync.Once
-
-func printSkipOnce(reason string) {
-	skipOnce.Do(func() {
-		fmt.Fprintf(os.Stderr, "\n!!! NO BROWSER: %s\n!!! The browser tests will SKIP (set %s=1 to make them fail).\n\n", reason, RequireEnv)
-	})
 }
 
 // ByRole is a query option that selects the elements whose computed role

@@ -11,18 +11,20 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/internal/testrun"
 )
 
 // A test that needs the emulator fails when there is none, with the reason
 // and what to do, so that `go test ./...` never passes with these tests
 // quietly skipped (go test shows nothing of a passing package but "ok").
-// SkipEnv=1 makes them skip instead, for a machine without the Google Cloud
-// CLI. RequireEnv (set by .ci/run) makes them fail even then.
+// SkipEnv=1 makes them skip instead, and starts none, even with gcloud
+// installed: for a machine without the Google Cloud CLI, or a quick run;
+// an emulator named by FIRESTORE_EMULATOR_HOST is still used. RequireEnv
+// (set by .ci/run) makes them fail even then.
 const (
 	SkipEnv    = "KEYGATE_SKIP_EMULATOR"
 	RequireEnv = "KEYGATE_REQUIRE_EMULATOR"
@@ -34,9 +36,6 @@ var (
 	host      string // host:port of the running emulator, or ""
 	reason    string // why there is none
 	benchOnly bool   // -run '^$': no emulator was started for benchmarks
-
-	skipped      atomic.Int64 // tests skipped for want of the emulator
-	skippedTests sync.Map     // their names, counted once
 )
 
 // Main starts the emulator if need be (or shares the one another test
@@ -55,30 +54,15 @@ func Main(m *testing.M) int {
 	if err != nil {
 		reason = err.Error()
 	}
-	if err != nil && !skipping() { // skipping, the count at the end says why
+	if err != nil && !skipping() { // skipping, the package's line says why
 		fmt.Fprintf(os.Stderr, "\n!!! FIRESTORE EMULATOR NOT AVAILABLE: %s\n!!! The Firestore-backed tests will FAIL (set %s=1 to skip them).\n\n", reason, SkipEnv)
 	}
 	code := m.Run()
 	if stop != nil {
 		stop()
 	}
-	if n := skipped.Load(); n > 0 {
-		reportSkipped(n)
-	}
+	testrun.Report()
 	return code
-}
-
-// reportSkipped says how many tests of this package skipped for want of the
-// emulator. go test shows a passing package's output only with -v, so the
-// line goes to the terminal when there is one, and to stderr as well.
-func reportSkipped(n int64) {
-	wd, _ := os.Getwd()
-	line := fmt.Sprintf("keygate: %s: %d tests SKIPPED (%s=1): no Firestore emulator: %s\n", filepath.Base(wd), n, SkipEnv, reason)
-	fmt.Fprint(os.Stderr, line)
-	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
-		tty.WriteString(line)
-		tty.Close()
-	}
 }
 
 // Project returns the emulator's host:port and a project ID of the test's
@@ -101,13 +85,11 @@ func Host(t testing.TB) string {
 			t.Skip("needs the Firestore emulator, which -run '^$' does not start: run it with -run NONE")
 		}
 		if skipping() {
-			if _, dup := skippedTests.LoadOrStore(t.Name(), true); !dup {
-				skipped.Add(1)
-			}
-			t.Skipf("SKIPPED (%s=1): no Firestore emulator", SkipEnv)
+			testrun.Skip(t, testrun.Emulator, SkipEnv+"=1: "+reason)
 		}
 		t.Fatal("no Firestore emulator: see FIRESTORE EMULATOR NOT AVAILABLE at the top of this package's output")
 	}
+	testrun.Used(t, testrun.Emulator)
 	return host
 }
 
@@ -141,6 +123,9 @@ func start() (stop func(), err error) {
 		}
 		host = h
 		return nil, nil
+	}
+	if skipping() {
+		return nil, errors.New("none started (FIRESTORE_EMULATOR_HOST is unset)")
 	}
 	gcloud, err := exec.LookPath("gcloud")
 	if err != nil {

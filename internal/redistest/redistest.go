@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/keygate/keygate/internal/testrun"
 )
 
 // RequireEnv (set by .ci/run) makes a test that needs redis-server fail
@@ -81,8 +83,9 @@ func newServer(t testing.TB) *Server {
 		if os.Getenv(RequireEnv) != "" {
 			t.Fatalf("%s (%s is set)", msg, RequireEnv)
 		}
-		t.Skipf("SKIPPED: %s (set %s=1 to make this a failure)", msg, RequireEnv)
+		testrun.Skip(t, testrun.Redis, msg+"; set "+RequireEnv+"=1 to make this a failure")
 	}
+	testrun.Used(t, testrun.Redis)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
