@@ -10,6 +10,7 @@ import (
 	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/internal/globallimit"
+	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/plans"
 )
 
@@ -45,6 +46,7 @@ type Config struct {
 	RedisTimeout          time.Duration // the deadline of one Redis call
 	SecretScanningKeysURL string        // where GitHub publishes the keys that sign its reports
 	LeakedKeyAction       string        // what a report does to a live key: "revoke" or "notify"
+	ClientAddress         string        // which X-Forwarded-For entry is the client's: "cloud-run", "load-balancer" or "remote-addr"
 }
 
 // DefaultConfig is the configuration with every variable at its default.
@@ -66,6 +68,7 @@ func DefaultConfig() Config {
 
 		SecretScanningKeysURL: defaultSecretScanningKeysURL,
 		LeakedKeyAction:       leakRevoke,
+		ClientAddress:         string(logging.CloudRun),
 	}
 }
 
@@ -115,6 +118,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		dur("REDIS_TIMEOUT", &c.RedisTimeout, time.Millisecond),
 		str("GITHUB_SECRET_SCANNING_KEYS_URL", &c.SecretScanningKeysURL, validKeysURL, "an http:// or https:// URL"),
 		str("LEAKED_KEY_ACTION", &c.LeakedKeyAction, validLeakAction, leakRevoke+" or "+leakNotify),
+		str("CLIENT_ADDRESS", &c.ClientAddress, logging.ValidClientAddress, "cloud-run, load-balancer or remote-addr"),
 	}
 	// The URL may hold a password: the error never quotes it.
 	if v := getenv("REDIS_URL"); v != "" {

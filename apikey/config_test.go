@@ -27,7 +27,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 	want := Config{Database: "(default)", Collection: "api_keys", Header: "X-API-Key", Prefix: "kg", CacheSize: 10000,
 		CacheTTL: time.Minute, StaleTTL: 10 * time.Minute, NegativeTTL: 30 * time.Second, StoreTimeout: 2 * time.Second,
 		FlushInterval: 10 * time.Second, ShutdownTimeout: 8 * time.Second, DefaultMaxKeys: 100, RedisTimeout: 50 * time.Millisecond,
-		SecretScanningKeysURL: "https://api.github.com/meta/public_keys/secret_scanning", LeakedKeyAction: "revoke"} // no DefaultScopes: the application chooses them
+		SecretScanningKeysURL: "https://api.github.com/meta/public_keys/secret_scanning", LeakedKeyAction: "revoke",
+		ClientAddress: "cloud-run"} // no DefaultScopes: the application chooses them
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults = %+v, want %+v (the README's table)", c, want)
 	}
@@ -42,6 +43,7 @@ func TestLoadConfigValues(t *testing.T) {
 		"DEFAULT_MONTHLY_QUOTA": "5000", "DEFAULT_MAX_KEYS": "7", "KEY_DEFAULT_SCOPES": "things:read,billing",
 		"REDIS_URL": "rediss://:pw@10.0.0.3:6378", "REDIS_TIMEOUT": "20ms",
 		"GITHUB_SECRET_SCANNING_KEYS_URL": "http://127.0.0.1:9/keys", "LEAKED_KEY_ACTION": "notify",
+		"CLIENT_ADDRESS": "load-balancer",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +53,7 @@ func TestLoadConfigValues(t *testing.T) {
 		FlushInterval: 30 * time.Second, ShutdownTimeout: 9 * time.Second, DefaultRateLimit: 2.5, DefaultBurst: 10,
 		DefaultMonthlyQuota: 5000, DefaultMaxKeys: 7, DefaultScopes: []string{"things:read", "billing"},
 		RedisURL: "rediss://:pw@10.0.0.3:6378", RedisTimeout: 20 * time.Millisecond,
-		SecretScanningKeysURL: "http://127.0.0.1:9/keys", LeakedKeyAction: "notify"}
+		SecretScanningKeysURL: "http://127.0.0.1:9/keys", LeakedKeyAction: "notify", ClientAddress: "load-balancer"}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("LoadConfig = %+v, want %+v", c, want)
 	}
@@ -80,6 +82,8 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"KEY_PREFIX", "KG"},
 		{"LEAKED_KEY_ACTION", "delete"},
 		{"LEAKED_KEY_ACTION", "Revoke"},
+		{"CLIENT_ADDRESS", "x-forwarded-for"},
+		{"CLIENT_ADDRESS", "Cloud-Run"},
 		{"GITHUB_SECRET_SCANNING_KEYS_URL", "api.github.com/meta"},
 		{"GITHUB_SECRET_SCANNING_KEYS_URL", "ftp://example.com/keys"},
 		{"KEY_PREFIX", "k_g"},

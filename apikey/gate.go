@@ -127,6 +127,18 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 // Config returns the Gate's configuration (console.Config needs Header).
 func (g *Gate) Config() Config { return g.cfg }
 
+// logRequest logs an entry about r at level, placed by r's attributes
+// (logging.LogRequest): its trace, method, path and client address.
+func (g *Gate) logRequest(r *http.Request, level slog.Level, msg string, attrs ...slog.Attr) {
+	logging.LogRequest(r.Context(), g.log, level, r, g.cfg.Project, logging.ClientAddress(g.cfg.ClientAddress), msg, attrs...)
+}
+
+// clientIP is r's client address, where CLIENT_ADDRESS says the platform
+// puts it.
+func (g *Gate) clientIP(r *http.Request) string {
+	return logging.ClientIP(r, logging.ClientAddress(g.cfg.ClientAddress))
+}
+
 // caller is the verified key of r, which the self-service endpoints act
 // for. Mounted without Protect, they have none: that is a programming
 // error, answered 500 and logged, never served.
@@ -134,7 +146,7 @@ func (g *Gate) caller(w http.ResponseWriter, r *http.Request) *cacheEntry {
 	if e := g.verified(r); e != nil {
 		return e
 	}
-	logging.LogRequest(r.Context(), g.log, slog.LevelError, r, g.cfg.Project,
+	g.logRequest(r, slog.LevelError,
 		"a keygate endpoint is mounted without Gate.Protect: request refused")
 	problem.Write(w, problem.New(http.StatusInternalServerError, CodeMisconfigured,
 		"The service is misconfigured; its logs say how."))

@@ -3,6 +3,7 @@ package apikey
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -262,7 +263,8 @@ func TestGlobalRedisKilledMidTraffic(t *testing.T) {
 
 // TestGlobalRoundTrips: an admitted request costs one call to Redis (the
 // first on a server two: the script is loaded once); requests refused before
-// the limits (401, 403), and keys with no limit at all, cost none.
+// the limits (401, 403), or by the instance's own bucket, which holds what
+// Redis admitted, and keys with no limit at all, cost none.
 func TestGlobalRoundTrips(t *testing.T) {
 	rds := redistest.Start(t)
 	st := memstore.New()
@@ -270,6 +272,8 @@ func TestGlobalRoundTrips(t *testing.T) {
 	s := newServer(t, st, onRedis(rds, 2*time.Second))
 	limited, _ := s.mint(t, "acme")
 	free, _ := s.mint(t, "free")
+	setPlan(t, st, store.Plan{Owner: "slow", RateLimit: 0.001, Burst: 1})
+	slow, _ := s.mint(t, "slow")
 	unknown, _ := testkit.MintKey(t, memstore.New(), "acme")
 	c := rds.Client()
 	calls := func() int64 {
@@ -303,6 +307,15 @@ func TestGlobalRoundTrips(t *testing.T) {
 	s.do("GET", "/", "", free)                        // no limit
 	if n := calls() - before; n != 0 {
 		t.Errorf("401, 403 and an unlimited key made %d script calls, want none", n)
+	}
+	before = calls()
+	for i := range 4 {
+		if w := s.do("GET", "/", "", slow); w.Code != map[bool]int{true: 200, false: 429}[i == 0] {
+			t.Errorf("request %d of a burst of 1: %d", i+1, w.Code)
+		}
+	}
+	if n := calls() - before; n != 1 {
+		t.Errorf("1 admitted and 3 refused by the bucket made %d script calls, want 1", n)
 	}
 }
 
@@ -389,6 +402,74 @@ func TestGlobalRedisHangs(t *testing.T) {
 		t.Errorf("%d WARNINGs of Redis, want 1:\n%s", n, s.logs)
 	}
 	t.Logf("20 requests with Redis hanging: %v, answers %v", took.Round(time.Millisecond), codes)
+}
+
+// TestGlobalFallbackSpendsWhatRedisAdmitted: floods of 300 concurrent
+// connections at one instance admit exactly its own bound, its burst of 30,
+// whether Redis answers under the load (the default 50 ms deadline: calls
+// past it fall back, on a loaded machine all of them) or flips from
+// answering (a 1 s deadline, which a loaded machine meets) to hanging
+// (CLIENT PAUSE: every call times out and the limiter stops asking) and
+// back (a probe resumes it): every request Redis admitted also took from
+// the instance's bucket, which a fallback then spends. (Before, the 20
+// admitted on Redis left a fallback the bucket's whole 30, and Redis its
+// 10: 51 to 60 in all.) The Gate's clock stands still but for the probe's
+// wait, and the rate is 0.001/s, so the bound has no refill in it and no
+// timing margin.
+func TestGlobalFallbackSpendsWhatRedisAdmitted(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		timeout time.Duration // 0: the default, 50 ms
+		waves   []int
+		paused  int // the wave that finds Redis paused; -1: none
+	}{
+		{"answering under load", 0, []int{300, 300, 300}, -1},
+		{"flipping", time.Second, []int{20, 300, 300}, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rds := redistest.Start(t)
+			st := memstore.New()
+			setPlan(t, st, store.Plan{Owner: "acme", RateLimit: 0.001, Burst: 30})
+			s := newServer(t, st, onRedis(rds, c.timeout))
+			key, _ := s.mint(t, "acme")
+			srv := httptest.NewServer(s)
+			defer srv.Close()
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 300}}
+			rc := rds.Client()
+			var admitted int64
+			var waves []int64
+			for i, n := range c.waves {
+				if i == c.paused {
+					// Every call now hangs to its deadline, until the pause
+					// ends or the limiter stops asking.
+					if err := rc.Do(context.Background(), "CLIENT", "PAUSE", 3000, "ALL").Err(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				ok, _ := testkit.Burst(t, client, []string{srv.URL}, key, n)
+				admitted += ok
+				waves = append(waves, ok)
+				if i == c.paused {
+					rc.Ping(context.Background()) // answered when the pause is over
+					s.clock.Advance(time.Second)  // the limiter's next probe is due
+				}
+			}
+			fallbacks := strings.Count(s.logs.String(), "Redis unavailable")
+			t.Logf("waves of %v: admitted %v = %d; WARNINGs of Redis: %d", c.waves, waves, admitted, fallbacks)
+			if admitted != 30 {
+				t.Errorf("admitted %d, want the instance's bound: its burst, 30", admitted)
+			}
+			if c.paused < 0 {
+				return
+			}
+			if fallbacks == 0 {
+				t.Error("no request fell back to the per-instance limits while Redis was paused")
+			}
+			if n, _ := rc.Exists(context.Background(), "keygate:/(default)/api_keys:{acme}:rate:owner").Result(); n != 1 {
+				t.Error("Redis admitted nothing: the test did not test a fallback after Redis")
+			}
+		})
+	}
 }
 
 // TestGlobalQuotaSeededFromStore: a Redis that lost its counts (FLUSHALL,

@@ -357,7 +357,7 @@ func (a *keysAPI) rotate(w http.ResponseWriter, r *http.Request, caller *cacheEn
 func (a *keysAPI) ownedKey(w http.ResponseWriter, r *http.Request, caller *cacheEntry) (store.Key, bool) {
 	id := r.PathValue("id")
 	if id == "" {
-		logging.LogRequest(r.Context(), a.g.log, slog.LevelError, r, a.g.cfg.Project,
+		a.g.logRequest(r, slog.LevelError,
 			`a keygate key endpoint is mounted on a route without the path value "id" (r.SetPathValue): request refused`)
 		problem.Write(w, problem.New(http.StatusInternalServerError, CodeMisconfigured,
 			"The service is misconfigured; its logs say how."))
@@ -386,7 +386,7 @@ func (a *keysAPI) ownedKey(w http.ResponseWriter, r *http.Request, caller *cache
 // audit writes the NOTICE entry of a key action: who did what to which key.
 // It never holds a secret.
 func (a *keysAPI) audit(r *http.Request, action string, actor *cacheEntry, target store.Key, attrs ...slog.Attr) {
-	logging.LogRequest(r.Context(), a.g.log, logging.LevelNotice, r, a.g.cfg.Project, "audit: key "+action,
+	a.g.logRequest(r, logging.LevelNotice, "audit: key "+action,
 		append([]slog.Attr{
 			slog.String("action", action),
 			slog.String("actor_key_id", actor.key.ID),

@@ -14,7 +14,6 @@ import (
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/globallimit"
 	"github.com/keygate/keygate/internal/limit"
-	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/meter"
 	"github.com/keygate/keygate/internal/ratelimit"
 )
@@ -156,11 +155,7 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry
 		g.refuse(w, r, g.problem(CodeInvalidAPIKey).because("unknown_key"), hint())
 		return nil, r
 	case errors.Is(err, ratelimit.ErrTooManyUnknownKeys):
-		p := g.problem(CodeTooManyUnknownKeys)
-		if ue, ok := errors.AsType[*ratelimit.UnknownKeysError](err); ok {
-			p.RetryAfter = ue.Retry
-		}
-		g.refuse(w, r, p, hint())
+		g.refuse(w, r, tooManyUnknownKeys(err), hint())
 		return nil, r
 	case err != nil:
 		g.refuse(w, r, g.storeUnavailable(err), hint())
@@ -185,14 +180,15 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) (*cacheEntry
 
 // loadKey reads the key with digest d for r from the store, waiting for
 // the answer (keyCache.load). The read of a key this Gate has not found is
-// charged to r's client address and to the instance before it is made, and
+// charged to r's client address (where CLIENT_ADDRESS says the platform
+// puts it; for IPv6, its /64: ratelimit.AddressOf) and to the instance before it is made, and
 // refunded if the key exists, so only unknown keys (and failed reads) use
 // the budget (ratelimit.UnknownKeys): the key checksum is public, and each
 // well-formed unknown key costs a store read. Concurrent lookups of one key
 // share one read, charged to the request that made it: a burst of requests
 // for one uncached key costs its client one token, not one per request.
 func (g *Gate) loadKey(r *http.Request, d keyformat.Digest, now time.Time) (*cacheEntry, error) {
-	addr := logging.ClientIP(r) // only on a miss: ClientIP allocates
+	addr := ratelimit.AddressOf(g.clientIP(r)) // only on a miss: both allocate
 	read := func(ctx context.Context, id string, prev *store.Key) (store.Key, error) {
 		var charge *ratelimit.Charge
 		if prev == nil {
@@ -306,22 +302,39 @@ func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) limi
 // instance's buckets. It returns the decision of the rate limit that
 // applied, and of the quotas: with Redis, Redis's; else Allowed, for the
 // meter to check.
+//
+// This instance's buckets are taken first, with Redis too, and a token is
+// given back when Redis refuses: so they hold everything this instance
+// admitted, whichever limiter decided, and a request that falls back
+// spends what Redis admitted. A flood that times Redis out, or that finds
+// it answering one call and not the next, gets no more from an instance
+// than its own bound (TestGlobalFallbackSpendsWhatRedisAdmitted); a request
+// past that bound is refused without a round trip. With one instance's
+// traffic within the shared limit, which is never looser, the buckets
+// never refuse what Redis would admit, but for a token of clock difference.
 func (g *Gate) limit(r *http.Request, e *cacheEntry, plan *store.Plan, a *meter.Admission, now time.Time) (rate, quota limit.Decision) {
-	if g.global != nil {
-		req := globallimit.Request{KeyID: a.KeyID, Owner: a.Owner, KeyQuota: a.KeyQuota, OwnerQuota: a.OwnerQuota}
-		req.KeyRate, req.OwnerRate = ratelimit.Rates(&e.key, plan)
-		if req.Limited() {
-			if a.KeyQuota > 0 || a.OwnerQuota > 0 {
-				req.KeyUsed, req.OwnerUsed = g.meter.Used(a.KeyID, a.Owner, now)
-				req.Month = string(store.MonthOf(now))
-				req.Expiry = keyrules.NextMonth(now).Add(24 * time.Hour).Sub(now) // a day past the month: clocks differ
-			}
-			// An error means Redis did not answer: the limiter has logged
-			// it, and this instance's limits apply.
-			if d, err := g.global.Admit(r.Context(), &req); err == nil {
-				return d.Rate, d.Quota
-			}
-		}
+	rate = g.rates.Allow(&e.key, plan, now)
+	if g.global == nil || !rate.Allowed {
+		return rate, limit.Decision{Allowed: true}
 	}
-	return g.rates.Allow(&e.key, plan, now), limit.Decision{Allowed: true}
+	req := globallimit.Request{KeyID: a.KeyID, Owner: a.Owner, KeyQuota: a.KeyQuota, OwnerQuota: a.OwnerQuota}
+	req.KeyRate, req.OwnerRate = ratelimit.Rates(&e.key, plan)
+	if !req.Limited() {
+		return rate, limit.Decision{Allowed: true}
+	}
+	if a.KeyQuota > 0 || a.OwnerQuota > 0 {
+		req.KeyUsed, req.OwnerUsed = g.meter.Used(a.KeyID, a.Owner, now)
+		req.Month = string(store.MonthOf(now))
+		req.Expiry = keyrules.NextMonth(now).Add(24 * time.Hour).Sub(now) // a day past the month: clocks differ
+	}
+	// An error means Redis did not answer: the limiter has logged it, and
+	// this instance's limits, taken above, apply.
+	d, err := g.global.Admit(r.Context(), &req)
+	if err != nil {
+		return rate, limit.Decision{Allowed: true}
+	}
+	if !d.Allowed() {
+		g.rates.GiveBack(&e.key, plan, now)
+	}
+	return d.Rate, d.Quota
 }

@@ -355,6 +355,18 @@ func (s *server) doFromAddr(addr, key string) *httptest.ResponseRecorder {
 	return w
 }
 
+// doForwarded is GET / with key and X-Forwarded-For xff, as the platform
+// in front delivers it, from its proxy's address.
+func (s *server) doForwarded(xff, key string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "169.254.1.1:1234"
+	r.Header.Set("X-Forwarded-For", xff)
+	r.Header.Set("X-API-Key", key)
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	return w
+}
+
 // TestAuthOutage checks what an outage of the store looks like over HTTP: a
 // cached key gets 200 (served stale) on every request, with at most one
 // store call a second; an uncached key gets 503 store_unavailable with
@@ -431,8 +443,8 @@ func TestAuthUnknownKeyBudget(t *testing.T) {
 			if int64(n-refused) != reads {
 				t.Errorf("%d refused of %d, with %d reads: a refused key was read", refused, n, reads)
 			}
-			if !strings.Contains(s.logs.String(), `"reason":"too_many_unknown_keys"`) {
-				t.Errorf("no log entry with the reason:\n%s", s.logs)
+			if !strings.Contains(s.logs.String(), `"reason":"address_budget"`) {
+				t.Errorf("no log entry with the reason, the address's budget:\n%s", s.logs)
 			}
 		}},
 		{"another address and cached keys are unaffected", func(t *testing.T, s *server) {
@@ -488,8 +500,12 @@ func TestAuthUnknownKeyBudget(t *testing.T) {
 					}
 				}
 			}
-			if w := s.doFromAddr("192.0.2.99", forged()); w.Code != 429 {
-				t.Errorf("forged key from a new address past the instance ceiling = %d, want 429", w.Code)
+			w := s.doFromAddr("192.0.2.99", forged())
+			if p := testkit.Problem(t, w); w.Code != 429 || !strings.Contains(p.Detail, "all clients of this server instance") {
+				t.Errorf("forged key from a new address past the instance ceiling = %d %q, want 429 naming the instance's budget", w.Code, p.Detail)
+			}
+			if !strings.Contains(s.logs.String(), `"reason":"instance_budget"`) {
+				t.Errorf("no log entry with the reason, the instance's budget:\n%s", s.logs)
 			}
 			if w := s.doFromAddr("192.0.2.99", valid); w.Code != 200 {
 				t.Errorf("cached valid key past the instance ceiling = %d, want 200", w.Code)
@@ -500,13 +516,83 @@ func TestAuthUnknownKeyBudget(t *testing.T) {
 		}},
 		{"X-Forwarded-For names the address", func(t *testing.T, s *server) {
 			for range burst {
-				r := httptest.NewRequest("GET", "/", nil)
-				r.Header.Set("X-Forwarded-For", "10.0.0.1, 203.0.113.9")
-				r.Header.Set("X-API-Key", forged())
-				s.ServeHTTP(httptest.NewRecorder(), r)
+				s.doForwarded("10.0.0.1, 203.0.113.9", forged())
 			}
-			if w := s.doFromAddr("203.0.113.9", forged()); w.Code != 429 {
-				t.Errorf("the address of the last X-Forwarded-For entry = %d, want 429", w.Code)
+			w := s.doFromAddr("203.0.113.9", forged())
+			if p := testkit.Problem(t, w); w.Code != 429 || !strings.Contains(p.Detail, "from this client address") {
+				t.Errorf("the address of the last X-Forwarded-For entry = %d %q, want 429 naming this address's budget", w.Code, p.Detail)
+			}
+		}},
+		// On Cloud Run the front end appends the caller's address: what a
+		// client writes comes before it.
+		{"a spoofed X-Forwarded-For cannot spend another address's budget", func(t *testing.T, s *server) {
+			for range 5 * burst {
+				s.doForwarded("203.0.113.9, 198.51.100.66", forged()) // the attacker claims the victim's address
+			}
+			if w := s.doForwarded("203.0.113.9, 198.51.100.66", forged()); w.Code != 429 {
+				t.Errorf("the attacker past its burst = %d, want 429", w.Code)
+			}
+			for i := range burst {
+				if w := s.doForwarded("203.0.113.9", forged()); w.Code != 401 {
+					t.Fatalf("the victim's forged key %d = %d, want 401: its budget untouched", i, w.Code)
+				}
+			}
+		}},
+		{"a spoofed X-Forwarded-For cannot move a client into another's budget", func(t *testing.T, s *server) {
+			for range burst {
+				s.doForwarded("198.51.100.66", forged())
+			}
+			for _, spoof := range []string{"203.0.113.9, 198.51.100.66", "203.0.113.9,198.51.100.66", "2001:db8::1, 198.51.100.66"} {
+				if w := s.doForwarded(spoof, forged()); w.Code != 429 {
+					t.Errorf("a spent address claiming another (%q) = %d, want 429: its own budget", spoof, w.Code)
+				}
+			}
+		}},
+		{"a flood of spoofed addresses from one client cannot spend the instance's budget", func(t *testing.T, s *server) {
+			for i := range 2 * instanceBurst { // each request claims an address of its own
+				s.doForwarded(fmt.Sprintf("10.0.%d.%d, 198.51.100.66", i/250, i%250), forged())
+			}
+			if n := s.store.Gets.Load(); n != int64(burst) {
+				t.Errorf("%d requests claiming %d addresses made %d store reads, want the one address's burst, %d", 2*instanceBurst, 2*instanceBurst, n, burst)
+			}
+			for i := range burst {
+				if w := s.doForwarded("203.0.113.9", forged()); w.Code != 401 {
+					t.Fatalf("another client's forged key %d = %d, want 401: the instance's budget untouched", i, w.Code)
+				}
+			}
+		}},
+		{"IPv6 addresses of one /64 share a budget", func(t *testing.T, s *server) {
+			for i := range burst {
+				if w := s.doForwarded("2001:db8:1:2::"+strconv.Itoa(i+1), forged()); w.Code != 401 {
+					t.Fatalf("forged key %d = %d, want 401", i, w.Code)
+				}
+			}
+			if w := s.doForwarded("2001:db8:1:2:ffff::9", forged()); w.Code != 429 {
+				t.Errorf("another address of the same /64 = %d, want 429", w.Code)
+			}
+			if w := s.doForwarded("2001:db8:1:3::1", forged()); w.Code != 401 {
+				t.Errorf("an address of the next /64 = %d, want 401", w.Code)
+			}
+		}},
+		{"reached directly, the connection's peer, whatever the header says", func(t *testing.T, _ *server) {
+			s := newServer(t, nil, func(c *Config) { c.ClientAddress = "remote-addr" })
+			for i := range burst { // from 169.254.1.1, each claiming another address
+				s.doForwarded("203.0.113."+strconv.Itoa(i), forged())
+			}
+			if w := s.doForwarded("198.51.100.7", forged()); w.Code != 429 {
+				t.Errorf("the same peer claiming a new address = %d, want 429", w.Code)
+			}
+		}},
+		{"behind a load balancer, the entry before its own", func(t *testing.T, _ *server) {
+			s := newServer(t, nil, func(c *Config) { c.ClientAddress = "load-balancer" })
+			for range burst { // the client 203.0.113.9 behind the balancer 34.120.0.1
+				s.doForwarded("203.0.113.9, 34.120.0.1", forged())
+			}
+			if w := s.doForwarded("6.6.6.6, 203.0.113.9, 34.120.0.1", forged()); w.Code != 429 {
+				t.Errorf("the same client, a spoofed entry before = %d, want 429", w.Code)
+			}
+			if w := s.doForwarded("203.0.113.9, 198.51.100.7, 34.120.0.1", forged()); w.Code != 401 {
+				t.Errorf("another client claiming the first = %d, want 401: its own budget", w.Code)
 			}
 		}},
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/limit"
-	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/problem"
+	"github.com/keygate/keygate/internal/ratelimit"
 )
 
 // Error is a request the Gate refused: what the client is told, as an
@@ -92,7 +92,7 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, e *Error, hint str
 	if e.Status == http.StatusServiceUnavailable && (e.Code == CodeStoreUnavailable || e.Code == CodeOutcomeUnknown || e.Code == CodeStoreBusy) {
 		level = slog.LevelError
 	}
-	logging.LogRequest(r.Context(), g.log, level, r, g.cfg.Project, "request refused", attrs...)
+	g.logRequest(r, level, "request refused", attrs...)
 	h := w.Header()
 	if e.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", g.challenge)
@@ -148,12 +148,26 @@ func (g *Gate) problem(code Code) *Error {
 		e.Status, e.Detail = http.StatusBadRequest, "Send one API key in one "+g.cfg.Header+" header, not several."
 	case CodeExpiredAPIKey:
 		e.Detail = "The API key has expired."
-	case CodeTooManyUnknownKeys:
-		// A 429, not a 401: the key was not checked and may be valid.
-		e.Status, e.RetryAfter = http.StatusTooManyRequests, storeRetryBackoff
-		e.Detail = "Too many unknown API keys from this address. Retry after the number of seconds in Retry-After."
 	default:
 		e.Detail = "The API key is not valid."
+	}
+	return e
+}
+
+// tooManyUnknownKeys is the 429 of err, a spent budget of unknown-key
+// reads (ratelimit.UnknownKeysError), saying whose: the client address's
+// own, or the instance's, for all addresses together, which a client
+// cannot help by slowing down alone. A 429, not a 401: the key was not
+// checked and may be valid.
+func tooManyUnknownKeys(err error) *Error {
+	e := &Error{Status: http.StatusTooManyRequests, Code: CodeTooManyUnknownKeys, RetryAfter: storeRetryBackoff, reason: "address_budget",
+		Detail: "Too many unknown API keys from this client address (for IPv6, its /64). Retry after the number of seconds in Retry-After."}
+	if ue, ok := errors.AsType[*ratelimit.UnknownKeysError](err); ok {
+		e.RetryAfter = ue.Retry
+		if ue.Instance {
+			e.reason = "instance_budget"
+			e.Detail = "Too many unknown API keys from all clients of this server instance together, not from this address alone. Retry after the number of seconds in Retry-After."
+		}
 	}
 	return e
 }

@@ -167,7 +167,7 @@ func (g *Gate) reportRefused(w http.ResponseWriter, r *http.Request, status int,
 	if status >= 500 {
 		level = slog.LevelError
 	}
-	logging.LogRequest(r.Context(), g.log, level, r, g.cfg.Project, "secret scanning report refused", attrs...)
+	g.logRequest(r, level, "secret scanning report refused", attrs...)
 	problem.Write(w, problem.New(status, code, detail))
 }
 
@@ -250,7 +250,7 @@ func (g *Gate) actOnLeak(r *http.Request, k store.Key, m secretMatch, now time.T
 		}
 		g.keys.Forget(k.ID)
 	}
-	logging.LogRequest(r.Context(), g.log, logging.LevelNotice, r, g.cfg.Project, "audit: key leaked",
+	g.logRequest(r, logging.LevelNotice, "audit: key leaked",
 		slog.String("action", "leak_"+action),
 		slog.String("target_key_id", k.ID),
 		slog.String("owner", k.Owner),

@@ -404,8 +404,10 @@ func TestConfigCheck(t *testing.T) {
 		code        int
 		out, errOut string
 	}{
-		{map[string]string{"GOOGLE_CLOUD_PROJECT": "p", "KEY_DEFAULT_SCOPES": "things:read"}, 0, "configuration ok: project p, database (default), collection api_keys, header X-API-Key, prefix kg, key cache 10000 for 1m0s (stale 10m0s, not found 30s), store timeout 2s, usage flush 10s, shutdown 8s, default scopes things:read, limits per instance\n", ""},
-		{map[string]string{"GOOGLE_CLOUD_PROJECT": "p", "REDIS_URL": "rediss://:s3cret@10.0.0.3:6378", "REDIS_TIMEOUT": "20ms"}, 0, "configuration ok: project p, database (default), collection api_keys, header X-API-Key, prefix kg, key cache 10000 for 1m0s (stale 10m0s, not found 30s), store timeout 2s, usage flush 10s, shutdown 8s, default scopes (the application's), limits global on Redis at 10.0.0.3:6378 with TLS (timeout 20ms)\n", ""},
+		{map[string]string{"GOOGLE_CLOUD_PROJECT": "p", "KEY_DEFAULT_SCOPES": "things:read"}, 0, "configuration ok: project p, database (default), collection api_keys, header X-API-Key, prefix kg, key cache 10000 for 1m0s (stale 10m0s, not found 30s), store timeout 2s, usage flush 10s, shutdown 8s, default scopes things:read, limits per instance, client address cloud-run\n", ""},
+		{map[string]string{"GOOGLE_CLOUD_PROJECT": "p", "REDIS_URL": "rediss://:s3cret@10.0.0.3:6378", "REDIS_TIMEOUT": "20ms"}, 0, "configuration ok: project p, database (default), collection api_keys, header X-API-Key, prefix kg, key cache 10000 for 1m0s (stale 10m0s, not found 30s), store timeout 2s, usage flush 10s, shutdown 8s, default scopes (the application's), limits global on Redis at 10.0.0.3:6378 with TLS (timeout 20ms), client address cloud-run\n", ""},
+		{map[string]string{"GOOGLE_CLOUD_PROJECT": "p", "CLIENT_ADDRESS": "load-balancer"}, 0, "configuration ok: project p, database (default), collection api_keys, header X-API-Key, prefix kg, key cache 10000 for 1m0s (stale 10m0s, not found 30s), store timeout 2s, usage flush 10s, shutdown 8s, default scopes (the application's), limits per instance, client address load-balancer\n", ""},
+		{map[string]string{"CLIENT_ADDRESS": "xff"}, 1, "", "apikey: configuration: CLIENT_ADDRESS=\"xff\": want cloud-run, load-balancer or remote-addr\n"},
 		{map[string]string{"REDIS_URL": "redis://:s3cret@10.0.0.3/x"}, 1, "", "apikey: configuration: REDIS_URL (not shown: it may hold a password): want redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or rediss://… for TLS\n"},
 		{map[string]string{"KEY_CACHE_TTL": "abc"}, 1, "", "apikey: configuration: KEY_CACHE_TTL=\"abc\": want a Go duration of at least 1ms, such as 90s or 5m\n"},
 		// A mistyped variable is named with the one meant, never its value,
@@ -413,7 +415,7 @@ func TestConfigCheck(t *testing.T) {
 		{map[string]string{"KEY_CACHE_TL": "5m-s3cret", "KEY_CACHE_TTL": "abc", "REDIS_HOST": "h"}, 1, "", "apikey: warning: KEY_CACHE_TL is set, but no variable of that name is read: did you mean KEY_CACHE_TTL?\n" +
 			"apikey: configuration: KEY_CACHE_TTL=\"abc\": want a Go duration of at least 1ms, such as 90s or 5m\n"},
 		{map[string]string{"GOOGLE_CLOUD_PROJECT": "p", "KEY_DEFAULT_SCOPES": "things:raed,billing", "KEY_SCOPES": "things:read,things:write"}, 0,
-			"configuration ok: project p, database (default), collection api_keys, header X-API-Key, prefix kg, key cache 10000 for 1m0s (stale 10m0s, not found 30s), store timeout 2s, usage flush 10s, shutdown 8s, default scopes things:raed,billing, limits per instance\n",
+			"configuration ok: project p, database (default), collection api_keys, header X-API-Key, prefix kg, key cache 10000 for 1m0s (stale 10m0s, not found 30s), store timeout 2s, usage flush 10s, shutdown 8s, default scopes things:raed,billing, limits per instance, client address cloud-run\n",
 			"apikey: warning: KEY_DEFAULT_SCOPES names things:raed is not in KEY_SCOPES: did you mean things:read?\n" +
 				"apikey: warning: KEY_DEFAULT_SCOPES names billing is not in KEY_SCOPES: it lists things:read,things:write\n"},
 	} {

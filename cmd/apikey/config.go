@@ -19,7 +19,7 @@ KEYS_COLLECTION, API_KEY_HEADER, KEY_PREFIX, KEY_CACHE_SIZE, KEY_CACHE_TTL,
 KEY_STALE_TTL, KEY_NEGATIVE_TTL, STORE_TIMEOUT, USAGE_FLUSH_INTERVAL,
 SHUTDOWN_TIMEOUT, DEFAULT_RATE_LIMIT, DEFAULT_BURST, DEFAULT_MONTHLY_QUOTA, DEFAULT_MAX_KEYS,
 KEY_DEFAULT_SCOPES, KEY_SCOPES, REDIS_URL, REDIS_CA_CERT, REDIS_TIMEOUT,
-GITHUB_SECRET_SCANNING_KEYS_URL, LEAKED_KEY_ACTION) with the rules a Gate applies when it starts, and either
+GITHUB_SECRET_SCANNING_KEYS_URL, LEAKED_KEY_ACTION, CLIENT_ADDRESS) with the rules a Gate applies when it starts, and either
 prints the configuration in effect or fails naming the variable. It warns on
 stderr, without failing, of a variable set that is one or two edits from
 one of these (KEY_CACHE_TL: did you mean KEY_CACHE_TTL?), naming it but
@@ -51,8 +51,8 @@ password.`,
 			if cfg.RedisURL != "" {
 				limits = fmt.Sprintf("global on Redis at %s (timeout %v)", globallimit.Where(cfg.RedisURL), cfg.RedisTimeout)
 			}
-			fmt.Fprintf(c.stdout, "configuration ok: project %s, database %s, collection %s, header %s, prefix %s, key cache %d for %v (stale %v, not found %v), store timeout %v, usage flush %v, shutdown %v, default scopes %s, limits %s\n",
-				project, cfg.Database, cfg.Collection, cfg.Header, cfg.Prefix, cfg.CacheSize, cfg.CacheTTL, cfg.StaleTTL, cfg.NegativeTTL, cfg.StoreTimeout, cfg.FlushInterval, cfg.ShutdownTimeout, scopes, limits)
+			fmt.Fprintf(c.stdout, "configuration ok: project %s, database %s, collection %s, header %s, prefix %s, key cache %d for %v (stale %v, not found %v), store timeout %v, usage flush %v, shutdown %v, default scopes %s, limits %s, client address %s\n",
+				project, cfg.Database, cfg.Collection, cfg.Header, cfg.Prefix, cfg.CacheSize, cfg.CacheTTL, cfg.StaleTTL, cfg.NegativeTTL, cfg.StoreTimeout, cfg.FlushInterval, cfg.ShutdownTimeout, scopes, limits, cfg.ClientAddress)
 			return nil
 		}
 	},

@@ -66,6 +66,16 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 	if err := flags.Parse(args); err != nil || flags.NArg() > 0 || (*certFile == "") != (*keyFile == "") {
 		return errUsage
 	}
+	// Clients reach this server directly, with no front end that appends
+	// their address: it is the connection's, and an X-Forwarded-For a
+	// client sends names nothing, unless CLIENT_ADDRESS says otherwise.
+	env := getenv
+	getenv = func(name string) string {
+		if v := env(name); v != "" || name != "CLIENT_ADDRESS" {
+			return v
+		}
+		return "remote-addr"
+	}
 	cfg, err := keygate.LoadConfig(getenv)
 	if err != nil {
 		return err

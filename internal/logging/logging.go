@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -176,8 +175,8 @@ func severity(level slog.Level) string {
 
 // RequestAttrs returns the attributes that place a log entry of r: its trace
 // (when project is known and r carries X-Cloud-Trace-Context or
-// traceparent), method, path and client address.
-func RequestAttrs(r *http.Request, project string) []slog.Attr {
+// traceparent), method, path and client address (as from says).
+func RequestAttrs(r *http.Request, project string, from ClientAddress) []slog.Attr {
 	attrs := make([]slog.Attr, 0, 6)
 	if project != "" {
 		if trace, span, sampled, ok := traceOf(r.Header); ok {
@@ -191,7 +190,7 @@ func RequestAttrs(r *http.Request, project string) []slog.Attr {
 	return append(attrs,
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
-		slog.String("client_ip", ClientIP(r)))
+		slog.String("client_ip", ClientIP(r, from)))
 }
 
 // traceOf reads the trace and span IDs from a W3C traceparent header or,
@@ -234,29 +233,10 @@ func isHex(s string, n int) bool {
 	return true
 }
 
-// ClientIP is the caller's address: the last X-Forwarded-For entry, which is
-// the one Google's front end appends (earlier entries are whatever the
-// client sent), else the connection's peer.
-func ClientIP(r *http.Request) string {
-	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-		last := xff[len(xff)-1]
-		if i := strings.LastIndexByte(last, ','); i >= 0 {
-			last = last[i+1:]
-		}
-		if ip := strings.TrimSpace(last); net.ParseIP(ip) != nil {
-			return ip
-		}
-	}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
-}
-
 // LogRequest writes one entry about r at level, with r's attributes first.
-func LogRequest(ctx context.Context, log *slog.Logger, level slog.Level, r *http.Request, project, msg string, attrs ...slog.Attr) {
+func LogRequest(ctx context.Context, log *slog.Logger, level slog.Level, r *http.Request, project string, from ClientAddress, msg string, attrs ...slog.Attr) {
 	if !log.Enabled(ctx, level) {
 		return
 	}
-	log.LogAttrs(ctx, level, msg, append(RequestAttrs(r, project), attrs...)...)
+	log.LogAttrs(ctx, level, msg, append(RequestAttrs(r, project, from), attrs...)...)
 }

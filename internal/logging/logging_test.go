@@ -221,7 +221,7 @@ func TestRequestAttrs(t *testing.T) {
 			r.Header.Set(c.header, c.value)
 			r.Header.Set("X-Forwarded-For", "10.0.0.1, 203.0.113.9")
 			got := map[string]slog.Value{}
-			for _, a := range RequestAttrs(r, c.project) {
+			for _, a := range RequestAttrs(r, c.project, CloudRun) {
 				got[a.Key] = a.Value
 			}
 			if c.wantTrace == "" {
@@ -304,7 +304,7 @@ func BenchmarkLogRefusal(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				LogRequest(r.Context(), c.log, slog.LevelWarn, r, "p1", "request refused",
+				LogRequest(r.Context(), c.log, slog.LevelWarn, r, "p1", CloudRun, "request refused",
 					slog.String("reason", "unknown_key"), slog.String("key_hint", "kg_003a…qIjo"))
 			}
 		})

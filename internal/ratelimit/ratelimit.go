@@ -123,6 +123,30 @@ func (l *Limits) Allow(k *store.Key, plan *store.Plan, now time.Time) limit.Deci
 	return d
 }
 
+// GiveBack returns the token that an admitting Allow of k took at now
+// from each of its buckets: for a request the Gate then did not admit for
+// another limit's refusal (Redis's), so that this instance's buckets hold
+// only what it admitted. A bucket evicted since has nothing to return.
+func (l *Limits) GiveBack(k *store.Key, plan *store.Plan, now time.Time) {
+	kr, or := Rates(k, plan)
+	if kr.PerSecond > 0 {
+		giveBack(l.keys, k.ID, now)
+	}
+	if or.PerSecond > 0 {
+		giveBack(l.owners, k.Owner, now)
+	}
+}
+
+// giveBack adds one token at now to the bucket of name, if it exists.
+// AllowN of -1 adds one without ever refusing; a bucket full again by now
+// holds burst+1 until its next read, which caps it at burst (x/time/rate's
+// advance), so the token can never outgrow the burst (TestGiveBack).
+func giveBack(buckets *lru.Cache[string, *rate.Limiter], name string, now time.Time) {
+	if lim, ok := buckets.Peek(name); ok {
+		lim.AllowN(now, -1)
+	}
+}
+
 // bucketState is one bucket's answer to a request.
 type bucketState struct {
 	ok     bool

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"errors"
 	"math"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -51,6 +52,23 @@ func NewUnknownKeys(lim UnknownKeyLimits) *UnknownKeys {
 	return &UnknownKeys{lim: lim, addrs: addrs, instance: bucket{tokens: lim.InstanceBurst}}
 }
 
+// AddressOf is the budget's name for the client at ip: ip itself, but for
+// an IPv6 address its /64, the subnet one host or site is given (RFC 6177):
+// a client that holds a /64 has 2^64 addresses to spread a flood over, and
+// one budget. An IPv4-mapped address is its IPv4 address; anything else,
+// as it is.
+func AddressOf(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Is4() || a.Is4In6() {
+		if err == nil {
+			return a.Unmap().String()
+		}
+		return ip
+	}
+	p, _ := a.WithZone("").Prefix(64)
+	return p.String()
+}
+
 // Charge is one read charged to an address and to the instance.
 type Charge struct {
 	u    *UnknownKeys
@@ -58,10 +76,12 @@ type Charge struct {
 }
 
 // UnknownKeysError is ErrTooManyUnknownKeys for the address addr, with the
-// time until it has a token.
+// time until it has a token, and whose budget ran out: the instance's, for
+// all addresses together, or else addr's own.
 type UnknownKeysError struct {
-	Addr  string
-	Retry time.Duration
+	Addr     string
+	Retry    time.Duration
+	Instance bool
 }
 
 func (e *UnknownKeysError) Error() string {
@@ -75,11 +95,11 @@ func (e *UnknownKeysError) Unwrap() error { return ErrTooManyUnknownKeys }
 func (u *UnknownKeys) Charge(addr string, now time.Time) (*Charge, error) {
 	b := u.bucket(addr, now)
 	if ok, wait := b.take(now, u.lim.Rate, u.lim.Burst); !ok {
-		return nil, &UnknownKeysError{addr, wait}
+		return nil, &UnknownKeysError{Addr: addr, Retry: wait}
 	}
 	if ok, wait := u.instance.take(now, u.lim.InstanceRate, u.lim.InstanceBurst); !ok {
 		b.give(now, u.lim.Rate, u.lim.Burst)
-		return nil, &UnknownKeysError{addr, wait}
+		return nil, &UnknownKeysError{Addr: addr, Retry: wait, Instance: true}
 	}
 	return &Charge{u, b}, nil
 }
