@@ -2,8 +2,8 @@ package keygate
 
 // The Cloud Function's own tests: the function as deployed (the state it
 // keeps across invocations, its configuration, its default scopes, its
-// SIGTERM handling, in a child process of its own), and Function's
-// Shutdown, as cmd/local uses it.
+// SIGTERM handling, in a child process of its own), and its Gate's Close,
+// as cmd/local uses it.
 // What the Gate does behind it is tested in package apikey.
 
 import (
@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/apikey/firestorestore"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
@@ -43,43 +44,43 @@ func env(vars map[string]string) func(string) string {
 // newTestAPI returns the function as deployed (newAPI), configured by vars,
 // with its keys in s (nil: Firestore) and its logs in the buffer returned.
 // Its Gate, once a call builds it, is closed when the test ends.
-func newTestAPI(t *testing.T, vars map[string]string, s store.Store) (api, *testkit.SyncBuffer) {
+func newTestAPI(t *testing.T, vars map[string]string, s store.Store) (http.HandlerFunc, *testkit.SyncBuffer) {
 	t.Helper()
 	l, buf := testkit.Logger()
 	var environ []string
 	for k, v := range vars {
 		environ = append(environ, k+"="+v)
 	}
-	a := newAPI(env(vars), environ, s, l)
+	a, gate := newAPI(env(vars), environ, s, l)
 	t.Cleanup(func() {
-		if f, err := a.function(); err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			if err := f.Shutdown(ctx); err != nil {
-				t.Errorf("closing the function's Gate: %v", err)
-			}
+		if g, err := gate(); err == nil {
+			closeGate(t, g)
 		}
 	})
 	return a, buf
 }
 
-// newTestFunction is NewFunction with vars, s and logs in the buffer
-// returned; the function is shut down when the test ends.
-func newTestFunction(t *testing.T, vars map[string]string, s store.Store) (*Function, *testkit.SyncBuffer) {
+// closeGate closes g, failing t when counts are left unwritten.
+func closeGate(t *testing.T, g *apikey.Gate) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := g.Close(ctx); err != nil {
+		t.Errorf("closing the function's Gate: %v", err)
+	}
+}
+
+// newTestFunction is NewGate with vars, s and logs in the buffer returned,
+// and the function's routes behind it; the Gate is closed when the test
+// ends.
+func newTestFunction(t *testing.T, vars map[string]string, s store.Store) (*apikey.Gate, http.Handler, *testkit.SyncBuffer) {
 	t.Helper()
 	l, buf := testkit.Logger()
-	f, err := NewFunction(env(vars), s, l)
+	g, err := NewGate(env(vars), s, l)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := f.Shutdown(ctx); err != nil {
-			t.Errorf("closing the function's Gate: %v", err)
-		}
-	})
-	return f, buf
+	t.Cleanup(func() { closeGate(t, g) })
+	return g, Handler(g), buf
 }
 
 func TestAPI(t *testing.T) {
@@ -162,7 +163,7 @@ func TestAPIKeepsStateAcrossInvocations(t *testing.T) {
 
 // TestAPIMisconfigured: a bad variable makes every request a 500 that does
 // not reveal the configuration, each logged at ERROR with the variable's
-// name; NewFunction's error names it too.
+// name; NewGate's error names it too.
 func TestAPIMisconfigured(t *testing.T) {
 	vars := map[string]string{"KEY_CACHE_TTL": "sixty"}
 	a, logs := newTestAPI(t, vars, memstore.New())
@@ -178,8 +179,8 @@ func TestAPIMisconfigured(t *testing.T) {
 	if n := strings.Count(logs.String(), "KEY_CACHE_TTL"); n != 2 || !strings.Contains(logs.String(), `"severity":"ERROR"`) {
 		t.Errorf("log names the variable %d times at ERROR, want once a request: %s", n, logs)
 	}
-	if _, err := NewFunction(env(vars), memstore.New(), slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "KEY_CACHE_TTL") {
-		t.Errorf("NewFunction = %v, want an error naming KEY_CACHE_TTL", err)
+	if _, err := NewGate(env(vars), memstore.New(), slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "KEY_CACHE_TTL") {
+		t.Errorf("NewGate = %v, want an error naming KEY_CACHE_TTL", err)
 	}
 }
 
@@ -202,35 +203,36 @@ func TestAPIWarnsOfMistypedVariables(t *testing.T) {
 	}
 }
 
-// TestShutdown: Shutdown writes what was counted, the function refuses what
-// comes next with 503 shutting_down, and a second Shutdown is harmless.
+// TestShutdown: closing the function's Gate (as cmd/local does on SIGTERM)
+// writes what was counted, the function refuses what comes next with 503
+// shutting_down, and a second Close is harmless.
 func TestShutdown(t *testing.T) {
 	s := memstore.New()
-	f, _ := newTestFunction(t, nil, s)
+	g, f, _ := newTestFunction(t, nil, s)
 	key, k := testkit.MintKey(t, s, "acme", func(k *store.Key) { k.CreatedAt = time.Now() })
 	for range 3 {
 		if w := serve(f, "GET", "/", "", key); w.Code != http.StatusOK {
 			t.Fatalf("GET / = %d %s", w.Code, w.Body)
 		}
 	}
-	if err := f.Shutdown(t.Context()); err != nil {
-		t.Fatalf("Shutdown = %v", err)
+	if err := g.Close(t.Context()); err != nil {
+		t.Fatalf("Close = %v", err)
 	}
 	if n, err := s.MonthlyUsage(t.Context(), k.ID, store.MonthOf(time.Now())); err != nil || n != 3 {
-		t.Errorf("usage stored after Shutdown = %d, %v; want the 3 requests answered", n, err)
+		t.Errorf("usage stored after Close = %d, %v; want the 3 requests answered", n, err)
 	}
 	w := serve(f, "GET", "/", "", key)
 	testkit.WantProblem(t, w, http.StatusServiceUnavailable, "shutting_down")
 	if w.Header().Get("Connection") != "close" {
 		t.Errorf("503 shutting_down without Connection: close")
 	}
-	if err := f.Shutdown(t.Context()); err != nil {
-		t.Errorf("second Shutdown = %v, want nil", err)
+	if err := g.Close(t.Context()); err != nil {
+		t.Errorf("second Close = %v, want nil", err)
 	}
 }
 
-// TestTerminateUnderTraffic shuts the function down with Shutdown (as
-// cmd/local does on SIGTERM) while requests keep arriving, before, during
+// TestTerminateUnderTraffic closes the function's Gate (as cmd/local
+// does on SIGTERM) while requests keep arriving, before, during
 // and after: every request answered 200 is stored, exactly once, and every
 // later one is answered 503 shutting_down with Connection: close. On the
 // emulator the function finds Firestore itself, from its configuration.
@@ -260,7 +262,7 @@ func TestTerminateUnderTraffic(t *testing.T) {
 			}
 			vars["USAGE_FLUSH_INTERVAL"] = "1s"
 			vars["STORE_TIMEOUT"] = "20s" // the emulator's first calls, on a cold JVM
-			f, logs := newTestFunction(t, vars, chosen)
+			g, f, logs := newTestFunction(t, vars, chosen)
 			key, k := testkit.MintKey(t, s, "acme")
 			srv := httptest.NewServer(f)
 			defer srv.Close()
@@ -268,10 +270,10 @@ func TestTerminateUnderTraffic(t *testing.T) {
 			stop := make(chan struct{})
 			tr := testkit.SendTraffic(t, srv.URL, key, stop)
 			testkit.WaitFor(t, "200 answers", func() bool { return tr.OK.Load() >= 300 })
-			if err := f.Shutdown(context.Background()); err != nil {
+			if err := g.Close(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			testkit.WaitFor(t, "refusals after Shutdown", func() bool { return tr.ShuttingDown.Load() >= 100 })
+			testkit.WaitFor(t, "refusals after Close", func() bool { return tr.ShuttingDown.Load() >= 100 })
 			close(stop)
 			tr.WG.Wait()
 			tr.CheckStored(t, s, k.ID, store.MonthOf(time.Now()), logs.String())
@@ -297,7 +299,8 @@ func TestTerminateChild(t *testing.T) {
 	if err := os.WriteFile(addrFile, []byte(l.Addr().String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	http.Serve(l, newAPI(os.Getenv, os.Environ(), nil, logging.NewLogger(os.Stdout))) // until SIGTERM ends the process; as init registers it
+	api, _ := newAPI(os.Getenv, os.Environ(), nil, logging.NewLogger(os.Stdout))
+	http.Serve(l, api) // until SIGTERM ends the process; as init registers it
 }
 
 // TestTerminateSignalOnEmulator runs the function in a process of its own on
@@ -414,5 +417,47 @@ func TestTerminateSignalOnEmulator(t *testing.T) {
 				tr.CheckStored(t, s, k.ID, store.MonthOf(time.Now()), out.String())
 			}
 		})
+	}
+}
+
+// TestGateBuiltAtInstanceStart runs the function as Cloud Run does, in the
+// Functions Framework (bench/ffserver) with K_SERVICE set, its store an
+// emulator address where nothing answers: before any request, the Gate is
+// built and reads the store, and says it does not answer. Without
+// K_SERVICE, nothing is built until a request comes.
+func TestGateBuiltAtInstanceStart(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "ffserver")
+	if out, err := exec.Command("go", "build", "-o", bin, "./bench/ffserver").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./bench/ffserver: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	const warning = "the key store does not answer at start-up"
+	for _, onCloudRun := range []bool{true, false} {
+		var out testkit.SyncBuffer
+		cmd := exec.Command(bin)
+		cmd.Env = append(os.Environ(), "FUNCTION_TARGET=API", "PORT=0", "FIRESTORE_EMULATOR_HOST="+dead,
+			"GOOGLE_CLOUD_PROJECT=demo-start", "STORE_TIMEOUT=300ms", "K_SERVICE=")
+		if onCloudRun {
+			cmd.Env = append(cmd.Env, "K_SERVICE=keygate")
+		}
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if onCloudRun {
+			testkit.WaitFor(t, "the start-up warning", func() bool { return strings.Contains(out.String(), warning) })
+		} else {
+			time.Sleep(2 * time.Second) // the start-up read, had it begun, would have failed after 300 ms
+			if strings.Contains(out.String(), warning) {
+				t.Errorf("without K_SERVICE, the store was read before any request:\n%s", out.String())
+			}
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
 	}
 }

@@ -11,12 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/keygate/keygate/internal/emulator"
 	"github.com/keygate/keygate/internal/readme"
+	"github.com/keygate/keygate/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -141,19 +142,19 @@ func freePort(t *testing.T) string {
 	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
 }
 
-// TestReadmeRunsProtectLocally runs the README's "Run your function
-// locally" as a reader would, on the test's emulator: the example's
-// cmd/main.go (the Functions Framework) serves the function, the CLI mints
-// the keys, and the curl commands print what the README shows: 401, 403
-// and the owner's things. Without the emulator, cmd/main.go stops at once,
-// naming the address where none answers.
-func TestReadmeRunsProtectLocally(t *testing.T) {
+// TestRunningProtectOnEmulator runs docs/running.md's "Your function on
+// the emulator" as a reader would, on the test's emulator: the example's
+// cmd/main.go (devserver) serves the function, the CLI mints the keys, and
+// the curl commands print what the page shows: 401, 403 and the owner's
+// things. Without the emulator, cmd/main.go stops at once, naming the
+// address where none answers.
+func TestRunningProtectOnEmulator(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl not found")
 	}
 	host, project := emulator.Project(t)
 	dir := copyProtect(t)
-	infos, blocks := readme.Fenced(readme.Section(t, "../README.md", "Run your function locally"))
+	infos, blocks := readme.Fenced(readme.Section(t, "../docs/running.md", "Your function on the emulator"))
 	if len(blocks) != 4 || infos[3] != "" {
 		t.Fatalf("the section has %d blocks (%q), want 3 commands and their output", len(blocks), infos)
 	}
@@ -161,12 +162,7 @@ func TestReadmeRunsProtectLocally(t *testing.T) {
 	if !strings.Contains(blocks[1], serve) {
 		t.Fatalf("the section does not serve the function with %q:\n%s", serve, blocks[1])
 	}
-	bin := filepath.Join(t.TempDir(), "things")
-	build := exec.Command("go", "build", "-o", bin, "./cmd")
-	build.Dir = dir
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd: %v\n%s", err, out)
-	}
+	bin := build(t, dir, environ())
 
 	// No emulator: it stops, saying where it found none.
 	dead := "127.0.0.1:" + freePort(t)
@@ -177,25 +173,8 @@ func TestReadmeRunsProtectLocally(t *testing.T) {
 	}
 
 	port := freePort(t)
-	server := exec.Command(bin)
-	server.Env = environ("FIRESTORE_EMULATOR_HOST="+host, "GOOGLE_CLOUD_PROJECT="+project, "PORT="+port)
-	var logs bytes.Buffer
-	server.Stdout, server.Stderr = &logs, &logs
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Process.Kill(); server.Wait() })
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cmd/main.go did not listen on %s:\n%s", port, logs.String())
-		}
-	}
-
-	script := strings.NewReplacer("cd examples/protect\n", "", "127.0.0.1:8086", host, "localhost:8080", "localhost:"+port).Replace(blocks[2])
+	_, logs := start(t, bin, environ("FIRESTORE_EMULATOR_HOST="+host, "GOOGLE_CLOUD_PROJECT="+project, "PORT="+port))
+	script := strings.NewReplacer("127.0.0.1:8086", host, "localhost:8080", "localhost:"+port).Replace(blocks[2])
 	run := exec.Command("bash", "-c", script)
 	run.Dir = dir
 	run.Env = environ("GOOGLE_CLOUD_PROJECT=" + project)
@@ -204,29 +183,187 @@ func TestReadmeRunsProtectLocally(t *testing.T) {
 		t.Fatalf("the section's commands: %v\n%s\nserver:\n%s", err, out, logs.String())
 	}
 	if string(out) != blocks[3] {
-		t.Errorf("the section's commands printed:\n%s\nthe README shows:\n%s", out, blocks[3])
+		t.Errorf("the section's commands printed:\n%s\nthe page shows:\n%s", out, blocks[3])
 	}
 }
 
-// TestReadmeShowsProtect checks that the README's "Protect your own
-// function" section shows examples/protect's function.go and its unit
-// test as they are, and that the unit test is under 15 lines of code.
-func TestReadmeShowsProtect(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+// build builds the module in dir's ./cmd with env and returns the binary.
+func build(t *testing.T, dir string, env []string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "things")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd")
+	cmd.Dir, cmd.Env = dir, env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// start starts bin with env, waits until it says it serves, and returns
+// the lines it printed by then, the serving line included, and all it
+// prints; it is stopped when the test ends.
+func start(t *testing.T, bin string, env []string) (lines []string, logs *testkit.SyncBuffer) {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Env = env
+	logs = &testkit.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	testkit.WaitFor(t, "the serving line", func() bool { return strings.Contains(logs.String(), "keygate: serving ") })
+	testkit.WaitFor(t, "the serving line's end", func() bool {
+		_, after, _ := strings.Cut(logs.String(), "keygate: serving ")
+		return strings.Contains(after, "\n")
+	})
+	before, after, _ := strings.Cut(logs.String(), "keygate: serving ")
+	serving, _, _ := strings.Cut(after, "\n")
+	return strings.Split(before+"keygate: serving "+serving, "\n"), logs
+}
+
+// pathWith returns a PATH of a new directory holding only the named tools
+// (those found), linked: gcloud and java, which a user of the README's
+// function need not have, are not among them.
+func pathWith(t *testing.T, tools ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, tool := range tools {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			continue
+		}
+		if err := os.Symlink(p, filepath.Join(dir, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, hidden := range []string{"gcloud", "java"} {
+		if _, err := os.Stat(filepath.Join(dir, hidden)); err == nil {
+			t.Fatalf("%s on the PATH", hidden)
+		}
+	}
+	return dir
+}
+
+// TestReadmeRunsProtectLocally follows the README's "Protect your own
+// function" and "Run your function locally" in a new module, with no
+// gcloud and no Java on the PATH and no emulator: the README's function,
+// unit test and cmd/main.go, its commands (go get, go mod tidy, go test,
+// with a replace for this unpublished module), then go run ./cmd (built,
+// as go run builds it) prints what the README shows, and the curl commands
+// with the demo keys pasted print 401, 403 and the owner's things.
+func TestReadmeRunsProtectLocally(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not found")
+	}
+	checkout, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"protect/function.go", "protect/function_test.go"} {
-		src, err := os.ReadFile(f)
+	protectInfos, protect := readme.Fenced(readme.Section(t, "../README.md", "Protect your own function"))
+	localInfos, local := readme.Fenced(readme.Section(t, "../README.md", "Run your function locally"))
+	if !slices.Equal(protectInfos, []string{"go", "go", "sh"}) || !slices.Equal(localInfos, []string{"go", "sh", "", "sh", ""}) {
+		t.Fatalf("the sections' blocks are %q and %q: want the function, its test, its commands; cmd/main.go, go run and its output, curl and its output",
+			protectInfos, localInfos)
+	}
+	if strings.TrimSpace(local[1]) != "go run ./cmd" {
+		t.Fatalf("the README runs the function with %q, want go run ./cmd", local[1])
+	}
+	dir := t.TempDir()
+	for name, src := range map[string]string{"function.go": protect[0], "function_test.go": protect[1], "cmd/main.go": local[0]} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The checksum database is not reachable from every test machine; the
+	// module proxy (or the module cache) is; GitHub may not be. A proxy
+	// that refuses a query for this unpublished module (403, not 404) must
+	// not stop go get: "|" goes on after any error, to "off" and the
+	// replace.
+	out, err := exec.Command("go", "env", "GOPROXY").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var proxies []string
+	for _, p := range strings.FieldsFunc(strings.TrimSpace(string(out)), func(r rune) bool { return r == ',' || r == '|' }) {
+		if strings.HasPrefix(p, "http") || strings.HasPrefix(p, "file:") {
+			proxies = append(proxies, p)
+		}
+	}
+	env := environ("PATH="+pathWith(t, "go", "gcc", "as", "ld", "curl", "bash", "sh", "git"), "GOSUMDB=off",
+		"GOPROXY="+strings.Join(append(proxies, "off"), "|"))
+	script := "set -e\ngo mod init example.com/things\ngo mod edit -replace github.com/keygate/keygate=" + checkout + "\n" + protect[2]
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Dir, cmd.Env = dir, env
+	out, err = cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ok  \texample.com/things") {
+		t.Fatalf("the README's commands: %v\n%s", err, out)
+	}
+
+	port := freePort(t)
+	lines, logs := start(t, build(t, dir, env), append(env, "PORT="+port))
+	printed := strings.ReplaceAll(strings.Join(lines, "\n")+"\n", "localhost:"+port, "localhost:8080")
+	if !readme.Pattern(local[2]).MatchString(printed) {
+		t.Errorf("go run ./cmd printed:\n%s\nthe README shows:\n%s", printed, local[2])
+	}
+	var exports []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "  export ") {
+			exports = append(exports, strings.TrimSpace(l))
+		}
+	}
+	curl := exec.Command("bash", "-c", strings.Join(exports, "\n")+"\n"+local[3])
+	curl.Env = env
+	out, err = curl.Output()
+	if err != nil {
+		t.Fatalf("the README's curl commands: %v\n%s\nserver:\n%s", err, out, logs)
+	}
+	if string(out) != local[4] {
+		t.Errorf("the README's curl commands printed:\n%s\nthe README shows:\n%s", out, local[4])
+	}
+}
+
+// codeLines counts the lines of src that hold code: neither blank nor
+// comments.
+func codeLines(src string) int {
+	n := 0
+	for _, l := range strings.Split(src, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "//") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestReadmeShowsProtect checks that the README shows examples/protect's
+// function.go, its unit test and cmd/main.go as they are; that the
+// function, package clause and imports included, is at most 15 lines of
+// code (comments and blank lines aside), cmd/main.go at most 10 lines in
+// all, and the unit test's body under 15.
+func TestReadmeShowsProtect(t *testing.T) {
+	doc, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := map[string]string{}
+	for _, f := range []string{"protect/function.go", "protect/function_test.go", "protect/cmd/main.go"} {
+		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Contains(readme, []byte("```go\n"+string(src)+"```\n")) {
+		src[f] = string(b)
+		if !bytes.Contains(doc, []byte("```go\n"+string(b)+"```\n")) {
 			t.Errorf("README.md does not show examples/%s verbatim in a ```go block", f)
 		}
 	}
-	src, _ := os.ReadFile("protect/function_test.go")
-	_, body, _ := strings.Cut(string(src), "func TestThings(")
+	if n := codeLines(src["protect/function.go"]); n > 15 {
+		t.Errorf("the README's function has %d lines of code, want at most 15", n)
+	}
+	if n := strings.Count(src["protect/cmd/main.go"], "\n"); n > 10 {
+		t.Errorf("the README's cmd/main.go has %d lines, want at most 10", n)
+	}
+	_, body, _ := strings.Cut(src["protect/function_test.go"], "func TestThings(")
 	if n := strings.Count(body, "\n") - 2; n >= 15 { // the lines between the braces
 		t.Errorf("the example's unit test has %d lines of code, want under 15", n)
 	}
@@ -276,5 +413,12 @@ func TestNotifyOffline(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the example's tests did not report %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestCodeLines: codeLines counts neither comments nor blank lines.
+func TestCodeLines(t *testing.T) {
+	if n := codeLines("// Package p.\npackage p\n\n\t// f does.\nfunc f() {}\n"); n != 2 {
+		t.Errorf("codeLines = %d, want 2", n)
 	}
 }

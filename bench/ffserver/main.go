@@ -58,12 +58,12 @@ func main() {
 			fmt.Fprintln(os.Stderr, "ffserver:", err)
 			os.Exit(1)
 		}
-		f, err := keygate.NewFunction(os.Getenv, mem, logging.NewLogger(os.Stdout))
+		g, err := keygate.NewGate(os.Getenv, mem, logging.NewLogger(os.Stdout))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "ffserver:", err)
 			os.Exit(1)
 		}
-		functions.HTTP("APIMemory", f.ServeHTTP)
+		functions.HTTP("APIMemory", keygate.Handler(g).ServeHTTP)
 	}
 	if f := os.Getenv("CPUPROFILE"); f != "" {
 		out, err := os.Create(f)

@@ -601,7 +601,7 @@ var screenshots = map[string]string{
 
 const holderScreenshot = "../../docs/console-holder.png"
 
-// TestConsoleScreenshots takes the README's screenshots of the signed-in
+// TestConsoleScreenshots takes docs/api.md's screenshots of the signed-in
 // console: a few keys (one revoked, one rotated), a month of traffic seeded
 // in the store, and a key holder's own page. With -update-screenshots it
 // writes them to docs/; without, it checks that the committed ones are

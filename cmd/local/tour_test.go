@@ -33,16 +33,6 @@ func tourSteps(t *testing.T) []tourStep {
 	return steps
 }
 
-// outputPattern turns a README output block into a regexp: the text as it
-// is, "..." standing for anything on its line.
-func outputPattern(out string) *regexp.Regexp {
-	var lines []string
-	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
-		lines = append(lines, "^"+strings.ReplaceAll(regexp.QuoteMeta(l), `\.\.\.`, ".*")+"\r?$") // curl -i keeps the CR of HTTP lines
-	}
-	return regexp.MustCompile("(?m)\\A" + strings.Join(lines, "\n") + "\\n?\\z")
-}
-
 // runTour runs the tour's steps in one shell with env, as a reader pastes
 // them one after the other, and checks that each prints what the README
 // shows.
@@ -63,7 +53,7 @@ func runTour(t *testing.T, env []string) {
 	}
 	got := strings.Split(string(out), mark+"\n")
 	for i, s := range steps {
-		if i >= len(got) || !outputPattern(s.output).MatchString(got[i]) {
+		if i >= len(got) || !readme.Pattern(s.output).MatchString(got[i]) {
 			printed := ""
 			if i < len(got) {
 				printed = got[i]
@@ -101,7 +91,7 @@ func TestReadmeTour(t *testing.T) {
 }
 
 // TestReadmeTourOnEmulator runs the tour on the emulator, with the keys
-// minted by the README's commands (the CLI), as "The emulator" says.
+// minted by the CLI, as docs/running.md's "The tour on the emulator" says.
 func TestReadmeTourOnEmulator(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl not found")
@@ -109,7 +99,7 @@ func TestReadmeTourOnEmulator(t *testing.T) {
 	host, project := emulator.Project(t)
 	env := cleanEnv("FIRESTORE_EMULATOR_HOST="+host, "GOOGLE_CLOUD_PROJECT="+project)
 	port, _ := startLocal(t, env)
-	_, blocks := readme.Fenced(readme.Section(t, "../../README.md", "The emulator"))
+	_, blocks := readme.Fenced(readme.Section(t, "../../docs/running.md", "The tour on the emulator"))
 	if len(blocks) != 3 {
 		t.Fatalf("the emulator section has %d blocks, want 3", len(blocks))
 	}
@@ -152,7 +142,7 @@ func TestReadmeQuickStartOutput(t *testing.T) {
 	}
 	got := strings.Join(lines[:n], "\n") + "\n"
 	got = strings.ReplaceAll(got, "localhost:"+port, "localhost:8080")
-	if !outputPattern(want).MatchString(got) {
+	if !readme.Pattern(want).MatchString(got) {
 		t.Errorf("cmd/local printed:\n%s\nthe README shows:\n%s", got, want)
 	}
 }

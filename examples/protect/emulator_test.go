@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/keygate/keygate/apikey"
 )
 
 // mint mints a key with the keygate CLI, a tool of this module
@@ -20,16 +22,14 @@ func mint(t *testing.T, scopes string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// TestThingsOnEmulator runs the function as it is deployed, its Gate on
-// Firestore (the emulator), with keys minted by the CLI. TestThings needs
-// none of it.
+// TestThingsOnEmulator runs the function as it is deployed, the entry
+// point init registers, its Gate from the environment, on Firestore (the
+// emulator), with keys minted by the CLI. TestThings needs none of it.
 func TestThingsOnEmulator(t *testing.T) {
 	if os.Getenv("FIRESTORE_EMULATOR_HOST") == "" {
 		t.Skip("SKIPPED: set FIRESTORE_EMULATOR_HOST to run the function on the Firestore emulator")
 	}
-	if err := Check(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	things := apikey.Function(Routes)
 	cases := []struct {
 		name, key string
 		want      int
@@ -46,11 +46,11 @@ func TestThingsOnEmulator(t *testing.T) {
 				r.Header.Set("X-API-Key", c.key)
 			}
 			w := httptest.NewRecorder()
-			Things(w, r)
+			things(w, r)
 			if w.Code != c.want {
 				t.Fatalf("status = %d, want %d; body %s", w.Code, c.want, w.Body)
 			}
-			if c.want == 200 && !strings.Contains(w.Body.String(), `"owner":"acme"`) {
+			if c.want == 200 && !strings.Contains(w.Body.String(), "acme's things") {
 				t.Errorf("body %s does not name the owner acme", w.Body)
 			}
 		})

@@ -18,7 +18,7 @@ func TestThings(t *testing.T) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("X-API-Key", key)
 		w := httptest.NewRecorder()
-		if NewHandler(g.Gate).ServeHTTP(w, r); w.Code != want {
+		if Routes(g.Gate).ServeHTTP(w, r); w.Code != want {
 			t.Errorf("key %.8q: status %d, want %d: %s", key, w.Code, want, w.Body)
 		}
 	}

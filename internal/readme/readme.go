@@ -1,6 +1,7 @@
 // Package readme finds a section of a Markdown file and its fenced blocks,
-// for the tests that run what the README tells a reader to run: one parser,
-// so that the tests of examples/ and cmd/local read the README alike.
+// and matches output against a block, for the tests that run what the
+// README tells a reader to run: one parser, so that the tests of examples/
+// and cmd/local read the README alike.
 package readme
 
 import (
@@ -35,4 +36,14 @@ func Fenced(md string) (infos, bodies []string) {
 		infos, bodies = append(infos, m[1]), append(bodies, m[2])
 	}
 	return infos, bodies
+}
+
+// Pattern turns an output block into a regexp: the text as it is, "..."
+// standing for anything on its line.
+func Pattern(out string) *regexp.Regexp {
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		lines = append(lines, "^"+strings.ReplaceAll(regexp.QuoteMeta(l), `\.\.\.`, ".*")+"\r?$") // curl -i keeps the CR of HTTP lines
+	}
+	return regexp.MustCompile("(?m)\\A" + strings.Join(lines, "\n") + "\\n?\\z")
 }
