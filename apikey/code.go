@@ -52,5 +52,5 @@ const (
 	codeTooManyMatches       Code = "too_many_matches"       // 413: a secret scanning report over 1000 matches
 	codeUnsupportedMediaType Code = "unsupported_media_type" // 415
 	codeInternal             Code = "internal"               // 500: a response that could not be encoded
-	codeKeysUnavailable      Code = "keys_unavailable"       // 503: GitHub's signing keys could not be read
+	codeKeysUnavailable      Code = "keys_unavailable"       // 503: GitHub's signing keys could not be fetched for the identifier yet
 )

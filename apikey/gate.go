@@ -45,10 +45,12 @@ type Gate struct {
 	// firestorestore.Store.Explain); the identity for other stores.
 	explain func(error) error
 
-	header    string // canonical form of cfg.Header, for the header map
-	bearer    bool   // the header is Authorization: the key follows Bearer
-	challenge string // the WWW-Authenticate of a 401
+	header    string   // canonical form of cfg.Header, for the header map
+	vary      []string // {header}, the Vary of the responses the Gate lets through (len == cap: an append copies)
+	bearer    bool     // the header is Authorization: the key follows Bearer
+	challenge string   // the WWW-Authenticate of a 401
 
+	ctx     context.Context // the Gate's own work (the meter, the feed, fetches of GitHub's keys); Close ends it
 	stop    context.CancelFunc
 	stopped chan struct{}
 }
@@ -92,6 +94,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 		onError:     o.onError,
 		explain:     func(err error) error { return err },
 		header:      http.CanonicalHeaderKey(cfg.Header),
+		vary:        []string{http.CanonicalHeaderKey(cfg.Header)},
 		challenge:   challenge(cfg.Header),
 		stopped:     make(chan struct{}),
 	}
@@ -114,7 +117,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 	g.keys = newKeyCache(g.env, cacheOptions{Size: cfg.CacheSize, Fresh: cfg.CacheTTL, Stale: cfg.StaleTTL,
 		Negative: cfg.NegativeTTL, Wait: cfg.StoreTimeout, DefaultScopes: cfg.DefaultScopes}, g.reader.readKey)
 	ctx, stop := context.WithCancel(context.Background())
-	g.stop = stop
+	g.ctx, g.stop = ctx, stop
 	g.feed = newChangeFeed(ctx, g.env, g.store, g.keys, g.owners, cfg.StoreTimeout, cacheLife(cfg))
 	g.feed.start(o.now()) // the present, as the first request's cursor
 	go func() {

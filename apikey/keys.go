@@ -240,7 +240,11 @@ func parsePageToken(s string) (*store.PagePosition, bool) {
 	if !ok || err != nil || !keyformat.ValidID(id) {
 		return nil, false
 	}
-	return &store.PagePosition{CreatedAt: time.UnixMicro(n).UTC(), ID: id}, true
+	p := store.PagePosition{CreatedAt: time.UnixMicro(n).UTC(), ID: id}
+	if !keyrules.ValidPagePosition(p) {
+		return nil, false
+	}
+	return &p, true
 }
 
 // get serves GET /v1/keys/{id}.

@@ -2,8 +2,12 @@ package apikey
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,5 +104,50 @@ func TestKeysListReadsOnePage(t *testing.T) {
 			t.Errorf("page %d of 1 key: ListByOwner calls of limits %v, want one of limit 1", i+1, got)
 		}
 		token = page.NextPageToken
+	}
+}
+
+// TestKeysListPageTokenOutOfRange: a well-formed page token whose time
+// Firestore cannot keep (a crafted one: micros 9223372036854775807) is a
+// 400 invalid_page_token, with no store call and no ERROR logged, not the
+// 503 store_unavailable Firestore's refusal made; the first and last times
+// Firestore keeps are pages, 200 on the emulator.
+func TestKeysListPageTokenOutOfRange(t *testing.T) {
+	calls := &listCalls{Store: testkit.EmulatorStore(t)}
+	s := newServer(t, calls, func(c *Config) { c.StoreTimeout = emulatorConfig().StoreTimeout })
+	admin, _ := s.mint(t, "acme", func(k *store.Key) { k.Scopes = []string{scopeKeys} })
+	id := strings.Repeat("ab", 32)
+	token := func(micros int64) string {
+		return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(micros, 10) + "." + id))
+	}
+	for _, c := range []struct {
+		name   string
+		micros int64
+		status int
+	}{
+		{"max int64", math.MaxInt64, 400},
+		{"min int64", math.MinInt64, 400},
+		{"year 10000", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro(), 400},
+		{"before year 1", time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro() - 1, 400},
+		{"the last time Firestore keeps", time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC).UnixMicro(), 200},
+		{"the first", time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro(), 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			calls.take()
+			w := s.call("GET", "/v1/keys?page_token="+token(c.micros), admin, "")
+			if c.status == 200 {
+				if w.Code != 200 {
+					t.Fatalf("status %d, want 200: %s", w.Code, w.Body)
+				}
+				return
+			}
+			testkit.WantProblem(t, w, 400, "invalid_page_token")
+			if got := calls.take(); len(got) != 0 {
+				t.Errorf("ListByOwner called %v", got)
+			}
+		})
+	}
+	if logs := s.logs.String(); strings.Contains(logs, `"ERROR"`) {
+		t.Errorf("an ERROR logged:\n%s", logs)
 	}
 }

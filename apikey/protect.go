@@ -22,7 +22,11 @@ import (
 // that grants scope ("": any), within its limits, reaches next, counted;
 // every other request gets the error handler.
 func (g *Gate) Protect(scope string, next http.Handler) http.Handler {
+	_, manage := next.(management)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if manage { // keys, usage: every answer, refusals too
+			w.Header()["Cache-Control"] = noStore
+		}
 		e := g.verified(r)
 		if e == nil {
 			if e, r = g.authenticate(w, r); e == nil {
@@ -33,7 +37,6 @@ func (g *Gate) Protect(scope string, next http.Handler) http.Handler {
 			g.refuse(w, r, insufficientScope(scope), e.key.Hint)
 			return
 		}
-		_, manage := next.(management)
 		var rate limit.Decision
 		if manage {
 			rate = g.admitManagement(w, r, e, g.now())
@@ -47,8 +50,23 @@ func (g *Gate) Protect(scope string, next http.Handler) http.Handler {
 			defer g.meter.Done()
 		}
 		setRateLimit(w.Header(), rate)
+		g.varyOnKey(w.Header())
 		next.ServeHTTP(w, r)
 	})
+}
+
+// varyOnKey adds the key header to h's Vary: a response the Gate lets
+// through depends on the key, so a cache must not answer another request
+// (with another key, or none) with it. The handler still decides whether it
+// may be cached at all (Cache-Control); the key endpoints say no-store.
+func (g *Gate) varyOnKey(h http.Header) {
+	v, ok := h["Vary"]
+	switch {
+	case !ok:
+		h["Vary"] = g.vary
+	case !slices.Contains(v, g.header):
+		h["Vary"] = append(v, g.header)
+	}
 }
 
 // Require is Protect as router middleware; give it the endpoint itself
@@ -66,6 +84,7 @@ func (g *Gate) Authenticate(next http.Handler) http.Handler {
 				return
 			}
 		}
+		g.varyOnKey(w.Header())
 		next.ServeHTTP(w, r)
 	})
 }

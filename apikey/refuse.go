@@ -94,6 +94,9 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, e *Error, hint str
 	}
 	g.logRequest(r, level, "request refused", attrs...)
 	h := w.Header()
+	// A refusal is about the key and the moment (its limits, the store):
+	// never an answer for a cache to give again.
+	h["Cache-Control"] = noStore
 	if e.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", g.challenge)
 	}
@@ -106,6 +109,11 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, e *Error, hint str
 	setRateLimit(h, e.rate)
 	g.onError(w, r, e)
 }
+
+// noStore is the Cache-Control of the refusals and of the key endpoints'
+// answers, one slice for all (len == cap: an append copies), so that a
+// flood of refusals allocates nothing for it.
+var noStore = []string{"no-store"}
 
 // setRateLimit sets the RateLimit-Limit, -Remaining and -Reset headers of
 // d, if a rate limit applied: on a refused request (refuse) and an admitted

@@ -9,10 +9,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -78,7 +80,7 @@ type tokenLabel struct {
 
 // GitHubSecretScanningHandler revokes keys GitHub finds in public; no Protect.
 func (g *Gate) GitHubSecretScanningHandler() http.Handler {
-	keys := newSigningKeys(g.cfg.SecretScanningKeysURL, g.now)
+	keys := newSigningKeys(g.ctx, g.cfg.SecretScanningKeysURL, g.now)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.secretScanning(w, r, keys) })
 }
 
@@ -98,13 +100,13 @@ func (g *Gate) secretScanning(w http.ResponseWriter, r *http.Request, keys *sign
 		g.reportRefused(w, r, http.StatusBadRequest, codeUnreadable, "The report could not be read.", err)
 		return
 	}
-	if st, code, err := g.verifyReport(r, body, keys); err != nil {
-		detail := "The report is not signed by a key GitHub publishes."
-		if st == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", "60")
-			detail = "GitHub's signing keys cannot be fetched right now. Retry shortly."
+	if retry, code, err := g.verifyReport(r, body, keys); err != nil {
+		if retry > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+			g.reportRefused(w, r, http.StatusServiceUnavailable, code, "GitHub's signing keys cannot be checked for this key identifier right now. Retry shortly.", err)
+			return
 		}
-		g.reportRefused(w, r, st, code, detail, err)
+		g.reportRefused(w, r, http.StatusUnauthorized, code, "The report is not signed by a key GitHub publishes.", err)
 		return
 	}
 	var matches []secretMatch
@@ -127,27 +129,31 @@ func (g *Gate) secretScanning(w http.ResponseWriter, r *http.Request, keys *sign
 	problem.WriteJSON(w, http.StatusOK, labels)
 }
 
-// verifyReport checks body's signature: the status and code of its refusal,
-// or a nil error.
-func (g *Gate) verifyReport(r *http.Request, body []byte, keys *signingKeys) (int, Code, error) {
+// verifyReport checks body's signature: nil, or the code of its refusal,
+// which is a 503 to retry after retry when that is not zero (the keys
+// could not be checked), a 401 when it is.
+func (g *Gate) verifyReport(r *http.Request, body []byte, keys *signingKeys) (time.Duration, Code, error) {
 	id, sig := r.Header.Get(headerKeyIdentifier), r.Header.Get(headerKeySignature)
 	if id == "" || sig == "" {
-		return http.StatusUnauthorized, codeMissingSignature, errors.New("no " + headerKeyIdentifier + " or " + headerKeySignature)
+		return 0, codeMissingSignature, errors.New("no " + headerKeyIdentifier + " or " + headerKeySignature)
 	}
 	der, err := base64.StdEncoding.DecodeString(sig)
 	if err != nil {
-		return http.StatusUnauthorized, codeBadSignature, errors.New("signature is not base64")
+		return 0, codeBadSignature, errors.New("signature is not base64")
 	}
-	pub, err := keys.key(r.Context(), id)
+	if highS(der) {
+		return 0, codeBadSignature, errors.New("signature has a high S (its low-S twin is the one accepted)")
+	}
+	pub, retry, err := keys.key(r.Context(), id)
 	switch {
 	case err != nil:
-		return http.StatusServiceUnavailable, codeKeysUnavailable, err
+		return retry, codeKeysUnavailable, fmt.Errorf("key %s: %w", problem.QuoteShort(id), err)
 	case pub == nil:
-		return http.StatusUnauthorized, codeUnknownKeyIdentifier, errors.New("GitHub publishes no key " + problem.QuoteShort(id))
+		return 0, codeUnknownKeyIdentifier, errors.New("GitHub publishes no key " + problem.QuoteShort(id))
 	}
 	digest := sha256.Sum256(body)
 	if !ecdsa.VerifyASN1(pub, digest[:], der) {
-		return http.StatusUnauthorized, codeBadSignature, errors.New("signature does not verify with key " + problem.QuoteShort(id))
+		return 0, codeBadSignature, errors.New("signature does not verify with key " + problem.QuoteShort(id))
 	}
 	return 0, "", nil
 }
@@ -164,7 +170,7 @@ func (g *Gate) reportRefused(w http.ResponseWriter, r *http.Request, status int,
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	level := slog.LevelWarn
-	if status >= 500 {
+	if status >= 500 && !errors.Is(err, errKeyNotFetched) { // a new identifier waits for the next fetch: no outage
 		level = slog.LevelError
 	}
 	g.logRequest(r, level, "secret scanning report refused", attrs...)

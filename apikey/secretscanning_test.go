@@ -3,6 +3,9 @@ package apikey
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -223,6 +226,16 @@ func TestSecretScanningRefused(t *testing.T) {
 			s.gh.AddKey(t, "forger", false)
 			return s.report(body, "forger", s.gh.Sign(t, "forger", body))
 		}, 401, "unknown_key_identifier"},
+		{"high-S twin of a valid signature", func(t *testing.T, s *scanned, body []byte) *httptest.ResponseRecorder {
+			sig := s.gh.Sign(t, "k1", body)
+			twin := testkit.HighS(t, sig)
+			der, _ := base64.StdEncoding.DecodeString(twin)
+			digest := sha256.Sum256(body)
+			if !ecdsa.VerifyASN1(s.gh.PublicKey("k1"), digest[:], der) {
+				t.Fatal("the twin does not verify: the test proves nothing")
+			}
+			return s.report(body, "k1", twin)
+		}, 401, "bad_signature"},
 		{"signature of an empty body", func(t *testing.T, s *scanned, body []byte) *httptest.ResponseRecorder {
 			return s.report(body, "k1", s.gh.Sign(t, "k1", nil))
 		}, 401, "bad_signature"},
@@ -265,9 +278,11 @@ func TestSecretScanningRefused(t *testing.T) {
 }
 
 // TestSecretScanningKeyRefetch: an unknown identifier fetches GitHub's keys
-// again at most once a minute, so a key GitHub starts using is accepted
-// within a minute, and a forger's identifiers cost GitHub one request a
-// minute.
+// again at most once a minute after a fetch that succeeded, so a forger's
+// identifiers cost GitHub one request a minute; within that minute an
+// identifier no fetch has looked for is answered 503 with Retry-After up to
+// the next fetch, never 401, so that a key GitHub starts using is accepted
+// when GitHub sends the report again.
 func TestSecretScanningKeyRefetch(t *testing.T) {
 	s := newScanned(t, nil)
 	body := []byte(`[]`)
@@ -277,18 +292,122 @@ func TestSecretScanningKeyRefetch(t *testing.T) {
 	}
 	labelsOf(t, s.signed(t, body))
 	s.gh.AddKey(t, "k2", true) // GitHub rotates its key
+	s.clock.Advance(20 * time.Second)
 	for i := range 5 {
 		w := s.report(body, fmt.Sprint("unknown", i), s.gh.Sign(t, "k2", body))
-		testkit.WantProblem(t, w, 401, "unknown_key_identifier")
+		testkit.WantProblem(t, w, 503, "keys_unavailable")
+		if got := w.Header().Get("Retry-After"); got != "40" {
+			t.Errorf("Retry-After %q, want 40 (to the next fetch)", got)
+		}
 	}
 	if n := s.gh.Fetches.Load(); n != 1 {
 		t.Errorf("%d fetches within the minute, want 1", n)
 	}
-	testkit.WantProblem(t, s.report(body, "k2", s.gh.Sign(t, "k2", body)), 401, "unknown_key_identifier")
-	s.clock.Advance(keysRefetchInterval)
+	if logs := s.logs.String(); strings.Contains(logs, `"ERROR"`) || !strings.Contains(logs, `"WARNING"`) {
+		t.Errorf("identifiers waiting for the next fetch logged as an outage, or not at all:\n%s", logs)
+	}
+	testkit.WantProblem(t, s.report(body, "k2", s.gh.Sign(t, "k2", body)), 503, "keys_unavailable")
+	s.clock.Advance(keysRefetchInterval - 20*time.Second)
 	labelsOf(t, s.report(body, "k2", s.gh.Sign(t, "k2", body)))
 	if n := s.gh.Fetches.Load(); n != 2 {
 		t.Errorf("%d fetches a minute on, want 2", n)
+	}
+	// A fetch has looked for "forger" now: 401, not a retry.
+	testkit.WantProblem(t, s.report(body, "forger", s.gh.Sign(t, "k2", body)), 503, "keys_unavailable")
+	s.clock.Advance(keysRefetchInterval)
+	testkit.WantProblem(t, s.report(body, "forger", s.gh.Sign(t, "k2", body)), 401, "unknown_key_identifier")
+}
+
+// TestSecretScanningReportLeaves: a report with a junk identifier that
+// leaves after 100 ms (a forger's, dropped) ends only its own wait: the
+// fetch it started goes on, on the Gate's context, and a genuine report a
+// second later is verified and its key revoked, not answered 503 for a
+// minute.
+func TestSecretScanningReportLeaves(t *testing.T) {
+	s := newScanned(t, nil)
+	key, _ := s.mint(t, "acme")
+	arrived, release := s.gh.Hold(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	junk := httptest.NewRequestWithContext(ctx, "POST", "/v1/secret-scanning/github", strings.NewReader(`[]`))
+	junk.Header.Set(headerKeyIdentifier, "junk")
+	junk.Header.Set(headerKeySignature, s.gh.Sign(t, "k1", []byte(`[]`)))
+	w := httptest.NewRecorder()
+	s.scan.ServeHTTP(w, junk)
+	testkit.WantProblem(t, w, 503, "keys_unavailable")
+	<-arrived // the fetch the junk report started is still under way
+	release()
+	s.clock.Advance(time.Second)
+	body := reportOf(leakAt, key)
+	if ls := labelsOf(t, s.signed(t, body)); ls[0].Label != labelTruePositive {
+		t.Errorf("label %q, want %q", ls[0].Label, labelTruePositive)
+	}
+	if s.calls.revokes.Load() != 1 {
+		t.Errorf("%d revocations, want 1", s.calls.revokes.Load())
+	}
+	if w := s.call("GET", "/", key, ""); w.Code != 401 {
+		t.Errorf("the reported key answered %d, want 401", w.Code)
+	}
+	if n := s.gh.Fetches.Load(); n != 1 {
+		t.Errorf("%d fetches, want 1 (the junk report's, finished)", n)
+	}
+}
+
+// TestSecretScanningFetchFails: a fetch that fails does not spend the
+// minute: a genuine report a second later fetches again and is verified.
+// While GitHub stays down, the fetches back off, doubling from 1 s to a
+// minute, however many reports arrive.
+func TestSecretScanningFetchFails(t *testing.T) {
+	t.Run("once", func(t *testing.T) {
+		s := newScanned(t, nil)
+		key, _ := s.mint(t, "acme")
+		s.gh.Down.Store(true)
+		w := s.report([]byte(`[]`), "junk", s.gh.Sign(t, "k1", []byte(`[]`)))
+		testkit.WantProblem(t, w, 503, "keys_unavailable")
+		if got := w.Header().Get("Retry-After"); got != "1" {
+			t.Errorf("Retry-After %q, want 1", got)
+		}
+		s.gh.Down.Store(false)
+		s.clock.Advance(time.Second)
+		if ls := labelsOf(t, s.signed(t, reportOf(leakAt, key))); ls[0].Label != labelTruePositive {
+			t.Errorf("label %q, want %q", ls[0].Label, labelTruePositive)
+		}
+		if n := s.gh.Fetches.Load(); n != 2 {
+			t.Errorf("%d fetches, want 2", n)
+		}
+	})
+	t.Run("backoff", func(t *testing.T) {
+		s := newScanned(t, nil)
+		s.gh.Down.Store(true)
+		body := []byte(`[]`)
+		for i := range 600 { // a report a second for 10 minutes
+			w := s.report(body, fmt.Sprint("junk", i), s.gh.Sign(t, "k1", body))
+			testkit.WantProblem(t, w, 503, "keys_unavailable")
+			s.clock.Advance(time.Second)
+		}
+		// At 0, 1, 3, 7, 15, 31 and 63 s, then once a minute to 543 s: 15.
+		if n := s.gh.Fetches.Load(); n != 15 {
+			t.Errorf("%d fetches in 10 minutes of reports while GitHub is down, want 15", n)
+		}
+	})
+}
+
+// TestSecretScanningCloseEndsFetch: Close ends a fetch of the keys that
+// hangs, and the report waiting for it is answered 503.
+func TestSecretScanningCloseEndsFetch(t *testing.T) {
+	defer func(d time.Duration) { keysFetchTimeout = d }(keysFetchTimeout)
+	keysFetchTimeout = time.Hour
+	s := newScanned(t, nil)
+	arrived, _ := s.gh.Hold(t)
+	done := make(chan *httptest.ResponseRecorder)
+	go func() { done <- s.signed(t, []byte(`[]`)) }()
+	<-arrived
+	s.Close(context.Background())
+	select {
+	case w := <-done:
+		testkit.WantProblem(t, w, 503, "keys_unavailable")
+	case <-time.After(30 * time.Second): // only keeps a failing test from hanging
+		t.Fatal("the report still waits for a fetch after Close")
 	}
 }
 
@@ -360,7 +479,7 @@ func TestSecretScanningKeysHang(t *testing.T) {
 			t.Error("a report signed by a known key waited for the fetch an unknown identifier started")
 		}
 		close(release)
-		testkit.WantProblem(t, <-unknown, 401, "unknown_key_identifier")
+		testkit.WantProblem(t, <-unknown, 503, "keys_unavailable") // the fetch failed: k2 not looked for
 		if n := s.gh.Fetches.Load(); n != 1 {
 			t.Errorf("upstream fetches %d, want 1 (the second hung at the front)", n)
 		}

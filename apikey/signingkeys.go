@@ -5,11 +5,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -21,11 +23,17 @@ import (
 const defaultSecretScanningKeysURL = "https://api.github.com/meta/public_keys/secret_scanning"
 
 const (
-	// keysRefetchInterval is the most often the keys are fetched: an unknown
-	// identifier fetches them again only once it has passed since the last
-	// fetch. GitHub allows 60 unauthenticated API requests an hour per
-	// address; a forger sending unknown identifiers costs it one a minute.
+	// keysRefetchInterval is the most often the keys are fetched after a
+	// fetch that succeeded: an unknown identifier fetches them again only
+	// once it has passed. GitHub allows 60 unauthenticated API requests an
+	// hour per address; a forger sending unknown identifiers costs it one a
+	// minute.
 	keysRefetchInterval = time.Minute
+	// keysRetryMin is the wait after a fetch that failed; it doubles with
+	// each failure in a row, up to keysRefetchInterval, so that a GitHub
+	// that is down is not asked more than once a minute either, while a
+	// single failure costs a report only a second.
+	keysRetryMin = time.Second
 	// maxKeysBody caps the published keys' document.
 	maxKeysBody = 1 << 20
 )
@@ -33,14 +41,23 @@ const (
 // keysFetchTimeout bounds one fetch of the keys. A variable for tests.
 var keysFetchTimeout = 5 * time.Second
 
-// errKeysUnavailable: the keys could not be fetched, and none is cached
-// for the identifier.
-var errKeysUnavailable = errors.New("GitHub's secret scanning keys could not be fetched")
+var (
+	// errKeysUnavailable: no fetch could look for the identifier, or the
+	// caller left before one did; the report is to be sent again.
+	errKeysUnavailable = errors.New("GitHub's secret scanning keys could not be fetched")
+	// errKeyNotFetched: the identifier is not among the keys last fetched,
+	// and the next fetch may not start yet (a key GitHub just added, or a
+	// forger's): not known to be unknown, so retry, never refused.
+	errKeyNotFetched = errors.New("the key identifier is not among GitHub's keys fetched lately")
+)
 
 // signingKeys are GitHub's secret scanning public keys by identifier,
 // fetched from url on first use and again when an unknown identifier
-// arrives, at most once per keysRefetchInterval.
+// arrives. A fetch runs on the Gate's context with its own deadline, never
+// a caller's: a caller that leaves (or a forger's report dropped at once)
+// ends only its own wait, and the fetch it started serves the others.
 type signingKeys struct {
+	ctx    context.Context // the Gate's: Close ends a fetch
 	url    string
 	client *http.Client
 	now    func() time.Time
@@ -51,42 +68,84 @@ type signingKeys struct {
 	// (a forger's, or GitHub's new key while its API is slow).
 	keys atomic.Pointer[map[string]*ecdsa.PublicKey]
 
-	mu      sync.Mutex // held across a fetch: one at a time
-	fetched time.Time  // of the last fetch, failed or not; zero: never
+	mu       sync.Mutex
+	inflight *keysFetch    // the fetch under way; nil when none
+	next     time.Time     // the earliest the next fetch may start
+	retry    time.Duration // the wait after the next failure
 }
 
-func newSigningKeys(url string, now func() time.Time) *signingKeys {
-	return &signingKeys{url: url, client: &http.Client{}, now: now}
+// keysFetch is one fetch of the keys, shared by the callers that wait for it.
+type keysFetch struct {
+	done chan struct{} // closed when keys and err are set
+	keys map[string]*ecdsa.PublicKey
+	err  error
 }
 
-// key returns the key with identifier id: nil if GitHub does not publish
-// one, errKeysUnavailable if the keys could not be fetched to find out.
-func (s *signingKeys) key(ctx context.Context, id string) (*ecdsa.PublicKey, error) {
+func newSigningKeys(ctx context.Context, url string, now func() time.Time) *signingKeys {
+	return &signingKeys{ctx: ctx, url: url, client: &http.Client{}, now: now, retry: keysRetryMin}
+}
+
+// key returns the key with identifier id: nil if a fetch that looked for it
+// found GitHub publishes none. Otherwise an error (errKeysUnavailable or
+// errKeyNotFetched) and when to ask again: no fetch could look for id.
+// The caller waits for a fetch at most until ctx ends.
+func (s *signingKeys) key(ctx context.Context, id string) (*ecdsa.PublicKey, time.Duration, error) {
 	if k, ok := s.cached(id); ok {
-		return k, nil
+		return k, 0, nil
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if k, ok := s.cached(id); ok { // fetched while this waited
-		return k, nil
+	if k, ok := s.cached(id); ok { // fetched while this waited for the lock
+		s.mu.Unlock()
+		return k, 0, nil
 	}
-	now := s.now()
-	if !s.fetched.IsZero() && now.Sub(s.fetched) < keysRefetchInterval {
-		if s.keys.Load() == nil {
-			return nil, errKeysUnavailable
+	f := s.inflight
+	if f == nil {
+		if wait := s.next.Sub(s.now()); wait > 0 {
+			s.mu.Unlock()
+			if s.keys.Load() == nil {
+				return nil, wait, errKeysUnavailable
+			}
+			return nil, wait, errKeyNotFetched
 		}
-		return nil, nil
+		f = s.start()
 	}
-	s.fetched = now
-	keys, err := s.fetch(ctx)
-	if err != nil {
-		if s.keys.Load() == nil {
-			return nil, fmt.Errorf("%w: %w", errKeysUnavailable, err)
+	s.mu.Unlock()
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, keysRetryMin, fmt.Errorf("%w: the report's wait ended: %w", errKeysUnavailable, context.Cause(ctx))
+	}
+	if f.err != nil {
+		s.mu.Lock()
+		wait := s.next.Sub(s.now())
+		s.mu.Unlock()
+		return nil, max(wait, keysRetryMin), fmt.Errorf("%w: %w", errKeysUnavailable, f.err)
+	}
+	return f.keys[id], 0, nil
+}
+
+// start begins a fetch, under s.mu; when it ends, the next one may start
+// keysRefetchInterval later if it succeeded, after the backoff if not.
+func (s *signingKeys) start() *keysFetch {
+	f := &keysFetch{done: make(chan struct{})}
+	s.inflight = f
+	go func() {
+		keys, err := s.fetch(s.ctx)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if err != nil {
+			s.next = s.now().Add(s.retry)
+			s.retry = min(2*s.retry, keysRefetchInterval)
+		} else {
+			s.keys.Store(&keys)
+			s.next = s.now().Add(keysRefetchInterval)
+			s.retry = keysRetryMin
 		}
-		return nil, nil // the cached keys stand; id is not among them
-	}
-	s.keys.Store(&keys)
-	return keys[id], nil
+		f.keys, f.err = keys, err
+		s.inflight = nil
+		close(f.done)
+	}()
+	return f
 }
 
 // cached returns the key with identifier id among those last fetched.
@@ -153,4 +212,19 @@ func parseP256(p string) *ecdsa.PublicKey {
 		return nil
 	}
 	return k
+}
+
+// p256HalfOrder is half the order of P-256's base point.
+var p256HalfOrder = new(big.Int).Rsh(elliptic.P256().Params().N, 1)
+
+// highS reports whether the DER signature der has s above half the curve's
+// order. For each signature (r, s) its twin (r, N−s) verifies as well; only
+// the low-S one is accepted, so that a report has one signature, not two.
+// A signature that does not parse is left to ecdsa.VerifyASN1 to refuse.
+func highS(der []byte) bool {
+	var sig struct{ R, S *big.Int }
+	if _, err := asn1.Unmarshal(der, &sig); err != nil || sig.S == nil {
+		return false
+	}
+	return sig.S.Cmp(p256HalfOrder) > 0
 }

@@ -13,41 +13,25 @@ import (
 	"time"
 )
 
-// The server's limits. The Functions Framework's own server (StartHostPort
-// is a bare ListenAndServe) has none: a client that sends half a header
-// holds a connection, and a goroutine, for as long as it likes. Nor can it
-// say where it listens once it does, or serve HTTPS: hence a server of our
-// own, with the framework's wrapping (framework.go).
-const (
-	// readHeaderTimeout closes a connection whose request header is not
-	// complete in time; LOCAL_READ_HEADER_TIMEOUT replaces it (tests use
-	// a short one).
-	readHeaderTimeout = 10 * time.Second
-	// idleTimeout closes a kept-alive connection with no request.
-	idleTimeout = 120 * time.Second
-)
-
 // server is a bound listener and the settings it serves with.
 type server struct {
-	ln         net.Listener
-	cert       *tls.Certificate // nil: HTTP
-	base       string           // the URL to print: scheme://host:port
-	readHeader time.Duration
-	timeout    time.Duration // each request's, CLOUD_RUN_TIMEOUT_SECONDS; 0: none
+	ln      net.Listener
+	cert    *tls.Certificate // nil: HTTP
+	base    string           // the URL to print: scheme://host:port
+	limits  serverTimeouts
+	timeout time.Duration // each request's, CLOUD_RUN_TIMEOUT_SECONDS; 0: none
 }
 
 // listen checks the server's settings and binds HOST:PORT (127.0.0.1:8080
 // by default), before anything is printed: a demo key and a curl line for
 // a port that another server holds would send the reader to that server.
 func listen(o Options, getenv func(string) string) (*server, error) {
-	s := &server{readHeader: readHeaderTimeout}
+	s := &server{}
 	var err error
-	if v := getenv("LOCAL_READ_HEADER_TIMEOUT"); v != "" {
-		if s.readHeader, err = time.ParseDuration(v); err != nil || s.readHeader <= 0 {
-			return nil, fmt.Errorf("LOCAL_READ_HEADER_TIMEOUT=%q: want a Go duration greater than zero, such as 10s", v)
-		}
-	}
 	if s.timeout, err = requestTimeout(getenv); err != nil {
+		return nil, err
+	}
+	if s.limits, err = loadTimeouts(getenv, s.timeout); err != nil {
 		return nil, err
 	}
 	if (o.CertFile == "") != (o.KeyFile == "") {
@@ -87,11 +71,7 @@ func listen(o Options, getenv func(string) string) (*server, error) {
 func (s *server) serve(h http.Handler, name, intro string, stdout io.Writer, shutdown time.Duration,
 	closeGate func(context.Context) error, sigs <-chan os.Signal) error {
 	fmt.Fprint(stdout, intro)
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: s.readHeader,
-		IdleTimeout:       idleTimeout,
-	}
+	srv := s.limits.server(h)
 	serveErr := make(chan error, 1)
 	if s.cert != nil {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*s.cert}, MinVersion: tls.VersionTLS12}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"time"
 
 	"github.com/keygate/keygate/apikey/store"
 )
@@ -20,6 +21,20 @@ func ListOrder(a, b store.Key) int {
 // PositionOf is the position of k, for the page that follows k.
 func PositionOf(k store.Key) store.PagePosition {
 	return store.PagePosition{CreatedAt: store.StoredTime(k.CreatedAt), ID: k.ID}
+}
+
+// The times a page position may hold: those Firestore keeps, from
+// 0001-01-01 to 9999-12-31 UTC. A position outside is no key's, and
+// Firestore refuses it, which would be a 503, not the caller's 400.
+var (
+	minPageTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxPageTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+)
+
+// ValidPagePosition reports whether p is a position a page can start after:
+// a time Firestore keeps (the ID is the caller's to check).
+func ValidPagePosition(p store.PagePosition) bool {
+	return !p.CreatedAt.Before(minPageTime) && !p.CreatedAt.After(maxPageTime)
 }
 
 // CheckPageLimit checks ListByOwner's limit: 1 to store.MaxPageLimit.

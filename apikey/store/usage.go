@@ -98,3 +98,12 @@ func ParseMonth(s string) (Month, error) {
 	}
 	return MonthOf(t), nil
 }
+
+// AppliedReader tells what AddUsage applied of an instance, for a replay of
+// its logged batches to check their numbers against (apikey usage replay).
+type AppliedReader interface {
+	// AppliedSeq returns the seq of the instance's last batch applied: 0 if
+	// none is, or the store no longer keeps its record (Firestore's expires
+	// 30 days after its last write).
+	AppliedSeq(ctx context.Context, instance string) (int64, error)
+}

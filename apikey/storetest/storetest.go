@@ -91,7 +91,7 @@ func Keys(t *testing.T, newStore NewStore) { runCases(t, newStore, keyCases) }
 func CappedCreate(t *testing.T, newStore NewStore) { runCases(t, newStore, cappedCases) }
 
 // Usage checks UsageStore: AddUsage applied at most once per instance and
-// batch number, all or nothing, a full
+// batch number (and AppliedSeq, when the store is a store.AppliedReader), all or nothing, a full
 // batch of store.MaxUsageBatch counts, and the key and owner totals.
 func Usage(t *testing.T, newStore NewStore) { runCases(t, newStore, usageCases) }
 
@@ -645,6 +645,24 @@ func monthly(t *testing.T, s store.UsageStore, id string, month store.Month) int
 }
 
 var usageCases = []contractCase{
+	{"AppliedSeq is the last batch applied of the instance, 0 for one never written", func(t *testing.T, s store.Store) {
+		ar, ok := s.(store.AppliedReader)
+		if !ok {
+			t.Skip("the store is no store.AppliedReader")
+		}
+		ctx := context.Background()
+		a := keyformat.ID("a")
+		for _, seq := range []int64{1, 2, 7, 3} { // 3 after 7: taken as applied
+			if err := s.AddUsage(ctx, "i1", seq, []store.UsageCount{{KeyID: a, Day: "2026-11-29", Requests: 1}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for inst, want := range map[string]int64{"i1": 7, "i2": 0} {
+			if n, err := ar.AppliedSeq(ctx, inst); err != nil || n != want {
+				t.Errorf("AppliedSeq(%s) = %d, %v; want %d", inst, n, err, want)
+			}
+		}
+	}},
 	{"key totals add up per day and month; a retried batch adds nothing", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		a, b := keyformat.ID("a"), keyformat.ID("b")

@@ -439,7 +439,7 @@ func (c *cli) rotate(id, graceText string, force, asJSON bool) error {
 
 var usageCommand = &command{
 	name:     "usage",
-	args:     "ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json] | --owner O --month YYYY-MM [--csv] | replay FILE",
+	args:     "ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json] | --owner O --month YYYY-MM [--csv] | replay [--dry-run] FILE",
 	params:   []string{"ID|replay", "FILE"},
 	optional: true,
 	summary:  "show a key's requests per day, or an owner's per key for a month (billing); replay unwritten counts",
@@ -469,7 +469,16 @@ entries: the JSON that
 prints, or the function's own log lines. Each batch is written under its
 instance and number, which the store applies once: replaying the same
 entries again changes nothing. Give all of an instance's entries in one
-run: a batch numbered below one already written is taken as written.`,
+run: a batch numbered below one already written is taken as written.
+Nothing in FILE is trusted: a count is written only if its key exists and
+belongs to the owner it names, its day is neither before the key was made,
+nor after now, nor after the key was revoked or expired (plus KEY_CACHE_TTL
+and KEY_STALE_TTL), and its requests are at most 864,000,000 per key, day
+and instance; an instance's batch is written only if it follows the last
+one the store applied without a gap. Each count or batch refused is printed
+on stderr with its line in FILE and why, the rest written, and the exit
+status is then 1. With --dry-run: prints what would be written, and
+writes nothing.`,
 	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
 		from := fs.String("from", "", "the first `day`, YYYY-MM-DD")
 		to := fs.String("to", "", "the last `day`, YYYY-MM-DD")
@@ -477,13 +486,16 @@ run: a batch numbered below one already written is taken as written.`,
 		owner := fs.String("owner", "", "the `owner` whose keys to bill")
 		month := fs.String("month", "", "the `month` to bill, YYYY-MM")
 		asCSV := fs.Bool("csv", false, "print CSV")
+		dryRun := fs.Bool("dry-run", false, "with replay: print what would be written, and write nothing")
 		return func(c *cli, pos []string) error {
 			switch {
 			case len(pos) > 0 && pos[0] == "replay":
-				if len(pos) != 2 || fs.NFlag() > 0 {
-					return usagef("usage replay takes a FILE of log entries (- for standard input) and no flags")
+				if len(pos) != 2 || fs.NFlag() > 0 && !(fs.NFlag() == 1 && isSet(fs, "dry-run")) {
+					return usagef("usage replay takes a FILE of log entries (- for standard input) and no flags but --dry-run")
 				}
-				return c.replayUsage(pos[1])
+				return c.replayUsage(pos[1], *dryRun)
+			case isSet(fs, "dry-run"):
+				return usagef("--dry-run goes with replay FILE only")
 			case len(pos) == 1 && !isSet(fs, "owner") && !isSet(fs, "month") && !*asCSV:
 				return c.keyUsage(pos[0], *from, *to, *asJSON)
 			case len(pos) == 0 && isSet(fs, "owner") && isSet(fs, "month") && *from == "" && *to == "" && !*asJSON:

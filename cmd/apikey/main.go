@@ -103,18 +103,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 // does not connect.
 func openFirestore(cfg apikey.Config) keyStore {
 	fs := firestorestore.New(firestorestore.Config{Project: cfg.Project, Database: cfg.Database, Collection: cfg.Collection})
-	return closingStore{store.ConfirmWrites(store.WithTimeout(fs, cfg.StoreTimeout), cfg.StoreTimeout), fs}
+	return closingStore{store.ConfirmWrites(store.WithTimeout(fs, cfg.StoreTimeout), cfg.StoreTimeout), fs, cfg.StoreTimeout}
 }
 
 // closingStore is a store with deadlines, closed and explained through the
-// store under them.
+// store under them, which also tells the batches it applied (usage replay).
 type closingStore struct {
 	store.Store
-	fs *firestorestore.Store
+	fs      *firestorestore.Store
+	timeout time.Duration // STORE_TIMEOUT, on AppliedSeq as on the rest
 }
 
 func (s closingStore) Close() error            { return s.fs.Close() }
 func (s closingStore) Explain(err error) error { return s.fs.Explain(err) }
+
+// AppliedSeq implements store.AppliedReader.
+func (s closingStore) AppliedSeq(ctx context.Context, instance string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return s.fs.AppliedSeq(ctx, instance)
+}
 
 // keyStore is the store the commands use: a KeyStore and PlanStore that
 // must be closed.

@@ -284,11 +284,13 @@ func TestLocalUsage(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "KEY_CACHE_SIZE") {
 		t.Errorf("bad configuration = %v %s, want exit 1 naming KEY_CACHE_SIZE", err, out)
 	}
-	cmd = exec.Command(filepath.Join(binaries(t), "local"))
-	cmd.Env = cleanEnv("LOCAL_READ_HEADER_TIMEOUT=0s")
-	out, err = cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "LOCAL_READ_HEADER_TIMEOUT") {
-		t.Errorf("bad header timeout = %v %s, want exit 1 naming LOCAL_READ_HEADER_TIMEOUT", err, out)
+	for _, name := range []string{"LOCAL_READ_HEADER_TIMEOUT", "LOCAL_READ_BODY_TIMEOUT"} {
+		cmd = exec.Command(filepath.Join(binaries(t), "local"))
+		cmd.Env = cleanEnv(name + "=0s")
+		out, err = cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), name) {
+			t.Errorf("bad %s = %v %s, want exit 1 naming it", name, err, out)
+		}
 	}
 }
 

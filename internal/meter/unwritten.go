@@ -28,6 +28,8 @@ type Unwritten struct {
 	Instance string             `json:"instance"`
 	Seq      int64              `json:"seq"`
 	Counts   []store.UsageCount `json:"counts"`
+	// Line is where ReadUnwritten found the entry: its first line in the file.
+	Line int `json:"-"`
 }
 
 // logUnwritten logs, as ERROR entries, the batch in doubt and the counts not
@@ -45,7 +47,7 @@ func (m *Meter) logUnwritten() {
 	m.harvestAll(m.now(), false)
 	var batches []Unwritten
 	if b := m.inDoubt; b != nil {
-		batches = append(batches, Unwritten{m.instance, b.seq, b.counts})
+		batches = append(batches, Unwritten{Instance: m.instance, Seq: b.seq, Counts: b.counts})
 		m.inDoubt = nil
 	}
 	var counts []store.UsageCount
@@ -55,7 +57,7 @@ func (m *Meter) logUnwritten() {
 	clear(m.pending)
 	for c := range slices.Chunk(counts, store.MaxUsageBatch) {
 		m.batchSeq++
-		batches = append(batches, Unwritten{m.instance, m.batchSeq, c})
+		batches = append(batches, Unwritten{Instance: m.instance, Seq: m.batchSeq, Counts: c})
 	}
 	m.unwritten.Add(int64(len(batches)))
 	m.mu.Unlock()
@@ -81,9 +83,9 @@ func ReadUnwritten(r io.Reader) ([]Unwritten, error) {
 	if err != nil {
 		return nil, err
 	}
-	var entries []json.RawMessage
+	var entries []logEntry
 	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '[' {
-		if err := json.Unmarshal(trimmed, &entries); err != nil {
+		if entries, err = arrayEntries(data); err != nil {
 			return nil, fmt.Errorf("not a JSON array of log entries: %w", err)
 		}
 	} else {
@@ -91,14 +93,15 @@ func ReadUnwritten(r io.Reader) ([]Unwritten, error) {
 			line = bytes.TrimSpace(line)
 			switch {
 			case json.Valid(line):
-				entries = append(entries, line)
+				entries = append(entries, logEntry{line, i + 1})
 			case bytes.HasPrefix(line, []byte("{")) && bytes.Contains(line, []byte(UnwrittenKey)):
 				return nil, fmt.Errorf("line %d: an entry with %s that is not whole JSON", i+1, UnwrittenKey)
 			}
 		}
 	}
 	var out []Unwritten
-	for i, e := range entries {
+	for _, le := range entries {
+		e := le.raw
 		var entry struct {
 			JSONPayload *struct {
 				Unwritten *Unwritten `json:"usage_unwritten"`
@@ -116,8 +119,9 @@ func ReadUnwritten(r io.Reader) ([]Unwritten, error) {
 			continue
 		}
 		if err := b.validate(); err != nil {
-			return nil, fmt.Errorf("entry %d: %s: %w", i+1, UnwrittenKey, err)
+			return nil, fmt.Errorf("line %d: %s: %w", le.line, UnwrittenKey, err)
 		}
+		b.Line = le.line
 		out = append(out, *b)
 	}
 	slices.SortStableFunc(out, func(a, b Unwritten) int {
@@ -131,13 +135,48 @@ func ReadUnwritten(r io.Reader) ([]Unwritten, error) {
 	}), nil
 }
 
+// logEntry is one log entry of a file, and the line it starts on.
+type logEntry struct {
+	raw  json.RawMessage
+	line int
+}
+
+// arrayEntries are the elements of the JSON array data, each with its line.
+func arrayEntries(data []byte) ([]logEntry, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // [
+		return nil, err
+	}
+	var out []logEntry
+	for dec.More() {
+		start := int(dec.InputOffset())
+		for start < len(data) && (data[start] == ',' || isSpace(data[start])) {
+			start++
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, err
+		}
+		out = append(out, logEntry{raw, 1 + bytes.Count(data[:start], []byte("\n"))})
+	}
+	if _, err := dec.Token(); err != nil { // ]
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the array")
+	}
+	return out, nil
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
 // checkDuplicates refuses a batch logged twice with different counts: the
 // log was edited, or two files of different instances were merged.
 func checkDuplicates(sorted []Unwritten) error {
 	for i := 1; i < len(sorted); i++ {
 		a, b := sorted[i-1], sorted[i]
 		if a.Instance == b.Instance && a.Seq == b.Seq && !slices.Equal(a.Counts, b.Counts) {
-			return fmt.Errorf("instance %s batch %d appears twice with different counts", a.Instance, a.Seq)
+			return fmt.Errorf("lines %d and %d: instance %s batch %d appears twice with different counts", a.Line, b.Line, a.Instance, a.Seq)
 		}
 	}
 	return nil

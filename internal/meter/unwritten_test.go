@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -142,7 +143,7 @@ func TestConcurrentClosesLogOnce(t *testing.T) {
 // keygate's own stdout lines, mixed with other entries.
 func TestReadUnwritten(t *testing.T) {
 	batch := func(instance string, seq int64, n int64) Unwritten {
-		return Unwritten{instance, seq, []store.UsageCount{{KeyID: "k", Owner: "acme", Day: "2026-12-01", Requests: n}}}
+		return Unwritten{Instance: instance, Seq: seq, Counts: []store.UsageCount{{KeyID: "k", Owner: "acme", Day: "2026-12-01", Requests: n}}}
 	}
 	entry := func(b Unwritten) string {
 		p, _ := json.Marshal(map[string]any{"severity": "ERROR", "message": "m", UnwrittenKey: b})
@@ -159,22 +160,26 @@ func TestReadUnwritten(t *testing.T) {
 		name, in string
 		want     []Unwritten
 		err      string
+		lines    []int // of want's entries, when given
 	}{
 		{"gcloud's JSON, out of order", gcloud(batch("b", 1, 5), batch("a", 2, 3), batch("a", 1, 2)),
-			[]Unwritten{batch("a", 1, 2), batch("a", 2, 3), batch("b", 1, 5)}, ""},
+			[]Unwritten{batch("a", 1, 2), batch("a", 2, 3), batch("b", 1, 5)}, "", []int{3, 2, 1}},
+		{"gcloud's JSON indented", "[\n  " + strings.ReplaceAll(gcloud(batch("a", 1, 2), batch("a", 2, 3))[1:], ",\n", " ,\n\n  "),
+			[]Unwritten{batch("a", 1, 2), batch("a", 2, 3)}, "", []int{2, 4}},
 		{"stdout lines", `{"severity":"INFO","message":"hello"}` + "\n" + entry(batch("a", 7, 1)) + "\n",
-			[]Unwritten{batch("a", 7, 1)}, ""},
+			[]Unwritten{batch("a", 7, 1)}, "", []int{2}},
 		{"the same entry twice", entry(batch("a", 1, 2)) + "\n" + entry(batch("a", 1, 2)),
-			[]Unwritten{batch("a", 1, 2)}, ""},
-		{"nothing to replay", `{"message":"hello"}`, nil, ""},
-		{"one batch, two contents", entry(batch("a", 1, 2)) + "\n" + entry(batch("a", 1, 3)), nil, "appears twice"},
-		{"no instance", entry(batch("", 1, 2)), nil, "no instance"},
-		{"a count of zero", entry(batch("a", 1, 0)), nil, "requests of 1 or more"},
-		{"seq 0", entry(batch("a", 0, 1)), nil, "seq 0"},
+			[]Unwritten{batch("a", 1, 2)}, "", nil},
+		{"nothing to replay", `{"message":"hello"}`, nil, "", nil},
+		{"one batch, two contents", entry(batch("a", 1, 2)) + "\n" + entry(batch("a", 1, 3)), nil, "appears twice", nil},
+		{"no instance", entry(batch("", 1, 2)), nil, "no instance", nil},
+		{"a count of zero", entry(batch("a", 1, 0)), nil, "requests of 1 or more", nil},
+		{"seq 0", entry(batch("a", 0, 1)), nil, "seq 0", nil},
 		{"other lines", "keygate: stopped\n{\"message\":\nlocal: usage not written: 1 batch logged as usage_unwritten\n" + entry(batch("a", 1, 2)),
-			[]Unwritten{batch("a", 1, 2)}, ""},
-		{"a cut entry", entry(batch("a", 1, 2))[:60], nil, "line 1: an entry with usage_unwritten that is not whole JSON"},
-		{"a bad array", "[{]", nil, "not a JSON array"},
+			[]Unwritten{batch("a", 1, 2)}, "", nil},
+		{"a cut entry", entry(batch("a", 1, 2))[:60], nil, "line 1: an entry with usage_unwritten that is not whole JSON", nil},
+		{"a bad array", "[{]", nil, "not a JSON array", nil},
+		{"an array, then more", gcloud(batch("a", 1, 2)) + "{}", nil, "not a JSON array", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := ReadUnwritten(strings.NewReader(c.in))
@@ -187,6 +192,14 @@ func TestReadUnwritten(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			var lines []int
+			for i := range got {
+				lines = append(lines, got[i].Line)
+				got[i].Line = 0
+			}
+			if c.lines != nil && !slices.Equal(lines, c.lines) {
+				t.Errorf("lines %v, want %v", lines, c.lines)
+			}
 			if fmt.Sprint(got) != fmt.Sprint(c.want) {
 				t.Errorf("ReadUnwritten = %v, want %v", got, c.want)
 			}
@@ -198,7 +211,7 @@ func TestReadUnwritten(t *testing.T) {
 func TestReplayStopsAtTheFirstError(t *testing.T) {
 	st := &faultStore{Store: memstore.New()}
 	st.down.Store(true)
-	err := Replay(context.Background(), st, []Unwritten{{"i", 3, []store.UsageCount{{KeyID: "k", Day: "2026-12-01", Requests: 1}}}})
+	err := Replay(context.Background(), st, []Unwritten{{Instance: "i", Seq: 3, Counts: []store.UsageCount{{KeyID: "k", Day: "2026-12-01", Requests: 1}}}})
 	if !errors.Is(err, testkit.ErrStoreDown) || !strings.Contains(err.Error(), "instance i batch 3") {
 		t.Errorf("Replay = %v, want the store's error naming instance i batch 3", err)
 	}

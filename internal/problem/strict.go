@@ -63,22 +63,33 @@ type pathElem struct {
 	index int
 }
 
-// pathString writes a path as "scopes[1]" or "sub.a", a strange name quoted.
+// pathString writes a path as "scopes[1]" or "sub.a", a strange name
+// quoted (and shortened, QuoteShort), the whole cut as any echo is: after
+// the steps that fit in MaxEcho bytes, "..." stands for the rest, so that
+// a body nested 9,000 deep is not answered with a path of 27 KB. A first
+// step longer than that is a name QuoteShort has shortened already.
 func pathString(path []pathElem) string {
 	var b strings.Builder
-	for _, e := range path {
-		if e.name == nil {
-			b.WriteString("[" + strconv.Itoa(e.index) + "]")
-			continue
+	for i, e := range path {
+		var step string
+		switch {
+		case e.name == nil:
+			step = "[" + strconv.Itoa(e.index) + "]"
+		default:
+			name := unescapeName(e.name)
+			if !plainName(name) {
+				name = QuoteShort(name)
+			}
+			if i > 0 {
+				step = "."
+			}
+			step += name
 		}
-		name := unescapeName(e.name)
-		if !plainName(name) {
-			name = QuoteShort(name)
+		if i > 0 && b.Len()+len(step) > MaxEcho {
+			b.WriteString("...")
+			break
 		}
-		if b.Len() > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(name)
+		b.WriteString(step)
 	}
 	return b.String()
 }

@@ -3,6 +3,7 @@ package problem_test
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/keygate/keygate/internal/problem"
@@ -116,4 +117,29 @@ func FuzzDecodeObject(f *testing.F) {
 			t.Fatalf("refused %q (%s), which has nothing to refuse", body, p.Errors[0])
 		}
 	})
+}
+
+// TestDecodeObjectDeepPath: the member path of a problem 9,000 levels deep
+// is cut to MaxEcho bytes, as any value quoted back is, in the detail, in
+// errors and in member; and building it does not walk the whole path.
+func TestDecodeObjectDeepPath(t *testing.T) {
+	const depth = 9000
+	for _, c := range []struct{ name, body string }{
+		{"arrays", `{"scopes":` + strings.Repeat("[", depth) + `{"a":1,"a":2}` + strings.Repeat("]", depth) + `}`},
+		{"objects", `{"tags":` + strings.Repeat(`{"k":`, depth) + `null` + strings.Repeat("}", depth) + `}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var dst strictRequest
+			p := problem.DecodeObject([]byte(c.body), &dst, "request")
+			if p == nil {
+				t.Fatal("accepted")
+			}
+			if len(p.Member) > problem.MaxEcho+len("...") || !strings.HasSuffix(p.Member, "...") {
+				t.Errorf("member is %d bytes (%.60q), want at most %d and cut", len(p.Member), p.Member, problem.MaxEcho+3)
+			}
+			if len(p.Detail) > 200 || len(p.Errors) != 1 || len(p.Errors[0]) > 150 {
+				t.Errorf("detail %d bytes, errors %d bytes: want short (%.80q)", len(p.Detail), len(strings.Join(p.Errors, "")), p.Detail)
+			}
+		})
+	}
 }
