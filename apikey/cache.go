@@ -200,9 +200,12 @@ func (c *keyCache) Forget(id string) {
 	c.entries.Forget(d)
 }
 
-// Purge drops every cached lookup, as Forget drops one: refreshes under way
-// do not cache what they read.
-func (c *keyCache) Purge() { c.entries.Purge() }
+// Revalidate has every cached key read again before its next use, without
+// dropping it: the read is that of a key the Gate knew (not charged to the
+// unknown-key budget), and if it fails the cached key is served within
+// KEY_STALE_TTL. Keys not found are forgotten. Refreshes under way do not
+// cache what they read.
+func (c *keyCache) Revalidate() { c.entries.Revalidate() }
 
 // Len returns the number of keys found that are cached.
 func (c *keyCache) Len() int { return c.entries.Len() }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/store"
+	"github.com/keygate/keygate/internal/logging"
 	"github.com/keygate/keygate/internal/swr"
 )
 
@@ -47,12 +48,22 @@ import (
 // (Firestore bills an empty query as one) plus one per change. The first
 // sync, started by New, takes the present as its cursor. A Gate that has
 // not synced for restartAfter (longer than anything cached is used, or than
-// the feed keeps changes), or that is more than maxChangePages pages behind,
-// starts over the same way instead of reading the backlog: it takes the
-// present and drops everything cached, which is then past use anyway. So
-// does one whose read finds the feed broken (store.ErrChangesExpired: a
-// feed emptied or pruned by hand, a cursor ahead of it), and it logs a
-// WARNING, since changes were missed.
+// the feed keeps changes), that is more than maxChangePages pages behind
+// (a burst of writes, maybe all one owner's), or whose read finds the feed
+// broken (store.ErrChangesExpired: a feed emptied or pruned by hand, a
+// cursor ahead of it) starts over instead of reading the backlog: it takes
+// the present as its cursor and revalidates every cached key and plan
+// (revalidate), as for a change of a kind it does not know. Revalidated,
+// not dropped: each is read again before its next use, so a key changed in
+// the missed backlog is not served unchanged; but that read is of a key
+// the Gate knew, never charged to the unknown-key budget (a burst of one
+// owner's writes must not make another owner's valid keys 429), and if it
+// fails the cached key is served within KEY_STALE_TTL, as in any outage.
+// Only the keys not found are forgotten (their next read is charged, as
+// any unknown key's). Each start-over is logged, at most once per
+// syncWarnEvery, with how many there were since the last entry: WARNING
+// when changes were lost (the feed broken), NOTICE when skipped (the
+// backlog, an unknown kind), INFO after an idle spell.
 const (
 	// syncEvery is the age of the last sync from which a request starts
 	// another in the background: about one read a second on a busy
@@ -98,8 +109,11 @@ type changeFeed struct {
 	failed  bool      // whether the last sync failed
 	warned  time.Time // when a failed sync was last logged
 	// cursor is where the next sync reads from; "" before the first. Only
-	// the sync under way uses it.
-	cursor store.ChangeCursor
+	// the sync under way uses it, as overLogged and overSince: when a
+	// start-over was last logged, and how many there were since.
+	cursor     store.ChangeCursor
+	overLogged time.Time
+	overSince  int
 
 	bg    sync.WaitGroup // syncs; tests wait on it
 	waits atomic.Int64   // requests that waited for a sync; tests read it
@@ -196,8 +210,12 @@ func (f *changeFeed) sync(run *syncRun, start time.Time) {
 
 // read applies the changes committed since the last sync, or starts over.
 func (f *changeFeed) read(start time.Time) error {
-	if s := f.synced.Load(); f.cursor == "" || s == nil || start.Sub(*s) >= f.restartAfter {
-		return f.restart()
+	s := f.synced.Load()
+	if f.cursor == "" || s == nil {
+		return f.restart(nil)
+	}
+	if age := start.Sub(*s); age >= f.restartAfter {
+		return f.restart(&startOver{slog.LevelInfo, "idle past the cache's life", []slog.Attr{slog.Duration("age", age)}})
 	}
 	for range maxChangePages {
 		changes, next, err := f.store.Changes(f.ctx, f.cursor, changesPage)
@@ -205,9 +223,7 @@ func (f *changeFeed) read(start time.Time) error {
 			// Changes this Gate did not read are gone (a feed emptied or
 			// pruned by hand, or a cursor ahead of it): what it caches may
 			// be wrong, and someone should know.
-			f.log.LogAttrs(f.ctx, slog.LevelWarn, "change feed broken: changes to keys and plans may have been missed; dropping every cached key and plan and following the feed from now",
-				slog.String("error", err.Error()))
-			return f.restart()
+			return f.restart(&startOver{slog.LevelWarn, "change feed broken: changes to keys and plans may have been missed", []slog.Attr{slog.String("error", err.Error())}})
 		}
 		if err != nil {
 			return err
@@ -220,28 +236,56 @@ func (f *changeFeed) read(start time.Time) error {
 			return nil
 		}
 	}
-	return f.restart()
+	return f.restart(&startOver{logging.LevelNotice, "more changes since the last sync than one sync reads", []slog.Attr{slog.Int("changes_read", maxChangePages*changesPage)}})
 }
 
-// restart takes the present as the cursor and drops everything cached,
-// which may predate changes the Gate will not read. The first sync drops
-// nothing unless a request went on before it (early): else nothing was
-// cached before its cursor.
-func (f *changeFeed) restart() error {
+// startOver is why a sync starts over, for its log entry.
+type startOver struct {
+	level slog.Level
+	why   string
+	attrs []slog.Attr
+}
+
+// restart takes the present as the cursor and has every cached key and
+// plan read again before its next use, since they may predate changes the
+// Gate will not read; it logs why (see the top of this file). The first
+// sync (why nil) does that only if a request went on before it (early):
+// else nothing was cached before its cursor.
+func (f *changeFeed) restart(why *startOver) error {
 	_, next, err := f.store.Changes(f.ctx, "", 1)
 	if err != nil {
 		return err
 	}
-	if f.synced.Load() != nil || f.early.Load() {
-		f.keys.Purge()
-		f.owners.purge()
+	if why != nil {
+		f.revalidate(why)
+	} else if f.early.Load() {
+		f.keys.Revalidate()
+		f.owners.revalidate()
 	}
 	f.cursor = next
 	return nil
 }
 
+// revalidate has every cached key and plan read again before its next use,
+// and logs why, at most once per syncWarnEvery: a burst of writes that
+// outruns every sync for a minute logs 6 entries, not 60.
+func (f *changeFeed) revalidate(why *startOver) {
+	f.keys.Revalidate()
+	f.owners.revalidate()
+	f.overSince++
+	now := f.now()
+	if !f.overLogged.IsZero() && now.Sub(f.overLogged) < syncWarnEvery {
+		return
+	}
+	attrs := append(why.attrs, slog.Int("start_overs", f.overSince),
+		slog.Int("keys_cached", f.keys.Len()))
+	f.overLogged, f.overSince = now, 0
+	f.log.LogAttrs(f.ctx, why.level, why.why+"; following the change feed from now: every cached key and plan is read again before its next use", attrs...)
+}
+
 // apply drops what c names from the caches. A kind this Gate does not know
-// (written by a newer keygate) may have changed anything: it drops all.
+// (written by a newer keygate) may have changed anything: it revalidates
+// all.
 func (f *changeFeed) apply(c store.Change) {
 	switch c.Kind {
 	case store.ChangeKey:
@@ -249,7 +293,6 @@ func (f *changeFeed) apply(c store.Change) {
 	case store.ChangeOwner:
 		f.owners.forget(c.ID)
 	default:
-		f.keys.Purge()
-		f.owners.purge()
+		f.revalidate(&startOver{logging.LevelNotice, "a change of a kind this version does not know", []slog.Attr{slog.String("kind", string(c.Kind))}})
 	}
 }

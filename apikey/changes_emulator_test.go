@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,5 +134,36 @@ func TestChangesOnEmulatorIdle(t *testing.T) {
 			}
 			t.Logf("refused by the first request, which took %v", took)
 		})
+	}
+}
+
+// TestChangesOnEmulatorStartOver: 20 owners revoke 2,000 keys in the store
+// while b, which cached 15 keys of another owner, is idle; b's next sync
+// finds more than it reads, and starts over. The 15 keys, sent at once from
+// one address, are all served, none refused too_many_unknown_keys (they
+// were 10 × 200 and 5 × 429 when a start-over purged the cache), and the
+// start-over is logged.
+func TestChangesOnEmulatorStartOver(t *testing.T) {
+	_, project := emulator.Project(t)
+	st := firestorestore.New(firestorestore.Config{Project: project})
+	t.Cleanup(func() { st.Close() })
+	b := realInstance(t, project)
+	keys := make([]string, 15)
+	for i := range keys {
+		keys[i], _ = b.mint(t, "other")
+		b.want(t, keys[i], 200, "warm-up")
+	}
+	idleSince := time.Now()
+	took := revokeMany(t, st, 20, 100)
+	t.Logf("20 owners revoked 2,000 keys in %v", took)
+	time.Sleep(time.Until(idleSince.Add(syncMaxAge))) // so that b waits for its sync
+	start := time.Now()
+	got := b.getAll(keys, nil)
+	t.Logf("15 cached keys at once after the start-over: %v in %v", got, time.Since(start))
+	if got[200] != len(keys) {
+		t.Errorf("after the start-over, 15 cached keys at once: %v, want 15 × 200", got)
+	}
+	if !strings.Contains(b.logs.String(), startOverLogged) {
+		t.Errorf("the start-over was not logged:\n%s", b.logs)
 	}
 }

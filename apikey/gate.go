@@ -39,6 +39,8 @@ type Gate struct {
 	// unknownKeys is the budget of store reads for keys that turn out
 	// not to exist, per client address and for the instance (loadKey).
 	unknownKeys *ratelimit.UnknownKeys
+	// usageSlots take turns among each owner's usage reports (usageslots.go).
+	usageSlots *usageSlots
 
 	onError ErrorHandler
 	// explain makes a store error say what to do, for the log (see
@@ -89,6 +91,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 		store:       store.ConfirmWrites(store.WithTimeout(s, cfg.StoreTimeout), cfg.StoreTimeout),
 		rates:       ratelimit.NewLimits(cfg.CacheSize),
 		manageRates: ratelimit.NewLimits(cfg.CacheSize),
+		usageSlots:  newUsageSlots(),
 		unknownKeys: ratelimit.NewUnknownKeys(ratelimit.DefaultUnknownKeyLimits),
 		env:         env{now: o.now, log: o.log},
 		onError:     o.onError,

@@ -87,5 +87,6 @@ func (o *ownerPlans) plan(ctx context.Context, e *cacheEntry, now time.Time) (*s
 // the change that called forget.
 func (o *ownerPlans) forget(owner string) { o.plans.Forget(owner) }
 
-// purge forgets every owner's plan.
-func (o *ownerPlans) purge() { o.plans.Purge() }
+// revalidate has every owner's plan read again before its next use; if the
+// read fails, the cached plan is served within KEY_STALE_TTL.
+func (o *ownerPlans) revalidate() { o.plans.Revalidate() }

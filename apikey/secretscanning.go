@@ -141,9 +141,6 @@ func (g *Gate) verifyReport(r *http.Request, body []byte, keys *signingKeys) (ti
 	if err != nil {
 		return 0, codeBadSignature, errors.New("signature is not base64")
 	}
-	if highS(der) {
-		return 0, codeBadSignature, errors.New("signature has a high S (its low-S twin is the one accepted)")
-	}
 	pub, retry, err := keys.key(r.Context(), id)
 	switch {
 	case err != nil:

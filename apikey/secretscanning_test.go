@@ -226,16 +226,6 @@ func TestSecretScanningRefused(t *testing.T) {
 			s.gh.AddKey(t, "forger", false)
 			return s.report(body, "forger", s.gh.Sign(t, "forger", body))
 		}, 401, "unknown_key_identifier"},
-		{"high-S twin of a valid signature", func(t *testing.T, s *scanned, body []byte) *httptest.ResponseRecorder {
-			sig := s.gh.Sign(t, "k1", body)
-			twin := testkit.HighS(t, sig)
-			der, _ := base64.StdEncoding.DecodeString(twin)
-			digest := sha256.Sum256(body)
-			if !ecdsa.VerifyASN1(s.gh.PublicKey("k1"), digest[:], der) {
-				t.Fatal("the twin does not verify: the test proves nothing")
-			}
-			return s.report(body, "k1", twin)
-		}, 401, "bad_signature"},
 		{"signature of an empty body", func(t *testing.T, s *scanned, body []byte) *httptest.ResponseRecorder {
 			return s.report(body, "k1", s.gh.Sign(t, "k1", nil))
 		}, 401, "bad_signature"},
@@ -682,5 +672,30 @@ func TestSecretScanningDeadline(t *testing.T) {
 		if w := s.call("GET", "/", key, ""); w.Code != 401 {
 			t.Errorf("a reported key answered %d, want 401", w.Code)
 		}
+	}
+}
+
+// TestSecretScanningHighS: both twins of a signature, (r, s) and (r, N−s),
+// are accepted. GitHub does not say that it signs low-S (OpenSSL, for one,
+// does not normalize), so refusing high-S would refuse about half of its
+// genuine reports with a permanent-looking 401; and the twin gains a forger
+// nothing: it signs the same body, and sending a captured report again is
+// harmless (a report is idempotent).
+func TestSecretScanningHighS(t *testing.T) {
+	s := newScanned(t, nil)
+	key, k := s.mint(t, "acme")
+	body := reportOf(leakAt, key)
+	sig := s.gh.Sign(t, "k1", body)
+	twin := testkit.HighS(t, sig)
+	der, _ := base64.StdEncoding.DecodeString(twin)
+	digest := sha256.Sum256(body)
+	if twin == sig || !ecdsa.VerifyASN1(s.gh.PublicKey("k1"), digest[:], der) {
+		t.Fatal("the twin is not a second valid signature: the test proves nothing")
+	}
+	if ls := labelsOf(t, s.report(body, "k1", twin)); ls[0].Label != "true_positive" {
+		t.Fatalf("answer %+v", ls)
+	}
+	if got, _ := s.calls.Store.Get(t.Context(), k.ID); got.LeakedAt.IsZero() {
+		t.Errorf("stored %+v: want the leak recorded", got)
 	}
 }

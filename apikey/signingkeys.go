@@ -5,13 +5,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -212,19 +210,4 @@ func parseP256(p string) *ecdsa.PublicKey {
 		return nil
 	}
 	return k
-}
-
-// p256HalfOrder is half the order of P-256's base point.
-var p256HalfOrder = new(big.Int).Rsh(elliptic.P256().Params().N, 1)
-
-// highS reports whether the DER signature der has s above half the curve's
-// order. For each signature (r, s) its twin (r, N−s) verifies as well; only
-// the low-S one is accepted, so that a report has one signature, not two.
-// A signature that does not parse is left to ecdsa.VerifyASN1 to refuse.
-func highS(der []byte) bool {
-	var sig struct{ R, S *big.Int }
-	if _, err := asn1.Unmarshal(der, &sig); err != nil || sig.S == nil {
-		return false
-	}
-	return sig.S.Cmp(p256HalfOrder) > 0
 }

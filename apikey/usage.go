@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"sync"
 
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
@@ -47,18 +48,26 @@ func (g *Gate) usage(w http.ResponseWriter, r *http.Request, e *cacheEntry, k *s
 		problem.Write(w, problem.InvalidField(codeInvalidDate, bad.Field, msg))
 		return
 	}
+	release, err := g.usageSlots.take(r.Context(), k.Owner, g.cfg.StoreTimeout)
+	if err != nil {
+		g.refuse(w, r, usageBusy(), e.key.Hint)
+		return
+	}
+	defer release()
 	month := store.MonthOf(now)
 	var total, ownerTotal int64
 	var days []store.DayUsage
-	// Read while no usage batch commits: a request answered before this one
-	// is then either in the store or in unflushed, never in both or neither.
-	unflushed, ownerUnflushed, err := g.meter.ReadUsage(r.Context(), k.ID, k.Owner, func(ctx context.Context) (err error) {
-		if total, err = g.store.MonthlyUsage(ctx, k.ID, month); err == nil {
-			if days, err = g.store.DailyUsage(ctx, k.ID, from, to); err == nil {
-				ownerTotal, err = g.store.OwnerMonthlyUsage(ctx, k.Owner, month)
-			}
-		}
-		return err
+	// Exact without a lock across the reads (meter.ReadUsage): a request
+	// answered before this one is in the store or in unflushed, never in
+	// both or neither. The three reads at once: one round trip's wait.
+	unflushed, ownerUnflushed, err := g.meter.ReadUsage(r.Context(), k.ID, k.Owner, func(ctx context.Context) error {
+		var wg sync.WaitGroup
+		var errs [3]error
+		wg.Go(func() { total, errs[0] = g.store.MonthlyUsage(ctx, k.ID, month) })
+		wg.Go(func() { days, errs[1] = g.store.DailyUsage(ctx, k.ID, from, to) })
+		wg.Go(func() { ownerTotal, errs[2] = g.store.OwnerMonthlyUsage(ctx, k.Owner, month) })
+		wg.Wait()
+		return cmp.Or(errs[0], errs[1], errs[2])
 	})
 	if err != nil {
 		g.refuse(w, r, g.storeUnavailable(err), e.key.Hint)

@@ -67,6 +67,9 @@ type Meter struct {
 	mu      sync.Mutex
 	pending map[meterKey]int64       // counted, not yet sent
 	tallies map[tallyKey]*monthTally // this month's quota states
+	// reads are the usage reads under way (ReadUsage), one each: bounded
+	// by the requests in flight.
+	reads map[*usageRead]struct{}
 
 	nextFlush atomic.Int64 // Unix ns before which no flush starts on a request
 	flushing  atomic.Bool
@@ -76,10 +79,13 @@ type Meter struct {
 	drainOnce sync.Once
 
 	// turn is held by a flush, and by a read that must see the store and the
-	// counts consistently (usage reports, quota bases): while it is held, no
-	// batch commits. A channel, so that waiting for it honours a context.
-	turn     chan struct{}
-	inDoubt  *usageBatch // sent, outcome unknown: retried first, unchanged
+	// counts consistently (quota bases; usage reports only when a batch of
+	// theirs is in doubt, see ReadUsage): while it is held, no batch
+	// commits. A channel, so that waiting for it honours a context.
+	turn chan struct{}
+	// inDoubt is the batch sent, or being sent, whose outcome is unknown:
+	// retried first, unchanged. Set and cleared under both the turn and mu.
+	inDoubt  *usageBatch
 	batchSeq int64
 	// unwritten counts the batches logged as usage_unwritten (unwritten.go).
 	unwritten atomic.Int64
@@ -125,6 +131,16 @@ type usageBatch struct {
 	counts []store.UsageCount
 }
 
+// holds reports whether b holds counts of the key id or of owner.
+func (b *usageBatch) holds(id, owner string) bool {
+	for _, c := range b.counts {
+		if c.KeyID == id || c.Owner == owner {
+			return true
+		}
+	}
+	return false
+}
+
 // Options configure a Meter.
 type Options struct {
 	// Store receives the counts; it bounds each call (store.WithTimeout).
@@ -161,6 +177,7 @@ func New(o Options) *Meter {
 		instance: o.Now().UTC().Format("20060102t150405") + "-" + hex.EncodeToString(id[:]),
 		pending:  make(map[meterKey]int64),
 		tallies:  make(map[tallyKey]*monthTally),
+		reads:    make(map[*usageRead]struct{}),
 		drained:  make(chan struct{}),
 		turn:     make(chan struct{}, 1),
 	}
@@ -328,9 +345,11 @@ func (m *Meter) Flush(ctx context.Context) error {
 			m.mu.Unlock()
 			return nil
 		}
-		m.mu.Unlock()
+		// In doubt from here, under mu: a usage read never finds counts
+		// in neither pending nor the batch.
 		m.batchSeq++
 		m.inDoubt = &usageBatch{seq: m.batchSeq, counts: counts}
+		m.mu.Unlock()
 		if err := m.settle(ctx); err != nil {
 			return err
 		}
@@ -348,6 +367,13 @@ func (m *Meter) settle(ctx context.Context) error {
 	if b == nil {
 		return nil
 	}
+	m.mu.Lock()
+	for r := range m.reads {
+		if b.holds(r.id, r.owner) {
+			r.spoiled = true // it may commit while r reads the store
+		}
+	}
+	m.mu.Unlock()
 	err := m.store.AddUsage(ctx, m.instance, b.seq, b.counts)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -448,11 +474,38 @@ func (m *Meter) readBase(ctx context.Context, k tallyKey, now time.Time, read fu
 }
 
 // ReadUsage calls read, which reads stored usage of the key id and of its
-// owner, while no batch commits, and returns this instance's counts that
-// the store does not hold: the key's by day, and the owner's by day. A
-// request admitted before ReadUsage is in exactly one of the two. It fails
-// if a batch stays in doubt, since the store may or may not hold it.
+// owner, and returns this instance's counts that the store does not hold:
+// the key's by day, and the owner's by day. A request admitted before
+// ReadUsage is in exactly one of the two. It fails if a batch with counts
+// of the key or owner stays in doubt, since the store may or may not hold
+// it.
+//
+// It holds no lock across read, so that usage reads, of any owner, wait
+// for none of each other's store calls: it takes the counts (usageRead),
+// reads, and checks that no batch with the key's or owner's counts began
+// committing meanwhile (settle marks it spoiled); if one did, the store
+// may hold those counts or not, and it reads again, up to usageReadTries
+// times. After that (batches of its key committing all the time, or a
+// store slower than the flush interval) it reads holding the meter's turn,
+// as a flush does, so that it ends.
 func (m *Meter) ReadUsage(ctx context.Context, id, owner string, read func(context.Context) error) (key, ownerDays map[store.Day]int64, err error) {
+	for range usageReadTries {
+		r, err := m.startRead(ctx, id, owner)
+		if err != nil {
+			return nil, nil, err
+		}
+		err = read(ctx)
+		m.mu.Lock()
+		delete(m.reads, r)
+		spoiled := r.spoiled
+		m.mu.Unlock()
+		if err != nil {
+			return nil, nil, err
+		}
+		if !spoiled {
+			return r.key, r.ownerDays, nil
+		}
+	}
 	if err := m.takeTurn(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -460,19 +513,71 @@ func (m *Meter) ReadUsage(ctx context.Context, id, owner string, read func(conte
 	if err := m.settle(ctx); err != nil {
 		return nil, nil, err
 	}
-	key, ownerDays = make(map[store.Day]int64), make(map[store.Day]int64)
 	m.mu.Lock()
+	r := m.unstored(id, owner)
+	m.mu.Unlock()
+	return r.key, r.ownerDays, read(ctx)
+}
+
+// usageReadTries is how many times ReadUsage reads without the turn.
+const usageReadTries = 3
+
+// usageRead is a ReadUsage's counts of a key and its owner not in the
+// store, taken before its read of the store: valid unless spoiled.
+type usageRead struct {
+	id, owner      string
+	key, ownerDays map[store.Day]int64
+	// spoiled is set, under m.mu, when a batch with counts of the key or
+	// owner starts committing during the read.
+	spoiled bool
+}
+
+// startRead takes the counts of the key id and of owner that the store
+// does not hold, and registers the read in m.reads, to be spoiled by a
+// batch of theirs that starts committing. A batch of theirs in doubt (being
+// sent, or its outcome unknown) must be settled first, under the turn: the
+// store may or may not hold it. Other batches do not matter to this read.
+func (m *Meter) startRead(ctx context.Context, id, owner string) (*usageRead, error) {
+	m.mu.Lock()
+	if b := m.inDoubt; b == nil || !b.holds(id, owner) {
+		defer m.mu.Unlock()
+		return m.register(id, owner), nil
+	}
+	m.mu.Unlock()
+	if err := m.takeTurn(ctx); err != nil {
+		return nil, err
+	}
+	defer m.releaseTurn()
+	if err := m.settle(ctx); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.register(id, owner), nil
+}
+
+// register takes the counts of a read and adds it to m.reads. m.mu must
+// be held.
+func (m *Meter) register(id, owner string) *usageRead {
+	r := m.unstored(id, owner)
+	m.reads[r] = struct{}{}
+	return r
+}
+
+// unstored returns the pending counts of the key id and of owner, by day,
+// what a batch in doubt holds aside. m.mu must be held.
+func (m *Meter) unstored(id, owner string) *usageRead {
+	r := &usageRead{id: id, owner: owner, key: make(map[store.Day]int64), ownerDays: make(map[store.Day]int64)}
 	m.harvestAll(m.now(), false)
 	for k, n := range m.pending {
 		if k.id == id {
-			key[dayOfIndex(k.day)] += n
+			r.key[dayOfIndex(k.day)] += n
 		}
 		if k.owner == owner {
-			ownerDays[dayOfIndex(k.day)] += n
+			r.ownerDays[dayOfIndex(k.day)] += n
 		}
 	}
-	m.mu.Unlock()
-	return key, ownerDays, read(ctx)
+	return r
 }
 
 // Close ends admissions (Admit answers ErrShuttingDown from now on), waits

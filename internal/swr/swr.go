@@ -71,6 +71,9 @@ type Cache[K comparable, V any] struct {
 	mu      sync.Mutex
 	flights map[K]*flight[V]
 	bg      sync.WaitGroup // reads; Wait waits for them
+	// gen counts the calls of Revalidate: an entry read before the last
+	// one (its gen older) is not served without a read.
+	gen atomic.Uint64
 }
 
 // entry is one value. Entries are never changed once in the LRU, except
@@ -78,6 +81,7 @@ type Cache[K comparable, V any] struct {
 type entry[V any] struct {
 	v       V
 	fetched time.Time
+	gen     uint64 // Cache.gen when it was cached
 	// nextTry is the Unix time in nanoseconds before which no background
 	// read of this entry starts; a caller claims a read by moving it
 	// Backoff ahead.
@@ -138,7 +142,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K, now time.Time, refresh Ref
 // A fresh hit does not allocate.
 func (c *Cache[K, V]) Cached(key K, now time.Time, refresh Refresh[K, V]) (v V, hit, found bool) {
 	if e, ok := c.found.Get(key); ok {
-		if now.Before(e.fetched.Add(c.opt.Fresh)) { // the hit, inline
+		if now.Before(e.fetched.Add(c.opt.Fresh)) && e.gen == c.gen.Load() { // the hit, inline
 			return e.v, true, true
 		}
 		return c.serve(e, key, now, refresh)
@@ -157,7 +161,7 @@ func (c *Cache[K, V]) GetVia(ctx context.Context, h *Handle[V], key K, now time.
 		}
 	}
 	if e != nil && !e.gone.Load() {
-		if now.Before(e.fetched.Add(c.opt.Fresh)) { // the hit, inline
+		if now.Before(e.fetched.Add(c.opt.Fresh)) && e.gen == c.gen.Load() { // the hit, inline
 			return e.v, true, nil
 		}
 		if v, hit, found := c.serve(e, key, now, refresh); hit {
@@ -170,8 +174,12 @@ func (c *Cache[K, V]) GetVia(ctx context.Context, h *Handle[V], key K, now time.
 }
 
 // serve answers from e: hit while it is fresh or stale, starting a
-// background read while it is stale.
+// background read while it is stale; no hit once Revalidate was called
+// after e was read.
 func (c *Cache[K, V]) serve(e *entry[V], key K, now time.Time, refresh Refresh[K, V]) (v V, hit, found bool) {
+	if e.gen != c.gen.Load() {
+		return v, false, false
+	}
 	if now.Before(e.fetched.Add(c.opt.Fresh)) {
 		return e.v, true, true
 	}
@@ -226,7 +234,7 @@ func (c *Cache[K, V]) join(key K, refresh Refresh[K, V]) (f *flight[V], e *entry
 		return f, nil, false
 	}
 	now := c.opt.Now()
-	if e, ok := c.found.Peek(key); ok && now.Before(e.fetched.Add(c.opt.Fresh)) {
+	if e, ok := c.found.Peek(key); ok && now.Before(e.fetched.Add(c.opt.Fresh)) && e.gen == c.gen.Load() {
 		return nil, e, true
 	}
 	if _, hit, _ := c.cachedMiss(key, now); hit {
@@ -276,6 +284,8 @@ func (c *Cache[K, V]) read(key K, f *flight[V], refresh Refresh[K, V]) {
 	}
 	if err == nil && !f.forgotten {
 		if found {
+			// Not forgotten: it started after the last Revalidate.
+			e.gen = c.gen.Load()
 			c.removeMiss(key)
 			old, replaced := c.found.Peek(key)
 			c.found.Add(key, e)
@@ -324,15 +334,21 @@ func (c *Cache[K, V]) Forget(key K) {
 	c.removeMiss(key)
 }
 
-// Purge forgets every key.
-func (c *Cache[K, V]) Purge() {
+// Revalidate makes every value read again before it is next served, for
+// a caller that may have missed changes to any of them; keys not found are
+// forgotten. Unlike a purge, it keeps the values: each one's read gets it
+// as prev (the caller knew the key), and a read that fails serves it on
+// within its stale window, as any failed refresh. Reads under way do not
+// cache what they read, which may predate the missed changes; their
+// callers still get it.
+func (c *Cache[K, V]) Revalidate() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for key, f := range c.flights {
 		f.forgotten = true
 		delete(c.flights, key)
 	}
-	c.found.Purge()
+	c.gen.Add(1)
 	if c.missing != nil {
 		c.missing.Purge()
 	}

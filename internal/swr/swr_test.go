@@ -207,16 +207,62 @@ func TestForgetDuringRead(t *testing.T) {
 	}
 }
 
-// TestPurge forgets values and missing keys.
-func TestPurge(t *testing.T) {
+// TestRevalidate: after Revalidate, a value is read again before it is
+// served, through the LRU or a handle, with itself as prev; a read that
+// fails serves it on; a key not found is forgotten; a read under way does
+// not cache what it read.
+func TestRevalidate(t *testing.T) {
 	c, clk, src := newCache(t)
-	c.Get(t.Context(), "a", clk.Now(), src.refresh)
-	c.Get(t.Context(), "nope", clk.Now(), src.refresh)
-	c.Purge()
+	var h Handle[int]
+	ctx := t.Context()
+	c.Get(ctx, "a", clk.Now(), src.refresh)
+	c.GetVia(ctx, &h, "a", clk.Now(), src.refresh)
+	c.Get(ctx, "nope", clk.Now(), src.refresh)
+	c.Revalidate()
 	for _, k := range []string{"a", "nope"} {
 		if _, hit, _ := c.Cached(k, clk.Now(), src.refresh); hit {
-			t.Errorf("%s still cached after Purge", k)
+			t.Errorf("%s: a hit after Revalidate", k)
 		}
+	}
+	src.values["a"] = 2
+	if v, _, _ := c.GetVia(ctx, &h, "a", clk.Now(), src.refresh); v != 2 {
+		t.Errorf("through the handle after Revalidate: %d, want 2", v)
+	}
+	if p := src.prevs[len(src.prevs)-1]; p == nil || *p != 1 {
+		t.Errorf("the read after Revalidate had prev %v, want the cached 1", p)
+	}
+	if _, hit, _ := c.Cached("a", clk.Now(), src.refresh); !hit {
+		t.Error("no hit once read again")
+	}
+	reads := src.reads.Load()
+	c.Revalidate()
+	src.down.Store(true)
+	if v, found, err := c.Get(ctx, "a", clk.Now(), src.refresh); v != 2 || !found || err != nil {
+		t.Errorf("the source down after Revalidate: Get = %d, %v, %v; want the cached 2", v, found, err)
+	}
+	src.down.Store(false)
+	if n := src.reads.Load() - reads; n != 1 {
+		t.Errorf("%d reads, want 1", n)
+	}
+
+	// A read under way when Revalidate is called caches nothing.
+	src.release = make(chan struct{})
+	c.Revalidate()
+	src.values["a"] = 3
+	done := make(chan struct{})
+	go func() {
+		c.Get(ctx, "a", clk.Now(), src.refresh)
+		close(done)
+	}()
+	for src.reads.Load() == reads+1 {
+		time.Sleep(time.Millisecond)
+	}
+	c.Revalidate()
+	close(src.release)
+	<-done
+	c.WaitReads()
+	if _, hit, _ := c.Cached("a", clk.Now(), src.refresh); hit {
+		t.Error("a read under way at Revalidate cached what it read")
 	}
 }
 
