@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # deploy.sh deploys keygate as an HTTP Cloud Run function (Cloud Functions
-# gen2). Configuration comes from the environment; run with --help for the
-# list. With --dry-run it prints the gcloud command instead of running it.
+# gen2), and with EVENTS_TOPIC its events: the topic, the private Sweep
+# function and the Cloud Scheduler job that calls it. Configuration comes
+# from the environment; run with --help for the list. With --dry-run it
+# prints the gcloud commands instead of running them.
 set -euo pipefail
 
 # The function's configuration variables (see the README). Each one that is
@@ -43,9 +45,19 @@ Usage: deploy.sh [--dry-run]
 
 Deploys keygate as an HTTP Cloud Run function (gen2, runtime go126, entry
 point API, unauthenticated invocation: keygate checks API keys itself) from
-the directory that holds deploy.sh.
+the directory that holds deploy.sh. With EVENTS_TOPIC set, also (see
+docs/events.md):
+  - creates the Pub/Sub topic if it does not exist, and lets the runtime
+    service account publish to it (roles/pubsub.publisher);
+  - deploys the sweep, the same source at entry point Sweep, private (no
+    unauthenticated invocation), with the same configuration;
+  - lets the scheduler's service account invoke it (run.invoker) and creates,
+    or updates, the Cloud Scheduler job that POSTs to it every 5 minutes with
+    an OIDC token of that account.
 
-  --dry-run   print the gcloud command, shell-quoted, instead of running it
+  --dry-run   print the gcloud commands, shell-quoted, one a line, instead of
+              running them (the topic and the job: their create commands; a
+              run creates them only if missing, and else updates the job)
   -h, --help  print this help
 
 Deployment settings (environment):
@@ -53,7 +65,13 @@ Deployment settings (environment):
   FUNCTION_NAME         function name (default: keygate)
   REGION                region (default: us-central1)
   SERVICE_ACCOUNT       runtime service account email (default: none, so
-                        gcloud uses the default compute service account)
+                        gcloud uses the default compute service account,
+                        PROJECT_NUMBER-compute@developer.gserviceaccount.com)
+  SWEEP_FUNCTION_NAME   the sweep's function name, and its scheduler job's
+                        (default: FUNCTION_NAME-sweep)
+  SCHEDULER_SERVICE_ACCOUNT
+                        the service account the scheduler job calls the
+                        sweep as (default: the runtime one)
   CPU                   vCPUs per instance (default: 1)
   MEMORY                memory limit (default: 512Mi)
   CONCURRENCY           requests an instance serves at once (default: 80;
@@ -80,7 +98,8 @@ passed:
   USAGE_FLUSH_INTERVAL SHUTDOWN_TIMEOUT DEFAULT_RATE_LIMIT DEFAULT_BURST
   DEFAULT_MONTHLY_QUOTA DEFAULT_MAX_KEYS KEY_DEFAULT_SCOPES KEY_SCOPES
   REDIS_URL REDIS_TIMEOUT GITHUB_SECRET_SCANNING_KEYS_URL LEAKED_KEY_ACTION
-  CLIENT_ADDRESS EVENTS_TOPIC
+  CLIENT_ADDRESS
+  EVENTS_TOPIC (a topic ID in the project, or projects/PROJECT/topics/TOPIC)
 Values must not contain '@', the --set-env-vars delimiter; so a REDIS_URL
 with a password goes in REDIS_URL_SECRET.
 EOF
@@ -120,6 +139,7 @@ esac
 source_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 
 function_name=${FUNCTION_NAME:-keygate}
+sweep_name=${SWEEP_FUNCTION_NAME:-${function_name}-sweep}
 region=${REGION:-us-central1}
 cpu=${CPU:-1}
 memory=${MEMORY:-512Mi}
@@ -160,6 +180,12 @@ if [[ -z $project ]]; then
 	die "no project: set GOOGLE_CLOUD_PROJECT or run 'gcloud config set project PROJECT_ID'"
 fi
 
+# The topic: an ID in the project, or a full name in any project.
+topic_project=$project topic_id=${EVENTS_TOPIC:-}
+if [[ $topic_id =~ ^projects/([^/]+)/topics/([^/]+)$ ]]; then
+	topic_project=${BASH_REMATCH[1]} topic_id=${BASH_REMATCH[2]}
+fi
+
 if [[ $project == *"$DELIM"* ]]; then
 	die "GOOGLE_CLOUD_PROJECT=${project}: contains '${DELIM}', the --set-env-vars delimiter; values cannot contain it"
 fi
@@ -189,35 +215,32 @@ if ! check=$(cd "$source_dir" && GOOGLE_CLOUD_PROJECT=$project go run ./cmd/apik
 	die "the function's configuration is invalid: ${check#apikey: }"
 fi
 
-cmd=(
-	gcloud functions deploy "$function_name"
+# The flags both functions share: the same source, shape and configuration.
+shared=(
 	--gen2
 	--runtime=go126
 	--trigger-http
-	--entry-point=API
-	--allow-unauthenticated
 	--source="$source_dir"
 	--project="$project"
 	--region="$region"
 	--cpu="$cpu"
 	--memory="$memory"
 	--concurrency="$concurrency"
-	--timeout="$timeout"
 )
 # Without --service-account, gcloud runs the function as the project's default
 # compute service account (PROJECT_NUMBER-compute@developer.gserviceaccount.com).
 if [[ -n ${SERVICE_ACCOUNT:-} ]]; then
-	cmd+=(--service-account="$SERVICE_ACCOUNT")
+	shared+=(--service-account="$SERVICE_ACCOUNT")
 fi
 if [[ -n ${MAX_INSTANCES:-} ]]; then
-	cmd+=(--max-instances="$MAX_INSTANCES")
+	shared+=(--max-instances="$MAX_INSTANCES")
 fi
 # Memorystore has a private address only: the function reaches it through a
 # connector, and sends it only private ranges unless told otherwise.
 if [[ -n ${VPC_CONNECTOR:-} ]]; then
-	cmd+=(--vpc-connector="$VPC_CONNECTOR" --egress-settings="${VPC_EGRESS:-private-ranges-only}")
+	shared+=(--vpc-connector="$VPC_CONNECTOR" --egress-settings="${VPC_EGRESS:-private-ranges-only}")
 fi
-cmd+=(--set-env-vars="$env_vars")
+shared+=(--set-env-vars="$env_vars")
 secrets=()
 if [[ -n ${REDIS_URL_SECRET:-} ]]; then
 	secrets+=("REDIS_URL=${REDIS_URL_SECRET}")
@@ -226,20 +249,76 @@ if [[ -n ${REDIS_CA_SECRET:-} ]]; then
 	secrets+=("REDIS_CA_CERT=${REDIS_CA_SECRET}")
 fi
 if ((${#secrets[@]})); then
-	cmd+=(--set-secrets="$(
+	shared+=(--set-secrets="$(
 		IFS=,
 		echo "${secrets[*]}"
 	)")
 fi
 
-if $dry_run; then
-	printf '%q' "${cmd[0]}"
-	printf ' %q' "${cmd[@]:1}"
-	printf '\n'
+# run prints a command (--dry-run) or runs it.
+run() {
+	if $dry_run; then
+		printf '%q' "$1"
+		printf ' %q' "${@:2}"
+		printf '\n'
+	else
+		"$@"
+	fi
+}
+
+if ! $dry_run && ! command -v gcloud >/dev/null 2>&1; then
+	die "gcloud not found: install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install)"
+fi
+
+# The accounts: the runtime one publishes the events, the scheduler's
+# calls the sweep. Without SERVICE_ACCOUNT the runtime one is the default
+# compute account, named by the project's number: a dry run, which asks
+# gcloud nothing, shows it as PROJECT_NUMBER.
+runtime_account=${SERVICE_ACCOUNT:-}
+if [[ -n $topic_id && -z $runtime_account ]]; then
+	number=PROJECT_NUMBER
+	if ! $dry_run; then
+		number=$(gcloud projects describe "$project" --format='value(projectNumber)')
+		[[ -n $number ]] || die "no number for project ${project}: set SERVICE_ACCOUNT"
+	fi
+	runtime_account="${number}-compute@developer.gserviceaccount.com"
+fi
+scheduler_account=${SCHEDULER_SERVICE_ACCOUNT:-$runtime_account}
+
+# The topic first: the function publishes to it from its first write.
+if [[ -n $topic_id ]]; then
+	topic=(pubsub topics create "$topic_id" --project="$topic_project")
+	if $dry_run || ! gcloud pubsub topics describe "$topic_id" --project="$topic_project" >/dev/null 2>&1; then
+		run gcloud "${topic[@]}"
+	fi
+	run gcloud pubsub topics add-iam-policy-binding "$topic_id" --project="$topic_project" \
+		--member="serviceAccount:${runtime_account}" --role=roles/pubsub.publisher
+fi
+
+run gcloud functions deploy "$function_name" "${shared[@]}" \
+	--entry-point=API --allow-unauthenticated --timeout="$timeout"
+
+if [[ -z $topic_id ]]; then
 	exit 0
 fi
 
-if ! command -v gcloud >/dev/null 2>&1; then
-	die "gcloud not found: install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install)"
+# The sweep: private, and given the 3 minutes of the scheduler's default
+# attempt deadline (a run bounds itself to 2).
+run gcloud functions deploy "$sweep_name" "${shared[@]}" \
+	--entry-point=Sweep --no-allow-unauthenticated --timeout=180s
+run gcloud functions add-invoker-policy-binding "$sweep_name" --project="$project" --region="$region" \
+	--member="serviceAccount:${scheduler_account}"
+# A gen2 function answers at its cloudfunctions.net URL too; the token's
+# audience is the URL called.
+sweep_url="https://${region}-${project}.cloudfunctions.net/${sweep_name}"
+job=(
+	"$sweep_name" --project="$project" --location="$region"
+	--schedule='*/5 * * * *' --uri="$sweep_url" --http-method=POST
+	--oidc-service-account-email="$scheduler_account" --oidc-token-audience="$sweep_url"
+	--attempt-deadline=180s
+)
+if ! $dry_run && gcloud scheduler jobs describe "$sweep_name" --project="$project" --location="$region" >/dev/null 2>&1; then
+	run gcloud scheduler jobs update http "${job[@]}"
+else
+	run gcloud scheduler jobs create http "${job[@]}"
 fi
-exec "${cmd[@]}"

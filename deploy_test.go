@@ -2,6 +2,7 @@ package keygate
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"os"
@@ -26,7 +27,8 @@ var deployFunctionVars = []string{
 	"STORE_TIMEOUT", "USAGE_FLUSH_INTERVAL", "SHUTDOWN_TIMEOUT", "DEFAULT_RATE_LIMIT", "DEFAULT_BURST",
 	"DEFAULT_MONTHLY_QUOTA", "DEFAULT_MAX_KEYS", "KEY_DEFAULT_SCOPES", "KEY_SCOPES",
 	"REDIS_URL", "REDIS_TIMEOUT", "GITHUB_SECRET_SCANNING_KEYS_URL", "LEAKED_KEY_ACTION",
-	"CLIENT_ADDRESS", "EVENTS_TOPIC",
+	"CLIENT_ADDRESS",
+	"EVENTS_TOPIC",
 }
 
 // deploySettingVars are deploy.sh's own settings.
@@ -34,6 +36,7 @@ var deploySettingVars = []string{
 	"GOOGLE_CLOUD_PROJECT", "FUNCTION_NAME", "REGION", "SERVICE_ACCOUNT",
 	"CPU", "MEMORY", "CONCURRENCY", "TIMEOUT", "MAX_INSTANCES",
 	"VPC_CONNECTOR", "VPC_EGRESS", "REDIS_URL_SECRET", "REDIS_CA_SECRET",
+	"SWEEP_FUNCTION_NAME", "SCHEDULER_SERVICE_ACCOUNT",
 }
 
 // deploySecretVars are function variables deploy.sh passes only from
@@ -490,7 +493,7 @@ func TestDeployPassesEveryFunctionVariable(t *testing.T) {
 }
 
 // TestDeployGcloudNoCredentials runs deploy.sh for real against the
-// installed gcloud with no credentials. gcloud parses every flag before it
+// installed gcloud with no credentials, without and with EVENTS_TOPIC. gcloud parses every flag before it
 // looks for an account, so stopping at the missing account (exit 1), not at
 // argument parsing (exit 2), shows that the command line deploy.sh builds is
 // one gcloud accepts.
@@ -507,7 +510,20 @@ func TestDeployGcloudNoCredentials(t *testing.T) {
 		"KEY_PREFIX":           "acme",
 		"KEY_CACHE_TTL":        "30s",
 	})
-	deployWantAccepted(t, env, "deploy.sh")
+	deployWantAccepted(t, env, "gcloud.functions.deploy", "deploy.sh")
+
+	// With events, the first command that needs an account: the project's
+	// number for the default account, else the topic's create (its
+	// describe, failing, is not shown).
+	for _, c := range []struct{ account, command string }{
+		{"", "gcloud.projects.describe"},
+		{"keygate@demo-keygate.iam.gserviceaccount.com", "gcloud.pubsub.topics.create"},
+	} {
+		t.Run(c.command, func(t *testing.T) {
+			env := deployEnv(t, map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-keygate", "EVENTS_TOPIC": "keygate-events", "SERVICE_ACCOUNT": c.account})
+			deployWantAccepted(t, env, c.command, "deploy.sh")
+		})
+	}
 }
 
 // TestDeployChecksConfiguration: deploy.sh refuses a configuration the
@@ -535,10 +551,12 @@ func TestDeployChecksConfiguration(t *testing.T) {
 
 // TestDeployDryRunAcceptedByGcloud runs the commands deploy.sh --dry-run
 // prints for Memorystore (REDIS_URL and a connector; the URL in a secret,
-// all egress, another instance shape) with the installed gcloud and no
-// credentials: gcloud parses every flag before it looks for an account, so
-// stopping at the missing account (exit 1), not at argument parsing (exit
-// 2), shows that the printed command is one gcloud accepts.
+// all egress, another instance shape) and for events (the topic, its
+// publisher, the Sweep function, its invoker and the scheduler job, created
+// and updated) with the installed gcloud and no credentials: gcloud parses
+// every flag before it looks for an account, so stopping at the missing
+// account (exit 1), not at argument parsing (exit 2), shows that each
+// printed command is one gcloud accepts.
 func TestDeployDryRunAcceptedByGcloud(t *testing.T) {
 	deployRequireBash(t)
 	if _, err := exec.LookPath("gcloud"); err != nil {
@@ -548,25 +566,154 @@ func TestDeployDryRunAcceptedByGcloud(t *testing.T) {
 		{"REDIS_URL": "redis://10.0.0.3:6379", "REDIS_TIMEOUT": "100ms", "VPC_CONNECTOR": "keygate-connector"},
 		{"REDIS_URL_SECRET": "keygate-redis:latest", "REDIS_CA_SECRET": "keygate-redis-ca:1", "VPC_CONNECTOR": "projects/demo-keygate/locations/us-central1/connectors/keygate",
 			"VPC_EGRESS": "all", "CPU": "2", "MEMORY": "1Gi", "CONCURRENCY": "250", "MAX_INSTANCES": "3"},
+		{"EVENTS_TOPIC": "projects/demo-events/topics/keygate-events", "SERVICE_ACCOUNT": "keygate@demo-keygate.iam.gserviceaccount.com",
+			"SCHEDULER_SERVICE_ACCOUNT": "sweeper@demo-keygate.iam.gserviceaccount.com", "REDIS_URL_SECRET": "keygate-redis:latest", "VPC_CONNECTOR": "keygate-connector"},
 	} {
-		t.Run(c["VPC_CONNECTOR"], func(t *testing.T) {
+		t.Run(cmp.Or(c["EVENTS_TOPIC"], c["VPC_CONNECTOR"]), func(t *testing.T) {
 			c["GOOGLE_CLOUD_PROJECT"] = "demo-keygate"
 			env := deployEnv(t, c)
-			line, stderr, code := deployRunScript(t, env, "--dry-run")
+			out, stderr, code := deployRunScript(t, env, "--dry-run")
 			if code != 0 {
 				t.Fatalf("dry run: exit %d\n%s", code, stderr)
 			}
-			deployWantAccepted(t, env, "-c", strings.TrimSuffix(line, "\n"))
+			lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+			if c["EVENTS_TOPIC"] != "" {
+				// The job's update, which a run makes when the job exists.
+				for _, line := range lines {
+					if l, ok := strings.CutPrefix(line, "gcloud scheduler jobs create http "); ok {
+						lines = append(lines, "gcloud scheduler jobs update http "+l)
+					}
+				}
+			}
+			for _, line := range lines {
+				command := deployCommand(t, deployShellWords(t, line))
+				t.Run(command, func(t *testing.T) { deployWantAccepted(t, env, command, "-c", line) })
+			}
+		})
+	}
+}
+
+// deployCommand is the gcloud command of args, as gcloud names it in its
+// errors: gcloud.functions.deploy.
+func deployCommand(t *testing.T, args []string) string {
+	t.Helper()
+	for _, words := range []int{4, 3, 2} { // the longest first
+		if len(args) < words {
+			continue
+		}
+		switch c := strings.Join(args[:words], " "); c {
+		case "scheduler jobs create http", "scheduler jobs update http",
+			"pubsub topics create", "pubsub topics add-iam-policy-binding",
+			"pubsub subscriptions create", "pubsub subscriptions add-iam-policy-binding",
+			"iam service-accounts create", "secrets create",
+			"functions deploy", "functions add-invoker-policy-binding":
+			return "gcloud." + strings.ReplaceAll(c, " ", ".")
+		}
+	}
+	t.Fatalf("deploy.sh printed gcloud %q, a command the tests do not know", args)
+	return ""
+}
+
+// TestDeployEvents: with EVENTS_TOPIC, deploy.sh --dry-run prints the
+// topic (an ID in the project, or a full name in another), the runtime
+// account's right to publish to it, the function with EVENTS_TOPIC, the
+// Sweep function (private, the same source, configuration, secrets and
+// connector), the scheduler account's right to invoke it, and the job that
+// POSTs to it every 5 minutes with that account's OIDC token; in that
+// order, the topic before the function that publishes to it.
+func TestDeployEvents(t *testing.T) {
+	for _, tt := range []struct {
+		name                         string
+		env                          map[string]string
+		topic, topicProject, sweep   string
+		runtimeAccount, schedAccount string
+	}{
+		{"topic ID, default accounts",
+			map[string]string{"EVENTS_TOPIC": "keygate-events"},
+			"keygate-events", "demo-keygate", "keygate-sweep",
+			"PROJECT_NUMBER-compute@developer.gserviceaccount.com", "PROJECT_NUMBER-compute@developer.gserviceaccount.com"},
+		{"full topic name, the runtime account",
+			map[string]string{"EVENTS_TOPIC": "projects/demo-events/topics/kg-events", "FUNCTION_NAME": "auth", "SERVICE_ACCOUNT": "kg@demo-keygate.iam.gserviceaccount.com",
+				"REDIS_URL_SECRET": "keygate-redis:latest", "VPC_CONNECTOR": "keygate-connector"},
+			"kg-events", "demo-events", "auth-sweep",
+			"kg@demo-keygate.iam.gserviceaccount.com", "kg@demo-keygate.iam.gserviceaccount.com"},
+		{"the scheduler's own account and sweep name",
+			map[string]string{"EVENTS_TOPIC": "keygate-events", "SWEEP_FUNCTION_NAME": "kg-sweeper", "SERVICE_ACCOUNT": "kg@demo-keygate.iam.gserviceaccount.com",
+				"SCHEDULER_SERVICE_ACCOUNT": "sweeper@demo-keygate.iam.gserviceaccount.com"},
+			"keygate-events", "demo-keygate", "kg-sweeper",
+			"kg@demo-keygate.iam.gserviceaccount.com", "sweeper@demo-keygate.iam.gserviceaccount.com"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.env["GOOGLE_CLOUD_PROJECT"] = "demo-keygate"
+			stdout, stderr, code := deployRunScript(t, deployEnv(t, tt.env), "--dry-run")
+			if code != 0 || stderr != "" {
+				t.Fatalf("exit %d, stderr %q", code, stderr)
+			}
+			var cmds [][]string
+			for _, line := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
+				cmds = append(cmds, deployShellWords(t, line))
+			}
+			if len(cmds) != 6 {
+				t.Fatalf("%d commands, want 6:\n%s", len(cmds), stdout)
+			}
+			want := func(i int, prefix string, flags ...string) {
+				t.Helper()
+				if got := strings.Join(cmds[i], " "); !strings.HasPrefix(got, prefix+" ") {
+					t.Errorf("command %d is gcloud %s, want gcloud %s ...", i+1, got, prefix)
+				}
+				for _, f := range flags {
+					if !slices.Contains(cmds[i], f) {
+						t.Errorf("command %d, gcloud %q, lacks %q", i+1, cmds[i], f)
+					}
+				}
+			}
+			sweepURL := "https://us-central1-demo-keygate.cloudfunctions.net/" + tt.sweep
+			want(0, "pubsub topics create "+tt.topic, "--project="+tt.topicProject)
+			want(1, "pubsub topics add-iam-policy-binding "+tt.topic, "--project="+tt.topicProject,
+				"--member=serviceAccount:"+tt.runtimeAccount, "--role=roles/pubsub.publisher")
+			want(2, "functions deploy "+cmp.Or(tt.env["FUNCTION_NAME"], "keygate"), "--entry-point=API", "--allow-unauthenticated")
+			want(3, "functions deploy "+tt.sweep, "--entry-point=Sweep", "--no-allow-unauthenticated", "--gen2", "--runtime=go126", "--trigger-http", "--timeout=180s")
+			want(4, "functions add-invoker-policy-binding "+tt.sweep, "--project=demo-keygate", "--region=us-central1",
+				"--member=serviceAccount:"+tt.schedAccount)
+			want(5, "scheduler jobs create http "+tt.sweep, "--project=demo-keygate", "--location=us-central1",
+				"--schedule=*/5 * * * *", "--http-method=POST", "--uri="+sweepURL, "--oidc-token-audience="+sweepURL,
+				"--oidc-service-account-email="+tt.schedAccount)
+			// The two functions differ only in name, entry point, access and
+			// timeout: the same source, configuration, secrets and network.
+			shared := func(args []string) []string {
+				var out []string
+				for _, a := range args[3:] {
+					switch {
+					case strings.HasPrefix(a, "--entry-point="), strings.HasSuffix(a, "allow-unauthenticated"), strings.HasPrefix(a, "--timeout="):
+					default:
+						out = append(out, a)
+					}
+				}
+				return out
+			}
+			if api, sweep := shared(cmds[2]), shared(cmds[3]); !slices.Equal(api, sweep) {
+				t.Errorf("the functions' flags differ:\nAPI   %q\nSweep %q", api, sweep)
+			}
+			var env string
+			for _, a := range cmds[3] {
+				if v, ok := strings.CutPrefix(a, "--set-env-vars="); ok {
+					env = v
+				}
+			}
+			if got := deployParseSetEnvVars(t, env)["EVENTS_TOPIC"]; got != tt.env["EVENTS_TOPIC"] {
+				t.Errorf("the Sweep function's EVENTS_TOPIC = %q, want %q", got, tt.env["EVENTS_TOPIC"])
+			}
 		})
 	}
 }
 
 // deployWantAccepted runs bash with args (deploy.sh itself, or -c and a
 // printed command line) in env, which has no credentials, and checks that
-// gcloud got as far as looking for an account. gcloud writes a .gcloudignore
+// gcloud's command (gcloud.functions.deploy) got as far as looking for an
+// account. gcloud writes a .gcloudignore
 // into the source directory when it uploads the source; it must not get
 // that far.
-func deployWantAccepted(t *testing.T, env []string, args ...string) {
+func deployWantAccepted(t *testing.T, env []string, command string, args ...string) {
 	t.Helper()
 	const ignoreFile = ".gcloudignore"
 	_, statErr := os.Stat(ignoreFile)
@@ -582,7 +729,7 @@ func deployWantAccepted(t *testing.T, env []string, args ...string) {
 	if code != 1 {
 		t.Fatalf("%s: exit code %d, want 1\nstdout:\n%s\nstderr:\n%s", line, code, stdout, stderr)
 	}
-	const want = "(gcloud.functions.deploy) You do not currently have an active account selected."
+	want := "(" + command + ") You do not currently have an active account selected."
 	if !strings.Contains(stderr, want) {
 		t.Errorf("stderr does not mention %q:\n%s", want, stderr)
 	}

@@ -5,6 +5,7 @@ package examples
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -28,15 +29,33 @@ func TestMain(m *testing.M) {
 // the directory.
 func copyProtect(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go on the PATH")
+	dir := copyExample(t, "protect")
+	if b, _ := os.ReadFile(filepath.Join(dir, "go.mod")); !bytes.Contains(b, []byte("=> "+checkout(t))) {
+		t.Fatalf("examples/protect/go.mod has no %q replace directive", "=> ../..")
 	}
-	checkout, err := filepath.Abs("..")
+	return dir
+}
+
+// checkout is the absolute path of this checkout.
+func checkout(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// copyExample copies examples/name to a directory outside this repository,
+// a replace directive of keygate (=> ../..) pointed at this checkout, and
+// returns the directory.
+func copyExample(t *testing.T, name string) string {
+	t.Helper()
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go on the PATH")
+	}
 	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS("protect")); err != nil {
+	if err := os.CopyFS(dir, os.DirFS(name)); err != nil {
 		t.Fatal(err)
 	}
 	mod := filepath.Join(dir, "go.mod")
@@ -44,11 +63,7 @@ func copyProtect(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const rel = "=> ../.."
-	if !bytes.Contains(b, []byte(rel)) {
-		t.Fatalf("examples/protect/go.mod has no %q replace directive", rel)
-	}
-	if err := os.WriteFile(mod, bytes.Replace(b, []byte(rel), []byte("=> "+checkout), 1), 0o644); err != nil {
+	if err := os.WriteFile(mod, bytes.Replace(b, []byte("=> ../.."), []byte("=> "+checkout(t)), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -351,6 +366,53 @@ func TestReadmeShowsProtect(t *testing.T) {
 	_, body, _ := strings.Cut(src["protect/function_test.go"], "func TestThings(")
 	if n := strings.Count(body, "\n") - 2; n >= 15 { // the lines between the braces
 		t.Errorf("the example's unit test has %d lines of code, want under 15", n)
+	}
+}
+
+// TestNotifyOffline runs examples/notify's tests in a copy outside this
+// repository, offline (GOPROXY=off): the consumer posts to a local stand-in
+// for Slack, through the Functions Framework's HTTP binding of CloudEvents,
+// and reads each example of docs/events.md's catalogue.
+// The example builds on its own: it imports nothing of keygate, so that a
+// reader copies it as it is.
+func TestNotifyOffline(t *testing.T) {
+	dir := copyExample(t, "notify")
+	list := exec.Command("go", "list", "-deps", "-test", ".")
+	list.Dir = dir
+	list.Env = environ("GOPROXY=off")
+	deps, err := list.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list in a copy of examples/notify: %v\n%s", err, deps)
+	}
+	if strings.Contains(string(deps), "github.com/keygate/keygate") {
+		t.Errorf("examples/notify depends on keygate's packages:\n%s", deps)
+	}
+	// The catalogue's examples, which keygate's tests check against the
+	// code, for the example's TestNotifyDocumentedEvents.
+	var examples []json.RawMessage
+	parts := strings.Split(readme.Section(t, "../docs/events.md", "Catalogue"), "\n### ")
+	for _, part := range parts[1:] {
+		_, blocks := readme.Fenced(part)
+		examples = append(examples, json.RawMessage(blocks[0]))
+	}
+	file := filepath.Join(t.TempDir(), "examples.json")
+	if b, err := json.Marshal(examples); err != nil || os.WriteFile(file, b, 0o644) != nil {
+		t.Fatalf("writing the catalogue's examples: %v", err)
+	}
+	cmd := exec.Command("go", "test", "-count=1", "-v", ".")
+	cmd.Dir = dir
+	cmd.Env = environ("GOPROXY=off", "KEYGATE_EVENT_EXAMPLES="+file)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go test in a copy of examples/notify: %v\n%s", err, out)
+	}
+	for _, want := range []string{"--- PASS: TestNotifyPosts ", "--- PASS: TestNotifyAcknowledgesMalformed ", "--- PASS: TestNotifyRetries ",
+		"--- PASS: TestNotifyWebhookHangs ", "--- PASS: TestNotifyOncePerID ", "--- PASS: TestNotifyEscapesMarkup ",
+		"--- PASS: TestNotifyDocumentedEvents/keygate.key.leaked ", "--- PASS: TestNotifyDocumentedEvents/keygate.key.expiring ",
+		"--- PASS: TestNotifyDocumentedEvents/keygate.usage.threshold ", "--- PASS: TestNotifyDocumentedEvents/keygate.key.created "} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the example's tests did not report %q:\n%s", want, out)
+		}
 	}
 }
 
