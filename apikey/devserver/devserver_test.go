@@ -44,6 +44,9 @@ type started struct {
 	done  chan struct{} // closed when run returns, with err
 	err   error
 	rest  *testkit.SyncBuffer // what it prints after the serving line
+	// copied is closed once rest holds all it printed: after done, the
+	// copy may still be writing the last line it read.
+	copied chan struct{}
 }
 
 // start runs o (Getenv from vars) until it says it serves, and checks that
@@ -54,7 +57,7 @@ func start(t *testing.T, o Options, vars map[string]string) *started {
 	o.Getenv = func(name string) string { return vars[name] }
 	pr, pw := io.Pipe()
 	o.Stdout, o.Stderr = pw, io.Discard
-	s := &started{sigs: make(chan os.Signal, 1), done: make(chan struct{}), rest: &testkit.SyncBuffer{}}
+	s := &started{sigs: make(chan os.Signal, 1), done: make(chan struct{}), rest: &testkit.SyncBuffer{}, copied: make(chan struct{})}
 	go func() { s.err = run(o, s.sigs); pw.Close(); close(s.done) }()
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
@@ -67,7 +70,7 @@ func start(t *testing.T, o Options, vars map[string]string) *started {
 		<-s.done
 		t.Fatalf("no serving line; printed %q, returned %v", s.lines, s.err)
 	}
-	go io.Copy(s.rest, pr)
+	go func() { io.Copy(s.rest, pr); close(s.copied) }()
 	t.Cleanup(func() {
 		select {
 		case s.sigs <- syscall.SIGTERM:
@@ -129,6 +132,7 @@ func TestMainInMemory(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("still serving 30 s after SIGTERM")
 	}
+	<-s.copied
 	if !strings.Contains(s.rest.String(), "keygate: stopped") {
 		t.Errorf("no stopped line after SIGTERM: %s", s.rest)
 	}
