@@ -686,6 +686,7 @@ type planDoc struct {
 	MaxKeys      int       `firestore:"max_keys"`
 	Mints        float64   `firestore:"mint_rate,omitempty"`
 	MintsBurst   int       `firestore:"mint_burst,omitempty"`
+	Stripe       string    `firestore:"stripe_customer,omitempty"`
 	UpdatedAt    time.Time `firestore:"updated_at"`
 }
 
@@ -720,7 +721,7 @@ func decodePlan(owner string, snap *firestore.DocumentSnapshot) (store.Plan, err
 		return store.Plan{}, fmt.Errorf("firestore: plan document %s: %w", snap.Ref.ID, err)
 	}
 	return store.Plan{Owner: owner, RateLimit: d.RateLimit, Burst: d.Burst, MonthlyQuota: d.MonthlyQuota,
-		MaxKeys: d.MaxKeys, MintRate: d.Mints, MintBurst: d.MintsBurst, UpdatedAt: d.UpdatedAt.UTC()}, nil
+		MaxKeys: d.MaxKeys, MintRate: d.Mints, MintBurst: d.MintsBurst, StripeCustomer: d.Stripe, UpdatedAt: d.UpdatedAt.UTC()}, nil
 }
 
 // ReadOwner implements OwnerReader: the plan document and the month's
@@ -760,7 +761,7 @@ func (s *Store) SetPlan(ctx context.Context, p store.Plan) error {
 		return err
 	}
 	doc := planDoc{RateLimit: p.RateLimit, Burst: p.Burst, MonthlyQuota: p.MonthlyQuota, MaxKeys: p.MaxKeys,
-		Mints: p.MintRate, MintsBurst: p.MintBurst, UpdatedAt: p.UpdatedAt}
+		Mints: p.MintRate, MintsBurst: p.MintBurst, Stripe: p.StripeCustomer, UpdatedAt: p.UpdatedAt}
 	err = runRetried(ctx, client, func(ctx context.Context, tx *firestore.Transaction) error {
 		if err := tx.Set(s.owners(client).Doc(p.Owner), doc); err != nil {
 			return err

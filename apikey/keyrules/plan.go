@@ -32,6 +32,9 @@ func ValidatePlan(p store.Plan) error {
 	if err := ValidateMints(p.MintRate, p.MintBurst); err != nil {
 		return err
 	}
+	if err := ValidateStripeCustomer(p.StripeCustomer); err != nil {
+		return err
+	}
 	return ValidateMaxKeys(p.MaxKeys)
 }
 

@@ -47,6 +47,10 @@ type Plan struct {
 	// keyrules.DefaultMintRate). Zero means that default.
 	MintRate  float64 `json:"mint_rate,omitzero"`
 	MintBurst int     `json:"mint_burst,omitzero"`
+	// StripeCustomer links the owner to a Stripe customer (cus_...): the
+	// sweep exports the owner's usage to that customer's meter (see
+	// keyrules.ValidateStripeCustomer). Empty: not billed through Stripe.
+	StripeCustomer string `json:"stripe_customer,omitempty"`
 	// UpdatedAt is when the plan was last set.
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }

@@ -911,7 +911,7 @@ var planCases = []contractCase{
 	{"set then get returns the plan; set replaces it", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		want := store.Plan{Owner: "acme", RateLimit: 2.5, Burst: 10, MonthlyQuota: 1000, MaxKeys: 7,
-			UpdatedAt: T0.Add(123456789 * time.Nanosecond)}
+			MintRate: 2, MintBurst: 30, StripeCustomer: "cus_NffrFeUfNV2Hib", UpdatedAt: T0.Add(123456789 * time.Nanosecond)}
 		if err := s.SetPlan(ctx, want); err != nil {
 			t.Fatal(err)
 		}
@@ -966,6 +966,7 @@ var planCases = []contractCase{
 			{Owner: "acme", MonthlyQuota: -1},
 			{Owner: "acme", MaxKeys: keyrules.MaxPlanKeys + 1},
 			{Owner: "acme", MaxKeys: -1},
+			{Owner: "acme", StripeCustomer: "sub_1"},
 			{Owner: "a/b"},
 			{Owner: ""},
 		} {
