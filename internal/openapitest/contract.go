@@ -19,7 +19,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 
 	"github.com/pb33f/libopenapi"
@@ -100,26 +99,26 @@ func newValidators(doc []byte) (validators, error) {
 }
 
 // unroutedDocument is doc with its paths replaced by unroutedPath, whose
-// every method answers the statuses of unrouted, and only those.
+// every method answers the statuses of unrouted, and only those, each with
+// the response its reference names in doc.
 func unroutedDocument(doc []byte, unrouted map[int]string) ([]byte, error) {
-	var d map[string]any
-	if err := json.Unmarshal(doc, &d); err != nil {
+	d, err := Decode(doc)
+	if err != nil {
 		return nil, err
 	}
 	responses := map[string]any{}
-	statuses := make([]int, 0, len(unrouted))
-	for s := range unrouted {
-		statuses = append(statuses, s)
-	}
-	sort.Ints(statuses)
-	for _, s := range statuses {
-		responses[strconv.Itoa(s)] = map[string]any{"$ref": unrouted[s]}
+	for s, ref := range unrouted {
+		r := d.Resolve(map[string]any{"$ref": ref})
+		if _, still := r["$ref"]; still || r["description"] == nil {
+			return nil, fmt.Errorf("the unrouted answer %d: %s is not a response of the document", s, ref)
+		}
+		responses[strconv.Itoa(s)] = r
 	}
 	item := map[string]any{}
 	for _, m := range []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"} {
 		item[m] = map[string]any{"responses": responses}
 	}
-	d["paths"] = map[string]any{unroutedPath: item}
-	delete(d, "webhooks")
-	return json.Marshal(d)
+	d.root["paths"] = map[string]any{unroutedPath: item}
+	delete(d.root, "webhooks")
+	return json.Marshal(d.root)
 }
