@@ -23,19 +23,26 @@ import (
 // closed when the test ends.
 func newRoutes(t *testing.T, vars map[string]string) (http.Handler, *memstore.Store) {
 	t.Helper()
+	g, s := newGateOn(t, vars, testkit.NewFakeClock())
+	return checked(t, vars, Handler(g)), s
+}
+
+// newGateOn is newRoutes's Gate and store, on clock.
+func newGateOn(t *testing.T, vars map[string]string, clock *testkit.FakeClock) (*apikey.Gate, *memstore.Store) {
+	t.Helper()
 	cfg, err := LoadConfig(env(vars))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := memstore.New()
 	log, _ := testkit.Logger()
-	g := apikey.New(cfg, s, apikey.WithClock(testkit.NewFakeClock().Now), apikey.WithLogger(log))
+	g := apikey.New(cfg, s, apikey.WithClock(clock.Now), apikey.WithLogger(log))
 	t.Cleanup(func() {
 		if err := g.Close(context.Background()); err != nil {
 			t.Error(err)
 		}
 	})
-	return checked(t, vars, Handler(g)), s
+	return g, s
 }
 
 // serve serves one request with key ("" for none).
