@@ -18,7 +18,8 @@ import (
 
 // newRoutes returns the function's routes behind a Gate on a memory store,
 // configured by vars as the function is by its environment (nil: the
-// defaults, the function's default scopes), on the fake clock; the Gate is
+// defaults, the function's default scopes), on the fake clock, their
+// traffic checked against the OpenAPI document (checked); the Gate is
 // closed when the test ends.
 func newRoutes(t *testing.T, vars map[string]string) (http.Handler, *memstore.Store) {
 	t.Helper()
@@ -34,7 +35,7 @@ func newRoutes(t *testing.T, vars map[string]string) (http.Handler, *memstore.St
 			t.Error(err)
 		}
 	})
-	return Handler(g), s
+	return checked(t, vars, Handler(g)), s
 }
 
 // serve serves one request with key ("" for none).
