@@ -37,7 +37,7 @@ func Check(t testing.TB, spec []byte) *v3.Document {
 			for _, e := range verrs {
 				t.Errorf("not valid OpenAPI 3.1: %s: %s (%s) at %d:%d", e.Message, e.Reason, e.Context, e.SpecLine, e.SpecCol)
 				for _, se := range e.SchemaValidationErrors {
-					t.Errorf("  %s: %s", se.Location, se.Reason)
+					t.Errorf("  %s: %s", se.FieldPath+" "+se.KeywordLocation, se.Reason)
 				}
 			}
 		}
@@ -67,7 +67,7 @@ func Check(t testing.TB, spec []byte) *v3.Document {
 			for _, e := range errs {
 				t.Errorf("%s: the example does not match its schema: %s: %s", where, e.Message, e.Reason)
 				for _, se := range e.SchemaValidationErrors {
-					t.Errorf("  %s: %s", se.Location, se.Reason)
+					t.Errorf("  %s: %s", se.FieldPath+" "+se.KeywordLocation, se.Reason)
 				}
 			}
 		}
