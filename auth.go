@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/apidocs"
 	"github.com/keygate/keygate/apikey/console"
 	"github.com/keygate/keygate/bingo"
 	"github.com/keygate/keygate/internal/problem"
@@ -43,13 +44,22 @@ const SecretScanningPath = "/v1/secret-scanning/github"
 // (package console): the page at /console, its files under /console/.
 const ConsolePath = "/console"
 
+// DocsPath is where the function serves its API reference (package
+// apidocs): the page at /docs, from the OpenAPI document at SpecPath, its
+// files under /docs/.
+const DocsPath = "/docs"
+
+// SpecPath is where the function serves its OpenAPI document.
+const SpecPath = "/openapi.json"
+
 // Handler returns the function's endpoints behind g. Routing comes after
 // the key check, so that only callers with a valid key learn which paths
 // exist: they get 405 with Allow for a known path and a wrong method, and
 // 404 for any other path, neither counted. The one exception is the web
 // console, ConsolePath and the paths under it: a public page that holds no
 // secret, served before the key check, since its visitors have not signed
-// in yet; and SecretScanningPath, where GitHub posts the keys it found in
+// in yet; the API reference, DocsPath and the paths under it, public for
+// the same reason; and SecretScanningPath, where GitHub posts the keys it found in
 // public code, which sends no key: its signature authenticates it.
 func Handler(g *apikey.Gate) http.Handler {
 	keys := g.KeysHandlers()
@@ -95,6 +105,7 @@ func Handler(g *apikey.Gate) http.Handler {
 	api := g.Authenticate(mux)
 	cons := console.Handler(console.Config{Path: ConsolePath, KeysPath: "/v1/keys", UsagePath: "/v1/usage",
 		WhoAmIPath: "/v1/whoami", Header: g.Config().Header, Scopes: scopes})
+	docs := apidocs.Handler(apidocs.Config{Path: DocsPath, SpecURL: SpecPath, Title: "keygate API"})
 	scanning := g.GitHubSecretScanningHandler()
 	// Not a ServeMux: it would answer unclean paths (//v1/keys) with a
 	// redirect before the key check.
@@ -105,6 +116,10 @@ func Handler(g *apikey.Gate) http.Handler {
 		}
 		if p := r.URL.Path; p == ConsolePath || strings.HasPrefix(p, ConsolePath+"/") {
 			cons.ServeHTTP(w, r)
+			return
+		}
+		if p := r.URL.Path; p == DocsPath || strings.HasPrefix(p, DocsPath+"/") {
+			docs.ServeHTTP(w, r)
 			return
 		}
 		api.ServeHTTP(w, r)
