@@ -71,16 +71,29 @@ var Version = strings.TrimSpace(version)
 //go:embed static/swagger-ui/VERSION
 var version string
 
-//go:embed static/docs.html static/docs.js static/swagger-ui
+//go:embed static/docs.html
 var static embed.FS
 
 var page = template.Must(template.ParseFS(static, "static/docs.html"))
+
+// The files, as strings: served from the binary's read-only data, never
+// copied.
+var (
+	//go:embed static/docs.js
+	docsJS string
+	//go:embed static/swagger-ui/swagger-ui-bundle.js.gz
+	bundleGz string
+	//go:embed static/swagger-ui/swagger-ui.css.gz
+	cssGz string
+	//go:embed static/swagger-ui/favicon-32x32.png
+	favicon string
+)
 
 // file is one response body: its Content-Type, its bytes (gzipped when gz),
 // and its Cache-Control.
 type file struct {
 	typ   string
-	body  []byte
+	body  string
 	gz    bool
 	cache string
 }
@@ -109,11 +122,11 @@ func Handler(cfg Config) http.Handler {
 		panic("apidocs: " + err.Error()) // cannot happen: the template and Config are fixed
 	}
 	files := map[string]file{
-		cfg.Path:                         {"text/html; charset=utf-8", html.Bytes(), false, revalidate},
-		cfg.Path + "/docs.js":            {"text/javascript; charset=utf-8", mustRead("static/docs.js"), false, revalidate},
-		assets + "/swagger-ui-bundle.js": {"text/javascript; charset=utf-8", mustRead("static/swagger-ui/swagger-ui-bundle.js.gz"), true, immutable},
-		assets + "/swagger-ui.css":       {"text/css; charset=utf-8", mustRead("static/swagger-ui/swagger-ui.css.gz"), true, immutable},
-		assets + "/favicon-32x32.png":    {"image/png", mustRead("static/swagger-ui/favicon-32x32.png"), false, immutable},
+		cfg.Path:                         {"text/html; charset=utf-8", html.String(), false, revalidate},
+		cfg.Path + "/docs.js":            {"text/javascript; charset=utf-8", docsJS, false, revalidate},
+		assets + "/swagger-ui-bundle.js": {"text/javascript; charset=utf-8", bundleGz, true, immutable},
+		assets + "/swagger-ui.css":       {"text/css; charset=utf-8", cssGz, true, immutable},
+		assets + "/favicon-32x32.png":    {"image/png", favicon, false, immutable},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -138,7 +151,7 @@ func Handler(cfg Config) http.Handler {
 		}
 		h.Set("Content-Type", f.typ)
 		h.Set("Cache-Control", f.cache)
-		body := io.Reader(bytes.NewReader(f.body))
+		body := io.Reader(strings.NewReader(f.body))
 		size := len(f.body)
 		if f.gz {
 			h.Set("Vary", "Accept-Encoding")
@@ -152,7 +165,7 @@ func Handler(cfg Config) http.Handler {
 				if err != nil {
 					panic("apidocs: " + err.Error()) // cannot happen: embedded, and checked by the tests
 				}
-				body, size = zr, int(binary.LittleEndian.Uint32(f.body[len(f.body)-4:]))
+				body, size = zr, int(binary.LittleEndian.Uint32([]byte(f.body[len(f.body)-4:])))
 			}
 		}
 		h.Set("Content-Length", strconv.Itoa(size))
@@ -197,15 +210,6 @@ func zeroQ(params string) bool {
 		}
 	}
 	return false
-}
-
-// mustRead returns an embedded file.
-func mustRead(name string) []byte {
-	b, err := static.ReadFile(name)
-	if err != nil {
-		panic("apidocs: " + err.Error()) // cannot happen: embedded above
-	}
-	return b
 }
 
 // withDefaults fills cfg's empty fields and drops a trailing slash from

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -135,18 +136,18 @@ func TestVendoredFiles(t *testing.T) {
 	if !regexp.MustCompile(`^5\.\d+\.\d+$`).MatchString(Version) {
 		t.Errorf("Version = %q, want a 5.x release", Version)
 	}
-	sums := string(mustRead("static/swagger-ui/SHA256SUMS"))
+	sums := string(mustRead(t, "static/swagger-ui/SHA256SUMS"))
 	for _, name := range []string{"swagger-ui-bundle.js", "swagger-ui.css"} {
-		sum := sha256.Sum256(gunzip(t, mustRead("static/swagger-ui/"+name+".gz")))
+		sum := sha256.Sum256(gunzip(t, mustRead(t, "static/swagger-ui/"+name+".gz")))
 		if want := hex.EncodeToString(sum[:]) + "  " + name + "\n"; !strings.Contains(sums, want) {
 			t.Errorf("%s.gz unzips to sha256 %x, not the one in SHA256SUMS:\n%s", name, sum, sums)
 		}
 	}
-	if !bytes.Contains(mustRead("static/swagger-ui/LICENSE"), []byte("Apache License")) {
+	if !bytes.Contains(mustRead(t, "static/swagger-ui/LICENSE"), []byte("Apache License")) {
 		t.Error("static/swagger-ui/LICENSE is not the Apache License")
 	}
 	for _, name := range []string{"NOTICE", "swagger-ui-bundle.js.LICENSE.txt"} {
-		if len(mustRead("static/swagger-ui/"+name)) == 0 {
+		if len(mustRead(t, "static/swagger-ui/"+name)) == 0 {
 			t.Errorf("static/swagger-ui/%s is empty", name)
 		}
 	}
@@ -205,4 +206,14 @@ func TestHandlerRedirectsAndRefusesOtherPathsAndMethods(t *testing.T) {
 		}
 		wantStrictHeaders(t, w)
 	}
+}
+
+// mustRead returns a file of the package's directory.
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
