@@ -217,3 +217,12 @@ func mustRead(t *testing.T, name string) []byte {
 	}
 	return b
 }
+
+// BenchmarkHandler: building the handler, which the function's start pays
+// once (BENCHMARKS.md, issue 33).
+func BenchmarkHandler(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		Handler(Config{})
+	}
+}
