@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -35,19 +34,10 @@ func TestDocsTryARequest(t *testing.T) {
 		mu   sync.Mutex
 		seen []string // method, path and whether the key came in its header
 	)
-	standin, err := os.ReadFile("testdata/openapi-standin.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		seen = append(seen, r.Method+" "+r.URL.Path+" key="+map[bool]string{true: "yes", false: "no"}[r.Header.Get("X-API-Key") == key])
 		mu.Unlock()
-		if r.URL.Path == SpecPath { // until the function serves its own
-			w.Header().Set("Content-Type", "application/json")
-			w.Write(standin)
-			return
-		}
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
@@ -61,19 +51,30 @@ func TestDocsTryARequest(t *testing.T) {
 	if csp := resp.Header.Get("Content-Security-Policy"); resp.StatusCode != 200 || !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") {
 		t.Fatalf("GET /docs = %d, Content-Security-Policy %q", resp.StatusCode, csp)
 	}
+	resp, err = http.Get(srv.URL + OpenAPIPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var doc struct {
 		Paths map[string]map[string]json.RawMessage
 	}
-	if err := json.Unmarshal(standin, &doc); err != nil {
+	err = json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	if err != nil {
 		t.Fatal(err)
 	}
 	var want []string
 	for path, ops := range doc.Paths {
 		for method := range ops {
-			want = append(want, strings.ToUpper(method)+" "+path)
+			if slices.Contains([]string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}, method) {
+				want = append(want, strings.ToUpper(method)+" "+path)
+			}
 		}
 	}
 	slices.Sort(want)
+	if len(want) < 10 {
+		t.Fatalf("the document has %d operations: %q", len(want), want)
+	}
 
 	ctx := browsertest.New(t, 1280, 900)
 	check := browsertest.Watch(t, ctx)

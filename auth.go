@@ -8,6 +8,7 @@ import (
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/apikey/apidocs"
 	"github.com/keygate/keygate/apikey/console"
+	"github.com/keygate/keygate/apikey/openapi"
 	"github.com/keygate/keygate/bingo"
 	"github.com/keygate/keygate/internal/problem"
 )
@@ -27,13 +28,30 @@ const (
 const DefaultScopes = ScopeBingoCheck + "," + ScopeUsageRead
 
 // route is one endpoint: a method, a ServeMux path pattern, the scope a key
-// needs for it ("" for none), the handler, and whether it is management
-// (the key endpoints: the owner's management budget, not counted; see
-// apikey.Gate.Manage).
+// needs for it ("" for none), the handler, and, for the key endpoints,
+// which of KeysHandlers it is: management (the owner's management budget,
+// not counted; see apikey.Gate.Manage), described by package openapi. The
+// function's own routes are described in openapi_operations.json.
 type route struct {
 	method, path, scope string
 	handler             http.Handler
-	manage              bool
+	endpoint            openapi.Endpoint
+}
+
+// routes is the function's route table, with the key endpoints of keys.
+func routes(keys apikey.KeysHandlers) []route {
+	return []route{
+		{http.MethodGet, "/{$}", "", http.HandlerFunc(hello), ""},
+		{http.MethodPost, "/v1/bingo/check", ScopeBingoCheck, http.HandlerFunc(bingo.Check), ""},
+		{http.MethodPost, "/v1/keys", ScopeKeysManage, keys.Create, openapi.Create},
+		{http.MethodGet, "/v1/keys", ScopeKeysManage, keys.List, openapi.List},
+		{http.MethodGet, "/v1/keys/{id}", ScopeKeysManage, keys.Get, openapi.Get},
+		{http.MethodDelete, "/v1/keys/{id}", ScopeKeysManage, keys.Revoke, openapi.Revoke},
+		{http.MethodPost, "/v1/keys/{id}/rotate", ScopeKeysManage, keys.Rotate, openapi.Rotate},
+		{http.MethodGet, "/v1/keys/{id}/usage", ScopeKeysManage, keys.KeyUsage, openapi.KeyUsage},
+		{http.MethodGet, "/v1/usage", ScopeUsageRead, keys.Usage, openapi.Usage},
+		{http.MethodGet, "/v1/whoami", "", keys.WhoAmI, openapi.WhoAmI},
+	}
 }
 
 // SecretScanningPath is where the function receives GitHub's secret
@@ -44,14 +62,6 @@ const SecretScanningPath = "/v1/secret-scanning/github"
 // (package console): the page at /console, its files under /console/.
 const ConsolePath = "/console"
 
-// DocsPath is where the function serves its API reference (package
-// apidocs): the page at /docs, from the OpenAPI document at SpecPath, its
-// files under /docs/.
-const DocsPath = "/docs"
-
-// SpecPath is where the function serves its OpenAPI document.
-const SpecPath = "/openapi.json"
-
 // Handler returns the function's endpoints behind g. Routing comes after
 // the key check, so that only callers with a valid key learn which paths
 // exist: they get 405 with Allow for a known path and a wrong method, and
@@ -59,31 +69,20 @@ const SpecPath = "/openapi.json"
 // console, ConsolePath and the paths under it: a public page that holds no
 // secret, served before the key check, since its visitors have not signed
 // in yet; the API reference, DocsPath and the paths under it, public for
-// the same reason; and SecretScanningPath, where GitHub posts the keys it found in
-// public code, which sends no key: its signature authenticates it.
+// the same reason; SecretScanningPath, where GitHub posts the keys it found
+// in public code, which sends no key: its signature authenticates it; and
+// OpenAPIPath, the document of all these, public as the console.
 func Handler(g *apikey.Gate) http.Handler {
-	keys := g.KeysHandlers()
-	routes := []route{
-		{http.MethodGet, "/{$}", "", http.HandlerFunc(hello), false},
-		{http.MethodPost, "/v1/bingo/check", ScopeBingoCheck, http.HandlerFunc(bingo.Check), false},
-		{http.MethodPost, "/v1/keys", ScopeKeysManage, keys.Create, true},
-		{http.MethodGet, "/v1/keys", ScopeKeysManage, keys.List, true},
-		{http.MethodGet, "/v1/keys/{id}", ScopeKeysManage, keys.Get, true},
-		{http.MethodDelete, "/v1/keys/{id}", ScopeKeysManage, keys.Revoke, true},
-		{http.MethodPost, "/v1/keys/{id}/rotate", ScopeKeysManage, keys.Rotate, true},
-		{http.MethodGet, "/v1/keys/{id}/usage", ScopeKeysManage, keys.KeyUsage, true},
-		{http.MethodGet, "/v1/usage", ScopeUsageRead, keys.Usage, true},
-		{http.MethodGet, "/v1/whoami", "", keys.WhoAmI, true},
-	}
+	rts := routes(g.KeysHandlers())
 	mux := http.NewServeMux()
 	allow := make(map[string][]string)
 	var paths, scopes []string
-	for _, rt := range routes {
+	for _, rt := range rts {
 		if rt.scope != "" && !slices.Contains(scopes, rt.scope) {
 			scopes = append(scopes, rt.scope)
 		}
 		mount := g.Protect
-		if rt.manage {
+		if rt.endpoint != "" {
 			mount = g.Manage
 		}
 		mux.Handle(rt.method+" "+rt.path, mount(rt.scope, rt.handler))
@@ -105,13 +104,18 @@ func Handler(g *apikey.Gate) http.Handler {
 	api := g.Authenticate(mux)
 	cons := console.Handler(console.Config{Path: ConsolePath, KeysPath: "/v1/keys", UsagePath: "/v1/usage",
 		WhoAmIPath: "/v1/whoami", Header: g.Config().Header, Scopes: scopes})
-	docs := apidocs.Handler(apidocs.Config{Path: DocsPath, SpecURL: SpecPath, Title: "keygate API"})
+	docs := apidocs.Handler(apidocs.Config{Path: DocsPath, SpecURL: OpenAPIPath, Title: "keygate API"})
 	scanning := g.GitHubSecretScanningHandler()
+	spec := openAPIHandler(rts, g.Config().Header)
 	// Not a ServeMux: it would answer unclean paths (//v1/keys) with a
 	// redirect before the key check.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == SecretScanningPath {
 			scanning.ServeHTTP(w, r)
+			return
+		}
+		if r.URL.Path == OpenAPIPath {
+			spec.ServeHTTP(w, r)
 			return
 		}
 		if p := r.URL.Path; p == ConsolePath || strings.HasPrefix(p, ConsolePath+"/") {
