@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/keygate/keygate/apikey/openapi"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/openapicheck"
+	"github.com/keygate/keygate/internal/readme"
 	"github.com/keygate/keygate/internal/testkit"
 )
 
@@ -176,5 +178,31 @@ func TestOpenAPIExamplesAreReal(t *testing.T) {
 		if want := at(spec, "components", "examples", tc.code)["value"]; !reflect.DeepEqual(got, want) {
 			t.Errorf("%s %s: %d\n%s\nwant the example of %s\n%v", tc.method, tc.target, w.Code, w.Body, tc.code, want)
 		}
+	}
+}
+
+// TestAPIDocListsEveryCode checks that docs/api.md's table of response
+// codes names every code of the document, and no other.
+func TestAPIDocListsEveryCode(t *testing.T) {
+	sec := readme.Section(t, "docs/api.md", "Response codes")
+	listed := map[string]bool{}
+	for line := range strings.Lines(sec) {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.HasPrefix(line, "| ") || strings.HasPrefix(line, "| Status") {
+			continue
+		}
+		for _, m := range regexp.MustCompile("`([a-z_]+)`").FindAllStringSubmatch(cells[2], -1) {
+			listed[m[1]] = true
+		}
+	}
+	_, spec := specOf(t, "X-API-Key")
+	for _, c := range at(spec, "components", "schemas", "Code")["enum"].([]any) {
+		if !listed[c.(string)] {
+			t.Errorf("docs/api.md's response codes lack %s", c)
+		}
+		delete(listed, c.(string))
+	}
+	for c := range listed {
+		t.Errorf("docs/api.md lists %s, which the document does not", c)
 	}
 }
