@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/apidocs"
 	"github.com/keygate/keygate/apikey/console"
 	"github.com/keygate/keygate/apikey/openapi"
 	"github.com/keygate/keygate/bingo"
@@ -67,8 +68,9 @@ const ConsolePath = "/console"
 // 404 for any other path, neither counted. The one exception is the web
 // console, ConsolePath and the paths under it: a public page that holds no
 // secret, served before the key check, since its visitors have not signed
-// in yet; SecretScanningPath, where GitHub posts the keys it found in
-// public code, which sends no key: its signature authenticates it; and
+// in yet; the API reference, DocsPath and the paths under it, public for
+// the same reason; SecretScanningPath, where GitHub posts the keys it found
+// in public code, which sends no key: its signature authenticates it; and
 // OpenAPIPath, the document of all these, public as the console.
 func Handler(g *apikey.Gate) http.Handler {
 	rts := routes(g.KeysHandlers())
@@ -102,6 +104,7 @@ func Handler(g *apikey.Gate) http.Handler {
 	api := g.Authenticate(mux)
 	cons := console.Handler(console.Config{Path: ConsolePath, KeysPath: "/v1/keys", UsagePath: "/v1/usage",
 		WhoAmIPath: "/v1/whoami", Header: g.Config().Header, Scopes: scopes})
+	docs := apidocs.Handler(apidocs.Config{Path: DocsPath, SpecURL: OpenAPIPath, Title: "keygate API"})
 	scanning := g.GitHubSecretScanningHandler()
 	spec := openAPIHandler(rts, g.Config().Header)
 	// Not a ServeMux: it would answer unclean paths (//v1/keys) with a
@@ -117,6 +120,10 @@ func Handler(g *apikey.Gate) http.Handler {
 		}
 		if p := r.URL.Path; p == ConsolePath || strings.HasPrefix(p, ConsolePath+"/") {
 			cons.ServeHTTP(w, r)
+			return
+		}
+		if p := r.URL.Path; p == DocsPath || strings.HasPrefix(p, DocsPath+"/") {
+			docs.ServeHTTP(w, r)
 			return
 		}
 		api.ServeHTTP(w, r)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/apidocs"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
@@ -175,5 +176,36 @@ func TestConsoleBeforeKeyCheck(t *testing.T) {
 	}
 	if w := do("GET", "/", key); w.Code != 200 {
 		t.Errorf("GET / with a key = %d, want 200", w.Code)
+	}
+}
+
+// TestDocsBeforeKeyCheck: the API reference is served without a key, under
+// its own policy, beside the key check; paths like it are the function's.
+func TestDocsBeforeKeyCheck(t *testing.T) {
+	h, s := newRoutes(t, nil)
+	key, _ := testkit.MintKey(t, s, "acme")
+	w := serve(h, "GET", "/docs", "", "")
+	if w.Code != 200 || w.Header().Get("Content-Type") != "text/html; charset=utf-8" || !strings.Contains(w.Body.String(), `data-spec-url="/openapi.json"`) {
+		t.Fatalf("GET /docs without a key = %d %q, want 200 HTML on /openapi.json:\n%s", w.Code, w.Header().Get("Content-Type"), w.Body)
+	}
+	if got := w.Header().Get("Content-Security-Policy"); got != apidocs.ContentSecurityPolicy {
+		t.Errorf("Content-Security-Policy = %q", got)
+	}
+	if w := serve(h, "HEAD", "/docs/swagger-ui-"+apidocs.Version+"/swagger-ui-bundle.js", "", ""); w.Code != 200 || w.Header().Get("Cache-Control") != "public, max-age=31536000, immutable" {
+		t.Errorf("HEAD of Swagger UI's bundle = %d, Cache-Control %q", w.Code, w.Header().Get("Cache-Control"))
+	}
+	if w := serve(h, "GET", "/docs/nope", "", ""); w.Code != 404 || w.Header().Get("Content-Security-Policy") != apidocs.ContentSecurityPolicy {
+		t.Errorf("GET /docs/nope = %d, want the page's 404", w.Code)
+	}
+	if w := serve(h, "POST", "/docs", "", ""); w.Code != 405 || w.Header().Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST /docs = %d Allow %q, want 405 GET, HEAD", w.Code, w.Header().Get("Allow"))
+	}
+	for _, path := range []string{"/docsx", "/v1/docs", "//docs"} {
+		if w := serve(h, "GET", path, "", ""); w.Code != 401 || testkit.Problem(t, w).Code != "missing_api_key" {
+			t.Errorf("GET %s without a key = %d %s, want 401 missing_api_key", path, w.Code, w.Body)
+		}
+		if w := serve(h, "GET", path, "", key); path != "//docs" && (w.Code != 404 || w.Header().Get("Content-Security-Policy") != "") {
+			t.Errorf("GET %s with a key = %d, want the function's 404", path, w.Code)
+		}
 	}
 }
