@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/apidocs"
 	"github.com/keygate/keygate/apikey/openapi"
 )
 
@@ -35,7 +36,7 @@ var publicOperations = []string{
 	"GET " + ConsolePath, "POST " + ConsolePath, "GET " + ConsolePath + "/{file}",
 	"POST " + SecretScanningPath,
 	"GET " + OpenAPIPath, "HEAD " + OpenAPIPath,
-	"GET " + DocsPath,
+	"GET " + DocsPath, "GET " + DocsPath + "/{file}", "GET " + DocsPath + "/swagger-ui-" + apidocs.Version + "/{file}",
 }
 
 // Document returns the function's OpenAPI document, for keys in header
