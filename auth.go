@@ -2,6 +2,7 @@ package keygate
 
 import (
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 
@@ -97,11 +98,17 @@ func Handler(g *apikey.Gate) http.Handler {
 	for _, p := range paths {
 		mux.Handle(p, methodNotAllowed(strings.Join(allow[p], ", ")))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		// The path is the client's: shortened, so that it cannot bloat the answer.
-		problem.Write(w, problem.New(http.StatusNotFound, apikey.CodeNotFound, "There is no endpoint at "+problem.QuoteShort(r.URL.Path)+"."))
-	})
-	api := g.Authenticate(mux)
+	mux.HandleFunc("/", notFound)
+	// ServeMux would redirect an unclean path (//v1/keys) to the clean one:
+	// an answer of no operation; the path names no endpoint, as before the
+	// key check.
+	api := g.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p != "/" && (path.Clean(p) != p && path.Clean(p)+"/" != p) {
+			notFound(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	cons := console.Handler(console.Config{Path: ConsolePath, KeysPath: "/v1/keys", UsagePath: "/v1/usage",
 		WhoAmIPath: "/v1/whoami", Header: g.Config().Header, Scopes: scopes})
 	docs := apidocs.Handler(apidocs.Config{Path: DocsPath, SpecURL: OpenAPIPath, Title: "keygate API"})
@@ -128,6 +135,12 @@ func Handler(g *apikey.Gate) http.Handler {
 		}
 		api.ServeHTTP(w, r)
 	})
+}
+
+// notFound answers 404: no endpoint at the request's path.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	// The path is the client's: shortened, so that it cannot bloat the answer.
+	problem.Write(w, problem.New(http.StatusNotFound, apikey.CodeNotFound, "There is no endpoint at "+problem.QuoteShort(r.URL.Path)+"."))
 }
 
 // methodNotAllowed answers 405 with the allowed methods.
