@@ -161,6 +161,20 @@ func (h *harness) listJSON(owner string) []keyJSON {
 // none.
 func (h *harness) document(id string) map[string]any {
 	h.t.Helper()
+	return h.documentIn("", id)
+}
+
+// ownerDocument returns the owner's document, which holds its plan, or nil
+// if there is none.
+func (h *harness) ownerDocument(owner string) map[string]any {
+	h.t.Helper()
+	return h.documentIn("_owners", owner)
+}
+
+// documentIn returns document id of the keys' collection with suffix added
+// to its name, or nil if there is none.
+func (h *harness) documentIn(suffix, id string) map[string]any {
+	h.t.Helper()
 	cfg, err := apikey.LoadConfig(h.getenv)
 	if err != nil {
 		h.t.Fatal(err)
@@ -171,7 +185,7 @@ func (h *harness) document(id string) map[string]any {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	snap, err := client.Collection(cfg.Collection).Doc(id).Get(h.t.Context())
+	snap, err := client.Collection(cfg.Collection + suffix).Doc(id).Get(h.t.Context())
 	if err != nil {
 		if snap != nil && !snap.Exists() {
 			return nil
