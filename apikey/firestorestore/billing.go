@@ -160,7 +160,7 @@ func (s *Store) LinkedOwners(ctx context.Context, after string, limit int) ([]st
 	if pos.Owner != "" {
 		q = q.StartAfter(pos.Customer, owners.Doc(pos.Owner))
 	}
-	snaps, err := q.Limit(limit+1).Documents(ctx).GetAll()
+	snaps, err := q.Limit(limit + 1).Documents(ctx).GetAll()
 	if err != nil {
 		return nil, "", fmt.Errorf("firestore: linked owners: %w", err)
 	}

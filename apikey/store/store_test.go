@@ -302,7 +302,10 @@ func everyCall(s store.Store) []storeCall {
 		{"MarkPublished", func(ctx context.Context) error { return s.MarkPublished(ctx, []string{"e"}, t0) }},
 		{"Expiring", func(ctx context.Context) error { _, _, err := s.Expiring(ctx, t0, t0, "", 10); return err }},
 		{"NoteExpiry", func(ctx context.Context) error { _, err := s.NoteExpiry(ctx, "k", "7d"); return err }},
-		{"Exported", func(ctx context.Context) error { _, err := s.Exported(ctx, "acme", "2026-11-01", "2026-11-30"); return err }},
+		{"Exported", func(ctx context.Context) error {
+			_, err := s.Exported(ctx, "acme", "2026-11-01", "2026-11-30")
+			return err
+		}},
 		{"BeginExport", func(ctx context.Context) error { return s.BeginExport(ctx, "acme", "2026-11-27", attempt) }},
 		{"AdvanceExport", func(ctx context.Context) error { return s.AdvanceExport(ctx, "acme", "2026-11-27", attempt) }},
 		{"LinkedOwners", func(ctx context.Context) error { _, _, err := s.LinkedOwners(ctx, "", 10); return err }},
