@@ -190,7 +190,7 @@ func TestExactOnStripeMock(t *testing.T) {
 	if sum := f.sweep(t); sum.MeterEvents != 2 {
 		t.Errorf("first sweep = %+v, want 2 meter events", sum)
 	}
-	f.traffic(t, "acme", day1, 30) // late: flushed after day1 was exported
+	f.traffic(t, "acme", day1, 30)  // late: flushed after day1 was exported
 	f.clock.Advance(13 * time.Hour) // day2, 01:00
 	f.traffic(t, "acme", day2, 5)
 	f.traffic(t, "globex", day1, 1) // late
