@@ -451,3 +451,47 @@ func TestBounds(t *testing.T) {
 	}
 	f.exact(t, s.Totals(), owners)
 }
+
+// TestExportRate exports 3 owners × 20 days on the Firestore emulator and
+// stripe-mock, and logs the time per meter event (go test -v -run
+// TestExportRate ./apikey/billing): one Stripe call and two store
+// transactions, one after the other.
+func TestExportRate(t *testing.T) {
+	base := stripetest.Mock(t)
+	f := newFixture(t, testkit.EmulatorStore(t), base, 0)
+	owners := map[string]string{}
+	for i := range 3 {
+		owner, cus := fmt.Sprintf("owner%d", i), fmt.Sprintf("cus_R%d", i)
+		owners[owner] = cus
+		f.link(t, owner, cus)
+		for d := range 20 {
+			f.traffic(t, owner, store.DayOf(f.clock.Now().AddDate(0, 0, -d)), int64(100+d))
+		}
+	}
+	start := time.Now()
+	sum := f.sweep(t)
+	elapsed := time.Since(start)
+	if sum.MeterEvents != 60 {
+		t.Fatalf("sweep = %+v, want 60 meter events", sum)
+	}
+	t.Logf("60 meter events in %v: %v each (emulator, stripe-mock, this machine)", elapsed.Round(time.Millisecond), (elapsed / 60).Round(time.Millisecond))
+	f.exact(t, f.sent.kept(t), owners)
+}
+
+// TestNearDeadline: a run whose deadline is nearer than one call's
+// records and sends nothing, says More, and ends without an error.
+func TestNearDeadline(t *testing.T) {
+	s := stripetest.NewStandIn(t)
+	f := newFixture(t, testkit.Stores[0].New(t), s.URL, 10*time.Second)
+	f.link(t, "acme", "cus_Acme1")
+	f.traffic(t, "acme", day1, 10)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sum, err := f.ex.Export(ctx, f.clock.Now())
+	if err != nil || !sum.More || sum.MeterEvents != 0 || len(s.Received()) != 0 {
+		t.Errorf("Export near its deadline = %+v, %v; want nothing sent, more", sum, err)
+	}
+	if x, err := f.st.Exported(context.Background(), "acme", day1, day1); err != nil || len(x) != 0 {
+		t.Errorf("Exported = %+v, %v; want no attempt recorded", x, err)
+	}
+}

@@ -218,8 +218,7 @@ func (r *run) owner(ctx context.Context, p store.Plan) error {
 			continue
 		}
 		a := store.ExportAttempt{From: exported, To: s.total, Identifier: Identifier(p.Owner, d, exported), Timestamp: stamp(d, r.now)}
-		if r.stop || r.sent >= MaxSweepMeterEvents {
-			r.stop, r.sum.More = true, true
+		if r.full(ctx) {
 			return nil
 		}
 		switch err := r.st.BeginExport(ctx, p.Owner, d, a); {
@@ -233,6 +232,18 @@ func (r *run) owner(ctx context.Context, p store.Plan) error {
 		}
 	}
 	return nil
+}
+
+// full reports whether the run sends no more: stopped, at its bound, or
+// too near its deadline for one more call (the send would be safe, its
+// attempt recorded, but the run would end in an error).
+func (r *run) full(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	if r.stop || r.sent >= MaxSweepMeterEvents || ok && time.Until(dl) < r.timeout {
+		r.stop, r.sum.More = true, true
+		return true
+	}
+	return false
 }
 
 // stamp is the timestamp of a meter event for day: its last second, or
@@ -251,8 +262,7 @@ func stamp(day store.Day, now time.Time) time.Time {
 // failure that ends the owner's export in this run (its attempt stays
 // recorded) is false and nil, one that ends the run an error.
 func (r *run) deliver(ctx context.Context, p store.Plan, day store.Day, a store.ExportAttempt, resend bool) (bool, error) {
-	if r.stop || r.sent >= MaxSweepMeterEvents {
-		r.stop, r.sum.More = true, true
+	if r.full(ctx) {
 		return false, nil
 	}
 	r.sent++
