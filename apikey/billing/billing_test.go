@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/apikey/billing"
+	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/emulator"
 	"github.com/keygate/keygate/internal/stripetest"
@@ -493,5 +494,38 @@ func TestNearDeadline(t *testing.T) {
 	}
 	if x, err := f.st.Exported(context.Background(), "acme", day1, day1); err != nil || len(x) != 0 {
 		t.Errorf("Exported = %+v, %v; want no attempt recorded", x, err)
+	}
+}
+
+// TestStoreAnswerLost: the store applies an export write and loses its
+// answer, or drops it: the run ends in an error, sends nothing it has not
+// recorded, and the next runs finish the export exactly.
+func TestStoreAnswerLost(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		set  func(*testkit.LostAnswerStore, *stripetest.StandIn)
+	}{
+		{"BeginExport applied", func(st *testkit.LostAnswerStore, _ *stripetest.StandIn) { st.Lose.Store(1) }},
+		{"BeginExport dropped", func(st *testkit.LostAnswerStore, _ *stripetest.StandIn) { st.Drop.Store(1) }},
+		{"AdvanceExport applied", func(st *testkit.LostAnswerStore, s *stripetest.StandIn) {
+			s.SetFault(func(int, stripetest.Event) stripetest.Fault { st.Lose.Store(1); return stripetest.None })
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := stripetest.NewStandIn(t)
+			st := &testkit.LostAnswerStore{Store: memstore.New()}
+			f := newFixture(t, st, s.URL, 0)
+			f.link(t, "acme", "cus_Acme1")
+			f.traffic(t, "acme", day1, 10)
+			c.set(st, s)
+			if _, err := f.ex.Export(context.Background(), f.clock.Now()); err == nil {
+				t.Errorf("an export whose store write failed reported no error")
+			}
+			s.SetFault(nil)
+			f.traffic(t, "acme", day1, 5)
+			f.sweep(t)
+			keptOnce(t, s.Received())
+			f.exact(t, s.Totals(), map[string]string{"acme": "cus_Acme1"})
+		})
 	}
 }
