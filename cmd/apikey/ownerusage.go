@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/keygate/keygate/apikey/billing"
 	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/problem"
@@ -197,9 +198,9 @@ func mergeDays(stored []store.DayUsage, exported []store.DayExport) []ownerDay {
 }
 
 // oldestExportable is the first day the sweep exports at now: today and
-// the days before it, WindowDays in all, within Stripe's 35 days.
+// the days before it, billing.WindowDays in all, within Stripe's 35 days.
 func oldestExportable(now time.Time) store.Day {
-	return store.DayOf(now.AddDate(0, 0, -(windowDays - 1)))
+	return store.DayOf(now.AddDate(0, 0, -(billing.WindowDays - 1)))
 }
 
 // dayState is what becomes of day d of the view v.
@@ -220,9 +221,6 @@ func dayState(d ownerDay, v ownerUsageView, oldest store.Day) string {
 	}
 	return dayPending
 }
-
-// windowDays is billing.WindowDays. TODO: use it once merged.
-const windowDays = 35
 
 // keysHeader is the header of the keys' CSV, which billing scripts read.
 var keysHeader = []string{"key_id", "hint", "name", "status", "month", "requests", "monthly_quota"}
