@@ -465,8 +465,9 @@ day's state: exported; pending (the next sweep sends the difference);
 sending (a meter event is out, unconfirmed: the next sweep sends it again
 under the same identifier); refused (Stripe refused the customer: skipped
 until the plan changes); not linked (no Stripe customer: nothing is sent);
-too old (more than 35 days ago: Stripe takes it no more). Then the days'
-sums and the owner's Stripe customer (docs/billing.md).
+too old (before the sweep's 35 days: Stripe takes it no more); in doubt
+(too old with an event out unconfirmed: Stripe may or may not have it).
+Then the days' sums and the owner's Stripe customer (docs/billing.md).
 With --days, only the days. With --csv, CSV: without --days, the keys,
 header key_id,hint,name,status,month,requests,monthly_quota and, last, a
 row whose key_id is "total"; with --days, the days, header
