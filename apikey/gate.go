@@ -115,7 +115,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 	if cfg.RedisURL != "" {
 		var err error
 		g.global, err = globallimit.New(globallimit.Options{URL: cfg.RedisURL, CA: cfg.RedisCA, Timeout: cfg.RedisTimeout,
-			Prefix: "keygate:" + cfg.Project + "/" + cfg.Database + "/" + cfg.Collection + ":", Now: o.now, Log: o.log})
+			Prefix: "keygate:" + cfg.Project + "/" + cfg.Database + "/" + cfg.Collection + ":", Leases: true, Now: o.now, Log: o.log})
 		if err != nil { // LoadConfig checks it: a Config built by hand
 			o.log.Error("REDIS_URL is not valid: rate limits and quotas are per instance", slog.String("error", err.Error()))
 		}
