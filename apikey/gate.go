@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/keygate/keygate/apikey/events"
@@ -37,7 +38,8 @@ type Gate struct {
 	// and mints (manage.go), per instance, apart from the data
 	// plane's.
 	manageRates, manageMints *ratelimit.Limits
-	global                   *globallimit.Limiter // on Redis, shared by all instances; nil without REDIS_URL
+	global                   *globallimit.Limiter      // on Redis, shared by all instances; nil without REDIS_URL
+	month                    atomic.Pointer[monthSpan] // the month the quotas on Redis count, named once
 	// unknownKeys is the budget of store reads for keys that turn out
 	// not to exist, per client address and for the instance (loadKey).
 	unknownKeys *ratelimit.UnknownKeys

@@ -274,6 +274,7 @@ func (l *Limiter) refill(r *Request, le *lease, need [nLimits]bool, take bool) (
 		l.endRefill(le)
 		return Decision{}, ErrUnavailable
 	}
+	r.floors()
 	start := l.now()
 	now := start.UnixNano()
 	le.mu.Lock()

@@ -225,6 +225,11 @@ type Request struct {
 	// is raised to it: so the server's counts are seeded from, and catch up
 	// with, the usage record.
 	KeyUsed, OwnerUsed int64
+	// Usage, when set, gives KeyUsed and OwnerUsed at At instead, read only
+	// for a call to the server: a request admitted from a lease reads
+	// nothing.
+	Usage Usage
+	At    time.Time
 	// Month is the month the quotas count, as the usage record names it
 	// (2026-12), and Expiry how long its counts must live: past its end.
 	Month  string
@@ -234,6 +239,19 @@ type Request struct {
 	// from OwnerRate's bucket of that name only, and KeyID, KeyRate and the
 	// quotas are ignored.
 	Bucket string
+}
+
+// Usage is the caller's record of the month's use (the Gate's meter).
+type Usage interface {
+	Used(keyID, owner string, now time.Time) (keyUsed, ownerUsed int64)
+}
+
+// floors reads r's floors from its Usage, for a call.
+func (r *Request) floors() {
+	if r.Usage != nil {
+		r.KeyUsed, r.OwnerUsed = r.Usage.Used(r.KeyID, r.Owner, r.At)
+		r.Usage = nil
+	}
 }
 
 // Limited reports whether r has a limit at all; one without needs no call.
@@ -283,13 +301,14 @@ func (l *Limiter) admitOne(ctx context.Context, r *Request, le *lease) (Decision
 	if l.down.Load() && !l.probe() {
 		return Decision{}, ErrUnavailable
 	}
+	only := *r
+	only.floors()
+	r = &only
 	if le != nil {
 		le.mu.Lock()
 		if le.quota.month == r.Month {
-			only := *r
 			only.KeyUsed += max(0, le.left[keyQuota])
 			only.OwnerUsed += max(0, le.left[ownerQuota])
-			r = &only
 		}
 		le.mu.Unlock()
 	}
