@@ -31,9 +31,9 @@ local expiry, record_ms = ARGV[9], tonumber(ARGV[16])
 local qdiv, rdiv = tonumber(ARGV[17]), tonumber(ARGV[18])
 
 -- give back returns up to n units of a block to its count: never more
--- than the record says this instance holds, so a give-back repeated after
--- a lost answer, or one after the record expired (its units are spent for
--- good), returns nothing twice.
+-- than the record says this instance was granted and has not given back,
+-- so a give-back after the record expired (its units are spent for good)
+-- or after the server lost its data returns nothing.
 local function give_back(count, record, n)
 	if n <= 0 then
 		return
