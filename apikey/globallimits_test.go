@@ -119,6 +119,52 @@ func TestGlobalQuotaTwoInstances(t *testing.T) {
 	}
 }
 
+// TestGlobalLeasesGivenBackAtClose: far from its quota, two instances
+// admit 2 × 300 concurrent requests from leases, in fewer round trips than
+// requests; once both have closed, giving back the units they held,
+// Redis's count, the store's and the requests admitted are one number.
+func TestGlobalLeasesGivenBackAtClose(t *testing.T) {
+	a, b, st, rds := sharedInstances(t, false, 10*time.Second, store.Plan{Owner: "acme", MonthlyQuota: 100_000})
+	key, _ := testkit.MintKey(t, st, "acme")
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for _, g := range []*server{a, b} {
+		for range 300 {
+			wg.Go(func() {
+				if w := g.do("GET", "/", "", key); w.Code == 200 {
+					admitted.Add(1)
+				} else {
+					t.Errorf("status %d %s", w.Code, w.Body)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	trips := a.global.RoundTrips() + b.global.RoundTrips()
+	month := store.MonthOf(time.Now())
+	count := func() int64 {
+		keys := rds.Client().Keys(context.Background(), "*{acme}:quota:owner:"+string(month)).Val()
+		if len(keys) != 1 {
+			t.Fatalf("owner counts %q, want one", keys)
+		}
+		n, _ := rds.Client().Get(context.Background(), keys[0]).Int64()
+		return n
+	}
+	held := count()
+	closeBoth(t, a, b)
+	owner, err := st.OwnerMonthlyUsage(context.Background(), "acme", month)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("600 requests: admitted %d in %d round trips; Redis counted %d with the blocks in hand, %d after Close; stored %d", admitted.Load(), trips, held, count(), owner)
+	if admitted.Load() != 600 || count() != 600 || owner != 600 {
+		t.Errorf("admitted %d, Redis counts %d after Close, stored %d; want 600 each", admitted.Load(), count(), owner)
+	}
+	if trips >= 600 {
+		t.Errorf("%d round trips for 600 requests, want fewer", trips)
+	}
+}
+
 // pace sends GET / with key to each Gate rate times a second for d, and
 // returns the 200s of each, failing on anything but 200 or 429, and the
 // window the requests were answered in: from the first sent to the last

@@ -53,6 +53,9 @@ const (
 	// exactFor is how long a key is asked per request after a refusal, or
 	// after a lease found a limit at its end.
 	exactFor = time.Second
+	// maxWaits is how many refills in flight a request that finds its
+	// lease empty waits for before it asks alone.
+	maxWaits = 3
 	// maxLeases bounds the leases an instance keeps; keys past it are
 	// asked per request.
 	maxLeases = 10000
@@ -85,6 +88,7 @@ type lease struct {
 	// used is what was admitted since the last refill: the demand the next
 	// one asks for.
 	used      int64
+	waiting   int64         // requests waiting for the refill in flight
 	refilling chan struct{} // one refill in flight at most: closed when it ends
 	exactTill int64         // Unix ns until which requests are asked one by one
 	// quota names the block records and the month of the quota units in
@@ -219,12 +223,14 @@ func (l *Limiter) admitLeased(ctx context.Context, r *Request, need [nLimits]boo
 			le.mu.Unlock()
 			return l.refill(r, le, need, true)
 		}
-		if try > 0 || l.down.Load() {
+		if try >= maxWaits || l.down.Load() {
 			le.mu.Unlock()
 			return l.admitOne(ctx, r, le)
 		}
-		// The refill in flight has its own deadline: wait for it, once.
+		// The refill in flight has its own deadline: wait for it, a few
+		// times at most; the next one asks for the requests waiting too.
 		done := le.refilling
+		le.waiting++
 		le.mu.Unlock()
 		t := time.NewTimer(l.timeout)
 		select {
@@ -235,6 +241,7 @@ func (l *Limiter) admitLeased(ctx context.Context, r *Request, need [nLimits]boo
 		t.Stop()
 		now = l.now().UnixNano()
 		le.mu.Lock()
+		le.waiting--
 		if le.gone || now < le.exactTill {
 			le.mu.Unlock()
 			return l.admitOne(ctx, r, le)
@@ -280,7 +287,7 @@ func (l *Limiter) refill(r *Request, le *lease, need [nLimits]bool, take bool) (
 	le.mu.Lock()
 	// Demand: twice what the last lease admitted, and twice its largest
 	// grant if it ran low before its life ended.
-	size := 2 * le.used
+	size := 2 * (le.used + le.waiting)
 	for i := range nLimits {
 		if need[i] && now < le.until[i] && le.left[i]*4 <= le.grant[i] {
 			size = max(size, 2*le.grant[i])
