@@ -343,9 +343,12 @@ func (g *Gate) limit(r *http.Request, e *cacheEntry, plan *store.Plan, a *meter.
 		return rate, limit.Decision{Allowed: true}
 	}
 	if a.KeyQuota > 0 || a.OwnerQuota > 0 {
-		req.KeyUsed, req.OwnerUsed = g.meter.Used(a.KeyID, a.Owner, now)
-		req.Month = string(store.MonthOf(now))
-		req.Expiry = keyrules.NextMonth(now).Add(24 * time.Hour).Sub(now) // a day past the month: clocks differ
+		// The floors are read only for a call to Redis: a request admitted
+		// from a lease takes no lock of the meter's.
+		req.Usage, req.At = g.meter, now
+		m := g.monthOf(now)
+		req.Month = m.name
+		req.Expiry = time.Unix(0, m.end).Add(24 * time.Hour).Sub(now) // a day past the month: clocks differ
 	}
 	// An error means Redis did not answer: the limiter has logged it, and
 	// this instance's limits, taken above, apply.
@@ -357,4 +360,22 @@ func (g *Gate) limit(r *http.Request, e *cacheEntry, plan *store.Plan, a *meter.
 		g.rates.GiveBack(&e.key, plan, now)
 	}
 	return d.Rate, d.Quota
+}
+
+// monthSpan is a UTC month, named as the usage record names it.
+type monthSpan struct {
+	start, end int64 // Unix ns
+	name       string
+}
+
+// monthOf is now's month, its name formatted once a month, not per request.
+func (g *Gate) monthOf(now time.Time) *monthSpan {
+	ns := now.UnixNano()
+	if m := g.month.Load(); m != nil && m.start <= ns && ns < m.end {
+		return m
+	}
+	start := keyrules.NextMonth(now).AddDate(0, -1, 0)
+	m := &monthSpan{start: start.UnixNano(), end: keyrules.NextMonth(now).UnixNano(), name: string(store.MonthOf(now))}
+	g.month.Store(m)
+	return m
 }
