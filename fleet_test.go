@@ -34,9 +34,13 @@ import (
 // they hold for the limits on Redis however these take their decisions:
 // one script per request, or leases.
 
-// leases is whether the limits on Redis lease blocks to instances (issue
-// 34); the tests that only leases can pass skip without them.
-const leases = false
+// restartEnv runs TestFleetQuota's Redis restart cases, which fail today:
+// one script per request admitted 1,169 of 1,000 with 2 Gates and 1,385
+// with 8, and the leases of 339c023 1,185 and 1,435, since a Redis that
+// restarts empty is seeded with the usage one instance knows (the store's
+// total and its own unwritten counts), not the fleet's, and forgets the
+// blocks leased. Issue 34 is not done until they pass without it.
+const restartEnv = "KEYGATE_TEST_REDIS_RESTART"
 
 // fleetOwner is the owner whose plan the fleet's tests limit.
 const fleetOwner = "fleet"
@@ -207,8 +211,8 @@ func TestFleetQuota(t *testing.T) {
 		{"8 gates, Redis restarted", 8, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if c.restart && !leases {
-				t.Skip("issue 34: one script per request over-admits after a restart (1,169 of 1,000 with 2 Gates, 1,385 with 8): Redis is seeded with one instance's usage, not the fleet's")
+			if c.restart && os.Getenv(restartEnv) == "" {
+				t.Skip("over-admits today (issue 34, not done): run with " + restartEnv + "=1")
 			}
 			rds := redistest.Start(t)
 			st := memstore.New()
@@ -240,7 +244,10 @@ func TestFleetQuota(t *testing.T) {
 			for _, m := range fleet {
 				refused += m.refused.Load()
 			}
-			t.Logf("%d Gates × 16 clients, owner quota 1,000: admitted %d, refused %d, stored %d (Redis restarted after %d)", c.gates, admitted, refused, stored, restarted.Load()-1)
+			t.Logf("%d Gates × 16 clients, owner quota 1,000: admitted %d, refused %d, stored %d", c.gates, admitted, refused, stored)
+			if c.restart {
+				t.Logf("Redis restarted after %d admitted", restarted.Load()-1)
+			}
 			quotaBounds(t, admitted, stored)
 		})
 	}
@@ -268,14 +275,15 @@ func TestFleetChild(t *testing.T) {
 	http.Serve(l, api) // until SIGTERM ends the process, after its Gate's Close
 }
 
-// TestFleetQuotaFrozenGate: a Gate in a process of its own admits some
-// requests of an owner quota of 1,000 (and takes a lease, with leases), is
-// frozen (SIGSTOP), and two Gates in this process go on until the quota is
-// spent, or a minute has passed: a frozen Gate's lease must come back to
-// them. Thawed, the frozen Gate admits nothing more than the quota; the
-// three together admit at most 1,000, and at least 990, and, once the child
-// has stopped on SIGTERM (writing its counts), the store on the emulator
-// holds as many.
+// TestFleetQuotaFrozenGate: a Gate in a process of its own admits 100
+// requests of an owner quota of 1,000 under 16 clients and is frozen
+// (SIGSTOP) under their traffic, holding a lease and requests in flight;
+// two Gates in this process go on until the quota is spent, or until they
+// admit nothing more: the frozen Gate's lease must come back to them, at
+// least 990 admitted before it is thawed. Thawed, it answers its requests
+// in flight and 20 more within the quota; the three together admit at most
+// 1,000, and at least 990, and, once the child has stopped on SIGTERM
+// (writing its counts), the store on the emulator holds as many.
 func TestFleetQuotaFrozenGate(t *testing.T) {
 	rds := redistest.Start(t)
 	host, project := emulator.Project(t)
@@ -317,21 +325,21 @@ func TestFleetQuotaFrozenGate(t *testing.T) {
 		return resp.StatusCode
 	}
 
-	// The child admits at least 100 (16 clients, each stopping once 100 are
-	// admitted); then no request of it is in flight, and it is frozen.
+	// The child is frozen under its clients' traffic, once it has admitted
+	// 100: holding a lease (with leases) and some requests in flight, which
+	// are answered when it is thawed.
 	var wg sync.WaitGroup
+	var stopChild atomic.Bool
 	for range 16 {
 		wg.Go(func() {
-			for childOK.Load() < 100 && send() != 0 {
+			for !stopChild.Load() && send() != 0 {
 			}
 		})
 	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-	beforeFreeze := childOK.Load()
+	testkit.WaitFor(t, "100 admitted by the child", func() bool { return childOK.Load() >= 100 || t.Failed() })
 	cmd.Process.Signal(syscall.SIGSTOP)
+	stopChild.Store(true)
+	beforeFreeze := childOK.Load()
 	frozen := true
 	defer func() {
 		if frozen {
@@ -339,15 +347,29 @@ func TestFleetQuotaFrozenGate(t *testing.T) {
 		}
 	}()
 
+	// The others go on until the quota is spent, or until they have admitted
+	// nothing for 15 s, past a lease's life (at most 10 s), or a minute.
 	fleet := newFleet(t, 2, st, vars)
 	start := time.Now()
-	drain(t, fleet, key, 16, time.Minute, 20*time.Millisecond, new(sync.RWMutex), func() bool { return beforeFreeze+admittedBy(fleet) >= 1000 })
+	var mu sync.Mutex
+	last, lastAt := int64(0), time.Now()
+	drain(t, fleet, key, 16, time.Minute, 20*time.Millisecond, new(sync.RWMutex), func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if n := admittedBy(fleet); n != last {
+			last, lastAt = n, time.Now()
+		}
+		return beforeFreeze+last >= 1000 || time.Since(lastAt) > 15*time.Second
+	})
 	took := time.Since(start)
+	others := admittedBy(fleet)
 
 	// Thawed, the child answers; its lease, if it held one, may have been
 	// taken back: what it admits now still counts against the quota.
 	cmd.Process.Signal(syscall.SIGCONT)
 	frozen = false
+	wg.Wait()
+	thawed := childOK.Load()
 	for range 20 {
 		send()
 	}
@@ -360,9 +382,13 @@ func TestFleetQuotaFrozenGate(t *testing.T) {
 		t.Fatalf("the child still runs 30 s after SIGTERM:\n%s", out.String())
 	}
 	stored := ownerUsage(t, st)
-	t.Logf("a child Gate admitted %d, was frozen; 2 Gates × 16 clients admitted %d in %v; thawed, the child admitted %d more: %d admitted, stored %d",
-		beforeFreeze, admittedBy(fleet), took.Round(time.Millisecond), childOK.Load()-beforeFreeze, admitted, stored)
+	t.Logf("a child Gate admitted %d, was frozen; 2 Gates × 16 clients admitted %d in %v; thawed, the child answered its requests in flight (%d admitted) and admitted %d of 20 more: %d admitted, stored %d",
+		beforeFreeze, others, took.Round(time.Millisecond), thawed-beforeFreeze, childOK.Load()-thawed, admitted, stored)
 	quotaBounds(t, admitted, stored)
+	// The issue's point: what the frozen Gate held came back to the others.
+	if beforeFreeze+others < 990 {
+		t.Errorf("with one Gate frozen, %d + %d admitted: its lease did not come back to the others", beforeFreeze, others)
+	}
 	if childOther.Load() != 0 {
 		t.Errorf("the child answered %d requests with neither 200 nor 429:\n%s", childOther.Load(), out.String())
 	}
