@@ -227,7 +227,8 @@ type Request struct {
 	KeyUsed, OwnerUsed int64
 	// Usage, when set, gives KeyUsed and OwnerUsed at At instead, read only
 	// for a call to the server: a request admitted from a lease reads
-	// nothing.
+	// nothing. At, when set, is the time of the request on the limiter's
+	// clock (Options.Now), which then need not be read again.
 	Usage Usage
 	At    time.Time
 	// Month is the month the quotas count, as the usage record names it
