@@ -318,8 +318,8 @@ func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) limi
 }
 
 // limit applies the rate limits, and with Redis the quotas too, to r: the
-// shared ones on Redis when it answers (one round trip), else this
-// instance's buckets. It returns the decision of the rate limit that
+// shared ones on Redis when it answers (from this instance's lease of them,
+// or one round trip), else this instance's buckets. It returns the decision of the rate limit that
 // applied, and of the quotas: with Redis, Redis's; else Allowed, for the
 // meter to check.
 //

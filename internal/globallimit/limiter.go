@@ -2,7 +2,9 @@
 // instances, on a server that speaks the Redis protocol (Memorystore for
 // Redis or Valkey): each request of a limited key is one atomic script,
 // one round trip, that checks and takes the key's and its owner's rates
-// (GCRA) and quotas together.
+// (GCRA) and quotas together; or, with leases (lease.go), far from the
+// limits, one script per block of them, the requests in between admitted
+// from the block without a call.
 //
 // It never fails a request: a call that does not answer within its
 // deadline, or fails, is reported to the caller, which applies its
