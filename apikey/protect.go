@@ -318,8 +318,8 @@ func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) limi
 }
 
 // limit applies the rate limits, and with Redis the quotas too, to r: the
-// shared ones on Redis when it answers (one round trip), else this
-// instance's buckets. It returns the decision of the rate limit that
+// shared ones on Redis when it answers (from this instance's lease of them,
+// or one round trip), else this instance's buckets. It returns the decision of the rate limit that
 // applied, and of the quotas: with Redis, Redis's; else Allowed, for the
 // meter to check.
 //
@@ -337,7 +337,7 @@ func (g *Gate) limit(r *http.Request, e *cacheEntry, plan *store.Plan, a *meter.
 	if g.global == nil || !rate.Allowed {
 		return rate, limit.Decision{Allowed: true}
 	}
-	req := globallimit.Request{KeyID: a.KeyID, Owner: a.Owner, KeyQuota: a.KeyQuota, OwnerQuota: a.OwnerQuota}
+	req := globallimit.Request{KeyID: a.KeyID, Owner: a.Owner, KeyQuota: a.KeyQuota, OwnerQuota: a.OwnerQuota, At: now}
 	req.KeyRate, req.OwnerRate = ratelimit.Rates(&e.key, plan)
 	if !req.Limited() {
 		return rate, limit.Decision{Allowed: true}
@@ -345,7 +345,7 @@ func (g *Gate) limit(r *http.Request, e *cacheEntry, plan *store.Plan, a *meter.
 	if a.KeyQuota > 0 || a.OwnerQuota > 0 {
 		// The floors are read only for a call to Redis: a request admitted
 		// from a lease takes no lock of the meter's.
-		req.Usage, req.At = g.meter, now
+		req.Usage = g.meter
 		m := g.monthOf(now)
 		req.Month = m.name
 		req.Expiry = time.Unix(0, m.end).Add(24 * time.Hour).Sub(now) // a day past the month: clocks differ

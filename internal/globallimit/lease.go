@@ -173,12 +173,26 @@ func (l *Limiter) admitLeased(ctx context.Context, r *Request, need [nLimits]boo
 	if le == nil {
 		return l.admitOne(ctx, r, nil)
 	}
-	now := l.now().UnixNano()
+	var now int64
+	if r.At.IsZero() {
+		now = l.now().UnixNano()
+	} else {
+		now = r.At.UnixNano() // the caller's clock, which is the limiter's
+	}
 	le.mu.Lock()
 	if le.gone || now < le.exactTill {
 		le.mu.Unlock()
 		return l.admitOne(ctx, r, le)
 	}
+	// A request that waits for refills waits at most the limiter's
+	// deadline in all, as a call of its own would.
+	var wait *time.Timer
+	timedOut := false
+	defer func() {
+		if wait != nil {
+			wait.Stop()
+		}
+	}()
 	for try := 0; ; try++ {
 		in, low := true, false
 		for i := range nLimits {
@@ -218,6 +232,10 @@ func (l *Limiter) admitLeased(ctx context.Context, r *Request, need [nLimits]boo
 			}
 			return d, nil
 		}
+		if timedOut {
+			le.mu.Unlock()
+			return Decision{}, ErrUnavailable
+		}
 		if le.refilling == nil {
 			le.refilling = make(chan struct{})
 			le.mu.Unlock()
@@ -232,13 +250,16 @@ func (l *Limiter) admitLeased(ctx context.Context, r *Request, need [nLimits]boo
 		done := le.refilling
 		le.waiting++
 		le.mu.Unlock()
-		t := time.NewTimer(l.timeout)
+		if wait == nil {
+			wait = time.NewTimer(l.timeout)
+		}
 		select {
 		case <-done:
-		case <-t.C:
+		case <-wait.C:
+			timedOut = true
 		case <-ctx.Done():
+			timedOut = true
 		}
-		t.Stop()
 		now = l.now().UnixNano()
 		le.mu.Lock()
 		le.waiting--

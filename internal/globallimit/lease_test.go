@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/ratelimit"
 	"github.com/keygate/keygate/internal/redistest"
 	"github.com/keygate/keygate/internal/testkit"
@@ -314,4 +315,46 @@ func TestLeaseRedisPaused(t *testing.T) {
 	} else {
 		t.Logf("%d requests from the lease with Redis paused: %v", n-1, took)
 	}
+}
+
+// BenchmarkLeaseAdmit is one request admitted from a lease, far from its
+// limits (a key's and its owner's rates and quotas), against one admitted
+// by the per-instance bucket alone, for the cost the lease adds to the
+// Gate's hot path; and its round trips per 1,000 requests.
+func BenchmarkLeaseAdmit(b *testing.B) {
+	srv := redistest.Start(b)
+	// Rates far above what one core admits: a share is then only capped
+	// by demand.
+	rate := ratelimit.Rate{PerSecond: 1e9, Burst: 1e9}
+	b.Run("lease", func(b *testing.B) {
+		o := Options{URL: srv.URL(), Prefix: "bench:", Leases: true, Timeout: 10 * time.Second}
+		l, err := New(o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close(context.Background())
+		r := &Request{KeyID: "k1", Owner: "acme", Month: "2026-12", Expiry: time.Hour,
+			KeyRate: rate, OwnerRate: rate, KeyQuota: 1e12, OwnerQuota: 1e12}
+		trips := l.RoundTrips()
+		b.ReportAllocs()
+		for b.Loop() {
+			if d, err := l.Admit(context.Background(), r); err != nil || !d.Allowed() {
+				b.Fatal(d, err)
+			}
+		}
+		b.ReportMetric(float64(l.RoundTrips()-trips)*1000/float64(b.N), "trips/1000")
+	})
+	b.Run("instance", func(b *testing.B) {
+		rl := ratelimit.NewLimits(1000)
+		k := &store.Key{ID: "k1", Owner: "acme", RateLimit: 1e6, Burst: 1e6}
+		p := &store.Plan{Owner: "acme", RateLimit: 1e6, Burst: 1e6}
+		now := time.Now()
+		b.ReportAllocs()
+		for b.Loop() {
+			now = now.Add(time.Microsecond)
+			if d := rl.Allow(k, p, now); !d.Allowed {
+				b.Fatal(d)
+			}
+		}
+	})
 }

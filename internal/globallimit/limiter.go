@@ -2,7 +2,9 @@
 // instances, on a server that speaks the Redis protocol (Memorystore for
 // Redis or Valkey): each request of a limited key is one atomic script,
 // one round trip, that checks and takes the key's and its owner's rates
-// (GCRA) and quotas together.
+// (GCRA) and quotas together; or, with leases (lease.go), far from the
+// limits, one script per block of them, the requests in between admitted
+// from the block without a call.
 //
 // It never fails a request: a call that does not answer within its
 // deadline, or fails, is reported to the caller, which applies its
@@ -227,7 +229,8 @@ type Request struct {
 	KeyUsed, OwnerUsed int64
 	// Usage, when set, gives KeyUsed and OwnerUsed at At instead, read only
 	// for a call to the server: a request admitted from a lease reads
-	// nothing.
+	// nothing. At, when set, is the time of the request on the limiter's
+	// clock (Options.Now), which then need not be read again.
 	Usage Usage
 	At    time.Time
 	// Month is the month the quotas count, as the usage record names it
