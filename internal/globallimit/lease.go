@@ -103,7 +103,6 @@ type quotaKeys struct {
 	keyCount, ownerCount   string
 	keyRecord, ownerRecord string
 	keyTAT, ownerTAT       string
-	expiry                 time.Duration
 }
 
 // instanceID names this process's block records on the server.
@@ -350,7 +349,7 @@ func (l *Limiter) refill(r *Request, le *lease, need [nLimits]bool, take bool) (
 	defer cancel()
 	args := []any{
 		interval(r.KeyRate), r.KeyRate.Burst, interval(r.OwnerRate), r.OwnerRate.Burst,
-		r.KeyQuota, r.OwnerQuota, kf, of, max(1, int64(qk.expiry/time.Second)),
+		r.KeyQuota, r.OwnerQuota, kf, of, max(1, int64(r.Expiry/time.Second)),
 		ask[keyRate], ask[ownerRate], ask[keyQuota], ask[ownerQuota],
 		back[keyQuota], back[ownerQuota], recordTTL.Milliseconds(), quotaDivisor, rateDivisor,
 	}
@@ -436,7 +435,6 @@ func (l *Limiter) quotaKeysOf(r *Request) quotaKeys {
 		ownerTAT:   tag + "rate:owner",
 		keyCount:   tag + "quota:key:" + r.KeyID + ":" + r.Month,
 		ownerCount: tag + "quota:owner:" + r.Month,
-		expiry:     r.Expiry,
 	}
 	q.keyRecord = q.keyCount + ":held:" + l.id
 	q.ownerRecord = q.ownerCount + ":held:" + l.id
