@@ -45,14 +45,14 @@ var unroutedAnswers = map[int]string{
 
 // checked returns h, the function's handler configured by vars, behind
 // its OpenAPI document: each mismatch fails t.
-func checked(t *testing.T, vars map[string]string, h http.Handler) http.Handler {
+func checked(t testing.TB, vars map[string]string, h http.Handler) http.Handler {
 	t.Helper()
 	return contract(t, vars).Handler(t, h)
 }
 
 // contract is the contract of the function's document, configured by
 // vars.
-func contract(t *testing.T, vars map[string]string) *openapitest.Contract {
+func contract(t testing.TB, vars map[string]string) *openapitest.Contract {
 	t.Helper()
 	header := cmp.Or(vars["API_KEY_HEADER"], "X-API-Key")
 	build, _ := contracts.LoadOrStore(header, sync.OnceValues(func() (*openapitest.Contract, error) {
@@ -71,11 +71,11 @@ func contract(t *testing.T, vars map[string]string) *openapitest.Contract {
 
 // checkedHelpers are the only functions of the function's tests that may
 // build its handler (Handler, newAPI): each passes it through checked.
-// TestTerminateChild serves a child process's real traffic for a signal,
-// the benchmarks measure the handler itself; TestContractFindsWrongAnswers
+// TestTerminateChild and TestFleetChild serve a child process's real
+// traffic for a signal, the benchmarks measure the handler itself; TestContractFindsWrongAnswers
 // spoils its answers under the check, and TestGeneratedRequests reports
 // each case's mismatches to that case.
-var checkedHelpers = []string{"newTestAPI", "newTestFunction", "newRoutes", "TestTerminateChild", "helloVariants", "TestContractFindsWrongAnswers", "TestGeneratedRequests"}
+var checkedHelpers = []string{"newTestAPI", "newTestFunction", "newRoutes", "newFleet", "TestTerminateChild", "TestFleetChild", "helloVariants", "BenchmarkFleetGet", "TestContractFindsWrongAnswers", "TestGeneratedRequests"}
 
 // TestEveryHandlerChecked: no test of the function calls Handler or newAPI
 // but checkedHelpers, so none bypasses the document's checks.
@@ -104,7 +104,7 @@ func TestEveryHandlerChecked(t *testing.T) {
 				if id, ok := call.Fun.(*ast.Ident); ok && (id.Name == "Handler" || id.Name == "newAPI") {
 					found++
 					if !slices.Contains(checkedHelpers, fn.Name.Name) {
-						t.Errorf("%s: %s calls %s: build the function's handler with newRoutes, newTestFunction or newTestAPI, which check its traffic against the OpenAPI document", fset.Position(call.Pos()), fn.Name.Name, id.Name)
+						t.Errorf("%s: %s calls %s: build the function's handler with newRoutes, newTestFunction, newTestAPI or newFleet, which check its traffic against the OpenAPI document", fset.Position(call.Pos()), fn.Name.Name, id.Name)
 					}
 				}
 				return true
