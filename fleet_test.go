@@ -61,8 +61,8 @@ type member struct {
 	logs                *testkit.SyncBuffer
 }
 
-// newFleet returns n Gates configured by vars on st, closed when the test
-// ends (closeFleet closes them before, to read what they stored).
+// newFleet returns n Gates configured by vars on st, their traffic checked
+// against the OpenAPI document (checked), closed when the test ends (closeFleet closes them before, to read what they stored).
 func newFleet(t testing.TB, n int, st store.Store, vars map[string]string) []*member {
 	t.Helper()
 	var fleet []*member
@@ -73,7 +73,7 @@ func newFleet(t testing.TB, n int, st store.Store, vars map[string]string) []*me
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { g.Close(context.Background()) })
-		fleet = append(fleet, &member{gate: g, h: Handler(g), logs: buf})
+		fleet = append(fleet, &member{gate: g, h: checked(t, vars, Handler(g)), logs: buf})
 	}
 	return fleet
 }
