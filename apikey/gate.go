@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/keygate/keygate/apikey/billing"
 	"github.com/keygate/keygate/apikey/events"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/globallimit"
@@ -47,6 +48,9 @@ type Gate struct {
 	onError ErrorHandler
 	// events publishes the events of writes (events.go); nil: none.
 	events events.Publisher
+	// billing exports owners' usage to Stripe on Sweep (billing.go); nil
+	// without STRIPE_SECRET_KEY.
+	billing *billing.Exporter
 	// explain makes a store error say what to do, for the log (see
 	// firestorestore.Store.Explain); the identity for other stores.
 	explain func(error) error
@@ -108,6 +112,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 		stopped:     make(chan struct{}),
 	}
 	g.events = eventsOf(cfg, o)
+	g.billing = BillingExporter(cfg, g.store, o.log)
 	g.bearer = g.header == "Authorization"
 	if e, ok := s.(interface{ Explain(error) error }); ok {
 		g.explain = e.Explain
