@@ -2,10 +2,12 @@ package keygate
 
 import (
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/apidocs"
 	"github.com/keygate/keygate/apikey/console"
 	"github.com/keygate/keygate/apikey/openapi"
 	"github.com/keygate/keygate/bingo"
@@ -67,8 +69,9 @@ const ConsolePath = "/console"
 // 404 for any other path, neither counted. The one exception is the web
 // console, ConsolePath and the paths under it: a public page that holds no
 // secret, served before the key check, since its visitors have not signed
-// in yet; SecretScanningPath, where GitHub posts the keys it found in
-// public code, which sends no key: its signature authenticates it; and
+// in yet; the API reference, DocsPath and the paths under it, public for
+// the same reason; SecretScanningPath, where GitHub posts the keys it found
+// in public code, which sends no key: its signature authenticates it; and
 // OpenAPIPath, the document of all these, public as the console.
 func Handler(g *apikey.Gate) http.Handler {
 	rts := routes(g.KeysHandlers())
@@ -95,13 +98,20 @@ func Handler(g *apikey.Gate) http.Handler {
 	for _, p := range paths {
 		mux.Handle(p, methodNotAllowed(strings.Join(allow[p], ", ")))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		// The path is the client's: shortened, so that it cannot bloat the answer.
-		problem.Write(w, problem.New(http.StatusNotFound, apikey.CodeNotFound, "There is no endpoint at "+problem.QuoteShort(r.URL.Path)+"."))
-	})
-	api := g.Authenticate(mux)
+	mux.HandleFunc("/", notFound)
+	// ServeMux would redirect an unclean path (//v1/keys) to the clean one:
+	// an answer of no operation; the path names no endpoint, as before the
+	// key check.
+	api := g.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p != "/" && (path.Clean(p) != p && path.Clean(p)+"/" != p) {
+			notFound(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	cons := console.Handler(console.Config{Path: ConsolePath, KeysPath: "/v1/keys", UsagePath: "/v1/usage",
 		WhoAmIPath: "/v1/whoami", Header: g.Config().Header, Scopes: scopes})
+	docs := apidocs.Handler(apidocs.Config{Path: DocsPath, SpecURL: OpenAPIPath, Title: "keygate API"})
 	scanning := g.GitHubSecretScanningHandler()
 	spec := openAPIHandler(rts, g.Config().Header)
 	// Not a ServeMux: it would answer unclean paths (//v1/keys) with a
@@ -119,8 +129,18 @@ func Handler(g *apikey.Gate) http.Handler {
 			cons.ServeHTTP(w, r)
 			return
 		}
+		if p := r.URL.Path; p == DocsPath || strings.HasPrefix(p, DocsPath+"/") {
+			docs.ServeHTTP(w, r)
+			return
+		}
 		api.ServeHTTP(w, r)
 	})
+}
+
+// notFound answers 404: no endpoint at the request's path.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	// The path is the client's: shortened, so that it cannot bloat the answer.
+	problem.Write(w, problem.New(http.StatusNotFound, apikey.CodeNotFound, "There is no endpoint at "+problem.QuoteShort(r.URL.Path)+"."))
 }
 
 // methodNotAllowed answers 405 with the allowed methods.

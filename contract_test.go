@@ -1,17 +1,23 @@
 package keygate
 
 import (
+	"bytes"
 	"cmp"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/keygate/keygate/internal/openapitest"
+	"github.com/keygate/keygate/internal/testkit"
 )
 
 // Every test of the function sends its requests through checked: each
@@ -41,6 +47,13 @@ var unroutedAnswers = map[int]string{
 // its OpenAPI document: each mismatch fails t.
 func checked(t *testing.T, vars map[string]string, h http.Handler) http.Handler {
 	t.Helper()
+	return contract(t, vars).Handler(t, h)
+}
+
+// contract is the contract of the function's document, configured by
+// vars.
+func contract(t *testing.T, vars map[string]string) *openapitest.Contract {
+	t.Helper()
 	header := cmp.Or(vars["API_KEY_HEADER"], "X-API-Key")
 	build, _ := contracts.LoadOrStore(header, sync.OnceValues(func() (*openapitest.Contract, error) {
 		doc, err := Document(header)
@@ -53,14 +66,16 @@ func checked(t *testing.T, vars map[string]string, h http.Handler) http.Handler 
 	if err != nil {
 		t.Fatalf("the function's OpenAPI document: %v", err)
 	}
-	return c.Handler(t, h)
+	return c
 }
 
 // checkedHelpers are the only functions of the function's tests that may
 // build its handler (Handler, newAPI): each passes it through checked.
 // TestTerminateChild serves a child process's real traffic for a signal,
-// and the benchmarks measure the handler itself.
-var checkedHelpers = []string{"newTestAPI", "newTestFunction", "newRoutes", "TestTerminateChild", "helloVariants"}
+// the benchmarks measure the handler itself; TestContractFindsWrongAnswers
+// spoils its answers under the check, and TestGeneratedRequests reports
+// each case's mismatches to that case.
+var checkedHelpers = []string{"newTestAPI", "newTestFunction", "newRoutes", "TestTerminateChild", "helloVariants", "TestContractFindsWrongAnswers", "TestGeneratedRequests"}
 
 // TestEveryHandlerChecked: no test of the function calls Handler or newAPI
 // but checkedHelpers, so none bypasses the document's checks.
@@ -98,5 +113,54 @@ func TestEveryHandlerChecked(t *testing.T) {
 	}
 	if found < 3 {
 		t.Errorf("found %d calls of Handler or newAPI, want at least the helpers' 3: is this test still looking?", found)
+	}
+}
+
+// TestContractFindsWrongAnswers: the check of the function's tests fails a
+// test whose answer breaks the document by one field's type, one required
+// header, or its status, and passes the same answer unspoilt.
+func TestContractFindsWrongAnswers(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		spoil func(w *httptest.ResponseRecorder)
+		want  []string // in the one report
+	}{
+		{"unspoilt", func(*httptest.ResponseRecorder) {}, nil},
+		{"a number as a string", func(w *httptest.ResponseRecorder) {
+			b := regexp.MustCompile(`"month_total":(\d+)`).ReplaceAll(w.Body.Bytes(), []byte(`"month_total":"$1"`))
+			w.Body = bytes.NewBuffer(b)
+		}, []string{"month_total", "got string, want integer"}},
+		{"a required header dropped", func(w *httptest.ResponseRecorder) { w.Header().Del("Vary") }, []string{"Missing required header", "Vary"}},
+		{"an undocumented status", func(w *httptest.ResponseRecorder) { w.Code = http.StatusAccepted }, []string{"202"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g, s := newGateOn(t, nil, testkit.NewFakeClock())
+			key, _ := testkit.MintKey(t, s, "acme")
+			h := Handler(g)
+			spoilt := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				c.spoil(rec)
+				maps.Copy(w.Header(), rec.Header())
+				w.WriteHeader(rec.Code)
+				w.Write(rec.Body.Bytes())
+			})
+			rep := &openapitest.Recorder{}
+			w := serve(contract(t, nil).Handler(rep, spoilt), "GET", "/v1/usage", "", key)
+			if c.want == nil {
+				if w.Code != 200 || len(rep.Errors()) > 0 {
+					t.Errorf("GET /v1/usage = %d, reported %q; want 200 and nothing", w.Code, rep.Errors())
+				}
+				return
+			}
+			if len(rep.Errors()) != 1 {
+				t.Fatalf("reported %q, want one report", rep.Errors())
+			}
+			for _, want := range append(c.want, "GET /v1/usage answered ") {
+				if !strings.Contains(rep.Errors()[0], want) {
+					t.Errorf("the report does not say %q: %s", want, rep.Errors()[0])
+				}
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/apidocs"
 	"github.com/keygate/keygate/apikey/openapi"
 )
 
@@ -36,7 +37,7 @@ var publicOperations = []string{
 	"GET " + ConsolePath, "POST " + ConsolePath, "GET " + ConsolePath + "/{file}",
 	"POST " + SecretScanningPath,
 	"GET " + OpenAPIPath, "HEAD " + OpenAPIPath,
-	"GET " + DocsPath,
+	"GET " + DocsPath, "GET " + DocsPath + "/{file}", "GET " + DocsPath + "/swagger-ui-" + apidocs.Version + "/{file}",
 }
 
 // Document returns the function's OpenAPI document, for keys in header

@@ -1,29 +1,12 @@
 package openapitest
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 )
-
-// recorder is a Reporter that keeps what it is told, so that a test can
-// check that a mismatch is reported and still pass.
-type recorder struct {
-	mu   sync.Mutex
-	errs []string
-}
-
-func (r *recorder) Helper() {}
-
-func (r *recorder) Errorf(format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.errs = append(r.errs, fmt.Sprintf(format, args...))
-}
 
 // standIn is the contract of testdata/standin.json, its unrouted answers
 // 401, 404 and 405 (with Allow).
@@ -94,7 +77,7 @@ func TestMismatches(t *testing.T) {
 		{"another method, 405 without Allow", "DELETE", "/counts/a", "", answer(405, aProblem, "Content-Type", problemType), "Allow"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := &recorder{}
+			rec := &Recorder{}
 			r := httptest.NewRequest(tc.method, tc.target, strings.NewReader(tc.body))
 			if tc.body != "" {
 				r.Header.Set("Content-Type", jsonType)
@@ -102,12 +85,12 @@ func TestMismatches(t *testing.T) {
 			w := httptest.NewRecorder()
 			c.Handler(rec, tc.h).ServeHTTP(w, r)
 			switch {
-			case tc.want == "" && len(rec.errs) > 0:
-				t.Errorf("reported %q, want nothing", rec.errs)
-			case tc.want != "" && (len(rec.errs) != 1 || !strings.Contains(rec.errs[0], tc.want)):
-				t.Errorf("reported %q, want one report saying %q", rec.errs, tc.want)
+			case tc.want == "" && len(rec.Errors()) > 0:
+				t.Errorf("reported %q, want nothing", rec.Errors())
+			case tc.want != "" && (len(rec.Errors()) != 1 || !strings.Contains(rec.Errors()[0], tc.want)):
+				t.Errorf("reported %q, want one report saying %q", rec.Errors(), tc.want)
 			}
-			for _, e := range rec.errs {
+			for _, e := range rec.Errors() {
 				if !strings.Contains(e, tc.method+" "+tc.target+" answered ") {
 					t.Errorf("report %q does not name the request and its status", e)
 				}
