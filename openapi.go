@@ -35,7 +35,7 @@ var publicOperations = []string{
 	"GET " + ConsolePath, "POST " + ConsolePath, "GET " + ConsolePath + "/{file}",
 	"POST " + SecretScanningPath,
 	"GET " + OpenAPIPath, "HEAD " + OpenAPIPath,
-	"GET " + DocsPath,
+	"GET " + DocsPath, "GET " + DocsPath + "/{file}", "GET " + DocsPath + "/{renderer}/{file}",
 }
 
 // Document returns the function's OpenAPI document, for keys in header
