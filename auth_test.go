@@ -21,7 +21,8 @@ import (
 
 // newRoutes returns the function's routes behind a Gate on a memory store,
 // configured by vars as the function is by its environment (nil: the
-// defaults, the function's default scopes), on the fake clock; the Gate is
+// defaults, the function's default scopes), on the fake clock, their
+// traffic checked against the OpenAPI document (checked); the Gate is
 // closed when the test ends.
 func newRoutes(t *testing.T, vars map[string]string) (http.Handler, *memstore.Store) {
 	t.Helper()
@@ -37,7 +38,7 @@ func newRoutes(t *testing.T, vars map[string]string) (http.Handler, *memstore.St
 			t.Error(err)
 		}
 	})
-	return Handler(g), s
+	return checked(t, vars, Handler(g)), s
 }
 
 // serve serves one request with key ("" for none).
@@ -198,7 +199,10 @@ func TestDocsBeforeKeyCheck(t *testing.T) {
 		if w := serve(h, "GET", path, "", ""); w.Code != 401 || testkit.Problem(t, w).Code != "missing_api_key" {
 			t.Errorf("GET %s without a key = %d %s, want 401 missing_api_key", path, w.Code, w.Body)
 		}
-		if w := serve(h, "GET", path, "", key); path != "//docs" && (w.Code != 404 || w.Header().Get("Content-Security-Policy") != "") {
+		if path == "//docs" {
+			continue // with a key, routing cleans it: 307 to /docs
+		}
+		if w := serve(h, "GET", path, "", key); w.Code != 404 || w.Header().Get("Content-Security-Policy") != "" {
 			t.Errorf("GET %s with a key = %d, want the function's 404", path, w.Code)
 		}
 	}
@@ -246,7 +250,11 @@ func TestDocsFilesDocumented(t *testing.T) {
 		paths = append(paths, "/docs/swagger-ui-"+apidocs.Version+"/"+f)
 	}
 	for _, p := range paths {
-		if w := serve(h, "GET", p, "", ""); w.Code != 200 {
+		r := httptest.NewRequest("GET", p, nil)
+		r.Header.Set("Accept-Encoding", "gzip") // as browsers do
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 200 {
 			t.Errorf("GET %s = %d, want 200", p, w.Code)
 		}
 	}

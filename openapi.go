@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/apikey/openapi"
@@ -44,14 +45,18 @@ func Document(header string) ([]byte, error) {
 	return document(routes(apikey.KeysHandlers{}), header)
 }
 
-// openAPIHandler serves the document of rts: built once, when the routes
-// are. It cannot fail but for a document that its tests refuse.
+// openAPIHandler serves the document of rts, built once, by the first
+// request for it: building it takes milliseconds that a cold start need not
+// spend. It cannot fail but for a document that its tests refuse.
 func openAPIHandler(rts []route, header string) http.Handler {
-	spec, err := document(rts, header)
-	if err != nil {
-		panic("keygate: " + err.Error()) // cannot happen: TestOpenAPIDocument
-	}
-	return openapi.Serve(spec)
+	serve := sync.OnceValue(func() http.Handler {
+		spec, err := document(rts, header)
+		if err != nil {
+			panic("keygate: " + err.Error()) // cannot happen: TestOpenAPIDocument
+		}
+		return openapi.Serve(spec)
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve().ServeHTTP(w, r) })
 }
 
 // document composes the document of the routes rts: each route with its

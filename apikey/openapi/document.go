@@ -315,6 +315,7 @@ func (d *Document) Add(method, path string, g Guard, op []byte) error {
 		}
 	}
 	d.guardHeaders(g, responses)
+	d.requireHeaders(responses)
 	var prefix string
 	switch {
 	case g.kind == public:
@@ -365,6 +366,23 @@ func (d *Document) guardHeaders(g Guard, responses map[string]any) {
 			}
 		}
 		resp["headers"] = hs
+	}
+}
+
+// requireHeaders replaces each header of responses that refers to a
+// component and says required by a copy of the component that says so:
+// OpenAPI ignores a reference's siblings.
+func (d *Document) requireHeaders(responses map[string]any) {
+	for _, r := range responses {
+		resp, _ := r.(map[string]any)
+		hs, _ := resp["headers"].(map[string]any)
+		for name, h := range hs {
+			h, _ := h.(map[string]any)
+			ref, _ := h["$ref"].(string)
+			if c, ok := strings.CutPrefix(ref, "#/components/headers/"); ok && h["required"] == true {
+				hs[name] = d.headerRef(c, true)
+			}
+		}
 	}
 }
 

@@ -248,3 +248,13 @@ func TestServe(t *testing.T) {
 		t.Errorf("POST: %d %v", w.Code, w.Header())
 	}
 }
+
+// TestRequiredHeaderReference checks that a header that refers to a
+// component and says required is written whole, saying so: OpenAPI
+// ignores a reference's other members.
+func TestRequiredHeaderReference(t *testing.T) {
+	h := obj(decode(t, keysDoc(t, "X-API-Key", "/v1/keys")), "paths", "/v1/keys", "post", "responses", "201", "headers", "Location")
+	if h["required"] != true || h["$ref"] != nil || h["schema"] == nil {
+		t.Errorf("Location of a 201: %v, want the header whole, required", h)
+	}
+}
