@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # deploy.sh deploys keygate as an HTTP Cloud Run function (Cloud Functions
 # gen2), and with EVENTS_TOPIC its events: the topic, the private Sweep
-# function and the Cloud Scheduler job that calls it. Configuration comes
+# function and the Cloud Scheduler job that calls it; with STRIPE_KEY_SECRET
+# the Sweep function and its job too, to export usage to Stripe, with the
+# key from Secret Manager. Configuration comes
 # from the environment; run with --help for the list. With --dry-run it
 # prints the gcloud commands instead of running them.
 set -euo pipefail
@@ -33,6 +35,7 @@ readonly FUNCTION_VARS=(
 	LEAKED_KEY_ACTION
 	CLIENT_ADDRESS
 	EVENTS_TOPIC
+	STRIPE_METER_EVENT
 )
 
 # The delimiter of the --set-env-vars list (see `gcloud topic escaping`):
@@ -54,6 +57,12 @@ docs/events.md):
   - lets the scheduler's service account invoke it (run.invoker) and creates,
     or updates, the Cloud Scheduler job that POSTs to it every 5 minutes with
     an OIDC token of that account.
+With STRIPE_KEY_SECRET set (see docs/billing.md), also, events or not:
+  - lets the runtime service account read that secret
+    (roles/secretmanager.secretAccessor), and deploys the sweep, its invoker
+    and its job as above, the sweep alone given STRIPE_SECRET_KEY from the
+    secret (the API function never calls Stripe), so that each sweep
+    exports the linked owners' usage to their Stripe meters.
 
   --dry-run   print the gcloud commands, shell-quoted, one a line, instead of
               running them (the topic and the job: their create commands; a
@@ -89,6 +98,11 @@ Deployment settings (environment):
   REDIS_CA_SECRET       Secret Manager secret holding REDIS_CA_CERT (PEM),
                         SECRET:VERSION: Memorystore's certificate authority,
                         for a rediss:// REDIS_URL (in-transit encryption)
+  STRIPE_KEY_SECRET     Secret Manager secret of the project holding
+                        STRIPE_SECRET_KEY, SECRET or SECRET:VERSION (default
+                        version: latest), given to the sweep only; the key
+                        itself is never in deploy.sh's environment, so
+                        STRIPE_SECRET_KEY set is refused
 
 Function configuration (environment), passed to the function with
 --set-env-vars only when set and non-empty; GOOGLE_CLOUD_PROJECT is always
@@ -100,6 +114,7 @@ passed:
   REDIS_URL REDIS_TIMEOUT GITHUB_SECRET_SCANNING_KEYS_URL LEAKED_KEY_ACTION
   CLIENT_ADDRESS
   EVENTS_TOPIC (a topic ID in the project, or projects/PROJECT/topics/TOPIC)
+  STRIPE_METER_EVENT (the Stripe meter's event name; default api_requests)
 Values must not contain '@', the --set-env-vars delimiter; so a REDIS_URL
 with a password goes in REDIS_URL_SECRET.
 EOF
@@ -170,6 +185,18 @@ fi
 # A certificate is several lines: it goes through Secret Manager.
 if [[ -n ${REDIS_CA_CERT:-} ]]; then
 	die "REDIS_CA_CERT is set: put the certificate in Secret Manager and name the secret in REDIS_CA_SECRET"
+fi
+# The Stripe key goes through Secret Manager only, never shown: a key in
+# the environment would otherwise be left out without a word.
+if [[ -n ${STRIPE_SECRET_KEY:-} ]]; then
+	die "STRIPE_SECRET_KEY is set: put the key in Secret Manager and name the secret in STRIPE_KEY_SECRET (see docs/billing.md); deploy.sh never passes the key itself"
+fi
+stripe_secret=${STRIPE_KEY_SECRET:-} stripe_version=
+if [[ -n $stripe_secret ]]; then
+	if ! [[ $stripe_secret =~ ^([A-Za-z0-9_-]{1,255})(:([1-9][0-9]*|latest))?$ ]]; then
+		die "STRIPE_KEY_SECRET=${stripe_secret}: want the name of a secret of the project, SECRET or SECRET:VERSION (a number, or latest)"
+	fi
+	stripe_secret=${BASH_REMATCH[1]} stripe_version=${BASH_REMATCH[3]:-latest}
 fi
 
 project=${GOOGLE_CLOUD_PROJECT:-}
@@ -248,12 +275,22 @@ fi
 if [[ -n ${REDIS_CA_SECRET:-} ]]; then
 	secrets+=("REDIS_CA_CERT=${REDIS_CA_SECRET}")
 fi
-if ((${#secrets[@]})); then
-	shared+=(--set-secrets="$(
-		IFS=,
-		echo "${secrets[*]}"
-	)")
+# The sweep's secrets: the shared ones and the Stripe key, which only the
+# sweep uses.
+sweep_secrets=("${secrets[@]}")
+if [[ -n $stripe_secret ]]; then
+	sweep_secrets+=("STRIPE_SECRET_KEY=${stripe_secret}:${stripe_version}")
 fi
+
+# set_secrets prints the --set-secrets flag of its arguments, if any.
+set_secrets() {
+	if (($#)); then
+		local IFS=,
+		printf -- '--set-secrets=%s\n' "$*"
+	fi
+}
+mapfile -t api_secrets_flag < <(set_secrets "${secrets[@]}")
+mapfile -t sweep_secrets_flag < <(set_secrets "${sweep_secrets[@]}")
 
 # run prints a command (--dry-run) or runs it.
 run() {
@@ -275,7 +312,7 @@ fi
 # compute account, named by the project's number: a dry run, which asks
 # gcloud nothing, shows it as PROJECT_NUMBER.
 runtime_account=${SERVICE_ACCOUNT:-}
-if [[ -n $topic_id && -z $runtime_account ]]; then
+if [[ (-n $topic_id || -n $stripe_secret) && -z $runtime_account ]]; then
 	number=PROJECT_NUMBER
 	if ! $dry_run; then
 		number=$(gcloud projects describe "$project" --format='value(projectNumber)')
@@ -295,16 +332,23 @@ if [[ -n $topic_id ]]; then
 		--member="serviceAccount:${runtime_account}" --role=roles/pubsub.publisher
 fi
 
-run gcloud functions deploy "$function_name" "${shared[@]}" \
+run gcloud functions deploy "$function_name" "${shared[@]}" "${api_secrets_flag[@]}" \
 	--entry-point=API --allow-unauthenticated --timeout="$timeout"
 
-if [[ -z $topic_id ]]; then
+if [[ -z $topic_id && -z $stripe_secret ]]; then
 	exit 0
+fi
+
+# The Stripe key: readable by the runtime account before the sweep that
+# reads it is deployed. Only the secret's name is shown, never its value.
+if [[ -n $stripe_secret ]]; then
+	run gcloud secrets add-iam-policy-binding "$stripe_secret" --project="$project" \
+		--member="serviceAccount:${runtime_account}" --role=roles/secretmanager.secretAccessor
 fi
 
 # The sweep: private, and given the 3 minutes of the scheduler's default
 # attempt deadline (a run bounds itself to 2).
-run gcloud functions deploy "$sweep_name" "${shared[@]}" \
+run gcloud functions deploy "$sweep_name" "${shared[@]}" "${sweep_secrets_flag[@]}" \
 	--entry-point=Sweep --no-allow-unauthenticated --timeout=180s
 run gcloud functions add-invoker-policy-binding "$sweep_name" --project="$project" --region="$region" \
 	--member="serviceAccount:${scheduler_account}"

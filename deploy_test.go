@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +29,7 @@ var deployFunctionVars = []string{
 	"DEFAULT_MONTHLY_QUOTA", "DEFAULT_MAX_KEYS", "KEY_DEFAULT_SCOPES", "KEY_SCOPES",
 	"REDIS_URL", "REDIS_TIMEOUT", "GITHUB_SECRET_SCANNING_KEYS_URL", "LEAKED_KEY_ACTION",
 	"CLIENT_ADDRESS",
-	"EVENTS_TOPIC",
+	"EVENTS_TOPIC", "STRIPE_METER_EVENT",
 }
 
 // deploySettingVars are deploy.sh's own settings.
@@ -36,12 +37,12 @@ var deploySettingVars = []string{
 	"GOOGLE_CLOUD_PROJECT", "FUNCTION_NAME", "REGION", "SERVICE_ACCOUNT",
 	"CPU", "MEMORY", "CONCURRENCY", "TIMEOUT", "MAX_INSTANCES",
 	"VPC_CONNECTOR", "VPC_EGRESS", "REDIS_URL_SECRET", "REDIS_CA_SECRET",
-	"SWEEP_FUNCTION_NAME", "SCHEDULER_SERVICE_ACCOUNT",
+	"SWEEP_FUNCTION_NAME", "SCHEDULER_SERVICE_ACCOUNT", "STRIPE_KEY_SECRET",
 }
 
 // deploySecretVars are function variables deploy.sh passes only from
 // Secret Manager (--set-secrets), with the setting that names the secret.
-var deploySecretVars = map[string]string{"REDIS_CA_CERT": "REDIS_CA_SECRET"}
+var deploySecretVars = map[string]string{"REDIS_CA_CERT": "REDIS_CA_SECRET", "STRIPE_SECRET_KEY": "STRIPE_KEY_SECRET"}
 
 // deployEnv returns an environment for deploy.sh that is independent of the
 // developer's: none of the script's variables, no Google credentials or
@@ -50,7 +51,7 @@ var deploySecretVars = map[string]string{"REDIS_CA_CERT": "REDIS_CA_SECRET"}
 // project) turned off. extra is added last.
 func deployEnv(t *testing.T, extra map[string]string) []string {
 	t.Helper()
-	env := emulator.GcloudEnv(t, append(append(slices.Clone(deployFunctionVars), deploySettingVars...), "REDIS_CA_CERT")...)
+	env := emulator.GcloudEnv(t, slices.Concat(deployFunctionVars, deploySettingVars, slices.Collect(maps.Keys(deploySecretVars)))...)
 	for k, v := range extra {
 		env = append(env, k+"="+v)
 	}
@@ -469,8 +470,10 @@ func TestDeployDryRun(t *testing.T) {
 // TestDeployPassesEveryFunctionVariable: deployFunctionVars, which
 // TestDeployDryRun checks deploy.sh passes through and documents, are every
 // variable the function's configuration reads (LoadConfig), but the project,
-// which deploy.sh always sets, and the emulator's, which a deployed function
-// must not have.
+// which deploy.sh always sets, the emulator's and STRIPE_API_BASE (a
+// stand-in's), which a deployed function must not have, and the secrets
+// (deploySecretVars), which it passes from Secret Manager only: never as
+// plain variables.
 func TestDeployPassesEveryFunctionVariable(t *testing.T) {
 	read := map[string]bool{}
 	if _, err := LoadConfig(func(name string) string { read[name] = true; return "" }); err != nil {
@@ -478,7 +481,14 @@ func TestDeployPassesEveryFunctionVariable(t *testing.T) {
 	}
 	delete(read, "GOOGLE_CLOUD_PROJECT")
 	delete(read, "FIRESTORE_EMULATOR_HOST")
+	delete(read, "STRIPE_API_BASE")
 	for v := range deploySecretVars {
+		if slices.Contains(deployFunctionVars, v) {
+			t.Errorf("deploy.sh passes %s, a secret, as a plain variable", v)
+		}
+		if !read[v] {
+			t.Errorf("deploy.sh passes %s from Secret Manager, which the function does not read", v)
+		}
 		delete(read, v)
 	}
 	for _, v := range deployFunctionVars {
@@ -551,9 +561,10 @@ func TestDeployChecksConfiguration(t *testing.T) {
 
 // TestDeployDryRunAcceptedByGcloud runs the commands deploy.sh --dry-run
 // prints for Memorystore (REDIS_URL and a connector; the URL in a secret,
-// all egress, another instance shape) and for events (the topic, its
+// all egress, another instance shape), for events (the topic, its
 // publisher, the Sweep function, its invoker and the scheduler job, created
-// and updated) with the installed gcloud and no credentials: gcloud parses
+// and updated) and for Stripe (the secret's accessor, the Sweep function
+// with the key, its invoker and job) with the installed gcloud and no credentials: gcloud parses
 // every flag before it looks for an account, so stopping at the missing
 // account (exit 1), not at argument parsing (exit 2), shows that each
 // printed command is one gcloud accepts.
@@ -568,8 +579,10 @@ func TestDeployDryRunAcceptedByGcloud(t *testing.T) {
 			"VPC_EGRESS": "all", "CPU": "2", "MEMORY": "1Gi", "CONCURRENCY": "250", "MAX_INSTANCES": "3"},
 		{"EVENTS_TOPIC": "projects/demo-events/topics/keygate-events", "SERVICE_ACCOUNT": "keygate@demo-keygate.iam.gserviceaccount.com",
 			"SCHEDULER_SERVICE_ACCOUNT": "sweeper@demo-keygate.iam.gserviceaccount.com", "REDIS_URL_SECRET": "keygate-redis:latest", "VPC_CONNECTOR": "keygate-connector"},
+		{"STRIPE_KEY_SECRET": "stripe-secret-key", "STRIPE_METER_EVENT": "api_requests", "SERVICE_ACCOUNT": "keygate@demo-keygate.iam.gserviceaccount.com",
+			"REDIS_URL_SECRET": "keygate-redis:latest"},
 	} {
-		t.Run(cmp.Or(c["EVENTS_TOPIC"], c["VPC_CONNECTOR"]), func(t *testing.T) {
+		t.Run(cmp.Or(c["EVENTS_TOPIC"], c["STRIPE_KEY_SECRET"], c["VPC_CONNECTOR"]), func(t *testing.T) {
 			c["GOOGLE_CLOUD_PROJECT"] = "demo-keygate"
 			env := deployEnv(t, c)
 			out, stderr, code := deployRunScript(t, env, "--dry-run")
@@ -577,7 +590,7 @@ func TestDeployDryRunAcceptedByGcloud(t *testing.T) {
 				t.Fatalf("dry run: exit %d\n%s", code, stderr)
 			}
 			lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-			if c["EVENTS_TOPIC"] != "" {
+			if c["EVENTS_TOPIC"] != "" || c["STRIPE_KEY_SECRET"] != "" {
 				// The job's update, which a run makes when the job exists.
 				for _, line := range lines {
 					if l, ok := strings.CutPrefix(line, "gcloud scheduler jobs create http "); ok {
@@ -605,7 +618,7 @@ func deployCommand(t *testing.T, args []string) string {
 		case "scheduler jobs create http", "scheduler jobs update http",
 			"pubsub topics create", "pubsub topics add-iam-policy-binding",
 			"pubsub subscriptions create", "pubsub subscriptions add-iam-policy-binding",
-			"iam service-accounts create", "secrets create",
+			"iam service-accounts create", "secrets create", "secrets add-iam-policy-binding",
 			"functions deploy", "functions add-invoker-policy-binding":
 			return "gcloud." + strings.ReplaceAll(c, " ", ".")
 		}

@@ -16,8 +16,9 @@ import (
 const sweepTimeout = 2 * time.Minute
 
 // sweepHandler is the Sweep entry point: the time-driven work of events
-// (apikey.Gate.Sweep) that Cloud Scheduler asks for, every 5 minutes, with
-// a POST, on the Gate that gate builds. It is deployed private (no
+// and of the usage export to Stripe (apikey.Gate.Sweep) that Cloud
+// Scheduler asks for, every 5 minutes, with a POST, on the Gate that gate
+// builds. It is deployed private (no
 // unauthenticated invocations): the platform lets in only the scheduler's
 // service account. It answers the run's summary as JSON: 200, or 500 when
 // a step failed, so that the scheduler records the failure (the next run

@@ -3,10 +3,12 @@ package apikey
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/keygate/keygate/apikey/billing"
 	"github.com/keygate/keygate/apikey/events"
 	"github.com/keygate/keygate/apikey/keyformat"
 	"github.com/keygate/keygate/apikey/keyrules"
@@ -49,6 +51,9 @@ type Config struct {
 	LeakedKeyAction       string        // what a report does to a live key: "revoke" or "notify"
 	ClientAddress         string        // which X-Forwarded-For entry is the client's: "cloud-run", "load-balancer" or "remote-addr"
 	EventsTopic           string        // the Pub/Sub topic of events (an ID in Project, or a full name); empty: none
+	StripeSecretKey       Secret        // the Stripe API key the sweep exports usage with; empty: no export
+	StripeMeterEvent      string        // the event_name of the meter events
+	StripeAPIBase         string        // where Stripe's API is; empty: Stripe's own (tests point it at a stand-in)
 }
 
 // DefaultConfig is the configuration with every variable at its default.
@@ -71,6 +76,7 @@ func DefaultConfig() Config {
 		SecretScanningKeysURL: defaultSecretScanningKeysURL,
 		LeakedKeyAction:       leakRevoke,
 		ClientAddress:         string(logging.CloudRun),
+		StripeMeterEvent:      billing.DefaultMeterEvent,
 	}
 }
 
@@ -121,6 +127,22 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		str("GITHUB_SECRET_SCANNING_KEYS_URL", &c.SecretScanningKeysURL, validKeysURL, "an http:// or https:// URL"),
 		str("LEAKED_KEY_ACTION", &c.LeakedKeyAction, validLeakAction, leakRevoke+" or "+leakNotify),
 		str("CLIENT_ADDRESS", &c.ClientAddress, logging.ValidClientAddress, "cloud-run, load-balancer or remote-addr"),
+		str("STRIPE_METER_EVENT", &c.StripeMeterEvent, billing.ValidMeterEvent, "1 to 100 letters, digits and _ . : -"),
+	}
+	if v := getenv("STRIPE_API_BASE"); v != "" { // not quoted: it could hold a password
+		if !billing.ValidAPIBase(v) {
+			errs = append(errs, errors.New("STRIPE_API_BASE (not shown): want an http:// or https:// URL without a user, path or query"))
+		} else {
+			c.StripeAPIBase = v
+		}
+	}
+	// The key is never quoted: an error names the variable alone.
+	if v := getenv("STRIPE_SECRET_KEY"); v != "" {
+		if !billing.ValidSecretKey(v) {
+			errs = append(errs, errors.New("STRIPE_SECRET_KEY (not shown): want a Stripe secret or restricted key, sk_... or rk_..."))
+		} else {
+			c.StripeSecretKey = Secret(v)
+		}
 	}
 	if v := getenv("EVENTS_TOPIC"); v != "" {
 		if _, err := events.ParseTopic(c.Project, v); err != nil {
@@ -227,6 +249,32 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	return c, nil
 }
+
+// Secret is a configuration value that is never printed: fmt, slog and
+// JSON show it as "[redacted]" (or "" when it is empty), so that a Config
+// logged or printed whole keeps it.
+type Secret string
+
+const redacted = "[redacted]"
+
+func (s Secret) shown() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// String implements fmt.Stringer.
+func (s Secret) String() string { return s.shown() }
+
+// GoString implements fmt.GoStringer (%#v).
+func (s Secret) GoString() string { return strconv.Quote(s.shown()) }
+
+// LogValue implements slog.LogValuer.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.shown()) }
+
+// MarshalText implements encoding.TextMarshaler (JSON included).
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.shown()), nil }
 
 // validHeaderName reports whether s is an HTTP field name (RFC 9110 token).
 func validHeaderName(s string) bool {

@@ -1,7 +1,9 @@
 package apikey
 
 import (
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
@@ -28,7 +30,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		CacheTTL: time.Minute, StaleTTL: 10 * time.Minute, NegativeTTL: 30 * time.Second, StoreTimeout: 2 * time.Second,
 		FlushInterval: 10 * time.Second, ShutdownTimeout: 8 * time.Second, DefaultMaxKeys: 100, RedisTimeout: 50 * time.Millisecond,
 		SecretScanningKeysURL: "https://api.github.com/meta/public_keys/secret_scanning", LeakedKeyAction: "revoke",
-		ClientAddress: "cloud-run"} // no DefaultScopes: the application chooses them
+		ClientAddress: "cloud-run", StripeMeterEvent: "api_requests"} // no DefaultScopes: the application chooses them
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults = %+v, want %+v (the README's table)", c, want)
 	}
@@ -53,7 +55,8 @@ func TestLoadConfigValues(t *testing.T) {
 		FlushInterval: 30 * time.Second, ShutdownTimeout: 9 * time.Second, DefaultRateLimit: 2.5, DefaultBurst: 10,
 		DefaultMonthlyQuota: 5000, DefaultMaxKeys: 7, DefaultScopes: []string{"things:read", "billing"},
 		RedisURL: "rediss://:pw@10.0.0.3:6378", RedisTimeout: 20 * time.Millisecond,
-		SecretScanningKeysURL: "http://127.0.0.1:9/keys", LeakedKeyAction: "notify", ClientAddress: "load-balancer"}
+		SecretScanningKeysURL: "http://127.0.0.1:9/keys", LeakedKeyAction: "notify", ClientAddress: "load-balancer",
+		StripeMeterEvent: "api_requests"}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("LoadConfig = %+v, want %+v", c, want)
 	}
@@ -118,6 +121,14 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"REDIS_CA_CERT", "not a certificate"},
 		{"REDIS_TIMEOUT", "0"},
 		{"REDIS_TIMEOUT", "50"},
+		{"STRIPE_SECRET_KEY", "s3cret"},
+		{"STRIPE_SECRET_KEY", "sk_test_s3cret key"},
+		{"STRIPE_SECRET_KEY", "pk_test_s3cret"},
+		{"STRIPE_METER_EVENT", "api requests"},
+		{"STRIPE_METER_EVENT", strings.Repeat("a", 101)},
+		{"STRIPE_API_BASE", "localhost:12111"},
+		{"STRIPE_API_BASE", "http://localhost:12111/v1"},
+		{"STRIPE_API_BASE", "http://user:s3cret@localhost"},
 	}
 	for _, c := range cases {
 		t.Run(c.name+"="+c.value, func(t *testing.T) {
@@ -212,5 +223,31 @@ func TestLoadConfigRedisCA(t *testing.T) {
 	}
 	if _, err := LoadConfig(envOf(map[string]string{"REDIS_URL": "redis://10.0.0.3:6379", "REDIS_CA_CERT": ca})); err == nil || !strings.Contains(err.Error(), "REDIS_CA_CERT") {
 		t.Errorf("a CA with redis://: %v, want an error naming REDIS_CA_CERT", err)
+	}
+}
+
+// TestLoadConfigStripe checks the Stripe variables: unset, no export; set,
+// read as given; and the secret key never shown by fmt, slog or JSON.
+func TestLoadConfigStripe(t *testing.T) {
+	c, err := LoadConfig(envOf(nil))
+	if err != nil || c.StripeSecretKey != "" || c.StripeMeterEvent != "api_requests" || c.StripeAPIBase != "" {
+		t.Fatalf("defaults = %q, %q, %q, %v; want no key, api_requests, Stripe's base", c.StripeSecretKey, c.StripeMeterEvent, c.StripeAPIBase, err)
+	}
+	const key = "sk_test_51Hs3cretVALUE"
+	c, err = LoadConfig(envOf(map[string]string{"STRIPE_SECRET_KEY": key, "STRIPE_METER_EVENT": "keygate.requests",
+		"STRIPE_API_BASE": "http://127.0.0.1:12111"}))
+	if err != nil || string(c.StripeSecretKey) != key || c.StripeMeterEvent != "keygate.requests" || c.StripeAPIBase != "http://127.0.0.1:12111" {
+		t.Fatalf("LoadConfig = %+v, %v", c, err)
+	}
+	var logged strings.Builder
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", slog.Any("config", c), slog.Any("key", c.StripeSecretKey))
+	js, _ := json.Marshal(c)
+	for _, shown := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%s %q %x", c.StripeSecretKey, c.StripeSecretKey, c.StripeSecretKey), logged.String(), string(js)} {
+		if strings.Contains(shown, "s3cret") || strings.Contains(shown, fmt.Sprintf("%x", key)) {
+			t.Errorf("the secret key is shown: %s", shown)
+		}
+		if !strings.Contains(shown, "[redacted]") {
+			t.Errorf("the secret key is not marked redacted: %s", shown)
+		}
 	}
 }

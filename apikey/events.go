@@ -2,8 +2,10 @@ package apikey
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
+	"github.com/keygate/keygate/apikey/billing"
 	"github.com/keygate/keygate/apikey/events"
 	"github.com/keygate/keygate/apikey/store"
 )
@@ -69,10 +71,27 @@ func (g *Gate) usageEvents() func(context.Context) (context.Context, func(bool))
 	}
 }
 
-// Sweep runs events.Sweep, every 5 minutes say; without events, nothing.
-func (g *Gate) Sweep(ctx context.Context) (events.Summary, error) {
-	if g.events == nil {
-		return events.Summary{}, nil
+// SweepSummary is what one Sweep did: the events' counts, and the
+// export's to Stripe when STRIPE_SECRET_KEY is set.
+type SweepSummary struct {
+	events.Summary
+	Billing *billing.Summary `json:"billing,omitempty"`
+}
+
+// Sweep does the time-driven work, every 5 minutes say: events.Sweep with
+// events, and the export of usage to Stripe (billing.Exporter.Export) with
+// STRIPE_SECRET_KEY; without either, nothing. The export runs even when
+// the events' part failed: each is bounded, and the next run goes on.
+func (g *Gate) Sweep(ctx context.Context) (SweepSummary, error) {
+	var sum SweepSummary
+	var errs []error
+	if g.events != nil {
+		s, err := events.Sweep(ctx, g.store, g.events, g.now())
+		sum.Summary, errs = s, append(errs, err)
 	}
-	return events.Sweep(ctx, g.store, g.events, g.now())
+	if g.billing != nil {
+		b, err := g.billing.Export(ctx, g.now())
+		sum.Billing, errs = &b, append(errs, err)
+	}
+	return sum, errors.Join(errs...)
 }

@@ -5,8 +5,10 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
+	"github.com/keygate/keygate/apikey/billing"
 	"github.com/keygate/keygate/apikey/events"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/globallimit"
@@ -37,7 +39,8 @@ type Gate struct {
 	// and mints (manage.go), per instance, apart from the data
 	// plane's.
 	manageRates, manageMints *ratelimit.Limits
-	global                   *globallimit.Limiter // on Redis, shared by all instances; nil without REDIS_URL
+	global                   *globallimit.Limiter      // on Redis, shared by all instances; nil without REDIS_URL
+	month                    atomic.Pointer[monthSpan] // the month the quotas on Redis count, named once
 	// unknownKeys is the budget of store reads for keys that turn out
 	// not to exist, per client address and for the instance (loadKey).
 	unknownKeys *ratelimit.UnknownKeys
@@ -47,6 +50,9 @@ type Gate struct {
 	onError ErrorHandler
 	// events publishes the events of writes (events.go); nil: none.
 	events events.Publisher
+	// billing exports owners' usage to Stripe on Sweep (billing.go); nil
+	// without STRIPE_SECRET_KEY.
+	billing *billing.Exporter
 	// explain makes a store error say what to do, for the log (see
 	// firestorestore.Store.Explain); the identity for other stores.
 	explain func(error) error
@@ -108,6 +114,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 		stopped:     make(chan struct{}),
 	}
 	g.events = eventsOf(cfg, o)
+	g.billing = BillingExporter(cfg, g.store, o.log)
 	g.bearer = g.header == "Authorization"
 	if e, ok := s.(interface{ Explain(error) error }); ok {
 		g.explain = e.Explain
@@ -115,7 +122,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 	if cfg.RedisURL != "" {
 		var err error
 		g.global, err = globallimit.New(globallimit.Options{URL: cfg.RedisURL, CA: cfg.RedisCA, Timeout: cfg.RedisTimeout,
-			Prefix: "keygate:" + cfg.Project + "/" + cfg.Database + "/" + cfg.Collection + ":", Now: o.now, Log: o.log})
+			Prefix: "keygate:" + cfg.Project + "/" + cfg.Database + "/" + cfg.Collection + ":", Leases: true, Now: o.now, Log: o.log})
 		if err != nil { // LoadConfig checks it: a Config built by hand
 			o.log.Error("REDIS_URL is not valid: rate limits and quotas are per instance", slog.String("error", err.Error()))
 		}

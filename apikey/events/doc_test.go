@@ -53,10 +53,11 @@ func TestDocsCatalogue(t *testing.T) {
 			Owner            string
 			KeyID            string `json:"key_id"`
 			Plan             *struct {
-				RateLimit    float64 `json:"rate_limit"`
-				Burst        int     `json:"burst"`
-				MonthlyQuota int64   `json:"monthly_quota"`
-				MaxKeys      int     `json:"max_keys"`
+				RateLimit      float64 `json:"rate_limit"`
+				Burst          int     `json:"burst"`
+				MonthlyQuota   int64   `json:"monthly_quota"`
+				MaxKeys        int     `json:"max_keys"`
+				StripeCustomer string  `json:"stripe_customer"`
 			}
 			Month       store.Month
 			Quota, Used int64
@@ -74,7 +75,8 @@ func TestDocsCatalogue(t *testing.T) {
 		f := store.Fact{Kind: kind, Key: d.Key, Replacement: d.Replacement, Owner: d.Owner, Notice: d.Notice,
 			Threshold: store.Threshold{Owner: d.Owner, KeyID: d.KeyID, Month: d.Month, Quota: d.Quota, Used: d.Used, Percent: d.Percent}}
 		if d.Plan != nil {
-			f.Plan = &store.Plan{Owner: d.Owner, RateLimit: d.Plan.RateLimit, Burst: d.Plan.Burst, MonthlyQuota: d.Plan.MonthlyQuota, MaxKeys: d.Plan.MaxKeys}
+			f.Plan = &store.Plan{Owner: d.Owner, RateLimit: d.Plan.RateLimit, Burst: d.Plan.Burst, MonthlyQuota: d.Plan.MonthlyQuota, MaxKeys: d.Plan.MaxKeys,
+				StripeCustomer: d.Plan.StripeCustomer}
 		}
 		at, err := time.Parse(time.RFC3339Nano, doc.Attributes["ce-time"])
 		if err != nil {

@@ -45,6 +45,9 @@ type planLimits struct {
 	Burst        int     `json:"burst"`
 	MonthlyQuota int64   `json:"monthly_quota"`
 	MaxKeys      int     `json:"max_keys"`
+	// StripeCustomer is there when the plan links one: a link's change is
+	// the change of what the owner is billed to.
+	StripeCustomer string `json:"stripe_customer,omitempty"`
 }
 
 type planEvent struct {
@@ -86,7 +89,7 @@ func render(f store.Fact, w Writer) store.Event {
 		ev.Type, ev.Subject = TypePlanChanged, f.Owner
 		p := planEvent{Owner: f.Owner, Actor: w.Actor}
 		if f.Plan != nil {
-			p.Plan = &planLimits{f.Plan.RateLimit, f.Plan.Burst, f.Plan.MonthlyQuota, f.Plan.MaxKeys}
+			p.Plan = &planLimits{f.Plan.RateLimit, f.Plan.Burst, f.Plan.MonthlyQuota, f.Plan.MaxKeys, f.Plan.StripeCustomer}
 		}
 		body = p
 	case store.FactThreshold:

@@ -22,6 +22,7 @@ type Store struct {
 	usage   memUsage
 	changes changeLog
 	outbox  outbox
+	billing billing
 }
 
 // New returns an empty Store.

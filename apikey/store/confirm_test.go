@@ -18,8 +18,9 @@ import (
 // TestConfirmWritesContract runs the store contract on ConfirmWrites over
 // the memory store, and over a store that loses the answer of every write:
 // reading back makes a lost answer indistinguishable from a received one.
-// Usage writes pass through ConfirmWrites (the meter proves its batches),
-// so the lossy store keeps their answers.
+// Usage and export writes pass through ConfirmWrites (the meter proves its
+// batches, the billing export its attempts, by reading them on its next
+// run), so the lossy store keeps their answers.
 func TestConfirmWritesContract(t *testing.T) {
 	t.Run("memory", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) store.Store { return store.ConfirmWrites(memstore.New(), time.Minute) })
@@ -34,7 +35,8 @@ func TestConfirmWritesContract(t *testing.T) {
 	})
 }
 
-// usageAnswered is a LostAnswerStore whose usage writes are answered.
+// usageAnswered is a LostAnswerStore whose usage and export writes are
+// answered.
 type usageAnswered struct {
 	*testkit.LostAnswerStore
 	mem store.Store
@@ -42,6 +44,14 @@ type usageAnswered struct {
 
 func (s usageAnswered) AddUsage(ctx context.Context, instance string, seq int64, counts []store.UsageCount) error {
 	return s.mem.AddUsage(ctx, instance, seq, counts)
+}
+
+func (s usageAnswered) BeginExport(ctx context.Context, owner string, day store.Day, a store.ExportAttempt) error {
+	return s.mem.BeginExport(ctx, owner, day, a)
+}
+
+func (s usageAnswered) AdvanceExport(ctx context.Context, owner string, day store.Day, a store.ExportAttempt) error {
+	return s.mem.AdvanceExport(ctx, owner, day, a)
 }
 
 // confirmedWrite is one write of the keys API and the CLI, and how to tell

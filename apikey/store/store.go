@@ -7,7 +7,7 @@ import (
 
 // Store is everything keygate keeps: keys, their usage and their owners'
 // plans, the feed of changes to keys and plans, and the outbox of events
-// (event.go). firestorestore and
+// (event.go), and what was exported to Stripe (billing.go). firestorestore and
 // memstore implement it; storetest checks that an implementation keeps its
 // promises.
 type Store interface {
@@ -19,6 +19,7 @@ type Store interface {
 	ChangeStore
 	LeakStore
 	EventStore
+	BillingStore
 }
 
 // WithTimeout returns s with every call bounded by d: the one place where

@@ -88,6 +88,48 @@ func (s *hangingStore) NoteExpiry(ctx context.Context, id, notice string) (bool,
 	return s.Store.NoteExpiry(ctx, id, notice)
 }
 
+func (s *hangingStore) Exported(ctx context.Context, owner string, from, to store.Day) ([]store.DayExport, error) {
+	if s.hung(ctx) {
+		return nil, ctx.Err()
+	}
+	return s.Store.Exported(ctx, owner, from, to)
+}
+
+func (s *hangingStore) BeginExport(ctx context.Context, owner string, day store.Day, a store.ExportAttempt) error {
+	if s.hung(ctx) {
+		return ctx.Err()
+	}
+	return s.Store.BeginExport(ctx, owner, day, a)
+}
+
+func (s *hangingStore) AdvanceExport(ctx context.Context, owner string, day store.Day, a store.ExportAttempt) error {
+	if s.hung(ctx) {
+		return ctx.Err()
+	}
+	return s.Store.AdvanceExport(ctx, owner, day, a)
+}
+
+func (s *hangingStore) LinkedOwners(ctx context.Context, after string, limit int) ([]store.Plan, string, error) {
+	if s.hung(ctx) {
+		return nil, "", ctx.Err()
+	}
+	return s.Store.LinkedOwners(ctx, after, limit)
+}
+
+func (s *hangingStore) RefuseBilling(ctx context.Context, owner string, r store.BillingRefusal) error {
+	if s.hung(ctx) {
+		return ctx.Err()
+	}
+	return s.Store.RefuseBilling(ctx, owner, r)
+}
+
+func (s *hangingStore) BillingRefused(ctx context.Context, owner string) (store.BillingRefusal, error) {
+	if s.hung(ctx) {
+		return store.BillingRefusal{}, ctx.Err()
+	}
+	return s.Store.BillingRefused(ctx, owner)
+}
+
 func (s *hangingStore) Create(ctx context.Context, k store.Key) error {
 	if s.hung(ctx) {
 		return ctx.Err()
@@ -224,6 +266,7 @@ type storeCall struct {
 func everyCall(s store.Store) []storeCall {
 	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	k := store.Key{ID: "k", Owner: "acme", CreatedAt: t0}
+	attempt := store.ExportAttempt{From: 0, To: 1, Identifier: "i", Timestamp: t0}
 	return []storeCall{
 		{"Get", func(ctx context.Context) error { _, err := s.Get(ctx, "k"); return err }},
 		{"Create", func(ctx context.Context) error { return s.Create(ctx, k) }},
@@ -259,6 +302,17 @@ func everyCall(s store.Store) []storeCall {
 		{"MarkPublished", func(ctx context.Context) error { return s.MarkPublished(ctx, []string{"e"}, t0) }},
 		{"Expiring", func(ctx context.Context) error { _, _, err := s.Expiring(ctx, t0, t0, "", 10); return err }},
 		{"NoteExpiry", func(ctx context.Context) error { _, err := s.NoteExpiry(ctx, "k", "7d"); return err }},
+		{"Exported", func(ctx context.Context) error {
+			_, err := s.Exported(ctx, "acme", "2026-11-01", "2026-11-30")
+			return err
+		}},
+		{"BeginExport", func(ctx context.Context) error { return s.BeginExport(ctx, "acme", "2026-11-27", attempt) }},
+		{"AdvanceExport", func(ctx context.Context) error { return s.AdvanceExport(ctx, "acme", "2026-11-27", attempt) }},
+		{"LinkedOwners", func(ctx context.Context) error { _, _, err := s.LinkedOwners(ctx, "", 10); return err }},
+		{"RefuseBilling", func(ctx context.Context) error {
+			return s.RefuseBilling(ctx, "acme", store.BillingRefusal{PlanUpdatedAt: t0, Reason: "r", At: t0})
+		}},
+		{"BillingRefused", func(ctx context.Context) error { _, err := s.BillingRefused(ctx, "acme"); return err }},
 	}
 }
 

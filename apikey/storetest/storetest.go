@@ -79,6 +79,7 @@ var groups = []struct {
 	{"Changes", Changes},
 	{"Leaks", Leaks},
 	{"Events", Events},
+	{"Billing", Billing},
 	{"Provenance", Provenance},
 	{"Contexts", Contexts},
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
@@ -445,23 +444,36 @@ func (c *cli) rotate(id, graceText string, force, asJSON bool) error {
 
 var usageCommand = &command{
 	name:     "usage",
-	args:     "ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json] | --owner O --month YYYY-MM [--csv] | replay [--dry-run] FILE",
+	args:     "ID [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json] | --owner O --month YYYY-MM [--days] [--csv|--json] | replay [--dry-run] FILE",
 	params:   []string{"ID|replay", "FILE"},
 	optional: true,
-	summary:  "show a key's requests per day, or an owner's per key for a month (billing); replay unwritten counts",
+	summary:  "show a key's requests per day, or an owner's per key and per day for a month, stored and exported to Stripe (billing); replay unwritten counts",
 	details: `
 With a key ID: the key's stored requests per UTC day from --from to --to
 (default: this month so far, at most 92 days) and its total for the month of
 --to, with its quota. With --json, one object as GET /v1/usage answers.
 
 With --owner and --month: one line per key of the owner with its requests in
-that month, then the owner's total, for billing; with --csv, CSV with the
-header key_id,hint,name,status,month,requests,monthly_quota and, last, a row
-whose key_id is "total". The total is read from the owner's own month
-document ({KEYS_COLLECTION}_owners/OWNER/usage/YYYY-MM), written with the
-keys' counts: it includes keys deleted since, and leaves out requests
-written by a keygate from before usage was counted per owner. When it is not
-the sum of the keys listed, a note on stderr says so.
+that month, then the owner's total, for billing. The total is read from the
+owner's own month document ({KEYS_COLLECTION}_owners/OWNER/usage/YYYY-MM),
+written with the keys' counts: it includes keys deleted since, and leaves
+out requests written by a keygate from before usage was counted per owner.
+When it is not the sum of the keys listed, a note on stderr says so. Then
+one line per UTC day of the owner: its requests stored, those exported to
+Stripe (confirmed by Stripe), those pending (stored - exported), and the
+day's state: exported; pending (the next sweep sends the difference);
+sending (a meter event is out, unconfirmed: the next sweep sends it again
+under the same identifier); refused (Stripe refused the customer: skipped
+until the plan changes); not linked (no Stripe customer: nothing is sent);
+too old (before the sweep's 35 days: Stripe takes it no more); in doubt
+(too old with an event out unconfirmed: Stripe may or may not have it).
+Then the days' sums and the owner's Stripe customer (docs/billing.md).
+With --days, only the days. With --csv, CSV: without --days, the keys,
+header key_id,hint,name,status,month,requests,monthly_quota and, last, a
+row whose key_id is "total"; with --days, the days, header
+day,stored,exported,pending,state and, last, a row whose day is "total".
+With --json, one object with both: owner, month, stripe_customer,
+stripe_refused, keys, total, days, exported, pending.
 
 Counts reach Firestore within USAGE_FLUSH_INTERVAL (10s by default) of the
 requests, so the last seconds of traffic may not show yet: when the days
@@ -492,6 +504,7 @@ writes nothing.`,
 		owner := fs.String("owner", "", "the `owner` whose keys to bill")
 		month := fs.String("month", "", "the `month` to bill, YYYY-MM")
 		asCSV := fs.Bool("csv", false, "print CSV")
+		daysOnly := fs.Bool("days", false, "with --owner: print only the days, stored and exported")
 		dryRun := fs.Bool("dry-run", false, "with replay: print what would be written, and write nothing")
 		return func(c *cli, pos []string) error {
 			switch {
@@ -502,12 +515,12 @@ writes nothing.`,
 				return c.replayUsage(pos[1], *dryRun)
 			case isSet(fs, "dry-run"):
 				return usagef("--dry-run goes with replay FILE only")
-			case len(pos) == 1 && !isSet(fs, "owner") && !isSet(fs, "month") && !*asCSV:
+			case len(pos) == 1 && !isSet(fs, "owner") && !isSet(fs, "month") && !*asCSV && !isSet(fs, "days"):
 				return c.keyUsage(pos[0], *from, *to, *asJSON)
-			case len(pos) == 0 && isSet(fs, "owner") && isSet(fs, "month") && *from == "" && *to == "" && !*asJSON:
-				return c.ownerUsage(*owner, *month, *asCSV)
+			case len(pos) == 0 && isSet(fs, "owner") && isSet(fs, "month") && *from == "" && *to == "" && !(*asJSON && *asCSV):
+				return c.ownerUsage(*owner, *month, *asCSV, *asJSON, *daysOnly)
 			}
-			return usagef("give a key ID (with --from, --to, --json), --owner and --month (with --csv), or replay FILE")
+			return usagef("give a key ID (with --from, --to, --json), --owner and --month (with --days, --csv or --json), or replay FILE")
 		}
 	},
 }
@@ -573,71 +586,6 @@ func (c *cli) noteInFlight(last store.Day) {
 		return
 	}
 	fmt.Fprintf(c.stderr, "note: each instance stores its counts every USAGE_FLUSH_INTERVAL (%v): the requests of the last %v may not show yet.\n", every, every)
-}
-
-// ownerUsage prints the month's requests of each of an owner's keys, and
-// the owner's total as stored.
-func (c *cli) ownerUsage(owner, monthText string, asCSV bool) error {
-	if err := checkOwner(owner); err != nil {
-		return err
-	}
-	month, err := store.ParseMonth(monthText)
-	if err != nil {
-		return fmt.Errorf("--month %q: want a month YYYY-MM", monthText)
-	}
-	st, err := c.store()
-	if err != nil {
-		return err
-	}
-	usage, err := usageOf(st)
-	if err != nil {
-		return err
-	}
-	keys, err := c.ownerKeys(st, owner)
-	if err != nil {
-		return err
-	}
-	now := c.now()
-	rows := [][]string{{"key_id", "hint", "name", "status", "month", "requests", "monthly_quota"}}
-	var sum int64
-	for _, k := range keys {
-		n, err := usage.MonthlyUsage(c.ctx, k.ID, month)
-		if err != nil {
-			return err
-		}
-		sum += n
-		quota := ""
-		if k.MonthlyQuota > 0 {
-			quota = strconv.FormatInt(k.MonthlyQuota, 10)
-		}
-		rows = append(rows, []string{k.ID, k.Hint, k.Name, string(k.Status(now)), string(month), strconv.FormatInt(n, 10), quota})
-	}
-	total, err := usage.OwnerMonthlyUsage(c.ctx, owner, month)
-	if err != nil {
-		return err
-	}
-	c.noteInFlight(store.Day(string(month) + "-31"))
-	if total != sum {
-		fmt.Fprintf(c.stderr, "note: the owner's total for %s, %d, is not the sum of its keys listed, %d: "+
-			"it includes keys deleted since, and leaves out requests written before usage was counted per owner.\n",
-			month, total, sum)
-	}
-	if asCSV {
-		rows = append(rows, []string{"total", "", "", "", string(month), strconv.FormatInt(total, 10), ""})
-		w := csv.NewWriter(c.stdout)
-		w.WriteAll(rows)
-		return w.Error()
-	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
-	for i, row := range rows {
-		if i == 0 {
-			fmt.Fprintln(tw, "ID\tHINT\tNAME\tSTATUS\tMONTH\tREQUESTS\tQUOTA")
-			continue
-		}
-		fmt.Fprintln(tw, clean(row[0])+"\t"+clean(row[1])+"\t"+orDash(clean(row[2]))+"\t"+strings.Join(row[3:], "\t"))
-	}
-	fmt.Fprintf(tw, "total\t\t\t\t%s\t%d\t\n", month, total)
-	return tw.Flush()
 }
 
 var revokeCommand = &command{

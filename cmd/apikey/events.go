@@ -6,7 +6,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 
+	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/apikey/events"
 	"github.com/keygate/keygate/apikey/store"
 )
@@ -68,15 +70,20 @@ func (c *cli) deliver(o *store.Outbox) {
 var sweepCommand = &command{
 	name:    "sweep",
 	args:    "[--json]",
-	summary: "publish the events left unpublished and the expiry notices due",
+	summary: "publish the events left unpublished and the expiry notices due; export usage to Stripe",
 	details: `
-Does what the Sweep function does when Cloud Scheduler calls it: records the
-keygate.key.expiring notices due (7 days and 1 day before a key's expires_at,
-once each per key) and publishes them, then publishes the events recorded
-more than a minute ago and not yet published, to EVENTS_TOPIC. Idempotent,
-bounded per run (1000 keys read, 1000 events sent: "more" says a run stopped
-at a bound), and safe to run while another runs. Without EVENTS_TOPIC it
-does nothing. Prints what it did, with --json as one JSON object.`,
+Does what the Sweep function does when Cloud Scheduler calls it. With
+EVENTS_TOPIC: records the keygate.key.expiring notices due (7 days and 1 day
+before a key's expires_at, once each per key) and publishes them, then
+publishes the events recorded more than a minute ago and not yet published.
+Idempotent, bounded per run (1000 keys read, 1000 events sent: "more" says a
+run stopped at a bound), and safe to run while another runs. With
+STRIPE_SECRET_KEY: exports the usage of the owners whose plan names a Stripe
+customer, one meter event per owner and UTC day of the last 35 for what its
+stored total gained since the last export (docs/reference.md, "Usage
+exported to Stripe"); bounded too (1000 owners, 300 meter events a run), safe
+to run twice at once and to interrupt. Without either it does nothing.
+Prints what it did, with --json as one JSON object.`,
 	setup: func(fs *flag.FlagSet) func(*cli, []string) error {
 		asJSON := fs.Bool("json", false, "print one JSON object")
 		return func(c *cli, _ []string) error { return c.sweep(*asJSON) }
@@ -89,23 +96,43 @@ func (c *cli) sweep(asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	if p == nil {
-		return errors.New("EVENTS_TOPIC is not set: there are no events to sweep")
+	cfg, err := c.config()
+	if err != nil {
+		return err
 	}
 	st, _ := c.store()
 	full, ok := st.(store.Store)
 	if !ok {
 		return errors.New("this store keeps no events")
 	}
-	sum, err := events.Sweep(c.ctx, full, p, c.now())
+	exporter := apikey.BillingExporter(cfg, store.WithTimeout(full, cfg.StoreTimeout), slog.New(slog.NewTextHandler(c.stderr, nil)))
+	if p == nil && exporter == nil {
+		return errors.New("neither EVENTS_TOPIC nor STRIPE_SECRET_KEY is set: there is nothing to sweep")
+	}
+	var sum apikey.SweepSummary
+	var errs []error
+	if p != nil {
+		s, err := events.Sweep(c.ctx, full, p, c.now())
+		sum.Summary, errs = s, append(errs, err)
+	}
+	if exporter != nil {
+		b, err := exporter.Export(c.ctx, c.now())
+		sum.Billing, errs = &b, append(errs, err)
+	}
 	if asJSON {
 		b, _ := json.Marshal(sum)
 		fmt.Fprintln(c.stdout, string(b))
 	} else {
-		fmt.Fprintf(c.stdout, "Recorded %d expiry notices; published %d events.\n", sum.Notices, sum.Published)
-		if sum.More {
+		if p != nil {
+			fmt.Fprintf(c.stdout, "Recorded %d expiry notices; published %d events.\n", sum.Notices, sum.Published)
+		}
+		if b := sum.Billing; b != nil {
+			fmt.Fprintf(c.stdout, "Sent %d meter events to Stripe (%d resent); %d failed, to be sent again; %d owners refused by Stripe, %d skipped until their plan changes.\n",
+				b.MeterEvents, b.Resent, b.Failed, b.OwnersRefused, b.OwnersSkipped)
+		}
+		if sum.More || sum.Billing != nil && sum.Billing.More {
 			fmt.Fprintln(c.stdout, "More remain: run it again.")
 		}
 	}
-	return err
+	return errors.Join(errs...)
 }

@@ -222,6 +222,12 @@ func TestEventsOnEmulators(t *testing.T) {
 	if p := data["plan"].(map[string]any); p["monthly_quota"] != 100.0 || data["owner"] != "acme" {
 		t.Errorf("plan set: data %v", data)
 	}
+	start = time.Now()
+	h.ok("plan", "set", "acme", "--stripe-customer", "cus_NffrFeUfNV2Hib")
+	_, data = h.expect(t, "Stripe customer linked with the CLI", events.TypePlanChanged, start)
+	if p := data["plan"].(map[string]any); p["stripe_customer"] != "cus_NffrFeUfNV2Hib" || p["monthly_quota"] != 100.0 {
+		t.Errorf("plan set --stripe-customer: data %v", data)
+	}
 }
 
 // ceIDs returns the ce-ids of ms of type typ, and how many messages each.

@@ -161,6 +161,20 @@ func (h *harness) listJSON(owner string) []keyJSON {
 // none.
 func (h *harness) document(id string) map[string]any {
 	h.t.Helper()
+	return h.documentIn("", id)
+}
+
+// ownerDocument returns the owner's document, which holds its plan, or nil
+// if there is none.
+func (h *harness) ownerDocument(owner string) map[string]any {
+	h.t.Helper()
+	return h.documentIn("_owners", owner)
+}
+
+// documentIn returns document id of the keys' collection with suffix added
+// to its name, or nil if there is none.
+func (h *harness) documentIn(suffix, id string) map[string]any {
+	h.t.Helper()
 	cfg, err := apikey.LoadConfig(h.getenv)
 	if err != nil {
 		h.t.Fatal(err)
@@ -171,7 +185,7 @@ func (h *harness) document(id string) map[string]any {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	snap, err := client.Collection(cfg.Collection).Doc(id).Get(h.t.Context())
+	snap, err := client.Collection(cfg.Collection + suffix).Doc(id).Get(h.t.Context())
 	if err != nil {
 		if snap != nil && !snap.Exists() {
 			return nil
@@ -834,8 +848,8 @@ func TestUsage(t *testing.T) {
 		t.Errorf("csv does not end with the owner total 13, or has a note but the in-flight one:\n%s\nstderr: %s", csv.stdout, csv.stderr)
 	}
 	r = h.ok("usage", "--owner", "acme", "--month", "2029-12")
-	if got := strings.Join(strings.Fields(r.stdout), " "); !strings.HasSuffix(got, "total 2029-12 100") || r.stderr != "" {
-		t.Errorf("usage --owner table does not end with the owner total 100, or has a note (%q): %s", r.stderr, got)
+	if got := strings.Join(strings.Fields(r.stdout), " "); !strings.Contains(got, "total 2029-12 100 DAY ") || r.stderr != "" {
+		t.Errorf("usage --owner's keys do not end with the owner total 100, or has a note (%q): %s", r.stderr, got)
 	}
 	for _, c := range []struct {
 		args []string
@@ -847,6 +861,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"usage", "--owner", "acme", "--month", "Jan"}, 1, "apikey: --month \"Jan\": want a month YYYY-MM\n"},
 		{[]string{"usage"}, 2, ""},
 		{[]string{"usage", a.ID, "--owner", "acme"}, 2, ""},
+		{[]string{"usage", a.ID, "--days"}, 2, ""},
+		{[]string{"usage", "--owner", "acme", "--month", "2030-01", "--json", "--csv"}, 2, ""},
 		{[]string{"create", "--owner", "x", "--burst", "3"}, 1, "apikey: --burst needs --rate\n"},
 		{[]string{"create", "--owner", "x", "--quota", "-1"}, 1, "apikey: --quota -1: want 0 (no quota) to 1000000000000 requests a month\n"},
 	} {
@@ -895,8 +911,8 @@ func TestOwnerUsageTotal(t *testing.T) {
 		t.Errorf("stderr lacks the note: %q", r.stderr)
 	}
 	table := strings.Join(strings.Fields(h.ok("usage", "--owner", "acme", "--month", "2030-01").stdout), " ")
-	if !strings.HasSuffix(table, "total 2030-01 35") {
-		t.Errorf("usage --owner table does not end with the owner total 35: %s", table)
+	if !strings.Contains(table, "total 2030-01 35 DAY ") {
+		t.Errorf("usage --owner's keys do not end with the owner total 35: %s", table)
 	}
 	if r := h.ok("usage", "--owner", "globex", "--month", "2030-01", "--csv"); !strings.HasSuffix(r.stdout, "\ntotal,,,,2030-01,1000,\n") || r.stderr != inFlight {
 		t.Errorf("globex: %q, stderr %q", r.stdout, r.stderr)

@@ -16,31 +16,36 @@ import (
 
 var planCommand = &command{
 	name:    "plan",
-	args:    "set|show|clear OWNER [--rate R] [--burst B] [--quota Q] [--max-keys N] [--mint-rate R] [--mint-burst B] [--json]",
+	args:    "set|show|clear OWNER [--rate R] [--burst B] [--quota Q] [--max-keys N] [--mint-rate R] [--mint-burst B] [--stripe-customer cus_ID] [--json]",
 	params:  []string{"set|show|clear", "OWNER"},
-	summary: "set, show or clear an owner's plan: its limits and key cap",
+	summary: "set, show or clear an owner's plan: its limits, key cap and Stripe customer",
 	details: `
 An owner's plan holds its limits, in the Firestore document
 {KEYS_COLLECTION}_owners/OWNER: rate_limit (requests per second per
 instance), burst, monthly_quota (requests per UTC month) and max_keys (the
 most active keys the owner may hold), and mint_rate and
 mint_burst (the keys the owner's keys may make through the keys API,
-creates and rotations, per second and at once). A limit the plan does not
+creates and rotations, per second and at once), and stripe_customer (the
+Stripe customer the sweep exports the owner's usage to: docs/billing.md).
+A limit the plan does not
 set (0) is the configured default: DEFAULT_RATE_LIMIT, DEFAULT_BURST,
 DEFAULT_MONTHLY_QUOTA, DEFAULT_MAX_KEYS (100), and for mints 1 a second,
 20 at once. An owner without a plan gets every default.
 
   plan set OWNER      sets the limits given by flags and keeps the plan's
                       others; a flag given as 0 returns its limit to the
-                      default. At least one flag is needed. Prints the plan
+                      default, --stripe-customer "" unlinks the owner from
+                      Stripe. At least one flag is needed. Prints the plan
                       as show does.
   plan show OWNER     prints the stored plan and the limits in effect,
                       marking those that are defaults. With --json: one
                       object with owner, plan (null: none), updated_at,
-                      effective and defaults (the effective fields that
-                      come from the configuration).
-  plan clear OWNER    deletes the plan: the owner gets the defaults. The
-                      owner's usage documents, under the plan's, stay.
+                      effective, defaults (the effective fields that
+                      come from the configuration) and stripe_customer
+                      ("": not linked).
+  plan clear OWNER    deletes the plan: the owner gets the defaults, and is
+                      no longer linked to a Stripe customer. The owner's
+                      usage documents, under the plan's, stay.
 
 max_keys is enforced when keys are created (create, POST /v1/keys). The
 plan's rate, burst and quota apply to requests, to all the owner's keys
@@ -54,16 +59,17 @@ at once, which they cannot exceed; this CLI is outside both.`,
 		maxKeys := fs.Int("max-keys", 0, "set: the most active `keys` the owner may hold, at most 100000; 0: DEFAULT_MAX_KEYS")
 		writeRate := fs.Float64("mint-rate", 0, "set: creates and rotations through the keys API per `second`, 0.001 to 20; 0: the default, 1")
 		writeBurst := fs.Int("mint-burst", 0, "set: creates and rotations through the keys API at once (`mints`), at most 100; 0: the default, 20")
+		customer := fs.String("stripe-customer", "", "set: the Stripe `customer` ID (cus_...) the owner's usage is exported to; \"\": none")
 		asJSON := fs.Bool("json", false, "set, show: print one JSON object instead of text")
 		return func(c *cli, pos []string) error {
 			limitFlags := isSet(fs, "rate") || isSet(fs, "burst") || isSet(fs, "quota") || isSet(fs, "max-keys") ||
-				isSet(fs, "mint-rate") || isSet(fs, "mint-burst")
+				isSet(fs, "mint-rate") || isSet(fs, "mint-burst") || isSet(fs, "stripe-customer")
 			switch pos[0] {
 			case "set":
 				if !limitFlags {
-					return usagef("plan set needs at least one of --rate, --burst, --quota, --max-keys, --mint-rate, --mint-burst")
+					return usagef("plan set needs at least one of --rate, --burst, --quota, --max-keys, --mint-rate, --mint-burst, --stripe-customer")
 				}
-				return c.planSet(pos[1], planFlags{fs, *rate, *burst, *quota, *maxKeys, *writeRate, *writeBurst}, *asJSON)
+				return c.planSet(pos[1], planFlags{fs, *rate, *burst, *quota, *maxKeys, *writeRate, *writeBurst, *customer}, *asJSON)
 			case "show":
 				if limitFlags {
 					return usagef("plan show takes only --json")
@@ -91,6 +97,8 @@ type planFlags struct {
 	// writeRate and writeBurst are the mints'.
 	writeRate  float64
 	writeBurst int
+	// customer is the Stripe customer: "" unlinks.
+	customer string
 }
 
 // planInfo is an owner's stored plan, if any, and the limits in effect.
@@ -153,7 +161,7 @@ func (c *cli) planSet(owner string, f planFlags, asJSON bool) error {
 	// The owner and the flags, checked before any store call as the plan
 	// they make alone; a *keyrules.LimitError's Field is the flag's name.
 	given := store.Plan{Owner: owner, RateLimit: f.rate, Burst: f.burst, MonthlyQuota: f.quota, MaxKeys: f.maxKeys,
-		MintRate: f.writeRate, MintBurst: f.writeBurst}
+		MintRate: f.writeRate, MintBurst: f.writeBurst, StripeCustomer: f.customer}
 	if err := keyrules.ValidatePlan(given); err != nil {
 		if _, ok := errors.AsType[*keyrules.LimitError](err); ok {
 			return fmt.Errorf("--%w", err)
@@ -182,6 +190,9 @@ func (c *cli) planSet(owner string, f planFlags, asJSON bool) error {
 	}
 	if isSet(f.fs, "mint-burst") {
 		p.MintBurst = f.writeBurst
+	}
+	if isSet(f.fs, "stripe-customer") {
+		p.StripeCustomer = f.customer
 	}
 	p.Owner, p.UpdatedAt = owner, store.StoredTime(c.now())
 	if err := keyrules.ValidatePlan(p); err != nil { // the stored fields may have been edited by hand
@@ -266,12 +277,14 @@ type planView struct {
 	Effective planLimits  `json:"effective"`
 	// Defaults are the effective fields that come from the configuration.
 	Defaults []string `json:"defaults"`
+	// StripeCustomer is the plan's: "" when the owner is not linked.
+	StripeCustomer string `json:"stripe_customer"`
 }
 
 var planFields = []string{"rate_limit", "burst", "monthly_quota", "max_keys", "mint_rate", "mint_burst"}
 
 func (p planInfo) view(owner string) planView {
-	v := planView{Owner: owner, Effective: limitsOf(p.effective), Defaults: []string{}}
+	v := planView{Owner: owner, Effective: limitsOf(p.effective), Defaults: []string{}, StripeCustomer: p.stored.StripeCustomer}
 	if p.found {
 		l := limitsOf(p.stored)
 		v.Plan = &l
@@ -315,6 +328,11 @@ func writePlan(w io.Writer, owner string, p planInfo) {
 	fmt.Fprintf(w, "max keys:  %d active %s\n", e.MaxKeys, mark("max_keys", "DEFAULT_MAX_KEYS"))
 	fmt.Fprintf(w, "mints:     %s/s %s, burst %d %s\n", strconv.FormatFloat(e.MintRate, 'g', -1, 64), mintMark(p, "mint_rate"),
 		e.MintBurst, mintMark(p, "mint_burst"))
+	stripe := "none: usage not exported"
+	if p.stored.StripeCustomer != "" {
+		stripe = clean(p.stored.StripeCustomer)
+	}
+	fmt.Fprintf(w, "stripe:    %s\n", stripe)
 }
 
 // mintMark marks a mints' limit "(plan)" or "(default)": their

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/keygate/keygate/apikey/memstore"
 )
 
 // planJSON returns the plan as "plan show OWNER --json" prints it.
@@ -85,6 +87,63 @@ func TestPlan(t *testing.T) {
 
 }
 
+// TestPlanStripeCustomer: plan set --stripe-customer links an owner to a
+// Stripe customer, on the emulator and in memory. Like the limits, the link
+// is merged: a later set of a limit keeps it, a set of the link keeps the
+// limits; --stripe-customer "" unlinks, and plan clear, which deletes the
+// whole plan, unlinks too. show prints it, as text and as JSON.
+func TestPlanStripeCustomer(t *testing.T) {
+	t.Parallel()
+	const cus = "cus_NffrFeUfNV2Hib"
+	check := func(t *testing.T, run func(args ...string) string) {
+		view := func() planView {
+			t.Helper()
+			var v planView
+			if err := json.Unmarshal([]byte(run("plan", "show", "acme", "--json")), &v); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		if v := view(); v.StripeCustomer != "" {
+			t.Errorf("no plan: stripe_customer %q", v.StripeCustomer)
+		}
+		if out := run("plan", "show", "acme"); !strings.Contains(out, "stripe:    none: usage not exported\n") {
+			t.Errorf("plan show without a link:\n%s", out)
+		}
+		run("plan", "set", "acme", "--quota", "700")
+		out := run("plan", "set", "acme", "--stripe-customer", cus)
+		if !strings.Contains(out, "stripe:    "+cus+"\n") || !strings.Contains(out, "quota:     700 requests a month (plan)") {
+			t.Errorf("plan set --stripe-customer printed:\n%s", out)
+		}
+		run("plan", "set", "acme", "--rate", "5")
+		if v := view(); v.StripeCustomer != cus || v.Plan == nil || v.Plan.MonthlyQuota != 700 || v.Plan.RateLimit != 5 {
+			t.Errorf("after set --rate: %+v, want the link and both limits kept", v)
+		}
+		run("plan", "set", "acme", "--stripe-customer", "")
+		if v := view(); v.StripeCustomer != "" || v.Plan == nil || v.Plan.MonthlyQuota != 700 {
+			t.Errorf(`after set --stripe-customer "": %+v, want unlinked, the limits kept`, v)
+		}
+		run("plan", "set", "acme", "--stripe-customer", cus)
+		run("plan", "clear", "acme")
+		if v := view(); v.StripeCustomer != "" || v.Plan != nil {
+			t.Errorf("after clear: %+v, want no plan and no link", v)
+		}
+	}
+	t.Run("memory", func(t *testing.T) {
+		st := closingMem{memstore.New()}
+		check(t, func(args ...string) string { return memCLI(t, st, nil, args...) })
+	})
+	t.Run("emulator", func(t *testing.T) {
+		h := newHarness(t)
+		check(t, func(args ...string) string { return h.ok(args...).stdout })
+		// The field as stored, for the sweep and the other stores to read.
+		h.ok("plan", "set", "acme", "--stripe-customer", cus)
+		if got := h.ownerDocument("acme")["stripe_customer"]; got != cus {
+			t.Errorf("stored stripe_customer = %v, want %s", got, cus)
+		}
+	})
+}
+
 // TestPlanErrors checks the plan command's refusals: exit 1 with one line
 // for bad values, 2 for a bad command line, before any store call.
 func TestPlanErrors(t *testing.T) {
@@ -93,7 +152,11 @@ func TestPlanErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"plan", "set", "acme"}, 2, "apikey: plan set needs at least one of --rate, --burst, --quota, --max-keys, --mint-rate, --mint-burst\n"},
+		{[]string{"plan", "set", "acme"}, 2, "apikey: plan set needs at least one of --rate, --burst, --quota, --max-keys, --mint-rate, --mint-burst, --stripe-customer\n"},
+		{[]string{"plan", "set", "acme", "--stripe-customer", "sub_NffrFeUfNV2Hib"}, 1, "apikey: --stripe-customer \"sub_NffrFeUfNV2Hib\": want empty, or a Stripe customer ID: \"cus_\" and up to 251 letters and digits\n"},
+		{[]string{"plan", "set", "acme", "--stripe-customer", "cus_" + strings.Repeat("x", 5000)}, 1, "apikey: --stripe-customer \""},
+		{[]string{"plan", "show", "acme", "--stripe-customer", "cus_1"}, 2, "apikey: plan show takes only --json\n"},
+		{[]string{"plan", "clear", "acme", "--stripe-customer", ""}, 2, "apikey: plan clear takes no flags\n"},
 		{[]string{"plan", "set", "acme", "--mint-rate", "21"}, 1, "apikey: --mint-rate 21: want 0 (the default, 1) or 0.001 to 20 creates and rotations per second\n"},
 		{[]string{"plan", "set", "acme", "--mint-burst", "101"}, 1, "apikey: --mint-burst 101: want 0 (the default, 20) to 100 creates and rotations\n"},
 		{[]string{"plan", "show", "acme", "--rate", "1"}, 2, "apikey: plan show takes only --json\n"},
@@ -110,8 +173,11 @@ func TestPlanErrors(t *testing.T) {
 	} {
 		code, stdout, stderr, st := runFake(t, nil, c.args...)
 		firstLine, _, _ := strings.Cut(stderr, "\n")
+		if len(firstLine) > 400 {
+			t.Errorf("%.60q: an error line of %d bytes: the echo is not bounded", c.args, len(firstLine))
+		}
 		if code != c.code || stdout != "" || len(st.calls) != 0 || !strings.HasPrefix(firstLine+"\n", c.want) {
-			t.Errorf("%q: exit %d, stdout %q, stderr %q, store calls %v; want %d, %q", c.args, code, stdout, stderr, st.calls, c.code, c.want)
+			t.Errorf("%.200q: exit %d, stdout %q, stderr %q, store calls %v; want %d, %q", c.args, code, stdout, stderr, st.calls, c.code, c.want)
 		}
 	}
 }

@@ -17,7 +17,7 @@ var ErrAnswerLost = status.Error(codes.Unavailable, "testkit: the write was appl
 
 // LostAnswerStore wraps a Store and, on demand, applies a write and loses
 // its answer, as faultproxy.LoseCommitAnswers does to Firestore: the next
-// Lose writes (key and plan writes and AddUsage) are applied by the wrapped
+// Lose writes (key and plan writes, AddUsage, BeginExport and AdvanceExport) are applied by the wrapped
 // store and answered ErrAnswerLost. A write the wrapped store refuses (not
 // found, exists, inactive, limit reached, invalid) applied nothing and is
 // answered as the store answered it. The next Drop writes are not applied
@@ -152,4 +152,14 @@ func (s *LostAnswerStore) RecordLeak(ctx context.Context, id string, at time.Tim
 		return store.Key{}, err
 	}
 	return k, nil
+}
+
+// BeginExport implements store.BillingStore.
+func (s *LostAnswerStore) BeginExport(ctx context.Context, owner string, day store.Day, a store.ExportAttempt) error {
+	return s.write(func() error { return s.Store.BeginExport(ctx, owner, day, a) })
+}
+
+// AdvanceExport implements store.BillingStore.
+func (s *LostAnswerStore) AdvanceExport(ctx context.Context, owner string, day store.Day, a store.ExportAttempt) error {
+	return s.write(func() error { return s.Store.AdvanceExport(ctx, owner, day, a) })
 }

@@ -31,9 +31,10 @@ const (
 	PubSub   = "the Pub/Sub emulator"
 	Chromium = "Chromium"
 	Redis    = "redis-server"
+	Stripe   = "stripe-mock"
 )
 
-var order = []string{Emulator, PubSub, Chromium, Redis}
+var order = []string{Emulator, PubSub, Chromium, Redis, Stripe}
 
 // need is what the tests of this process did about one thing they need:
 // the tests that had it, those that skipped without it, and why.

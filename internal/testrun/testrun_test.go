@@ -28,7 +28,7 @@ func TestLine(t *testing.T) {
 	reset()
 	t.Cleanup(reset)
 	if got := Line(); !strings.Contains(got, "keygate tests: github.com/keygate/keygate/internal/testrun, run at ") ||
-		!strings.HasSuffix(got, ": none needed the Firestore emulator, the Pub/Sub emulator, Chromium or redis-server") {
+		!strings.HasSuffix(got, ": none needed the Firestore emulator, the Pub/Sub emulator, Chromium, redis-server or stripe-mock") {
 		t.Errorf("Line with nothing needed = %q", got)
 	}
 	for _, name := range []string{"a", "b"} {
