@@ -2,8 +2,10 @@ package keygate
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -208,6 +210,58 @@ func TestDocsBeforeKeyCheck(t *testing.T) {
 		}
 		if w := serve(h, "GET", path, "", key); w.Code != 404 || w.Header().Get("Content-Security-Policy") != "" {
 			t.Errorf("GET %s with a key = %d, want the function's 404", path, w.Code)
+		}
+	}
+}
+
+// TestDocsFilesDocumented: every file the document lists under /docs is
+// served, and the renderer it names is the one embedded (upgrading Swagger
+// UI means changing openapi_operations.json too).
+func TestDocsFilesDocumented(t *testing.T) {
+	h, _ := newRoutes(t, nil)
+	raw, err := Document("X-API-Key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]struct {
+			Get struct {
+				Parameters []struct {
+					Name   string
+					Schema struct{ Enum []string }
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	enum := func(path, name string) []string {
+		for _, p := range doc.Paths[path].Get.Parameters {
+			if p.Name == name {
+				return p.Schema.Enum
+			}
+		}
+		t.Fatalf("%s has no parameter %s", path, name)
+		return nil
+	}
+	if got := enum("/docs/{renderer}/{file}", "renderer"); !slices.Equal(got, []string{"swagger-ui-" + apidocs.Version}) {
+		t.Errorf("the document's renderer is %q, the embedded one swagger-ui-%s", got, apidocs.Version)
+	}
+	var paths []string
+	for _, f := range enum("/docs/{file}", "file") {
+		paths = append(paths, "/docs/"+f)
+	}
+	for _, f := range enum("/docs/{renderer}/{file}", "file") {
+		paths = append(paths, "/docs/swagger-ui-"+apidocs.Version+"/"+f)
+	}
+	for _, p := range paths {
+		r := httptest.NewRequest("GET", p, nil)
+		r.Header.Set("Accept-Encoding", "gzip") // as browsers do
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 200 {
+			t.Errorf("GET %s = %d, want 200", p, w.Code)
 		}
 	}
 }
