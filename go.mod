@@ -11,7 +11,6 @@ require (
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/redis/go-redis/v9 v9.23.0
-	github.com/stripe/stripe-go/v82 v82.5.1
 	golang.org/x/net v0.61.0
 	golang.org/x/time v0.16.0
 	google.golang.org/api v0.304.0
