@@ -279,11 +279,12 @@ func TestFleetChild(t *testing.T) {
 // requests of an owner quota of 1,000 under 16 clients and is frozen
 // (SIGSTOP) under their traffic, holding a lease and requests in flight;
 // two Gates in this process go on until the quota is spent, or until they
-// admit nothing more: the frozen Gate's lease must come back to them, at
-// least 990 admitted before it is thawed. Thawed, it answers its requests
-// in flight and 20 more within the quota; the three together admit at most
-// 1,000, and at least 990, and, once the child has stopped on SIGTERM
-// (writing its counts), the store on the emulator holds as many.
+// admit nothing more: at least 981 admitted before it is thawed (what it
+// holds is spent). Thawed, it answers its requests in flight and 20 more
+// within the quota, none of them by its own limits (Redis never went
+// away); the three together admit at most 1,000, and at least 990, and,
+// once the child has stopped on SIGTERM (writing its counts), the store on
+// the emulator holds as many.
 func TestFleetQuotaFrozenGate(t *testing.T) {
 	rds := redistest.Start(t)
 	host, project := emulator.Project(t)
@@ -385,9 +386,19 @@ func TestFleetQuotaFrozenGate(t *testing.T) {
 	t.Logf("a child Gate admitted %d, was frozen; 2 Gates × 16 clients admitted %d in %v; thawed, the child answered its requests in flight (%d admitted) and admitted %d of 20 more: %d admitted, stored %d",
 		beforeFreeze, others, took.Round(time.Millisecond), thawed-beforeFreeze, childOK.Load()-thawed, admitted, stored)
 	quotaBounds(t, admitted, stored)
-	// The point: what the frozen Gate held came back to the others.
-	if beforeFreeze+others < 990 {
-		t.Errorf("with one Gate frozen, %d + %d admitted: its lease did not come back to the others", beforeFreeze, others)
+	// Units the frozen Gate took before it froze are spent, not given back
+	// while it is stopped: the unit of each of its 16 requests in flight
+	// (taken from its block or one by one, answered after the thaw) and the
+	// quota block in its hand, at most 3 (1,000 over the divisor of 256: a
+	// block is refilled only once it is empty, at most 1/256 of what is
+	// left). So at least 1,000 - 16 - 3 are admitted while it is frozen.
+	if beforeFreeze+others < 1000-16-3 {
+		t.Errorf("with one Gate frozen, %d + %d admitted: more than its requests in flight and its block lost to the others", beforeFreeze, others)
+	}
+	// Redis answered throughout: the child, paused, must not have taken its
+	// timers firing as it woke for an outage, and admitted by its own view.
+	if strings.Contains(out.String(), "Redis unavailable") {
+		t.Errorf("the child took its pause for a Redis outage:\n%s", out.String())
 	}
 	if childOther.Load() != 0 {
 		t.Errorf("the child answered %d requests with neither 200 nor 429:\n%s", childOther.Load(), out.String())

@@ -186,7 +186,8 @@ func (l *Limiter) admitLeased(ctx context.Context, r *Request, need [nLimits]boo
 	// A request that waits for refills waits at most the limiter's
 	// deadline in all, as a call of its own would.
 	var wait *time.Timer
-	timedOut := false
+	var waitFrom time.Time
+	timedOut, rewaited := false, false
 	defer func() {
 		if wait != nil {
 			wait.Stop()
@@ -250,12 +251,21 @@ func (l *Limiter) admitLeased(ctx context.Context, r *Request, need [nLimits]boo
 		le.waiting++
 		le.mu.Unlock()
 		if wait == nil {
-			wait = time.NewTimer(l.timeout)
+			wait, waitFrom = time.NewTimer(l.timeout), l.now()
 		}
 		select {
 		case <-done:
 		case <-wait.C:
-			timedOut = true
+			// A wait that ended far past its deadline was a pause of
+			// this instance, not a slow server (Limiter.call): it
+			// waits once more, for the refill's own retry.
+			if !rewaited && l.paused(waitFrom) {
+				rewaited = true
+				wait.Reset(l.timeout)
+				waitFrom = l.now()
+			} else {
+				timedOut = true
+			}
 		case <-ctx.Done():
 			timedOut = true
 		}
@@ -345,16 +355,17 @@ func (l *Limiter) refill(r *Request, le *lease, need [nLimits]bool, take bool) (
 	kf, of := r.KeyUsed+max(0, le.left[keyQuota]), r.OwnerUsed+max(0, le.left[ownerQuota])
 	le.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-	defer cancel()
 	args := []any{
 		interval(r.KeyRate), r.KeyRate.Burst, interval(r.OwnerRate), r.OwnerRate.Burst,
 		r.KeyQuota, r.OwnerQuota, kf, of, max(1, int64(r.Expiry/time.Second)),
 		ask[keyRate], ask[ownerRate], ask[keyQuota], ask[ownerQuota],
 		back[keyQuota], back[ownerQuota], recordTTL.Milliseconds(), quotaDivisor, rateDivisor,
 	}
-	l.roundTrips.Add(1)
-	v, err := leaseScript.Run(ctx, l.client, []string{qk.keyTAT, qk.ownerTAT, qk.keyCount, qk.ownerCount, qk.keyRecord, qk.ownerRecord}, args...).Int64Slice()
+	var v []int64
+	err := l.call(context.Background(), func(ctx context.Context) (err error) {
+		v, err = leaseScript.Run(ctx, l.client, []string{qk.keyTAT, qk.ownerTAT, qk.keyCount, qk.ownerCount, qk.keyRecord, qk.ownerRecord}, args...).Int64Slice()
+		return err
+	})
 	if err == nil && len(v) != 9 {
 		err = fmt.Errorf("lease script answered %d values, want 9", len(v))
 	}
@@ -377,7 +388,7 @@ func (l *Limiter) refill(r *Request, le *lease, need [nLimits]bool, take bool) (
 		if !take {
 			return Decision{}, nil
 		}
-		return l.admitOne(ctx, r, le)
+		return l.admitOne(context.Background(), r, le)
 	}
 	for i := range nLimits {
 		if g := v[1+i]; g > 0 {
@@ -398,7 +409,7 @@ func (l *Limiter) refill(r *Request, le *lease, need [nLimits]bool, take bool) (
 	for i := range nLimits {
 		if need[i] && le.left[i] <= 0 {
 			le.mu.Unlock()
-			return l.admitOne(ctx, r, le)
+			return l.admitOne(context.Background(), r, le)
 		}
 	}
 	for i := range nLimits {

@@ -88,6 +88,8 @@ func TestLeasesQuotaManyLimiters(t *testing.T) {
 type dropProxy struct {
 	addr string
 	drop atomic.Bool
+	// dropped, when set, is called with each answer swallowed.
+	dropped func()
 }
 
 func startDropProxy(t *testing.T, to string) *dropProxy {
@@ -115,6 +117,8 @@ func startDropProxy(t *testing.T, to string) *dropProxy {
 					n, err := s.Read(buf)
 					if n > 0 && !p.drop.Load() {
 						c.Write(buf[:n])
+					} else if n > 0 && p.dropped != nil {
+						p.dropped()
 					}
 					if err != nil {
 						c.Close()
@@ -168,6 +172,62 @@ func TestLeaseLostAnswer(t *testing.T) {
 	}
 	if after := ownerCount(t, srv); after != before+lost+admitted {
 		t.Errorf("after Close: %d, want %d: every unit in hand given back, the lost grant kept", after, before+lost+admitted)
+	}
+}
+
+// TestPausedInstanceIsNoOutage: a call whose deadline passes while the
+// instance itself is paused (SIGSTOP: its clock jumps, its timers fire as
+// it wakes, the server's answer is never read) is asked again with a fresh
+// deadline, not taken for an outage: no ErrUnavailable (the caller would
+// admit by its per-instance limits, whose view of the quotas is as old as
+// the pause), no WARNING, no failure toward the breaker. The lost call's
+// units stay taken on the server: lost capacity, never admitted twice.
+// Both the lease's refill and a call per request.
+func TestPausedInstanceIsNoOutage(t *testing.T) {
+	for _, exact := range []bool{false, true} {
+		srv := redistest.Start(t)
+		p := startDropProxy(t, srv.Addr)
+		clock := testkit.NewFakeClock()
+		l, logs := newLimiter(t, "redis://"+p.addr, clock, leases, func(o *Options) { o.Timeout = 200 * time.Millisecond })
+		r := request(func(r *Request) { r.OwnerQuota = 10_000 })
+		le := l.leaseOf(r.KeyID)
+		if exact {
+			le.exactTill = clock.Now().Add(time.Hour).UnixNano()
+		}
+		if _, err := l.Admit(t.Context(), r); err != nil { // loads the script
+			t.Fatal(err)
+		}
+		before := ownerCount(t, srv)
+		le.mu.Lock()
+		le.left[ownerQuota] = 0
+		le.mu.Unlock()
+		// The answer arrives while the instance is stopped for 10 s; it
+		// wakes past the call's deadline, its answer unread.
+		p.dropped = func() {
+			if p.drop.Swap(false) {
+				clock.Advance(10 * time.Second)
+			}
+		}
+		p.drop.Store(true)
+		trips := l.RoundTrips()
+		d, err := l.Admit(t.Context(), r)
+		if err != nil || !d.Allowed() {
+			t.Fatalf("exact %v: a call paused past its deadline: %+v, %v; want asked again and admitted", exact, d, err)
+		}
+		if n := l.RoundTrips() - trips; n != 2 {
+			t.Errorf("exact %v: %d calls, want 2: the paused one and its retry", exact, n)
+		}
+		if l.inARow.Load() != 0 || strings.Contains(logs.String(), "Redis unavailable") {
+			t.Errorf("exact %v: the pause counted as a failure of Redis (%d in a row):\n%s", exact, l.inARow.Load(), logs)
+		}
+		le.mu.Lock()
+		held := le.left[ownerQuota]
+		le.mu.Unlock()
+		// Exact: the request counted twice. Leased: the lost grant and the
+		// one admitted from, less the units in hand.
+		if c := ownerCount(t, srv) - before - held; c < 2 {
+			t.Errorf("exact %v: the server counted %d past the units in hand, want at least 2: the lost call's units stay taken", exact, c)
+		}
 	}
 }
 

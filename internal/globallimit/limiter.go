@@ -11,9 +11,10 @@
 // per-instance limits to that request instead. After openAfter failures in
 // a row the limiter leaves the server alone but for one probe a retry
 // interval, so that a server that hangs costs a few requests a deadline,
-// not every request; one slow answer (a pause of the machine) costs only
-// its own request. It logs a WARNING at most every warnInterval, and an
-// INFO when the server answers again after one.
+// not every request; one slow answer costs only its own request, and a
+// pause of the instance itself none (Limiter.call). It logs a WARNING at
+// most every warnInterval, and an INFO when the server answers again after
+// one.
 package globallimit
 
 import (
@@ -49,6 +50,10 @@ const (
 	retryInterval = 500 * time.Millisecond
 	// warnInterval is the least time between two WARNINGs of failures.
 	warnInterval = 10 * time.Second
+	// pauseSlack is how far past its deadline a call or a wait must end
+	// for the limiter to take it for a pause of the instance, not of the
+	// server: far more than a timer's lateness on a loaded machine.
+	pauseSlack = time.Second
 )
 
 // ErrUnavailable is Admit's error when the server did not answer, or is
@@ -315,10 +320,11 @@ func (l *Limiter) admitOne(ctx context.Context, r *Request, le *lease) (Decision
 		}
 		le.mu.Unlock()
 	}
-	ctx, cancel := context.WithTimeout(ctx, l.timeout)
-	defer cancel()
-	l.roundTrips.Add(1)
-	d, err := l.run(ctx, r)
+	var d Decision
+	err := l.call(ctx, func(ctx context.Context) (err error) {
+		d, err = l.run(ctx, r)
+		return err
+	})
 	if err != nil {
 		// Not the server's failure: the caller going away, or the Gate
 		// closing.
@@ -334,6 +340,38 @@ func (l *Limiter) admitOne(ctx context.Context, r *Request, le *lease) (Decision
 		le.mu.Unlock()
 	}
 	return d, nil
+}
+
+// call makes one call to the server with the limiter's deadline, within
+// ctx, and once more with a fresh deadline if the first ended past it by
+// more than pauseSlack on the instance's clock: the instance was paused
+// (its process stopped, its machine suspended or starved), and its timers
+// fired as it woke, whatever the server did. A paused instance is not a
+// server outage: its call must neither fall back to the per-instance limits,
+// whose view of the quotas is as old as the pause, nor count toward the
+// breaker. The first call's answer is lost: whatever it took on the server
+// stays taken (a request counted twice, a grant never admitted from), so
+// the retry errs toward lost capacity, never toward admitting twice.
+func (l *Limiter) call(ctx context.Context, do func(context.Context) error) error {
+	for try := 0; ; try++ {
+		start := l.now()
+		cctx, cancel := context.WithTimeout(ctx, l.timeout)
+		l.roundTrips.Add(1)
+		err := do(cctx)
+		cancel()
+		if err == nil || try > 0 || ctx.Err() != nil || !l.paused(start) {
+			return err
+		}
+	}
+}
+
+// paused reports whether a call or a wait of the limiter's deadline that
+// started at start, and has ended by that deadline, ended so far past it
+// that the instance itself was stopped meanwhile. The limiter's clock,
+// time.Now's monotonic reading by default, goes on while the process is
+// stopped.
+func (l *Limiter) paused(start time.Time) bool {
+	return l.now().Sub(start) > l.timeout+pauseSlack
 }
 
 // answered closes the breaker after an answer.
