@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
 
@@ -245,14 +244,15 @@ func TestDocsFilesDocumented(t *testing.T) {
 		t.Fatalf("%s has no parameter %s", path, name)
 		return nil
 	}
-	if got := enum("/docs/{renderer}/{file}", "renderer"); !slices.Equal(got, []string{"swagger-ui-" + apidocs.Version}) {
-		t.Errorf("the document's renderer is %q, the embedded one swagger-ui-%s", got, apidocs.Version)
+	renderer := "/docs/swagger-ui-" + apidocs.Version + "/{file}"
+	if _, ok := doc.Paths[renderer]; !ok {
+		t.Errorf("the document has no %s: the embedded renderer is swagger-ui-%s", renderer, apidocs.Version)
 	}
 	var paths []string
 	for _, f := range enum("/docs/{file}", "file") {
 		paths = append(paths, "/docs/"+f)
 	}
-	for _, f := range enum("/docs/{renderer}/{file}", "file") {
+	for _, f := range enum(renderer, "file") {
 		paths = append(paths, "/docs/swagger-ui-"+apidocs.Version+"/"+f)
 	}
 	for _, p := range paths {

@@ -228,7 +228,11 @@ func (l *Limiter) admitLeased(ctx context.Context, r *Request, need [nLimits]boo
 			le.mu.Unlock()
 			if start {
 				rc := *r
-				go l.refill(&rc, le, need, false)
+				l.refills.Add(1)
+				go func() {
+					defer l.refills.Done()
+					l.refill(&rc, le, need, false)
+				}()
 			}
 			return d, nil
 		}

@@ -110,6 +110,7 @@ type Limiter struct {
 	id         string // names this instance's block records
 	leasesMu   sync.RWMutex
 	leases     map[string]*lease // by key ID, at most maxLeases
+	refills    sync.WaitGroup    // the refills started in the background
 	roundTrips atomic.Int64
 }
 
@@ -208,9 +209,28 @@ func (l *Limiter) Check(ctx context.Context) error {
 // connections. It returns the give-back's error, if any: its units are
 // then lost capacity.
 func (l *Limiter) Close(ctx context.Context) error {
+	// A refill still in flight would take units after the give-back, lost
+	// until its block record expires: it ends first, within ctx.
+	if err := l.WaitRefills(ctx); err != nil {
+		l.client.Close()
+		return err
+	}
 	err := l.giveBack(ctx)
 	l.client.Close()
 	return err
+}
+
+// WaitRefills waits for the refills started in the background to end
+// (each within the limiter's deadline), or for ctx to end.
+func (l *Limiter) WaitRefills(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { l.refills.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // RoundTrips is the number of calls the limiter has made to the server.
