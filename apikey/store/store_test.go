@@ -109,6 +109,27 @@ func (s *hangingStore) AdvanceExport(ctx context.Context, owner string, day stor
 	return s.Store.AdvanceExport(ctx, owner, day, a)
 }
 
+func (s *hangingStore) AbandonExport(ctx context.Context, owner string, day store.Day, a store.ExportAttempt) error {
+	if s.hung(ctx) {
+		return ctx.Err()
+	}
+	return s.Store.AbandonExport(ctx, owner, day, a)
+}
+
+func (s *hangingStore) ExportCursor(ctx context.Context) (string, error) {
+	if s.hung(ctx) {
+		return "", ctx.Err()
+	}
+	return s.Store.ExportCursor(ctx)
+}
+
+func (s *hangingStore) SetExportCursor(ctx context.Context, after string) error {
+	if s.hung(ctx) {
+		return ctx.Err()
+	}
+	return s.Store.SetExportCursor(ctx, after)
+}
+
 func (s *hangingStore) LinkedOwners(ctx context.Context, after string, limit int) ([]store.Plan, string, error) {
 	if s.hung(ctx) {
 		return nil, "", ctx.Err()
