@@ -105,7 +105,8 @@ func New(st Store, o Options) *Exporter {
 // since the last export, per UTC day of the last WindowDays: for each day, it
 // first sends again the attempt left pending (a lost answer, a failure, an
 // interrupted run, another run sending it now), then records and sends
-// one for the difference left. It is bounded (MaxSweepOwners,
+// one for the difference left; a day whose pending attempt is older than
+// MaxResendAge is in doubt and left alone. It is bounded (MaxSweepOwners,
 // MaxSweepMeterEvents), safe to run twice at once, and safe to interrupt:
 // an attempt is recorded before it is sent.
 func (e *Exporter) Export(ctx context.Context, now time.Time) (Summary, error) {

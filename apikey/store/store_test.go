@@ -329,6 +329,9 @@ func everyCall(s store.Store) []storeCall {
 		}},
 		{"BeginExport", func(ctx context.Context) error { return s.BeginExport(ctx, "acme", "2026-11-27", attempt) }},
 		{"AdvanceExport", func(ctx context.Context) error { return s.AdvanceExport(ctx, "acme", "2026-11-27", attempt) }},
+		{"AbandonExport", func(ctx context.Context) error { return s.AbandonExport(ctx, "acme", "2026-11-27", attempt) }},
+		{"ExportCursor", func(ctx context.Context) error { _, err := s.ExportCursor(ctx); return err }},
+		{"SetExportCursor", func(ctx context.Context) error { return s.SetExportCursor(ctx, "") }},
 		{"LinkedOwners", func(ctx context.Context) error { _, _, err := s.LinkedOwners(ctx, "", 10); return err }},
 		{"RefuseBilling", func(ctx context.Context) error {
 			return s.RefuseBilling(ctx, "acme", store.BillingRefusal{PlanUpdatedAt: t0, Reason: "r", At: t0})
