@@ -2,11 +2,14 @@ package keygate
 
 import (
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/apidocs"
 	"github.com/keygate/keygate/apikey/console"
+	"github.com/keygate/keygate/apikey/openapi"
 	"github.com/keygate/keygate/bingo"
 	"github.com/keygate/keygate/internal/problem"
 )
@@ -26,13 +29,30 @@ const (
 const DefaultScopes = ScopeBingoCheck + "," + ScopeUsageRead
 
 // route is one endpoint: a method, a ServeMux path pattern, the scope a key
-// needs for it ("" for none), the handler, and whether it is management
-// (the key endpoints: the owner's management budget, not counted; see
-// apikey.Gate.Manage).
+// needs for it ("" for none), the handler, and, for the key endpoints,
+// which of KeysHandlers it is: management (the owner's management budget,
+// not counted; see apikey.Gate.Manage), described by package openapi. The
+// function's own routes are described in openapi_operations.json.
 type route struct {
 	method, path, scope string
 	handler             http.Handler
-	manage              bool
+	endpoint            openapi.Endpoint
+}
+
+// routes is the function's route table, with the key endpoints of keys.
+func routes(keys apikey.KeysHandlers) []route {
+	return []route{
+		{http.MethodGet, "/{$}", "", http.HandlerFunc(hello), ""},
+		{http.MethodPost, "/v1/bingo/check", ScopeBingoCheck, http.HandlerFunc(bingo.Check), ""},
+		{http.MethodPost, "/v1/keys", ScopeKeysManage, keys.Create, openapi.Create},
+		{http.MethodGet, "/v1/keys", ScopeKeysManage, keys.List, openapi.List},
+		{http.MethodGet, "/v1/keys/{id}", ScopeKeysManage, keys.Get, openapi.Get},
+		{http.MethodDelete, "/v1/keys/{id}", ScopeKeysManage, keys.Revoke, openapi.Revoke},
+		{http.MethodPost, "/v1/keys/{id}/rotate", ScopeKeysManage, keys.Rotate, openapi.Rotate},
+		{http.MethodGet, "/v1/keys/{id}/usage", ScopeKeysManage, keys.KeyUsage, openapi.KeyUsage},
+		{http.MethodGet, "/v1/usage", ScopeUsageRead, keys.Usage, openapi.Usage},
+		{http.MethodGet, "/v1/whoami", "", keys.WhoAmI, openapi.WhoAmI},
+	}
 }
 
 // SecretScanningPath is where the function receives GitHub's secret
@@ -49,31 +69,21 @@ const ConsolePath = "/console"
 // 404 for any other path, neither counted. The one exception is the web
 // console, ConsolePath and the paths under it: a public page that holds no
 // secret, served before the key check, since its visitors have not signed
-// in yet; and SecretScanningPath, where GitHub posts the keys it found in
-// public code, which sends no key: its signature authenticates it.
+// in yet; the API reference, DocsPath and the paths under it, public for
+// the same reason; SecretScanningPath, where GitHub posts the keys it found
+// in public code, which sends no key: its signature authenticates it; and
+// OpenAPIPath, the document of all these, public as the console.
 func Handler(g *apikey.Gate) http.Handler {
-	keys := g.KeysHandlers()
-	routes := []route{
-		{http.MethodGet, "/{$}", "", http.HandlerFunc(hello), false},
-		{http.MethodPost, "/v1/bingo/check", ScopeBingoCheck, http.HandlerFunc(bingo.Check), false},
-		{http.MethodPost, "/v1/keys", ScopeKeysManage, keys.Create, true},
-		{http.MethodGet, "/v1/keys", ScopeKeysManage, keys.List, true},
-		{http.MethodGet, "/v1/keys/{id}", ScopeKeysManage, keys.Get, true},
-		{http.MethodDelete, "/v1/keys/{id}", ScopeKeysManage, keys.Revoke, true},
-		{http.MethodPost, "/v1/keys/{id}/rotate", ScopeKeysManage, keys.Rotate, true},
-		{http.MethodGet, "/v1/keys/{id}/usage", ScopeKeysManage, keys.KeyUsage, true},
-		{http.MethodGet, "/v1/usage", ScopeUsageRead, keys.Usage, true},
-		{http.MethodGet, "/v1/whoami", "", keys.WhoAmI, true},
-	}
+	rts := routes(g.KeysHandlers())
 	mux := http.NewServeMux()
 	allow := make(map[string][]string)
 	var paths, scopes []string
-	for _, rt := range routes {
+	for _, rt := range rts {
 		if rt.scope != "" && !slices.Contains(scopes, rt.scope) {
 			scopes = append(scopes, rt.scope)
 		}
 		mount := g.Protect
-		if rt.manage {
+		if rt.endpoint != "" {
 			mount = g.Manage
 		}
 		mux.Handle(rt.method+" "+rt.path, mount(rt.scope, rt.handler))
@@ -88,14 +98,22 @@ func Handler(g *apikey.Gate) http.Handler {
 	for _, p := range paths {
 		mux.Handle(p, methodNotAllowed(strings.Join(allow[p], ", ")))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		// The path is the client's: shortened, so that it cannot bloat the answer.
-		problem.Write(w, problem.New(http.StatusNotFound, apikey.CodeNotFound, "There is no endpoint at "+problem.QuoteShort(r.URL.Path)+"."))
-	})
-	api := g.Authenticate(mux)
+	mux.HandleFunc("/", notFound)
+	// ServeMux would redirect an unclean path (//v1/keys) to the clean one:
+	// an answer of no operation; the path names no endpoint, as before the
+	// key check.
+	api := g.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p != "/" && (path.Clean(p) != p && path.Clean(p)+"/" != p) {
+			notFound(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	cons := console.Handler(console.Config{Path: ConsolePath, KeysPath: "/v1/keys", UsagePath: "/v1/usage",
 		WhoAmIPath: "/v1/whoami", Header: g.Config().Header, Scopes: scopes})
+	docs := apidocs.Handler(apidocs.Config{Path: DocsPath, SpecURL: OpenAPIPath, Title: "keygate API"})
 	scanning := g.GitHubSecretScanningHandler()
+	spec := openAPIHandler(rts, g.Config().Header)
 	// Not a ServeMux: it would answer unclean paths (//v1/keys) with a
 	// redirect before the key check.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -103,12 +121,26 @@ func Handler(g *apikey.Gate) http.Handler {
 			scanning.ServeHTTP(w, r)
 			return
 		}
+		if r.URL.Path == OpenAPIPath {
+			spec.ServeHTTP(w, r)
+			return
+		}
 		if p := r.URL.Path; p == ConsolePath || strings.HasPrefix(p, ConsolePath+"/") {
 			cons.ServeHTTP(w, r)
 			return
 		}
+		if p := r.URL.Path; p == DocsPath || strings.HasPrefix(p, DocsPath+"/") {
+			docs.ServeHTTP(w, r)
+			return
+		}
 		api.ServeHTTP(w, r)
 	})
+}
+
+// notFound answers 404: no endpoint at the request's path.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	// The path is the client's: shortened, so that it cannot bloat the answer.
+	problem.Write(w, problem.New(http.StatusNotFound, apikey.CodeNotFound, "There is no endpoint at "+problem.QuoteShort(r.URL.Path)+"."))
 }
 
 // methodNotAllowed answers 405 with the allowed methods.

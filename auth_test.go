@@ -2,12 +2,15 @@ package keygate
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/apikey/apidocs"
 	"github.com/keygate/keygate/apikey/memstore"
 	"github.com/keygate/keygate/apikey/store"
 	"github.com/keygate/keygate/internal/testkit"
@@ -18,9 +21,17 @@ import (
 
 // newRoutes returns the function's routes behind a Gate on a memory store,
 // configured by vars as the function is by its environment (nil: the
-// defaults, the function's default scopes), on the fake clock; the Gate is
+// defaults, the function's default scopes), on the fake clock, their
+// traffic checked against the OpenAPI document (checked); the Gate is
 // closed when the test ends.
 func newRoutes(t *testing.T, vars map[string]string) (http.Handler, *memstore.Store) {
+	t.Helper()
+	g, s := newGateOn(t, vars, testkit.NewFakeClock())
+	return checked(t, vars, Handler(g)), s
+}
+
+// newGateOn is newRoutes's Gate and store, on clock.
+func newGateOn(t *testing.T, vars map[string]string, clock *testkit.FakeClock) (*apikey.Gate, *memstore.Store) {
 	t.Helper()
 	cfg, err := LoadConfig(env(vars))
 	if err != nil {
@@ -28,13 +39,13 @@ func newRoutes(t *testing.T, vars map[string]string) (http.Handler, *memstore.St
 	}
 	s := memstore.New()
 	log, _ := testkit.Logger()
-	g := apikey.New(cfg, s, apikey.WithClock(testkit.NewFakeClock().Now), apikey.WithLogger(log))
+	g := apikey.New(cfg, s, apikey.WithClock(clock.Now), apikey.WithLogger(log))
 	t.Cleanup(func() {
 		if err := g.Close(context.Background()); err != nil {
 			t.Error(err)
 		}
 	})
-	return Handler(g), s
+	return g, s
 }
 
 // serve serves one request with key ("" for none).
@@ -63,6 +74,8 @@ func TestRoutingAfterAuth(t *testing.T) {
 		{"unknown path without key", "GET", "/nope", false, 401, "missing_api_key", ""},
 		{"wrong method without key", "DELETE", "/", false, 401, "missing_api_key", ""},
 		{"unknown path", "GET", "/nope", true, 404, "not_found", ""},
+		{"unclean path", "GET", "//v1/whoami", true, 404, "not_found", ""}, // not ServeMux's redirect
+		{"dot segment", "GET", "/v1/./whoami", true, 404, "not_found", ""},
 		{"wrong method", "DELETE", "/", true, 405, "method_not_allowed", "GET, HEAD"},
 		{"HEAD", "HEAD", "/", true, 200, "", ""},
 	}
@@ -167,5 +180,88 @@ func TestConsoleBeforeKeyCheck(t *testing.T) {
 	}
 	if w := do("GET", "/", key); w.Code != 200 {
 		t.Errorf("GET / with a key = %d, want 200", w.Code)
+	}
+}
+
+// TestDocsBeforeKeyCheck: the API reference is served without a key, under
+// its own policy, beside the key check; paths like it are the function's.
+func TestDocsBeforeKeyCheck(t *testing.T) {
+	h, s := newRoutes(t, nil)
+	key, _ := testkit.MintKey(t, s, "acme")
+	w := serve(h, "GET", "/docs", "", "")
+	if w.Code != 200 || w.Header().Get("Content-Type") != "text/html; charset=utf-8" || !strings.Contains(w.Body.String(), `data-spec-url="/openapi.json"`) {
+		t.Fatalf("GET /docs without a key = %d %q, want 200 HTML on /openapi.json:\n%s", w.Code, w.Header().Get("Content-Type"), w.Body)
+	}
+	if got := w.Header().Get("Content-Security-Policy"); got != apidocs.ContentSecurityPolicy {
+		t.Errorf("Content-Security-Policy = %q", got)
+	}
+	if w := serve(h, "HEAD", "/docs/swagger-ui-"+apidocs.Version+"/swagger-ui-bundle.js", "", ""); w.Code != 200 || w.Header().Get("Cache-Control") != "public, max-age=31536000, immutable" {
+		t.Errorf("HEAD of Swagger UI's bundle = %d, Cache-Control %q", w.Code, w.Header().Get("Cache-Control"))
+	}
+	if w := serve(h, "GET", "/docs/nope", "", ""); w.Code != 404 || w.Header().Get("Content-Security-Policy") != apidocs.ContentSecurityPolicy {
+		t.Errorf("GET /docs/nope = %d, want the page's 404", w.Code)
+	}
+	if w := serve(h, "POST", "/docs", "", ""); w.Code != 405 || w.Header().Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST /docs = %d Allow %q, want 405 GET, HEAD", w.Code, w.Header().Get("Allow"))
+	}
+	for _, path := range []string{"/docsx", "/v1/docs", "//docs"} {
+		if w := serve(h, "GET", path, "", ""); w.Code != 401 || testkit.Problem(t, w).Code != "missing_api_key" {
+			t.Errorf("GET %s without a key = %d %s, want 401 missing_api_key", path, w.Code, w.Body)
+		}
+		if w := serve(h, "GET", path, "", key); w.Code != 404 || w.Header().Get("Content-Security-Policy") != "" {
+			t.Errorf("GET %s with a key = %d, want the function's 404", path, w.Code)
+		}
+	}
+}
+
+// TestDocsFilesDocumented: every file the document lists under /docs is
+// served, and the renderer it names is the one embedded (upgrading Swagger
+// UI means changing openapi_operations.json too).
+func TestDocsFilesDocumented(t *testing.T) {
+	h, _ := newRoutes(t, nil)
+	raw, err := Document("X-API-Key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]struct {
+			Get struct {
+				Parameters []struct {
+					Name   string
+					Schema struct{ Enum []string }
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	enum := func(path, name string) []string {
+		for _, p := range doc.Paths[path].Get.Parameters {
+			if p.Name == name {
+				return p.Schema.Enum
+			}
+		}
+		t.Fatalf("%s has no parameter %s", path, name)
+		return nil
+	}
+	if got := enum("/docs/{renderer}/{file}", "renderer"); !slices.Equal(got, []string{"swagger-ui-" + apidocs.Version}) {
+		t.Errorf("the document's renderer is %q, the embedded one swagger-ui-%s", got, apidocs.Version)
+	}
+	var paths []string
+	for _, f := range enum("/docs/{file}", "file") {
+		paths = append(paths, "/docs/"+f)
+	}
+	for _, f := range enum("/docs/{renderer}/{file}", "file") {
+		paths = append(paths, "/docs/swagger-ui-"+apidocs.Version+"/"+f)
+	}
+	for _, p := range paths {
+		r := httptest.NewRequest("GET", p, nil)
+		r.Header.Set("Accept-Encoding", "gzip") // as browsers do
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 200 {
+			t.Errorf("GET %s = %d, want 200", p, w.Code)
+		}
 	}
 }

@@ -42,9 +42,10 @@ func env(vars map[string]string) func(string) string {
 }
 
 // newTestAPI returns the function as deployed (newAPI), configured by vars,
-// with its keys in s (nil: Firestore) and its logs in the buffer returned.
-// Its Gate, once a call builds it, is closed when the test ends.
-func newTestAPI(t *testing.T, vars map[string]string, s store.Store) (http.HandlerFunc, *testkit.SyncBuffer) {
+// with its keys in s (nil: Firestore) and its logs in the buffer returned,
+// its traffic checked against its OpenAPI document (checked). Its Gate,
+// once a call builds it, is closed when the test ends.
+func newTestAPI(t *testing.T, vars map[string]string, s store.Store) (http.Handler, *testkit.SyncBuffer) {
 	t.Helper()
 	l, buf := testkit.Logger()
 	var environ []string
@@ -57,7 +58,7 @@ func newTestAPI(t *testing.T, vars map[string]string, s store.Store) (http.Handl
 			closeGate(t, g)
 		}
 	})
-	return a, buf
+	return checked(t, vars, a), buf
 }
 
 // closeGate closes g, failing t when counts are left unwritten.
@@ -70,8 +71,8 @@ func closeGate(t *testing.T, g *apikey.Gate) {
 }
 
 // newTestFunction is NewGate with vars, s and logs in the buffer returned,
-// and the function's routes behind it; the Gate is closed when the test
-// ends.
+// and the function's routes behind it, their traffic checked against the
+// OpenAPI document (checked); the Gate is closed when the test ends.
 func newTestFunction(t *testing.T, vars map[string]string, s store.Store) (*apikey.Gate, http.Handler, *testkit.SyncBuffer) {
 	t.Helper()
 	l, buf := testkit.Logger()
@@ -80,7 +81,7 @@ func newTestFunction(t *testing.T, vars map[string]string, s store.Store) (*apik
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { closeGate(t, g) })
-	return g, Handler(g), buf
+	return g, checked(t, vars, Handler(g)), buf
 }
 
 func TestAPI(t *testing.T) {

@@ -20,6 +20,7 @@ func TestSecretScanningBeforeKeyCheck(t *testing.T) {
 	body := `[{"token":"` + key + `","type":"keygate_api_key","url":"https://github.com/o/r/blob/x/a.go","source":"commit"}]`
 	post := func(sign bool) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("POST", SecretScanningPath, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json") // as GitHub sends it
 		if sign {
 			r.Header.Set("Github-Public-Key-Identifier", "k1")
 			r.Header.Set("Github-Public-Key-Signature", gh.Sign(t, "k1", []byte(body)))

@@ -18,7 +18,11 @@ func (g *Gate) Close(ctx context.Context) error {
 	}
 	err := g.meter.Close(ctx)
 	if g.global != nil {
-		g.global.Close()
+		// Gives back the unused quota units this instance holds.
+		if gerr := g.global.Close(ctx); gerr != nil {
+			g.log.Warn("unused quota units not given back to Redis: lost capacity until their month ends",
+				slog.String("error", gerr.Error()))
+		}
 	}
 	if g.events != nil {
 		g.events.Close() // waits for nothing: what is unpublished stays for the sweep

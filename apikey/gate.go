@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/keygate/keygate/apikey/billing"
@@ -38,7 +39,8 @@ type Gate struct {
 	// and mints (manage.go), per instance, apart from the data
 	// plane's.
 	manageRates, manageMints *ratelimit.Limits
-	global                   *globallimit.Limiter // on Redis, shared by all instances; nil without REDIS_URL
+	global                   *globallimit.Limiter      // on Redis, shared by all instances; nil without REDIS_URL
+	month                    atomic.Pointer[monthSpan] // the month the quotas on Redis count, named once
 	// unknownKeys is the budget of store reads for keys that turn out
 	// not to exist, per client address and for the instance (loadKey).
 	unknownKeys *ratelimit.UnknownKeys
@@ -120,7 +122,7 @@ func New(cfg Config, s store.Store, opts ...Option) *Gate {
 	if cfg.RedisURL != "" {
 		var err error
 		g.global, err = globallimit.New(globallimit.Options{URL: cfg.RedisURL, CA: cfg.RedisCA, Timeout: cfg.RedisTimeout,
-			Prefix: "keygate:" + cfg.Project + "/" + cfg.Database + "/" + cfg.Collection + ":", Now: o.now, Log: o.log})
+			Prefix: "keygate:" + cfg.Project + "/" + cfg.Database + "/" + cfg.Collection + ":", Leases: true, Now: o.now, Log: o.log})
 		if err != nil { // LoadConfig checks it: a Config built by hand
 			o.log.Error("REDIS_URL is not valid: rate limits and quotas are per instance", slog.String("error", err.Error()))
 		}

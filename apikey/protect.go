@@ -318,8 +318,8 @@ func (g *Gate) admit(w http.ResponseWriter, r *http.Request, e *cacheEntry) limi
 }
 
 // limit applies the rate limits, and with Redis the quotas too, to r: the
-// shared ones on Redis when it answers (one round trip), else this
-// instance's buckets. It returns the decision of the rate limit that
+// shared ones on Redis when it answers (from this instance's lease of them,
+// or one round trip), else this instance's buckets. It returns the decision of the rate limit that
 // applied, and of the quotas: with Redis, Redis's; else Allowed, for the
 // meter to check.
 //
@@ -337,15 +337,18 @@ func (g *Gate) limit(r *http.Request, e *cacheEntry, plan *store.Plan, a *meter.
 	if g.global == nil || !rate.Allowed {
 		return rate, limit.Decision{Allowed: true}
 	}
-	req := globallimit.Request{KeyID: a.KeyID, Owner: a.Owner, KeyQuota: a.KeyQuota, OwnerQuota: a.OwnerQuota}
+	req := globallimit.Request{KeyID: a.KeyID, Owner: a.Owner, KeyQuota: a.KeyQuota, OwnerQuota: a.OwnerQuota, At: now}
 	req.KeyRate, req.OwnerRate = ratelimit.Rates(&e.key, plan)
 	if !req.Limited() {
 		return rate, limit.Decision{Allowed: true}
 	}
 	if a.KeyQuota > 0 || a.OwnerQuota > 0 {
-		req.KeyUsed, req.OwnerUsed = g.meter.Used(a.KeyID, a.Owner, now)
-		req.Month = string(store.MonthOf(now))
-		req.Expiry = keyrules.NextMonth(now).Add(24 * time.Hour).Sub(now) // a day past the month: clocks differ
+		// The floors are read only for a call to Redis: a request admitted
+		// from a lease takes no lock of the meter's.
+		req.Usage = g.meter
+		m := g.monthOf(now)
+		req.Month = m.name
+		req.Expiry = time.Unix(0, m.end).Add(24 * time.Hour).Sub(now) // a day past the month: clocks differ
 	}
 	// An error means Redis did not answer: the limiter has logged it, and
 	// this instance's limits, taken above, apply.
@@ -357,4 +360,22 @@ func (g *Gate) limit(r *http.Request, e *cacheEntry, plan *store.Plan, a *meter.
 		g.rates.GiveBack(&e.key, plan, now)
 	}
 	return d.Rate, d.Quota
+}
+
+// monthSpan is a UTC month, named as the usage record names it.
+type monthSpan struct {
+	start, end int64 // Unix ns
+	name       string
+}
+
+// monthOf is now's month, its name formatted once a month, not per request.
+func (g *Gate) monthOf(now time.Time) *monthSpan {
+	ns := now.UnixNano()
+	if m := g.month.Load(); m != nil && m.start <= ns && ns < m.end {
+		return m
+	}
+	start := keyrules.NextMonth(now).AddDate(0, -1, 0)
+	m := &monthSpan{start: start.UnixNano(), end: keyrules.NextMonth(now).UnixNano(), name: string(store.MonthOf(now))}
+	g.month.Store(m)
+	return m
 }

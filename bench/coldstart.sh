@@ -11,6 +11,11 @@
 #             first request, as before issue 30
 #
 #   bench/coldstart.sh            # RUNS=5
+#   BASE=fd1ddfc bench/coldstart.sh
+#
+# With BASE (a commit), a fourth column, api-base: the api function built
+# from that commit (git archive), started in each round beside the others,
+# to see what a change does to the cold start.
 #
 # Uses the emulator named by FIRESTORE_EMULATOR_HOST, or starts one (gcloud
 # emulators firestore, on a free loopback port) and stops it afterwards.
@@ -40,6 +45,13 @@ export GOOGLE_CLOUD_PROJECT="demo-kg-coldstart-$$"
 echo "emulator: $FIRESTORE_EMULATOR_HOST, project $GOOGLE_CLOUD_PROJECT"
 
 go build -o "$OUT/ffserver" ./bench/ffserver
+BASE=${BASE:-}
+if [[ -n $BASE ]]; then
+  mkdir -p "$OUT/base"
+  git archive "$BASE" | tar -x -C "$OUT/base"
+  (cd "$OUT/base" && go build -o "$OUT/ffserver-base" ./bench/ffserver)
+  stat -c "%s bytes %n" "$OUT/ffserver" "$OUT/ffserver-base" | tee "$OUT/sizes.txt"
+fi
 go build -o "$OUT/apikey" ./cmd/apikey
 # A cold emulator on a loaded machine can take longer than STORE_TIMEOUT.
 key=$(STORE_TIMEOUT=30s timeout 60 "$OUT/apikey" create --owner bench --name coldstart 2>"$OUT/apikey.log")
@@ -47,8 +59,8 @@ key=$(STORE_TIMEOUT=30s timeout 60 "$OUT/apikey" create --owner bench --name col
 # usec: the time in microseconds, without starting a process.
 usec() { USEC=${EPOCHREALTIME//[!0-9]/}; }
 
-# one_run NAME N VAR=VALUE...: starts ffserver with the variables, times
-# it, kills it; sets RESULT to the ms from process start to the first 200
+# one_run NAME N VAR=VALUE...: starts ffserver ($FF, default this tree's)
+# with the variables, times it, kills it; sets RESULT to the ms from process start to the first 200
 # (until the curl that got it exits).
 one_run() {
   local name=$1 n=$2 port t0 code pid log
@@ -57,7 +69,7 @@ one_run() {
   log="$OUT/$name.$n.log"
   usec
   t0=$USEC
-  start_group "$log" env PORT="$port" "$@" "$OUT/ffserver"
+  start_group "$log" env PORT="$port" "$@" "${FF:-$OUT/ffserver}"
   pid=$STARTED_PID
   while :; do
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "X-API-Key: $key" "http://127.0.0.1:$port/" || true)
@@ -88,19 +100,28 @@ round() {
   api=$RESULT
   one_run api-lazy "$1" FUNCTION_TARGET=API
   lazy=$RESULT
+  base=
+  if [[ -n $BASE ]]; then
+    FF="$OUT/ffserver-base" one_run api-base "$1" FUNCTION_TARGET=API K_SERVICE=keygate-coldstart
+    base=$RESULT
+  fi
 }
 
 round 0
-echo "columns: ms from process start to the first 200: hello, api (K_SERVICE set), api-lazy (without)"
-echo "warm-up round (not counted): $hello $api $lazy"
+echo "columns: ms from process start to the first 200: hello, api (K_SERVICE set), api-lazy (without)${BASE:+, api-base (api at $BASE)}"
+echo "warm-up round (not counted): $hello $api $lazy $base"
 : >"$OUT/times.txt"
 for i in $(seq "$RUNS"); do
   round "$i"
-  echo "round $i: $hello $api $lazy"
-  echo "$hello $api $lazy" >>"$OUT/times.txt"
+  echo "round $i: $hello $api $lazy $base"
+  echo "$hello $api $lazy $base" >>"$OUT/times.txt"
 done
 h=$(cut -d' ' -f1 "$OUT/times.txt" | median)
 a=$(cut -d' ' -f2 "$OUT/times.txt" | median)
 l=$(cut -d' ' -f3 "$OUT/times.txt" | median)
 echo
 echo "medians of $RUNS: hello $h ms, api $a ms ($(ratio "$a" "$h")x hello), api-lazy $l ms ($(ratio "$l" "$h")x hello)"
+if [[ -n $BASE ]]; then
+  b=$(cut -d' ' -f4 "$OUT/times.txt" | median)
+  echo "api-base ($BASE) $b ms ($(ratio "$b" "$h")x hello); api $(ratio "$a" "$b")x api-base"
+fi

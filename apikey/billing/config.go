@@ -28,8 +28,8 @@ var secretKey = regexp.MustCompile(`^(sk|rk)_[A-Za-z0-9_]{1,250}$`)
 func ValidSecretKey(key string) bool { return secretKey.MatchString(key) }
 
 // ValidAPIBase reports whether base can be STRIPE_API_BASE: an http or
-// https URL with a host, and no path, query or user (stripe-go appends
-// /v1/...).
+// https URL with a host, and no path, query or user (the exporter
+// appends /v1/...).
 func ValidAPIBase(base string) bool {
 	u, err := url.Parse(base)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&

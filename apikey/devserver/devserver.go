@@ -219,7 +219,7 @@ func limitsLine(url, ca string, timeout time.Duration) string {
 	l, err := globallimit.New(globallimit.Options{URL: url, CA: ca, Timeout: max(timeout, time.Second)})
 	if err == nil {
 		err = l.Check(context.Background())
-		l.Close()
+		l.Close(context.Background())
 	}
 	if err != nil {
 		return fmt.Sprintf("keygate: rate limits and quotas: Redis at %s does not answer (%v): per instance until it does\n", where, err)

@@ -1,7 +1,8 @@
 // Package browsertest drives headless Chromium from Go tests with chromedp,
-// for the web console's browser tests: it finds and starts the browser with
-// the flags this closed network needs, and finds elements the way a screen
-// reader does, by role and accessible name.
+// for the browser tests of the web console and the API reference: it finds
+// and starts the browser with the flags this closed network needs, finds
+// elements the way a screen reader does, by role and accessible name, and
+// watches a page for errors and Content-Security-Policy violations.
 package browsertest
 
 import (
@@ -11,12 +12,14 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/dom"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -198,5 +201,71 @@ func TabTo(focused string, max int) chromedp.Action[chromedp.Void] {
 			}
 		}
 		return chromedp.Void{}, fmt.Errorf("no focus on %s after %d presses of Tab", focused, max)
+	}
+}
+
+// violationsScript records, in every document the tab loads, the
+// Content-Security-Policy violations the page reports (the
+// securitypolicyviolation event), for Watch.
+const violationsScript = `window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => window.__cspViolations.push(
+  e.effectiveDirective + ' blocked ' + (e.blockedURI || '(inline)') + ' at ' + e.sourceFile + ':' + e.lineNumber));`
+
+// Watch starts recording, for a tab before it loads its page, the page's
+// uncaught exceptions, console errors (a failed load among them) and
+// Content-Security-Policy violations, and closes any JavaScript dialog
+// (so that the page does not hang); the returned check fails the test on
+// any of them, or on a dialog, in the page loaded now. A page that is
+// meant to log errors needs a watch of its own.
+func Watch(t testing.TB, ctx context.Context) (check func()) {
+	t.Helper()
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: violationsScript}); err != nil {
+		t.Fatalf("watching for CSP violations: %v", err)
+	}
+	var (
+		mu       sync.Mutex
+		problems []string
+	)
+	add := func(s string) {
+		mu.Lock()
+		problems = append(problems, s)
+		mu.Unlock()
+	}
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			add("a JavaScript dialog opened: " + ev.Message)
+			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+		}
+	}()
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() || m.Type == chromedp.ConsoleError || strings.Contains(m.Text, "Content Security Policy") {
+				add(m.String())
+			}
+		}
+	}()
+	return func() {
+		t.Helper()
+		violations, err := chromedp.Run(ctx, chromedp.Evaluate[[]string]("window.__cspViolations || ['the page has no record of its violations']"))
+		if err != nil {
+			t.Errorf("reading the page's CSP violations: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond) // let late events arrive
+		mu.Lock()
+		defer mu.Unlock()
+		for _, v := range violations {
+			t.Errorf("CSP violation in the browser: %s", v)
+		}
+		for _, p := range problems {
+			t.Errorf("in the browser: %s", p)
+		}
 	}
 }

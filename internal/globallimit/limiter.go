@@ -2,16 +2,19 @@
 // instances, on a server that speaks the Redis protocol (Memorystore for
 // Redis or Valkey): each request of a limited key is one atomic script,
 // one round trip, that checks and takes the key's and its owner's rates
-// (GCRA) and quotas together.
+// (GCRA) and quotas together; or, with leases (lease.go), far from the
+// limits, one script per block of them, the requests in between admitted
+// from the block without a call.
 //
 // It never fails a request: a call that does not answer within its
 // deadline, or fails, is reported to the caller, which applies its
 // per-instance limits to that request instead. After openAfter failures in
 // a row the limiter leaves the server alone but for one probe a retry
 // interval, so that a server that hangs costs a few requests a deadline,
-// not every request; one slow answer (a pause of the machine) costs only
-// its own request. It logs a WARNING at most every warnInterval, and an
-// INFO when the server answers again after one.
+// not every request; one slow answer costs only its own request, and a
+// pause of the instance itself none (Limiter.call). It logs a WARNING at
+// most every warnInterval, and an INFO when the server answers again after
+// one.
 package globallimit
 
 import (
@@ -47,6 +50,10 @@ const (
 	retryInterval = 500 * time.Millisecond
 	// warnInterval is the least time between two WARNINGs of failures.
 	warnInterval = 10 * time.Second
+	// pauseSlack is how far past its deadline a call or a wait must end
+	// for the limiter to take it for a pause of the instance, not of the
+	// server: far more than a timer's lateness on a loaded machine.
+	pauseSlack = time.Second
 )
 
 // ErrUnavailable is Admit's error when the server did not answer, or is
@@ -72,9 +79,14 @@ type Options struct {
 	// Prefix starts every key the limiter writes, so that deployments can
 	// share a server.
 	Prefix string
-	// Now is the clock of the outage bookkeeping (the limits themselves run
-	// on the server's clock, which all instances share); Log receives the
-	// WARNINGs.
+	// Leases makes the limiter admit a key's requests from units of its
+	// limits taken in advance, a block at a time (lease.go), instead of one
+	// call per request; near a limit, and after a refusal, it asks per
+	// request.
+	Leases bool
+	// Now is the clock of the outage bookkeeping and of the leases' lives
+	// on this instance (the limits themselves run on the server's clock,
+	// which all instances share); Log receives the WARNINGs.
 	Now func() time.Time
 	Log *slog.Logger
 }
@@ -93,6 +105,12 @@ type Limiter struct {
 	warnedAt atomic.Int64 // Unix ns of the last WARNING
 	warned   atomic.Bool  // a WARNING since the last answer
 	failures atomic.Int64 // failures since the last WARNING
+
+	leasing    bool
+	id         string // names this instance's block records
+	leasesMu   sync.RWMutex
+	leases     map[string]*lease // by key ID, at most maxLeases
+	roundTrips atomic.Int64
 }
 
 // ParseURL checks a server URL as New reads it. Its error never quotes the
@@ -156,7 +174,8 @@ func New(o Options) (*Limiter, error) {
 	ro.DisableIdentity = true
 	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	quietOnce.Do(func() { redis.SetLogger(quiet{}) })
-	l := &Limiter{client: redis.NewClient(ro), timeout: o.Timeout, prefix: o.Prefix, now: o.Now, log: o.Log}
+	l := &Limiter{client: redis.NewClient(ro), timeout: o.Timeout, prefix: o.Prefix, now: o.Now, log: o.Log,
+		leasing: o.Leases, id: instanceID(), leases: map[string]*lease{}}
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -184,8 +203,18 @@ func (l *Limiter) Check(ctx context.Context) error {
 	return l.client.Ping(ctx).Err()
 }
 
-// Close closes the limiter's connections.
-func (l *Limiter) Close() error { return l.client.Close() }
+// Close gives back the unused units of the quota blocks in hand (one round
+// trip, within ctx and the limiter's deadline) and closes the limiter's
+// connections. It returns the give-back's error, if any: its units are
+// then lost capacity.
+func (l *Limiter) Close(ctx context.Context) error {
+	err := l.giveBack(ctx)
+	l.client.Close()
+	return err
+}
+
+// RoundTrips is the number of calls the limiter has made to the server.
+func (l *Limiter) RoundTrips() int64 { return l.roundTrips.Load() }
 
 // Request is what one request is checked and counted against.
 type Request struct {
@@ -203,6 +232,12 @@ type Request struct {
 	// is raised to it: so the server's counts are seeded from, and catch up
 	// with, the usage record.
 	KeyUsed, OwnerUsed int64
+	// Usage, when set, gives KeyUsed and OwnerUsed at At instead, read only
+	// for a call to the server: a request admitted from a lease reads
+	// nothing. At, when set, is the time of the request on the limiter's
+	// clock (Options.Now), which then need not be read again.
+	Usage Usage
+	At    time.Time
 	// Month is the month the quotas count, as the usage record names it
 	// (2026-12), and Expiry how long its counts must live: past its end.
 	Month  string
@@ -212,6 +247,19 @@ type Request struct {
 	// from OwnerRate's bucket of that name only, and KeyID, KeyRate and the
 	// quotas are ignored.
 	Bucket string
+}
+
+// Usage is the caller's record of the month's use (the Gate's meter).
+type Usage interface {
+	Used(keyID, owner string, now time.Time) (keyUsed, ownerUsed int64)
+}
+
+// floors reads r's floors from its Usage, for a call.
+func (r *Request) floors() {
+	if r.Usage != nil {
+		r.KeyUsed, r.OwnerUsed = r.Usage.Used(r.KeyID, r.Owner, r.At)
+		r.Usage = nil
+	}
 }
 
 // Limited reports whether r has a limit at all; one without needs no call.
@@ -235,17 +283,48 @@ func (d *Decision) Allowed() bool { return d.Rate.Allowed && d.Quota.Allowed }
 // not answer within the timeout (a call whose answer is lost may still have
 // counted the request, so the server's counts err high, never low) or is
 // being left alone after a failure.
+//
+// With Options.Leases, a request of a key whose lease has units is
+// admitted without a call: see lease.go.
 func (l *Limiter) Admit(ctx context.Context, r *Request) (Decision, error) {
-	if l.down.Load() {
-		n, now := l.retryAt.Load(), l.now().UnixNano()
-		// One probe a retry interval; the other requests do not wait.
-		if now < n || !l.retryAt.CompareAndSwap(n, now+int64(retryInterval)) {
-			return Decision{}, ErrUnavailable
+	if l.leasing && r.Bucket == "" {
+		if need, ok := wants(r); ok {
+			return l.admitLeased(ctx, r, need)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, l.timeout)
-	defer cancel()
-	d, err := l.run(ctx, r)
+	return l.admitOne(ctx, r, nil)
+}
+
+// probe reports whether a server being left alone may be tried now: one
+// probe a retry interval; the other requests do not wait.
+func (l *Limiter) probe() bool {
+	n, now := l.retryAt.Load(), l.now().UnixNano()
+	return now >= n && l.retryAt.CompareAndSwap(n, now+int64(retryInterval))
+}
+
+// admitOne asks the server about r alone: one round trip. With le, r's
+// key's lease, the quota units in hand raise the floors, and a refusal
+// makes the key's next requests ask one by one too.
+func (l *Limiter) admitOne(ctx context.Context, r *Request, le *lease) (Decision, error) {
+	if l.down.Load() && !l.probe() {
+		return Decision{}, ErrUnavailable
+	}
+	only := *r
+	only.floors()
+	r = &only
+	if le != nil {
+		le.mu.Lock()
+		if le.quota.month == r.Month {
+			only.KeyUsed += max(0, le.left[keyQuota])
+			only.OwnerUsed += max(0, le.left[ownerQuota])
+		}
+		le.mu.Unlock()
+	}
+	var d Decision
+	err := l.call(ctx, func(ctx context.Context) (err error) {
+		d, err = l.run(ctx, r)
+		return err
+	})
 	if err != nil {
 		// Not the server's failure: the caller going away, or the Gate
 		// closing.
@@ -254,6 +333,49 @@ func (l *Limiter) Admit(ctx context.Context, r *Request) (Decision, error) {
 		}
 		return Decision{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	l.answered()
+	if le != nil && !d.Allowed() {
+		le.mu.Lock()
+		le.exactTill = l.now().Add(exactFor).UnixNano()
+		le.mu.Unlock()
+	}
+	return d, nil
+}
+
+// call makes one call to the server with the limiter's deadline, within
+// ctx, and once more with a fresh deadline if the first ended past it by
+// more than pauseSlack on the instance's clock: the instance was paused
+// (its process stopped, its machine suspended or starved), and its timers
+// fired as it woke, whatever the server did. A paused instance is not a
+// server outage: its call must neither fall back to the per-instance limits,
+// whose view of the quotas is as old as the pause, nor count toward the
+// breaker. The first call's answer is lost: whatever it took on the server
+// stays taken (a request counted twice, a grant never admitted from), so
+// the retry errs toward lost capacity, never toward admitting twice.
+func (l *Limiter) call(ctx context.Context, do func(context.Context) error) error {
+	for try := 0; ; try++ {
+		start := l.now()
+		cctx, cancel := context.WithTimeout(ctx, l.timeout)
+		l.roundTrips.Add(1)
+		err := do(cctx)
+		cancel()
+		if err == nil || try > 0 || ctx.Err() != nil || !l.paused(start) {
+			return err
+		}
+	}
+}
+
+// paused reports whether a call or a wait of the limiter's deadline that
+// started at start, and has ended by that deadline, ended so far past it
+// that the instance itself was stopped meanwhile. The limiter's clock,
+// time.Now's monotonic reading by default, goes on while the process is
+// stopped.
+func (l *Limiter) paused(start time.Time) bool {
+	return l.now().Sub(start) > l.timeout+pauseSlack
+}
+
+// answered closes the breaker after an answer.
+func (l *Limiter) answered() {
 	if l.inARow.Load() != 0 {
 		l.inARow.Store(0)
 		l.down.Store(false)
@@ -262,7 +384,6 @@ func (l *Limiter) Admit(ctx context.Context, r *Request) (Decision, error) {
 				slog.Int64("failures_since_last_warning", l.failures.Swap(0)))
 		}
 	}
-	return d, nil
 }
 
 // failed counts a failure, marks the server down until the next probe

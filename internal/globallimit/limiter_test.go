@@ -32,7 +32,7 @@ func newLimiter(t *testing.T, url string, clock *testkit.FakeClock, change ...fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() { l.Close(context.Background()) })
 	return l, buf
 }
 
@@ -338,7 +338,7 @@ func TestParseURLHidesPassword(t *testing.T) {
 func TestClosedIsNotAnOutage(t *testing.T) {
 	srv := redistest.Start(t)
 	l, logs := newLimiter(t, srv.URL(), nil)
-	l.Close()
+	l.Close(context.Background())
 	if _, err := l.Admit(t.Context(), request(func(r *Request) { r.OwnerQuota = 5 })); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("after Close: %v, want ErrUnavailable", err)
 	}

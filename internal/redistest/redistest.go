@@ -158,6 +158,23 @@ func (s *Server) Kill() {
 	<-done
 }
 
+// Freeze stops the server's process (SIGSTOP): it keeps its connections and
+// its data and answers nothing, as a server in a long pause does, until
+// Thaw; Kill ends it frozen too.
+func (s *Server) Freeze() { s.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen server (SIGCONT), which then answers what it was
+// sent meanwhile.
+func (s *Server) Thaw() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		s.cmd.Process.Signal(sig)
+	}
+}
+
 // Restart starts the server again, empty, on the same address.
 func (s *Server) Restart() {
 	s.t.Helper()
