@@ -270,7 +270,7 @@ func TestLateCountsNewIdentifier(t *testing.T) {
 		if len(got) != 2 || got[1].Value != 3 || got[1].Identifier == got[0].Identifier || got[1].Day() != string(day1) {
 			t.Errorf("received %+v: want a second event of 3 for %s under a new identifier", got, day1)
 		}
-		if got[1].Identifier != billing.Identifier("acme", day1, 50) {
+		if got[1].Identifier != billing.Identifier("acme", day1, 50, store.StoredTime(f.clock.Now())) {
 			t.Errorf("identifier %s, want the one of (acme, %s, 50)", got[1].Identifier, day1)
 		}
 		f.exact(t, s.Totals(), map[string]string{"acme": "cus_Acme1"})

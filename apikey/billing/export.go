@@ -9,11 +9,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/keygate/keygate/apikey/keyrules"
 	"github.com/keygate/keygate/apikey/store"
 )
 
 // The bounds of one run: a run that reaches one says so (More), and the
-// next run goes on where the rotation of owners (rotation) starts it.
+// next run goes on where it stopped (the store's export cursor).
 const (
 	// WindowDays is how many UTC days back an owner's usage is exported:
 	// today and the 34 before, each stamped inside its day, within
@@ -36,6 +37,13 @@ const (
 	// tries again.
 	maxFailures = 3
 	ownersPage  = 100
+	// MaxResendAge is the oldest a pending attempt is sent again: Stripe
+	// deduplicates an identifier for 24 hours at least from its first
+	// send, which comes after the attempt's Sent; an hour is left for
+	// clocks and a slow run. An older attempt is in doubt: Stripe may
+	// have it, and may no longer drop a resend of it, so the day waits
+	// for the operator ('apikey billing settle').
+	MaxResendAge = 23 * time.Hour
 )
 
 // Store is what the exporter reads and writes: the owners' daily totals and
@@ -55,14 +63,18 @@ type Options struct {
 	HTTPClient  *http.Client
 	CallTimeout time.Duration // 0: CallTimeout
 	Log         *slog.Logger  // nil: slog.Default()
+	// MaxOwners and MaxMeterEvents bound one run; 0: MaxSweepOwners,
+	// MaxSweepMeterEvents.
+	MaxOwners, MaxMeterEvents int
 }
 
 // Exporter exports owners' usage to Stripe meters; Export runs it once.
 type Exporter struct {
-	st      Store
-	stripe  *meterEvents
-	timeout time.Duration
-	log     *slog.Logger
+	st                  Store
+	stripe              *meterEvents
+	timeout             time.Duration
+	log                 *slog.Logger
+	maxOwners, maxSends int
 }
 
 // New returns an Exporter on st. It does no I/O.
@@ -79,14 +91,22 @@ func New(st Store, o Options) *Exporter {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Exporter{st: st, stripe: newMeterEvents(o.SecretKey, o.APIBase, o.EventName, o.HTTPClient), timeout: o.CallTimeout, log: o.Log}
+	if o.MaxOwners <= 0 {
+		o.MaxOwners = MaxSweepOwners
+	}
+	if o.MaxMeterEvents <= 0 {
+		o.MaxMeterEvents = MaxSweepMeterEvents
+	}
+	return &Exporter{st: st, stripe: newMeterEvents(o.SecretKey, o.APIBase, o.EventName, o.HTTPClient), timeout: o.CallTimeout, log: o.Log,
+		maxOwners: o.MaxOwners, maxSends: o.MaxMeterEvents}
 }
 
 // Export exports, at now, what the linked owners' stored totals gained
 // since the last export, per UTC day of the last WindowDays: for each day, it
 // first sends again the attempt left pending (a lost answer, a failure, an
 // interrupted run, another run sending it now), then records and sends
-// one for the difference left. It is bounded (MaxSweepOwners,
+// one for the difference left; a day whose pending attempt is older than
+// MaxResendAge is in doubt and left alone. It is bounded (MaxSweepOwners,
 // MaxSweepMeterEvents), safe to run twice at once, and safe to interrupt:
 // an attempt is recorded before it is sent.
 func (e *Exporter) Export(ctx context.Context, now time.Time) (Summary, error) {
@@ -108,57 +128,66 @@ type run struct {
 	stop     bool // no more sends in this run
 }
 
-// alphabet are the characters of Stripe's IDs, in order.
-const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-// rotation is where a run starts among the linked owners, which are read
-// in customer order: a customer prefix that moves every 5 minutes, so that
-// when runs stop at a bound, the owners past it are reached first by a
-// later run. Customer IDs are random after "cus_", so every owner is
-// reached.
-func rotation(now time.Time) string {
-	return "cus_" + string(alphabet[(now.Unix()/300)%int64(len(alphabet))])
-}
-
-// owners exports the linked owners, from the rotation's start to the end,
-// then from the beginning up to the start.
+// owners exports the linked owners in the order of LinkedOwners, from
+// the store's export cursor to the end, then from the beginning up to the
+// cursor, and moves the cursor to the first owner it did not finish, or
+// to the beginning after the last: so that runs stopped at a bound reach
+// every owner in turn. Two runs at once may read the same cursor: each
+// owner's export is safe twice at once.
 func (r *run) owners(ctx context.Context) error {
-	start := rotation(r.now)
-	read := 0
-	for _, part := range []struct {
-		after string
-		upTo  string // "": the end
-	}{{start, ""}, {"", start}} {
-		after := part.after
-		for {
-			page, next, err := r.st.LinkedOwners(ctx, after, ownersPage)
-			if err != nil {
-				return err
-			}
-			for _, p := range page {
-				if part.upTo != "" && p.StripeCustomer >= part.upTo {
-					return nil
-				}
-				if r.stop {
-					r.sum.More = true
-					return nil
-				}
-				if read >= MaxSweepOwners {
-					r.sum.More = true
-					return nil
-				}
-				read++
-				if err := r.owner(ctx, p); err != nil {
-					return err
-				}
-			}
-			if next == "" {
-				break
-			}
-			after = next
+	cursor, err := r.st.ExportCursor(ctx)
+	if err != nil {
+		return err
+	}
+	at := keyrules.ParseLinkedAfter(cursor)
+	resume, read := cursor, 0
+	err = r.pass(ctx, cursor, at, &resume, &read)
+	if resume != cursor {
+		if err := r.st.SetExportCursor(ctx, resume); err != nil {
+			r.log.Warn("export cursor not stored: the next sweep repeats some owners", slog.String("error", scrub(err.Error())))
 		}
 	}
-	return nil
+	return err
+}
+
+// pass reads the owners from cursor to the end, and then, if cursor is not
+// the start, from the start up to it (at); resume is after the last owner
+// finished, "" at the end of the owners.
+func (r *run) pass(ctx context.Context, cursor string, at keyrules.LinkedPosition, resume *string, read *int) error {
+	wrapped := false
+	after := cursor
+	for {
+		page, next, err := r.st.LinkedOwners(ctx, after, ownersPage)
+		if err != nil {
+			return err
+		}
+		for _, p := range page {
+			if wrapped && !at.Before(p) {
+				return nil // back where the run started
+			}
+			if r.stop || *read >= r.maxOwners {
+				r.sum.More = true
+				return nil
+			}
+			*read++
+			if err := r.owner(ctx, p); err != nil {
+				return err
+			}
+			if r.stop {
+				return nil // the owner may not be finished: the next run starts at it
+			}
+			*resume = keyrules.LinkedNext(p)
+		}
+		if next != "" {
+			after = next
+			continue
+		}
+		*resume = ""
+		if wrapped || cursor == "" {
+			return nil
+		}
+		wrapped, after = true, ""
+	}
 }
 
 // dayState is one day of an owner: its stored total and export record.
@@ -208,6 +237,10 @@ func (r *run) owner(ctx context.Context, p store.Plan) error {
 		s := days[d]
 		exported := s.export.Exported
 		if a := s.export.Pending; a != nil {
+			if InDoubt(a, r.now) {
+				r.inDoubt(p, d, *a)
+				continue
+			}
 			ok, err := r.deliver(ctx, p, d, *a, true)
 			if !ok || err != nil {
 				return err
@@ -217,7 +250,8 @@ func (r *run) owner(ctx context.Context, p store.Plan) error {
 		if s.total <= exported {
 			continue
 		}
-		a := store.ExportAttempt{From: exported, To: s.total, Identifier: Identifier(p.Owner, d, exported), Timestamp: stamp(d, r.now)}
+		sent := store.StoredTime(r.now)
+		a := store.ExportAttempt{From: exported, To: s.total, Identifier: Identifier(p.Owner, d, exported, sent), Timestamp: stamp(d, r.now), Sent: sent}
 		if r.full(ctx) {
 			return nil
 		}
@@ -234,12 +268,22 @@ func (r *run) owner(ctx context.Context, p store.Plan) error {
 	return nil
 }
 
+// inDoubt reports the pending attempt a of the owner's day, too old to
+// be sent again (MaxResendAge): the day is left as it is until the
+// operator settles it.
+func (r *run) inDoubt(p store.Plan, day store.Day, a store.ExportAttempt) {
+	r.sum.InDoubt++
+	r.log.Error("meter event in doubt: sent more than MaxResendAge ago and never confirmed, Stripe may or may not have it; "+
+		"the day is not exported until 'apikey billing settle' says which", slog.String("owner", p.Owner), slog.String("day", string(day)),
+		slog.String("identifier", a.Identifier), slog.Int64("value", a.To-a.From), slog.Time("sent", a.Sent))
+}
+
 // full reports whether the run sends no more: stopped, at its bound, or
 // too near its deadline for one more call (the send would be safe, its
 // attempt recorded, but the run would end in an error).
 func (r *run) full(ctx context.Context) bool {
 	dl, ok := ctx.Deadline()
-	if r.stop || r.sent >= MaxSweepMeterEvents || ok && time.Until(dl) < r.timeout {
+	if r.stop || r.sent >= r.maxSends || ok && time.Until(dl) < r.timeout {
 		r.stop, r.sum.More = true, true
 		return true
 	}

@@ -22,6 +22,20 @@ const (
 	refusedDoc        = "refused"
 )
 
+// The export's cursor, where the next sweep starts among the linked
+// owners: one document, {KEYS_COLLECTION}_billing/cursor (cursorDoc), apart
+// from the owners' documents, so that no query of owners reads it.
+const (
+	billingSuffix = "_billing"
+	cursorID      = "cursor"
+)
+
+// cursorDoc is the Firestore document of the export's cursor.
+type cursorDoc struct {
+	After     string    `firestore:"after"`
+	UpdatedAt time.Time `firestore:"updated_at,serverTimestamp"`
+}
+
 // exportDoc is the Firestore document of an owner's day export. The
 // pending attempt's fields are absent (or pending_id empty) when none is.
 type exportDoc struct {
@@ -31,6 +45,10 @@ type exportDoc struct {
 	To        int64      `firestore:"pending_to,omitempty"`
 	ID        string     `firestore:"pending_id,omitempty"`
 	Timestamp *time.Time `firestore:"pending_timestamp,omitempty"`
+	// Sent is the attempt's record time (ExportAttempt.Sent); a document
+	// written before it was kept has none, and its updated_at, written with
+	// the attempt, stands for it.
+	Sent      *time.Time `firestore:"pending_sent,omitempty"`
 	UpdatedAt time.Time  `firestore:"updated_at,serverTimestamp"`
 }
 
@@ -54,7 +72,10 @@ func decodeExport(snap *firestore.DocumentSnapshot) (store.DayExport, error) {
 	}
 	e := store.DayExport{Day: store.Day(d.Day), Exported: d.Exported}
 	if d.ID != "" && d.Timestamp != nil {
-		e.Pending = &store.ExportAttempt{From: d.From, To: d.To, Identifier: d.ID, Timestamp: d.Timestamp.UTC()}
+		e.Pending = &store.ExportAttempt{From: d.From, To: d.To, Identifier: d.ID, Timestamp: d.Timestamp.UTC(), Sent: d.UpdatedAt.UTC()}
+		if d.Sent != nil {
+			e.Pending.Sent = d.Sent.UTC()
+		}
 	}
 	return e, nil
 }
@@ -90,8 +111,12 @@ func (s *Store) BeginExport(ctx context.Context, owner string, day store.Day, a 
 		if e.Exported != a.From || e.Pending != nil {
 			return exportDoc{}, false
 		}
-		ts := store.StoredTime(a.Timestamp)
-		return exportDoc{Day: string(day), Exported: e.Exported, From: a.From, To: a.To, ID: a.Identifier, Timestamp: &ts}, true
+		ts, sent := store.StoredTime(a.Timestamp), store.StoredTime(a.Sent)
+		d := exportDoc{Day: string(day), Exported: e.Exported, From: a.From, To: a.To, ID: a.Identifier, Timestamp: &ts}
+		if !a.Sent.IsZero() {
+			d.Sent = &sent
+		}
+		return d, true
 	})
 }
 
@@ -103,6 +128,54 @@ func (s *Store) AdvanceExport(ctx context.Context, owner string, day store.Day, 
 		}
 		return exportDoc{Day: string(day), Exported: a.To}, true
 	})
+}
+
+// AbandonExport implements BillingStore.
+func (s *Store) AbandonExport(ctx context.Context, owner string, day store.Day, a store.ExportAttempt) error {
+	return s.moveExport(ctx, "abandon export", owner, day, a, func(e store.DayExport) (exportDoc, bool) {
+		if e.Exported != a.From || e.Pending == nil || e.Pending.Identifier != a.Identifier || e.Pending.To != a.To {
+			return exportDoc{}, false
+		}
+		return exportDoc{Day: string(day), Exported: e.Exported}, true
+	})
+}
+
+// cursor returns the export cursor's document.
+func (s *Store) cursor(client *firestore.Client) *firestore.DocumentRef {
+	return client.Collection(s.collection + billingSuffix).Doc(cursorID)
+}
+
+// ExportCursor implements BillingStore.
+func (s *Store) ExportCursor(ctx context.Context) (string, error) {
+	client, err := s.Client(ctx)
+	if err != nil {
+		return "", err
+	}
+	snap, err := s.cursor(client).Get(ctx)
+	if status.Code(err) == codes.NotFound {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("firestore: export cursor: %w", err)
+	}
+	var d cursorDoc
+	if err := snap.DataTo(&d); err != nil {
+		return "", fmt.Errorf("firestore: cursor document %s: %w", snap.Ref.Path, err)
+	}
+	return d.After, nil
+}
+
+// SetExportCursor implements BillingStore: one write, no transaction (the
+// last write wins).
+func (s *Store) SetExportCursor(ctx context.Context, after string) error {
+	client, err := s.Client(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := s.cursor(client).Set(ctx, cursorDoc{After: after}); err != nil {
+		return fmt.Errorf("firestore: set export cursor: %w", err)
+	}
+	return nil
 }
 
 // moveExport reads the day's document in a transaction, and writes what

@@ -70,8 +70,9 @@ type Config struct {
 	// Database is the Firestore database ID; empty means "(default)".
 	Database string
 	// Collection holds the keys; empty means "api_keys". Plans, owners'
-	// usage, meters and the change feed live in the collections named after
-	// it with "_owners", "_meters" and "_changes" appended.
+	// usage, meters, the change feed and the Stripe export's cursor live
+	// in the collections named after it with "_owners", "_meters",
+	// "_changes" and "_billing" appended.
 	Collection string
 }
 

@@ -19,6 +19,7 @@ type exportKey struct {
 type billing struct {
 	days    map[exportKey]store.DayExport
 	refused map[string]store.BillingRefusal
+	cursor  string
 }
 
 // Exported implements BillingStore.
@@ -51,7 +52,7 @@ func (s *Store) BeginExport(ctx context.Context, owner string, day store.Day, a 
 		if d.Exported != a.From || d.Pending != nil {
 			return false
 		}
-		a.Timestamp = store.StoredTime(a.Timestamp)
+		a.Timestamp, a.Sent = store.StoredTime(a.Timestamp), store.StoredTime(a.Sent)
 		d.Pending = &a
 		return true
 	})
@@ -66,6 +67,38 @@ func (s *Store) AdvanceExport(ctx context.Context, owner string, day store.Day, 
 		d.Exported, d.Pending = a.To, nil
 		return true
 	})
+}
+
+// AbandonExport implements BillingStore.
+func (s *Store) AbandonExport(ctx context.Context, owner string, day store.Day, a store.ExportAttempt) error {
+	return s.moveExport(ctx, owner, day, a, func(d *store.DayExport) bool {
+		if d.Exported != a.From || d.Pending == nil || d.Pending.Identifier != a.Identifier || d.Pending.To != a.To {
+			return false
+		}
+		d.Pending = nil
+		return true
+	})
+}
+
+// ExportCursor implements BillingStore.
+func (s *Store) ExportCursor(ctx context.Context) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.billing.cursor, nil
+}
+
+// SetExportCursor implements BillingStore.
+func (s *Store) SetExportCursor(ctx context.Context, after string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.billing.cursor = after
+	return nil
 }
 
 // moveExport applies move to the day's record under the lock, or returns

@@ -30,6 +30,18 @@ type BillingStore interface {
 	// pending attempt is a (its Identifier) and the amount a.From:
 	// ErrExportMoved otherwise (another sweep advanced it).
 	AdvanceExport(ctx context.Context, owner string, day Day, a ExportAttempt) error
+	// AbandonExport clears the day's pending attempt a without advancing
+	// its exported amount (the operator found Stripe does not have it), in
+	// a transaction that checks as AdvanceExport does: ErrExportMoved
+	// otherwise. The next sweep records a new attempt, under a new
+	// identifier (its Sent differs).
+	AbandonExport(ctx context.Context, owner string, day Day, a ExportAttempt) error
+	// ExportCursor returns where the next sweep starts among the linked
+	// owners: an after of LinkedOwners, "" for the start.
+	ExportCursor(ctx context.Context) (string, error)
+	// SetExportCursor stores where the next sweep starts. Two sweeps may
+	// both write it: the last write wins, and a lost one repeats work only.
+	SetExportCursor(ctx context.Context, after string) error
 	// LinkedOwners returns at most limit plans that have a StripeCustomer,
 	// ordered by customer and then owner, starting after after: "" for the
 	// first page, the next of the previous page, or a customer ID (or a
@@ -60,6 +72,12 @@ type ExportAttempt struct {
 	To         int64     `json:"to"`
 	Identifier string    `json:"identifier"` // Stripe's deduplication key
 	Timestamp  time.Time `json:"timestamp"`  // the event's, inside the day
+	// Sent is when the attempt was recorded, before its first send: Stripe
+	// deduplicates an identifier for 24 hours from then at least, so an
+	// attempt older than billing.MaxResendAge is not sent again. Zero: a
+	// record of before it was kept (the Firestore store reads its
+	// updated_at instead).
+	Sent time.Time `json:"sent,omitzero"`
 }
 
 // BillingRefusal records that Stripe refused an owner's customer (a 4xx
@@ -92,6 +110,24 @@ func (t timeoutStore) AdvanceExport(ctx context.Context, owner string, day Day, 
 	ctx, cancel := t.bound(ctx)
 	defer cancel()
 	return t.s.AdvanceExport(ctx, owner, day, a)
+}
+
+func (t timeoutStore) AbandonExport(ctx context.Context, owner string, day Day, a ExportAttempt) error {
+	ctx, cancel := t.bound(ctx)
+	defer cancel()
+	return t.s.AbandonExport(ctx, owner, day, a)
+}
+
+func (t timeoutStore) ExportCursor(ctx context.Context) (string, error) {
+	ctx, cancel := t.bound(ctx)
+	defer cancel()
+	return t.s.ExportCursor(ctx)
+}
+
+func (t timeoutStore) SetExportCursor(ctx context.Context, after string) error {
+	ctx, cancel := t.bound(ctx)
+	defer cancel()
+	return t.s.SetExportCursor(ctx, after)
 }
 
 func (t timeoutStore) LinkedOwners(ctx context.Context, after string, limit int) ([]Plan, string, error) {

@@ -109,6 +109,27 @@ func (s *hangingStore) AdvanceExport(ctx context.Context, owner string, day stor
 	return s.Store.AdvanceExport(ctx, owner, day, a)
 }
 
+func (s *hangingStore) AbandonExport(ctx context.Context, owner string, day store.Day, a store.ExportAttempt) error {
+	if s.hung(ctx) {
+		return ctx.Err()
+	}
+	return s.Store.AbandonExport(ctx, owner, day, a)
+}
+
+func (s *hangingStore) ExportCursor(ctx context.Context) (string, error) {
+	if s.hung(ctx) {
+		return "", ctx.Err()
+	}
+	return s.Store.ExportCursor(ctx)
+}
+
+func (s *hangingStore) SetExportCursor(ctx context.Context, after string) error {
+	if s.hung(ctx) {
+		return ctx.Err()
+	}
+	return s.Store.SetExportCursor(ctx, after)
+}
+
 func (s *hangingStore) LinkedOwners(ctx context.Context, after string, limit int) ([]store.Plan, string, error) {
 	if s.hung(ctx) {
 		return nil, "", ctx.Err()
@@ -308,6 +329,9 @@ func everyCall(s store.Store) []storeCall {
 		}},
 		{"BeginExport", func(ctx context.Context) error { return s.BeginExport(ctx, "acme", "2026-11-27", attempt) }},
 		{"AdvanceExport", func(ctx context.Context) error { return s.AdvanceExport(ctx, "acme", "2026-11-27", attempt) }},
+		{"AbandonExport", func(ctx context.Context) error { return s.AbandonExport(ctx, "acme", "2026-11-27", attempt) }},
+		{"ExportCursor", func(ctx context.Context) error { _, err := s.ExportCursor(ctx); return err }},
+		{"SetExportCursor", func(ctx context.Context) error { return s.SetExportCursor(ctx, "") }},
 		{"LinkedOwners", func(ctx context.Context) error { _, _, err := s.LinkedOwners(ctx, "", 10); return err }},
 		{"RefuseBilling", func(ctx context.Context) error {
 			return s.RefuseBilling(ctx, "acme", store.BillingRefusal{PlanUpdatedAt: t0, Reason: "r", At: t0})

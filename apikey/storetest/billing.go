@@ -19,9 +19,10 @@ import (
 // owners paged in customer order, and refusals.
 func Billing(t *testing.T, newStore NewStore) { runCases(t, newStore, billingCases) }
 
-// attempt is an export attempt from from to to, at T0.
+// attempt is an export attempt from from to to, at T0, recorded a
+// microsecond after it (Sent is kept to the microsecond).
 func attempt(from, to int64) store.ExportAttempt {
-	return store.ExportAttempt{From: from, To: to, Identifier: fmt.Sprintf("id-%d", from), Timestamp: T0}
+	return store.ExportAttempt{From: from, To: to, Identifier: fmt.Sprintf("id-%d", from), Timestamp: T0, Sent: T0.Add(time.Microsecond)}
 }
 
 // exported reads the owner's export records of November 2026.
@@ -35,6 +36,55 @@ func exported(t *testing.T, s store.BillingStore, owner string) []store.DayExpor
 }
 
 var billingCases = []contractCase{
+	{"an attempt abandoned is cleared without advancing, once", func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		a := attempt(0, 10)
+		if err := s.AbandonExport(ctx, "acme", "2026-11-27", a); !errors.Is(err, store.ErrExportMoved) {
+			t.Errorf("AbandonExport with nothing pending = %v, want ErrExportMoved", err)
+		}
+		if err := s.BeginExport(ctx, "acme", "2026-11-27", a); err != nil {
+			t.Fatal(err)
+		}
+		other := a
+		other.Identifier = "other"
+		if err := s.AbandonExport(ctx, "acme", "2026-11-27", other); !errors.Is(err, store.ErrExportMoved) {
+			t.Errorf("AbandonExport of another attempt = %v, want ErrExportMoved", err)
+		}
+		if err := s.AbandonExport(ctx, "acme", "2026-11-27", a); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := exported(t, s, "acme"), []store.DayExport{{Day: "2026-11-27"}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("after AbandonExport, Exported = %+v, want %+v", got, want)
+		}
+		for _, err := range []error{s.AbandonExport(ctx, "acme", "2026-11-27", a), s.AdvanceExport(ctx, "acme", "2026-11-27", a)} {
+			if !errors.Is(err, store.ErrExportMoved) {
+				t.Errorf("AbandonExport or AdvanceExport after AbandonExport = %v, want ErrExportMoved", err)
+			}
+		}
+		// A new attempt from the same amount is recorded.
+		b := attempt(0, 12)
+		b.Identifier, b.Sent = "id-0-again", T0.Add(24*time.Hour)
+		if err := s.BeginExport(ctx, "acme", "2026-11-27", b); err != nil {
+			t.Fatal(err)
+		}
+		if got := exported(t, s, "acme"); len(got) != 1 || got[0].Pending == nil || *got[0].Pending != b {
+			t.Errorf("after a new attempt, Exported = %+v, want %+v pending", got, b)
+		}
+	}},
+	{"the export cursor is kept, last write wins", func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		if got, err := s.ExportCursor(ctx); got != "" || err != nil {
+			t.Errorf("ExportCursor of a new store = %q, %v; want \"\"", got, err)
+		}
+		for _, c := range []string{"cus_A/acme", "cus_B/globex", ""} {
+			if err := s.SetExportCursor(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.ExportCursor(ctx); got != c || err != nil {
+				t.Errorf("ExportCursor = %q, %v; want %q", got, err, c)
+			}
+		}
+	}},
 	{"an attempt is recorded, resent as it is, and advanced", func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		if got := exported(t, s, "acme"); len(got) != 0 {

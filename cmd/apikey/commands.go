@@ -42,6 +42,7 @@ var commands = []*command{
 	deleteCommand,
 	usageCommand,
 	planCommand,
+	billingCommand,
 	configCommand,
 	secretScanningCommand,
 	sweepCommand,
@@ -466,7 +467,9 @@ sending (a meter event is out, unconfirmed: the next sweep sends it again
 under the same identifier); refused (Stripe refused the customer: skipped
 until the plan changes); not linked (no Stripe customer: nothing is sent);
 too old (before the sweep's 35 days: Stripe takes it no more); in doubt
-(too old with an event out unconfirmed: Stripe may or may not have it).
+(an event out unconfirmed that the sweep sends no more, since it was
+recorded over 23 hours ago or its day is too old: Stripe may or may not
+have it; see 'apikey billing settle').
 Then the days' sums and the owner's Stripe customer (docs/billing.md).
 With --days, only the days. With --csv, CSV: without --days, the keys,
 header key_id,hint,name,status,month,requests,monthly_quota and, last, a

@@ -67,8 +67,9 @@ type ownerDay struct {
 // sweep will send the rest), sending (an event is out, unconfirmed: a
 // sweep sends it again), refused (Stripe refused the customer), not linked
 // (no customer: nothing is sent), too old (outside the days the sweep
-// exports, Stripe's 35), in doubt (too old with an event out: Stripe may or
-// may not have it).
+// exports, Stripe's 35), in doubt (an event out, unconfirmed, that the
+// sweep sends no more: older than billing.MaxResendAge, or its day too
+// old; Stripe may or may not have it: 'apikey billing settle').
 const (
 	dayExported  = "exported"
 	dayPending   = "pending"
@@ -146,7 +147,7 @@ func (c *cli) ownerUsage(owner, monthText string, asCSV, asJSON, daysOnly bool) 
 	oldest := oldestExportable(now)
 	for i := range v.Days {
 		d := &v.Days[i]
-		d.State = dayState(*d, v, oldest)
+		d.State = dayState(*d, v, oldest, now)
 		v.Exported += d.Exported
 		v.Pending += d.Pending
 	}
@@ -203,12 +204,12 @@ func oldestExportable(now time.Time) store.Day {
 	return store.DayOf(now.AddDate(0, 0, -(billing.WindowDays - 1)))
 }
 
-// dayState is what becomes of day d of the view v.
-func dayState(d ownerDay, v ownerUsageView, oldest store.Day) string {
+// dayState is what becomes of day d of the view v at now.
+func dayState(d ownerDay, v ownerUsageView, oldest store.Day, now time.Time) string {
 	switch {
 	case d.Pending == 0 && d.Sending == nil:
 		return dayExported
-	case d.Day < oldest && d.Sending != nil:
+	case d.Sending != nil && (d.Day < oldest || billing.InDoubt(d.Sending, now)):
 		return dayInDoubt
 	case d.Day < oldest:
 		return dayTooOld

@@ -59,11 +59,11 @@ func writeBillingFixture(t *testing.T, st billingFixture) store.Plan {
 		a       store.ExportAttempt
 		confirm bool
 	}{
-		{"2030-01-01", store.ExportAttempt{From: 0, To: 60, Identifier: "i1", Timestamp: at}, true},
-		{"2030-01-01", store.ExportAttempt{From: 60, To: 100, Identifier: "i2", Timestamp: at}, true},
-		{"2030-01-02", store.ExportAttempt{From: 0, To: 30, Identifier: "i3", Timestamp: at.Add(24 * time.Hour)}, true},
-		{"2030-01-02", store.ExportAttempt{From: 30, To: 50, Identifier: "i4", Timestamp: at.Add(24 * time.Hour)}, false},
-		{"2029-11-21", store.ExportAttempt{From: 0, To: 4, Identifier: "i0", Timestamp: at.AddDate(0, 0, -41)}, false},
+		{"2030-01-01", store.ExportAttempt{From: 0, To: 60, Identifier: "i1", Timestamp: at, Sent: at}, true},
+		{"2030-01-01", store.ExportAttempt{From: 60, To: 100, Identifier: "i2", Timestamp: at, Sent: at}, true},
+		{"2030-01-02", store.ExportAttempt{From: 0, To: 30, Identifier: "i3", Timestamp: at.Add(24 * time.Hour), Sent: at.Add(24 * time.Hour)}, true},
+		{"2030-01-02", store.ExportAttempt{From: 30, To: 50, Identifier: "i4", Timestamp: at.Add(24 * time.Hour), Sent: at.Add(24 * time.Hour)}, false},
+		{"2029-11-21", store.ExportAttempt{From: 0, To: 4, Identifier: "i0", Timestamp: at.AddDate(0, 0, -41), Sent: at.AddDate(0, 0, -41)}, false},
 	} {
 		if err := st.BeginExport(ctx, "acme", e.day, e.a); err != nil {
 			t.Fatal(err)
@@ -96,7 +96,7 @@ func TestOwnerUsageExported(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
 			t.Fatalf("usage --json printed %q: %v", r.stdout, err)
 		}
-		sending := store.ExportAttempt{From: 30, To: 50, Identifier: "i4", Timestamp: time.Date(2030, 1, 2, 12, 0, 0, 0, time.UTC)}
+		sending := store.ExportAttempt{From: 30, To: 50, Identifier: "i4", Timestamp: time.Date(2030, 1, 2, 12, 0, 0, 0, time.UTC), Sent: time.Date(2030, 1, 2, 12, 0, 0, 0, time.UTC)}
 		if v.Owner != "acme" || v.Month != "2030-01" || v.StripeCustomer != fixtureCustomer || v.StripeRefused != nil ||
 			v.Total != 150 || v.Exported != 130 || v.Pending != 20 || len(v.Keys) != 1 || v.Keys[0].Requests != 150 || len(v.Days) != 2 ||
 			v.Days[0] != (ownerDay{Day: "2030-01-01", Stored: 100, Exported: 100, State: dayExported}) ||
@@ -123,6 +123,15 @@ func TestOwnerUsageExported(t *testing.T) {
 		if want := "day,stored,exported,pending,state\n2029-11-20,9,0,9,too old\n2029-11-21,4,0,4,in doubt\n" +
 			"2029-11-28,2,0,2,too old\n2029-11-29,3,0,3,pending\ntotal,18,0,18,\n"; r.stdout != want {
 			t.Errorf("usage of 2029-11 =\n%s\nwant\n%s", r.stdout, want)
+		}
+		// The day in doubt, settled as applied, is exported.
+		r = run("billing", "settle", "acme", "2029-11-21", "--applied")
+		if !strings.Contains(r.stdout, "Settled 2029-11-21 of owner \"acme\" as applied: 4 requests exported (identifier i0)") {
+			t.Errorf("billing settle printed %q", r.stdout)
+		}
+		r = run("usage", "--owner", "acme", "--month", "2029-11", "--days", "--csv")
+		if !strings.Contains(r.stdout, "\n2029-11-21,4,4,0,exported\n") {
+			t.Errorf("usage of 2029-11 after settle:\n%s", r.stdout)
 		}
 		// An owner without a customer: nothing is sent.
 		r = run("usage", "--owner", "globex", "--month", "2030-01", "--days")
