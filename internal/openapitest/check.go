@@ -36,9 +36,11 @@ func (c *Contract) Report(t Reporter, r *http.Request, body []byte, resp *http.R
 // body, answered resp. See the package's doc for the rules.
 func (c *Contract) Mismatches(r *http.Request, body []byte, resp *http.Response) []string {
 	req := clone(r, body)
+	dropEmptyQuery(req)
 	ok, reqErrs := c.routed.full.ValidateHttpRequestSync(req)
 	if r.Method == http.MethodHead && unrouted(reqErrs) { // served as GET, without the body
 		req = clone(r, body)
+		dropEmptyQuery(req)
 		req.Method = http.MethodGet
 		ok, reqErrs = c.routed.full.ValidateHttpRequestSync(req)
 	}
@@ -114,4 +116,22 @@ func message(e *liberrors.ValidationError) string {
 		fmt.Fprintf(&b, " [%s: %s]", cmp.Or(f.FieldPath, f.KeywordLocation), f.Reason)
 	}
 	return b.String()
+}
+
+// dropEmptyQuery removes the query parameters given empty (?limit=) from
+// req before it is checked: the function reads its parameters with
+// url.Values.Get, for which an empty value is the parameter absent (its
+// default), and OpenAPI has no way to say so of an integer or a date.
+func dropEmptyQuery(req *http.Request) {
+	q := req.URL.Query()
+	dropped := false
+	for name, vs := range q {
+		if len(vs) == 1 && vs[0] == "" {
+			q.Del(name)
+			dropped = true
+		}
+	}
+	if dropped {
+		req.URL.RawQuery = q.Encode()
+	}
 }
